@@ -1,0 +1,41 @@
+/* A linear layer is y = x W^T + sum of branches(x). W is the row-major [out, in] HF weight.
+ * Branches (LoRA, MoSLoRA, recovery modules, ...) plug in through branch_ops, so adding a branch kind
+ * never touches attention or FFN code. */
+#ifndef CPET_LINEAR_H
+#define CPET_LINEAR_H
+
+#include <stddef.h>
+
+struct branch;
+
+typedef struct branch_ops {
+    const char *kind;
+    /* y[n, out] += branch(x[n, in]) */
+    void (*forward)(struct branch *b, const float *x, float *y, int n, float *scratch);
+    /* dx[n, in] += d/dx, parameter gradients += d/dparams (when the branch is trainable) */
+    void (*backward)(struct branch *b, const float *x, const float *dy, float *dx, int n, float *scratch);
+    /* scratch floats needed per input row */
+    size_t (*scratch_per_row)(const struct branch *b);
+} branch_ops;
+
+typedef struct branch {
+    const branch_ops *ops;
+    void *self; /* the owning module */
+    struct branch *next;
+} branch;
+
+typedef struct linear {
+    int in, out;
+    float *w;  /* [out, in] */
+    float *dw; /* gradient of w, or NULL when w is frozen */
+    branch *branches;
+} linear;
+
+void linear_forward(const linear *l, const float *x, float *y, int n, float *scratch);
+/* dx (may be NULL) += dy W + branch terms;  dw += dy^T x when not frozen */
+void linear_backward(const linear *l, const float *x, const float *dy, float *dx, int n, float *scratch);
+void linear_attach(linear *l, branch *b);
+void linear_detach(linear *l, branch *b);
+size_t linear_scratch_per_row(const linear *l);
+
+#endif

@@ -1,0 +1,482 @@
+#include "lora.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blas.h"
+#include "fileio.h"
+#include "safetensors.h"
+#include "tensor.h"
+
+#define PEFT_PREFIX "base_model.model."
+
+/* ---- the branch ---- */
+
+static void lora_forward(branch *b, const float *x, float *y, int n, float *scratch)
+{
+    const lora_module *lm = b->self;
+    float *t = scratch; /* [n, r] = x A^T */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, lm->r, lm->in, 1.0f, x, lm->in, lm->A->p, lm->in, 0.0f, t,
+                lm->r);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, lm->out, lm->r, lm->scaling, t, lm->r, lm->B->p, lm->r, 1.0f,
+                y, lm->out);
+}
+
+/* t = x A^T (recomputed: cheaper than storing it for every module);  dt = s dy B;
+ * dB += s dy^T t;  dA += dt^T x;  dx += dt A */
+static void lora_backward(branch *b, const float *x, const float *dy, float *dx, int n, float *scratch)
+{
+    const lora_module *lm = b->self;
+    float *t = scratch, *dt = scratch + (size_t)n * lm->r;
+    int train = *lm->trainable && lm->A->g;
+    if (train) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, lm->r, lm->in, 1.0f, x, lm->in, lm->A->p, lm->in, 0.0f,
+                    t, lm->r);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, lm->out, lm->r, n, lm->scaling, dy, lm->out, t, lm->r, 1.0f,
+                    lm->B->g, lm->r);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, lm->r, lm->out, lm->scaling, dy, lm->out, lm->B->p, lm->r,
+                0.0f, dt, lm->r);
+    if (train)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, lm->r, lm->in, n, 1.0f, dt, lm->r, x, lm->in, 1.0f, lm->A->g,
+                    lm->in);
+    if (dx)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, lm->in, lm->r, 1.0f, dt, lm->r, lm->A->p, lm->in, 1.0f,
+                    dx, lm->in);
+}
+
+static size_t lora_scratch_per_row(const branch *b)
+{
+    const lora_module *lm = b->self;
+    return 2 * (size_t)lm->r;
+}
+
+static const branch_ops lora_branch_ops = {"lora", lora_forward, lora_backward, lora_scratch_per_row};
+
+/* ---- structure ---- */
+
+/* PEFT matches a target name against the module path: equal, or the path ends with "." + name. */
+static int module_matches(const char *module, const char *target)
+{
+    if (strcmp(target, "all-linear") == 0) return strcmp(module, "lm_head") != 0;
+    size_t lm = strlen(module), lt = strlen(target);
+    if (lm == lt) return strcmp(module, target) == 0;
+    return lm > lt && module[lm - lt - 1] == '.' && strcmp(module + lm - lt, target) == 0;
+}
+
+typedef struct {
+    char (*names)[128];
+    linear **linears;
+    int n;
+} linear_list;
+
+static void collect_linear(linear *l, const char *name, void *ctx)
+{
+    linear_list *list = ctx;
+    snprintf(list->names[list->n], 128, "%s", name);
+    list->linears[list->n++] = l;
+}
+
+static void list_linears(model *m, linear_list *list)
+{
+    int total = m->cfg.n_layers * LIN_PER_LAYER + 1;
+    list->names = calloc((size_t)total, sizeof *list->names);
+    list->linears = calloc((size_t)total, sizeof *list->linears);
+    list->n = 0;
+    model_for_each_linear(m, collect_linear, list);
+}
+
+static void free_list(linear_list *list)
+{
+    free(list->names);
+    free(list->linears);
+}
+
+static float lora_scaling(const lora_adapter *a, int r, float alpha)
+{
+    return a->use_rslora ? alpha / sqrtf((float)r) : alpha / (float)r;
+}
+
+/* Allocates modules and one parameter buffer; ranks[i] per module. */
+static int lora_alloc(lora_adapter *a, linear_list *chosen, const int *ranks, const float *alphas, cpet_err *err)
+{
+    a->n_mods = chosen->n;
+    a->mods = calloc((size_t)chosen->n + 1, sizeof *a->mods);
+    a->tensors = calloc(2 * (size_t)chosen->n + 1, sizeof *a->tensors);
+    size_t total = 0;
+    for (int i = 0; i < chosen->n; i++) {
+        size_t na = (size_t)ranks[i] * chosen->linears[i]->in, nb = (size_t)chosen->linears[i]->out * ranks[i];
+        total += (na + 15) / 16 * 16 + (nb + 15) / 16 * 16;
+    }
+    a->params = cpet_alloc_floats(total);
+    if (!a->mods || !a->tensors || !a->params) return cpet_fail(err, "out of memory allocating a LoRA adapter");
+    a->n_params = total;
+    float *cursor = a->params;
+    for (int i = 0; i < chosen->n; i++) {
+        lora_module *lm = &a->mods[i];
+        linear *l = chosen->linears[i];
+        snprintf(lm->module, sizeof lm->module, "%s", chosen->names[i]);
+        lm->r = ranks[i];
+        lm->in = l->in;
+        lm->out = l->out;
+        lm->scaling = lora_scaling(a, ranks[i], alphas[i]);
+        lm->target = l;
+        lm->trainable = &a->trainable;
+        lm->br.ops = &lora_branch_ops;
+        lm->br.self = lm;
+        for (int k = 0; k < 2; k++) {
+            param_tensor *t = &a->tensors[a->n_tensors++];
+            snprintf(t->name, sizeof t->name, PEFT_PREFIX "%s.lora_%c.weight", lm->module, k ? 'B' : 'A');
+            t->ndim = 2;
+            t->shape[0] = k ? l->out : ranks[i];
+            t->shape[1] = k ? ranks[i] : l->in;
+            t->n = (size_t)t->shape[0] * t->shape[1];
+            t->p = cursor;
+            t->decay = 1;
+            t->trainable = 1;
+            cursor += (t->n + 15) / 16 * 16;
+            if (k) lm->B = t; else lm->A = t;
+        }
+    }
+    return 0;
+}
+
+void lora_attach(lora_adapter *a)
+{
+    if (a->attached) return;
+    for (int i = 0; i < a->n_mods; i++) linear_attach(a->mods[i].target, &a->mods[i].br);
+    a->attached = 1;
+}
+
+void lora_detach(lora_adapter *a)
+{
+    if (!a->attached) return;
+    for (int i = 0; i < a->n_mods; i++) linear_detach(a->mods[i].target, &a->mods[i].br);
+    a->attached = 0;
+}
+
+static int add_targets(lora_adapter *a, const char *const *targets, int n, const char *path, cpet_err *err)
+{
+    if (n > LORA_MAX_TARGETS) return cpet_fail(err, "%s: more than %d target_modules", path, LORA_MAX_TARGETS);
+    for (int i = 0; i < n; i++) {
+        if (strlen(targets[i]) >= sizeof a->target_modules[0])
+            return cpet_fail(err, "%s: target module name '%s' too long", path, targets[i]);
+        snprintf(a->target_modules[a->n_targets++], sizeof a->target_modules[0], "%s", targets[i]);
+    }
+    return 0;
+}
+
+/* Every target name must match some linear of the model, as PEFT requires. */
+static int check_targets_exist(const lora_adapter *a, const linear_list *all, const char *path, cpet_err *err)
+{
+    for (int t = 0; t < a->n_targets; t++) {
+        int found = 0;
+        for (int i = 0; i < all->n && !found; i++) found = module_matches(all->names[i], a->target_modules[t]);
+        if (!found)
+            return cpet_fail(err, "%s: target module '%s' is not a linear layer of this model", path,
+                             a->target_modules[t]);
+    }
+    return 0;
+}
+
+int lora_create(lora_adapter *a, model *m, int r, float alpha, int use_rslora, const char *const *targets,
+                int n_targets, unsigned long long seed, cpet_err *err)
+{
+    memset(a, 0, sizeof *a);
+    if (r <= 0) return cpet_fail(err, "LoRA rank must be positive (got %d)", r);
+    a->r = r;
+    a->alpha = alpha;
+    a->use_rslora = use_rslora;
+    if (add_targets(a, targets, n_targets, "lora", err) != 0) return -1;
+    linear_list all, chosen;
+    list_linears(m, &all);
+    int rc = check_targets_exist(a, &all, "lora", err);
+    chosen.names = calloc((size_t)all.n, sizeof *chosen.names);
+    chosen.linears = calloc((size_t)all.n, sizeof *chosen.linears);
+    chosen.n = 0;
+    int *ranks = calloc((size_t)all.n, sizeof *ranks);
+    float *alphas = calloc((size_t)all.n, sizeof *alphas);
+    for (int i = 0; i < all.n && rc == 0; i++)
+        for (int t = 0; t < a->n_targets; t++)
+            if (module_matches(all.names[i], a->target_modules[t])) {
+                memcpy(chosen.names[chosen.n], all.names[i], 128);
+                ranks[chosen.n] = r;
+                alphas[chosen.n] = alpha;
+                chosen.linears[chosen.n++] = all.linears[i];
+                break;
+            }
+    if (rc == 0) rc = lora_alloc(a, &chosen, ranks, alphas, err);
+    if (rc == 0) {
+        cpet_rng rng;
+        rng_seed(&rng, seed);
+        for (int i = 0; i < a->n_mods; i++) {
+            float bound = 1.0f / sqrtf((float)a->mods[i].in);
+            fill_uniform(a->mods[i].A->p, a->mods[i].A->n, -bound, bound, &rng);
+        }
+        lora_attach(a);
+    }
+    free(ranks);
+    free(alphas);
+    free_list(&chosen);
+    free_list(&all);
+    if (rc != 0) lora_free(a);
+    return rc;
+}
+
+/* alpha_pattern / rank_pattern keys match module paths like target names do */
+static int pattern_lookup(json_t *pattern, const char *module, double *out)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(pattern, key, v)
+    {
+        if (json_is_number(v) && module_matches(module, key)) {
+            *out = json_number_value(v);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int read_adapter_config(lora_adapter *a, const char *path, json_t **alpha_pattern, cpet_err *err)
+{
+    json_t *j = json_read_file(path, err);
+    if (!j) return -1;
+    int rc = -1;
+    if (!json_is_object(j)) {
+        cpet_fail(err, "%s: not a JSON object", path);
+        goto done;
+    }
+    json_t *pt = json_object_get(j, "peft_type");
+    if (pt && !(json_is_string(pt) && strcmp(json_string_value(pt), "LORA") == 0)) {
+        cpet_fail(err, "%s: peft_type '%s' is not supported (only LORA)", path, json_is_string(pt) ? json_string_value(pt) : "?");
+        goto done;
+    }
+    json_t *r = json_object_get(j, "r"), *al = json_object_get(j, "lora_alpha");
+    if (!json_is_integer(r) || json_integer_value(r) <= 0 || (al && !json_is_number(al))) {
+        cpet_fail(err, "%s: 'r' must be a positive integer and 'lora_alpha' a number", path);
+        goto done;
+    }
+    a->r = (int)json_integer_value(r);
+    a->alpha = al ? (float)json_number_value(al) : 8.0f;
+    a->use_rslora = json_is_true(json_object_get(j, "use_rslora"));
+    const char *must_be_false[] = {"use_dora", "fan_in_fan_out"};
+    for (int i = 0; i < 2; i++)
+        if (json_is_true(json_object_get(j, must_be_false[i]))) {
+            cpet_fail(err, "%s: '%s: true' is not supported", path, must_be_false[i]);
+            goto done;
+        }
+    json_t *bias = json_object_get(j, "bias");
+    if (bias && !(json_is_string(bias) && strcmp(json_string_value(bias), "none") == 0)) {
+        cpet_fail(err, "%s: bias '%s' is not supported (only 'none')", path, json_is_string(bias) ? json_string_value(bias) : "?");
+        goto done;
+    }
+    json_t *tm = json_object_get(j, "target_modules");
+    if (json_is_string(tm)) {
+        const char *one = json_string_value(tm);
+        if (add_targets(a, &one, 1, path, err) != 0) goto done;
+    } else if (json_is_array(tm)) {
+        for (size_t i = 0; i < json_array_size(tm); i++) {
+            const char *name = json_string_value(json_array_get(tm, i));
+            if (!name) {
+                cpet_fail(err, "%s: target_modules[%zu] is not a string", path, i);
+                goto done;
+            }
+            if (add_targets(a, &name, 1, path, err) != 0) goto done;
+        }
+    } else {
+        cpet_fail(err, "%s: target_modules must be a list of module names", path);
+        goto done;
+    }
+    json_t *ap = json_object_get(j, "alpha_pattern");
+    *alpha_pattern = json_is_object(ap) ? json_incref(ap) : json_object();
+    rc = 0;
+done:
+    json_decref(j);
+    return rc;
+}
+
+/* "base_model.model.<module>.lora_A.weight" -> module and which (0 = A, 1 = B); -1 if not LoRA A/B */
+static int parse_peft_name(const char *name, char *module, size_t n)
+{
+    size_t lp = strlen(PEFT_PREFIX), len = strlen(name);
+    const char *suffixes[] = {".lora_A.weight", ".lora_B.weight"};
+    if (strncmp(name, PEFT_PREFIX, lp) != 0) return -1;
+    for (int k = 0; k < 2; k++) {
+        size_t ls = strlen(suffixes[k]);
+        if (len > lp + ls && strcmp(name + len - ls, suffixes[k]) == 0 && len - lp - ls < n) {
+            memcpy(module, name + lp, len - lp - ls);
+            module[len - lp - ls] = 0;
+            return k;
+        }
+    }
+    return -1;
+}
+
+int lora_load(lora_adapter *a, model *m, const char *dir, cpet_err *err)
+{
+    memset(a, 0, sizeof *a);
+    char cfg_path[4096], st_path[4096];
+    if (path_join(cfg_path, sizeof cfg_path, dir, "adapter_config.json") != 0 ||
+        path_join(st_path, sizeof st_path, dir, "adapter_model.safetensors") != 0)
+        return cpet_fail(err, "%s: path too long", dir);
+    if (!path_exists(cfg_path)) return cpet_fail(err, "%s: missing file", cfg_path);
+    if (!path_exists(st_path)) return cpet_fail(err, "%s: missing file", st_path);
+    json_t *alpha_pattern = NULL;
+    if (read_adapter_config(a, cfg_path, &alpha_pattern, err) != 0) return -1;
+    st_file f;
+    if (st_open(&f, st_path, err) != 0) {
+        json_decref(alpha_pattern);
+        return -1;
+    }
+    linear_list all, chosen;
+    list_linears(m, &all);
+    chosen.names = calloc((size_t)all.n, sizeof *chosen.names);
+    chosen.linears = calloc((size_t)all.n, sizeof *chosen.linears);
+    chosen.n = 0;
+    int *ranks = calloc((size_t)all.n, sizeof *ranks);
+    float *alphas = calloc((size_t)all.n, sizeof *alphas);
+    const st_tensor **src = calloc(2 * (size_t)all.n, sizeof *src);
+    int rc = check_targets_exist(a, &all, cfg_path, err);
+    for (int i = 0; i < f.n_tensors && rc == 0; i++) {
+        char module[128];
+        int which = parse_peft_name(f.tensors[i].name, module, sizeof module);
+        if (which < 0) {
+            rc = cpet_fail(err, "%s: tensor '%s' is not a LoRA A/B weight (expected " PEFT_PREFIX
+                                "<module>.lora_A.weight)", st_path, f.tensors[i].name);
+            break;
+        }
+        linear *l = model_find_linear(m, module);
+        if (!l) {
+            rc = cpet_fail(err, "%s: tensor '%s' is for module '%s', which the model does not have", st_path,
+                           f.tensors[i].name, module);
+            break;
+        }
+        int slot = -1;
+        for (int c = 0; c < chosen.n && slot < 0; c++)
+            if (chosen.linears[c] == l) slot = c;
+        if (slot < 0) {
+            slot = chosen.n++;
+            chosen.linears[slot] = l;
+            snprintf(chosen.names[slot], 128, "%s", module);
+        }
+        src[2 * slot + which] = &f.tensors[i];
+    }
+    for (int c = 0; c < chosen.n && rc == 0; c++) {
+        const st_tensor *ta = src[2 * c], *tb = src[2 * c + 1];
+        if (!ta || !tb) {
+            rc = cpet_fail(err, "%s: module '%s' has lora_%c but not lora_%c", st_path, chosen.names[c], ta ? 'A' : 'B',
+                           ta ? 'B' : 'A');
+            break;
+        }
+        ranks[c] = ta->ndim == 2 ? (int)ta->shape[0] : 0;
+        int64_t want_a[2] = {ranks[c], chosen.linears[c]->in}, want_b[2] = {chosen.linears[c]->out, ranks[c]};
+        if (ranks[c] <= 0) rc = cpet_fail(err, "%s: tensor '%s' must be 2-D [r, in]", st_path, ta->name);
+        if (rc == 0) rc = st_check_shape(&f, ta, 2, want_a, err);
+        if (rc == 0) rc = st_check_shape(&f, tb, 2, want_b, err);
+        double alpha = a->alpha;
+        pattern_lookup(alpha_pattern, chosen.names[c], &alpha);
+        alphas[c] = (float)alpha;
+    }
+    if (rc == 0 && chosen.n == 0) rc = cpet_fail(err, "%s: no LoRA tensors", st_path);
+    if (rc == 0) rc = lora_alloc(a, &chosen, ranks, alphas, err);
+    for (int c = 0; c < a->n_mods && rc == 0; c++) {
+        rc = st_to_f32(&f, src[2 * c], a->mods[c].A->p, err);
+        if (rc == 0) rc = st_to_f32(&f, src[2 * c + 1], a->mods[c].B->p, err);
+    }
+    if (rc == 0) lora_attach(a);
+    free(src);
+    free(ranks);
+    free(alphas);
+    free_list(&chosen);
+    free_list(&all);
+    st_close(&f);
+    json_decref(alpha_pattern);
+    if (rc != 0) lora_free(a);
+    return rc;
+}
+
+int lora_save(const lora_adapter *a, const char *dir, cpet_err *err)
+{
+    char path[4096];
+    if (make_dirs(dir, err) != 0) return -1;
+    json_t *j = json_object();
+    json_t *targets = json_array();
+    for (int i = 0; i < a->n_targets; i++) json_array_append_new(targets, json_string(a->target_modules[i]));
+    json_object_set_new(j, "peft_type", json_string("LORA"));
+    json_object_set_new(j, "task_type", json_string("CAUSAL_LM"));
+    json_object_set_new(j, "base_model_name_or_path", json_null());
+    json_object_set_new(j, "r", json_integer(a->r));
+    json_object_set_new(j, "lora_alpha", json_real(a->alpha));
+    json_object_set_new(j, "use_rslora", json_boolean(a->use_rslora));
+    json_object_set_new(j, "target_modules", targets);
+    json_object_set_new(j, "lora_dropout", json_real(0.0));
+    json_object_set_new(j, "bias", json_string("none"));
+    json_object_set_new(j, "fan_in_fan_out", json_false());
+    json_object_set_new(j, "use_dora", json_false());
+    json_object_set_new(j, "init_lora_weights", json_true());
+    json_object_set_new(j, "inference_mode", json_true());
+    json_object_set_new(j, "modules_to_save", json_null());
+    json_object_set_new(j, "rank_pattern", json_object());
+    json_object_set_new(j, "alpha_pattern", json_object());
+    path_join(path, sizeof path, dir, "adapter_config.json");
+    int rc = json_write_file(path, j, err);
+    json_decref(j);
+    if (rc != 0) return -1;
+    st_entry *entries = calloc((size_t)a->n_tensors + 1, sizeof *entries);
+    for (int i = 0; i < a->n_tensors; i++)
+        entries[i] = st_f32_entry(a->tensors[i].name, a->tensors[i].p, 2, a->tensors[i].shape);
+    const char *meta[] = {"format", "pt"};
+    path_join(path, sizeof path, dir, "adapter_model.safetensors");
+    rc = st_write(path, entries, a->n_tensors, meta, 1, err);
+    free(entries);
+    return rc;
+}
+
+void lora_merge(lora_adapter *a)
+{
+    for (int i = 0; i < a->n_mods; i++) {
+        lora_module *lm = &a->mods[i];
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, lm->out, lm->in, lm->r, lm->scaling, lm->B->p, lm->r,
+                    lm->A->p, lm->in, 1.0f, lm->target->w, lm->in);
+    }
+    lora_detach(a);
+}
+
+int lora_set_trainable(lora_adapter *a, int trainable, cpet_err *err)
+{
+    a->trainable = trainable;
+    if (trainable && !a->grads) {
+        a->grads = cpet_alloc_floats(a->n_params);
+        if (!a->grads) return cpet_fail(err, "out of memory for LoRA gradients");
+        for (int i = 0; i < a->n_tensors; i++) a->tensors[i].g = a->grads + (a->tensors[i].p - a->params);
+    }
+    return 0;
+}
+
+void lora_zero_grad(lora_adapter *a)
+{
+    if (a->grads) memset(a->grads, 0, a->n_params * sizeof(float));
+}
+
+void lora_free(lora_adapter *a)
+{
+    lora_detach(a);
+    cpet_free(a->params);
+    cpet_free(a->grads);
+    free(a->mods);
+    free(a->tensors);
+    memset(a, 0, sizeof *a);
+}
+
+void lora_live_name(const char *saved_name, char *out, size_t n)
+{
+    const char *w = ".weight";
+    size_t len = strlen(saved_name), lw = strlen(w);
+    if (len > lw && strcmp(saved_name + len - lw, w) == 0)
+        snprintf(out, n, "%.*s.default.weight", (int)(len - lw), saved_name);
+    else
+        snprintf(out, n, "%s", saved_name);
+}

@@ -1,0 +1,58 @@
+/* LoRA as a linear-layer branch, PEFT-compatible: y += scaling * (x A^T) B^T with A [r, in], B [out, r],
+ * scaling = alpha / r (or alpha / sqrt(r) with use_rslora). Files: adapter_config.json +
+ * adapter_model.safetensors with names base_model.model.<module>.lora_{A,B}.weight. */
+#ifndef CPET_LORA_H
+#define CPET_LORA_H
+
+#include "error.h"
+#include "linear.h"
+#include "model.h"
+#include "params.h"
+
+#define LORA_MAX_TARGETS 32
+
+typedef struct lora_module {
+    char module[128]; /* HF module path, e.g. model.layers.0.self_attn.q_proj */
+    int r, in, out;
+    float scaling;
+    param_tensor *A, *B;
+    linear *target;
+    branch br;
+    int *trainable; /* the adapter's flag */
+} lora_module;
+
+typedef struct {
+    int r;
+    float alpha;
+    int use_rslora;
+    char target_modules[LORA_MAX_TARGETS][64];
+    int n_targets;
+    lora_module *mods;
+    int n_mods;
+    param_tensor *tensors; /* A0, B0, A1, B1, ... with PEFT's saved names */
+    int n_tensors;
+    float *params, *grads;
+    size_t n_params;
+    int trainable;
+    int attached;
+} lora_adapter;
+
+/* New adapter on every linear whose module name ends with one of targets ("all-linear": every linear
+ * but lm_head): A ~ U(+-1/sqrt(in)) (PEFT's kaiming_uniform(a=sqrt(5))), B = 0. Attached. */
+int lora_create(lora_adapter *a, model *m, int r, float alpha, int use_rslora, const char *const *targets,
+                int n_targets, unsigned long long seed, cpet_err *err);
+/* Loads a PEFT adapter directory and attaches it to m. */
+int lora_load(lora_adapter *a, model *m, const char *dir, cpet_err *err);
+int lora_save(const lora_adapter *a, const char *dir, cpet_err *err);
+void lora_attach(lora_adapter *a);
+void lora_detach(lora_adapter *a);
+/* W += scaling * B A for every module, then detaches: the model alone now computes what model+adapter did. */
+void lora_merge(lora_adapter *a);
+/* Gradients of A and B are computed only when trainable (allocates them). */
+int lora_set_trainable(lora_adapter *a, int trainable, cpet_err *err);
+void lora_zero_grad(lora_adapter *a);
+void lora_free(lora_adapter *a);
+/* PEFT's in-memory parameter name (adapter name "default" inserted), e.g. ...q_proj.lora_A.default.weight */
+void lora_live_name(const char *saved_name, char *out, size_t n);
+
+#endif

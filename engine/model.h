@@ -1,0 +1,94 @@
+/* The LLaMA-family model: parameters in one buffer (HF tensor order), activations in one arena sized
+ * for (batch, seq), forward here and backward in backward.c. */
+#ifndef CPET_MODEL_H
+#define CPET_MODEL_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "error.h"
+#include "linear.h"
+#include "params.h"
+
+enum { LIN_Q, LIN_K, LIN_V, LIN_O, LIN_GATE, LIN_UP, LIN_DOWN, LIN_PER_LAYER };
+extern const char *const linear_module_suffix[LIN_PER_LAYER]; /* "self_attn.q_proj", ... */
+
+typedef struct {
+    float *attn_norm, *ffn_norm;   /* [D] */
+    float *d_attn_norm, *d_ffn_norm; /* NULL when frozen */
+    linear lin[LIN_PER_LAYER];
+} layer_weights;
+
+/* Everything forward stores for backward, per layer stacked [L, ...]; grads allocated on first backward. */
+typedef struct {
+    int B, T;
+    float *x_in;    /* [L, BT, D] input of each layer (= hidden state after layer l-1) */
+    float *xn1, *rstd1, *q, *k, *v, *att, *att_out, *x_mid, *xn2, *rstd2, *gate, *up, *h;
+    float *x_final; /* [BT, D] output of the last layer, before the final norm */
+    float *xf, *rstdf, *logits, *lse;
+    int *targets, *ids;
+    /* backward buffers */
+    float *dres, *dxn, *dq, *dk, *dv, *datt_out, *dgate, *dup, *dh, *dlogits, *att_scratch;
+    float *branch_scratch;
+    size_t branch_scratch_floats;
+    void *fwd_block, *bwd_block;
+    int bwd_threads;
+} activations;
+
+/* Gradients injected during backward (activation taps); each entry NULL or [BT, D] / [BT, F]. */
+typedef struct {
+    float **d_layer_out; /* [L] gradient added to each layer's output hidden state */
+    float **d_ffn_act;   /* [L] gradient added to act(gate), the FFN intermediate before the up product */
+} grad_taps;
+
+typedef struct model {
+    model_config cfg;
+    float *params;
+    size_t n_params;
+    float *grads; /* mirrors params; allocated when a base tensor is first made trainable */
+    param_tensor *tensors;
+    int n_tensors;
+    float *embed, *d_embed;
+    float *final_norm, *d_final_norm;
+    layer_weights *layers;
+    linear lm_head; /* w aliases embed when tie_word_embeddings */
+    float *rope_cos, *rope_sin;
+    int rope_len;
+    activations acts;
+    grad_taps taps;
+    float loss;
+    int n_targets;
+} model;
+
+/* Builds the structure for cfg with zeroed weights (norm weights 1). */
+int model_create(model *m, const model_config *cfg, cpet_err *err);
+/* HF-style init: N(0, std) matrices, norm weights 1. */
+void model_init_random(model *m, float std, unsigned long long seed);
+/* Loads config.json and model.safetensors (or a sharded model.safetensors.index.json) from dir. */
+int model_load(model *m, const char *dir, cpet_err *err);
+/* Writes config.json and model.safetensors into dir (created if needed), each atomically. */
+int model_save(const model *m, const char *dir, cpet_err *err);
+void model_free(model *m);
+
+param_tensor *model_find_tensor(model *m, const char *name);
+/* Module path ("model.layers.3.mlp.up_proj", "lm_head") -> linear, or NULL. */
+linear *model_find_linear(model *m, const char *module_name);
+/* Calls fn for every linear with its HF module path. */
+void model_for_each_linear(model *m, void (*fn)(linear *l, const char *module_name, void *ctx), void *ctx);
+
+/* Trainable set: all base tensors on/off, or those whose name contains `substr`. Allocates grads. */
+int model_set_trainable(model *m, const char *substr, int trainable, cpet_err *err);
+void model_zero_grad(model *m);
+
+/* ids [B, T]; targets [B, T] gives the target of each position (-1 = none); NULL = next token
+ * (ids shifted, HF labels = input_ids). Sets m->loss (NaN without targets) and the logits. */
+int model_forward(model *m, const int *ids, const int *targets, int B, int T, cpet_err *err);
+/* Gradient of m->loss into every trainable tensor and branch (accumulating). */
+int model_backward(model *m, cpet_err *err);
+
+float *model_logits(const model *m); /* [B*T, V] of the last forward */
+
+/* Shared by model.c and backward.c: sizes the backward buffers for the last forward's (B, T). */
+int model_alloc_backward(model *m, cpet_err *err);
+
+#endif

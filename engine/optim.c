@@ -1,0 +1,98 @@
+#include "optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor.h"
+
+adamw_config adamw_defaults(void) { return (adamw_config){1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f}; }
+
+int adamw_init(adamw *o, adamw_config cfg, cpet_err *err)
+{
+    (void)err;
+    memset(o, 0, sizeof *o);
+    o->cfg = cfg;
+    return 0;
+}
+
+int adamw_add(adamw *o, param_tensor *tensors, int n, cpet_err *err)
+{
+    for (int i = 0; i < n; i++) {
+        if (!tensors[i].trainable) continue;
+        if (!tensors[i].g) return cpet_fail(err, "tensor '%s' is trainable but has no gradient buffer", tensors[i].name);
+        int k = o->n_tensors++;
+        o->tensors = realloc(o->tensors, (size_t)o->n_tensors * sizeof *o->tensors);
+        o->m = realloc(o->m, (size_t)o->n_tensors * sizeof *o->m);
+        o->v = realloc(o->v, (size_t)o->n_tensors * sizeof *o->v);
+        o->tensors[k] = &tensors[i];
+        o->m[k] = cpet_alloc_floats(tensors[i].n);
+        o->v[k] = cpet_alloc_floats(tensors[i].n);
+        if (!o->m[k] || !o->v[k]) return cpet_fail(err, "out of memory for optimizer state");
+    }
+    return 0;
+}
+
+void adamw_step(adamw *o, float lr)
+{
+    const adamw_config *c = &o->cfg;
+    o->step++;
+    const float bc1 = 1.0f - powf(c->beta1, (float)o->step), bc2 = 1.0f - powf(c->beta2, (float)o->step);
+    for (int k = 0; k < o->n_tensors; k++) {
+        param_tensor *t = o->tensors[k];
+        float *p = t->p, *g = t->g, *m = o->m[k], *v = o->v[k];
+        const float decay = t->decay ? lr * c->weight_decay : 0.0f;
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < t->n; i++) {
+            m[i] = c->beta1 * m[i] + (1.0f - c->beta1) * g[i];
+            v[i] = c->beta2 * v[i] + (1.0f - c->beta2) * g[i] * g[i];
+            float mhat = m[i] / bc1, vhat = v[i] / bc2;
+            p[i] -= decay * p[i] + lr * mhat / (sqrtf(vhat) + c->eps);
+        }
+    }
+}
+
+void adamw_free(adamw *o)
+{
+    for (int k = 0; k < o->n_tensors; k++) {
+        cpet_free(o->m[k]);
+        cpet_free(o->v[k]);
+    }
+    free(o->m);
+    free(o->v);
+    free(o->tensors);
+    memset(o, 0, sizeof *o);
+}
+
+double clip_grad_norm(adamw *o, double max_norm)
+{
+    double ss = 0.0;
+    for (int k = 0; k < o->n_tensors; k++) ss += vec_dot(o->tensors[k]->g, o->tensors[k]->g, o->tensors[k]->n);
+    double norm = sqrt(ss);
+    if (max_norm > 0 && norm > max_norm) {
+        float scale = (float)(max_norm / (norm + 1e-6));
+        for (int k = 0; k < o->n_tensors; k++)
+            for (size_t i = 0; i < o->tensors[k]->n; i++) o->tensors[k]->g[i] *= scale;
+    }
+    return norm;
+}
+
+float lr_at(const lr_schedule *s, long step)
+{
+    /* as transformers get_*_schedule_with_warmup: lr * step / warmup during warmup */
+    if (s->warmup_steps > 0 && step < s->warmup_steps) return s->lr * (float)step / (float)s->warmup_steps;
+    if (s->kind == SCHED_CONSTANT || s->total_steps <= s->warmup_steps) return s->lr;
+    double progress = (double)(step - s->warmup_steps) / (double)(s->total_steps - s->warmup_steps);
+    if (progress > 1.0) progress = 1.0;
+    double factor = s->kind == SCHED_LINEAR ? 1.0 - progress : 0.5 * (1.0 + cos(M_PI * progress));
+    return s->min_lr + (s->lr - s->min_lr) * (float)factor;
+}
+
+int schedule_parse(const char *name, schedule_kind *out)
+{
+    if (strcmp(name, "constant") == 0) *out = SCHED_CONSTANT;
+    else if (strcmp(name, "linear") == 0) *out = SCHED_LINEAR;
+    else if (strcmp(name, "cosine") == 0) *out = SCHED_COSINE;
+    else return -1;
+    return 0;
+}

@@ -1,0 +1,36 @@
+/* Flat f32 buffers: aligned allocation, half-precision conversion, a seeded RNG, small vector helpers. */
+#ifndef CPET_TENSOR_H
+#define CPET_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CPET_ALIGN 64
+
+void *cpet_alloc(size_t bytes);          /* 64-byte aligned, zeroed; NULL on failure */
+float *cpet_alloc_floats(size_t n);      /* same, for n floats */
+void cpet_free(void *p);
+
+float cpet_bf16_to_f32(uint16_t h);
+uint16_t cpet_f32_to_bf16(float f);      /* round to nearest even, as torch does */
+float cpet_f16_to_f32(uint16_t h);
+uint16_t cpet_f32_to_f16(float f);       /* round to nearest even */
+
+/* splitmix64-seeded xoshiro256**: one stream per seed, no global state. */
+typedef struct {
+    uint64_t s[4];
+} cpet_rng;
+
+void rng_seed(cpet_rng *r, uint64_t seed);
+uint64_t rng_next(cpet_rng *r);
+float rng_uniform(cpet_rng *r);          /* [0, 1) */
+float rng_normal(cpet_rng *r);           /* standard normal (Box-Muller) */
+void fill_uniform(float *x, size_t n, float lo, float hi, cpet_rng *r);
+void fill_normal(float *x, size_t n, float std, cpet_rng *r);
+
+double vec_dot(const float *a, const float *b, size_t n);
+double vec_norm(const float *a, size_t n);
+/* max |a-b| / max(|b|) over the vector: the relative error tests use against fixtures */
+double vec_max_rel_diff(const float *a, const float *b, size_t n);
+
+#endif

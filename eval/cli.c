@@ -1,0 +1,100 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "blas.h"
+
+int cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("cpet: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+int cli_report(const cpet_err *err) { return cli_error("%s", err->msg); }
+
+const char *cli_value(int argc, char **argv, int *i)
+{
+    if (*i + 1 >= argc) {
+        cli_error("option %s needs a value", argv[*i]);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+int cli_int(const char *opt, const char *s, long lo, long hi, long *out)
+{
+    if (!s) return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || end == s || v < lo || v > hi) {
+        cli_error("option %s: '%s' is not an integer in [%ld, %ld]", opt, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_float(const char *opt, const char *s, double *out)
+{
+    if (!s) return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || end == s) {
+        cli_error("option %s: '%s' is not a number", opt, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_is_help(const char *arg) { return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0; }
+
+static void cpu_model(char *buf, size_t n)
+{
+    snprintf(buf, n, "unknown");
+    FILE *fp = fopen("/proc/cpuinfo", "r");
+    if (!fp) return;
+    char line[512];
+    while (fgets(line, sizeof line, fp))
+        if (strncmp(line, "model name", 10) == 0) {
+            char *colon = strchr(line, ':');
+            if (colon) {
+                snprintf(buf, n, "%s", colon + 2);
+                buf[strcspn(buf, "\n")] = 0;
+            }
+            break;
+        }
+    fclose(fp);
+}
+
+json_t *run_facts(void)
+{
+    char cpu[256];
+    cpu_model(cpu, sizeof cpu);
+    char *blas = openblas_get_config();
+    return json_pack("{s:s, s:s, s:i, s:s, s:s, s:i}", "cpet_version", CPET_VERSION, "git_revision", CPET_GIT_REV,
+                     "threads", engine_threads(), "blas", blas ? blas : "?", "cpu", cpu, "cores",
+                     (int)sysconf(_SC_NPROCESSORS_ONLN));
+}
+
+int stderr_is_tty(void) { return isatty(2); }
+
+double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

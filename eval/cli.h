@@ -1,0 +1,37 @@
+/* Shared by the CLI's subcommand files: argument helpers and the run facts every JSON records. */
+#ifndef CPET_CLI_H
+#define CPET_CLI_H
+
+#include <jansson.h>
+
+#include "error.h"
+
+typedef int (*command_fn)(int argc, char **argv);
+
+typedef struct {
+    const char *name;
+    command_fn fn;
+    const char *summary;
+} command;
+
+/* Prints "cpet: <msg>" on stderr and returns 1 (the exit status for errors). */
+int cli_error(const char *fmt, ...);
+int cli_report(const cpet_err *err);
+/* Option value after argv[*i] (advances *i); NULL with an error if missing. */
+const char *cli_value(int argc, char **argv, int *i);
+int cli_int(const char *opt, const char *s, long lo, long hi, long *out);
+int cli_float(const char *opt, const char *s, double *out);
+int cli_is_help(const char *arg);
+
+/* {"cpet_version", "git_revision", "threads", "blas", "cpu"} for every JSON a run writes */
+json_t *run_facts(void);
+int stderr_is_tty(void);
+double now_seconds(void);
+
+/* subcommands */
+int cmd_info(int argc, char **argv);
+int cmd_forward(int argc, char **argv);
+int cmd_train_lora(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+#endif

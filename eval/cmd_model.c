@@ -1,0 +1,213 @@
+/* cpet info / cpet forward: look inside a model, and compute what PyTorch would for given ids. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blas.h"
+#include "cli.h"
+#include "lora.h"
+#include "model.h"
+#include "safetensors.h"
+#include "tensor.h"
+
+int cmd_info(int argc, char **argv)
+{
+    const char *dir = NULL;
+    int as_json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (cli_is_help(argv[i])) {
+            printf("usage: cpet info MODEL_DIR [--json]\n  prints the config, parameter count and every tensor\n");
+            return 0;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            as_json = 1;
+        } else if (argv[i][0] == '-') {
+            return cli_error("info: unknown option %s", argv[i]);
+        } else {
+            dir = argv[i];
+        }
+    }
+    if (!dir) return cli_error("info: MODEL_DIR is required");
+    model m;
+    cpet_err err;
+    if (model_load(&m, dir, &err) != 0) return cli_report(&err);
+    const model_config *c = &m.cfg;
+    size_t n_params = 0;
+    for (int i = 0; i < m.n_tensors; i++) n_params += m.tensors[i].n;
+    if (as_json) {
+        json_t *j = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:b, s:s, s:I}", "model", dir,
+                              "vocab_size", c->vocab_size, "hidden_size", c->hidden_size, "intermediate_size",
+                              c->intermediate_size, "num_hidden_layers", c->n_layers, "num_attention_heads", c->n_heads,
+                              "num_key_value_heads", c->n_kv_heads, "head_dim", c->head_dim, "rms_norm_eps",
+                              (double)c->rms_norm_eps, "rope_theta", (double)c->rope_theta, "tie_word_embeddings",
+                              c->tie_word_embeddings, "hidden_act", activation_name(c->hidden_act), "parameters",
+                              (json_int_t)n_params);
+        json_t *ts = json_array();
+        for (int i = 0; i < m.n_tensors; i++) {
+            json_t *shape = json_array();
+            for (int d = 0; d < m.tensors[i].ndim; d++) json_array_append_new(shape, json_integer(m.tensors[i].shape[d]));
+            json_array_append_new(ts, json_pack("{s:s, s:o}", "name", m.tensors[i].name, "shape", shape));
+        }
+        json_object_set_new(j, "tensors", ts);
+        json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        putchar('\n');
+        json_decref(j);
+    } else {
+        printf("model           %s\n", dir);
+        printf("architecture    LlamaForCausalLM\n");
+        printf("layers          %d\nhidden_size     %d\nintermediate    %d\n", c->n_layers, c->hidden_size,
+               c->intermediate_size);
+        printf("heads           %d (kv %d, head_dim %d)\n", c->n_heads, c->n_kv_heads, c->head_dim);
+        printf("vocab_size      %d\nactivation      %s\nrope_theta      %g\nrms_norm_eps    %g\n", c->vocab_size,
+               activation_name(c->hidden_act), (double)c->rope_theta, (double)c->rms_norm_eps);
+        printf("tied embeddings %s\nparameters      %zu (%.2f M)\n\n", c->tie_word_embeddings ? "yes" : "no", n_params,
+               (double)n_params / 1e6);
+        for (int i = 0; i < m.n_tensors; i++) {
+            if (m.tensors[i].ndim == 2)
+                printf("%-56s [%lld, %lld]\n", m.tensors[i].name, (long long)m.tensors[i].shape[0],
+                       (long long)m.tensors[i].shape[1]);
+            else
+                printf("%-56s [%lld]\n", m.tensors[i].name, (long long)m.tensors[i].shape[0]);
+        }
+    }
+    model_free(&m);
+    return 0;
+}
+
+/* Reads input_ids (I32/I64, [B, T] or [T]) and optional labels (HF semantics: -100 = ignore). */
+static int read_ids(const char *path, int **ids, int **targets, int *B, int *T, cpet_err *err)
+{
+    st_file f;
+    if (st_open(&f, path, err) != 0) return -1;
+    const st_tensor *t = st_find(&f, "input_ids");
+    int rc = 0;
+    if (!t) rc = cpet_fail(err, "%s: no tensor named 'input_ids'", path);
+    else if (t->dtype != ST_I32 && t->dtype != ST_I64)
+        rc = cpet_fail(err, "%s: input_ids has dtype %s, expected I32 or I64", path, st_dtype_name(t->dtype));
+    else if (t->ndim < 1 || t->ndim > 2 || t->numel == 0)
+        rc = cpet_fail(err, "%s: input_ids must be [batch, seq] or [seq]", path);
+    if (rc != 0) {
+        st_close(&f);
+        return -1;
+    }
+    *B = t->ndim == 2 ? (int)t->shape[0] : 1;
+    *T = (int)t->shape[t->ndim - 1];
+    size_t n = t->numel;
+    *ids = malloc(n * sizeof(int));
+    *targets = NULL;
+    const st_tensor *lab = st_find(&f, "labels");
+    if (lab && (lab->numel != n || (lab->dtype != ST_I32 && lab->dtype != ST_I64))) {
+        st_close(&f);
+        free(*ids);
+        return cpet_fail(err, "%s: labels must be I32/I64 with the shape of input_ids", path);
+    }
+    if (lab) *targets = malloc(n * sizeof(int));
+    for (size_t i = 0; i < n; i++) {
+        int64_t v, lv = 0;
+        if (t->dtype == ST_I32) { int32_t x; memcpy(&x, (const char *)t->data + 4 * i, 4); v = x; }
+        else memcpy(&v, (const char *)t->data + 8 * i, 8);
+        (*ids)[i] = (int)v;
+        if (!lab) continue;
+        if (lab->dtype == ST_I32) { int32_t x; memcpy(&x, (const char *)lab->data + 4 * i, 4); lv = x; }
+        else memcpy(&lv, (const char *)lab->data + 8 * i, 8);
+        (*targets)[i] = (int)lv;
+    }
+    if (lab) /* HF shifts labels: position t predicts labels[t + 1] */
+        for (int b = 0; b < *B; b++)
+            for (int s = 0; s < *T; s++) {
+                size_t i = (size_t)b * *T + s;
+                (*targets)[i] = s + 1 < *T ? (*targets)[i + 1] : -1;
+                if ((*targets)[i] < 0) (*targets)[i] = -1;
+            }
+    st_close(&f);
+    return 0;
+}
+
+int cmd_forward(int argc, char **argv)
+{
+    const char *dir = NULL, *adapter_dir = NULL, *ids_path = NULL, *out_path = NULL;
+    int grads = 0;
+    long threads = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is_help(a)) {
+            printf("usage: cpet forward MODEL_DIR [--adapter DIR] --input-ids FILE.safetensors [--grads]\n"
+                   "                    [--threads N] -o OUT.safetensors\n\n"
+                   "Reads the int tensor input_ids [batch, seq] (and optional labels, -100 = ignore; default\n"
+                   "labels = input_ids) and writes logits [batch, seq, vocab] and loss [1], the mean next-token\n"
+                   "cross-entropy. With --grads also the gradient of the loss for every trainable tensor:\n"
+                   "  grad.<HF name>                 all base weights (no adapter)\n"
+                   "  lora.grad.<PEFT param name>    adapter A/B only, base frozen (PEFT's in-memory names,\n"
+                   "                                 e.g. ...q_proj.lora_A.default.weight)\n");
+            return 0;
+        } else if (strcmp(a, "--adapter") == 0) {
+            if (!(adapter_dir = cli_value(argc, argv, &i))) return 1;
+        } else if (strcmp(a, "--input-ids") == 0) {
+            if (!(ids_path = cli_value(argc, argv, &i))) return 1;
+        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
+            if (!(out_path = cli_value(argc, argv, &i))) return 1;
+        } else if (strcmp(a, "--grads") == 0) {
+            grads = 1;
+        } else if (strcmp(a, "--threads") == 0) {
+            if (cli_int(a, cli_value(argc, argv, &i), 1, 1024, &threads) != 0) return 1;
+        } else if (a[0] == '-') {
+            return cli_error("forward: unknown option %s", a);
+        } else {
+            dir = a;
+        }
+    }
+    if (!dir || !ids_path || !out_path) return cli_error("forward: MODEL_DIR, --input-ids and -o are required");
+    if (threads) engine_set_threads((int)threads);
+    cpet_err err;
+    int *ids = NULL, *targets = NULL, B, T, rc = 1;
+    if (read_ids(ids_path, &ids, &targets, &B, &T, &err) != 0) return cli_report(&err);
+    model m;
+    lora_adapter ad;
+    memset(&ad, 0, sizeof ad);
+    if (model_load(&m, dir, &err) != 0) {
+        free(ids);
+        free(targets);
+        return cli_report(&err);
+    }
+    if (adapter_dir && lora_load(&ad, &m, adapter_dir, &err) != 0) goto done;
+    if (grads) {
+        if (adapter_dir ? lora_set_trainable(&ad, 1, &err) : model_set_trainable(&m, NULL, 1, &err)) goto done;
+    }
+    if (model_forward(&m, ids, targets, B, T, &err) != 0) goto done;
+    if (m.n_targets > 0 && !isfinite(m.loss)) {
+        cpet_fail(&err, "%s: loss is %f: the weights or the adapter contain NaN/Inf", dir, (double)m.loss);
+        goto done;
+    }
+    if (grads && model_backward(&m, &err) != 0) goto done;
+
+    int n_out = 2 + (grads ? (adapter_dir ? ad.n_tensors : m.n_tensors) : 0);
+    st_entry *entries = calloc((size_t)n_out, sizeof *entries);
+    char (*names)[200] = calloc((size_t)n_out, sizeof *names);
+    int64_t lshape[3] = {B, T, m.cfg.vocab_size}, one = 1;
+    float loss = m.loss;
+    entries[0] = st_f32_entry("logits", model_logits(&m), 3, lshape);
+    entries[1] = st_f32_entry("loss", &loss, 1, &one);
+    for (int i = 2; i < n_out; i++) {
+        const param_tensor *t = adapter_dir ? &ad.tensors[i - 2] : &m.tensors[i - 2];
+        if (adapter_dir) {
+            char live[180];
+            lora_live_name(t->name, live, sizeof live);
+            snprintf(names[i], sizeof names[i], "lora.grad.%s", live);
+        } else {
+            snprintf(names[i], sizeof names[i], "grad.%s", t->name);
+        }
+        entries[i] = st_f32_entry(names[i], t->g, t->ndim, t->shape);
+    }
+    const char *meta[] = {"format", "pt", "producer", "cpet forward"};
+    rc = st_write(out_path, entries, n_out, meta, 2, &err) != 0;
+    free(entries);
+    free(names);
+    if (rc == 0) fprintf(stderr, "loss %.6f over %d targets -> %s\n", (double)loss, m.n_targets, out_path);
+done:
+    if (rc != 0) cli_report(&err);
+    lora_free(&ad);
+    model_free(&m);
+    free(ids);
+    free(targets);
+    return rc;
+}

@@ -1,0 +1,157 @@
+/* cpet train-lora: LoRA on a frozen base with AdamW; the loss curve and the run facts go to a JSON log. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blas.h"
+#include "cli.h"
+#include "fileio.h"
+#include "lora.h"
+#include "model.h"
+#include "safetensors.h"
+#include "train.h"
+
+static int split_targets(char *list, const char **out, int max)
+{
+    int n = 0;
+    for (char *tok = strtok(list, ","); tok && n < max; tok = strtok(NULL, ",")) out[n++] = tok;
+    return n;
+}
+
+/* token rows from a safetensors file with input_ids [rows, seq] (I32 or I64) */
+static int read_rows(const char *path, int **rows, int *n_rows, int *seq, cpet_err *err)
+{
+    st_file f;
+    if (st_open(&f, path, err) != 0) return -1;
+    const st_tensor *t = st_find(&f, "input_ids");
+    if (!t || t->ndim != 2 || (t->dtype != ST_I32 && t->dtype != ST_I64) || t->numel == 0) {
+        st_close(&f);
+        return cpet_fail(err, "%s: needs a non-empty I32/I64 tensor input_ids [rows, seq]", path);
+    }
+    *n_rows = (int)t->shape[0];
+    *seq = (int)t->shape[1];
+    *rows = malloc(t->numel * sizeof(int));
+    for (size_t i = 0; i < t->numel; i++) {
+        int64_t v;
+        if (t->dtype == ST_I32) { int32_t x; memcpy(&x, (const char *)t->data + 4 * i, 4); v = x; }
+        else memcpy(&v, (const char *)t->data + 8 * i, 8);
+        (*rows)[i] = (int)v;
+    }
+    st_close(&f);
+    return 0;
+}
+
+int cmd_train_lora(int argc, char **argv)
+{
+    const char *dir = NULL, *data = NULL, *out_dir = NULL, *log_path = NULL;
+    char targets_buf[512] = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj";
+    long rank = 8, steps = 100, batch = 4, warmup = 0, seed = 0, threads = 0, rslora = 0;
+    double alpha = 16, lr = 1e-3, clip = 1.0, wd = 0.0, min_lr = 0.0;
+    schedule_kind sched = SCHED_COSINE;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int bad = 0;
+        if (cli_is_help(a)) {
+            printf("usage: cpet train-lora MODEL_DIR --data IDS.safetensors -o ADAPTER_DIR [options]\n\n"
+                   "  --data FILE        safetensors with input_ids [rows, seq]; batches cycle over the rows\n"
+                   "  --rank R (8)  --alpha A (16)  --rslora  --targets q_proj,v_proj,... (all 7 projections)\n"
+                   "  --steps N (100)  --batch B (4)  --lr LR (1e-3)  --min-lr (0)  --weight-decay (0)\n"
+                   "  --schedule constant|linear|cosine (cosine)  --warmup STEPS (0)  --clip NORM (1.0; 0 = off)\n"
+                   "  --seed S (0)  --threads N  --log FILE.json (loss curve, seed, git revision)\n"
+                   "The adapter is saved in PEFT format (PeftModel.from_pretrained loads it).\n");
+            return 0;
+        }
+        if (strcmp(a, "--data") == 0) bad = !(data = cli_value(argc, argv, &i));
+        else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) bad = !(out_dir = cli_value(argc, argv, &i));
+        else if (strcmp(a, "--log") == 0) bad = !(log_path = cli_value(argc, argv, &i));
+        else if (strcmp(a, "--rank") == 0) bad = cli_int(a, cli_value(argc, argv, &i), 1, 4096, &rank);
+        else if (strcmp(a, "--alpha") == 0) bad = cli_float(a, cli_value(argc, argv, &i), &alpha);
+        else if (strcmp(a, "--rslora") == 0) rslora = 1;
+        else if (strcmp(a, "--targets") == 0) {
+            const char *v = cli_value(argc, argv, &i);
+            bad = !v;
+            if (v) snprintf(targets_buf, sizeof targets_buf, "%s", v);
+        } else if (strcmp(a, "--steps") == 0) bad = cli_int(a, cli_value(argc, argv, &i), 1, 100000000, &steps);
+        else if (strcmp(a, "--batch") == 0) bad = cli_int(a, cli_value(argc, argv, &i), 1, 65536, &batch);
+        else if (strcmp(a, "--lr") == 0) bad = cli_float(a, cli_value(argc, argv, &i), &lr);
+        else if (strcmp(a, "--min-lr") == 0) bad = cli_float(a, cli_value(argc, argv, &i), &min_lr);
+        else if (strcmp(a, "--weight-decay") == 0) bad = cli_float(a, cli_value(argc, argv, &i), &wd);
+        else if (strcmp(a, "--clip") == 0) bad = cli_float(a, cli_value(argc, argv, &i), &clip);
+        else if (strcmp(a, "--warmup") == 0) bad = cli_int(a, cli_value(argc, argv, &i), 0, 100000000, &warmup);
+        else if (strcmp(a, "--seed") == 0) bad = cli_int(a, cli_value(argc, argv, &i), 0, 0x7fffffffL, &seed);
+        else if (strcmp(a, "--threads") == 0) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &threads);
+        else if (strcmp(a, "--schedule") == 0) {
+            const char *v = cli_value(argc, argv, &i);
+            bad = !v || schedule_parse(v, &sched) != 0;
+            if (v && bad) cli_error("--schedule: '%s' is not constant, linear or cosine", v);
+        } else if (a[0] == '-') return cli_error("train-lora: unknown option %s", a);
+        else dir = a;
+        if (bad) return 1;
+    }
+    if (!dir || !data || !out_dir) return cli_error("train-lora: MODEL_DIR, --data and -o are required");
+    if (threads) engine_set_threads((int)threads);
+
+    cpet_err err;
+    int *rows = NULL, n_rows = 0, seq = 0;
+    if (read_rows(data, &rows, &n_rows, &seq, &err) != 0) return cli_report(&err);
+    model m;
+    if (model_load(&m, dir, &err) != 0) {
+        free(rows);
+        return cli_report(&err);
+    }
+    const char *targets[LORA_MAX_TARGETS];
+    int n_targets = split_targets(targets_buf, targets, LORA_MAX_TARGETS);
+    lora_adapter ad;
+    adamw opt;
+    memset(&opt, 0, sizeof opt);
+    int rc = 1;
+    int *batch_ids = malloc((size_t)batch * seq * sizeof(int));
+    json_t *curve = json_array();
+    if (lora_create(&ad, &m, (int)rank, (float)alpha, (int)rslora, targets, n_targets, (unsigned long long)seed, &err) != 0) {
+        memset(&ad, 0, sizeof ad);
+        goto done;
+    }
+    adamw_config oc = adamw_defaults();
+    oc.weight_decay = (float)wd;
+    if (lora_set_trainable(&ad, 1, &err) || adamw_init(&opt, oc, &err) || adamw_add(&opt, ad.tensors, ad.n_tensors, &err))
+        goto done;
+    lr_schedule s = {sched, (float)lr, (float)min_lr, warmup, steps};
+    double t0 = now_seconds();
+    for (long step = 0; step < steps; step++) {
+        for (long b = 0; b < batch; b++) /* batches walk the rows in order, wrapping around */
+            memcpy(batch_ids + b * seq, rows + ((step * batch + b) % n_rows) * seq, (size_t)seq * sizeof(int));
+        step_result r;
+        if (train_step(&m, &opt, batch_ids, NULL, (int)batch, seq, lr_at(&s, step), clip, &r, &err) != 0) goto done;
+        json_array_append_new(curve, json_pack("{s:I, s:f, s:f, s:f}", "step", (json_int_t)step + 1, "loss",
+                                               (double)r.loss, "grad_norm", r.grad_norm, "lr", (double)r.lr));
+        double el = now_seconds() - t0;
+        if (stderr_is_tty() || step + 1 == steps)
+            fprintf(stderr, "\rstep %ld/%ld  loss %.4f  |g| %.3f  lr %.2e  %.0f tok/s  ETA %.0fs   %s", step + 1, steps,
+                    (double)r.loss, r.grad_norm, (double)r.lr, (double)(step + 1) * batch * seq / el,
+                    el / (step + 1) * (steps - step - 1), step + 1 == steps ? "\n" : "");
+    }
+    if (lora_save(&ad, out_dir, &err) != 0) goto done;
+    if (log_path) {
+        json_t *log = json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:I, s:I, s:f, s:s, s:I, s:f, s:o, s:o}", "command",
+                                "train-lora", "model", dir, "data", data, "seed", (json_int_t)seed, "rank",
+                                (json_int_t)rank, "alpha", alpha, "steps", (json_int_t)steps, "batch",
+                                (json_int_t)batch, "lr", lr, "schedule",
+                                sched == SCHED_COSINE ? "cosine" : sched == SCHED_LINEAR ? "linear" : "constant",
+                                "warmup", (json_int_t)warmup, "wall_seconds", now_seconds() - t0, "facts", run_facts(),
+                                "curve", json_incref(curve));
+        int wrc = json_write_file(log_path, log, &err);
+        json_decref(log);
+        if (wrc != 0) goto done;
+    }
+    rc = 0;
+done:
+    if (rc != 0) cli_report(&err);
+    json_decref(curve);
+    free(batch_ids);
+    adamw_free(&opt);
+    lora_free(&ad);
+    model_free(&m);
+    free(rows);
+    return rc;
+}

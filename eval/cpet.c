@@ -1,0 +1,40 @@
+/* cpet: one binary, many subcommands. This file only dispatches. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const command commands[] = {
+    {"info", cmd_info, "show a model's config, parameter count and tensors"},
+    {"forward", cmd_forward, "logits, loss and gradients for given input ids (compare with PyTorch)"},
+    {"train-lora", cmd_train_lora, "train a LoRA adapter with AdamW on token ids; saves it in PEFT format"},
+    {"bench", cmd_bench, "speed measurements written as JSON (engine: fwd+bwd vs sgemm)"},
+};
+#define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "cpet %s (%s): a C engine and harness for compressing and cheaply adapting LLaMA-family models\n\n"
+            "usage: cpet <command> [options]   (cpet <command> --help for its options)\n\ncommands:\n",
+            CPET_VERSION, CPET_GIT_REV);
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nModels are Hugging Face directories (config.json + model.safetensors); adapters are PEFT\n"
+                 "directories (adapter_config.json + adapter_model.safetensors).\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || cli_is_help(argv[1])) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("cpet %s (%s)\n", CPET_VERSION, CPET_GIT_REV);
+        return 0;
+    }
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
+    cli_error("unknown command '%s' (see cpet --help)", argv[1]);
+    return 2;
+}
