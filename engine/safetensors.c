@@ -86,7 +86,8 @@ static int parse_entry(st_file *f, const char *key, json_t *v, const char *data,
         return cpet_fail(err, "%s: tensor '%s' data_offsets are not integers", path, key);
     json_int_t b = json_integer_value(jb), e = json_integer_value(je);
     if (b < 0 || e < b || (uint64_t)e > data_size)
-        return cpet_fail(err, "%s: tensor '%s' data_offsets [%lld, %lld] out of range (data is %zu bytes)",
+        return cpet_fail(err, "%s: tensor '%s' data_offsets [%lld, %lld] out of range: the data section has %zu bytes "
+                              "(truncated file or corrupt header)",
                          path, key, (long long)b, (long long)e, data_size);
     t->nbytes = (size_t)(e - b);
     if (t->nbytes != t->numel * st_dtype_size(t->dtype))

@@ -1,0 +1,128 @@
+/* LoRA: save/load round trip, PEFT file layout, and a training smoke test. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+#include "lora.h"
+#include "model.h"
+#include "optim.h"
+#include "tensor.h"
+#include "train.h"
+
+Test(lora, save_then_load_gives_identical_outputs)
+{
+    cpet_err err;
+    model m, m2;
+    cr_assert_eq(model_load(&m, FIXTURE_DIR, &err), 0, "%s", err.msg);
+    cr_assert_eq(model_load(&m2, FIXTURE_DIR, &err), 0, "%s", err.msg);
+    const char *targets[] = {"q_proj", "v_proj", "down_proj"};
+    lora_adapter ad, back;
+    cr_assert_eq(lora_create(&ad, &m, 3, 5.0f, 1, targets, 3, 42, &err), 0, "%s", err.msg);
+    cpet_rng r;
+    rng_seed(&r, 1);
+    for (int i = 0; i < ad.n_mods; i++) fill_normal(ad.mods[i].B->p, ad.mods[i].B->n, 0.1f, &r);
+    char dir[256];
+    make_temp_dir(dir, sizeof dir);
+    cr_assert_eq(lora_save(&ad, dir, &err), 0, "%s", err.msg);
+    cr_assert_eq(lora_load(&back, &m2, dir, &err), 0, "%s", err.msg);
+    cr_assert_eq(back.n_mods, 6);
+    cr_assert_eq(back.use_rslora, 1);
+    int ids[16];
+    for (int i = 0; i < 16; i++) ids[i] = (int)(rng_next(&r) % 320);
+    cr_assert_eq(model_forward(&m, ids, NULL, 2, 8, &err), 0, "%s", err.msg);
+    cr_assert_eq(model_forward(&m2, ids, NULL, 2, 8, &err), 0, "%s", err.msg);
+    cr_assert_eq(memcmp(model_logits(&m), model_logits(&m2), 16 * 320 * sizeof(float)), 0,
+                 "logits differ after a save/load round trip");
+    /* and the adapter really changes the output */
+    lora_detach(&back);
+    cr_assert_eq(model_forward(&m2, ids, NULL, 2, 8, &err), 0, "%s", err.msg);
+    cr_assert_neq(memcmp(model_logits(&m), model_logits(&m2), 16 * 320 * sizeof(float)), 0);
+}
+
+Test(lora, saved_files_follow_peft_layout)
+{
+    cpet_err err;
+    model m;
+    cr_assert_eq(model_load(&m, FIXTURE_DIR, &err), 0, "%s", err.msg);
+    const char *targets[] = {"o_proj"};
+    lora_adapter ad;
+    cr_assert_eq(lora_create(&ad, &m, 2, 4.0f, 0, targets, 1, 1, &err), 0, "%s", err.msg);
+    char dir[256], path[512];
+    make_temp_dir(dir, sizeof dir);
+    cr_assert_eq(lora_save(&ad, dir, &err), 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    json_error_t jerr;
+    json_t *j = json_load_file(path, 0, &jerr);
+    cr_assert_not_null(j);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "peft_type")), "LORA");
+    cr_assert_eq(json_integer_value(json_object_get(j, "r")), 2);
+    cr_assert_float_eq(json_number_value(json_object_get(j, "lora_alpha")), 4.0, 1e-9);
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(j, "target_modules"), 0)), "o_proj");
+    json_decref(j);
+    st_file f;
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+    cr_assert_eq(st_open(&f, path, &err), 0, "%s", err.msg);
+    cr_assert_eq(f.n_tensors, 4);
+    const st_tensor *a = st_find(&f, "base_model.model.model.layers.1.self_attn.o_proj.lora_A.weight");
+    const st_tensor *b = st_find(&f, "base_model.model.model.layers.1.self_attn.o_proj.lora_B.weight");
+    cr_assert(a && b, "PEFT tensor names");
+    cr_assert(a->shape[0] == 2 && a->shape[1] == 64 && b->shape[0] == 64 && b->shape[1] == 2);
+    size_t n;
+    float *bv = tensor_f32(&f, b->name, &n);
+    for (size_t i = 0; i < n; i++) cr_assert_eq(bv[i], 0.0f, "B starts at zero");
+    float *av = tensor_f32(&f, a->name, &n);
+    double bound = 1.0 / 8.0; /* 1/sqrt(in = 64) */
+    int nonzero = 0;
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_leq(fabs(av[i]), bound);
+        nonzero += av[i] != 0.0f;
+    }
+    cr_assert_gt(nonzero, (int)n / 2);
+    cr_assert_str_eq(st_meta(&f, "format"), "pt");
+    free(av);
+    free(bv);
+    st_close(&f);
+}
+
+/* 50 AdamW steps of LoRA (r=4 on all 7 projections and lm_head) on one fixed batch must cut the loss by
+ * at least 4x (measured: 5.76 -> 1.12), with the base weights untouched. lm_head is targeted because the
+ * fixture's frozen random head (std 0.02) bounds the logit scale: without it the loss plateaus at 4.5. */
+Test(lora, training_smoke_50_steps_cut_the_loss_4x)
+{
+    cpet_err err;
+    model m;
+    cr_assert_eq(model_load(&m, FIXTURE_DIR, &err), 0, "%s", err.msg);
+    float *base_before = malloc(m.n_params * sizeof(float));
+    memcpy(base_before, m.params, m.n_params * sizeof(float));
+    st_file exp;
+    cr_assert_eq(st_open(&exp, FIXTURE_DIR "/expected.safetensors", &err), 0, "%s", err.msg);
+    int B, T;
+    int *ids = fixture_ids(&exp, &B, &T);
+    const char *targets[] = {"all-linear", "lm_head"};
+    lora_adapter ad;
+    cr_assert_eq(lora_create(&ad, &m, 4, 8.0f, 0, targets, 2, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(ad.n_mods, 15);
+    adamw opt;
+    adamw_config oc = adamw_defaults();
+    cr_assert_eq(lora_set_trainable(&ad, 1, &err), 0, "%s", err.msg);
+    adamw_init(&opt, oc, &err);
+    cr_assert_eq(adamw_add(&opt, ad.tensors, ad.n_tensors, &err), 0, "%s", err.msg);
+    lr_schedule s = {SCHED_COSINE, 1e-2f, 0.0f, 5, 50};
+    step_result first = {0}, last = {0};
+    for (int step = 0; step < 50; step++) {
+        step_result res;
+        cr_assert_eq(train_step(&m, &opt, ids, NULL, B, T, lr_at(&s, step), 1.0, &res, &err), 0, "%s", err.msg);
+        if (step == 0) first = res;
+        last = res;
+    }
+    cr_assert_eq(model_forward(&m, ids, NULL, B, T, &err), 0, "%s", err.msg);
+    cr_expect_lt(m.loss, 0.25f * first.loss, "loss %.4f -> %.4f (last step %.4f): not cut 4x", (double)first.loss,
+                 (double)m.loss, (double)last.loss);
+    cr_assert_eq(memcmp(base_before, m.params, m.n_params * sizeof(float)), 0, "base weights changed");
+    adamw_free(&opt);
+    lora_free(&ad);
+    free(base_before);
+}
