@@ -1,5 +1,6 @@
 /* safetensors writer/reader round trip, half-precision conversions, config.json variants. */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,4 +147,37 @@ Test(config, rope_theta_at_top_level_or_in_rope_parameters)
                      "\"rope_parameters\":{\"rope_type\":\"default\",\"rope_theta\":1000000.0}}");
     cr_assert_eq(config_load(&c, path, &err), 0, "%s", err.msg);
     cr_assert_float_eq(c.rope_theta, 1000000.0f, 0);
+}
+
+/* A sharded checkpoint (model.safetensors.index.json + shards), as large HF models ship. */
+Test(safetensors, sharded_checkpoint_loads)
+{
+    cpet_err err;
+    model m, sharded;
+    cr_assert_eq(model_load(&m, FIXTURE_DIR, &err), 0, "%s", err.msg);
+    char dir[256], path[512], cmd[700];
+    make_temp_dir(dir, sizeof dir);
+    json_t *map = json_object();
+    st_entry *e = calloc((size_t)m.n_tensors, sizeof *e);
+    int half = m.n_tensors / 2;
+    for (int s = 0; s < 2; s++) {
+        int lo = s ? half : 0, hi = s ? m.n_tensors : half;
+        char shard[64];
+        snprintf(shard, sizeof shard, "model-%05d-of-00002.safetensors", s + 1);
+        for (int i = lo; i < hi; i++) {
+            e[i - lo] = st_f32_entry(m.tensors[i].name, m.tensors[i].p, m.tensors[i].ndim, m.tensors[i].shape);
+            json_object_set_new(map, m.tensors[i].name, json_string(shard));
+        }
+        snprintf(path, sizeof path, "%s/%s", dir, shard);
+        cr_assert_eq(st_write(path, e, hi - lo, NULL, 0, &err), 0, "%s", err.msg);
+    }
+    json_t *index = json_pack("{s:{s:i}, s:o}", "metadata", "total_size", (int)(m.n_params * 4), "weight_map", map);
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    cr_assert_eq(json_dump_file(index, path, 0), 0);
+    json_decref(index);
+    snprintf(cmd, sizeof cmd, "cp " FIXTURE_DIR "/config.json %s/", dir);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(model_load(&sharded, dir, &err), 0, "%s", err.msg);
+    cr_assert_eq(memcmp(sharded.params, m.params, m.n_params * sizeof(float)), 0);
+    free(e);
 }
