@@ -3,6 +3,7 @@
 #define CPET_CLI_H
 
 #include <jansson.h>
+#include <stdio.h>
 
 #include "error.h"
 
@@ -33,5 +34,11 @@ int cmd_info(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
 int cmd_train_lora(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_detokenize(int argc, char **argv);
+int cmd_tokenizer_train(int argc, char **argv);
+
+/* Reads a whole stream; NUL-terminated, caller frees. */
+char *read_stream(FILE *fp, size_t *len);
 
 #endif

@@ -1,0 +1,228 @@
+/* cpet tokenize / detokenize / tokenizer-train */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "tokenizer.h"
+
+char *read_stream(FILE *fp, size_t *len)
+{
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n - 1, fp)) > 0) {
+        n += got;
+        if (cap - n - 1 == 0) buf = realloc(buf, cap *= 2);
+    }
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+/* Splits text into documents: one per line, or the whole text. Pointers into text; lens filled. */
+static int split_documents(char *text, size_t len, int whole, char ***docs, size_t **lens)
+{
+    int n = 0, cap = 16;
+    *docs = malloc((size_t)cap * sizeof(char *));
+    *lens = malloc((size_t)cap * sizeof(size_t));
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        int end = i == len || (!whole && text[i] == '\n');
+        if (!end) continue;
+        if (i == len && i == start && n > 0 && !whole) break; /* the final newline ends the last line */
+        if (n == cap) {
+            cap *= 2;
+            *docs = realloc(*docs, (size_t)cap * sizeof(char *));
+            *lens = realloc(*lens, (size_t)cap * sizeof(size_t));
+        }
+        (*docs)[n] = text + start;
+        (*lens)[n++] = i - start;
+        start = i + 1;
+    }
+    return n;
+}
+
+static const char *tokenizer_option(int argc, char **argv, int *whole)
+{
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--tokenizer") == 0) path = cli_value(argc, argv, &i);
+        else if (whole && strcmp(argv[i], "--whole") == 0) *whole = 1;
+        else {
+            cli_error("%s: unknown option %s", argv[0], argv[i]);
+            return NULL;
+        }
+    }
+    if (!path) cli_error("%s: --tokenizer FILE is required", argv[0]);
+    return path;
+}
+
+int cmd_tokenize(int argc, char **argv)
+{
+    if (argc > 1 && cli_is_help(argv[1])) {
+        printf("usage: cpet tokenize --tokenizer tokenizer.json [--whole] < text\n"
+               "Reads UTF-8 text on stdin, one document per line (--whole: all input is one document), and prints\n"
+               "one JSON array of token ids per document. No BOS/EOS is added.\n");
+        return 0;
+    }
+    int whole = 0;
+    const char *path = tokenizer_option(argc, argv, &whole);
+    if (!path) return 1;
+    tokenizer t;
+    cpet_err err;
+    if (tokenizer_load(&t, path, &err) != 0) return cli_report(&err);
+    size_t len;
+    char *text = read_stream(stdin, &len), **docs;
+    size_t *lens;
+    int n = split_documents(text, len, whole, &docs, &lens), rc = 0;
+    for (int d = 0; d < n && rc == 0; d++) {
+        int *ids, n_ids;
+        if (tokenizer_encode(&t, docs[d], lens[d], &ids, &n_ids, &err) != 0) {
+            rc = cli_error("stdin: document %d: %s", d + 1, err.msg);
+            break;
+        }
+        putchar('[');
+        for (int i = 0; i < n_ids; i++) printf(i ? ", %d" : "%d", ids[i]);
+        puts("]");
+        free(ids);
+    }
+    free(docs);
+    free(lens);
+    free(text);
+    tokenizer_free(&t);
+    return rc;
+}
+
+int cmd_detokenize(int argc, char **argv)
+{
+    if (argc > 1 && cli_is_help(argv[1])) {
+        printf("usage: cpet detokenize --tokenizer tokenizer.json [--whole] < ids\n"
+               "Reads one JSON array of ids per line and writes each decoded document followed by a newline\n"
+               "(--whole: no newline, so `tokenize --whole | detokenize --whole` gives the input back byte for byte).\n");
+        return 0;
+    }
+    int whole = 0;
+    const char *path = tokenizer_option(argc, argv, &whole);
+    if (!path) return 1;
+    tokenizer t;
+    cpet_err err;
+    if (tokenizer_load(&t, path, &err) != 0) return cli_report(&err);
+    size_t len;
+    char *text = read_stream(stdin, &len), **lines;
+    size_t *lens;
+    int n = split_documents(text, len, 0, &lines, &lens), rc = 0;
+    for (int l = 0; l < n && rc == 0; l++) {
+        if (lens[l] == 0) continue;
+        json_error_t jerr;
+        json_t *arr = json_loadb(lines[l], lens[l], 0, &jerr);
+        if (!json_is_array(arr)) {
+            rc = cli_error("stdin:%d: expected a JSON array of token ids", l + 1);
+            json_decref(arr);
+            break;
+        }
+        int *ids = malloc((json_array_size(arr) + 1) * sizeof(int));
+        for (size_t i = 0; i < json_array_size(arr); i++) {
+            json_t *v = json_array_get(arr, i);
+            ids[i] = json_is_integer(v) ? (int)json_integer_value(v) : -1;
+        }
+        char *out;
+        size_t out_len;
+        if (tokenizer_decode(&t, ids, (int)json_array_size(arr), &out, &out_len, &err) != 0) {
+            rc = cli_error("stdin:%d: %s", l + 1, err.msg);
+        } else {
+            fwrite(out, 1, out_len, stdout);
+            if (!whole) putchar('\n');
+            free(out);
+        }
+        free(ids);
+        json_decref(arr);
+    }
+    free(lines);
+    free(lens);
+    free(text);
+    tokenizer_free(&t);
+    return rc;
+}
+
+int cmd_tokenizer_train(int argc, char **argv)
+{
+    long vocab = 2048;
+    const char *out = NULL;
+    char specials_buf[1024] = "<|endoftext|>";
+    const char **files = calloc((size_t)argc, sizeof(char *));
+    int n_files = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is_help(a)) {
+            printf("usage: cpet tokenizer-train --vocab-size N [--special A,B,...] -o tokenizer.json [FILE...]\n"
+                   "Trains a byte-level BPE (GPT-2 pre-tokenization) on the files, or stdin, one document per line.\n"
+                   "Special tokens (default <|endoftext|>) take the first ids. The output loads in HF tokenizers.\n");
+            free(files);
+            return 0;
+        }
+        int bad = 0;
+        if (strcmp(a, "--vocab-size") == 0) bad = cli_int(a, cli_value(argc, argv, &i), 256, 1 << 20, &vocab);
+        else if (strcmp(a, "-o") == 0) bad = !(out = cli_value(argc, argv, &i));
+        else if (strcmp(a, "--special") == 0) {
+            const char *v = cli_value(argc, argv, &i);
+            bad = !v;
+            if (v) snprintf(specials_buf, sizeof specials_buf, "%s", v);
+        } else if (a[0] == '-') {
+            free(files);
+            return cli_error("tokenizer-train: unknown option %s", a);
+        } else files[n_files++] = a;
+        if (bad) {
+            free(files);
+            return 1;
+        }
+    }
+    if (!out) {
+        free(files);
+        return cli_error("tokenizer-train: -o tokenizer.json is required");
+    }
+    const char *specials[64];
+    int n_specials = 0;
+    for (char *tok = strtok(specials_buf, ","); tok && n_specials < 64; tok = strtok(NULL, ",")) specials[n_specials++] = tok;
+    size_t total = 0;
+    char *all = NULL;
+    for (int f = 0; f < (n_files ? n_files : 1); f++) {
+        FILE *fp = n_files ? fopen(files[f], "rb") : stdin;
+        if (!fp) {
+            free(files);
+            free(all);
+            return cli_error("%s: cannot open", files[f]);
+        }
+        size_t len;
+        char *text = read_stream(fp, &len);
+        if (n_files) fclose(fp);
+        all = realloc(all, total + len + 2);
+        memcpy(all + total, text, len);
+        total += len;
+        if (len && text[len - 1] != '\n') all[total++] = '\n';
+        free(text);
+    }
+    free(files);
+    if (!all) all = calloc(1, 1);
+    char **docs;
+    size_t *lens;
+    int n_docs = split_documents(all, total, 0, &docs, &lens);
+    int nonempty = 0;
+    for (int d = 0; d < n_docs; d++) nonempty += lens[d] > 0;
+    tokenizer t;
+    cpet_err err;
+    int rc = 0;
+    if (nonempty == 0) rc = cli_error("tokenizer-train: the corpus is empty");
+    else if (tokenizer_train(&t, (const char *const *)docs, lens, n_docs, (int)vocab, specials, n_specials, &err) != 0)
+        rc = cli_report(&err);
+    else {
+        if (tokenizer_save(&t, out, &err) != 0) rc = cli_report(&err);
+        else fprintf(stderr, "trained %d tokens (%d merges) on %d documents -> %s\n", t.vocab_size, t.n_merges, nonempty, out);
+        tokenizer_free(&t);
+    }
+    free(docs);
+    free(lens);
+    free(all);
+    return rc;
+}
