@@ -8,6 +8,7 @@ static const command commands[] = {
     {"info", cmd_info, "show a model's config, parameter count and tensors"},
     {"forward", cmd_forward, "logits, loss and gradients for given input ids (compare with PyTorch)"},
     {"train-lora", cmd_train_lora, "train a LoRA adapter with AdamW on token ids; saves it in PEFT format"},
+    {"world", cmd_world, "generate the synthetic world: corpus, entities and multiple-choice tasks"},
     {"tokenize", cmd_tokenize, "text on stdin -> one JSON array of token ids per line (byte-level BPE)"},
     {"detokenize", cmd_detokenize, "JSON arrays of ids on stdin -> text"},
     {"tokenizer-train", cmd_tokenizer_train, "train a byte-level BPE and write an HF tokenizer.json"},
