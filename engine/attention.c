@@ -72,3 +72,36 @@ void attention_backward(float *dq, float *dk, float *dv, float *scratch, const f
         }
     }
 }
+
+/* Decoding against a KV cache: n new queries at positions pos0.., keys/values for positions 0..pos0+n-1
+ * in k_cache/v_cache [pos, KV*hd]. scores: (pos0 + n) floats per OpenMP thread. Forward only. */
+void attention_forward_cached(float *out, float *scores, const float *q, const float *k_cache, const float *v_cache,
+                              int n, int pos0, int H, int KV, int hd)
+{
+    const int group = H / KV, qs = H * hd, ks = KV * hd, span = pos0 + n;
+    const float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel for schedule(static)
+    for (int ih = 0; ih < n * H; ih++) {
+        int i = ih / H, h = ih % H, g = h / group, last = pos0 + i;
+        const float *qi = q + (size_t)i * qs + (size_t)h * hd;
+        float *s = scores + (size_t)omp_get_thread_num() * span, mx = -INFINITY, sum = 0.0f;
+        for (int j = 0; j <= last; j++) {
+            const float *kj = k_cache + (size_t)j * ks + (size_t)g * hd;
+            float d = 0.0f;
+            for (int c = 0; c < hd; c++) d += qi[c] * kj[c];
+            s[j] = d * scale;
+            mx = s[j] > mx ? s[j] : mx;
+        }
+        for (int j = 0; j <= last; j++) {
+            s[j] = expf(s[j] - mx);
+            sum += s[j];
+        }
+        float *o = out + (size_t)i * qs + (size_t)h * hd;
+        for (int c = 0; c < hd; c++) o[c] = 0.0f;
+        for (int j = 0; j <= last; j++) {
+            const float *vj = v_cache + (size_t)j * ks + (size_t)g * hd;
+            float p = s[j] / sum;
+            for (int c = 0; c < hd; c++) o[c] += p * vj[c];
+        }
+    }
+}

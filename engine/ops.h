@@ -26,6 +26,11 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
 void attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *att,
                         const float *q, const float *k, const float *v, int B, int T, int H, int KV, int hd);
 
+/* Forward only, against a KV cache: n new queries at positions pos0..pos0+n-1; k/v caches hold positions
+ * 0..pos0+n-1 as [pos, KV*hd]; scores: (pos0 + n) floats per OpenMP thread. */
+void attention_forward_cached(float *out, float *scores, const float *q, const float *k_cache, const float *v_cache,
+                              int n, int pos0, int H, int KV, int hd);
+
 /* activation.c: gated FFN core h = act(gate) * up, elementwise over n values.
  * d_act_extra (may be NULL) is a gradient injected on act(gate) itself (activation taps). */
 float act_value(activation a, float x, float threshold);

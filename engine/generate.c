@@ -1,0 +1,243 @@
+#include "generate.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+#include "tensor.h"
+
+static float *take(char **cur, size_t floats)
+{
+    float *p = (float *)*cur;
+    *cur += (floats * sizeof(float) + 63) / 64 * 64;
+    return p;
+}
+
+static size_t cache_layout(kv_cache *c, const model_config *cfg, size_t branch_per_row, int threads, char *base)
+{
+    const size_t L = (size_t)cfg->n_layers, D = (size_t)cfg->hidden_size, F = (size_t)cfg->intermediate_size,
+                 QD = (size_t)cfg->n_heads * cfg->head_dim, KVD = (size_t)cfg->n_kv_heads * cfg->head_dim,
+                 M = (size_t)c->max_len, n = (size_t)c->chunk;
+    char *cur = base;
+    c->k = take(&cur, L * M * KVD);
+    c->v = take(&cur, L * M * KVD);
+    c->x = take(&cur, n * D);
+    c->xn = take(&cur, n * D);
+    c->q = take(&cur, n * QD);
+    c->kn = take(&cur, n * KVD);
+    c->vn = take(&cur, n * KVD);
+    c->att = take(&cur, n * QD);
+    c->mid = take(&cur, n * D);
+    c->gate = take(&cur, n * F);
+    c->up = take(&cur, n * F);
+    c->h = take(&cur, n * F);
+    c->rstd = take(&cur, n);
+    c->scores = take(&cur, (size_t)threads * M);
+    c->branch_scratch = take(&cur, n * (branch_per_row ? branch_per_row : 1));
+    return (size_t)(cur - base);
+}
+
+static size_t branch_width(model *m)
+{
+    size_t most = linear_scratch_per_row(&m->lm_head);
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        for (int i = 0; i < LIN_PER_LAYER; i++) {
+            size_t s = linear_scratch_per_row(&m->layers[l].lin[i]);
+            most = s > most ? s : most;
+        }
+    return most;
+}
+
+int kv_cache_init(kv_cache *c, model *m, int max_len, int chunk, cpet_err *err)
+{
+    memset(c, 0, sizeof *c);
+    if (max_len > m->rope_len) max_len = m->rope_len;
+    if (chunk > max_len) chunk = max_len;
+    c->max_len = max_len;
+    c->chunk = chunk;
+    int threads = omp_get_max_threads();
+    size_t bytes = cache_layout(c, &m->cfg, branch_width(m), threads, NULL);
+    c->block = cpet_alloc(bytes);
+    if (!c->block) return cpet_fail(err, "out of memory: KV cache of %d positions needs %zu MB", max_len, bytes >> 20);
+    cache_layout(c, &m->cfg, branch_width(m), threads, c->block);
+    return 0;
+}
+
+void kv_cache_free(kv_cache *c)
+{
+    cpet_free(c->block);
+    memset(c, 0, sizeof *c);
+}
+
+int model_forward_cached(model *m, kv_cache *c, const int *ids, int n, float *logits, int all_logits, cpet_err *err)
+{
+    const model_config *cfg = &m->cfg;
+    if (n <= 0 || n > c->chunk) return cpet_fail(err, "cached forward: %d tokens, the cache takes 1..%d per call", n, c->chunk);
+    if (c->len + n > c->max_len)
+        return cpet_fail(err, "cached forward: %d + %d tokens exceed the cache's %d positions", c->len, n, c->max_len);
+    const int D = cfg->hidden_size, F = cfg->intermediate_size, H = cfg->n_heads, KV = cfg->n_kv_heads,
+              hd = cfg->head_dim, KVD = KV * hd, pos0 = c->len;
+    for (int i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= cfg->vocab_size)
+            return cpet_fail(err, "token id %d is outside the vocabulary [0, %d)", ids[i], cfg->vocab_size);
+        memcpy(c->x + (size_t)i * D, m->embed + (size_t)ids[i] * D, (size_t)D * sizeof(float));
+    }
+    for (int l = 0; l < cfg->n_layers; l++) {
+        layer_weights *lw = &m->layers[l];
+        float *kc = c->k + (size_t)l * c->max_len * KVD, *vc = c->v + (size_t)l * c->max_len * KVD;
+        rmsnorm_forward(c->xn, c->rstd, c->x, lw->attn_norm, n, D, cfg->rms_norm_eps);
+        linear_forward(&lw->lin[LIN_Q], c->xn, c->q, n, c->branch_scratch);
+        linear_forward(&lw->lin[LIN_K], c->xn, c->kn, n, c->branch_scratch);
+        linear_forward(&lw->lin[LIN_V], c->xn, c->vn, n, c->branch_scratch);
+        rope_forward(c->q, m->rope_cos, m->rope_sin, n, n, pos0, H, hd);
+        rope_forward(c->kn, m->rope_cos, m->rope_sin, n, n, pos0, KV, hd);
+        memcpy(kc + (size_t)pos0 * KVD, c->kn, (size_t)n * KVD * sizeof(float));
+        memcpy(vc + (size_t)pos0 * KVD, c->vn, (size_t)n * KVD * sizeof(float));
+        attention_forward_cached(c->att, c->scores, c->q, kc, vc, n, pos0, H, KV, hd);
+        linear_forward(&lw->lin[LIN_O], c->att, c->mid, n, c->branch_scratch);
+        for (size_t i = 0; i < (size_t)n * D; i++) c->mid[i] += c->x[i];
+        rmsnorm_forward(c->xn, c->rstd, c->mid, lw->ffn_norm, n, D, cfg->rms_norm_eps);
+        linear_forward(&lw->lin[LIN_GATE], c->xn, c->gate, n, c->branch_scratch);
+        linear_forward(&lw->lin[LIN_UP], c->xn, c->up, n, c->branch_scratch);
+        gated_act_forward(c->h, c->gate, c->up, (size_t)n * F, cfg->hidden_act, cfg->act_threshold);
+        linear_forward(&lw->lin[LIN_DOWN], c->h, c->x, n, c->branch_scratch);
+        for (size_t i = 0; i < (size_t)n * D; i++) c->x[i] += c->mid[i];
+    }
+    int first = all_logits ? 0 : n - 1, rows = n - first;
+    rmsnorm_forward(c->xn, c->rstd, c->x + (size_t)first * D, m->final_norm, rows, D, cfg->rms_norm_eps);
+    linear_forward(&m->lm_head, c->xn, logits, rows, c->branch_scratch);
+    c->len += n;
+    return 0;
+}
+
+static uint64_t next_random(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+typedef struct {
+    float p;
+    int id;
+} prob_id;
+
+static int by_prob_desc(const void *a, const void *b)
+{
+    const prob_id *x = a, *y = b;
+    return x->p < y->p ? 1 : x->p > y->p ? -1 : x->id - y->id;
+}
+
+int sample_token(const float *logits, int V, float temperature, float top_p, uint64_t *rng_state)
+{
+    int best = 0;
+    for (int i = 1; i < V; i++)
+        if (logits[i] > logits[best]) best = i;
+    if (temperature <= 0.0f) return best;
+    prob_id *p = malloc((size_t)V * sizeof *p);
+    double sum = 0.0;
+    for (int i = 0; i < V; i++) {
+        p[i].p = expf((logits[i] - logits[best]) / temperature);
+        p[i].id = i;
+        sum += p[i].p;
+    }
+    qsort(p, (size_t)V, sizeof *p, by_prob_desc);
+    int keep = 0;
+    double mass = 0.0, cut = (top_p > 0.0f && top_p < 1.0f ? top_p : 1.0) * sum;
+    while (keep < V && (keep == 0 || mass < cut)) mass += p[keep++].p;
+    double u = (double)(next_random(rng_state) >> 11) / 9007199254740992.0 * mass, acc = 0.0;
+    int choice = p[keep - 1].id;
+    for (int i = 0; i < keep; i++) {
+        acc += p[i].p;
+        if (u < acc) {
+            choice = p[i].id;
+            break;
+        }
+    }
+    free(p);
+    return choice;
+}
+
+int generate(model *m, const int *prompt, int n_prompt, const gen_config *g, int *out, int *n_out, cpet_err *err)
+{
+    if (n_prompt <= 0) return cpet_fail(err, "generate: the prompt is empty");
+    kv_cache c;
+    int total = n_prompt + g->max_new_tokens;
+    if (kv_cache_init(&c, m, total, n_prompt, err) != 0) return -1;
+    if (total > c.max_len) {
+        kv_cache_free(&c);
+        return cpet_fail(err, "generate: %d prompt + %d new tokens exceed max_position_embeddings %d", n_prompt,
+                         g->max_new_tokens, m->rope_len);
+    }
+    float *logits = malloc((size_t)m->cfg.vocab_size * sizeof(float));
+    memcpy(out, prompt, (size_t)n_prompt * sizeof(int));
+    int n = n_prompt, rc = model_forward_cached(m, &c, prompt, n_prompt, logits, 0, err);
+    uint64_t rng = g->seed;
+    while (rc == 0 && n < total) {
+        int next = sample_token(logits, m->cfg.vocab_size, g->temperature, g->top_p, &rng);
+        out[n++] = next;
+        if (next == g->stop_id || n == total) break;
+        rc = model_forward_cached(m, &c, &next, 1, logits, 0, err);
+    }
+    *n_out = n;
+    free(logits);
+    kv_cache_free(&c);
+    return rc;
+}
+
+int score_continuations(model *m, const score_request *req, int n, int batch, double *logprob, int *is_greedy,
+                        cpet_err *err)
+{
+    const int V = m->cfg.vocab_size, window = m->rope_len;
+    for (int start = 0; start < n; start += batch) {
+        int count = n - start < batch ? n - start : batch, T = 1;
+        for (int r = 0; r < count; r++) {
+            const score_request *q = &req[start + r];
+            if (q->n_continuation <= 0 || q->n_continuation >= window)
+                return cpet_fail(err, "score: request %d has %d continuation tokens (window %d)", start + r,
+                                 q->n_continuation, window);
+            int len = q->n_context + q->n_continuation - 1; /* the last token is only a target */
+            if (len > window) len = window;
+            T = len > T ? len : T;
+        }
+        size_t cells = (size_t)(unsigned)count * (unsigned)T;
+        int *ids = calloc(cells, sizeof(int)), *targets = malloc(cells * sizeof(int));
+        for (size_t i = 0; i < cells; i++) targets[i] = -1;
+        for (int r = 0; r < count; r++) {
+            const score_request *q = &req[start + r];
+            int full = q->n_context + q->n_continuation, len = full - 1 > window ? window : full - 1,
+                skip = full - 1 - len; /* tokens cut from the left */
+            for (int t = 0; t < len; t++) {
+                int src = skip + t;
+                ids[r * T + t] = src < q->n_context ? q->context[src] : q->continuation[src - q->n_context];
+                int tgt = src + 1;
+                if (tgt >= q->n_context) targets[r * T + t] = q->continuation[tgt - q->n_context];
+            }
+        }
+        if (model_forward(m, ids, targets, count, T, err) != 0) {
+            free(ids);
+            free(targets);
+            return -1;
+        }
+        const float *logits = model_logits(m);
+        for (int r = 0; r < count; r++) {
+            double lp = 0.0;
+            int greedy = 1;
+            for (int t = 0; t < T; t++) {
+                int tgt = targets[r * T + t];
+                if (tgt < 0) continue;
+                const float *row = logits + ((size_t)r * T + t) * V;
+                lp += (double)row[tgt] - m->acts.lse[r * T + t];
+                for (int j = 0; j < V && greedy; j++) greedy = row[j] <= row[tgt] || j == tgt;
+            }
+            logprob[start + r] = lp;
+            if (is_greedy) is_greedy[start + r] = greedy;
+        }
+        free(ids);
+        free(targets);
+    }
+    return 0;
+}
