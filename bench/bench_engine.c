@@ -5,25 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench.h"
 #include "blas.h"
 #include "cli.h"
 #include "fileio.h"
 #include "model.h"
 #include "tensor.h"
-
-typedef struct {
-    double mean, stddev;
-} timing;
-
-static timing summarize(const double *s, int n)
-{
-    timing t = {0, 0};
-    for (int i = 0; i < n; i++) t.mean += s[i];
-    t.mean /= n;
-    for (int i = 0; i < n; i++) t.stddev += (s[i] - t.mean) * (s[i] - t.mean);
-    t.stddev = n > 1 ? sqrt(t.stddev / (n - 1)) : 0;
-    return t;
-}
 
 /* The three GEMMs a linear layer costs in a training step: y = x W^T, dx = dy W, dW = dy^T x */
 static double time_linear_gemms(int n, int in, int out, float *x, float *w, float *y)
@@ -35,14 +22,29 @@ static double time_linear_gemms(int n, int in, int out, float *x, float *w, floa
     return now_seconds() - t0;
 }
 
-static json_t *timing_json(timing t, const double *samples, int n)
+json_t *bench_timing_json(bench_timing t, const double *samples, int n)
 {
     json_t *s = json_array();
     for (int i = 0; i < n; i++) json_array_append_new(s, json_real(samples[i]));
     return json_pack("{s:f, s:f, s:o}", "mean_s", t.mean, "stddev_s", t.stddev, "samples_s", s);
 }
 
-static int bench_engine(int argc, char **argv)
+int bench_emit(json_t *j, const char *path)
+{
+    cpet_err err;
+    int rc = 0;
+    if (path) {
+        rc = json_write_file(path, j, &err) != 0;
+        if (rc) cli_report(&err);
+    } else {
+        json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        putchar('\n');
+    }
+    json_decref(j);
+    return rc;
+}
+
+int bench_engine(int argc, char **argv)
 {
     long dim = 512, layers = 8, seq = 256, batch = 4, reps = 5, vocab = 4096, threads = 2, seed = 0;
     const char *out = NULL;
@@ -125,7 +127,8 @@ static int bench_engine(int argc, char **argv)
     }
     /* attention: QK^T and PV, forward 2 GEMMs and backward 4, each 2*T*T*hd per head (full square) */
     double attn_flops = 6.0 * 2.0 * 2.0 * B * c.n_heads * (double)T * T * c.head_dim * layers;
-    timing ts = summarize(step, (int)reps), tf = summarize(fwd, (int)reps), tg = summarize(gemm, (int)reps);
+    bench_timing ts = bench_summarize(step, (int)reps), tf = bench_summarize(fwd, (int)reps),
+                 tg = bench_summarize(gemm, (int)reps);
     double step_flops = linear_flops + attn_flops;
     double sgemm_rate = linear_flops / tg.mean, step_rate = step_flops / ts.mean;
     double fraction = step_rate / sgemm_rate;
@@ -138,21 +141,13 @@ static int bench_engine(int argc, char **argv)
                           "bench", "engine_train_step", "model", "dim", (json_int_t)dim, "layers", (json_int_t)layers,
                           "heads", (json_int_t)c.n_heads, "ffn", (json_int_t)F, "vocab", (json_int_t)vocab, "seq",
                           (json_int_t)seq, "batch", (json_int_t)batch, "seed", (json_int_t)seed, "reps",
-                          (json_int_t)reps, "forward", timing_json(tf, fwd, (int)reps), "forward_backward",
-                          timing_json(ts, step, (int)reps), "sgemm_same_shapes", timing_json(tg, gemm, (int)reps),
+                          (json_int_t)reps, "forward", bench_timing_json(tf, fwd, (int)reps), "forward_backward",
+                          bench_timing_json(ts, step, (int)reps), "sgemm_same_shapes", bench_timing_json(tg, gemm, (int)reps),
                           "us_per_token_fwd_bwd", 1e6 * ts.mean / N, "tokens_per_s_fwd_bwd", N / ts.mean,
                           "step_gflops", step_rate / 1e9, "sgemm_gflops", sgemm_rate / 1e9,
                           "fraction_of_sgemm", fraction, "attention_flop_share", attn_flops / step_flops, "facts",
                           run_facts());
-    int rc = 0;
-    if (out) {
-        rc = json_write_file(out, j, &err) != 0;
-        if (rc) cli_report(&err);
-    } else {
-        json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        putchar('\n');
-    }
-    json_decref(j);
+    int rc = bench_emit(j, out);
     cpet_free(x);
     cpet_free(w);
     cpet_free(y);
@@ -162,14 +157,4 @@ static int bench_engine(int argc, char **argv)
     free(ids);
     model_free(&m);
     return rc;
-}
-
-int cmd_bench(int argc, char **argv)
-{
-    if (argc < 2 || cli_is_help(argv[1])) {
-        printf("usage: cpet bench engine [options]   (cpet bench engine --help)\n");
-        return argc < 2 ? 2 : 0;
-    }
-    if (strcmp(argv[1], "engine") == 0) return bench_engine(argc, argv);
-    return cli_error("bench: unknown benchmark '%s' (available: engine)", argv[1]);
 }

@@ -75,10 +75,11 @@ int tasks_read(task_set *s, const char *path, const char *split_filter, cpet_err
             break;
         }
         int n_choices = (int)json_array_size(choices);
-        if (json_integer_value(label) < 0 || json_integer_value(label) >= n_choices) {
+        long long label_value = json_integer_value(label);
+        if (label_value < 0 || label_value >= n_choices) {
             json_decref(o);
-            rc = cpet_fail(err, "%s:%d: label %lld is not an index into the %d choices", path, lineno,
-                           (long long)json_integer_value(label), n_choices);
+            rc = cpet_fail(err, "%s:%d: label %lld is not an index into the %d choices", path, lineno, label_value,
+                           n_choices);
             break;
         }
         const char *split = opt_string(o, "split");

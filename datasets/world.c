@@ -248,43 +248,42 @@ static void shuffle_ints(int *a, int n, cpet_rng *r)
     }
 }
 
-/* One document per entity and repetition: the type sentence and every fact, in a template that rotates
- * with the repetition, in shuffled order. Held-out documents use each relation's last template. */
-static void build_corpus(const world *w, text *train, text *heldout, cpet_rng *r)
+/* One entity's document: its type sentence and every fact, relation r rendered with corpus template
+ * (rotation + r) mod their number, in shuffled order; rotations 0..2 thus use every corpus template. held_out_template renders every fact
+ * with its relation's last template instead (text the corpus never contains). */
+static void entity_document(const world *w, int e, int rotation, int held_out_template, text *out, cpet_rng *r)
+{
+    char sent[256];
+    int facts[16], n_facts = 0;
+    for (int rel = 0; rel < world_n_relations; rel++)
+        if (w->entities[e].value[rel] >= 0) facts[n_facts++] = rel;
+    shuffle_ints(facts, n_facts, r);
+    if (!held_out_template) {
+        snprintf(sent, sizeof sent, "%s is a %s.", w->entities[e].name, entity_type_names[w->entities[e].type]);
+        append(out, sent);
+    }
+    for (int f = 0; f < n_facts; f++) {
+        const relation_def *d = &world_relations[facts[f]];
+        int t = held_out_template ? d->n_templates - 1 : (rotation + facts[f]) % (d->n_templates - 1);
+        world_render(w, e, facts[f], t, sent, sizeof sent);
+        append(out, f || !held_out_template ? " " : "");
+        append(out, sent);
+        append(out, ".");
+    }
+    append(out, "\n");
+}
+
+/* train: three documents per entity (rotations 0..2), shuffled. heldout: one new document per entity from
+ * the same distribution (fresh order, a rotation the corpus does not use for it). paraphrase: the held-out
+ * templates. */
+static void build_corpus(const world *w, text *train, text *heldout, text *paraphrase, cpet_rng *r)
 {
     int reps = 3, n_docs = w->n_entities * reps, *order = malloc((size_t)n_docs * sizeof(int));
     for (int i = 0; i < n_docs; i++) order[i] = i;
     shuffle_ints(order, n_docs, r);
-    char sent[256];
-    int facts[16];
-    for (int k = 0; k < n_docs; k++) {
-        int e = order[k] % w->n_entities, rep = order[k] / w->n_entities, n_facts = 0;
-        for (int rel = 0; rel < world_n_relations; rel++)
-            if (w->entities[e].value[rel] >= 0) facts[n_facts++] = rel;
-        shuffle_ints(facts, n_facts, r);
-        snprintf(sent, sizeof sent, "%s is a %s.", w->entities[e].name, entity_type_names[w->entities[e].type]);
-        append(train, sent);
-        for (int f = 0; f < n_facts; f++) {
-            const relation_def *d = &world_relations[facts[f]];
-            world_render(w, e, facts[f], (rep + f) % (d->n_templates - 1), sent, sizeof sent);
-            append(train, " ");
-            append(train, sent);
-            append(train, ".");
-        }
-        append(train, "\n");
-    }
-    for (int e = 0; e < w->n_entities; e++) {
-        int first = 1;
-        for (int rel = 0; rel < world_n_relations; rel++) {
-            if (w->entities[e].value[rel] < 0) continue;
-            world_render(w, e, rel, world_relations[rel].n_templates - 1, sent, sizeof sent);
-            append(heldout, first ? "" : " ");
-            append(heldout, sent);
-            append(heldout, ".");
-            first = 0;
-        }
-        append(heldout, "\n");
-    }
+    for (int k = 0; k < n_docs; k++) entity_document(w, order[k] % w->n_entities, order[k] / w->n_entities, 0, train, r);
+    for (int e = 0; e < w->n_entities; e++) entity_document(w, e, reps, 0, heldout, r);
+    for (int e = 0; e < w->n_entities; e++) entity_document(w, e, 0, 1, paraphrase, r);
     free(order);
 }
 
@@ -378,14 +377,17 @@ int world_write(const world *w, const char *dir, cpet_err *err)
     if (make_dirs(sub, err) != 0) return -1;
     cpet_rng rng;
     rng_seed(&rng, w->seed ^ 0x5eedc0de);
-    text train = {0}, heldout = {0};
-    build_corpus(w, &train, &heldout, &rng);
+    text train = {0}, heldout = {0}, paraphrase = {0};
+    build_corpus(w, &train, &heldout, &paraphrase, &rng);
     path_join(path, sizeof path, dir, "corpus_train.txt");
     int rc = write_text_file(path, &train, err);
     path_join(path, sizeof path, dir, "corpus_heldout.txt");
     if (rc == 0) rc = write_text_file(path, &heldout, err);
+    path_join(path, sizeof path, dir, "corpus_paraphrase.txt");
+    if (rc == 0) rc = write_text_file(path, &paraphrase, err);
     free(train.buf);
     free(heldout.buf);
+    free(paraphrase.buf);
     if (rc != 0) return -1;
 
     task_set sets[5];

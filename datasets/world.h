@@ -62,7 +62,8 @@ int world_render(const world *w, int e, int r, int t, char *buf, size_t n);
 /* The object's surface form ("Berin", "painter", "1432"). */
 const char *world_object(const world *w, int e, int r, char *buf, size_t n);
 
-/* Writes into dir: corpus_train.txt (one document per line), corpus_heldout.txt (held-out templates),
+/* Writes into dir: corpus_train.txt (one document per line), corpus_heldout.txt (new documents from the
+ * corpus's distribution), corpus_paraphrase.txt (the held-out templates only),
  * entities.jsonl, tasks/{cloze_facts,cloze_paraphrase,qa_facts,entity_type,relation_type}.jsonl and
  * world.json (seed, sizes, files). All files atomically. */
 int world_write(const world *w, const char *dir, cpet_err *err);

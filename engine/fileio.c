@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <dirent.h>
 #include <unistd.h>
 
 int atomic_open(atomic_file *af, const char *path, cpet_err *err)
@@ -94,4 +95,56 @@ int path_join(char *dst, size_t n, const char *dir, const char *name)
 {
     int w = snprintf(dst, n, "%s/%s", dir, name);
     return (w < 0 || (size_t)w >= n) ? -1 : 0;
+}
+
+int copy_file(const char *src, const char *dst, cpet_err *err)
+{
+    FILE *in = fopen(src, "rb");
+    if (!in) return cpet_fail(err, "%s: cannot open (%s)", src, strerror(errno));
+    atomic_file af;
+    if (atomic_open(&af, dst, err) != 0) {
+        fclose(in);
+        return -1;
+    }
+    char buf[1 << 16];
+    size_t n;
+    int ok = 1;
+    while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0) ok = fwrite(buf, 1, n, af.fp) == n;
+    fclose(in);
+    if (!ok) {
+        atomic_abort(&af);
+        return cpet_fail(err, "%s: write failed", dst);
+    }
+    return atomic_commit(&af, err);
+}
+
+int remove_flat_dir(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    struct dirent *ent;
+    char file[4400];
+    while ((ent = readdir(d)))
+        if (strcmp(ent->d_name, ".") && strcmp(ent->d_name, "..")) {
+            snprintf(file, sizeof file, "%s/%s", path, ent->d_name);
+            unlink(file);
+        }
+    closedir(d);
+    return rmdir(path);
+}
+
+int replace_dir(const char *staged, const char *dir, cpet_err *err)
+{
+    char old[4200];
+    snprintf(old, sizeof old, "%s.previous", dir);
+    remove_flat_dir(old);
+    int had = path_exists(dir);
+    if (had && rename(dir, old) != 0) return cpet_fail(err, "%s: cannot move aside (%s)", dir, strerror(errno));
+    if (rename(staged, dir) != 0) {
+        int e = errno;
+        if (had) rename(old, dir);
+        return cpet_fail(err, "%s: cannot install checkpoint (%s)", dir, strerror(e));
+    }
+    if (had) remove_flat_dir(old);
+    return 0;
 }

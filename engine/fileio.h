@@ -28,4 +28,11 @@ int path_exists(const char *path);
 /* dst = dir + "/" + name; fails (returns -1) if it does not fit */
 int path_join(char *dst, size_t n, const char *dir, const char *name);
 
+int copy_file(const char *src, const char *dst, cpet_err *err); /* atomic at dst */
+/* Removes a directory that holds only files. */
+int remove_flat_dir(const char *path);
+/* Installs the fully written directory `staged` as `dir`: the old dir is moved aside, then removed, so a
+ * crash leaves either the old or the new checkpoint, never a mix. */
+int replace_dir(const char *staged, const char *dir, cpet_err *err);
+
 #endif

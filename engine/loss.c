@@ -2,11 +2,11 @@
 
 #include "ops.h"
 
+/* The per-row terms are summed serially afterwards: an OpenMP reduction would combine partial sums in
+ * thread-finishing order and make the loss differ in the last bits from run to run. */
 float cross_entropy_forward(float *lse, const float *logits, const int *targets, int N, int V, int *count)
 {
-    double total = 0.0;
-    int n = 0;
-#pragma omp parallel for schedule(static) reduction(+ : total, n)
+#pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         const float *row = logits + (size_t)i * V;
         float mx = -INFINITY;
@@ -14,11 +14,14 @@ float cross_entropy_forward(float *lse, const float *logits, const int *targets,
         double sum = 0.0;
         for (int j = 0; j < V; j++) sum += exp((double)(row[j] - mx));
         lse[i] = mx + (float)log(sum);
+    }
+    double total = 0.0;
+    int n = 0;
+    for (int i = 0; i < N; i++)
         if (targets[i] >= 0) {
-            total += (double)lse[i] - row[targets[i]];
+            total += (double)lse[i] - logits[(size_t)i * V + targets[i]];
             n++;
         }
-    }
     *count = n;
     return n > 0 ? (float)(total / n) : NAN;
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "safetensors.h"
 #include "tensor.h"
 
 adamw_config adamw_defaults(void) { return (adamw_config){1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f}; }
@@ -95,4 +96,48 @@ int schedule_parse(const char *name, schedule_kind *out)
     else if (strcmp(name, "cosine") == 0) *out = SCHED_COSINE;
     else return -1;
     return 0;
+}
+
+/* Optimizer state as safetensors: m.<tensor>, v.<tensor>, the step in the metadata. */
+int adamw_save(const adamw *o, const char *path, cpet_err *err)
+{
+    st_entry *e = calloc(2 * (size_t)o->n_tensors + 1, sizeof *e);
+    char (*names)[180] = calloc(2 * (size_t)o->n_tensors + 1, sizeof *names);
+    for (int k = 0; k < o->n_tensors; k++) {
+        const param_tensor *t = o->tensors[k];
+        int64_t n = (int64_t)t->n;
+        snprintf(names[2 * k], sizeof names[0], "m.%s", t->name);
+        snprintf(names[2 * k + 1], sizeof names[0], "v.%s", t->name);
+        e[2 * k] = st_f32_entry(names[2 * k], o->m[k], 1, &n);
+        e[2 * k + 1] = st_f32_entry(names[2 * k + 1], o->v[k], 1, &n);
+    }
+    char step[32];
+    snprintf(step, sizeof step, "%ld", o->step);
+    const char *meta[] = {"step", step, "format", "cpet-adamw"};
+    int rc = st_write(path, e, 2 * o->n_tensors, meta, 2, err);
+    free(e);
+    free(names);
+    return rc;
+}
+
+int adamw_load(adamw *o, const char *path, cpet_err *err)
+{
+    st_file f;
+    if (st_open(&f, path, err) != 0) return -1;
+    const char *step = st_meta(&f, "step");
+    int rc = step ? 0 : cpet_fail(err, "%s: no 'step' in the metadata", path);
+    for (int k = 0; k < o->n_tensors && rc == 0; k++) {
+        char name[180];
+        for (int which = 0; which < 2 && rc == 0; which++) {
+            snprintf(name, sizeof name, "%c.%s", which ? 'v' : 'm', o->tensors[k]->name);
+            const st_tensor *t = st_find(&f, name);
+            if (!t || t->numel != o->tensors[k]->n || t->dtype != ST_F32)
+                rc = cpet_fail(err, "%s: optimizer state for '%s' is missing or has the wrong size", path, o->tensors[k]->name);
+            else
+                memcpy(which ? o->v[k] : o->m[k], t->data, t->nbytes);
+        }
+    }
+    if (rc == 0) o->step = atol(step);
+    st_close(&f);
+    return rc;
 }

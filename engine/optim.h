@@ -24,6 +24,9 @@ int adamw_add(adamw *o, param_tensor *tensors, int n, cpet_err *err);
 /* One update with learning rate lr (pass the schedule's value). Tensors with decay=0 skip weight decay. */
 void adamw_step(adamw *o, float lr);
 void adamw_free(adamw *o);
+/* Moments and step, for resuming: safetensors with m.<name> / v.<name> (atomic write). */
+int adamw_save(const adamw *o, const char *path, cpet_err *err);
+int adamw_load(adamw *o, const char *path, cpet_err *err);
 
 /* L2 norm of all gradients of the optimizer's tensors; if max_norm > 0 and exceeded, scales them down
  * (torch.nn.utils.clip_grad_norm_). Returns the norm before clipping. */

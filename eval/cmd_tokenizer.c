@@ -1,4 +1,5 @@
 /* cpet tokenize / detokenize / tokenizer-train */
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,9 +191,10 @@ int cmd_tokenizer_train(int argc, char **argv)
     for (int f = 0; f < (n_files ? n_files : 1); f++) {
         FILE *fp = n_files ? fopen(files[f], "rb") : stdin;
         if (!fp) {
+            int rc = cli_error("%s: cannot open (%s)", files[f], strerror(errno));
             free(files);
             free(all);
-            return cli_error("%s: cannot open", files[f]);
+            return rc;
         }
         size_t len;
         char *text = read_stream(fp, &len);

@@ -1,0 +1,77 @@
+#include "corpus.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int corpus_read(corpus *c, const char *path, cpet_err *err)
+{
+    memset(c, 0, sizeof *c);
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return cpet_fail(err, "%s: cannot open (missing file?)", path);
+    fseek(fp, 0, SEEK_END);
+    long size = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    c->text = malloc((size_t)size + 1);
+    size_t got = fread(c->text, 1, (size_t)size, fp);
+    fclose(fp);
+    c->text[got] = 0;
+    int cap = 256;
+    c->docs = malloc((size_t)cap * sizeof(char *));
+    c->lens = malloc((size_t)cap * sizeof(size_t));
+    char *line = c->text;
+    while (line < c->text + got) {
+        char *nl = memchr(line, '\n', (size_t)(c->text + got - line));
+        char *end = nl ? nl : c->text + got;
+        if (end > line && end[-1] == '\r') end[-1] = 0;
+        size_t len = strlen(line) < (size_t)(end - line) ? strlen(line) : (size_t)(end - line);
+        *end = 0;
+        if (len > 0) {
+            if (c->n == cap) {
+                cap *= 2;
+                c->docs = realloc(c->docs, (size_t)cap * sizeof(char *));
+                c->lens = realloc(c->lens, (size_t)cap * sizeof(size_t));
+            }
+            c->docs[c->n] = line;
+            c->lens[c->n++] = len;
+        }
+        line = end + 1;
+    }
+    if (c->n == 0) {
+        corpus_free(c);
+        return cpet_fail(err, "%s: the corpus is empty (no non-empty lines)", path);
+    }
+    return 0;
+}
+
+void corpus_free(corpus *c)
+{
+    free(c->text);
+    free(c->docs);
+    free(c->lens);
+    memset(c, 0, sizeof *c);
+}
+
+int corpus_tokenize(const corpus *c, const tokenizer *t, int sep_id, int **stream, long *n_tokens, cpet_err *err)
+{
+    long cap = 1 << 16, n = 0;
+    int *s = malloc((size_t)cap * sizeof(int));
+    for (int d = 0; d < c->n; d++) {
+        int *ids, k;
+        if (tokenizer_encode(t, c->docs[d], c->lens[d], &ids, &k, err) != 0) {
+            free(s);
+            return cpet_fail(err, "document %d: %s", d + 1, err->msg);
+        }
+        if (n + k + 1 > cap) {
+            while (n + k + 1 > cap) cap *= 2;
+            s = realloc(s, (size_t)cap * sizeof(int));
+        }
+        s[n++] = sep_id;
+        memcpy(s + n, ids, (size_t)k * sizeof(int));
+        n += k;
+        free(ids);
+    }
+    *stream = s;
+    *n_tokens = n;
+    return 0;
+}

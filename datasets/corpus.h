@@ -1,0 +1,23 @@
+/* Plain-text corpora: one document per line, turned into a token stream with a separator token. */
+#ifndef CPET_CORPUS_H
+#define CPET_CORPUS_H
+
+#include <stddef.h>
+
+#include "error.h"
+#include "tokenizer.h"
+
+typedef struct {
+    char *text;   /* the whole file */
+    char **docs;  /* pointers into text, NUL-terminated */
+    size_t *lens;
+    int n;
+} corpus;
+
+/* Reads non-empty lines as documents; an empty corpus is an error naming the file. */
+int corpus_read(corpus *c, const char *path, cpet_err *err);
+void corpus_free(corpus *c);
+/* [sep] doc0 [sep] doc1 ...: the separator (e.g. <|endoftext|>) also serves as BOS. Caller frees *stream. */
+int corpus_tokenize(const corpus *c, const tokenizer *t, int sep_id, int **stream, long *n_tokens, cpet_err *err);
+
+#endif

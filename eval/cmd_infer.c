@@ -1,0 +1,250 @@
+/* cpet generate / score / eval: inference on a model directory (with its tokenizer.json), optional adapter. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blas.h"
+#include "cli.h"
+#include "corpus.h"
+#include "evaluate.h"
+#include "fileio.h"
+#include "generate.h"
+#include "lora.h"
+#include "model.h"
+#include "tasks.h"
+#include "tokenizer.h"
+
+#define MAX_TASKS 16
+
+typedef struct {
+    const char *model_dir, *adapter, *tokenizer_path, *prompt, *split, *heldout, *out;
+    const char *tasks[MAX_TASKS];
+    int n_tasks, no_bos;
+    long max_new, seed, threads, batch;
+    double temperature, top_p;
+} infer_args;
+
+typedef struct {
+    model m;
+    lora_adapter ad;
+    tokenizer tok;
+    int bos;
+} loaded;
+
+static int parse_common(infer_args *a, int argc, char **argv, int *i)
+{
+    const char *s = argv[*i];
+    if (strcmp(s, "--adapter") == 0) return !(a->adapter = cli_value(argc, argv, i));
+    if (strcmp(s, "--tokenizer") == 0) return !(a->tokenizer_path = cli_value(argc, argv, i));
+    if (strcmp(s, "--threads") == 0) return cli_int(s, cli_value(argc, argv, i), 1, 1024, &a->threads) != 0;
+    if (strcmp(s, "--no-bos") == 0) return a->no_bos = 1, 0;
+    return -1;
+}
+
+static int load_all(const infer_args *a, loaded *L, cpet_err *err)
+{
+    memset(L, 0, sizeof *L);
+    char tok_path[4200];
+    if (a->tokenizer_path) snprintf(tok_path, sizeof tok_path, "%s", a->tokenizer_path);
+    else snprintf(tok_path, sizeof tok_path, "%s/tokenizer.json", a->model_dir);
+    if (a->threads) engine_set_threads((int)a->threads);
+    if (model_load(&L->m, a->model_dir, err) != 0) return -1;
+    if (tokenizer_load(&L->tok, tok_path, err) != 0) {
+        model_free(&L->m);
+        return -1;
+    }
+    if (a->adapter && lora_load(&L->ad, &L->m, a->adapter, err) != 0) {
+        tokenizer_free(&L->tok);
+        model_free(&L->m);
+        return -1;
+    }
+    L->bos = a->no_bos ? -1 : L->m.cfg.bos_token_id;
+    return 0;
+}
+
+static void free_all(loaded *L)
+{
+    lora_free(&L->ad);
+    tokenizer_free(&L->tok);
+    model_free(&L->m);
+}
+
+int cmd_generate(int argc, char **argv)
+{
+    infer_args a = {.max_new = 32, .temperature = 0.0, .top_p = 1.0};
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        int bad;
+        if (cli_is_help(s)) {
+            printf("usage: cpet generate MODEL_DIR --prompt TEXT [--max-new 32] [--temperature 0] [--top-p 1]\n"
+                   "                     [--seed 0] [--adapter DIR] [--tokenizer FILE] [--no-bos] [--threads N]\n"
+                   "Greedy by default; with --temperature > 0, nucleus sampling from the seed. KV-cache decoding;\n"
+                   "stops at the model's eos token. Prints the continuation.\n");
+            return 0;
+        }
+        if ((bad = parse_common(&a, argc, argv, &i)) >= 0) {
+        } else if (strcmp(s, "--prompt") == 0) bad = !(a.prompt = cli_value(argc, argv, &i));
+        else if (strcmp(s, "--max-new") == 0) bad = cli_int(s, cli_value(argc, argv, &i), 1, 1 << 20, &a.max_new);
+        else if (strcmp(s, "--seed") == 0) bad = cli_int(s, cli_value(argc, argv, &i), 0, 0x7fffffffL, &a.seed);
+        else if (strcmp(s, "--temperature") == 0) bad = cli_float(s, cli_value(argc, argv, &i), &a.temperature);
+        else if (strcmp(s, "--top-p") == 0) bad = cli_float(s, cli_value(argc, argv, &i), &a.top_p);
+        else if (s[0] == '-') return cli_error("generate: unknown option %s", s);
+        else a.model_dir = s, bad = 0;
+        if (bad) return 1;
+    }
+    if (!a.model_dir || !a.prompt) return cli_error("generate: MODEL_DIR and --prompt are required");
+    loaded L;
+    cpet_err err;
+    if (load_all(&a, &L, &err) != 0) return cli_report(&err);
+    int *ids, n, rc = 1;
+    if (tokenizer_encode(&L.tok, a.prompt, strlen(a.prompt), &ids, &n, &err) == 0) {
+        int *prompt = malloc((size_t)(n + 1) * sizeof(int)), np = 0;
+        if (L.bos >= 0) prompt[np++] = L.bos;
+        memcpy(prompt + np, ids, (size_t)n * sizeof(int));
+        np += n;
+        int *out = malloc((size_t)(np + a.max_new) * sizeof(int)), n_out;
+        gen_config g = {(int)a.max_new, (float)a.temperature, (float)a.top_p, L.m.cfg.eos_token_id, (uint64_t)a.seed};
+        char *text;
+        size_t len;
+        if (generate(&L.m, prompt, np, &g, out, &n_out, &err) == 0) {
+            int end = n_out;
+            if (end > np && out[end - 1] == g.stop_id) end--;
+            if (tokenizer_decode(&L.tok, out + np, end - np, &text, &len, &err) == 0) {
+                fwrite(text, 1, len, stdout);
+                putchar('\n');
+                free(text);
+                rc = 0;
+            }
+        }
+        free(out);
+        free(prompt);
+        free(ids);
+    }
+    if (rc) cli_report(&err);
+    free_all(&L);
+    return rc;
+}
+
+/* score (per-example JSONL on stdout) and eval (aggregate JSON) share their options */
+static int parse_eval(infer_args *a, int argc, char **argv, const char *cmd)
+{
+    a->batch = 32;
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        int bad;
+        if ((bad = parse_common(a, argc, argv, &i)) >= 0) {
+        } else if (strcmp(s, "--task") == 0) {
+            if (a->n_tasks == MAX_TASKS) return cli_error("%s: at most %d --task files", cmd, MAX_TASKS);
+            bad = !(a->tasks[a->n_tasks++] = cli_value(argc, argv, &i));
+        } else if (strcmp(s, "--split") == 0) bad = !(a->split = cli_value(argc, argv, &i));
+        else if (strcmp(s, "--heldout") == 0) bad = !(a->heldout = cli_value(argc, argv, &i));
+        else if (strcmp(s, "-o") == 0) bad = !(a->out = cli_value(argc, argv, &i));
+        else if (strcmp(s, "--batch") == 0) bad = cli_int(s, cli_value(argc, argv, &i), 1, 4096, &a->batch);
+        else if (s[0] == '-') return cli_error("%s: unknown option %s", cmd, s);
+        else a->model_dir = s, bad = 0;
+        if (bad) return 1;
+    }
+    if (!a->model_dir) return cli_error("%s: MODEL_DIR is required", cmd);
+    if (!a->n_tasks && !a->heldout) return cli_error("%s: give --task FILE and/or --heldout FILE", cmd);
+    return 0;
+}
+
+int cmd_score(int argc, char **argv)
+{
+    if (argc > 1 && cli_is_help(argv[1])) {
+        printf("usage: cpet score MODEL_DIR --task TASKS.jsonl [--split S] [--adapter DIR] [--batch 32] [--no-bos]\n"
+               "Scores every choice of every example by summed log-likelihood (lm-eval multiple choice) and prints\n"
+               "one JSON line per example: id, label, prediction, correct, logprobs.\n");
+        return 0;
+    }
+    infer_args a = {0};
+    if (parse_eval(&a, argc, argv, "score") != 0) return 1;
+    loaded L;
+    cpet_err err;
+    if (load_all(&a, &L, &err) != 0) return cli_report(&err);
+    int rc = 0;
+    for (int f = 0; f < a.n_tasks && rc == 0; f++) {
+        task_set s;
+        mc_result r;
+        if (tasks_read(&s, a.tasks[f], a.split, &err) != 0) {
+            rc = cli_report(&err);
+            break;
+        }
+        int n_choices = 0;
+        for (int i = 0; i < s.n; i++) n_choices += s.items[i].n_choices;
+        int *pred = malloc(((size_t)s.n + 1) * sizeof(int));
+        double *lp = malloc(((size_t)n_choices + 1) * sizeof(double));
+        if (eval_multiple_choice(&L.m, &L.tok, &s, L.bos, (int)a.batch, &r, pred, lp, &err) != 0) rc = cli_report(&err);
+        for (int i = 0, k = 0; rc == 0 && i < s.n; k += s.items[i].n_choices, i++) {
+            json_t *l = json_array();
+            for (int c = 0; c < s.items[i].n_choices; c++) json_array_append_new(l, json_real(lp[k + c]));
+            json_t *o = json_pack("{s:s, s:i, s:i, s:b, s:o}", "id", s.items[i].id, "label", s.items[i].label,
+                                  "prediction", pred[i], "correct", pred[i] == s.items[i].label, "logprobs", l);
+            json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            putchar('\n');
+            json_decref(o);
+        }
+        free(pred);
+        free(lp);
+        tasks_free(&s);
+    }
+    free_all(&L);
+    return rc;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    if (argc > 1 && cli_is_help(argv[1])) {
+        printf("usage: cpet eval MODEL_DIR [--task TASKS.jsonl ...] [--split S] [--heldout TEXT] [--adapter DIR]\n"
+               "                 [--batch 32] [--no-bos] [-o RESULTS.json]\n"
+               "Accuracy (acc, acc_norm, stderr, chance) per task file by candidate scoring, and perplexity on\n"
+               "held-out text (one document per line). JSON to -o (atomically) or stdout.\n");
+        return 0;
+    }
+    infer_args a = {0};
+    if (parse_eval(&a, argc, argv, "eval") != 0) return 1;
+    loaded L;
+    cpet_err err;
+    if (load_all(&a, &L, &err) != 0) return cli_report(&err);
+    json_t *tasks = json_object(), *res = json_pack("{s:s, s:s?, s:s?, s:o}", "model", a.model_dir, "adapter", a.adapter,
+                                                    "split", a.split, "tasks", tasks);
+    int rc = 0;
+    double t0 = now_seconds();
+    for (int f = 0; f < a.n_tasks && rc == 0; f++) {
+        task_set s;
+        mc_result r;
+        if (tasks_read(&s, a.tasks[f], a.split, &err) != 0 ||
+            eval_multiple_choice(&L.m, &L.tok, &s, L.bos, (int)a.batch, &r, NULL, NULL, &err) != 0) {
+            rc = cli_report(&err);
+        } else {
+            const char *name = s.n && s.items[0].task ? s.items[0].task : a.tasks[f];
+            json_object_set_new(tasks, name, json_pack("{s:s, s:i, s:f, s:f, s:f, s:f}", "file", a.tasks[f], "n", r.n,
+                                                       "acc", r.acc, "acc_stderr", r.acc_stderr, "acc_norm", r.acc_norm,
+                                                       "chance", r.chance));
+        }
+        tasks_free(&s);
+    }
+    if (rc == 0 && a.heldout) {
+        corpus c;
+        ppl_result p;
+        if (corpus_read(&c, a.heldout, &err) != 0 || eval_perplexity(&L.m, &L.tok, c.docs, c.lens, c.n, L.bos, 16, &p, &err) != 0)
+            rc = cli_report(&err);
+        else
+            json_object_set_new(res, "heldout", json_pack("{s:s, s:f, s:I}", "file", a.heldout, "perplexity", p.ppl,
+                                                          "tokens", (json_int_t)p.tokens));
+        corpus_free(&c);
+    }
+    if (rc == 0) {
+        json_object_set_new(res, "seconds", json_real(now_seconds() - t0));
+        json_object_set_new(res, "facts", run_facts());
+        if (a.out) {
+            if (json_write_file(a.out, res, &err) != 0) rc = cli_report(&err);
+        } else {
+            json_dumpf(res, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+            putchar('\n');
+        }
+    }
+    json_decref(res);
+    free_all(&L);
+    return rc;
+}

@@ -1,0 +1,308 @@
+/* The synthetic world, the task reader, evaluation plumbing, and reproducible pretraining. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "corpus.h"
+#include "evaluate.h"
+#include "generate.h"
+#include "helpers.h"
+#include "tasks.h"
+#include "world.h"
+
+static void generate_into(const char *dir, uint64_t seed)
+{
+    world w;
+    cpet_err err;
+    cr_assert_eq(world_generate(&w, seed, world_default_sizes(), &err), 0, "%s", err.msg);
+    cr_assert_eq(world_write(&w, dir, &err), 0, "%s", err.msg);
+    world_free(&w);
+}
+
+static int same_file(const char *a, const char *b)
+{
+    size_t la, lb;
+    char *x = read_all(a, &la), *y = read_all(b, &lb);
+    int same = x && y && la == lb && memcmp(x, y, la) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+Test(world, same_seed_same_bytes_other_seed_differs)
+{
+    char a[256], b[256], c[256], pa[600], pb[600], pc[600];
+    make_temp_dir(a, sizeof a);
+    make_temp_dir(b, sizeof b);
+    make_temp_dir(c, sizeof c);
+    generate_into(a, 7);
+    generate_into(b, 7);
+    generate_into(c, 8);
+    const char *files[] = {"corpus_train.txt", "corpus_heldout.txt", "corpus_paraphrase.txt", "entities.jsonl",
+                           "tasks/qa_facts.jsonl", "tasks/cloze_facts.jsonl", "tasks/relation_type.jsonl", "world.json"};
+    for (int i = 0; i < 8; i++) {
+        snprintf(pa, sizeof pa, "%s/%s", a, files[i]);
+        snprintf(pb, sizeof pb, "%s/%s", b, files[i]);
+        cr_expect(same_file(pa, pb), "%s differs between two runs with seed 7", files[i]);
+    }
+    snprintf(pa, sizeof pa, "%s/corpus_train.txt", a);
+    snprintf(pc, sizeof pc, "%s/corpus_train.txt", c);
+    cr_expect(!same_file(pa, pc), "seed 8 should give another world");
+}
+
+Test(world, facts_are_consistent_and_splits_are_by_entity)
+{
+    world w;
+    cpet_err err;
+    cr_assert_eq(world_generate(&w, 3, world_default_sizes(), &err), 0, "%s", err.msg);
+    int cap = -1, loc = -1;
+    for (int r = 0; r < world_n_relations; r++) {
+        if (!strcmp(world_relations[r].name, "capital")) cap = r;
+        if (!strcmp(world_relations[r].name, "located_in")) loc = r;
+    }
+    int names_unique = 1;
+    for (int e = 0; e < w.n_entities; e++) {
+        if (w.entities[e].type == ENT_COUNTRY) {
+            int city = w.entities[e].value[cap];
+            cr_assert_eq(w.entities[city].type, ENT_CITY);
+            cr_expect_eq(w.entities[city].value[loc], e, "the capital of %s lies elsewhere", w.entities[e].name);
+        }
+        for (int r = 0; r < world_n_relations; r++)
+            cr_assert_eq(w.entities[e].value[r] >= 0, world_relations[r].subject == w.entities[e].type);
+        for (int o = 0; o < e; o++) names_unique &= strcmp(w.entities[e].name, w.entities[o].name) != 0;
+    }
+    cr_assert(names_unique, "entity names are unique");
+    char dir[256], path[600];
+    make_temp_dir(dir, sizeof dir);
+    cr_assert_eq(world_write(&w, dir, &err), 0, "%s", err.msg);
+    task_set s;
+    snprintf(path, sizeof path, "%s/tasks/qa_facts.jsonl", dir);
+    cr_assert_eq(tasks_read(&s, path, NULL, &err), 0, "%s", err.msg);
+    int per_split[3] = {0};
+    for (int i = 0; i < s.n; i++) {
+        const task_example *x = &s.items[i];
+        int e = -1;
+        for (int k = 0; k < w.n_entities && e < 0; k++)
+            if (!strcmp(w.entities[k].name, x->subject)) e = k;
+        cr_assert_geq(e, 0);
+        cr_assert_str_eq(x->split, split_names[w.entities[e].split], "examples take their subject's split");
+        per_split[w.entities[e].split]++;
+        cr_assert_eq(x->n_choices, 4);
+        for (int c = 0; c < 4; c++)
+            for (int d = 0; d < c; d++) cr_assert_str_neq(x->choices[c], x->choices[d], "distinct choices");
+    }
+    cr_assert(per_split[0] > per_split[1] && per_split[1] > 0 && per_split[2] > 0, "%d/%d/%d", per_split[0],
+              per_split[1], per_split[2]);
+    tasks_free(&s);
+    world_free(&w);
+}
+
+/* cloze prompt + the correct choice is a corpus sentence; the held-out template never reaches the corpus */
+Test(world, cloze_tasks_match_the_corpus_and_paraphrases_are_held_out)
+{
+    char dir[256], path[600];
+    make_temp_dir(dir, sizeof dir);
+    generate_into(dir, 5);
+    snprintf(path, sizeof path, "%s/corpus_train.txt", dir);
+    char *train = read_all(path, NULL);
+    snprintf(path, sizeof path, "%s/corpus_paraphrase.txt", dir);
+    char *held = read_all(path, NULL);
+    task_set s;
+    cpet_err err;
+    snprintf(path, sizeof path, "%s/tasks/cloze_facts.jsonl", dir);
+    cr_assert_eq(tasks_read(&s, path, NULL, &err), 0, "%s", err.msg);
+    for (int i = 0; i < s.n; i += 7) {
+        char sentence[512];
+        snprintf(sentence, sizeof sentence, "%s%s.", s.items[i].prompt, s.items[i].choices[s.items[i].label]);
+        cr_assert(strstr(train, sentence), "'%s' is not in the corpus", sentence);
+    }
+    tasks_free(&s);
+    /* every held-out-template sentence is in the paraphrase file and nowhere in the training corpus */
+    world w;
+    cr_assert_eq(world_generate(&w, 5, world_default_sizes(), &err), 0, "%s", err.msg);
+    for (int e = 0; e < w.n_entities; e += 3)
+        for (int r = 0; r < world_n_relations; r++) {
+            if (w.entities[e].value[r] < 0) continue;
+            char sentence[300];
+            world_render(&w, e, r, world_relations[r].n_templates - 1, sentence, sizeof sentence);
+            cr_expect(!strstr(train, sentence), "held-out sentence '%s' leaked into the corpus", sentence);
+            cr_expect(strstr(held, sentence) != NULL, "paraphrase file lacks '%s'", sentence);
+        }
+    world_free(&w);
+    free(train);
+    free(held);
+}
+
+Test(tasks, reader_accepts_user_jsonl_and_names_bad_lines)
+{
+    char dir[256], path[600];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/user.jsonl", dir);
+    write_text(path, "{\"prompt\": \"2 + 2 =\", \"choices\": [\" 4\", \" 5\"], \"label\": 0}\n\n"
+                     "{\"prompt\": \"Sky:\", \"choices\": [\" green\", \" blue\", \" red\"], \"label\": 1, \"split\": \"test\"}\n");
+    task_set s;
+    cpet_err err;
+    cr_assert_eq(tasks_read(&s, path, NULL, &err), 0, "%s", err.msg);
+    cr_assert_eq(s.n, 2);
+    cr_assert_str_eq(s.items[0].id, "line1");
+    cr_assert_eq(s.items[1].label, 1);
+    tasks_free(&s);
+    cr_assert_eq(tasks_read(&s, path, "test", &err), 0, "%s", err.msg);
+    cr_assert_eq(s.n, 1, "split filter");
+    tasks_free(&s);
+    write_text(path, "{\"prompt\": \"a\", \"choices\": [\" b\", \" c\"], \"label\": 0}\n{\"prompt\": \"a\", \"choices\": [\" b\"\n");
+    cr_assert_neq(tasks_read(&s, path, NULL, &err), 0);
+    cr_assert(strstr(err.msg, "user.jsonl:2:") && strstr(err.msg, "not valid JSON"), "%s", err.msg);
+    write_text(path, "{\"prompt\": \"a\", \"choices\": [\" b\", \" c\"], \"label\": 2}\n");
+    cr_assert_neq(tasks_read(&s, path, NULL, &err), 0);
+    cr_assert(strstr(err.msg, "user.jsonl:1:") && strstr(err.msg, "label 2"), "%s", err.msg);
+    cr_assert_neq(tasks_read(&s, "/nonexistent/tasks.jsonl", NULL, &err), 0);
+    cr_assert(strstr(err.msg, "/nonexistent/tasks.jsonl"), "%s", err.msg);
+}
+
+Test(corpus, empty_corpus_is_an_error)
+{
+    char dir[256], path[600];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/empty.txt", dir);
+    write_text(path, "\n\n\n");
+    corpus c;
+    cpet_err err;
+    cr_assert_neq(corpus_read(&c, path, &err), 0);
+    cr_assert(strstr(err.msg, "empty.txt") && strstr(err.msg, "empty"), "%s", err.msg);
+}
+
+/* ---- reproducible pretraining through the CLI: world, tokenizer, loss curve; resume equals straight ---- */
+
+static void run_ok(const char *cmd)
+{
+    char out[8192];
+    int st = run_capture(cmd, out, sizeof out);
+    cr_assert_eq(st, 0, "%s\n%s", cmd, out);
+}
+
+static json_t *curve_of(const char *model_dir)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/pretrain.json", model_dir);
+    json_error_t jerr;
+    json_t *j = json_load_file(path, 0, &jerr);
+    cr_assert_not_null(j, "%s: %s", path, jerr.text);
+    json_t *c = json_incref(json_object_get(j, "loss_curve"));
+    json_decref(j);
+    return c;
+}
+
+#define TINY "--dim 32 --layers 2 --heads 4 --kv-heads 2 --seq 32 --batch 4 --threads 2 --ckpt-every 3 --warmup 0 --lr 1e-2"
+
+Test(pretrain, same_seed_same_everything_and_resume_is_exact, .timeout = 240)
+{
+    char d[256], cmd[8192], p1[600], p2[600];
+    make_temp_dir(d, sizeof d);
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd, "%s world --seed 11 -o %s/w%d && %s tokenizer-train --vocab-size 400 -o %s/w%d/tok.json %s/w%d/corpus_train.txt",
+                 CPET_BINARY, d, k, CPET_BINARY, d, k, d, k);
+        run_ok(cmd);
+    }
+    snprintf(p1, sizeof p1, "%s/w0/tok.json", d);
+    snprintf(p2, sizeof p2, "%s/w1/tok.json", d);
+    cr_assert(same_file(p1, p2), "same corpus, same tokenizer");
+    const char *base = "%s pretrain --corpus %s/w0/corpus_train.txt --tokenizer %s/w0/tok.json --seed 4 " TINY;
+    char prefix[2048];
+    snprintf(prefix, sizeof prefix, base, CPET_BINARY, d, d);
+    snprintf(cmd, sizeof cmd, "%s --steps 8 -o %s/a", prefix, d);
+    run_ok(cmd);
+    snprintf(cmd, sizeof cmd, "%s --steps 8 -o %s/b", prefix, d);
+    run_ok(cmd);
+    snprintf(cmd, sizeof cmd, "%s --steps 8 --stop-after 5 -o %s/c && %s --steps 8 --resume -o %s/c", prefix, d, prefix, d);
+    run_ok(cmd);
+    snprintf(p1, sizeof p1, "%s/a", d);
+    json_t *a = curve_of(p1);
+    snprintf(p1, sizeof p1, "%s/b", d);
+    json_t *b = curve_of(p1);
+    snprintf(p1, sizeof p1, "%s/c", d);
+    json_t *c = curve_of(p1);
+    cr_assert_eq(json_array_size(a), 8);
+    cr_assert_eq(json_array_size(c), 8, "the resumed run continues the curve");
+    for (size_t i = 0; i < 8; i++) {
+        double x = json_real_value(json_array_get(a, i)), y = json_real_value(json_array_get(b, i)),
+               z = json_real_value(json_array_get(c, i));
+        cr_expect_eq(x, y, "step %zu: %.9g vs %.9g (same seed)", i, x, y);
+        cr_expect_eq(x, z, "step %zu: %.9g vs %.9g (resumed)", i, x, z);
+    }
+    cr_assert_lt(json_real_value(json_array_get(a, 7)), json_real_value(json_array_get(a, 0)), "the loss goes down");
+    snprintf(p1, sizeof p1, "%s/a/model.safetensors", d);
+    snprintf(p2, sizeof p2, "%s/c/model.safetensors", d);
+    cr_assert(same_file(p1, p2), "resumed weights equal straight-through weights");
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+}
+
+Test(pretrain, bad_inputs_fail_cleanly)
+{
+    char d[256], cmd[4096], out[4096];
+    make_temp_dir(d, sizeof d);
+    snprintf(cmd, sizeof cmd, "%s world --seed 1 -o %s/w && %s tokenizer-train --vocab-size 300 -o %s/tok.json %s/w/corpus_train.txt && printf '\\n' > %s/empty.txt && printf '{\"prompt\": 1}\\n' > %s/bad.jsonl",
+             CPET_BINARY, d, CPET_BINARY, d, d, d, d);
+    run_ok(cmd);
+    snprintf(cmd, sizeof cmd, "%s pretrain --corpus %s/empty.txt --tokenizer %s/tok.json -o %s/m " TINY, CPET_BINARY, d, d, d);
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
+    cr_expect(strstr(out, "empty.txt") && strstr(out, "empty") && count_lines(out) == 1, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s pretrain --corpus %s/w/corpus_train.txt --tokenizer %s/tok.json --eval %s/bad.jsonl --steps 2 -o %s/m " TINY,
+             CPET_BINARY, d, d, d, d);
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
+    cr_expect(strstr(out, "bad.jsonl:1:") && count_lines(out) == 1, "%s", out);
+}
+
+/* evaluation plumbing: accuracy follows the scores, perplexity is exp(mean NLL) */
+Test(evaluate, accuracy_and_perplexity_follow_the_model)
+{
+    cpet_err err;
+    model m;
+    cr_assert_eq(model_load(&m, FIXTURE_DIR, &err), 0, "%s", err.msg);
+    char dir[256], path[600];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/tok.json", dir);
+    /* a byte-level tokenizer whose ids stay inside the fixture's 320-token vocabulary */
+    const char *docs[] = {"abc abd abe"};
+    size_t lens[] = {11};
+    tokenizer t;
+    cr_assert_eq(tokenizer_train(&t, docs, lens, 1, 300, NULL, 0, &err), 0, "%s", err.msg);
+    task_set s = {0};
+    char *choices[3] = {" abc", " abd", " abe"};
+    for (int i = 0; i < 6; i++) {
+        task_example ex = {.id = "x", .prompt = i % 2 ? "abe abc" : "abd", .choices = choices, .n_choices = 3, .label = i % 3};
+        tasks_add(&s, &ex);
+    }
+    mc_result r;
+    int pred[6];
+    double lp[18];
+    cr_assert_eq(eval_multiple_choice(&m, &t, &s, 1, 4, &r, pred, lp, &err), 0, "%s", err.msg);
+    int correct = 0;
+    for (int i = 0; i < 6; i++) {
+        int best = 0;
+        for (int c = 1; c < 3; c++)
+            if (lp[3 * i + c] > lp[3 * i + best]) best = c;
+        cr_assert_eq(pred[i], best);
+        correct += best == s.items[i].label;
+    }
+    cr_assert_float_eq(r.acc, correct / 6.0, 1e-12);
+    cr_assert_float_eq(r.chance, 1.0 / 3, 1e-12);
+    char *doc[] = {"abc abd abe abc"};
+    size_t dl[] = {15};
+    ppl_result p;
+    cr_assert_eq(eval_perplexity(&m, &t, doc, dl, 1, 1, 8, &p, &err), 0, "%s", err.msg);
+    int *ids, n;
+    cr_assert_eq(tokenizer_encode(&t, doc[0], dl[0], &ids, &n, &err), 0);
+    int seq[32] = {1};
+    memcpy(seq + 1, ids, (size_t)n * sizeof(int));
+    cr_assert_eq(model_forward(&m, seq, NULL, 1, n + 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(p.tokens, n);
+    cr_assert_float_eq(p.ppl, exp(m.loss), 1e-4 * p.ppl);
+    tasks_free(&s);
+}
