@@ -1,0 +1,308 @@
+#include "spec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+
+static const method_param lora_params[] = {
+    {"rank", PARAM_INT, "8", "LoRA rank r"},
+    {"alpha", PARAM_NUMBER, "16", "LoRA alpha (scaling alpha/r)"},
+    {"targets", PARAM_STRING_LIST, "[\"q_proj\", \"k_proj\", \"v_proj\", \"o_proj\", \"gate_proj\", \"up_proj\", \"down_proj\"]",
+     "modules to adapt"},
+    {"steps", PARAM_INT, "100", "optimizer steps"},
+    {"batch", PARAM_INT, "8", "examples per step"},
+    {"lr", PARAM_NUMBER, "0.001", "peak learning rate (cosine, 10% warmup)"},
+    {"weight_decay", PARAM_NUMBER, "0.0", "AdamW weight decay"},
+};
+
+const method_info spec_methods[] = {
+    {"zero-shot", "the model as it is, scored on the eval split", NULL, 0},
+    {"lora", "LoRA trained on the task's train split (loss on the correct choice), then scored", lora_params,
+     (int)(sizeof lora_params / sizeof lora_params[0])},
+};
+const int spec_n_methods = (int)(sizeof spec_methods / sizeof spec_methods[0]);
+
+const char *const spec_compressions[] = {"none"};
+const int spec_n_compressions = 1;
+
+static const char *type_name(param_type t)
+{
+    return t == PARAM_INT ? "an integer" : t == PARAM_NUMBER ? "a number" : t == PARAM_STRING ? "a string" : "a list of strings";
+}
+
+static int type_ok(param_type t, json_t *v)
+{
+    switch (t) {
+    case PARAM_INT: return json_is_integer(v);
+    case PARAM_NUMBER: return json_is_number(v);
+    case PARAM_STRING: return json_is_string(v);
+    case PARAM_STRING_LIST:
+        if (!json_is_array(v)) return 0;
+        for (size_t i = 0; i < json_array_size(v); i++)
+            if (!json_is_string(json_array_get(v, i))) return 0;
+        return 1;
+    }
+    return 0;
+}
+
+/* Rejects keys outside `allowed` (NULL-terminated), naming the path and the closest allowed key. */
+static int check_keys(json_t *obj, const char *const *allowed, const char *path, const char *where, cpet_err *err)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v)
+    {
+        int ok = 0;
+        for (int i = 0; allowed[i] && !ok; i++) ok = strcmp(key, allowed[i]) == 0;
+        if (!ok) {
+            char known[512] = "";
+            for (int i = 0; allowed[i]; i++) {
+                strncat(known, i ? ", " : "", sizeof known - strlen(known) - 1);
+                strncat(known, allowed[i], sizeof known - strlen(known) - 1);
+            }
+            return cpet_fail(err, "%s: %s%s: unknown key (allowed: %s)", path, where, key, known);
+        }
+    }
+    return 0;
+}
+
+static int string_list(json_t *v, char ***out, int *n, const char *path, const char *key, cpet_err *err)
+{
+    if (!json_is_array(v) || json_array_size(v) == 0)
+        return cpet_fail(err, "%s: %s: expected a non-empty list of strings", path, key);
+    *n = (int)json_array_size(v);
+    *out = calloc((size_t)*n, sizeof(char *));
+    for (int i = 0; i < *n; i++) {
+        const char *s = json_string_value(json_array_get(v, (size_t)i));
+        if (!s) return cpet_fail(err, "%s: %s[%d]: expected a string", path, key, i);
+        (*out)[i] = strdup(s);
+    }
+    return 0;
+}
+
+static int parse_method(spec_method *m, json_t *v, int idx, const char *path, cpet_err *err)
+{
+    char where[64];
+    snprintf(where, sizeof where, "methods[%d]", idx);
+    if (json_is_string(v)) v = json_pack("{s:s}", "name", json_string_value(v));
+    else if (json_is_object(v)) json_incref(v);
+    else return cpet_fail(err, "%s: %s: expected a method name or an object with \"name\"", path, where);
+    int rc = -1;
+    const char *name = json_string_value(json_object_get(v, "name"));
+    if (!name) {
+        cpet_fail(err, "%s: %s.name: expected a string", path, where);
+        goto done;
+    }
+    for (int i = 0; i < spec_n_methods && !m->info; i++)
+        if (strcmp(spec_methods[i].name, name) == 0) m->info = &spec_methods[i];
+    if (!m->info) {
+        char known[256] = "";
+        for (int i = 0; i < spec_n_methods; i++) {
+            strncat(known, i ? ", " : "", sizeof known - strlen(known) - 1);
+            strncat(known, spec_methods[i].name, sizeof known - strlen(known) - 1);
+        }
+        cpet_fail(err, "%s: %s.name: unknown method '%s' (known: %s)", path, where, name, known);
+        goto done;
+    }
+    const char *allowed[32] = {"name", "label"};
+    int na = 2;
+    for (int i = 0; i < m->info->n_params && na < 31; i++) allowed[na++] = m->info->params[i].key;
+    allowed[na] = NULL;
+    char prefix[96];
+    snprintf(prefix, sizeof prefix, "%s.", where);
+    if (check_keys(v, allowed, path, prefix, err) != 0) goto done;
+    json_t *label = json_object_get(v, "label");
+    if (label && !json_is_string(label)) {
+        cpet_fail(err, "%s: %s.label: expected a string", path, where);
+        goto done;
+    }
+    snprintf(m->label, sizeof m->label, "%s", label ? json_string_value(label) : name);
+    m->params = json_object();
+    for (int i = 0; i < m->info->n_params; i++) {
+        const method_param *p = &m->info->params[i];
+        json_t *given = json_object_get(v, p->key);
+        if (given && !type_ok(p->type, given)) {
+            cpet_fail(err, "%s: %s.%s: expected %s", path, where, p->key, type_name(p->type));
+            goto done;
+        }
+        json_object_set_new(m->params, p->key, given ? json_deep_copy(given) : json_loads(p->default_json, 0, NULL));
+    }
+    rc = 0;
+done:
+    json_decref(v);
+    return rc;
+}
+
+static int parse_task(spec_task *t, json_t *v, int idx, const char *path, cpet_err *err)
+{
+    char where[64];
+    snprintf(where, sizeof where, "tasks[%d]", idx);
+    snprintf(t->train_split, sizeof t->train_split, "train");
+    snprintf(t->eval_split, sizeof t->eval_split, "test");
+    const char *file = NULL, *name = NULL;
+    if (json_is_string(v)) {
+        file = json_string_value(v);
+    } else if (json_is_object(v)) {
+        static const char *const allowed[] = {"name", "file", "train_split", "eval_split", "limit", NULL};
+        char prefix[96];
+        snprintf(prefix, sizeof prefix, "%s.", where);
+        if (check_keys(v, allowed, path, prefix, err) != 0) return -1;
+        const char *str_keys[] = {"name", "file", "train_split", "eval_split"};
+        for (int k = 0; k < 4; k++) {
+            json_t *x = json_object_get(v, str_keys[k]);
+            if (x && !json_is_string(x)) return cpet_fail(err, "%s: %s.%s: expected a string", path, where, str_keys[k]);
+        }
+        file = json_string_value(json_object_get(v, "file"));
+        name = json_string_value(json_object_get(v, "name"));
+        if (json_object_get(v, "train_split"))
+            snprintf(t->train_split, sizeof t->train_split, "%s", json_string_value(json_object_get(v, "train_split")));
+        if (json_object_get(v, "eval_split"))
+            snprintf(t->eval_split, sizeof t->eval_split, "%s", json_string_value(json_object_get(v, "eval_split")));
+        json_t *limit = json_object_get(v, "limit");
+        if (limit && (!json_is_integer(limit) || json_integer_value(limit) < 0))
+            return cpet_fail(err, "%s: %s.limit: expected a non-negative integer", path, where);
+        t->limit = limit ? (int)json_integer_value(limit) : 0;
+    } else {
+        return cpet_fail(err, "%s: %s: expected a file name or an object with \"file\"", path, where);
+    }
+    if (!file) return cpet_fail(err, "%s: %s.file: expected a string", path, where);
+    snprintf(t->file, sizeof t->file, "%s", file);
+    if (!name) { /* the file's base name without .jsonl */
+        const char *base = strrchr(file, '/');
+        base = base ? base + 1 : file;
+        snprintf(t->name, sizeof t->name, "%.*s", (int)(strstr(base, ".jsonl") ? strstr(base, ".jsonl") - base : (long)strlen(base)), base);
+    } else {
+        snprintf(t->name, sizeof t->name, "%s", name);
+    }
+    return 0;
+}
+
+int spec_parse(spec *s, json_t *root, const char *path, cpet_err *err)
+{
+    memset(s, 0, sizeof *s);
+    s->threads = 2;
+    if (!json_is_object(root)) return cpet_fail(err, "%s: the spec must be a JSON object", path);
+    static const char *const allowed[] = {"name", "models", "compressions", "methods", "tasks", "seeds", "threads", NULL};
+    if (check_keys(root, allowed, path, "", err) != 0) return -1;
+    json_t *name = json_object_get(root, "name");
+    if (name && !json_is_string(name)) return cpet_fail(err, "%s: name: expected a string", path);
+    snprintf(s->name, sizeof s->name, "%s", name ? json_string_value(name) : "matrix");
+    if (string_list(json_object_get(root, "models"), &s->models, &s->n_models, path, "models", err) != 0) return -1;
+    json_t *comp = json_object_get(root, "compressions");
+    if (comp) {
+        if (string_list(comp, &s->compressions, &s->n_compressions, path, "compressions", err) != 0) return -1;
+    } else {
+        s->compressions = calloc(1, sizeof(char *));
+        s->compressions[0] = strdup("none");
+        s->n_compressions = 1;
+    }
+    for (int i = 0; i < s->n_compressions; i++) {
+        int known = 0;
+        for (int k = 0; k < spec_n_compressions; k++) known |= strcmp(s->compressions[i], spec_compressions[k]) == 0;
+        if (!known) return cpet_fail(err, "%s: compressions[%d]: unknown compression '%s'", path, i, s->compressions[i]);
+    }
+    json_t *methods = json_object_get(root, "methods"), *tasks = json_object_get(root, "tasks"),
+           *seeds = json_object_get(root, "seeds"), *threads = json_object_get(root, "threads");
+    if (!json_is_array(methods) || json_array_size(methods) == 0) return cpet_fail(err, "%s: methods: expected a non-empty list", path);
+    if (!json_is_array(tasks) || json_array_size(tasks) == 0) return cpet_fail(err, "%s: tasks: expected a non-empty list", path);
+    s->n_methods = (int)json_array_size(methods);
+    s->methods = calloc((size_t)s->n_methods, sizeof *s->methods);
+    for (int i = 0; i < s->n_methods; i++)
+        if (parse_method(&s->methods[i], json_array_get(methods, (size_t)i), i, path, err) != 0) return -1;
+    for (int i = 0; i < s->n_methods; i++)
+        for (int j = 0; j < i; j++)
+            if (strcmp(s->methods[i].label, s->methods[j].label) == 0)
+                return cpet_fail(err, "%s: methods[%d]: label '%s' is used twice (give \"label\")", path, i, s->methods[i].label);
+    s->n_tasks = (int)json_array_size(tasks);
+    s->tasks = calloc((size_t)s->n_tasks, sizeof *s->tasks);
+    for (int i = 0; i < s->n_tasks; i++)
+        if (parse_task(&s->tasks[i], json_array_get(tasks, (size_t)i), i, path, err) != 0) return -1;
+    if (seeds) {
+        if (!json_is_array(seeds) || json_array_size(seeds) == 0) return cpet_fail(err, "%s: seeds: expected a non-empty list of integers", path);
+        s->n_seeds = (int)json_array_size(seeds);
+        s->seeds = calloc((size_t)s->n_seeds, sizeof *s->seeds);
+        for (int i = 0; i < s->n_seeds; i++) {
+            json_t *x = json_array_get(seeds, (size_t)i);
+            if (!json_is_integer(x) || json_integer_value(x) < 0) return cpet_fail(err, "%s: seeds[%d]: expected a non-negative integer", path, i);
+            s->seeds[i] = json_integer_value(x);
+        }
+    } else {
+        s->n_seeds = 1;
+        s->seeds = calloc(1, sizeof *s->seeds);
+    }
+    if (threads) {
+        if (!json_is_integer(threads) || json_integer_value(threads) < 1) return cpet_fail(err, "%s: threads: expected a positive integer", path);
+        s->threads = (int)json_integer_value(threads);
+    }
+    return 0;
+}
+
+int spec_load(spec *s, const char *path, cpet_err *err)
+{
+    memset(s, 0, sizeof *s);
+    json_t *root = json_read_file(path, err);
+    if (!root) return -1;
+    int rc = spec_parse(s, root, path, err);
+    json_decref(root);
+    if (rc != 0) spec_free(s);
+    return rc;
+}
+
+void spec_free(spec *s)
+{
+    for (int i = 0; i < s->n_models; i++) free(s->models[i]);
+    for (int i = 0; i < s->n_compressions; i++) free(s->compressions[i]);
+    for (int i = 0; i < s->n_methods; i++) json_decref(s->methods[i].params);
+    free(s->models);
+    free(s->compressions);
+    free(s->methods);
+    free(s->tasks);
+    free(s->seeds);
+    memset(s, 0, sizeof *s);
+}
+
+void json_hash(const json_t *v, char out[17])
+{
+    char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = text; p && *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    free(text);
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+cell *spec_expand(const spec *s, int *n_cells)
+{
+    int n = s->n_models * s->n_compressions * s->n_methods * s->n_tasks * s->n_seeds, k = 0;
+    cell *cells = calloc((size_t)n + 1, sizeof *cells);
+    for (int a = 0; a < s->n_models; a++)
+        for (int b = 0; b < s->n_compressions; b++)
+            for (int c = 0; c < s->n_methods; c++)
+                for (int d = 0; d < s->n_tasks; d++)
+                    for (int e = 0; e < s->n_seeds; e++, k++) {
+                        cell *x = &cells[k];
+                        x->index = k + 1;
+                        x->model = s->models[a];
+                        x->compression = s->compressions[b];
+                        x->method = &s->methods[c];
+                        x->task = &s->tasks[d];
+                        x->seed = s->seeds[e];
+                        snprintf(x->key, sizeof x->key, "model=%s compression=%s method=%s task=%s seed=%lld", x->model,
+                                 x->compression, x->method->label, x->task->name, (long long)x->seed);
+                        x->config = json_pack("{s:s, s:s, s:{s:s, s:s, s:O}, s:{s:s, s:s, s:s, s:s, s:i}, s:I}", "model",
+                                              x->model, "compression", x->compression, "method", "name",
+                                              x->method->info->name, "label", x->method->label, "params",
+                                              x->method->params, "task", "name", x->task->name, "file", x->task->file,
+                                              "train_split", x->task->train_split, "eval_split", x->task->eval_split,
+                                              "limit", x->task->limit, "seed", (json_int_t)x->seed);
+                        json_hash(x->config, x->config_hash);
+                    }
+    *n_cells = n;
+    return cells;
+}
+
+void cells_free(cell *c, int n)
+{
+    for (int i = 0; i < n; i++) json_decref(c[i].config);
+    free(c);
+}

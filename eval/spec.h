@@ -1,0 +1,83 @@
+/* Matrix specs: models x compressions x methods x tasks x seeds, read with Jansson and checked strictly
+ * (unknown keys, wrong types and unknown methods are errors naming the key path; nothing runs). */
+#ifndef CPET_SPEC_H
+#define CPET_SPEC_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "error.h"
+
+typedef enum { PARAM_INT, PARAM_NUMBER, PARAM_STRING, PARAM_STRING_LIST } param_type;
+
+typedef struct {
+    const char *key;
+    param_type type;
+    const char *default_json; /* the default as JSON text */
+    const char *help;
+} method_param;
+
+typedef struct {
+    const char *name;
+    const char *summary;
+    const method_param *params;
+    int n_params;
+} method_info;
+
+/* The methods a spec may name (eval/matrix.c holds their runners). */
+extern const method_info spec_methods[];
+extern const int spec_n_methods;
+/* Compressions a spec may name; "none" always. */
+extern const char *const spec_compressions[];
+extern const int spec_n_compressions;
+
+typedef struct {
+    char label[64];    /* row name; the method name unless the spec gives "label" */
+    const method_info *info;
+    json_t *params;    /* every parameter, defaults filled in */
+} spec_method;
+
+typedef struct {
+    char name[64];
+    char file[1024];
+    char train_split[16], eval_split[16];
+    int limit;         /* use at most this many eval examples (0 = all) */
+} spec_task;
+
+typedef struct {
+    char name[64];
+    char **models;
+    int n_models;
+    char **compressions;
+    int n_compressions;
+    spec_method *methods;
+    int n_methods;
+    spec_task *tasks;
+    int n_tasks;
+    int64_t *seeds;
+    int n_seeds;
+    int threads;
+} spec;
+
+typedef struct {
+    int index; /* 1-based, in expansion order */
+    const char *model, *compression;
+    const spec_method *method;
+    const spec_task *task;
+    int64_t seed;
+    char key[1024];       /* human-readable identity */
+    char config_hash[17]; /* FNV-1a of the canonical cell config */
+    json_t *config;       /* the cell's full configuration */
+} cell;
+
+int spec_load(spec *s, const char *path, cpet_err *err);
+int spec_parse(spec *s, json_t *root, const char *path, cpet_err *err);
+void spec_free(spec *s);
+/* All cells in order: models, compressions, methods, tasks, seeds (seeds vary fastest). */
+cell *spec_expand(const spec *s, int *n_cells);
+void cells_free(cell *c, int n);
+
+/* FNV-1a 64 of a JSON value dumped with sorted keys, as 16 hex digits. */
+void json_hash(const json_t *v, char out[17]);
+
+#endif
