@@ -16,6 +16,9 @@ static const command commands[] = {
     {"tokenize", cmd_tokenize, "text on stdin -> one JSON array of token ids per line (byte-level BPE)"},
     {"detokenize", cmd_detokenize, "JSON arrays of ids on stdin -> text"},
     {"tokenizer-train", cmd_tokenizer_train, "train a byte-level BPE and write an HF tokenizer.json"},
+    {"run", cmd_run, "run a matrix spec (models x compressions x methods x tasks x seeds) into records"},
+    {"report", cmd_report, "tables (CSV, JSON, Markdown) and gnuplot plots from a run's records"},
+    {"bench-compare", cmd_bench_compare, "compare two benchmark/result JSONs; exit 1 on a regression"},
     {"bench", cmd_bench, "speed measurements written as JSON (engine: fwd+bwd vs sgemm)"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])

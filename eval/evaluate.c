@@ -47,6 +47,8 @@ int eval_multiple_choice(model *m, const tokenizer *t, const task_set *s, int bo
     if (rc == 0) rc = score_continuations(m, req, n_req, batch, lp, NULL, err);
     if (rc == 0) {
         double correct = 0, correct_norm = 0, chance = 0;
+        out->tokens = 0;
+        for (int q = 0; q < n_req; q++) out->tokens += req[q].n_context + req[q].n_continuation;
         k = 0;
         for (int i = 0; i < s->n; i++) {
             const task_example *e = &s->items[i];

@@ -13,6 +13,7 @@ typedef struct {
     double acc, acc_norm;
     double acc_stderr; /* sqrt(acc (1 - acc) / (n - 1)), lm-eval's sample stderr */
     double chance;     /* mean of 1 / n_choices */
+    long tokens;       /* tokens fed to the model (context + choice, summed over choices) */
 } mc_result;
 
 /* bos_id < 0: no BOS before the prompt. predictions (optional, s->n ints) receive the acc choice. */

@@ -126,7 +126,7 @@ static int parse_method(spec_method *m, json_t *v, int idx, const char *path, cp
             cpet_fail(err, "%s: %s.%s: expected %s", path, where, p->key, type_name(p->type));
             goto done;
         }
-        json_object_set_new(m->params, p->key, given ? json_deep_copy(given) : json_loads(p->default_json, 0, NULL));
+        json_object_set_new(m->params, p->key, given ? json_deep_copy(given) : json_loads(p->default_json, JSON_DECODE_ANY, NULL));
     }
     rc = 0;
 done:
