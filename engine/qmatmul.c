@@ -1,0 +1,220 @@
+/* Matmuls on packed quantized weights. Small batches (decode): each output row is dequantized into a
+ * thread-local buffer with AVX2 and dotted with the inputs. Large batches: tiles of 64 rows are
+ * dequantized and multiplied with sgemm. Neither materialises the whole f32 matrix. W8A8 multiplies
+ * int8 activations with int8 weights in int32, as CA-LoRA's quantized T5 does. */
+#include <immintrin.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blas.h"
+#include "quant.h"
+#include "tensor.h"
+
+#define TILE_ROWS 64
+#define SGEMM_MIN_BATCH 16
+
+static float dot_avx2(const float *a, const float *b, int n)
+{
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+    }
+    for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    __m256 acc = _mm256_add_ps(acc0, acc1);
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    s = _mm_hadd_ps(s, s);
+    s = _mm_hadd_ps(s, s);
+    float total = _mm_cvtss_f32(s);
+    for (; i < n; i++) total += a[i] * b[i];
+    return total;
+}
+
+/* 8 int8 -> 8 floats times d */
+static inline __m256 i8x8_to_ps(const void *p, __m256 d)
+{
+    __m128i v = _mm_loadl_epi64((const __m128i *)p);
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)), d);
+}
+
+/* AVX2 dequantization of one row; formats without a fast path use the scalar one. */
+static void dequant_row_fast(const qtensor *q, int r, float *out)
+{
+    const int cols = q->cols, per_row = cols / q->group;
+    switch (q->format) {
+    case QF_INT8: case QF_W8A8: {
+        const uint8_t *src = q->data + (size_t)r * cols;
+        __m256 s = _mm256_set1_ps(q->scales[r]);
+        int c = 0;
+        for (; c + 8 <= cols; c += 8) _mm256_storeu_ps(out + c, i8x8_to_ps(src + c, s));
+        for (; c < cols; c++) out[c] = (float)(int8_t)src[c] * q->scales[r];
+        return;
+    }
+    case QF_Q8_0:
+        for (int k = 0; k < per_row; k++) {
+            const uint8_t *b = q->data + ((size_t)r * per_row + k) * 34;
+            uint16_t h;
+            memcpy(&h, b, 2);
+            __m256 d = _mm256_set1_ps(_cvtsh_ss(h));
+            for (int j = 0; j < 32; j += 8) _mm256_storeu_ps(out + k * 32 + j, i8x8_to_ps(b + 2 + j, d));
+        }
+        return;
+    case QF_Q4_0: {
+        const __m128i mask = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
+        for (int k = 0; k < per_row; k++) {
+            const uint8_t *b = q->data + ((size_t)r * per_row + k) * 18;
+            uint16_t h;
+            memcpy(&h, b, 2);
+            __m256 d = _mm256_set1_ps(_cvtsh_ss(h));
+            __m128i v = _mm_loadu_si128((const __m128i *)(b + 2));
+            __m128i lo = _mm_sub_epi8(_mm_and_si128(v, mask), eight);
+            __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), mask), eight);
+            float *o = out + k * 32;
+            _mm256_storeu_ps(o, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), d));
+            _mm256_storeu_ps(o + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), d));
+            _mm256_storeu_ps(o + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), d));
+            _mm256_storeu_ps(o + 24, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), d));
+        }
+        return;
+    }
+    case QF_INT4: case QF_INT3: {
+        const int g = q->group;
+        const __m128i mask = _mm_set1_epi8(0x0F);
+        for (int k = 0; k < per_row; k++) {
+            const uint8_t *b = q->data + ((size_t)r * cols + (size_t)k * g) / 2;
+            __m256 s = _mm256_set1_ps(q->scales[(size_t)r * per_row + k]);
+            __m128i z = _mm_set1_epi8((char)q->zeros[(size_t)r * per_row + k]);
+            for (int j = 0; j < g; j += 32) { /* 16 bytes -> 32 codes, even index in the low nibble */
+                __m128i v = _mm_loadu_si128((const __m128i *)(b + j / 2));
+                __m128i lo = _mm_and_si128(v, mask), hi = _mm_and_si128(_mm_srli_epi16(v, 4), mask);
+                __m128i c0 = _mm_sub_epi8(_mm_unpacklo_epi8(lo, hi), z), c1 = _mm_sub_epi8(_mm_unpackhi_epi8(lo, hi), z);
+                float *o = out + k * g + j;
+                _mm256_storeu_ps(o, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c0)), s));
+                _mm256_storeu_ps(o + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(c0, 8))), s));
+                _mm256_storeu_ps(o + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c1)), s));
+                _mm256_storeu_ps(o + 24, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(c1, 8))), s));
+            }
+        }
+        return;
+    }
+    default: qtensor_dequant_row(q, r, out); return;
+    }
+}
+
+/* ---- W8A8: int8 activations (absmax / 127 per row) times int8 weights, int32 sums ---- */
+
+static void quantize_activations(const float *x, int n, int cols, int8_t *qx, float *sx)
+{
+    for (int i = 0; i < n; i++) {
+        const float *row = x + (size_t)i * cols;
+        float amax = 0.0f;
+        for (int c = 0; c < cols; c++) amax = fabsf(row[c]) > amax ? fabsf(row[c]) : amax;
+        sx[i] = amax > 0 ? amax / 127.0f : 1.0f;
+        for (int c = 0; c < cols; c++) qx[(size_t)i * cols + c] = (int8_t)roundf(row[c] / sx[i]);
+    }
+}
+
+static int32_t dot_i8_avx2(const int8_t *a, const int8_t *b, int n)
+{
+    __m256i acc = _mm256_setzero_si256();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i x = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(a + i)));
+        __m256i y = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + i)));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(x, y));
+    }
+    int32_t lanes[8];
+    _mm256_storeu_si256((__m256i *)lanes, acc);
+    int32_t total = 0;
+    for (int k = 0; k < 8; k++) total += lanes[k];
+    for (; i < n; i++) total += (int32_t)a[i] * b[i];
+    return total;
+}
+
+static void w8a8_matmul(const qtensor *q, const float *x, float *y, int n, int fast)
+{
+    int8_t *qx = malloc((size_t)n * q->cols);
+    float *sx = malloc((size_t)n * sizeof(float));
+    quantize_activations(x, n, q->cols, qx, sx);
+#pragma omp parallel for schedule(static) if (fast)
+    for (int r = 0; r < q->rows; r++) {
+        const int8_t *w = (const int8_t *)q->data + (size_t)r * q->cols;
+        for (int i = 0; i < n; i++) {
+            int32_t acc = 0;
+            if (fast) acc = dot_i8_avx2(qx + (size_t)i * q->cols, w, q->cols);
+            else
+                for (int c = 0; c < q->cols; c++) acc += (int32_t)qx[(size_t)i * q->cols + c] * w[c];
+            y[(size_t)i * q->rows + r] = (float)acc * sx[i] * q->scales[r];
+        }
+    }
+    free(qx);
+    free(sx);
+}
+
+void qmatmul(const qtensor *q, const float *x, float *y, int n)
+{
+    if (q->format == QF_W8A8) {
+        w8a8_matmul(q, x, y, n, 1);
+        return;
+    }
+    const int rows = q->rows, cols = q->cols;
+    if (n < SGEMM_MIN_BATCH) {
+#pragma omp parallel
+        {
+            float *buf = cpet_alloc_floats((size_t)cols);
+#pragma omp for schedule(static)
+            for (int r = 0; r < rows; r++) {
+                dequant_row_fast(q, r, buf);
+                for (int i = 0; i < n; i++) y[(size_t)i * rows + r] = dot_avx2(x + (size_t)i * cols, buf, cols);
+            }
+            cpet_free(buf);
+        }
+        return;
+    }
+    /* tiles of rows -> sgemm into the matching columns of y */
+    int tiles = (rows + TILE_ROWS - 1) / TILE_ROWS;
+#pragma omp parallel
+    {
+        float *tile = cpet_alloc_floats((size_t)TILE_ROWS * cols);
+#pragma omp for schedule(dynamic, 1)
+        for (int t = 0; t < tiles; t++) {
+            int r0 = t * TILE_ROWS, nr = rows - r0 < TILE_ROWS ? rows - r0 : TILE_ROWS;
+            for (int k = 0; k < nr; k++) dequant_row_fast(q, r0 + k, tile + (size_t)k * cols);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nr, cols, 1.0f, x, cols, tile, cols, 0.0f, y + r0, rows);
+        }
+        cpet_free(tile);
+    }
+}
+
+void qmatmul_reference(const qtensor *q, const float *x, float *y, int n)
+{
+    if (q->format == QF_W8A8) {
+        w8a8_matmul(q, x, y, n, 0);
+        return;
+    }
+    float *row = malloc((size_t)q->cols * sizeof(float));
+    for (int r = 0; r < q->rows; r++) {
+        qtensor_dequant_row(q, r, row);
+        for (int i = 0; i < n; i++) {
+            double acc = 0.0;
+            for (int c = 0; c < q->cols; c++) acc += (double)x[(size_t)i * q->cols + c] * row[c];
+            y[(size_t)i * q->rows + r] = (float)acc;
+        }
+    }
+    free(row);
+}
+
+void qmatmul_backward_dx(const qtensor *q, const float *dy, float *dx, int n)
+{
+    const int rows = q->rows, cols = q->cols;
+    float *tile = cpet_alloc_floats((size_t)TILE_ROWS * cols);
+    for (int r0 = 0; r0 < rows; r0 += TILE_ROWS) { /* serial over tiles: every tile adds into all of dx */
+        int nr = rows - r0 < TILE_ROWS ? rows - r0 : TILE_ROWS;
+        for (int k = 0; k < nr; k++) dequant_row_fast(q, r0 + k, tile + (size_t)k * cols);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, cols, nr, 1.0f, dy + r0, rows, tile, cols, 1.0f, dx, cols);
+    }
+    cpet_free(tile);
+}

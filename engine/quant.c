@@ -1,0 +1,298 @@
+#include "quant.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor.h"
+
+const float nf4_levels[16] = {-1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
+                              -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
+                              0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
+                              0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f};
+
+static const char *const names[QF_COUNT] = {"int8", "int4", "int3", "q8_0", "q4_0", "nf4", "w8a8"};
+
+const char *qformat_name(qformat f) { return f < QF_COUNT ? names[f] : "?"; }
+
+int qformat_parse(const char *s, qformat *out)
+{
+    for (int i = 0; i < QF_COUNT; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = (qformat)i;
+            return 0;
+        }
+    return -1;
+}
+
+int qformat_bits(qformat f)
+{
+    switch (f) {
+    case QF_INT8: case QF_Q8_0: case QF_W8A8: return 8;
+    case QF_INT3: return 3;
+    default: return 4;
+    }
+}
+
+int qformat_group(qformat f, int requested)
+{
+    switch (f) {
+    case QF_Q8_0: case QF_Q4_0: return 32;
+    case QF_NF4: return 64;
+    case QF_INT8: case QF_W8A8: return 0; /* per row */
+    default: return requested == 32 || requested == 64 || requested == 128 ? requested : -1;
+    }
+}
+
+static float f16_round(float x) { return cpet_f16_to_f32(cpet_f32_to_f16(x)); }
+
+void qtensor_free(qtensor *q)
+{
+    cpet_free(q->data);
+    free(q->scales);
+    free(q->zeros);
+    free(q->absmax_q);
+    free(q->absmax_scale);
+    memset(q, 0, sizeof *q);
+}
+
+int qtensor_alloc(qtensor *q, qformat f, int rows, int cols, int group, cpet_err *err)
+{
+    memset(q, 0, sizeof *q);
+    int g = qformat_group(f, group);
+    if (g < 0) return cpet_fail(err, "%s: group size %d is not supported (32, 64 or 128)", qformat_name(f), group);
+    if (g == 0) g = cols;
+    if (cols % g != 0) return cpet_fail(err, "%s: group size %d does not divide the row length %d", qformat_name(f), g, cols);
+    q->format = f;
+    q->rows = rows;
+    q->cols = cols;
+    q->group = g;
+    size_t n = (size_t)rows * cols, groups = n / (size_t)g;
+    switch (f) {
+    case QF_INT8: case QF_W8A8: q->data_bytes = n; break;
+    case QF_INT4: case QF_INT3: case QF_NF4: q->data_bytes = (n + 1) / 2; break;
+    case QF_Q8_0: q->data_bytes = groups * 34; break;
+    case QF_Q4_0: q->data_bytes = groups * 18; break;
+    default: return cpet_fail(err, "unknown format");
+    }
+    q->data = cpet_alloc(q->data_bytes);
+    if (f == QF_INT8 || f == QF_W8A8 || f == QF_INT4 || f == QF_INT3) q->scales = calloc(groups, sizeof(float));
+    if (f == QF_INT4 || f == QF_INT3) q->zeros = calloc(groups, 1);
+    if (f == QF_NF4) {
+        q->absmax_q = calloc(groups, 1);
+        q->absmax_scale = calloc((groups + 255) / 256, sizeof(float));
+    }
+    if (!q->data) return cpet_fail(err, "out of memory for a %dx%d %s tensor", rows, cols, qformat_name(f));
+    return 0;
+}
+
+size_t qtensor_bytes(const qtensor *q)
+{
+    size_t groups = (size_t)q->rows * q->cols / (size_t)q->group;
+    switch (q->format) {
+    case QF_INT8: case QF_W8A8: return q->data_bytes + (size_t)q->rows * 4;
+    case QF_INT4: case QF_INT3: return q->data_bytes + groups * 2 + (groups + 1) / 2; /* f16 scale, 4-bit zero */
+    case QF_NF4: return q->data_bytes + groups + (groups + 255) / 256 * 4 + 4;
+    default: return q->data_bytes;
+    }
+}
+
+/* ---- asymmetric integer grids (INT4 / INT3, and GPTQ) ---- */
+
+int_grid int_grid_fit(const float *w, int n, int bits)
+{
+    float lo = 0.0f, hi = 0.0f; /* the range always includes 0, as AutoGPTQ does */
+    for (int i = 0; i < n; i++) {
+        lo = w[i] < lo ? w[i] : lo;
+        hi = w[i] > hi ? w[i] : hi;
+    }
+    int_grid g;
+    g.maxq = (1 << bits) - 1;
+    g.scale = f16_round((hi - lo) / (float)g.maxq);
+    if (g.scale == 0.0f) g.scale = 1.0f;
+    int z = (int)roundf(-lo / g.scale);
+    g.zero = z < 0 ? 0 : z > g.maxq ? g.maxq : z;
+    return g;
+}
+
+int int_grid_code(const int_grid *g, float w)
+{
+    int q = (int)roundf(w / g->scale) + g->zero;
+    return q < 0 ? 0 : q > g->maxq ? g->maxq : q;
+}
+
+float int_grid_value(const int_grid *g, int code) { return (float)(code - g->zero) * g->scale; }
+
+void qtensor_set_group(qtensor *q, int r, int group_index, const int_grid *g)
+{
+    size_t k = (size_t)r * (q->cols / q->group) + (size_t)group_index;
+    q->scales[k] = g->scale;
+    q->zeros[k] = (uint8_t)g->zero;
+}
+
+static void set_nibble(uint8_t *data, size_t i, int code)
+{
+    uint8_t *b = &data[i / 2];
+    *b = (i & 1) ? (uint8_t)((*b & 0x0F) | (code << 4)) : (uint8_t)((*b & 0xF0) | (code & 0x0F));
+}
+
+static int get_nibble(const uint8_t *data, size_t i) { return (i & 1) ? data[i / 2] >> 4 : data[i / 2] & 0x0F; }
+
+void qtensor_set_code(qtensor *q, int r, int c, int code) { set_nibble(q->data, (size_t)r * q->cols + c, code); }
+
+/* ---- ggml blocks ---- */
+
+static void quantize_q8_0_block(const float *x, uint8_t *block)
+{
+    float amax = 0.0f;
+    for (int j = 0; j < 32; j++) amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
+    const float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+    uint16_t h = cpet_f32_to_f16(d);
+    memcpy(block, &h, 2);
+    for (int j = 0; j < 32; j++) block[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
+}
+
+static void quantize_q4_0_block(const float *x, uint8_t *block)
+{
+    float amax = 0.0f, max = 0.0f; /* max: the signed value with the largest magnitude */
+    for (int j = 0; j < 32; j++)
+        if (fabsf(x[j]) > amax) {
+            amax = fabsf(x[j]);
+            max = x[j];
+        }
+    const float d = max / -8.0f, id = d ? 1.0f / d : 0.0f;
+    uint16_t h = cpet_f32_to_f16(d);
+    memcpy(block, &h, 2);
+    for (int j = 0; j < 16; j++) {
+        int q0 = (int)(int8_t)(x[j] * id + 8.5f), q1 = (int)(int8_t)(x[j + 16] * id + 8.5f);
+        q0 = q0 < 15 ? q0 : 15;
+        q1 = q1 < 15 ? q1 : 15;
+        block[2 + j] = (uint8_t)(q0 | (q1 << 4));
+    }
+}
+
+static int nf4_code(float v) /* nearest level */
+{
+    int best = 0;
+    for (int i = 1; i < 16; i++)
+        if (fabsf(v - nf4_levels[i]) < fabsf(v - nf4_levels[best])) best = i;
+    return best;
+}
+
+static float nf4_absmax(const qtensor *q, size_t block)
+{
+    return q->absmax_mean + (float)(int8_t)q->absmax_q[block] * q->absmax_scale[block / 256];
+}
+
+int quantize_rtn(qtensor *q, qformat f, const float *w, int rows, int cols, int group, cpet_err *err)
+{
+    if (qtensor_alloc(q, f, rows, cols, group, err) != 0) return -1;
+    const int g = q->group, per_row = cols / g;
+    switch (f) {
+    case QF_INT8: case QF_W8A8:
+        for (int r = 0; r < rows; r++) {
+            const float *row = w + (size_t)r * cols;
+            float amax = 0.0f;
+            for (int c = 0; c < cols; c++) amax = fabsf(row[c]) > amax ? fabsf(row[c]) : amax;
+            float s = amax > 0 ? amax / 127.0f : 1.0f;
+            q->scales[r] = s;
+            for (int c = 0; c < cols; c++) q->data[(size_t)r * cols + c] = (uint8_t)(int8_t)roundf(row[c] / s);
+        }
+        break;
+    case QF_INT4: case QF_INT3:
+        for (int r = 0; r < rows; r++)
+            for (int k = 0; k < per_row; k++) {
+                const float *grp = w + (size_t)r * cols + (size_t)k * g;
+                int_grid gr = int_grid_fit(grp, g, qformat_bits(f));
+                qtensor_set_group(q, r, k, &gr);
+                for (int c = 0; c < g; c++) qtensor_set_code(q, r, k * g + c, int_grid_code(&gr, grp[c]));
+            }
+        break;
+    case QF_Q8_0:
+        for (size_t b = 0; b < (size_t)rows * per_row; b++) quantize_q8_0_block(w + b * 32, q->data + b * 34);
+        break;
+    case QF_Q4_0:
+        for (size_t b = 0; b < (size_t)rows * per_row; b++) quantize_q4_0_block(w + b * 32, q->data + b * 18);
+        break;
+    case QF_NF4: {
+        size_t blocks = (size_t)rows * per_row;
+        float *absmax = malloc(blocks * sizeof(float));
+        double mean = 0;
+        for (size_t b = 0; b < blocks; b++) {
+            float a = 0.0f;
+            for (int c = 0; c < g; c++) a = fabsf(w[b * g + c]) > a ? fabsf(w[b * g + c]) : a;
+            absmax[b] = a;
+            mean += a;
+        }
+        q->absmax_mean = (float)(mean / (double)blocks);
+        for (size_t s = 0; s < (blocks + 255) / 256; s++) { /* second level: int8 per 256 absmax values */
+            float amax = 0.0f;
+            for (size_t b = s * 256; b < blocks && b < (s + 1) * 256; b++)
+                amax = fabsf(absmax[b] - q->absmax_mean) > amax ? fabsf(absmax[b] - q->absmax_mean) : amax;
+            q->absmax_scale[s] = amax > 0 ? amax / 127.0f : 1.0f;
+            for (size_t b = s * 256; b < blocks && b < (s + 1) * 256; b++)
+                q->absmax_q[b] = (uint8_t)(int8_t)roundf((absmax[b] - q->absmax_mean) / q->absmax_scale[s]);
+        }
+        for (size_t b = 0; b < blocks; b++) { /* codes against the absmax the kernel will see */
+            float a = nf4_absmax(q, b);
+            for (int c = 0; c < g; c++) set_nibble(q->data, b * g + c, nf4_code(a > 0 ? w[b * g + c] / a : 0.0f));
+        }
+        free(absmax);
+        break;
+    }
+    default: return cpet_fail(err, "unknown format");
+    }
+    return 0;
+}
+
+void qtensor_dequant_row(const qtensor *q, int r, float *out)
+{
+    const int cols = q->cols, g = q->group, per_row = cols / g;
+    const size_t base = (size_t)r * cols;
+    switch (q->format) {
+    case QF_INT8: case QF_W8A8:
+        for (int c = 0; c < cols; c++) out[c] = (float)(int8_t)q->data[base + c] * q->scales[r];
+        break;
+    case QF_INT4: case QF_INT3:
+        for (int k = 0; k < per_row; k++) {
+            float s = q->scales[(size_t)r * per_row + k];
+            int z = q->zeros[(size_t)r * per_row + k];
+            for (int c = 0; c < g; c++) out[k * g + c] = (float)(get_nibble(q->data, base + (size_t)k * g + c) - z) * s;
+        }
+        break;
+    case QF_Q8_0:
+        for (int k = 0; k < per_row; k++) {
+            const uint8_t *b = q->data + ((size_t)r * per_row + k) * 34;
+            uint16_t h;
+            memcpy(&h, b, 2);
+            float d = cpet_f16_to_f32(h);
+            for (int j = 0; j < 32; j++) out[k * 32 + j] = (float)(int8_t)b[2 + j] * d;
+        }
+        break;
+    case QF_Q4_0:
+        for (int k = 0; k < per_row; k++) {
+            const uint8_t *b = q->data + ((size_t)r * per_row + k) * 18;
+            uint16_t h;
+            memcpy(&h, b, 2);
+            float d = cpet_f16_to_f32(h);
+            for (int j = 0; j < 16; j++) {
+                out[k * 32 + j] = (float)((b[2 + j] & 0x0F) - 8) * d;
+                out[k * 32 + j + 16] = (float)((b[2 + j] >> 4) - 8) * d;
+            }
+        }
+        break;
+    case QF_NF4:
+        for (int k = 0; k < per_row; k++) {
+            size_t blk = (size_t)r * per_row + k;
+            float a = nf4_absmax(q, blk);
+            for (int c = 0; c < g; c++) out[k * g + c] = nf4_levels[get_nibble(q->data, blk * g + c)] * a;
+        }
+        break;
+    default: break;
+    }
+}
+
+void qtensor_dequantize(const qtensor *q, float *w)
+{
+    for (int r = 0; r < q->rows; r++) qtensor_dequant_row(q, r, w + (size_t)r * q->cols);
+}

@@ -1,0 +1,70 @@
+/* Quantized weight matrices [rows = out, cols = in] and their formats.
+ *   INT8   per output row, symmetric: w = q * s, s = absmax / 127 (f32 scale per row)
+ *   INT4 / INT3  groups of g along the row, asymmetric: w = (q - z) * s, q in [0, 2^b - 1], s (f16) and
+ *          z (u8) per group, as GPTQ checkpoints store them; codes in nibbles (INT3 too: 3 bits in 4)
+ *   Q8_0 / Q4_0  llama.cpp blocks of 32, bit-exact with ggml (f16 d; Q4_0 nibbles j | j+16 << 4)
+ *   NF4    QLoRA: blocks of 64, 16 normal-float levels times the block absmax; the absmax values are
+ *          themselves quantized (double quantization): minus their mean, int8 per 256 with an f32 scale
+ *   W8A8   INT8 weights as above, and at run time int8 activations per row (absmax / 127), int32 sums
+ * Kernels (qmatmul.c) compute on the packed data; there is a scalar reference for each. */
+#ifndef CPET_QUANT_H
+#define CPET_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+typedef enum { QF_INT8, QF_INT4, QF_INT3, QF_Q8_0, QF_Q4_0, QF_NF4, QF_W8A8, QF_COUNT } qformat;
+
+typedef struct {
+    qformat format;
+    int rows, cols, group; /* group: values per scale */
+    uint8_t *data;         /* codes (Q8_0/Q4_0: whole ggml blocks) */
+    size_t data_bytes;
+    float *scales;         /* INT8/W8A8: per row; INT4/INT3: per group (values are f16-exact) */
+    uint8_t *zeros;        /* INT4/INT3: per group */
+    uint8_t *absmax_q;     /* NF4: int8 codes of (absmax - mean) per block */
+    float *absmax_scale;   /* NF4: per 256 blocks */
+    float absmax_mean;     /* NF4 */
+} qtensor;
+
+const char *qformat_name(qformat f);
+int qformat_parse(const char *s, qformat *out);
+int qformat_bits(qformat f);
+/* The group a format uses for a requested group size (fixed formats ignore it); -1 if invalid. */
+int qformat_group(qformat f, int requested);
+
+/* Round-to-nearest quantization of w [rows, cols]. Fails on a group that does not divide cols. */
+int quantize_rtn(qtensor *q, qformat f, const float *w, int rows, int cols, int group, cpet_err *err);
+void qtensor_free(qtensor *q);
+/* Storage bytes: codes, scales, zeros, second-level constants, as stored. */
+size_t qtensor_bytes(const qtensor *q);
+/* Row r dequantized into out[cols]. */
+void qtensor_dequant_row(const qtensor *q, int r, float *out);
+void qtensor_dequantize(const qtensor *q, float *w);
+
+/* Building blocks shared with GPTQ: the grid of one group of an asymmetric b-bit format. */
+typedef struct {
+    float scale; /* f16-exact */
+    int zero, maxq;
+} int_grid;
+int_grid int_grid_fit(const float *w, int n, int bits); /* from the group's min and max */
+int int_grid_code(const int_grid *g, float w);
+float int_grid_value(const int_grid *g, int code);
+/* Sets the group's scale and zero (the grid) on q; codes are written separately */
+void qtensor_set_group(qtensor *q, int r, int group_index, const int_grid *g);
+void qtensor_set_code(qtensor *q, int r, int c, int code);
+int qtensor_alloc(qtensor *q, qformat f, int rows, int cols, int group, cpet_err *err);
+
+extern const float nf4_levels[16];
+
+/* ---- kernels (qmatmul.c) ---- */
+/* y[n, rows] = x[n, cols] W^T on the packed weights; OpenMP over output rows. W8A8 quantizes x per row. */
+void qmatmul(const qtensor *q, const float *x, float *y, int n);
+/* the same with plain scalar code: the reference the fast kernel is tested against */
+void qmatmul_reference(const qtensor *q, const float *x, float *y, int n);
+/* dx[n, cols] += dy[n, rows] W, dequantizing blocks of rows (for training adapters on a frozen base) */
+void qmatmul_backward_dx(const qtensor *q, const float *dy, float *dx, int n);
+
+#endif
