@@ -4,17 +4,22 @@
 
 void linear_forward(const linear *l, const float *x, float *y, int n, float *scratch)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, l->out, l->in, 1.0f, x, l->in, l->w, l->in, 0.0f, y,
-                l->out);
+    if (l->qw)
+        qmatmul(l->qw, x, y, n);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, l->out, l->in, 1.0f, x, l->in, l->w, l->in, 0.0f, y,
+                    l->out);
     for (branch *b = l->branches; b; b = b->next) b->ops->forward(b, x, y, n, scratch);
 }
 
 void linear_backward(const linear *l, const float *x, const float *dy, float *dx, int n, float *scratch)
 {
-    if (dx)
+    if (dx && l->qw)
+        qmatmul_backward_dx(l->qw, dy, dx, n);
+    else if (dx)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, l->in, l->out, 1.0f, dy, l->out, l->w, l->in, 1.0f,
                     dx, l->in);
-    if (l->dw)
+    if (l->dw && !l->qw)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, l->out, l->in, n, 1.0f, dy, l->out, x, l->in, 1.0f, l->dw,
                     l->in);
     for (branch *b = l->branches; b; b = b->next) b->ops->backward(b, x, dy, dx, n, scratch);

@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include "quant.h"
+
 struct branch;
 
 typedef struct branch_ops {
@@ -26,13 +28,14 @@ typedef struct branch {
 
 typedef struct linear {
     int in, out;
-    float *w;  /* [out, in] */
-    float *dw; /* gradient of w, or NULL when w is frozen */
+    float *w;          /* [out, in] */
+    float *dw;         /* gradient of w, or NULL when w is frozen */
+    const qtensor *qw; /* when set, the base is this packed matrix (frozen) and w is not used */
     branch *branches;
 } linear;
 
 void linear_forward(const linear *l, const float *x, float *y, int n, float *scratch);
-/* dx (may be NULL) += dy W + branch terms;  dw += dy^T x when not frozen */
+/* dx (may be NULL) += dy W + branch terms;  dw += dy^T x when not frozen (never for a packed base) */
 void linear_backward(const linear *l, const float *x, const float *dy, float *dx, int n, float *scratch);
 void linear_attach(linear *l, branch *b);
 void linear_detach(linear *l, branch *b);

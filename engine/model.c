@@ -114,6 +114,9 @@ static void free_acts(activations *a)
 
 void model_free(model *m)
 {
+    for (int i = 0; m->quant && i < m->cfg.n_layers * LIN_PER_LAYER; i++)
+        if (m->quant[i].format != QF_COUNT) qtensor_free(&m->quant[i]);
+    free(m->quant);
     free_acts(&m->acts);
     cpet_free(m->params);
     cpet_free(m->grads);

@@ -9,6 +9,7 @@
 #include "error.h"
 #include "linear.h"
 #include "params.h"
+#include "quant.h"
 
 enum { LIN_Q, LIN_K, LIN_V, LIN_O, LIN_GATE, LIN_UP, LIN_DOWN, LIN_PER_LAYER };
 extern const char *const linear_module_suffix[LIN_PER_LAYER]; /* "self_attn.q_proj", ... */
@@ -56,6 +57,7 @@ typedef struct model {
     int rope_len;
     activations acts;
     grad_taps taps;
+    qtensor *quant; /* [n_layers * LIN_PER_LAYER] packed bases after quantization (format QF_COUNT = none) */
     float loss;
     int n_targets;
 } model;

@@ -1,0 +1,289 @@
+#include "compress.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gptq.h"
+#include "prune.h"
+
+const compress_method compress_methods[] = {
+    {"rtn-int8", "round-to-nearest int8, one scale per output channel", 0, 0},
+    {"rtn-int4", "round-to-nearest int4, asymmetric, f16 scale + zero per group (--group)", 0, 0},
+    {"rtn-int3", "round-to-nearest int3, asymmetric, per group", 0, 0},
+    {"gptq-int4", "GPTQ int4 per group: Hessian-aware error compensation from calibration inputs", 1, 0},
+    {"gptq-int3", "GPTQ int3 per group", 1, 0},
+    {"w8a8", "int8 weights per channel and int8 activations per token (absmax/127), int32 sums", 0, 0},
+    {"nf4", "QLoRA NormalFloat4, blocks of 64, double-quantized block scales", 0, 0},
+    {"q8_0", "llama.cpp Q8_0: blocks of 32, f16 scale", 0, 0},
+    {"q4_0", "llama.cpp Q4_0: blocks of 32, f16 scale, 4-bit codes", 0, 0},
+    {"magnitude", "unstructured: the smallest |w| of each matrix (--sparsity)", 0, 1},
+    {"wanda", "unstructured: lowest |w| * ||x|| per output row, from calibration inputs (--sparsity)", 1, 1},
+    {"nm-2:4", "semi-structured 2:4: the 2 largest |w| of every 4 consecutive weights", 0, 1},
+    {"struct-ffn", "structured: removes the least important FFN neurons; the model gets smaller (--sparsity)", 1, 1},
+};
+const int compress_n_methods = (int)(sizeof compress_methods / sizeof compress_methods[0]);
+
+const compress_method *compress_find(const char *name)
+{
+    for (int i = 0; i < compress_n_methods; i++)
+        if (strcmp(compress_methods[i].name, name) == 0) return &compress_methods[i];
+    return NULL;
+}
+
+static int split_chain(const char *chain, char parts[8][32], int *n, cpet_err *err)
+{
+    *n = 0;
+    const char *p = chain;
+    while (*p) {
+        const char *plus = strchr(p, '+');
+        size_t len = plus ? (size_t)(plus - p) : strlen(p);
+        if (*n == 8 || len == 0 || len >= 32) return cpet_fail(err, "compression '%s': expected method names joined by '+'", chain);
+        memcpy(parts[*n], p, len);
+        parts[(*n)++][len] = 0;
+        p += len + (plus ? 1 : 0);
+    }
+    return *n ? 0 : cpet_fail(err, "compression: empty method");
+}
+
+int compress_check_chain(const char *chain, const compress_options *o, int have_calibration, cpet_err *err)
+{
+    char parts[8][32];
+    int n, quantized = 0;
+    if (split_chain(chain, parts, &n, err) != 0) return -1;
+    for (int i = 0; i < n; i++) {
+        const compress_method *m = compress_find(parts[i]);
+        if (!m) return cpet_fail(err, "unknown compression method '%s' (cpet compress --list)", parts[i]);
+        if (m->is_pruning && quantized) return cpet_fail(err, "'%s' comes after a quantizer in '%s': prune first, then quantize", parts[i], chain);
+        if (!m->is_pruning && quantized) return cpet_fail(err, "'%s': a model can be quantized only once", chain);
+        quantized |= !m->is_pruning;
+        if (m->needs_calibration && !have_calibration) return cpet_fail(err, "'%s' needs calibration data (--calib FILE)", parts[i]);
+        if (m->is_pruning && strcmp(parts[i], "nm-2:4") != 0 && !(o->sparsity > 0 && o->sparsity < 1))
+            return cpet_fail(err, "'%s' needs a sparsity in (0, 1) (--sparsity)", parts[i]);
+        if (!strcmp(parts[i], "rtn-int4") || !strcmp(parts[i], "rtn-int3") || !strncmp(parts[i], "gptq", 4))
+            if (qformat_group(QF_INT4, o->group) < 0) return cpet_fail(err, "%s: group size %d is not supported (32, 64 or 128)", parts[i], o->group);
+    }
+    return 0;
+}
+
+int model_set_packed(model *m, int layer, int which, qtensor *q)
+{
+    int count = m->cfg.n_layers * LIN_PER_LAYER;
+    if (!m->quant) {
+        m->quant = calloc((size_t)count, sizeof *m->quant);
+        for (int i = 0; i < count; i++) m->quant[i].format = QF_COUNT;
+    }
+    qtensor *slot = &m->quant[layer * LIN_PER_LAYER + which];
+    if (slot->format != QF_COUNT) qtensor_free(slot);
+    *slot = *q;
+    linear *l = &m->layers[layer].lin[which];
+    l->qw = slot;
+    qtensor_dequantize(slot, l->w); /* the f32 slot keeps what the packed base computes */
+    return 0;
+}
+
+size_t model_storage_bytes(const model *m)
+{
+    size_t bytes = 0;
+    for (int i = 0; i < m->n_tensors; i++) bytes += m->tensors[i].n * sizeof(float);
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        for (int k = 0; k < LIN_PER_LAYER; k++) {
+            const linear *lin = &m->layers[l].lin[k];
+            if (lin->qw) bytes = bytes - (size_t)lin->in * lin->out * sizeof(float) + qtensor_bytes(lin->qw);
+        }
+    return bytes;
+}
+
+/* ---- calibration inputs ---- */
+
+static int calib_forward(model *m, const calib_data *c, cpet_err *err)
+{
+    return model_forward(m, c->ids, NULL, c->rows, c->seq, err);
+}
+
+/* The input rows [N, in] that linear `which` of `layer` saw in the last forward. */
+static const float *layer_input(const model *m, int layer, int which, int N)
+{
+    const model_config *c = &m->cfg;
+    const size_t D = (size_t)c->hidden_size, F = (size_t)c->intermediate_size, QD = (size_t)c->n_heads * c->head_dim;
+    switch (which) {
+    case LIN_Q: case LIN_K: case LIN_V: return m->acts.xn1 + (size_t)layer * N * D;
+    case LIN_O: return m->acts.att_out + (size_t)layer * N * QD;
+    case LIN_GATE: case LIN_UP: return m->acts.xn2 + (size_t)layer * N * D;
+    default: return m->acts.h + (size_t)layer * N * F;
+    }
+}
+
+static void column_norms(const float *x, int n, int cols, float *out)
+{
+    for (int j = 0; j < cols; j++) out[j] = 0.0f;
+    for (int t = 0; t < n; t++)
+        for (int j = 0; j < cols; j++) out[j] += x[(size_t)t * cols + j] * x[(size_t)t * cols + j];
+    for (int j = 0; j < cols; j++) out[j] = sqrtf(out[j]);
+}
+
+/* ---- the methods ---- */
+
+static qformat quant_format(const char *name)
+{
+    if (!strcmp(name, "rtn-int8")) return QF_INT8;
+    if (!strcmp(name, "rtn-int4") || !strcmp(name, "gptq-int4")) return QF_INT4;
+    if (!strcmp(name, "rtn-int3") || !strcmp(name, "gptq-int3")) return QF_INT3;
+    if (!strcmp(name, "w8a8")) return QF_W8A8;
+    if (!strcmp(name, "nf4")) return QF_NF4;
+    if (!strcmp(name, "q8_0")) return QF_Q8_0;
+    return QF_Q4_0;
+}
+
+static int quantize_rtn_all(model *m, qformat f, int group, cpet_err *err)
+{
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        for (int k = 0; k < LIN_PER_LAYER; k++) {
+            linear *lin = &m->layers[l].lin[k];
+            qtensor q;
+            if (quantize_rtn(&q, f, lin->w, lin->out, lin->in, group, err) != 0)
+                return cpet_fail(err, "model.layers.%d.%s: %s", l, linear_module_suffix[k], err->msg);
+            model_set_packed(m, l, k, &q);
+        }
+    return 0;
+}
+
+/* Layer by layer, each with inputs from the already-compressed layers below (GPTQ and Wanda do this). */
+static int sequential(model *m, const char *method, const compress_options *o, const calib_data *c, cpet_err *err)
+{
+    const int N = c->rows * c->seq;
+    int is_gptq = !strncmp(method, "gptq", 4);
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        if (calib_forward(m, c, err) != 0) return -1;
+        /* inputs are read before any of this layer's weights change */
+        float *w_new[LIN_PER_LAYER] = {0};
+        qtensor packed[LIN_PER_LAYER];
+        for (int k = 0; k < LIN_PER_LAYER; k++) {
+            linear *lin = &m->layers[l].lin[k];
+            const float *x = layer_input(m, l, k, N);
+            w_new[k] = malloc((size_t)lin->in * lin->out * sizeof(float));
+            memcpy(w_new[k], lin->w, (size_t)lin->in * lin->out * sizeof(float));
+            if (is_gptq) {
+                double *H = calloc((size_t)lin->in * lin->in, sizeof(double));
+                gptq_accumulate(H, x, N, lin->in);
+                for (size_t i = 0; i < (size_t)lin->in * lin->in; i++) H[i] *= 2.0 / N;
+                int rc = gptq_quantize(&packed[k], quant_format(method), w_new[k], lin->out, lin->in, o->group, H, o->damp, err);
+                free(H);
+                if (rc != 0) return cpet_fail(err, "model.layers.%d.%s: %s", l, linear_module_suffix[k], err->msg);
+            } else { /* wanda */
+                float *norms = malloc((size_t)lin->in * sizeof(float));
+                column_norms(x, N, lin->in, norms);
+                prune_wanda(w_new[k], lin->out, lin->in, norms, o->sparsity);
+                free(norms);
+            }
+        }
+        for (int k = 0; k < LIN_PER_LAYER; k++) {
+            linear *lin = &m->layers[l].lin[k];
+            if (is_gptq) model_set_packed(m, l, k, &packed[k]);
+            else memcpy(lin->w, w_new[k], (size_t)lin->in * lin->out * sizeof(float));
+            free(w_new[k]);
+        }
+    }
+    return 0;
+}
+
+/* Structured FFN pruning: neuron j of a layer is worth ||W_down[:, j]|| * ||h_j|| over the calibration
+ * tokens; every layer keeps the same number of neurons (one intermediate_size in the config). */
+static int prune_ffn_neurons(model *m, const compress_options *o, const calib_data *c, cpet_err *err)
+{
+    const model_config *cfg = &m->cfg;
+    const int F = cfg->intermediate_size, D = cfg->hidden_size, N = c->rows * c->seq;
+    int keep = F - (int)llround(o->sparsity * F);
+    if (keep < 1) return cpet_fail(err, "struct-ffn: sparsity %.3f leaves no neuron", o->sparsity);
+    if (calib_forward(m, c, err) != 0) return -1;
+    int *kept = malloc((size_t)cfg->n_layers * keep * sizeof(int));
+    for (int l = 0; l < cfg->n_layers; l++) {
+        const float *h = layer_input(m, l, LIN_DOWN, N), *wd = m->layers[l].lin[LIN_DOWN].w;
+        float *hn = malloc((size_t)F * sizeof(float));
+        column_norms(h, N, F, hn);
+        float *score = malloc((size_t)F * sizeof(float));
+        for (int j = 0; j < F; j++) {
+            double s = 0;
+            for (int d = 0; d < D; d++) s += (double)wd[(size_t)d * F + j] * wd[(size_t)d * F + j];
+            score[j] = (float)sqrt(s) * hn[j];
+        }
+        /* keep the `keep` best, in their original order */
+        int *idx = malloc((size_t)F * sizeof(int));
+        for (int j = 0; j < F; j++) idx[j] = j;
+        for (int a = 0; a < keep; a++) { /* partial selection sort: F is small */
+            int best = a;
+            for (int b = a + 1; b < F; b++)
+                if (score[idx[b]] > score[idx[best]] || (score[idx[b]] == score[idx[best]] && idx[b] < idx[best])) best = b;
+            int t = idx[a];
+            idx[a] = idx[best];
+            idx[best] = t;
+        }
+        for (int a = 0; a < keep; a++)
+            for (int b = a + 1; b < keep; b++)
+                if (idx[b] < idx[a]) {
+                    int t = idx[a];
+                    idx[a] = idx[b];
+                    idx[b] = t;
+                }
+        memcpy(kept + (size_t)l * keep, idx, (size_t)keep * sizeof(int));
+        free(idx);
+        free(score);
+        free(hn);
+    }
+    model_config small = *cfg;
+    small.intermediate_size = keep;
+    model out;
+    if (model_create(&out, &small, err) != 0) {
+        free(kept);
+        return -1;
+    }
+    for (int i = 0; i < m->n_tensors; i++) { /* everything but the FFN matrices copies over */
+        param_tensor *dst = model_find_tensor(&out, m->tensors[i].name);
+        if (dst && dst->n == m->tensors[i].n) memcpy(dst->p, m->tensors[i].p, dst->n * sizeof(float));
+    }
+    for (int l = 0; l < cfg->n_layers; l++) {
+        const int *ks = kept + (size_t)l * keep;
+        for (int a = 0; a < keep; a++) {
+            memcpy(out.layers[l].lin[LIN_GATE].w + (size_t)a * D, m->layers[l].lin[LIN_GATE].w + (size_t)ks[a] * D, (size_t)D * sizeof(float));
+            memcpy(out.layers[l].lin[LIN_UP].w + (size_t)a * D, m->layers[l].lin[LIN_UP].w + (size_t)ks[a] * D, (size_t)D * sizeof(float));
+            for (int d = 0; d < D; d++)
+                out.layers[l].lin[LIN_DOWN].w[(size_t)d * keep + a] = m->layers[l].lin[LIN_DOWN].w[(size_t)d * F + ks[a]];
+        }
+    }
+    free(kept);
+    model_free(m);
+    *m = out;
+    return 0;
+}
+
+int compress_model(model *m, const char *chain, const compress_options *o, const calib_data *calib, cpet_err *err)
+{
+    if (compress_check_chain(chain, o, calib != NULL, err) != 0) return -1;
+    char parts[8][32];
+    int n;
+    split_chain(chain, parts, &n, err);
+    for (int i = 0; i < n; i++) {
+        const char *p = parts[i];
+        int rc = 0;
+        if (!strcmp(p, "magnitude")) {
+            for (int l = 0; l < m->cfg.n_layers; l++)
+                for (int k = 0; k < LIN_PER_LAYER; k++)
+                    prune_magnitude(m->layers[l].lin[k].w, m->layers[l].lin[k].out, m->layers[l].lin[k].in, o->sparsity);
+        } else if (!strcmp(p, "nm-2:4")) {
+            for (int l = 0; l < m->cfg.n_layers && rc == 0; l++)
+                for (int k = 0; k < LIN_PER_LAYER; k++) {
+                    linear *lin = &m->layers[l].lin[k];
+                    if (lin->in % 4) rc = cpet_fail(err, "nm-2:4: row length %d is not a multiple of 4", lin->in);
+                    else prune_nm(lin->w, lin->out, lin->in, 2, 4, NULL);
+                }
+        } else if (!strcmp(p, "wanda") || !strncmp(p, "gptq", 4)) {
+            rc = sequential(m, p, o, calib, err);
+        } else if (!strcmp(p, "struct-ffn")) {
+            rc = prune_ffn_neurons(m, o, calib, err);
+        } else {
+            rc = quantize_rtn_all(m, quant_format(p), o->group, err);
+        }
+        if (rc != 0) return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,44 @@
+/* Compression of a whole model, by method name, chained with '+' (prune first, then quantize):
+ *   quantizers  rtn-int8 rtn-int4 rtn-int3 gptq-int4 gptq-int3 w8a8 nf4 q8_0 q4_0
+ *   pruning     magnitude wanda nm-2:4 struct-ffn
+ * Every linear of every layer is compressed; embeddings, norms and the LM head stay f32 (as GPTQ and
+ * llama.cpp's defaults do). Methods that need calibration take token rows. */
+#ifndef CPET_COMPRESS_H
+#define CPET_COMPRESS_H
+
+#include <stddef.h>
+
+#include "error.h"
+#include "model.h"
+
+typedef struct {
+    const int *ids; /* [rows, seq] */
+    int rows, seq;
+} calib_data;
+
+typedef struct {
+    int group;       /* INT4 / INT3 group size (32, 64, 128) */
+    double sparsity; /* magnitude, wanda, struct-ffn */
+    double damp;     /* GPTQ dampening, fraction of mean(diag H) */
+} compress_options;
+
+typedef struct {
+    const char *name, *summary;
+    int needs_calibration, is_pruning;
+} compress_method;
+
+extern const compress_method compress_methods[];
+extern const int compress_n_methods;
+const compress_method *compress_find(const char *name);
+
+/* Checks a chain ("wanda+gptq-int4") without running it. */
+int compress_check_chain(const char *chain, const compress_options *o, int have_calibration, cpet_err *err);
+/* Applies the chain to m in place (struct-ffn replaces m with a smaller model). */
+int compress_model(model *m, const char *chain, const compress_options *o, const calib_data *calib, cpet_err *err);
+
+/* Bytes the weights take as stored (packed bases at their packed size, everything else f32). */
+size_t model_storage_bytes(const model *m);
+/* Quantizes one linear with a packed format and points it at the result (owned by m). */
+int model_set_packed(model *m, int layer, int which, qtensor *q);
+
+#endif

@@ -1,0 +1,224 @@
+/* Compression: GPTQ against RTN, exact sparsities, 2:4 masks, structured pruning, packed model forward. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compress.h"
+#include "gptq.h"
+#include "helpers.h"
+#include "prune.h"
+#include "quant.h"
+#include "tensor.h"
+
+/* correlated inputs (as real activations are), so that the Hessian matters */
+static float *correlated_inputs(int n, int cols, uint64_t seed)
+{
+    cpet_rng r;
+    rng_seed(&r, seed);
+    float *z = malloc((size_t)n * cols * sizeof(float)), *mix = malloc((size_t)cols * cols * sizeof(float)),
+          *x = calloc((size_t)n * cols, sizeof(float));
+    fill_normal(z, (size_t)n * cols, 1.0f, &r);
+    fill_normal(mix, (size_t)cols * cols, 1.0f / sqrtf((float)cols), &r);
+    for (int j = 0; j < cols; j++) mix[j * cols + j] += 1.0f;
+    for (int t = 0; t < n; t++)
+        for (int j = 0; j < cols; j++) {
+            double s = 0;
+            for (int k = 0; k < cols; k++) s += z[t * cols + k] * mix[k * cols + j];
+            x[t * cols + j] = (float)s * (1.0f + 2.0f * (j % 7 == 0)); /* a few loud features */
+        }
+    free(z);
+    free(mix);
+    return x;
+}
+
+static double reconstruction_error(const float *w, const float *wq, const float *x, int rows, int cols, int n)
+{
+    double se = 0;
+    for (int t = 0; t < n; t++)
+        for (int r = 0; r < rows; r++) {
+            double a = 0;
+            for (int c = 0; c < cols; c++) a += (double)(w[r * cols + c] - wq[r * cols + c]) * x[t * cols + c];
+            se += a * a;
+        }
+    return sqrt(se);
+}
+
+Test(gptq, lower_layer_reconstruction_error_than_rtn, .timeout = 60)
+{
+    const int rows = 48, cols = 256, n = 512;
+    float *x = correlated_inputs(n, cols, 1);
+    cpet_rng r;
+    rng_seed(&r, 2);
+    float *w = malloc((size_t)rows * cols * sizeof(float));
+    fill_normal(w, (size_t)rows * cols, 0.05f, &r);
+    double *H = calloc((size_t)cols * cols, sizeof(double));
+    gptq_accumulate(H, x, n, cols);
+    for (size_t i = 0; i < (size_t)cols * cols; i++) H[i] *= 2.0 / n;
+    const qformat fs[2] = {QF_INT4, QF_INT3};
+    for (int k = 0; k < 2; k++) {
+        qtensor qr, qg;
+        cpet_err err;
+        float *wr = malloc((size_t)rows * cols * sizeof(float)), *wg = malloc((size_t)rows * cols * sizeof(float));
+        cr_assert_eq(quantize_rtn(&qr, fs[k], w, rows, cols, 64, &err), 0, "%s", err.msg);
+        qtensor_dequantize(&qr, wr);
+        memcpy(wg, w, (size_t)rows * cols * sizeof(float));
+        cr_assert_eq(gptq_quantize(&qg, fs[k], wg, rows, cols, 64, H, 0.01, &err), 0, "%s", err.msg);
+        float *packed = malloc((size_t)rows * cols * sizeof(float));
+        qtensor_dequantize(&qg, packed);
+        cr_assert_lt(vec_max_rel_diff(packed, wg, (size_t)rows * cols), 1e-6, "the packed codes are what GPTQ computed");
+        double e_rtn = reconstruction_error(w, wr, x, rows, cols, n), e_gptq = reconstruction_error(w, wg, x, rows, cols, n);
+        cr_expect_lt(e_gptq, e_rtn, "%s: GPTQ %g vs RTN %g", qformat_name(fs[k]), e_gptq, e_rtn);
+        cr_log_info("%s g64: ||WX - QX|| RTN %.4f, GPTQ %.4f (%.0f%% lower)", qformat_name(fs[k]), e_rtn, e_gptq,
+                    100 * (1 - e_gptq / e_rtn));
+        qtensor_free(&qr);
+        qtensor_free(&qg);
+    }
+}
+
+Test(prune, exact_sparsity_and_2_4_masks)
+{
+    const int rows = 33, cols = 72;
+    cpet_rng r;
+    rng_seed(&r, 3);
+    float *w = malloc((size_t)rows * cols * sizeof(float)), *norms = malloc(cols * sizeof(float));
+    const double sparsities[] = {0.1, 0.5, 0.73};
+    for (int s = 0; s < 3; s++) {
+        fill_normal(w, (size_t)rows * cols, 1.0f, &r);
+        prune_magnitude(w, rows, cols, sparsities[s]);
+        cr_assert_eq(count_zeros(w, (size_t)rows * cols), (size_t)llround(sparsities[s] * rows * cols));
+        fill_normal(w, (size_t)rows * cols, 1.0f, &r);
+        fill_uniform(norms, cols, 0.1f, 3.0f, &r);
+        prune_wanda(w, rows, cols, norms, sparsities[s]);
+        for (int row = 0; row < rows; row++)
+            cr_assert_eq(count_zeros(w + row * cols, cols), (size_t)llround(sparsities[s] * cols), "wanda prunes per row");
+    }
+    /* magnitude removes the smallest: every kept |w| >= every pruned original |w| */
+    fill_normal(w, (size_t)rows * cols, 1.0f, &r);
+    float *orig = malloc((size_t)rows * cols * sizeof(float));
+    memcpy(orig, w, (size_t)rows * cols * sizeof(float));
+    prune_magnitude(w, rows, cols, 0.5);
+    float max_pruned = 0, min_kept = INFINITY;
+    for (int i = 0; i < rows * cols; i++) {
+        if (w[i] == 0.0f) max_pruned = fmaxf(max_pruned, fabsf(orig[i]));
+        else min_kept = fminf(min_kept, fabsf(w[i]));
+    }
+    cr_assert_leq(max_pruned, min_kept);
+    fill_normal(w, (size_t)rows * cols, 1.0f, &r);
+    prune_nm(w, rows, cols, 2, 4, NULL);
+    for (int row = 0; row < rows; row++)
+        for (int c = 0; c < cols; c += 4) {
+            int nz = 0;
+            for (int j = 0; j < 4; j++) nz += w[row * cols + c + j] != 0.0f;
+            cr_assert_eq(nz, 2, "row %d group %d has %d nonzeros", row, c / 4, nz);
+        }
+}
+
+static calib_data random_calib(int vocab, int rows, int seq, uint64_t seed)
+{
+    cpet_rng r;
+    rng_seed(&r, seed);
+    int *ids = malloc((size_t)rows * seq * sizeof(int));
+    for (int i = 0; i < rows * seq; i++) ids[i] = (int)(rng_next(&r) % (uint64_t)vocab);
+    return (calib_data){ids, rows, seq};
+}
+
+Test(prune, structured_ffn_model_equals_masked_full_model)
+{
+    cpet_err err;
+    model full, small;
+    model_config c = small_config(4, 2, ACT_SILU, 0, 10000.0f);
+    cr_assert_eq(model_create(&full, &c, &err), 0);
+    cr_assert_eq(model_create(&small, &c, &err), 0);
+    model_init_random(&full, 0.3f, 4);
+    memcpy(small.params, full.params, full.n_params * sizeof(float));
+    calib_data cal = random_calib(c.vocab_size, 4, 16, 5);
+    compress_options o = {128, 0.25, 0.01};
+    cr_assert_eq(compress_model(&small, "struct-ffn", &o, &cal, &err), 0, "%s", err.msg);
+    cr_assert_eq(small.cfg.intermediate_size, 30, "40 neurons minus 25%%");
+    cr_assert_lt(small.n_params, full.n_params);
+    /* mask the full model: zero the gate/up rows and down columns of neurons the small model dropped */
+    const int D = c.hidden_size, F = c.intermediate_size;
+    for (int l = 0; l < c.n_layers; l++)
+        for (int j = 0; j < F; j++) {
+            int kept = 0;
+            for (int a = 0; a < 30 && !kept; a++)
+                kept = !memcmp(full.layers[l].lin[LIN_GATE].w + j * D, small.layers[l].lin[LIN_GATE].w + a * D, D * sizeof(float));
+            if (kept) continue;
+            memset(full.layers[l].lin[LIN_GATE].w + j * D, 0, D * sizeof(float));
+            memset(full.layers[l].lin[LIN_UP].w + j * D, 0, D * sizeof(float));
+            for (int d = 0; d < D; d++) full.layers[l].lin[LIN_DOWN].w[d * F + j] = 0.0f;
+        }
+    int ids[12] = {1, 5, 9, 2, 7, 3, 30, 11, 0, 4, 8, 6};
+    cr_assert_eq(model_forward(&full, ids, NULL, 1, 12, &err), 0, "%s", err.msg);
+    float *want = malloc(12 * c.vocab_size * sizeof(float));
+    memcpy(want, model_logits(&full), 12 * c.vocab_size * sizeof(float));
+    cr_assert_eq(model_forward(&small, ids, NULL, 1, 12, &err), 0, "%s", err.msg);
+    double rel = vec_max_rel_diff(model_logits(&small), want, 12 * (size_t)c.vocab_size);
+    cr_assert_lt(rel, 1e-5, "smaller model vs masked model: %.3g", rel);
+}
+
+Test(compress, packed_forward_equals_dequantized_weights)
+{
+    const char *chains[] = {"rtn-int4", "q4_0", "q8_0", "nf4", "rtn-int8", "magnitude+rtn-int3"};
+    for (int k = 0; k < 6; k++) {
+        cpet_err err;
+        model m;
+        model_config c = small_config(4, 2, ACT_RELU, 1, 10000.0f);
+        c.hidden_size = 64;
+        c.intermediate_size = 128;
+        c.n_heads = 4;
+        c.head_dim = 16;
+        cr_assert_eq(model_create(&m, &c, &err), 0);
+        model_init_random(&m, 0.1f, 6);
+        compress_options o = {32, 0.5, 0.01};
+        cr_assert_eq(compress_model(&m, chains[k], &o, NULL, &err), 0, "%s: %s", chains[k], err.msg);
+        int ids[40];
+        for (int i = 0; i < 40; i++) ids[i] = (i * 7) % c.vocab_size;
+        for (int batch = 1; batch <= 20; batch += 19) { /* decode-sized and tile-sized inputs */
+            cr_assert_eq(model_forward(&m, ids, NULL, 1, batch, &err), 0, "%s", err.msg);
+            float *packed = malloc((size_t)batch * c.vocab_size * sizeof(float));
+            memcpy(packed, model_logits(&m), (size_t)batch * c.vocab_size * sizeof(float));
+            for (int l = 0; l < c.n_layers; l++)
+                for (int i = 0; i < LIN_PER_LAYER; i++) m.layers[l].lin[i].qw = NULL; /* the dequantized f32 path */
+            cr_assert_eq(model_forward(&m, ids, NULL, 1, batch, &err), 0, "%s", err.msg);
+            double rel = vec_max_rel_diff(packed, model_logits(&m), (size_t)batch * c.vocab_size);
+            cr_expect_lt(rel, 1e-5, "%s, %d tokens: %.3g", chains[k], batch, rel);
+            for (int l = 0; l < c.n_layers; l++)
+                for (int i = 0; i < LIN_PER_LAYER; i++) m.layers[l].lin[i].qw = &m.quant[l * LIN_PER_LAYER + i];
+            free(packed);
+        }
+        cr_assert_lt(model_storage_bytes(&m), m.n_params * 4, "%s stores fewer bytes", chains[k]);
+        if (k == 5) {
+            size_t zeros = 0, total = 0;
+            for (int l = 0; l < c.n_layers; l++)
+                for (int i = 0; i < LIN_PER_LAYER; i++) {
+                    zeros += count_zeros(m.layers[l].lin[i].w, (size_t)m.layers[l].lin[i].in * m.layers[l].lin[i].out);
+                    total += (size_t)m.layers[l].lin[i].in * m.layers[l].lin[i].out;
+                }
+            cr_assert_geq(zeros, total / 2, "quantization keeps the pruned zeros (%zu of %zu)", zeros, total);
+        }
+        model_free(&m);
+    }
+}
+
+Test(compress, bad_chains_are_explained)
+{
+    compress_options o = {128, 0.5, 0.01};
+    cpet_err err;
+    cr_assert_neq(compress_check_chain("rtn-int5", &o, 1, &err), 0);
+    cr_assert(strstr(err.msg, "unknown compression method 'rtn-int5'"), "%s", err.msg);
+    cr_assert_neq(compress_check_chain("rtn-int4+wanda", &o, 1, &err), 0);
+    cr_assert(strstr(err.msg, "prune first"), "%s", err.msg);
+    cr_assert_neq(compress_check_chain("gptq-int4", &o, 0, &err), 0);
+    cr_assert(strstr(err.msg, "needs calibration"), "%s", err.msg);
+    o.group = 100;
+    cr_assert_neq(compress_check_chain("rtn-int4", &o, 1, &err), 0);
+    cr_assert(strstr(err.msg, "group size 100"), "%s", err.msg);
+    o.group = 128;
+    o.sparsity = 0;
+    cr_assert_neq(compress_check_chain("magnitude", &o, 1, &err), 0);
+    cr_assert(strstr(err.msg, "sparsity"), "%s", err.msg);
+    o.sparsity = 0.5;
+    cr_assert_eq(compress_check_chain("wanda+gptq-int4", &o, 1, &err), 0, "%s", err.msg);
+}
