@@ -60,7 +60,7 @@ int corpus_tokenize(const corpus *c, const tokenizer *t, int sep_id, int **strea
         int *ids, k;
         if (tokenizer_encode(t, c->docs[d], c->lens[d], &ids, &k, err) != 0) {
             free(s);
-            return cpet_fail(err, "document %d: %s", d + 1, err->msg);
+            return cpet_prefix(err, "document %d", d + 1);
         }
         if (n + k + 1 > cap) {
             while (n + k + 1 > cap) cap *= 2;
@@ -73,5 +73,27 @@ int corpus_tokenize(const corpus *c, const tokenizer *t, int sep_id, int **strea
     }
     *stream = s;
     *n_tokens = n;
+    return 0;
+}
+
+int corpus_windows(const char *path, const tokenizer *t, int sep_id, int rows, int seq, int **ids, int *rows_out,
+                   cpet_err *err)
+{
+    corpus c;
+    if (corpus_read(&c, path, err) != 0) return -1;
+    int *stream;
+    long n;
+    int rc = corpus_tokenize(&c, t, sep_id, &stream, &n, err);
+    corpus_free(&c);
+    if (rc != 0) return cpet_prefix(err, "%s", path);
+    int have = (int)(n / seq);
+    if (have < 1) {
+        free(stream);
+        return cpet_fail(err, "%s: %ld tokens, fewer than one window of %d", path, n, seq);
+    }
+    *rows_out = have < rows ? have : rows;
+    *ids = malloc((size_t)*rows_out * seq * sizeof(int));
+    memcpy(*ids, stream, (size_t)*rows_out * seq * sizeof(int)); /* consecutive windows from the start */
+    free(stream);
     return 0;
 }

@@ -20,4 +20,8 @@ void corpus_free(corpus *c);
 /* [sep] doc0 [sep] doc1 ...: the separator (e.g. <|endoftext|>) also serves as BOS. Caller frees *stream. */
 int corpus_tokenize(const corpus *c, const tokenizer *t, int sep_id, int **stream, long *n_tokens, cpet_err *err);
 
+/* Calibration input: the corpus's first `rows` consecutive windows of `seq` tokens (fewer if it is short). */
+int corpus_windows(const char *path, const tokenizer *t, int sep_id, int rows, int seq, int **ids, int *rows_out,
+                   cpet_err *err);
+
 #endif

@@ -142,7 +142,7 @@ static int quantize_rtn_all(model *m, qformat f, int group, cpet_err *err)
             linear *lin = &m->layers[l].lin[k];
             qtensor q;
             if (quantize_rtn(&q, f, lin->w, lin->out, lin->in, group, err) != 0)
-                return cpet_fail(err, "model.layers.%d.%s: %s", l, linear_module_suffix[k], err->msg);
+                return cpet_prefix(err, "model.layers.%d.%s", l, linear_module_suffix[k]);
             model_set_packed(m, l, k, &q);
         }
     return 0;
@@ -169,7 +169,7 @@ static int sequential(model *m, const char *method, const compress_options *o, c
                 for (size_t i = 0; i < (size_t)lin->in * lin->in; i++) H[i] *= 2.0 / N;
                 int rc = gptq_quantize(&packed[k], quant_format(method), w_new[k], lin->out, lin->in, o->group, H, o->damp, err);
                 free(H);
-                if (rc != 0) return cpet_fail(err, "model.layers.%d.%s: %s", l, linear_module_suffix[k], err->msg);
+                if (rc != 0) return cpet_prefix(err, "model.layers.%d.%s", l, linear_module_suffix[k]);
             } else { /* wanda */
                 float *norms = malloc((size_t)lin->in * sizeof(float));
                 column_norms(x, N, lin->in, norms);

@@ -11,8 +11,12 @@ typedef struct {
 } cpet_err;
 
 #if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
+#define CPET_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define CPET_PRINTF(a, b)
 #endif
+
+CPET_PRINTF(2, 3)
 static inline int cpet_fail(cpet_err *err, const char *fmt, ...)
 {
     if (err) {
@@ -20,6 +24,23 @@ static inline int cpet_fail(cpet_err *err, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
+    }
+    return -1;
+}
+
+/* Puts a context prefix before the message already in err ("file" + ": " + "problem"); returns -1.
+ * (Formatting err->msg into itself with cpet_fail would read and write one buffer.) */
+CPET_PRINTF(2, 3)
+static inline int cpet_prefix(cpet_err *err, const char *fmt, ...)
+{
+    if (err) {
+        char prefix[512], old[sizeof err->msg];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(prefix, sizeof prefix, fmt, ap);
+        va_end(ap);
+        snprintf(old, sizeof old, "%s", err->msg);
+        snprintf(err->msg, sizeof err->msg, "%.400s: %.600s", prefix, old);
     }
     return -1;
 }

@@ -70,6 +70,9 @@ void model_init_random(model *m, float std, unsigned long long seed);
 int model_load(model *m, const char *dir, cpet_err *err);
 /* Writes config.json and model.safetensors into dir (created if needed), each atomically. */
 int model_save(const model *m, const char *dir, cpet_err *err);
+/* As model_save; packed linears are stored packed (<name>.qweight, .scales, ... and their format in the
+ * metadata) unless dequantize is set, which writes plain f32 weights any HF loader opens. */
+int model_save_as(const model *m, const char *dir, int dequantize, cpet_err *err);
 void model_free(model *m);
 
 param_tensor *model_find_tensor(model *m, const char *name);

@@ -185,7 +185,7 @@ int cmd_pretrain(int argc, char **argv)
     json_t *curve = json_array();
     int *ids = NULL, *targets = NULL;
     if (corpus_tokenize(&text, &tok, sep, &stream, &n_tokens, &err) != 0) {
-        cpet_fail(&err, "%s: %s", a.corpus, err.msg);
+        cpet_prefix(&err, "%s", a.corpus);
         goto done;
     }
     if (n_tokens < a.seq + 2) {

@@ -17,7 +17,7 @@ int eval_multiple_choice(model *m, const tokenizer *t, const task_set *s, int bo
         const task_example *e = &s->items[i];
         int *ctx, n_ctx;
         if (tokenizer_encode(t, e->prompt, strlen(e->prompt), &ctx, &n_ctx, err) != 0) {
-            rc = cpet_fail(err, "example %s: %s", e->id, err->msg);
+            rc = cpet_prefix(err, "example %s", e->id);
             break;
         }
         if (bos_id >= 0) { /* prepend BOS */
@@ -89,7 +89,7 @@ int eval_perplexity(model *m, const tokenizer *t, char *const *docs, const size_
     for (int d = 0; d < n_docs && rc == 0; d++) {
         int *ids, n;
         if (tokenizer_encode(t, docs[d], lens[d], &ids, &n, err) != 0) {
-            rc = cpet_fail(err, "document %d: %s", d + 1, err->msg);
+            rc = cpet_prefix(err, "document %d", d + 1);
             break;
         }
         toks[d] = malloc((size_t)(n + 1) * sizeof(int));
