@@ -1,0 +1,142 @@
+/* cpet compress end to end: packed checkpoints reload exactly, --dequantize, bad input. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "model.h"
+#include "safetensors.h"
+#include "tensor.h"
+#include "tokenizer.h"
+
+/* a small model (FFN 128, so groups of 32/64/128 divide every row) with a tokenizer and some text */
+static void make_model(const char *dir)
+{
+    char path[600];
+    cpet_err err;
+    const char *docs[] = {"the river runs through the old city", "a city by the river has a bridge"};
+    size_t lens[] = {strlen(docs[0]), strlen(docs[1])};
+    tokenizer t;
+    const char *specials[] = {"<|endoftext|>"};
+    cr_assert_eq(tokenizer_train(&t, docs, lens, 2, 300, specials, 1, &err), 0, "%s", err.msg);
+    model_config c = small_config(4, 2, ACT_SILU, 0, 10000.0f);
+    c.vocab_size = 300;
+    c.hidden_size = 64;
+    c.head_dim = 16;
+    c.intermediate_size = 128;
+    c.bos_token_id = c.eos_token_id = 0;
+    model m;
+    cr_assert_eq(model_create(&m, &c, &err), 0, "%s", err.msg);
+    model_init_random(&m, 0.1f, 3);
+    snprintf(path, sizeof path, "%s/model", dir);
+    cr_assert_eq(model_save(&m, path, &err), 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/model/tokenizer.json", dir);
+    cr_assert_eq(tokenizer_save(&t, path, &err), 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/calib.txt", dir);
+    FILE *fp = fopen(path, "w");
+    for (int i = 0; i < 60; i++) fprintf(fp, "%s %d\n", docs[i % 2], i);
+    fclose(fp);
+}
+
+static float *logits_of(const char *dir, int *n)
+{
+    cpet_err err;
+    model m;
+    cr_assert_eq(model_load(&m, dir, &err), 0, "%s", err.msg);
+    int ids[16];
+    for (int i = 0; i < 16; i++) ids[i] = (i * 13) % 300;
+    cr_assert_eq(model_forward(&m, ids, NULL, 1, 16, &err), 0, "%s", err.msg);
+    *n = 16 * m.cfg.vocab_size;
+    float *out = malloc((size_t)*n * sizeof(float));
+    memcpy(out, model_logits(&m), (size_t)*n * sizeof(float));
+    model_free(&m);
+    return out;
+}
+
+Test(compress_cli, packed_checkpoints_reload_and_dequantize, .timeout = 120)
+{
+    char dir[256], cmd[2048], out[4096], path[600];
+    make_temp_dir(dir, sizeof dir);
+    make_model(dir);
+    const char *methods[] = {"rtn-int4", "gptq-int3", "nf4", "q4_0", "w8a8", "wanda+rtn-int8", "nm-2:4+q8_0"};
+    for (int k = 0; k < 7; k++) {
+        snprintf(cmd, sizeof cmd, "%s compress %s/model --method %s --group 64 --calib %s/calib.txt --calib-seq 32 -o %s/c%d",
+                 CPET_BINARY, dir, methods[k], dir, dir, k);
+        cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s: %s", methods[k], out);
+        snprintf(cmd, sizeof cmd, "%s compress %s/model --method %s --group 64 --calib %s/calib.txt --calib-seq 32 --dequantize -o %s/d%d",
+                 CPET_BINARY, dir, methods[k], dir, dir, k);
+        cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s: %s", methods[k], out);
+        snprintf(path, sizeof path, "%s/c%d", dir, k);
+        int n;
+        float *packed = logits_of(path, &n);
+        snprintf(path, sizeof path, "%s/d%d", dir, k);
+        float *plain = logits_of(path, &n);
+        /* W8A8 also quantizes activations at run time, which f32 weights cannot reproduce */
+        double tol = strcmp(methods[k], "w8a8") == 0 ? 5e-2 : 1e-5, rel = vec_max_rel_diff(packed, plain, (size_t)n);
+        cr_expect_lt(rel, tol, "%s: packed and dequantized checkpoints differ by %.3g", methods[k], rel);
+        /* the dequantized file is a plain HF checkpoint: every weight is an F32 *.weight */
+        snprintf(path, sizeof path, "%s/d%d/model.safetensors", dir, k);
+        st_file f;
+        cpet_err err;
+        cr_assert_eq(st_open(&f, path, &err), 0, "%s", err.msg);
+        for (int i = 0; i < f.n_tensors; i++) cr_assert(strstr(f.tensors[i].name, ".weight") && f.tensors[i].dtype == ST_F32);
+        st_close(&f);
+        snprintf(path, sizeof path, "%s/c%d/model.safetensors", dir, k);
+        cr_assert_eq(st_open(&f, path, &err), 0, "%s", err.msg);
+        cr_assert_not_null(st_find(&f, "model.layers.0.mlp.up_proj.qweight"), "%s stores packed weights", methods[k]);
+        cr_assert_not_null(st_meta(&f, "cpet.quant.model.layers.0.mlp.up_proj.weight"));
+        st_close(&f);
+        free(packed);
+        free(plain);
+    }
+    snprintf(path, sizeof path, "%s/c0/compress.json", dir);
+    json_error_t jerr;
+    json_t *j = json_load_file(path, 0, &jerr);
+    cr_assert_not_null(j);
+    cr_assert_lt(json_integer_value(json_object_get(j, "bytes_after")), json_integer_value(json_object_get(j, "bytes_before")));
+    json_decref(j);
+}
+
+static void expect_fail(const char *cmd, const char *part1, const char *part2)
+{
+    char out[4096];
+    int st = run_capture(cmd, out, sizeof out);
+    cr_assert_neq(st, 0, "expected failure: %s", cmd);
+    cr_expect(strstr(out, part1) && strstr(out, part2) && count_lines(out) == 1, "wanted '%s' and '%s': %s", part1, part2, out);
+}
+
+Test(compress_cli, bad_input, .timeout = 60)
+{
+    char dir[256], cmd[2048], path[600];
+    make_temp_dir(dir, sizeof dir);
+    make_model(dir);
+    snprintf(cmd, sizeof cmd, "%s compress %s/model --method rtn-int5 -o %s/x", CPET_BINARY, dir, dir);
+    expect_fail(cmd, "rtn-int5", "unknown compression method");
+    snprintf(cmd, sizeof cmd, "%s compress %s/model --method rtn-int4 --group 100 -o %s/x", CPET_BINARY, dir, dir);
+    expect_fail(cmd, "group size 100", "not supported");
+    snprintf(cmd, sizeof cmd, "%s compress %s/model --method rtn-int4 --group 128 -o %s/x", CPET_BINARY, dir, dir);
+    expect_fail(cmd, "model.layers.0.self_attn.q_proj", "group size 128 does not divide the row length 64");
+    char out[4096];
+    snprintf(cmd, sizeof cmd, "%s compress %s/model --method gptq-int4 --calib %s/nope.txt -o %s/y", CPET_BINARY, dir, dir, dir);
+    expect_fail(cmd, "nope.txt", "calibration file is missing");
+    snprintf(cmd, sizeof cmd, "%s compress %s/model --method gptq-int4 -o %s/y", CPET_BINARY, dir, dir);
+    expect_fail(cmd, "gptq-int4", "needs calibration");
+    snprintf(path, sizeof path, "%s/y", dir);
+    cr_assert_eq(access(path, F_OK), -1, "no output after a failure");
+    /* a packed checkpoint whose scales went missing */
+    snprintf(cmd, sizeof cmd, "%s compress %s/model --method rtn-int4 --group 64 -o %s/z", CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/z/model.safetensors", dir);
+    size_t len;
+    char *raw = read_all(path, &len);
+    char *hit = memmem(raw, len, "model.layers.1.mlp.gate_proj.scales", 35);
+    cr_assert_not_null(hit);
+    memcpy(hit, "model.layers.1.mlp.gate_proj.scalez", 35); /* same length: the file stays valid */
+    write_bytes(path, raw, len);
+    free(raw);
+    snprintf(cmd, sizeof cmd, "%s info %s/z", CPET_BINARY, dir);
+    expect_fail(cmd, "model.layers.1.mlp.gate_proj.scales", "is missing");
+}
