@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "blas.h"
+#include "compress.h"
+#include "corpus.h"
 #include "evaluate.h"
 #include "fileio.h"
 #include "finetune.h"
@@ -75,11 +77,40 @@ static int run_lora(const cell *c, model *m, const tokenizer *t, json_t *curves,
     return rc ? -1 : 0;
 }
 
-int matrix_run_cell(const cell *c, int threads, json_t *result, cpet_err *err)
+static int apply_compression(const spec *s, const cell *c, model *m, const tokenizer *t, cpet_err *err)
 {
-    engine_set_threads(threads);
-    if (strcmp(c->compression, "none") != 0)
-        return cpet_fail(err, "compression '%s' is not available in this build", c->compression);
+    if (!strcmp(c->compression, "none")) return 0;
+    compress_options o = {s->group, s->sparsity, 0.01};
+    int *ids = NULL, rows = 0, seq = s->calib_seq < m->rope_len ? s->calib_seq : m->rope_len;
+    calib_data cal = {0};
+    if (s->calib[0]) {
+        if (corpus_windows(s->calib, t, m->cfg.bos_token_id >= 0 ? m->cfg.bos_token_id : 0, s->calib_rows, seq, &ids, &rows, err) != 0)
+            return -1;
+        cal = (calib_data){ids, rows, seq};
+    }
+    int rc = compress_model(m, c->compression, &o, s->calib[0] ? &cal : NULL, err);
+    free(ids);
+    return rc;
+}
+
+/* Forward throughput on a fixed batch of 4 x 128 tokens (after one warm-up). */
+static double forward_tokens_per_s(model *m, cpet_err *err)
+{
+    int T = m->rope_len < 128 ? m->rope_len : 128, B = 4, ids[4 * 128];
+    for (int i = 0; i < B * T; i++) ids[i] = (i * 7919) % m->cfg.vocab_size;
+    double best = 0;
+    for (int r = 0; r < 4; r++) {
+        double t0 = wall_now();
+        if (model_forward(m, ids, NULL, B, T, err) != 0) return -1;
+        double rate = B * T / (wall_now() - t0);
+        if (r > 0 && rate > best) best = rate;
+    }
+    return best;
+}
+
+int matrix_run_cell(const spec *s, const cell *c, json_t *result, cpet_err *err)
+{
+    engine_set_threads(s->threads);
     model m;
     tokenizer t;
     char tok_path[4200];
@@ -91,11 +122,12 @@ int matrix_run_cell(const cell *c, int threads, json_t *result, cpet_err *err)
     }
     json_t *curves = json_object();
     long tokens = 0;
-    int rc = 0;
-    if (strcmp(c->method->info->name, "lora") == 0) rc = run_lora(c, &m, &t, curves, &tokens, err);
+    int rc = apply_compression(s, c, &m, &t, err);
+    if (rc == 0 && strcmp(c->method->info->name, "lora") == 0) rc = run_lora(c, &m, &t, curves, &tokens, err);
     task_set eval;
     mc_result r;
-    if (rc == 0 && tasks_read(&eval, c->task->file, c->task->eval_split, err) == 0) {
+    const char *split = strcmp(c->task->eval_split, "all") == 0 ? NULL : c->task->eval_split;
+    if (rc == 0 && tasks_read(&eval, c->task->file, split, err) == 0) {
         truncate_set(&eval, c->task->limit);
         if (eval.n == 0) rc = cpet_fail(err, "%s: no examples in split '%s'", c->task->file, c->task->eval_split);
         else rc = eval_multiple_choice(&m, &t, &eval, m.cfg.bos_token_id, 32, &r, NULL, NULL, err);
@@ -104,9 +136,21 @@ int matrix_run_cell(const cell *c, int threads, json_t *result, cpet_err *err)
     } else {
         rc = -1;
     }
+    ppl_result p = {0, 0, 0};
+    if (rc == 0 && s->heldout[0]) {
+        corpus held;
+        rc = corpus_read(&held, s->heldout, err);
+        if (rc == 0) rc = eval_perplexity(&m, &t, held.docs, held.lens, held.n, m.cfg.bos_token_id, 16, &p, err);
+        if (rc == 0) corpus_free(&held);
+    }
+    double fwd = rc == 0 ? forward_tokens_per_s(&m, err) : -1;
+    if (fwd < 0) rc = -1;
     if (rc == 0) {
-        json_object_set_new(result, "metrics", json_pack("{s:f, s:f, s:f, s:f, s:i}", "acc", r.acc, "acc_norm", r.acc_norm,
-                                                         "acc_stderr", r.acc_stderr, "chance", r.chance, "n", r.n));
+        json_t *metrics = json_pack("{s:f, s:f, s:f, s:f, s:i, s:I, s:f}", "acc", r.acc, "acc_norm", r.acc_norm, "acc_stderr",
+                                    r.acc_stderr, "chance", r.chance, "n", r.n, "bytes", (json_int_t)model_storage_bytes(&m),
+                                    "forward_tokens_per_s", fwd);
+        if (s->heldout[0]) json_object_set_new(metrics, "perplexity", json_real(p.ppl));
+        json_object_set_new(result, "metrics", metrics);
         json_object_set_new(result, "curves", json_incref(curves));
         json_object_set_new(result, "tokens", json_integer(tokens));
     }
@@ -154,7 +198,7 @@ static const json_t *find_record(const json_t *records, const char *hash)
 }
 
 /* Runs the cell in a child; fills status/error/metrics/curves/timings of rec. */
-static void run_in_child(const cell *c, int threads, const char *out_dir, json_t *rec)
+static void run_in_child(const spec *s, const cell *c, const char *out_dir, json_t *rec)
 {
     char result_path[4300];
     snprintf(result_path, sizeof result_path, "%s/.cell-%s.json", out_dir, c->config_hash);
@@ -166,7 +210,7 @@ static void run_in_child(const cell *c, int threads, const char *out_dir, json_t
         prctl(PR_SET_PDEATHSIG, SIGKILL); /* a killed run takes its cell with it */
         json_t *res = json_object();
         cpet_err err;
-        if (matrix_run_cell(c, threads, res, &err) == 0) json_object_set_new(res, "status", json_string("ok"));
+        if (matrix_run_cell(s, c, res, &err) == 0) json_object_set_new(res, "status", json_string("ok"));
         else json_object_set_new(res, "status", json_string("failed")), json_object_set_new(res, "error", json_string(err.msg));
         json_write_file(result_path, res, &err);
         json_decref(res);
@@ -247,7 +291,7 @@ int matrix_run(const spec *s, const char *spec_path, const char *out_dir, const 
         }
         json_t *rec = json_pack("{s:s, s:s, s:i, s:s, s:O, s:I}", "spec", s->name, "key", c->key, "index", c->index,
                                 "config_hash", c->config_hash, "cell", c->config, "seed", (json_int_t)c->seed);
-        run_in_child(c, s->threads, out_dir, rec);
+        run_in_child(s, c, out_dir, rec);
         json_object_set_new(rec, "facts", json_deep_copy(facts));
         time_t now = time(NULL);
         char stamp[32];

@@ -22,6 +22,6 @@ int matrix_run(const spec *s, const char *spec_path, const char *out_dir, const 
                int *failed, cpet_err *err);
 
 /* Runs one cell in this process: metrics, curves and token count into result. */
-int matrix_run_cell(const cell *c, int threads, json_t *result, cpet_err *err);
+int matrix_run_cell(const spec *s, const cell *c, json_t *result, cpet_err *err);
 
 #endif

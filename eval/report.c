@@ -138,7 +138,13 @@ static void label_rows(table *t)
     }
 }
 
-static int build_table(table *t, const json_t *records, const report_options *o, cpet_err *err)
+typedef struct {
+    const char *metric;
+    int lower_is_better;
+    char suffix[72]; /* "" for the first metric, "_<metric>" for the others */
+} metric_view;
+
+static int build_table(table *t, const json_t *records, const metric_view *o, cpet_err *err)
 {
     /* the latest record of each config hash counts */
     size_t i, j;
@@ -247,7 +253,7 @@ static int write_csv(const table *t, const char *path, cpet_err *err)
     return atomic_commit(&af, err);
 }
 
-static int write_json(const table *t, const report_options *o, const char *run_dir, const char *path, cpet_err *err)
+static int write_json(const table *t, const metric_view *o, const char *run_dir, const char *path, cpet_err *err)
 {
     json_t *cols = json_array(), *rows = json_array();
     for (int b = 0; b < t->n_cols; b++) json_array_append_new(cols, json_string(t->cols[b]));
@@ -275,7 +281,7 @@ static int write_json(const table *t, const report_options *o, const char *run_d
     return rc;
 }
 
-static int write_markdown(const table *t, const report_options *o, const char *path, cpet_err *err)
+static int write_markdown(const table *t, const metric_view *o, const char *path, cpet_err *err)
 {
     atomic_file af;
     if (atomic_open(&af, path, err) != 0) return -1;
@@ -362,10 +368,11 @@ static void gp_terminals(FILE *f, const char *plot_cmd)
     fprintf(f, "set terminal svg size 960,540 noenhanced font \",10\"\nset output outbase.\".svg\"\nreplot\nunset output\n");
 }
 
-static int bar_plot(const table *t, const report_options *o, const char *out_dir, cpet_err *err)
+static int bar_plot(const table *t, const metric_view *o, const char *out_dir, cpet_err *err)
 {
-    char path[4300];
-    snprintf(path, sizeof path, "%s/bars.dat", out_dir);
+    char path[4300], base[96];
+    snprintf(base, sizeof base, "bars%s", o->suffix);
+    snprintf(path, sizeof path, "%s/%s.dat", out_dir, base);
     atomic_file af;
     if (atomic_open(&af, path, err) != 0) return -1;
     fprintf(af.fp, "# task");
@@ -378,24 +385,24 @@ static int bar_plot(const table *t, const report_options *o, const char *out_dir
         fputc('\n', af.fp);
     }
     if (atomic_commit(&af, err) != 0) return -1;
-    snprintf(path, sizeof path, "%s/bars.gp", out_dir);
+    snprintf(path, sizeof path, "%s/%s.gp", out_dir, base);
     if (atomic_open(&af, path, err) != 0) return -1;
-    fprintf(af.fp, "# cpet report: %s per task and method (mean +- 95%% CI over seeds), from bars.dat\n", o->metric);
+    fprintf(af.fp, "# cpet report: %s per task and method (mean +- 95%% CI over seeds), from %s.dat\n", o->metric, base);
     fprintf(af.fp, "set datafile separator \"\\t\"\nset style data histogram\nset style histogram errorbars gap 1 lw 1\n"
                    "set style fill solid 0.85 border -1\n"
-                   "set yrange [0:*]\nset ylabel \"%s\"\nset key outside right top\nset grid ytics\nset xtics nomirror\n",
-            o->metric);
+                   "set yrange [0:*]\nset ylabel \"%s\"\nset key outside right top\nset grid ytics\nset xtics nomirror\n%s",
+            o->metric, !strcmp(o->metric, "bytes") ? "set logscale y\nset yrange [*:*]\n" : "");
     char plot[8192] = "plot ";
     for (int a = 0; a < t->n_rows; a++) {
         char one[1024], title[600];
         gp_quote(title, sizeof title, t->rows[a].label);
-        snprintf(one, sizeof one, "%s'bars.dat' using %d:%d%s title %s", a ? ", " : "", 2 + 2 * a, 3 + 2 * a,
+        snprintf(one, sizeof one, "%s'%s.dat' using %d:%d%s title %s", a ? ", " : "", base, 2 + 2 * a, 3 + 2 * a,
                  a ? "" : ":xtic(1)", title);
         strncat(plot, one, sizeof plot - strlen(plot) - 1);
     }
     gp_terminals(af.fp, plot);
     if (atomic_commit(&af, err) != 0) return -1;
-    return run_gnuplot(out_dir, "bars", err);
+    return run_gnuplot(out_dir, base, err);
 }
 
 /* One plot per (curve name, task): x against the mean over seeds of y, one line per row. */
@@ -480,6 +487,14 @@ static int curve_plots(const table *t, const json_t *records, const char *out_di
     return 0;
 }
 
+static int lower_by_name(const char *metric)
+{
+    static const char *const lower[] = {"perplexity", "ppl", "bytes", "loss", "seconds", "_s", NULL};
+    for (int i = 0; lower[i]; i++)
+        if (strstr(metric, lower[i]) && !strstr(metric, "per_s")) return 1;
+    return 0;
+}
+
 int report_render(const char *run_dir, const char *out_dir, const report_options *o, int *plots_skipped, cpet_err *err)
 {
     char path[4300];
@@ -487,48 +502,67 @@ int report_render(const char *run_dir, const char *out_dir, const report_options
     if (!path_exists(path)) return cpet_fail(err, "%s: missing file (run `cpet run SPEC -o %s` first)", path, run_dir);
     json_t *records = records_read(path, 0, err);
     if (!records) return -1;
-    table *t = calloc(1, sizeof *t);
-    seed_order(t, run_dir);
-    int rc = build_table(t, records, o, err);
-    if (rc == 0 && t->n_ok == 0) rc = cpet_fail(err, "%s: no successful records to report", path);
-    if (rc == 0) {
-        label_rows(t);
-        rc = make_dirs(out_dir, err);
+    char metrics[16][64];
+    int n_metrics = 0;
+    for (const char *p = o->metric; *p && n_metrics < 16;) {
+        size_t len = strcspn(p, ",");
+        snprintf(metrics[n_metrics++], sizeof metrics[0], "%.*s", (int)len, p);
+        p += len + (p[len] == ',');
     }
-    if (rc == 0) snprintf(path, sizeof path, "%s/table.csv", out_dir), rc = write_csv(t, path, err);
-    if (rc == 0) snprintf(path, sizeof path, "%s/table.json", out_dir), rc = write_json(t, o, run_dir, path, err);
-    if (rc == 0) snprintf(path, sizeof path, "%s/table.md", out_dir), rc = write_markdown(t, o, path, err);
-    json_t *curves = json_array();
     *plots_skipped = o->no_plots || !have_gnuplot();
-    if (rc == 0 && !*plots_skipped) rc = bar_plot(t, o, out_dir, err);
-    if (rc == 0 && !*plots_skipped) rc = curve_plots(t, records, out_dir, curves, err);
+    json_t *curves = json_array();
+    char *index = NULL;
+    size_t index_len = 0;
+    FILE *idx = open_memstream(&index, &index_len);
+    int rc = make_dirs(out_dir, err), n_ok = 0, n_failed = 0;
+    for (int k = 0; k < n_metrics && rc == 0; k++) {
+        metric_view v = {metrics[k], o->lower_is_better || lower_by_name(metrics[k]), ""};
+        if (k) snprintf(v.suffix, sizeof v.suffix, "_%s", metrics[k]);
+        table *t = calloc(1, sizeof *t);
+        seed_order(t, run_dir);
+        rc = build_table(t, records, &v, err);
+        if (rc == 0 && t->n_ok == 0) rc = cpet_fail(err, "%s: no successful records to report", path);
+        if (rc == 0) label_rows(t);
+        n_ok = t->n_ok;
+        n_failed = t->n_failed;
+        if (rc == 0) snprintf(path, sizeof path, "%s/table%s.csv", out_dir, v.suffix), rc = write_csv(t, path, err);
+        if (rc == 0) snprintf(path, sizeof path, "%s/table%s.json", out_dir, v.suffix), rc = write_json(t, &v, run_dir, path, err);
+        if (rc == 0) snprintf(path, sizeof path, "%s/table%s.md", out_dir, v.suffix), rc = write_markdown(t, &v, path, err);
+        if (rc == 0 && !*plots_skipped) rc = bar_plot(t, &v, out_dir, err);
+        if (rc == 0 && k == 0 && !*plots_skipped) rc = curve_plots(t, records, out_dir, curves, err);
+        if (rc == 0) {
+            fprintf(idx, "\n## %s\n\n- [table (Markdown)](table%s.md) · [CSV](table%s.csv) · [JSON](table%s.json)\n",
+                    metrics[k], v.suffix, v.suffix, v.suffix);
+            if (!*plots_skipped)
+                fprintf(idx, "- [bar chart (PNG)](bars%s.png) · [SVG](bars%s.svg) · [script](bars%s.gp)\n", v.suffix, v.suffix, v.suffix);
+            char *md = read_whole_file((snprintf(path, sizeof path, "%s/table%s.md", out_dir, v.suffix), path), NULL);
+            fprintf(idx, "\n%s", md ? md : "");
+            free(md);
+            if (!*plots_skipped) fprintf(idx, "\n![%s](bars%s.png)\n", metrics[k], v.suffix);
+        }
+        free(t);
+    }
+    fclose(idx);
     if (rc == 0) {
         atomic_file af;
         snprintf(path, sizeof path, "%s/index.md", out_dir);
         rc = atomic_open(&af, path, err);
         if (rc == 0) {
-            fprintf(af.fp, "# %s\n\nRendered by `cpet report` from `%s/records.jsonl` only (%d records, %d failed).\n\n",
-                    base_name(run_dir), run_dir, t->n_ok, t->n_failed);
-            fprintf(af.fp, "- [table (Markdown)](table.md) · [CSV](table.csv) · [JSON](table.json)\n");
-            if (*plots_skipped) {
-                fprintf(af.fp, "- plots skipped: gnuplot is not installed\n");
-            } else {
-                fprintf(af.fp, "- [%s per task (PNG)](bars.png) · [SVG](bars.svg) · [script](bars.gp)\n", o->metric);
-                size_t i;
-                json_t *c;
-                json_array_foreach(curves, i, c)
-                    fprintf(af.fp, "- [%s (PNG)](%s.png) · [SVG](%s.svg) · [script](%s.gp)\n", json_string_value(c),
-                            json_string_value(c), json_string_value(c), json_string_value(c));
-            }
-            char *md = read_whole_file((snprintf(path, sizeof path, "%s/table.md", out_dir), path), NULL);
-            fprintf(af.fp, "\n%s", md ? md : "");
-            free(md);
-            if (!*plots_skipped) fprintf(af.fp, "\n![%s](bars.png)\n", o->metric);
+            fprintf(af.fp, "# %s\n\nRendered by `cpet report` from `%s/records.jsonl` only (%d records, %d failed).\n",
+                    base_name(run_dir), run_dir, n_ok, n_failed);
+            if (*plots_skipped) fprintf(af.fp, "Plots skipped: gnuplot is not installed.\n");
+            size_t i;
+            json_t *c;
+            if (json_array_size(curves)) fprintf(af.fp, "\nCurves:\n\n");
+            json_array_foreach(curves, i, c)
+                fprintf(af.fp, "- [%s (PNG)](%s.png) · [SVG](%s.svg) · [script](%s.gp)\n", json_string_value(c),
+                        json_string_value(c), json_string_value(c), json_string_value(c));
+            fputs(index, af.fp);
             rc = atomic_commit(&af, err);
         }
     }
+    free(index);
     json_decref(curves);
     json_decref(records);
-    free(t);
     return rc;
 }

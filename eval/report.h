@@ -6,7 +6,7 @@
 #include "error.h"
 
 typedef struct {
-    const char *metric;   /* default "acc" */
+    const char *metric;   /* default "acc"; several: "acc,perplexity,bytes" (one table each; the first is table.*) */
     int lower_is_better;
     int no_plots;
 } report_options;

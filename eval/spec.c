@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compress.h"
 #include "fileio.h"
 
 static const method_param lora_params[] = {
@@ -23,8 +24,6 @@ const method_info spec_methods[] = {
 };
 const int spec_n_methods = (int)(sizeof spec_methods / sizeof spec_methods[0]);
 
-const char *const spec_compressions[] = {"none"};
-const int spec_n_compressions = 1;
 
 static const char *type_name(param_type t)
 {
@@ -183,7 +182,8 @@ int spec_parse(spec *s, json_t *root, const char *path, cpet_err *err)
     memset(s, 0, sizeof *s);
     s->threads = 2;
     if (!json_is_object(root)) return cpet_fail(err, "%s: the spec must be a JSON object", path);
-    static const char *const allowed[] = {"name", "models", "compressions", "methods", "tasks", "seeds", "threads", NULL};
+    static const char *const allowed[] = {"name", "models", "compressions", "compression_options", "heldout", "methods",
+                                          "tasks", "seeds", "threads", NULL};
     if (check_keys(root, allowed, path, "", err) != 0) return -1;
     json_t *name = json_object_get(root, "name");
     if (name && !json_is_string(name)) return cpet_fail(err, "%s: name: expected a string", path);
@@ -197,10 +197,40 @@ int spec_parse(spec *s, json_t *root, const char *path, cpet_err *err)
         s->compressions[0] = strdup("none");
         s->n_compressions = 1;
     }
+    s->group = 128;
+    s->sparsity = 0.5;
+    s->calib_rows = 32;
+    s->calib_seq = 128;
+    json_t *co = json_object_get(root, "compression_options");
+    if (co) {
+        static const char *const co_keys[] = {"group", "sparsity", "calib", "calib_rows", "calib_seq", NULL};
+        if (!json_is_object(co)) return cpet_fail(err, "%s: compression_options: expected an object", path);
+        if (check_keys(co, co_keys, path, "compression_options.", err) != 0) return -1;
+        const char *ints[] = {"group", "calib_rows", "calib_seq"};
+        int *dst[] = {&s->group, &s->calib_rows, &s->calib_seq};
+        for (int i = 0; i < 3; i++) {
+            json_t *v = json_object_get(co, ints[i]);
+            if (v && (!json_is_integer(v) || json_integer_value(v) < 1))
+                return cpet_fail(err, "%s: compression_options.%s: expected a positive integer", path, ints[i]);
+            if (v) *dst[i] = (int)json_integer_value(v);
+        }
+        json_t *sp = json_object_get(co, "sparsity"), *cal = json_object_get(co, "calib");
+        if (sp && !json_is_number(sp)) return cpet_fail(err, "%s: compression_options.sparsity: expected a number", path);
+        if (sp) s->sparsity = json_number_value(sp);
+        if (cal && !json_is_string(cal)) return cpet_fail(err, "%s: compression_options.calib: expected a string", path);
+        if (cal) snprintf(s->calib, sizeof s->calib, "%s", json_string_value(cal));
+    }
+    json_t *held = json_object_get(root, "heldout");
+    if (held && !json_is_string(held)) return cpet_fail(err, "%s: heldout: expected a string", path);
+    if (held) snprintf(s->heldout, sizeof s->heldout, "%s", json_string_value(held));
     for (int i = 0; i < s->n_compressions; i++) {
-        int known = 0;
-        for (int k = 0; k < spec_n_compressions; k++) known |= strcmp(s->compressions[i], spec_compressions[k]) == 0;
-        if (!known) return cpet_fail(err, "%s: compressions[%d]: unknown compression '%s'", path, i, s->compressions[i]);
+        if (!strcmp(s->compressions[i], "none")) continue;
+        compress_options o = {s->group, s->sparsity, 0.01};
+        if (compress_check_chain(s->compressions[i], &o, s->calib[0] != 0, err) != 0) {
+            char msg[sizeof err->msg];
+            snprintf(msg, sizeof msg, "%s", err->msg);
+            return cpet_fail(err, "%s: compressions[%d]: %s", path, i, msg);
+        }
     }
     json_t *methods = json_object_get(root, "methods"), *tasks = json_object_get(root, "tasks"),
            *seeds = json_object_get(root, "seeds"), *threads = json_object_get(root, "threads");
@@ -295,6 +325,12 @@ cell *spec_expand(const spec *s, int *n_cells)
                                               x->method->params, "task", "name", x->task->name, "file", x->task->file,
                                               "train_split", x->task->train_split, "eval_split", x->task->eval_split,
                                               "limit", x->task->limit, "seed", (json_int_t)x->seed);
+                        if (strcmp(x->compression, "none") != 0)
+                            json_object_set_new(x->config, "compression_options",
+                                                json_pack("{s:i, s:f, s:s, s:i, s:i}", "group", s->group, "sparsity",
+                                                          s->sparsity, "calib", s->calib, "calib_rows", s->calib_rows,
+                                                          "calib_seq", s->calib_seq));
+                        if (s->heldout[0]) json_object_set_new(x->config, "heldout", json_string(s->heldout));
                         json_hash(x->config, x->config_hash);
                     }
     *n_cells = n;

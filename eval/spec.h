@@ -27,9 +27,6 @@ typedef struct {
 /* The methods a spec may name (eval/matrix.c holds their runners). */
 extern const method_info spec_methods[];
 extern const int spec_n_methods;
-/* Compressions a spec may name; "none" always. */
-extern const char *const spec_compressions[];
-extern const int spec_n_compressions;
 
 typedef struct {
     char label[64];    /* row name; the method name unless the spec gives "label" */
@@ -57,6 +54,11 @@ typedef struct {
     int64_t *seeds;
     int n_seeds;
     int threads;
+    /* compression settings shared by every compressed cell */
+    int group, calib_rows, calib_seq;
+    double sparsity;
+    char calib[1024];   /* calibration text ("" = none) */
+    char heldout[1024]; /* text for a perplexity metric ("" = none) */
 } spec;
 
 typedef struct {
