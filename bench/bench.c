@@ -21,11 +21,12 @@ bench_timing bench_summarize(const double *s, int n)
 int cmd_bench(int argc, char **argv)
 {
     if (argc < 2 || cli_is_help(argv[1])) {
-        printf("usage: cpet bench engine|tokenizer|pretrain [options]   (cpet bench NAME --help)\n");
+        printf("usage: cpet bench engine|tokenizer|pretrain|gemv [options]   (cpet bench NAME --help)\n");
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "engine") == 0) return bench_engine(argc, argv);
     if (strcmp(argv[1], "tokenizer") == 0) return bench_tokenizer(argc, argv);
     if (strcmp(argv[1], "pretrain") == 0) return bench_pretrain(argc, argv);
-    return cli_error("bench: unknown benchmark '%s' (available: engine, tokenizer, pretrain)", argv[1]);
+    if (strcmp(argv[1], "gemv") == 0) return bench_gemv(argc, argv);
+    return cli_error("bench: unknown benchmark '%s' (available: engine, tokenizer, pretrain, gemv)", argv[1]);
 }

@@ -16,5 +16,6 @@ int bench_emit(json_t *j, const char *path);
 int bench_engine(int argc, char **argv);
 int bench_tokenizer(int argc, char **argv);
 int bench_pretrain(int argc, char **argv);
+int bench_gemv(int argc, char **argv);
 
 #endif

@@ -104,6 +104,94 @@ static void dequant_row_fast(const qtensor *q, int r, float *out)
     }
 }
 
+/* ---- fused decode kernels: codes expanded in registers straight into FMAs, for up to 4 inputs ---- */
+
+#define FUSED_MAX 4
+
+static inline float hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_hadd_ps(s, s);
+    s = _mm_hadd_ps(s, s);
+    return _mm_cvtss_f32(s);
+}
+
+/* 16 int8 codes in c (already centred) times x, accumulated into acc for each of n inputs */
+static inline __attribute__((always_inline)) void fma16(__m128i c, const float *x, int stride, int n, __m256 *acc)
+{
+    __m256 w0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c)), w1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(c, 8)));
+    for (int i = 0; i < n; i++) {
+        acc[i] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + (size_t)i * stride), acc[i]);
+        acc[i] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + (size_t)i * stride + 8), acc[i]);
+    }
+}
+
+/* y[i, r] for one row r: per block, sum codes * x, then scale (so the scale costs one FMA per block).
+ * Always inlined into callers with a constant n, so the accumulators stay in registers. */
+static inline __attribute__((always_inline)) void fused_row(const qtensor *q, int r, const float *x, float *y, const int n)
+{
+    const int cols = q->cols, per_row = cols / q->group, rows = q->rows;
+    __m256 total[FUSED_MAX], blk[FUSED_MAX];
+    for (int i = 0; i < n; i++) total[i] = _mm256_setzero_ps();
+    const __m128i nib = _mm_set1_epi8(0x0F);
+    switch (q->format) {
+    case QF_INT8: case QF_W8A8: {
+        const uint8_t *src = q->data + (size_t)r * cols;
+        for (int c = 0; c < cols; c += 16) fma16(_mm_loadu_si128((const __m128i *)(src + c)), x + c, cols, n, total);
+        for (int i = 0; i < n; i++) y[(size_t)i * rows + r] = hsum256(total[i]) * q->scales[r];
+        return;
+    }
+    case QF_Q8_0:
+        for (int k = 0; k < per_row; k++) {
+            const uint8_t *b = q->data + ((size_t)r * per_row + k) * 34;
+            uint16_t h;
+            memcpy(&h, b, 2);
+            __m256 d = _mm256_set1_ps(_cvtsh_ss(h));
+            for (int i = 0; i < n; i++) blk[i] = _mm256_setzero_ps();
+            fma16(_mm_loadu_si128((const __m128i *)(b + 2)), x + k * 32, cols, n, blk);
+            fma16(_mm_loadu_si128((const __m128i *)(b + 18)), x + k * 32 + 16, cols, n, blk);
+            for (int i = 0; i < n; i++) total[i] = _mm256_fmadd_ps(blk[i], d, total[i]);
+        }
+        break;
+    case QF_Q4_0: {
+        const __m128i eight = _mm_set1_epi8(8);
+        for (int k = 0; k < per_row; k++) {
+            const uint8_t *b = q->data + ((size_t)r * per_row + k) * 18;
+            uint16_t h;
+            memcpy(&h, b, 2);
+            __m256 d = _mm256_set1_ps(_cvtsh_ss(h));
+            __m128i v = _mm_loadu_si128((const __m128i *)(b + 2));
+            for (int i = 0; i < n; i++) blk[i] = _mm256_setzero_ps();
+            fma16(_mm_sub_epi8(_mm_and_si128(v, nib), eight), x + k * 32, cols, n, blk);
+            fma16(_mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), nib), eight), x + k * 32 + 16, cols, n, blk);
+            for (int i = 0; i < n; i++) total[i] = _mm256_fmadd_ps(blk[i], d, total[i]);
+        }
+        break;
+    }
+    case QF_INT4: case QF_INT3: {
+        const int g = q->group;
+        for (int k = 0; k < per_row; k++) {
+            const uint8_t *b = q->data + ((size_t)r * cols + (size_t)k * g) / 2;
+            __m256 s = _mm256_set1_ps(q->scales[(size_t)r * per_row + k]);
+            __m128i z = _mm_set1_epi8((char)q->zeros[(size_t)r * per_row + k]);
+            for (int i = 0; i < n; i++) blk[i] = _mm256_setzero_ps();
+            for (int j = 0; j < g; j += 32) {
+                __m128i v = _mm_loadu_si128((const __m128i *)(b + j / 2));
+                __m128i lo = _mm_and_si128(v, nib), hi = _mm_and_si128(_mm_srli_epi16(v, 4), nib);
+                fma16(_mm_sub_epi8(_mm_unpacklo_epi8(lo, hi), z), x + k * g + j, cols, n, blk);
+                fma16(_mm_sub_epi8(_mm_unpackhi_epi8(lo, hi), z), x + k * g + j + 16, cols, n, blk);
+            }
+            for (int i = 0; i < n; i++) total[i] = _mm256_fmadd_ps(blk[i], s, total[i]);
+        }
+        break;
+    }
+    default: return;
+    }
+    for (int i = 0; i < n; i++) y[(size_t)i * rows + r] = hsum256(total[i]);
+}
+
+static int has_fused(qformat f) { return f == QF_INT8 || f == QF_Q8_0 || f == QF_Q4_0 || f == QF_INT4 || f == QF_INT3; }
+
 /* ---- W8A8: int8 activations (absmax / 127 per row) times int8 weights, int32 sums ---- */
 
 static void quantize_activations(const float *x, int n, int cols, int8_t *qx, float *sx)
@@ -161,6 +249,18 @@ void qmatmul(const qtensor *q, const float *x, float *y, int n)
         return;
     }
     const int rows = q->rows, cols = q->cols;
+    if (n <= FUSED_MAX && has_fused(q->format) && cols % 16 == 0) {
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < rows; r++) {
+            switch (n) {
+            case 1: fused_row(q, r, x, y, 1); break;
+            case 2: fused_row(q, r, x, y, 2); break;
+            case 3: fused_row(q, r, x, y, 3); break;
+            default: fused_row(q, r, x, y, 4); break;
+            }
+        }
+        return;
+    }
     if (n < SGEMM_MIN_BATCH) {
 #pragma omp parallel
         {
