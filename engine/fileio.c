@@ -149,18 +149,24 @@ int replace_dir(const char *staged, const char *dir, cpet_err *err)
     return 0;
 }
 
-char *read_whole_file(const char *path, size_t *len)
+char *read_stream(FILE *fp, size_t *len)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
     size_t cap = 1 << 16, n = 0, got;
     char *buf = malloc(cap);
     while ((got = fread(buf + n, 1, cap - n - 1, fp)) > 0) {
         n += got;
         if (n + 1 == cap) buf = realloc(buf, cap *= 2);
     }
-    fclose(fp);
     buf[n] = 0;
     if (len) *len = n;
+    return buf;
+}
+
+char *read_whole_file(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return NULL;
+    char *buf = read_stream(fp, len);
+    fclose(fp);
     return buf;
 }

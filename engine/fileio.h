@@ -28,6 +28,8 @@ int path_exists(const char *path);
 /* dst = dir + "/" + name; fails (returns -1) if it does not fit */
 int path_join(char *dst, size_t n, const char *dir, const char *name);
 
+/* The whole stream, NUL-terminated (caller frees). */
+char *read_stream(FILE *fp, size_t *len);
 /* The whole file, NUL-terminated (caller frees); NULL if unreadable. */
 char *read_whole_file(const char *path, size_t *len);
 int copy_file(const char *src, const char *dst, cpet_err *err); /* atomic at dst */

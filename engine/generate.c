@@ -39,16 +39,6 @@ static size_t cache_layout(kv_cache *c, const model_config *cfg, size_t branch_p
     return (size_t)(cur - base);
 }
 
-static size_t branch_width(model *m)
-{
-    size_t most = linear_scratch_per_row(&m->lm_head);
-    for (int l = 0; l < m->cfg.n_layers; l++)
-        for (int i = 0; i < LIN_PER_LAYER; i++) {
-            size_t s = linear_scratch_per_row(&m->layers[l].lin[i]);
-            most = s > most ? s : most;
-        }
-    return most;
-}
 
 int kv_cache_init(kv_cache *c, model *m, int max_len, int chunk, cpet_err *err)
 {
@@ -58,10 +48,10 @@ int kv_cache_init(kv_cache *c, model *m, int max_len, int chunk, cpet_err *err)
     c->max_len = max_len;
     c->chunk = chunk;
     int threads = omp_get_max_threads();
-    size_t bytes = cache_layout(c, &m->cfg, branch_width(m), threads, NULL);
+    size_t bytes = cache_layout(c, &m->cfg, model_branch_scratch_per_row(m), threads, NULL);
     c->block = cpet_alloc(bytes);
     if (!c->block) return cpet_fail(err, "out of memory: KV cache of %d positions needs %zu MB", max_len, bytes >> 20);
-    cache_layout(c, &m->cfg, branch_width(m), threads, c->block);
+    cache_layout(c, &m->cfg, model_branch_scratch_per_row(m), threads, c->block);
     return 0;
 }
 

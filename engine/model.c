@@ -284,7 +284,7 @@ static int load_packed(model *m, const shard_set *shards, param_tensor *t, const
         snprintf(name, sizeof name, "%.*s%s", (int)base_len, t->name, parts[i].suffix);
         const st_file *pf;
         const st_tensor *pt = find_in_shards(shards, name, &pf);
-        if (!pt) rc = cpet_fail(err, "%s: tensor '%s' is missing (a %s weight needs it)", f->path, name, fs);
+        if (!pt) rc = cpet_fail(err, "%s: tensor '%s' is missing (a %s weight needs it)", f->path, name, qformat_name(fmt));
         else if (pt->nbytes != parts[i].bytes || pt->dtype != parts[i].dtype)
             rc = cpet_fail(err, "%s: tensor '%s' has %zu bytes of %s, expected %zu of %s", pf->path, name, pt->nbytes,
                            st_dtype_name(pt->dtype), parts[i].bytes, st_dtype_name(parts[i].dtype));
@@ -458,7 +458,7 @@ void model_zero_grad(model *m)
 
 /* ---- forward ---- */
 
-static size_t branch_scratch_per_row(model *m)
+size_t model_branch_scratch_per_row(const model *m)
 {
     size_t most = linear_scratch_per_row(&m->lm_head);
     for (int l = 0; l < m->cfg.n_layers; l++)
@@ -529,7 +529,7 @@ static size_t backward_layout(activations *a, const model_config *c, int B, int 
 static int ensure_forward_buffers(model *m, int B, int T, cpet_err *err)
 {
     activations *a = &m->acts;
-    size_t need_scratch = branch_scratch_per_row(m) * (size_t)B * T;
+    size_t need_scratch = model_branch_scratch_per_row(m) * (size_t)B * T;
     if (need_scratch > a->branch_scratch_floats) {
         cpet_free(a->branch_scratch);
         a->branch_scratch = cpet_alloc_floats(need_scratch);

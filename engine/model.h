@@ -93,6 +93,9 @@ int model_backward(model *m, cpet_err *err);
 
 float *model_logits(const model *m); /* [B*T, V] of the last forward */
 
+/* The most scratch floats per input row any attached branch needs (sizes the scratch buffers). */
+size_t model_branch_scratch_per_row(const model *m);
+
 /* Shared by model.c and backward.c: sizes the backward buffers for the last forward's (B, T). */
 int model_alloc_backward(model *m, cpet_err *err);
 

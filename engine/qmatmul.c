@@ -40,6 +40,15 @@ static inline __m256 i8x8_to_ps(const void *p, __m256 d)
     return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)), d);
 }
 
+/* Q4_0: 16 bytes -> elements 0..15 (low nibbles) and 16..31 (high nibbles), centred on 0 */
+static inline void q4_0_codes(const uint8_t *qs, __m128i *lo, __m128i *hi)
+{
+    const __m128i mask = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
+    __m128i v = _mm_loadu_si128((const __m128i *)qs);
+    *lo = _mm_sub_epi8(_mm_and_si128(v, mask), eight);
+    *hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), mask), eight);
+}
+
 /* AVX2 dequantization of one row; formats without a fast path use the scalar one. */
 static void dequant_row_fast(const qtensor *q, int r, float *out)
 {
@@ -63,15 +72,13 @@ static void dequant_row_fast(const qtensor *q, int r, float *out)
         }
         return;
     case QF_Q4_0: {
-        const __m128i mask = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
         for (int k = 0; k < per_row; k++) {
             const uint8_t *b = q->data + ((size_t)r * per_row + k) * 18;
             uint16_t h;
             memcpy(&h, b, 2);
             __m256 d = _mm256_set1_ps(_cvtsh_ss(h));
-            __m128i v = _mm_loadu_si128((const __m128i *)(b + 2));
-            __m128i lo = _mm_sub_epi8(_mm_and_si128(v, mask), eight);
-            __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), mask), eight);
+            __m128i lo, hi;
+            q4_0_codes(b + 2, &lo, &hi);
             float *o = out + k * 32;
             _mm256_storeu_ps(o, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), d));
             _mm256_storeu_ps(o + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), d));
@@ -154,16 +161,16 @@ static inline __attribute__((always_inline)) void fused_row(const qtensor *q, in
         }
         break;
     case QF_Q4_0: {
-        const __m128i eight = _mm_set1_epi8(8);
         for (int k = 0; k < per_row; k++) {
             const uint8_t *b = q->data + ((size_t)r * per_row + k) * 18;
             uint16_t h;
             memcpy(&h, b, 2);
             __m256 d = _mm256_set1_ps(_cvtsh_ss(h));
-            __m128i v = _mm_loadu_si128((const __m128i *)(b + 2));
+            __m128i lo, hi;
+            q4_0_codes(b + 2, &lo, &hi);
             for (int i = 0; i < n; i++) blk[i] = _mm256_setzero_ps();
-            fma16(_mm_sub_epi8(_mm_and_si128(v, nib), eight), x + k * 32, cols, n, blk);
-            fma16(_mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), nib), eight), x + k * 32 + 16, cols, n, blk);
+            fma16(lo, x + k * 32, cols, n, blk);
+            fma16(hi, x + k * 32 + 16, cols, n, blk);
             for (int i = 0; i < n; i++) total[i] = _mm256_fmadd_ps(blk[i], d, total[i]);
         }
         break;

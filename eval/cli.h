@@ -47,7 +47,5 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 int cmd_tokenizer_train(int argc, char **argv);
 
-/* Reads a whole stream; NUL-terminated, caller frees. */
-char *read_stream(FILE *fp, size_t *len);
 
 #endif

@@ -6,21 +6,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "fileio.h"
 #include "tokenizer.h"
-
-char *read_stream(FILE *fp, size_t *len)
-{
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    size_t got;
-    while ((got = fread(buf + n, 1, cap - n - 1, fp)) > 0) {
-        n += got;
-        if (cap - n - 1 == 0) buf = realloc(buf, cap *= 2);
-    }
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
 
 /* Splits text into documents: one per line, or the whole text. Pointers into text; lens filled. */
 static int split_documents(char *text, size_t len, int whole, char ***docs, size_t **lens)
@@ -60,6 +47,35 @@ static const char *tokenizer_option(int argc, char **argv, int *whole)
     return path;
 }
 
+/* The common start of tokenize and detokenize: options, the tokenizer, stdin split into lines or one document. */
+typedef struct {
+    tokenizer t;
+    char *text, **docs;
+    size_t *lens;
+    int n, whole;
+} stdin_job;
+
+static int start_job(stdin_job *j, int argc, char **argv, int split_whole)
+{
+    memset(j, 0, sizeof *j);
+    const char *path = tokenizer_option(argc, argv, &j->whole);
+    if (!path) return 1;
+    cpet_err err;
+    if (tokenizer_load(&j->t, path, &err) != 0) return cli_report(&err);
+    size_t len;
+    j->text = read_stream(stdin, &len);
+    j->n = split_documents(j->text, len, split_whole && j->whole, &j->docs, &j->lens);
+    return 0;
+}
+
+static void end_job(stdin_job *j)
+{
+    free(j->docs);
+    free(j->lens);
+    free(j->text);
+    tokenizer_free(&j->t);
+}
+
 int cmd_tokenize(int argc, char **argv)
 {
     if (argc > 1 && cli_is_help(argv[1])) {
@@ -68,19 +84,13 @@ int cmd_tokenize(int argc, char **argv)
                "one JSON array of token ids per document. No BOS/EOS is added.\n");
         return 0;
     }
-    int whole = 0;
-    const char *path = tokenizer_option(argc, argv, &whole);
-    if (!path) return 1;
-    tokenizer t;
+    stdin_job j;
+    int rc = start_job(&j, argc, argv, 1);
+    if (rc) return rc;
     cpet_err err;
-    if (tokenizer_load(&t, path, &err) != 0) return cli_report(&err);
-    size_t len;
-    char *text = read_stream(stdin, &len), **docs;
-    size_t *lens;
-    int n = split_documents(text, len, whole, &docs, &lens), rc = 0;
-    for (int d = 0; d < n && rc == 0; d++) {
+    for (int d = 0; d < j.n && rc == 0; d++) {
         int *ids, n_ids;
-        if (tokenizer_encode(&t, docs[d], lens[d], &ids, &n_ids, &err) != 0) {
+        if (tokenizer_encode(&j.t, j.docs[d], j.lens[d], &ids, &n_ids, &err) != 0) {
             rc = cli_error("stdin: document %d: %s", d + 1, err.msg);
             break;
         }
@@ -89,10 +99,7 @@ int cmd_tokenize(int argc, char **argv)
         puts("]");
         free(ids);
     }
-    free(docs);
-    free(lens);
-    free(text);
-    tokenizer_free(&t);
+    end_job(&j);
     return rc;
 }
 
@@ -104,20 +111,14 @@ int cmd_detokenize(int argc, char **argv)
                "(--whole: no newline, so `tokenize --whole | detokenize --whole` gives the input back byte for byte).\n");
         return 0;
     }
-    int whole = 0;
-    const char *path = tokenizer_option(argc, argv, &whole);
-    if (!path) return 1;
-    tokenizer t;
+    stdin_job j;
+    int rc = start_job(&j, argc, argv, 0);
+    if (rc) return rc;
     cpet_err err;
-    if (tokenizer_load(&t, path, &err) != 0) return cli_report(&err);
-    size_t len;
-    char *text = read_stream(stdin, &len), **lines;
-    size_t *lens;
-    int n = split_documents(text, len, 0, &lines, &lens), rc = 0;
-    for (int l = 0; l < n && rc == 0; l++) {
-        if (lens[l] == 0) continue;
+    for (int l = 0; l < j.n && rc == 0; l++) {
+        if (j.lens[l] == 0) continue;
         json_error_t jerr;
-        json_t *arr = json_loadb(lines[l], lens[l], 0, &jerr);
+        json_t *arr = json_loadb(j.docs[l], j.lens[l], 0, &jerr);
         if (!json_is_array(arr)) {
             rc = cli_error("stdin:%d: expected a JSON array of token ids", l + 1);
             json_decref(arr);
@@ -130,20 +131,17 @@ int cmd_detokenize(int argc, char **argv)
         }
         char *out;
         size_t out_len;
-        if (tokenizer_decode(&t, ids, (int)json_array_size(arr), &out, &out_len, &err) != 0) {
+        if (tokenizer_decode(&j.t, ids, (int)json_array_size(arr), &out, &out_len, &err) != 0) {
             rc = cli_error("stdin:%d: %s", l + 1, err.msg);
         } else {
             fwrite(out, 1, out_len, stdout);
-            if (!whole) putchar('\n');
+            if (!j.whole) putchar('\n');
             free(out);
         }
         free(ids);
         json_decref(arr);
     }
-    free(lines);
-    free(lens);
-    free(text);
-    tokenizer_free(&t);
+    end_job(&j);
     return rc;
 }
 

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "fileio.h"
+#include "tokenizer.h"
 #include "tensor.h"
 
 void make_temp_dir(char *out, size_t n)
@@ -52,20 +54,7 @@ void write_bytes(const char *path, const void *data, size_t len)
 
 void write_text(const char *path, const char *text) { write_bytes(path, text, strlen(text)); }
 
-char *read_all(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long n = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    size_t got = fread(buf, 1, (size_t)n, fp);
-    buf[got] = 0;
-    fclose(fp);
-    if (len) *len = got;
-    return buf;
-}
+char *read_all(const char *path, size_t *len) { return read_whole_file(path, len); }
 
 float *tensor_f32(const st_file *f, const char *name, size_t *n)
 {
@@ -153,4 +142,31 @@ model_config small_config(int n_heads, int n_kv_heads, activation act, int tied,
     c.act_threshold = act == ACT_FATRELU ? 0.05f : 0.0f;
     c.bos_token_id = c.eos_token_id = -1;
     return c;
+}
+
+void make_tiny_model_dir(const char *dir, int dim, int ffn, int layers)
+{
+    char path[600];
+    cpet_err err;
+    const char *docs[] = {"the river runs through the old city", "a city by the river has a bridge"};
+    size_t lens[] = {strlen(docs[0]), strlen(docs[1])};
+    const char *specials[] = {"<|endoftext|>"};
+    tokenizer t;
+    if (tokenizer_train(&t, docs, lens, 2, 300, specials, 1, &err) != 0) fprintf(stderr, "%s\n", err.msg);
+    model_config c = small_config(4, 2, ACT_SILU, 0, 10000.0f);
+    c.vocab_size = 300;
+    c.hidden_size = dim;
+    c.head_dim = dim / 4;
+    c.intermediate_size = ffn;
+    c.n_layers = layers;
+    c.bos_token_id = c.eos_token_id = 0;
+    model m;
+    if (model_create(&m, &c, &err) != 0) fprintf(stderr, "%s\n", err.msg);
+    model_init_random(&m, 0.1f, 3);
+    snprintf(path, sizeof path, "%s/model", dir);
+    if (model_save(&m, path, &err) != 0) fprintf(stderr, "%s\n", err.msg);
+    snprintf(path, sizeof path, "%s/model/tokenizer.json", dir);
+    if (tokenizer_save(&t, path, &err) != 0) fprintf(stderr, "%s\n", err.msg);
+    tokenizer_free(&t);
+    model_free(&m);
 }

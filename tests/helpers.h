@@ -32,6 +32,10 @@ typedef double (*loss_fn)(void *ctx);
  * directions. Returns the worst |fd - <g,u>| / |g|. x is restored. */
 double fd_check(loss_fn f, void *ctx, float *x, const float *g, size_t n, float h, int k_random, uint64_t seed);
 
+/* A saved random model (config.json, model.safetensors) with a trained tokenizer.json, in dir/model:
+ * vocab 300 (id 0 = <|endoftext|>, also BOS), hidden `dim`, FFN `ffn`, `layers` layers. */
+void make_tiny_model_dir(const char *dir, int dim, int ffn, int layers);
+
 /* A small random config in the family: everything the engine must not special-case. */
 model_config small_config(int n_heads, int n_kv_heads, activation act, int tied, float rope_theta);
 

@@ -12,32 +12,14 @@
 #include "tensor.h"
 #include "tokenizer.h"
 
-/* a small model (FFN 128, so groups of 32/64/128 divide every row) with a tokenizer and some text */
+/* a small model (FFN 128, so groups of 32/64/128 divide every row) and some calibration text */
 static void make_model(const char *dir)
 {
     char path[600];
-    cpet_err err;
-    const char *docs[] = {"the river runs through the old city", "a city by the river has a bridge"};
-    size_t lens[] = {strlen(docs[0]), strlen(docs[1])};
-    tokenizer t;
-    const char *specials[] = {"<|endoftext|>"};
-    cr_assert_eq(tokenizer_train(&t, docs, lens, 2, 300, specials, 1, &err), 0, "%s", err.msg);
-    model_config c = small_config(4, 2, ACT_SILU, 0, 10000.0f);
-    c.vocab_size = 300;
-    c.hidden_size = 64;
-    c.head_dim = 16;
-    c.intermediate_size = 128;
-    c.bos_token_id = c.eos_token_id = 0;
-    model m;
-    cr_assert_eq(model_create(&m, &c, &err), 0, "%s", err.msg);
-    model_init_random(&m, 0.1f, 3);
-    snprintf(path, sizeof path, "%s/model", dir);
-    cr_assert_eq(model_save(&m, path, &err), 0, "%s", err.msg);
-    snprintf(path, sizeof path, "%s/model/tokenizer.json", dir);
-    cr_assert_eq(tokenizer_save(&t, path, &err), 0, "%s", err.msg);
+    make_tiny_model_dir(dir, 64, 128, 2);
     snprintf(path, sizeof path, "%s/calib.txt", dir);
     FILE *fp = fopen(path, "w");
-    for (int i = 0; i < 60; i++) fprintf(fp, "%s %d\n", docs[i % 2], i);
+    for (int i = 0; i < 60; i++) fprintf(fp, "%s %d\n", i % 2 ? "the river runs through the old city" : "a city by the river has a bridge", i);
     fclose(fp);
 }
 

@@ -106,24 +106,7 @@ Test(stats, ci_half_width_known_example)
 static void make_tiny_setup(const char *dir)
 {
     char path[600];
-    cpet_err err;
-    const char *docs[] = {"red blue green red blue", "alpha beta gamma"};
-    size_t lens[] = {23, 16};
-    tokenizer t;
-    cr_assert_eq(tokenizer_train(&t, docs, lens, 2, 280, NULL, 0, &err), 0, "%s", err.msg);
-    model_config c = small_config(2, 1, ACT_SILU, 1, 10000.0f);
-    c.vocab_size = 280;
-    c.hidden_size = 16;
-    c.head_dim = 8;
-    c.intermediate_size = 32;
-    c.n_layers = 1;
-    model m;
-    cr_assert_eq(model_create(&m, &c, &err), 0, "%s", err.msg);
-    model_init_random(&m, 0.1f, 1);
-    snprintf(path, sizeof path, "%s/model", dir);
-    cr_assert_eq(model_save(&m, path, &err), 0, "%s", err.msg);
-    snprintf(path, sizeof path, "%s/model/tokenizer.json", dir);
-    cr_assert_eq(tokenizer_save(&t, path, &err), 0, "%s", err.msg);
+    make_tiny_model_dir(dir, 16, 32, 1);
     snprintf(path, sizeof path, "%s/tasks.jsonl", dir);
     FILE *fp = fopen(path, "w");
     for (int i = 0; i < 40; i++)

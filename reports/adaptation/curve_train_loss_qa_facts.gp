@@ -1,5 +1,5 @@
 # cpet report: train_loss on qa_facts (mean over seeds), from curve_train_loss_qa_facts.dat
-array titles[1] = ["lora r8"]
+array titles[1] = ['lora r8']
 set xlabel "step"
 set ylabel "train_loss"
 set key outside right top

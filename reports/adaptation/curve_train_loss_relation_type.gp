@@ -1,5 +1,5 @@
 # cpet report: train_loss on relation_type (mean over seeds), from curve_train_loss_relation_type.dat
-array titles[1] = ["lora r8"]
+array titles[1] = ['lora r8']
 set xlabel "step"
 set ylabel "train_loss"
 set key outside right top
