@@ -35,6 +35,7 @@ int model_backward(model *m, cpet_err *err)
         /* FFN: out = x_mid + down(act(gate(xn2)) * up(xn2)) */
         zero(a->dh, (size_t)N * F);
         linear_backward(&lw->lin[LIN_DOWN], a->h + oF, a->dres, a->dh, N, scratch);
+        if (m->moe) moe_mask(&m->moe[l], a->xn2 + oD, a->dh, N); /* switched-off neurons pass no gradient */
         zero(a->dgate, (size_t)N * F);
         zero(a->dup, (size_t)N * F);
         gated_act_backward(a->dgate, a->dup, a->dh, m->taps.d_ffn_act[l], a->gate + oF, a->up + oF, (size_t)N * F,

@@ -21,6 +21,8 @@ const compress_method compress_methods[] = {
     {"wanda", "unstructured: lowest |w| * ||x|| per output row, from calibration inputs (--sparsity)", 1, 1},
     {"nm-2:4", "semi-structured 2:4: the 2 largest |w| of every 4 consecutive weights", 0, 1},
     {"struct-ffn", "structured: removes the least important FFN neurons; the model gets smaller (--sparsity)", 1, 1},
+    {"moefication", "FFN split into experts of 32 neurons (balanced k-means); a trained router keeps the top 20% per token", 1, 1},
+    {"struct-heads", "structured: removes the least important KV groups (a KV head and its query heads) (--sparsity)", 1, 1},
 };
 const int compress_n_methods = (int)(sizeof compress_methods / sizeof compress_methods[0]);
 
@@ -49,16 +51,20 @@ static int split_chain(const char *chain, char parts[8][32], int *n, cpet_err *e
 int compress_check_chain(const char *chain, const compress_options *o, int have_calibration, cpet_err *err)
 {
     char parts[8][32];
-    int n, quantized = 0;
+    int n, quantized = 0, moefied = 0;
     if (split_chain(chain, parts, &n, err) != 0) return -1;
     for (int i = 0; i < n; i++) {
+        if (!strcmp(parts[i], "struct-ffn") && moefied)
+            return cpet_fail(err, "'%s': struct-ffn must come before moefication (experts are sized to the FFN)", chain);
+        moefied |= !strcmp(parts[i], "moefication");
         const compress_method *m = compress_find(parts[i]);
         if (!m) return cpet_fail(err, "unknown compression method '%s' (cpet compress --list)", parts[i]);
         if (m->is_pruning && quantized) return cpet_fail(err, "'%s' comes after a quantizer in '%s': prune first, then quantize", parts[i], chain);
         if (!m->is_pruning && quantized) return cpet_fail(err, "'%s': a model can be quantized only once", chain);
         quantized |= !m->is_pruning;
         if (m->needs_calibration && !have_calibration) return cpet_fail(err, "'%s' needs calibration data (--calib FILE)", parts[i]);
-        if (m->is_pruning && strcmp(parts[i], "nm-2:4") != 0 && !(o->sparsity > 0 && o->sparsity < 1))
+        if (m->is_pruning && strcmp(parts[i], "nm-2:4") != 0 && strcmp(parts[i], "moefication") != 0 &&
+            !(o->sparsity > 0 && o->sparsity < 1))
             return cpet_fail(err, "'%s' needs a sparsity in (0, 1) (--sparsity)", parts[i]);
         if (!strcmp(parts[i], "rtn-int4") || !strcmp(parts[i], "rtn-int3") || !strncmp(parts[i], "gptq", 4))
             if (qformat_group(QF_INT4, o->group) < 0) return cpet_fail(err, "%s: group size %d is not supported (32, 64 or 128)", parts[i], o->group);
@@ -187,6 +193,41 @@ static int sequential(model *m, const char *method, const compress_options *o, c
     return 0;
 }
 
+/* The indices of the `keep` largest scores (ties: lower index), in increasing order. */
+static void top_indices(const float *score, int n, int keep, int *out)
+{
+    int *idx = malloc((size_t)n * sizeof(int));
+    for (int j = 0; j < n; j++) idx[j] = j;
+    for (int a = 0; a < keep; a++) { /* partial selection sort: n is small */
+        int best = a;
+        for (int b = a + 1; b < n; b++)
+            if (score[idx[b]] > score[idx[best]] || (score[idx[b]] == score[idx[best]] && idx[b] < idx[best])) best = b;
+        int t = idx[a];
+        idx[a] = idx[best];
+        idx[best] = t;
+    }
+    for (int a = 0; a < keep; a++)
+        for (int b = a + 1; b < keep; b++)
+            if (idx[b] < idx[a]) {
+                int t = idx[a];
+                idx[a] = idx[b];
+                idx[b] = t;
+            }
+    memcpy(out, idx, (size_t)keep * sizeof(int));
+    free(idx);
+}
+
+/* A model with config `small` holding every tensor of m that keeps its size (the caller fills the rest). */
+static int shrunk_copy(const model *m, const model_config *small, model *out, cpet_err *err)
+{
+    if (model_create(out, small, err) != 0) return -1;
+    for (int i = 0; i < m->n_tensors; i++) {
+        param_tensor *dst = model_find_tensor(out, m->tensors[i].name);
+        if (dst && dst->n == m->tensors[i].n) memcpy(dst->p, m->tensors[i].p, dst->n * sizeof(float));
+    }
+    return 0;
+}
+
 /* Structured FFN pruning: neuron j of a layer is worth ||W_down[:, j]|| * ||h_j|| over the calibration
  * tokens; every layer keeps the same number of neurons (one intermediate_size in the config). */
 static int prune_ffn_neurons(model *m, const compress_options *o, const calib_data *c, cpet_err *err)
@@ -207,39 +248,16 @@ static int prune_ffn_neurons(model *m, const compress_options *o, const calib_da
             for (int d = 0; d < D; d++) s += (double)wd[(size_t)d * F + j] * wd[(size_t)d * F + j];
             score[j] = (float)sqrt(s) * hn[j];
         }
-        /* keep the `keep` best, in their original order */
-        int *idx = malloc((size_t)F * sizeof(int));
-        for (int j = 0; j < F; j++) idx[j] = j;
-        for (int a = 0; a < keep; a++) { /* partial selection sort: F is small */
-            int best = a;
-            for (int b = a + 1; b < F; b++)
-                if (score[idx[b]] > score[idx[best]] || (score[idx[b]] == score[idx[best]] && idx[b] < idx[best])) best = b;
-            int t = idx[a];
-            idx[a] = idx[best];
-            idx[best] = t;
-        }
-        for (int a = 0; a < keep; a++)
-            for (int b = a + 1; b < keep; b++)
-                if (idx[b] < idx[a]) {
-                    int t = idx[a];
-                    idx[a] = idx[b];
-                    idx[b] = t;
-                }
-        memcpy(kept + (size_t)l * keep, idx, (size_t)keep * sizeof(int));
-        free(idx);
+        top_indices(score, F, keep, kept + (size_t)l * keep);
         free(score);
         free(hn);
     }
     model_config small = *cfg;
     small.intermediate_size = keep;
     model out;
-    if (model_create(&out, &small, err) != 0) {
+    if (shrunk_copy(m, &small, &out, err) != 0) {
         free(kept);
         return -1;
-    }
-    for (int i = 0; i < m->n_tensors; i++) { /* everything but the FFN matrices copies over */
-        param_tensor *dst = model_find_tensor(&out, m->tensors[i].name);
-        if (dst && dst->n == m->tensors[i].n) memcpy(dst->p, m->tensors[i].p, dst->n * sizeof(float));
     }
     for (int l = 0; l < cfg->n_layers; l++) {
         const int *ks = kept + (size_t)l * keep;
@@ -253,6 +271,89 @@ static int prune_ffn_neurons(model *m, const compress_options *o, const calib_da
     free(kept);
     model_free(m);
     *m = out;
+    return 0;
+}
+
+/* Structured head pruning: a KV group (KV head g and its query heads) is worth the sum over those query
+ * heads of ||W_o[:, head]|| * ||attention output of the head|| over the calibration tokens. Removing whole
+ * groups keeps the model a valid GQA LLaMA; every layer keeps the same number. */
+static int prune_kv_groups(model *m, const compress_options *o, const calib_data *c, cpet_err *err)
+{
+    const model_config *cfg = &m->cfg;
+    const int KV = cfg->n_kv_heads, group = cfg->n_heads / KV, hd = cfg->head_dim, D = cfg->hidden_size,
+              QD = cfg->n_heads * hd, N = c->rows * c->seq;
+    int keep = KV - (int)llround(o->sparsity * KV);
+    if (keep < 1) return cpet_fail(err, "struct-heads: sparsity %.3f leaves no KV head of %d", o->sparsity, KV);
+    if (calib_forward(m, c, err) != 0) return -1;
+    int *kept = malloc((size_t)cfg->n_layers * keep * sizeof(int));
+    float *norms = malloc((size_t)QD * sizeof(float)), *score = malloc((size_t)KV * sizeof(float));
+    for (int l = 0; l < cfg->n_layers; l++) {
+        column_norms(layer_input(m, l, LIN_O, N), N, QD, norms);
+        const float *wo = m->layers[l].lin[LIN_O].w; /* [D, QD] */
+        for (int g = 0; g < KV; g++) {
+            double s = 0;
+            for (int h = g * group; h < (g + 1) * group; h++) {
+                double wn = 0, an = 0;
+                for (int d = 0; d < D; d++)
+                    for (int j = h * hd; j < (h + 1) * hd; j++) wn += (double)wo[(size_t)d * QD + j] * wo[(size_t)d * QD + j];
+                for (int j = h * hd; j < (h + 1) * hd; j++) an += (double)norms[j] * norms[j];
+                s += sqrt(wn) * sqrt(an);
+            }
+            score[g] = (float)s;
+        }
+        top_indices(score, KV, keep, kept + (size_t)l * keep);
+    }
+    free(norms);
+    free(score);
+    model_config small = *cfg;
+    small.n_kv_heads = keep;
+    small.n_heads = keep * group;
+    model out;
+    if (shrunk_copy(m, &small, &out, err) != 0) {
+        free(kept);
+        return -1;
+    }
+    const int QD2 = small.n_heads * hd;
+    for (int l = 0; l < cfg->n_layers; l++) {
+        layer_weights *src = &m->layers[l], *dst = &out.layers[l];
+        for (int a = 0; a < keep; a++) {
+            int g = kept[(size_t)l * keep + a];
+            /* k and v: the group's hd rows */
+            memcpy(dst->lin[LIN_K].w + (size_t)a * hd * D, src->lin[LIN_K].w + (size_t)g * hd * D, (size_t)hd * D * sizeof(float));
+            memcpy(dst->lin[LIN_V].w + (size_t)a * hd * D, src->lin[LIN_V].w + (size_t)g * hd * D, (size_t)hd * D * sizeof(float));
+            /* q rows and o columns of its query heads */
+            size_t qrows = (size_t)group * hd;
+            memcpy(dst->lin[LIN_Q].w + a * qrows * D, src->lin[LIN_Q].w + g * qrows * D, qrows * D * sizeof(float));
+            for (int d = 0; d < D; d++)
+                memcpy(dst->lin[LIN_O].w + (size_t)d * QD2 + a * qrows, src->lin[LIN_O].w + (size_t)d * QD + g * qrows,
+                       qrows * sizeof(float));
+        }
+    }
+    free(kept);
+    out.moe = m->moe; /* the FFN is untouched: its experts and routers carry over */
+    m->moe = NULL;
+    model_free(m);
+    *m = out;
+    return 0;
+}
+
+/* MoEfication: experts of 32 neurons where the FFN width allows (else of 16), top 20% per token. Routers
+ * learn from the dense model's activations on the calibration tokens. */
+static int moefy(model *m, const calib_data *c, cpet_err *err)
+{
+    const model_config *cfg = &m->cfg;
+    const int F = cfg->intermediate_size, N = c->rows * c->seq, size = F % 32 == 0 ? 32 : F % 16 == 0 ? 16 : 0;
+    if (!size) return cpet_fail(err, "moefication: the FFN width %d is not a multiple of 16", F);
+    const int experts = F / size, top_k = (int)lround(0.2 * experts) > 0 ? (int)lround(0.2 * experts) : 1;
+    if (calib_forward(m, c, err) != 0) return -1;
+    moe_layer *layers = calloc((size_t)cfg->n_layers, sizeof *layers);
+    for (int l = 0; l < cfg->n_layers; l++) {
+        if (moe_cluster(&layers[l], m->layers[l].lin[LIN_GATE].w, F, cfg->hidden_size, experts, 1234 + l, err) != 0) return -1;
+        moe_train_router(&layers[l], layer_input(m, l, LIN_GATE, N), layer_input(m, l, LIN_DOWN, N), N, top_k, 300, 99 + l);
+    }
+    m->moe = layers;
+    m->cfg.moe_experts = experts;
+    m->cfg.moe_top_k = top_k;
     return 0;
 }
 
@@ -280,6 +381,10 @@ int compress_model(model *m, const char *chain, const compress_options *o, const
             rc = sequential(m, p, o, calib, err);
         } else if (!strcmp(p, "struct-ffn")) {
             rc = prune_ffn_neurons(m, o, calib, err);
+        } else if (!strcmp(p, "moefication")) {
+            rc = moefy(m, calib, err);
+        } else if (!strcmp(p, "struct-heads")) {
+            rc = prune_kv_groups(m, o, calib, err);
         } else {
             rc = quantize_rtn_all(m, quant_format(p), o->group, err);
         }

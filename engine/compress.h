@@ -1,6 +1,6 @@
 /* Compression of a whole model, by method name, chained with '+' (prune first, then quantize):
  *   quantizers  rtn-int8 rtn-int4 rtn-int3 gptq-int4 gptq-int3 w8a8 nf4 q8_0 q4_0
- *   pruning     magnitude wanda nm-2:4 struct-ffn
+ *   pruning     magnitude wanda nm-2:4 struct-ffn struct-heads moefication
  * Every linear of every layer is compressed; embeddings, norms and the LM head stay f32 (as GPTQ and
  * llama.cpp's defaults do). Methods that need calibration take token rows. */
 #ifndef CPET_COMPRESS_H

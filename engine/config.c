@@ -154,6 +154,18 @@ int config_load(model_config *c, const char *path, cpet_err *err)
     }
     if (get_float(root, "fatrelu_threshold", &c->act_threshold, path, err) != 0) goto done;
     if (c->hidden_act == ACT_RELU && c->act_threshold != 0.0f) c->hidden_act = ACT_FATRELU;
+    json_t *moe = json_object_get(root, "moefication");
+    if (moe && (!json_is_object(moe) || get_int(moe, "experts", &c->moe_experts, 1, path, err) ||
+                get_int(moe, "top_k", &c->moe_top_k, 1, path, err))) {
+        if (!json_is_object(moe)) cpet_fail(err, "%s: 'moefication' must be an object {experts, top_k}", path);
+        goto done;
+    }
+    if (moe && (c->moe_experts < 2 || c->moe_top_k < 1 || c->moe_top_k > c->moe_experts ||
+                c->intermediate_size % c->moe_experts)) {
+        cpet_fail(err, "%s: moefication: %d experts / top_k %d do not fit intermediate_size %d", path, c->moe_experts,
+                  c->moe_top_k, c->intermediate_size);
+        goto done;
+    }
     rc = config_validate(c, path, err);
 done:
     json_decref(root);
@@ -181,6 +193,8 @@ int config_save(const model_config *c, const char *path, cpet_err *err)
     if (c->hidden_act == ACT_FATRELU) json_object_set_new(j, "fatrelu_threshold", json_real(c->act_threshold));
     if (c->bos_token_id >= 0) json_object_set_new(j, "bos_token_id", json_integer(c->bos_token_id));
     if (c->eos_token_id >= 0) json_object_set_new(j, "eos_token_id", json_integer(c->eos_token_id));
+    if (c->moe_experts > 0)
+        json_object_set_new(j, "moefication", json_pack("{s:i, s:i}", "experts", c->moe_experts, "top_k", c->moe_top_k));
     json_object_set_new(j, "attention_bias", json_false());
     json_object_set_new(j, "mlp_bias", json_false());
     json_object_set_new(j, "torch_dtype", json_string("float32"));

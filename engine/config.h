@@ -21,6 +21,7 @@ typedef struct {
     activation hidden_act;
     float act_threshold; /* FATReLU: x if x >= threshold else 0 */
     int bos_token_id, eos_token_id;
+    int moe_experts, moe_top_k; /* MoEfication (0 = dense FFN); config.json "moefication": {experts, top_k} */
 } model_config;
 
 const char *activation_name(activation a);

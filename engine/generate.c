@@ -92,6 +92,7 @@ int model_forward_cached(model *m, kv_cache *c, const int *ids, int n, float *lo
         linear_forward(&lw->lin[LIN_GATE], c->xn, c->gate, n, c->branch_scratch);
         linear_forward(&lw->lin[LIN_UP], c->xn, c->up, n, c->branch_scratch);
         gated_act_forward(c->h, c->gate, c->up, (size_t)n * F, cfg->hidden_act, cfg->act_threshold);
+        if (m->moe) moe_mask(&m->moe[l], c->xn, c->h, n);
         linear_forward(&lw->lin[LIN_DOWN], c->h, c->x, n, c->branch_scratch);
         for (size_t i = 0; i < (size_t)n * D; i++) c->x[i] += c->mid[i];
     }

@@ -118,6 +118,8 @@ void model_free(model *m)
     for (int i = 0; m->quant && i < m->cfg.n_layers * LIN_PER_LAYER; i++)
         if (m->quant[i].format != QF_COUNT) qtensor_free(&m->quant[i]);
     free(m->quant);
+    for (int l = 0; m->moe && l < m->cfg.n_layers; l++) moe_free(&m->moe[l]);
+    free(m->moe);
     free_acts(&m->acts);
     cpet_free(m->params);
     cpet_free(m->grads);
@@ -331,6 +333,34 @@ int model_load(model *m, const char *dir, cpet_err *err)
         rc = st_check_shape(sf, st, t->ndim, t->shape, err);
         if (rc == 0) rc = st_to_f32(sf, st, t->p, err);
     }
+    if (rc == 0 && cfg.moe_experts > 0) {
+        m->moe = calloc((size_t)cfg.n_layers, sizeof *m->moe);
+        for (int l = 0; l < cfg.n_layers && rc == 0; l++) {
+            moe_layer *e = &m->moe[l];
+            *e = (moe_layer){cfg.moe_experts, cfg.moe_top_k, cfg.hidden_size, cfg.intermediate_size,
+                             malloc((size_t)cfg.intermediate_size * sizeof(int)),
+                             cpet_alloc_floats((size_t)cfg.moe_experts * cfg.hidden_size)};
+            char name[128];
+            const st_file *f = NULL;
+            snprintf(name, sizeof name, "model.layers.%d.mlp.moe_router", l);
+            const st_tensor *r = find_in_shards(&shards, name, &f);
+            int64_t rshape[2] = {cfg.moe_experts, cfg.hidden_size}, eshape[1] = {cfg.intermediate_size};
+            if (!r) rc = cpet_fail(err, "%s: tensor '%s' is missing (config.json has moefication)", shards.files[0].path, name);
+            if (rc == 0) rc = st_check_shape(f, r, 2, rshape, err);
+            if (rc == 0) rc = st_to_f32(f, r, e->router, err);
+            snprintf(name, sizeof name, "model.layers.%d.mlp.moe_expert", l);
+            const st_tensor *x = rc == 0 ? find_in_shards(&shards, name, &f) : NULL;
+            if (rc == 0 && !x) rc = cpet_fail(err, "%s: tensor '%s' is missing (config.json has moefication)", shards.files[0].path, name);
+            if (rc == 0) rc = st_check_shape(f, x, 1, eshape, err);
+            if (rc == 0 && x->dtype != ST_I32) rc = cpet_fail(err, "%s: tensor '%s' must be I32", f->path, name);
+            for (int j = 0; rc == 0 && j < cfg.intermediate_size; j++) {
+                int32_t v;
+                memcpy(&v, (const char *)x->data + 4 * j, 4);
+                if (v < 0 || v >= cfg.moe_experts) rc = cpet_fail(err, "%s: '%s' names expert %d of %d", f->path, name, v, cfg.moe_experts);
+                e->expert_of[j] = v;
+            }
+        }
+    }
     shards_close(&shards);
     if (rc != 0) model_free(m);
     return rc;
@@ -351,8 +381,9 @@ int model_save_as(const model *m, const char *dir, int dequantize, cpet_err *err
     if (make_dirs(dir, err) != 0) return -1;
     if (path_join(path, sizeof path, dir, "config.json") != 0) return cpet_fail(err, "%s: path too long", dir);
     if (config_save(&m->cfg, path, err) != 0) return -1;
-    st_entry *entries = calloc((size_t)m->n_tensors * 5 + 1, sizeof *entries);
-    char (*names)[256] = calloc((size_t)m->n_tensors * 5 + 1, sizeof *names);
+    size_t cap = (size_t)m->n_tensors * 5 + 2 * (size_t)m->cfg.n_layers + 1;
+    st_entry *entries = calloc(cap, sizeof *entries);
+    char (*names)[256] = calloc(cap, sizeof *names);
     const char **meta = calloc((size_t)m->n_tensors * 2 + 2, sizeof(char *));
     char **meta_owned = calloc(2 * (size_t)m->n_tensors + 1, sizeof(char *));
     int n = 0, n_meta = 1, n_owned = 0;
@@ -393,6 +424,15 @@ int model_save_as(const model *m, const char *dir, int dequantize, cpet_err *err
         meta[2 * n_meta] = key;
         meta[2 * n_meta + 1] = desc;
         n_meta++;
+    }
+    for (int l = 0; m->moe && l < m->cfg.n_layers; l++) {
+        const moe_layer *e = &m->moe[l];
+        snprintf(names[n], sizeof names[0], "model.layers.%d.mlp.moe_router", l);
+        entries[n] = (st_entry){.name = names[n], .dtype = ST_F32, .ndim = 2, .shape = {e->experts, e->dim}, .data = e->router};
+        n++;
+        snprintf(names[n], sizeof names[0], "model.layers.%d.mlp.moe_expert", l);
+        entries[n] = (st_entry){.name = names[n], .dtype = ST_I32, .ndim = 1, .shape = {e->ffn}, .data = e->expert_of};
+        n++;
     }
     path_join(path, sizeof path, dir, "model.safetensors");
     int rc = st_write(path, entries, n, meta, n_meta, err);
@@ -593,6 +633,7 @@ int model_forward(model *m, const int *ids, const int *targets, int B, int T, cp
         linear_forward(&lw->lin[LIN_GATE], xn2, gate, N, scratch);
         linear_forward(&lw->lin[LIN_UP], xn2, up, N, scratch);
         gated_act_forward(h, gate, up, (size_t)N * F, c->hidden_act, c->act_threshold);
+        if (m->moe) moe_mask(&m->moe[l], xn2, h, N); /* only the routed experts' neurons stay on */
         linear_forward(&lw->lin[LIN_DOWN], h, out, N, scratch);
         for (size_t i = 0; i < (size_t)N * D; i++) out[i] += x_mid[i];
     }

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "error.h"
 #include "linear.h"
+#include "moe.h"
 #include "params.h"
 #include "quant.h"
 
@@ -58,6 +59,7 @@ typedef struct model {
     activations acts;
     grad_taps taps;
     qtensor *quant; /* [n_layers * LIN_PER_LAYER] packed bases after quantization (format QF_COUNT = none) */
+    moe_layer *moe; /* [n_layers] MoEfication routers and expert maps, or NULL for a dense FFN */
     float loss;
     int n_targets;
 } model;

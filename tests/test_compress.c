@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include "compress.h"
+#include "generate.h"
 #include "gptq.h"
+#include "moe.h"
 #include "helpers.h"
 #include "prune.h"
 #include "quant.h"
@@ -221,4 +223,140 @@ Test(compress, bad_chains_are_explained)
     cr_assert(strstr(err.msg, "sparsity"), "%s", err.msg);
     o.sparsity = 0.5;
     cr_assert_eq(compress_check_chain("wanda+gptq-int4", &o, 1, &err), 0, "%s", err.msg);
+}
+
+Test(prune, structured_heads_model_equals_masked_full_model)
+{
+    cpet_err err;
+    model full, small;
+    model_config c = small_config(6, 3, ACT_SILU, 0, 10000.0f); /* 3 KV groups of 2 query heads */
+    cr_assert_eq(model_create(&full, &c, &err), 0);
+    cr_assert_eq(model_create(&small, &c, &err), 0);
+    model_init_random(&full, 0.3f, 7);
+    memcpy(small.params, full.params, full.n_params * sizeof(float));
+    calib_data cal = random_calib(c.vocab_size, 4, 16, 8);
+    compress_options o = {128, 0.34, 0.01};
+    cr_assert_eq(compress_model(&small, "struct-heads", &o, &cal, &err), 0, "%s", err.msg);
+    cr_assert_eq(small.cfg.n_kv_heads, 2, "3 groups minus 1");
+    cr_assert_eq(small.cfg.n_heads, 4);
+    const int D = c.hidden_size, hd = c.head_dim, QD = c.n_heads * hd;
+    for (int l = 0; l < c.n_layers; l++)
+        for (int g = 0; g < 3; g++) {
+            int kept = 0;
+            for (int a = 0; a < 2 && !kept; a++)
+                kept = !memcmp(full.layers[l].lin[LIN_K].w + (size_t)g * hd * D, small.layers[l].lin[LIN_K].w + (size_t)a * hd * D,
+                               (size_t)hd * D * sizeof(float));
+            if (kept) continue;
+            for (int d = 0; d < D; d++) /* silence the group's query heads at the output projection */
+                memset(full.layers[l].lin[LIN_O].w + (size_t)d * QD + g * 2 * hd, 0, 2 * hd * sizeof(float));
+        }
+    int ids[12] = {1, 5, 9, 2, 7, 3, 30, 11, 0, 4, 8, 6};
+    cr_assert_eq(model_forward(&full, ids, NULL, 1, 12, &err), 0, "%s", err.msg);
+    float *want = malloc(12 * c.vocab_size * sizeof(float));
+    memcpy(want, model_logits(&full), 12 * c.vocab_size * sizeof(float));
+    cr_assert_eq(model_forward(&small, ids, NULL, 1, 12, &err), 0, "%s", err.msg);
+    double rel = vec_max_rel_diff(model_logits(&small), want, 12 * (size_t)c.vocab_size);
+    cr_assert_lt(rel, 1e-5, "smaller model vs masked model: %.3g", rel);
+}
+
+/* ---- MoEfication ---- */
+
+static double loss_of(void *p)
+{
+    struct {
+        model *m;
+        int *ids;
+    } *c = p;
+    cpet_err err;
+    model_forward(c->m, c->ids, NULL, 1, 12, &err);
+    return c->m->loss;
+}
+
+Test(moe, experts_routing_cache_checkpoint_and_gradients, .timeout = 60)
+{
+    cpet_err err;
+    model m, dense;
+    model_config c = small_config(4, 2, ACT_RELU, 0, 10000.0f);
+    c.intermediate_size = 64; /* 2 experts of 32: top 20% rounds to 1 */
+    c.n_layers = 1;
+    cr_assert_eq(model_create(&m, &c, &err), 0);
+    cr_assert_eq(model_create(&dense, &c, &err), 0);
+    model_init_random(&m, 0.3f, 11);
+    memcpy(dense.params, m.params, m.n_params * sizeof(float));
+    calib_data cal = random_calib(c.vocab_size, 8, 16, 12);
+    compress_options o = {128, 0.5, 0.01};
+    cr_assert_eq(compress_model(&m, "moefication", &o, &cal, &err), 0, "%s", err.msg);
+    cr_assert_eq(m.cfg.moe_experts, 2);
+    cr_assert_eq(m.cfg.moe_top_k, 1);
+    int count[2] = {0};
+    for (int j = 0; j < 64; j++) count[m.moe[0].expert_of[j]]++;
+    cr_assert(count[0] == 32 && count[1] == 32, "balanced experts: %d / %d", count[0], count[1]);
+    int ids[12] = {1, 5, 9, 2, 7, 3, 30, 11, 0, 4, 8, 6};
+    /* at most top_k x 32 neurons are active per token */
+    cr_assert_eq(model_forward(&m, ids, NULL, 1, 12, &err), 0, "%s", err.msg);
+    for (int t = 0; t < 12; t++) {
+        int active = 0;
+        for (int j = 0; j < 64; j++) active += m.acts.h[t * 64 + j] != 0.0f;
+        cr_assert_leq(active, 32, "token %d has %d active neurons", t, active);
+    }
+    float *masked = malloc(12 * c.vocab_size * sizeof(float));
+    memcpy(masked, model_logits(&m), 12 * c.vocab_size * sizeof(float));
+    /* with every expert on, the model is the dense one */
+    m.moe[0].top_k = 2;
+    cr_assert_eq(model_forward(&m, ids, NULL, 1, 12, &err), 0);
+    cr_assert_eq(model_forward(&dense, ids, NULL, 1, 12, &err), 0);
+    cr_assert_lt(vec_max_rel_diff(model_logits(&m), model_logits(&dense), 12 * (size_t)c.vocab_size), 1e-6);
+    m.moe[0].top_k = 1;
+    /* the KV-cache path routes the same way */
+    kv_cache kc;
+    cr_assert_eq(kv_cache_init(&kc, &m, 16, 12, &err), 0, "%s", err.msg);
+    float *step = malloc(12 * c.vocab_size * sizeof(float));
+    cr_assert_eq(model_forward_cached(&m, &kc, ids, 12, step, 1, &err), 0, "%s", err.msg);
+    cr_assert_lt(vec_max_rel_diff(step, masked, 12 * (size_t)c.vocab_size), 1e-5);
+    kv_cache_free(&kc);
+    /* checkpoint round trip */
+    char dir[256];
+    make_temp_dir(dir, sizeof dir);
+    model back;
+    cr_assert_eq(model_save(&m, dir, &err), 0, "%s", err.msg);
+    cr_assert_eq(model_load(&back, dir, &err), 0, "%s", err.msg);
+    cr_assert_eq(back.cfg.moe_experts, 2);
+    cr_assert_eq(model_forward(&back, ids, NULL, 1, 12, &err), 0);
+    cr_assert_lt(vec_max_rel_diff(model_logits(&back), masked, 12 * (size_t)c.vocab_size), 1e-6);
+    /* gradients through the expert mask: directional finite differences on the FFN weights */
+    cr_assert_eq(model_set_trainable(&m, NULL, 1, &err), 0);
+    model_zero_grad(&m);
+    cr_assert_eq(model_forward(&m, ids, NULL, 1, 12, &err), 0);
+    cr_assert_eq(model_backward(&m, &err), 0, "%s", err.msg);
+    struct {
+        model *m;
+        int *ids;
+    } ctx = {&m, ids};
+    const char *names[] = {"model.layers.0.mlp.up_proj.weight", "model.layers.0.mlp.down_proj.weight", "model.layers.0.mlp.gate_proj.weight"};
+    for (int k = 0; k < 3; k++) {
+        param_tensor *t = model_find_tensor(&m, names[k]);
+        double e = fd_check(loss_of, &ctx, t->p, t->g, t->n, 1e-3f, 2, 70 + k);
+        cr_expect_lt(e, 5e-3, "%s: %.3g", names[k], e);
+    }
+}
+
+Test(moe, router_beats_chance)
+{
+    /* 8 experts; tokens whose activation mass sits in expert (i mod 8), visible from x */
+    const int n = 400, D = 16, F = 64, E = 8;
+    cpet_rng r;
+    rng_seed(&r, 5);
+    float *w = malloc(F * D * sizeof(float)), *x = malloc((size_t)n * D * sizeof(float)), *h = calloc((size_t)n * F, sizeof(float));
+    fill_normal(w, F * D, 1.0f, &r);
+    fill_normal(x, (size_t)n * D, 1.0f, &r);
+    moe_layer e;
+    cpet_err err;
+    cr_assert_eq(moe_cluster(&e, w, F, D, E, 1, &err), 0, "%s", err.msg);
+    for (int i = 0; i < n; i++) {
+        int hot = (x[i * D] > 0) * 4 + (x[i * D + 1] > 0) * 2 + (x[i * D + 2] > 0);
+        for (int j = 0; j < F; j++) h[i * F + j] = e.expert_of[j] == hot ? 1.0f : 0.01f * rng_uniform(&r);
+    }
+    double recall = moe_train_router(&e, x, h, n, 1, 500, 2);
+    cr_assert_gt(recall, 0.5, "router recall %.2f (chance 1/8)", recall);
+    moe_free(&e);
 }
