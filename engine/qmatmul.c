@@ -197,6 +197,127 @@ static inline __attribute__((always_inline)) void fused_row(const qtensor *q, in
     for (int i = 0; i < n; i++) y[(size_t)i * rows + r] = hsum256(total[i]);
 }
 
+/* ---- decode with int8 activation blocks (llama.cpp's vec_dot_*_q8_0) ---- */
+
+typedef struct {
+    float d[FUSED_MAX][1024];  /* per 32-block scale of each input row (cols <= 32768) */
+    int32_t sum[FUSED_MAX][1024]; /* per-block sum of codes (for asymmetric zero points) */
+    int8_t *q[FUSED_MAX];
+} q8_rows;
+
+static void quantize_q8_rows(const float *x, int n, int cols, int8_t *codes, q8_rows *a)
+{
+    for (int i = 0; i < n; i++) {
+        a->q[i] = codes + (size_t)i * cols;
+        for (int b = 0; b < cols / 32; b++) {
+            const float *xb = x + (size_t)i * cols + b * 32;
+            float amax = 0.0f;
+            for (int j = 0; j < 32; j++) amax = fabsf(xb[j]) > amax ? fabsf(xb[j]) : amax;
+            float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+            int32_t s = 0;
+            for (int j = 0; j < 32; j++) {
+                int8_t c = (int8_t)roundf(xb[j] * id);
+                a->q[i][b * 32 + j] = c;
+                s += c;
+            }
+            a->d[i][b] = d;
+            a->sum[i][b] = s;
+        }
+    }
+}
+
+/* the 8 int32 partial sums of (signed w) * (signed x) over 32 lanes: ggml's sign trick, |w| as u8 times
+ * sign(x, w); kept as a vector so a block costs no horizontal reduction */
+static inline __m256 dot32_s8(__m256i w, __m256i x)
+{
+    __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+}
+
+/* the same for unsigned codes (0..15) times signed x */
+static inline __m256 dot32_u8(__m256i w, __m256i x)
+{
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1)));
+}
+
+/* 32 codes of a nibble-packed run (element 2k low, 2k+1 high), as bytes in element order */
+static inline __m256i nibbles_sequential(const uint8_t *b)
+{
+    const __m128i mask = _mm_set1_epi8(0x0F);
+    __m128i v = _mm_loadu_si128((const __m128i *)b);
+    __m128i lo = _mm_and_si128(v, mask), hi = _mm_and_si128(_mm_srli_epi16(v, 4), mask);
+    return _mm256_set_m128i(_mm_unpackhi_epi8(lo, hi), _mm_unpacklo_epi8(lo, hi));
+}
+
+static inline __attribute__((always_inline)) void q8act_row(const qtensor *q, int r, const q8_rows *a, float *y,
+                                                              const int n)
+{
+    const int cols = q->cols, per_row = cols / q->group, rows = q->rows, blocks = cols / 32;
+    __m256 acc[FUSED_MAX];
+    float offset[FUSED_MAX] = {0}; /* asymmetric formats: the zero-point term, sum over blocks of z s d sum(x) */
+    for (int i = 0; i < n; i++) acc[i] = _mm256_setzero_ps();
+    switch (q->format) {
+    case QF_INT8: case QF_W8A8: {
+        const int8_t *w = (const int8_t *)q->data + (size_t)r * cols;
+        for (int b = 0; b < blocks; b++) {
+            __m256i wv = _mm256_loadu_si256((const __m256i *)(w + b * 32));
+            for (int i = 0; i < n; i++)
+                acc[i] = _mm256_fmadd_ps(dot32_s8(wv, _mm256_loadu_si256((const __m256i *)(a->q[i] + b * 32))),
+                                         _mm256_set1_ps(a->d[i][b]), acc[i]);
+        }
+        for (int i = 0; i < n; i++) y[(size_t)i * rows + r] = hsum256(acc[i]) * q->scales[r];
+        return;
+    }
+    case QF_Q8_0:
+        for (int b = 0; b < blocks; b++) {
+            const uint8_t *blk = q->data + ((size_t)r * blocks + b) * 34;
+            uint16_t h;
+            memcpy(&h, blk, 2);
+            float d = _cvtsh_ss(h);
+            __m256i wv = _mm256_loadu_si256((const __m256i *)(blk + 2));
+            for (int i = 0; i < n; i++)
+                acc[i] = _mm256_fmadd_ps(dot32_s8(wv, _mm256_loadu_si256((const __m256i *)(a->q[i] + b * 32))),
+                                         _mm256_set1_ps(d * a->d[i][b]), acc[i]);
+        }
+        break;
+    case QF_Q4_0:
+        for (int b = 0; b < blocks; b++) {
+            const uint8_t *blk = q->data + ((size_t)r * blocks + b) * 18;
+            uint16_t h;
+            memcpy(&h, blk, 2);
+            float d = _cvtsh_ss(h);
+            __m128i lo, hi;
+            q4_0_codes(blk + 2, &lo, &hi);
+            __m256i wv = _mm256_set_m128i(hi, lo);
+            for (int i = 0; i < n; i++)
+                acc[i] = _mm256_fmadd_ps(dot32_s8(wv, _mm256_loadu_si256((const __m256i *)(a->q[i] + b * 32))),
+                                         _mm256_set1_ps(d * a->d[i][b]), acc[i]);
+        }
+        break;
+    case QF_INT4: case QF_INT3: {
+        const int g = q->group, per_group = g / 32;
+        for (int k = 0; k < per_row; k++) {
+            float s = q->scales[(size_t)r * per_row + k];
+            int z = q->zeros[(size_t)r * per_row + k];
+            const uint8_t *codes = q->data + ((size_t)r * cols + (size_t)k * g) / 2;
+            for (int j = 0; j < per_group; j++) {
+                __m256i wv = nibbles_sequential(codes + j * 16);
+                int b = k * per_group + j;
+                for (int i = 0; i < n; i++) { /* sum (c - z) x = sum c x - z sum x */
+                    float sd = s * a->d[i][b];
+                    acc[i] = _mm256_fmadd_ps(dot32_u8(wv, _mm256_loadu_si256((const __m256i *)(a->q[i] + b * 32))),
+                                             _mm256_set1_ps(sd), acc[i]);
+                    offset[i] += sd * (float)(z * a->sum[i][b]);
+                }
+            }
+        }
+        break;
+    }
+    default: return;
+    }
+    for (int i = 0; i < n; i++) y[(size_t)i * rows + r] = hsum256(acc[i]) - offset[i];
+}
+
 static int has_fused(qformat f) { return f == QF_INT8 || f == QF_Q8_0 || f == QF_Q4_0 || f == QF_INT4 || f == QF_INT3; }
 
 /* ---- W8A8: int8 activations (absmax / 127 per row) times int8 weights, int32 sums ---- */
@@ -256,6 +377,23 @@ void qmatmul(const qtensor *q, const float *x, float *y, int n)
         return;
     }
     const int rows = q->rows, cols = q->cols;
+    if (q->q8_activations && n <= FUSED_MAX && has_fused(q->format) && cols % 32 == 0 && cols <= 32768) {
+        q8_rows *a = malloc(sizeof *a);
+        int8_t *codes = malloc((size_t)n * cols);
+        quantize_q8_rows(x, n, cols, codes, a);
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < rows; r++) {
+            switch (n) {
+            case 1: q8act_row(q, r, a, y, 1); break;
+            case 2: q8act_row(q, r, a, y, 2); break;
+            case 3: q8act_row(q, r, a, y, 3); break;
+            default: q8act_row(q, r, a, y, 4); break;
+            }
+        }
+        free(codes);
+        free(a);
+        return;
+    }
     if (n <= FUSED_MAX && has_fused(q->format) && cols % 16 == 0) {
 #pragma omp parallel for schedule(static)
         for (int r = 0; r < rows; r++) {
@@ -296,8 +434,37 @@ void qmatmul(const qtensor *q, const float *x, float *y, int n)
     }
 }
 
+/* The q8-activation decode in plain C: x blocks quantized the same way, dot products of the codes. */
+static void q8act_reference(const qtensor *q, const float *x, float *y, int n)
+{
+    const int cols = q->cols, blocks = cols / 32;
+    q8_rows *a = malloc(sizeof *a);
+    int8_t *codes = malloc((size_t)n * cols);
+    quantize_q8_rows(x, n, cols, codes, a);
+    float *w = malloc((size_t)cols * sizeof(float));
+    for (int r = 0; r < q->rows; r++) {
+        qtensor_dequant_row(q, r, w); /* codes times scale: the products below regroup the same sums */
+        for (int i = 0; i < n; i++) {
+            double acc = 0;
+            for (int b = 0; b < blocks; b++) {
+                double s = 0;
+                for (int j = 0; j < 32; j++) s += (double)w[b * 32 + j] * a->q[i][b * 32 + j];
+                acc += s * a->d[i][b];
+            }
+            y[(size_t)i * q->rows + r] = (float)acc;
+        }
+    }
+    free(w);
+    free(codes);
+    free(a);
+}
+
 void qmatmul_reference(const qtensor *q, const float *x, float *y, int n)
 {
+    if (q->q8_activations && n <= FUSED_MAX && has_fused(q->format) && q->cols % 32 == 0) {
+        q8act_reference(q, x, y, n);
+        return;
+    }
     if (q->format == QF_W8A8) {
         w8a8_matmul(q, x, y, n, 0);
         return;

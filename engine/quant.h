@@ -27,6 +27,9 @@ typedef struct {
     uint8_t *absmax_q;     /* NF4: int8 codes of (absmax - mean) per block */
     float *absmax_scale;   /* NF4: per 256 blocks */
     float absmax_mean;     /* NF4 */
+    /* decode mode: quantize the activations to int8 blocks of 32 (absmax / 127) and use integer dot
+     * products, llama.cpp's scheme (faster, slightly different numbers); 0 = exact float activations */
+    int q8_activations;
 } qtensor;
 
 const char *qformat_name(qformat f);
@@ -60,7 +63,8 @@ int qtensor_alloc(qtensor *q, qformat f, int rows, int cols, int group, cpet_err
 extern const float nf4_levels[16];
 
 /* ---- kernels (qmatmul.c) ---- */
-/* y[n, rows] = x[n, cols] W^T on the packed weights; OpenMP over output rows. W8A8 quantizes x per row. */
+/* y[n, rows] = x[n, cols] W^T on the packed weights; OpenMP over output rows. W8A8 quantizes x per row;
+ * with q->q8_activations, decode-sized inputs (n <= 4) of int8/q8_0/int4/int3/q4_0 use int8 x blocks. */
 void qmatmul(const qtensor *q, const float *x, float *y, int n);
 /* the same with plain scalar code: the reference the fast kernel is tested against */
 void qmatmul_reference(const qtensor *q, const float *x, float *y, int n);

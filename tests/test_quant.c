@@ -229,3 +229,27 @@ Test(quant, unsupported_group_sizes_are_errors)
     cr_assert(strstr(err.msg, "does not divide the row length 192"), "%s", err.msg);
     cr_assert_neq(quantize_rtn(&q, QF_Q4_0, w, 4, 40, 0, &err), 0, "Q4_0 needs rows of whole 32-blocks");
 }
+
+/* llama.cpp-style decode: int8 activation blocks and integer dot products */
+Test(quant, q8_activation_decode_matches_its_reference)
+{
+    const int rows = 72, cols = 256;
+    float *w = random_matrix(rows, cols, 10), *x = random_matrix(4, cols, 11);
+    const qformat fs[] = {QF_INT8, QF_Q8_0, QF_Q4_0, QF_INT4, QF_INT3};
+    for (int k = 0; k < 5; k++)
+        for (int n = 1; n <= 4; n += 3) {
+            qtensor q;
+            cpet_err err;
+            cr_assert_eq(quantize_rtn(&q, fs[k], w, rows, cols, 128, &err), 0, "%s", err.msg);
+            float exact[4 * 72], fast[4 * 72], ref[4 * 72];
+            qmatmul(&q, x, exact, n);
+            q.q8_activations = 1;
+            qmatmul(&q, x, fast, n);
+            qmatmul_reference(&q, x, ref, n);
+            double rel = vec_max_rel_diff(fast, ref, (size_t)n * rows), drift = vec_max_rel_diff(fast, exact, (size_t)n * rows);
+            cr_expect_lt(rel, 1e-5, "%s n=%d: fast vs reference %.3g", qformat_name(fs[k]), n, rel);
+            cr_expect_lt(drift, 2e-2, "%s n=%d: activation quantization moved the result by %.3g", qformat_name(fs[k]), n, drift);
+            cr_expect_gt(drift, 0.0, "%s: the activations really were quantized", qformat_name(fs[k]));
+            qtensor_free(&q);
+        }
+}
