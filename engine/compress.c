@@ -88,6 +88,12 @@ int model_set_packed(model *m, int layer, int which, qtensor *q)
     return 0;
 }
 
+void model_set_q8_activations(model *m, int on)
+{
+    for (int i = 0; m->quant && i < m->cfg.n_layers * LIN_PER_LAYER; i++)
+        if (m->quant[i].format != QF_COUNT) m->quant[i].q8_activations = on;
+}
+
 size_t model_storage_bytes(const model *m)
 {
     size_t bytes = 0;

@@ -5,6 +5,7 @@
 
 #include "blas.h"
 #include "cli.h"
+#include "compress.h"
 #include "corpus.h"
 #include "evaluate.h"
 #include "fileio.h"
@@ -19,7 +20,7 @@
 typedef struct {
     const char *model_dir, *adapter, *tokenizer_path, *prompt, *split, *heldout, *out;
     const char *tasks[MAX_TASKS];
-    int n_tasks, no_bos;
+    int n_tasks, no_bos, q8_activations;
     long max_new, seed, threads, batch;
     double temperature, top_p;
 } infer_args;
@@ -38,6 +39,7 @@ static int parse_common(infer_args *a, int argc, char **argv, int *i)
     if (strcmp(s, "--tokenizer") == 0) return !(a->tokenizer_path = cli_value(argc, argv, i));
     if (strcmp(s, "--threads") == 0) return cli_int(s, cli_value(argc, argv, i), 1, 1024, &a->threads) != 0;
     if (strcmp(s, "--no-bos") == 0) return a->no_bos = 1, 0;
+    if (strcmp(s, "--q8-activations") == 0) return a->q8_activations = 1, 0;
     return -1;
 }
 
@@ -59,6 +61,7 @@ static int load_all(const infer_args *a, loaded *L, cpet_err *err)
         return -1;
     }
     L->bos = a->no_bos ? -1 : L->m.cfg.bos_token_id;
+    model_set_q8_activations(&L->m, a->q8_activations);
     return 0;
 }
 
@@ -78,6 +81,7 @@ int cmd_generate(int argc, char **argv)
         if (cli_is_help(s)) {
             printf("usage: cpet generate MODEL_DIR --prompt TEXT [--max-new 32] [--temperature 0] [--top-p 1]\n"
                    "                     [--seed 0] [--adapter DIR] [--tokenizer FILE] [--no-bos] [--threads N]\n"
+                   "                     [--q8-activations]  (packed models: llama.cpp's int8-activation decode)\n"
                    "Greedy by default; with --temperature > 0, nucleus sampling from the seed. KV-cache decoding;\n"
                    "stops at the model's eos token. Prints the continuation.\n");
             return 0;
