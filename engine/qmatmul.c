@@ -40,6 +40,14 @@ static inline __m256 i8x8_to_ps(const void *p, __m256 d)
     return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)), d);
 }
 
+/* the f16 scale d that opens every Q8_0 / Q4_0 block */
+static inline float block_scale(const uint8_t *block)
+{
+    uint16_t h;
+    memcpy(&h, block, 2);
+    return _cvtsh_ss(h);
+}
+
 /* Q4_0: 16 bytes -> elements 0..15 (low nibbles) and 16..31 (high nibbles), centred on 0 */
 static inline void q4_0_codes(const uint8_t *qs, __m128i *lo, __m128i *hi)
 {
@@ -65,18 +73,14 @@ static void dequant_row_fast(const qtensor *q, int r, float *out)
     case QF_Q8_0:
         for (int k = 0; k < per_row; k++) {
             const uint8_t *b = q->data + ((size_t)r * per_row + k) * 34;
-            uint16_t h;
-            memcpy(&h, b, 2);
-            __m256 d = _mm256_set1_ps(_cvtsh_ss(h));
+            __m256 d = _mm256_set1_ps(block_scale(b));
             for (int j = 0; j < 32; j += 8) _mm256_storeu_ps(out + k * 32 + j, i8x8_to_ps(b + 2 + j, d));
         }
         return;
     case QF_Q4_0: {
         for (int k = 0; k < per_row; k++) {
             const uint8_t *b = q->data + ((size_t)r * per_row + k) * 18;
-            uint16_t h;
-            memcpy(&h, b, 2);
-            __m256 d = _mm256_set1_ps(_cvtsh_ss(h));
+            __m256 d = _mm256_set1_ps(block_scale(b));
             __m128i lo, hi;
             q4_0_codes(b + 2, &lo, &hi);
             float *o = out + k * 32;
@@ -151,9 +155,7 @@ static inline __attribute__((always_inline)) void fused_row(const qtensor *q, in
     case QF_Q8_0:
         for (int k = 0; k < per_row; k++) {
             const uint8_t *b = q->data + ((size_t)r * per_row + k) * 34;
-            uint16_t h;
-            memcpy(&h, b, 2);
-            __m256 d = _mm256_set1_ps(_cvtsh_ss(h));
+            __m256 d = _mm256_set1_ps(block_scale(b));
             for (int i = 0; i < n; i++) blk[i] = _mm256_setzero_ps();
             fma16(_mm_loadu_si128((const __m128i *)(b + 2)), x + k * 32, cols, n, blk);
             fma16(_mm_loadu_si128((const __m128i *)(b + 18)), x + k * 32 + 16, cols, n, blk);
@@ -163,9 +165,7 @@ static inline __attribute__((always_inline)) void fused_row(const qtensor *q, in
     case QF_Q4_0: {
         for (int k = 0; k < per_row; k++) {
             const uint8_t *b = q->data + ((size_t)r * per_row + k) * 18;
-            uint16_t h;
-            memcpy(&h, b, 2);
-            __m256 d = _mm256_set1_ps(_cvtsh_ss(h));
+            __m256 d = _mm256_set1_ps(block_scale(b));
             __m128i lo, hi;
             q4_0_codes(b + 2, &lo, &hi);
             for (int i = 0; i < n; i++) blk[i] = _mm256_setzero_ps();
@@ -271,9 +271,7 @@ static inline __attribute__((always_inline)) void q8act_row(const qtensor *q, in
     case QF_Q8_0:
         for (int b = 0; b < blocks; b++) {
             const uint8_t *blk = q->data + ((size_t)r * blocks + b) * 34;
-            uint16_t h;
-            memcpy(&h, blk, 2);
-            float d = _cvtsh_ss(h);
+            float d = block_scale(blk);
             __m256i wv = _mm256_loadu_si256((const __m256i *)(blk + 2));
             for (int i = 0; i < n; i++)
                 acc[i] = _mm256_fmadd_ps(dot32_s8(wv, _mm256_loadu_si256((const __m256i *)(a->q[i] + b * 32))),
@@ -283,9 +281,7 @@ static inline __attribute__((always_inline)) void q8act_row(const qtensor *q, in
     case QF_Q4_0:
         for (int b = 0; b < blocks; b++) {
             const uint8_t *blk = q->data + ((size_t)r * blocks + b) * 18;
-            uint16_t h;
-            memcpy(&h, blk, 2);
-            float d = _cvtsh_ss(h);
+            float d = block_scale(blk);
             __m128i lo, hi;
             q4_0_codes(blk + 2, &lo, &hi);
             __m256i wv = _mm256_set_m128i(hi, lo);
