@@ -125,18 +125,40 @@ static calib_data random_calib(int vocab, int rows, int seq, uint64_t seed)
     return (calib_data){ids, rows, seq};
 }
 
-Test(prune, structured_ffn_model_equals_masked_full_model)
+/* full and small start as the same random model; small is then compressed by `method` */
+static void twin_models(model *full, model *small, const model_config *c, uint64_t seed, const char *method,
+                        double sparsity)
 {
     cpet_err err;
+    cr_assert_eq(model_create(full, c, &err), 0);
+    cr_assert_eq(model_create(small, c, &err), 0);
+    model_init_random(full, 0.3f, seed);
+    memcpy(small->params, full->params, full->n_params * sizeof(float));
+    calib_data cal = random_calib(c->vocab_size, 4, 16, seed + 1);
+    compress_options o = {128, sparsity, 0.01};
+    cr_assert_eq(compress_model(small, method, &o, &cal, &err), 0, "%s", err.msg);
+}
+
+/* the two models give the same logits on a fixed sequence */
+static void expect_same_logits(model *a, model *b)
+{
+    cpet_err err;
+    int ids[12] = {1, 5, 9, 2, 7, 3, 30, 11, 0, 4, 8, 6};
+    const size_t n = 12 * (size_t)a->cfg.vocab_size;
+    cr_assert_eq(model_forward(a, ids, NULL, 1, 12, &err), 0, "%s", err.msg);
+    float *want = malloc(n * sizeof(float));
+    memcpy(want, model_logits(a), n * sizeof(float));
+    cr_assert_eq(model_forward(b, ids, NULL, 1, 12, &err), 0, "%s", err.msg);
+    double rel = vec_max_rel_diff(model_logits(b), want, n);
+    cr_assert_lt(rel, 1e-5, "smaller model vs masked model: %.3g", rel);
+    free(want);
+}
+
+Test(prune, structured_ffn_model_equals_masked_full_model)
+{
     model full, small;
     model_config c = small_config(4, 2, ACT_SILU, 0, 10000.0f);
-    cr_assert_eq(model_create(&full, &c, &err), 0);
-    cr_assert_eq(model_create(&small, &c, &err), 0);
-    model_init_random(&full, 0.3f, 4);
-    memcpy(small.params, full.params, full.n_params * sizeof(float));
-    calib_data cal = random_calib(c.vocab_size, 4, 16, 5);
-    compress_options o = {128, 0.25, 0.01};
-    cr_assert_eq(compress_model(&small, "struct-ffn", &o, &cal, &err), 0, "%s", err.msg);
+    twin_models(&full, &small, &c, 4, "struct-ffn", 0.25);
     cr_assert_eq(small.cfg.intermediate_size, 30, "40 neurons minus 25%%");
     cr_assert_lt(small.n_params, full.n_params);
     /* mask the full model: zero the gate/up rows and down columns of neurons the small model dropped */
@@ -151,13 +173,7 @@ Test(prune, structured_ffn_model_equals_masked_full_model)
             memset(full.layers[l].lin[LIN_UP].w + j * D, 0, D * sizeof(float));
             for (int d = 0; d < D; d++) full.layers[l].lin[LIN_DOWN].w[d * F + j] = 0.0f;
         }
-    int ids[12] = {1, 5, 9, 2, 7, 3, 30, 11, 0, 4, 8, 6};
-    cr_assert_eq(model_forward(&full, ids, NULL, 1, 12, &err), 0, "%s", err.msg);
-    float *want = malloc(12 * c.vocab_size * sizeof(float));
-    memcpy(want, model_logits(&full), 12 * c.vocab_size * sizeof(float));
-    cr_assert_eq(model_forward(&small, ids, NULL, 1, 12, &err), 0, "%s", err.msg);
-    double rel = vec_max_rel_diff(model_logits(&small), want, 12 * (size_t)c.vocab_size);
-    cr_assert_lt(rel, 1e-5, "smaller model vs masked model: %.3g", rel);
+    expect_same_logits(&full, &small);
 }
 
 Test(compress, packed_forward_equals_dequantized_weights)
@@ -227,16 +243,9 @@ Test(compress, bad_chains_are_explained)
 
 Test(prune, structured_heads_model_equals_masked_full_model)
 {
-    cpet_err err;
     model full, small;
     model_config c = small_config(6, 3, ACT_SILU, 0, 10000.0f); /* 3 KV groups of 2 query heads */
-    cr_assert_eq(model_create(&full, &c, &err), 0);
-    cr_assert_eq(model_create(&small, &c, &err), 0);
-    model_init_random(&full, 0.3f, 7);
-    memcpy(small.params, full.params, full.n_params * sizeof(float));
-    calib_data cal = random_calib(c.vocab_size, 4, 16, 8);
-    compress_options o = {128, 0.34, 0.01};
-    cr_assert_eq(compress_model(&small, "struct-heads", &o, &cal, &err), 0, "%s", err.msg);
+    twin_models(&full, &small, &c, 7, "struct-heads", 0.34);
     cr_assert_eq(small.cfg.n_kv_heads, 2, "3 groups minus 1");
     cr_assert_eq(small.cfg.n_heads, 4);
     const int D = c.hidden_size, hd = c.head_dim, QD = c.n_heads * hd;
@@ -250,13 +259,7 @@ Test(prune, structured_heads_model_equals_masked_full_model)
             for (int d = 0; d < D; d++) /* silence the group's query heads at the output projection */
                 memset(full.layers[l].lin[LIN_O].w + (size_t)d * QD + g * 2 * hd, 0, 2 * hd * sizeof(float));
         }
-    int ids[12] = {1, 5, 9, 2, 7, 3, 30, 11, 0, 4, 8, 6};
-    cr_assert_eq(model_forward(&full, ids, NULL, 1, 12, &err), 0, "%s", err.msg);
-    float *want = malloc(12 * c.vocab_size * sizeof(float));
-    memcpy(want, model_logits(&full), 12 * c.vocab_size * sizeof(float));
-    cr_assert_eq(model_forward(&small, ids, NULL, 1, 12, &err), 0, "%s", err.msg);
-    double rel = vec_max_rel_diff(model_logits(&small), want, 12 * (size_t)c.vocab_size);
-    cr_assert_lt(rel, 1e-5, "smaller model vs masked model: %.3g", rel);
+    expect_same_logits(&full, &small);
 }
 
 /* ---- MoEfication ---- */
