@@ -103,14 +103,6 @@ int model_forward_cached(model *m, kv_cache *c, const int *ids, int n, float *lo
     return 0;
 }
 
-static uint64_t next_random(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 typedef struct {
     float p;
     int id;
@@ -139,7 +131,7 @@ int sample_token(const float *logits, int V, float temperature, float top_p, uin
     int keep = 0;
     double mass = 0.0, cut = (top_p > 0.0f && top_p < 1.0f ? top_p : 1.0) * sum;
     while (keep < V && (keep == 0 || mass < cut)) mass += p[keep++].p;
-    double u = (double)(next_random(rng_state) >> 11) / 9007199254740992.0 * mass, acc = 0.0;
+    double u = (double)(splitmix64(rng_state) >> 11) / 9007199254740992.0 * mass, acc = 0.0;
     int choice = p[keep - 1].id;
     for (int i = 0; i < keep; i++) {
         acc += p[i].p;

@@ -271,6 +271,24 @@ int st_to_f32(const st_file *f, const st_tensor *t, float *dst, cpet_err *err)
     }
 }
 
+int st_to_int(const st_file *f, const st_tensor *t, int *dst, cpet_err *err)
+{
+    if (t->dtype != ST_I32 && t->dtype != ST_I64)
+        return cpet_fail(err, "%s: tensor '%s' has dtype %s, expected I32 or I64", f->path, t->name, st_dtype_name(t->dtype));
+    for (size_t i = 0; i < t->numel; i++) {
+        if (t->dtype == ST_I32) {
+            int32_t v;
+            memcpy(&v, (const char *)t->data + 4 * i, 4);
+            dst[i] = v;
+        } else {
+            int64_t v;
+            memcpy(&v, (const char *)t->data + 8 * i, 8);
+            dst[i] = (int)v;
+        }
+    }
+    return 0;
+}
+
 static void shape_str(char *buf, size_t n, int ndim, const int64_t *shape)
 {
     size_t off = (size_t)snprintf(buf, n, "[");

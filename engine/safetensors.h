@@ -43,6 +43,8 @@ const char *st_meta(const st_file *f, const char *key);
 
 /* Converts a floating tensor (f32/f16/bf16/f64) to f32 into dst (numel floats). */
 int st_to_f32(const st_file *f, const st_tensor *t, float *dst, cpet_err *err);
+/* Converts an integer tensor (I32/I64) to int into dst (numel ints); other dtypes are an error. */
+int st_to_int(const st_file *f, const st_tensor *t, int *dst, cpet_err *err);
 /* Checks that t has exactly the given shape; the error names file, tensor, both shapes. */
 int st_check_shape(const st_file *f, const st_tensor *t, int ndim, const int64_t *shape, cpet_err *err);
 

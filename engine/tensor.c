@@ -84,7 +84,7 @@ uint16_t cpet_f32_to_f16(float f)
     return sign | (uint16_t)h;
 }
 
-static uint64_t splitmix64(uint64_t *x)
+uint64_t splitmix64(uint64_t *x)
 {
     uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;

@@ -21,6 +21,8 @@ typedef struct {
     uint64_t s[4];
 } cpet_rng;
 
+/* One step of splitmix64: advances *state and returns a well-mixed 64-bit value. */
+uint64_t splitmix64(uint64_t *state);
 void rng_seed(cpet_rng *r, uint64_t seed);
 uint64_t rng_next(cpet_rng *r);
 float rng_uniform(cpet_rng *r);          /* [0, 1) */

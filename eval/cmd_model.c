@@ -101,16 +101,10 @@ static int read_ids(const char *path, int **ids, int **targets, int *B, int *T, 
         free(*ids);
         return cpet_fail(err, "%s: labels must be I32/I64 with the shape of input_ids", path);
     }
-    if (lab) *targets = malloc(n * sizeof(int));
-    for (size_t i = 0; i < n; i++) {
-        int64_t v, lv = 0;
-        if (t->dtype == ST_I32) { int32_t x; memcpy(&x, (const char *)t->data + 4 * i, 4); v = x; }
-        else memcpy(&v, (const char *)t->data + 8 * i, 8);
-        (*ids)[i] = (int)v;
-        if (!lab) continue;
-        if (lab->dtype == ST_I32) { int32_t x; memcpy(&x, (const char *)lab->data + 4 * i, 4); lv = x; }
-        else memcpy(&lv, (const char *)lab->data + 8 * i, 8);
-        (*targets)[i] = (int)lv;
+    st_to_int(&f, t, *ids, err);
+    if (lab) {
+        *targets = malloc(n * sizeof(int));
+        st_to_int(&f, lab, *targets, err);
     }
     if (lab) /* HF shifts labels: position t predicts labels[t + 1] */
         for (int b = 0; b < *B; b++)

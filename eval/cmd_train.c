@@ -32,12 +32,7 @@ static int read_rows(const char *path, int **rows, int *n_rows, int *seq, cpet_e
     *n_rows = (int)t->shape[0];
     *seq = (int)t->shape[1];
     *rows = malloc(t->numel * sizeof(int));
-    for (size_t i = 0; i < t->numel; i++) {
-        int64_t v;
-        if (t->dtype == ST_I32) { int32_t x; memcpy(&x, (const char *)t->data + 4 * i, 4); v = x; }
-        else memcpy(&v, (const char *)t->data + 8 * i, 8);
-        (*rows)[i] = (int)v;
-    }
+    st_to_int(&f, t, *rows, err);
     st_close(&f);
     return 0;
 }
