@@ -90,8 +90,12 @@ int model_set_packed(model *m, int layer, int which, qtensor *q)
 
 void model_set_q8_activations(model *m, int on)
 {
-    for (int i = 0; m->quant && i < m->cfg.n_layers * LIN_PER_LAYER; i++)
-        if (m->quant[i].format != QF_COUNT) m->quant[i].q8_activations = on;
+    for (int i = 0; m->quant && i < m->cfg.n_layers * LIN_PER_LAYER; i++) {
+        qtensor *q = &m->quant[i];
+        if (q->format == QF_COUNT) continue;
+        q->q8_activations = on;
+        if (on && !q->pack && qtensor_pack_supported(q)) qtensor_pack_decode(q); /* on failure: the stored layout */
+    }
 }
 
 size_t model_storage_bytes(const model *m)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "blas.h"
+#include "q8act.h"
 #include "quant.h"
 #include "tensor.h"
 
@@ -57,6 +58,26 @@ static inline void q4_0_codes(const uint8_t *qs, __m128i *lo, __m128i *hi)
     *hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), mask), eight);
 }
 
+/* NF4: 8 codes (bytes 0..15) -> their levels, a 16-entry table lookup as two 8-lane permutes and a blend
+ * on bit 3 */
+static inline __m256 nf4_lookup8(__m128i codes8)
+{
+    const __m256 low = _mm256_loadu_ps(nf4_levels), high = _mm256_loadu_ps(nf4_levels + 8);
+    __m256i idx = _mm256_cvtepu8_epi32(codes8);
+    __m256 from_low = _mm256_permutevar8x32_ps(low, idx), from_high = _mm256_permutevar8x32_ps(high, idx);
+    return _mm256_blendv_ps(from_low, from_high, _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
+}
+
+/* 16 bytes of nibbles (element 2k low, 2k+1 high) -> 32 codes as bytes in element order */
+static inline void nibbles_in_order(const uint8_t *b, __m128i *first16, __m128i *next16)
+{
+    const __m128i mask = _mm_set1_epi8(0x0F);
+    __m128i v = _mm_loadu_si128((const __m128i *)b);
+    __m128i lo = _mm_and_si128(v, mask), hi = _mm_and_si128(_mm_srli_epi16(v, 4), mask);
+    *first16 = _mm_unpacklo_epi8(lo, hi);
+    *next16 = _mm_unpackhi_epi8(lo, hi);
+}
+
 /* AVX2 dequantization of one row; formats without a fast path use the scalar one. */
 static void dequant_row_fast(const qtensor *q, int r, float *out)
 {
@@ -93,15 +114,15 @@ static void dequant_row_fast(const qtensor *q, int r, float *out)
     }
     case QF_INT4: case QF_INT3: {
         const int g = q->group;
-        const __m128i mask = _mm_set1_epi8(0x0F);
         for (int k = 0; k < per_row; k++) {
             const uint8_t *b = q->data + ((size_t)r * cols + (size_t)k * g) / 2;
             __m256 s = _mm256_set1_ps(q->scales[(size_t)r * per_row + k]);
             __m128i z = _mm_set1_epi8((char)q->zeros[(size_t)r * per_row + k]);
             for (int j = 0; j < g; j += 32) { /* 16 bytes -> 32 codes, even index in the low nibble */
-                __m128i v = _mm_loadu_si128((const __m128i *)(b + j / 2));
-                __m128i lo = _mm_and_si128(v, mask), hi = _mm_and_si128(_mm_srli_epi16(v, 4), mask);
-                __m128i c0 = _mm_sub_epi8(_mm_unpacklo_epi8(lo, hi), z), c1 = _mm_sub_epi8(_mm_unpackhi_epi8(lo, hi), z);
+                __m128i c0, c1;
+                nibbles_in_order(b + j / 2, &c0, &c1);
+                c0 = _mm_sub_epi8(c0, z);
+                c1 = _mm_sub_epi8(c1, z);
                 float *o = out + k * g + j;
                 _mm256_storeu_ps(o, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c0)), s));
                 _mm256_storeu_ps(o + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(c0, 8))), s));
@@ -111,13 +132,28 @@ static void dequant_row_fast(const qtensor *q, int r, float *out)
         }
         return;
     }
+    case QF_NF4:
+        for (int k = 0; k < per_row; k++) {
+            size_t block = (size_t)r * per_row + k;
+            __m256 a = _mm256_set1_ps(qtensor_nf4_absmax(q, block));
+            for (int j = 0; j < 64; j += 32) {
+                __m128i c[2];
+                nibbles_in_order(q->data + (block * 64 + j) / 2, &c[0], &c[1]);
+                for (int h = 0; h < 2; h++) {
+                    float *o = out + k * 64 + j + h * 16;
+                    _mm256_storeu_ps(o, _mm256_mul_ps(nf4_lookup8(c[h]), a));
+                    _mm256_storeu_ps(o + 8, _mm256_mul_ps(nf4_lookup8(_mm_srli_si128(c[h], 8)), a));
+                }
+            }
+        }
+        return;
     default: qtensor_dequant_row(q, r, out); return;
     }
 }
 
 /* ---- fused decode kernels: codes expanded in registers straight into FMAs, for up to 4 inputs ---- */
 
-#define FUSED_MAX 4
+#define FUSED_MAX Q8_MAX_INPUTS
 
 static inline float hsum256(__m256 v)
 {
@@ -144,7 +180,6 @@ static inline __attribute__((always_inline)) void fused_row(const qtensor *q, in
     const int cols = q->cols, per_row = cols / q->group, rows = q->rows;
     __m256 total[FUSED_MAX], blk[FUSED_MAX];
     for (int i = 0; i < n; i++) total[i] = _mm256_setzero_ps();
-    const __m128i nib = _mm_set1_epi8(0x0F);
     switch (q->format) {
     case QF_INT8: case QF_W8A8: {
         const uint8_t *src = q->data + (size_t)r * cols;
@@ -183,15 +218,35 @@ static inline __attribute__((always_inline)) void fused_row(const qtensor *q, in
             __m128i z = _mm_set1_epi8((char)q->zeros[(size_t)r * per_row + k]);
             for (int i = 0; i < n; i++) blk[i] = _mm256_setzero_ps();
             for (int j = 0; j < g; j += 32) {
-                __m128i v = _mm_loadu_si128((const __m128i *)(b + j / 2));
-                __m128i lo = _mm_and_si128(v, nib), hi = _mm_and_si128(_mm_srli_epi16(v, 4), nib);
-                fma16(_mm_sub_epi8(_mm_unpacklo_epi8(lo, hi), z), x + k * g + j, cols, n, blk);
-                fma16(_mm_sub_epi8(_mm_unpackhi_epi8(lo, hi), z), x + k * g + j + 16, cols, n, blk);
+                __m128i c0, c1;
+                nibbles_in_order(b + j / 2, &c0, &c1);
+                fma16(_mm_sub_epi8(c0, z), x + k * g + j, cols, n, blk);
+                fma16(_mm_sub_epi8(c1, z), x + k * g + j + 16, cols, n, blk);
             }
             for (int i = 0; i < n; i++) total[i] = _mm256_fmadd_ps(blk[i], s, total[i]);
         }
         break;
     }
+    case QF_NF4:
+        for (int k = 0; k < per_row; k++) {
+            size_t block = (size_t)r * per_row + k;
+            for (int i = 0; i < n; i++) blk[i] = _mm256_setzero_ps();
+            for (int j = 0; j < 64; j += 32) {
+                __m128i c[2];
+                nibbles_in_order(q->data + (block * 64 + j) / 2, &c[0], &c[1]);
+                for (int h = 0; h < 2; h++) {
+                    __m256 w0 = nf4_lookup8(c[h]), w1 = nf4_lookup8(_mm_srli_si128(c[h], 8));
+                    const float *xc = x + k * 64 + j + h * 16;
+                    for (int i = 0; i < n; i++) {
+                        blk[i] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xc + (size_t)i * cols), blk[i]);
+                        blk[i] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xc + (size_t)i * cols + 8), blk[i]);
+                    }
+                }
+            }
+            __m256 a = _mm256_set1_ps(qtensor_nf4_absmax(q, block));
+            for (int i = 0; i < n; i++) total[i] = _mm256_fmadd_ps(blk[i], a, total[i]);
+        }
+        break;
     default: return;
     }
     for (int i = 0; i < n; i++) y[(size_t)i * rows + r] = hsum256(total[i]);
@@ -199,13 +254,7 @@ static inline __attribute__((always_inline)) void fused_row(const qtensor *q, in
 
 /* ---- decode with int8 activation blocks (llama.cpp's vec_dot_*_q8_0) ---- */
 
-typedef struct {
-    float d[FUSED_MAX][1024];  /* per 32-block scale of each input row (cols <= 32768) */
-    int32_t sum[FUSED_MAX][1024]; /* per-block sum of codes (for asymmetric zero points) */
-    int8_t *q[FUSED_MAX];
-} q8_rows;
-
-static void quantize_q8_rows(const float *x, int n, int cols, int8_t *codes, q8_rows *a)
+void quantize_q8_rows(const float *x, int n, int cols, int8_t *codes, q8_rows *a)
 {
     for (int i = 0; i < n; i++) {
         a->q[i] = codes + (size_t)i * cols;
@@ -243,10 +292,9 @@ static inline __m256 dot32_u8(__m256i w, __m256i x)
 /* 32 codes of a nibble-packed run (element 2k low, 2k+1 high), as bytes in element order */
 static inline __m256i nibbles_sequential(const uint8_t *b)
 {
-    const __m128i mask = _mm_set1_epi8(0x0F);
-    __m128i v = _mm_loadu_si128((const __m128i *)b);
-    __m128i lo = _mm_and_si128(v, mask), hi = _mm_and_si128(_mm_srli_epi16(v, 4), mask);
-    return _mm256_set_m128i(_mm_unpackhi_epi8(lo, hi), _mm_unpacklo_epi8(lo, hi));
+    __m128i first, next;
+    nibbles_in_order(b, &first, &next);
+    return _mm256_set_m128i(next, first);
 }
 
 static inline __attribute__((always_inline)) void q8act_row(const qtensor *q, int r, const q8_rows *a, float *y,
@@ -314,7 +362,9 @@ static inline __attribute__((always_inline)) void q8act_row(const qtensor *q, in
     for (int i = 0; i < n; i++) y[(size_t)i * rows + r] = hsum256(acc[i]) - offset[i];
 }
 
-static int has_fused(qformat f) { return f == QF_INT8 || f == QF_Q8_0 || f == QF_Q4_0 || f == QF_INT4 || f == QF_INT3; }
+/* formats with integer codes: the int8-activation decode applies; NF4 levels are not integers */
+static int has_q8act(qformat f) { return f == QF_INT8 || f == QF_Q8_0 || f == QF_Q4_0 || f == QF_INT4 || f == QF_INT3; }
+static int has_fused(qformat f) { return has_q8act(f) || f == QF_NF4; }
 
 /* ---- W8A8: int8 activations (absmax / 127 per row) times int8 weights, int32 sums ---- */
 
@@ -373,10 +423,12 @@ void qmatmul(const qtensor *q, const float *x, float *y, int n)
         return;
     }
     const int rows = q->rows, cols = q->cols;
-    if (q->q8_activations && n <= FUSED_MAX && has_fused(q->format) && cols % 32 == 0 && cols <= 32768) {
+    if (q->q8_activations && n <= FUSED_MAX && has_q8act(q->format) && cols % 32 == 0 && cols <= 32768) {
         q8_rows *a = malloc(sizeof *a);
         int8_t *codes = malloc((size_t)n * cols);
         quantize_q8_rows(x, n, cols, codes, a);
+        if (q->pack) qpack_matmul_q8(q, a, y, n);
+        else
 #pragma omp parallel for schedule(static)
         for (int r = 0; r < rows; r++) {
             switch (n) {
@@ -457,7 +509,7 @@ static void q8act_reference(const qtensor *q, const float *x, float *y, int n)
 
 void qmatmul_reference(const qtensor *q, const float *x, float *y, int n)
 {
-    if (q->q8_activations && n <= FUSED_MAX && has_fused(q->format) && q->cols % 32 == 0) {
+    if (q->q8_activations && n <= FUSED_MAX && has_q8act(q->format) && q->cols % 32 == 0) {
         q8act_reference(q, x, y, n);
         return;
     }

@@ -49,6 +49,7 @@ static float f16_round(float x) { return cpet_f16_to_f32(cpet_f32_to_f16(x)); }
 void qtensor_free(qtensor *q)
 {
     cpet_free(q->data);
+    cpet_free(q->pack);
     free(q->scales);
     free(q->zeros);
     free(q->absmax_q);
@@ -179,7 +180,7 @@ static int nf4_code(float v) /* nearest level */
     return best;
 }
 
-static float nf4_absmax(const qtensor *q, size_t block)
+float qtensor_nf4_absmax(const qtensor *q, size_t block)
 {
     return q->absmax_mean + (float)(int8_t)q->absmax_q[block] * q->absmax_scale[block / 256];
 }
@@ -234,7 +235,7 @@ int quantize_rtn(qtensor *q, qformat f, const float *w, int rows, int cols, int 
                 q->absmax_q[b] = (uint8_t)(int8_t)roundf((absmax[b] - q->absmax_mean) / q->absmax_scale[s]);
         }
         for (size_t b = 0; b < blocks; b++) { /* codes against the absmax the kernel will see */
-            float a = nf4_absmax(q, b);
+            float a = qtensor_nf4_absmax(q, b);
             for (int c = 0; c < g; c++) set_nibble(q->data, b * g + c, nf4_code(a > 0 ? w[b * g + c] / a : 0.0f));
         }
         free(absmax);
@@ -284,7 +285,7 @@ void qtensor_dequant_row(const qtensor *q, int r, float *out)
     case QF_NF4:
         for (int k = 0; k < per_row; k++) {
             size_t blk = (size_t)r * per_row + k;
-            float a = nf4_absmax(q, blk);
+            float a = qtensor_nf4_absmax(q, blk);
             for (int c = 0; c < g; c++) out[k * g + c] = nf4_levels[get_nibble(q->data, blk * g + c)] * a;
         }
         break;

@@ -30,6 +30,9 @@ typedef struct {
     /* decode mode: quantize the activations to int8 blocks of 32 (absmax / 127) and use integer dot
      * products, llama.cpp's scheme (faster, slightly different numbers); 0 = exact float activations */
     int q8_activations;
+    /* optional row-interleaved copy of 4-bit codes that the q8_activations decode reads (qpack.c) */
+    uint8_t *pack;
+    size_t pack_bytes;
 } qtensor;
 
 const char *qformat_name(qformat f);
@@ -61,6 +64,8 @@ void qtensor_set_code(qtensor *q, int r, int c, int code);
 int qtensor_alloc(qtensor *q, qformat f, int rows, int cols, int group, cpet_err *err);
 
 extern const float nf4_levels[16];
+/* NF4: the absmax of block b (64 values), as the double quantization stores it */
+float qtensor_nf4_absmax(const qtensor *q, size_t block);
 
 /* ---- kernels (qmatmul.c) ---- */
 /* y[n, rows] = x[n, cols] W^T on the packed weights; OpenMP over output rows. W8A8 quantizes x per row;
@@ -69,6 +74,10 @@ void qmatmul(const qtensor *q, const float *x, float *y, int n);
 /* the same with plain scalar code: the reference the fast kernel is tested against */
 void qmatmul_reference(const qtensor *q, const float *x, float *y, int n);
 /* dx[n, cols] += dy[n, rows] W, dequantizing blocks of rows (for training adapters on a frozen base) */
+/* Builds q->pack for the q8_activations decode: INT4, INT3 and Q4_0 with rows a multiple of 8 (others: -1,
+ * and the decode reads the stored layout). Costs as many bytes again as the codes. */
+int qtensor_pack_supported(const qtensor *q);
+int qtensor_pack_decode(qtensor *q);
 void qmatmul_backward_dx(const qtensor *q, const float *dy, float *dx, int n);
 
 #endif

@@ -154,7 +154,7 @@ ParameterizedTestParameters(quant, packed_kernel_matches_scalar_reference)
 {
     static kernel_case cases[] = {{QF_INT8, 1}, {QF_INT8, 20}, {QF_INT4, 1}, {QF_INT4, 3}, {QF_INT4, 33},
                                   {QF_INT3, 2}, {QF_INT3, 20}, {QF_Q8_0, 1}, {QF_Q8_0, 17}, {QF_Q4_0, 1},
-                                  {QF_Q4_0, 24}, {QF_NF4, 1}, {QF_NF4, 16}, {QF_W8A8, 1}, {QF_W8A8, 20}};
+                                  {QF_Q4_0, 24}, {QF_NF4, 1}, {QF_NF4, 4}, {QF_NF4, 8}, {QF_NF4, 16}, {QF_W8A8, 1}, {QF_W8A8, 20}};
     return cr_make_param_array(kernel_case, cases, sizeof cases / sizeof cases[0]);
 }
 
@@ -228,6 +228,48 @@ Test(quant, unsupported_group_sizes_are_errors)
     cr_assert_neq(quantize_rtn(&q, QF_INT4, w, 4, 192, 128, &err), 0);
     cr_assert(strstr(err.msg, "does not divide the row length 192"), "%s", err.msg);
     cr_assert_neq(quantize_rtn(&q, QF_Q4_0, w, 4, 40, 0, &err), 0, "Q4_0 needs rows of whole 32-blocks");
+}
+
+/* The row-interleaved decode pack gives the stored layout's integer sums: every 4-bit format and group,
+ * every decode batch size, against the scalar reference */
+Test(quant, decode_pack_matches_the_reference)
+{
+    const int rows = 48, cols = 384;
+    float *w = random_matrix(rows, cols, 12), *x = random_matrix(4, cols, 13);
+    const struct {
+        qformat f;
+        int group;
+    } cases[] = {{QF_Q4_0, 32}, {QF_INT4, 32}, {QF_INT4, 64}, {QF_INT4, 128}, {QF_INT3, 64}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        qtensor q;
+        cpet_err err;
+        cr_assert_eq(quantize_rtn(&q, cases[k].f, w, rows, cols, cases[k].group, &err), 0, "%s", err.msg);
+        q.q8_activations = 1;
+        float rowwise[4 * 48], packed[4 * 48], ref[4 * 48];
+        for (int n = 1; n <= 4; n++) {
+            qmatmul(&q, x, rowwise, n);
+            cr_assert_eq(qtensor_pack_decode(&q), 0);
+            qmatmul(&q, x, packed, n);
+            qmatmul_reference(&q, x, ref, n);
+            double rel = vec_max_rel_diff(packed, ref, (size_t)n * rows);
+            cr_expect_lt(rel, 1e-5, "%s g%d n=%d: pack vs reference %.3g", qformat_name(cases[k].f), cases[k].group, n, rel);
+            cr_expect_lt(vec_max_rel_diff(rowwise, ref, (size_t)n * rows), 1e-5);
+            cpet_free(q.pack); /* next n starts from the stored layout again */
+            q.pack = NULL;
+        }
+        qtensor_free(&q);
+    }
+    qtensor q;
+    cpet_err err;
+    cr_assert_eq(quantize_rtn(&q, QF_INT4, w, 44, cols, 64, &err), 0, "%s", err.msg);
+    cr_expect_eq(qtensor_pack_decode(&q), -1, "44 rows are not whole groups of 8: the decode reads the stored layout");
+    cr_expect_null(q.pack);
+    qtensor_free(&q);
+    cr_assert_eq(quantize_rtn(&q, QF_INT8, w, rows, cols, 0, &err), 0, "%s", err.msg);
+    cr_expect_eq(qtensor_pack_decode(&q), -1, "8-bit codes have no pack");
+    qtensor_free(&q);
+    free(w);
+    free(x);
 }
 
 /* llama.cpp-style decode: int8 activation blocks and integer dot products */
