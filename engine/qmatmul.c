@@ -78,6 +78,13 @@ static inline void nibbles_in_order(const uint8_t *b, __m128i *first16, __m128i 
     *next16 = _mm_unpackhi_epi8(lo, hi);
 }
 
+/* 16 int8 codes times d, stored as 16 floats */
+static inline void store16(float *o, __m128i c, __m256 d)
+{
+    _mm256_storeu_ps(o, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c)), d));
+    _mm256_storeu_ps(o + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(c, 8))), d));
+}
+
 /* AVX2 dequantization of one row; formats without a fast path use the scalar one. */
 static void dequant_row_fast(const qtensor *q, int r, float *out)
 {
@@ -104,11 +111,8 @@ static void dequant_row_fast(const qtensor *q, int r, float *out)
             __m256 d = _mm256_set1_ps(block_scale(b));
             __m128i lo, hi;
             q4_0_codes(b + 2, &lo, &hi);
-            float *o = out + k * 32;
-            _mm256_storeu_ps(o, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), d));
-            _mm256_storeu_ps(o + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), d));
-            _mm256_storeu_ps(o + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), d));
-            _mm256_storeu_ps(o + 24, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), d));
+            store16(out + k * 32, lo, d);
+            store16(out + k * 32 + 16, hi, d);
         }
         return;
     }
@@ -121,13 +125,8 @@ static void dequant_row_fast(const qtensor *q, int r, float *out)
             for (int j = 0; j < g; j += 32) { /* 16 bytes -> 32 codes, even index in the low nibble */
                 __m128i c0, c1;
                 nibbles_in_order(b + j / 2, &c0, &c1);
-                c0 = _mm_sub_epi8(c0, z);
-                c1 = _mm_sub_epi8(c1, z);
-                float *o = out + k * g + j;
-                _mm256_storeu_ps(o, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c0)), s));
-                _mm256_storeu_ps(o + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(c0, 8))), s));
-                _mm256_storeu_ps(o + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c1)), s));
-                _mm256_storeu_ps(o + 24, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(c1, 8))), s));
+                store16(out + k * g + j, _mm_sub_epi8(c0, z), s);
+                store16(out + k * g + j + 16, _mm_sub_epi8(c1, z), s);
             }
         }
         return;

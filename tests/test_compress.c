@@ -176,21 +176,28 @@ Test(prune, structured_ffn_model_equals_masked_full_model)
     expect_same_logits(&full, &small);
 }
 
+/* a random 2-layer model (d 64, FFN 128, 4 heads over 2 KV heads) compressed with chain: group 32, 50% */
+static model_config compressed_model(model *m, const char *chain, activation act, uint64_t seed)
+{
+    cpet_err err;
+    model_config c = small_config(4, 2, act, 1, 10000.0f);
+    c.hidden_size = 64;
+    c.intermediate_size = 128;
+    c.head_dim = 16;
+    cr_assert_eq(model_create(m, &c, &err), 0);
+    model_init_random(m, 0.1f, seed);
+    compress_options o = {32, 0.5, 0.01};
+    cr_assert_eq(compress_model(m, chain, &o, NULL, &err), 0, "%s: %s", chain, err.msg);
+    return c;
+}
+
 Test(compress, packed_forward_equals_dequantized_weights)
 {
     const char *chains[] = {"rtn-int4", "q4_0", "q8_0", "nf4", "rtn-int8", "magnitude+rtn-int3"};
     for (int k = 0; k < 6; k++) {
         cpet_err err;
         model m;
-        model_config c = small_config(4, 2, ACT_RELU, 1, 10000.0f);
-        c.hidden_size = 64;
-        c.intermediate_size = 128;
-        c.n_heads = 4;
-        c.head_dim = 16;
-        cr_assert_eq(model_create(&m, &c, &err), 0);
-        model_init_random(&m, 0.1f, 6);
-        compress_options o = {32, 0.5, 0.01};
-        cr_assert_eq(compress_model(&m, chains[k], &o, NULL, &err), 0, "%s: %s", chains[k], err.msg);
+        model_config c = compressed_model(&m, chains[k], ACT_RELU, 6);
         int ids[40];
         for (int i = 0; i < 40; i++) ids[i] = (i * 7) % c.vocab_size;
         for (int batch = 1; batch <= 20; batch += 19) { /* decode-sized and tile-sized inputs */
@@ -228,14 +235,7 @@ Test(compress, q8_activation_decode_reads_the_pack)
     for (int k = 0; k < 2; k++) {
         cpet_err err;
         model m;
-        model_config c = small_config(4, 2, ACT_SILU, 1, 10000.0f);
-        c.hidden_size = 64;
-        c.intermediate_size = 128;
-        c.head_dim = 16;
-        cr_assert_eq(model_create(&m, &c, &err), 0);
-        model_init_random(&m, 0.1f, 7);
-        compress_options o = {32, 0.5, 0.01};
-        cr_assert_eq(compress_model(&m, chains[k], &o, NULL, &err), 0, "%s: %s", chains[k], err.msg);
+        model_config c = compressed_model(&m, chains[k], ACT_SILU, 7);
         int ids[1] = {5};
         float exact[64], from_pack[64], from_rows[64]; /* vocab 37 */
         cr_assert_eq(model_forward(&m, ids, NULL, 1, 1, &err), 0, "%s", err.msg);
