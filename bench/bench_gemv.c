@@ -203,7 +203,8 @@ int bench_gemv(int argc, char **argv)
             if (mode >= 1 && fs[k] == QF_NF4) continue;
             if (mode == 2 && (!qtensor_pack_supported(&q) || qtensor_pack_decode(&q) != 0)) continue;
             q.q8_activations = mode >= 1;
-            t.n_copies = (int)((MIN_WORKING_SET + bytes - 1) / bytes);
+            size_t copies = (MIN_WORKING_SET + bytes - 1) / bytes;
+            t.n_copies = copies < 1024 ? (int)copies : 1024; /* small matrices: cache speed, whatever we do */
             t.copies = clone_qtensor(&q, t.n_copies);
             gemv_result r = measure(&t, bytes, &s, (int)reps);
             for (int c = 0; c < t.n_copies; c++) qtensor_free(&t.copies[c]);
