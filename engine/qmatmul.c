@@ -78,6 +78,15 @@ static inline void nibbles_in_order(const uint8_t *b, __m128i *first16, __m128i 
     *next16 = _mm_unpackhi_epi8(lo, hi);
 }
 
+/* INT4 / INT3 group k of row r: its codes (nibbles), scale and zero point */
+static inline const uint8_t *int_group(const qtensor *q, int r, int k, float *scale, int *zero)
+{
+    size_t index = (size_t)r * (q->cols / q->group) + (size_t)k;
+    *scale = q->scales[index];
+    *zero = q->zeros[index];
+    return q->data + ((size_t)r * q->cols + (size_t)k * q->group) / 2;
+}
+
 /* 16 int8 codes times d, stored as 16 floats */
 static inline void store16(float *o, __m128i c, __m256 d)
 {
@@ -119,9 +128,11 @@ static void dequant_row_fast(const qtensor *q, int r, float *out)
     case QF_INT4: case QF_INT3: {
         const int g = q->group;
         for (int k = 0; k < per_row; k++) {
-            const uint8_t *b = q->data + ((size_t)r * cols + (size_t)k * g) / 2;
-            __m256 s = _mm256_set1_ps(q->scales[(size_t)r * per_row + k]);
-            __m128i z = _mm_set1_epi8((char)q->zeros[(size_t)r * per_row + k]);
+            float scale;
+            int zero;
+            const uint8_t *b = int_group(q, r, k, &scale, &zero);
+            __m256 s = _mm256_set1_ps(scale);
+            __m128i z = _mm_set1_epi8((char)zero);
             for (int j = 0; j < g; j += 32) { /* 16 bytes -> 32 codes, even index in the low nibble */
                 __m128i c0, c1;
                 nibbles_in_order(b + j / 2, &c0, &c1);
@@ -212,9 +223,11 @@ static inline __attribute__((always_inline)) void fused_row(const qtensor *q, in
     case QF_INT4: case QF_INT3: {
         const int g = q->group;
         for (int k = 0; k < per_row; k++) {
-            const uint8_t *b = q->data + ((size_t)r * cols + (size_t)k * g) / 2;
-            __m256 s = _mm256_set1_ps(q->scales[(size_t)r * per_row + k]);
-            __m128i z = _mm_set1_epi8((char)q->zeros[(size_t)r * per_row + k]);
+            float scale;
+            int zero;
+            const uint8_t *b = int_group(q, r, k, &scale, &zero);
+            __m256 s = _mm256_set1_ps(scale);
+            __m128i z = _mm_set1_epi8((char)zero);
             for (int i = 0; i < n; i++) blk[i] = _mm256_setzero_ps();
             for (int j = 0; j < g; j += 32) {
                 __m128i c0, c1;
@@ -340,9 +353,9 @@ static inline __attribute__((always_inline)) void q8act_row(const qtensor *q, in
     case QF_INT4: case QF_INT3: {
         const int g = q->group, per_group = g / 32;
         for (int k = 0; k < per_row; k++) {
-            float s = q->scales[(size_t)r * per_row + k];
-            int z = q->zeros[(size_t)r * per_row + k];
-            const uint8_t *codes = q->data + ((size_t)r * cols + (size_t)k * g) / 2;
+            float s;
+            int z;
+            const uint8_t *codes = int_group(q, r, k, &s, &z);
             for (int j = 0; j < per_group; j++) {
                 __m256i wv = nibbles_sequential(codes + j * 16);
                 int b = k * per_group + j;
