@@ -12,7 +12,6 @@
  * line was a demand miss that stalled the core, and 4-bit decode ran at half the memory bandwidth.
  * The pack reads as many bytes as the stored layout (Q4_0: 144 per 256 weights, both ways). */
 #include <immintrin.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "q8act.h"
@@ -30,18 +29,7 @@ int qtensor_pack_supported(const qtensor *q)
            q->cols % 32 == 0 && q->cols / 32 <= Q8_MAX_BLOCKS;
 }
 
-/* code and scale of (r, c) on the stored layout, as unsigned 0..15 (Q4_0: the stored nibble, zero 8) */
-static int stored_code(const qtensor *q, int r, int c)
-{
-    if (q->format == QF_Q4_0) {
-        const uint8_t *b = q->data + ((size_t)r * (q->cols / 32) + c / 32) * 18 + 2;
-        int j = c % 32;
-        return j < 16 ? b[j] & 0x0F : b[j - 16] >> 4;
-    }
-    size_t i = (size_t)r * q->cols + c;
-    return (i & 1) ? q->data[i / 2] >> 4 : q->data[i / 2] & 0x0F;
-}
-
+/* the f16 scale of row r, group k, as stored */
 static uint16_t stored_scale_f16(const qtensor *q, int r, int k)
 {
     uint16_t h;
@@ -72,7 +60,7 @@ int qtensor_pack_decode(qtensor *q)
                 for (int i = 0; i < PACK_ROWS; i++)
                     for (int j = 0; j < 4; j++) {
                         int r = rg * PACK_ROWS + i, c = k * g + chunk * 8 + j;
-                        codes[chunk * 32 + 4 * i + j] = (uint8_t)(stored_code(q, r, c) | stored_code(q, r, c + 4) << 4);
+                        codes[chunk * 32 + 4 * i + j] = (uint8_t)(qtensor_code(q, r, c) | qtensor_code(q, r, c + 4) << 4);
                     }
         }
     return 0;
@@ -130,7 +118,7 @@ void qpack_matmul_q8(const qtensor *q, const q8_rows *a, float *y, int n)
 {
     const int per_row = q->cols / q->group, blocks_per_group = q->group / 32, groups = q->rows / PACK_ROWS;
     _Static_assert(Q8_MAX_INPUTS == 4, "the switch below instantiates n = 1..4");
-    float(*zsum)[Q8_MAX_BLOCKS] = malloc(sizeof(float[Q8_MAX_INPUTS][Q8_MAX_BLOCKS]));
+    float zsum[Q8_MAX_INPUTS][Q8_MAX_BLOCKS]; /* 16 KiB */
     for (int i = 0; i < n; i++) /* per weight group: sum over its blocks of x scale * x code sum */
         for (int k = 0; k < per_row; k++) {
             float s = 0;
@@ -146,5 +134,4 @@ void qpack_matmul_q8(const qtensor *q, const q8_rows *a, float *y, int n)
         default: pack_row_group(q, rg, a, (const float(*)[Q8_MAX_BLOCKS])zsum, y, 4); break;
         }
     }
-    free(zsum);
 }

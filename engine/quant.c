@@ -141,6 +141,16 @@ static int get_nibble(const uint8_t *data, size_t i) { return (i & 1) ? data[i /
 
 void qtensor_set_code(qtensor *q, int r, int c, int code) { set_nibble(q->data, (size_t)r * q->cols + c, code); }
 
+int qtensor_code(const qtensor *q, int r, int c)
+{
+    if (q->format == QF_Q4_0) { /* ggml block: f16 d, then element j low and j + 16 high in byte j */
+        const uint8_t *qs = q->data + ((size_t)r * (q->cols / 32) + c / 32) * 18 + 2;
+        int j = c % 32;
+        return j < 16 ? qs[j] & 0x0F : qs[j - 16] >> 4;
+    }
+    return get_nibble(q->data, (size_t)r * q->cols + c);
+}
+
 /* ---- ggml blocks ---- */
 
 static void quantize_q8_0_block(const float *x, uint8_t *block)

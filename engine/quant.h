@@ -61,6 +61,8 @@ float int_grid_value(const int_grid *g, int code);
 /* Sets the group's scale and zero (the grid) on q; codes are written separately */
 void qtensor_set_group(qtensor *q, int r, int group_index, const int_grid *g);
 void qtensor_set_code(qtensor *q, int r, int c, int code);
+/* The stored 4-bit code of (r, c): INT4 / INT3 / NF4 nibbles, Q4_0 (unsigned, 0..15) */
+int qtensor_code(const qtensor *q, int r, int c);
 int qtensor_alloc(qtensor *q, qformat f, int rows, int cols, int group, cpet_err *err);
 
 extern const float nf4_levels[16];
