@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "error.h"
+#include "facts.h"
 
 typedef int (*command_fn)(int argc, char **argv);
 
@@ -24,10 +25,7 @@ int cli_int(const char *opt, const char *s, long lo, long hi, long *out);
 int cli_float(const char *opt, const char *s, double *out);
 int cli_is_help(const char *arg);
 
-/* {"cpet_version", "git_revision", "threads", "blas", "cpu"} for every JSON a run writes */
-json_t *run_facts(void);
 int stderr_is_tty(void);
-double now_seconds(void);
 
 /* subcommands */
 int cmd_info(int argc, char **argv);

@@ -8,7 +8,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "blas.h"
 
 int cli_error(const char *fmt, ...)
 {
@@ -62,39 +61,4 @@ int cli_float(const char *opt, const char *s, double *out)
 
 int cli_is_help(const char *arg) { return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0; }
 
-static void cpu_model(char *buf, size_t n)
-{
-    snprintf(buf, n, "unknown");
-    FILE *fp = fopen("/proc/cpuinfo", "r");
-    if (!fp) return;
-    char line[512];
-    while (fgets(line, sizeof line, fp))
-        if (strncmp(line, "model name", 10) == 0) {
-            char *colon = strchr(line, ':');
-            if (colon) {
-                snprintf(buf, n, "%s", colon + 2);
-                buf[strcspn(buf, "\n")] = 0;
-            }
-            break;
-        }
-    fclose(fp);
-}
-
-json_t *run_facts(void)
-{
-    char cpu[256];
-    cpu_model(cpu, sizeof cpu);
-    char *blas = openblas_get_config();
-    return json_pack("{s:s, s:s, s:i, s:s, s:s, s:i}", "cpet_version", CPET_VERSION, "git_revision", CPET_GIT_REV,
-                     "threads", engine_threads(), "blas", blas ? blas : "?", "cpu", cpu, "cores",
-                     (int)sysconf(_SC_NPROCESSORS_ONLN));
-}
-
 int stderr_is_tty(void) { return isatty(2); }
-
-double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
