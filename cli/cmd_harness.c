@@ -95,3 +95,10 @@ int cmd_report(int argc, char **argv)
     fprintf(stderr, "report -> %s/index.md\n", out);
     return 0;
 }
+
+int cmd_merge(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    return cli_error("merge: not built yet");
+}

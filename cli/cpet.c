@@ -18,6 +18,7 @@ static const command commands[] = {
     {"tokenizer-train", cmd_tokenizer_train, "train a byte-level BPE and write an HF tokenizer.json"},
     {"compress", cmd_compress, "quantize / prune a model (rtn, gptq, nf4, q4_0, wanda, 2:4, ...) into a checkpoint"},
     {"run", cmd_run, "run a matrix spec (models x compressions x methods x tasks x seeds) into records"},
+    {"merge", cmd_merge, "merge runs (shards) of one spec into one run, deduplicated by cell hash"},
     {"report", cmd_report, "tables (CSV, JSON, Markdown) and gnuplot plots from a run's records"},
     {"bench-compare", cmd_bench_compare, "compare two benchmark/result JSONs; exit 1 on a regression"},
     {"bench", cmd_bench, "speed measurements written as JSON (engine: fwd+bwd vs sgemm)"},
