@@ -81,6 +81,14 @@ int eval_multiple_choice(model *m, const tokenizer *t, const task_set *s, int bo
 int eval_perplexity(model *m, const tokenizer *t, char *const *docs, const size_t *lens, int n_docs, int bos_id,
                     int batch, ppl_result *out, cpet_err *err)
 {
+    return eval_perplexity_docs(m, t, docs, lens, n_docs, bos_id, batch, out, NULL, NULL, err);
+}
+
+int eval_perplexity_docs(model *m, const tokenizer *t, char *const *docs, const size_t *lens, int n_docs, int bos_id,
+                         int batch, ppl_result *out, double *doc_nll, long *doc_tokens, cpet_err *err)
+{
+    if (doc_nll) memset(doc_nll, 0, (size_t)n_docs * sizeof *doc_nll);
+    if (doc_tokens) memset(doc_tokens, 0, (size_t)n_docs * sizeof *doc_tokens);
     const int W = m->rope_len;
     /* windows: (doc tokens, offset, length) */
     int **toks = calloc((size_t)n_docs + 1, sizeof(int *)), *ntok = calloc((size_t)n_docs + 1, sizeof(int));
@@ -124,6 +132,18 @@ int eval_perplexity(model *m, const tokenizer *t, char *const *docs, const size_
         if (rc == 0) {
             nll += (double)m->loss * m->n_targets;
             count += m->n_targets;
+        }
+        if (rc == 0 && (doc_nll || doc_tokens)) { /* per token: log-sum-exp minus the target's logit */
+            const float *logits = model_logits(m), *lse = m->acts.lse;
+            const int V = m->cfg.vocab_size;
+            for (int b = 0; b < nb; b++) {
+                int d = win[w0 + b][0];
+                for (int i = 0; i + 1 < win[w0 + b][2]; i++) {
+                    size_t at = (size_t)b * T + i;
+                    if (doc_nll) doc_nll[d] += (double)lse[at] - logits[at * V + tgt[at]];
+                    if (doc_tokens) doc_tokens[d]++;
+                }
+            }
         }
         free(ids);
         free(tgt);

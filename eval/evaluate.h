@@ -30,5 +30,9 @@ typedef struct {
  * its window is predicted. */
 int eval_perplexity(model *m, const tokenizer *t, char *const *docs, const size_t *lens, int n_docs, int bos_id,
                     int batch, ppl_result *out, cpet_err *err);
+/* The same, also per document (n_docs entries each; either may be NULL): the pieces paired statistics
+ * resample, since perplexity is exp(sum nll / sum tokens) over documents. */
+int eval_perplexity_docs(model *m, const tokenizer *t, char *const *docs, const size_t *lens, int n_docs, int bos_id,
+                         int batch, ppl_result *out, double *doc_nll, long *doc_tokens, cpet_err *err);
 
 #endif

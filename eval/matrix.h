@@ -1,6 +1,8 @@
-/* Runs a spec's cells, each in a child process, appending one record per cell to OUT/records.jsonl.
- * Cells already recorded (same config hash) are skipped, so an interrupted run continues; a failing or
- * crashing cell is recorded as failed and the run goes on. */
+/* Runs a spec's cells, each under the process supervisor (eval/supervise.h) doing what eval/cell.h
+ * says, appending one record per cell to RUN/records.jsonl -- or, for shard i of n, to
+ * RUN/records.shard-i-of-n.jsonl, so shards can share a run directory. Cells recorded in any records
+ * file of the run are skipped, so an interrupted run continues; a failing or crashing cell is recorded
+ * as failed and the run goes on. */
 #ifndef CPET_MATRIX_H
 #define CPET_MATRIX_H
 
@@ -14,14 +16,18 @@ typedef struct {
     const char *only;          /* "3,5-7": cell indices */
     const char *filters[8];    /* every one must occur in the cell key */
     int n_filters;
+    int shard, n_shards;       /* 1..n_shards of n_shards; 0 = unsharded */
 } run_options;
+
+/* "i/n" with 1 <= i <= n: fills shard and n_shards, or fails naming the text. */
+int parse_shard(const char *text, int *shard, int *n_shards, cpet_err *err);
 
 /* facts: cpet version, git revision and host, copied into every record. Returns the number of failed
  * cells in *failed. */
 int matrix_run(const spec *s, const char *spec_path, const char *out_dir, const run_options *o, const json_t *facts,
                int *failed, cpet_err *err);
 
-/* Runs one cell in this process: metrics, curves and token count into result. */
-int matrix_run_cell(const spec *s, const cell *c, json_t *result, cpet_err *err);
+/* Every record of a run directory: records.jsonl, then the shard files in name order. */
+json_t *run_records_read(const char *run_dir, int repair, cpet_err *err);
 
 #endif

@@ -6,37 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "cell.h"
 #include "fileio.h"
-#include "records.h"
+#include "gnuplot.h"
+#include "matrix.h"
+#include "report_table.h"
+#include "spec.h"
 #include "stats.h"
-
-#define MAX_ROWS 128
-#define MAX_COLS 64
-#define MAX_SEEDS 256
-
-typedef struct {
-    char label[256], model[1024], compression[64], method[64];
-} row_info;
-
-typedef struct {
-    double values[MAX_SEEDS];
-    int n;
-    double mean, ci;
-    int best;
-} table_cell;
-
-typedef struct {
-    row_info rows[MAX_ROWS];
-    int n_rows;
-    char cols[MAX_COLS][64];
-    int n_cols;
-    table_cell cell[MAX_ROWS][MAX_COLS];
-    double avg[MAX_ROWS];
-    int avg_best[MAX_ROWS];
-    int n_ok, n_failed;
-} table;
 
 void csv_row(FILE *fp, const char *const *fields, int n)
 {
@@ -47,6 +24,14 @@ void csv_row(FILE *fp, const char *const *fields, int n)
     fputc('\n', fp);
 }
 
+int metric_lower_is_better(const char *metric)
+{
+    static const char *const lower[] = {"perplexity", "ppl", "bytes", "loss", "seconds", "_s", "rss", NULL};
+    for (int i = 0; lower[i]; i++)
+        if (strstr(metric, lower[i]) && !strstr(metric, "per_s")) return 1;
+    return 0;
+}
+
 static const char *base_name(const char *path)
 {
     size_t n = strlen(path);
@@ -54,6 +39,28 @@ static const char *base_name(const char *path)
     const char *p = path + n;
     while (p > path && p[-1] != '/') p--;
     return p;
+}
+
+/* ---- which records count ---- */
+
+typedef struct {
+    spec s;
+    cell *cells;
+    int n_cells;
+    const json_t **latest; /* per cell: its latest record, or NULL */
+    int *row, *col;        /* per cell: its place in the table */
+    json_t *records;
+    int stale;
+} run_view;
+
+static void run_view_free(run_view *v)
+{
+    cells_free(v->cells, v->n_cells);
+    spec_free(&v->s);
+    free(v->latest);
+    free(v->row);
+    free(v->col);
+    json_decref(v->records);
 }
 
 static int find_or_add_col(table *t, const char *name)
@@ -78,124 +85,123 @@ static int find_or_add_row(table *t, const char *model, const char *comp, const 
     return t->n_rows++;
 }
 
-/* Spec order first (so tables read like the spec), then anything else in record order. */
-static void seed_order(table *t, const char *run_dir)
-{
-    char path[4300];
-    snprintf(path, sizeof path, "%s/spec.json", run_dir);
-    json_error_t jerr;
-    json_t *s = json_load_file(path, 0, &jerr);
-    if (!s) return;
-    json_t *models = json_object_get(s, "models"), *comps = json_object_get(s, "compressions"),
-           *methods = json_object_get(s, "methods"), *tasks = json_object_get(s, "tasks");
-    size_t a, b, c;
-    json_t *m, *k, *x;
-    json_array_foreach(models, a, m) {
-        size_t nc = comps ? json_array_size(comps) : 1;
-        for (b = 0; b < nc; b++) {
-            const char *comp = comps ? json_string_value(json_array_get(comps, b)) : "none";
-            json_array_foreach(methods, c, x) {
-                const char *label = json_is_string(x) ? json_string_value(x)
-                                    : json_string_value(json_object_get(x, "label")) ? json_string_value(json_object_get(x, "label"))
-                                                                                   : json_string_value(json_object_get(x, "name"));
-                if (json_string_value(m) && comp && label) find_or_add_row(t, json_string_value(m), comp, label);
-            }
-        }
-    }
-    json_array_foreach(tasks, a, k) {
-        const char *file = json_is_string(k) ? json_string_value(k) : json_string_value(json_object_get(k, "file"));
-        const char *name = json_is_object(k) ? json_string_value(json_object_get(k, "name")) : NULL;
-        char buf[64];
-        if (!name && file) {
-            const char *base = base_name(file), *dot = strstr(base, ".jsonl");
-            snprintf(buf, sizeof buf, "%.*s", (int)(dot ? dot - base : (long)strlen(base)), base);
-            name = buf;
-        }
-        if (name) find_or_add_col(t, name);
-    }
-    json_decref(s);
-}
-
+/* A row's label names only what varies across rows: the model's directory, the compression, the method. */
 static void label_rows(table *t)
 {
-    int models = 0, comps = 0;
+    int models = 0, comps = 0, methods = 0;
     for (int i = 0; i < t->n_rows; i++) {
-        int new_model = 1, new_comp = 1;
+        int new_model = 1, new_comp = 1, new_method = 1;
         for (int j = 0; j < i; j++) {
             new_model &= strcmp(t->rows[i].model, t->rows[j].model) != 0;
             new_comp &= strcmp(t->rows[i].compression, t->rows[j].compression) != 0;
+            new_method &= strcmp(t->rows[i].method, t->rows[j].method) != 0;
         }
         models += new_model;
         comps += new_comp;
+        methods += new_method;
     }
     for (int i = 0; i < t->n_rows; i++) {
         row_info *r = &t->rows[i];
-        char buf[256] = "";
+        char buf[1400] = "";
         if (models > 1) snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s / ", base_name(r->model));
         if (comps > 1) snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s / ", r->compression);
-        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s", r->method);
+        if (methods > 1 || (models < 2 && comps < 2)) snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s", r->method);
+        else buf[strlen(buf) - 3] = 0;
         snprintf(r->label, sizeof r->label, "%s", buf);
     }
 }
 
-typedef struct {
-    const char *metric;
-    int lower_is_better;
-    char suffix[72]; /* "" for the first metric, "_<metric>" for the others */
-} metric_view;
-
-static int build_table(table *t, const json_t *records, const metric_view *o, cpet_err *err)
+/* The current spec's cells, the latest record of each, the stale count, and the table's rows and
+ * columns; refuses cells that would be pooled into one table cell. */
+static int run_view_load(run_view *v, table *layout, const char *run_dir, cpet_err *err)
 {
-    /* the latest record of each config hash counts */
-    size_t i, j;
-    json_t *r, *q;
-    json_array_foreach(records, i, r)
+    memset(v, 0, sizeof *v);
+    char path[4400];
+    snprintf(path, sizeof path, "%s/spec.json", run_dir);
+    if (!path_exists(path)) return cpet_fail(err, "%s: missing (a run directory keeps the spec it ran; run `cpet run SPEC -o %s`)", path, run_dir);
+    if (spec_load(&v->s, path, err) != 0) return -1;
+    v->cells = spec_expand(&v->s, &v->n_cells);
+    v->records = run_records_read(run_dir, 0, err);
+    if (!v->records) return -1;
+    v->latest = calloc((size_t)v->n_cells + 1, sizeof *v->latest);
+    v->row = calloc((size_t)v->n_cells + 1, sizeof *v->row);
+    v->col = calloc((size_t)v->n_cells + 1, sizeof *v->col);
+    size_t i;
+    json_t *r;
+    json_array_foreach(v->records, i, r)
     {
-        const char *hash = json_string_value(json_object_get(r, "config_hash"));
-        int superseded = 0;
-        for (j = i + 1; j < json_array_size(records) && !superseded; j++) {
-            q = json_array_get(records, j);
-            const char *h2 = json_string_value(json_object_get(q, "config_hash"));
-            superseded = hash && h2 && strcmp(hash, h2) == 0;
+        const char *h = json_string_value(json_object_get(r, "config_hash")) ?: "";
+        int k = 0;
+        while (k < v->n_cells && strcmp(v->cells[k].config_hash, h) != 0) k++;
+        if (k == v->n_cells) v->stale++;
+        else v->latest[k] = r; /* later lines supersede earlier ones */
+    }
+    for (int k = 0; k < v->n_cells; k++) {
+        const cell *c = &v->cells[k];
+        v->row[k] = find_or_add_row(layout, c->model, c->compression, c->method->label);
+        v->col[k] = find_or_add_col(layout, c->task->name);
+        if (v->row[k] < 0 || v->col[k] < 0) return cpet_fail(err, "report: more than %d rows or %d columns", MAX_ROWS, MAX_COLS);
+    }
+    label_rows(layout);
+    for (int a = 0; a < v->n_cells; a++)
+        for (int b = 0; b < a; b++) {
+            const cell *x = &v->cells[a], *y = &v->cells[b];
+            if (x->seed != y->seed || strcmp(layout->cols[v->col[a]], layout->cols[v->col[b]]) != 0 ||
+                strcmp(layout->rows[v->row[a]].label, layout->rows[v->row[b]].label) != 0)
+                continue;
+            return cpet_fail(err, "report: cells %d (%s, hash %s) and %d (%s, hash %s) have different configs but share row '%s', "
+                                  "column '%s' and seed %lld: give them distinct labels or task names",
+                             y->index, y->key, y->config_hash, x->index, x->key, x->config_hash,
+                             layout->rows[v->row[a]].label, layout->cols[v->col[a]], (long long)x->seed);
         }
-        if (superseded) continue;
-        const char *status = json_string_value(json_object_get(r, "status"));
-        if (!status || strcmp(status, "ok") != 0) {
-            t->n_failed++;
+    return 0;
+}
+
+static int is_ok(const json_t *r) { return r && !strcmp(json_string_value(json_object_get(r, "status")) ?: "", "ok"); }
+
+static int build_table(table *t, const run_view *v, const metric_view *o, report_summary *sum, cpet_err *err)
+{
+    sum->used = sum->failed = sum->missing = 0;
+    sum->stale = v->stale;
+    for (int k = 0; k < v->n_cells; k++) {
+        const json_t *r = v->latest[k];
+        if (!r) {
+            sum->missing++;
             continue;
         }
-        json_t *cellcfg = json_object_get(r, "cell");
-        const char *model = json_string_value(json_object_get(cellcfg, "model"));
-        const char *comp = json_string_value(json_object_get(cellcfg, "compression"));
-        const char *method = json_string_value(json_object_get(json_object_get(cellcfg, "method"), "label"));
-        const char *task = json_string_value(json_object_get(json_object_get(cellcfg, "task"), "name"));
-        json_t *value = json_object_get(json_object_get(r, "metrics"), o->metric);
-        if (!model || !comp || !method || !task) return cpet_fail(err, "record %zu: no cell description", i + 1);
-        if (!json_is_number(value)) return cpet_fail(err, "record %zu: no metric '%s'", i + 1, o->metric);
-        int row = find_or_add_row(t, model, comp, method), col = find_or_add_col(t, task);
-        if (row < 0 || col < 0) return cpet_fail(err, "report: more than %d rows or %d columns", MAX_ROWS, MAX_COLS);
-        table_cell *c = &t->cell[row][col];
-        if (c->n < MAX_SEEDS) c->values[c->n++] = json_number_value(value);
-        t->n_ok++;
+        if (!is_ok(r)) {
+            sum->failed++;
+            continue;
+        }
+        json_t *metrics = json_object_get(r, "metrics"), *value = json_object_get(metrics, o->metric);
+        if (!json_is_number(value))
+            return cpet_fail(err, "report: cell %d (%s) has no metric '%s'", v->cells[k].index, v->cells[k].key, o->metric);
+        table_cell *c = &t->cell[v->row[k]][v->col[k]];
+        if (c->n == MAX_SEEDS) return cpet_fail(err, "report: more than %d seeds", MAX_SEEDS);
+        c->recs[c->n] = r;
+        c->seeds[c->n] = v->cells[k].seed;
+        c->values[c->n++] = json_number_value(value);
+        if (!c->n_examples) c->n_examples = (int)json_integer_value(json_object_get(metrics, "n"));
+        sum->used++;
     }
     for (int a = 0; a < t->n_rows; a++) {
-        double sum = 0;
+        double total = 0;
         int complete = 1;
         for (int b = 0; b < t->n_cols; b++) {
             table_cell *c = &t->cell[a][b];
             mean_ci95(c->values, c->n, &c->mean, &c->ci);
-            if (c->n) sum += c->mean;
+            if (c->n) total += c->mean;
             else complete = 0;
         }
-        t->avg[a] = complete && t->n_cols ? sum / t->n_cols : NAN;
+        t->avg[a] = complete && t->n_cols ? total / t->n_cols : NAN;
     }
     for (int b = 0; b <= t->n_cols; b++) { /* b == n_cols: the average */
         int best = -1;
         for (int a = 0; a < t->n_rows; a++) {
-            double v = b < t->n_cols ? (t->cell[a][b].n ? t->cell[a][b].mean : NAN) : t->avg[a];
-            double bv = best < 0 ? NAN : b < t->n_cols ? t->cell[best][b].mean : t->avg[best];
-            if (isnan(v)) continue;
-            if (best < 0 || (o->lower_is_better ? v < bv : v > bv)) best = a;
+            double x = b < t->n_cols ? (t->cell[a][b].n ? t->cell[a][b].mean : NAN) : t->avg[a];
+            double bx = best < 0 ? NAN : b < t->n_cols ? t->cell[best][b].mean : t->avg[best];
+            if (isnan(x)) continue;
+            if (best < 0 || (o->lower_is_better ? x < bx : x > bx)) best = a;
         }
         if (best < 0) continue;
         if (b < t->n_cols) t->cell[best][b].best = 1;
@@ -204,30 +210,215 @@ static int build_table(table *t, const json_t *records, const metric_view *o, cp
     return 0;
 }
 
+/* ---- paired comparison with the baseline ---- */
+
+typedef struct {
+    int n;
+    char **ids;
+    double *num, *den;
+} example_values;
+
+static void example_values_free(example_values *e)
+{
+    for (int i = 0; i < e->n; i++) free(e->ids[i]);
+    free(e->ids);
+    free(e->num);
+    free(e->den);
+    memset(e, 0, sizeof *e);
+}
+
+/* The per-example pieces of a metric: acc -> correct, acc_norm -> correct_norm (from examples), perplexity
+ * -> (nll, tokens) per document (from heldout_examples). Returns 1 if loaded, 0 if the metric has none. */
+static int load_examples(const char *run_dir, const json_t *rec, const char *metric, example_values *out, cpet_err *err)
+{
+    memset(out, 0, sizeof *out);
+    const char *file_key = NULL, *num_key = NULL, *den_key = NULL;
+    if (!strcmp(metric, "acc")) file_key = "examples", num_key = "correct";
+    else if (!strcmp(metric, "acc_norm")) file_key = "examples", num_key = "correct_norm";
+    else if (!strcmp(metric, "perplexity")) file_key = "heldout_examples", num_key = "nll", den_key = "tokens";
+    else return 0;
+    const char *rel = json_string_value(json_object_get(rec, file_key));
+    if (!rel) return 0;
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", run_dir, rel);
+    json_t *lines = jsonl_read(path, err);
+    if (!lines) return -1;
+    out->n = (int)json_array_size(lines);
+    out->ids = calloc((size_t)out->n + 1, sizeof(char *));
+    out->num = calloc((size_t)out->n + 1, sizeof(double));
+    out->den = den_key ? calloc((size_t)out->n + 1, sizeof(double)) : NULL;
+    for (int i = 0; i < out->n; i++) {
+        json_t *e = json_array_get(lines, (size_t)i), *id = json_object_get(e, "id"), *x = json_object_get(e, num_key);
+        char buf[32];
+        if (json_is_integer(id)) snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(id));
+        out->ids[i] = strdup(json_is_string(id) ? json_string_value(id) : json_is_integer(id) ? buf : "");
+        out->num[i] = json_is_boolean(x) ? (double)json_is_true(x) : json_number_value(x);
+        if (den_key) out->den[i] = json_number_value(json_object_get(e, den_key));
+        if (!x || (den_key && !json_object_get(e, den_key))) {
+            json_decref(lines);
+            return cpet_fail(err, "%s:%d: no '%s'", path, i + 1, num_key);
+        }
+    }
+    json_decref(lines);
+    return 1;
+}
+
+/* Aligns b to a by example id (same order is the common case; otherwise a search). */
+static int align(const example_values *a, const example_values *b, int *map)
+{
+    for (int i = 0; i < a->n; i++) {
+        map[i] = -1;
+        if (i < b->n && !strcmp(a->ids[i], b->ids[i])) map[i] = i;
+        for (int j = 0; j < b->n && map[i] < 0; j++)
+            if (!strcmp(a->ids[i], b->ids[j])) map[i] = j;
+        if (map[i] < 0) return -1;
+    }
+    return a->n == b->n ? 0 : -1;
+}
+
+static int compare_cell(const char *run_dir, const table_cell *row, const table_cell *base, const metric_view *v, int resamples,
+                        paired_cell *out, cpet_err *err)
+{
+    memset(out, 0, sizeof *out);
+    out->p = NAN;
+    out->ci.lo = out->ci.hi = NAN;
+    paired_group groups[MAX_SEEDS];
+    example_values ea[MAX_SEEDS], eb[MAX_SEEDS];
+    double *bufs[MAX_SEEDS][4];
+    int g = 0, rc = 0, per_example = 1;
+    double seed_a[MAX_SEEDS], seed_b[MAX_SEEDS];
+    for (int i = 0; i < row->n && rc == 0; i++) {
+        int j = 0;
+        while (j < base->n && base->seeds[j] != row->seeds[i]) j++;
+        if (j == base->n) continue;
+        seed_a[g] = row->values[i];
+        seed_b[g] = base->values[j];
+        int la = load_examples(run_dir, row->recs[i], v->metric, &ea[g], err);
+        int lb = la > 0 ? load_examples(run_dir, base->recs[j], v->metric, &eb[g], err) : 0;
+        if (la < 0 || lb < 0) {
+            rc = -1;
+            if (la > 0) example_values_free(&ea[g]);
+            break;
+        }
+        if (la == 0 || lb == 0) {
+            if (la > 0) example_values_free(&ea[g]);
+            per_example = 0;
+        }
+        memset(bufs[g], 0, sizeof bufs[g]);
+        g++;
+    }
+    out->seeds = g;
+    if (rc != 0 || g == 0) {
+        out->why = g == 0 ? "no seed in common" : NULL;
+        for (int k = 0; k < g; k++) {
+            if (per_example) example_values_free(&ea[k]), example_values_free(&eb[k]);
+        }
+        return rc;
+    }
+    out->have = 1;
+    int ratio = !strcmp(v->metric, "perplexity"), accuracy = !strcmp(v->metric, "acc") || !strcmp(v->metric, "acc_norm");
+    if (per_example) {
+        for (int k = 0; k < g && rc == 0; k++) {
+            int n = ea[k].n, *map = malloc(((size_t)n + 1) * sizeof(int));
+            if (align(&ea[k], &eb[k], map) != 0) {
+                rc = cpet_fail(err, "report: the per-example outputs of row and baseline hold different examples (metric %s)", v->metric);
+            } else {
+                for (int q = 0; q < 4; q++) bufs[k][q] = malloc(((size_t)n + 1) * sizeof(double));
+                for (int i = 0; i < n; i++) {
+                    bufs[k][0][i] = ea[k].num[i];
+                    bufs[k][1][i] = ea[k].den ? ea[k].den[i] : 1;
+                    bufs[k][2][i] = eb[k].num[map[i]];
+                    bufs[k][3][i] = eb[k].den ? eb[k].den[map[i]] : 1;
+                    if (accuracy) {
+                        out->mcnemar_b += bufs[k][0][i] > 0.5 && bufs[k][2][i] < 0.5;
+                        out->mcnemar_c += bufs[k][0][i] < 0.5 && bufs[k][2][i] > 0.5;
+                    }
+                }
+                groups[k] = (paired_group){n, bufs[k][0], bufs[k][1], bufs[k][2], bufs[k][3]};
+            }
+            free(map);
+        }
+        if (rc == 0) paired_bootstrap(groups, g, ratio ? PAIRED_EXP_RATIO : PAIRED_MEAN, resamples, BOOTSTRAP_SEED, &out->ci);
+        if (rc == 0 && accuracy) out->p = mcnemar_exact_p(out->mcnemar_b, out->mcnemar_c);
+    } else {
+        /* no per-example values: each seed is one paired observation */
+        double one = 1;
+        for (int k = 0; k < g; k++) groups[k] = (paired_group){1, &seed_a[k], NULL, &seed_b[k], NULL};
+        (void)one;
+        paired_bootstrap(groups, g, PAIRED_MEAN, resamples, BOOTSTRAP_SEED, &out->ci);
+        if (g < 2) {
+            out->ci.lo = out->ci.hi = NAN;
+            out->ci.excludes_zero = 0;
+            out->why = "one seed and no per-example values: no interval";
+        }
+    }
+    for (int k = 0; k < g; k++) {
+        if (per_example) example_values_free(&ea[k]), example_values_free(&eb[k]);
+        for (int q = 0; q < 4; q++) free(bufs[k][q]);
+    }
+    return rc;
+}
+
+static int compare_with_baseline(table *t, const metric_view *v, const char *run_dir, int resamples, cpet_err *err)
+{
+    for (int a = 0; a < t->n_rows; a++)
+        for (int b = 0; b < t->n_cols; b++) {
+            if (a == t->baseline) continue;
+            if (compare_cell(run_dir, &t->cell[a][b], &t->cell[t->baseline][b], v, resamples, &t->paired[a][b], err) != 0)
+                return cpet_prefix(err, "row '%s', column '%s'", t->rows[a].label, t->cols[b]);
+        }
+    return 0;
+}
+
+/* ---- tables ---- */
+
+static void n_text(const table *t, int b, char *buf, size_t n)
+{
+    int lo_e = -1, hi_e = -1, lo_s = -1, hi_s = -1;
+    for (int a = 0; a < t->n_rows; a++) {
+        const table_cell *c = &t->cell[a][b];
+        if (!c->n) continue;
+        if (lo_e < 0 || c->n_examples < lo_e) lo_e = c->n_examples;
+        if (c->n_examples > hi_e) hi_e = c->n_examples;
+        if (lo_s < 0 || c->n < lo_s) lo_s = c->n;
+        if (c->n > hi_s) hi_s = c->n;
+    }
+    char e[40], s[40];
+    if (lo_e < 0) {
+        snprintf(buf, n, "–");
+        return;
+    }
+    if (lo_e == hi_e) snprintf(e, sizeof e, "%d", lo_e);
+    else snprintf(e, sizeof e, "%d–%d", lo_e, hi_e);
+    if (lo_s == hi_s) snprintf(s, sizeof s, "%d", lo_s);
+    else snprintf(s, sizeof s, "%d–%d", lo_s, hi_s);
+    snprintf(buf, n, "%s × %s", e, s);
+}
+
 static int write_csv(const table *t, const char *path, cpet_err *err)
 {
     atomic_file af;
     if (atomic_open(&af, path, err) != 0) return -1;
-    const char *head[4 + 4 * MAX_COLS + 2];
-    char names[4 * MAX_COLS][96];
+    const char *head[4 + 5 * MAX_COLS + 2];
+    char names[5 * MAX_COLS][96];
     int n = 0;
     head[n++] = "row";
     head[n++] = "model";
     head[n++] = "compression";
     head[n++] = "method";
     for (int b = 0; b < t->n_cols; b++) {
-        const char *suffix[4] = {"mean", "ci95", "n", "best"};
-        for (int k = 0; k < 4; k++) {
-            snprintf(names[4 * b + k], sizeof names[0], "%s %s", t->cols[b], suffix[k]);
-            head[n++] = names[4 * b + k];
+        const char *suffix[5] = {"mean", "ci95", "n", "best", "examples"};
+        for (int k = 0; k < 5; k++) {
+            snprintf(names[5 * b + k], sizeof names[0], "%s %s", t->cols[b], suffix[k]);
+            head[n++] = names[5 * b + k];
         }
     }
     head[n++] = "average";
     head[n++] = "average best";
     csv_row(af.fp, head, n);
     for (int a = 0; a < t->n_rows; a++) {
-        char vals[4 * MAX_COLS + 2][32];
-        const char *f[4 + 4 * MAX_COLS + 2];
+        char vals[5 * MAX_COLS + 2][32];
+        const char *f[4 + 5 * MAX_COLS + 2];
         int k = 0, v = 0;
         f[k++] = t->rows[a].label;
         f[k++] = t->rows[a].model;
@@ -243,6 +434,8 @@ static int write_csv(const table *t, const char *path, cpet_err *err)
             f[k++] = vals[v++];
             snprintf(vals[v], 32, "%d", c->best);
             f[k++] = vals[v++];
+            snprintf(vals[v], 32, "%d", c->n_examples);
+            f[k++] = vals[v++];
         }
         snprintf(vals[v], 32, isnan(t->avg[a]) ? "" : "%.6f", t->avg[a]);
         f[k++] = vals[v++];
@@ -253,7 +446,10 @@ static int write_csv(const table *t, const char *path, cpet_err *err)
     return atomic_commit(&af, err);
 }
 
-static int write_json(const table *t, const metric_view *o, const char *run_dir, const char *path, cpet_err *err)
+static json_t *num_or_null(double x) { return isnan(x) ? json_null() : json_real(x); }
+
+static int write_json(const table *t, const metric_view *o, const report_summary *sum, const char *spec_hash, const char *path,
+                      cpet_err *err)
 {
     json_t *cols = json_array(), *rows = json_array();
     for (int b = 0; b < t->n_cols; b++) json_array_append_new(cols, json_string(t->cols[b]));
@@ -261,32 +457,59 @@ static int write_json(const table *t, const metric_view *o, const char *run_dir,
         json_t *cells = json_object();
         for (int b = 0; b < t->n_cols; b++) {
             const table_cell *c = &t->cell[a][b];
-            json_t *vals = json_array();
+            json_t *vals = json_array(), *seeds = json_array();
             for (int k = 0; k < c->n; k++) json_array_append_new(vals, json_real(c->values[k]));
-            json_object_set_new(cells, t->cols[b], c->n ? json_pack("{s:f, s:f, s:i, s:b, s:o}", "mean", c->mean, "ci95", c->ci, "n",
-                                                                   c->n, "best", c->best, "values", vals)
-                                                         : (json_decref(vals), json_null()));
+            for (int k = 0; k < c->n; k++) json_array_append_new(seeds, json_integer(c->seeds[k]));
+            json_t *x = c->n ? json_pack("{s:f, s:f, s:i, s:i, s:b, s:o, s:o}", "mean", c->mean, "ci95", c->ci, "n", c->n, "examples",
+                                         c->n_examples, "best", c->best, "values", vals, "seeds", seeds)
+                             : (json_decref(vals), json_decref(seeds), json_null());
+            const paired_cell *p = &t->paired[a][b];
+            if (c->n && p->have)
+                json_object_set_new(x, "vs_baseline",
+                                    json_pack("{s:f, s:o, s:o, s:i, s:i, s:b, s:o}", "diff", p->ci.diff, "ci_lo", num_or_null(p->ci.lo),
+                                              "ci_hi", num_or_null(p->ci.hi), "examples", p->ci.n, "seeds", p->seeds,
+                                              "excludes_zero", p->ci.excludes_zero, "mcnemar_p", num_or_null(p->p)));
+            json_object_set_new(cells, t->cols[b], x);
         }
         json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:b}", "label", t->rows[a].label, "model",
-                                              t->rows[a].model, "compression", t->rows[a].compression, "method",
-                                              t->rows[a].method, "cells", cells, "average",
-                                              isnan(t->avg[a]) ? json_null() : json_real(t->avg[a]), "average_best",
-                                              t->avg_best[a]));
+                                              t->rows[a].model, "compression", t->rows[a].compression, "method", t->rows[a].method,
+                                              "cells", cells, "average", num_or_null(t->avg[a]), "average_best", t->avg_best[a]));
     }
-    json_t *j = json_pack("{s:s, s:s, s:b, s:s, s:i, s:i, s:o, s:o}", "source", run_dir, "metric", o->metric,
-                          "higher_is_better", !o->lower_is_better, "interval", "mean +- t(0.975, n-1) s / sqrt(n) over seeds",
-                          "records_ok", t->n_ok, "records_failed", t->n_failed, "columns", cols, "rows", rows);
+    json_t *j = json_pack("{s:s, s:s, s:b, s:o, s:o, s:{s:i, s:i, s:i, s:i}}", "metric", o->metric, "spec_hash", spec_hash,
+                          "lower_is_better", o->lower_is_better, "columns", cols, "rows", rows, "records", "used", sum->used,
+                          "failed", sum->failed, "stale", sum->stale, "missing", sum->missing);
+    if (t->baseline >= 0)
+        json_object_set_new(j, "baseline", json_pack("{s:s, s:s, s:i, s:i}", "label", t->rows[t->baseline].label, "ci",
+                                                     "paired bootstrap percentile 95%", "resamples", BOOTSTRAP_RESAMPLES,
+                                                     "bootstrap_seed", BOOTSTRAP_SEED));
     int rc = json_write_file(path, j, err);
     json_decref(j);
     return rc;
 }
 
-static int write_markdown(const table *t, const metric_view *o, const char *path, cpet_err *err)
+static void records_line(FILE *f, const report_summary *sum)
+{
+    fprintf(f, "%d records used", sum->used);
+    if (sum->failed) fprintf(f, ", %d failed cells", sum->failed);
+    if (sum->missing) fprintf(f, ", %d cells not run", sum->missing);
+    fprintf(f, sum->stale ? ", %d stale records ignored (configs not in this spec)" : ", no stale records", sum->stale);
+    fprintf(f, ".\n");
+}
+
+static void fmt_signed(char *buf, size_t n, double x, const char *metric)
+{
+    int big = fabs(x) >= 1000;
+    if (!strcmp(metric, "acc") || !strcmp(metric, "acc_norm")) snprintf(buf, n, "%+.2f", 100 * x); /* points */
+    else if (big) snprintf(buf, n, "%+.4g", x);
+    else snprintf(buf, n, "%+.4f", x);
+}
+
+static int write_markdown(const table *t, const metric_view *o, const report_summary *sum, const char *path, cpet_err *err)
 {
     atomic_file af;
     if (atomic_open(&af, path, err) != 0) return -1;
     FILE *f = af.fp;
-    fprintf(f, "%s (mean ± 95%% CI over seeds; best per column in bold; %s is better)\n\n| method |", o->metric,
+    fprintf(f, "%s (mean ± 95%% CI over seeds, Student's t; best per column in bold; %s is better)\n\n| method |", o->metric,
             o->lower_is_better ? "lower" : "higher");
     for (int b = 0; b < t->n_cols; b++) fprintf(f, " %s |", t->cols[b]);
     fprintf(f, " average |\n|---|");
@@ -303,205 +526,88 @@ static int write_markdown(const table *t, const metric_view *o, const char *path
         if (isnan(t->avg[a])) fprintf(f, " – |\n");
         else fprintf(f, t->avg_best[a] ? " **%.4f** |\n" : " %.4f |\n", t->avg[a]);
     }
-    fprintf(f, "\nn per cell: seeds recorded; %d records used, %d failed records ignored.\n", t->n_ok, t->n_failed);
+    fprintf(f, "| n (examples × seeds) |");
+    for (int b = 0; b < t->n_cols; b++) {
+        char buf[128];
+        n_text(t, b, buf, sizeof buf);
+        fprintf(f, " %s |", buf);
+    }
+    fprintf(f, " |\n\n");
+    records_line(f, sum);
+    if (t->baseline >= 0) {
+        int acc = !strcmp(o->metric, "acc") || !strcmp(o->metric, "acc_norm");
+        fprintf(f, "\nDifference to **%s**%s, paired (same examples, same seeds): [95%% CI] from a paired bootstrap over examples "
+                   "and seeds (%d resamples, seed %u)%s. † marks a CI that excludes 0.\n\n| method |",
+                t->rows[t->baseline].label, acc ? " in accuracy points" : "", BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED,
+                acc ? "; p: McNemar's exact test on the pooled pairs" : "");
+        for (int b = 0; b < t->n_cols; b++) fprintf(f, " %s |", t->cols[b]);
+        fprintf(f, "\n|---|");
+        for (int b = 0; b < t->n_cols; b++) fprintf(f, "---|");
+        fputc('\n', f);
+        for (int a = 0; a < t->n_rows; a++) {
+            if (a == t->baseline) continue;
+            fprintf(f, "| %s |", t->rows[a].label);
+            for (int b = 0; b < t->n_cols; b++) {
+                const paired_cell *p = &t->paired[a][b];
+                if (!p->have) {
+                    fprintf(f, " – |");
+                    continue;
+                }
+                char d[32], lo[32], hi[32];
+                fmt_signed(d, sizeof d, p->ci.diff, o->metric);
+                fprintf(f, " %s%s", d, p->ci.excludes_zero ? "†" : "");
+                if (!isnan(p->ci.lo)) {
+                    fmt_signed(lo, sizeof lo, p->ci.lo, o->metric);
+                    fmt_signed(hi, sizeof hi, p->ci.hi, o->metric);
+                    fprintf(f, " [%s, %s]", lo, hi);
+                }
+                if (!isnan(p->p)) fprintf(f, p->p < 0.001 ? " p<0.001" : " p=%.3f", p->p);
+                fprintf(f, " |");
+            }
+            fputc('\n', f);
+        }
+        fprintf(f, "| n (examples × seeds) |");
+        for (int b = 0; b < t->n_cols; b++) {
+            int e = 0, s = 0;
+            for (int a = 0; a < t->n_rows; a++)
+                if (t->paired[a][b].have && t->paired[a][b].seeds > s) s = t->paired[a][b].seeds, e = t->paired[a][b].ci.n / s;
+            if (s) fprintf(f, " %d × %d |", e, s);
+            else fprintf(f, " – |");
+        }
+        fputc('\n', f);
+    }
     return atomic_commit(&af, err);
 }
 
-/* ---- plots ---- */
-
-static int have_gnuplot(void)
+static int write_paired_csv(const table *t, const char *path, cpet_err *err)
 {
-    const char *path = getenv("PATH");
-    if (!path) return 0;
-    char *copy = strdup(path), *save = NULL;
-    int found = 0;
-    for (char *dir = strtok_r(copy, ":", &save); dir && !found; dir = strtok_r(NULL, ":", &save)) {
-        char exe[4200];
-        snprintf(exe, sizeof exe, "%s/gnuplot", dir);
-        found = access(exe, X_OK) == 0;
-    }
-    free(copy);
-    return found;
-}
-
-/* Runs OUT/name.gp with outbase pointing at temporary names, then renames the PNG and SVG into place. */
-static int run_gnuplot(const char *out_dir, const char *name, cpet_err *err)
-{
-    char cmd[9000], tmp_png[4300], tmp_svg[4300], png[4300], svg[4300];
-    snprintf(cmd, sizeof cmd, "cd '%s' && gnuplot -e \"outbase='%s.partial'\" '%s.gp' 2>&1", out_dir, name, name);
-    FILE *p = popen(cmd, "r");
-    char msg[512] = "";
-    size_t got = p ? fread(msg, 1, sizeof msg - 1, p) : 0;
-    msg[got] = 0;
-    int status = p ? pclose(p) : -1;
-    snprintf(tmp_png, sizeof tmp_png, "%s/%s.partial.png", out_dir, name);
-    snprintf(tmp_svg, sizeof tmp_svg, "%s/%s.partial.svg", out_dir, name);
-    snprintf(png, sizeof png, "%s/%s.png", out_dir, name);
-    snprintf(svg, sizeof svg, "%s/%s.svg", out_dir, name);
-    if (status != 0 || rename(tmp_png, png) != 0 || rename(tmp_svg, svg) != 0) {
-        unlink(tmp_png);
-        unlink(tmp_svg);
-        msg[strcspn(msg, "\n")] = 0;
-        return cpet_fail(err, "%s/%s.gp: gnuplot failed: %s", out_dir, name, msg);
-    }
-    return 0;
-}
-
-/* A gnuplot single-quoted string: only ' needs escaping, by doubling it. */
-static void gp_quote(char *dst, size_t n, const char *src)
-{
-    size_t k = 0;
-    if (n < 3) return;
-    dst[k++] = '\'';
-    for (; *src && k + 3 < n; src++) {
-        if (*src == '\'') dst[k++] = '\'';
-        dst[k++] = *src;
-    }
-    dst[k++] = '\'';
-    dst[k] = 0;
-}
-
-static void gp_terminals(FILE *f, const char *plot_cmd)
-{
-    fprintf(f, "if (!exists(\"outbase\")) outbase = \"plot\"\n");
-    fprintf(f, "set terminal pngcairo size 960,540 noenhanced font \",10\"\nset output outbase.\".png\"\n%s\n", plot_cmd);
-    fprintf(f, "set terminal svg size 960,540 noenhanced font \",10\"\nset output outbase.\".svg\"\nreplot\nunset output\n");
-}
-
-static int bar_plot(const table *t, const metric_view *o, const char *out_dir, cpet_err *err)
-{
-    char path[4300], base[96];
-    snprintf(base, sizeof base, "bars%s", o->suffix);
-    snprintf(path, sizeof path, "%s/%s.dat", out_dir, base);
     atomic_file af;
     if (atomic_open(&af, path, err) != 0) return -1;
-    fprintf(af.fp, "# task");
-    for (int a = 0; a < t->n_rows; a++) fprintf(af.fp, "\t%s mean\tci95", t->rows[a].label);
-    fputc('\n', af.fp);
-    for (int b = 0; b < t->n_cols; b++) {
-        fprintf(af.fp, "%s", t->cols[b]);
-        for (int a = 0; a < t->n_rows; a++)
-            fprintf(af.fp, t->cell[a][b].n ? "\t%.6f\t%.6f" : "\tNaN\tNaN", t->cell[a][b].mean, t->cell[a][b].ci);
-        fputc('\n', af.fp);
-    }
-    if (atomic_commit(&af, err) != 0) return -1;
-    snprintf(path, sizeof path, "%s/%s.gp", out_dir, base);
-    if (atomic_open(&af, path, err) != 0) return -1;
-    fprintf(af.fp, "# cpet report: %s per task and method (mean +- 95%% CI over seeds), from %s.dat\n", o->metric, base);
-    fprintf(af.fp, "set datafile separator \"\\t\"\nset style data histogram\nset style histogram errorbars gap 1 lw 1\n"
-                   "set style fill solid 0.85 border -1\n"
-                   "set yrange [0:*]\nset ylabel \"%s\"\nset key outside right top\nset grid ytics\nset xtics nomirror\n%s",
-            o->metric, !strcmp(o->metric, "bytes") ? "set logscale y\nset yrange [*:*]\n" : "");
-    char plot[8192] = "plot ";
-    for (int a = 0; a < t->n_rows; a++) {
-        char one[1024], title[600];
-        gp_quote(title, sizeof title, t->rows[a].label);
-        snprintf(one, sizeof one, "%s'%s.dat' using %d:%d%s title %s", a ? ", " : "", base, 2 + 2 * a, 3 + 2 * a,
-                 a ? "" : ":xtic(1)", title);
-        strncat(plot, one, sizeof plot - strlen(plot) - 1);
-    }
-    gp_terminals(af.fp, plot);
-    if (atomic_commit(&af, err) != 0) return -1;
-    return run_gnuplot(out_dir, base, err);
-}
-
-/* One plot per (curve name, task): x against the mean over seeds of y, one line per row. */
-static int curve_plots(const table *t, const json_t *records, const char *out_dir, json_t *made, cpet_err *err)
-{
-    char names[16][64];
-    int n_names = 0;
-    size_t i;
-    json_t *r;
-    json_array_foreach(records, i, r)
-    {
-        const char *key;
-        json_t *v;
-        json_object_foreach(json_object_get(r, "curves"), key, v)
-        {
-            int seen = 0;
-            for (int k = 0; k < n_names; k++) seen |= strcmp(names[k], key) == 0;
-            if (!seen && n_names < 16) snprintf(names[n_names++], 64, "%s", key);
-        }
-    }
-    for (int k = 0; k < n_names; k++)
+    const char *head[] = {"row", "baseline", "column", "diff", "ci_lo", "ci_hi", "excludes_zero", "mcnemar_p", "examples", "seeds"};
+    csv_row(af.fp, head, 10);
+    for (int a = 0; a < t->n_rows; a++)
         for (int b = 0; b < t->n_cols; b++) {
-            char base[256], path[4600];
-            snprintf(base, sizeof base, "curve_%.60s_%.60s", names[k], t->cols[b]);
-            for (char *p = base; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-')) *p = '_';
-            snprintf(path, sizeof path, "%s/%s.dat", out_dir, base);
-            atomic_file af;
-            if (atomic_open(&af, path, err) != 0) return -1;
-            int blocks = 0;
-            char titles[8192] = "";
-            for (int a = 0; a < t->n_rows; a++) {
-                /* average the seeds' curves point by point (they share x) */
-                double xs[4096], sums[4096];
-                int counts[4096], npts = 0;
-                json_array_foreach(records, i, r)
-                {
-                    json_t *c = json_object_get(r, "cell");
-                    if (strcmp(json_string_value(json_object_get(json_object_get(c, "task"), "name")) ?: "", t->cols[b]) ||
-                        strcmp(json_string_value(json_object_get(json_object_get(c, "method"), "label")) ?: "", t->rows[a].method) ||
-                        strcmp(json_string_value(json_object_get(c, "model")) ?: "", t->rows[a].model) ||
-                        strcmp(json_string_value(json_object_get(c, "compression")) ?: "", t->rows[a].compression))
-                        continue;
-                    json_t *pts = json_object_get(json_object_get(r, "curves"), names[k]);
-                    for (size_t p = 0; p < json_array_size(pts) && p < 4096; p++) {
-                        json_t *pt = json_array_get(pts, p);
-                        if ((int)p >= npts) {
-                            xs[p] = json_number_value(json_array_get(pt, 0));
-                            sums[p] = 0;
-                            counts[p] = 0;
-                            npts = (int)p + 1;
-                        }
-                        sums[p] += json_number_value(json_array_get(pt, 1));
-                        counts[p]++;
-                    }
-                }
-                if (!npts) continue;
-                fprintf(af.fp, "%s# %s\n", blocks ? "\n\n" : "", t->rows[a].label);
-                for (int p = 0; p < npts; p++) fprintf(af.fp, "%g\t%.6g\n", xs[p], sums[p] / counts[p]);
-                char title[600];
-                gp_quote(title, sizeof title, t->rows[a].label);
-                snprintf(titles + strlen(titles), sizeof titles - strlen(titles), "%s%s", blocks ? ", " : "", title);
-                blocks++;
-            }
-            if (atomic_commit(&af, err) != 0) return -1;
-            if (!blocks) {
-                unlink(path);
-                continue;
-            }
-            snprintf(path, sizeof path, "%s/%s.gp", out_dir, base);
-            if (atomic_open(&af, path, err) != 0) return -1;
-            fprintf(af.fp, "# cpet report: %s on %s (mean over seeds), from %s.dat\n", names[k], t->cols[b], base);
-            fprintf(af.fp, "array titles[%d] = [%s]\n", blocks, titles);
-            fprintf(af.fp, "set xlabel \"step\"\nset ylabel \"%s\"\nset key outside right top\nset grid\n", names[k]);
-            char plot[600];
-            snprintf(plot, sizeof plot, "plot for [i=1:%d] '%s.dat' index i-1 using 1:2 with lines lw 2 title titles[i]", blocks, base);
-            gp_terminals(af.fp, plot);
-            if (atomic_commit(&af, err) != 0) return -1;
-            if (run_gnuplot(out_dir, base, err) != 0) return -1;
-            json_array_append_new(made, json_string(base));
+            const paired_cell *p = &t->paired[a][b];
+            if (a == t->baseline || !p->have) continue;
+            char v[7][32];
+            snprintf(v[0], 32, "%.6g", p->ci.diff);
+            snprintf(v[1], 32, isnan(p->ci.lo) ? "" : "%.6g", p->ci.lo);
+            snprintf(v[2], 32, isnan(p->ci.hi) ? "" : "%.6g", p->ci.hi);
+            snprintf(v[3], 32, "%d", p->ci.excludes_zero);
+            snprintf(v[4], 32, isnan(p->p) ? "" : "%.6g", p->p);
+            snprintf(v[5], 32, "%d", p->ci.n);
+            snprintf(v[6], 32, "%d", p->seeds);
+            const char *f[] = {t->rows[a].label, t->rows[t->baseline].label, t->cols[b], v[0], v[1], v[2], v[3], v[4], v[5], v[6]};
+            csv_row(af.fp, f, 10);
         }
-    return 0;
+    return atomic_commit(&af, err);
 }
 
-static int lower_by_name(const char *metric)
-{
-    static const char *const lower[] = {"perplexity", "ppl", "bytes", "loss", "seconds", "_s", NULL};
-    for (int i = 0; lower[i]; i++)
-        if (strstr(metric, lower[i]) && !strstr(metric, "per_s")) return 1;
-    return 0;
-}
+/* ---- the report ---- */
 
-int report_render(const char *run_dir, const char *out_dir, const report_options *o, int *plots_skipped, cpet_err *err)
+int report_render(const char *run_dir, const char *out_dir, const report_options *o, report_summary *sum, cpet_err *err)
 {
-    char path[4300];
-    snprintf(path, sizeof path, "%s/records.jsonl", run_dir);
-    if (!path_exists(path)) return cpet_fail(err, "%s: missing file (run `cpet run SPEC -o %s` first)", path, run_dir);
-    json_t *records = records_read(path, 0, err);
-    if (!records) return -1;
+    memset(sum, 0, sizeof *sum);
     char metrics[16][64];
     int n_metrics = 0;
     for (const char *p = o->metric; *p && n_metrics < 16;) {
@@ -509,38 +615,78 @@ int report_render(const char *run_dir, const char *out_dir, const report_options
         snprintf(metrics[n_metrics++], sizeof metrics[0], "%.*s", (int)len, p);
         p += len + (p[len] == ',');
     }
-    *plots_skipped = o->no_plots || !have_gnuplot();
+    for (int s = 0; s < o->n_scatter; s++) { /* scatter metrics must be tabulated too */
+        char a[64], b[64];
+        if (sscanf(o->scatter[s], "%63[^,],%63s", a, b) != 2) return cpet_fail(err, "--scatter '%s': expected METRIC,METRIC", o->scatter[s]);
+        const char *need[2] = {a, b};
+        for (int k = 0; k < 2; k++) {
+            int have = 0;
+            for (int m = 0; m < n_metrics; m++) have |= !strcmp(metrics[m], need[k]);
+            if (!have && n_metrics < 16) snprintf(metrics[n_metrics++], sizeof metrics[0], "%s", need[k]);
+        }
+    }
+    run_view view;
+    table *layout = calloc(1, sizeof *layout);
+    int rc = run_view_load(&view, layout, run_dir, err);
+    int baseline = -1;
+    if (rc == 0 && o->baseline) {
+        for (int a = 0; a < layout->n_rows && baseline < 0; a++)
+            if (!strcmp(layout->rows[a].label, o->baseline)) baseline = a;
+        if (baseline < 0) {
+            char known[2048] = "";
+            for (int a = 0; a < layout->n_rows; a++)
+                snprintf(known + strlen(known), sizeof known - strlen(known), "%s'%s'", a ? ", " : "", layout->rows[a].label);
+            rc = cpet_fail(err, "report: --baseline '%s' names no row (rows: %s)", o->baseline, known);
+        }
+    }
+    sum->plots_skipped = o->no_plots || !gnuplot_available();
     json_t *curves = json_array();
     char *index = NULL;
     size_t index_len = 0;
     FILE *idx = open_memstream(&index, &index_len);
-    int rc = make_dirs(out_dir, err), n_ok = 0, n_failed = 0;
+    if (rc == 0) rc = make_dirs(out_dir, err);
+    table *tables[16] = {0};
+    metric_view views[16];
+    char path[4400];
     for (int k = 0; k < n_metrics && rc == 0; k++) {
-        metric_view v = {metrics[k], o->lower_is_better || lower_by_name(metrics[k]), ""};
-        if (k) snprintf(v.suffix, sizeof v.suffix, "_%s", metrics[k]);
-        table *t = calloc(1, sizeof *t);
-        seed_order(t, run_dir);
-        rc = build_table(t, records, &v, err);
-        if (rc == 0 && t->n_ok == 0) rc = cpet_fail(err, "%s: no successful records to report", path);
-        if (rc == 0) label_rows(t);
-        n_ok = t->n_ok;
-        n_failed = t->n_failed;
-        if (rc == 0) snprintf(path, sizeof path, "%s/table%s.csv", out_dir, v.suffix), rc = write_csv(t, path, err);
-        if (rc == 0) snprintf(path, sizeof path, "%s/table%s.json", out_dir, v.suffix), rc = write_json(t, &v, run_dir, path, err);
-        if (rc == 0) snprintf(path, sizeof path, "%s/table%s.md", out_dir, v.suffix), rc = write_markdown(t, &v, path, err);
-        if (rc == 0 && !*plots_skipped) rc = bar_plot(t, &v, out_dir, err);
-        if (rc == 0 && k == 0 && !*plots_skipped) rc = curve_plots(t, records, out_dir, curves, err);
+        metric_view *v = &views[k];
+        *v = (metric_view){metrics[k], o->lower_is_better || metric_lower_is_better(metrics[k]), ""};
+        if (k) snprintf(v->suffix, sizeof v->suffix, "_%s", metrics[k]);
+        table *t = tables[k] = malloc(sizeof *t);
+        memcpy(t, layout, sizeof *t);
+        t->baseline = baseline;
+        rc = build_table(t, &view, v, sum, err);
+        if (rc == 0 && sum->used == 0) rc = cpet_fail(err, "%s: no successful records of this spec's cells to report", run_dir);
+        if (rc == 0 && baseline >= 0) rc = compare_with_baseline(t, v, run_dir, o->resamples > 0 ? o->resamples : BOOTSTRAP_RESAMPLES, err);
+        if (rc == 0) snprintf(path, sizeof path, "%s/table%s.csv", out_dir, v->suffix), rc = write_csv(t, path, err);
+        if (rc == 0) snprintf(path, sizeof path, "%s/table%s.json", out_dir, v->suffix), rc = write_json(t, v, sum, view.s.hash, path, err);
+        if (rc == 0) snprintf(path, sizeof path, "%s/table%s.md", out_dir, v->suffix), rc = write_markdown(t, v, sum, path, err);
+        if (rc == 0 && baseline >= 0)
+            snprintf(path, sizeof path, "%s/paired%s.csv", out_dir, v->suffix), rc = write_paired_csv(t, path, err);
+        if (rc == 0 && !sum->plots_skipped) rc = plot_bars(t, v, out_dir, err);
+        if (rc == 0 && !sum->plots_skipped && baseline >= 0) rc = plot_paired(t, v, out_dir, err);
+        if (rc == 0 && k == 0 && !sum->plots_skipped) rc = plot_curves(t, out_dir, curves, err);
         if (rc == 0) {
-            fprintf(idx, "\n## %s\n\n- [table (Markdown)](table%s.md) · [CSV](table%s.csv) · [JSON](table%s.json)\n",
-                    metrics[k], v.suffix, v.suffix, v.suffix);
-            if (!*plots_skipped)
-                fprintf(idx, "- [bar chart (PNG)](bars%s.png) · [SVG](bars%s.svg) · [script](bars%s.gp)\n", v.suffix, v.suffix, v.suffix);
-            char *md = read_whole_file((snprintf(path, sizeof path, "%s/table%s.md", out_dir, v.suffix), path), NULL);
+            fprintf(idx, "\n## %s\n\n- [table (Markdown)](table%s.md) · [CSV](table%s.csv) · [JSON](table%s.json)%s\n", metrics[k],
+                    v->suffix, v->suffix, v->suffix, baseline >= 0 ? " · paired differences: [CSV](paired" : "");
+            if (baseline >= 0) fprintf(idx, "%s.csv)\n", v->suffix);
+            if (!sum->plots_skipped)
+                fprintf(idx, "- [bar chart (PNG)](bars%s.png) · [SVG](bars%s.svg) · [script](bars%s.gp)\n", v->suffix, v->suffix, v->suffix);
+            char *md = read_whole_file((snprintf(path, sizeof path, "%s/table%s.md", out_dir, v->suffix), path), NULL);
             fprintf(idx, "\n%s", md ? md : "");
             free(md);
-            if (!*plots_skipped) fprintf(idx, "\n![%s](bars%s.png)\n", metrics[k], v.suffix);
+            if (!sum->plots_skipped) fprintf(idx, "\n![%s](bars%s.png)\n", metrics[k], v->suffix);
+            if (!sum->plots_skipped && baseline >= 0) fprintf(idx, "\n![difference to %s](paired%s.png)\n", o->baseline, v->suffix);
         }
-        free(t);
+    }
+    for (int s = 0; s < o->n_scatter && rc == 0 && !sum->plots_skipped; s++) {
+        char a[64], b[64], name[200];
+        sscanf(o->scatter[s], "%63[^,],%63s", a, b);
+        int ia = 0, ib = 0;
+        while (strcmp(metrics[ia], a)) ia++;
+        while (strcmp(metrics[ib], b)) ib++;
+        rc = plot_scatter(tables[ia], &views[ia], tables[ib], &views[ib], out_dir, name, sizeof name, err);
+        if (rc == 0) fprintf(idx, "\n## %s vs %s\n\n![%s vs %s, Pareto front](%s.png)\n", b, a, b, a, name);
     }
     fclose(idx);
     if (rc == 0) {
@@ -548,9 +694,10 @@ int report_render(const char *run_dir, const char *out_dir, const report_options
         snprintf(path, sizeof path, "%s/index.md", out_dir);
         rc = atomic_open(&af, path, err);
         if (rc == 0) {
-            fprintf(af.fp, "# %s\n\nRendered by `cpet report` from `%s/records.jsonl` only (%d records, %d failed).\n",
-                    base_name(run_dir), run_dir, n_ok, n_failed);
-            if (*plots_skipped) fprintf(af.fp, "Plots skipped: gnuplot is not installed.\n");
+            fprintf(af.fp, "# %s\n\nRendered by `cpet report` from the records of `%s` only (spec hash %s): ", view.s.name,
+                    base_name(run_dir), view.s.hash);
+            records_line(af.fp, sum);
+            if (sum->plots_skipped) fprintf(af.fp, "Plots skipped: gnuplot is not installed.\n");
             size_t i;
             json_t *c;
             if (json_array_size(curves)) fprintf(af.fp, "\nCurves:\n\n");
@@ -561,8 +708,10 @@ int report_render(const char *run_dir, const char *out_dir, const report_options
             rc = atomic_commit(&af, err);
         }
     }
+    for (int k = 0; k < 16; k++) free(tables[k]);
+    free(layout);
     free(index);
     json_decref(curves);
-    json_decref(records);
+    run_view_free(&view);
     return rc;
 }

@@ -1,7 +1,13 @@
-/* Tables and plots rendered only from a run's records: rows = model / compression / method, columns =
- * tasks (+ the average), mean +- 95% CI over seeds, the best per column marked. */
+/* Tables and plots rendered only from the records of the current spec's cells: rows = model /
+ * compression / method, columns = tasks (+ the average), mean +- 95% CI over seeds, the best per column
+ * marked, n (examples x seeds) stated. Records whose config hash is not a cell of RUN/spec.json are
+ * stale: ignored and counted. Two cells that would share a row, column and seed with different configs
+ * are an error naming both. With a baseline, every row is compared with it, paired (same examples,
+ * same seeds): bootstrap CI of the difference and, for accuracy, McNemar's exact p. */
 #ifndef CPET_REPORT_H
 #define CPET_REPORT_H
+
+#include <stdio.h>
 
 #include "error.h"
 
@@ -9,13 +15,25 @@ typedef struct {
     const char *metric;   /* default "acc"; several: "acc,perplexity,bytes" (one table each; the first is table.*) */
     int lower_is_better;
     int no_plots;
+    const char *baseline; /* row label to compare every row with (NULL = none) */
+    const char *scatter[8]; /* "x,y" metric pairs: scatter of row averages with the Pareto front */
+    int n_scatter;
+    int resamples;        /* bootstrap resamples (0 = BOOTSTRAP_RESAMPLES) */
 } report_options;
 
-/* Reads RUN_DIR/records.jsonl (and spec.json for ordering), writes OUT_DIR/{table.csv, table.json,
- * table.md, *.gp, *.dat, *.png, *.svg, index.md}. *plots_skipped is set when gnuplot is unavailable. */
-int report_render(const char *run_dir, const char *out_dir, const report_options *o, int *plots_skipped, cpet_err *err);
+typedef struct {
+    int used, failed, stale, missing;
+    int plots_skipped;
+} report_summary;
+
+/* Reads RUN_DIR/spec.json and its records, writes OUT_DIR/{table*.csv|json|md, paired*.csv|json|md,
+ * *.gp, *.dat, *.png, *.svg, index.md}. */
+int report_render(const char *run_dir, const char *out_dir, const report_options *o, report_summary *sum, cpet_err *err);
 
 /* Writes one CSV row (every field quoted by libcsv, embedded quotes doubled) to fp. */
 void csv_row(FILE *fp, const char *const *fields, int n);
+
+/* Whether a metric is better lower, from its name (perplexity, bytes, loss, seconds ...). */
+int metric_lower_is_better(const char *metric);
 
 #endif

@@ -6,28 +6,10 @@
 #include "compress.h"
 #include "fileio.h"
 
-static const method_param lora_params[] = {
-    {"rank", PARAM_INT, "8", "LoRA rank r"},
-    {"alpha", PARAM_NUMBER, "16", "LoRA alpha (scaling alpha/r)"},
-    {"targets", PARAM_STRING_LIST, "[\"q_proj\", \"k_proj\", \"v_proj\", \"o_proj\", \"gate_proj\", \"up_proj\", \"down_proj\"]",
-     "modules to adapt"},
-    {"steps", PARAM_INT, "100", "optimizer steps"},
-    {"batch", PARAM_INT, "8", "examples per step"},
-    {"lr", PARAM_NUMBER, "0.001", "peak learning rate (cosine, 10% warmup)"},
-    {"weight_decay", PARAM_NUMBER, "0.0", "AdamW weight decay"},
-};
-
-const method_info spec_methods[] = {
-    {"zero-shot", "the model as it is, scored on the eval split", NULL, 0},
-    {"lora", "LoRA trained on the task's train split (loss on the correct choice), then scored", lora_params,
-     (int)(sizeof lora_params / sizeof lora_params[0])},
-};
-const int spec_n_methods = (int)(sizeof spec_methods / sizeof spec_methods[0]);
-
-
 static const char *type_name(param_type t)
 {
-    return t == PARAM_INT ? "an integer" : t == PARAM_NUMBER ? "a number" : t == PARAM_STRING ? "a string" : "a list of strings";
+    return t == PARAM_INT ? "an integer" : t == PARAM_NUMBER ? "a number" : t == PARAM_STRING ? "a string"
+           : t == PARAM_BOOL ? "true or false" : "a list of strings";
 }
 
 static int type_ok(param_type t, json_t *v)
@@ -36,6 +18,7 @@ static int type_ok(param_type t, json_t *v)
     case PARAM_INT: return json_is_integer(v);
     case PARAM_NUMBER: return json_is_number(v);
     case PARAM_STRING: return json_is_string(v);
+    case PARAM_BOOL: return json_is_boolean(v);
     case PARAM_STRING_LIST:
         if (!json_is_array(v)) return 0;
         for (size_t i = 0; i < json_array_size(v); i++)
@@ -93,20 +76,19 @@ static int parse_method(spec_method *m, json_t *v, int idx, const char *path, cp
         cpet_fail(err, "%s: %s.name: expected a string", path, where);
         goto done;
     }
-    for (int i = 0; i < spec_n_methods && !m->info; i++)
-        if (strcmp(spec_methods[i].name, name) == 0) m->info = &spec_methods[i];
+    m->info = method_find(name);
     if (!m->info) {
-        char known[256] = "";
-        for (int i = 0; i < spec_n_methods; i++) {
+        char known[512] = "";
+        for (int i = 0; i < method_registry_size; i++) {
             strncat(known, i ? ", " : "", sizeof known - strlen(known) - 1);
-            strncat(known, spec_methods[i].name, sizeof known - strlen(known) - 1);
+            strncat(known, method_registry[i]->name, sizeof known - strlen(known) - 1);
         }
         cpet_fail(err, "%s: %s.name: unknown method '%s' (known: %s)", path, where, name, known);
         goto done;
     }
-    const char *allowed[32] = {"name", "label"};
+    const char *allowed[64] = {"name", "label"};
     int na = 2;
-    for (int i = 0; i < m->info->n_params && na < 31; i++) allowed[na++] = m->info->params[i].key;
+    for (int i = 0; i < m->info->n_params && na < 63; i++) allowed[na++] = m->info->params[i].key;
     allowed[na] = NULL;
     char prefix[96];
     snprintf(prefix, sizeof prefix, "%s.", where);
@@ -182,6 +164,7 @@ int spec_parse(spec *s, json_t *root, const char *path, cpet_err *err)
     memset(s, 0, sizeof *s);
     s->threads = 2;
     if (!json_is_object(root)) return cpet_fail(err, "%s: the spec must be a JSON object", path);
+    json_hash(root, s->hash);
     static const char *const allowed[] = {"name", "models", "compressions", "compression_options", "heldout", "methods",
                                           "tasks", "seeds", "threads", NULL};
     if (check_keys(root, allowed, path, "", err) != 0) return -1;
@@ -299,6 +282,12 @@ void json_hash(const json_t *v, char out[17])
     for (const char *p = text; p && *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
     free(text);
     snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+int cell_shard(const cell *c, int n)
+{
+    unsigned long long h = strtoull(c->config_hash, NULL, 16);
+    return (int)(h % (unsigned long long)n) + 1;
 }
 
 cell *spec_expand(const spec *s, int *n_cells)

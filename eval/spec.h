@@ -7,30 +7,11 @@
 #include <stdint.h>
 
 #include "error.h"
-
-typedef enum { PARAM_INT, PARAM_NUMBER, PARAM_STRING, PARAM_STRING_LIST } param_type;
-
-typedef struct {
-    const char *key;
-    param_type type;
-    const char *default_json; /* the default as JSON text */
-    const char *help;
-} method_param;
-
-typedef struct {
-    const char *name;
-    const char *summary;
-    const method_param *params;
-    int n_params;
-} method_info;
-
-/* The methods a spec may name (eval/matrix.c holds their runners). */
-extern const method_info spec_methods[];
-extern const int spec_n_methods;
+#include "method.h"
 
 typedef struct {
     char label[64];    /* row name; the method name unless the spec gives "label" */
-    const method_info *info;
+    const method *info;
     json_t *params;    /* every parameter, defaults filled in */
 } spec_method;
 
@@ -59,6 +40,7 @@ typedef struct {
     double sparsity;
     char calib[1024];   /* calibration text ("" = none) */
     char heldout[1024]; /* text for a perplexity metric ("" = none) */
+    char hash[17];      /* of the spec as given (sorted keys): runs of one spec share it */
 } spec;
 
 typedef struct {
@@ -75,6 +57,9 @@ typedef struct {
 int spec_load(spec *s, const char *path, cpet_err *err);
 int spec_parse(spec *s, json_t *root, const char *path, cpet_err *err);
 void spec_free(spec *s);
+/* The cell's shard (1..n) in a partition into n: a function of its config hash alone, so every process
+ * agrees and adding cells to a spec never moves the others. */
+int cell_shard(const cell *c, int n);
 /* All cells in order: models, compressions, methods, tasks, seeds (seeds vary fastest). */
 cell *spec_expand(const spec *s, int *n_cells);
 void cells_free(cell *c, int n);

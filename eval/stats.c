@@ -1,16 +1,13 @@
 #include "stats.h"
 
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_rng.h>
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
 #include <math.h>
+#include <stdlib.h>
 
-double student_t975(int df)
-{
-    static const double t[31] = {0,      12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-                                 2.201,  2.179,  2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080,
-                                 2.074,  2.069,  2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
-    if (df < 1) return NAN;
-    if (df <= 30) return t[df];
-    return 1.959964 + 2.4 / df; /* within 0.002 of the exact value beyond 30 */
-}
+double student_t975(int df) { return df < 1 ? NAN : gsl_cdf_tdist_Pinv(0.975, (double)df); }
 
 void mean_ci95(const double *x, int n, double *mean, double *half_width)
 {
@@ -24,4 +21,65 @@ void mean_ci95(const double *x, int n, double *mean, double *half_width)
     double ss = 0;
     for (int i = 0; i < n; i++) ss += (x[i] - *mean) * (x[i] - *mean);
     *half_width = student_t975(n - 1) * sqrt(ss / (n - 1)) / sqrt((double)n);
+}
+
+static double finish(paired_kind kind, double num, double den) { return kind == PAIRED_EXP_RATIO ? exp(num / den) : num / den; }
+
+/* The per-seed statistic over the examples idx[0..m) (all of them when idx is NULL). */
+static double group_stat(const paired_group *g, paired_kind kind, const int *idx, int m)
+{
+    double na = 0, da = 0, nb = 0, db = 0;
+    for (int k = 0; k < m; k++) {
+        int i = idx ? idx[k] : k;
+        na += g->num_a[i];
+        nb += g->num_b[i];
+        da += g->den_a ? g->den_a[i] : 1.0;
+        db += g->den_b ? g->den_b[i] : 1.0;
+    }
+    return finish(kind, na, da) - finish(kind, nb, db);
+}
+
+int paired_bootstrap(const paired_group *groups, int n_groups, paired_kind kind, int resamples, uint64_t seed,
+                     paired_ci *out)
+{
+    int max_n = 0;
+    out->n = 0;
+    for (int g = 0; g < n_groups; g++) {
+        if (groups[g].n < 1) return -1;
+        out->n += groups[g].n;
+        if (groups[g].n > max_n) max_n = groups[g].n;
+    }
+    if (n_groups < 1 || resamples < 1) return -1;
+    double d = 0;
+    for (int g = 0; g < n_groups; g++) d += group_stat(&groups[g], kind, NULL, groups[g].n);
+    out->diff = d / n_groups;
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, (unsigned long)seed);
+    double *dist = malloc((size_t)resamples * sizeof *dist);
+    int *idx = malloc((size_t)max_n * sizeof *idx);
+    for (int r = 0; r < resamples; r++) {
+        double sum = 0;
+        for (int s = 0; s < n_groups; s++) {
+            const paired_group *g = &groups[n_groups > 1 ? gsl_rng_uniform_int(rng, (unsigned long)n_groups) : 0];
+            for (int k = 0; k < g->n; k++) idx[k] = (int)gsl_rng_uniform_int(rng, (unsigned long)g->n);
+            sum += group_stat(g, kind, idx, g->n);
+        }
+        dist[r] = sum / n_groups;
+    }
+    gsl_sort(dist, 1, (size_t)resamples);
+    out->lo = gsl_stats_quantile_from_sorted_data(dist, 1, (size_t)resamples, 0.025);
+    out->hi = gsl_stats_quantile_from_sorted_data(dist, 1, (size_t)resamples, 0.975);
+    out->excludes_zero = out->lo > 0 || out->hi < 0;
+    free(dist);
+    free(idx);
+    gsl_rng_free(rng);
+    return 0;
+}
+
+double mcnemar_exact_p(int b, int c)
+{
+    if (b + c == 0) return 1.0;
+    int k = b < c ? b : c;
+    double p = 2.0 * gsl_cdf_binomial_P((unsigned)k, 0.5, (unsigned)(b + c));
+    return p < 1.0 ? p : 1.0;
 }

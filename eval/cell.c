@@ -1,0 +1,189 @@
+#include "cell.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "blas.h"
+#include "compress.h"
+#include "corpus.h"
+#include "evaluate.h"
+#include "facts.h"
+#include "fileio.h"
+#include "method.h"
+#include "model.h"
+#include "tasks.h"
+#include "tokenizer.h"
+
+int jsonl_write(const char *path, const json_t *array, cpet_err *err)
+{
+    atomic_file af;
+    if (atomic_open(&af, path, err) != 0) return -1;
+    size_t i;
+    json_t *v;
+    json_array_foreach(array, i, v)
+    {
+        if (json_dumpf(v, af.fp, JSON_COMPACT | JSON_PRESERVE_ORDER) != 0) {
+            atomic_abort(&af);
+            return cpet_fail(err, "%s: write failed", path);
+        }
+        fputc('\n', af.fp);
+    }
+    return atomic_commit(&af, err);
+}
+
+json_t *jsonl_read(const char *path, cpet_err *err)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        cpet_fail(err, "%s: cannot open", path);
+        return NULL;
+    }
+    json_t *out = json_array();
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int lineno = 0;
+    while ((len = getline(&line, &cap, fp)) > 0) {
+        lineno++;
+        json_error_t jerr;
+        json_t *v = json_loadb(line, (size_t)len, 0, &jerr);
+        if (!v) {
+            cpet_fail(err, "%s:%d: not JSON (%s)", path, lineno, jerr.text);
+            json_decref(out);
+            out = NULL;
+            break;
+        }
+        json_array_append_new(out, v);
+    }
+    free(line);
+    fclose(fp);
+    return out;
+}
+
+static void truncate_set(task_set *s, int limit)
+{
+    if (limit <= 0 || s->n <= limit) return;
+    task_set keep = {0};
+    for (int i = 0; i < limit; i++) tasks_add(&keep, &s->items[i]);
+    tasks_free(s);
+    *s = keep;
+}
+
+static int apply_compression(const spec *s, const cell *c, model *m, const tokenizer *t, cpet_err *err)
+{
+    if (!strcmp(c->compression, "none")) return 0;
+    compress_options o = {s->group, s->sparsity, 0.01};
+    int *ids = NULL, rows = 0, seq = s->calib_seq < m->rope_len ? s->calib_seq : m->rope_len;
+    calib_data cal = {0};
+    if (s->calib[0]) {
+        if (corpus_windows(s->calib, t, m->cfg.bos_token_id >= 0 ? m->cfg.bos_token_id : 0, s->calib_rows, seq, &ids, &rows, err) != 0)
+            return -1;
+        cal = (calib_data){ids, rows, seq};
+    }
+    int rc = compress_model(m, c->compression, &o, s->calib[0] ? &cal : NULL, err);
+    free(ids);
+    return rc;
+}
+
+/* Forward throughput on a fixed batch of 4 x 128 tokens (the best of three after one warm-up). */
+static double forward_tokens_per_s(model *m, cpet_err *err)
+{
+    int T = m->rope_len < 128 ? m->rope_len : 128, B = 4, ids[4 * 128];
+    for (int i = 0; i < B * T; i++) ids[i] = (i * 7919) % m->cfg.vocab_size;
+    double best = 0;
+    for (int r = 0; r < 4; r++) {
+        double t0 = now_seconds();
+        if (model_forward(m, ids, NULL, B, T, err) != 0) return -1;
+        double rate = B * T / (now_seconds() - t0);
+        if (r > 0 && rate > best) best = rate;
+    }
+    return best;
+}
+
+/* Held-out perplexity, with each document's NLL and token count as paired-statistics material. */
+static int heldout_perplexity(const spec *s, model *m, const tokenizer *t, json_t *metrics, json_t *docs_out, cpet_err *err)
+{
+    corpus held;
+    if (corpus_read(&held, s->heldout, err) != 0) return -1;
+    double *nll = malloc(((size_t)held.n + 1) * sizeof *nll);
+    long *tok = malloc(((size_t)held.n + 1) * sizeof *tok);
+    ppl_result p;
+    int rc = eval_perplexity_docs(m, t, held.docs, held.lens, held.n, m->cfg.bos_token_id, 16, &p, nll, tok, err);
+    if (rc == 0) {
+        json_object_set_new(metrics, "perplexity", json_real(p.ppl));
+        for (int d = 0; d < held.n; d++)
+            json_array_append_new(docs_out, json_pack("{s:i, s:f, s:I}", "id", d, "nll", nll[d], "tokens", (json_int_t)tok[d]));
+    }
+    free(nll);
+    free(tok);
+    corpus_free(&held);
+    return rc;
+}
+
+int cell_run(const spec *s, const cell *c, const char *run_dir, json_t *result, cpet_err *err)
+{
+    engine_set_threads(s->threads);
+    model m;
+    tokenizer t;
+    char path[4400];
+    snprintf(path, sizeof path, "%s/tokenizer.json", c->model);
+    if (model_load(&m, c->model, err) != 0) return -1;
+    if (tokenizer_load(&t, path, err) != 0) {
+        model_free(&m);
+        return -1;
+    }
+    task_set train = {0}, eval = {0};
+    method_result r = {json_object(), json_object(), json_array(), 0};
+    json_t *heldout_docs = json_array();
+    const char *split = strcmp(c->task->eval_split, "all") == 0 ? NULL : c->task->eval_split;
+    int rc = apply_compression(s, c, &m, &t, err);
+    if (rc == 0) rc = tasks_read(&train, c->task->file, c->task->train_split, err);
+    if (rc == 0) rc = tasks_read(&eval, c->task->file, split, err);
+    if (rc == 0) {
+        truncate_set(&eval, c->task->limit);
+        if (eval.n == 0) rc = cpet_fail(err, "%s: no examples in split '%s'", c->task->file, c->task->eval_split);
+    }
+    if (rc == 0) {
+        method_cell mc = {&m, &t, c->task->file, &train, &eval, (uint64_t)c->seed, c->method->params, s->threads};
+        rc = c->method->info->run(&mc, &r, err);
+        if (rc != 0) cpet_prefix(err, "method %s", c->method->info->name);
+    }
+    if (rc == 0 && s->heldout[0]) rc = heldout_perplexity(s, &m, &t, r.metrics, heldout_docs, err);
+    if (rc == 0) {
+        double fwd = forward_tokens_per_s(&m, err);
+        if (fwd < 0) rc = -1;
+        json_object_set_new(r.metrics, "bytes", json_integer((json_int_t)model_storage_bytes(&m)));
+        json_object_set_new(r.metrics, "forward_tokens_per_s", json_real(fwd));
+    }
+    if (rc == 0) {
+        snprintf(path, sizeof path, "%s/examples", run_dir);
+        rc = make_dirs(path, err);
+    }
+    if (rc == 0) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "examples/%s.jsonl", c->config_hash);
+        snprintf(path, sizeof path, "%s/%s", run_dir, rel);
+        rc = jsonl_write(path, r.examples, err);
+        json_object_set_new(result, "examples", json_string(rel));
+        if (rc == 0 && s->heldout[0]) {
+            snprintf(rel, sizeof rel, "examples/%s.heldout.jsonl", c->config_hash);
+            snprintf(path, sizeof path, "%s/%s", run_dir, rel);
+            rc = jsonl_write(path, heldout_docs, err);
+            json_object_set_new(result, "heldout_examples", json_string(rel));
+        }
+    }
+    if (rc == 0) {
+        json_object_set(result, "metrics", r.metrics);
+        json_object_set(result, "curves", r.curves);
+        json_object_set_new(result, "tokens", json_integer(r.tokens));
+    }
+    json_decref(r.metrics);
+    json_decref(r.curves);
+    json_decref(r.examples);
+    json_decref(heldout_docs);
+    tasks_free(&train);
+    tasks_free(&eval);
+    tokenizer_free(&t);
+    model_free(&m);
+    return rc;
+}

@@ -1,0 +1,68 @@
+/* Harness methods: what a matrix cell does to a loaded (possibly compressed) model before it is scored.
+ * A method is one file in eval/methods/ holding a `method` struct -- name, one-line doc, parameter
+ * schema, run function -- and one line in the registry (eval/method.c). The schema drives spec
+ * validation (unknown keys, wrong types: errors naming the key path) and `cpet run --help`. */
+#ifndef CPET_METHOD_H
+#define CPET_METHOD_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "model.h"
+#include "tasks.h"
+#include "tokenizer.h"
+
+typedef enum { PARAM_INT, PARAM_NUMBER, PARAM_STRING, PARAM_STRING_LIST, PARAM_BOOL } param_type;
+
+typedef struct {
+    const char *key;
+    param_type type;
+    const char *default_json; /* the default as JSON text */
+    const char *doc;
+} method_param;
+
+/* What a method gets: the model (compression already applied), its tokenizer, the task's examples
+ * (train split, and the eval split it is scored on), the seed and its parameters (defaults filled in). */
+typedef struct {
+    model *m;
+    const tokenizer *tok;
+    const char *task_file;
+    const task_set *train; /* may be empty */
+    const task_set *eval;
+    uint64_t seed;
+    const json_t *params;
+    int threads;
+} method_cell;
+
+/* What it returns: metrics (numbers by name), curves (name -> [[x, y], ...]), per-example outputs (one
+ * object per eval example: id, prediction, correct, scores, ...), tokens processed (for tokens/s).
+ * The caller creates the three JSON containers; the method fills them. */
+typedef struct {
+    json_t *metrics, *curves, *examples;
+    long tokens;
+} method_result;
+
+typedef struct method {
+    const char *name;
+    const char *doc;
+    const method_param *params;
+    int n_params;
+    int (*run)(const method_cell *c, method_result *r, cpet_err *err);
+} method;
+
+/* The registry, in listing order. */
+extern const method *const method_registry[];
+extern const int method_registry_size;
+const method *method_find(const char *name);
+
+/* Parameter accessors for run functions (the schema guarantees presence and type). */
+double method_param_number(const method_cell *c, const char *key);
+int method_param_int(const method_cell *c, const char *key);
+
+/* Scores the eval split by candidate log-likelihood (eval/evaluate.h) and fills acc, acc_norm,
+ * acc_stderr, chance, n and one example object per eval example: {"id", "label", "prediction",
+ * "correct", "prediction_norm", "correct_norm", "scores": [log p(choice)]}. Most methods end with it. */
+int method_score_multiple_choice(const method_cell *c, method_result *r, cpet_err *err);
+
+#endif

@@ -1,0 +1,324 @@
+/* The report's plots, each a gnuplot script beside its data:
+ * - bars: per column, one horizontal bar per row sorted by value, 95% CI error bars, value labels, one
+ *   colour per row across every plot; the axis is zoomed to the values (it says so) and the baseline
+ *   is a dashed line;
+ * - paired: the difference to the baseline per row with its paired bootstrap CI, 0 marked;
+ * - scatter: two metrics' row averages with the Pareto front (the compression plot people use);
+ * - curves: recorded curves (training loss ...) averaged over seeds. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+#include "gnuplot.h"
+#include "report_table.h"
+
+void format_value(char *buf, size_t n, double v)
+{
+    double a = fabs(v);
+    if (isnan(v)) snprintf(buf, n, "–");
+    else if (a >= 1e9) snprintf(buf, n, "%.3gG", v / 1e9);
+    else if (a >= 1e6) snprintf(buf, n, "%.3gM", v / 1e6);
+    else if (a >= 1e4) snprintf(buf, n, "%.3gk", v / 1e3);
+    else if (a >= 100) snprintf(buf, n, "%.0f", v);
+    else snprintf(buf, n, "%.4g", v);
+}
+
+static int cmp_index_by_value(const void *x, const void *y, void *ctx)
+{
+    const double *v = ctx;
+    int a = *(const int *)x, b = *(const int *)y;
+    return v[a] < v[b] ? -1 : v[a] > v[b] ? 1 : a - b;
+}
+
+/* Rows with a value, sorted so that the best ends at the top of a horizontal bar chart (the largest y). */
+static int sorted_rows(const double *value, int n, int lower_is_better, int *order)
+{
+    int m = 0;
+    double key[MAX_ROWS];
+    for (int a = 0; a < n; a++)
+        if (!isnan(value[a])) order[m++] = a;
+    for (int a = 0; a < n; a++) key[a] = lower_is_better ? -value[a] : value[a];
+    qsort_r(order, (size_t)m, sizeof *order, cmp_index_by_value, key);
+    return m;
+}
+
+/* An axis range that shows the differences: the values' span, padded, with room for labels on the right. */
+static void zoomed_range(double lo, double hi, double *xmin, double *xmax, int *from_zero)
+{
+    double span = hi - lo;
+    if (span <= 0) span = fabs(hi) > 0 ? fabs(hi) * 0.1 : 1;
+    *xmin = lo - 0.3 * span;
+    *xmax = hi + 0.45 * span;
+    *from_zero = lo >= 0 && *xmin <= 0.5 * lo; /* close enough to 0: start there, no truncation */
+    if (*from_zero) *xmin = 0, *xmax = hi + 0.2 * hi;
+}
+
+static FILE *open_atomic(atomic_file *af, const char *out_dir, const char *name, const char *ext, cpet_err *err)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s.%s", out_dir, name, ext);
+    return atomic_open(af, path, err) == 0 ? af->fp : NULL;
+}
+
+int plot_bars(const table *t, const metric_view *v, const char *out_dir, cpet_err *err)
+{
+    char base[96], plot[65536] = "";
+    snprintf(base, sizeof base, "bars%s", v->suffix);
+    atomic_file af;
+    FILE *f = open_atomic(&af, out_dir, base, "dat", err);
+    if (!f) return -1;
+    int height = 60, panels = 0;
+    size_t k = 0;
+    k += (size_t)snprintf(plot + k, sizeof plot - k, "set multiplot layout %d,1\n", t->n_cols);
+    for (int b = 0; b < t->n_cols; b++) {
+        double value[MAX_ROWS], lo = INFINITY, hi = -INFINITY;
+        int order[MAX_ROWS];
+        for (int a = 0; a < t->n_rows; a++) {
+            const table_cell *c = &t->cell[a][b];
+            value[a] = c->n ? c->mean : NAN;
+            if (c->n) lo = fmin(lo, c->mean - c->ci), hi = fmax(hi, c->mean + c->ci);
+        }
+        int m = sorted_rows(value, t->n_rows, v->lower_is_better, order);
+        fprintf(f, "# %s: y\trow\tmean\tci95\tcolour\tlabel\n", t->cols[b]);
+        for (int i = 0; i < m; i++) {
+            const table_cell *c = &t->cell[order[i]][b];
+            char lab[64];
+            format_value(lab, sizeof lab, c->mean);
+            fprintf(f, "%d\t%s\t%.9g\t%.9g\t%u\t%s%s\n", i + 1, t->rows[order[i]].label, c->mean, c->ci,
+                    gnuplot_colour(order[i]), lab, c->n > 1 ? " ±" : "");
+        }
+        fprintf(f, "\n\n");
+        if (!m) continue;
+        double xmin, xmax;
+        int from_zero;
+        zoomed_range(lo, hi, &xmin, &xmax, &from_zero);
+        int ph = 70 + 24 * m;
+        height += ph;
+        int n_examples = 0, seeds = 0;
+        for (int i = 0; i < m; i++) n_examples = t->cell[order[i]][b].n_examples, seeds = seeds > t->cell[order[i]][b].n ? seeds : t->cell[order[i]][b].n;
+        char title[600], qt[700];
+        snprintf(title, sizeof title, "%s: %s (n = %d examples x %d seed%s)%s", t->cols[b], v->metric, n_examples, seeds,
+                 seeds == 1 ? "" : "s", from_zero ? "" : "; axis zoomed, not from 0");
+        gnuplot_quote(qt, sizeof qt, title);
+        k += (size_t)snprintf(plot + k, sizeof plot - k,
+                              "set title %s\nset xrange [%.9g:%.9g]\nset yrange [0.4:%d.6]\nunset arrow\nunset label\n", qt, xmin,
+                              xmax, m);
+        if (t->baseline >= 0 && t->cell[t->baseline][b].n)
+            k += (size_t)snprintf(plot + k, sizeof plot - k,
+                                  "set arrow from %.9g, graph 0 to %.9g, graph 1 nohead dt 2 lw 1.5 lc rgb '#333333' front\n"
+                                  "set label 'baseline' at %.9g, graph 1 offset 0.5,-0.8 font ',8' textcolor rgb '#333333' front\n",
+                                  t->cell[t->baseline][b].mean, t->cell[t->baseline][b].mean, t->cell[t->baseline][b].mean);
+        k += (size_t)snprintf(plot + k, sizeof plot - k,
+                              "plot '%s.dat' index %d using (%.9g):1:(%.9g):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable "
+                              "notitle, \\\n  '' index %d using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \\\n"
+                              "  '' index %d using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle\n",
+                              base, b, xmin, xmin, b, b);
+        panels++;
+    }
+    k += (size_t)snprintf(plot + k, sizeof plot - k, "unset multiplot");
+    if (atomic_commit(&af, err) != 0) return -1;
+    if (!panels) return 0;
+    if (!(f = open_atomic(&af, out_dir, base, "gp", err))) return -1;
+    fprintf(f, "# cpet report: %s per task, one bar per row sorted by value (mean +- 95%% CI over seeds), from %s.dat\n",
+            v->metric, base);
+    fprintf(f, "set datafile separator \"\\t\"\nset style fill solid 0.9 border rgb '#444444'\nset grid xtics lc rgb '#dddddd'\n"
+               "set ytics scale 0 font ',9'\nset xtics nomirror\nset border 3\nset tmargin 2\nset lmargin 28\nset xlabel '%s (%s is better)'\n",
+            v->metric, v->lower_is_better ? "lower" : "higher");
+    gnuplot_terminals(f, 960, height, plot);
+    if (atomic_commit(&af, err) != 0) return -1;
+    return gnuplot_run(out_dir, base, err);
+}
+
+int plot_paired(const table *t, const metric_view *v, const char *out_dir, cpet_err *err)
+{
+    char base[96], plot[65536] = "";
+    snprintf(base, sizeof base, "paired%s", v->suffix);
+    int points = !strcmp(v->metric, "acc") || !strcmp(v->metric, "acc_norm");
+    double scale = points ? 100 : 1;
+    atomic_file af;
+    FILE *f = open_atomic(&af, out_dir, base, "dat", err);
+    if (!f) return -1;
+    int height = 60, panels = 0;
+    size_t k = (size_t)snprintf(plot, sizeof plot, "set multiplot layout %d,1\n", t->n_cols);
+    for (int b = 0; b < t->n_cols; b++) {
+        double value[MAX_ROWS], lo = 0, hi = 0;
+        int order[MAX_ROWS];
+        for (int a = 0; a < t->n_rows; a++) {
+            const paired_cell *p = &t->paired[a][b];
+            value[a] = a != t->baseline && p->have ? p->ci.diff * scale : NAN;
+            if (isnan(value[a])) continue;
+            lo = fmin(lo, isnan(p->ci.lo) ? value[a] : p->ci.lo * scale);
+            hi = fmax(hi, isnan(p->ci.hi) ? value[a] : p->ci.hi * scale);
+        }
+        int m = sorted_rows(value, t->n_rows, v->lower_is_better, order);
+        fprintf(f, "# %s: y\trow\tdiff\tlo\thi\tcolour\tlabel\n", t->cols[b]);
+        for (int i = 0; i < m; i++) {
+            const paired_cell *p = &t->paired[order[i]][b];
+            int better = v->lower_is_better ? p->ci.diff < 0 : p->ci.diff > 0;
+            unsigned colour = !p->ci.excludes_zero ? 0x888888 : better ? 0x2ca02c : 0xd62728;
+            char lab[64];
+            snprintf(lab, sizeof lab, "%+.3g%s", p->ci.diff * scale, p->ci.excludes_zero ? " *" : "");
+            double l = isnan(p->ci.lo) ? value[order[i]] : p->ci.lo * scale, h = isnan(p->ci.hi) ? value[order[i]] : p->ci.hi * scale;
+            fprintf(f, "%d\t%s\t%.9g\t%.9g\t%.9g\t%u\t%s\n", i + 1, t->rows[order[i]].label, value[order[i]], l, h, colour, lab);
+        }
+        fprintf(f, "\n\n");
+        if (!m) continue;
+        double span = hi - lo > 0 ? hi - lo : 1;
+        height += 70 + 24 * m;
+        char title[600], qt[700];
+        snprintf(title, sizeof title, "%s: %s minus %s%s, paired bootstrap 95%% CI (* = excludes 0)", t->cols[b], v->metric,
+                 t->rows[t->baseline].label, points ? " (points)" : "");
+        gnuplot_quote(qt, sizeof qt, title);
+        k += (size_t)snprintf(plot + k, sizeof plot - k,
+                              "set title %s\nset xrange [%.9g:%.9g]\nset yrange [0.4:%d.6]\nunset arrow\n"
+                              "set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back\n"
+                              "plot '%s.dat' index %d using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \\\n"
+                              "  '' index %d using 5:1:7 with labels left offset 0.8,0 font ',9' notitle\n",
+                              qt, lo - 0.1 * span, hi + 0.35 * span, m, base, b, b);
+        panels++;
+    }
+    k += (size_t)snprintf(plot + k, sizeof plot - k, "unset multiplot");
+    if (atomic_commit(&af, err) != 0) return -1;
+    if (!panels) return 0;
+    if (!(f = open_atomic(&af, out_dir, base, "gp", err))) return -1;
+    fprintf(f, "# cpet report: paired difference of %s to the baseline, from %s.dat (green: better, red: worse, grey: CI holds 0)\n",
+            v->metric, base);
+    fprintf(f, "set datafile separator \"\\t\"\nset grid xtics lc rgb '#dddddd'\nset ytics scale 0 font ',9'\nset xtics nomirror\n"
+               "set border 3\nset tmargin 2\nset lmargin 28\nset xlabel 'difference in %s%s (%s is better)'\n",
+            v->metric, points ? ", points" : "", v->lower_is_better ? "lower" : "higher");
+    gnuplot_terminals(f, 960, height, plot);
+    if (atomic_commit(&af, err) != 0) return -1;
+    return gnuplot_run(out_dir, base, err);
+}
+
+/* Pareto front: rows no other row beats on both metrics. */
+static int dominated(double xa, double ya, double xb, double yb, int x_lower, int y_lower)
+{
+    int bx = x_lower ? xb <= xa : xb >= xa, by = y_lower ? yb <= ya : yb >= ya;
+    int sx = x_lower ? xb < xa : xb > xa, sy = y_lower ? yb < ya : yb > ya;
+    return bx && by && (sx || sy);
+}
+
+int plot_scatter(const table *x, const metric_view *vx, const table *y, const metric_view *vy, const char *out_dir,
+                 char *name_out, size_t name_n, cpet_err *err)
+{
+    char base[200];
+    snprintf(base, sizeof base, "scatter_%s_vs_%s", vy->metric, vx->metric);
+    snprintf(name_out, name_n, "%s", base);
+    atomic_file af;
+    FILE *f = open_atomic(&af, out_dir, base, "dat", err);
+    if (!f) return -1;
+    int front[MAX_ROWS], n_front = 0;
+    fprintf(f, "# row\t%s\t%s\tcolour\ton_front\n", vx->metric, vy->metric);
+    for (int a = 0; a < x->n_rows; a++) {
+        if (isnan(x->avg[a]) || isnan(y->avg[a])) continue;
+        int dom = 0;
+        for (int b = 0; b < x->n_rows && !dom; b++)
+            if (b != a && !isnan(x->avg[b]) && !isnan(y->avg[b]))
+                dom = dominated(x->avg[a], y->avg[a], x->avg[b], y->avg[b], vx->lower_is_better, vy->lower_is_better);
+        if (!dom) front[n_front++] = a;
+        fprintf(f, "%s\t%.9g\t%.9g\t%u\t%d\n", x->rows[a].label, x->avg[a], y->avg[a], gnuplot_colour(a), !dom);
+    }
+    /* the front in x order, as a second block */
+    fprintf(f, "\n\n");
+    qsort_r(front, (size_t)n_front, sizeof *front, cmp_index_by_value, (void *)x->avg);
+    for (int i = 0; i < n_front; i++) fprintf(f, "%s\t%.9g\t%.9g\n", x->rows[front[i]].label, x->avg[front[i]], y->avg[front[i]]);
+    if (atomic_commit(&af, err) != 0) return -1;
+    if (!(f = open_atomic(&af, out_dir, base, "gp", err))) return -1;
+    fprintf(f, "# cpet report: %s against %s per row (average over tasks), Pareto front drawn, from %s.dat\n", vy->metric,
+            vx->metric, base);
+    fprintf(f, "set datafile separator \"\\t\"\nset grid lc rgb '#dddddd'\nset border 3\nset xtics nomirror\nset ytics nomirror\n"
+               "set xlabel '%s (%s is better)'\nset ylabel '%s (%s is better)'\nset key bottom right\nset offsets graph 0.08, graph 0.25, graph 0.08, graph 0.08\n"
+               "set title 'Pareto front: rows no other row beats on both %s and %s'\n",
+            vx->metric, vx->lower_is_better ? "lower" : "higher", vy->metric, vy->lower_is_better ? "lower" : "higher", vx->metric,
+            vy->metric);
+    char plot[2048];
+    snprintf(plot, sizeof plot,
+             "plot '%s.dat' index 1 using 2:3 with steps lw 2 lc rgb '#555555' dt 2 title 'Pareto front', \\\n"
+             "  '' index 0 using 2:3:4 with points pt 7 ps 1.6 lc rgb variable notitle, \\\n"
+             "  '' index 0 using 2:3:1 with labels left offset 1,0.4 font ',8' notitle",
+             base);
+    gnuplot_terminals(f, 960, 640, plot);
+    if (atomic_commit(&af, err) != 0) return -1;
+    return gnuplot_run(out_dir, base, err);
+}
+
+/* One plot per (curve name, task): x against the mean over seeds of y, one line per row. */
+int plot_curves(const table *t, const char *out_dir, json_t *made, cpet_err *err)
+{
+    char names[16][64];
+    int n_names = 0;
+    for (int a = 0; a < t->n_rows; a++)
+        for (int b = 0; b < t->n_cols; b++)
+            for (int s = 0; s < t->cell[a][b].n; s++) {
+                const char *key;
+                json_t *v;
+                json_object_foreach(json_object_get(t->cell[a][b].recs[s], "curves"), key, v)
+                {
+                    int seen = 0;
+                    for (int q = 0; q < n_names; q++) seen |= strcmp(names[q], key) == 0;
+                    if (!seen && n_names < 16) snprintf(names[n_names++], 64, "%s", key);
+                }
+            }
+    for (int q = 0; q < n_names; q++)
+        for (int b = 0; b < t->n_cols; b++) {
+            char base[256];
+            snprintf(base, sizeof base, "curve_%.60s_%.60s", names[q], t->cols[b]);
+            for (char *p = base; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-')) *p = '_';
+            atomic_file af;
+            FILE *f = open_atomic(&af, out_dir, base, "dat", err);
+            if (!f) return -1;
+            int blocks = 0;
+            char titles[8192] = "", colours[2048] = "";
+            for (int a = 0; a < t->n_rows; a++) {
+                static double xs[4096], sums[4096];
+                static int counts[4096];
+                int npts = 0;
+                const table_cell *c = &t->cell[a][b];
+                for (int s = 0; s < c->n; s++) { /* the seeds' curves share x: average point by point */
+                    json_t *pts = json_object_get(json_object_get(c->recs[s], "curves"), names[q]);
+                    for (size_t p = 0; p < json_array_size(pts) && p < 4096; p++) {
+                        json_t *pt = json_array_get(pts, p);
+                        if ((int)p >= npts) {
+                            xs[p] = json_number_value(json_array_get(pt, 0));
+                            sums[p] = 0;
+                            counts[p] = 0;
+                            npts = (int)p + 1;
+                        }
+                        sums[p] += json_number_value(json_array_get(pt, 1));
+                        counts[p]++;
+                    }
+                }
+                if (!npts) continue;
+                fprintf(f, "%s# %s\n", blocks ? "\n\n" : "", t->rows[a].label);
+                for (int p = 0; p < npts; p++) fprintf(f, "%g\t%.6g\n", xs[p], sums[p] / counts[p]);
+                char title[600];
+                gnuplot_quote(title, sizeof title, t->rows[a].label);
+                snprintf(titles + strlen(titles), sizeof titles - strlen(titles), "%s%s", blocks ? ", " : "", title);
+                snprintf(colours + strlen(colours), sizeof colours - strlen(colours), "%s%u", blocks ? ", " : "", gnuplot_colour(a));
+                blocks++;
+            }
+            if (atomic_commit(&af, err) != 0) return -1;
+            if (!blocks) {
+                char path[4400];
+                snprintf(path, sizeof path, "%s/%s.dat", out_dir, base);
+                remove(path);
+                continue;
+            }
+            if (!(f = open_atomic(&af, out_dir, base, "gp", err))) return -1;
+            fprintf(f, "# cpet report: %s on %s (mean over seeds), from %s.dat\n", names[q], t->cols[b], base);
+            fprintf(f, "array titles[%d] = [%s]\narray colours[%d] = [%s]\n", blocks, titles, blocks, colours);
+            fprintf(f, "set xlabel \"step\"\nset ylabel \"%s\"\nset key outside right top\nset grid\n", names[q]);
+            char plot[600];
+            snprintf(plot, sizeof plot,
+                     "plot for [i=1:%d] '%s.dat' index i-1 using 1:2 with lines lw 2 lc rgb colours[i] title titles[i]", blocks, base);
+            gnuplot_terminals(f, 960, 540, plot);
+            if (atomic_commit(&af, err) != 0) return -1;
+            if (gnuplot_run(out_dir, base, err) != 0) return -1;
+            json_array_append_new(made, json_string(base));
+        }
+    return 0;
+}

@@ -1,0 +1,66 @@
+/* The table a report renders, shared by report.c (building it from records, tables, paired statistics)
+ * and report_plots.c (gnuplot). Internal to the report. */
+#ifndef CPET_REPORT_TABLE_H
+#define CPET_REPORT_TABLE_H
+
+#include <jansson.h>
+
+#include "error.h"
+#include "stats.h"
+
+#define MAX_ROWS 128
+#define MAX_COLS 32
+#define MAX_SEEDS 32
+
+typedef struct {
+    char label[256], model[1024], compression[64], method[64];
+} row_info;
+
+typedef struct {
+    const json_t *recs[MAX_SEEDS]; /* the ok record of each seed */
+    long long seeds[MAX_SEEDS];
+    double values[MAX_SEEDS];
+    int n;          /* seeds recorded */
+    int n_examples; /* eval examples per seed (metrics.n) */
+    double mean, ci;
+    int best;
+} table_cell;
+
+typedef struct {
+    int have;         /* compared: row != baseline and both have seeds in common */
+    paired_ci ci;     /* lo/hi NaN when no CI could be formed */
+    int seeds;        /* seeds paired */
+    int mcnemar_b, mcnemar_c;
+    double p;         /* McNemar exact p (NaN when not accuracy) */
+    const char *why;  /* when !have or no CI: the reason */
+} paired_cell;
+
+typedef struct {
+    const char *metric;
+    int lower_is_better;
+    char suffix[72]; /* "" for the first metric, "_<metric>" for the others */
+} metric_view;
+
+typedef struct {
+    row_info rows[MAX_ROWS];
+    int n_rows;
+    char cols[MAX_COLS][64];
+    int n_cols;
+    table_cell cell[MAX_ROWS][MAX_COLS];
+    double avg[MAX_ROWS];
+    int avg_best[MAX_ROWS];
+    int baseline; /* row index or -1 */
+    paired_cell paired[MAX_ROWS][MAX_COLS];
+} table;
+
+/* report_plots.c */
+int plot_bars(const table *t, const metric_view *v, const char *out_dir, cpet_err *err);
+int plot_paired(const table *t, const metric_view *v, const char *out_dir, cpet_err *err);
+/* x and y: the two tables of the metrics; writes scatter_<x>_<y>.png with the Pareto front. */
+int plot_scatter(const table *x, const metric_view *vx, const table *y, const metric_view *vy, const char *out_dir,
+                 char *name_out, size_t name_n, cpet_err *err);
+int plot_curves(const table *t, const char *out_dir, json_t *made, cpet_err *err);
+/* A value for a label: 4 significant digits, thousands as k/M/G. */
+void format_value(char *buf, size_t n, double v);
+
+#endif
