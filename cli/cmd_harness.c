@@ -29,7 +29,7 @@ int cmd_run(int argc, char **argv)
 {
     const char *spec_path = NULL, *out = NULL;
     run_options o = {0};
-    o.progress = 1;
+    o.progress = stderr_is_tty();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) {

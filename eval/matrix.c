@@ -152,14 +152,15 @@ int matrix_run(const spec *s, const char *spec_path, const char *out_dir, const 
     else snprintf(records_path, sizeof records_path, "%s/records.jsonl", out_dir);
     json_t *records = rc == 0 ? run_records_read(out_dir, o->repair, err) : NULL;
     if (!records) rc = -1;
-    int todo = 0;
+    int todo = 0, recorded = 0, selected = 0;
     for (int i = 0; rc == 0 && i < n; i++) {
         if (!keep[i + 1]) continue;
         const json_t *prev = find_record(records, cells[i].config_hash);
         const char *st = prev ? json_string_value(json_object_get(prev, "status")) : NULL;
         int done = prev && (!o->retry_failed || (st && strcmp(st, "ok") == 0));
         if (o->dry_run) printf("%4d  %s  %-9s %s\n", cells[i].index, cells[i].config_hash, done ? (st ? st : "?") : "todo", cells[i].key);
-        if (done) keep[i + 1] = 0;
+        selected++;
+        if (done) keep[i + 1] = 0, recorded++;
         else todo++;
     }
     if (rc == 0 && o->dry_run) fprintf(stderr, "%d cells, %d to run\n", n, todo);
@@ -212,7 +213,8 @@ int matrix_run(const spec *s, const char *spec_path, const char *out_dir, const 
         ran++;
     }
     if (rc == 0 && !o->dry_run)
-        fprintf(stderr, "%d cells run (%d failed), %d already recorded, in %.0fs -> %s\n", ran, *failed, n - todo,
+        fprintf(stderr, "%d cells run (%d failed), %d already recorded, %d outside this selection, in %.0fs -> %s\n", ran,
+                *failed, recorded, n - selected,
                 now_seconds() - t_start, records_path);
     json_decref(records);
     free(keep);

@@ -149,9 +149,9 @@ static int run_view_load(run_view *v, table *layout, const char *run_dir, cpet_e
             if (x->seed != y->seed || strcmp(layout->cols[v->col[a]], layout->cols[v->col[b]]) != 0 ||
                 strcmp(layout->rows[v->row[a]].label, layout->rows[v->row[b]].label) != 0)
                 continue;
-            return cpet_fail(err, "report: cells %d (%s, hash %s) and %d (%s, hash %s) have different configs but share row '%s', "
-                                  "column '%s' and seed %lld: give them distinct labels or task names",
-                             y->index, y->key, y->config_hash, x->index, x->key, x->config_hash,
+            return cpet_fail(err, "report: cells %d (%s, task file %s, hash %s) and %d (%s, task file %s, hash %s) have different "
+                                  "configs but share row '%s', column '%s' and seed %lld: give them distinct labels or task names",
+                             y->index, y->key, y->task->file, y->config_hash, x->index, x->key, x->task->file, x->config_hash,
                              layout->rows[v->row[a]].label, layout->cols[v->col[a]], (long long)x->seed);
         }
     return 0;

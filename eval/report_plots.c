@@ -18,11 +18,21 @@ void format_value(char *buf, size_t n, double v)
 {
     double a = fabs(v);
     if (isnan(v)) snprintf(buf, n, "–");
+    else if (a < 1e-12) snprintf(buf, n, "0");
     else if (a >= 1e9) snprintf(buf, n, "%.3gG", v / 1e9);
     else if (a >= 1e6) snprintf(buf, n, "%.3gM", v / 1e6);
     else if (a >= 1e4) snprintf(buf, n, "%.3gk", v / 1e3);
     else if (a >= 100) snprintf(buf, n, "%.0f", v);
     else snprintf(buf, n, "%.4g", v);
+}
+
+/* A row label for a data file: gnuplot reads a double quote there as the start of a quoted field. */
+static const char *dat_label(const char *label, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s", label);
+    for (char *p = buf; *p; p++)
+        if (*p == '"' || *p == '\t') *p = *p == '"' ? '\'' : ' ';
+    return buf;
 }
 
 static int cmp_index_by_value(const void *x, const void *y, void *ctx)
@@ -48,11 +58,11 @@ static int sorted_rows(const double *value, int n, int lower_is_better, int *ord
 static void zoomed_range(double lo, double hi, double *xmin, double *xmax, int *from_zero)
 {
     double span = hi - lo;
-    if (span <= 0) span = fabs(hi) > 0 ? fabs(hi) * 0.1 : 1;
+    if (span <= 1e-9 * fmax(1.0, fabs(hi))) span = fabs(hi) > 0 ? fabs(hi) * 0.1 : 1; /* all equal: a span of 10% */
     *xmin = lo - 0.3 * span;
     *xmax = hi + 0.45 * span;
     *from_zero = lo >= 0 && *xmin <= 0.5 * lo; /* close enough to 0: start there, no truncation */
-    if (*from_zero) *xmin = 0, *xmax = hi + 0.2 * hi;
+    if (*from_zero) *xmin = 0, *xmax = hi + 0.45 * (hi > span ? hi : span);
 }
 
 static FILE *open_atomic(atomic_file *af, const char *out_dir, const char *name, const char *ext, cpet_err *err)
@@ -84,10 +94,11 @@ int plot_bars(const table *t, const metric_view *v, const char *out_dir, cpet_er
         fprintf(f, "# %s: y\trow\tmean\tci95\tcolour\tlabel\n", t->cols[b]);
         for (int i = 0; i < m; i++) {
             const table_cell *c = &t->cell[order[i]][b];
-            char lab[64];
+            char lab[64], ci[32], row[256];
             format_value(lab, sizeof lab, c->mean);
-            fprintf(f, "%d\t%s\t%.9g\t%.9g\t%u\t%s%s\n", i + 1, t->rows[order[i]].label, c->mean, c->ci,
-                    gnuplot_colour(order[i]), lab, c->n > 1 ? " ±" : "");
+            format_value(ci, sizeof ci, c->ci);
+            fprintf(f, "%d\t%s\t%.9g\t%.9g\t%u\t%s%s%s\n", i + 1, dat_label(t->rows[order[i]].label, row, sizeof row), c->mean,
+                    c->ci, gnuplot_colour(order[i]), lab, c->n > 1 ? " ± " : "", c->n > 1 ? ci : "");
         }
         fprintf(f, "\n\n");
         if (!m) continue;
@@ -161,7 +172,9 @@ int plot_paired(const table *t, const metric_view *v, const char *out_dir, cpet_
             char lab[64];
             snprintf(lab, sizeof lab, "%+.3g%s", p->ci.diff * scale, p->ci.excludes_zero ? " *" : "");
             double l = isnan(p->ci.lo) ? value[order[i]] : p->ci.lo * scale, h = isnan(p->ci.hi) ? value[order[i]] : p->ci.hi * scale;
-            fprintf(f, "%d\t%s\t%.9g\t%.9g\t%.9g\t%u\t%s\n", i + 1, t->rows[order[i]].label, value[order[i]], l, h, colour, lab);
+            char row[256];
+            fprintf(f, "%d\t%s\t%.9g\t%.9g\t%.9g\t%u\t%s\n", i + 1, dat_label(t->rows[order[i]].label, row, sizeof row),
+                    value[order[i]], l, h, colour, lab);
         }
         fprintf(f, "\n\n");
         if (!m) continue;
@@ -219,12 +232,17 @@ int plot_scatter(const table *x, const metric_view *vx, const table *y, const me
             if (b != a && !isnan(x->avg[b]) && !isnan(y->avg[b]))
                 dom = dominated(x->avg[a], y->avg[a], x->avg[b], y->avg[b], vx->lower_is_better, vy->lower_is_better);
         if (!dom) front[n_front++] = a;
-        fprintf(f, "%s\t%.9g\t%.9g\t%u\t%d\n", x->rows[a].label, x->avg[a], y->avg[a], gnuplot_colour(a), !dom);
+        char row[256];
+        fprintf(f, "%s\t%.9g\t%.9g\t%u\t%d\n", dat_label(x->rows[a].label, row, sizeof row), x->avg[a], y->avg[a],
+                gnuplot_colour(a), !dom);
     }
     /* the front in x order, as a second block */
     fprintf(f, "\n\n");
     qsort_r(front, (size_t)n_front, sizeof *front, cmp_index_by_value, (void *)x->avg);
-    for (int i = 0; i < n_front; i++) fprintf(f, "%s\t%.9g\t%.9g\n", x->rows[front[i]].label, x->avg[front[i]], y->avg[front[i]]);
+    for (int i = 0; i < n_front; i++) {
+        char row[256];
+        fprintf(f, "%s\t%.9g\t%.9g\n", dat_label(x->rows[front[i]].label, row, sizeof row), x->avg[front[i]], y->avg[front[i]]);
+    }
     if (atomic_commit(&af, err) != 0) return -1;
     if (!(f = open_atomic(&af, out_dir, base, "gp", err))) return -1;
     fprintf(f, "# cpet report: %s against %s per row (average over tasks), Pareto front drawn, from %s.dat\n", vy->metric,

@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "helpers.h"
 #include "model.h"
+#include "method.h"
 #include "spec.h"
 #include "stats.h"
 #include "tokenizer.h"
@@ -92,13 +94,14 @@ Test(stats, ci_half_width_known_example)
     double x[4] = {1, 2, 3, 4}, mean, hw;
     mean_ci95(x, 4, &mean, &hw);
     cr_assert_float_eq(mean, 2.5, 1e-12);
-    /* s = sqrt(5/3) = 1.2910; t(0.975, 3) = 3.182; 3.182 * 1.2910 / 2 = 2.0540 */
-    cr_assert_float_eq(hw, 3.182 * sqrt(5.0 / 3.0) / 2.0, 1e-9);
+    /* s = sqrt(5/3) = 1.2910; t(0.975, 3) = 3.182446; 3.182446 * 1.2910 / 2 = 2.0542 */
+    cr_assert_float_eq(hw, 3.182446 * sqrt(5.0 / 3.0) / 2.0, 1e-5);
     cr_assert_float_eq(hw, 2.054, 1e-3);
     double one = 0.7;
     mean_ci95(&one, 1, &mean, &hw);
     cr_assert(mean == 0.7 && hw == 0.0);
-    cr_assert_float_eq(student_t975(10), 2.228, 1e-9);
+    cr_assert_float_eq(student_t975(10), 2.228139, 1e-6);
+    cr_assert_float_eq(student_t975(3), 3.182446, 1e-6);
 }
 
 /* ---- runs: a tiny model and task so cells take a fraction of a second ---- */
@@ -223,33 +226,56 @@ Test(run, torn_last_record_is_reported_then_repaired, .timeout = 120)
 
 /* ---- reports from hand-written records ---- */
 
-static void write_records(const char *dir)
+/* Writes dir/spec.json and one ok record per cell of it, with the cell's real config hash; value(cell)
+ * gives its acc. Returns the number of cells. */
+typedef double (*cell_value_fn)(const cell *c);
+
+static int write_spec_and_records(const char *dir, const char *spec_text, cell_value_fn value, const char *records_name)
 {
     char path[600];
-    snprintf(path, sizeof path, "%s/records.jsonl", dir);
-    FILE *fp = fopen(path, "w");
-    const char *labels[2] = {"lora \"fast\", r4", "zero-shot"};
-    const double acc[2][2][3] = {{{0.8, 0.9, 0.85}, {0.6, 0.7, 0.65}}, {{0.5, 0.5, 0.5}, {0.3, 0.3, 0.3}}};
-    const char *tasks[2] = {"qa, facts", "types"};
-    int k = 0;
-    for (int mth = 0; mth < 2; mth++)
-        for (int t = 0; t < 2; t++)
-            for (int s = 0; s < 3; s++, k++) {
-                json_t *r = json_pack("{s:s, s:s, s:{s:s, s:s, s:{s:s, s:s}, s:{s:s}}, s:i, s:{s:f}, s:{s:[[i, f], [i, f]]}}",
-                                      "config_hash", (char[17]){0}, "status", "ok", "cell", "model", "m", "compression",
-                                      "none", "method", "name", "lora", "label", labels[mth], "task", "name", tasks[t],
-                                      "seed", s, "metrics", "acc", acc[mth][t][s], "curves", "train_loss", 1, 2.0 - s * 0.1,
-                                      2, 1.0 - s * 0.1);
-                char hash[17];
-                snprintf(hash, sizeof hash, "%016x", k);
-                json_object_set_new(r, "config_hash", json_string(hash));
-                char *line = json_dumps(r, JSON_COMPACT);
-                fprintf(fp, "%s\n", line);
-                free(line);
-                json_decref(r);
-            }
+    snprintf(path, sizeof path, "%s/spec.json", dir);
+    write_text(path, spec_text);
+    json_error_t jerr;
+    json_t *root = json_loads(spec_text, 0, &jerr);
+    cr_assert_not_null(root, "%s", jerr.text);
+    spec s;
+    cpet_err err;
+    cr_assert_eq(spec_parse(&s, root, "spec.json", &err), 0, "%s", err.msg);
+    int n;
+    cell *c = spec_expand(&s, &n);
+    snprintf(path, sizeof path, "%s/%s", dir, records_name);
+    FILE *fp = fopen(path, "a");
+    for (int k = 0; k < n; k++) {
+        json_t *r = json_pack("{s:s, s:s, s:O, s:I, s:{s:f, s:i}, s:{s:[[i, f], [i, f]]}}", "config_hash", c[k].config_hash,
+                              "status", "ok", "cell", c[k].config, "seed", (json_int_t)c[k].seed, "metrics", "acc",
+                              value(&c[k]), "n", 10, "curves", "train_loss", 1, 2.0 - c[k].seed * 0.1, 2, 1.0 - c[k].seed * 0.1);
+        char *line = json_dumps(r, JSON_COMPACT);
+        fprintf(fp, "%s\n", line);
+        free(line);
+        json_decref(r);
+    }
     fclose(fp);
+    cells_free(c, n);
+    spec_free(&s);
+    json_decref(root);
+    return n;
 }
+
+static const char *REPORT_SPEC =
+    "{\"name\": \"r\", \"models\": [\"m\"], \"methods\": [{\"name\": \"lora\", \"label\": \"lora \\\"fast\\\", r4\", \"rank\": 4},"
+    " \"zero-shot\"], \"tasks\": [{\"name\": \"qa, facts\", \"file\": \"qa.jsonl\"}, {\"name\": \"types\", \"file\": \"t.jsonl\"}],"
+    " \"seeds\": [0, 1, 2]}";
+
+static double report_value(const cell *c)
+{
+    const double lora[2][3] = {{0.8, 0.9, 0.85}, {0.6, 0.7, 0.65}}, zero[2] = {0.5, 0.3};
+    int task = strcmp(c->task->name, "types") == 0;
+    return strcmp(c->method->info->name, "lora") == 0 ? lora[task][c->seed] : zero[task];
+}
+
+static double low_value(const cell *c) { return 0.2 + 0.01 * (double)c->seed; }
+
+static void write_records(const char *dir) { write_spec_and_records(dir, REPORT_SPEC, report_value, "records.jsonl"); }
 
 typedef struct {
     char fields[64][128];
@@ -295,19 +321,24 @@ Test(report, tables_csv_quoting_and_png_plots, .timeout = 60)
     cr_assert_str_eq(c.rows[1][0], "lora \"fast\", r4");
     cr_assert_str_eq(c.rows[1][3], "lora \"fast\", r4");
     cr_assert_float_eq(atof(c.rows[1][4]), 0.85, 1e-9);
-    cr_assert_float_eq(atof(c.rows[1][5]), 4.303 * 0.05 / sqrt(3.0), 1e-5, "ci95 of 0.8, 0.9, 0.85");
+    cr_assert_float_eq(atof(c.rows[1][5]), 4.302653 * 0.05 / sqrt(3.0), 1e-6, "ci95 of 0.8, 0.9, 0.85: t(0.975, 2) = 4.302653");
+    cr_assert_str_eq(c.rows[1][6], "3", "seeds");
     cr_assert_str_eq(c.rows[1][7], "1", "best in its column");
     cr_assert_str_eq(c.rows[2][7], "0");
-    cr_assert_float_eq(atof(c.rows[2][12]), 0.4, 1e-9, "average of 0.5 and 0.3");
+    cr_assert_str_eq(c.rows[1][8], "10", "examples per seed");
+    cr_assert_float_eq(atof(c.rows[2][14]), 0.4, 1e-9, "average of 0.5 and 0.3");
     free(text);
     /* Markdown marks the best; JSON carries the values */
     snprintf(path, sizeof path, "%s/rep/table.md", dir);
     text = read_all(path, NULL);
     cr_assert(strstr(text, "**0.8500 ± 0.1242**"), "%s", text);
     cr_assert(strstr(text, "| zero-shot | 0.5000 ± 0.0000 |"), "%s", text);
+    cr_assert(strstr(text, "| n (examples × seeds) | 10 × 3 | 10 × 3 |"), "%s", text);
+    cr_assert(strstr(text, "12 records used, no stale records"), "%s", text);
     free(text);
     /* real PNGs */
     const char *pngs[] = {"bars.png", "curve_train_loss_qa__facts.png"};
+    cr_assert_eq(sizeof pngs / sizeof pngs[0], 2);
     for (int i = 0; i < 2; i++) {
         snprintf(path, sizeof path, "%s/rep/%s", dir, pngs[i]);
         text = read_all(path, &len);
@@ -333,6 +364,376 @@ Test(report, without_gnuplot_tables_are_written_and_plots_skipped)
     cr_assert_eq(access(path, F_OK), 0);
     snprintf(path, sizeof path, "%s/rep/bars.png", dir);
     cr_assert_eq(access(path, F_OK), -1);
+}
+
+Test(report, stale_records_of_an_earlier_config_are_ignored_not_pooled)
+{
+    /* what pooled 6 records into each LoRA cell of a 3-seed spec: the same labels, an earlier config */
+    char dir[256], cmd[2048], out[4096], path[600];
+    make_temp_dir(dir, sizeof dir);
+    char old_spec[2048];
+    snprintf(old_spec, sizeof old_spec, "%s", REPORT_SPEC);
+    char *rank = strstr(old_spec, "\"rank\": 4");
+    cr_assert_not_null(rank);
+    rank[8] = '2'; /* rank 2: an earlier configuration of the same label */
+    write_spec_and_records(dir, old_spec, low_value, "records.jsonl");
+    write_records(dir); /* the current spec (rank 4) and its records, appended; spec.json is the current one */
+    snprintf(cmd, sizeof cmd, "%s report %s -o %s/rep", CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "6 stale records ignored"), "%s", out);
+    snprintf(path, sizeof path, "%s/rep/table.md", dir);
+    char *text = read_all(path, NULL);
+    cr_assert(strstr(text, "**0.8500 ± 0.1242**"), "only the current config's 3 seeds count: %s", text);
+    cr_assert(strstr(text, "10 × 3"), "%s", text);
+    cr_assert(strstr(text, "6 stale records ignored"), "%s", text);
+    free(text);
+    snprintf(path, sizeof path, "%s/rep/table.json", dir);
+    json_t *j = json_load_file(path, 0, NULL);
+    json_t *lora = json_object_get(json_object_get(json_array_get(json_object_get(j, "rows"), 0), "cells"), "types");
+    cr_assert_eq(json_integer_value(json_object_get(lora, "n")), 3);
+    cr_assert_float_eq(json_real_value(json_object_get(lora, "mean")), 0.65, 1e-9);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "records"), "stale")), 6);
+    json_decref(j);
+}
+
+Test(report, cells_sharing_a_label_with_different_configs_are_an_error)
+{
+    char dir[256], cmd[2048], out[4096];
+    make_temp_dir(dir, sizeof dir);
+    /* two task files with one base name: both columns would be 'qa' and their cells pooled */
+    write_spec_and_records(dir,
+                           "{\"models\": [\"m\"], \"methods\": [\"zero-shot\"], \"tasks\": [\"a/qa.jsonl\", \"b/qa.jsonl\"], \"seeds\": [0]}",
+                           low_value, "records.jsonl");
+    snprintf(cmd, sizeof cmd, "%s report %s -o %s/rep", CPET_BINARY, dir, dir);
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "cells 1 (") && strstr(out, "and 2 (") && strstr(out, "column 'qa'") && strstr(out, "a/qa.jsonl") &&
+                  strstr(out, "b/qa.jsonl"),
+              "%s", out);
+    cr_assert_eq(count_lines(out), 1, "%s", out);
+}
+
+Test(report, baseline_naming_no_row_is_an_error)
+{
+    char dir[256], cmd[2048], out[4096], path[600];
+    make_temp_dir(dir, sizeof dir);
+    write_records(dir);
+    snprintf(cmd, sizeof cmd, "%s report %s -o %s/rep --baseline zero_shot", CPET_BINARY, dir, dir);
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "--baseline 'zero_shot' names no row") && strstr(out, "'zero-shot'"), "%s", out);
+    cr_assert_eq(count_lines(out), 1, "%s", out);
+    snprintf(path, sizeof path, "%s/rep/table.md", dir);
+    cr_assert_eq(access(path, F_OK), -1, "nothing written");
+}
+
+/* ---- paired statistics ---- */
+
+Test(stats, paired_bootstrap_on_hand_computed_distributions)
+{
+    paired_ci ci;
+    /* two examples, differences {0, 1}: the resampled mean is 0, 1/2, 1 with probabilities 1/4, 1/2, 1/4,
+     * so the 2.5% and 97.5% percentiles are 0 and 1 */
+    double a[2] = {0, 1}, b[2] = {0, 0};
+    paired_group g = {2, a, NULL, b, NULL};
+    cr_assert_eq(paired_bootstrap(&g, 1, PAIRED_MEAN, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, &ci), 0);
+    cr_assert_float_eq(ci.diff, 0.5, 1e-12);
+    cr_assert_float_eq(ci.lo, 0.0, 1e-12);
+    cr_assert_float_eq(ci.hi, 1.0, 1e-12);
+    cr_assert_eq(ci.excludes_zero, 0);
+    /* every pair differs by +1: the interval is the point */
+    double ones[5] = {1, 1, 1, 1, 1}, zeros[5] = {0};
+    g = (paired_group){5, ones, NULL, zeros, NULL};
+    paired_bootstrap(&g, 1, PAIRED_MEAN, 1000, 7, &ci);
+    cr_assert(ci.lo == 1.0 && ci.hi == 1.0 && ci.excludes_zero);
+    /* 400 pairs: 120 differences of +1, 40 of -1, 240 of 0: mean 0.2, sd 0.6, se 0.03; the percentile
+     * interval is close to the normal one, 0.2 +- 1.96 x 0.03 */
+    static double x[400], y[400];
+    for (int i = 0; i < 400; i++) x[i] = i < 120, y[i] = i >= 120 && i < 160;
+    g = (paired_group){400, x, NULL, y, NULL};
+    paired_bootstrap(&g, 1, PAIRED_MEAN, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, &ci);
+    cr_assert_float_eq(ci.diff, 0.2, 1e-12);
+    cr_assert_float_eq(ci.lo, 0.2 - 1.96 * 0.03, 0.006, "lo %f", ci.lo);
+    cr_assert_float_eq(ci.hi, 0.2 + 1.96 * 0.03, 0.006, "hi %f", ci.hi);
+    paired_ci again;
+    paired_bootstrap(&g, 1, PAIRED_MEAN, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, &again);
+    cr_assert(again.lo == ci.lo && again.hi == ci.hi, "a fixed bootstrap seed reproduces the interval");
+    /* perplexity: exp(sum nll / sum tokens); a: (2 + 4) / (2 + 2) = 1.5, b: (1 + 1) / 4 = 0.5 */
+    double na[2] = {2, 4}, da[2] = {2, 2}, nb[2] = {1, 1}, db[2] = {2, 2};
+    g = (paired_group){2, na, da, nb, db};
+    paired_bootstrap(&g, 1, PAIRED_EXP_RATIO, 100, 1, &ci);
+    cr_assert_float_eq(ci.diff, exp(1.5) - exp(0.5), 1e-12);
+    /* two seeds: the point estimate is the mean of the per-seed differences */
+    paired_group two[2] = {{2, a, NULL, b, NULL}, {5, ones, NULL, zeros, NULL}};
+    paired_bootstrap(two, 2, PAIRED_MEAN, 100, 1, &ci);
+    cr_assert_float_eq(ci.diff, (0.5 + 1.0) / 2, 1e-12);
+    cr_assert_eq(ci.n, 7);
+}
+
+Test(stats, mcnemar_exact_p_hand_computed)
+{
+    /* b = 1, c = 7: 2 P(X <= 1), X ~ Bin(8, 1/2) = 2 (1 + 8) / 256 */
+    cr_assert_float_eq(mcnemar_exact_p(1, 7), 18.0 / 256.0, 1e-12);
+    cr_assert_float_eq(mcnemar_exact_p(7, 1), 18.0 / 256.0, 1e-12);
+    cr_assert_float_eq(mcnemar_exact_p(0, 10), 2.0 / 1024.0, 1e-12);
+    cr_assert_float_eq(mcnemar_exact_p(7, 0), 2.0 / 128.0, 1e-12);
+    cr_assert_float_eq(mcnemar_exact_p(3, 3), 1.0, 1e-12, "2 x 42/64 > 1 is capped");
+    cr_assert_float_eq(mcnemar_exact_p(0, 0), 1.0, 1e-12);
+}
+
+/* A baseline correct on examples 0-1 of 10, a tuned row on 0-8: 7 pairs only the row gets right, none the
+ * other way. Difference +70 points, McNemar p = 2/128. */
+Test(report, paired_difference_and_mcnemar_against_the_baseline)
+{
+    char dir[256], cmd[2048], out[4096], path[600];
+    make_temp_dir(dir, sizeof dir);
+    const char *spec_text = "{\"models\": [\"m\"], \"methods\": [{\"name\": \"zero-shot\", \"label\": \"base\"}, {\"name\": \"lora\", "
+                            "\"label\": \"tuned\"}], \"tasks\": [{\"name\": \"t\", \"file\": \"t.jsonl\"}], \"seeds\": [0]}";
+    snprintf(path, sizeof path, "%s/spec.json", dir);
+    write_text(path, spec_text);
+    json_t *root = json_loads(spec_text, 0, NULL);
+    spec s;
+    cpet_err err;
+    cr_assert_eq(spec_parse(&s, root, "spec.json", &err), 0, "%s", err.msg);
+    int n;
+    cell *c = spec_expand(&s, &n);
+    snprintf(path, sizeof path, "%s/examples", dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/records.jsonl", dir);
+    FILE *rec = fopen(path, "w");
+    for (int k = 0; k < 2; k++) {
+        int right = k == 0 ? 2 : 9;
+        char ex[600];
+        snprintf(ex, sizeof ex, "%s/examples/%s.jsonl", dir, c[k].config_hash);
+        FILE *fp = fopen(ex, "w");
+        for (int i = 9; i >= 0; i--) /* written in another order than the other file: pairing is by id */
+            fprintf(fp, "{\"id\": \"ex%d\", \"prediction\": %d, \"correct\": %s, \"scores\": [-1.0, -2.0]}\n", k ? i : 9 - i, 0,
+                    (k ? i : 9 - i) < right ? "true" : "false");
+        fclose(fp);
+        json_t *r = json_pack("{s:s, s:s, s:O, s:I, s:{s:f, s:i}, s:s++}", "config_hash", c[k].config_hash, "status", "ok", "cell",
+                              c[k].config, "seed", (json_int_t)0, "metrics", "acc", right / 10.0, "n", 10, "examples", "examples/",
+                              c[k].config_hash, ".jsonl");
+        char *line = json_dumps(r, JSON_COMPACT);
+        fprintf(rec, "%s\n", line);
+        free(line);
+        json_decref(r);
+    }
+    fclose(rec);
+    cells_free(c, n);
+    spec_free(&s);
+    json_decref(root);
+    snprintf(cmd, sizeof cmd, "%s report %s -o %s/rep --baseline base", CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/rep/table.md", dir);
+    char *text = read_all(path, NULL);
+    cr_assert(strstr(text, "| tuned | +70.00† [") && strstr(text, "p=0.016 |"), "%s", text);
+    cr_assert(strstr(text, "| n (examples × seeds) | 10 × 1 |"), "%s", text);
+    free(text);
+    snprintf(path, sizeof path, "%s/rep/table.json", dir);
+    json_t *j = json_load_file(path, 0, NULL);
+    json_t *vs = json_object_get(json_object_get(json_object_get(json_array_get(json_object_get(j, "rows"), 1), "cells"), "t"), "vs_baseline");
+    cr_assert_float_eq(json_real_value(json_object_get(vs, "diff")), 0.7, 1e-12);
+    cr_assert_float_eq(json_real_value(json_object_get(vs, "mcnemar_p")), 2.0 / 128.0, 1e-12);
+    cr_assert_gt(json_real_value(json_object_get(vs, "ci_lo")), 0.3);
+    cr_assert_leq(json_real_value(json_object_get(vs, "ci_hi")), 1.0);
+    cr_assert(json_is_true(json_object_get(vs, "excludes_zero")));
+    json_decref(j);
+    const char *pngs[] = {"bars.png", "paired.png"};
+    for (int i = 0; i < 2; i++) {
+        size_t len;
+        snprintf(path, sizeof path, "%s/rep/%s", dir, pngs[i]);
+        text = read_all(path, &len);
+        cr_assert(text && len > 1000 && memcmp(text, "\x89PNG\r\n\x1a\n", 8) == 0, "%s", pngs[i]);
+        free(text);
+    }
+}
+
+/* ---- shards and merges ---- */
+
+Test(shard, partition_is_stable_and_complete)
+{
+    json_t *root = json_loads(GOOD_SPEC, 0, NULL);
+    spec s;
+    cpet_err err;
+    cr_assert_eq(spec_parse(&s, root, "spec.json", &err), 0);
+    int n;
+    cell *c = spec_expand(&s, &n);
+    for (int N = 1; N <= 7; N++) {
+        int count[8] = {0};
+        for (int k = 0; k < n; k++) {
+            int sh = cell_shard(&c[k], N);
+            cr_assert(sh >= 1 && sh <= N);
+            count[sh]++;
+        }
+        int total = 0;
+        for (int i = 1; i <= N; i++) total += count[i];
+        cr_assert_eq(total, n);
+        if (N == 2) cr_assert(count[1] > 0 && count[2] > 0, "both halves get cells (%d, %d)", count[1], count[2]);
+    }
+    /* a cell keeps its shard when the spec grows: the shard is a function of the cell's own hash */
+    json_t *grown = json_deep_copy(root);
+    json_array_append_new(json_object_get(grown, "seeds"), json_integer(3));
+    spec s2;
+    cr_assert_eq(spec_parse(&s2, grown, "spec.json", &err), 0);
+    int n2;
+    cell *c2 = spec_expand(&s2, &n2);
+    cr_assert_eq(n2, n / 3 * 4);
+    for (int k = 0; k < n; k++)
+        for (int q = 0; q < n2; q++)
+            if (!strcmp(c[k].config_hash, c2[q].config_hash)) cr_assert_eq(cell_shard(&c[k], 5), cell_shard(&c2[q], 5));
+    cr_assert_str_neq(s.hash, s2.hash, "the spec hash changes with the spec");
+    cells_free(c, n);
+    cells_free(c2, n2);
+    json_decref(root);
+    json_decref(grown);
+}
+
+Test(shard, bad_shard_arguments_are_one_line_errors)
+{
+    char dir[256], cmd[2048], out[4096];
+    make_temp_dir(dir, sizeof dir);
+    make_tiny_setup(dir);
+    const char *bad[] = {"3/2", "0/0", "0/2", "2", "a/b", "1/0"};
+    for (int i = 0; i < 6; i++) {
+        snprintf(cmd, sizeof cmd, "%s run %s/spec.json --shard %s -o %s/r", CPET_BINARY, dir, bad[i], dir);
+        cr_assert_neq(run_capture(cmd, out, sizeof out), 0, "--shard %s", bad[i]);
+        cr_assert(strstr(out, "--shard") && strstr(out, bad[i]), "%s", out);
+        cr_assert_eq(count_lines(out), 1, "%s", out);
+    }
+}
+
+Test(shard, two_shards_merged_equal_the_unsharded_run, .timeout = 300)
+{
+    char dir[256], cmd[4096], out[8192], path[600];
+    make_temp_dir(dir, sizeof dir);
+    make_tiny_setup(dir);
+    snprintf(cmd, sizeof cmd, "%s run %s/spec.json -o %s/straight && %s run %s/spec.json --shard 1/2 -o %s/s1 && "
+                              "%s run %s/spec.json --shard 2/2 -o %s/s2",
+             CPET_BINARY, dir, dir, CPET_BINARY, dir, dir, CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/s1/records.shard-1-of-2.jsonl", dir);
+    json_t *m1 = metrics_by_hash(path);
+    snprintf(path, sizeof path, "%s/s2/records.shard-2-of-2.jsonl", dir);
+    json_t *m2 = metrics_by_hash(path);
+    cr_assert(json_object_size(m1) > 0 && json_object_size(m2) > 0);
+    cr_assert_eq(json_object_size(m1) + json_object_size(m2), 12, "the shards partition the 12 cells");
+    snprintf(cmd, sizeof cmd, "%s merge %s/s1 %s/s2 -o %s/merged", CPET_BINARY, dir, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "12 of 12 cells") && strstr(out, "0 conflicts"), "%s", out);
+    snprintf(path, sizeof path, "%s/straight/records.jsonl", dir);
+    json_t *a = metrics_by_hash(path);
+    snprintf(path, sizeof path, "%s/merged/records.jsonl", dir);
+    json_t *b = metrics_by_hash(path);
+    cr_assert(json_equal(a, b), "merged shards differ from the unsharded run");
+    /* the reports agree, and every per-example file came along */
+    snprintf(cmd, sizeof cmd, "%s report %s/straight -o %s/ra --baseline zero-shot && %s report %s/merged -o %s/rb --baseline zero-shot",
+             CPET_BINARY, dir, dir, CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    const char *files[] = {"table.md", "table.csv", "table.json", "paired.csv"};
+    for (int i = 0; i < 4; i++) {
+        char pa[600], pb[600];
+        snprintf(pa, sizeof pa, "%s/ra/%s", dir, files[i]);
+        snprintf(pb, sizeof pb, "%s/rb/%s", dir, files[i]);
+        char *ta = read_all(pa, NULL), *tb = read_all(pb, NULL);
+        cr_assert(ta && tb && strcmp(ta, tb) == 0, "%s differs:\n%s\n---\n%s", files[i], ta, tb);
+        free(ta);
+        free(tb);
+    }
+    /* merging again (the merged run with a shard) deduplicates */
+    snprintf(cmd, sizeof cmd, "%s merge %s/merged %s/s1 -o %s/merged", CPET_BINARY, dir, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "12 of 12 cells") && strstr(out, "duplicates, 0 conflicts"), "%s", out);
+    json_decref(m1);
+    json_decref(m2);
+    json_decref(a);
+    json_decref(b);
+}
+
+Test(shard, merge_refuses_runs_of_different_specs_and_reports_conflicts)
+{
+    char dir[256], cmd[4096], out[8192], path[600];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/a", dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/b", dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/a", dir);
+    write_spec_and_records(path, REPORT_SPEC, report_value, "records.jsonl");
+    snprintf(path, sizeof path, "%s/b", dir);
+    write_spec_and_records(path, "{\"models\": [\"m\"], \"methods\": [\"zero-shot\"], \"tasks\": [\"t.jsonl\"]}", low_value, "records.jsonl");
+    snprintf(cmd, sizeof cmd, "%s merge %s/a %s/b -o %s/m", CPET_BINARY, dir, dir, dir);
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "different specs") && strstr(out, "/a (spec hash ") && strstr(out, "/b (spec hash "), "%s", out);
+    cr_assert_eq(count_lines(out), 1, "%s", out);
+    snprintf(path, sizeof path, "%s/m/records.jsonl", dir);
+    cr_assert_eq(access(path, F_OK), -1, "nothing written");
+    /* the same spec twice with different results for every cell: merged, each conflict reported */
+    snprintf(path, sizeof path, "%s/c", dir);
+    mkdir(path, 0755);
+    write_spec_and_records(path, REPORT_SPEC, low_value, "records.jsonl");
+    snprintf(cmd, sizeof cmd, "%s merge %s/a %s/c -o %s/m", CPET_BINARY, dir, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "12 duplicates, 12 conflicts") && strstr(out, "conflict: cell 1 "), "%s", out);
+}
+
+Test(run, per_example_outputs_agree_with_the_metrics, .timeout = 120)
+{
+    char dir[256], cmd[4096], out[8192], path[600];
+    make_temp_dir(dir, sizeof dir);
+    make_tiny_setup(dir);
+    snprintf(cmd, sizeof cmd, "%s run %s/spec.json --only 1,7 -o %s/r", CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/r/records.jsonl", dir);
+    FILE *fp = fopen(path, "r");
+    char line[1 << 16];
+    int records = 0;
+    while (fgets(line, sizeof line, fp)) {
+        json_t *r = json_loads(line, 0, NULL);
+        const char *rel = json_string_value(json_object_get(r, "examples"));
+        cr_assert_not_null(rel, "the record points to its per-example file");
+        char ex[700];
+        snprintf(ex, sizeof ex, "%s/r/%s", dir, rel);
+        cr_assert(strstr(rel, json_string_value(json_object_get(r, "config_hash"))), "named by the cell hash: %s", rel);
+        FILE *ef = fopen(ex, "r");
+        cr_assert_not_null(ef, "%s", ex);
+        char el[4096];
+        int n = 0, correct = 0;
+        while (fgets(el, sizeof el, ef)) {
+            json_t *e = json_loads(el, 0, NULL);
+            cr_assert(json_is_string(json_object_get(e, "id")) && json_is_integer(json_object_get(e, "prediction")) &&
+                      json_is_boolean(json_object_get(e, "correct")) && json_array_size(json_object_get(e, "scores")) == 3, "%s", el);
+            /* the prediction is the argmax of the scores, and correct means it is the label */
+            json_t *sc = json_object_get(e, "scores");
+            int best = 0;
+            for (int k = 1; k < 3; k++)
+                if (json_real_value(json_array_get(sc, k)) > json_real_value(json_array_get(sc, best))) best = k;
+            cr_assert_eq(best, json_integer_value(json_object_get(e, "prediction")));
+            cr_assert_eq(json_is_true(json_object_get(e, "correct")),
+                         json_integer_value(json_object_get(e, "prediction")) == json_integer_value(json_object_get(e, "label")));
+            correct += json_is_true(json_object_get(e, "correct"));
+            n++;
+            json_decref(e);
+        }
+        fclose(ef);
+        json_t *metrics = json_object_get(r, "metrics");
+        cr_assert_eq(n, json_integer_value(json_object_get(metrics, "n")));
+        cr_assert_float_eq((double)correct / n, json_real_value(json_object_get(metrics, "acc")), 1e-12);
+        records++;
+        json_decref(r);
+    }
+    fclose(fp);
+    cr_assert_eq(records, 2);
+}
+
+Test(run, help_lists_every_registered_method_with_its_parameters)
+{
+    char cmd[1024], out[16384];
+    snprintf(cmd, sizeof cmd, "%s run --help", CPET_BINARY);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0);
+    for (int i = 0; i < method_registry_size; i++) {
+        const method *m = method_registry[i];
+        cr_assert(strstr(out, m->name) && strstr(out, m->doc), "%s missing: %s", m->name, out);
+        for (int p = 0; p < m->n_params; p++) cr_assert(strstr(out, m->params[p].key) && strstr(out, m->params[p].doc), "%s", m->params[p].key);
+    }
+    cr_assert(strstr(out, "rank          int"), "types are listed: %s", out);
 }
 
 Test(bench_compare, flags_regressions_beyond_tolerance)
