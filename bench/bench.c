@@ -1,12 +1,7 @@
-/* cpet bench: dispatch, timing summaries and JSON output shared by the benchmarks. */
+/* Timing summaries shared by the benchmarks. */
 #include "bench.h"
 
 #include <math.h>
-#include <stdio.h>
-#include <string.h>
-
-#include "cli.h"
-#include "fileio.h"
 
 bench_timing bench_summarize(const double *s, int n)
 {
@@ -18,15 +13,9 @@ bench_timing bench_summarize(const double *s, int n)
     return t;
 }
 
-int cmd_bench(int argc, char **argv)
+json_t *bench_timing_json(bench_timing t, const double *samples, int n)
 {
-    if (argc < 2 || cli_is_help(argv[1])) {
-        printf("usage: cpet bench engine|tokenizer|pretrain|gemv [options]   (cpet bench NAME --help)\n");
-        return argc < 2 ? 2 : 0;
-    }
-    if (strcmp(argv[1], "engine") == 0) return bench_engine(argc, argv);
-    if (strcmp(argv[1], "tokenizer") == 0) return bench_tokenizer(argc, argv);
-    if (strcmp(argv[1], "pretrain") == 0) return bench_pretrain(argc, argv);
-    if (strcmp(argv[1], "gemv") == 0) return bench_gemv(argc, argv);
-    return cli_error("bench: unknown benchmark '%s' (available: engine, tokenizer, pretrain, gemv)", argv[1]);
+    json_t *s = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(s, json_real(samples[i]));
+    return json_pack("{s:f, s:f, s:o}", "mean_s", t.mean, "stddev_s", t.stddev, "samples_s", s);
 }

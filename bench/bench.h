@@ -1,21 +1,92 @@
-/* Shared by the benchmarks: timing summaries and JSON output. */
+/* The benchmarks as library functions: each takes an options struct and returns its result JSON (or
+ * fails with a one-line cpet_err). Nothing here parses arguments or prints except to the FILE* it is
+ * given; the CLI (cli/cmd_bench.c) does both. */
 #ifndef CPET_BENCH_H
 #define CPET_BENCH_H
 
 #include <jansson.h>
+#include <stdio.h>
+
+#include "error.h"
 
 typedef struct {
     double mean, stddev;
 } bench_timing;
 
 bench_timing bench_summarize(const double *samples, int n);
+/* {"mean_s", "stddev_s", "samples_s": [...]} */
 json_t *bench_timing_json(bench_timing t, const double *samples, int n);
-/* Writes j to path atomically (or stdout when path is NULL); consumes j; returns an exit status. */
-int bench_emit(json_t *j, const char *path);
 
-int bench_engine(int argc, char **argv);
-int bench_tokenizer(int argc, char **argv);
-int bench_pretrain(int argc, char **argv);
-int bench_gemv(int argc, char **argv);
+/* ---- the benchmarks; `log` (may be NULL) gets one or two human-readable progress lines ---- */
+
+typedef struct {
+    int dim, layers, seq, batch, vocab, reps, threads, seed;
+    FILE *log;
+} bench_engine_options;
+bench_engine_options bench_engine_defaults(void);
+/* fwd+bwd of a random LLaMA vs OpenBLAS sgemm on the same step's GEMM shapes */
+int bench_engine_run(const bench_engine_options *o, json_t **result, cpet_err *err);
+
+typedef struct {
+    const char *tokenizer, *corpus;
+    int reps;
+    FILE *log;
+} bench_tokenizer_options;
+bench_tokenizer_options bench_tokenizer_defaults(void);
+/* encode/decode MB/s over a whole corpus, one thread */
+int bench_tokenizer_run(const bench_tokenizer_options *o, json_t **result, cpet_err *err);
+
+typedef struct {
+    int dim, layers, heads, kv_heads, seq, batch, vocab, reps, threads;
+    FILE *log;
+} bench_pretrain_options;
+bench_pretrain_options bench_pretrain_defaults(void);
+/* tokens/s of full training steps (forward, backward, clipping, AdamW) */
+int bench_pretrain_run(const bench_pretrain_options *o, json_t **result, cpet_err *err);
+
+typedef struct {
+    int rows, cols, reps, threads;
+    FILE *log;
+} bench_gemv_options;
+bench_gemv_options bench_gemv_defaults(void);
+/* one-token GEMV on f32 and packed weights vs the copy/read bandwidth measured in the same rounds */
+int bench_gemv_run(const bench_gemv_options *o, json_t **result, cpet_err *err);
+
+/* ---- comparing results (bench_compare.c) ---- */
+
+/* Every numeric figure of a result as {"a.b.c": number}, each name prefixed with `prefix.` when prefix
+ * is non-empty; facts, samples*, seed and reps are left out. With judged_only, only the figures whose
+ * name says which way is better (see bench-compare --help). */
+void bench_flatten(const json_t *result, const char *prefix, int judged_only, json_t *out);
+/* 1 when the figure is a within-run ratio (fraction/ratio/speedup in its last name component) */
+int bench_is_ratio(const char *figure);
+
+typedef struct {
+    double tolerance; /* 0.10: a 10% move is within noise */
+    int absolute;     /* also compare absolute figures (tokens/s, seconds, GB/s), not only within-run ratios */
+    FILE *out;        /* the table of moved figures and the summary line; NULL: silent */
+} bench_compare_options;
+
+typedef struct {
+    int compared, regressed, improved;
+    int skipped_absolute; /* judged figures left out because they are absolute and !absolute */
+    int files;            /* result files compared (1 for two files) */
+} bench_compare_summary;
+
+/* Compares BASELINE with CURRENT: two result JSON files, or two directories whose same-named *.json files
+ * are compared (figure names then carry the file's stem, "engine.fraction_of_sgemm"). Fails (-1, err
+ * naming the file) on unreadable or non-JSON input, a file/directory mix, directories with no file in
+ * common, or results that share no judged figure at all. */
+int bench_compare(const char *baseline, const char *current, const bench_compare_options *o, bench_compare_summary *s,
+                  cpet_err *err);
+
+/* ---- history (bench_history.c) ---- */
+
+/* The history line for a set of result files: {revision, date (UTC ISO 8601), host, threads, figures:
+ * {"<file stem>.<figure>": value}} (judged figures only). revision/host/threads come from the results'
+ * facts, which must agree on the revision. */
+json_t *bench_history_line(const char *const *result_paths, int n, cpet_err *err);
+/* Appends bench_history_line() to history_path as one line, in a single write. */
+int bench_history_append(const char *history_path, const char *const *result_paths, int n, cpet_err *err);
 
 #endif

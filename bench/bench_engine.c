@@ -7,8 +7,7 @@
 
 #include "bench.h"
 #include "blas.h"
-#include "cli.h"
-#include "fileio.h"
+#include "facts.h"
 #include "model.h"
 #include "tensor.h"
 
@@ -22,55 +21,19 @@ static double time_linear_gemms(int n, int in, int out, float *x, float *w, floa
     return now_seconds() - t0;
 }
 
-json_t *bench_timing_json(bench_timing t, const double *samples, int n)
+bench_engine_options bench_engine_defaults(void)
 {
-    json_t *s = json_array();
-    for (int i = 0; i < n; i++) json_array_append_new(s, json_real(samples[i]));
-    return json_pack("{s:f, s:f, s:o}", "mean_s", t.mean, "stddev_s", t.stddev, "samples_s", s);
+    return (bench_engine_options){.dim = 512, .layers = 8, .seq = 256, .batch = 4, .vocab = 4096, .reps = 5, .threads = 2};
 }
 
-int bench_emit(json_t *j, const char *path)
+int bench_engine_run(const bench_engine_options *o, json_t **result, cpet_err *err)
 {
-    cpet_err err;
-    int rc = 0;
-    if (path) {
-        rc = json_write_file(path, j, &err) != 0;
-        if (rc) cli_report(&err);
-    } else {
-        json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        putchar('\n');
-    }
-    json_decref(j);
-    return rc;
-}
-
-int bench_engine(int argc, char **argv)
-{
-    long dim = 512, layers = 8, seq = 256, batch = 4, reps = 5, vocab = 4096, threads = 2, seed = 0;
-    const char *out = NULL;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        int bad = 0;
-        if (cli_is_help(a)) {
-            printf("usage: cpet bench engine [--dim 512] [--layers 8] [--seq 256] [--batch 4] [--vocab 4096]\n"
-                   "                        [--reps 5] [--threads 2] [--seed 0] [-o FILE.json]\n"
-                   "Times forward+backward of a random LLaMA (all weights trainable) and the same step's GEMMs\n"
-                   "alone through OpenBLAS; reports seconds per token and the fraction of the sgemm rate.\n");
-            return 0;
-        }
-        if (strcmp(a, "--dim") == 0) bad = cli_int(a, cli_value(argc, argv, &i), 64, 65536, &dim);
-        else if (strcmp(a, "--layers") == 0) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &layers);
-        else if (strcmp(a, "--seq") == 0) bad = cli_int(a, cli_value(argc, argv, &i), 2, 65536, &seq);
-        else if (strcmp(a, "--batch") == 0) bad = cli_int(a, cli_value(argc, argv, &i), 1, 65536, &batch);
-        else if (strcmp(a, "--vocab") == 0) bad = cli_int(a, cli_value(argc, argv, &i), 2, 1 << 20, &vocab);
-        else if (strcmp(a, "--reps") == 0) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1000, &reps);
-        else if (strcmp(a, "--threads") == 0) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &threads);
-        else if (strcmp(a, "--seed") == 0) bad = cli_int(a, cli_value(argc, argv, &i), 0, 0x7fffffffL, &seed);
-        else if (strcmp(a, "-o") == 0) bad = !(out = cli_value(argc, argv, &i));
-        else return cli_error("bench engine: unknown option %s", a);
-        if (bad) return 1;
-    }
-    if (dim % 64 != 0) return cli_error("bench engine: --dim must be a multiple of 64 (head_dim 64)");
+    const long dim = o->dim, layers = o->layers, seq = o->seq, batch = o->batch, reps = o->reps, vocab = o->vocab,
+               threads = o->threads, seed = o->seed;
+    *result = NULL;
+    if (dim < 64 || dim % 64 != 0) return cpet_fail(err, "bench engine: dim %ld is not a positive multiple of 64 (head_dim 64)", dim);
+    if (layers < 1 || seq < 2 || batch < 1 || vocab < 2 || reps < 1 || threads < 1 || seed < 0)
+        return cpet_fail(err, "bench engine: layers, batch, reps, threads must be >= 1, seq and vocab >= 2, seed >= 0");
     engine_set_threads((int)threads);
     model_config c = {0};
     c.vocab_size = (int)vocab;
@@ -85,8 +48,11 @@ int bench_engine(int argc, char **argv)
     c.rope_theta = 10000.0f;
     c.hidden_act = ACT_SILU;
     model m;
-    cpet_err err;
-    if (model_create(&m, &c, &err) != 0 || model_set_trainable(&m, NULL, 1, &err) != 0) return cli_report(&err);
+    if (model_create(&m, &c, err) != 0) return -1;
+    if (model_set_trainable(&m, NULL, 1, err) != 0) {
+        model_free(&m);
+        return -1;
+    }
     model_init_random(&m, 0.02f, (unsigned long long)seed);
     const int B = (int)batch, T = (int)seq, N = B * T;
     int *ids = malloc((size_t)N * sizeof(int));
@@ -96,12 +62,14 @@ int bench_engine(int argc, char **argv)
 
     double *fwd = calloc((size_t)reps, sizeof(double)), *step = calloc((size_t)reps, sizeof(double)),
            *gemm = calloc((size_t)reps, sizeof(double));
+    float *x = NULL, *w = NULL, *y = NULL;
+    int rc = -1;
     for (long r = -1; r < reps; r++) { /* r = -1 warms up */
         model_zero_grad(&m);
         double t0 = now_seconds();
-        if (model_forward(&m, ids, NULL, B, T, &err) != 0) return cli_report(&err);
+        if (model_forward(&m, ids, NULL, B, T, err) != 0) goto done;
         double t1 = now_seconds();
-        if (model_backward(&m, &err) != 0) return cli_report(&err);
+        if (model_backward(&m, err) != 0) goto done;
         double t2 = now_seconds();
         if (r >= 0) {
             fwd[r] = t1 - t0;
@@ -112,8 +80,9 @@ int bench_engine(int argc, char **argv)
     const int D = c.hidden_size, F = c.intermediate_size, QD = c.n_heads * c.head_dim;
     const int shapes[8][2] = {{D, QD}, {D, QD}, {D, QD}, {QD, D}, {D, F}, {D, F}, {F, D}, {D, (int)vocab}};
     size_t maxw = (size_t)(F > vocab ? F : vocab) * (size_t)(D > F ? D : F);
-    float *x = cpet_alloc_floats((size_t)N * (F > D ? F : D)), *w = cpet_alloc_floats(maxw),
-          *y = cpet_alloc_floats((size_t)N * (F > vocab ? F : vocab));
+    x = cpet_alloc_floats((size_t)N * (F > D ? F : D));
+    w = cpet_alloc_floats(maxw);
+    y = cpet_alloc_floats((size_t)N * (F > vocab ? F : vocab));
     fill_uniform(x, (size_t)N * (F > D ? F : D), -1, 1, &rng);
     fill_uniform(w, maxw, -0.05f, 0.05f, &rng);
     double linear_flops = 0;
@@ -132,22 +101,24 @@ int bench_engine(int argc, char **argv)
     double step_flops = linear_flops + attn_flops;
     double sgemm_rate = linear_flops / tg.mean, step_rate = step_flops / ts.mean;
     double fraction = step_rate / sgemm_rate;
-    fprintf(stderr,
-            "d=%ld L=%ld seq=%ld batch=%ld threads=%ld: fwd+bwd %.3f s/step, %.1f us/token, %.0f tok/s\n"
-            "  step %.1f GFLOP/s vs sgemm on the same shapes %.1f GFLOP/s -> %.0f%% of sgemm\n",
-            dim, layers, seq, batch, threads, ts.mean, 1e6 * ts.mean / N, N / ts.mean, step_rate / 1e9,
-            sgemm_rate / 1e9, 100 * fraction);
-    json_t *j = json_pack("{s:s, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:I, s:I, s:o, s:o, s:o, s:f, s:f, s:f, s:f, s:f, s:f, s:o}",
-                          "bench", "engine_train_step", "model", "dim", (json_int_t)dim, "layers", (json_int_t)layers,
-                          "heads", (json_int_t)c.n_heads, "ffn", (json_int_t)F, "vocab", (json_int_t)vocab, "seq",
-                          (json_int_t)seq, "batch", (json_int_t)batch, "seed", (json_int_t)seed, "reps",
-                          (json_int_t)reps, "forward", bench_timing_json(tf, fwd, (int)reps), "forward_backward",
-                          bench_timing_json(ts, step, (int)reps), "sgemm_same_shapes", bench_timing_json(tg, gemm, (int)reps),
-                          "us_per_token_fwd_bwd", 1e6 * ts.mean / N, "tokens_per_s_fwd_bwd", N / ts.mean,
-                          "step_gflops", step_rate / 1e9, "sgemm_gflops", sgemm_rate / 1e9,
-                          "fraction_of_sgemm", fraction, "attention_flop_share", attn_flops / step_flops, "facts",
-                          run_facts());
-    int rc = bench_emit(j, out);
+    if (o->log)
+        fprintf(o->log,
+                "d=%ld L=%ld seq=%ld batch=%ld threads=%ld: fwd+bwd %.3f s/step, %.1f us/token, %.0f tok/s\n"
+                "  step %.1f GFLOP/s vs sgemm on the same shapes %.1f GFLOP/s -> %.0f%% of sgemm\n",
+                dim, layers, seq, batch, threads, ts.mean, 1e6 * ts.mean / N, N / ts.mean, step_rate / 1e9,
+                sgemm_rate / 1e9, 100 * fraction);
+    *result = json_pack("{s:s, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:I, s:I, s:o, s:o, s:o, s:f, s:f, s:f, s:f, s:f, s:f, s:o}",
+                        "bench", "engine_train_step", "model", "dim", (json_int_t)dim, "layers", (json_int_t)layers,
+                        "heads", (json_int_t)c.n_heads, "ffn", (json_int_t)F, "vocab", (json_int_t)vocab, "seq",
+                        (json_int_t)seq, "batch", (json_int_t)batch, "seed", (json_int_t)seed, "reps",
+                        (json_int_t)reps, "forward", bench_timing_json(tf, fwd, (int)reps), "forward_backward",
+                        bench_timing_json(ts, step, (int)reps), "sgemm_same_shapes", bench_timing_json(tg, gemm, (int)reps),
+                        "us_per_token_fwd_bwd", 1e6 * ts.mean / N, "tokens_per_s_fwd_bwd", N / ts.mean,
+                        "step_gflops", step_rate / 1e9, "sgemm_gflops", sgemm_rate / 1e9,
+                        "fraction_of_sgemm", fraction, "attention_flop_share", attn_flops / step_flops, "facts",
+                        run_facts());
+    rc = 0;
+done:
     cpet_free(x);
     cpet_free(w);
     cpet_free(y);

@@ -12,7 +12,7 @@
 
 #include "bench.h"
 #include "blas.h"
-#include "cli.h"
+#include "facts.h"
 #include "quant.h"
 #include "tensor.h"
 
@@ -149,31 +149,14 @@ static json_t *result_json(gemv_result r, size_t bytes, double f32_seconds)
     return j;
 }
 
-int bench_gemv(int argc, char **argv)
+bench_gemv_options bench_gemv_defaults(void) { return (bench_gemv_options){.rows = 16384, .cols = 8192, .reps = 10, .threads = 2}; }
+
+int bench_gemv_run(const bench_gemv_options *o, json_t **result, cpet_err *err)
 {
-    long rows = 16384, cols = 8192, reps = 10, threads = 2;
-    const char *out = NULL;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        int bad = 0;
-        if (cli_is_help(a)) {
-            printf("usage: cpet bench gemv [--rows 16384] [--cols 8192] [--reps 10] [--threads 2] [-o FILE.json]\n"
-                   "y = W x for one token with W f32 (sgemv), int8, q8_0, int4 (g128), q4_0, nf4 packed: GB/s of\n"
-                   "weight bytes, and the fraction of a STREAM-style copy and read bandwidth measured in the same\n"
-                   "round (median over rounds; the host's bandwidth swings). Each packed format runs with exact\n"
-                   "float activations and with int8 activation blocks (+q8act, llama.cpp's scheme; 4-bit formats\n"
-                   "from the row-interleaved decode pack, +q8act-rowwise from the stored layout).\n");
-            return 0;
-        }
-        if (!strcmp(a, "--rows")) bad = cli_int(a, cli_value(argc, argv, &i), 32, 1 << 20, &rows);
-        else if (!strcmp(a, "--cols")) bad = cli_int(a, cli_value(argc, argv, &i), 128, 1 << 20, &cols);
-        else if (!strcmp(a, "--reps")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1000, &reps);
-        else if (!strcmp(a, "--threads")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &threads);
-        else if (!strcmp(a, "-o")) bad = !(out = cli_value(argc, argv, &i));
-        else return cli_error("bench gemv: unknown option %s", a);
-        if (bad) return 1;
-    }
-    if (cols % 128) return cli_error("bench gemv: --cols must be a multiple of 128");
+    const long rows = o->rows, cols = o->cols, reps = o->reps, threads = o->threads;
+    *result = NULL;
+    if (cols < 128 || cols % 128) return cpet_fail(err, "bench gemv: cols %ld is not a positive multiple of 128", cols);
+    if (rows < 1 || reps < 1 || threads < 1) return cpet_fail(err, "bench gemv: rows, reps and threads must be >= 1");
     engine_set_threads((int)threads);
     size_t n = (size_t)rows * cols;
     float *w = cpet_alloc_floats(n), *x = cpet_alloc_floats((size_t)cols), *y = cpet_alloc_floats((size_t)rows);
@@ -186,17 +169,18 @@ int bench_gemv(int argc, char **argv)
     s.b = cpet_alloc_floats(s.n);
     for (size_t i = 0; i < s.n; i++) s.b[i] = 1.0f;
     json_t *results = json_object();
+    int rc = -1;
     gemv_target t = {.w = w, .rows = (int)rows, .cols = (int)cols, .x = x, .y = y};
     gemv_result f32 = measure(&t, n * 4, &s, (int)reps);
     json_object_set_new(results, "f32", result_json(f32, n * 4, 0));
-    fprintf(stderr, "%-19s gemv: %5.1f GB/s (median %5.1f), %3.0f%% of copy, %3.0f%% of read bandwidth\n", "f32", f32.best_gbs,
-            f32.median_gbs, 100 * f32.copy_fraction, 100 * f32.read_fraction);
+    if (o->log)
+        fprintf(o->log, "%-19s gemv: %5.1f GB/s (median %5.1f), %3.0f%% of copy, %3.0f%% of read bandwidth\n", "f32",
+                f32.best_gbs, f32.median_gbs, 100 * f32.copy_fraction, 100 * f32.read_fraction);
     const double f32_seconds = (double)(n * 4) / f32.median_gbs / 1e9;
     const qformat fs[] = {QF_INT8, QF_Q8_0, QF_INT4, QF_Q4_0, QF_NF4};
     for (int k = 0; k < 5; k++) {
         qtensor q;
-        cpet_err err;
-        if (quantize_rtn(&q, fs[k], w, (int)rows, (int)cols, 128, &err) != 0) return cli_report(&err);
+        if (quantize_rtn(&q, fs[k], w, (int)rows, (int)cols, 128, err) != 0) goto done;
         size_t bytes = qtensor_bytes(&q);
         /* exact float activations; llama.cpp's int8 blocks on the stored layout; the same on the decode pack */
         for (int mode = 0; mode < 3; mode++) {
@@ -214,9 +198,11 @@ int bench_gemv(int argc, char **argv)
             snprintf(key, sizeof key, "%s%s", qformat_name(fs[k]),
                      mode == 0 ? "" : mode == 1 && qtensor_pack_supported(&q) ? "+q8act-rowwise" : "+q8act");
             json_object_set_new(results, key, result_json(r, bytes, f32_seconds));
-            fprintf(stderr, "%-19s gemv: %5.1f GB/s (median %5.1f), %3.0f%% of copy, %3.0f%% of read bandwidth, %.2fx the f32 token rate\n",
-                    key, r.best_gbs, r.median_gbs, 100 * r.copy_fraction, 100 * r.read_fraction,
-                    speedup(r, bytes, f32_seconds));
+            if (o->log)
+                fprintf(o->log,
+                        "%-19s gemv: %5.1f GB/s (median %5.1f), %3.0f%% of copy, %3.0f%% of read bandwidth, %.2fx the f32 token rate\n",
+                        key, r.best_gbs, r.median_gbs, 100 * r.copy_fraction, 100 * r.read_fraction,
+                        speedup(r, bytes, f32_seconds));
         }
         qtensor_free(&q);
     }
@@ -224,14 +210,17 @@ int bench_gemv(int argc, char **argv)
     double copy[64], read[64];
     int m = reps < 64 ? (int)reps : 64;
     for (int i = 0; i < m; i++) copy[i] = stream_copy_gbs(&s), read[i] = stream_read_gbs(&s);
-    json_t *j = json_pack("{s:s, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:o, s:o}", "bench", "gemv", "rows", (json_int_t)rows,
-                          "cols", (json_int_t)cols, "reps", (json_int_t)reps, "threads", (json_int_t)threads,
-                          "stream_copy_gb_s", median(copy, m), "stream_read_gb_s", median(read, m), "target_fraction", 0.6,
-                          "formats", results, "facts", run_facts());
+    *result = json_pack("{s:s, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:O, s:o}", "bench", "gemv", "rows", (json_int_t)rows,
+                        "cols", (json_int_t)cols, "reps", (json_int_t)reps, "threads", (json_int_t)threads,
+                        "stream_copy_gb_s", median(copy, m), "stream_read_gb_s", median(read, m), "target_fraction", 0.6,
+                        "formats", results, "facts", run_facts());
+    rc = 0;
+done:
+    json_decref(results);
     cpet_free(w);
     cpet_free(x);
     cpet_free(y);
     cpet_free(s.a);
     cpet_free(s.b);
-    return bench_emit(j, out);
+    return rc;
 }

@@ -1,0 +1,255 @@
+/* cpet bench NAME, cpet bench history append, cpet bench-compare: argument parsing and output around the
+ * benchmark functions of bench/. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "cli.h"
+#include "fileio.h"
+
+/* Writes j to path atomically (or stdout when path is NULL); consumes j; returns an exit status. */
+static int bench_emit(json_t *j, const char *path)
+{
+    cpet_err err;
+    int rc = 0;
+    if (path) {
+        rc = json_write_file(path, j, &err) != 0;
+        if (rc) cli_report(&err);
+    } else {
+        json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        putchar('\n');
+    }
+    json_decref(j);
+    return rc;
+}
+
+/* an option's int value into an int field (cli_int works on long) */
+static int int_opt(const char *opt, int argc, char **argv, int *i, long lo, long hi, int *dst)
+{
+    long v;
+    if (cli_int(opt, cli_value(argc, argv, i), lo, hi, &v) != 0) return -1;
+    *dst = (int)v;
+    return 0;
+}
+
+/* a benchmark's return code and result -> exit status, the result written to out */
+static int finish(int rc, json_t *result, const cpet_err *err, const char *out)
+{
+    if (rc != 0) return cli_report(err);
+    return bench_emit(result, out);
+}
+
+static int bench_engine(int argc, char **argv)
+{
+    bench_engine_options o = bench_engine_defaults();
+    o.log = stderr;
+    const char *out = NULL;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        int bad = 0;
+        if (cli_is_help(a)) {
+            printf("usage: cpet bench engine [--dim 512] [--layers 8] [--seq 256] [--batch 4] [--vocab 4096]\n"
+                   "                        [--reps 5] [--threads 2] [--seed 0] [-o FILE.json]\n"
+                   "Times forward+backward of a random LLaMA (all weights trainable) and the same step's GEMMs\n"
+                   "alone through OpenBLAS; reports seconds per token and the fraction of the sgemm rate.\n");
+            return 0;
+        }
+        if (strcmp(a, "--dim") == 0) bad = int_opt(a, argc, argv, &i, 64, 65536, &o.dim);
+        else if (strcmp(a, "--layers") == 0) bad = int_opt(a, argc, argv, &i, 1, 1024, &o.layers);
+        else if (strcmp(a, "--seq") == 0) bad = int_opt(a, argc, argv, &i, 2, 65536, &o.seq);
+        else if (strcmp(a, "--batch") == 0) bad = int_opt(a, argc, argv, &i, 1, 65536, &o.batch);
+        else if (strcmp(a, "--vocab") == 0) bad = int_opt(a, argc, argv, &i, 2, 1 << 20, &o.vocab);
+        else if (strcmp(a, "--reps") == 0) bad = int_opt(a, argc, argv, &i, 1, 1000, &o.reps);
+        else if (strcmp(a, "--threads") == 0) bad = int_opt(a, argc, argv, &i, 1, 1024, &o.threads);
+        else if (strcmp(a, "--seed") == 0) bad = int_opt(a, argc, argv, &i, 0, 0x7fffffffL, &o.seed);
+        else if (strcmp(a, "-o") == 0) bad = !(out = cli_value(argc, argv, &i));
+        else return cli_error("bench engine: unknown option %s", a);
+        if (bad) return 1;
+    }
+    if (o.dim % 64 != 0) return cli_error("bench engine: --dim must be a multiple of 64 (head_dim 64)");
+    json_t *result;
+    cpet_err err;
+    int rc = bench_engine_run(&o, &result, &err);
+    return finish(rc, result, &err, out);
+}
+
+static int bench_tokenizer(int argc, char **argv)
+{
+    bench_tokenizer_options o = bench_tokenizer_defaults();
+    o.log = stderr;
+    const char *out = NULL;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        int bad = 0;
+        if (cli_is_help(a)) {
+            printf("usage: cpet bench tokenizer --tokenizer FILE --corpus TEXT [--reps 5] [-o FILE.json]\n"
+                   "Encode and decode throughput (MB/s of UTF-8 text, single thread) over the whole corpus.\n");
+            return 0;
+        }
+        if (strcmp(a, "--tokenizer") == 0) bad = !(o.tokenizer = cli_value(argc, argv, &i));
+        else if (strcmp(a, "--corpus") == 0) bad = !(o.corpus = cli_value(argc, argv, &i));
+        else if (strcmp(a, "--reps") == 0) bad = int_opt(a, argc, argv, &i, 1, 1000, &o.reps);
+        else if (strcmp(a, "-o") == 0) bad = !(out = cli_value(argc, argv, &i));
+        else return cli_error("bench tokenizer: unknown option %s", a);
+        if (bad) return 1;
+    }
+    if (!o.tokenizer || !o.corpus) return cli_error("bench tokenizer: --tokenizer and --corpus are required");
+    json_t *result;
+    cpet_err err;
+    int rc = bench_tokenizer_run(&o, &result, &err);
+    return finish(rc, result, &err, out);
+}
+
+static int bench_pretrain(int argc, char **argv)
+{
+    bench_pretrain_options o = bench_pretrain_defaults();
+    o.log = stderr;
+    const char *out = NULL;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        int bad = 0;
+        if (cli_is_help(a)) {
+            printf("usage: cpet bench pretrain [--dim 256 --layers 6 --heads 8 --kv-heads 4 --seq 128 --batch 16\n"
+                   "                           --vocab 2048 --reps 5 --threads 2] [-o FILE.json]\n"
+                   "Times full training steps (forward, backward, clipping, AdamW) of the default tiny model.\n");
+            return 0;
+        }
+        if (strcmp(a, "--dim") == 0) bad = int_opt(a, argc, argv, &i, 8, 65536, &o.dim);
+        else if (strcmp(a, "--layers") == 0) bad = int_opt(a, argc, argv, &i, 1, 1024, &o.layers);
+        else if (strcmp(a, "--heads") == 0) bad = int_opt(a, argc, argv, &i, 1, 1024, &o.heads);
+        else if (strcmp(a, "--kv-heads") == 0) bad = int_opt(a, argc, argv, &i, 1, 1024, &o.kv_heads);
+        else if (strcmp(a, "--seq") == 0) bad = int_opt(a, argc, argv, &i, 2, 65536, &o.seq);
+        else if (strcmp(a, "--batch") == 0) bad = int_opt(a, argc, argv, &i, 1, 65536, &o.batch);
+        else if (strcmp(a, "--vocab") == 0) bad = int_opt(a, argc, argv, &i, 2, 1 << 20, &o.vocab);
+        else if (strcmp(a, "--reps") == 0) bad = int_opt(a, argc, argv, &i, 1, 1000, &o.reps);
+        else if (strcmp(a, "--threads") == 0) bad = int_opt(a, argc, argv, &i, 1, 1024, &o.threads);
+        else if (strcmp(a, "-o") == 0) bad = !(out = cli_value(argc, argv, &i));
+        else return cli_error("bench pretrain: unknown option %s", a);
+        if (bad) return 1;
+    }
+    json_t *result;
+    cpet_err err;
+    int rc = bench_pretrain_run(&o, &result, &err);
+    return finish(rc, result, &err, out);
+}
+
+static int bench_gemv(int argc, char **argv)
+{
+    bench_gemv_options o = bench_gemv_defaults();
+    o.log = stderr;
+    const char *out = NULL;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        int bad = 0;
+        if (cli_is_help(a)) {
+            printf("usage: cpet bench gemv [--rows 16384] [--cols 8192] [--reps 10] [--threads 2] [-o FILE.json]\n"
+                   "y = W x for one token with W f32 (sgemv), int8, q8_0, int4 (g128), q4_0, nf4 packed: GB/s of\n"
+                   "weight bytes, and the fraction of a STREAM-style copy and read bandwidth measured in the same\n"
+                   "round (median over rounds; the host's bandwidth swings). Each packed format runs with exact\n"
+                   "float activations and with int8 activation blocks (+q8act, llama.cpp's scheme; 4-bit formats\n"
+                   "from the row-interleaved decode pack, +q8act-rowwise from the stored layout).\n");
+            return 0;
+        }
+        if (!strcmp(a, "--rows")) bad = int_opt(a, argc, argv, &i, 32, 1 << 20, &o.rows);
+        else if (!strcmp(a, "--cols")) bad = int_opt(a, argc, argv, &i, 128, 1 << 20, &o.cols);
+        else if (!strcmp(a, "--reps")) bad = int_opt(a, argc, argv, &i, 1, 1000, &o.reps);
+        else if (!strcmp(a, "--threads")) bad = int_opt(a, argc, argv, &i, 1, 1024, &o.threads);
+        else if (!strcmp(a, "-o")) bad = !(out = cli_value(argc, argv, &i));
+        else return cli_error("bench gemv: unknown option %s", a);
+        if (bad) return 1;
+    }
+    if (o.cols % 128) return cli_error("bench gemv: --cols must be a multiple of 128");
+    json_t *result;
+    cpet_err err;
+    int rc = bench_gemv_run(&o, &result, &err);
+    return finish(rc, result, &err, out);
+}
+
+/* cpet bench history append RESULT.json... --history FILE */
+static int bench_history(int argc, char **argv)
+{
+    const char *history = NULL;
+    const char **files = calloc((size_t)argc, sizeof *files);
+    int n = 0, append = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is_help(a)) {
+            printf("usage: cpet bench history append RESULT.json... --history FILE.jsonl\n"
+                   "Appends one line for this run to FILE.jsonl (a single write): {revision, date (UTC), host,\n"
+                   "threads, figures: {\"<file stem>.<figure>\": value}} with every figure bench-compare judges,\n"
+                   "e.g. \"engine.fraction_of_sgemm\". Revision, host and threads come from the results' facts.\n");
+            free(files);
+            return 0;
+        }
+        if (!strcmp(a, "--history")) {
+            if (!(history = cli_value(argc, argv, &i))) return free(files), 2;
+        } else if (a[0] == '-') return free(files), cli_error("bench history: unknown option %s", a), 2;
+        else if (!append && !strcmp(a, "append")) append = 1;
+        else if (!append) return free(files), cli_error("bench history: unknown action '%s' (available: append)", a), 2;
+        else files[n++] = a;
+    }
+    int rc = 0;
+    if (!append || !history || n == 0) rc = (cli_error("bench history: usage: cpet bench history append RESULT.json... --history FILE"), 2);
+    else {
+        cpet_err err;
+        if (bench_history_append(history, files, n, &err) != 0) rc = cli_report(&err);
+        else printf("%s: appended a run of %d result files\n", history, n);
+    }
+    free(files);
+    return rc;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    if (argc < 2 || cli_is_help(argv[1])) {
+        printf("usage: cpet bench engine|tokenizer|pretrain|gemv [options]   (cpet bench NAME --help)\n"
+               "       cpet bench history append RESULT.json... --history FILE.jsonl\n");
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "engine") == 0) return bench_engine(argc, argv);
+    if (strcmp(argv[1], "tokenizer") == 0) return bench_tokenizer(argc, argv);
+    if (strcmp(argv[1], "pretrain") == 0) return bench_pretrain(argc, argv);
+    if (strcmp(argv[1], "gemv") == 0) return bench_gemv(argc, argv);
+    if (strcmp(argv[1], "history") == 0) return bench_history(argc, argv);
+    return cli_error("bench: unknown benchmark '%s' (available: engine, tokenizer, pretrain, gemv; or history)", argv[1]);
+}
+
+int cmd_bench_compare(int argc, char **argv)
+{
+    const char *base_path = NULL, *cur_path = NULL;
+    bench_compare_options o = {.tolerance = 0.10, .out = stdout};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is_help(a)) {
+            printf("usage: cpet bench-compare BASELINE CURRENT [--tolerance 10%%] [--absolute]\n"
+                   "BASELINE and CURRENT are two result JSON files, or two directories whose same-named *.json\n"
+                   "files are compared (figures then named <file stem>.<figure>).\n"
+                   "Direction comes from the name: fraction/ratio/speedup (within-run ratios, measured against a\n"
+                   "peer or the bandwidth in the same run), *_per_s, gflops, acc, GB/s are higher-is-better;\n"
+                   "seconds, us_per_*, perplexity, loss, bytes, rss lower-is-better; others are not compared.\n"
+                   "By default only the within-run ratios are compared: absolute figures (tokens/s, seconds, GB/s)\n"
+                   "swing with the machine's load and memory bandwidth. --absolute compares them too.\n"
+                   "Prints what moved beyond the tolerance; exits 1 if anything regressed, 2 on bad input.\n");
+            return 0;
+        }
+        if (!strcmp(a, "--tolerance")) {
+            const char *v = cli_value(argc, argv, &i);
+            if (!v) return 2;
+            char *end;
+            o.tolerance = strtod(v, &end);
+            if (end == v || (*end && strcmp(end, "%") != 0) || o.tolerance < 0)
+                return cli_error("--tolerance: '%s' is not like 10%% or 0.1", v), 2;
+            if (*end == '%') o.tolerance /= 100.0;
+        } else if (!strcmp(a, "--absolute")) o.absolute = 1;
+        else if (a[0] == '-') return cli_error("bench-compare: unknown option %s", a), 2;
+        else if (!base_path) base_path = a;
+        else if (!cur_path) cur_path = a;
+        else return cli_error("bench-compare: too many files"), 2;
+    }
+    if (!base_path || !cur_path) return cli_error("bench-compare: BASELINE and CURRENT are required"), 2;
+    bench_compare_summary s;
+    cpet_err err;
+    if (bench_compare(base_path, cur_path, &o, &s, &err) != 0) return cli_report(&err), 2;
+    return s.regressed ? 1 : 0;
+}

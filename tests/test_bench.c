@@ -1,0 +1,329 @@
+/* Benchmark regression tracking: bench-compare (ratios by default, --absolute, directories, bad input),
+ * the history (append, render) and scripts/bench-gate. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "history.h"
+
+#define FACTS "\"facts\": {\"git_revision\": \"abc123def456\", \"host\": \"bench-host\", \"threads\": 2}"
+
+/* a result like bench engine's: one within-run ratio, absolute rates and times, and what is not judged */
+static void write_engine(const char *path, double fraction, double tokens_per_s, double mean_s)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "{\"bench\": \"engine_train_step\", \"model\": {\"dim\": 512}, \"seed\": 0, \"reps\": 5, "
+             "\"forward\": {\"mean_s\": %g, \"stddev_s\": 0.01, \"samples_s\": [0.5, 0.5]}, \"tokens_per_s_fwd_bwd\": %g, "
+             "\"fraction_of_sgemm\": %g, \"attention_flop_share\": 0.2, " FACTS "}",
+             mean_s, tokens_per_s, fraction);
+    write_text(path, text);
+}
+
+static void write_gemv(const char *path, double fraction, double gbs)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "{\"bench\": \"gemv\", \"rows\": 256, \"formats\": {\"f32\": {\"gb_s\": %g, \"fraction_of_bandwidth\": %g}, "
+             "\"q4_0\": {\"gb_s\": %g, \"fraction_of_bandwidth\": %g, \"speedup_vs_f32\": 3.1}}, " FACTS "}",
+             gbs, fraction, gbs / 3, fraction / 2);
+    write_text(path, text);
+}
+
+static int compare(const char *a, const char *b, const char *opts, char *out, size_t n)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s bench-compare %s %s %s", CPET_BINARY, a, b, opts);
+    return run_capture(cmd, out, n);
+}
+
+/* the table line of a figure, or NULL */
+static const char *row(const char *out, const char *figure)
+{
+    for (const char *p = out; (p = strstr(p, figure)); p++)
+        if (p == out || p[-1] == '\n') return p;
+    return NULL;
+}
+
+Test(bench, compare_default_gates_ratios_only)
+{
+    char dir[256], a[600], b[600], out[8192];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(a, sizeof a, "%s/base.json", dir);
+    snprintf(b, sizeof b, "%s/cur.json", dir);
+    /* absolute figures halve (a slower machine), the ratio holds: nothing to flag by default */
+    write_engine(a, 0.80, 1000, 0.50);
+    write_engine(b, 0.80, 500, 1.00);
+    cr_assert_eq(compare(a, b, "", out, sizeof out), 0, "%s", out);
+    cr_assert(!strstr(out, "REGRESSED"), "%s", out);
+    cr_assert(strstr(out, "1 figures compared at tolerance 10.0%: 0 regressed, 0 improved"), "%s", out);
+    cr_assert(strstr(out, "absolute figures not compared"), "%s", out);
+    /* the ratio drops 25%: flagged, and still no absolute figure in the table */
+    write_engine(b, 0.60, 2000, 0.25);
+    cr_assert_eq(compare(a, b, "--tolerance 10%", out, sizeof out), 1, "%s", out);
+    const char *r = row(out, "fraction_of_sgemm");
+    cr_assert(r && strstr(r, "REGRESSED") && strstr(r, "within-run ratio"), "%s", out);
+    cr_assert(!row(out, "tokens_per_s_fwd_bwd") && !row(out, "forward.mean_s"), "%s", out);
+    cr_assert(strstr(out, "1 figures compared at tolerance 10.0%: 1 regressed, 0 improved"), "%s", out);
+    /* within tolerance */
+    cr_assert_eq(compare(a, b, "--tolerance 30%", out, sizeof out), 0, "%s", out);
+}
+
+Test(bench, compare_absolute_flags_a_throughput_drop)
+{
+    char dir[256], a[600], b[600], out[8192];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(a, sizeof a, "%s/base.json", dir);
+    snprintf(b, sizeof b, "%s/cur.json", dir);
+    write_engine(a, 0.80, 1000, 0.50);
+    write_engine(b, 0.80, 700, 0.50);
+    cr_assert_eq(compare(a, b, "", out, sizeof out), 0, "ratios alone do not see it: %s", out);
+    cr_assert_eq(compare(a, b, "--absolute", out, sizeof out), 1, "%s", out);
+    const char *r = row(out, "tokens_per_s_fwd_bwd");
+    cr_assert(r && strstr(r, "REGRESSED") && strstr(r, "-30.0%"), "%s", out);
+    /* fraction, tokens/s, mean_s; not stddev, samples, seed, reps, model.dim, attention_flop_share */
+    cr_assert(strstr(out, "3 figures compared at tolerance 10.0%: 1 regressed, 0 improved"), "%s", out);
+    /* lower is better for seconds: a faster step is an improvement */
+    write_engine(b, 0.80, 1000, 0.30);
+    cr_assert_eq(compare(a, b, "--absolute", out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "1 improved"), "%s", out);
+}
+
+Test(bench, compare_directories_file_by_file)
+{
+    char dir[256], a[600], b[600], path[700], out[8192];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(a, sizeof a, "%s/base", dir);
+    snprintf(b, sizeof b, "%s/cur", dir);
+    mkdir(a, 0755);
+    mkdir(b, 0755);
+    snprintf(path, sizeof path, "%s/engine.json", a);
+    write_engine(path, 0.80, 1000, 0.5);
+    snprintf(path, sizeof path, "%s/engine.json", b);
+    write_engine(path, 0.80, 1000, 0.5);
+    snprintf(path, sizeof path, "%s/gemv.json", a);
+    write_gemv(path, 0.90, 30);
+    snprintf(path, sizeof path, "%s/gemv.json", b);
+    write_gemv(path, 0.90, 30);
+    snprintf(path, sizeof path, "%s/only_here.json", b); /* no baseline: noted, not compared */
+    write_engine(path, 0.1, 1, 1);
+    cr_assert_eq(compare(a, b, "", out, sizeof out), 0, "%s", out);
+    /* engine 1 ratio + gemv 2 fractions + 1 speedup */
+    cr_assert(strstr(out, "4 figures compared"), "%s", out);
+    cr_assert(strstr(out, "only_here.json"), "%s", out);
+    /* a regression in one file is named by file and figure */
+    snprintf(path, sizeof path, "%s/gemv.json", b);
+    write_gemv(path, 0.60, 30);
+    cr_assert_eq(compare(a, b, "", out, sizeof out), 1, "%s", out);
+    const char *r = row(out, "gemv.formats.f32.fraction_of_bandwidth");
+    cr_assert(r && strstr(r, "REGRESSED"), "%s", out);
+    cr_assert(row(out, "gemv.formats.q4_0.fraction_of_bandwidth"), "%s", out);
+    cr_assert(!row(out, "engine."), "engine did not move: %s", out);
+    cr_assert(strstr(out, "4 figures compared at tolerance 10.0%: 2 regressed, 0 improved"), "%s", out);
+}
+
+Test(bench, compare_bad_input_exits_2_naming_the_file)
+{
+    char dir[256], a[600], b[600], path[700], out[8192];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(a, sizeof a, "%s/base.json", dir);
+    snprintf(b, sizeof b, "%s/not_json.json", dir);
+    write_engine(a, 0.8, 1000, 0.5);
+    write_text(b, "tokens_per_s = 1000\n");
+    snprintf(path, sizeof path, "%s/missing.json", dir);
+    cr_assert_eq(compare(a, path, "", out, sizeof out), 2, "%s", out);
+    cr_assert(strstr(out, "missing.json") && strstr(out, "cpet: "), "%s", out);
+    cr_assert_eq(compare(path, a, "", out, sizeof out), 2, "%s", out);
+    cr_assert(strstr(out, "missing.json"), "%s", out);
+    cr_assert_eq(compare(a, b, "", out, sizeof out), 2, "%s", out);
+    cr_assert(strstr(out, "not_json.json"), "%s", out);
+    /* a directory and a file */
+    cr_assert_eq(compare(dir, a, "", out, sizeof out), 2, "%s", out);
+    cr_assert(strstr(out, "is a directory"), "%s", out);
+    /* a corrupt file inside compared directories */
+    char da[600], db[600];
+    snprintf(da, sizeof da, "%s/da", dir);
+    snprintf(db, sizeof db, "%s/db", dir);
+    mkdir(da, 0755);
+    mkdir(db, 0755);
+    snprintf(path, sizeof path, "%s/engine.json", da);
+    write_engine(path, 0.8, 1000, 0.5);
+    snprintf(path, sizeof path, "%s/engine.json", db);
+    write_text(path, "{\"fraction_of_sgemm\": ");
+    cr_assert_eq(compare(da, db, "", out, sizeof out), 2, "%s", out);
+    cr_assert(strstr(out, "db/engine.json"), "%s", out);
+    /* bad options */
+    cr_assert_eq(compare(a, a, "--tolerance lots", out, sizeof out), 2, "%s", out);
+}
+
+/* ---- history ---- */
+
+Test(bench_history, append_writes_one_line_per_run)
+{
+    char dir[256], e[600], g[600], h[600], cmd[4096], out[8192];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(e, sizeof e, "%s/engine.json", dir);
+    snprintf(g, sizeof g, "%s/gemv.json", dir);
+    snprintf(h, sizeof h, "%s/history.jsonl", dir);
+    write_engine(e, 0.80, 1000, 0.5);
+    write_gemv(g, 0.90, 30);
+    snprintf(cmd, sizeof cmd, "%s bench history append %s %s --history %s", CPET_BINARY, e, g, h);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    write_engine(e, 0.70, 900, 0.6);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    char *text = read_all(h, NULL);
+    cr_assert(text);
+    cr_assert_eq(count_lines(text), 2, "%s", text);
+    char *second = strchr(text, '\n') + 1;
+    cr_assert_eq(second[strlen(second) - 1], '\n');
+    const double fractions[2] = {0.80, 0.70};
+    char *line = text;
+    for (int i = 0; i < 2; i++) {
+        char *end = strchr(line, '\n');
+        json_error_t jerr;
+        json_t *j = json_loadb(line, (size_t)(end - line), 0, &jerr);
+        cr_assert(j, "line %d: %s: %s", i + 1, jerr.text, line);
+        cr_assert_str_eq(json_string_value(json_object_get(j, "revision")), "abc123def456");
+        cr_assert_str_eq(json_string_value(json_object_get(j, "host")), "bench-host");
+        cr_assert_eq(json_integer_value(json_object_get(j, "threads")), 2);
+        const char *date = json_string_value(json_object_get(j, "date"));
+        cr_assert(date && strlen(date) == 20 && date[4] == '-' && date[10] == 'T' && date[19] == 'Z', "%s", date);
+        json_t *f = json_object_get(j, "figures");
+        cr_assert_float_eq(json_number_value(json_object_get(f, "engine.fraction_of_sgemm")), fractions[i], 1e-12);
+        cr_assert(json_is_number(json_object_get(f, "engine.tokens_per_s_fwd_bwd")));
+        cr_assert(json_is_number(json_object_get(f, "engine.forward.mean_s")));
+        cr_assert_float_eq(json_number_value(json_object_get(f, "gemv.formats.q4_0.speedup_vs_f32")), 3.1, 1e-12);
+        /* judged figures only: not the configuration, the spread, the samples or the facts */
+        cr_assert_eq(json_object_size(f), 3 + 5, "%s", line);
+        cr_assert(!json_object_get(f, "engine.model.dim") && !json_object_get(f, "engine.forward.stddev_s") &&
+                  !json_object_get(f, "engine.seed") && !json_object_get(f, "gemv.rows"));
+        json_decref(j);
+        line = end + 1;
+    }
+    free(text);
+    /* results of different builds are refused, and nothing is appended */
+    write_text(g, "{\"formats\": {\"f32\": {\"gb_s\": 3}}, \"facts\": {\"git_revision\": \"0000000other\"}}");
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "gemv.json") && strstr(out, "0000000other"), "%s", out);
+    text = read_all(h, NULL);
+    cr_assert_eq(count_lines(text), 2);
+    free(text);
+}
+
+static int is_png(const char *path)
+{
+    static const unsigned char magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    size_t n;
+    char *data = read_all(path, &n);
+    int ok = data && n > 1000 && memcmp(data, magic, 8) == 0;
+    free(data);
+    return ok;
+}
+
+Test(bench_history, render_writes_plots_and_table)
+{
+    char dir[256], h[600], out_dir[600], path[900];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(h, sizeof h, "%s/history.jsonl", dir);
+    snprintf(out_dir, sizeof out_dir, "%s/report", dir);
+    write_text(h,
+               "{\"revision\": \"1111111aaaaa\", \"date\": \"2024-05-01T10:00:00Z\", \"host\": \"h\", \"threads\": 2, \"figures\": "
+               "{\"engine.fraction_of_sgemm\": 0.81, \"engine.tokens_per_s_fwd_bwd\": 900, \"gemv.formats.f32.gb_s\": 30.5, "
+               "\"gemv.formats.q4_0.gb_s\": 12.25}}\n"
+               "{\"revision\": \"2222222bbbbb\", \"date\": \"2024-05-02T10:00:00Z\", \"host\": \"h\", \"threads\": 2, \"figures\": "
+               "{\"engine.fraction_of_sgemm\": 0.72, \"engine.tokens_per_s_fwd_bwd\": 880, \"gemv.formats.f32.gb_s\": 31.5}}\n"
+               "{\"revision\": \"3333333ccccc\", \"date\": \"2024-05-03T10:00:00Z\", \"host\": \"h\", \"threads\": 2, \"figures\": "
+               "{\"engine.fraction_of_sgemm\": 0.63, \"engine.tokens_per_s_fwd_bwd\": 910, \"gemv.formats.f32.gb_s\": 29.5, "
+               "\"gemv.formats.q4_0.gb_s\": 13.75}}\n");
+    cpet_err err;
+    cr_assert_eq(history_render(h, out_dir, &err), 0, "%s", err.msg);
+    const char *plots[] = {"history_engine", "history_gemv"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s.png", out_dir, plots[i]);
+        cr_assert(is_png(path), "%s is not a PNG", path);
+        snprintf(path, sizeof path, "%s/%s.gp", out_dir, plots[i]); /* the script stays beside the plot */
+        char *gp = read_all(path, NULL);
+        cr_assert(gp && strstr(gp, "'1111111'") && strstr(gp, "'3333333'"), "revisions label x: %s", gp);
+        free(gp);
+        snprintf(path, sizeof path, "%s/%s.partial.png", out_dir, plots[i]);
+        cr_assert_eq(access(path, F_OK), -1, "no temporary left behind");
+    }
+    snprintf(path, sizeof path, "%s/history.md", out_dir);
+    char *md = read_all(path, NULL);
+    cr_assert(md);
+    cr_assert(strstr(md, "| `1111111` | `2222222` | `3333333` |"), "%s", md);
+    cr_assert(strstr(md, "| engine.fraction_of_sgemm (ratio) | 0.81 | 0.72 | 0.63 | -12.5% |"), "%s", md);
+    cr_assert(strstr(md, "| engine.tokens_per_s_fwd_bwd | 900 | 880 | 910 | +3.4% |"), "%s", md);
+    /* a run without the figure shows a dash; the change is against the last run that had it */
+    cr_assert(strstr(md, "| gemv.formats.q4_0.gb_s | 12.25 | – | 13.75 | +12.2% |"), "%s", md);
+    free(md);
+    snprintf(path, sizeof path, "%s/index.md", out_dir);
+    char *index = read_all(path, NULL);
+    cr_assert(index && strstr(index, "(history_engine.png)") && strstr(index, "(history_gemv.png)") &&
+                  strstr(index, "(history.md)"),
+              "%s", index);
+    free(index);
+}
+
+Test(bench_history, render_rejects_bad_histories)
+{
+    char dir[256], h[600], out_dir[600];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(h, sizeof h, "%s/history.jsonl", dir);
+    snprintf(out_dir, sizeof out_dir, "%s/report", dir);
+    cpet_err err;
+    cr_assert_eq(history_render(h, out_dir, &err), -1);
+    cr_assert(strstr(err.msg, "history.jsonl"), "%s", err.msg);
+    write_text(h, "");
+    cr_assert_eq(history_render(h, out_dir, &err), -1);
+    cr_assert(strstr(err.msg, "no runs"), "%s", err.msg);
+    write_text(h, "{\"revision\": \"a\", \"figures\": {\"x.y\": 1}}\n{\"revision\": \"b\", \"figures\": {\"x.y\": 2}}\n{\"revi");
+    cr_assert_eq(history_render(h, out_dir, &err), -1);
+    cr_assert(strstr(err.msg, "history.jsonl:3"), "%s", err.msg);
+    write_text(h, "{\"revision\": \"a\", \"figures\": {\"x.y\": 1}}\n[1, 2]\n");
+    cr_assert_eq(history_render(h, out_dir, &err), -1);
+    cr_assert(strstr(err.msg, "history.jsonl:2"), "%s", err.msg);
+}
+
+/* ---- scripts/bench-gate ---- */
+
+Test(bench_gate, exits_1_on_a_regression_and_0_on_equal_runs)
+{
+    char dir[256], a[600], b[600], path[700], cmd[4096], out[16384];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(a, sizeof a, "%s/baseline", dir);
+    snprintf(b, sizeof b, "%s/current", dir);
+    mkdir(a, 0755);
+    mkdir(b, 0755);
+    const char *sides[2] = {a, b};
+    for (int s = 0; s < 2; s++) {
+        snprintf(path, sizeof path, "%s/engine.json", sides[s]);
+        write_engine(path, 0.80, 1000, 0.5);
+        snprintf(path, sizeof path, "%s/gemv.json", sides[s]);
+        write_gemv(path, 0.90, 30);
+    }
+    snprintf(cmd, sizeof cmd, "CPET=%s %s/scripts/bench-gate %s %s", CPET_BINARY, CPET_SOURCE_DIR, a, b);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "0 regressed") && strstr(out, "2 ok"), "%s", out);
+    /* absolute figures swing without failing the gate; a ratio regression fails it */
+    snprintf(path, sizeof path, "%s/gemv.json", b);
+    write_gemv(path, 0.90, 10);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/engine.json", b);
+    write_engine(path, 0.50, 1000, 0.5);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, "1 regressed (engine.json)"), "%s", out);
+    /* the tolerance is passed on */
+    snprintf(cmd, sizeof cmd, "CPET=%s %s/scripts/bench-gate %s %s --tolerance 50%%", CPET_BINARY, CPET_SOURCE_DIR, a, b);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    /* a baseline result the run did not produce is bad input */
+    snprintf(path, sizeof path, "%s/gemv.json", b);
+    remove(path);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 2, "%s", out);
+    cr_assert(strstr(out, "gemv.json: missing"), "%s", out);
+}
