@@ -6,6 +6,7 @@
 #include "matrix.h"
 #include "history.h"
 #include "merge.h"
+#include "pretrain_report.h"
 #include "report.h"
 #include "spec.h"
 
@@ -82,7 +83,7 @@ int cmd_run(int argc, char **argv)
 
 int cmd_report(int argc, char **argv)
 {
-    const char *run_dir = NULL, *out = NULL, *history = NULL;
+    const char *run_dir = NULL, *out = NULL, *history = NULL, *pretrain = NULL;
     report_options o = {0};
     o.metric = "acc";
     for (int i = 1; i < argc; i++) {
@@ -90,7 +91,8 @@ int cmd_report(int argc, char **argv)
         if (cli_is_help(a)) {
             printf("usage: cpet report runs/NAME -o reports/NAME [--metric acc[,perplexity,...]] [--baseline LABEL]\n"
                    "                  [--scatter X,Y]... [--lower-is-better] [--no-plots]\n"
-                   "       cpet report --history bench/history.jsonl -o reports/bench-history\n\n"
+                   "       cpet report --history bench/history.jsonl -o reports/bench-history\n"
+                   "       cpet report --pretrain runs/default/model/pretrain.json -o reports/default\n\n"
                    "Renders tables (CSV, JSON, Markdown: rows = methods, columns = tasks + average, mean +- 95%% CI\n"
                    "over seeds, best per column marked, n = examples x seeds) and gnuplot plots (PNG + SVG, scripts\n"
                    "and data kept beside them) from the records of the run's spec.json cells only: records of other\n"
@@ -100,6 +102,7 @@ int cmd_report(int argc, char **argv)
                    "                  resamples, fixed seed), McNemar's exact p for accuracy; paired*.csv and plots.\n"
                    "--scatter X,Y     a scatter of two metrics (row averages) with the Pareto front drawn.\n"
                    "--history FILE    plot every benchmark figure of bench/history.jsonl over revisions.\n"
+                   "--pretrain FILE   render a pretrain.json (cpet pretrain) as DIR/pretrain.md.\n"
                    "Without gnuplot the tables are still written and the plots are reported as skipped.\n");
             return 0;
         }
@@ -114,6 +117,8 @@ int cmd_report(int argc, char **argv)
             if (!(o.scatter[o.n_scatter++] = cli_value(argc, argv, &i))) return 1;
         } else if (strcmp(a, "--history") == 0) {
             if (!(history = cli_value(argc, argv, &i))) return 1;
+        } else if (strcmp(a, "--pretrain") == 0) {
+            if (!(pretrain = cli_value(argc, argv, &i))) return 1;
         } else if (strcmp(a, "--lower-is-better") == 0) o.lower_is_better = 1;
         else if (strcmp(a, "--no-plots") == 0) o.no_plots = 1;
         else if (a[0] == '-') return cli_error("report: unknown option %s", a);
@@ -124,6 +129,12 @@ int cmd_report(int argc, char **argv)
         if (!out) return cli_error("report: --history FILE needs -o DIR");
         if (history_render(history, out, &err) != 0) return cli_report(&err);
         fprintf(stderr, "report -> %s/index.md\n", out);
+        return 0;
+    }
+    if (pretrain) {
+        if (!out) return cli_error("report: --pretrain FILE needs -o DIR");
+        if (pretrain_report(pretrain, out, &err) != 0) return cli_report(&err);
+        fprintf(stderr, "report -> %s/pretrain.md\n", out);
         return 0;
     }
     if (!run_dir || !out) return cli_error("report: runs/NAME and -o reports/NAME are required");
