@@ -395,6 +395,13 @@ static void n_text(const table *t, int b, char *buf, size_t n)
     snprintf(buf, n, "%s × %s", e, s);
 }
 
+/* A number for a CSV field, empty when there is none. */
+static void csv_num(char *buf, size_t n, const char *fmt, int have, double x)
+{
+    if (have && !isnan(x)) snprintf(buf, n, fmt, x);
+    else buf[0] = 0;
+}
+
 static int write_csv(const table *t, const char *path, cpet_err *err)
 {
     atomic_file af;
@@ -426,9 +433,9 @@ static int write_csv(const table *t, const char *path, cpet_err *err)
         f[k++] = t->rows[a].method;
         for (int b = 0; b < t->n_cols; b++) {
             const table_cell *c = &t->cell[a][b];
-            snprintf(vals[v], 32, c->n ? "%.6f" : "", c->mean);
+            csv_num(vals[v], 32, "%.6f", c->n, c->mean);
             f[k++] = vals[v++];
-            snprintf(vals[v], 32, c->n ? "%.6f" : "", c->ci);
+            csv_num(vals[v], 32, "%.6f", c->n, c->ci);
             f[k++] = vals[v++];
             snprintf(vals[v], 32, "%d", c->n);
             f[k++] = vals[v++];
@@ -437,7 +444,7 @@ static int write_csv(const table *t, const char *path, cpet_err *err)
             snprintf(vals[v], 32, "%d", c->n_examples);
             f[k++] = vals[v++];
         }
-        snprintf(vals[v], 32, isnan(t->avg[a]) ? "" : "%.6f", t->avg[a]);
+        csv_num(vals[v], 32, "%.6f", 1, t->avg[a]);
         f[k++] = vals[v++];
         snprintf(vals[v], 32, "%d", t->avg_best[a]);
         f[k++] = vals[v++];
@@ -591,10 +598,10 @@ static int write_paired_csv(const table *t, const char *path, cpet_err *err)
             if (a == t->baseline || !p->have) continue;
             char v[7][32];
             snprintf(v[0], 32, "%.6g", p->ci.diff);
-            snprintf(v[1], 32, isnan(p->ci.lo) ? "" : "%.6g", p->ci.lo);
-            snprintf(v[2], 32, isnan(p->ci.hi) ? "" : "%.6g", p->ci.hi);
+            csv_num(v[1], 32, "%.6g", 1, p->ci.lo);
+            csv_num(v[2], 32, "%.6g", 1, p->ci.hi);
             snprintf(v[3], 32, "%d", p->ci.excludes_zero);
-            snprintf(v[4], 32, isnan(p->p) ? "" : "%.6g", p->p);
+            csv_num(v[4], 32, "%.6g", 1, p->p);
             snprintf(v[5], 32, "%d", p->ci.n);
             snprintf(v[6], 32, "%d", p->seeds);
             const char *f[] = {t->rows[a].label, t->rows[t->baseline].label, t->cols[b], v[0], v[1], v[2], v[3], v[4], v[5], v[6]};

@@ -744,7 +744,7 @@ Test(bench_compare, flags_regressions_beyond_tolerance)
     snprintf(b, sizeof b, "%s/cur.json", dir);
     write_text(a, "{\"tokens_per_s\": 1000, \"fraction_of_sgemm\": 0.80, \"forward\": {\"mean_s\": 0.50, \"stddev_s\": 0.01}, \"facts\": {\"threads\": 2}}");
     write_text(b, "{\"tokens_per_s\": 950, \"fraction_of_sgemm\": 0.60, \"forward\": {\"mean_s\": 0.52, \"stddev_s\": 0.05}, \"facts\": {\"threads\": 4}}");
-    snprintf(cmd, sizeof cmd, "%s bench-compare %s %s --tolerance 10%%", CPET_BINARY, a, b);
+    snprintf(cmd, sizeof cmd, "%s bench-compare %s %s --tolerance 10%% --absolute", CPET_BINARY, a, b);
     cr_assert_eq(run_capture(cmd, out, sizeof out), 1, "%s", out);
     cr_assert(strstr(out, "fraction_of_sgemm") && strstr(out, "REGRESSED") && strstr(out, "within-run ratio"), "%s", out);
     cr_assert(!strstr(out, "tokens_per_s "), "a 5%% change is within tolerance: %s", out);
