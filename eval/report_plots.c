@@ -65,6 +65,16 @@ static void zoomed_range(double lo, double hi, double *xmin, double *xmax, int *
     if (*from_zero) *xmin = 0, *xmax = hi + 0.45 * (hi > span ? hi : span);
 }
 
+/* 1, 2 or 5 times a power of ten, at least x. */
+static double nice_step(double x)
+{
+    if (!(x > 0)) return 1;
+    double p = pow(10, floor(log10(x))), m = x / p;
+    return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
+}
+
+static int bounded_by_one(const char *metric) { return !strncmp(metric, "acc", 3) || strstr(metric, "fraction") != NULL; }
+
 static FILE *open_atomic(atomic_file *af, const char *out_dir, const char *name, const char *ext, cpet_err *err)
 {
     char path[4400];
@@ -110,17 +120,24 @@ int plot_bars(const table *t, const metric_view *v, const char *out_dir, cpet_er
         int n_examples = 0, seeds = 0;
         for (int i = 0; i < m; i++) n_examples = t->cell[order[i]][b].n_examples, seeds = seeds > t->cell[order[i]][b].n ? seeds : t->cell[order[i]][b].n;
         char title[600], qt[700];
-        snprintf(title, sizeof title, "%s: %s (n = %d examples x %d seed%s)%s", t->cols[b], v->metric, n_examples, seeds,
-                 seeds == 1 ? "" : "s", from_zero ? "" : "; axis zoomed, not from 0");
+        char dashed[300] = "";
+        if (t->baseline >= 0 && t->cell[t->baseline][b].n) snprintf(dashed, sizeof dashed, "; dashed: %s", t->rows[t->baseline].label);
+        snprintf(title, sizeof title, "%s: %s (n = %d examples x %d seed%s)%s%s", t->cols[b], v->metric, n_examples, seeds,
+                 seeds == 1 ? "" : "s", from_zero ? "" : "; axis zoomed, not from 0", dashed);
         gnuplot_quote(qt, sizeof qt, title);
         k += (size_t)snprintf(plot + k, sizeof plot - k,
                               "set title %s\nset xrange [%.9g:%.9g]\nset yrange [0.4:%d.6]\nunset arrow\nunset label\n", qt, xmin,
                               xmax, m);
         if (t->baseline >= 0 && t->cell[t->baseline][b].n)
             k += (size_t)snprintf(plot + k, sizeof plot - k,
-                                  "set arrow from %.9g, graph 0 to %.9g, graph 1 nohead dt 2 lw 1.5 lc rgb '#333333' front\n"
-                                  "set label 'baseline' at %.9g, graph 1 offset 0.5,-0.8 font ',8' textcolor rgb '#333333' front\n",
-                                  t->cell[t->baseline][b].mean, t->cell[t->baseline][b].mean, t->cell[t->baseline][b].mean);
+                                  "set arrow from %.9g, graph 0 to %.9g, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front\n",
+                                  t->cell[t->baseline][b].mean, t->cell[t->baseline][b].mean);
+        /* tics end at 1 for a proportion: the room beyond is for the value labels only */
+        double tic = nice_step((xmax - xmin) / 6);
+        if (bounded_by_one(v->metric) && xmax > 1)
+            k += (size_t)snprintf(plot + k, sizeof plot - k, "set xtics %.9g, %.9g, 1\n", ceil(xmin / tic) * tic, tic);
+        else
+            k += (size_t)snprintf(plot + k, sizeof plot - k, "set xtics autofreq\n");
         k += (size_t)snprintf(plot + k, sizeof plot - k,
                               "plot '%s.dat' index %d using (%.9g):1:(%.9g):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable "
                               "notitle, \\\n  '' index %d using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \\\n"
