@@ -1,5 +1,5 @@
-/* cpet bench NAME, cpet bench history append, cpet bench-compare: argument parsing and output around the
- * benchmark functions of bench/. */
+/* cpet bench NAME, cpet bench history append, cpet bench summary, cpet bench-compare: argument parsing
+ * and output around the functions of bench/. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +33,39 @@ static int int_opt(const char *opt, int argc, char **argv, int *i, long lo, long
     return 0;
 }
 
+/* a benchmark's option: an int in [lo, hi] (i) or a string (s); a list ends with {.name = NULL} */
+typedef struct {
+    const char *name;
+    int *i;
+    long lo, hi;
+    const char **s;
+} bench_opt;
+#define INT_OPT(n, field, min, max) {.name = n, .i = &(field), .lo = min, .hi = max}
+#define STR_OPT(n, field) {.name = n, .s = &(field)}
+
+enum { PARSED, HELP_SHOWN, BAD_ARGS };
+
+/* argv[2..] against opts and -o FILE (into *out); --help prints usage. Errors name cmd ("bench engine"). */
+static int parse_opts(const char *cmd, const char *usage, const bench_opt *opts, int argc, char **argv, const char **out)
+{
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is_help(a)) {
+            fputs(usage, stdout);
+            return HELP_SHOWN;
+        }
+        if (!strcmp(a, "-o")) {
+            if (!(*out = cli_value(argc, argv, &i))) return BAD_ARGS;
+            continue;
+        }
+        const bench_opt *o = opts;
+        while (o->name && strcmp(a, o->name)) o++;
+        if (!o->name) return cli_error("%s: unknown option %s", cmd, a), BAD_ARGS;
+        if (o->s ? !(*o->s = cli_value(argc, argv, &i)) : int_opt(a, argc, argv, &i, o->lo, o->hi, o->i) != 0) return BAD_ARGS;
+    }
+    return PARSED;
+}
+
 /* a benchmark's return code and result -> exit status, the result written to out */
 static int finish(int rc, json_t *result, const cpet_err *err, const char *out)
 {
@@ -45,33 +78,22 @@ static int bench_engine(int argc, char **argv)
     bench_engine_options o = bench_engine_defaults();
     o.log = stderr;
     const char *out = NULL;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        int bad = 0;
-        if (cli_is_help(a)) {
-            printf("usage: cpet bench engine [--dim 512] [--layers 8] [--seq 256] [--batch 4] [--vocab 4096]\n"
-                   "                        [--reps 5] [--threads 2] [--seed 0] [-o FILE.json]\n"
-                   "Times forward+backward of a random LLaMA (all weights trainable) and the same step's GEMMs\n"
-                   "alone through OpenBLAS; reports seconds per token and the fraction of the sgemm rate.\n");
-            return 0;
-        }
-        if (strcmp(a, "--dim") == 0) bad = int_opt(a, argc, argv, &i, 64, 65536, &o.dim);
-        else if (strcmp(a, "--layers") == 0) bad = int_opt(a, argc, argv, &i, 1, 1024, &o.layers);
-        else if (strcmp(a, "--seq") == 0) bad = int_opt(a, argc, argv, &i, 2, 65536, &o.seq);
-        else if (strcmp(a, "--batch") == 0) bad = int_opt(a, argc, argv, &i, 1, 65536, &o.batch);
-        else if (strcmp(a, "--vocab") == 0) bad = int_opt(a, argc, argv, &i, 2, 1 << 20, &o.vocab);
-        else if (strcmp(a, "--reps") == 0) bad = int_opt(a, argc, argv, &i, 1, 1000, &o.reps);
-        else if (strcmp(a, "--threads") == 0) bad = int_opt(a, argc, argv, &i, 1, 1024, &o.threads);
-        else if (strcmp(a, "--seed") == 0) bad = int_opt(a, argc, argv, &i, 0, 0x7fffffffL, &o.seed);
-        else if (strcmp(a, "-o") == 0) bad = !(out = cli_value(argc, argv, &i));
-        else return cli_error("bench engine: unknown option %s", a);
-        if (bad) return 1;
-    }
+    const bench_opt opts[] = {INT_OPT("--dim", o.dim, 64, 65536),      INT_OPT("--layers", o.layers, 1, 1024),
+                              INT_OPT("--seq", o.seq, 2, 65536),       INT_OPT("--batch", o.batch, 1, 65536),
+                              INT_OPT("--vocab", o.vocab, 2, 1 << 20), INT_OPT("--reps", o.reps, 1, 1000),
+                              INT_OPT("--threads", o.threads, 1, 1024), INT_OPT("--seed", o.seed, 0, 0x7fffffffL),
+                              {.name = NULL}};
+    int p = parse_opts("bench engine",
+                       "usage: cpet bench engine [--dim 512] [--layers 8] [--seq 256] [--batch 4] [--vocab 4096]\n"
+                       "                        [--reps 5] [--threads 2] [--seed 0] [-o FILE.json]\n"
+                       "Times forward+backward of a random LLaMA (all weights trainable) and the same step's GEMMs\n"
+                       "alone through OpenBLAS; reports seconds per token and the fraction of the sgemm rate.\n",
+                       opts, argc, argv, &out);
+    if (p != PARSED) return p == BAD_ARGS;
     if (o.dim % 64 != 0) return cli_error("bench engine: --dim must be a multiple of 64 (head_dim 64)");
     json_t *result;
     cpet_err err;
-    int rc = bench_engine_run(&o, &result, &err);
-    return finish(rc, result, &err, out);
+    return finish(bench_engine_run(&o, &result, &err), result, &err, out);
 }
 
 static int bench_tokenizer(int argc, char **argv)
@@ -79,26 +101,17 @@ static int bench_tokenizer(int argc, char **argv)
     bench_tokenizer_options o = bench_tokenizer_defaults();
     o.log = stderr;
     const char *out = NULL;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        int bad = 0;
-        if (cli_is_help(a)) {
-            printf("usage: cpet bench tokenizer --tokenizer FILE --corpus TEXT [--reps 5] [-o FILE.json]\n"
-                   "Encode and decode throughput (MB/s of UTF-8 text, single thread) over the whole corpus.\n");
-            return 0;
-        }
-        if (strcmp(a, "--tokenizer") == 0) bad = !(o.tokenizer = cli_value(argc, argv, &i));
-        else if (strcmp(a, "--corpus") == 0) bad = !(o.corpus = cli_value(argc, argv, &i));
-        else if (strcmp(a, "--reps") == 0) bad = int_opt(a, argc, argv, &i, 1, 1000, &o.reps);
-        else if (strcmp(a, "-o") == 0) bad = !(out = cli_value(argc, argv, &i));
-        else return cli_error("bench tokenizer: unknown option %s", a);
-        if (bad) return 1;
-    }
+    const bench_opt opts[] = {STR_OPT("--tokenizer", o.tokenizer), STR_OPT("--corpus", o.corpus),
+                              INT_OPT("--reps", o.reps, 1, 1000), {.name = NULL}};
+    int p = parse_opts("bench tokenizer",
+                       "usage: cpet bench tokenizer --tokenizer FILE --corpus TEXT [--reps 5] [-o FILE.json]\n"
+                       "Encode and decode throughput (MB/s of UTF-8 text, single thread) over the whole corpus.\n",
+                       opts, argc, argv, &out);
+    if (p != PARSED) return p == BAD_ARGS;
     if (!o.tokenizer || !o.corpus) return cli_error("bench tokenizer: --tokenizer and --corpus are required");
     json_t *result;
     cpet_err err;
-    int rc = bench_tokenizer_run(&o, &result, &err);
-    return finish(rc, result, &err, out);
+    return finish(bench_tokenizer_run(&o, &result, &err), result, &err, out);
 }
 
 static int bench_pretrain(int argc, char **argv)
@@ -106,32 +119,20 @@ static int bench_pretrain(int argc, char **argv)
     bench_pretrain_options o = bench_pretrain_defaults();
     o.log = stderr;
     const char *out = NULL;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        int bad = 0;
-        if (cli_is_help(a)) {
-            printf("usage: cpet bench pretrain [--dim 256 --layers 6 --heads 8 --kv-heads 4 --seq 128 --batch 16\n"
-                   "                           --vocab 2048 --reps 5 --threads 2] [-o FILE.json]\n"
-                   "Times full training steps (forward, backward, clipping, AdamW) of the default tiny model.\n");
-            return 0;
-        }
-        if (strcmp(a, "--dim") == 0) bad = int_opt(a, argc, argv, &i, 8, 65536, &o.dim);
-        else if (strcmp(a, "--layers") == 0) bad = int_opt(a, argc, argv, &i, 1, 1024, &o.layers);
-        else if (strcmp(a, "--heads") == 0) bad = int_opt(a, argc, argv, &i, 1, 1024, &o.heads);
-        else if (strcmp(a, "--kv-heads") == 0) bad = int_opt(a, argc, argv, &i, 1, 1024, &o.kv_heads);
-        else if (strcmp(a, "--seq") == 0) bad = int_opt(a, argc, argv, &i, 2, 65536, &o.seq);
-        else if (strcmp(a, "--batch") == 0) bad = int_opt(a, argc, argv, &i, 1, 65536, &o.batch);
-        else if (strcmp(a, "--vocab") == 0) bad = int_opt(a, argc, argv, &i, 2, 1 << 20, &o.vocab);
-        else if (strcmp(a, "--reps") == 0) bad = int_opt(a, argc, argv, &i, 1, 1000, &o.reps);
-        else if (strcmp(a, "--threads") == 0) bad = int_opt(a, argc, argv, &i, 1, 1024, &o.threads);
-        else if (strcmp(a, "-o") == 0) bad = !(out = cli_value(argc, argv, &i));
-        else return cli_error("bench pretrain: unknown option %s", a);
-        if (bad) return 1;
-    }
+    const bench_opt opts[] = {INT_OPT("--dim", o.dim, 8, 65536),       INT_OPT("--layers", o.layers, 1, 1024),
+                              INT_OPT("--heads", o.heads, 1, 1024),    INT_OPT("--kv-heads", o.kv_heads, 1, 1024),
+                              INT_OPT("--seq", o.seq, 2, 65536),       INT_OPT("--batch", o.batch, 1, 65536),
+                              INT_OPT("--vocab", o.vocab, 2, 1 << 20), INT_OPT("--reps", o.reps, 1, 1000),
+                              INT_OPT("--threads", o.threads, 1, 1024), {.name = NULL}};
+    int p = parse_opts("bench pretrain",
+                       "usage: cpet bench pretrain [--dim 256 --layers 6 --heads 8 --kv-heads 4 --seq 128 --batch 16\n"
+                       "                           --vocab 2048 --reps 5 --threads 2] [-o FILE.json]\n"
+                       "Times full training steps (forward, backward, clipping, AdamW) of the default tiny model.\n",
+                       opts, argc, argv, &out);
+    if (p != PARSED) return p == BAD_ARGS;
     json_t *result;
     cpet_err err;
-    int rc = bench_pretrain_run(&o, &result, &err);
-    return finish(rc, result, &err, out);
+    return finish(bench_pretrain_run(&o, &result, &err), result, &err, out);
 }
 
 static int bench_gemv(int argc, char **argv)
@@ -139,31 +140,48 @@ static int bench_gemv(int argc, char **argv)
     bench_gemv_options o = bench_gemv_defaults();
     o.log = stderr;
     const char *out = NULL;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        int bad = 0;
-        if (cli_is_help(a)) {
-            printf("usage: cpet bench gemv [--rows 16384] [--cols 8192] [--reps 10] [--threads 2] [-o FILE.json]\n"
-                   "y = W x for one token with W f32 (sgemv), int8, q8_0, int4 (g128), q4_0, nf4 packed: GB/s of\n"
-                   "weight bytes, and the fraction of a STREAM-style copy and read bandwidth measured in the same\n"
-                   "round (median over rounds; the host's bandwidth swings). Each packed format runs with exact\n"
-                   "float activations and with int8 activation blocks (+q8act, llama.cpp's scheme; 4-bit formats\n"
-                   "from the row-interleaved decode pack, +q8act-rowwise from the stored layout).\n");
-            return 0;
-        }
-        if (!strcmp(a, "--rows")) bad = int_opt(a, argc, argv, &i, 32, 1 << 20, &o.rows);
-        else if (!strcmp(a, "--cols")) bad = int_opt(a, argc, argv, &i, 128, 1 << 20, &o.cols);
-        else if (!strcmp(a, "--reps")) bad = int_opt(a, argc, argv, &i, 1, 1000, &o.reps);
-        else if (!strcmp(a, "--threads")) bad = int_opt(a, argc, argv, &i, 1, 1024, &o.threads);
-        else if (!strcmp(a, "-o")) bad = !(out = cli_value(argc, argv, &i));
-        else return cli_error("bench gemv: unknown option %s", a);
-        if (bad) return 1;
-    }
+    const bench_opt opts[] = {INT_OPT("--rows", o.rows, 32, 1 << 20), INT_OPT("--cols", o.cols, 128, 1 << 20),
+                              INT_OPT("--reps", o.reps, 1, 1000), INT_OPT("--threads", o.threads, 1, 1024), {.name = NULL}};
+    int p = parse_opts("bench gemv",
+                       "usage: cpet bench gemv [--rows 16384] [--cols 8192] [--reps 10] [--threads 2] [-o FILE.json]\n"
+                       "y = W x for one token with W f32 (sgemv), int8, q8_0, int4 (g128), q4_0, nf4 packed: GB/s of\n"
+                       "weight bytes, and the fraction of a STREAM-style copy and read bandwidth measured in the same\n"
+                       "round (median over rounds; the host's bandwidth swings). Each packed format runs with exact\n"
+                       "float activations and with int8 activation blocks (+q8act, llama.cpp's scheme; 4-bit formats\n"
+                       "from the row-interleaved decode pack, +q8act-rowwise from the stored layout).\n",
+                       opts, argc, argv, &out);
+    if (p != PARSED) return p == BAD_ARGS;
     if (o.cols % 128) return cli_error("bench gemv: --cols must be a multiple of 128");
     json_t *result;
     cpet_err err;
-    int rc = bench_gemv_run(&o, &result, &err);
-    return finish(rc, result, &err, out);
+    return finish(bench_gemv_run(&o, &result, &err), result, &err, out);
+}
+
+/* cpet bench summary RESULTS_DIR [-o FILE.md] */
+static int bench_summary(int argc, char **argv)
+{
+    const char *dir = NULL, *out = NULL;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is_help(a)) {
+            printf("usage: cpet bench summary RESULTS_DIR [-o FILE.md]\n"
+                   "README's Performance section as Markdown, from RESULTS_DIR/{engine,tokenizer,pretrain,gemv}.json\n"
+                   "(e.g. the committed bench/results): the training step's tokens/s, µs/token and fraction of the\n"
+                   "sgemm rate, tokenizer MB/s, pretraining tokens/s, and a gemv table of GB/s, fractions of copy and\n"
+                   "read bandwidth and speedup vs f32 per format. Every line names the revision, threads and CPU. A\n"
+                   "missing file is noted; a corrupt one is an error. -o writes FILE.md atomically (default stdout).\n");
+            return 0;
+        }
+        if (!strcmp(a, "-o")) {
+            if (!(out = cli_value(argc, argv, &i))) return 1;
+        } else if (a[0] == '-') return cli_error("bench summary: unknown option %s", a);
+        else if (!dir) dir = a;
+        else return cli_error("bench summary: one RESULTS_DIR, not also '%s'", a);
+    }
+    if (!dir) return cli_error("bench summary: usage: cpet bench summary RESULTS_DIR [-o FILE.md]");
+    cpet_err err;
+    if ((out ? bench_summary_write(dir, out, &err) : bench_summary_render(dir, stdout, &err)) != 0) return cli_report(&err);
+    return 0;
 }
 
 /* cpet bench history append RESULT.json... --history FILE */
@@ -204,7 +222,8 @@ int cmd_bench(int argc, char **argv)
 {
     if (argc < 2 || cli_is_help(argv[1])) {
         printf("usage: cpet bench engine|tokenizer|pretrain|gemv [options]   (cpet bench NAME --help)\n"
-               "       cpet bench history append RESULT.json... --history FILE.jsonl\n");
+               "       cpet bench history append RESULT.json... --history FILE.jsonl\n"
+               "       cpet bench summary RESULTS_DIR [-o FILE.md]\n");
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "engine") == 0) return bench_engine(argc, argv);
@@ -212,7 +231,9 @@ int cmd_bench(int argc, char **argv)
     if (strcmp(argv[1], "pretrain") == 0) return bench_pretrain(argc, argv);
     if (strcmp(argv[1], "gemv") == 0) return bench_gemv(argc, argv);
     if (strcmp(argv[1], "history") == 0) return bench_history(argc, argv);
-    return cli_error("bench: unknown benchmark '%s' (available: engine, tokenizer, pretrain, gemv; or history)", argv[1]);
+    if (strcmp(argv[1], "summary") == 0) return bench_summary(argc, argv);
+    return cli_error("bench: unknown benchmark '%s' (available: engine, tokenizer, pretrain, gemv; or history, summary)",
+                     argv[1]);
 }
 
 int cmd_bench_compare(int argc, char **argv)

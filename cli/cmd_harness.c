@@ -172,7 +172,7 @@ int cmd_merge(int argc, char **argv)
     merge_summary sum;
     cpet_err err;
     if (runs_merge(runs, n, out, stderr, &sum, &err) != 0) return cli_report(&err);
-    fprintf(stderr, "merge: %d records from %d run%s -> %d of %d cells in %s/records.jsonl (%d duplicates, %d conflicts, %d stale)\n",
+    fprintf(stderr, "merge: %d records from %d run%s -> %d of %d cells in %s/records.jsonl (%d duplicates, %d conflicts; %d stale records kept, reports ignore them)\n",
             sum.records_in, n, n == 1 ? "" : "s", sum.merged, sum.cells, out, sum.duplicates, sum.conflicts, sum.stale);
     return 0;
 }

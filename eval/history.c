@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fileio.h"
+#include "figures.h"
 #include "gnuplot.h"
 
 #define TABLE_RUNS 8   /* runs shown in history.md */
@@ -28,8 +29,6 @@ typedef struct {
 } panel;
 
 static int by_string(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-static int is_ratio(const char *leaf) { return strstr(leaf, "fraction") || strstr(leaf, "ratio") || strstr(leaf, "speedup"); }
 
 /* "gemv.formats.int8.gb_s" -> file "gemv", variant "formats.int8", leaf "gb_s" */
 static void split_name(const char *name, char *file, char *variant, char *leaf, size_t n)
@@ -142,7 +141,7 @@ static panel *make_panels(const history *h, int *n_panels)
         if (p == np) {
             snprintf(ps[p].file, sizeof ps[p].file, "%s", file);
             snprintf(ps[p].leaf, sizeof ps[p].leaf, "%s", leaf);
-            ps[p].ratio = is_ratio(leaf);
+            ps[p].ratio = figure_is_ratio(leaf);
             ps[p].figs = malloc((size_t)h->n * sizeof(int));
             np++;
         }

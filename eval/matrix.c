@@ -105,7 +105,7 @@ static int is_records_file(const char *name)
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-json_t *run_records_read(const char *run_dir, int repair, cpet_err *err)
+json_t *run_records_read(const char *run_dir, const char *own, int repair, cpet_err *err)
 {
     json_t *all = json_array();
     DIR *d = opendir(run_dir);
@@ -120,8 +120,11 @@ json_t *run_records_read(const char *run_dir, int repair, cpet_err *err)
     int rc = 0;
     for (int i = -1; i < n && rc == 0; i++) {
         char path[4400];
-        snprintf(path, sizeof path, "%s/%s", run_dir, i < 0 ? "records.jsonl" : names[i]);
-        json_t *r = records_read(path, repair, err);
+        const char *name = i < 0 ? "records.jsonl" : names[i];
+        snprintf(path, sizeof path, "%s/%s", run_dir, name);
+        records_mode mode = own && !strcmp(own, name) ? (repair ? RECORDS_REPAIR : RECORDS_STRICT)
+                            : own ? RECORDS_SKIP_TORN : (repair ? RECORDS_REPAIR : RECORDS_STRICT);
+        json_t *r = records_read(path, mode, err);
         if (!r) rc = -1;
         else json_array_extend(all, r), json_decref(r);
     }
@@ -150,7 +153,7 @@ int matrix_run(const spec *s, const char *spec_path, const char *out_dir, const 
     char records_path[4300];
     if (o->n_shards) snprintf(records_path, sizeof records_path, "%s/records.shard-%d-of-%d.jsonl", out_dir, o->shard, o->n_shards);
     else snprintf(records_path, sizeof records_path, "%s/records.jsonl", out_dir);
-    json_t *records = rc == 0 ? run_records_read(out_dir, o->repair, err) : NULL;
+    json_t *records = rc == 0 ? run_records_read(out_dir, strrchr(records_path, '/') + 1, o->repair, err) : NULL;
     if (!records) rc = -1;
     int todo = 0, recorded = 0, selected = 0;
     for (int i = 0; rc == 0 && i < n; i++) {

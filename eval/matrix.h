@@ -27,7 +27,10 @@ int parse_shard(const char *text, int *shard, int *n_shards, cpet_err *err);
 int matrix_run(const spec *s, const char *spec_path, const char *out_dir, const run_options *o, const json_t *facts,
                int *failed, cpet_err *err);
 
-/* Every record of a run directory: records.jsonl, then the shard files in name order. */
-json_t *run_records_read(const char *run_dir, int repair, cpet_err *err);
+/* Every record of a run directory: records.jsonl, then the shard files in name order. `own` (a file
+ * name in run_dir, or NULL) is the file this process appends to: only it is repaired (with repair);
+ * a torn last line in any other file -- a shard still writing, or killed mid-write -- is skipped,
+ * never rewritten, since that file belongs to another process. */
+json_t *run_records_read(const char *run_dir, const char *own, int repair, cpet_err *err);
 
 #endif

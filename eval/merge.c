@@ -72,8 +72,9 @@ int runs_merge(const char *const *runs, int n_runs, const char *out_dir, FILE *l
     json_t **best = calloc((size_t)n + 1, sizeof *best);
     int *from = calloc((size_t)n + 1, sizeof *from), rc = 0;
     json_t *keep = json_array(); /* owns the records */
+    json_t *stale = json_array(); /* records of other configs: carried along, so a merge loses nothing */
     for (int i = 0; i < n_runs && rc == 0; i++) {
-        json_t *recs = run_records_read(runs[i], 0, err);
+        json_t *recs = run_records_read(runs[i], NULL, 0, err);
         if (!recs) {
             rc = -1;
             break;
@@ -89,6 +90,7 @@ int runs_merge(const char *const *runs, int n_runs, const char *out_dir, FILE *l
             while (k < n && strcmp(cells[k].config_hash, h) != 0) k++;
             if (k == n) {
                 sum->stale++;
+                json_array_append(stale, r);
                 continue;
             }
             if (!best[k]) {
@@ -133,6 +135,7 @@ int runs_merge(const char *const *runs, int n_runs, const char *out_dir, FILE *l
         }
     }
     sum->merged = (int)json_array_size(merged);
+    json_array_extend(merged, stale);
     if (rc == 0) {
         snprintf(path, sizeof path, "%s/spec.json", out_dir);
         if (strcmp(path, first_spec) != 0) rc = copy_file(first_spec, path, err);
@@ -152,6 +155,7 @@ int runs_merge(const char *const *runs, int n_runs, const char *out_dir, FILE *l
         if (rc == 0) rc = atomic_commit(&af, err);
     }
     json_decref(merged);
+    json_decref(stale);
     json_decref(keep);
     free(best);
     free(from);

@@ -8,7 +8,7 @@
 
 #include "fileio.h"
 
-json_t *records_read(const char *path, int repair, cpet_err *err)
+json_t *records_read(const char *path, records_mode mode, cpet_err *err)
 {
     json_t *out = json_array();
     if (!path_exists(path)) return out;
@@ -41,8 +41,8 @@ json_t *records_read(const char *path, int repair, cpet_err *err)
     int more = bad_line && getline(&line, &cap, fp) >= 0; /* anything after the bad line? */
     fclose(fp);
     free(line);
-    if (!bad_line) return out;
-    if (!repair || more) {
+    if (!bad_line || (mode == RECORDS_SKIP_TORN && !more)) return out;
+    if (mode != RECORDS_REPAIR || more) {
         json_decref(out);
         cpet_fail(err, "%s:%d: corrupt record: %s%s", path, bad_line, reason,
                   more ? "" : " (the last line: run with --repair to set it aside and continue)");

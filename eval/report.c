@@ -121,7 +121,7 @@ static int run_view_load(run_view *v, table *layout, const char *run_dir, cpet_e
     if (!path_exists(path)) return cpet_fail(err, "%s: missing (a run directory keeps the spec it ran; run `cpet run SPEC -o %s`)", path, run_dir);
     if (spec_load(&v->s, path, err) != 0) return -1;
     v->cells = spec_expand(&v->s, &v->n_cells);
-    v->records = run_records_read(run_dir, 0, err);
+    v->records = run_records_read(run_dir, NULL, 0, err);
     if (!v->records) return -1;
     v->latest = calloc((size_t)v->n_cells + 1, sizeof *v->latest);
     v->row = calloc((size_t)v->n_cells + 1, sizeof *v->row);

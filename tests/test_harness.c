@@ -647,6 +647,29 @@ Test(shard, two_shards_merged_equal_the_unsharded_run, .timeout = 300)
     json_decref(b);
 }
 
+Test(shard, a_shard_never_rewrites_another_shards_torn_file, .timeout = 120)
+{
+    char dir[256], cmd[4096], out[8192], path[600];
+    make_temp_dir(dir, sizeof dir);
+    make_tiny_setup(dir);
+    snprintf(cmd, sizeof cmd, "%s run %s/spec.json --shard 1/2 -o %s/r", CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/r/records.shard-1-of-2.jsonl", dir);
+    FILE *fp = fopen(path, "a");
+    fputs("{\"spec\":\"tiny\",\"key\":\"mod", fp); /* shard 1 killed (or still writing) mid-line */
+    fclose(fp);
+    size_t before;
+    char *text = read_all(path, &before);
+    free(text);
+    snprintf(cmd, sizeof cmd, "%s run %s/spec.json --shard 2/2 --repair -o %s/r", CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "shard 2 starts despite shard 1's torn line: %s", out);
+    size_t after;
+    text = read_all(path, &after);
+    cr_assert_eq(after, before, "shard 1's file is left as it was");
+    cr_assert(strstr(text, "\"key\":\"mod"));
+    free(text);
+}
+
 Test(shard, merge_refuses_runs_of_different_specs_and_reports_conflicts)
 {
     char dir[256], cmd[4096], out[8192], path[600];
@@ -672,6 +695,17 @@ Test(shard, merge_refuses_runs_of_different_specs_and_reports_conflicts)
     snprintf(cmd, sizeof cmd, "%s merge %s/a %s/c -o %s/m", CPET_BINARY, dir, dir, dir);
     cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
     cr_assert(strstr(out, "12 duplicates, 12 conflicts") && strstr(out, "conflict: cell 1 "), "%s", out);
+    /* records of another spec in a run survive a merge in place (reports ignore them) */
+    snprintf(path, sizeof path, "%s/a", dir);
+    write_spec_and_records(path, "{\"models\": [\"m\"], \"methods\": [\"zero-shot\"], \"tasks\": [\"t.jsonl\"]}", low_value, "records.jsonl");
+    write_spec_and_records(path, REPORT_SPEC, report_value, "records.jsonl"); /* spec.json back to REPORT_SPEC */
+    snprintf(cmd, sizeof cmd, "%s merge %s/a -o %s/a", CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "1 stale records kept"), "%s", out);
+    snprintf(path, sizeof path, "%s/a/records.jsonl", dir);
+    char *text = read_all(path, NULL);
+    cr_assert_eq(count_lines(text), 13, "12 cells + 1 stale record");
+    free(text);
 }
 
 Test(run, per_example_outputs_agree_with_the_metrics, .timeout = 120)
