@@ -51,6 +51,7 @@ typedef struct {
     int *row, *col;        /* per cell: its place in the table */
     json_t *records;
     int stale;
+    const char *run_dir;
 } run_view;
 
 static void run_view_free(run_view *v)
@@ -116,6 +117,7 @@ static void label_rows(table *t)
 static int run_view_load(run_view *v, table *layout, const char *run_dir, cpet_err *err)
 {
     memset(v, 0, sizeof *v);
+    v->run_dir = run_dir;
     char path[4400];
     snprintf(path, sizeof path, "%s/spec.json", run_dir);
     if (!path_exists(path)) return cpet_fail(err, "%s: missing (a run directory keeps the spec it ran; run `cpet run SPEC -o %s`)", path, run_dir);
@@ -159,6 +161,22 @@ static int run_view_load(run_view *v, table *layout, const char *run_dir, cpet_e
 
 static int is_ok(const json_t *r) { return r && !strcmp(json_string_value(json_object_get(r, "status")) ?: "", "ok"); }
 
+/* How many examples a cell's value is over: the eval examples (metrics.n), or for perplexity the held-out
+ * documents (lines of its per-document file). */
+static int examples_behind(const char *run_dir, const json_t *rec, const char *metric)
+{
+    const char *rel = json_string_value(json_object_get(rec, "heldout_examples"));
+    if (strcmp(metric, "perplexity") != 0 || !rel) return (int)json_integer_value(json_object_get(json_object_get(rec, "metrics"), "n"));
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", run_dir, rel);
+    size_t len;
+    char *text = read_whole_file(path, &len);
+    int lines = 0;
+    for (size_t i = 0; text && i < len; i++) lines += text[i] == '\n';
+    free(text);
+    return lines;
+}
+
 static int build_table(table *t, const run_view *v, const metric_view *o, report_summary *sum, cpet_err *err)
 {
     sum->used = sum->failed = sum->missing = 0;
@@ -181,7 +199,7 @@ static int build_table(table *t, const run_view *v, const metric_view *o, report
         c->recs[c->n] = r;
         c->seeds[c->n] = v->cells[k].seed;
         c->values[c->n++] = json_number_value(value);
-        if (!c->n_examples) c->n_examples = (int)json_integer_value(json_object_get(metrics, "n"));
+        if (!c->n_examples) c->n_examples = examples_behind(v->run_dir, r, o->metric);
         sum->used++;
     }
     for (int a = 0; a < t->n_rows; a++) {
@@ -511,13 +529,15 @@ static void fmt_signed(char *buf, size_t n, double x, const char *metric)
     else snprintf(buf, n, "%+.4f", x);
 }
 
-static int write_markdown(const table *t, const metric_view *o, const report_summary *sum, const char *path, cpet_err *err)
+static int write_markdown(const table *t, const metric_view *o, const report_summary *sum, const char *heldout, const char *path,
+                          cpet_err *err)
 {
+    if (strcmp(o->metric, "perplexity") != 0 || !heldout || !heldout[0]) heldout = NULL;
     atomic_file af;
     if (atomic_open(&af, path, err) != 0) return -1;
     FILE *f = af.fp;
-    fprintf(f, "%s (mean ± 95%% CI over seeds, Student's t; best per column in bold; %s is better)\n\n| method |", o->metric,
-            o->lower_is_better ? "lower" : "higher");
+    fprintf(f, "%s (mean ± 95%% CI over seeds, Student's t; best per column in bold; %s is better)%s%s%s\n\n| method |", o->metric,
+            o->lower_is_better ? "lower" : "higher", heldout ? ", on the held-out text `" : "", heldout ? heldout : "", heldout ? "`" : "");
     for (int b = 0; b < t->n_cols; b++) fprintf(f, " %s |", t->cols[b]);
     fprintf(f, " average |\n|---|");
     for (int b = 0; b <= t->n_cols; b++) fprintf(f, "---|");
@@ -667,7 +687,7 @@ int report_render(const char *run_dir, const char *out_dir, const report_options
         if (rc == 0 && baseline >= 0) rc = compare_with_baseline(t, v, run_dir, o->resamples > 0 ? o->resamples : BOOTSTRAP_RESAMPLES, err);
         if (rc == 0) snprintf(path, sizeof path, "%s/table%s.csv", out_dir, v->suffix), rc = write_csv(t, path, err);
         if (rc == 0) snprintf(path, sizeof path, "%s/table%s.json", out_dir, v->suffix), rc = write_json(t, v, sum, view.s.hash, path, err);
-        if (rc == 0) snprintf(path, sizeof path, "%s/table%s.md", out_dir, v->suffix), rc = write_markdown(t, v, sum, path, err);
+        if (rc == 0) snprintf(path, sizeof path, "%s/table%s.md", out_dir, v->suffix), rc = write_markdown(t, v, sum, view.s.heldout, path, err);
         if (rc == 0 && baseline >= 0)
             snprintf(path, sizeof path, "%s/paired%s.csv", out_dir, v->suffix), rc = write_paired_csv(t, path, err);
         if (rc == 0 && !sum->plots_skipped) rc = plot_bars(t, v, out_dir, err);

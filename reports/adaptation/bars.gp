@@ -1,18 +1,81 @@
-# cpet report: acc per task and method (mean +- 95% CI over seeds), from bars.dat
+# cpet report: acc per task, one bar per row sorted by value (mean +- 95% CI over seeds), from bars.dat
 set datafile separator "\t"
-set style data histogram
-set style histogram errorbars gap 1 lw 1
-set style fill solid 0.85 border -1
-set yrange [0:*]
-set ylabel "acc"
-set key outside right top
-set grid ytics
+set style fill solid 0.9 border rgb '#444444'
+set grid xtics lc rgb '#dddddd'
+set ytics scale 0 font ',9'
 set xtics nomirror
+set border 3
+set tmargin 2
+set lmargin 28
+set xlabel 'acc (higher is better)'
 if (!exists("outbase")) outbase = "plot"
-set terminal pngcairo size 960,540 noenhanced font ",10"
+set terminal pngcairo size 960,414 noenhanced font ",10"
 set output outbase.".png"
-plot 'bars.dat' using 2:3:xtic(1) title 'zero-shot', 'bars.dat' using 4:5 title 'lora r8'
-set terminal svg size 960,540 noenhanced font ",10"
+set multiplot layout 3,1
+set title 'qa_facts: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: zero-shot'
+set xrange [0.324509804:1.23382353]
+set yrange [0.4:2.6]
+unset arrow
+unset label
+set arrow from 0.480392157, graph 0 to 0.480392157, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0.4, 0.2, 1
+plot 'bars.dat' index 0 using (0.324509804):1:(0.324509804):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+set title 'entity_type: acc (n = 39 examples x 3 seeds); axis zoomed, not from 0; dashed: zero-shot'
+set xrange [0.266666667:1.25384615]
+set yrange [0.4:2.6]
+unset arrow
+unset label
+set arrow from 0.435897436, graph 0 to 0.435897436, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0.4, 0.2, 1
+plot 'bars.dat' index 1 using (0.266666667):1:(0.266666667):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+set title 'relation_type: acc (n = 102 examples x 3 seeds); dashed: zero-shot'
+set xrange [0:1.02352941]
+set yrange [0.4:2.6]
+unset arrow
+unset label
+set arrow from 0.147058824, graph 0 to 0.147058824, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0, 0.2, 1
+plot 'bars.dat' index 2 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 2 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 2 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+unset multiplot
+unset output
+set terminal svg size 960,414 noenhanced font ",10"
 set output outbase.".svg"
-replot
+set multiplot layout 3,1
+set title 'qa_facts: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: zero-shot'
+set xrange [0.324509804:1.23382353]
+set yrange [0.4:2.6]
+unset arrow
+unset label
+set arrow from 0.480392157, graph 0 to 0.480392157, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0.4, 0.2, 1
+plot 'bars.dat' index 0 using (0.324509804):1:(0.324509804):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+set title 'entity_type: acc (n = 39 examples x 3 seeds); axis zoomed, not from 0; dashed: zero-shot'
+set xrange [0.266666667:1.25384615]
+set yrange [0.4:2.6]
+unset arrow
+unset label
+set arrow from 0.435897436, graph 0 to 0.435897436, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0.4, 0.2, 1
+plot 'bars.dat' index 1 using (0.266666667):1:(0.266666667):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+set title 'relation_type: acc (n = 102 examples x 3 seeds); dashed: zero-shot'
+set xrange [0:1.02352941]
+set yrange [0.4:2.6]
+unset arrow
+unset label
+set arrow from 0.147058824, graph 0 to 0.147058824, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0, 0.2, 1
+plot 'bars.dat' index 2 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 2 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 2 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+unset multiplot
 unset output

@@ -1,18 +1,41 @@
-# cpet report: forward_tokens_per_s per task and method (mean +- 95% CI over seeds), from bars_forward_tokens_per_s.dat
+# cpet report: forward_tokens_per_s per task, one bar per row sorted by value (mean +- 95% CI over seeds), from bars_forward_tokens_per_s.dat
 set datafile separator "\t"
-set style data histogram
-set style histogram errorbars gap 1 lw 1
-set style fill solid 0.85 border -1
-set yrange [0:*]
-set ylabel "forward_tokens_per_s"
-set key outside right top
-set grid ytics
+set style fill solid 0.9 border rgb '#444444'
+set grid xtics lc rgb '#dddddd'
+set ytics scale 0 font ',9'
 set xtics nomirror
+set border 3
+set tmargin 2
+set lmargin 28
+set xlabel 'forward_tokens_per_s (higher is better)'
 if (!exists("outbase")) outbase = "plot"
-set terminal pngcairo size 960,540 noenhanced font ",10"
+set terminal pngcairo size 960,562 noenhanced font ",10"
 set output outbase.".png"
-plot 'bars_forward_tokens_per_s.dat' using 2:3:xtic(1) title 'none / zero-shot', 'bars_forward_tokens_per_s.dat' using 4:5 title 'rtn-int8 / zero-shot', 'bars_forward_tokens_per_s.dat' using 6:7 title 'w8a8 / zero-shot', 'bars_forward_tokens_per_s.dat' using 8:9 title 'q8_0 / zero-shot', 'bars_forward_tokens_per_s.dat' using 10:11 title 'rtn-int4 / zero-shot', 'bars_forward_tokens_per_s.dat' using 12:13 title 'gptq-int4 / zero-shot', 'bars_forward_tokens_per_s.dat' using 14:15 title 'nf4 / zero-shot', 'bars_forward_tokens_per_s.dat' using 16:17 title 'q4_0 / zero-shot', 'bars_forward_tokens_per_s.dat' using 18:19 title 'rtn-int3 / zero-shot', 'bars_forward_tokens_per_s.dat' using 20:21 title 'gptq-int3 / zero-shot', 'bars_forward_tokens_per_s.dat' using 22:23 title 'magnitude / zero-shot', 'bars_forward_tokens_per_s.dat' using 24:25 title 'wanda / zero-shot', 'bars_forward_tokens_per_s.dat' using 26:27 title 'nm-2:4 / zero-shot', 'bars_forward_tokens_per_s.dat' using 28:29 title 'wanda+gptq-int4 / zero-shot', 'bars_forward_tokens_per_s.dat' using 30:31 title 'struct-ffn / zero-shot', 'bars_forward_tokens_per_s.dat' using 32:33 title 'struct-heads / zero-shot', 'bars_forward_tokens_per_s.dat' using 34:35 title 'moefication / zero-shot', 'bars_forward_tokens_per_s.dat' using 36:37 title 'moefication+rtn-int4 / zero-shot'
-set terminal svg size 960,540 noenhanced font ",10"
+set multiplot layout 1,1
+set title 'cloze_facts: forward_tokens_per_s (n = 744 examples x 1 seed); dashed: none'
+set xrange [0:26242.2362]
+set yrange [0.4:18.6]
+unset arrow
+unset label
+set arrow from 13300.7265, graph 0 to 13300.7265, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics autofreq
+plot 'bars_forward_tokens_per_s.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+unset multiplot
+unset output
+set terminal svg size 960,562 noenhanced font ",10"
 set output outbase.".svg"
-replot
+set multiplot layout 1,1
+set title 'cloze_facts: forward_tokens_per_s (n = 744 examples x 1 seed); dashed: none'
+set xrange [0:26242.2362]
+set yrange [0.4:18.6]
+unset arrow
+unset label
+set arrow from 13300.7265, graph 0 to 13300.7265, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics autofreq
+plot 'bars_forward_tokens_per_s.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+unset multiplot
 unset output
