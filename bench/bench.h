@@ -56,10 +56,11 @@ int bench_gemv_run(const bench_gemv_options *o, json_t **result, cpet_err *err);
 
 /* Every numeric figure of a result as {"a.b.c": number}, each name prefixed with `prefix.` when prefix
  * is non-empty; facts, samples*, seed and reps are left out. With judged_only, only the figures whose
- * name says which way is better (see bench-compare --help). */
+ * name says which way is better (eval/figures.h: figure_direction_of; whether one is a within-run ratio:
+ * figure_is_ratio). */
 void bench_flatten(const json_t *result, const char *prefix, int judged_only, json_t *out);
-/* 1 when the figure is a within-run ratio (fraction/ratio/speedup in its last name component) */
-int bench_is_ratio(const char *figure);
+/* A result file: a JSON object, or NULL with err naming the file (unreadable, not JSON, not an object). */
+json_t *bench_read_result(const char *path, cpet_err *err);
 
 typedef struct {
     double tolerance; /* 0.10: a 10% move is within noise */
@@ -88,5 +89,18 @@ int bench_compare(const char *baseline, const char *current, const bench_compare
 json_t *bench_history_line(const char *const *result_paths, int n, cpet_err *err);
 /* Appends bench_history_line() to history_path as one line, in a single write. */
 int bench_history_append(const char *history_path, const char *const *result_paths, int n, cpet_err *err);
+
+/* ---- the README's Performance section (bench_summary.c) ---- */
+
+/* Markdown from RESULTS_DIR/{engine,tokenizer,pretrain,gemv}.json: the engine's model shape, fwd+bwd
+ * tokens/s and µs/token, step vs sgemm GFLOP/s and the fraction of the sgemm rate; tokenizer encode/decode
+ * MB/s and bytes/token; the default model's pretraining tokens/s; a gemv table (median GB/s, fraction of
+ * copy and read bandwidth, speedup vs f32 per format) with the shape and bandwidths. Every line names the
+ * revision, threads and CPU of its figures. A missing file becomes a note line; an unreadable or corrupt
+ * one, a result of another benchmark, or one missing a figure fails with err naming the file, as does a
+ * directory holding none of the four. Nothing reaches out unless the whole summary renders. */
+int bench_summary_render(const char *results_dir, FILE *out, cpet_err *err);
+/* The same into out_path, atomically (its directory is created if needed); on failure the old file stays. */
+int bench_summary_write(const char *results_dir, const char *out_path, cpet_err *err);
 
 #endif

@@ -11,36 +11,16 @@
 
 #include "bench.h"
 #include "fileio.h"
+#include "figures.h"
 
-typedef enum { DIR_NONE, DIR_HIGHER, DIR_LOWER } direction;
-
-/* Which way is better, from the figure's name; ratios measured within one run are the robust ones. */
-static direction direction_of(const char *leaf, int *is_ratio)
+json_t *bench_read_result(const char *path, cpet_err *err)
 {
-    static const char *const ratio[] = {"fraction", "ratio", "speedup", NULL};
-    static const char *const higher[] = {"per_s", "gflops", "acc", "throughput", "gb_s", NULL};
-    static const char *const lower[] = {"perplexity", "ppl", "loss", "us_per", "bytes", "rss", NULL};
-    *is_ratio = 0;
-    for (int i = 0; ratio[i]; i++)
-        if (strstr(leaf, ratio[i])) return *is_ratio = 1, DIR_HIGHER;
-    if (strstr(leaf, "stddev") || strstr(leaf, "stderr") || strstr(leaf, "chance") || strstr(leaf, "ci95")) return DIR_NONE;
-    for (int i = 0; higher[i]; i++)
-        if (strstr(leaf, higher[i])) return DIR_HIGHER;
-    for (int i = 0; lower[i]; i++)
-        if (strstr(leaf, lower[i])) return DIR_LOWER;
-    size_t n = strlen(leaf);
-    if ((n > 2 && !strcmp(leaf + n - 2, "_s")) || !strcmp(leaf, "seconds") || (n > 8 && !strcmp(leaf + n - 8, "_seconds")))
-        return DIR_LOWER;
-    return DIR_NONE;
-}
-
-static const char *leaf_of(const char *name) { return strrchr(name, '.') ? strrchr(name, '.') + 1 : name; }
-
-int bench_is_ratio(const char *figure)
-{
-    int r;
-    direction_of(leaf_of(figure), &r);
-    return r;
+    json_t *j = json_read_file(path, err);
+    if (j && !json_is_object(j)) {
+        json_decref(j);
+        return cpet_fail(err, "%s: not a JSON object (a benchmark result)", path), NULL;
+    }
+    return j;
 }
 
 void bench_flatten(const json_t *result, const char *prefix, int judged_only, json_t *out)
@@ -57,8 +37,7 @@ void bench_flatten(const json_t *result, const char *prefix, int judged_only, js
             bench_flatten(x, path, judged_only, out);
         }
     } else if (json_is_number(result)) {
-        int r;
-        if (!judged_only || direction_of(leaf_of(prefix), &r) != DIR_NONE)
+        if (!judged_only || figure_direction_of(prefix) != FIGURE_UNJUDGED)
             json_object_set_new(out, prefix, json_real(json_number_value(result)));
     }
 }
@@ -68,16 +47,6 @@ typedef struct {
     json_t *base, *cur;
     char prefix[256];
 } result_pair;
-
-static json_t *read_result(const char *path, cpet_err *err)
-{
-    json_t *j = json_read_file(path, err);
-    if (j && !json_is_object(j)) {
-        json_decref(j);
-        return cpet_fail(err, "%s: not a JSON object (a benchmark result)", path), NULL;
-    }
-    return j;
-}
 
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
@@ -123,7 +92,7 @@ static int load_pairs(const char *baseline, const char *current, FILE *out, resu
         return cpet_fail(err, "bench-compare: %s is a directory but %s is not", bdir ? baseline : current, bdir ? current : baseline);
     if (!bdir) {
         *pairs = calloc(1, sizeof **pairs);
-        if (!((*pairs)->base = read_result(baseline, err)) || !((*pairs)->cur = read_result(current, err))) {
+        if (!((*pairs)->base = bench_read_result(baseline, err)) || !((*pairs)->cur = bench_read_result(current, err))) {
             json_decref((*pairs)->base);
             free(*pairs);
             return -1;
@@ -147,7 +116,7 @@ static int load_pairs(const char *baseline, const char *current, FILE *out, resu
         snprintf(pb, sizeof pb, "%s/%s", baseline, bn[i]);
         snprintf(pc, sizeof pc, "%s/%s", current, bn[i]);
         snprintf(p->prefix, sizeof p->prefix, "%.*s", (int)strlen(bn[i]) - 5, bn[i]);
-        if (!(p->base = read_result(pb, err)) || !(p->cur = read_result(pc, err))) {
+        if (!(p->base = bench_read_result(pb, err)) || !(p->cur = bench_read_result(pc, err))) {
             json_decref(p->base);
             rc = -1;
         } else n++;
@@ -184,8 +153,8 @@ int bench_compare(const char *baseline, const char *current, const bench_compare
         json_object_foreach(fb, key, vb)
         {
             json_t *vc = json_object_get(fc, key);
-            int is_ratio;
-            direction d = direction_of(leaf_of(key), &is_ratio);
+            int is_ratio = figure_is_ratio(key);
+            figure_direction d = figure_direction_of(key);
             double x = json_real_value(vb), y = json_real_value(vc);
             if (!vc || !isfinite(x) || !isfinite(y)) continue;
             shared++;
@@ -195,7 +164,7 @@ int bench_compare(const char *baseline, const char *current, const bench_compare
             }
             s->compared++;
             double change = x != 0 ? (y - x) / fabs(x) : (y == 0 ? 0 : INFINITY);
-            int worse = d == DIR_HIGHER ? change < -tol : change > tol, better = d == DIR_HIGHER ? change > tol : change < -tol;
+            int worse = d == FIGURE_HIGHER_IS_BETTER ? change < -tol : change > tol, better = d == FIGURE_HIGHER_IS_BETTER ? change > tol : change < -tol;
             s->regressed += worse;
             s->improved += better;
             if ((worse || better) && o->out)

@@ -26,12 +26,8 @@ json_t *bench_history_line(const char *const *result_paths, int n, cpet_err *err
     json_int_t threads = 0;
     json_t *kept = json_array(); /* keeps the strings above alive */
     for (int i = 0; i < n; i++) {
-        json_t *r = json_read_file(result_paths[i], err);
-        if (!r || !json_is_object(r)) {
-            if (r) cpet_fail(err, "%s: not a JSON object (a benchmark result)", result_paths[i]);
-            json_decref(r);
-            goto fail;
-        }
+        json_t *r = bench_read_result(result_paths[i], err);
+        if (!r) goto fail;
         json_array_append_new(kept, r);
         char stem[256];
         stem_of(result_paths[i], stem, sizeof stem);

@@ -61,7 +61,8 @@ static int parse_opts(const char *cmd, const char *usage, const bench_opt *opts,
         const bench_opt *o = opts;
         while (o->name && strcmp(a, o->name)) o++;
         if (!o->name) return cli_error("%s: unknown option %s", cmd, a), BAD_ARGS;
-        if (o->s ? !(*o->s = cli_value(argc, argv, &i)) : int_opt(a, argc, argv, &i, o->lo, o->hi, o->i) != 0) return BAD_ARGS;
+        int bad = o->s ? !(*o->s = cli_value(argc, argv, &i)) : int_opt(a, argc, argv, &i, o->lo, o->hi, o->i) != 0;
+        if (bad) return BAD_ARGS;
     }
     return PARSED;
 }
@@ -180,8 +181,8 @@ static int bench_summary(int argc, char **argv)
     }
     if (!dir) return cli_error("bench summary: usage: cpet bench summary RESULTS_DIR [-o FILE.md]");
     cpet_err err;
-    if ((out ? bench_summary_write(dir, out, &err) : bench_summary_render(dir, stdout, &err)) != 0) return cli_report(&err);
-    return 0;
+    int rc = out ? bench_summary_write(dir, out, &err) : bench_summary_render(dir, stdout, &err);
+    return rc != 0 ? cli_report(&err) : 0;
 }
 
 /* cpet bench history append RESULT.json... --history FILE */

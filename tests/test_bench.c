@@ -1,5 +1,6 @@
 /* Benchmark regression tracking: bench-compare (ratios by default, --absolute, directories, bad input),
- * the history (append, render) and scripts/bench-gate. */
+ * the history (append, render), scripts/bench-gate, the figure names they judge by, and the README's
+ * Performance summary rendered from result files. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "figures.h"
 #include "helpers.h"
 #include "history.h"
 
@@ -326,4 +328,192 @@ Test(bench_gate, exits_1_on_a_regression_and_0_on_equal_runs)
     remove(path);
     cr_assert_eq(run_capture(cmd, out, sizeof out), 2, "%s", out);
     cr_assert(strstr(out, "gemv.json: missing"), "%s", out);
+}
+
+/* ---- figure names (eval/figures.h): one definition for bench-compare and the history ---- */
+
+Test(figures, direction_and_ratio_from_the_name)
+{
+    cr_assert(figure_is_ratio("engine.fraction_of_sgemm"));
+    cr_assert(figure_is_ratio("gemv.formats.q4_0.speedup_vs_f32"));
+    cr_assert(figure_is_ratio("compression_ratio"));
+    cr_assert(!figure_is_ratio("engine.tokens_per_s_fwd_bwd"));
+    cr_assert(!figure_is_ratio("ratio.gb_s"), "only the last component counts");
+    cr_assert_eq(figure_direction_of("engine.fraction_of_sgemm"), FIGURE_HIGHER_IS_BETTER);
+    cr_assert_eq(figure_direction_of("engine.tokens_per_s_fwd_bwd"), FIGURE_HIGHER_IS_BETTER);
+    cr_assert_eq(figure_direction_of("gemv.formats.int8.gb_s"), FIGURE_HIGHER_IS_BETTER);
+    cr_assert_eq(figure_direction_of("step_gflops"), FIGURE_HIGHER_IS_BETTER);
+    cr_assert_eq(figure_direction_of("engine.forward.mean_s"), FIGURE_LOWER_IS_BETTER);
+    cr_assert_eq(figure_direction_of("us_per_token_fwd_bwd"), FIGURE_LOWER_IS_BETTER);
+    cr_assert_eq(figure_direction_of("gemv.formats.f32.bytes"), FIGURE_LOWER_IS_BETTER);
+    cr_assert_eq(figure_direction_of("seconds"), FIGURE_LOWER_IS_BETTER);
+    cr_assert_eq(figure_direction_of("wall_seconds"), FIGURE_LOWER_IS_BETTER);
+    cr_assert_eq(figure_direction_of("peak_rss_mb"), FIGURE_LOWER_IS_BETTER);
+    cr_assert_eq(figure_direction_of("engine.forward.stddev_s"), FIGURE_UNJUDGED);
+    cr_assert_eq(figure_direction_of("acc_ci95"), FIGURE_UNJUDGED);
+    cr_assert_eq(figure_direction_of("chance_acc"), FIGURE_UNJUDGED);
+    cr_assert_eq(figure_direction_of("engine.model.dim"), FIGURE_UNJUDGED);
+    cr_assert_str_eq(figure_leaf("gemv.formats.int8.gb_s"), "gb_s");
+    cr_assert_str_eq(figure_leaf("gb_s"), "gb_s");
+}
+
+/* ---- cpet bench summary: README's Performance section from result files ---- */
+
+#define SUMMARY_FACTS "\"facts\": {\"git_revision\": \"abc123def456\", \"threads\": 2, \"cpu\": \"Test CPU 9000\", \"host\": \"h\"}"
+#define WHERE " (revision abc123def456, 2 threads, Test CPU 9000)"
+
+static void write_summary_results(const char *dir, int engine, int tokenizer, int pretrain, int gemv)
+{
+    char path[700];
+    if (engine) {
+        snprintf(path, sizeof path, "%s/engine.json", dir);
+        write_text(path, "{\"bench\": \"engine_train_step\", \"model\": {\"dim\": 128, \"layers\": 2, \"heads\": 2, \"ffn\": 352, "
+                         "\"vocab\": 512, \"seq\": 64, \"batch\": 2}, \"forward_backward\": {\"mean_s\": 0.1}, "
+                         "\"us_per_token_fwd_bwd\": 810.4, \"tokens_per_s_fwd_bwd\": 1234.4, \"step_gflops\": 88.04, "
+                         "\"sgemm_gflops\": 100.0, \"fraction_of_sgemm\": 0.88, " SUMMARY_FACTS "}");
+    }
+    if (tokenizer) {
+        snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+        write_text(path, "{\"bench\": \"tokenizer\", \"corpus\": \"world/corpus.txt\", \"bytes\": 1048576, \"tokens\": 233017, "
+                         "\"bytes_per_token\": 4.5, \"encode_mb_per_s\": 12.345, \"decode_mb_per_s\": 345.6, " SUMMARY_FACTS "}");
+    }
+    if (pretrain) {
+        snprintf(path, sizeof path, "%s/pretrain.json", dir);
+        write_text(path, "{\"bench\": \"pretrain_step\", \"model\": {\"dim\": 64, \"layers\": 2, \"heads\": 4, \"kv_heads\": 2, "
+                         "\"vocab\": 300, \"parameters\": 123456}, \"seq\": 32, \"batch\": 8, \"tokens_per_s\": 20480.6, "
+                         SUMMARY_FACTS "}");
+    }
+    if (gemv) { /* formats out of table order, and one the summary does not know */
+        snprintf(path, sizeof path, "%s/gemv.json", dir);
+        write_text(path, "{\"bench\": \"gemv\", \"rows\": 256, \"cols\": 512, \"reps\": 3, \"threads\": 2, "
+                         "\"stream_copy_gb_s\": 10.0, \"stream_read_gb_s\": 8.0, \"formats\": {"
+                         "\"q4_0+q8act\": {\"median_gb_s\": 6.414, \"fraction_of_bandwidth\": 0.629, "
+                         "\"fraction_of_read_bandwidth\": 0.987, \"speedup_vs_f32\": 4.158}, "
+                         "\"fp8\": {\"median_gb_s\": 5, \"fraction_of_bandwidth\": 0.5, \"fraction_of_read_bandwidth\": 0.6}, "
+                         "\"int8\": {\"gb_s\": 9.9, \"median_gb_s\": 4.0, \"fraction_of_bandwidth\": 0.4, "
+                         "\"fraction_of_read_bandwidth\": 0.5, \"speedup_vs_f32\": 1.684}, "
+                         "\"f32\": {\"median_gb_s\": 9.5, \"fraction_of_bandwidth\": 0.95, \"fraction_of_read_bandwidth\": 1.2}, "
+                         "\"q4_0\": {\"median_gb_s\": 1.843, \"fraction_of_bandwidth\": 0.1816, "
+                         "\"fraction_of_read_bandwidth\": 0.2597, \"speedup_vs_f32\": 1.1949}}, " SUMMARY_FACTS "}");
+    }
+}
+
+static int summary(const char *results, const char *out_path, char *out, size_t n)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s bench summary %s%s%s", CPET_BINARY, results, out_path ? " -o " : "", out_path ? out_path : "");
+    return run_capture(cmd, out, n);
+}
+
+Test(bench_summary, renders_every_figure_with_where_it_comes_from)
+{
+    char dir[256], res[600], md[700], out[16384];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(res, sizeof res, "%s/results", dir);
+    mkdir(res, 0755);
+    write_summary_results(res, 1, 1, 1, 1);
+    snprintf(md, sizeof md, "%s/reports/bench/summary.md", dir); /* its directory is created */
+    cr_assert_eq(summary(res, md, out, sizeof out), 0, "%s", out);
+    char *text = read_all(md, NULL);
+    cr_assert(text, "%s not written", md);
+    static const char *const expected =
+        "- Training step (`cpet bench engine`): random LLaMA d=128, 2 layers, 2 heads, FFN 352, vocab 512, seq 64 x batch 2, "
+        "all weights trainable" WHERE "\n"
+        "- Training step, forward+backward: 1,234 tokens/s, 810 µs/token" WHERE "\n"
+        "- Training step, GEMM rate: 88.0 GFLOP/s against 100.0 GFLOP/s for sgemm alone on the same shapes in the same run: "
+        "**88% of the sgemm rate**" WHERE "\n"
+        "- Tokenizer (`cpet bench tokenizer`, corpus.txt, 1,048,576 bytes): encode 12.3 MB/s, decode 346 MB/s, 4.50 bytes/token "
+        "(revision abc123def456, 1 thread, Test CPU 9000)\n"
+        "- Pretraining step of the default model (`cpet bench pretrain`: d=64, 2 layers, 4 heads (2 KV), vocab 300, 123,456 "
+        "parameters, seq 32 x batch 8; forward, backward, clipping, AdamW): 20,481 tokens/s" WHERE "\n"
+        "- One-token GEMV y = W x (`cpet bench gemv`): W 256 x 512, median of 3 rounds; copy bandwidth 10.00 GB/s, read "
+        "bandwidth 8.00 GB/s (medians, measured in the same rounds)" WHERE "\n"
+        "\n"
+        "| format | median GB/s | of copy bandwidth | of read bandwidth | speedup vs f32 |\n"
+        "|---|---:|---:|---:|---:|\n"
+        "| f32 | 9.50 | 95% | 120% | 1.00x |\n"
+        "| int8 | 4.00 | 40% | 50% | 1.68x |\n"
+        "| q4_0 | 1.84 | 18% | 26% | 1.19x |\n"
+        "| q4_0+q8act | 6.41 | 63% | 99% | 4.16x |\n"
+        "| fp8 | 5.00 | 50% | 60% | — |\n";
+    cr_assert_str_eq(text, expected);
+    /* without -o the same text goes to stdout */
+    cr_assert_eq(summary(res, NULL, out, sizeof out), 0, "%s", out);
+    cr_assert_str_eq(out, expected);
+    free(text);
+}
+
+Test(bench_summary, notes_a_missing_result_file)
+{
+    char dir[256], md[700], out[16384];
+    make_temp_dir(dir, sizeof dir);
+    write_summary_results(dir, 1, 0, 0, 1);
+    snprintf(md, sizeof md, "%s/summary.md", dir);
+    cr_assert_eq(summary(dir, md, out, sizeof out), 0, "%s", out);
+    char *text = read_all(md, NULL), line[1024];
+    snprintf(line, sizeof line, "\n- Tokenizer: not measured (%s/tokenizer.json is missing)\n"
+                                "- Pretraining step: not measured (%s/pretrain.json is missing)\n- One-token GEMV", dir, dir);
+    cr_assert(strstr(text, line), "%s", text);
+    cr_assert(strstr(text, "**88% of the sgemm rate**" WHERE "\n"), "%s", text);
+    cr_assert(strstr(text, "| int8 | 4.00 | 40% | 50% | 1.68x |\n"), "%s", text);
+    free(text);
+}
+
+Test(bench_summary, a_corrupt_file_is_an_error_naming_it)
+{
+    char dir[256], md[700], path[700], out[16384], cmd[1024];
+    make_temp_dir(dir, sizeof dir);
+    write_summary_results(dir, 1, 1, 1, 1);
+    snprintf(md, sizeof md, "%s/out/summary.md", dir);
+    cr_assert_eq(summary(dir, md, out, sizeof out), 0, "%s", out);
+    char *before = read_all(md, NULL);
+    /* not JSON: exit 1, one line naming the file, the old summary kept whole and no temporary left */
+    snprintf(path, sizeof path, "%s/gemv.json", dir);
+    write_text(path, "{\"bench\": \"gemv\", \"rows\": ");
+    cr_assert_eq(summary(dir, md, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, "cpet: ") && strstr(out, path) && count_lines(out) == 1, "%s", out);
+    char *after = read_all(md, NULL);
+    cr_assert_str_eq(after, before);
+    free(after);
+    snprintf(cmd, sizeof cmd, "ls %s/out", dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0);
+    cr_assert_str_eq(out, "summary.md\n");
+    /* nothing reaches stdout either */
+    cr_assert_eq(summary(dir, NULL, out, sizeof out), 1, "%s", out);
+    cr_assert(!strstr(out, "Training step"), "%s", out);
+    /* a format row without its figure names the file and the figure */
+    write_text(path, "{\"bench\": \"gemv\", \"rows\": 1, \"cols\": 128, \"stream_copy_gb_s\": 1, \"stream_read_gb_s\": 1, "
+                     "\"formats\": {\"int8\": {\"median_gb_s\": \"fast\"}}}");
+    cr_assert_eq(summary(dir, md, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, path) && strstr(out, "formats.int8.median_gb_s"), "%s", out);
+    remove(path);
+    /* another benchmark's result under this name */
+    snprintf(path, sizeof path, "%s/engine.json", dir);
+    write_text(path, "{\"bench\": \"tokenizer\", \"encode_mb_per_s\": 1}");
+    cr_assert_eq(summary(dir, md, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, path) && strstr(out, "engine_train_step"), "%s", out);
+    /* a missing figure */
+    write_text(path, "{\"bench\": \"engine_train_step\", \"model\": {\"dim\": 1, \"layers\": 1, \"heads\": 1, \"ffn\": 1, "
+                     "\"vocab\": 2, \"seq\": 2, \"batch\": 1}, \"tokens_per_s_fwd_bwd\": 1, \"us_per_token_fwd_bwd\": 1, "
+                     "\"step_gflops\": 1, \"sgemm_gflops\": 1}");
+    cr_assert_eq(summary(dir, md, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, path) && strstr(out, "fraction_of_sgemm"), "%s", out);
+    free(before);
+    /* a directory with none of the four, and no directory at all */
+    char empty[600];
+    snprintf(empty, sizeof empty, "%s/empty", dir);
+    mkdir(empty, 0755);
+    cr_assert_eq(summary(empty, NULL, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, empty) && strstr(out, "no result file"), "%s", out);
+    snprintf(empty, sizeof empty, "%s/nowhere", dir);
+    cr_assert_eq(summary(empty, NULL, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, empty), "%s", out);
+}
+
+Test(bench_summary, renders_the_committed_results)
+{
+    char out[32768];
+    cr_assert_eq(summary(CPET_SOURCE_DIR "/bench/results", NULL, out, sizeof out), 0, "%s", out);
+    cr_assert(!strstr(out, "not measured"), "%s", out);
+    cr_assert(strstr(out, "of the sgemm rate**") && strstr(out, "| f32 |") && strstr(out, "| q4_0+q8act |"), "%s", out);
 }
