@@ -94,7 +94,8 @@ static int bench_engine(int argc, char **argv)
     if (o.dim % 64 != 0) return cli_error("bench engine: --dim must be a multiple of 64 (head_dim 64)");
     json_t *result;
     cpet_err err;
-    return finish(bench_engine_run(&o, &result, &err), result, &err, out);
+    int rc = bench_engine_run(&o, &result, &err); /* before reading result: argument order is unspecified */
+    return finish(rc, result, &err, out);
 }
 
 static int bench_tokenizer(int argc, char **argv)
@@ -112,7 +113,8 @@ static int bench_tokenizer(int argc, char **argv)
     if (!o.tokenizer || !o.corpus) return cli_error("bench tokenizer: --tokenizer and --corpus are required");
     json_t *result;
     cpet_err err;
-    return finish(bench_tokenizer_run(&o, &result, &err), result, &err, out);
+    int rc = bench_tokenizer_run(&o, &result, &err); /* before reading result: argument order is unspecified */
+    return finish(rc, result, &err, out);
 }
 
 static int bench_pretrain(int argc, char **argv)
@@ -133,7 +135,8 @@ static int bench_pretrain(int argc, char **argv)
     if (p != PARSED) return p == BAD_ARGS;
     json_t *result;
     cpet_err err;
-    return finish(bench_pretrain_run(&o, &result, &err), result, &err, out);
+    int rc = bench_pretrain_run(&o, &result, &err); /* before reading result: argument order is unspecified */
+    return finish(rc, result, &err, out);
 }
 
 static int bench_gemv(int argc, char **argv)
@@ -155,7 +158,8 @@ static int bench_gemv(int argc, char **argv)
     if (o.cols % 128) return cli_error("bench gemv: --cols must be a multiple of 128");
     json_t *result;
     cpet_err err;
-    return finish(bench_gemv_run(&o, &result, &err), result, &err, out);
+    int rc = bench_gemv_run(&o, &result, &err); /* before reading result: argument order is unspecified */
+    return finish(rc, result, &err, out);
 }
 
 /* cpet bench summary RESULTS_DIR [-o FILE.md] */

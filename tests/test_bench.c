@@ -517,3 +517,23 @@ Test(bench_summary, renders_the_committed_results)
     cr_assert(!strstr(out, "not measured"), "%s", out);
     cr_assert(strstr(out, "of the sgemm rate**") && strstr(out, "| f32 |") && strstr(out, "| q4_0+q8act |"), "%s", out);
 }
+
+/* The CLI writes what the benchmark returns (a regression once read the result before it was set). */
+Test(bench_cli, tokenizer_result_is_written, .timeout = 60)
+{
+    char dir[256], cmd[2048], out[4096], path[600];
+    make_temp_dir(dir, sizeof dir);
+    make_tiny_model_dir(dir, 16, 32, 1);
+    snprintf(path, sizeof path, "%s/corpus.txt", dir);
+    write_text(path, "The capital of Avalon is Brightwater.\n\nThe founder of Corvid Works is Dana Holt.\n");
+    snprintf(cmd, sizeof cmd, "%s bench tokenizer --tokenizer %s/model/tokenizer.json --corpus %s --reps 1 -o %s/t.json", CPET_BINARY,
+             dir, path, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/t.json", dir);
+    json_t *j = json_load_file(path, 0, NULL);
+    cr_assert_not_null(j, "%s", out);
+    cr_assert_gt(json_number_value(json_object_get(j, "encode_mb_per_s")), 0);
+    cr_assert_gt(json_integer_value(json_object_get(j, "tokens")), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "bench")), "tokenizer");
+    json_decref(j);
+}
