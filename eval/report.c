@@ -303,7 +303,7 @@ static int compare_cell(const char *run_dir, const table_cell *row, const table_
     paired_group groups[MAX_SEEDS];
     example_values ea[MAX_SEEDS], eb[MAX_SEEDS];
     double *bufs[MAX_SEEDS][4];
-    int g = 0, rc = 0, per_example = 1;
+    int g = 0, rc = 0, per_example = 1, loaded[MAX_SEEDS] = {0};
     double seed_a[MAX_SEEDS], seed_b[MAX_SEEDS];
     for (int i = 0; i < row->n && rc == 0; i++) {
         int j = 0;
@@ -321,6 +321,8 @@ static int compare_cell(const char *run_dir, const table_cell *row, const table_
         if (la == 0 || lb == 0) {
             if (la > 0) example_values_free(&ea[g]);
             per_example = 0;
+        } else {
+            loaded[g] = 1;
         }
         memset(bufs[g], 0, sizeof bufs[g]);
         g++;
@@ -328,9 +330,8 @@ static int compare_cell(const char *run_dir, const table_cell *row, const table_
     out->seeds = g;
     if (rc != 0 || g == 0) {
         out->why = g == 0 ? "no seed in common" : NULL;
-        for (int k = 0; k < g; k++) {
-            if (per_example) example_values_free(&ea[k]), example_values_free(&eb[k]);
-        }
+        for (int k = 0; k < g; k++)
+            if (loaded[k]) example_values_free(&ea[k]), example_values_free(&eb[k]);
         return rc;
     }
     out->have = 1;
@@ -360,9 +361,7 @@ static int compare_cell(const char *run_dir, const table_cell *row, const table_
         if (rc == 0 && accuracy) out->p = mcnemar_exact_p(out->mcnemar_b, out->mcnemar_c);
     } else {
         /* no per-example values: each seed is one paired observation */
-        double one = 1;
         for (int k = 0; k < g; k++) groups[k] = (paired_group){1, &seed_a[k], NULL, &seed_b[k], NULL};
-        (void)one;
         paired_bootstrap(groups, g, PAIRED_MEAN, resamples, BOOTSTRAP_SEED, &out->ci);
         if (g < 2) {
             out->ci.lo = out->ci.hi = NAN;
@@ -371,7 +370,7 @@ static int compare_cell(const char *run_dir, const table_cell *row, const table_
         }
     }
     for (int k = 0; k < g; k++) {
-        if (per_example) example_values_free(&ea[k]), example_values_free(&eb[k]);
+        if (loaded[k]) example_values_free(&ea[k]), example_values_free(&eb[k]);
         for (int q = 0; q < 4; q++) free(bufs[k][q]);
     }
     return rc;
