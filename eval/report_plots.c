@@ -73,6 +73,9 @@ static double nice_step(double x)
     return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
 }
 
+/* Metrics whose value is over the eval examples (or held-out documents), not a property of the model. */
+static int per_example_metric(const char *metric) { return !strncmp(metric, "acc", 3) || !strcmp(metric, "perplexity"); }
+
 static int bounded_by_one(const char *metric) { return !strncmp(metric, "acc", 3) || strstr(metric, "fraction") != NULL; }
 
 static FILE *open_atomic(atomic_file *af, const char *out_dir, const char *name, const char *ext, cpet_err *err)
@@ -122,8 +125,11 @@ int plot_bars(const table *t, const metric_view *v, const char *out_dir, cpet_er
         char title[600], qt[700];
         char dashed[300] = "";
         if (t->baseline >= 0 && t->cell[t->baseline][b].n) snprintf(dashed, sizeof dashed, "; dashed: %s", t->rows[t->baseline].label);
-        snprintf(title, sizeof title, "%s: %s (n = %d examples x %d seed%s)%s%s", t->cols[b], v->metric, n_examples, seeds,
-                 seeds == 1 ? "" : "s", from_zero ? "" : "; axis zoomed, not from 0", dashed);
+        char n_text[96];
+        if (per_example_metric(v->metric)) snprintf(n_text, sizeof n_text, "n = %d examples x %d seed%s", n_examples, seeds, seeds == 1 ? "" : "s");
+        else snprintf(n_text, sizeof n_text, "%d seed%s", seeds, seeds == 1 ? "" : "s");
+        snprintf(title, sizeof title, "%s: %s (%s)%s%s", t->cols[b], v->metric, n_text, from_zero ? "" : "; axis zoomed, not from 0",
+                 dashed);
         gnuplot_quote(qt, sizeof qt, title);
         k += (size_t)snprintf(plot + k, sizeof plot - k,
                               "set title %s\nset xrange [%.9g:%.9g]\nset yrange [0.4:%d.6]\nunset arrow\nunset label\n", qt, xmin,
@@ -154,6 +160,7 @@ int plot_bars(const table *t, const metric_view *v, const char *out_dir, cpet_er
     fprintf(f, "set datafile separator \"\\t\"\nset style fill solid 0.9 border rgb '#444444'\nset grid xtics lc rgb '#dddddd'\n"
                "set ytics scale 0 font ',9'\nset xtics nomirror\nset border 3\nset tmargin 2\nset lmargin 28\nset xlabel '%s (%s is better)'\n",
             v->metric, v->lower_is_better ? "lower" : "higher");
+    if (strstr(v->metric, "bytes")) fprintf(f, "set format x '%%.1s %%cB'\n");
     gnuplot_terminals(f, 960, height, plot);
     if (atomic_commit(&af, err) != 0) return -1;
     return gnuplot_run(out_dir, base, err);

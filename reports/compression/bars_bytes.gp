@@ -8,11 +8,12 @@ set border 3
 set tmargin 2
 set lmargin 28
 set xlabel 'bytes (lower is better)'
+set format x '%.1s %cB'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,562 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
-set title 'cloze_facts: bytes (n = 744 examples x 1 seed); dashed: none'
+set title 'cloze_facts: bytes (1 seed); dashed: none'
 set xrange [0:31758387.2]
 set yrange [0.4:18.6]
 unset arrow
@@ -27,7 +28,7 @@ unset output
 set terminal svg size 960,562 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
-set title 'cloze_facts: bytes (n = 744 examples x 1 seed); dashed: none'
+set title 'cloze_facts: bytes (1 seed); dashed: none'
 set xrange [0:31758387.2]
 set yrange [0.4:18.6]
 unset arrow

@@ -12,7 +12,7 @@ if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,562 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
-set title 'cloze_facts: forward_tokens_per_s (n = 744 examples x 1 seed); dashed: none'
+set title 'cloze_facts: forward_tokens_per_s (1 seed); dashed: none'
 set xrange [0:26242.2362]
 set yrange [0.4:18.6]
 unset arrow
@@ -27,7 +27,7 @@ unset output
 set terminal svg size 960,562 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
-set title 'cloze_facts: forward_tokens_per_s (n = 744 examples x 1 seed); dashed: none'
+set title 'cloze_facts: forward_tokens_per_s (1 seed); dashed: none'
 set xrange [0:26242.2362]
 set yrange [0.4:18.6]
 unset arrow
