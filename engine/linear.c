@@ -1,11 +1,14 @@
 #include "linear.h"
 
 #include "blas.h"
+#include "gemv.h"
 
 void linear_forward(const linear *l, const float *x, float *y, int n, float *scratch)
 {
     if (l->qw)
         qmatmul(l->qw, x, y, n);
+    else if (n <= GEMV_MAX_N) /* decode: stream W once, no sgemm packing */
+        gemv_f32(l->w, x, y, n, l->out, l->in);
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, l->out, l->in, 1.0f, x, l->in, l->w, l->in, 0.0f, y,
                     l->out);

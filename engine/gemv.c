@@ -1,0 +1,54 @@
+#include "gemv.h"
+
+#include <immintrin.h>
+#include <stddef.h>
+
+static inline float hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* One row of W against n inputs: two accumulators per input hide the FMA latency; the weights are
+ * loaded once per 16 columns whatever n is. */
+static inline void row_dot(const float *w, const float *x, float *y, int n, int in, int out)
+{
+    __m256 acc[GEMV_MAX_N][2];
+    for (int j = 0; j < n; j++) acc[j][0] = acc[j][1] = _mm256_setzero_ps();
+    int k = 0;
+    for (; k + 16 <= in; k += 16) {
+        __m256 w0 = _mm256_loadu_ps(w + k), w1 = _mm256_loadu_ps(w + k + 8);
+        for (int j = 0; j < n; j++) {
+            const float *xj = x + (size_t)j * in + k;
+            acc[j][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xj), acc[j][0]);
+            acc[j][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xj + 8), acc[j][1]);
+        }
+    }
+    for (; k + 8 <= in; k += 8) {
+        __m256 w0 = _mm256_loadu_ps(w + k);
+        for (int j = 0; j < n; j++) acc[j][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + (size_t)j * in + k), acc[j][0]);
+    }
+    for (int j = 0; j < n; j++) {
+        float s = hsum(_mm256_add_ps(acc[j][0], acc[j][1]));
+        for (int t = k; t < in; t++) s += w[t] * x[(size_t)j * in + t];
+        y[(size_t)j * out] = s;
+    }
+}
+
+void gemv_f32(const float *W, const float *x, float *y, int n, int out, int in)
+{
+#pragma omp parallel for schedule(static)
+    for (int o = 0; o < out; o++) row_dot(W + (size_t)o * in, x, y + o, n, in, out);
+}
+
+void gemv_f32_ref(const float *W, const float *x, float *y, int n, int out, int in)
+{
+    for (int j = 0; j < n; j++)
+        for (int o = 0; o < out; o++) {
+            double s = 0;
+            for (int k = 0; k < in; k++) s += (double)W[(size_t)o * in + k] * x[(size_t)j * in + k];
+            y[(size_t)j * out + o] = (float)s;
+        }
+}

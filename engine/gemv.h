@@ -1,0 +1,15 @@
+/* y[n, out] = x[n, in] W^T for a few rows of x (decode: n = 1; short chunks: n <= GEMV_MAX_N).
+ * sgemm is built for large n: at n = 1 it reads W through its packing path and forks its own threads.
+ * Here each row of W is streamed once for all n inputs, rows are split over the engine's OpenMP threads,
+ * and the time is the time it takes to read W: memory-bound, as llama2.c's matmul. */
+#ifndef CPET_GEMV_H
+#define CPET_GEMV_H
+
+#define GEMV_MAX_N 4
+
+/* AVX2/FMA; any in, out >= 1, 1 <= n <= GEMV_MAX_N. */
+void gemv_f32(const float *W, const float *x, float *y, int n, int out, int in);
+/* The scalar reference the tests hold gemv_f32 to (double accumulation). */
+void gemv_f32_ref(const float *W, const float *x, float *y, int n, int out, int in);
+
+#endif
