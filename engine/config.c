@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <string.h>
 
 #include "fileio.h"
@@ -31,13 +32,17 @@ int activation_parse(const char *s, activation *out)
     return -1;
 }
 
-/* Reads an integer key; `required` keys that are absent are an error, others keep *out. */
-static int get_int(json_t *root, const char *key, int *out, int required, const char *path, cpet_err *err)
+/* Reads an integer key that must lie in [lo, INT_MAX]; `required` keys that are absent are an error,
+ * others keep *out. Jansson reads 64-bit integers: a value past int is refused, never truncated. */
+static int get_int(json_t *root, const char *key, int *out, int required, int lo, const char *path, cpet_err *err)
 {
     json_t *v = json_object_get(root, key);
     if (!v || json_is_null(v)) return required ? cpet_fail(err, "%s: missing required key '%s'", path, key) : 0;
     if (!json_is_integer(v)) return cpet_fail(err, "%s: key '%s' must be an integer", path, key);
-    *out = (int)json_integer_value(v);
+    json_int_t x = json_integer_value(v);
+    if (x < lo || x > INT_MAX)
+        return cpet_fail(err, "%s: key '%s' is %lld, outside [%d, %d]", path, key, (long long)x, lo, INT_MAX);
+    *out = (int)x;
     return 0;
 }
 
@@ -96,9 +101,14 @@ static int read_rope(json_t *root, model_config *c, const char *path, cpet_err *
 
 int config_validate(const model_config *c, const char *path, cpet_err *err)
 {
-    if (c->vocab_size <= 0 || c->hidden_size <= 0 || c->intermediate_size <= 0 || c->n_layers <= 0 ||
-        c->n_heads <= 0 || c->n_kv_heads <= 0 || c->head_dim <= 0)
-        return cpet_fail(err, "%s: sizes must be positive", path);
+    const struct {
+        const char *key;
+        int v;
+    } sizes[] = {{"vocab_size", c->vocab_size},      {"hidden_size", c->hidden_size}, {"intermediate_size", c->intermediate_size},
+                 {"num_hidden_layers", c->n_layers}, {"num_attention_heads", c->n_heads},
+                 {"num_key_value_heads", c->n_kv_heads}, {"head_dim", c->head_dim}};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        if (sizes[i].v <= 0) return cpet_fail(err, "%s: %s must be positive (got %d)", path, sizes[i].key, sizes[i].v);
     if (c->n_heads % c->n_kv_heads != 0)
         return cpet_fail(err, "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d", path,
                          c->n_heads, c->n_kv_heads);
@@ -123,18 +133,20 @@ int config_load(model_config *c, const char *path, cpet_err *err)
     c->rope_theta = 10000.0f;
     c->bos_token_id = c->eos_token_id = -1;
     c->max_position_embeddings = 2048;
-    if (get_int(root, "vocab_size", &c->vocab_size, 1, path, err) || get_int(root, "hidden_size", &c->hidden_size, 1, path, err) ||
-        get_int(root, "intermediate_size", &c->intermediate_size, 1, path, err) ||
-        get_int(root, "num_hidden_layers", &c->n_layers, 1, path, err) ||
-        get_int(root, "num_attention_heads", &c->n_heads, 1, path, err))
+    /* sizes are positive; token ids may be -1 (none), as cpet itself means it */
+    if (get_int(root, "vocab_size", &c->vocab_size, 1, 1, path, err) || get_int(root, "hidden_size", &c->hidden_size, 1, 1, path, err) ||
+        get_int(root, "intermediate_size", &c->intermediate_size, 1, 1, path, err) ||
+        get_int(root, "num_hidden_layers", &c->n_layers, 1, 1, path, err) ||
+        get_int(root, "num_attention_heads", &c->n_heads, 1, 1, path, err))
         goto done;
     c->n_kv_heads = c->n_heads;
-    if (get_int(root, "num_key_value_heads", &c->n_kv_heads, 0, path, err) ||
-        get_int(root, "max_position_embeddings", &c->max_position_embeddings, 0, path, err) ||
-        get_int(root, "bos_token_id", &c->bos_token_id, 0, path, err) || get_int(root, "eos_token_id", &c->eos_token_id, 0, path, err))
+    if (get_int(root, "num_key_value_heads", &c->n_kv_heads, 0, 1, path, err) ||
+        get_int(root, "max_position_embeddings", &c->max_position_embeddings, 0, 1, path, err) ||
+        get_int(root, "bos_token_id", &c->bos_token_id, 0, -1, path, err) ||
+        get_int(root, "eos_token_id", &c->eos_token_id, 0, -1, path, err))
         goto done;
     c->head_dim = c->n_heads > 0 ? c->hidden_size / c->n_heads : 0;
-    if (get_int(root, "head_dim", &c->head_dim, 0, path, err) || get_float(root, "rms_norm_eps", &c->rms_norm_eps, path, err))
+    if (get_int(root, "head_dim", &c->head_dim, 0, 1, path, err) || get_float(root, "rms_norm_eps", &c->rms_norm_eps, path, err))
         goto done;
     if (read_rope(root, c, path, err) != 0) goto done;
     json_t *tie = json_object_get(root, "tie_word_embeddings");
@@ -155,8 +167,8 @@ int config_load(model_config *c, const char *path, cpet_err *err)
     if (get_float(root, "fatrelu_threshold", &c->act_threshold, path, err) != 0) goto done;
     if (c->hidden_act == ACT_RELU && c->act_threshold != 0.0f) c->hidden_act = ACT_FATRELU;
     json_t *moe = json_object_get(root, "moefication");
-    if (moe && (!json_is_object(moe) || get_int(moe, "experts", &c->moe_experts, 1, path, err) ||
-                get_int(moe, "top_k", &c->moe_top_k, 1, path, err))) {
+    if (moe && (!json_is_object(moe) || get_int(moe, "experts", &c->moe_experts, 1, 1, path, err) ||
+                get_int(moe, "top_k", &c->moe_top_k, 1, 1, path, err))) {
         if (!json_is_object(moe)) cpet_fail(err, "%s: 'moefication' must be an object {experts, top_k}", path);
         goto done;
     }

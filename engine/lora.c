@@ -273,6 +273,23 @@ static int read_adapter_config(lora_adapter *a, const char *path, json_t **alpha
         cpet_fail(err, "%s: bias '%s' is not supported (only 'none')", path, json_is_string(bias) ? json_string_value(bias) : "?");
         goto done;
     }
+    /* PEFT replaces these modules by trained copies saved beside the LoRA weights; cpet would silently run
+     * the base ones, so the outputs would differ from PEFT's */
+    json_t *mts = json_object_get(j, "modules_to_save");
+    if (mts && !json_is_null(mts) && !(json_is_array(mts) && json_array_size(mts) == 0)) {
+        char list[512] = "";
+        size_t len = 0;
+        if (json_is_array(mts))
+            for (size_t i = 0; i < json_array_size(mts) && len < sizeof list; i++) {
+                const char *name = json_string_value(json_array_get(mts, i));
+                int w = snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", name ? name : "?");
+                len += w > 0 ? (size_t)w : 0;
+            }
+        else snprintf(list, sizeof list, "%s", json_is_string(mts) ? json_string_value(mts) : "?");
+        cpet_fail(err, "%s: modules_to_save [%s] is not supported (PEFT would replace those modules with trained copies; "
+                       "merge the adapter in PEFT or retrain without them)", path, list);
+        goto done;
+    }
     json_t *tm = json_object_get(j, "target_modules");
     if (json_is_string(tm)) {
         const char *one = json_string_value(tm);

@@ -41,13 +41,8 @@ static inline __m256 i8x8_to_ps(const void *p, __m256 d)
     return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)), d);
 }
 
-/* the f16 scale d that opens every Q8_0 / Q4_0 block */
-static inline float block_scale(const uint8_t *block)
-{
-    uint16_t h;
-    memcpy(&h, block, 2);
-    return _cvtsh_ss(h);
-}
+/* a ggml block's f16 scale d as a float */
+static inline float half_scale(uint16_t d) { return _cvtsh_ss(d); }
 
 /* Q4_0: 16 bytes -> elements 0..15 (low nibbles) and 16..31 (high nibbles), centred on 0 */
 static inline void q4_0_codes(const uint8_t *qs, __m128i *lo, __m128i *hi)
@@ -87,6 +82,21 @@ static inline const uint8_t *int_group(const qtensor *q, int r, int k, float *sc
     return q->data + ((size_t)r * q->cols + (size_t)k * q->group) / 2;
 }
 
+/* 4 bytes of nibbles (element 2k low, 2k+1 high) -> 8 codes as the low 8 bytes, in element order: the
+ * step of the generic INT4 / INT3 kernels for groups that are multiples of 8 but not of 32 */
+static inline __m128i nibbles8_in_order(const uint8_t *b)
+{
+    int32_t v;
+    memcpy(&v, b, 4);
+    const __m128i mask = _mm_set1_epi8(0x0F), x = _mm_cvtsi32_si128(v);
+    return _mm_unpacklo_epi8(_mm_and_si128(x, mask), _mm_and_si128(_mm_srli_epi16(x, 4), mask));
+}
+
+/* INT4 / INT3 codes of every group start on a byte (even nibble index) and run in whole 8-code steps:
+ * the AVX2 kernels apply. Otherwise (a per-channel group over a row that is not a multiple of 8) only
+ * the scalar dequantization does. */
+static inline int int_runs_of_8(const qtensor *q) { return q->group % 8 == 0; }
+
 /* 16 int8 codes times d, stored as 16 floats */
 static inline void store16(float *o, __m128i c, __m256 d)
 {
@@ -109,23 +119,24 @@ static void dequant_row_fast(const qtensor *q, int r, float *out)
     }
     case QF_Q8_0:
         for (int k = 0; k < per_row; k++) {
-            const uint8_t *b = q->data + ((size_t)r * per_row + k) * 34;
-            __m256 d = _mm256_set1_ps(block_scale(b));
-            for (int j = 0; j < 32; j += 8) _mm256_storeu_ps(out + k * 32 + j, i8x8_to_ps(b + 2 + j, d));
+            const block_q8_0 *b = (const block_q8_0 *)q->data + (size_t)r * per_row + k;
+            __m256 d = _mm256_set1_ps(half_scale(b->d));
+            for (int j = 0; j < QK8_0; j += 8) _mm256_storeu_ps(out + k * QK8_0 + j, i8x8_to_ps(b->qs + j, d));
         }
         return;
     case QF_Q4_0: {
         for (int k = 0; k < per_row; k++) {
-            const uint8_t *b = q->data + ((size_t)r * per_row + k) * 18;
-            __m256 d = _mm256_set1_ps(block_scale(b));
+            const block_q4_0 *b = (const block_q4_0 *)q->data + (size_t)r * per_row + k;
+            __m256 d = _mm256_set1_ps(half_scale(b->d));
             __m128i lo, hi;
-            q4_0_codes(b + 2, &lo, &hi);
-            store16(out + k * 32, lo, d);
-            store16(out + k * 32 + 16, hi, d);
+            q4_0_codes(b->qs, &lo, &hi);
+            store16(out + k * QK4_0, lo, d);
+            store16(out + k * QK4_0 + 16, hi, d);
         }
         return;
     }
     case QF_INT4: case QF_INT3: {
+        if (!int_runs_of_8(q)) break;
         const int g = q->group;
         for (int k = 0; k < per_row; k++) {
             float scale;
@@ -133,12 +144,15 @@ static void dequant_row_fast(const qtensor *q, int r, float *out)
             const uint8_t *b = int_group(q, r, k, &scale, &zero);
             __m256 s = _mm256_set1_ps(scale);
             __m128i z = _mm_set1_epi8((char)zero);
-            for (int j = 0; j < g; j += 32) { /* 16 bytes -> 32 codes, even index in the low nibble */
+            int j = 0;
+            for (; j + 32 <= g; j += 32) { /* 16 bytes -> 32 codes, even index in the low nibble */
                 __m128i c0, c1;
                 nibbles_in_order(b + j / 2, &c0, &c1);
                 store16(out + k * g + j, _mm_sub_epi8(c0, z), s);
                 store16(out + k * g + j + 16, _mm_sub_epi8(c1, z), s);
             }
+            for (; j < g; j += 8) /* groups of 8 * odd: the tail in 4-byte steps */
+                _mm256_storeu_ps(out + k * g + j, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_sub_epi8(nibbles8_in_order(b + j / 2), z))), s));
         }
         return;
     }
@@ -157,8 +171,9 @@ static void dequant_row_fast(const qtensor *q, int r, float *out)
             }
         }
         return;
-    default: qtensor_dequant_row(q, r, out); return;
+    default: break;
     }
+    qtensor_dequant_row(q, r, out);
 }
 
 /* ---- fused decode kernels: codes expanded in registers straight into FMAs, for up to 4 inputs ---- */
@@ -199,20 +214,20 @@ static inline __attribute__((always_inline)) void fused_row(const qtensor *q, in
     }
     case QF_Q8_0:
         for (int k = 0; k < per_row; k++) {
-            const uint8_t *b = q->data + ((size_t)r * per_row + k) * 34;
-            __m256 d = _mm256_set1_ps(block_scale(b));
+            const block_q8_0 *b = (const block_q8_0 *)q->data + (size_t)r * per_row + k;
+            __m256 d = _mm256_set1_ps(half_scale(b->d));
             for (int i = 0; i < n; i++) blk[i] = _mm256_setzero_ps();
-            fma16(_mm_loadu_si128((const __m128i *)(b + 2)), x + k * 32, cols, n, blk);
-            fma16(_mm_loadu_si128((const __m128i *)(b + 18)), x + k * 32 + 16, cols, n, blk);
+            fma16(_mm_loadu_si128((const __m128i *)b->qs), x + k * 32, cols, n, blk);
+            fma16(_mm_loadu_si128((const __m128i *)(b->qs + 16)), x + k * 32 + 16, cols, n, blk);
             for (int i = 0; i < n; i++) total[i] = _mm256_fmadd_ps(blk[i], d, total[i]);
         }
         break;
     case QF_Q4_0: {
         for (int k = 0; k < per_row; k++) {
-            const uint8_t *b = q->data + ((size_t)r * per_row + k) * 18;
-            __m256 d = _mm256_set1_ps(block_scale(b));
+            const block_q4_0 *b = (const block_q4_0 *)q->data + (size_t)r * per_row + k;
+            __m256 d = _mm256_set1_ps(half_scale(b->d));
             __m128i lo, hi;
-            q4_0_codes(b + 2, &lo, &hi);
+            q4_0_codes(b->qs, &lo, &hi);
             for (int i = 0; i < n; i++) blk[i] = _mm256_setzero_ps();
             fma16(lo, x + k * 32, cols, n, blk);
             fma16(hi, x + k * 32 + 16, cols, n, blk);
@@ -229,11 +244,16 @@ static inline __attribute__((always_inline)) void fused_row(const qtensor *q, in
             __m256 s = _mm256_set1_ps(scale);
             __m128i z = _mm_set1_epi8((char)zero);
             for (int i = 0; i < n; i++) blk[i] = _mm256_setzero_ps();
-            for (int j = 0; j < g; j += 32) {
+            int j = 0;
+            for (; j + 32 <= g; j += 32) {
                 __m128i c0, c1;
                 nibbles_in_order(b + j / 2, &c0, &c1);
                 fma16(_mm_sub_epi8(c0, z), x + k * g + j, cols, n, blk);
                 fma16(_mm_sub_epi8(c1, z), x + k * g + j + 16, cols, n, blk);
+            }
+            for (; j < g; j += 8) { /* groups of 8 * odd: the tail in 8-code steps */
+                __m256 wv = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_sub_epi8(nibbles8_in_order(b + j / 2), z)));
+                for (int i = 0; i < n; i++) blk[i] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + (size_t)i * cols + k * g + j), blk[i]);
             }
             for (int i = 0; i < n; i++) total[i] = _mm256_fmadd_ps(blk[i], s, total[i]);
         }
@@ -330,9 +350,9 @@ static inline __attribute__((always_inline)) void q8act_row(const qtensor *q, in
     }
     case QF_Q8_0:
         for (int b = 0; b < blocks; b++) {
-            const uint8_t *blk = q->data + ((size_t)r * blocks + b) * 34;
-            float d = block_scale(blk);
-            __m256i wv = _mm256_loadu_si256((const __m256i *)(blk + 2));
+            const block_q8_0 *blk = (const block_q8_0 *)q->data + (size_t)r * blocks + b;
+            float d = half_scale(blk->d);
+            __m256i wv = _mm256_loadu_si256((const __m256i *)blk->qs);
             for (int i = 0; i < n; i++)
                 acc[i] = _mm256_fmadd_ps(dot32_s8(wv, _mm256_loadu_si256((const __m256i *)(a->q[i] + b * 32))),
                                          _mm256_set1_ps(d * a->d[i][b]), acc[i]);
@@ -340,10 +360,10 @@ static inline __attribute__((always_inline)) void q8act_row(const qtensor *q, in
         break;
     case QF_Q4_0:
         for (int b = 0; b < blocks; b++) {
-            const uint8_t *blk = q->data + ((size_t)r * blocks + b) * 18;
-            float d = block_scale(blk);
+            const block_q4_0 *blk = (const block_q4_0 *)q->data + (size_t)r * blocks + b;
+            float d = half_scale(blk->d);
             __m128i lo, hi;
-            q4_0_codes(blk + 2, &lo, &hi);
+            q4_0_codes(blk->qs, &lo, &hi);
             __m256i wv = _mm256_set_m128i(hi, lo);
             for (int i = 0; i < n; i++)
                 acc[i] = _mm256_fmadd_ps(dot32_s8(wv, _mm256_loadu_si256((const __m256i *)(a->q[i] + b * 32))),
@@ -374,9 +394,6 @@ static inline __attribute__((always_inline)) void q8act_row(const qtensor *q, in
     for (int i = 0; i < n; i++) y[(size_t)i * rows + r] = hsum256(acc[i]) - offset[i];
 }
 
-/* formats with integer codes: the int8-activation decode applies; NF4 levels are not integers */
-static int has_q8act(qformat f) { return f == QF_INT8 || f == QF_Q8_0 || f == QF_Q4_0 || f == QF_INT4 || f == QF_INT3; }
-static int has_fused(qformat f) { return has_q8act(f) || f == QF_NF4; }
 
 /* ---- W8A8: int8 activations (absmax / 127 per row) times int8 weights, int32 sums ---- */
 
@@ -428,18 +445,54 @@ static void w8a8_matmul(const qtensor *q, const float *x, float *y, int n, int f
     free(sx);
 }
 
+/* ---- the dispatcher ---- */
+
+/* What a format's layout allows: the int8-activation decode needs integer codes whose scale groups hold
+ * whole 32-blocks of x; the fused float kernels need codes in whole 16-runs (8-runs for INT4 / INT3). */
+typedef struct {
+    int q8act, fused;
+} qformat_caps;
+
+static qformat_caps int8_caps(const qtensor *q) { return (qformat_caps){1, q->cols % 16 == 0}; }
+static qformat_caps block32_caps(const qtensor *q) { (void)q; return (qformat_caps){1, 1}; } /* Q8_0, Q4_0 */
+static qformat_caps int_grouped_caps(const qtensor *q) { return (qformat_caps){q->group % 32 == 0, int_runs_of_8(q)}; }
+static qformat_caps nf4_caps(const qtensor *q) { (void)q; return (qformat_caps){0, 1}; } /* levels are not integers */
+static qformat_caps no_caps(const qtensor *q) { (void)q; return (qformat_caps){0, 0}; }
+
+static qformat_caps (*const format_caps[QF_COUNT])(const qtensor *) = {
+    [QF_INT8] = int8_caps, [QF_INT4] = int_grouped_caps, [QF_INT3] = int_grouped_caps, [QF_Q8_0] = block32_caps,
+    [QF_Q4_0] = block32_caps, [QF_NF4] = nf4_caps, [QF_W8A8] = no_caps,
+};
+
+qkernel qmatmul_select(const qtensor *q, int n)
+{
+    if (q->format == QF_W8A8) return QK_W8A8;
+    qformat_caps caps = q->format < QF_COUNT ? format_caps[q->format](q) : no_caps(q);
+    if (q->q8_activations && n <= FUSED_MAX && caps.q8act && q->cols % 32 == 0 && q->cols / 32 <= Q8_MAX_BLOCKS)
+        return q->pack ? QK_Q8ACT_PACK : QK_Q8ACT;
+    if (n <= FUSED_MAX && caps.fused) return QK_FUSED;
+    return n < SGEMM_MIN_BATCH ? QK_DEQUANT_DOT : QK_TILED_SGEMM;
+}
+
+const char *qkernel_name(qkernel k)
+{
+    static const char *const kn[] = {"w8a8", "q8act-pack", "q8act", "fused", "dequant-dot", "tiled-sgemm"};
+    return (unsigned)k < sizeof kn / sizeof kn[0] ? kn[k] : "?";
+}
+
 void qmatmul(const qtensor *q, const float *x, float *y, int n)
 {
-    if (q->format == QF_W8A8) {
+    const int rows = q->rows, cols = q->cols;
+    const qkernel kind = qmatmul_select(q, n);
+    if (kind == QK_W8A8) {
         w8a8_matmul(q, x, y, n, 1);
         return;
     }
-    const int rows = q->rows, cols = q->cols;
-    if (q->q8_activations && n <= FUSED_MAX && has_q8act(q->format) && cols % 32 == 0 && cols <= 32768) {
+    if (kind == QK_Q8ACT || kind == QK_Q8ACT_PACK) {
         q8_rows *a = malloc(sizeof *a);
         int8_t *codes = malloc((size_t)n * cols);
         quantize_q8_rows(x, n, cols, codes, a);
-        if (q->pack) qpack_matmul_q8(q, a, y, n);
+        if (kind == QK_Q8ACT_PACK) qpack_matmul_q8(q, a, y, n);
         else
 #pragma omp parallel for schedule(static)
         for (int r = 0; r < rows; r++) {
@@ -454,7 +507,7 @@ void qmatmul(const qtensor *q, const float *x, float *y, int n)
         free(a);
         return;
     }
-    if (n <= FUSED_MAX && has_fused(q->format) && cols % 16 == 0) {
+    if (kind == QK_FUSED) {
 #pragma omp parallel for schedule(static)
         for (int r = 0; r < rows; r++) {
             switch (n) {
@@ -466,7 +519,7 @@ void qmatmul(const qtensor *q, const float *x, float *y, int n)
         }
         return;
     }
-    if (n < SGEMM_MIN_BATCH) {
+    if (kind == QK_DEQUANT_DOT) {
 #pragma omp parallel
         {
             float *buf = cpet_alloc_floats((size_t)cols);
@@ -519,15 +572,14 @@ static void q8act_reference(const qtensor *q, const float *x, float *y, int n)
     free(a);
 }
 
+/* The scalar computation of the kind qmatmul_select picks: int8 activation blocks (stored layout or pack:
+ * the same sums), W8A8's int32 sums, or for every float-activation kernel x times the dequantized rows. */
 void qmatmul_reference(const qtensor *q, const float *x, float *y, int n)
 {
-    if (q->q8_activations && n <= FUSED_MAX && has_q8act(q->format) && q->cols % 32 == 0) {
-        q8act_reference(q, x, y, n);
-        return;
-    }
-    if (q->format == QF_W8A8) {
-        w8a8_matmul(q, x, y, n, 0);
-        return;
+    switch (qmatmul_select(q, n)) {
+    case QK_Q8ACT: case QK_Q8ACT_PACK: q8act_reference(q, x, y, n); return;
+    case QK_W8A8: w8a8_matmul(q, x, y, n, 0); return;
+    default: break;
     }
     float *row = malloc((size_t)q->cols * sizeof(float));
     for (int r = 0; r < q->rows; r++) {

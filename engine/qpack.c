@@ -4,6 +4,10 @@
  * rows, every lane of a maddubs belongs to one output row, and the activation bytes are broadcast:
  * 256 weights cost ~45 instructions, which leaves two cores waiting on memory instead of the reverse.
  *
+ * Groups: Q4_0's 32, INT4 / INT3 groups that are multiples of 32 (per-channel too, when the row is). Other
+ * groups have no pack: their weight groups cut across the 32-blocks of x, and qmatmul_select runs them with
+ * float activations (the fused kernel) instead.
+ *
  * Layout, per group of 8 rows, per weight group of g columns (Q4_0: g = 32), in memory order:
  *   the 8 rows' f16 scales, then for INT4 / INT3 their 8 u8 zero points (the header),
  *   then g / 8 chunks of 32 bytes: byte 4i + j of the chunk for columns c..c+7 holds row i's code for
@@ -26,14 +30,14 @@ static size_t group_stride(const qtensor *q) { return (size_t)header_bytes(q) + 
 int qtensor_pack_supported(const qtensor *q)
 {
     return (q->format == QF_INT4 || q->format == QF_INT3 || q->format == QF_Q4_0) && q->rows % PACK_ROWS == 0 &&
-           q->cols % 32 == 0 && q->cols / 32 <= Q8_MAX_BLOCKS;
+           q->group % 32 == 0 && q->cols % 32 == 0 && q->cols / 32 <= Q8_MAX_BLOCKS;
 }
 
 /* the f16 scale of row r, group k, as stored */
 static uint16_t stored_scale_f16(const qtensor *q, int r, int k)
 {
     uint16_t h;
-    if (q->format == QF_Q4_0) memcpy(&h, q->data + ((size_t)r * (q->cols / 32) + k) * 18, 2);
+    if (q->format == QF_Q4_0) h = ((const block_q4_0 *)q->data)[(size_t)r * (q->cols / QK4_0) + k].d;
     else h = cpet_f32_to_f16(q->scales[(size_t)r * (q->cols / q->group) + k]); /* exact: scales are f16 values */
     return h;
 }

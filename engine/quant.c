@@ -40,7 +40,7 @@ int qformat_group(qformat f, int requested)
     case QF_Q8_0: case QF_Q4_0: return 32;
     case QF_NF4: return 64;
     case QF_INT8: case QF_W8A8: return 0; /* per row */
-    default: return requested == 32 || requested == 64 || requested == 128 ? requested : -1;
+    default: return requested == QGROUP_PER_CHANNEL ? 0 : requested > 0 && requested % 8 == 0 ? requested : -1;
     }
 }
 
@@ -60,10 +60,16 @@ void qtensor_free(qtensor *q)
 int qtensor_alloc(qtensor *q, qformat f, int rows, int cols, int group, cpet_err *err)
 {
     memset(q, 0, sizeof *q);
-    int g = qformat_group(f, group);
-    if (g < 0) return cpet_fail(err, "%s: group size %d is not supported (32, 64 or 128)", qformat_name(f), group);
+    if (rows <= 0 || cols <= 0) return cpet_fail(err, "%s: a %d x %d matrix has no weights", qformat_name(f), rows, cols);
+    /* a per-channel tensor saved by cpet records its group as the row length, whatever that is */
+    int g = (f == QF_INT4 || f == QF_INT3) && group == cols ? cols : qformat_group(f, group);
+    if (g < 0)
+        return cpet_fail(err, "%s: group size %d is not supported for a %d x %d tensor (a multiple of 8 that divides %d, or -1 for per-channel)",
+                         qformat_name(f), group, rows, cols, cols);
     if (g == 0) g = cols;
-    if (cols % g != 0) return cpet_fail(err, "%s: group size %d does not divide the row length %d", qformat_name(f), g, cols);
+    if (cols % g != 0)
+        return cpet_fail(err, "%s: group size %d does not divide the row length %d of a %d x %d tensor", qformat_name(f), g, cols,
+                         rows, cols);
     q->format = f;
     q->rows = rows;
     q->cols = cols;
@@ -72,8 +78,8 @@ int qtensor_alloc(qtensor *q, qformat f, int rows, int cols, int group, cpet_err
     switch (f) {
     case QF_INT8: case QF_W8A8: q->data_bytes = n; break;
     case QF_INT4: case QF_INT3: case QF_NF4: q->data_bytes = (n + 1) / 2; break;
-    case QF_Q8_0: q->data_bytes = groups * 34; break;
-    case QF_Q4_0: q->data_bytes = groups * 18; break;
+    case QF_Q8_0: q->data_bytes = groups * sizeof(block_q8_0); break;
+    case QF_Q4_0: q->data_bytes = groups * sizeof(block_q4_0); break;
     default: return cpet_fail(err, "unknown format");
     }
     q->data = cpet_alloc(q->data_bytes);
@@ -143,42 +149,40 @@ void qtensor_set_code(qtensor *q, int r, int c, int code) { set_nibble(q->data, 
 
 int qtensor_code(const qtensor *q, int r, int c)
 {
-    if (q->format == QF_Q4_0) { /* ggml block: f16 d, then element j low and j + 16 high in byte j */
-        const uint8_t *qs = q->data + ((size_t)r * (q->cols / 32) + c / 32) * 18 + 2;
-        int j = c % 32;
-        return j < 16 ? qs[j] & 0x0F : qs[j - 16] >> 4;
+    if (q->format == QF_Q4_0) { /* ggml block: element j low and j + 16 high in byte j */
+        const block_q4_0 *b = (const block_q4_0 *)q->data + (size_t)r * (q->cols / QK4_0) + c / QK4_0;
+        int j = c % QK4_0;
+        return j < QK4_0 / 2 ? b->qs[j] & 0x0F : b->qs[j - QK4_0 / 2] >> 4;
     }
     return get_nibble(q->data, (size_t)r * q->cols + c);
 }
 
 /* ---- ggml blocks ---- */
 
-static void quantize_q8_0_block(const float *x, uint8_t *block)
+static void quantize_q8_0_block(const float *x, block_q8_0 *b)
 {
     float amax = 0.0f;
-    for (int j = 0; j < 32; j++) amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
+    for (int j = 0; j < QK8_0; j++) amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
     const float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
-    uint16_t h = cpet_f32_to_f16(d);
-    memcpy(block, &h, 2);
-    for (int j = 0; j < 32; j++) block[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
+    b->d = cpet_f32_to_f16(d);
+    for (int j = 0; j < QK8_0; j++) b->qs[j] = (int8_t)roundf(x[j] * id);
 }
 
-static void quantize_q4_0_block(const float *x, uint8_t *block)
+static void quantize_q4_0_block(const float *x, block_q4_0 *b)
 {
     float amax = 0.0f, max = 0.0f; /* max: the signed value with the largest magnitude */
-    for (int j = 0; j < 32; j++)
+    for (int j = 0; j < QK4_0; j++)
         if (fabsf(x[j]) > amax) {
             amax = fabsf(x[j]);
             max = x[j];
         }
     const float d = max / -8.0f, id = d ? 1.0f / d : 0.0f;
-    uint16_t h = cpet_f32_to_f16(d);
-    memcpy(block, &h, 2);
-    for (int j = 0; j < 16; j++) {
-        int q0 = (int)(int8_t)(x[j] * id + 8.5f), q1 = (int)(int8_t)(x[j + 16] * id + 8.5f);
+    b->d = cpet_f32_to_f16(d);
+    for (int j = 0; j < QK4_0 / 2; j++) {
+        int q0 = (int)(int8_t)(x[j] * id + 8.5f), q1 = (int)(int8_t)(x[j + QK4_0 / 2] * id + 8.5f);
         q0 = q0 < 15 ? q0 : 15;
         q1 = q1 < 15 ? q1 : 15;
-        block[2 + j] = (uint8_t)(q0 | (q1 << 4));
+        b->qs[j] = (uint8_t)(q0 | (q1 << 4));
     }
 }
 
@@ -220,10 +224,10 @@ int quantize_rtn(qtensor *q, qformat f, const float *w, int rows, int cols, int 
             }
         break;
     case QF_Q8_0:
-        for (size_t b = 0; b < (size_t)rows * per_row; b++) quantize_q8_0_block(w + b * 32, q->data + b * 34);
+        for (size_t b = 0; b < (size_t)rows * per_row; b++) quantize_q8_0_block(w + b * QK8_0, (block_q8_0 *)q->data + b);
         break;
     case QF_Q4_0:
-        for (size_t b = 0; b < (size_t)rows * per_row; b++) quantize_q4_0_block(w + b * 32, q->data + b * 18);
+        for (size_t b = 0; b < (size_t)rows * per_row; b++) quantize_q4_0_block(w + b * QK4_0, (block_q4_0 *)q->data + b);
         break;
     case QF_NF4: {
         size_t blocks = (size_t)rows * per_row;
@@ -273,22 +277,18 @@ void qtensor_dequant_row(const qtensor *q, int r, float *out)
         break;
     case QF_Q8_0:
         for (int k = 0; k < per_row; k++) {
-            const uint8_t *b = q->data + ((size_t)r * per_row + k) * 34;
-            uint16_t h;
-            memcpy(&h, b, 2);
-            float d = cpet_f16_to_f32(h);
-            for (int j = 0; j < 32; j++) out[k * 32 + j] = (float)(int8_t)b[2 + j] * d;
+            const block_q8_0 *b = (const block_q8_0 *)q->data + (size_t)r * per_row + k;
+            float d = cpet_f16_to_f32(b->d);
+            for (int j = 0; j < QK8_0; j++) out[k * QK8_0 + j] = (float)b->qs[j] * d;
         }
         break;
     case QF_Q4_0:
         for (int k = 0; k < per_row; k++) {
-            const uint8_t *b = q->data + ((size_t)r * per_row + k) * 18;
-            uint16_t h;
-            memcpy(&h, b, 2);
-            float d = cpet_f16_to_f32(h);
-            for (int j = 0; j < 16; j++) {
-                out[k * 32 + j] = (float)((b[2 + j] & 0x0F) - 8) * d;
-                out[k * 32 + j + 16] = (float)((b[2 + j] >> 4) - 8) * d;
+            const block_q4_0 *b = (const block_q4_0 *)q->data + (size_t)r * per_row + k;
+            float d = cpet_f16_to_f32(b->d);
+            for (int j = 0; j < QK4_0 / 2; j++) {
+                out[k * QK4_0 + j] = (float)((b->qs[j] & 0x0F) - 8) * d;
+                out[k * QK4_0 + j + QK4_0 / 2] = (float)((b->qs[j] >> 4) - 8) * d;
             }
         }
         break;

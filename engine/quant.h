@@ -1,7 +1,10 @@
 /* Quantized weight matrices [rows = out, cols = in] and their formats.
  *   INT8   per output row, symmetric: w = q * s, s = absmax / 127 (f32 scale per row)
  *   INT4 / INT3  groups of g along the row, asymmetric: w = (q - z) * s, q in [0, 2^b - 1], s (f16) and
- *          z (u8) per group, as GPTQ checkpoints store them; codes in nibbles (INT3 too: 3 bits in 4)
+ *          z (u8) per group, as GPTQ checkpoints store them; codes in nibbles (INT3 too: 3 bits in 4).
+ *          g is any multiple of 8 that divides the row, or -1 (AutoGPTQ's per-channel: one group per row,
+ *          stored as g = cols). Groups that are multiples of 32 get every kernel (int8-activation decode and
+ *          its pack included); other groups use the float-activation kernels (AVX2 in runs of 8 codes).
  *   Q8_0 / Q4_0  llama.cpp blocks of 32, bit-exact with ggml (f16 d; Q4_0 nibbles j | j+16 << 4)
  *   NF4    QLoRA: blocks of 64, 16 normal-float levels times the block absmax; the absmax values are
  *          themselves quantized (double quantization): minus their mean, int8 per 256 with an f32 scale
@@ -14,6 +17,22 @@
 #include <stdint.h>
 
 #include "error.h"
+
+/* ggml's blocks (ggml-common.h): the f16 scale d as IEEE half bits, then the codes */
+#define QK8_0 32
+#define QK4_0 32
+typedef struct {
+    uint16_t d;
+    int8_t qs[QK8_0];
+} block_q8_0;
+typedef struct {
+    uint16_t d;
+    uint8_t qs[QK4_0 / 2]; /* element j in the low nibble of qs[j], element j + 16 in the high one */
+} block_q4_0;
+_Static_assert(sizeof(block_q8_0) == 34, "block_q8_0 is ggml's 34-byte block");
+_Static_assert(sizeof(block_q4_0) == 18, "block_q4_0 is ggml's 18-byte block");
+
+#define QGROUP_PER_CHANNEL (-1) /* INT4 / INT3: one scale and zero per output row */
 
 typedef enum { QF_INT8, QF_INT4, QF_INT3, QF_Q8_0, QF_Q4_0, QF_NF4, QF_W8A8, QF_COUNT } qformat;
 
@@ -38,7 +57,9 @@ typedef struct {
 const char *qformat_name(qformat f);
 int qformat_parse(const char *s, qformat *out);
 int qformat_bits(qformat f);
-/* The group a format uses for a requested group size (fixed formats ignore it); -1 if invalid. */
+/* The group a format uses for a requested group size (fixed formats ignore it; 0 = the whole row, which
+ * INT4 / INT3 give for QGROUP_PER_CHANNEL); -1 if invalid (INT4 / INT3: not a positive multiple of 8 or
+ * -1). Whether it divides a row is checked where the row length is known (qtensor_alloc). */
 int qformat_group(qformat f, int requested);
 
 /* Round-to-nearest quantization of w [rows, cols]. Fails on a group that does not divide cols. */
@@ -70,16 +91,30 @@ extern const float nf4_levels[16];
 float qtensor_nf4_absmax(const qtensor *q, size_t block);
 
 /* ---- kernels (qmatmul.c) ---- */
+/* The one dispatcher: which computation a matmul of n inputs on q runs. qmatmul runs its fast (AVX2 /
+ * sgemm) implementation and qmatmul_reference the scalar one of the same kind, so a test of the reference
+ * pair exercises the selection the engine makes.
+ *   QK_W8A8         int8 activations per row, int32 sums (W8A8 always)
+ *   QK_Q8ACT_PACK   int8 activation blocks on the row-interleaved decode pack (q->pack built)
+ *   QK_Q8ACT        int8 activation blocks on the stored layout (q8_activations, n <= 4, blocks of 32)
+ *   QK_FUSED        float activations, codes expanded in registers (n <= 4)
+ *   QK_DEQUANT_DOT  rows dequantized into a buffer, dot products (small n, or layouts without a fused kernel)
+ *   QK_TILED_SGEMM  tiles of 64 dequantized rows through sgemm (n >= 16) */
+typedef enum { QK_W8A8, QK_Q8ACT_PACK, QK_Q8ACT, QK_FUSED, QK_DEQUANT_DOT, QK_TILED_SGEMM } qkernel;
+qkernel qmatmul_select(const qtensor *q, int n);
+const char *qkernel_name(qkernel k);
 /* y[n, rows] = x[n, cols] W^T on the packed weights; OpenMP over output rows. W8A8 quantizes x per row;
  * with q->q8_activations, decode-sized inputs (n <= 4) of int8/q8_0/int4/int3/q4_0 use int8 x blocks. */
 void qmatmul(const qtensor *q, const float *x, float *y, int n);
 /* the same with plain scalar code: the reference the fast kernel is tested against */
 void qmatmul_reference(const qtensor *q, const float *x, float *y, int n);
-/* dx[n, cols] += dy[n, rows] W, dequantizing blocks of rows (for training adapters on a frozen base) */
-/* Builds q->pack for the q8_activations decode: INT4, INT3 and Q4_0 with rows a multiple of 8 (others: -1,
- * and the decode reads the stored layout). Costs as many bytes again as the codes. */
+/* Builds q->pack for the q8_activations decode: INT4, INT3 (groups a multiple of 32, per-channel included
+ * when the row is) and Q4_0, with rows a multiple of 8 (others: -1, and the decode reads the stored layout,
+ * or for groups that are not multiples of 32 runs with float activations). Costs as many bytes again as
+ * the codes. */
 int qtensor_pack_supported(const qtensor *q);
 int qtensor_pack_decode(qtensor *q);
+/* dx[n, cols] += dy[n, rows] W, dequantizing blocks of rows (for training adapters on a frozen base) */
 void qmatmul_backward_dx(const qtensor *q, const float *dy, float *dx, int n);
 
 #endif

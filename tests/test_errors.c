@@ -246,3 +246,54 @@ Test(errors, token_id_outside_vocabulary)
     cr_assert_eq(st_write(w.ids, &e, 1, NULL, 0, &err), 0, "%s", err.msg);
     expect_failure(&w, 0, "", "token id 320 at position 2 is outside the vocabulary");
 }
+
+/* config.json through Jansson's 64-bit integers: values past int are refused, never truncated (2^32 + 300
+ * used to load as 300), and negative or zero sizes name their key */
+static void set_config_key(const char *model_dir, const char *key, json_int_t value)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/config.json", model_dir);
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    cr_assert_not_null(root, "%s", jerr.text);
+    json_object_set_new(root, key, json_integer(value));
+    cr_assert_eq(json_dump_file(root, path, JSON_INDENT(2)), 0);
+    json_decref(root);
+}
+
+Test(errors, config_integer_beyond_32_bits)
+{
+    workspace w;
+    prepare(&w);
+    set_config_key(w.model, "vocab_size", ((json_int_t)1 << 32) + 300);
+    expect_failure(&w, 0, "config.json", "key 'vocab_size' is 4294967596, outside [1, 2147483647]");
+}
+
+Test(errors, config_negative_sizes)
+{
+    const char *keys[] = {"hidden_size", "num_key_value_heads", "head_dim", "max_position_embeddings"};
+    for (int k = 0; k < 4; k++) {
+        workspace w;
+        prepare(&w);
+        set_config_key(w.model, keys[k], k == 1 ? 0 : -64);
+        char problem[128];
+        snprintf(problem, sizeof problem, "key '%s' is %d, outside [1, ", keys[k], k == 1 ? 0 : -64);
+        expect_failure(&w, 0, "config.json", problem);
+    }
+    workspace w;
+    prepare(&w);
+    set_config_key(w.model, "eos_token_id", -2);
+    expect_failure(&w, 0, "config.json", "key 'eos_token_id' is -2, outside [-1, ");
+}
+
+/* PEFT's modules_to_save (trained copies of whole modules) are not applied by cpet: refused, not ignored */
+Test(errors, adapter_modules_to_save)
+{
+    workspace w;
+    prepare(&w);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "sed -i 's/\"modules_to_save\": null/\"modules_to_save\": [\"lm_head\", \"score\"]/' %s/adapter/adapter_config.json",
+             w.model);
+    cr_assert_eq(system(cmd), 0);
+    expect_failure(&w, 1, "adapter_config.json", "modules_to_save [lm_head, score] is not supported");
+}

@@ -126,3 +126,39 @@ Test(lora, training_smoke_50_steps_cut_the_loss_4x)
     lora_free(&ad);
     free(base_before);
 }
+
+/* A hand-written adapter_config.json: modules_to_save (PEFT replaces those modules with trained copies)
+ * is refused with the file and the modules named; null or [] (PEFT's default) loads. */
+Test(lora, modules_to_save_is_refused_not_ignored)
+{
+    cpet_err err;
+    model m;
+    cr_assert_eq(model_load(&m, FIXTURE_DIR, &err), 0, "%s", err.msg);
+    char dir[256], cmd[1024], path[512];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(cmd, sizeof cmd, "cp %s/adapter/adapter_model.safetensors %s/", FIXTURE_DIR, dir);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    const char *head = "{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8, \"bias\": \"none\",\n"
+                       " \"target_modules\": [\"q_proj\", \"k_proj\", \"v_proj\", \"o_proj\", \"gate_proj\", \"up_proj\", \"down_proj\"],\n";
+    const char *variants[] = {"\"modules_to_save\": [\"lm_head\", \"embed_tokens\"]}", "\"modules_to_save\": \"lm_head\"}",
+                              "\"modules_to_save\": null}", "\"modules_to_save\": []}"};
+    for (int k = 0; k < 4; k++) {
+        char text[1024];
+        snprintf(text, sizeof text, "%s %s\n", head, variants[k]);
+        write_text(path, text);
+        lora_adapter a;
+        int rc = lora_load(&a, &m, dir, &err);
+        if (k < 2) {
+            cr_assert_neq(rc, 0, "variant %d loaded", k);
+            cr_assert(strstr(err.msg, path) == err.msg, "names the file first: %s", err.msg);
+            cr_assert(strstr(err.msg, k == 0 ? "modules_to_save [lm_head, embed_tokens] is not supported" : "modules_to_save [lm_head]"),
+                      "%s", err.msg);
+            cr_assert_null(strchr(err.msg, '\n'), "one line");
+        } else {
+            cr_assert_eq(rc, 0, "%s", err.msg);
+            cr_assert_eq(a.n_mods, 14);
+            lora_free(&a);
+        }
+    }
+}

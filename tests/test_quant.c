@@ -2,9 +2,11 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gptq.h"
 #include "quant.h"
 #include "tensor.h"
 
@@ -223,11 +225,235 @@ Test(quant, unsupported_group_sizes_are_errors)
     float *w = random_matrix(4, 192, 8);
     qtensor q;
     cpet_err err;
-    cr_assert_neq(quantize_rtn(&q, QF_INT4, w, 4, 192, 48, &err), 0);
-    cr_assert(strstr(err.msg, "group size 48 is not supported"), "%s", err.msg);
+    cr_assert_neq(quantize_rtn(&q, QF_INT4, w, 4, 192, 12, &err), 0, "12 is not a multiple of 8");
+    cr_assert(strstr(err.msg, "group size 12 is not supported for a 4 x 192 tensor"), "%s", err.msg);
+    cr_assert_neq(quantize_rtn(&q, QF_INT3, w, 4, 192, 0, &err), 0);
+    cr_assert(strstr(err.msg, "group size 0 is not supported"), "%s", err.msg);
+    cr_assert_neq(quantize_rtn(&q, QF_INT4, w, 4, 192, -2, &err), 0, "only -1 means per-channel");
     cr_assert_neq(quantize_rtn(&q, QF_INT4, w, 4, 192, 128, &err), 0);
+    cr_assert(strstr(err.msg, "group size 128 does not divide the row length 192 of a 4 x 192 tensor"), "%s", err.msg);
+    cr_assert_neq(quantize_rtn(&q, QF_INT4, w, 4, 192, 40, &err), 0, "a multiple of 8 that does not divide");
     cr_assert(strstr(err.msg, "does not divide the row length 192"), "%s", err.msg);
     cr_assert_neq(quantize_rtn(&q, QF_Q4_0, w, 4, 40, 0, &err), 0, "Q4_0 needs rows of whole 32-blocks");
+    cr_assert_eq(quantize_rtn(&q, QF_INT4, w, 4, 192, 48, &err), 0, "48 divides 192: %s", err.msg);
+    cr_assert_eq(q.group, 48);
+    qtensor_free(&q);
+    free(w);
+}
+
+/* ---- groups that are not multiples of 32, and per-channel (group -1) ---- */
+
+typedef struct {
+    qformat f;
+    int rows, cols, group, expected_group;
+} odd_group_case;
+
+/* Error bound of an asymmetric b-bit group with maxq = 2^b - 1 and range [lo, hi] (0 included): codes that
+ * are not clamped are off by at most s / 2. A clamped code is off by at most s / 2 + |(hi - lo) - maxq s|,
+ * the amount by which rounding s to f16 shrank the grid (z = round(-lo / s) is within 1/2 of exact). So per
+ * element |w - deq| <= s / 2 + |(hi - lo) - maxq s|, plus float rounding of w / s (1e-6 relative). */
+static void check_group_bound(const odd_group_case *gc, const float *w, const qtensor *q, const float *d)
+{
+    const int per_row = gc->cols / q->group, maxq = (1 << qformat_bits(gc->f)) - 1;
+    for (int r = 0; r < gc->rows; r++)
+        for (int k = 0; k < per_row; k++) {
+            float lo = 0, hi = 0;
+            for (int c = k * q->group; c < (k + 1) * q->group; c++) {
+                lo = fminf(lo, w[r * gc->cols + c]);
+                hi = fmaxf(hi, w[r * gc->cols + c]);
+            }
+            const float s = q->scales[r * per_row + k];
+            const float bound = s / 2 + fabsf((hi - lo) - maxq * s) + 1e-6f * fmaxf(fabsf(lo), fabsf(hi));
+            cr_assert_eq(s, cpet_f16_to_f32(cpet_f32_to_f16(s)), "scales are stored as f16");
+            cr_assert_leq(q->zeros[r * per_row + k], maxq);
+            for (int c = k * q->group; c < (k + 1) * q->group; c++)
+                cr_assert_leq(fabsf(w[r * gc->cols + c] - d[r * gc->cols + c]), bound, "%s g%d %dx%d: (%d, %d) s %g",
+                              qformat_name(gc->f), gc->group, gc->rows, gc->cols, r, c, s);
+        }
+}
+
+ParameterizedTestParameters(quant, odd_and_per_channel_groups_within_the_bound)
+{
+    static odd_group_case cases[] = {
+        {QF_INT4, 8, 256, -1, 256}, {QF_INT4, 8, 256, 16, 16}, {QF_INT4, 6, 48, 24, 24}, {QF_INT4, 6, 48, -1, 48},
+        {QF_INT4, 5, 48, 16, 16},   {QF_INT4, 3, 40, 8, 8},    {QF_INT3, 7, 48, 24, 24}, {QF_INT3, 4, 256, -1, 256},
+        {QF_INT4, 5, 44, -1, 44},   {QF_INT4, 4, 44, 44, 44},
+    };
+    return cr_make_param_array(odd_group_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(odd_group_case *gc, quant, odd_and_per_channel_groups_within_the_bound)
+{
+    float *w = random_matrix(gc->rows, gc->cols, 20 + (uint64_t)gc->group);
+    qtensor q;
+    cpet_err err;
+    cr_assert_eq(quantize_rtn(&q, gc->f, w, gc->rows, gc->cols, gc->group, &err), 0, "%s", err.msg);
+    cr_assert_eq(q.group, gc->expected_group, "per-channel is one group per row");
+    float *d = malloc((size_t)gc->rows * gc->cols * sizeof(float));
+    qtensor_dequantize(&q, d);
+    check_group_bound(gc, w, &q, d);
+    size_t groups = (size_t)gc->rows * gc->cols / (size_t)q.group;
+    cr_assert_eq(qtensor_bytes(&q), ((size_t)gc->rows * gc->cols + 1) / 2 + groups * 2 + (groups + 1) / 2);
+    /* a saved tensor records group = cols for per-channel, and that group loads back */
+    qtensor back;
+    cr_assert_eq(qtensor_alloc(&back, gc->f, gc->rows, gc->cols, q.group, &err), 0, "%s", err.msg);
+    cr_assert_eq(back.group, q.group);
+    qtensor_free(&back);
+    qtensor_free(&q);
+    free(w);
+    free(d);
+}
+
+/* GPTQ takes the same groups: its packed codes are the weights it computed, within the same kind of bound */
+Test(quant, gptq_odd_and_per_channel_groups)
+{
+    const int rows = 16, cols = 48, n = 64;
+    float *x = random_matrix(n, cols, 30);
+    double *H = calloc((size_t)cols * cols, sizeof(double));
+    gptq_accumulate(H, x, n, cols);
+    for (size_t i = 0; i < (size_t)cols * cols; i++) H[i] *= 2.0 / n;
+    const int groups[] = {24, 16, -1};
+    for (int k = 0; k < 3; k++) {
+        float *w = random_matrix(rows, cols, 31), *packed = malloc((size_t)rows * cols * sizeof(float));
+        qtensor q;
+        cpet_err err;
+        cr_assert_eq(gptq_quantize(&q, QF_INT4, w, rows, cols, groups[k], H, 0.01, &err), 0, "%s", err.msg);
+        cr_assert_eq(q.group, groups[k] > 0 ? groups[k] : cols);
+        qtensor_dequantize(&q, packed);
+        cr_assert_lt(vec_max_rel_diff(packed, w, (size_t)rows * cols), 1e-6, "g%d: the packed codes are what GPTQ computed", groups[k]);
+        qtensor_free(&q);
+        free(w);
+        free(packed);
+    }
+    float *w = random_matrix(rows, cols, 31);
+    qtensor q;
+    cpet_err err;
+    cr_assert_neq(gptq_quantize(&q, QF_INT4, w, rows, cols, 20, H, 0.01, &err), 0);
+    cr_assert(strstr(err.msg, "group size 20 is not supported for a 16 x 48 tensor"), "%s", err.msg);
+    cr_assert_neq(gptq_quantize(&q, QF_INT3, w, rows, cols, 32, H, 0.01, &err), 0);
+    cr_assert(strstr(err.msg, "does not divide the row length 48"), "%s", err.msg);
+    free(w);
+    free(H);
+    free(x);
+}
+
+/* The packed kernels on such groups, every decode batch (n = 1..4) and the wider paths (7: dequant-dot,
+ * 17: tiled sgemm), odd row counts, with and without int8 activations: against x times the dequantized
+ * matrix (double sums). With q8_activations the groups that are not multiples of 32 have no int8 kernel,
+ * so the dispatcher keeps float activations: the result is the exact one and the pack is refused. */
+typedef struct {
+    int rows, cols, group;
+    qkernel decode; /* what qmatmul_select picks for n <= 4 with q8_activations on */
+} odd_kernel_case;
+
+ParameterizedTestParameters(quant, odd_group_kernels_match_the_dequantized_matmul)
+{
+    static odd_kernel_case cases[] = {
+        {13, 48, 24, QK_FUSED}, {13, 48, 16, QK_FUSED}, {9, 120, 8, QK_FUSED},   {13, 120, -1, QK_FUSED},
+        {5, 44, -1, QK_DEQUANT_DOT}, {16, 96, -1, QK_Q8ACT_PACK}, {11, 96, -1, QK_Q8ACT}, {24, 72, 24, QK_FUSED},
+    };
+    return cr_make_param_array(odd_kernel_case, cases, sizeof cases / sizeof cases[0]);
+}
+
+ParameterizedTest(odd_kernel_case *kc, quant, odd_group_kernels_match_the_dequantized_matmul)
+{
+    const int rows = kc->rows, cols = kc->cols, ns[] = {1, 2, 3, 4, 7, 17};
+    float *w = random_matrix(rows, cols, 40), *x = random_matrix(17, cols, 41);
+    float *d = malloc((size_t)rows * cols * sizeof(float)), *fast = malloc((size_t)17 * rows * sizeof(float)),
+          *ref = malloc((size_t)17 * rows * sizeof(float));
+    for (int f = 0; f < 2; f++) {
+        const qformat fmt = f ? QF_INT3 : QF_INT4;
+        qtensor q;
+        cpet_err err;
+        cr_assert_eq(quantize_rtn(&q, fmt, w, rows, cols, kc->group, &err), 0, "%s", err.msg);
+        qtensor_dequantize(&q, d);
+        for (int q8 = 0; q8 < 2; q8++) {
+            q.q8_activations = q8;
+            if (q8 && kc->decode == QK_Q8ACT_PACK) cr_assert_eq(qtensor_pack_decode(&q), 0, "rows %d g%d", rows, kc->group);
+            if (q8 && kc->decode != QK_Q8ACT_PACK) cr_assert_eq(qtensor_pack_decode(&q), -1, "rows %d g%d: no pack", rows, kc->group);
+            for (size_t t = 0; t < sizeof ns / sizeof ns[0]; t++) {
+                const int n = ns[t];
+                qkernel kind = qmatmul_select(&q, n);
+                if (n <= 4) cr_assert_eq(kind, q8 ? kc->decode : (kc->decode == QK_DEQUANT_DOT ? QK_DEQUANT_DOT : QK_FUSED),
+                                         "%s %dx%d g%d n=%d q8=%d: %s", qformat_name(fmt), rows, cols, kc->group, n, q8, qkernel_name(kind));
+                else cr_assert_eq(kind, n < 16 ? QK_DEQUANT_DOT : QK_TILED_SGEMM);
+                qmatmul(&q, x, fast, n);
+                qmatmul_reference(&q, x, ref, n);
+                cr_assert_lt(vec_max_rel_diff(fast, ref, (size_t)n * rows), 1e-5, "%s %dx%d g%d n=%d q8=%d (%s): fast vs reference",
+                             qformat_name(fmt), rows, cols, kc->group, n, q8, qkernel_name(kind));
+                const int int8_acts = kind == QK_Q8ACT || kind == QK_Q8ACT_PACK;
+                for (int i = 0; i < n; i++)
+                    for (int r = 0; r < rows; r++) {
+                        double s = 0, mag = 0, step = 0;
+                        for (int c = 0; c < cols; c++) {
+                            float amax = 0; /* of x's 32-block holding c */
+                            for (int j = c / 32 * 32; j < c / 32 * 32 + 32 && j < cols; j++) amax = fmaxf(amax, fabsf(x[i * cols + j]));
+                            s += (double)x[i * cols + c] * d[r * cols + c];
+                            mag += fabs((double)x[i * cols + c] * d[r * cols + c]);
+                            step += fabs((double)d[r * cols + c]) * amax / 254.0;
+                        }
+                        /* float activations: f32 sums, 1e-5 of the magnitude; int8 activations: each x moves
+                         * by at most half a step, absmax / 254 of its 32-block, times |w| */
+                        double tol = int8_acts ? step * (1 + 1e-4) + 1e-5 * mag : 1e-5 * mag + 1e-7;
+                        cr_assert_leq(fabs(fast[i * rows + r] - s), tol, "%s %dx%d g%d n=%d q8=%d (%s): y[%d, %d] %g vs %g",
+                                      qformat_name(fmt), rows, cols, kc->group, n, q8, qkernel_name(kind), i, r,
+                                      (double)fast[i * rows + r], s);
+                    }
+            }
+        }
+        qtensor_free(&q);
+    }
+    free(w);
+    free(x);
+    free(d);
+    free(fast);
+    free(ref);
+}
+
+/* ggml's block layouts as structs: the byte sizes and offsets llama.cpp files use */
+Test(quant, ggml_block_structs_have_ggml_layout)
+{
+    cr_assert_eq(sizeof(block_q8_0), 34);
+    cr_assert_eq(sizeof(block_q4_0), 18);
+    cr_assert_eq(offsetof(block_q8_0, qs), 2);
+    cr_assert_eq(offsetof(block_q4_0, qs), 2);
+    float x[64];
+    for (int j = 0; j < 64; j++) x[j] = 0.25f * (float)(j % 32 - 16);
+    qtensor q;
+    cpet_err err;
+    cr_assert_eq(quantize_rtn(&q, QF_Q4_0, x, 1, 64, 0, &err), 0, "%s", err.msg);
+    const block_q4_0 *b = (const block_q4_0 *)q.data;
+    cr_assert_eq(q.data_bytes, 2 * sizeof(block_q4_0));
+    cr_assert_eq(b[1].d, cpet_f32_to_f16(0.5f), "block 1 of the row: d = max / -8 with max = -4");
+    for (int c = 0; c < 64; c++) cr_assert_eq(qtensor_code(&q, 0, c), c % 32 < 16 ? b[c / 32].qs[c % 16] & 15 : b[c / 32].qs[c % 16] >> 4);
+    qtensor_free(&q);
+}
+
+/* the engine's own matmul and the reference take their kind from one dispatcher */
+Test(quant, dispatcher_picks_the_kernels_the_engine_runs)
+{
+    float *w = random_matrix(16, 256, 50);
+    qtensor q;
+    cpet_err err;
+    cr_assert_eq(quantize_rtn(&q, QF_INT4, w, 16, 256, 128, &err), 0, "%s", err.msg);
+    cr_assert_eq(qmatmul_select(&q, 1), QK_FUSED);
+    cr_assert_eq(qmatmul_select(&q, 5), QK_DEQUANT_DOT);
+    cr_assert_eq(qmatmul_select(&q, 16), QK_TILED_SGEMM);
+    q.q8_activations = 1;
+    cr_assert_eq(qmatmul_select(&q, 4), QK_Q8ACT);
+    cr_assert_eq(qmatmul_select(&q, 5), QK_DEQUANT_DOT, "int8 activations are for decode batches only");
+    cr_assert_eq(qtensor_pack_decode(&q), 0);
+    cr_assert_eq(qmatmul_select(&q, 1), QK_Q8ACT_PACK);
+    cr_assert_str_eq(qkernel_name(QK_Q8ACT_PACK), "q8act-pack");
+    qtensor_free(&q);
+    cr_assert_eq(quantize_rtn(&q, QF_W8A8, w, 16, 256, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(qmatmul_select(&q, 1), QK_W8A8);
+    qtensor_free(&q);
+    cr_assert_eq(quantize_rtn(&q, QF_NF4, w, 16, 256, 0, &err), 0, "%s", err.msg);
+    q.q8_activations = 1;
+    cr_assert_eq(qmatmul_select(&q, 2), QK_FUSED, "NF4 levels are not integers: no int8 kernel");
+    qtensor_free(&q);
+    free(w);
 }
 
 /* The row-interleaved decode pack gives the stored layout's integer sums: every 4-bit format and group,
