@@ -72,44 +72,6 @@ int compress_check_chain(const char *chain, const compress_options *o, int have_
     return 0;
 }
 
-int model_set_packed(model *m, int layer, int which, qtensor *q)
-{
-    int count = m->cfg.n_layers * LIN_PER_LAYER;
-    if (!m->quant) {
-        m->quant = calloc((size_t)count, sizeof *m->quant);
-        for (int i = 0; i < count; i++) m->quant[i].format = QF_COUNT;
-    }
-    qtensor *slot = &m->quant[layer * LIN_PER_LAYER + which];
-    if (slot->format != QF_COUNT) qtensor_free(slot);
-    *slot = *q;
-    linear *l = &m->layers[layer].lin[which];
-    l->qw = slot;
-    qtensor_dequantize(slot, l->w); /* the f32 slot keeps what the packed base computes */
-    return 0;
-}
-
-void model_set_q8_activations(model *m, int on)
-{
-    for (int i = 0; m->quant && i < m->cfg.n_layers * LIN_PER_LAYER; i++) {
-        qtensor *q = &m->quant[i];
-        if (q->format == QF_COUNT) continue;
-        q->q8_activations = on;
-        if (on && !q->pack && qtensor_pack_supported(q)) qtensor_pack_decode(q); /* on failure: the stored layout */
-    }
-}
-
-size_t model_storage_bytes(const model *m)
-{
-    size_t bytes = 0;
-    for (int i = 0; i < m->n_tensors; i++) bytes += m->tensors[i].n * sizeof(float);
-    for (int l = 0; l < m->cfg.n_layers; l++)
-        for (int k = 0; k < LIN_PER_LAYER; k++) {
-            const linear *lin = &m->layers[l].lin[k];
-            if (lin->qw) bytes = bytes - (size_t)lin->in * lin->out * sizeof(float) + qtensor_bytes(lin->qw);
-        }
-    return bytes;
-}
-
 /* ---- calibration inputs ---- */
 
 static int calib_forward(model *m, const calib_data *c, cpet_err *err)

@@ -36,13 +36,4 @@ int compress_check_chain(const char *chain, const compress_options *o, int have_
 /* Applies the chain to m in place (struct-ffn replaces m with a smaller model). */
 int compress_model(model *m, const char *chain, const compress_options *o, const calib_data *calib, cpet_err *err);
 
-/* Bytes the weights take as stored (packed bases at their packed size, everything else f32). */
-size_t model_storage_bytes(const model *m);
-/* Decode mode of every packed linear: int8 activation blocks and integer dot products (llama.cpp's scheme,
- * ~3x the f32 token rate for int8/q8_0/q4_0) or exact float activations (the default). */
-void model_set_q8_activations(model *m, int on);
-
-/* Quantizes one linear with a packed format and points it at the result (owned by m). */
-int model_set_packed(model *m, int layer, int which, qtensor *q);
-
 #endif

@@ -5,10 +5,7 @@
 #include <string.h>
 
 #include "blas.h"
-#include "fileio.h"
 #include "ops.h"
-#include "compress.h"
-#include "safetensors.h"
 #include "tensor.h"
 
 const char *const linear_module_suffix[LIN_PER_LAYER] = {
@@ -16,9 +13,14 @@ const char *const linear_module_suffix[LIN_PER_LAYER] = {
     "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj",
 };
 
-static param_tensor *add_tensor(model *m, float **cursor, const char *name, int ndim, int64_t d0, int64_t d1)
+/* ---- parameters: a size table from the config, one allocation, pointers from offsets (llm.c's
+ * fill_in_parameter_sizes + malloc_and_point). The order is HF's and is the checkpoint order. ---- */
+
+/* Appends tensor `name` [d0, d1] to the table; *dst[i] receives its address once the buffer exists. */
+static void table_add(model *m, float ***dst, float **field, const char *name, int ndim, int64_t d0, int64_t d1)
 {
-    param_tensor *t = &m->tensors[m->n_tensors++];
+    param_tensor *t = &m->tensors[m->n_tensors];
+    dst[m->n_tensors++] = field;
     memset(t, 0, sizeof *t);
     snprintf(t->name, sizeof t->name, "%s", name);
     t->ndim = ndim;
@@ -26,44 +28,58 @@ static param_tensor *add_tensor(model *m, float **cursor, const char *name, int 
     t->shape[1] = ndim == 2 ? d1 : 1;
     t->n = (size_t)d0 * (size_t)t->shape[1];
     t->decay = ndim == 2;
-    t->p = *cursor;
-    /* keep every tensor 64-byte aligned inside the one buffer */
-    *cursor += (t->n + 15) / 16 * 16;
-    return t;
 }
 
-/* Lays out every tensor in HF order; with params == NULL only counts floats. */
-static size_t layout(model *m, float *params)
+/* Names and shapes of every tensor in HF order, and which struct field points at each. */
+static void fill_in_parameter_table(model *m, float ***dst)
 {
     const model_config *c = &m->cfg;
     const int D = c->hidden_size, F = c->intermediate_size, qd = c->n_heads * c->head_dim,
               kvd = c->n_kv_heads * c->head_dim;
-    float *cursor = params;
     char name[160];
     m->n_tensors = 0;
-    m->embed = add_tensor(m, &cursor, "model.embed_tokens.weight", 2, c->vocab_size, D)->p;
+    table_add(m, dst, &m->embed, "model.embed_tokens.weight", 2, c->vocab_size, D);
     for (int l = 0; l < c->n_layers; l++) {
         layer_weights *lw = &m->layers[l];
         const int outs[LIN_PER_LAYER] = {qd, kvd, kvd, D, F, F, D};
         const int ins[LIN_PER_LAYER] = {D, D, D, qd, D, D, F};
         snprintf(name, sizeof name, "model.layers.%d.input_layernorm.weight", l);
-        lw->attn_norm = add_tensor(m, &cursor, name, 1, D, 1)->p;
+        table_add(m, dst, &lw->attn_norm, name, 1, D, 1);
         for (int i = 0; i < LIN_PER_LAYER; i++) {
             if (i == LIN_GATE) {
                 snprintf(name, sizeof name, "model.layers.%d.post_attention_layernorm.weight", l);
-                lw->ffn_norm = add_tensor(m, &cursor, name, 1, D, 1)->p;
+                table_add(m, dst, &lw->ffn_norm, name, 1, D, 1);
             }
             snprintf(name, sizeof name, "model.layers.%d.%s.weight", l, linear_module_suffix[i]);
-            lw->lin[i].w = add_tensor(m, &cursor, name, 2, outs[i], ins[i])->p;
+            table_add(m, dst, &lw->lin[i].w, name, 2, outs[i], ins[i]);
             lw->lin[i].out = outs[i];
             lw->lin[i].in = ins[i];
         }
     }
-    m->final_norm = add_tensor(m, &cursor, "model.norm.weight", 1, D, 1)->p;
+    table_add(m, dst, &m->final_norm, "model.norm.weight", 1, D, 1);
     m->lm_head.in = D;
     m->lm_head.out = c->vocab_size;
-    m->lm_head.w = c->tie_word_embeddings ? m->embed : add_tensor(m, &cursor, "lm_head.weight", 2, c->vocab_size, D)->p;
-    return (size_t)(cursor - params);
+    if (!c->tie_word_embeddings) table_add(m, dst, &m->lm_head.w, "lm_head.weight", 2, c->vocab_size, D);
+}
+
+/* One allocation for every tensor of the table, each 64-byte aligned, and the pointers into it. */
+static int malloc_and_point_parameters(model *m, float ***dst, cpet_err *err)
+{
+    size_t n = (size_t)m->n_tensors, *bytes = malloc(2 * n * sizeof *bytes);
+    if (!bytes) return cpet_fail(err, "out of memory allocating the model");
+    size_t *offsets = bytes + n;
+    for (size_t i = 0; i < n; i++) bytes[i] = m->tensors[i].n * sizeof(float);
+    size_t total = cpet_layout(bytes, n, offsets);
+    m->params = cpet_alloc(total);
+    if (!m->params) {
+        free(bytes);
+        return cpet_fail(err, "out of memory: %zu parameters", total / sizeof(float));
+    }
+    m->n_params = total / sizeof(float);
+    for (size_t i = 0; i < n; i++) *dst[i] = m->tensors[i].p = m->params + offsets[i] / sizeof(float);
+    if (m->cfg.tie_word_embeddings) m->lm_head.w = m->embed;
+    free(bytes);
+    return 0;
 }
 
 int model_create(model *m, const model_config *cfg, cpet_err *err)
@@ -71,14 +87,18 @@ int model_create(model *m, const model_config *cfg, cpet_err *err)
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
     if (config_validate(cfg, "config", err) != 0) return -1;
+    size_t max_tensors = (size_t)cfg->n_layers * 9 + 4;
     m->layers = calloc((size_t)cfg->n_layers, sizeof *m->layers);
-    m->tensors = calloc((size_t)cfg->n_layers * 9 + 4, sizeof *m->tensors);
-    if (!m->layers || !m->tensors) return cpet_fail(err, "out of memory allocating the model");
-    size_t n = layout(m, NULL);
-    m->params = cpet_alloc_floats(n);
-    if (!m->params) return cpet_fail(err, "out of memory: %zu parameters", n);
-    m->n_params = n;
-    layout(m, m->params);
+    m->tensors = calloc(max_tensors, sizeof *m->tensors);
+    float ***dst = calloc(max_tensors, sizeof *dst);
+    if (!m->layers || !m->tensors || !dst) {
+        free(dst);
+        return cpet_fail(err, "out of memory allocating the model");
+    }
+    fill_in_parameter_table(m, dst);
+    int rc = malloc_and_point_parameters(m, dst, err);
+    free(dst);
+    if (rc != 0) return -1;
     for (int i = 0; i < m->n_tensors; i++)
         if (m->tensors[i].ndim == 1)
             for (size_t j = 0; j < m->tensors[i].n; j++) m->tensors[i].p[j] = 1.0f;
@@ -161,289 +181,6 @@ void model_for_each_linear(model *m, void (*fn)(linear *l, const char *module_na
     fn(&m->lm_head, "lm_head", ctx);
 }
 
-/* ---- loading ---- */
-
-typedef struct {
-    st_file *files;
-    int n;
-} shard_set;
-
-static void shards_close(shard_set *s)
-{
-    for (int i = 0; i < s->n; i++) st_close(&s->files[i]);
-    free(s->files);
-}
-
-/* model.safetensors, or every shard named in model.safetensors.index.json */
-static int shards_open(shard_set *s, const char *dir, cpet_err *err)
-{
-    char path[4096];
-    memset(s, 0, sizeof *s);
-    if (path_join(path, sizeof path, dir, "model.safetensors") != 0) return cpet_fail(err, "%s: path too long", dir);
-    if (path_exists(path)) {
-        s->files = calloc(1, sizeof *s->files);
-        if (st_open(&s->files[0], path, err) != 0) return -1;
-        s->n = 1;
-        return 0;
-    }
-    char index[4096];
-    if (path_join(index, sizeof index, dir, "model.safetensors.index.json") != 0 || !path_exists(index))
-        return cpet_fail(err, "%s: missing file (and no model.safetensors.index.json)", path);
-    json_t *j = json_read_file(index, err);
-    if (!j) return -1;
-    json_t *map = json_object_get(j, "weight_map");
-    if (!json_is_object(map)) {
-        json_decref(j);
-        return cpet_fail(err, "%s: no weight_map object", index);
-    }
-    s->files = calloc(json_object_size(map) + 1, sizeof *s->files);
-    const char *key;
-    json_t *v;
-    json_object_foreach(map, key, v)
-    {
-        const char *shard = json_string_value(v);
-        if (!shard) {
-            json_decref(j);
-            return cpet_fail(err, "%s: weight_map['%s'] is not a file name", index, key);
-        }
-        int seen = 0;
-        path_join(path, sizeof path, dir, shard);
-        for (int i = 0; i < s->n && !seen; i++) seen = strcmp(s->files[i].path, path) == 0;
-        if (seen) continue;
-        if (st_open(&s->files[s->n], path, err) != 0) {
-            json_decref(j);
-            return -1;
-        }
-        s->n++;
-    }
-    json_decref(j);
-    return 0;
-}
-
-/* (layer, which) of the linear whose weight is `w`, or -1 */
-static int linear_slot(const model *m, const float *w, int *layer, int *which)
-{
-    for (int l = 0; l < m->cfg.n_layers; l++)
-        for (int k = 0; k < LIN_PER_LAYER; k++)
-            if (m->layers[l].lin[k].w == w) {
-                *layer = l;
-                *which = k;
-                return 0;
-            }
-    return -1;
-}
-
-static const st_tensor *find_in_shards(const shard_set *s, const char *name, const st_file **file)
-{
-    for (int i = 0; i < s->n; i++) {
-        const st_tensor *t = st_find(&s->files[i], name);
-        if (t) {
-            *file = &s->files[i];
-            return t;
-        }
-    }
-    return NULL;
-}
-
-/* A packed linear: <base>.qweight (+ .scales, .zeros, .absmax_q, .absmax_scale) and its description in
- * the metadata key "cpet.quant.<base>.weight". */
-static int load_packed(model *m, const shard_set *shards, param_tensor *t, const st_file *f, cpet_err *err)
-{
-    char key[256], name[256];
-    snprintf(key, sizeof key, "cpet.quant.%s", t->name);
-    const char *desc = st_meta(f, key);
-    if (!desc) return cpet_fail(err, "%s: '%.*sqweight' has no '%s' entry in the metadata", f->path, (int)(strlen(t->name) - 6), t->name, key);
-    json_error_t jerr;
-    json_t *j = json_loads(desc, 0, &jerr);
-    qformat fmt;
-    const char *fs = json_string_value(json_object_get(j, "format"));
-    int group = (int)json_integer_value(json_object_get(j, "group")), layer, which;
-    if (!fs || qformat_parse(fs, &fmt) != 0 || linear_slot(m, t->p, &layer, &which) != 0) {
-        json_decref(j);
-        return cpet_fail(err, "%s: metadata '%s' does not describe a known packed format for a linear layer", f->path, key);
-    }
-    qtensor q;
-    int rc = qtensor_alloc(&q, fmt, (int)t->shape[0], (int)t->shape[1], group, err);
-    if (rc == 0) q.absmax_mean = (float)json_number_value(json_object_get(j, "absmax_mean"));
-    json_decref(j);
-    if (rc != 0) return cpet_prefix(err, "%s: %s", f->path, t->name);
-    size_t groups = (size_t)q.rows * q.cols / (size_t)q.group;
-    struct {
-        const char *suffix;
-        void *dst;
-        size_t bytes;
-        st_dtype dtype;
-    } parts[] = {
-        {"qweight", q.data, q.data_bytes, ST_U8},
-        {"scales", q.scales, (fmt == QF_INT8 || fmt == QF_W8A8 ? (size_t)q.rows : groups) * 4, ST_F32},
-        {"zeros", q.zeros, groups, ST_U8},
-        {"absmax_q", q.absmax_q, groups, ST_U8},
-        {"absmax_scale", q.absmax_scale, (groups + 255) / 256 * 4, ST_F32},
-    };
-    size_t base_len = strlen(t->name) - strlen("weight");
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0] && rc == 0; i++) {
-        if (!parts[i].dst) continue;
-        snprintf(name, sizeof name, "%.*s%s", (int)base_len, t->name, parts[i].suffix);
-        const st_file *pf;
-        const st_tensor *pt = find_in_shards(shards, name, &pf);
-        if (!pt) rc = cpet_fail(err, "%s: tensor '%s' is missing (a %s weight needs it)", f->path, name, qformat_name(fmt));
-        else if (pt->nbytes != parts[i].bytes || pt->dtype != parts[i].dtype)
-            rc = cpet_fail(err, "%s: tensor '%s' has %zu bytes of %s, expected %zu of %s", pf->path, name, pt->nbytes,
-                           st_dtype_name(pt->dtype), parts[i].bytes, st_dtype_name(parts[i].dtype));
-        else memcpy(parts[i].dst, pt->data, pt->nbytes);
-    }
-    if (rc != 0) {
-        qtensor_free(&q);
-        return -1;
-    }
-    return model_set_packed(m, layer, which, &q);
-}
-
-int model_load(model *m, const char *dir, cpet_err *err)
-{
-    char path[4096];
-    model_config cfg;
-    if (path_join(path, sizeof path, dir, "config.json") != 0) return cpet_fail(err, "%s: path too long", dir);
-    if (!path_exists(path)) return cpet_fail(err, "%s: missing file", path);
-    if (config_load(&cfg, path, err) != 0) return -1;
-    if (model_create(m, &cfg, err) != 0) return -1;
-    shard_set shards;
-    if (shards_open(&shards, dir, err) != 0) {
-        shards_close(&shards);
-        model_free(m);
-        return -1;
-    }
-    int rc = 0;
-    for (int i = 0; i < m->n_tensors && rc == 0; i++) {
-        param_tensor *t = &m->tensors[i];
-        const st_file *sf = NULL;
-        const st_tensor *st = find_in_shards(&shards, t->name, &sf);
-        char packed[256];
-        snprintf(packed, sizeof packed, "%.*sqweight", (int)(strlen(t->name) - 6), t->name);
-        const st_file *pf = NULL;
-        if (!st && strlen(t->name) > 6 && find_in_shards(&shards, packed, &pf)) {
-            rc = load_packed(m, &shards, t, pf, err);
-            continue;
-        }
-        if (!st) {
-            rc = cpet_fail(err, "%s: tensor '%s' is missing (config.json has %d layers%s)", shards.files[0].path,
-                           t->name, cfg.n_layers, cfg.tie_word_embeddings ? ", tied embeddings" : "");
-            break;
-        }
-        rc = st_check_shape(sf, st, t->ndim, t->shape, err);
-        if (rc == 0) rc = st_to_f32(sf, st, t->p, err);
-    }
-    if (rc == 0 && cfg.moe_experts > 0) {
-        m->moe = calloc((size_t)cfg.n_layers, sizeof *m->moe);
-        for (int l = 0; l < cfg.n_layers && rc == 0; l++) {
-            moe_layer *e = &m->moe[l];
-            *e = (moe_layer){cfg.moe_experts, cfg.moe_top_k, cfg.hidden_size, cfg.intermediate_size,
-                             malloc((size_t)cfg.intermediate_size * sizeof(int)),
-                             cpet_alloc_floats((size_t)cfg.moe_experts * cfg.hidden_size)};
-            char name[128];
-            const st_file *f = NULL;
-            snprintf(name, sizeof name, "model.layers.%d.mlp.moe_router", l);
-            const st_tensor *r = find_in_shards(&shards, name, &f);
-            int64_t rshape[2] = {cfg.moe_experts, cfg.hidden_size}, eshape[1] = {cfg.intermediate_size};
-            if (!r) rc = cpet_fail(err, "%s: tensor '%s' is missing (config.json has moefication)", shards.files[0].path, name);
-            if (rc == 0) rc = st_check_shape(f, r, 2, rshape, err);
-            if (rc == 0) rc = st_to_f32(f, r, e->router, err);
-            snprintf(name, sizeof name, "model.layers.%d.mlp.moe_expert", l);
-            const st_tensor *x = rc == 0 ? find_in_shards(&shards, name, &f) : NULL;
-            if (rc == 0 && !x) rc = cpet_fail(err, "%s: tensor '%s' is missing (config.json has moefication)", shards.files[0].path, name);
-            if (rc == 0) rc = st_check_shape(f, x, 1, eshape, err);
-            if (rc == 0 && x->dtype != ST_I32) rc = cpet_fail(err, "%s: tensor '%s' must be I32", f->path, name);
-            for (int j = 0; rc == 0 && j < cfg.intermediate_size; j++) {
-                int32_t v;
-                memcpy(&v, (const char *)x->data + 4 * j, 4);
-                if (v < 0 || v >= cfg.moe_experts) rc = cpet_fail(err, "%s: '%s' names expert %d of %d", f->path, name, v, cfg.moe_experts);
-                e->expert_of[j] = v;
-            }
-        }
-    }
-    shards_close(&shards);
-    if (rc != 0) model_free(m);
-    return rc;
-}
-
-int model_save(const model *m, const char *dir, cpet_err *err) { return model_save_as(m, dir, 0, err); }
-
-static const qtensor *packed_of(const model *m, const float *w)
-{
-    int layer, which;
-    if (linear_slot(m, w, &layer, &which) != 0) return NULL;
-    return m->layers[layer].lin[which].qw;
-}
-
-int model_save_as(const model *m, const char *dir, int dequantize, cpet_err *err)
-{
-    char path[4096];
-    if (make_dirs(dir, err) != 0) return -1;
-    if (path_join(path, sizeof path, dir, "config.json") != 0) return cpet_fail(err, "%s: path too long", dir);
-    if (config_save(&m->cfg, path, err) != 0) return -1;
-    size_t cap = (size_t)m->n_tensors * 5 + 2 * (size_t)m->cfg.n_layers + 1;
-    st_entry *entries = calloc(cap, sizeof *entries);
-    char (*names)[256] = calloc(cap, sizeof *names);
-    const char **meta = calloc((size_t)m->n_tensors * 2 + 2, sizeof(char *));
-    char **meta_owned = calloc(2 * (size_t)m->n_tensors + 1, sizeof(char *));
-    int n = 0, n_meta = 1, n_owned = 0;
-    meta[0] = "format";
-    meta[1] = "pt";
-    for (int i = 0; i < m->n_tensors; i++) {
-        const param_tensor *t = &m->tensors[i];
-        const qtensor *q = dequantize ? NULL : packed_of(m, t->p);
-        if (!q) {
-            entries[n++] = st_f32_entry(t->name, t->p, t->ndim, t->shape);
-            continue;
-        }
-        size_t base = strlen(t->name) - strlen("weight"), groups = (size_t)q->rows * q->cols / (size_t)q->group;
-        struct {
-            const char *suffix;
-            const void *data;
-            int64_t count;
-            st_dtype dtype;
-        } parts[] = {
-            {"qweight", q->data, (int64_t)q->data_bytes, ST_U8},
-            {"scales", q->scales, (int64_t)(q->format == QF_INT8 || q->format == QF_W8A8 ? (size_t)q->rows : groups), ST_F32},
-            {"zeros", q->zeros, (int64_t)groups, ST_U8},
-            {"absmax_q", q->absmax_q, (int64_t)groups, ST_U8},
-            {"absmax_scale", q->absmax_scale, (int64_t)((groups + 255) / 256), ST_F32},
-        };
-        for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++) {
-            if (!parts[k].data) continue;
-            snprintf(names[n], sizeof names[0], "%.*s%s", (int)base, t->name, parts[k].suffix);
-            entries[n] = (st_entry){.name = names[n], .dtype = parts[k].dtype, .ndim = 1, .shape = {parts[k].count}, .data = parts[k].data};
-            n++;
-        }
-        char *key = malloc(256), *desc = malloc(256);
-        snprintf(key, 256, "cpet.quant.%s", t->name);
-        snprintf(desc, 256, "{\"format\": \"%s\", \"group\": %d, \"rows\": %d, \"cols\": %d, \"absmax_mean\": %.9g}",
-                 qformat_name(q->format), q->group, q->rows, q->cols, (double)q->absmax_mean);
-        meta_owned[n_owned++] = key;
-        meta_owned[n_owned++] = desc;
-        meta[2 * n_meta] = key;
-        meta[2 * n_meta + 1] = desc;
-        n_meta++;
-    }
-    for (int l = 0; m->moe && l < m->cfg.n_layers; l++) {
-        const moe_layer *e = &m->moe[l];
-        snprintf(names[n], sizeof names[0], "model.layers.%d.mlp.moe_router", l);
-        entries[n] = (st_entry){.name = names[n], .dtype = ST_F32, .ndim = 2, .shape = {e->experts, e->dim}, .data = e->router};
-        n++;
-        snprintf(names[n], sizeof names[0], "model.layers.%d.mlp.moe_expert", l);
-        entries[n] = (st_entry){.name = names[n], .dtype = ST_I32, .ndim = 1, .shape = {e->ffn}, .data = e->expert_of};
-        n++;
-    }
-    path_join(path, sizeof path, dir, "model.safetensors");
-    int rc = st_write(path, entries, n, meta, n_meta, err);
-    for (int i = 0; i < n_owned; i++) free(meta_owned[i]);
-    free(meta_owned);
-    free(meta);
-    free(entries);
-    free(names);
-    return rc;
-}
-
 /* ---- trainable sets and gradients ---- */
 
 static float *grad_of(model *m, const float *p)
@@ -509,61 +246,53 @@ size_t model_branch_scratch_per_row(const model *m)
     return most;
 }
 
-/* Carves named buffers out of one block; with base == NULL only sums the sizes. */
-static float *carve(char **cursor, size_t floats)
+/* Activations, as the parameters: a size table for (B, T), one allocation, pointers from offsets.
+ * n float buffers (sizes in floats, destinations in ptrs) then n_int int buffers (into iptrs). */
+static void *malloc_and_point(float **const *ptrs, const size_t *floats, size_t n, int **const *iptrs,
+                              const size_t *ints, size_t n_int, size_t *total)
 {
-    float *p = (float *)*cursor;
-    *cursor += (floats * sizeof(float) + 63) / 64 * 64;
-    return p;
+    size_t bytes[32], offsets[32];
+    if (n + n_int > 32) return NULL; /* the tables below have 21 entries */
+    for (size_t i = 0; i < n; i++) bytes[i] = floats[i] * sizeof(float);
+    for (size_t i = 0; i < n_int; i++) bytes[n + i] = ints[i] * sizeof(int);
+    *total = cpet_layout(bytes, n + n_int, offsets);
+    char *block = cpet_alloc(*total);
+    if (!block) return NULL;
+    for (size_t i = 0; i < n; i++) *ptrs[i] = (float *)(block + offsets[i]);
+    for (size_t i = 0; i < n_int; i++) *iptrs[i] = (int *)(block + offsets[n + i]);
+    return block;
 }
 
-static size_t forward_layout(activations *a, const model_config *c, int B, int T, char *base)
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static void *forward_alloc(activations *a, const model_config *c, int B, int T, size_t *total)
 {
     const size_t BT = (size_t)B * T, L = (size_t)c->n_layers, D = (size_t)c->hidden_size,
                  F = (size_t)c->intermediate_size, QD = (size_t)c->n_heads * c->head_dim,
                  KVD = (size_t)c->n_kv_heads * c->head_dim;
-    char *cur = base;
-    a->x_in = carve(&cur, L * BT * D);
-    a->xn1 = carve(&cur, L * BT * D);
-    a->rstd1 = carve(&cur, L * BT);
-    a->q = carve(&cur, L * BT * QD);
-    a->k = carve(&cur, L * BT * KVD);
-    a->v = carve(&cur, L * BT * KVD);
-    a->att = carve(&cur, L * (size_t)B * c->n_heads * T * T);
-    a->att_out = carve(&cur, L * BT * QD);
-    a->x_mid = carve(&cur, L * BT * D);
-    a->xn2 = carve(&cur, L * BT * D);
-    a->rstd2 = carve(&cur, L * BT);
-    a->gate = carve(&cur, L * BT * F);
-    a->up = carve(&cur, L * BT * F);
-    a->h = carve(&cur, L * BT * F);
-    a->x_final = carve(&cur, BT * D);
-    a->xf = carve(&cur, BT * D);
-    a->rstdf = carve(&cur, BT);
-    a->logits = carve(&cur, BT * (size_t)c->vocab_size);
-    a->lse = carve(&cur, BT);
-    a->targets = (int *)carve(&cur, BT);
-    a->ids = (int *)carve(&cur, BT);
-    return (size_t)(cur - base);
+    float **const ptrs[] = {&a->x_in, &a->xn1, &a->rstd1, &a->q, &a->k, &a->v, &a->att, &a->att_out,
+                            &a->x_mid, &a->xn2, &a->rstd2, &a->gate, &a->up, &a->h, &a->x_final, &a->xf,
+                            &a->rstdf, &a->logits, &a->lse};
+    const size_t floats[] = {L * BT * D, L * BT * D, L * BT, L * BT * QD, L * BT * KVD, L * BT * KVD,
+                             L * (size_t)B * c->n_heads * T * T, L * BT * QD,
+                             L * BT * D, L * BT * D, L * BT, L * BT * F, L * BT * F, L * BT * F, BT * D, BT * D,
+                             BT, BT * (size_t)c->vocab_size, BT};
+    int **const iptrs[] = {&a->targets, &a->ids};
+    const size_t ints[] = {BT, BT};
+    _Static_assert(COUNT(ptrs) == COUNT(floats), "one size per forward buffer");
+    return malloc_and_point(ptrs, floats, COUNT(ptrs), iptrs, ints, COUNT(iptrs), total);
 }
 
-static size_t backward_layout(activations *a, const model_config *c, int B, int T, int threads, char *base)
+static void *backward_alloc(activations *a, const model_config *c, int B, int T, int threads, size_t *total)
 {
     const size_t BT = (size_t)B * T, D = (size_t)c->hidden_size, F = (size_t)c->intermediate_size,
                  QD = (size_t)c->n_heads * c->head_dim, KVD = (size_t)c->n_kv_heads * c->head_dim;
-    char *cur = base;
-    a->dres = carve(&cur, BT * D);
-    a->dxn = carve(&cur, BT * D);
-    a->dq = carve(&cur, BT * QD);
-    a->dk = carve(&cur, BT * KVD);
-    a->dv = carve(&cur, BT * KVD);
-    a->datt_out = carve(&cur, BT * QD);
-    a->dgate = carve(&cur, BT * F);
-    a->dup = carve(&cur, BT * F);
-    a->dh = carve(&cur, BT * F);
-    a->dlogits = carve(&cur, BT * (size_t)c->vocab_size);
-    a->att_scratch = carve(&cur, (size_t)threads * T * T);
-    return (size_t)(cur - base);
+    float **const ptrs[] = {&a->dres, &a->dxn, &a->dq, &a->dk, &a->dv, &a->datt_out,
+                            &a->dgate, &a->dup, &a->dh, &a->dlogits, &a->att_scratch};
+    const size_t floats[] = {BT * D, BT * D, BT * QD, BT * KVD, BT * KVD, BT * QD,
+                             BT * F, BT * F, BT * F, BT * (size_t)c->vocab_size, (size_t)threads * T * T};
+    _Static_assert(COUNT(ptrs) == COUNT(floats), "one size per backward buffer");
+    return malloc_and_point(ptrs, floats, COUNT(ptrs), NULL, NULL, 0, total);
 }
 
 static int ensure_forward_buffers(model *m, int B, int T, cpet_err *err)
@@ -580,10 +309,9 @@ static int ensure_forward_buffers(model *m, int B, int T, cpet_err *err)
     cpet_free(a->fwd_block);
     cpet_free(a->bwd_block);
     a->fwd_block = a->bwd_block = NULL;
-    size_t bytes = forward_layout(a, &m->cfg, B, T, NULL);
-    a->fwd_block = cpet_alloc(bytes);
+    size_t bytes;
+    a->fwd_block = forward_alloc(a, &m->cfg, B, T, &bytes);
     if (!a->fwd_block) return cpet_fail(err, "out of memory: activations for batch %d x seq %d need %zu MB", B, T, bytes >> 20);
-    forward_layout(a, &m->cfg, B, T, a->fwd_block);
     a->B = B;
     a->T = T;
     return 0;
@@ -652,9 +380,8 @@ int model_alloc_backward(model *m, cpet_err *err)
     if (a->bwd_block && a->bwd_threads >= threads) return 0;
     cpet_free(a->bwd_block);
     a->bwd_threads = threads;
-    size_t bytes = backward_layout(a, &m->cfg, a->B, a->T, threads, NULL);
-    a->bwd_block = cpet_alloc(bytes);
+    size_t bytes;
+    a->bwd_block = backward_alloc(a, &m->cfg, a->B, a->T, threads, &bytes);
     if (!a->bwd_block) return cpet_fail(err, "out of memory: backward buffers need %zu MB", bytes >> 20);
-    backward_layout(a, &m->cfg, a->B, a->T, threads, a->bwd_block);
     return 0;
 }

@@ -1,5 +1,6 @@
 /* The LLaMA-family model: parameters in one buffer (HF tensor order), activations in one arena sized
- * for (batch, seq), forward here and backward in backward.c. */
+ * for (batch, seq), each laid out from a size table; forward in model.c, backward in backward.c,
+ * checkpoint I/O in model_io.c, packed linear bases in model_packed.c. */
 #ifndef CPET_MODEL_H
 #define CPET_MODEL_H
 
@@ -97,6 +98,15 @@ float *model_logits(const model *m); /* [B*T, V] of the last forward */
 
 /* The most scratch floats per input row any attached branch needs (sizes the scratch buffers). */
 size_t model_branch_scratch_per_row(const model *m);
+
+/* Packed linear bases (model_packed.c). Attaches q (taken over, owned by m) as the base of linear `which`
+ * of `layer`; its f32 weight keeps the dequantized values. */
+int model_set_packed(model *m, int layer, int which, qtensor *q);
+/* Decode mode of every packed linear: int8 activation blocks and integer dot products (llama.cpp's scheme,
+ * ~3x the f32 token rate for int8/q8_0/q4_0) or exact float activations (the default). */
+void model_set_q8_activations(model *m, int on);
+/* Bytes the weights take as stored (packed bases at their packed size, everything else f32). */
+size_t model_storage_bytes(const model *m);
 
 /* Shared by model.c and backward.c: sizes the backward buffers for the last forward's (B, T). */
 int model_alloc_backward(model *m, cpet_err *err);

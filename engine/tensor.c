@@ -17,6 +17,16 @@ float *cpet_alloc_floats(size_t n) { return cpet_alloc(n * sizeof(float)); }
 
 void cpet_free(void *p) { free(p); }
 
+size_t cpet_layout(const size_t *bytes, size_t n, size_t *offsets)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        offsets[i] = total;
+        total += (bytes[i] + CPET_ALIGN - 1) / CPET_ALIGN * CPET_ALIGN;
+    }
+    return total;
+}
+
 float cpet_bf16_to_f32(uint16_t h)
 {
     uint32_t bits = (uint32_t)h << 16;

@@ -10,6 +10,10 @@
 void *cpet_alloc(size_t bytes);          /* 64-byte aligned, zeroed; NULL on failure */
 float *cpet_alloc_floats(size_t n);      /* same, for n floats */
 void cpet_free(void *p);
+/* llm.c's malloc_and_point, as a size table: lays n buffers of bytes[i] end to end, each starting on a
+ * CPET_ALIGN boundary; offsets[i] receives each one's byte offset. Returns the total bytes (a multiple
+ * of CPET_ALIGN) for one cpet_alloc, into which the caller points at base + offsets[i]. */
+size_t cpet_layout(const size_t *bytes, size_t n, size_t *offsets);
 
 float cpet_bf16_to_f32(uint16_t h);
 uint16_t cpet_f32_to_bf16(float f);      /* round to nearest even, as torch does */

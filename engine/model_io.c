@@ -1,0 +1,293 @@
+/* Checkpoint I/O of a model: config.json + model.safetensors (or a sharded index), plain f32 or with
+ * packed linears (<name>.qweight, .scales, ... and their format in the metadata). */
+#include "model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+#include "safetensors.h"
+#include "tensor.h"
+
+/* ---- loading ---- */
+
+typedef struct {
+    st_file *files;
+    int n;
+} shard_set;
+
+static void shards_close(shard_set *s)
+{
+    for (int i = 0; i < s->n; i++) st_close(&s->files[i]);
+    free(s->files);
+}
+
+/* model.safetensors, or every shard named in model.safetensors.index.json */
+static int shards_open(shard_set *s, const char *dir, cpet_err *err)
+{
+    char path[4096];
+    memset(s, 0, sizeof *s);
+    if (path_join(path, sizeof path, dir, "model.safetensors") != 0) return cpet_fail(err, "%s: path too long", dir);
+    if (path_exists(path)) {
+        s->files = calloc(1, sizeof *s->files);
+        if (st_open(&s->files[0], path, err) != 0) return -1;
+        s->n = 1;
+        return 0;
+    }
+    char index[4096];
+    if (path_join(index, sizeof index, dir, "model.safetensors.index.json") != 0 || !path_exists(index))
+        return cpet_fail(err, "%s: missing file (and no model.safetensors.index.json)", path);
+    json_t *j = json_read_file(index, err);
+    if (!j) return -1;
+    json_t *map = json_object_get(j, "weight_map");
+    if (!json_is_object(map)) {
+        json_decref(j);
+        return cpet_fail(err, "%s: no weight_map object", index);
+    }
+    s->files = calloc(json_object_size(map) + 1, sizeof *s->files);
+    const char *key;
+    json_t *v;
+    json_object_foreach(map, key, v)
+    {
+        const char *shard = json_string_value(v);
+        if (!shard) {
+            json_decref(j);
+            return cpet_fail(err, "%s: weight_map['%s'] is not a file name", index, key);
+        }
+        int seen = 0;
+        path_join(path, sizeof path, dir, shard);
+        for (int i = 0; i < s->n && !seen; i++) seen = strcmp(s->files[i].path, path) == 0;
+        if (seen) continue;
+        if (st_open(&s->files[s->n], path, err) != 0) {
+            json_decref(j);
+            return -1;
+        }
+        s->n++;
+    }
+    json_decref(j);
+    return 0;
+}
+
+/* (layer, which) of the linear whose weight is `w`, or -1 */
+static int linear_slot(const model *m, const float *w, int *layer, int *which)
+{
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        for (int k = 0; k < LIN_PER_LAYER; k++)
+            if (m->layers[l].lin[k].w == w) {
+                *layer = l;
+                *which = k;
+                return 0;
+            }
+    return -1;
+}
+
+static const st_tensor *find_in_shards(const shard_set *s, const char *name, const st_file **file)
+{
+    for (int i = 0; i < s->n; i++) {
+        const st_tensor *t = st_find(&s->files[i], name);
+        if (t) {
+            *file = &s->files[i];
+            return t;
+        }
+    }
+    return NULL;
+}
+
+/* A packed linear: <base>.qweight (+ .scales, .zeros, .absmax_q, .absmax_scale) and its description in
+ * the metadata key "cpet.quant.<base>.weight". */
+static int load_packed(model *m, const shard_set *shards, param_tensor *t, const st_file *f, cpet_err *err)
+{
+    char key[256], name[256];
+    snprintf(key, sizeof key, "cpet.quant.%s", t->name);
+    const char *desc = st_meta(f, key);
+    if (!desc) return cpet_fail(err, "%s: '%.*sqweight' has no '%s' entry in the metadata", f->path, (int)(strlen(t->name) - 6), t->name, key);
+    json_error_t jerr;
+    json_t *j = json_loads(desc, 0, &jerr);
+    qformat fmt;
+    const char *fs = json_string_value(json_object_get(j, "format"));
+    int group = (int)json_integer_value(json_object_get(j, "group")), layer, which;
+    if (!fs || qformat_parse(fs, &fmt) != 0 || linear_slot(m, t->p, &layer, &which) != 0) {
+        json_decref(j);
+        return cpet_fail(err, "%s: metadata '%s' does not describe a known packed format for a linear layer", f->path, key);
+    }
+    qtensor q;
+    int rc = qtensor_alloc(&q, fmt, (int)t->shape[0], (int)t->shape[1], group, err);
+    if (rc == 0) q.absmax_mean = (float)json_number_value(json_object_get(j, "absmax_mean"));
+    json_decref(j);
+    if (rc != 0) return cpet_prefix(err, "%s: %s", f->path, t->name);
+    size_t groups = (size_t)q.rows * q.cols / (size_t)q.group;
+    struct {
+        const char *suffix;
+        void *dst;
+        size_t bytes;
+        st_dtype dtype;
+    } parts[] = {
+        {"qweight", q.data, q.data_bytes, ST_U8},
+        {"scales", q.scales, (fmt == QF_INT8 || fmt == QF_W8A8 ? (size_t)q.rows : groups) * 4, ST_F32},
+        {"zeros", q.zeros, groups, ST_U8},
+        {"absmax_q", q.absmax_q, groups, ST_U8},
+        {"absmax_scale", q.absmax_scale, (groups + 255) / 256 * 4, ST_F32},
+    };
+    size_t base_len = strlen(t->name) - strlen("weight");
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0] && rc == 0; i++) {
+        if (!parts[i].dst) continue;
+        snprintf(name, sizeof name, "%.*s%s", (int)base_len, t->name, parts[i].suffix);
+        const st_file *pf;
+        const st_tensor *pt = find_in_shards(shards, name, &pf);
+        if (!pt) rc = cpet_fail(err, "%s: tensor '%s' is missing (a %s weight needs it)", f->path, name, qformat_name(fmt));
+        else if (pt->nbytes != parts[i].bytes || pt->dtype != parts[i].dtype)
+            rc = cpet_fail(err, "%s: tensor '%s' has %zu bytes of %s, expected %zu of %s", pf->path, name, pt->nbytes,
+                           st_dtype_name(pt->dtype), parts[i].bytes, st_dtype_name(parts[i].dtype));
+        else memcpy(parts[i].dst, pt->data, pt->nbytes);
+    }
+    if (rc != 0) {
+        qtensor_free(&q);
+        return -1;
+    }
+    return model_set_packed(m, layer, which, &q);
+}
+
+int model_load(model *m, const char *dir, cpet_err *err)
+{
+    char path[4096];
+    model_config cfg;
+    if (path_join(path, sizeof path, dir, "config.json") != 0) return cpet_fail(err, "%s: path too long", dir);
+    if (!path_exists(path)) return cpet_fail(err, "%s: missing file", path);
+    if (config_load(&cfg, path, err) != 0) return -1;
+    if (model_create(m, &cfg, err) != 0) return -1;
+    shard_set shards;
+    if (shards_open(&shards, dir, err) != 0) {
+        shards_close(&shards);
+        model_free(m);
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 0; i < m->n_tensors && rc == 0; i++) {
+        param_tensor *t = &m->tensors[i];
+        const st_file *sf = NULL;
+        const st_tensor *st = find_in_shards(&shards, t->name, &sf);
+        char packed[256];
+        snprintf(packed, sizeof packed, "%.*sqweight", (int)(strlen(t->name) - 6), t->name);
+        const st_file *pf = NULL;
+        if (!st && strlen(t->name) > 6 && find_in_shards(&shards, packed, &pf)) {
+            rc = load_packed(m, &shards, t, pf, err);
+            continue;
+        }
+        if (!st) {
+            rc = cpet_fail(err, "%s: tensor '%s' is missing (config.json has %d layers%s)", shards.files[0].path,
+                           t->name, cfg.n_layers, cfg.tie_word_embeddings ? ", tied embeddings" : "");
+            break;
+        }
+        rc = st_check_shape(sf, st, t->ndim, t->shape, err);
+        if (rc == 0) rc = st_to_f32(sf, st, t->p, err);
+    }
+    if (rc == 0 && cfg.moe_experts > 0) {
+        m->moe = calloc((size_t)cfg.n_layers, sizeof *m->moe);
+        for (int l = 0; l < cfg.n_layers && rc == 0; l++) {
+            moe_layer *e = &m->moe[l];
+            *e = (moe_layer){cfg.moe_experts, cfg.moe_top_k, cfg.hidden_size, cfg.intermediate_size,
+                             malloc((size_t)cfg.intermediate_size * sizeof(int)),
+                             cpet_alloc_floats((size_t)cfg.moe_experts * cfg.hidden_size)};
+            char name[128];
+            const st_file *f = NULL;
+            snprintf(name, sizeof name, "model.layers.%d.mlp.moe_router", l);
+            const st_tensor *r = find_in_shards(&shards, name, &f);
+            int64_t rshape[2] = {cfg.moe_experts, cfg.hidden_size}, eshape[1] = {cfg.intermediate_size};
+            if (!r) rc = cpet_fail(err, "%s: tensor '%s' is missing (config.json has moefication)", shards.files[0].path, name);
+            if (rc == 0) rc = st_check_shape(f, r, 2, rshape, err);
+            if (rc == 0) rc = st_to_f32(f, r, e->router, err);
+            snprintf(name, sizeof name, "model.layers.%d.mlp.moe_expert", l);
+            const st_tensor *x = rc == 0 ? find_in_shards(&shards, name, &f) : NULL;
+            if (rc == 0 && !x) rc = cpet_fail(err, "%s: tensor '%s' is missing (config.json has moefication)", shards.files[0].path, name);
+            if (rc == 0) rc = st_check_shape(f, x, 1, eshape, err);
+            if (rc == 0 && x->dtype != ST_I32) rc = cpet_fail(err, "%s: tensor '%s' must be I32", f->path, name);
+            for (int j = 0; rc == 0 && j < cfg.intermediate_size; j++) {
+                int32_t v;
+                memcpy(&v, (const char *)x->data + 4 * j, 4);
+                if (v < 0 || v >= cfg.moe_experts) rc = cpet_fail(err, "%s: '%s' names expert %d of %d", f->path, name, v, cfg.moe_experts);
+                e->expert_of[j] = v;
+            }
+        }
+    }
+    shards_close(&shards);
+    if (rc != 0) model_free(m);
+    return rc;
+}
+
+int model_save(const model *m, const char *dir, cpet_err *err) { return model_save_as(m, dir, 0, err); }
+
+static const qtensor *packed_of(const model *m, const float *w)
+{
+    int layer, which;
+    if (linear_slot(m, w, &layer, &which) != 0) return NULL;
+    return m->layers[layer].lin[which].qw;
+}
+
+int model_save_as(const model *m, const char *dir, int dequantize, cpet_err *err)
+{
+    char path[4096];
+    if (make_dirs(dir, err) != 0) return -1;
+    if (path_join(path, sizeof path, dir, "config.json") != 0) return cpet_fail(err, "%s: path too long", dir);
+    if (config_save(&m->cfg, path, err) != 0) return -1;
+    size_t cap = (size_t)m->n_tensors * 5 + 2 * (size_t)m->cfg.n_layers + 1;
+    st_entry *entries = calloc(cap, sizeof *entries);
+    char (*names)[256] = calloc(cap, sizeof *names);
+    const char **meta = calloc((size_t)m->n_tensors * 2 + 2, sizeof(char *));
+    char **meta_owned = calloc(2 * (size_t)m->n_tensors + 1, sizeof(char *));
+    int n = 0, n_meta = 1, n_owned = 0;
+    meta[0] = "format";
+    meta[1] = "pt";
+    for (int i = 0; i < m->n_tensors; i++) {
+        const param_tensor *t = &m->tensors[i];
+        const qtensor *q = dequantize ? NULL : packed_of(m, t->p);
+        if (!q) {
+            entries[n++] = st_f32_entry(t->name, t->p, t->ndim, t->shape);
+            continue;
+        }
+        size_t base = strlen(t->name) - strlen("weight"), groups = (size_t)q->rows * q->cols / (size_t)q->group;
+        struct {
+            const char *suffix;
+            const void *data;
+            int64_t count;
+            st_dtype dtype;
+        } parts[] = {
+            {"qweight", q->data, (int64_t)q->data_bytes, ST_U8},
+            {"scales", q->scales, (int64_t)(q->format == QF_INT8 || q->format == QF_W8A8 ? (size_t)q->rows : groups), ST_F32},
+            {"zeros", q->zeros, (int64_t)groups, ST_U8},
+            {"absmax_q", q->absmax_q, (int64_t)groups, ST_U8},
+            {"absmax_scale", q->absmax_scale, (int64_t)((groups + 255) / 256), ST_F32},
+        };
+        for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++) {
+            if (!parts[k].data) continue;
+            snprintf(names[n], sizeof names[0], "%.*s%s", (int)base, t->name, parts[k].suffix);
+            entries[n] = (st_entry){.name = names[n], .dtype = parts[k].dtype, .ndim = 1, .shape = {parts[k].count}, .data = parts[k].data};
+            n++;
+        }
+        char *key = malloc(256), *desc = malloc(256);
+        snprintf(key, 256, "cpet.quant.%s", t->name);
+        snprintf(desc, 256, "{\"format\": \"%s\", \"group\": %d, \"rows\": %d, \"cols\": %d, \"absmax_mean\": %.9g}",
+                 qformat_name(q->format), q->group, q->rows, q->cols, (double)q->absmax_mean);
+        meta_owned[n_owned++] = key;
+        meta_owned[n_owned++] = desc;
+        meta[2 * n_meta] = key;
+        meta[2 * n_meta + 1] = desc;
+        n_meta++;
+    }
+    for (int l = 0; m->moe && l < m->cfg.n_layers; l++) {
+        const moe_layer *e = &m->moe[l];
+        snprintf(names[n], sizeof names[0], "model.layers.%d.mlp.moe_router", l);
+        entries[n] = (st_entry){.name = names[n], .dtype = ST_F32, .ndim = 2, .shape = {e->experts, e->dim}, .data = e->router};
+        n++;
+        snprintf(names[n], sizeof names[0], "model.layers.%d.mlp.moe_expert", l);
+        entries[n] = (st_entry){.name = names[n], .dtype = ST_I32, .ndim = 1, .shape = {e->ffn}, .data = e->expert_of};
+        n++;
+    }
+    path_join(path, sizeof path, dir, "model.safetensors");
+    int rc = st_write(path, entries, n, meta, n_meta, err);
+    for (int i = 0; i < n_owned; i++) free(meta_owned[i]);
+    free(meta_owned);
+    free(meta);
+    free(entries);
+    free(names);
+    return rc;
+}
