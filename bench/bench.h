@@ -52,6 +52,28 @@ bench_gemv_options bench_gemv_defaults(void);
 /* one-token GEMV on f32 and packed weights vs the copy/read bandwidth measured in the same rounds */
 int bench_gemv_run(const bench_gemv_options *o, json_t **result, cpet_err *err);
 
+typedef struct {
+    const char *model;        /* a model directory (f32 or packed) */
+    int prompt_tokens, gen_tokens, reps;
+    int threads[8], n_threads; /* each thread count is one row pair (pp, tg) */
+    int q8_activations;       /* packed models: llama.cpp's int8-activation decode */
+    unsigned long long seed;  /* the random prompt */
+    FILE *log;
+} bench_decode_options;
+bench_decode_options bench_decode_defaults(void);
+/* Prompt processing (one chunk of prompt_tokens through the KV cache) and generation (gen_tokens greedy
+ * steps) in tokens/s, median and spread over reps per thread count; bytes read per generated token
+ * (weights + the KV cache at the mean position) and their rate against the copy bandwidth measured
+ * right after each rep; peak RSS. */
+int bench_decode_run(const bench_decode_options *o, json_t **result, cpet_err *err);
+/* llama-bench's Markdown table (model | size | params | threads | test | t/s | of bound) and CSV rows of
+ * a bench_decode_run result. */
+void bench_decode_markdown(const json_t *result, FILE *out);
+void bench_decode_csv(const json_t *result, FILE *out);
+
+/* STREAM copy GB/s (read + write counted) over n floats, on the engine's threads. */
+double bench_stream_copy_gbs(float *dst, const float *src, size_t n);
+
 /* ---- comparing results (bench_compare.c) ---- */
 
 /* Every numeric figure of a result as {"a.b.c": number}, each name prefixed with `prefix.` when prefix

@@ -23,13 +23,7 @@ typedef struct {
     size_t n;
 } stream_buffers;
 
-static double stream_copy_gbs(const stream_buffers *s)
-{
-    double t0 = now_seconds();
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < s->n; i++) s->a[i] = s->b[i];
-    return 2.0 * s->n * sizeof(float) / (now_seconds() - t0) / 1e9; /* read + write, as STREAM counts */
-}
+static double stream_copy_gbs(const stream_buffers *s) { return bench_stream_copy_gbs(s->a, s->b, s->n); }
 
 /* read-only streaming (a sum), which is what a GEMV does with its weights */
 static double stream_read_gbs(const stream_buffers *s)

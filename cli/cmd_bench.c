@@ -162,6 +162,72 @@ static int bench_gemv(int argc, char **argv)
     return finish(rc, result, &err, out);
 }
 
+/* "1,2" -> threads[] */
+static int thread_list(const char *text, int *threads, int *n)
+{
+    *n = 0;
+    for (const char *p = text; *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 1 || v > 1024 || *n == 8 || (*end && *end != ','))
+            return cli_error("bench decode: --threads '%s': expected a list like 1,2 (at most 8, each 1..1024)", text);
+        threads[(*n)++] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    return *n ? 0 : cli_error("bench decode: --threads '%s' is empty", text);
+}
+
+/* cpet bench decode MODEL_DIR [options]: the llama-bench table on stdout, JSON to -o, CSV to --csv */
+static int bench_decode(int argc, char **argv)
+{
+    bench_decode_options o = bench_decode_defaults();
+    o.log = stderr_is_tty() ? stderr : NULL;
+    const char *out = NULL, *csv = NULL;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        int bad = 0;
+        if (cli_is_help(a)) {
+            printf("usage: cpet bench decode MODEL_DIR [--prompt-tokens 128] [--gen-tokens 256] [--threads 1,2] [--reps 5]\n"
+                   "                        [--q8-activations] [--seed 1] [-o FILE.json] [--csv FILE.csv]\n"
+                   "llama-bench's tests on a model (f32 or packed): pp = the prompt as one chunk through the KV cache,\n"
+                   "tg = greedy single-token steps; tokens/s median and spread over reps per thread count. Decode is\n"
+                   "memory-bound: each rep is followed by a STREAM copy, and `of copy bandwidth` is (bytes read per\n"
+                   "generated token x tokens/s) / copy GB/s, a within-run ratio. The JSON adds the samples, bytes per\n"
+                   "token, peak RSS and the greedy ids (to compare with other runtimes on the same weights).\n");
+            return 0;
+        }
+        if (!strcmp(a, "-o")) bad = !(out = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--csv")) bad = !(csv = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--prompt-tokens")) bad = int_opt(a, argc, argv, &i, 1, 1 << 20, &o.prompt_tokens) != 0;
+        else if (!strcmp(a, "--gen-tokens")) bad = int_opt(a, argc, argv, &i, 1, 1 << 20, &o.gen_tokens) != 0;
+        else if (!strcmp(a, "--reps")) bad = int_opt(a, argc, argv, &i, 1, 64, &o.reps) != 0;
+        else if (!strcmp(a, "--threads")) {
+            const char *v = cli_value(argc, argv, &i);
+            bad = !v || thread_list(v, o.threads, &o.n_threads) != 0;
+        } else if (!strcmp(a, "--q8-activations")) o.q8_activations = 1;
+        else if (!strcmp(a, "--seed")) {
+            int seed = 0;
+            bad = int_opt(a, argc, argv, &i, 0, 0x7fffffff, &seed) != 0;
+            o.seed = (unsigned long long)seed;
+        } else if (a[0] == '-') return cli_error("bench decode: unknown option %s", a);
+        else o.model = a;
+        if (bad) return 1;
+    }
+    if (!o.model) return cli_error("bench decode: MODEL_DIR is required");
+    json_t *result;
+    cpet_err err;
+    int rc = bench_decode_run(&o, &result, &err);
+    if (rc != 0) return cli_report(&err);
+    bench_decode_markdown(result, stdout);
+    if (csv) {
+        atomic_file af;
+        if (atomic_open(&af, csv, &err) != 0) return json_decref(result), cli_report(&err);
+        bench_decode_csv(result, af.fp);
+        if (atomic_commit(&af, &err) != 0) return json_decref(result), cli_report(&err);
+    }
+    return out ? bench_emit(result, out) : (json_decref(result), 0);
+}
+
 /* cpet bench summary RESULTS_DIR [-o FILE.md] */
 static int bench_summary(int argc, char **argv)
 {
@@ -227,6 +293,7 @@ int cmd_bench(int argc, char **argv)
 {
     if (argc < 2 || cli_is_help(argv[1])) {
         printf("usage: cpet bench engine|tokenizer|pretrain|gemv [options]   (cpet bench NAME --help)\n"
+               "       cpet bench decode MODEL_DIR [--prompt-tokens 128 --gen-tokens 256 --threads 1,2 --reps 5]\n"
                "       cpet bench history append RESULT.json... --history FILE.jsonl\n"
                "       cpet bench summary RESULTS_DIR [-o FILE.md]\n");
         return argc < 2 ? 2 : 0;
@@ -235,9 +302,10 @@ int cmd_bench(int argc, char **argv)
     if (strcmp(argv[1], "tokenizer") == 0) return bench_tokenizer(argc, argv);
     if (strcmp(argv[1], "pretrain") == 0) return bench_pretrain(argc, argv);
     if (strcmp(argv[1], "gemv") == 0) return bench_gemv(argc, argv);
+    if (strcmp(argv[1], "decode") == 0) return bench_decode(argc, argv);
     if (strcmp(argv[1], "history") == 0) return bench_history(argc, argv);
     if (strcmp(argv[1], "summary") == 0) return bench_summary(argc, argv);
-    return cli_error("bench: unknown benchmark '%s' (available: engine, tokenizer, pretrain, gemv; or history, summary)",
+    return cli_error("bench: unknown benchmark '%s' (available: engine, tokenizer, pretrain, gemv, decode; or history, summary)",
                      argv[1]);
 }
 

@@ -28,7 +28,7 @@ int cmd_compress(int argc, char **argv)
         const char *a = argv[i];
         int bad = 0;
         if (cli_is_help(a)) {
-            printf("usage: cpet compress MODEL_DIR --method CHAIN [--group 128] [--sparsity 0.5] [--calib TEXT]\n"
+            printf("usage: cpet compress MODEL_DIR --method CHAIN [--group 128|-1] [--sparsity 0.5] [--calib TEXT]\n"
                    "                     [--calib-rows 32] [--calib-seq 128] [--dequantize] [--threads N] -o OUT_DIR\n"
                    "       cpet compress --list\n\n"
                    "Writes OUT_DIR/config.json, model.safetensors and compress.json (method, sizes, time, revision).\n"
@@ -46,7 +46,7 @@ int cmd_compress(int argc, char **argv)
         if (!strcmp(a, "--method")) bad = !(method = cli_value(argc, argv, &i));
         else if (!strcmp(a, "--calib")) bad = !(calib_path = cli_value(argc, argv, &i));
         else if (!strcmp(a, "-o")) bad = !(out = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "--group")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1 << 20, &group);
+        else if (!strcmp(a, "--group")) bad = cli_int(a, cli_value(argc, argv, &i), -1, 1 << 20, &group); /* -1: per output channel */
         else if (!strcmp(a, "--calib-rows")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1 << 20, &rows);
         else if (!strcmp(a, "--calib-seq")) bad = cli_int(a, cli_value(argc, argv, &i), 2, 1 << 20, &seq);
         else if (!strcmp(a, "--threads")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &threads);

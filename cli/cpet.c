@@ -6,6 +6,7 @@
 
 static const command commands[] = {
     {"info", cmd_info, "show a model's config, parameter count and tensors"},
+    {"init", cmd_init, "a model with random weights from a config.json (benchmarks, runtime comparisons)"},
     {"forward", cmd_forward, "logits, loss and gradients for given input ids (compare with PyTorch)"},
     {"train-lora", cmd_train_lora, "train a LoRA adapter with AdamW on token ids; saves it in PEFT format"},
     {"world", cmd_world, "generate the synthetic world: corpus, entities and multiple-choice tasks"},

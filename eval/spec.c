@@ -193,8 +193,13 @@ int spec_parse(spec *s, json_t *root, const char *path, cpet_err *err)
         int *dst[] = {&s->group, &s->calib_rows, &s->calib_seq};
         for (int i = 0; i < 3; i++) {
             json_t *v = json_object_get(co, ints[i]);
-            if (v && (!json_is_integer(v) || json_integer_value(v) < 1))
-                return cpet_fail(err, "%s: compression_options.%s: expected a positive integer", path, ints[i]);
+            if (v && i == 0 && json_is_integer(v) && json_integer_value(v) == -1) { /* group -1: per output channel */
+                *dst[i] = -1;
+                continue;
+            }
+            if (v && (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 1 << 20))
+                return cpet_fail(err, "%s: compression_options.%s: expected a positive integer%s", path, ints[i],
+                                 i == 0 ? " (or -1: per output channel)" : "");
             if (v) *dst[i] = (int)json_integer_value(v);
         }
         json_t *sp = json_object_get(co, "sparsity"), *cal = json_object_get(co, "calib");

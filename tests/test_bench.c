@@ -537,3 +537,40 @@ Test(bench_cli, tokenizer_result_is_written, .timeout = 60)
     cr_assert_str_eq(json_string_value(json_object_get(j, "bench")), "tokenizer");
     json_decref(j);
 }
+
+/* bench decode on a tiny model: the rows llama-bench prints, and bytes per token by hand from the shapes. */
+Test(bench_cli, decode_rows_and_bytes_per_token, .timeout = 120)
+{
+    char dir[256], cmd[2048], out[8192], path[600];
+    make_temp_dir(dir, sizeof dir);
+    make_tiny_model_dir(dir, 16, 32, 1);
+    snprintf(cmd, sizeof cmd, "%s bench decode %s/model --prompt-tokens 4 --gen-tokens 6 --threads 1,2 --reps 2 -o %s/d.json --csv %s/d.csv",
+             CPET_BINARY, dir, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "| pp4 |") && strstr(out, "| tg6 |"), "%s", out);
+    snprintf(path, sizeof path, "%s/d.json", dir);
+    json_t *j = json_load_file(path, 0, NULL);
+    cr_assert_not_null(j);
+    cr_assert_eq(json_array_size(json_object_get(j, "rows")), 4, "pp and tg for 1 and 2 threads");
+    cr_assert_eq(json_array_size(json_object_get(j, "greedy_ids")), 6);
+    /* the tiny model: vocab 300, d 16, FFN 32, 1 layer, KV width from its config; f32 */
+    json_t *cfg = json_load_file((snprintf(path, sizeof path, "%s/model/config.json", dir), path), 0, NULL);
+    long V = json_integer_value(json_object_get(cfg, "vocab_size")), D = 16, F = 32;
+    long H = json_integer_value(json_object_get(cfg, "num_attention_heads"));
+    long KV = json_integer_value(json_object_get(cfg, "num_key_value_heads")), hd = D / H;
+    double linears = 4.0 * (D * H * hd + 2 * D * KV * hd + H * hd * D + 3 * D * F + V * D);
+    double expected = linears + 4.0 * (3 * D + D) + 2.0 * 1 * KV * hd * 4 * (4 + (6 - 1) / 2.0);
+    cr_assert_float_eq(json_real_value(json_object_get(j, "weight_bytes_per_token")), linears + 4.0 * (3 * D + D), 1e-6);
+    cr_assert_float_eq(json_real_value(json_object_get(j, "bytes_per_token")), expected, 1e-6);
+    json_t *tg = json_array_get(json_object_get(j, "rows"), 1);
+    cr_assert_str_eq(json_string_value(json_object_get(tg, "test")), "tg6");
+    cr_assert_gt(json_real_value(json_object_get(tg, "median_ts")), 0);
+    cr_assert_gt(json_real_value(json_object_get(tg, "fraction_of_copy_bandwidth")), 0);
+    cr_assert_gt(json_real_value(json_object_get(j, "peak_rss_mb")), 0);
+    json_decref(cfg);
+    json_decref(j);
+    snprintf(path, sizeof path, "%s/d.csv", dir);
+    char *csv = read_all(path, NULL);
+    cr_assert_eq(count_lines(csv), 5, "header + 4 rows: %s", csv);
+    free(csv);
+}

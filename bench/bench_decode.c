@@ -1,0 +1,243 @@
+/* cpet bench decode: llama-bench's pp/tg tests on a model directory. Prompt processing runs the prompt as
+ * one chunk through the KV cache; generation runs greedy single-token steps. Decode is memory-bound, so
+ * each rep is followed by a STREAM copy and the figure that travels across machines is the ratio:
+ * (bytes read per generated token x tokens/s) / copy bandwidth. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "bench.h"
+#include "blas.h"
+#include "compress.h"
+#include "facts.h"
+#include "generate.h"
+#include "model.h"
+#include "report.h"
+#include "tensor.h"
+
+#define STREAM_FLOATS ((size_t)32 << 20) /* 128 MiB a buffer: well past the L3 */
+
+bench_decode_options bench_decode_defaults(void)
+{
+    return (bench_decode_options){.prompt_tokens = 128, .gen_tokens = 256, .reps = 5, .threads = {1, 2}, .n_threads = 2, .seed = 1};
+}
+
+typedef struct {
+    size_t bytes;
+} bytes_acc;
+
+static void add_linear_bytes(linear *l, const char *name, void *ctx)
+{
+    (void)name;
+    bytes_acc *b = ctx;
+    b->bytes += l->qw ? qtensor_bytes(l->qw) : (size_t)l->in * l->out * sizeof(float);
+}
+
+/* What one generated token reads besides the KV cache: every linear (the LM head included), the norms and
+ * one embedding row. */
+static size_t weight_bytes_per_token(model *m)
+{
+    bytes_acc b = {0};
+    model_for_each_linear(m, add_linear_bytes, &b);
+    const size_t D = (size_t)m->cfg.hidden_size;
+    return b.bytes + (2 * (size_t)m->cfg.n_layers + 1) * D * sizeof(float) + D * sizeof(float);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double min_of(const double *v, int n)
+{
+    double x = v[0];
+    for (int i = 1; i < n; i++) x = v[i] < x ? v[i] : x;
+    return x;
+}
+
+static double max_of(const double *v, int n)
+{
+    double x = v[0];
+    for (int i = 1; i < n; i++) x = v[i] > x ? v[i] : x;
+    return x;
+}
+
+static double median_of(const double *v, int n)
+{
+    double s[64];
+    memcpy(s, v, (size_t)n * sizeof *s);
+    qsort(s, (size_t)n, sizeof *s, cmp_double);
+    return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+}
+
+static int argmax(const float *v, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return best;
+}
+
+/* One prompt + generation pass; times in seconds; the generated ids into gen (may be NULL). */
+static int one_pass(model *m, const int *prompt, int P, int G, float *logits, double *t_pp, double *t_tg, int *gen, cpet_err *err)
+{
+    kv_cache c;
+    if (kv_cache_init(&c, m, P + G, P, err) != 0) return -1;
+    double t0 = now_seconds();
+    int rc = model_forward_cached(m, &c, prompt, P, logits, 0, err);
+    *t_pp = now_seconds() - t0;
+    int tok = argmax(logits, m->cfg.vocab_size);
+    t0 = now_seconds();
+    for (int g = 0; g < G && rc == 0; g++) {
+        if (gen) gen[g] = tok;
+        rc = model_forward_cached(m, &c, &tok, 1, logits, 0, err);
+        tok = argmax(logits, m->cfg.vocab_size);
+    }
+    *t_tg = now_seconds() - t0;
+    kv_cache_free(&c);
+    return rc;
+}
+
+static json_t *samples_json(const double *v, int n)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(a, json_real(v[i]));
+    return a;
+}
+
+int bench_decode_run(const bench_decode_options *o, json_t **result, cpet_err *err)
+{
+    *result = NULL;
+    const int P = o->prompt_tokens, G = o->gen_tokens, R = o->reps;
+    if (!o->model) return cpet_fail(err, "bench decode: a model directory is required");
+    if (P < 1 || G < 1 || R < 1 || R > 64 || o->n_threads < 1)
+        return cpet_fail(err, "bench decode: prompt and generation tokens >= 1, reps in 1..64 and a thread count are required");
+    model m;
+    if (model_load(&m, o->model, err) != 0) return -1;
+    if (P + G > m.cfg.max_position_embeddings) {
+        model_free(&m);
+        return cpet_fail(err, "%s: %d prompt + %d generated tokens exceed max_position_embeddings %d", o->model, P, G, m.cfg.max_position_embeddings);
+    }
+    if (o->q8_activations) model_set_q8_activations(&m, 1);
+    const int V = m.cfg.vocab_size;
+    int *prompt = malloc((size_t)P * sizeof(int)), *gen = malloc((size_t)G * sizeof(int));
+    float *logits = malloc((size_t)V * sizeof(float));
+    uint64_t s = (uint64_t)o->seed;
+    for (int i = 0; i < P; i++) prompt[i] = (int)(splitmix64(&s) % (unsigned long long)V);
+    const size_t KVD = (size_t)m.cfg.n_kv_heads * m.cfg.head_dim, L = (size_t)m.cfg.n_layers;
+    const double weights = (double)weight_bytes_per_token(&m),
+                 kv = 2.0 * L * KVD * sizeof(float) * (P + (G - 1) / 2.0), /* K and V read at the mean position */
+        per_token = weights + kv;
+    /* warm-up (not timed): page in the weights, size the caches */
+    double a, b;
+    int rc = one_pass(&m, prompt, P, G < 8 ? G : 8, logits, &a, &b, NULL, err);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double peak_rss_mb = (double)ru.ru_maxrss / 1024.0; /* before the bandwidth buffers */
+    float *src = rc == 0 ? cpet_alloc(STREAM_FLOATS * sizeof(float)) : NULL, *dst = src ? cpet_alloc(STREAM_FLOATS * sizeof(float)) : NULL;
+    if (rc == 0 && !dst) rc = cpet_fail(err, "bench decode: out of memory for the bandwidth buffers");
+    if (src) memset(src, 1, STREAM_FLOATS * sizeof(float));
+    json_t *rows = json_array();
+    for (int ti = 0; ti < o->n_threads && rc == 0; ti++) {
+        engine_set_threads(o->threads[ti]);
+        double pp[64], tg[64], bw[64], frac[64];
+        one_pass(&m, prompt, P, G < 8 ? G : 8, logits, &a, &b, NULL, err); /* warm this thread count */
+        for (int r = 0; r < R && rc == 0; r++) {
+            rc = one_pass(&m, prompt, P, G, logits, &a, &b, ti == 0 && r == 0 ? gen : NULL, err);
+            pp[r] = P / a;
+            tg[r] = G / b;
+            bw[r] = bench_stream_copy_gbs(dst, src, STREAM_FLOATS);
+            frac[r] = per_token * tg[r] / (bw[r] * 1e9);
+            if (o->log)
+                fprintf(o->log, "decode: %d threads, rep %d: pp%d %.1f tok/s, tg%d %.1f tok/s, %.0f%% of copy bandwidth\n",
+                        o->threads[ti], r + 1, P, pp[r], G, tg[r], 100 * frac[r]);
+        }
+        if (rc != 0) break;
+        bench_timing tp = bench_summarize(pp, R), tt = bench_summarize(tg, R);
+        char name[32];
+        snprintf(name, sizeof name, "pp%d", P);
+        json_array_append_new(rows, json_pack("{s:i, s:s, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:o}", "n_threads", o->threads[ti], "test",
+                                              name, "n_prompt", P, "n_gen", 0, "median_ts", median_of(pp, R), "avg_ts", tp.mean,
+                                              "stddev_ts", tp.stddev, "min_ts", min_of(pp, R), "max_ts", max_of(pp, R), "samples_ts",
+                                              samples_json(pp, R)));
+        snprintf(name, sizeof name, "tg%d", G);
+        json_array_append_new(rows, json_pack("{s:i, s:s, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:o, s:o}", "n_threads",
+                                              o->threads[ti], "test", name, "n_prompt", 0, "n_gen", G, "median_ts", median_of(tg, R),
+                                              "avg_ts", tt.mean, "stddev_ts", tt.stddev, "min_ts", min_of(tg, R), "max_ts", max_of(tg, R),
+                                              "copy_gb_s_median", median_of(bw, R),
+                                              "fraction_of_copy_bandwidth", median_of(frac, R), "read_gb_s_median",
+                                              per_token * median_of(tg, R) / 1e9, "samples_ts", samples_json(tg, R),
+                                              "samples_fraction", samples_json(frac, R)));
+    }
+    if (rc == 0) {
+        json_t *ids = json_array();
+        for (int g = 0; g < G; g++) json_array_append_new(ids, json_integer(gen[g]));
+        *result = json_pack("{s:s, s:s, s:I, s:I, s:i, s:i, s:i, s:b, s:I, s:f, s:f, s:f, s:o, s:o, s:o}", "bench", "decode", "model",
+                            o->model, "model_bytes", (json_int_t)model_storage_bytes(&m), "model_n_params", (json_int_t)m.n_params,
+                            "n_prompt", P, "n_gen", G, "reps", R, "q8_activations", o->q8_activations, "seed", (json_int_t)o->seed,
+                            "bytes_per_token", per_token, "weight_bytes_per_token", weights, "peak_rss_mb", peak_rss_mb, "rows",
+                            rows, "greedy_ids", ids, "facts", run_facts());
+    } else {
+        json_decref(rows);
+    }
+    cpet_free(src);
+    cpet_free(dst);
+    free(prompt);
+    free(gen);
+    free(logits);
+    model_free(&m);
+    return rc;
+}
+
+static const char *base_of(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s && s[1] ? s + 1 : p;
+}
+
+void bench_decode_markdown(const json_t *r, FILE *out)
+{
+    fprintf(out, "| model | size | params | threads | test | t/s (median ± sd) | of copy bandwidth |\n|---|---:|---:|---:|---|---:|---:|\n");
+    size_t i;
+    json_t *row;
+    json_array_foreach(json_object_get(r, "rows"), i, row)
+    {
+        json_t *frac = json_object_get(row, "fraction_of_copy_bandwidth");
+        char f[16] = "";
+        if (frac) snprintf(f, sizeof f, "%.0f%%", 100 * json_number_value(frac));
+        fprintf(out, "| %s | %.1f MiB | %.2f M | %lld | %s | %.1f ± %.1f | %s |\n", base_of(json_string_value(json_object_get(r, "model")) ?: ""),
+                json_number_value(json_object_get(r, "model_bytes")) / 1048576.0,
+                json_number_value(json_object_get(r, "model_n_params")) / 1e6, (long long)json_integer_value(json_object_get(row, "n_threads")),
+                json_string_value(json_object_get(row, "test")), json_number_value(json_object_get(row, "median_ts")),
+                json_number_value(json_object_get(row, "stddev_ts")), f);
+    }
+}
+
+void bench_decode_csv(const json_t *r, FILE *out)
+{
+    const char *head[] = {"model_filename", "model_size", "model_n_params", "n_threads", "n_prompt", "n_gen", "median_ts", "avg_ts",
+                          "stddev_ts", "fraction_of_copy_bandwidth"};
+    csv_row(out, head, 10);
+    size_t i;
+    json_t *row;
+    json_array_foreach(json_object_get(r, "rows"), i, row)
+    {
+        char v[9][32];
+        json_t *frac = json_object_get(row, "fraction_of_copy_bandwidth");
+        snprintf(v[0], 32, "%lld", (long long)json_integer_value(json_object_get(r, "model_bytes")));
+        snprintf(v[1], 32, "%lld", (long long)json_integer_value(json_object_get(r, "model_n_params")));
+        snprintf(v[2], 32, "%lld", (long long)json_integer_value(json_object_get(row, "n_threads")));
+        snprintf(v[3], 32, "%lld", (long long)json_integer_value(json_object_get(row, "n_prompt")));
+        snprintf(v[4], 32, "%lld", (long long)json_integer_value(json_object_get(row, "n_gen")));
+        snprintf(v[5], 32, "%.6g", json_number_value(json_object_get(row, "median_ts")));
+        snprintf(v[6], 32, "%.6g", json_number_value(json_object_get(row, "avg_ts")));
+        snprintf(v[7], 32, "%.6g", json_number_value(json_object_get(row, "stddev_ts")));
+        if (frac) snprintf(v[8], 32, "%.6g", json_number_value(frac));
+        else v[8][0] = 0;
+        const char *f[10] = {json_string_value(json_object_get(r, "model")) ?: "", v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]};
+        csv_row(out, f, 10);
+    }
+}
