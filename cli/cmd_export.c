@@ -1,9 +1,106 @@
-/* cpet export: a model into other runtimes' formats. */
+/* cpet export: a model into other runtimes' formats (llama.cpp GGUF, karpathy/llama2.c). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
 #include "cli.h"
+#include "fileio.h"
+#include "gguf.h"
+#include "llama2c.h"
+#include "model.h"
+#include "tokenizer.h"
+
+static void usage(void)
+{
+    printf("usage: cpet export MODEL --format gguf|llama2c [--type TYPE] [--requantize] [--group 64]\n"
+           "                   [--tokenizer tokenizer.json] [--quantize-embeddings] -o FILE\n\n"
+           "MODEL is a model directory (config.json + model.safetensors, packed or not) or a .gguf file.\n"
+           "  gguf     llama.cpp's llama architecture, GGUF v3, alignment 32. --type f32 (default), f16, q8_0 or\n"
+           "           q4_0 for the layer linears (ggml blocks, bit-exact); norms stay f32, token_embd/output stay\n"
+           "           f32 unless --quantize-embeddings. q/k rows are permuted to llama.cpp's interleaved RoPE order.\n"
+           "           MODEL/tokenizer.json (or --tokenizer) becomes tokenizer.ggml.* (gpt2 byte-level BPE).\n"
+           "  llama2c  karpathy/llama2.c: --type f32 (run.c's legacy file, default) or int8 (runq.c's version 2,\n"
+           "           groups of --group, default 64, halved until they divide dim). llama2.c holds only head_dim =\n"
+           "           dim / n_heads, silu, rope_theta 10000 and rms_norm_eps 1e-5; other models are refused.\n"
+           "A model already packed in another format (cpet compress) is refused unless --requantize, which\n"
+           "dequantizes and requantizes it. The file is written atomically: on failure nothing is left at FILE.\n");
+}
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
 
 int cmd_export(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return cli_error("export: not built yet");
+    const char *src = NULL, *format = NULL, *type_s = NULL, *out = NULL, *tok_path = NULL;
+    long group = 64;
+    int requantize = 0, quant_emb = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int bad = 0;
+        if (cli_is_help(a)) {
+            usage();
+            return 0;
+        }
+        if (!strcmp(a, "--format")) bad = !(format = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--type")) bad = !(type_s = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "-o")) bad = !(out = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--tokenizer")) bad = !(tok_path = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--group")) bad = cli_int(a, cli_value(argc, argv, &i), 2, 1 << 20, &group);
+        else if (!strcmp(a, "--requantize")) requantize = 1;
+        else if (!strcmp(a, "--quantize-embeddings")) quant_emb = 1;
+        else if (a[0] == '-') return cli_error("export: unknown option %s", a);
+        else if (src) return cli_error("export: one MODEL only (got %s and %s)", src, a);
+        else src = a;
+        if (bad) return 1;
+    }
+    if (!src || !format || !out) return cli_error("export: MODEL, --format and -o are required (cpet export --help)");
+    int is_gguf = !strcmp(format, "gguf"), is_l2c = !strcmp(format, "llama2c");
+    if (!is_gguf && !is_l2c) return cli_error("export: unknown --format '%s' (gguf or llama2c)", format);
+    uint32_t gtype = GGML_T_F32;
+    int int8 = 0;
+    if (type_s) {
+        if (is_gguf) {
+            if (!strcmp(type_s, "f32")) gtype = GGML_T_F32;
+            else if (!strcmp(type_s, "f16")) gtype = GGML_T_F16;
+            else if (!strcmp(type_s, "q8_0")) gtype = GGML_T_Q8_0;
+            else if (!strcmp(type_s, "q4_0")) gtype = GGML_T_Q4_0;
+            else return cli_error("export: --type '%s' is not a GGUF type cpet writes (f32, f16, q8_0, q4_0)", type_s);
+        } else if (!strcmp(type_s, "int8")) int8 = 1;
+        else if (strcmp(type_s, "f32") != 0 && strcmp(type_s, "fp32") != 0)
+            return cli_error("export: --type '%s' is not a llama2.c type (f32 or int8)", type_s);
+    }
+    if (is_dir(out)) return cli_error("export: %s is a directory; -o names the output file", out);
+    cpet_err err;
+    model m;
+    int from_gguf = gguf_is_file(src);
+    if (from_gguf ? gguf_load_model(&m, src, &err) : model_load(&m, src, &err)) return cli_report(&err);
+    tokenizer tok;
+    int have_tok = 0, rc = 1;
+    char tpath[4200];
+    if (is_gguf) {
+        if (tok_path) snprintf(tpath, sizeof tpath, "%s", tok_path);
+        else if (!from_gguf) snprintf(tpath, sizeof tpath, "%s/tokenizer.json", src);
+        else tpath[0] = '\0';
+        if (tpath[0] && (tok_path || path_exists(tpath))) {
+            if (tokenizer_load(&tok, tpath, &err) != 0) goto done;
+            have_tok = 1;
+        }
+        gguf_export_options o = {gtype, requantize, quant_emb};
+        if (gguf_export_model(&m, have_tok ? &tok : NULL, &o, src, out, &err) != 0) goto done;
+        fprintf(stderr, "export %s: gguf %s%s -> %s\n", src, ggml_type_name(gtype), have_tok ? " + tokenizer" : "", out);
+    } else {
+        llama2c_options o = {int8, (int)group, requantize};
+        if (llama2c_export(&m, &o, src, out, &err) != 0) goto done;
+        fprintf(stderr, "export %s: llama2.c %s -> %s\n", src, int8 ? "int8 (version 2)" : "fp32 (legacy)", out);
+    }
+    rc = 0;
+done:
+    if (rc) cli_report(&err);
+    if (have_tok) tokenizer_free(&tok);
+    model_free(&m);
+    return rc;
 }
