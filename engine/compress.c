@@ -332,6 +332,10 @@ static int moefy(model *m, const calib_data *c, cpet_err *err)
 int compress_model(model *m, const char *chain, const compress_options *o, const calib_data *calib, cpet_err *err)
 {
     if (compress_check_chain(chain, o, calib != NULL, err) != 0) return -1;
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        for (int k = 0; k < LIN_PER_LAYER; k++)
+            if (!m->layers[l].lin[k].w)
+                return cpet_fail(err, "'%s': the model was loaded packed (no f32 weights to compress); start from the f32 checkpoint", chain);
     char parts[8][32];
     int n;
     split_chain(chain, parts, &n, err);

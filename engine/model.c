@@ -30,8 +30,9 @@ static void table_add(model *m, float ***dst, float **field, const char *name, i
     t->decay = ndim == 2;
 }
 
-/* Names and shapes of every tensor in HF order, and which struct field points at each. */
-static void fill_in_parameter_table(model *m, float ***dst)
+/* Names and shapes of every tensor in HF order, and which struct field points at each; the f32 weight
+ * of a linear marked in packed_only ([n_layers * LIN_PER_LAYER], may be NULL) gets no storage. */
+static void fill_in_parameter_table(model *m, float ***dst, const unsigned char *packed_only, unsigned char *no_storage)
 {
     const model_config *c = &m->cfg;
     const int D = c->hidden_size, F = c->intermediate_size, qd = c->n_heads * c->head_dim,
@@ -51,6 +52,7 @@ static void fill_in_parameter_table(model *m, float ***dst)
                 table_add(m, dst, &lw->ffn_norm, name, 1, D, 1);
             }
             snprintf(name, sizeof name, "model.layers.%d.%s.weight", l, linear_module_suffix[i]);
+            no_storage[m->n_tensors] = packed_only && packed_only[l * LIN_PER_LAYER + i];
             table_add(m, dst, &lw->lin[i].w, name, 2, outs[i], ins[i]);
             lw->lin[i].out = outs[i];
             lw->lin[i].in = ins[i];
@@ -62,13 +64,14 @@ static void fill_in_parameter_table(model *m, float ***dst)
     if (!c->tie_word_embeddings) table_add(m, dst, &m->lm_head.w, "lm_head.weight", 2, c->vocab_size, D);
 }
 
-/* One allocation for every tensor of the table, each 64-byte aligned, and the pointers into it. */
-static int malloc_and_point_parameters(model *m, float ***dst, cpet_err *err)
+/* One allocation for every tensor of the table, each 64-byte aligned, and the pointers into it
+ * (NULL for a tensor without storage). */
+static int malloc_and_point_parameters(model *m, float ***dst, const unsigned char *no_storage, cpet_err *err)
 {
     size_t n = (size_t)m->n_tensors, *bytes = malloc(2 * n * sizeof *bytes);
     if (!bytes) return cpet_fail(err, "out of memory allocating the model");
     size_t *offsets = bytes + n;
-    for (size_t i = 0; i < n; i++) bytes[i] = m->tensors[i].n * sizeof(float);
+    for (size_t i = 0; i < n; i++) bytes[i] = no_storage[i] ? 0 : m->tensors[i].n * sizeof(float);
     size_t total = cpet_layout(bytes, n, offsets);
     m->params = cpet_alloc(total);
     if (!m->params) {
@@ -76,13 +79,15 @@ static int malloc_and_point_parameters(model *m, float ***dst, cpet_err *err)
         return cpet_fail(err, "out of memory: %zu parameters", total / sizeof(float));
     }
     m->n_params = total / sizeof(float);
-    for (size_t i = 0; i < n; i++) *dst[i] = m->tensors[i].p = m->params + offsets[i] / sizeof(float);
+    for (size_t i = 0; i < n; i++) *dst[i] = m->tensors[i].p = no_storage[i] ? NULL : m->params + offsets[i] / sizeof(float);
     if (m->cfg.tie_word_embeddings) m->lm_head.w = m->embed;
     free(bytes);
     return 0;
 }
 
-int model_create(model *m, const model_config *cfg, cpet_err *err)
+int model_create(model *m, const model_config *cfg, cpet_err *err) { return model_create_packed(m, cfg, NULL, err); }
+
+int model_create_packed(model *m, const model_config *cfg, const unsigned char *packed_only, cpet_err *err)
 {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
@@ -91,13 +96,16 @@ int model_create(model *m, const model_config *cfg, cpet_err *err)
     m->layers = calloc((size_t)cfg->n_layers, sizeof *m->layers);
     m->tensors = calloc(max_tensors, sizeof *m->tensors);
     float ***dst = calloc(max_tensors, sizeof *dst);
-    if (!m->layers || !m->tensors || !dst) {
+    unsigned char *no_storage = calloc(max_tensors, 1);
+    if (!m->layers || !m->tensors || !dst || !no_storage) {
         free(dst);
+        free(no_storage);
         return cpet_fail(err, "out of memory allocating the model");
     }
-    fill_in_parameter_table(m, dst);
-    int rc = malloc_and_point_parameters(m, dst, err);
+    fill_in_parameter_table(m, dst, packed_only, no_storage);
+    int rc = malloc_and_point_parameters(m, dst, no_storage, err);
     free(dst);
+    free(no_storage);
     if (rc != 0) return -1;
     for (int i = 0; i < m->n_tensors; i++)
         if (m->tensors[i].ndim == 1)
@@ -185,6 +193,7 @@ void model_for_each_linear(model *m, void (*fn)(linear *l, const char *module_na
 
 static float *grad_of(model *m, const float *p)
 {
+    if (!p) return NULL; /* a packed-only linear: frozen */
     for (int i = 0; i < m->n_tensors; i++)
         if (m->tensors[i].p == p) return m->tensors[i].trainable ? m->tensors[i].g : NULL;
     return NULL;
@@ -195,7 +204,7 @@ static void refresh_grad_pointers(model *m)
 {
     for (int i = 0; i < m->n_tensors; i++) {
         param_tensor *t = &m->tensors[i];
-        t->g = m->grads ? m->grads + (t->p - m->params) : NULL;
+        t->g = m->grads && t->p ? m->grads + (t->p - m->params) : NULL;
     }
 #define GRAD_OF(ptr) grad_of(m, (ptr))
     for (int l = 0; l < m->cfg.n_layers; l++) {
@@ -216,7 +225,7 @@ int model_set_trainable(model *m, const char *substr, int trainable, cpet_err *e
     int any = 0;
     for (int i = 0; i < m->n_tensors; i++)
         if (!substr || strstr(m->tensors[i].name, substr)) {
-            m->tensors[i].trainable = trainable;
+            m->tensors[i].trainable = trainable && m->tensors[i].p; /* a packed-only base stays frozen */
             any = 1;
         }
     if (!any) return cpet_fail(err, "no model tensor matches '%s'", substr);

@@ -67,6 +67,10 @@ typedef struct model {
 
 /* Builds the structure for cfg with zeroed weights (norm weights 1). */
 int model_create(model *m, const model_config *cfg, cpet_err *err);
+/* As model_create, but the f32 weight of every linear marked in packed_only[layer * LIN_PER_LAYER + which]
+ * (NULL: none) gets no storage: its w and tensor p are NULL until a packed base is attached with
+ * model_set_packed (a model loaded packed keeps only the packed bytes). */
+int model_create_packed(model *m, const model_config *cfg, const unsigned char *packed_only, cpet_err *err);
 /* HF-style init: N(0, std) matrices, norm weights 1. */
 void model_init_random(model *m, float std, unsigned long long seed);
 /* Loads config.json and model.safetensors (or a sharded model.safetensors.index.json) from dir. */
@@ -100,11 +104,13 @@ float *model_logits(const model *m); /* [B*T, V] of the last forward */
 size_t model_branch_scratch_per_row(const model *m);
 
 /* Packed linear bases (model_packed.c). Attaches q (taken over, owned by m) as the base of linear `which`
- * of `layer`; its f32 weight keeps the dequantized values. */
+ * of `layer`; its f32 weight, when it has storage, keeps the dequantized values. */
 int model_set_packed(model *m, int layer, int which, qtensor *q);
 /* Decode mode of every packed linear: int8 activation blocks and integer dot products (llama.cpp's scheme,
  * ~3x the f32 token rate for int8/q8_0/q4_0) or exact float activations (the default). */
 void model_set_q8_activations(model *m, int on);
+/* The f32 values of a linear's weight into out [out * in]: w, or its packed base dequantized. */
+void model_linear_f32(const linear *l, float *out);
 /* Bytes the weights take as stored (packed bases at their packed size, everything else f32). */
 size_t model_storage_bytes(const model *m);
 

@@ -68,16 +68,20 @@ static int shards_open(shard_set *s, const char *dir, cpet_err *err)
     return 0;
 }
 
-/* (layer, which) of the linear whose weight is `w`, or -1 */
-static int linear_slot(const model *m, const float *w, int *layer, int *which)
+/* (layer, which) of the linear whose weight is tensor t ("model.layers.<l>.<module>.weight"), or -1 */
+static int linear_slot(const model *m, const param_tensor *t, int *layer, int *which)
 {
-    for (int l = 0; l < m->cfg.n_layers; l++)
-        for (int k = 0; k < LIN_PER_LAYER; k++)
-            if (m->layers[l].lin[k].w == w) {
-                *layer = l;
-                *which = k;
-                return 0;
-            }
+    int l, consumed = 0;
+    if (sscanf(t->name, "model.layers.%d.%n", &l, &consumed) != 1 || consumed == 0 || l < 0 || l >= m->cfg.n_layers)
+        return -1;
+    for (int k = 0; k < LIN_PER_LAYER; k++) {
+        size_t len = strlen(linear_module_suffix[k]);
+        if (!strncmp(t->name + consumed, linear_module_suffix[k], len) && !strcmp(t->name + consumed + len, ".weight")) {
+            *layer = l;
+            *which = k;
+            return 0;
+        }
+    }
     return -1;
 }
 
@@ -106,7 +110,7 @@ static int load_packed(model *m, const shard_set *shards, param_tensor *t, const
     qformat fmt;
     const char *fs = json_string_value(json_object_get(j, "format"));
     int group = (int)json_integer_value(json_object_get(j, "group")), layer, which;
-    if (!fs || qformat_parse(fs, &fmt) != 0 || linear_slot(m, t->p, &layer, &which) != 0) {
+    if (!fs || qformat_parse(fs, &fmt) != 0 || linear_slot(m, t, &layer, &which) != 0) {
         json_decref(j);
         return cpet_fail(err, "%s: metadata '%s' does not describe a known packed format for a linear layer", f->path, key);
     }
@@ -154,13 +158,28 @@ int model_load(model *m, const char *dir, cpet_err *err)
     if (path_join(path, sizeof path, dir, "config.json") != 0) return cpet_fail(err, "%s: path too long", dir);
     if (!path_exists(path)) return cpet_fail(err, "%s: missing file", path);
     if (config_load(&cfg, path, err) != 0) return -1;
-    if (model_create(m, &cfg, err) != 0) return -1;
     shard_set shards;
     if (shards_open(&shards, dir, err) != 0) {
         shards_close(&shards);
-        model_free(m);
         return -1;
     }
+    /* a linear stored only packed gets no f32 storage: the model takes the bytes of its checkpoint */
+    unsigned char *packed_only = calloc((size_t)cfg.n_layers * LIN_PER_LAYER, 1);
+    char name[256];
+    const st_file *pf = NULL;
+    for (int l = 0; packed_only && l < cfg.n_layers; l++)
+        for (int k = 0; k < LIN_PER_LAYER; k++) {
+            snprintf(name, sizeof name, "model.layers.%d.%s.weight", l, linear_module_suffix[k]);
+            if (find_in_shards(&shards, name, &pf)) continue;
+            snprintf(name, sizeof name, "model.layers.%d.%s.qweight", l, linear_module_suffix[k]);
+            packed_only[l * LIN_PER_LAYER + k] = find_in_shards(&shards, name, &pf) != NULL;
+        }
+    if (!packed_only || model_create_packed(m, &cfg, packed_only, err) != 0) {
+        free(packed_only);
+        shards_close(&shards);
+        return packed_only ? -1 : cpet_fail(err, "out of memory loading %s", dir);
+    }
+    free(packed_only);
     int rc = 0;
     for (int i = 0; i < m->n_tensors && rc == 0; i++) {
         param_tensor *t = &m->tensors[i];
@@ -168,7 +187,6 @@ int model_load(model *m, const char *dir, cpet_err *err)
         const st_tensor *st = find_in_shards(&shards, t->name, &sf);
         char packed[256];
         snprintf(packed, sizeof packed, "%.*sqweight", (int)(strlen(t->name) - 6), t->name);
-        const st_file *pf = NULL;
         if (!st && strlen(t->name) > 6 && find_in_shards(&shards, packed, &pf)) {
             rc = load_packed(m, &shards, t, pf, err);
             continue;
@@ -216,11 +234,11 @@ int model_load(model *m, const char *dir, cpet_err *err)
 
 int model_save(const model *m, const char *dir, cpet_err *err) { return model_save_as(m, dir, 0, err); }
 
-static const qtensor *packed_of(const model *m, const float *w)
+static const linear *linear_of(const model *m, const param_tensor *t)
 {
     int layer, which;
-    if (linear_slot(m, w, &layer, &which) != 0) return NULL;
-    return m->layers[layer].lin[which].qw;
+    if (linear_slot(m, t, &layer, &which) != 0) return NULL;
+    return &m->layers[layer].lin[which];
 }
 
 int model_save_as(const model *m, const char *dir, int dequantize, cpet_err *err)
@@ -237,11 +255,21 @@ int model_save_as(const model *m, const char *dir, int dequantize, cpet_err *err
     int n = 0, n_meta = 1, n_owned = 0;
     meta[0] = "format";
     meta[1] = "pt";
-    for (int i = 0; i < m->n_tensors; i++) {
+    float **dequantized = calloc((size_t)m->n_tensors + 1, sizeof(float *)); /* of packed-only linears */
+    int n_dequantized = 0, oom = !dequantized;
+    for (int i = 0; i < m->n_tensors && !oom; i++) {
         const param_tensor *t = &m->tensors[i];
-        const qtensor *q = dequantize ? NULL : packed_of(m, t->p);
+        const linear *lin = linear_of(m, t);
+        const qtensor *q = dequantize || !lin ? NULL : lin->qw;
         if (!q) {
-            entries[n++] = st_f32_entry(t->name, t->p, t->ndim, t->shape);
+            const float *values = t->p;
+            if (!values) {
+                float *w = malloc(t->n * sizeof(float));
+                if ((oom = !w)) break;
+                model_linear_f32(lin, w);
+                values = dequantized[n_dequantized++] = w;
+            }
+            entries[n++] = st_f32_entry(t->name, values, t->ndim, t->shape);
             continue;
         }
         size_t base = strlen(t->name) - strlen("weight"), groups = (size_t)q->rows * q->cols / (size_t)q->group;
@@ -283,7 +311,10 @@ int model_save_as(const model *m, const char *dir, int dequantize, cpet_err *err
         n++;
     }
     path_join(path, sizeof path, dir, "model.safetensors");
-    int rc = st_write(path, entries, n, meta, n_meta, err);
+    int rc = oom ? cpet_fail(err, "out of memory dequantizing the packed weights for %s", dir)
+                 : st_write(path, entries, n, meta, n_meta, err);
+    for (int i = 0; i < n_dequantized; i++) free(dequantized[i]);
+    free(dequantized);
     for (int i = 0; i < n_owned; i++) free(meta_owned[i]);
     free(meta_owned);
     free(meta);

@@ -2,6 +2,7 @@
 #include "model.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 int model_set_packed(model *m, int layer, int which, qtensor *q)
 {
@@ -15,8 +16,14 @@ int model_set_packed(model *m, int layer, int which, qtensor *q)
     *slot = *q;
     linear *l = &m->layers[layer].lin[which];
     l->qw = slot;
-    qtensor_dequantize(slot, l->w); /* the f32 slot keeps what the packed base computes */
+    if (l->w) qtensor_dequantize(slot, l->w); /* the f32 slot keeps what the packed base computes */
     return 0;
+}
+
+void model_linear_f32(const linear *l, float *out)
+{
+    if (l->w) memcpy(out, l->w, (size_t)l->out * l->in * sizeof(float));
+    else qtensor_dequantize(l->qw, out);
 }
 
 void model_set_q8_activations(model *m, int on)

@@ -3,8 +3,10 @@
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "compress.h"
 #include "helpers.h"
 #include "model.h"
 #include "tensor.h"
@@ -149,4 +151,82 @@ Test(layout, checkpoint_round_trip_is_byte_identical)
     free(db);
     model_free(&m);
     model_free(&back);
+}
+
+/* A model loaded from a packed checkpoint keeps only the packed bytes of its linears: no f32 copy in the
+ * params buffer, and bitwise the logits of the in-memory compressed model it was saved from. */
+Test(layout, packed_checkpoint_loads_without_f32_weights, .timeout = 60)
+{
+    const char *chains[] = {"rtn-int8", "rtn-int4", "q4_0", "q8_0", "nf4", "w8a8"};
+    for (int k = 0; k < 6; k++) {
+        cpet_err err;
+        model m, p;
+        model_config c = small_config(4, 2, ACT_SILU, 0, 10000.0f);
+        c.hidden_size = 64;
+        c.intermediate_size = 128;
+        c.head_dim = 16;
+        cr_assert_eq(model_create(&m, &c, &err), 0, "%s", err.msg);
+        model_init_random(&m, 0.1f, 21 + k);
+        compress_options o = {32, 0.5, 0.01};
+        cr_assert_eq(compress_model(&m, chains[k], &o, NULL, &err), 0, "%s: %s", chains[k], err.msg);
+        char dir[256], a[300], b[300];
+        make_temp_dir(dir, sizeof dir);
+        snprintf(a, sizeof a, "%s/packed", dir);
+        cr_assert_eq(model_save(&m, a, &err), 0, "%s", err.msg);
+        cr_assert_eq(model_load(&p, a, &err), 0, "%s", err.msg);
+
+        /* the params buffer holds embeddings, norms and the LM head only */
+        size_t f32 = 0;
+        for (int i = 0; i < p.n_tensors; i++) {
+            const param_tensor *t = &p.tensors[i];
+            int is_linear = strstr(t->name, "_proj.weight") != NULL;
+            cr_assert_eq(t->p == NULL, is_linear, "%s: %s", chains[k], t->name);
+            if (t->p) {
+                cr_assert(t->p >= p.params && t->p + t->n <= p.params + p.n_params, "%s inside the buffer", t->name);
+                f32 += round16(t->n);
+            }
+        }
+        cr_assert_eq(p.n_params, f32, "%s: %zu floats, %zu needed", chains[k], p.n_params, f32);
+        for (int l = 0; l < c.n_layers; l++)
+            for (int i = 0; i < LIN_PER_LAYER; i++) {
+                cr_assert_null(p.layers[l].lin[i].w);
+                cr_assert_not_null(p.layers[l].lin[i].qw);
+            }
+        cr_assert_eq(model_storage_bytes(&p), model_storage_bytes(&m));
+
+        /* bitwise the same logits, decode-sized and tile-sized */
+        int ids[40];
+        for (int i = 0; i < 40; i++) ids[i] = (i * 5 + 3) % c.vocab_size;
+        for (int T = 1; T <= 40; T += 39) {
+            size_t n = (size_t)T * c.vocab_size;
+            cr_assert_eq(model_forward(&m, ids, NULL, 1, T, &err), 0, "%s", err.msg);
+            cr_assert_eq(model_forward(&p, ids, NULL, 1, T, &err), 0, "%s", err.msg);
+            cr_assert_eq(memcmp(model_logits(&m), model_logits(&p), n * sizeof(float)), 0, "%s, %d tokens", chains[k], T);
+            cr_assert_eq(memcmp(&m.loss, &p.loss, sizeof m.loss), 0);
+        }
+
+        /* --dequantize writes the same f32 checkpoint from either model */
+        snprintf(a, sizeof a, "%s/deq-mem", dir);
+        snprintf(b, sizeof b, "%s/deq-loaded", dir);
+        cr_assert_eq(model_save_as(&m, a, 1, &err), 0, "%s", err.msg);
+        cr_assert_eq(model_save_as(&p, b, 1, &err), 0, "%s", err.msg);
+        char fa[320], fb[320];
+        snprintf(fa, sizeof fa, "%s/model.safetensors", a);
+        snprintf(fb, sizeof fb, "%s/model.safetensors", b);
+        size_t na, nb;
+        char *da = read_all(fa, &na), *db = read_all(fb, &nb);
+        cr_assert(da && db && na == nb && memcmp(da, db, na) == 0, "%s: dequantized checkpoints differ", chains[k]);
+        free(da);
+        free(db);
+
+        /* training leaves the packed bases frozen; compressing again needs the f32 weights */
+        cr_assert_eq(model_set_trainable(&p, NULL, 1, &err), 0, "%s", err.msg);
+        cr_assert_eq(model_find_tensor(&p, "model.layers.0.mlp.up_proj.weight")->trainable, 0);
+        cr_assert_eq(model_forward(&p, ids, NULL, 1, 8, &err), 0, "%s", err.msg);
+        cr_assert_eq(model_backward(&p, &err), 0, "%s", err.msg);
+        cr_assert_neq(compress_model(&p, "magnitude", &o, NULL, &err), 0);
+        cr_assert(strstr(err.msg, "loaded packed"), "%s", err.msg);
+        model_free(&m);
+        model_free(&p);
+    }
 }
