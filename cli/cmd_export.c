@@ -21,8 +21,9 @@ static void usage(void)
            "           f32 unless --quantize-embeddings. q/k rows are permuted to llama.cpp's interleaved RoPE order.\n"
            "           MODEL/tokenizer.json (or --tokenizer) becomes tokenizer.ggml.* (gpt2 byte-level BPE).\n"
            "  llama2c  karpathy/llama2.c: --type f32 (run.c's legacy file, default) or int8 (runq.c's version 2,\n"
-           "           groups of --group, default 64, halved until they divide dim). llama2.c holds only head_dim =\n"
-           "           dim / n_heads, silu, rope_theta 10000 and rms_norm_eps 1e-5; other models are refused.\n"
+           "           groups of --group, default 64, halved until they divide dim and hidden_dim). llama2.c holds\n"
+           "           only head_dim = dim / n_heads, silu, rope_theta 10000 and rms_norm_eps 1e-5; other models\n"
+           "           are refused, naming what does not fit.\n"
            "A model already packed in another format (cpet compress) is refused unless --requantize, which\n"
            "dequantizes and requantizes it. The file is written atomically: on failure nothing is left at FILE.\n");
 }

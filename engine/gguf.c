@@ -468,7 +468,7 @@ int gguf_write(gguf_writer *w, const char *path, cpet_err *err)
     W(zeros, align_up(pos, A) - pos);
     for (int i = 0; i < w->n_t; i++) {
         W(w->t[i].data, w->t[i].nbytes);
-        if (i + 1 < w->n_t) W(zeros, align_up(w->t[i].nbytes, A) - w->t[i].nbytes);
+        W(zeros, align_up(w->t[i].nbytes, A) - w->t[i].nbytes); /* the last one too: ggml reads the padded blob */
     }
 #undef W
     if (!ok) {
@@ -851,27 +851,29 @@ static int load_tensor(model *m, const gguf_file *g, const gguf_tensor *t, unsig
 {
     const model_config *c = &m->cfg;
     float *dst = NULL;
-    int rows = 1, cols = 0, layer = -1, which = -1, slot = -1, vec = 0;
+    int rows = 1, cols = 0, layer = -1, which = -1, slot = -1, vec = 0, found = 0;
     char rest[64];
     int l;
-    if (!strcmp(t->name, "token_embd.weight")) dst = m->embed, rows = c->vocab_size, cols = c->hidden_size, slot = 0;
-    else if (!strcmp(t->name, "output_norm.weight")) dst = m->final_norm, cols = c->hidden_size, vec = 1, slot = 1;
+    if (!strcmp(t->name, "token_embd.weight")) dst = m->embed, rows = c->vocab_size, cols = c->hidden_size, slot = 0, found = 1;
+    else if (!strcmp(t->name, "output_norm.weight")) dst = m->final_norm, cols = c->hidden_size, vec = 1, slot = 1, found = 1;
     else if (!strcmp(t->name, "output.weight") && !c->tie_word_embeddings)
-        dst = m->lm_head.w, rows = c->vocab_size, cols = c->hidden_size, slot = 2;
+        dst = m->lm_head.w, rows = c->vocab_size, cols = c->hidden_size, slot = 2, found = 1;
     else if (sscanf(t->name, "blk.%d.%63s", &l, rest) == 2 && l >= 0 && l < c->n_layers) {
         layer_weights *lw = &m->layers[l];
-        if (!strcmp(rest, "attn_norm.weight")) dst = lw->attn_norm, cols = c->hidden_size, vec = 1, slot = 3 + l * 9;
-        else if (!strcmp(rest, "ffn_norm.weight")) dst = lw->ffn_norm, cols = c->hidden_size, vec = 1, slot = 4 + l * 9;
-        for (int k = 0; k < LIN_PER_LAYER && !dst; k++) {
+        if (!strcmp(rest, "attn_norm.weight")) dst = lw->attn_norm, cols = c->hidden_size, vec = 1, slot = 3 + l * 9, found = 1;
+        else if (!strcmp(rest, "ffn_norm.weight")) dst = lw->ffn_norm, cols = c->hidden_size, vec = 1, slot = 4 + l * 9, found = 1;
+        for (int k = 0; k < LIN_PER_LAYER && !found; k++) {
             char want[64];
             snprintf(want, sizeof want, "%s.weight", gguf_linear_name[k]);
             if (!strcmp(rest, want)) {
+                /* w is NULL for a linear created packed-only (its Q8_0/Q4_0 blocks are the only copy) */
                 dst = lw->lin[k].w, rows = lw->lin[k].out, cols = lw->lin[k].in, layer = l, which = k;
                 slot = 5 + k + l * 9;
+                found = 1;
             }
         }
     }
-    if (!dst) return cpet_fail(err, "%s: tensor '%s' is not part of a llama model cpet runs", g->path, t->name);
+    if (!found) return cpet_fail(err, "%s: tensor '%s' is not part of a llama model cpet runs", g->path, t->name);
     if (filled[slot]) return cpet_fail(err, "%s: tensor '%s' appears twice", g->path, t->name);
     filled[slot] = 1;
     int want_dims = vec ? 1 : 2;
@@ -890,6 +892,7 @@ static int load_tensor(model *m, const gguf_file *g, const gguf_tensor *t, unsig
         else memcpy(q.data, t->data, t->nbytes);
         return model_set_packed(m, layer, which, &q);
     }
+    if (!dst) return cpet_fail(err, "%s: tensor '%s' has no storage", g->path, t->name);
     if (!heads) {
         decode_f32(t, dst, rows, cols);
         return 0;
@@ -909,10 +912,21 @@ int gguf_load_model(model *m, const char *path, cpet_err *err)
     if (gguf_open(&g, path, err) != 0) return -1;
     model_config cfg;
     int rc = config_from_gguf(&g, &cfg, err);
-    if (rc == 0 && model_create(m, &cfg, err) != 0) {
+    /* Q8_0 / Q4_0 layer linears run packed and keep no f32 copy */
+    unsigned char *packed_only = rc == 0 ? calloc((size_t)cfg.n_layers * LIN_PER_LAYER, 1) : NULL;
+    if (rc == 0 && !packed_only) rc = cpet_fail(err, "%s: out of memory", path);
+    for (int l = 0; rc == 0 && l < cfg.n_layers; l++)
+        for (int k = 0; k < LIN_PER_LAYER; k++) {
+            char name[96];
+            snprintf(name, sizeof name, "blk.%d.%s.weight", l, gguf_linear_name[k]);
+            const gguf_tensor *t = gguf_find_tensor(&g, name);
+            packed_only[l * LIN_PER_LAYER + k] = t && packed_format_of(t->type) != QF_COUNT;
+        }
+    if (rc == 0 && model_create_packed(m, &cfg, packed_only, err) != 0) {
         model_free(m);
         rc = -1;
     }
+    free(packed_only);
     if (rc != 0) {
         gguf_close(&g);
         return -1;

@@ -111,7 +111,8 @@ typedef struct {
 int gguf_export_model(const model *m, const tokenizer *tok, const gguf_export_options *o, const char *src,
                       const char *path, cpet_err *err);
 /* Loads a llama GGUF (f32/f16/q8_0/q4_0 tensors) for inference: Q8_0/Q4_0 layer linears become packed bases
- * (m->quant), everything else f32. The tokenizer metadata is not read (use the tokenizer.json). */
+ * (m->quant) with no f32 copy (w NULL), everything else f32. The tokenizer metadata is not read (use the
+ * tokenizer.json). */
 int gguf_load_model(model *m, const char *path, cpet_err *err);
 /* 1 if path is a regular file ending in .gguf or starting with the GGUF magic, or a missing path ending in
  * .gguf (so the loader reports it); 0 for directories. */

@@ -12,7 +12,9 @@
 static int group_size(const model *m, const llama2c_options *o)
 {
     int gs = o->group > 0 ? o->group : 64;
-    while (gs > 1 && m->cfg.hidden_size % gs != 0) gs /= 2; /* export.py's backoff */
+    /* export.py's backoff on dim; runq.c's matmul and activation quantizer also work in whole groups over
+     * hidden_dim (a remainder would be silently dropped), so the group must divide it too */
+    while (gs > 1 && (m->cfg.hidden_size % gs != 0 || m->cfg.intermediate_size % gs != 0)) gs /= 2;
     return gs;
 }
 
@@ -37,7 +39,9 @@ int llama2c_check(const model *m, const llama2c_options *o, const char *src, cpe
                                  o->int8 ? " and requantizing" : "");
     if (o->int8) {
         int gs = group_size(m, o);
-        if (gs < 2) return cpet_fail(err, "%s: llama2.c int8 needs a group size that divides dim %d", src, c->hidden_size);
+        if (gs < 2)
+            return cpet_fail(err, "%s: llama2.c int8 needs a group size (>= 2) that divides dim %d and hidden_dim %d", src,
+                             c->hidden_size, c->intermediate_size);
     }
     return 0;
 }

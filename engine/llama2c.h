@@ -21,7 +21,8 @@
 
 typedef struct {
     int int8;       /* version 2 (runq.c) instead of the legacy fp32 file */
-    int group;      /* int8 group size (0 = 64, halved until it divides dim, as export.py does) */
+    int group;      /* int8 group size (0 = 64), halved until it divides dim (as export.py does) and hidden_dim
+                     * (runq.c drops a remainder silently) */
     int requantize; /* a packed model is dequantized (and requantized for int8); else refused */
 } llama2c_options;
 

@@ -265,6 +265,7 @@ Test(export, gguf_write_read_round_trip, .timeout = 120)
         }
         const raw_tensor *last = &raw.t[raw.n_tensors - 1];
         cr_assert_eq(size, raw.data_start + last->offset + (size_t)(last->ne[0] * last->ne[1] * 4), "the file ends with output.weight (f32)");
+        cr_assert_eq(size % 32, 0, "every tensor, the last too, is padded to the alignment (ggml reads the padded blob)");
         for (int l = 0; l < 2; l++)
             for (int k = 0; k < LIN_PER_LAYER; k++) {
                 char name[64];
@@ -425,6 +426,7 @@ Test(export, gguf_loaded_model_gives_source_logits, .timeout = 120)
             for (int j = 0; j < LIN_PER_LAYER; j++) {
                 const qtensor *a = g.layers[l].lin[j].qw, *b = c.layers[l].lin[j].qw;
                 cr_assert(a && b && a->format == b->format && a->data_bytes == b->data_bytes, "layer %d linear %d is packed", l, j);
+                cr_assert_null(g.layers[l].lin[j].w, "a GGUF-loaded packed linear keeps no f32 copy");
                 cr_assert_eq(memcmp(a->data, b->data, a->data_bytes), 0, "%s layer %d linear %d blocks", methods[k], l, j);
             }
         got = logits_copy(&g, ids, 12);
@@ -447,6 +449,24 @@ Test(export, gguf_loaded_model_gives_source_logits, .timeout = 120)
         model_free(&c);
         model_free(&g);
     }
+    /* --quantize-embeddings: token_embd and output in q8_0 too, loaded as their dequantized values */
+    snprintf(path, sizeof path, "%s/q8e.gguf", dir);
+    gguf_export_options oe = {GGML_T_Q8_0, 0, 1};
+    cr_assert_eq(gguf_export_model(&m, NULL, &oe, "tiny", path, &err), 0, "%s", err.msg);
+    size_t fsize;
+    char *fbytes = read_all(path, &fsize);
+    free(fbytes);
+    cr_assert_eq(fsize % 32, 0, "the last tensor (q8_0 output, 20400 bytes) is padded to the alignment too");
+    cr_assert_eq(gguf_load_model(&g, path, &err), 0, "%s", err.msg);
+    qtensor qe;
+    cr_assert_eq(quantize_rtn(&qe, QF_Q8_0, m.lm_head.w, 300, 64, 0, &err), 0, "%s", err.msg);
+    float *deq = malloc(300 * 64 * sizeof(float));
+    qtensor_dequantize(&qe, deq);
+    cr_assert_eq(memcmp(deq, g.lm_head.w, 300 * 64 * sizeof(float)), 0);
+    cr_assert_null(g.lm_head.qw);
+    qtensor_free(&qe);
+    free(deq);
+    model_free(&g);
     free(ref);
     model_free(&m);
 }
@@ -995,6 +1015,18 @@ Test(export, hf_fixture_through_gguf_and_llama2c_gives_transformers_logits, .tim
         cr_assert_lt(rel, 1e-4, "row %d: llama2.c forward differs from transformers' by %g", b, rel);
         free(got);
     }
+    l2c_free(&w);
+    /* int8: runq.c works in whole groups over dim and hidden_dim (172), so the group backs off to 4 */
+    snprintf(cmd, sizeof cmd, "%s export %s/fx --format llama2c --type int8 -o %s/fx_q80.bin", CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/fx_q80.bin", dir);
+    memset(&w, 0, sizeof w);
+    l2c_read(&w, path, 1);
+    cr_assert_eq(w.gs, 4);
+    float *got = l2c_forward(&w, ids, T);
+    rel = vec_max_rel_diff(got, want, (size_t)T * 320);
+    cr_assert_lt(rel, 0.05, "int8 llama2.c forward differs from transformers' by %g", rel);
+    free(got);
     l2c_free(&w);
     free(want);
     free(ids);
