@@ -181,8 +181,10 @@ int cmd_forward(int argc, char **argv)
     float loss = m.loss;
     entries[0] = st_f32_entry("logits", model_logits(&m), 3, lshape);
     entries[1] = st_f32_entry("loss", &loss, 1, &one);
+    int kept = 2;
     for (int i = 2; i < n_out; i++) {
         const param_tensor *t = adapter_dir ? &ad.tensors[i - 2] : &m.tensors[i - 2];
+        if (!t->g) continue; /* a packed base: frozen, no gradient */
         if (adapter_dir) {
             char live[180];
             lora_live_name(t->name, live, sizeof live);
@@ -190,10 +192,10 @@ int cmd_forward(int argc, char **argv)
         } else {
             snprintf(names[i], sizeof names[i], "grad.%s", t->name);
         }
-        entries[i] = st_f32_entry(names[i], t->g, t->ndim, t->shape);
+        entries[kept++] = st_f32_entry(names[i], t->g, t->ndim, t->shape);
     }
     const char *meta[] = {"format", "pt", "producer", "cpet forward"};
-    rc = st_write(out_path, entries, n_out, meta, 2, &err) != 0;
+    rc = st_write(out_path, entries, kept, meta, 2, &err) != 0;
     free(entries);
     free(names);
     if (rc == 0) fprintf(stderr, "loss %.6f over %d targets -> %s\n", (double)loss, m.n_targets, out_path);

@@ -8,37 +8,26 @@
 #include "ops.h"
 #include "tensor.h"
 
-static float *take(char **cur, size_t floats)
-{
-    float *p = (float *)*cur;
-    *cur += (floats * sizeof(float) + 63) / 64 * 64;
-    return p;
-}
-
-static size_t cache_layout(kv_cache *c, const model_config *cfg, size_t branch_per_row, int threads, char *base)
+/* The cache and the step buffers: a size table, one allocation (kv_cache_init), pointers from offsets. */
+static void *cache_alloc(kv_cache *c, const model_config *cfg, size_t branch_per_row, int threads, size_t *total)
 {
     const size_t L = (size_t)cfg->n_layers, D = (size_t)cfg->hidden_size, F = (size_t)cfg->intermediate_size,
                  QD = (size_t)cfg->n_heads * cfg->head_dim, KVD = (size_t)cfg->n_kv_heads * cfg->head_dim,
                  M = (size_t)c->max_len, n = (size_t)c->chunk;
-    char *cur = base;
-    c->k = take(&cur, L * M * KVD);
-    c->v = take(&cur, L * M * KVD);
-    c->x = take(&cur, n * D);
-    c->xn = take(&cur, n * D);
-    c->q = take(&cur, n * QD);
-    c->kn = take(&cur, n * KVD);
-    c->vn = take(&cur, n * KVD);
-    c->att = take(&cur, n * QD);
-    c->mid = take(&cur, n * D);
-    c->gate = take(&cur, n * F);
-    c->up = take(&cur, n * F);
-    c->h = take(&cur, n * F);
-    c->rstd = take(&cur, n);
-    c->scores = take(&cur, (size_t)threads * M);
-    c->branch_scratch = take(&cur, n * (branch_per_row ? branch_per_row : 1));
-    return (size_t)(cur - base);
+    float **const ptrs[] = {&c->k, &c->v, &c->x, &c->xn, &c->q, &c->kn, &c->vn, &c->att, &c->mid,
+                            &c->gate, &c->up, &c->h, &c->rstd, &c->scores, &c->branch_scratch};
+    const size_t floats[] = {L * M * KVD, L * M * KVD, n * D, n * D, n * QD, n * KVD, n * KVD, n * QD, n * D,
+                             n * F, n * F, n * F, n, (size_t)threads * M, n * (branch_per_row ? branch_per_row : 1)};
+    enum { N = sizeof ptrs / sizeof ptrs[0] };
+    _Static_assert(N == sizeof floats / sizeof floats[0], "one size per cache buffer");
+    size_t bytes[N], offsets[N];
+    for (size_t i = 0; i < N; i++) bytes[i] = floats[i] * sizeof(float);
+    *total = cpet_layout(bytes, N, offsets);
+    char *block = cpet_alloc(*total);
+    if (block)
+        for (size_t i = 0; i < N; i++) *ptrs[i] = (float *)(block + offsets[i]);
+    return block;
 }
-
 
 int kv_cache_init(kv_cache *c, model *m, int max_len, int chunk, cpet_err *err)
 {
@@ -48,10 +37,9 @@ int kv_cache_init(kv_cache *c, model *m, int max_len, int chunk, cpet_err *err)
     c->max_len = max_len;
     c->chunk = chunk;
     int threads = omp_get_max_threads();
-    size_t bytes = cache_layout(c, &m->cfg, model_branch_scratch_per_row(m), threads, NULL);
-    c->block = cpet_alloc(bytes);
+    size_t bytes;
+    c->block = cache_alloc(c, &m->cfg, model_branch_scratch_per_row(m), threads, &bytes);
     if (!c->block) return cpet_fail(err, "out of memory: KV cache of %d positions needs %zu MB", max_len, bytes >> 20);
-    cache_layout(c, &m->cfg, model_branch_scratch_per_row(m), threads, c->block);
     return 0;
 }
 

@@ -452,14 +452,19 @@ int lora_save(const lora_adapter *a, const char *dir, cpet_err *err)
     return rc;
 }
 
-void lora_merge(lora_adapter *a)
+int lora_merge(lora_adapter *a, cpet_err *err)
 {
+    for (int i = 0; i < a->n_mods; i++) /* a packed base has no f32 weights to merge into */
+        if (a->mods[i].target->qw || !a->mods[i].target->w)
+            return cpet_fail(err, "lora merge: module %d's base is packed (quantized); merging would have to requantize it",
+                             i);
     for (int i = 0; i < a->n_mods; i++) {
         lora_module *lm = &a->mods[i];
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, lm->out, lm->in, lm->r, lm->scaling, lm->B->p, lm->r,
                     lm->A->p, lm->in, 1.0f, lm->target->w, lm->in);
     }
     lora_detach(a);
+    return 0;
 }
 
 int lora_set_trainable(lora_adapter *a, int trainable, cpet_err *err)

@@ -47,7 +47,7 @@ int lora_save(const lora_adapter *a, const char *dir, cpet_err *err);
 void lora_attach(lora_adapter *a);
 void lora_detach(lora_adapter *a);
 /* W += scaling * B A for every module, then detaches: the model alone now computes what model+adapter did. */
-void lora_merge(lora_adapter *a);
+int lora_merge(lora_adapter *a, cpet_err *err); /* refused for a packed base */
 /* Gradients of A and B are computed only when trainable (allocates them). */
 int lora_set_trainable(lora_adapter *a, int trainable, cpet_err *err);
 void lora_zero_grad(lora_adapter *a);

@@ -106,7 +106,7 @@ Test(fixture, merged_adapter_gives_the_adapter_logits)
     size_t n = (size_t)fx.B * fx.T * fx.m.cfg.vocab_size;
     float *with_adapter = malloc(n * sizeof(float));
     memcpy(with_adapter, model_logits(&fx.m), n * sizeof(float));
-    lora_merge(&ad);
+    cr_assert_eq(lora_merge(&ad, &err), 0, "%s", err.msg);
     cr_assert_eq(ad.attached, 0);
     cr_assert_eq(model_forward(&fx.m, fx.ids, NULL, fx.B, fx.T, &err), 0, "%s", err.msg);
     double rel = vec_max_rel_diff(model_logits(&fx.m), with_adapter, n);
