@@ -329,6 +329,25 @@ static int moefy(model *m, const calib_data *c, cpet_err *err)
     return 0;
 }
 
+int compress_lm_head(model *m, const char *chain, int group, cpet_err *err)
+{
+    char parts[8][32];
+    int n;
+    if (split_chain(chain, parts, &n, err) != 0) return -1;
+    const char *quantizer = NULL;
+    for (int i = 0; i < n; i++)
+        if (compress_find(parts[i]) && !compress_find(parts[i])->is_pruning) quantizer = parts[i];
+    if (!quantizer) return cpet_fail(err, "'%s': quantizing the LM head needs a quantizer in the chain", chain);
+    if (m->cfg.tie_word_embeddings)
+        return cpet_fail(err, "the LM head is tied to the embeddings (tie_word_embeddings): quantizing it would quantize the "
+                              "embedding lookups too, which cpet does not support");
+    if (!m->lm_head.w) return cpet_fail(err, "the LM head is already packed");
+    qformat f = quant_format(quantizer);
+    qtensor q;
+    if (quantize_rtn(&q, f, m->lm_head.w, m->lm_head.out, m->lm_head.in, group, err) != 0) return cpet_prefix(err, "lm_head");
+    return model_set_packed(m, m->cfg.n_layers, 0, &q);
+}
+
 int compress_model(model *m, const char *chain, const compress_options *o, const calib_data *calib, cpet_err *err)
 {
     if (compress_check_chain(chain, o, calib != NULL, err) != 0) return -1;

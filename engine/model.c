@@ -31,7 +31,8 @@ static void table_add(model *m, float ***dst, float **field, const char *name, i
 }
 
 /* Names and shapes of every tensor in HF order, and which struct field points at each; the f32 weight
- * of a linear marked in packed_only ([n_layers * LIN_PER_LAYER], may be NULL) gets no storage. */
+ * of a linear marked in packed_only ([model_packed_slots]: the layers' linears, then the LM head; may be
+ * NULL) gets no storage. */
 static void fill_in_parameter_table(model *m, float ***dst, const unsigned char *packed_only, unsigned char *no_storage)
 {
     const model_config *c = &m->cfg;
@@ -61,7 +62,10 @@ static void fill_in_parameter_table(model *m, float ***dst, const unsigned char 
     table_add(m, dst, &m->final_norm, "model.norm.weight", 1, D, 1);
     m->lm_head.in = D;
     m->lm_head.out = c->vocab_size;
-    if (!c->tie_word_embeddings) table_add(m, dst, &m->lm_head.w, "lm_head.weight", 2, c->vocab_size, D);
+    if (!c->tie_word_embeddings) {
+        no_storage[m->n_tensors] = packed_only && packed_only[c->n_layers * LIN_PER_LAYER];
+        table_add(m, dst, &m->lm_head.w, "lm_head.weight", 2, c->vocab_size, D);
+    }
 }
 
 /* One allocation for every tensor of the table, each 64-byte aligned, and the pointers into it
@@ -143,7 +147,7 @@ static void free_acts(activations *a)
 
 void model_free(model *m)
 {
-    for (int i = 0; m->quant && i < m->cfg.n_layers * LIN_PER_LAYER; i++)
+    for (int i = 0; m->quant && i < model_packed_slots(m); i++)
         if (m->quant[i].format != QF_COUNT) qtensor_free(&m->quant[i]);
     free(m->quant);
     for (int l = 0; m->moe && l < m->cfg.n_layers; l++) moe_free(&m->moe[l]);

@@ -59,7 +59,8 @@ typedef struct model {
     int rope_len;
     activations acts;
     grad_taps taps;
-    qtensor *quant; /* [n_layers * LIN_PER_LAYER] packed bases after quantization (format QF_COUNT = none) */
+    qtensor *quant; /* [n_layers * LIN_PER_LAYER + 1] packed bases (format QF_COUNT = none); the last is the
+                     * LM head's (model_packed_slots) */
     moe_layer *moe; /* [n_layers] MoEfication routers and expert maps, or NULL for a dense FFN */
     float loss;
     int n_targets;
@@ -104,8 +105,11 @@ float *model_logits(const model *m); /* [B*T, V] of the last forward */
 size_t model_branch_scratch_per_row(const model *m);
 
 /* Packed linear bases (model_packed.c). Attaches q (taken over, owned by m) as the base of linear `which`
- * of `layer`; its f32 weight, when it has storage, keeps the dequantized values. */
+ * of `layer` -- or of the LM head for layer == n_layers (which 0); its f32 weight, when it has storage,
+ * keeps the dequantized values. */
 int model_set_packed(model *m, int layer, int which, qtensor *q);
+/* Slots of m->quant: one per layer linear, then the LM head's. */
+static inline int model_packed_slots(const model *m) { return m->cfg.n_layers * LIN_PER_LAYER + 1; }
 /* Decode mode of every packed linear: int8 activation blocks and integer dot products (llama.cpp's scheme,
  * ~3x the f32 token rate for int8/q8_0/q4_0) or exact float activations (the default). */
 void model_set_q8_activations(model *m, int on);

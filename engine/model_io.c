@@ -72,6 +72,11 @@ static int shards_open(shard_set *s, const char *dir, cpet_err *err)
 static int linear_slot(const model *m, const param_tensor *t, int *layer, int *which)
 {
     int l, consumed = 0;
+    if (!strcmp(t->name, "lm_head.weight")) { /* the LM head's slot: after the layers */
+        *layer = m->cfg.n_layers;
+        *which = 0;
+        return 0;
+    }
     if (sscanf(t->name, "model.layers.%d.%n", &l, &consumed) != 1 || consumed == 0 || l < 0 || l >= m->cfg.n_layers)
         return -1;
     for (int k = 0; k < LIN_PER_LAYER; k++) {
@@ -164,7 +169,7 @@ int model_load(model *m, const char *dir, cpet_err *err)
         return -1;
     }
     /* a linear stored only packed gets no f32 storage: the model takes the bytes of its checkpoint */
-    unsigned char *packed_only = calloc((size_t)cfg.n_layers * LIN_PER_LAYER, 1);
+    unsigned char *packed_only = calloc((size_t)cfg.n_layers * LIN_PER_LAYER + 1, 1);
     char name[256];
     const st_file *pf = NULL;
     for (int l = 0; packed_only && l < cfg.n_layers; l++)
@@ -174,6 +179,8 @@ int model_load(model *m, const char *dir, cpet_err *err)
             snprintf(name, sizeof name, "model.layers.%d.%s.qweight", l, linear_module_suffix[k]);
             packed_only[l * LIN_PER_LAYER + k] = find_in_shards(&shards, name, &pf) != NULL;
         }
+    if (packed_only && !cfg.tie_word_embeddings && !find_in_shards(&shards, "lm_head.weight", &pf))
+        packed_only[cfg.n_layers * LIN_PER_LAYER] = find_in_shards(&shards, "lm_head.qweight", &pf) != NULL;
     if (!packed_only || model_create_packed(m, &cfg, packed_only, err) != 0) {
         free(packed_only);
         shards_close(&shards);
@@ -238,7 +245,7 @@ static const linear *linear_of(const model *m, const param_tensor *t)
 {
     int layer, which;
     if (linear_slot(m, t, &layer, &which) != 0) return NULL;
-    return &m->layers[layer].lin[which];
+    return layer == m->cfg.n_layers ? &m->lm_head : &m->layers[layer].lin[which];
 }
 
 int model_save_as(const model *m, const char *dir, int dequantize, cpet_err *err)

@@ -6,15 +6,16 @@
 
 int model_set_packed(model *m, int layer, int which, qtensor *q)
 {
-    int count = m->cfg.n_layers * LIN_PER_LAYER;
+    int count = model_packed_slots(m);
     if (!m->quant) {
         m->quant = calloc((size_t)count, sizeof *m->quant);
         for (int i = 0; i < count; i++) m->quant[i].format = QF_COUNT;
     }
-    qtensor *slot = &m->quant[layer * LIN_PER_LAYER + which];
+    int head = layer == m->cfg.n_layers;
+    qtensor *slot = &m->quant[head ? count - 1 : layer * LIN_PER_LAYER + which];
     if (slot->format != QF_COUNT) qtensor_free(slot);
     *slot = *q;
-    linear *l = &m->layers[layer].lin[which];
+    linear *l = head ? &m->lm_head : &m->layers[layer].lin[which];
     l->qw = slot;
     if (l->w) qtensor_dequantize(slot, l->w); /* the f32 slot keeps what the packed base computes */
     return 0;
@@ -28,7 +29,7 @@ void model_linear_f32(const linear *l, float *out)
 
 void model_set_q8_activations(model *m, int on)
 {
-    for (int i = 0; m->quant && i < m->cfg.n_layers * LIN_PER_LAYER; i++) {
+    for (int i = 0; m->quant && i < model_packed_slots(m); i++) {
         qtensor *q = &m->quant[i];
         if (q->format == QF_COUNT) continue;
         q->q8_activations = on;
@@ -45,5 +46,7 @@ size_t model_storage_bytes(const model *m)
             const linear *lin = &m->layers[l].lin[k];
             if (lin->qw) bytes = bytes - (size_t)lin->in * lin->out * sizeof(float) + qtensor_bytes(lin->qw);
         }
+    if (m->lm_head.qw) /* untied only: a tied head is the embedding table, counted once above */
+        bytes = bytes - (size_t)m->lm_head.in * m->lm_head.out * sizeof(float) + qtensor_bytes(m->lm_head.qw);
     return bytes;
 }

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -121,4 +123,58 @@ Test(compress_cli, bad_input, .timeout = 60)
     free(raw);
     snprintf(cmd, sizeof cmd, "%s info %s/z", CPET_BINARY, dir);
     expect_fail(cmd, "model.layers.1.mlp.gate_proj.scales", "is missing");
+}
+
+/* --lm-head: the classifier is stored packed, loads packed-only, and computes what its dequantized
+ * weights compute; a tied head is refused. */
+Test(compress_cli, lm_head_quantized_and_reloaded_packed, .timeout = 120)
+{
+    char dir[256], cmd[2048], out[4096], path[600];
+    make_temp_dir(dir, sizeof dir);
+    make_model(dir);
+    snprintf(cmd, sizeof cmd, "%s compress %s/model --method q8_0 --lm-head -o %s/q", CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s compress %s/model --method q8_0 --lm-head --dequantize -o %s/deq", CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/q/model.safetensors", dir);
+    st_file f;
+    cpet_err err;
+    cr_assert_eq(st_open(&f, path, &err), 0, "%s", err.msg);
+    cr_assert_not_null(st_find(&f, "lm_head.qweight"), "the head is stored packed");
+    cr_assert_null(st_find(&f, "lm_head.weight"));
+    st_close(&f);
+    snprintf(path, sizeof path, "%s/q", dir);
+    model m;
+    cr_assert_eq(model_load(&m, path, &err), 0, "%s", err.msg);
+    cr_assert_not_null(m.lm_head.qw);
+    cr_assert_null(m.lm_head.w, "no f32 copy of a packed head");
+    model_free(&m);
+    int n1, n2;
+    snprintf(path, sizeof path, "%s/q", dir);
+    float *a = logits_of(path, &n1);
+    snprintf(path, sizeof path, "%s/deq", dir);
+    float *b = logits_of(path, &n2);
+    cr_assert_eq(n1, n2);
+    double worst = 0, scale = 0;
+    for (int i = 0; i < n1; i++) worst = fmax(worst, fabs(a[i] - b[i])), scale = fmax(scale, fabs(b[i]));
+    cr_assert_leq(worst, 1e-4 * scale, "packed head vs its dequantized weights: %g of %g", worst, scale);
+    free(a);
+    free(b);
+    /* a tied head is refused, nothing written */
+    snprintf(path, sizeof path, "%s/model/config.json", dir);
+    char *cfg = read_all(path, NULL);
+    char *tie = strstr(cfg, "\"tie_word_embeddings\": false");
+    cr_assert_not_null(tie, "%s", cfg);
+    memcpy(tie, "\"tie_word_embeddings\": true ", 28);
+    mkdir((snprintf(cmd, sizeof cmd, "%s/tied", dir), cmd), 0755);
+    snprintf(path, sizeof path, "%s/tied/config.json", dir);
+    write_text(path, cfg);
+    free(cfg);
+    snprintf(cmd, sizeof cmd, "cp %s/model/model.safetensors %s/tied/ && %s compress %s/tied --method q8_0 --lm-head -o %s/tq", dir, dir,
+             CPET_BINARY, dir, dir);
+    int st = run_capture(cmd, out, sizeof out);
+    cr_assert_neq(st, 0, "%s", out);
+    cr_assert(strstr(out, "tied to the embeddings"), "%s", out);
+    snprintf(path, sizeof path, "%s/tq", dir);
+    cr_assert_eq(access(path, F_OK), -1, "nothing written");
 }
