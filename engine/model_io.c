@@ -147,7 +147,7 @@ static int load_packed(model *m, const shard_set *shards, param_tensor *t, const
         else if (pt->nbytes != parts[i].bytes || pt->dtype != parts[i].dtype)
             rc = cpet_fail(err, "%s: tensor '%s' has %zu bytes of %s, expected %zu of %s", pf->path, name, pt->nbytes,
                            st_dtype_name(pt->dtype), parts[i].bytes, st_dtype_name(parts[i].dtype));
-        else memcpy(parts[i].dst, pt->data, pt->nbytes);
+        else memcpy(parts[i].dst, pt->data, pt->nbytes), st_release(pt);
     }
     if (rc != 0) {
         qtensor_free(&q);
@@ -205,6 +205,7 @@ int model_load(model *m, const char *dir, cpet_err *err)
         }
         rc = st_check_shape(sf, st, t->ndim, t->shape, err);
         if (rc == 0) rc = st_to_f32(sf, st, t->p, err);
+        if (rc == 0) st_release(st);
     }
     if (rc == 0 && cfg.moe_experts > 0) {
         m->moe = calloc((size_t)cfg.n_layers, sizeof *m->moe);

@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -269,6 +270,13 @@ int st_to_f32(const st_file *f, const st_tensor *t, float *dst, cpet_err *err)
         return cpet_fail(err, "%s: tensor '%s' has dtype %s, expected a float type (F32, F16, BF16)", f->path,
                          t->name, st_dtype_name(t->dtype));
     }
+}
+
+void st_release(const st_tensor *t)
+{
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)t->data, b = a + t->nbytes;
+    uintptr_t first = (a + page - 1) / page * page, last = b / page * page; /* whole pages inside the tensor */
+    if (last > first) madvise((void *)first, last - first, MADV_DONTNEED);
 }
 
 int st_to_int(const st_file *f, const st_tensor *t, int *dst, cpet_err *err)

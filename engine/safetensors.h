@@ -43,6 +43,10 @@ const char *st_meta(const st_file *f, const char *key);
 
 /* Converts a floating tensor (f32/f16/bf16/f64) to f32 into dst (numel floats). */
 int st_to_f32(const st_file *f, const st_tensor *t, float *dst, cpet_err *err);
+/* Drops the resident pages of a tensor the caller has copied out of the mapping, so that loading a
+ * model costs the model's bytes of RAM, not twice them (the mapping stays valid: pages come back from
+ * the file if touched again). */
+void st_release(const st_tensor *t);
 /* Converts an integer tensor (I32/I64) to int into dst (numel ints); other dtypes are an error. */
 int st_to_int(const st_file *f, const st_tensor *t, int *dst, cpet_err *err);
 /* Checks that t has exactly the given shape; the error names file, tensor, both shapes. */
