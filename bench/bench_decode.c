@@ -140,7 +140,7 @@ int bench_decode_run(const bench_decode_options *o, json_t **result, cpet_err *e
     float *src = rc == 0 ? cpet_alloc(STREAM_FLOATS * sizeof(float)) : NULL, *dst = src ? cpet_alloc(STREAM_FLOATS * sizeof(float)) : NULL;
     if (rc == 0 && !dst) rc = cpet_fail(err, "bench decode: out of memory for the bandwidth buffers");
     if (src) memset(src, 1, STREAM_FLOATS * sizeof(float));
-    json_t *rows = json_array();
+    json_t *rows = json_array(), *summary = json_object(); /* summary: the figures bench-compare gates on */
     for (int ti = 0; ti < o->n_threads && rc == 0; ti++) {
         engine_set_threads(o->threads[ti]);
         double pp[64], tg[64], bw[64], frac[64];
@@ -171,17 +171,22 @@ int bench_decode_run(const bench_decode_options *o, json_t **result, cpet_err *e
                                               "fraction_of_copy_bandwidth", median_of(frac, R), "read_gb_s_median",
                                               per_token * median_of(tg, R) / 1e9, "samples_ts", samples_json(tg, R),
                                               "samples_fraction", samples_json(frac, R)));
+        char key[16];
+        snprintf(key, sizeof key, "t%d", o->threads[ti]);
+        json_object_set_new(summary, key, json_pack("{s:f, s:f, s:f}", "pp_tokens_per_s", median_of(pp, R), "tg_tokens_per_s",
+                                                    median_of(tg, R), "tg_fraction_of_copy_bandwidth", median_of(frac, R)));
     }
     if (rc == 0) {
         json_t *ids = json_array();
         for (int g = 0; g < G; g++) json_array_append_new(ids, json_integer(gen[g]));
-        *result = json_pack("{s:s, s:s, s:I, s:I, s:i, s:i, s:i, s:b, s:I, s:f, s:f, s:f, s:o, s:o, s:o}", "bench", "decode", "model",
+        *result = json_pack("{s:s, s:s, s:I, s:I, s:i, s:i, s:i, s:b, s:I, s:f, s:f, s:f, s:o, s:o, s:o, s:o}", "bench", "decode", "model",
                             o->model, "model_bytes", (json_int_t)model_storage_bytes(&m), "model_n_params", (json_int_t)m.n_params,
                             "n_prompt", P, "n_gen", G, "reps", R, "q8_activations", o->q8_activations, "seed", (json_int_t)o->seed,
                             "bytes_per_token", per_token, "weight_bytes_per_token", weights, "peak_rss_mb", peak_rss_mb, "rows",
-                            rows, "greedy_ids", ids, "facts", run_facts());
+                            rows, "summary", summary, "greedy_ids", ids, "facts", run_facts());
     } else {
         json_decref(rows);
+        json_decref(summary);
     }
     cpet_free(src);
     cpet_free(dst);

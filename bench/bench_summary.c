@@ -1,6 +1,7 @@
 /* cpet bench summary: README's Performance section as Markdown, rendered from the committed result files
  * alone (RESULTS/{engine,tokenizer,pretrain,gemv}.json), every line naming the revision, threads and CPU
  * the figures come from. */
+#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -224,6 +225,63 @@ static const section sections[] = {
 };
 #define N_SECTIONS (int)(sizeof sections / sizeof *sections)
 
+static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Every decode_*.json of the directory as one llama-bench-like table; *found counts the files. */
+static int decode_table(const char *results_dir, FILE *out, int *found, cpet_err *err)
+{
+    DIR *d = opendir(results_dir);
+    char *names[64];
+    int n = 0, rc = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) && n < 64) {
+        size_t len = strlen(e->d_name);
+        if (!strncmp(e->d_name, "decode_", 7) && len > 5 && !strcmp(e->d_name + len - 5, ".json")) names[n++] = strdup(e->d_name);
+    }
+    if (d) closedir(d);
+    qsort(names, (size_t)n, sizeof *names, cmp_names);
+    for (int i = 0; i < n && rc == 0; i++) {
+        char path[4200], prov[512];
+        path_join(path, sizeof path, results_dir, names[i]);
+        json_t *r = bench_read_result(path, err);
+        if (!r) {
+            rc = -1;
+            break;
+        }
+        if (strcmp(json_string_value(json_object_get(r, "bench")) ?: "", "decode") != 0) {
+            rc = cpet_fail(err, "%s: not a `cpet bench decode` result", path);
+            json_decref(r);
+            break;
+        }
+        if (i == 0) {
+            provenance(r, 0, prov, sizeof prov);
+            fprintf(out, "- Decode (`cpet bench decode`, `make bench`: a d768 / 12-layer / vocab-32000 LLaMA with random weights, f32 "
+                         "and Q8_0 / Q4_0 with the LM head packed and int8 activations; pp = prompt tokens as one chunk, tg = "
+                         "greedy tokens; of bound = bytes read per token x tokens/s / copy bandwidth in the same run)%s\n\n"
+                         "| result | size | peak RSS | threads | test | t/s (median ± sd) | of bound |\n"
+                         "|---|---:|---:|---:|---|---:|---:|\n",
+                    prov);
+        }
+        size_t k;
+        json_t *row;
+        json_array_foreach(json_object_get(r, "rows"), k, row)
+        {
+            json_t *frac = json_object_get(row, "fraction_of_copy_bandwidth");
+            char f[16] = "", stem[128];
+            if (frac) snprintf(f, sizeof f, "%.0f%%", 100 * json_number_value(frac));
+            snprintf(stem, sizeof stem, "%.*s", (int)(strlen(names[i]) - 5), names[i]);
+            fprintf(out, "| %s | %.1f MiB | %.0f MiB | %lld | %s | %.1f ± %.1f | %s |\n", stem,
+                    json_number_value(json_object_get(r, "model_bytes")) / 1048576.0, json_number_value(json_object_get(r, "peak_rss_mb")),
+                    (long long)json_integer_value(json_object_get(row, "n_threads")), json_string_value(json_object_get(row, "test")) ?: "?",
+                    json_number_value(json_object_get(row, "median_ts")), json_number_value(json_object_get(row, "stddev_ts")), f);
+        }
+        (*found)++;
+        json_decref(r);
+    }
+    for (int i = 0; i < n; i++) free(names[i]);
+    return rc;
+}
+
 int bench_summary_render(const char *results_dir, FILE *out, cpet_err *err)
 {
     struct stat st;
@@ -259,8 +317,9 @@ int bench_summary_render(const char *results_dir, FILE *out, cpet_err *err)
         else rc = sections[s].lines(r, path, m, err);
         json_decref(r);
     }
+    if (rc == 0) rc = decode_table(results_dir, m, &found, err);
     if (rc == 0 && found == 0)
-        rc = cpet_fail(err, "%s: no result file (engine.json, tokenizer.json, pretrain.json, gemv.json)", results_dir);
+        rc = cpet_fail(err, "%s: no result file (engine.json, tokenizer.json, pretrain.json, gemv.json, decode_*.json)", results_dir);
     fclose(m);
     if (rc == 0 && fwrite(text, 1, len, out) != len) rc = cpet_fail(err, "%s: cannot write the summary", results_dir);
     free(text);

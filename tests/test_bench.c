@@ -574,3 +574,24 @@ Test(bench_cli, decode_rows_and_bytes_per_token, .timeout = 120)
     cr_assert_eq(count_lines(csv), 5, "header + 4 rows: %s", csv);
     free(csv);
 }
+
+/* the decode results become one table, a row per (file, threads, test) */
+Test(bench_summary, decode_results_as_one_table)
+{
+    char dir[256], path[600], cmd[1024], out[8192];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/decode_f32.json", dir);
+    write_text(path, "{\"bench\": \"decode\", \"model_bytes\": 1048576, \"peak_rss_mb\": 10, \"rows\": ["
+                     "{\"n_threads\": 1, \"test\": \"pp4\", \"median_ts\": 50.0, \"stddev_ts\": 1.0},"
+                     "{\"n_threads\": 1, \"test\": \"tg8\", \"median_ts\": 5.0, \"stddev_ts\": 0.5, \"fraction_of_copy_bandwidth\": 0.8}],"
+                     " \"facts\": {\"git_revision\": \"abc\", \"cpu\": \"X\", \"threads\": 1}}");
+    snprintf(cmd, sizeof cmd, "%s bench summary %s", CPET_BINARY, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "| decode_f32 | 1.0 MiB | 10 MiB | 1 | tg8 | 5.0 ± 0.5 | 80% |"), "%s", out);
+    cr_assert(strstr(out, "| decode_f32 | 1.0 MiB | 10 MiB | 1 | pp4 | 50.0 ± 1.0 |  |"), "%s", out);
+    cr_assert(strstr(out, "Training step: not measured"), "%s", out);
+    snprintf(path, sizeof path, "%s/decode_bad.json", dir);
+    write_text(path, "{\"bench\": \"gemv\"}");
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
+    cr_assert(strstr(out, "decode_bad.json"), "%s", out);
+}
