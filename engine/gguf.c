@@ -626,6 +626,9 @@ static int add_tokenizer(gguf_writer *w, const tokenizer *tok, const model_confi
         gguf_set_str(w, "tokenizer.ggml.model", "gpt2");
         if (tok->n_regex == 1 && tok->regex_src[0] && !strcmp(tok->regex_src[0], GPT2_SPLIT_REGEX))
             gguf_set_str(w, "tokenizer.ggml.pre", "gpt-2");
+        else /* other pre-tokenizer regexes (LLaMA-3 style): kept under cpet's own keys for gguf_load_tokenizer */
+            gguf_set_arr_str(w, "cpet.tokenizer.regex", (const char *const *)tok->regex_src, NULL, (size_t)tok->n_regex);
+        if (tok->ignore_merges) gguf_set_u32(w, "cpet.tokenizer.ignore_merges", 1);
         gguf_set_arr_str(w, "tokenizer.ggml.tokens", toks, lens, (size_t)V);
         gguf_set_arr_i32(w, "tokenizer.ggml.token_type", types, (size_t)V);
         gguf_set_arr_str(w, "tokenizer.ggml.merges", merges, NULL, (size_t)tok->n_merges);
@@ -664,6 +667,15 @@ int gguf_export_model(const model *m, const tokenizer *tok, const gguf_export_op
                                  ggml_type_name(type), l, linear_module_suffix[k], lin->in);
         }
     uint32_t emb_type = o->quantize_embeddings ? type : GGML_T_F32;
+    /* a packed LM head (cpet compress --lm-head): its q8_0/q4_0 blocks go out as they are (exact); another
+     * packed format needs --requantize and then takes the embeddings' type */
+    const qtensor *head_q = c->tie_word_embeddings ? NULL : m->lm_head.qw;
+    uint32_t head_type = emb_type;
+    if (head_q && packed_format_of(GGML_T_Q8_0) == head_q->format) head_type = GGML_T_Q8_0;
+    else if (head_q && packed_format_of(GGML_T_Q4_0) == head_q->format) head_type = GGML_T_Q4_0;
+    else if (head_q && !o->requantize)
+        return cpet_fail(err, "%s: the LM head is packed as %s; writing it as %s means dequantizing%s it: pass --requantize", src,
+                         qformat_name(head_q->format), ggml_type_name(emb_type), emb_type == GGML_T_F32 ? "" : " and requantizing");
     if (c->hidden_size % ggml_block(emb_type) != 0)
         return cpet_fail(err, "%s: %s embeddings need a hidden size that is a multiple of 32 (it is %d)", src,
                          ggml_type_name(emb_type), c->hidden_size);
@@ -716,8 +728,14 @@ int gguf_export_model(const model *m, const tokenizer *tok, const gguf_export_op
         }
     }
     if (rc == 0) rc = add_vector(w, "output_norm.weight", m->final_norm, c->hidden_size, err);
-    if (rc == 0 && !c->tie_word_embeddings)
-        rc = add_matrix(w, "output.weight", m->lm_head.w, NULL, c->vocab_size, c->hidden_size, emb_type, 0, 0, err);
+    if (rc == 0 && !c->tie_word_embeddings) {
+        const qtensor *same = head_q && head_q->format == packed_format_of(head_type) ? head_q : NULL;
+        float *owned = NULL;
+        const float *wf = same ? NULL : gguf_linear_values(&m->lm_head, &owned);
+        if (!same && !wf) rc = cpet_fail(err, "out of memory");
+        else rc = add_matrix(w, "output.weight", wf, same, c->vocab_size, c->hidden_size, head_type, 0, 0, err);
+        free(owned);
+    }
     if (rc == 0) rc = gguf_write(w, path, err);
     gguf_writer_free(w);
     return rc;
@@ -856,8 +874,8 @@ static int load_tensor(model *m, const gguf_file *g, const gguf_tensor *t, unsig
     int l;
     if (!strcmp(t->name, "token_embd.weight")) dst = m->embed, rows = c->vocab_size, cols = c->hidden_size, slot = 0, found = 1;
     else if (!strcmp(t->name, "output_norm.weight")) dst = m->final_norm, cols = c->hidden_size, vec = 1, slot = 1, found = 1;
-    else if (!strcmp(t->name, "output.weight") && !c->tie_word_embeddings)
-        dst = m->lm_head.w, rows = c->vocab_size, cols = c->hidden_size, slot = 2, found = 1;
+    else if (!strcmp(t->name, "output.weight") && !c->tie_word_embeddings) /* a Q8_0/Q4_0 head runs packed */
+        dst = m->lm_head.w, rows = c->vocab_size, cols = c->hidden_size, slot = 2, found = 1, layer = c->n_layers, which = 0;
     else if (sscanf(t->name, "blk.%d.%63s", &l, rest) == 2 && l >= 0 && l < c->n_layers) {
         layer_weights *lw = &m->layers[l];
         if (!strcmp(rest, "attn_norm.weight")) dst = lw->attn_norm, cols = c->hidden_size, vec = 1, slot = 3 + l * 9, found = 1;
@@ -880,7 +898,8 @@ static int load_tensor(model *m, const gguf_file *g, const gguf_tensor *t, unsig
     if (t->n_dims != want_dims || t->ne[0] != cols || (!vec && t->ne[1] != rows))
         return cpet_fail(err, "%s: tensor '%s' has shape [%lld, %lld], expected ne = [%d, %d]", g->path, t->name,
                          (long long)t->ne[0], (long long)(t->n_dims > 1 ? t->ne[1] : 1), cols, rows);
-    int heads = which == LIN_Q ? c->n_heads : which == LIN_K ? c->n_kv_heads : 0;
+    const int in_layer = layer >= 0 && layer < c->n_layers; /* layer == n_layers: the LM head */
+    int heads = !in_layer ? 0 : which == LIN_Q ? c->n_heads : which == LIN_K ? c->n_kv_heads : 0;
     if (layer >= 0 && packed_format_of(t->type) != QF_COUNT) {
         qtensor q;
         if (qtensor_alloc(&q, packed_format_of(t->type), rows, cols, 0, err) != 0) return cpet_prefix(err, "%s: %s", g->path, t->name);
@@ -913,7 +932,8 @@ int gguf_load_model(model *m, const char *path, cpet_err *err)
     model_config cfg;
     int rc = config_from_gguf(&g, &cfg, err);
     /* Q8_0 / Q4_0 layer linears run packed and keep no f32 copy */
-    unsigned char *packed_only = rc == 0 ? calloc((size_t)cfg.n_layers * LIN_PER_LAYER, 1) : NULL;
+    /* (one entry past the layers: the LM head) */
+    unsigned char *packed_only = rc == 0 ? calloc((size_t)cfg.n_layers * LIN_PER_LAYER + 1, 1) : NULL;
     if (rc == 0 && !packed_only) rc = cpet_fail(err, "%s: out of memory", path);
     for (int l = 0; rc == 0 && l < cfg.n_layers; l++)
         for (int k = 0; k < LIN_PER_LAYER; k++) {
@@ -922,6 +942,8 @@ int gguf_load_model(model *m, const char *path, cpet_err *err)
             const gguf_tensor *t = gguf_find_tensor(&g, name);
             packed_only[l * LIN_PER_LAYER + k] = t && packed_format_of(t->type) != QF_COUNT;
         }
+    const gguf_tensor *head = rc == 0 && !cfg.tie_word_embeddings ? gguf_find_tensor(&g, "output.weight") : NULL;
+    if (head && packed_format_of(head->type) != QF_COUNT) packed_only[(size_t)cfg.n_layers * LIN_PER_LAYER] = 1;
     if (rc == 0 && model_create_packed(m, &cfg, packed_only, err) != 0) {
         model_free(m);
         rc = -1;
@@ -948,5 +970,88 @@ int gguf_load_model(model *m, const char *path, cpet_err *err)
     free(filled);
     gguf_close(&g);
     if (rc != 0) model_free(m);
+    return rc;
+}
+
+/* ---- tokenizer ---- */
+
+static json_t *gstr(const gguf_str *s) { return json_stringn(s->ptr, s->len); }
+
+int gguf_load_tokenizer(tokenizer *t, const char *path, cpet_err *err)
+{
+    gguf_file g;
+    if (gguf_open(&g, path, err) != 0) return -1;
+    const gguf_kv *model = gguf_find_kv(&g, "tokenizer.ggml.model"), *tokens = gguf_find_kv(&g, "tokenizer.ggml.tokens"),
+                  *types = gguf_find_kv(&g, "tokenizer.ggml.token_type"), *merges = gguf_find_kv(&g, "tokenizer.ggml.merges"),
+                  *pre = gguf_find_kv(&g, "tokenizer.ggml.pre"), *regex = gguf_find_kv(&g, "cpet.tokenizer.regex"),
+                  *ign = gguf_find_kv(&g, "cpet.tokenizer.ignore_merges");
+    int rc = 0;
+    if (!model || model->type != GGUF_VT_STRING) rc = cpet_fail(err, "%s: has no tokenizer (tokenizer.ggml.model)", path);
+    else if (model->s.len != 4 || memcmp(model->s.ptr, "gpt2", 4) != 0)
+        rc = cpet_fail(err, "%s: tokenizer model '%.*s' is not supported (gpt2 byte-level BPE only)", path,
+                       (int)(model->s.len > 32 ? 32 : model->s.len), model->s.ptr);
+    else if (!tokens || tokens->type != GGUF_VT_ARRAY || tokens->arr_type != GGUF_VT_STRING)
+        rc = cpet_fail(err, "%s: tokenizer.ggml.tokens is missing or not a string array", path);
+    else if (types && (types->type != GGUF_VT_ARRAY || types->arr_type != GGUF_VT_I32 || types->arr_n != tokens->arr_n))
+        rc = cpet_fail(err, "%s: tokenizer.ggml.token_type must be an i32 array as long as the tokens", path);
+    else if (merges && (merges->type != GGUF_VT_ARRAY || merges->arr_type != GGUF_VT_STRING))
+        rc = cpet_fail(err, "%s: tokenizer.ggml.merges must be a string array", path);
+    else if (regex && (regex->type != GGUF_VT_ARRAY || regex->arr_type != GGUF_VT_STRING || regex->arr_n > TOKENIZER_MAX_REGEX))
+        rc = cpet_fail(err, "%s: cpet.tokenizer.regex must be an array of at most %d strings", path, TOKENIZER_MAX_REGEX);
+    else if (!regex && pre && pre->type == GGUF_VT_STRING && !(pre->s.len == 5 && !memcmp(pre->s.ptr, "gpt-2", 5)) &&
+             !(pre->s.len == 7 && !memcmp(pre->s.ptr, "default", 7)))
+        rc = cpet_fail(err, "%s: pre-tokenizer '%.*s' is not supported (gpt-2)", path, (int)(pre->s.len > 32 ? 32 : pre->s.len),
+                       pre->s.ptr);
+    if (rc != 0) {
+        gguf_close(&g);
+        return -1;
+    }
+    /* the tokenizer.json tokenizer_load reads */
+    json_t *vocab = json_object(), *added = json_array(), *jm = json_array(), *preobj;
+    for (uint64_t id = 0; id < tokens->arr_n && rc == 0; id++) {
+        int32_t type = 1;
+        if (types) memcpy(&type, types->arr_data + 4 * id, 4);
+        if (type == 5) continue; /* unused (padding) */
+        json_t *key = gstr(&tokens->arr_str[id]);
+        if (!key) rc = cpet_fail(err, "%s: token %llu is not valid UTF-8", path, (unsigned long long)id);
+        else json_object_setn_new(vocab, tokens->arr_str[id].ptr, tokens->arr_str[id].len, json_integer((json_int_t)id));
+        if (rc == 0 && (type == 3 || type == 4))
+            json_array_append_new(added, json_pack("{s:I, s:O, s:b}", "id", (json_int_t)id, "content", key, "special", type == 3));
+        json_decref(key);
+    }
+    for (uint64_t i = 0; merges && i < merges->arr_n && rc == 0; i++) {
+        json_t *m = gstr(&merges->arr_str[i]);
+        if (!m) rc = cpet_fail(err, "%s: merge %llu is not valid UTF-8", path, (unsigned long long)i);
+        else json_array_append_new(jm, m);
+    }
+    if (regex) {
+        json_t *list = json_array();
+        for (uint64_t i = 0; i < regex->arr_n; i++)
+            json_array_append_new(list, json_pack("{s:s, s:{s:o}, s:s, s:b}", "type", "Split", "pattern", "Regex",
+                                                  gstr(&regex->arr_str[i]), "behavior", "Isolated", "invert", 0));
+        json_array_append_new(list, json_pack("{s:s, s:b, s:b}", "type", "ByteLevel", "add_prefix_space", 0, "use_regex", 0));
+        preobj = json_pack("{s:s, s:o}", "type", "Sequence", "pretokenizers", list);
+    } else preobj = json_pack("{s:s, s:b, s:b}", "type", "ByteLevel", "add_prefix_space", 0, "use_regex", 1);
+    json_t *j = json_pack("{s:o, s:o, s:{s:s, s:b, s:b, s:o, s:o}}", "added_tokens", added, "pre_tokenizer", preobj, "model",
+                          "type", "BPE", "byte_fallback", 0, "ignore_merges", ign && ign->i != 0, "vocab", vocab, "merges", jm);
+    gguf_close(&g);
+    if (rc != 0 || !j) {
+        json_decref(j);
+        return rc != 0 ? -1 : cpet_fail(err, "%s: cannot build the tokenizer", path);
+    }
+    const char *tmpdir = getenv("TMPDIR");
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s/cpet_gguf_tokenizer_XXXXXX", tmpdir && tmpdir[0] ? tmpdir : "/tmp");
+    int fd = mkstemp(tmp);
+    if (fd < 0 || json_dumpfd(j, fd, JSON_COMPACT) != 0) rc = cpet_fail(err, "%s: cannot write a temporary tokenizer file", path);
+    if (fd >= 0) close(fd);
+    json_decref(j);
+    if (rc == 0 && tokenizer_load(t, tmp, err) != 0) {
+        char msg[sizeof err->msg];
+        const char *inner = strstr(err->msg, ": ");
+        snprintf(msg, sizeof msg, "%s", inner ? inner + 2 : err->msg);
+        rc = cpet_fail(err, "%s: the tokenizer metadata is not usable: %.700s", path, msg);
+    }
+    if (fd >= 0) unlink(tmp);
     return rc;
 }

@@ -111,9 +111,12 @@ typedef struct {
 int gguf_export_model(const model *m, const tokenizer *tok, const gguf_export_options *o, const char *src,
                       const char *path, cpet_err *err);
 /* Loads a llama GGUF (f32/f16/q8_0/q4_0 tensors) for inference: Q8_0/Q4_0 layer linears become packed bases
- * (m->quant) with no f32 copy (w NULL), everything else f32. The tokenizer metadata is not read (use the
- * tokenizer.json). */
+ * (m->quant) with no f32 copy (w NULL), everything else f32. The tokenizer: gguf_load_tokenizer. */
 int gguf_load_model(model *m, const char *path, cpet_err *err);
+/* Builds a tokenizer from tokenizer.ggml.* (model gpt2: byte-level BPE; tokens, token_type 3/4 as special / added
+ * tokens, 5 skipped; merges; pre gpt-2, or cpet.tokenizer.regex as cpet writes for other regexes). Errors name the
+ * file (no tokenizer, another tokenizer model, another pre-tokenizer). */
+int gguf_load_tokenizer(tokenizer *t, const char *path, cpet_err *err);
 /* 1 if path is a regular file ending in .gguf or starting with the GGUF magic, or a missing path ending in
  * .gguf (so the loader reports it); 0 for directories. */
 int gguf_is_file(const char *path);

@@ -37,6 +37,9 @@ int llama2c_check(const model *m, const llama2c_options *o, const char *src, cpe
                 return cpet_fail(err, "%s: the layer linears are packed as %s; llama2.c %s means dequantizing%s them: pass --requantize",
                                  src, qformat_name(m->layers[l].lin[k].qw->format), o->int8 ? "int8" : "fp32",
                                  o->int8 ? " and requantizing" : "");
+    if (!c->tie_word_embeddings && m->lm_head.qw && !o->requantize)
+        return cpet_fail(err, "%s: the LM head is packed as %s; llama2.c %s means dequantizing%s it: pass --requantize", src,
+                         qformat_name(m->lm_head.qw->format), o->int8 ? "int8" : "fp32", o->int8 ? " and requantizing" : "");
     if (o->int8) {
         int gs = group_size(m, o);
         if (gs < 2)
@@ -126,7 +129,7 @@ int llama2c_export(const model *m, const llama2c_options *o, const char *src, co
             int heads = order[i] == LIN_Q ? c->n_heads : order[i] == LIN_K ? c->n_kv_heads : 0;
             float *owned = NULL;
             const float *wf = gguf_linear_values(lin, &owned);
-            if (!wf) s.ok = 0;
+            if (!wf) s.ok = 0, cpet_fail(err, "out of memory");
             else put_matrix(&s, wf, lin->out, lin->in, heads, hd);
             free(owned);
         }
@@ -138,7 +141,7 @@ int llama2c_export(const model *m, const llama2c_options *o, const char *src, co
             const linear *lin = &m->layers[l].lin[ffn[i]];
             float *owned = NULL;
             const float *wf = gguf_linear_values(lin, &owned);
-            if (!wf) s.ok = 0;
+            if (!wf) s.ok = 0, cpet_fail(err, "out of memory");
             else put_matrix(&s, wf, lin->out, lin->in, 0, 0);
             free(owned);
         }
@@ -164,7 +167,13 @@ int llama2c_export(const model *m, const llama2c_options *o, const char *src, co
         free(fc);
         free(fs);
     }
-    if (!shared) put_matrix(&s, m->lm_head.w, c->vocab_size, D, 0, 0);
+    if (!shared) {
+        float *owned = NULL;
+        const float *wf = gguf_linear_values(&m->lm_head, &owned);
+        if (!wf) s.ok = 0, cpet_fail(err, "out of memory");
+        else put_matrix(&s, wf, c->vocab_size, D, 0, 0);
+        free(owned);
+    }
     (void)kvd;
     if (!s.ok) {
         atomic_abort(&af);

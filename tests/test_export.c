@@ -1,6 +1,7 @@
 /* cpet export: GGUF (write, read back, load, logits) and llama2.c (decoded by a reader and forward written
  * here from run.c's layout), the RoPE row permutation, bad files and refusals. */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -452,6 +453,7 @@ Test(export, gguf_loaded_model_gives_source_logits, .timeout = 120)
     /* --quantize-embeddings: token_embd and output in q8_0 too, loaded as their dequantized values */
     snprintf(path, sizeof path, "%s/q8e.gguf", dir);
     gguf_export_options oe = {GGML_T_Q8_0, 0, 1};
+    char first_path[600];
     cr_assert_eq(gguf_export_model(&m, NULL, &oe, "tiny", path, &err), 0, "%s", err.msg);
     size_t fsize;
     char *fbytes = read_all(path, &fsize);
@@ -459,13 +461,25 @@ Test(export, gguf_loaded_model_gives_source_logits, .timeout = 120)
     cr_assert_eq(fsize % 32, 0, "the last tensor (q8_0 output, 20400 bytes) is padded to the alignment too");
     cr_assert_eq(gguf_load_model(&g, path, &err), 0, "%s", err.msg);
     qtensor qe;
-    cr_assert_eq(quantize_rtn(&qe, QF_Q8_0, m.lm_head.w, 300, 64, 0, &err), 0, "%s", err.msg);
     float *deq = malloc(300 * 64 * sizeof(float));
+    cr_assert_eq(quantize_rtn(&qe, QF_Q8_0, m.embed, 300, 64, 0, &err), 0, "%s", err.msg);
     qtensor_dequantize(&qe, deq);
-    cr_assert_eq(memcmp(deq, g.lm_head.w, 300 * 64 * sizeof(float)), 0);
-    cr_assert_null(g.lm_head.qw);
+    cr_assert_eq(memcmp(deq, g.embed, 300 * 64 * sizeof(float)), 0, "token_embd is looked up dequantized");
+    qtensor_free(&qe);
+    cr_assert_eq(quantize_rtn(&qe, QF_Q8_0, m.lm_head.w, 300, 64, 0, &err), 0, "%s", err.msg);
+    cr_assert(g.lm_head.qw && g.lm_head.qw->format == QF_Q8_0 && !g.lm_head.w, "a q8_0 output.weight runs packed");
+    cr_assert_eq(memcmp(qe.data, g.lm_head.qw->data, qe.data_bytes), 0);
     qtensor_free(&qe);
     free(deq);
+    /* re-exported as it is: the packed head's blocks go out unchanged, no --requantize needed */
+    snprintf(path, sizeof path, "%s/q8e_again.gguf", dir);
+    cr_assert_eq(gguf_export_model(&g, NULL, &oe, "tiny", path, &err), 0, "%s", err.msg);
+    snprintf(first_path, sizeof first_path, "%s/q8e.gguf", dir);
+    size_t s1, s2;
+    char *f1 = read_all(first_path, &s1), *f2 = read_all(path, &s2);
+    cr_assert(s1 == s2 && !memcmp(f1, f2, s1), "a GGUF-loaded q8_0 model re-exports bit-identically");
+    free(f1);
+    free(f2);
     model_free(&g);
     free(ref);
     model_free(&m);
@@ -1031,4 +1045,133 @@ Test(export, hf_fixture_through_gguf_and_llama2c_gives_transformers_logits, .tim
     free(want);
     free(ids);
     st_close(&exp);
+}
+
+/* the tokenizer travels: tokenizer.ggml.* read back encodes and decodes as the tokenizer.json did */
+Test(export, gguf_tokenizer_reads_back, .timeout = 60)
+{
+    char dir[256], path[600];
+    model m;
+    tokenizer tok, back;
+    cpet_err err;
+    load_tiny(&m, &tok, dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/t.gguf", dir);
+    gguf_export_options o = {GGML_T_F32, 0, 0};
+    cr_assert_eq(gguf_export_model(&m, &tok, &o, "tiny", path, &err), 0, "%s", err.msg);
+    cr_assert_eq(gguf_load_tokenizer(&back, path, &err), 0, "%s", err.msg);
+    cr_assert_eq(back.n_merges, tok.n_merges);
+    cr_assert_eq(back.n_added, tok.n_added);
+    for (int id = 0; id < tok.vocab_size; id++) {
+        int has = tok.token[id] != NULL;
+        cr_assert_eq(back.token[id] != NULL, has, "token %d", id);
+        if (has) cr_assert(back.token_len[id] == tok.token_len[id] && !memcmp(back.token[id], tok.token[id], tok.token_len[id]), "token %d", id);
+    }
+    const char *texts[] = {"the river runs through the old city", "a city by the river has a bridge<|endoftext|> Zürich 42!",
+                           "  spaces\n\tand tabs"};
+    for (int i = 0; i < 3; i++) {
+        int *a, *b, na, nb;
+        cr_assert_eq(tokenizer_encode(&tok, texts[i], strlen(texts[i]), &a, &na, &err), 0, "%s", err.msg);
+        cr_assert_eq(tokenizer_encode(&back, texts[i], strlen(texts[i]), &b, &nb, &err), 0, "%s", err.msg);
+        cr_assert(na == nb && !memcmp(a, b, (size_t)na * sizeof(int)), "'%s' encodes the same", texts[i]);
+        char *d;
+        size_t dl;
+        cr_assert_eq(tokenizer_decode(&back, b, nb, &d, &dl, &err), 0, "%s", err.msg);
+        cr_assert(dl == strlen(texts[i]) && !memcmp(d, texts[i], dl));
+        free(a);
+        free(b);
+        free(d);
+    }
+    tokenizer_free(&back);
+    /* a LLaMA-3 style pre-tokenizer (Split regex, ignore_merges) travels under cpet's own keys */
+    char tj[600];
+    snprintf(tj, sizeof tj, "%s/model/tokenizer.json", dir);
+    json_t *j = json_load_file(tj, 0, NULL);
+    cr_assert_not_null(j);
+    json_object_set_new(j, "pre_tokenizer", json_pack("{s:s, s:[{s:s, s:{s:s}, s:s, s:b}, {s:s, s:b, s:b}]}", "type", "Sequence",
+        "pretokenizers", "type", "Split", "pattern", "Regex",
+        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+        "behavior", "Isolated", "invert", 0, "type", "ByteLevel", "add_prefix_space", 0, "use_regex", 0));
+    json_object_set_new(json_object_get(j, "model"), "ignore_merges", json_true());
+    snprintf(tj, sizeof tj, "%s/l3.json", dir);
+    cr_assert_eq(json_dump_file(j, tj, 0), 0);
+    json_decref(j);
+    tokenizer l3;
+    cr_assert_eq(tokenizer_load(&l3, tj, &err), 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/l3.gguf", dir);
+    cr_assert_eq(gguf_export_model(&m, &l3, &o, "tiny", path, &err), 0, "%s", err.msg);
+    cr_assert_eq(gguf_load_tokenizer(&back, path, &err), 0, "%s", err.msg);
+    cr_assert(back.n_regex == 1 && !strcmp(back.regex_src[0], l3.regex_src[0]) && back.ignore_merges);
+    const char *t3 = "12345 the river's city\r\n 7";
+    int *a, *b, na, nb;
+    cr_assert_eq(tokenizer_encode(&l3, t3, strlen(t3), &a, &na, &err), 0, "%s", err.msg);
+    cr_assert_eq(tokenizer_encode(&back, t3, strlen(t3), &b, &nb, &err), 0, "%s", err.msg);
+    cr_assert(na == nb && !memcmp(a, b, (size_t)na * sizeof(int)));
+    free(a);
+    free(b);
+    tokenizer_free(&back);
+    tokenizer_free(&l3);
+    /* no tokenizer, and one cpet cannot run */
+    snprintf(path, sizeof path, "%s/notok.gguf", dir);
+    cr_assert_eq(gguf_export_model(&m, NULL, &o, "tiny", path, &err), 0, "%s", err.msg);
+    cr_assert_neq(gguf_load_tokenizer(&back, path, &err), 0);
+    cr_assert(strstr(err.msg, path) && strstr(err.msg, "no tokenizer"), "%s", err.msg);
+    gguf_writer *w = gguf_writer_new();
+    gguf_set_str(w, "general.architecture", "llama");
+    gguf_set_str(w, "tokenizer.ggml.model", "gpt2");
+    gguf_set_str(w, "tokenizer.ggml.pre", "qwen2");
+    const char *toks[] = {"a", "b"};
+    gguf_set_arr_str(w, "tokenizer.ggml.tokens", toks, NULL, 2);
+    snprintf(path, sizeof path, "%s/qwen.gguf", dir);
+    cr_assert_eq(gguf_write(w, path, &err), 0, "%s", err.msg);
+    gguf_writer_free(w);
+    cr_assert_neq(gguf_load_tokenizer(&back, path, &err), 0);
+    cr_assert(strstr(err.msg, path) && strstr(err.msg, "pre-tokenizer 'qwen2'"), "%s", err.msg);
+    tokenizer_free(&tok);
+    model_free(&m);
+}
+
+/* a model compressed with --lm-head: its packed head goes out as output.weight blocks and runs packed again */
+Test(export, packed_lm_head_travels, .timeout = 120)
+{
+    char dir[256], cmd[2048], out[4096], path[700], mp[600];
+    cpet_err err;
+    make_temp_dir(dir, sizeof dir);
+    make_tiny_model_dir(dir, 64, 128, 2);
+    snprintf(cmd, sizeof cmd, "%s compress %s/model --method q4_0 --lm-head -o %s/q4h", CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/q4h.gguf", dir);
+    snprintf(cmd, sizeof cmd, "%s export %s/q4h --format gguf --type q4_0 -o %s", CPET_BINARY, dir, path);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    gguf_file f;
+    cr_assert_eq(gguf_open(&f, path, &err), 0, "%s", err.msg);
+    cr_assert_eq(gguf_find_tensor(&f, "output.weight")->type, GGML_T_Q4_0);
+    cr_assert_eq(gguf_find_tensor(&f, "token_embd.weight")->type, GGML_T_F32);
+    gguf_close(&f);
+    model c, g;
+    snprintf(mp, sizeof mp, "%s/q4h", dir);
+    cr_assert_eq(model_load(&c, mp, &err), 0, "%s", err.msg);
+    cr_assert_eq(gguf_load_model(&g, path, &err), 0, "%s", err.msg);
+    cr_assert(c.lm_head.qw && g.lm_head.qw && !memcmp(c.lm_head.qw->data, g.lm_head.qw->data, c.lm_head.qw->data_bytes));
+    int ids[9] = {3, 99, 4, 250, 17, 0, 8, 41, 5};
+    float *a = logits_copy(&c, ids, 9), *b = logits_copy(&g, ids, 9);
+    cr_assert_eq(memcmp(a, b, 9 * 300 * sizeof(float)), 0, "same logits as the cpet q4_0 --lm-head model");
+    free(a);
+    free(b);
+    model_free(&g);
+    model_free(&c);
+    /* llama2.c holds no packed head: refused without --requantize, naming it */
+    snprintf(mp, sizeof mp, "%s/model", dir);
+    cr_assert_eq(model_load(&c, mp, &err), 0, "%s", err.msg);
+    cr_assert_eq(compress_lm_head(&c, "rtn-int8", 0, &err), 0, "%s", err.msg); /* only the head packed */
+    llama2c_options lo = {0, 0, 0};
+    snprintf(path, sizeof path, "%s/h.bin", dir);
+    cr_assert_neq(llama2c_export(&c, &lo, "i8h", path, &err), 0);
+    cr_assert(strstr(err.msg, "LM head is packed as int8") && strstr(err.msg, "--requantize"), "%s", err.msg);
+    cr_assert_not(file_exists(path));
+    gguf_export_options go = {GGML_T_Q8_0, 0, 0};
+    cr_assert_neq(gguf_export_model(&c, NULL, &go, "i8h", path, &err), 0);
+    cr_assert(strstr(err.msg, "LM head is packed as int8"), "%s", err.msg);
+    lo.requantize = 1;
+    cr_assert_eq(llama2c_export(&c, &lo, "i8h", path, &err), 0, "%s", err.msg);
+    model_free(&c);
 }
