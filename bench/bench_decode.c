@@ -13,6 +13,7 @@
 #include "compress.h"
 #include "facts.h"
 #include "generate.h"
+#include "gguf.h"
 #include "model.h"
 #include "report.h"
 #include "tensor.h"
@@ -116,7 +117,7 @@ int bench_decode_run(const bench_decode_options *o, json_t **result, cpet_err *e
     if (P < 1 || G < 1 || R < 1 || R > 64 || o->n_threads < 1)
         return cpet_fail(err, "bench decode: prompt and generation tokens >= 1, reps in 1..64 and a thread count are required");
     model m;
-    if (model_load(&m, o->model, err) != 0) return -1;
+    if (model_load_any(&m, o->model, err) != 0) return -1;
     if (P + G > m.cfg.max_position_embeddings) {
         model_free(&m);
         return cpet_fail(err, "%s: %d prompt + %d generated tokens exceed max_position_embeddings %d", o->model, P, G, m.cfg.max_position_embeddings);

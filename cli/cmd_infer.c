@@ -10,6 +10,7 @@
 #include "evaluate.h"
 #include "fileio.h"
 #include "generate.h"
+#include "gguf.h"
 #include "lora.h"
 #include "model.h"
 #include "tasks.h"
@@ -46,12 +47,9 @@ static int parse_common(infer_args *a, int argc, char **argv, int *i)
 static int load_all(const infer_args *a, loaded *L, cpet_err *err)
 {
     memset(L, 0, sizeof *L);
-    char tok_path[4200];
-    if (a->tokenizer_path) snprintf(tok_path, sizeof tok_path, "%s", a->tokenizer_path);
-    else snprintf(tok_path, sizeof tok_path, "%s/tokenizer.json", a->model_dir);
     if (a->threads) engine_set_threads((int)a->threads);
-    if (model_load(&L->m, a->model_dir, err) != 0) return -1;
-    if (tokenizer_load(&L->tok, tok_path, err) != 0) {
+    if (model_load_any(&L->m, a->model_dir, err) != 0) return -1; /* a directory or a .gguf file */
+    if (tokenizer_load_for(&L->tok, a->model_dir, a->tokenizer_path, err) != 0) {
         model_free(&L->m);
         return -1;
     }

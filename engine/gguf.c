@@ -1055,3 +1055,17 @@ int gguf_load_tokenizer(tokenizer *t, const char *path, cpet_err *err)
     if (fd >= 0) unlink(tmp);
     return rc;
 }
+
+int model_load_any(model *m, const char *path, cpet_err *err)
+{
+    return gguf_is_file(path) ? gguf_load_model(m, path, err) : model_load(m, path, err);
+}
+
+int tokenizer_load_for(tokenizer *t, const char *model_path, const char *tokenizer_path, cpet_err *err)
+{
+    if (tokenizer_path) return tokenizer_load(t, tokenizer_path, err);
+    if (gguf_is_file(model_path)) return gguf_load_tokenizer(t, model_path, err);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/tokenizer.json", model_path);
+    return tokenizer_load(t, path, err);
+}

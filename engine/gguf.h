@@ -120,5 +120,12 @@ int gguf_load_tokenizer(tokenizer *t, const char *path, cpet_err *err);
 /* 1 if path is a regular file ending in .gguf or starting with the GGUF magic, or a missing path ending in
  * .gguf (so the loader reports it); 0 for directories. */
 int gguf_is_file(const char *path);
+/* A model from a directory (config.json + safetensors, model_load) or a .gguf file (gguf_load_model):
+ * what every command that runs a model calls. */
+int model_load_any(model *m, const char *path, cpet_err *err);
+/* The tokenizer that goes with it: tokenizer_path if given, else a .gguf file's metadata, else
+ * DIR/tokenizer.json. */
+int tokenizer_load_for(tokenizer *t, const char *model_path, const char *tokenizer_path, cpet_err *err);
+
 
 #endif

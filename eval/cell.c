@@ -9,6 +9,7 @@
 #include "evaluate.h"
 #include "facts.h"
 #include "fileio.h"
+#include "gguf.h"
 #include "method.h"
 #include "model.h"
 #include "tasks.h"
@@ -126,9 +127,8 @@ int cell_run(const spec *s, const cell *c, const char *run_dir, json_t *result, 
     model m;
     tokenizer t;
     char path[4400];
-    snprintf(path, sizeof path, "%s/tokenizer.json", c->model);
-    if (model_load(&m, c->model, err) != 0) return -1;
-    if (tokenizer_load(&t, path, err) != 0) {
+    if (model_load_any(&m, c->model, err) != 0) return -1; /* a directory or a .gguf file */
+    if (tokenizer_load_for(&t, c->model, NULL, err) != 0) {
         model_free(&m);
         return -1;
     }
