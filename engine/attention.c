@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "blas.h"
+#include "gemv.h"
 #include "ops.h"
 
 /* One (batch, head) pair per task; the small GEMMs run single-threaded inside the parallel loop. */
@@ -86,10 +87,7 @@ void attention_forward_cached(float *out, float *scores, const float *q, const f
         const float *qi = q + (size_t)i * qs + (size_t)h * hd;
         float *s = scores + (size_t)omp_get_thread_num() * span, mx = -INFINITY, sum = 0.0f;
         for (int j = 0; j <= last; j++) {
-            const float *kj = k_cache + (size_t)j * ks + (size_t)g * hd;
-            float d = 0.0f;
-            for (int c = 0; c < hd; c++) d += qi[c] * kj[c];
-            s[j] = d * scale;
+            s[j] = dot_f32(qi, k_cache + (size_t)j * ks + (size_t)g * hd, hd) * scale;
             mx = s[j] > mx ? s[j] : mx;
         }
         for (int j = 0; j <= last; j++) {

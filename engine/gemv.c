@@ -68,6 +68,20 @@ void gemv_f32(const float *W, const float *x, float *y, int n, int out, int in)
     for (int o = 0; o < out; o++) row_dot(W + (size_t)o * in, x, y + o, n, in, out);
 }
 
+float dot_f32(const float *a, const float *b, int n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int k = 0;
+    for (; k + 16 <= n; k += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(b + k + 8), s1);
+    }
+    for (; k + 8 <= n; k += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
+    float s = hsum(_mm256_add_ps(s0, s1));
+    for (; k < n; k++) s += a[k] * b[k];
+    return s;
+}
+
 void gemv_f32_ref(const float *W, const float *x, float *y, int n, int out, int in)
 {
     for (int j = 0; j < n; j++)

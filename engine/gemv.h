@@ -9,6 +9,9 @@
 
 /* AVX2/FMA; any in, out >= 1, 1 <= n <= GEMV_MAX_N. */
 void gemv_f32(const float *W, const float *x, float *y, int n, int out, int in);
+/* sum a[i] b[i], AVX2 with a scalar tail (attention's q.k at decode). */
+float dot_f32(const float *a, const float *b, int n);
+
 /* The scalar reference the tests hold gemv_f32 to (double accumulation). */
 void gemv_f32_ref(const float *W, const float *x, float *y, int n, int out, int in);
 

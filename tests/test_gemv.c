@@ -54,3 +54,14 @@ Test(gemv, linear_small_n_equals_the_sgemm_path)
     }
     free(w), free(x), free(y);
 }
+
+Test(gemv, dot_matches_a_double_sum)
+{
+    unsigned seed = 11;
+    for (int n = 1; n <= 100; n++) {
+        float a[100], b[100];
+        double ref = 0;
+        for (int i = 0; i < n; i++) a[i] = frand(&seed), b[i] = frand(&seed), ref += (double)a[i] * b[i];
+        cr_assert(fabs(dot_f32(a, b, n) - ref) <= 1e-6 * n + 1e-6, "n=%d: %g vs %g", n, dot_f32(a, b, n), ref);
+    }
+}
