@@ -64,7 +64,8 @@ static int need(const json_t *r, const char *file, const char *path, double *v, 
     return 0;
 }
 
-/* where the figures come from: " (revision R, N threads, CPU)"; threads < 0: from the facts */
+/* where the figures come from: " (revision R, N threads, CPU)"; threads < 0: from the facts; 0: the
+ * table says */
 static void provenance(const json_t *r, long threads, char *buf, size_t n)
 {
     const json_t *facts = json_object_get(r, "facts");
@@ -74,6 +75,7 @@ static void provenance(const json_t *r, long threads, char *buf, size_t n)
     if (threads < 0 && json_is_integer(t)) threads = (long)json_integer_value(t);
     char th[32];
     if (threads > 0) snprintf(th, sizeof th, "%ld thread%s", threads, threads == 1 ? "" : "s");
+    else if (threads == 0) snprintf(th, sizeof th, "threads per row"); /* a table with a threads column */
     else snprintf(th, sizeof th, "threads unknown");
     snprintf(buf, n, " (revision %s, %s, %s)", rev ? rev : "unknown", th, cpu ? cpu : "CPU unknown");
 }
