@@ -520,21 +520,31 @@ static void expect_load_error(const char *path, const char *needle)
     cr_assert_null(strchr(err.msg, '\n'), "one line: %s", err.msg);
 }
 
+/* A small random model (d 32, 2 heads, 1 KV head) written as DIR/good.gguf with the given linear type;
+ * layers/vocab 0 keep small_config's. The model stays in *m (caller frees). */
+static void write_small_gguf(const char *dir, int ffn, int layers, int vocab, int type, model *m, char *path, size_t n)
+{
+    cpet_err err;
+    model_config c = small_config(2, 1, ACT_SILU, 0, 10000.0f);
+    c.hidden_size = 32;
+    c.head_dim = 16;
+    c.intermediate_size = ffn;
+    if (layers) c.n_layers = layers;
+    if (vocab) c.vocab_size = vocab;
+    cr_assert_eq(model_create(m, &c, &err), 0, "%s", err.msg);
+    model_init_random(m, 0.1f, 5);
+    snprintf(path, n, "%s/good.gguf", dir);
+    gguf_export_options o = {type, 0, 0};
+    cr_assert_eq(gguf_export_model(m, NULL, &o, "small", path, &err), 0, "%s", err.msg);
+}
+
 Test(export, bad_gguf_files_are_refused, .timeout = 60)
 {
     char dir[256], path[600], bad[600];
     cpet_err err;
     make_temp_dir(dir, sizeof dir);
-    model_config c = small_config(2, 1, ACT_SILU, 0, 10000.0f);
-    c.hidden_size = 32;
-    c.head_dim = 16;
-    c.intermediate_size = 64;
     model m;
-    cr_assert_eq(model_create(&m, &c, &err), 0, "%s", err.msg);
-    model_init_random(&m, 0.1f, 5);
-    snprintf(path, sizeof path, "%s/good.gguf", dir);
-    gguf_export_options o = {GGML_T_Q8_0, 0, 0};
-    cr_assert_eq(gguf_export_model(&m, NULL, &o, "small", path, &err), 0, "%s", err.msg);
+    write_small_gguf(dir, 64, 0, 0, GGML_T_Q8_0, &m, path, sizeof path);
     size_t size;
     uint8_t *bytes = (uint8_t *)read_all(path, &size);
     /* truncated: in the header, the metadata, the tensor infos, the data */
@@ -942,18 +952,8 @@ Test(export, gguf_reader_survives_truncation_and_corruption, .timeout = 120)
     char dir[256], path[600], bad[600];
     cpet_err err;
     make_temp_dir(dir, sizeof dir);
-    model_config c = small_config(2, 1, ACT_SILU, 0, 10000.0f);
-    c.hidden_size = 32;
-    c.head_dim = 16;
-    c.intermediate_size = 32;
-    c.n_layers = 1;
-    c.vocab_size = 8;
     model m;
-    cr_assert_eq(model_create(&m, &c, &err), 0, "%s", err.msg);
-    model_init_random(&m, 0.1f, 5);
-    snprintf(path, sizeof path, "%s/good.gguf", dir);
-    gguf_export_options o = {GGML_T_Q4_0, 0, 0};
-    cr_assert_eq(gguf_export_model(&m, NULL, &o, "small", path, &err), 0, "%s", err.msg);
+    write_small_gguf(dir, 32, 1, 8, GGML_T_Q4_0, &m, path, sizeof path);
     model_free(&m);
     size_t size;
     uint8_t *bytes = (uint8_t *)read_all(path, &size);
