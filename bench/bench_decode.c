@@ -46,6 +46,58 @@ static size_t weight_bytes_per_token(model *m)
     return b.bytes + (2 * (size_t)m->cfg.n_layers + 1) * D * sizeof(float) + D * sizeof(float);
 }
 
+typedef struct {
+    int P;
+    float *w, *x, *y; /* big enough for the largest linear */
+    double seconds, flops;
+} sgemm_probe;
+
+static void time_sgemm(linear *l, const char *name, void *ctx)
+{
+    (void)name;
+    sgemm_probe *s = ctx;
+    double t0 = now_seconds();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, s->P, l->out, l->in, 1.0f, s->x, l->in, s->w, l->in, 0.0f, s->y, l->out);
+    s->seconds += now_seconds() - t0;
+    s->flops += 2.0 * s->P * l->out * l->in;
+}
+
+typedef struct {
+    size_t most_w, most_in, most_out;
+} linear_sizes;
+
+static void size_linear(linear *l, const char *name, void *ctx)
+{
+    (void)name;
+    linear_sizes *s = ctx;
+    size_t w = (size_t)l->out * l->in;
+    s->most_w = w > s->most_w ? w : s->most_w;
+    s->most_in = (size_t)l->in > s->most_in ? (size_t)l->in : s->most_in;
+    s->most_out = (size_t)l->out > s->most_out ? (size_t)l->out : s->most_out;
+}
+
+/* What OpenBLAS sgemm alone takes for one prompt chunk's linears, every shape of the model with P rows (f32
+ * weights whatever the model's format): the peer of prompt processing, timed beside it. */
+static double sgemm_seconds(model *m, int P, double *flops)
+{
+    linear_sizes sz = {0, 0, 0};
+    model_for_each_linear(m, size_linear, &sz);
+    sgemm_probe s = {P, cpet_alloc_floats(sz.most_w), cpet_alloc_floats((size_t)P * sz.most_in),
+                     cpet_alloc_floats((size_t)P * sz.most_out), 0, 0};
+    if (!s.w || !s.x || !s.y) {
+        cpet_free(s.w), cpet_free(s.x), cpet_free(s.y);
+        return -1;
+    }
+    for (size_t i = 0; i < sz.most_w; i++) s.w[i] = 0.01f * (float)(i % 97);
+    for (size_t i = 0; i < (size_t)P * sz.most_in; i++) s.x[i] = 0.01f * (float)(i % 89);
+    model_for_each_linear(m, time_sgemm, &s); /* warm-up */
+    s.seconds = s.flops = 0;
+    model_for_each_linear(m, time_sgemm, &s);
+    cpet_free(s.w), cpet_free(s.x), cpet_free(s.y);
+    *flops = s.flops;
+    return s.seconds;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -144,10 +196,12 @@ int bench_decode_run(const bench_decode_options *o, json_t **result, cpet_err *e
     json_t *rows = json_array(), *summary = json_object(); /* summary: the figures bench-compare gates on */
     for (int ti = 0; ti < o->n_threads && rc == 0; ti++) {
         engine_set_threads(o->threads[ti]);
-        double pp[64], tg[64], bw[64], frac[64];
+        double pp[64], tg[64], bw[64], frac[64], pp_frac[64], flops = 0;
         one_pass(&m, prompt, P, G < 8 ? G : 8, logits, &a, &b, NULL, err); /* warm this thread count */
         for (int r = 0; r < R && rc == 0; r++) {
             rc = one_pass(&m, prompt, P, G, logits, &a, &b, ti == 0 && r == 0 ? gen : NULL, err);
+            double sg = sgemm_seconds(&m, P, &flops);
+            pp_frac[r] = sg > 0 ? sg / a : NAN; /* the prompt's GEMMs alone / the whole prompt pass */
             pp[r] = P / a;
             tg[r] = G / b;
             bw[r] = bench_stream_copy_gbs(dst, src, STREAM_FLOATS);
@@ -160,8 +214,10 @@ int bench_decode_run(const bench_decode_options *o, json_t **result, cpet_err *e
         bench_timing tp = bench_summarize(pp, R), tt = bench_summarize(tg, R);
         char name[32];
         snprintf(name, sizeof name, "pp%d", P);
-        json_array_append_new(rows, json_pack("{s:i, s:s, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:o}", "n_threads", o->threads[ti], "test",
-                                              name, "n_prompt", P, "n_gen", 0, "median_ts", median_of(pp, R), "avg_ts", tp.mean,
+        json_array_append_new(rows, json_pack("{s:i, s:s, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:o}", "n_threads",
+                                              o->threads[ti], "test", name, "n_prompt", P, "n_gen", 0, "fraction_of_sgemm",
+                                              median_of(pp_frac, R), "linear_gflop", flops / 1e9, "median_ts", median_of(pp, R),
+                                              "avg_ts", tp.mean,
                                               "stddev_ts", tp.stddev, "min_ts", min_of(pp, R), "max_ts", max_of(pp, R), "samples_ts",
                                               samples_json(pp, R)));
         snprintf(name, sizeof name, "tg%d", G);
@@ -174,7 +230,8 @@ int bench_decode_run(const bench_decode_options *o, json_t **result, cpet_err *e
                                               "samples_fraction", samples_json(frac, R)));
         char key[16];
         snprintf(key, sizeof key, "t%d", o->threads[ti]);
-        json_object_set_new(summary, key, json_pack("{s:f, s:f, s:f}", "pp_tokens_per_s", median_of(pp, R), "tg_tokens_per_s",
+        json_object_set_new(summary, key, json_pack("{s:f, s:f, s:f, s:f}", "pp_tokens_per_s", median_of(pp, R),
+                                                    "pp_fraction_of_sgemm", median_of(pp_frac, R), "tg_tokens_per_s",
                                                     median_of(tg, R), "tg_fraction_of_copy_bandwidth", median_of(frac, R)));
     }
     if (rc == 0) {
@@ -206,14 +263,16 @@ static const char *base_of(const char *p)
 
 void bench_decode_markdown(const json_t *r, FILE *out)
 {
-    fprintf(out, "| model | size | params | threads | test | t/s (median ± sd) | of copy bandwidth |\n|---|---:|---:|---:|---|---:|---:|\n");
+    fprintf(out, "| model | size | params | threads | test | t/s (median ± sd) | of bound (tg: copy bandwidth, pp: sgemm alone) |\n"
+                 "|---|---:|---:|---:|---|---:|---:|\n");
     size_t i;
     json_t *row;
     json_array_foreach(json_object_get(r, "rows"), i, row)
     {
         json_t *frac = json_object_get(row, "fraction_of_copy_bandwidth");
+        if (!frac) frac = json_object_get(row, "fraction_of_sgemm");
         char f[16] = "";
-        if (frac) snprintf(f, sizeof f, "%.0f%%", 100 * json_number_value(frac));
+        if (frac && json_is_number(frac)) snprintf(f, sizeof f, "%.0f%%", 100 * json_number_value(frac));
         fprintf(out, "| %s | %.1f MiB | %.2f M | %lld | %s | %.1f ± %.1f | %s |\n", base_of(json_string_value(json_object_get(r, "model")) ?: ""),
                 json_number_value(json_object_get(r, "model_bytes")) / 1048576.0,
                 json_number_value(json_object_get(r, "model_n_params")) / 1e6, (long long)json_integer_value(json_object_get(row, "n_threads")),

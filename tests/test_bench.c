@@ -562,6 +562,11 @@ Test(bench_cli, decode_rows_and_bytes_per_token, .timeout = 120)
     double expected = linears + 4.0 * (3 * D + D) + 2.0 * 1 * KV * hd * 4 * (4 + (6 - 1) / 2.0);
     cr_assert_float_eq(json_real_value(json_object_get(j, "weight_bytes_per_token")), linears + 4.0 * (3 * D + D), 1e-6);
     cr_assert_float_eq(json_real_value(json_object_get(j, "bytes_per_token")), expected, 1e-6);
+    json_t *pp = json_array_get(json_object_get(j, "rows"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(pp, "test")), "pp4");
+    cr_assert_gt(json_real_value(json_object_get(pp, "fraction_of_sgemm")), 0, "prompt processing against sgemm alone");
+    cr_assert_float_eq(json_real_value(json_object_get(pp, "linear_gflop")), linears / 4.0 * 2 * 4 / 1e9, 1e-12,
+                       "2 flops per weight per prompt token");
     json_t *tg = json_array_get(json_object_get(j, "rows"), 1);
     cr_assert_str_eq(json_string_value(json_object_get(tg, "test")), "tg6");
     cr_assert_gt(json_real_value(json_object_get(tg, "median_ts")), 0);
