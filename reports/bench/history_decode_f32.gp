@@ -1,66 +1,74 @@
 # cpet bench history: the decode_f32 figures across revisions (x: runs in history order), from history_decode_f32.dat
 set datafile separator "\t"
 set grid
-set xrange [-0.5:2.5]
-set xtics rotate by 45 right ('c971633' 0, '8ec939f' 1, '4890226' 2)
+set xrange [-0.5:3.5]
+set xtics rotate by 45 right ('c971633' 0, '8ec939f' 1, '4890226' 2, '3691ea8' 3)
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 1680,1060 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 3,3 title 'decode_f32'." across revisions (history order)"
-set title 'tg_fraction_of_copy_bandwidth (within-run ratio)'
+set title 'pp_fraction_of_sgemm (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
 plot  'history_decode_f32.dat' index 0 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_f32.dat' index 1 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
+set title 'tg_fraction_of_copy_bandwidth (within-run ratio)'
+set key outside right top font ",7" spacing 0.9
+plot  'history_decode_f32.dat' index 2 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
+     'history_decode_f32.dat' index 3 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'bytes_per_token'
 unset key
-plot  'history_decode_f32.dat' index 2 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'bytes_per_token'
+plot  'history_decode_f32.dat' index 4 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'bytes_per_token'
 set title 'model_bytes'
 unset key
-plot  'history_decode_f32.dat' index 3 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'model_bytes'
+plot  'history_decode_f32.dat' index 5 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'model_bytes'
 set title 'peak_rss_mb'
 unset key
-plot  'history_decode_f32.dat' index 4 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'peak_rss_mb'
+plot  'history_decode_f32.dat' index 6 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'peak_rss_mb'
 set title 'pp_tokens_per_s'
-set key outside right top font ",7" spacing 0.9
-plot  'history_decode_f32.dat' index 5 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
-     'history_decode_f32.dat' index 6 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
-set title 'tg_tokens_per_s'
 set key outside right top font ",7" spacing 0.9
 plot  'history_decode_f32.dat' index 7 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_f32.dat' index 8 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
+set title 'tg_tokens_per_s'
+set key outside right top font ",7" spacing 0.9
+plot  'history_decode_f32.dat' index 9 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
+     'history_decode_f32.dat' index 10 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'weight_bytes_per_token'
 unset key
-plot  'history_decode_f32.dat' index 9 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'weight_bytes_per_token'
+plot  'history_decode_f32.dat' index 11 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'weight_bytes_per_token'
 unset multiplot
 
 unset output
 set terminal svg size 1680,1060 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 3,3 title 'decode_f32'." across revisions (history order)"
-set title 'tg_fraction_of_copy_bandwidth (within-run ratio)'
+set title 'pp_fraction_of_sgemm (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
 plot  'history_decode_f32.dat' index 0 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_f32.dat' index 1 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
+set title 'tg_fraction_of_copy_bandwidth (within-run ratio)'
+set key outside right top font ",7" spacing 0.9
+plot  'history_decode_f32.dat' index 2 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
+     'history_decode_f32.dat' index 3 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'bytes_per_token'
 unset key
-plot  'history_decode_f32.dat' index 2 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'bytes_per_token'
+plot  'history_decode_f32.dat' index 4 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'bytes_per_token'
 set title 'model_bytes'
 unset key
-plot  'history_decode_f32.dat' index 3 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'model_bytes'
+plot  'history_decode_f32.dat' index 5 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'model_bytes'
 set title 'peak_rss_mb'
 unset key
-plot  'history_decode_f32.dat' index 4 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'peak_rss_mb'
+plot  'history_decode_f32.dat' index 6 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'peak_rss_mb'
 set title 'pp_tokens_per_s'
-set key outside right top font ",7" spacing 0.9
-plot  'history_decode_f32.dat' index 5 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
-     'history_decode_f32.dat' index 6 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
-set title 'tg_tokens_per_s'
 set key outside right top font ",7" spacing 0.9
 plot  'history_decode_f32.dat' index 7 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_f32.dat' index 8 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
+set title 'tg_tokens_per_s'
+set key outside right top font ",7" spacing 0.9
+plot  'history_decode_f32.dat' index 9 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
+     'history_decode_f32.dat' index 10 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'weight_bytes_per_token'
 unset key
-plot  'history_decode_f32.dat' index 9 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'weight_bytes_per_token'
+plot  'history_decode_f32.dat' index 11 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'weight_bytes_per_token'
 unset multiplot
 
 unset output
