@@ -212,21 +212,29 @@ done:
  * for checking a runtime against another on the same weights. */
 int cmd_init(int argc, char **argv)
 {
-    const char *config = NULL, *out = NULL;
-    long seed = 0;
+    const char *config = NULL, *out = NULL, *method = NULL;
+    long seed = 0, group = 128, head = 0;
     double std = 0.02;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) {
-            printf("usage: cpet init CONFIG.json -o MODEL_DIR [--seed 0] [--std 0.02]\n"
+            printf("usage: cpet init CONFIG.json -o MODEL_DIR [--seed 0] [--std 0.02] [--method FORMAT [--group 128] [--lm-head]]\n"
                    "Writes MODEL_DIR/config.json and model.safetensors: the architecture of an HF config.json with\n"
-                   "random weights (matrices N(0, std), norm weights 1), e.g. to benchmark a LLaMA-2-shaped model.\n");
+                   "random weights (matrices N(0, std), norm weights 1), e.g. to benchmark a LLaMA-2-shaped model.\n"
+                   "--method q4_0|q8_0|int4|int8|int3|nf4|w8a8 makes the layer linears (and with --lm-head the head)\n"
+                   "packed directly, one matrix at a time, so a 7B shape never needs its 28 GB of f32.\n");
             return 0;
         }
         if (!strcmp(a, "-o")) {
             if (!(out = cli_value(argc, argv, &i))) return 1;
         } else if (!strcmp(a, "--seed")) {
             if (cli_int(a, cli_value(argc, argv, &i), 0, 0x7fffffffL, &seed) != 0) return 1;
+        } else if (!strcmp(a, "--method")) {
+            if (!(method = cli_value(argc, argv, &i))) return 1;
+        } else if (!strcmp(a, "--group")) {
+            if (cli_int(a, cli_value(argc, argv, &i), -1, 1 << 20, &group) != 0) return 1;
+        } else if (!strcmp(a, "--lm-head")) {
+            head = 1;
         } else if (!strcmp(a, "--std")) {
             if (cli_float(a, cli_value(argc, argv, &i), &std) != 0) return 1;
         } else if (a[0] == '-') return cli_error("init: unknown option %s", a);
@@ -236,8 +244,16 @@ int cmd_init(int argc, char **argv)
     model_config c;
     model m;
     cpet_err err;
-    if (config_load(&c, config, &err) != 0 || model_create(&m, &c, &err) != 0) return cli_report(&err);
-    model_init_random(&m, (float)std, (unsigned long long)seed);
+    qformat f = QF_COUNT;
+    if (method && qformat_parse(method, &f) != 0) return cli_error("init: --method '%s' is not a packed format (q4_0, q8_0, int4, int8, int3, nf4, w8a8)", method);
+    if (config_load(&c, config, &err) != 0) return cli_report(&err);
+    if (method) {
+        if (model_create_random_packed(&m, &c, f, (int)group, (float)std, (unsigned long long)seed, (int)head, &err) != 0)
+            return cli_report(&err);
+    } else {
+        if (model_create(&m, &c, &err) != 0) return cli_report(&err);
+        model_init_random(&m, (float)std, (unsigned long long)seed);
+    }
     int rc = model_save(&m, out, &err);
     size_t n_params = m.n_params;
     model_free(&m);

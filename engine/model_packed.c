@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tensor.h"
+
 int model_set_packed(model *m, int layer, int which, qtensor *q)
 {
     int count = model_packed_slots(m);
@@ -49,4 +51,41 @@ size_t model_storage_bytes(const model *m)
     if (m->lm_head.qw) /* untied only: a tied head is the embedding table, counted once above */
         bytes = bytes - (size_t)m->lm_head.in * m->lm_head.out * sizeof(float) + qtensor_bytes(m->lm_head.qw);
     return bytes;
+}
+
+int model_create_random_packed(model *m, const model_config *cfg, qformat f, int group, float std, unsigned long long seed,
+                               int pack_head, cpet_err *err)
+{
+    const int slots = cfg->n_layers * LIN_PER_LAYER + 1;
+    unsigned char *packed_only = malloc((size_t)slots);
+    if (!packed_only) return cpet_fail(err, "out of memory");
+    memset(packed_only, 1, (size_t)slots);
+    packed_only[slots - 1] = pack_head && !cfg->tie_word_embeddings;
+    int rc = model_create_packed(m, cfg, packed_only, err);
+    free(packed_only);
+    if (rc != 0) return -1;
+    cpet_rng rng;
+    rng_seed(&rng, seed);
+    for (int i = 0; i < m->n_tensors; i++) /* what has storage: embeddings, norms, an f32 head */
+        if (m->tensors[i].p)
+            for (size_t j = 0; j < m->tensors[i].n; j++) m->tensors[i].p[j] = m->tensors[i].ndim == 2 ? std * rng_normal(&rng) : 1.0f;
+    float *w = NULL;
+    for (int l = 0; l <= cfg->n_layers && rc == 0; l++)
+        for (int k = 0; k < (l < cfg->n_layers ? LIN_PER_LAYER : 1) && rc == 0; k++) {
+            linear *lin = l < cfg->n_layers ? &m->layers[l].lin[k] : &m->lm_head;
+            if (lin->w) continue; /* the head when it stays f32 (filled above) */
+            float *grown = realloc(w, (size_t)lin->out * lin->in * sizeof(float));
+            if (!grown) {
+                rc = cpet_fail(err, "out of memory for a %d x %d matrix", lin->out, lin->in);
+                break;
+            }
+            w = grown;
+            for (size_t j = 0; j < (size_t)lin->out * lin->in; j++) w[j] = std * rng_normal(&rng);
+            qtensor q;
+            rc = quantize_rtn(&q, f, w, lin->out, lin->in, group, err);
+            if (rc == 0) rc = model_set_packed(m, l, k, &q);
+        }
+    free(w);
+    if (rc != 0) model_free(m);
+    return rc;
 }
