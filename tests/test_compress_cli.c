@@ -178,3 +178,31 @@ Test(compress_cli, lm_head_quantized_and_reloaded_packed, .timeout = 120)
     snprintf(path, sizeof path, "%s/tq", dir);
     cr_assert_eq(access(path, F_OK), -1, "nothing written");
 }
+
+/* cpet init --method: packed from the start, no f32 copy of a linear, and it runs. */
+Test(compress_cli, init_packed_random_model, .timeout = 60)
+{
+    char dir[256], cmd[2048], out[4096], path[600];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    write_text(path, "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"hidden_size\": 64, \"intermediate_size\": 128,"
+                     " \"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"vocab_size\": 300,"
+                     " \"max_position_embeddings\": 64, \"rms_norm_eps\": 1e-5, \"hidden_act\": \"silu\", \"tie_word_embeddings\": false}");
+    snprintf(cmd, sizeof cmd, "%s init %s -o %s/m --method q4_0 --lm-head --seed 3", CPET_BINARY, path, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s init %s -o %s/bad --method q5_k", CPET_BINARY, path, dir);
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
+    cr_assert(strstr(out, "q5_k") && count_lines(out) == 1, "%s", out);
+    snprintf(path, sizeof path, "%s/m", dir);
+    model m;
+    cpet_err err;
+    cr_assert_eq(model_load(&m, path, &err), 0, "%s", err.msg);
+    for (int l = 0; l < m.cfg.n_layers; l++)
+        for (int k = 0; k < LIN_PER_LAYER; k++) cr_assert(m.layers[l].lin[k].qw && !m.layers[l].lin[k].w);
+    cr_assert(m.lm_head.qw && !m.lm_head.w, "the head packed too");
+    cr_assert_eq(m.n_params, 300 * 64 + 2 * 2 * 64 + 64, "only embeddings and norms are f32 (%zu)", m.n_params);
+    int ids[8] = {1, 5, 9, 13, 17, 21, 25, 29};
+    cr_assert_eq(model_forward(&m, ids, NULL, 1, 8, &err), 0, "%s", err.msg);
+    cr_assert(isfinite(m.loss) && m.loss > 0, "loss %f", (double)m.loss);
+    model_free(&m);
+}
