@@ -14,6 +14,8 @@ typedef struct {
 } bench_timing;
 
 bench_timing bench_summarize(const double *samples, int n);
+/* The median of n values (left unchanged). */
+double bench_median(const double *v, int n);
 /* {"mean_s", "stddev_s", "samples_s": [...]} */
 json_t *bench_timing_json(bench_timing t, const double *samples, int n);
 

@@ -12,6 +12,7 @@
 #include "blas.h"
 #include "compress.h"
 #include "facts.h"
+#include "fileio.h"
 #include "generate.h"
 #include "gguf.h"
 #include "model.h"
@@ -98,12 +99,6 @@ static double sgemm_seconds(model *m, int P, double *flops)
     return s.seconds;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double min_of(const double *v, int n)
 {
     double x = v[0];
@@ -118,22 +113,6 @@ static double max_of(const double *v, int n)
     return x;
 }
 
-static double median_of(const double *v, int n)
-{
-    double s[64];
-    memcpy(s, v, (size_t)n * sizeof *s);
-    qsort(s, (size_t)n, sizeof *s, cmp_double);
-    return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-}
-
-static int argmax(const float *v, int n)
-{
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (v[i] > v[best]) best = i;
-    return best;
-}
-
 /* One prompt + generation pass; times in seconds; the generated ids into gen (may be NULL). */
 static int one_pass(model *m, const int *prompt, int P, int G, float *logits, double *t_pp, double *t_tg, int *gen, cpet_err *err)
 {
@@ -142,12 +121,12 @@ static int one_pass(model *m, const int *prompt, int P, int G, float *logits, do
     double t0 = now_seconds();
     int rc = model_forward_cached(m, &c, prompt, P, logits, 0, err);
     *t_pp = now_seconds() - t0;
-    int tok = argmax(logits, m->cfg.vocab_size);
+    int tok = sample_token(logits, m->cfg.vocab_size, 0.0f, 1.0f, NULL) /* greedy */;
     t0 = now_seconds();
     for (int g = 0; g < G && rc == 0; g++) {
         if (gen) gen[g] = tok;
         rc = model_forward_cached(m, &c, &tok, 1, logits, 0, err);
-        tok = argmax(logits, m->cfg.vocab_size);
+        tok = sample_token(logits, m->cfg.vocab_size, 0.0f, 1.0f, NULL) /* greedy */;
     }
     *t_tg = now_seconds() - t0;
     kv_cache_free(&c);
@@ -216,23 +195,23 @@ int bench_decode_run(const bench_decode_options *o, json_t **result, cpet_err *e
         snprintf(name, sizeof name, "pp%d", P);
         json_array_append_new(rows, json_pack("{s:i, s:s, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:o}", "n_threads",
                                               o->threads[ti], "test", name, "n_prompt", P, "n_gen", 0, "fraction_of_sgemm",
-                                              median_of(pp_frac, R), "linear_gflop", flops / 1e9, "median_ts", median_of(pp, R),
+                                              bench_median(pp_frac, R), "linear_gflop", flops / 1e9, "median_ts", bench_median(pp, R),
                                               "avg_ts", tp.mean,
                                               "stddev_ts", tp.stddev, "min_ts", min_of(pp, R), "max_ts", max_of(pp, R), "samples_ts",
                                               samples_json(pp, R)));
         snprintf(name, sizeof name, "tg%d", G);
         json_array_append_new(rows, json_pack("{s:i, s:s, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:o, s:o}", "n_threads",
-                                              o->threads[ti], "test", name, "n_prompt", 0, "n_gen", G, "median_ts", median_of(tg, R),
+                                              o->threads[ti], "test", name, "n_prompt", 0, "n_gen", G, "median_ts", bench_median(tg, R),
                                               "avg_ts", tt.mean, "stddev_ts", tt.stddev, "min_ts", min_of(tg, R), "max_ts", max_of(tg, R),
-                                              "copy_gb_s_median", median_of(bw, R),
-                                              "fraction_of_copy_bandwidth", median_of(frac, R), "read_gb_s_median",
-                                              per_token * median_of(tg, R) / 1e9, "samples_ts", samples_json(tg, R),
+                                              "copy_gb_s_median", bench_median(bw, R),
+                                              "fraction_of_copy_bandwidth", bench_median(frac, R), "read_gb_s_median",
+                                              per_token * bench_median(tg, R) / 1e9, "samples_ts", samples_json(tg, R),
                                               "samples_fraction", samples_json(frac, R)));
         char key[16];
         snprintf(key, sizeof key, "t%d", o->threads[ti]);
-        json_object_set_new(summary, key, json_pack("{s:f, s:f, s:f, s:f}", "pp_tokens_per_s", median_of(pp, R),
-                                                    "pp_fraction_of_sgemm", median_of(pp_frac, R), "tg_tokens_per_s",
-                                                    median_of(tg, R), "tg_fraction_of_copy_bandwidth", median_of(frac, R)));
+        json_object_set_new(summary, key, json_pack("{s:f, s:f, s:f, s:f}", "pp_tokens_per_s", bench_median(pp, R),
+                                                    "pp_fraction_of_sgemm", bench_median(pp_frac, R), "tg_tokens_per_s",
+                                                    bench_median(tg, R), "tg_fraction_of_copy_bandwidth", bench_median(frac, R)));
     }
     if (rc == 0) {
         json_t *ids = json_array();
@@ -255,12 +234,6 @@ int bench_decode_run(const bench_decode_options *o, json_t **result, cpet_err *e
     return rc;
 }
 
-static const char *base_of(const char *p)
-{
-    const char *s = strrchr(p, '/');
-    return s && s[1] ? s + 1 : p;
-}
-
 void bench_decode_markdown(const json_t *r, FILE *out)
 {
     fprintf(out, "| model | size | params | threads | test | t/s (median ± sd) | of bound (tg: copy bandwidth, pp: sgemm alone) |\n"
@@ -273,7 +246,7 @@ void bench_decode_markdown(const json_t *r, FILE *out)
         if (!frac) frac = json_object_get(row, "fraction_of_sgemm");
         char f[16] = "";
         if (frac && json_is_number(frac)) snprintf(f, sizeof f, "%.0f%%", 100 * json_number_value(frac));
-        fprintf(out, "| %s | %.1f MiB | %.2f M | %lld | %s | %.1f ± %.1f | %s |\n", base_of(json_string_value(json_object_get(r, "model")) ?: ""),
+        fprintf(out, "| %s | %.1f MiB | %.2f M | %lld | %s | %.1f ± %.1f | %s |\n", path_base(json_string_value(json_object_get(r, "model")) ?: ""),
                 json_number_value(json_object_get(r, "model_bytes")) / 1048576.0,
                 json_number_value(json_object_get(r, "model_n_params")) / 1e6, (long long)json_integer_value(json_object_get(row, "n_threads")),
                 json_string_value(json_object_get(row, "test")), json_number_value(json_object_get(row, "median_ts")),

@@ -52,18 +52,6 @@ static double stream_read_gbs(const stream_buffers *s)
     return (double)(s->n / 32 * 32) * sizeof(float) / seconds / 1e9;
 }
 
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, compare_doubles);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* what one format's rounds measured */
 typedef struct {
     double best_gbs, median_gbs, copy_fraction, read_fraction;
@@ -99,9 +87,9 @@ static gemv_result measure(const gemv_target *t, size_t bytes, const stream_buff
         read_ratio[round - 1] = g / read;
         if (g > r.best_gbs) r.best_gbs = g;
     }
-    r.median_gbs = median(gbs, reps);
-    r.copy_fraction = median(copy_ratio, reps);
-    r.read_fraction = median(read_ratio, reps);
+    r.median_gbs = bench_median(gbs, reps);
+    r.copy_fraction = bench_median(copy_ratio, reps);
+    r.read_fraction = bench_median(read_ratio, reps);
     free(gbs);
     return r;
 }
@@ -206,7 +194,7 @@ int bench_gemv_run(const bench_gemv_options *o, json_t **result, cpet_err *err)
     for (int i = 0; i < m; i++) copy[i] = stream_copy_gbs(&s), read[i] = stream_read_gbs(&s);
     *result = json_pack("{s:s, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:O, s:o}", "bench", "gemv", "rows", (json_int_t)rows,
                         "cols", (json_int_t)cols, "reps", (json_int_t)reps, "threads", (json_int_t)threads,
-                        "stream_copy_gb_s", median(copy, m), "stream_read_gb_s", median(read, m), "target_fraction", 0.6,
+                        "stream_copy_gb_s", bench_median(copy, m), "stream_read_gb_s", bench_median(read, m), "target_fraction", 0.6,
                         "formats", results, "facts", run_facts());
     rc = 0;
 done:

@@ -12,32 +12,16 @@
 
 #include "bench.h"
 #include "fileio.h"
+#include "report.h"
 
 /* the formats of bench gemv in table order; each is followed by its variants ("int4+q8act", ...) */
 static const char *const gemv_bases[] = {"f32", "int8", "q8_0", "int4", "q4_0", "nf4", NULL};
-
-/* v with `decimals` decimals and thousands separated by commas: 4388.2 -> "4,388" */
-static const char *grouped(char *buf, size_t n, double v, int decimals)
-{
-    char raw[64];
-    snprintf(raw, sizeof raw, "%.*f", decimals, v);
-    const char *digits = raw + (raw[0] == '-');
-    size_t int_len = strcspn(digits, ".");
-    size_t o = 0;
-    if (raw[0] == '-' && o + 1 < n) buf[o++] = '-';
-    for (size_t i = 0; digits[i] && o + 1 < n; i++) {
-        if (i > 0 && i < int_len && (int_len - i) % 3 == 0 && o + 2 < n) buf[o++] = ',';
-        buf[o++] = digits[i];
-    }
-    buf[o] = 0;
-    return buf;
-}
 
 /* three significant digits, no exponent: 217.1 -> "217", 23.58 -> "23.6", 5.217 -> "5.22" */
 static const char *sig3(char *buf, size_t n, double v)
 {
     double a = fabs(v);
-    return grouped(buf, n, v, a >= 99.95 ? 0 : a >= 9.995 ? 1 : 2);
+    return format_grouped(buf, n, v, a >= 99.95 ? 0 : a >= 9.995 ? 1 : 2);
 }
 
 /* a fraction as a whole percentage: 0.88 -> "88%" */
@@ -80,12 +64,6 @@ static void provenance(const json_t *r, long threads, char *buf, size_t n)
     snprintf(buf, n, " (revision %s, %s, %s)", rev ? rev : "unknown", th, cpu ? cpu : "CPU unknown");
 }
 
-static void basename_of(const char *path, char *buf, size_t n)
-{
-    const char *slash = strrchr(path, '/');
-    snprintf(buf, n, "%s", slash ? slash + 1 : path);
-}
-
 static int engine_lines(const json_t *r, const char *file, FILE *out, cpet_err *err)
 {
     static const char *const shape[] = {"model.dim", "model.layers", "model.heads", "model.ffn",
@@ -103,12 +81,12 @@ static int engine_lines(const json_t *r, const char *file, FILE *out, cpet_err *
             "- Training step (`cpet bench engine`): random LLaMA d=%.0f, %.0f layers, %.0f heads, FFN %.0f, vocab %.0f, "
             "seq %.0f x batch %.0f, all weights trainable%s\n",
             m[0], m[1], m[2], m[3], m[4], m[5], m[6], where);
-    fprintf(out, "- Training step, forward+backward: %s tokens/s, %s µs/token%s\n", grouped(a, sizeof a, tps, 0),
-            grouped(b, sizeof b, us, 0), where);
+    fprintf(out, "- Training step, forward+backward: %s tokens/s, %s µs/token%s\n", format_grouped(a, sizeof a, tps, 0),
+            format_grouped(b, sizeof b, us, 0), where);
     fprintf(out,
             "- Training step, GEMM rate: %s GFLOP/s against %s GFLOP/s for sgemm alone on the same shapes in the same "
             "run: **%s of the sgemm rate**%s\n",
-            grouped(a, sizeof a, step, 1), grouped(b, sizeof b, sgemm, 1), percent(c, sizeof c, fraction), where);
+            format_grouped(a, sizeof a, step, 1), format_grouped(b, sizeof b, sgemm, 1), percent(c, sizeof c, fraction), where);
     return 0;
 }
 
@@ -122,14 +100,13 @@ static int tokenizer_lines(const json_t *r, const char *file, FILE *out, cpet_er
     provenance(r, 1, where, sizeof where); /* encode and decode run on one thread whatever the BLAS threads */
     const char *cpath = json_string_value(json_object_get(r, "corpus"));
     if (cpath) {
-        char base[200];
-        basename_of(cpath, base, sizeof base);
+        const char *base = path_base(cpath);
         if (need(r, file, "bytes", &bytes, NULL) == 0)
-            snprintf(corpus, sizeof corpus, ", %s, %s bytes", base, grouped(a, sizeof a, bytes, 0));
+            snprintf(corpus, sizeof corpus, ", %s, %s bytes", base, format_grouped(a, sizeof a, bytes, 0));
         else snprintf(corpus, sizeof corpus, ", %s", base);
     }
     fprintf(out, "- Tokenizer (`cpet bench tokenizer`%s): encode %s MB/s, decode %s MB/s, %s bytes/token%s\n", corpus,
-            sig3(a, sizeof a, enc), sig3(b, sizeof b, dec), grouped(c, sizeof c, bpt, 2), where);
+            sig3(a, sizeof a, enc), sig3(b, sizeof b, dec), format_grouped(c, sizeof c, bpt, 2), where);
     return 0;
 }
 
@@ -144,11 +121,11 @@ static int pretrain_lines(const json_t *r, const char *file, FILE *out, cpet_err
     char where[512], a[64], p[96] = "";
     provenance(r, -1, where, sizeof where);
     if (need(r, file, "model.parameters", &params, NULL) == 0)
-        snprintf(p, sizeof p, ", %s parameters", grouped(a, sizeof a, params, 0));
+        snprintf(p, sizeof p, ", %s parameters", format_grouped(a, sizeof a, params, 0));
     fprintf(out,
             "- Pretraining step of the default model (`cpet bench pretrain`: d=%.0f, %.0f layers, %.0f heads (%.0f KV), "
             "vocab %.0f%s, seq %.0f x batch %.0f; forward, backward, clipping, AdamW): %s tokens/s%s\n",
-            m[0], m[1], m[2], m[3], m[4], p, m[5], m[6], grouped(a, sizeof a, tps, 0), where);
+            m[0], m[1], m[2], m[3], m[4], p, m[5], m[6], format_grouped(a, sizeof a, tps, 0), where);
     return 0;
 }
 

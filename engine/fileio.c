@@ -170,3 +170,12 @@ char *read_whole_file(const char *path, size_t *len)
     fclose(fp);
     return buf;
 }
+
+const char *path_base(const char *path)
+{
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') n--;
+    const char *p = path + n;
+    while (p > path && p[-1] != '/') p--;
+    return p;
+}

@@ -25,6 +25,9 @@ json_t *json_read_file(const char *path, cpet_err *err);
 
 int make_dirs(const char *path, cpet_err *err); /* mkdir -p */
 int path_exists(const char *path);
+/* The last component of a path ("runs/default/model" -> "model"), pointing into path (trailing slashes
+ * are skipped over but stay in the text). */
+const char *path_base(const char *path);
 /* dst = dir + "/" + name; fails (returns -1) if it does not fit */
 int path_join(char *dst, size_t n, const char *dir, const char *name);
 

@@ -3,13 +3,8 @@
 #include <immintrin.h>
 #include <stddef.h>
 
-static inline float hsum(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+#include "simd.h"
+
 
 /* One row of W against n inputs: two accumulators per input hide the FMA latency; the weights are
  * loaded once per 16 columns whatever n is. */
@@ -31,7 +26,7 @@ static inline void row_dot(const float *w, const float *x, float *y, int n, int 
         for (int j = 0; j < n; j++) acc[j][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + (size_t)j * in + k), acc[j][0]);
     }
     for (int j = 0; j < n; j++) {
-        float s = hsum(_mm256_add_ps(acc[j][0], acc[j][1]));
+        float s = hsum256(_mm256_add_ps(acc[j][0], acc[j][1]));
         for (int t = k; t < in; t++) s += w[t] * x[(size_t)j * in + t];
         y[(size_t)j * out] = s;
     }
@@ -49,7 +44,7 @@ static inline void rows8_dot(const float *w, const float *x, float *y, int in)
         for (int r = 0; r < 8; r++) a[r] = _mm256_fmadd_ps(_mm256_loadu_ps(w + (size_t)r * in + k), xv, a[r]);
     }
     for (int r = 0; r < 8; r++) {
-        float s = hsum(a[r]);
+        float s = hsum256(a[r]);
         for (int t = k; t < in; t++) s += w[(size_t)r * in + t] * x[t];
         y[r] = s;
     }
@@ -77,7 +72,7 @@ float dot_f32(const float *a, const float *b, int n)
         s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(b + k + 8), s1);
     }
     for (; k + 8 <= n; k += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), s0);
-    float s = hsum(_mm256_add_ps(s0, s1));
+    float s = hsum256(_mm256_add_ps(s0, s1));
     for (; k < n; k++) s += a[k] * b[k];
     return s;
 }

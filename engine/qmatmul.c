@@ -9,30 +9,15 @@
 #include <string.h>
 
 #include "blas.h"
+#include "gemv.h"
 #include "q8act.h"
+#include "simd.h"
 #include "quant.h"
 #include "tensor.h"
 
 #define TILE_ROWS 64
 #define SGEMM_MIN_BATCH 16
 
-static float dot_avx2(const float *a, const float *b, int n)
-{
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
-    }
-    for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-    __m256 acc = _mm256_add_ps(acc0, acc1);
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-    s = _mm_hadd_ps(s, s);
-    s = _mm_hadd_ps(s, s);
-    float total = _mm_cvtss_f32(s);
-    for (; i < n; i++) total += a[i] * b[i];
-    return total;
-}
 
 /* 8 int8 -> 8 floats times d */
 static inline __m256 i8x8_to_ps(const void *p, __m256 d)
@@ -180,13 +165,6 @@ static void dequant_row_fast(const qtensor *q, int r, float *out)
 
 #define FUSED_MAX Q8_MAX_INPUTS
 
-static inline float hsum256(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_hadd_ps(s, s);
-    s = _mm_hadd_ps(s, s);
-    return _mm_cvtss_f32(s);
-}
 
 /* 16 int8 codes in c (already centred) times x, accumulated into acc for each of n inputs */
 static inline __attribute__((always_inline)) void fma16(__m128i c, const float *x, int stride, int n, __m256 *acc)
@@ -526,7 +504,7 @@ void qmatmul(const qtensor *q, const float *x, float *y, int n)
 #pragma omp for schedule(static)
             for (int r = 0; r < rows; r++) {
                 dequant_row_fast(q, r, buf);
-                for (int i = 0; i < n; i++) y[(size_t)i * rows + r] = dot_avx2(x + (size_t)i * cols, buf, cols);
+                for (int i = 0; i < n; i++) y[(size_t)i * rows + r] = dot_f32(x + (size_t)i * cols, buf, cols);
             }
             cpet_free(buf);
         }

@@ -38,17 +38,26 @@ static int parse_only(const char *only, int n, unsigned char *keep, cpet_err *er
     return 0;
 }
 
-static const json_t *find_record(const json_t *records, const char *hash)
+const json_t **records_by_cell(const json_t *records, const cell *cells, int n, int *stale)
 {
+    str_map by_hash;
+    const json_t **latest = calloc((size_t)n + 1, sizeof *latest);
+    if (!latest || cells_by_hash(cells, n, &by_hash) != 0) {
+        free(latest);
+        return NULL;
+    }
+    if (stale) *stale = 0;
     size_t i;
     json_t *r;
-    const json_t *found = NULL;
     json_array_foreach(records, i, r)
     {
-        const char *h = json_string_value(json_object_get(r, "config_hash"));
-        if (h && strcmp(h, hash) == 0) found = r; /* the latest wins */
+        const char *h = json_string_value(json_object_get(r, "config_hash")) ?: "";
+        int k;
+        if (str_map_get(&by_hash, h, strlen(h), &k)) latest[k] = r; /* later lines supersede earlier ones */
+        else if (stale) (*stale)++;
     }
-    return found;
+    str_map_free(&by_hash);
+    return latest;
 }
 
 typedef struct {
@@ -156,9 +165,11 @@ int matrix_run(const spec *s, const char *spec_path, const char *out_dir, const 
     json_t *records = rc == 0 ? run_records_read(out_dir, strrchr(records_path, '/') + 1, o->repair, err) : NULL;
     if (!records) rc = -1;
     int todo = 0, recorded = 0, selected = 0;
+    const json_t **latest = rc == 0 ? records_by_cell(records, cells, n, NULL) : NULL;
+    if (rc == 0 && !latest) rc = cpet_fail(err, "out of memory indexing %d cells", n);
     for (int i = 0; rc == 0 && i < n; i++) {
         if (!keep[i + 1]) continue;
-        const json_t *prev = find_record(records, cells[i].config_hash);
+        const json_t *prev = latest[i];
         const char *st = prev ? json_string_value(json_object_get(prev, "status")) : NULL;
         int done = prev && (!o->retry_failed || (st && strcmp(st, "ok") == 0));
         if (o->dry_run) printf("%4d  %s  %-9s %s\n", cells[i].index, cells[i].config_hash, done ? (st ? st : "?") : "todo", cells[i].key);
@@ -219,6 +230,7 @@ int matrix_run(const spec *s, const char *spec_path, const char *out_dir, const 
         fprintf(stderr, "%d cells run (%d failed), %d already recorded, %d outside this selection, in %.0fs -> %s\n", ran,
                 *failed, recorded, n - selected,
                 now_seconds() - t_start, records_path);
+    free(latest);
     json_decref(records);
     free(keep);
     cells_free(cells, n);

@@ -27,6 +27,10 @@ int parse_shard(const char *text, int *shard, int *n_shards, cpet_err *err);
 int matrix_run(const spec *s, const char *spec_path, const char *out_dir, const run_options *o, const json_t *facts,
                int *failed, cpet_err *err);
 
+/* For each of the n cells, its latest record in `records` (NULL if none): later lines supersede earlier
+ * ones. *stale (may be NULL) counts records of configs that are not among the cells. Caller frees. */
+const json_t **records_by_cell(const json_t *records, const cell *cells, int n, int *stale);
+
 /* Every record of a run directory: records.jsonl, then the shard files in name order. `own` (a file
  * name in run_dir, or NULL) is the file this process appends to: only it is repaired (with repair);
  * a torn last line in any other file -- a shard still writing, or killed mid-write -- is skipped,

@@ -68,6 +68,12 @@ int runs_merge(const char *const *runs, int n_runs, const char *out_dir, FILE *l
     int n;
     cell *cells = spec_expand(&s, &n);
     sum->cells = n;
+    str_map by_hash;
+    if (cells_by_hash(cells, n, &by_hash) != 0) {
+        cells_free(cells, n);
+        spec_free(&s);
+        return cpet_fail(err, "out of memory indexing %d cells", n);
+    }
     /* best[k] = (record, run index) chosen for cell k */
     json_t **best = calloc((size_t)n + 1, sizeof *best);
     int *from = calloc((size_t)n + 1, sizeof *from), rc = 0;
@@ -86,9 +92,8 @@ int runs_merge(const char *const *runs, int n_runs, const char *out_dir, FILE *l
         {
             sum->records_in++;
             const char *h = json_string_value(json_object_get(r, "config_hash")) ?: "";
-            int k = 0;
-            while (k < n && strcmp(cells[k].config_hash, h) != 0) k++;
-            if (k == n) {
+            int k;
+            if (!str_map_get(&by_hash, h, strlen(h), &k)) {
                 sum->stale++;
                 json_array_append(stale, r);
                 continue;
@@ -159,6 +164,7 @@ int runs_merge(const char *const *runs, int n_runs, const char *out_dir, FILE *l
     json_decref(keep);
     free(best);
     free(from);
+    str_map_free(&by_hash);
     cells_free(cells, n);
     spec_free(&s);
     return rc;

@@ -6,25 +6,8 @@
 #include <string.h>
 
 #include "fileio.h"
+#include "report.h"
 
-static const char *base_of(const char *path)
-{
-    const char *s = strrchr(path, '/');
-    return s ? s + 1 : path;
-}
-
-/* 12345.6 -> "12,346" */
-static void thousands(char *buf, size_t n, double v)
-{
-    char raw[64];
-    snprintf(raw, sizeof raw, "%.0f", v);
-    size_t len = strlen(raw), k = 0;
-    for (size_t i = 0; i < len && k + 2 < n; i++) {
-        if (i && (len - i) % 3 == 0 && raw[i - 1] != '-') buf[k++] = ',';
-        buf[k++] = raw[i];
-    }
-    buf[k] = 0;
-}
 
 int pretrain_report(const char *pretrain_json, const char *out_dir, cpet_err *err)
 {
@@ -45,8 +28,8 @@ int pretrain_report(const char *pretrain_json, const char *out_dir, cpet_err *er
     FILE *f = af.fp;
 #define I(o, k) ((long long)json_integer_value(json_object_get(o, k)))
     char params[32], rate[32];
-    thousands(params, sizeof params, (double)I(model, "parameters"));
-    thousands(rate, sizeof rate, json_number_value(json_object_get(j, "tokens_per_second")));
+    format_grouped(params, sizeof params, (double)I(model, "parameters"), 0);
+    format_grouped(rate, sizeof rate, json_number_value(json_object_get(j, "tokens_per_second")), 0);
     fprintf(f, "Model: d=%lld, %lld layers, %lld heads (%lld KV heads), FFN %lld, %s, vocab %lld, %s parameters; trained %lld steps x "
                "%lld sequences x %lld tokens, seed %lld (git %s).\n\n",
             I(model, "dim"), I(model, "layers"), I(model, "heads"), I(model, "kv_heads"), I(model, "ffn"),
@@ -62,9 +45,9 @@ int pretrain_report(const char *pretrain_json, const char *out_dir, cpet_err *er
     {
         char p[32];
         double ppl = json_number_value(json_object_get(v, "perplexity"));
-        if (ppl >= 1000) thousands(p, sizeof p, ppl);
+        if (ppl >= 1000) format_grouped(p, sizeof p, ppl, 0);
         else snprintf(p, sizeof p, "%.3f", ppl);
-        fprintf(f, "| perplexity, `%s` (%lld tokens) | %s |\n", base_of(key), I(v, "tokens"), p);
+        fprintf(f, "| perplexity, `%s` (%lld tokens) | %s |\n", path_base(key), I(v, "tokens"), p);
     }
     json_object_foreach(json_object_get(ev, "tasks"), key, v)
         fprintf(f, "| `%s` accuracy (%lld examples, chance %.0f%%) | %.2f%% ± %.2f (stderr) |\n", key, I(v, "n"),

@@ -24,21 +24,28 @@ void csv_row(FILE *fp, const char *const *fields, int n)
     fputc('\n', fp);
 }
 
+const char *format_grouped(char *buf, size_t n, double v, int decimals)
+{
+    char raw[64];
+    snprintf(raw, sizeof raw, "%.*f", decimals, v);
+    const char *digits = raw + (raw[0] == '-');
+    size_t int_len = strcspn(digits, ".");
+    size_t o = 0;
+    if (raw[0] == '-' && o + 1 < n) buf[o++] = '-';
+    for (size_t i = 0; digits[i] && o + 1 < n; i++) {
+        if (i > 0 && i < int_len && (int_len - i) % 3 == 0 && o + 2 < n) buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = 0;
+    return buf;
+}
+
 int metric_lower_is_better(const char *metric)
 {
     static const char *const lower[] = {"perplexity", "ppl", "bytes", "loss", "seconds", "_s", "rss", NULL};
     for (int i = 0; lower[i]; i++)
         if (strstr(metric, lower[i]) && !strstr(metric, "per_s")) return 1;
     return 0;
-}
-
-static const char *base_name(const char *path)
-{
-    size_t n = strlen(path);
-    while (n > 1 && path[n - 1] == '/') n--;
-    const char *p = path + n;
-    while (p > path && p[-1] != '/') p--;
-    return p;
 }
 
 /* ---- which records count ---- */
@@ -104,7 +111,7 @@ static void label_rows(table *t)
     for (int i = 0; i < t->n_rows; i++) {
         row_info *r = &t->rows[i];
         char buf[1400] = "";
-        if (models > 1) snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s / ", base_name(r->model));
+        if (models > 1) snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s / ", path_base(r->model));
         if (comps > 1) snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s / ", r->compression);
         if (methods > 1 || (models < 2 && comps < 2)) snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s", r->method);
         else buf[strlen(buf) - 3] = 0;
@@ -125,19 +132,10 @@ static int run_view_load(run_view *v, table *layout, const char *run_dir, cpet_e
     v->cells = spec_expand(&v->s, &v->n_cells);
     v->records = run_records_read(run_dir, NULL, 0, err);
     if (!v->records) return -1;
-    v->latest = calloc((size_t)v->n_cells + 1, sizeof *v->latest);
+    v->latest = records_by_cell(v->records, v->cells, v->n_cells, &v->stale);
     v->row = calloc((size_t)v->n_cells + 1, sizeof *v->row);
     v->col = calloc((size_t)v->n_cells + 1, sizeof *v->col);
-    size_t i;
-    json_t *r;
-    json_array_foreach(v->records, i, r)
-    {
-        const char *h = json_string_value(json_object_get(r, "config_hash")) ?: "";
-        int k = 0;
-        while (k < v->n_cells && strcmp(v->cells[k].config_hash, h) != 0) k++;
-        if (k == v->n_cells) v->stale++;
-        else v->latest[k] = r; /* later lines supersede earlier ones */
-    }
+    if (!v->latest || !v->row || !v->col) return cpet_fail(err, "out of memory indexing %d cells", v->n_cells);
     for (int k = 0; k < v->n_cells; k++) {
         const cell *c = &v->cells[k];
         v->row[k] = find_or_add_row(layout, c->model, c->compression, c->method->label);
@@ -721,7 +719,7 @@ int report_render(const char *run_dir, const char *out_dir, const report_options
         rc = atomic_open(&af, path, err);
         if (rc == 0) {
             fprintf(af.fp, "# %s\n\nRendered by `cpet report` from the records of `%s` only (spec hash %s): ", view.s.name,
-                    base_name(run_dir), view.s.hash);
+                    path_base(run_dir), view.s.hash);
             records_line(af.fp, sum);
             if (sum->plots_skipped) fprintf(af.fp, "Plots skipped: gnuplot is not installed.\n");
             size_t i;

@@ -33,6 +33,9 @@ int report_render(const char *run_dir, const char *out_dir, const report_options
 /* Writes one CSV row (every field quoted by libcsv, embedded quotes doubled) to fp. */
 void csv_row(FILE *fp, const char *const *fields, int n);
 
+/* v with `decimals` decimals and thousands separated by commas: 4388.2, 0 -> "4,388". Returns buf. */
+const char *format_grouped(char *buf, size_t n, double v, int decimals);
+
 /* Whether a metric is better lower, from its name (perplexity, bytes, loss, seconds ...). */
 int metric_lower_is_better(const char *metric);
 

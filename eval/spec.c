@@ -295,6 +295,14 @@ int cell_shard(const cell *c, int n)
     return (int)(h % (unsigned long long)n) + 1;
 }
 
+int cells_by_hash(const cell *cells, int n, str_map *out)
+{
+    if (str_map_init(out, (size_t)n * 2 + 1) != 0) return -1;
+    for (int k = 0; k < n; k++)
+        if (str_map_put(out, cells[k].config_hash, strlen(cells[k].config_hash), k) != 0) return -1;
+    return 0;
+}
+
 cell *spec_expand(const spec *s, int *n_cells)
 {
     int n = s->n_models * s->n_compressions * s->n_methods * s->n_tasks * s->n_seeds, k = 0;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "hashmap.h"
 #include "method.h"
 
 typedef struct {
@@ -60,6 +61,8 @@ void spec_free(spec *s);
 /* The cell's shard (1..n) in a partition into n: a function of its config hash alone, so every process
  * agrees and adding cells to a spec never moves the others. */
 int cell_shard(const cell *c, int n);
+/* config hash -> index into cells[0..n), to match records to the spec's cells in O(1). */
+int cells_by_hash(const cell *cells, int n, str_map *out);
 /* All cells in order: models, compressions, methods, tasks, seeds (seeds vary fastest). */
 cell *spec_expand(const spec *s, int *n_cells);
 void cells_free(cell *c, int n);
