@@ -77,26 +77,35 @@ static void size_linear(linear *l, const char *name, void *ctx)
     s->most_out = (size_t)l->out > s->most_out ? (size_t)l->out : s->most_out;
 }
 
-/* What OpenBLAS sgemm alone takes for one prompt chunk's linears, every shape of the model with P rows (f32
- * weights whatever the model's format): the peer of prompt processing, timed beside it. */
-static double sgemm_seconds(model *m, int P, double *flops)
+/* Buffers for timing OpenBLAS sgemm alone on the model's linears with P rows (f32 weights whatever the
+ * model's format): the peer of prompt processing. Made once, timed beside every prompt pass. */
+static int sgemm_probe_init(sgemm_probe *s, model *m, int P)
 {
     linear_sizes sz = {0, 0, 0};
     model_for_each_linear(m, size_linear, &sz);
-    sgemm_probe s = {P, cpet_alloc_floats(sz.most_w), cpet_alloc_floats((size_t)P * sz.most_in),
-                     cpet_alloc_floats((size_t)P * sz.most_out), 0, 0};
-    if (!s.w || !s.x || !s.y) {
-        cpet_free(s.w), cpet_free(s.x), cpet_free(s.y);
-        return -1;
-    }
-    for (size_t i = 0; i < sz.most_w; i++) s.w[i] = 0.01f * (float)(i % 97);
-    for (size_t i = 0; i < (size_t)P * sz.most_in; i++) s.x[i] = 0.01f * (float)(i % 89);
-    model_for_each_linear(m, time_sgemm, &s); /* warm-up */
-    s.seconds = s.flops = 0;
-    model_for_each_linear(m, time_sgemm, &s);
-    cpet_free(s.w), cpet_free(s.x), cpet_free(s.y);
-    *flops = s.flops;
-    return s.seconds;
+    *s = (sgemm_probe){P, cpet_alloc_floats(sz.most_w), cpet_alloc_floats((size_t)P * sz.most_in),
+                       cpet_alloc_floats((size_t)P * sz.most_out), 0, 0};
+    if (!s->w || !s->x || !s->y) return -1;
+    for (size_t i = 0; i < sz.most_w; i++) s->w[i] = 0.01f * (float)(i % 97);
+    for (size_t i = 0; i < (size_t)P * sz.most_in; i++) s->x[i] = 0.01f * (float)(i % 89);
+    return 0;
+}
+
+static void sgemm_probe_free(sgemm_probe *s)
+{
+    cpet_free(s->w);
+    cpet_free(s->x);
+    cpet_free(s->y);
+}
+
+/* Seconds sgemm alone takes for one prompt chunk's linears (after a warm-up pass); their flops. */
+static double sgemm_seconds(model *m, sgemm_probe *s, double *flops)
+{
+    model_for_each_linear(m, time_sgemm, s);
+    s->seconds = s->flops = 0;
+    model_for_each_linear(m, time_sgemm, s);
+    *flops = s->flops;
+    return s->seconds;
 }
 
 static double min_of(const double *v, int n)
@@ -172,6 +181,8 @@ int bench_decode_run(const bench_decode_options *o, json_t **result, cpet_err *e
     float *src = rc == 0 ? cpet_alloc(STREAM_FLOATS * sizeof(float)) : NULL, *dst = src ? cpet_alloc(STREAM_FLOATS * sizeof(float)) : NULL;
     if (rc == 0 && !dst) rc = cpet_fail(err, "bench decode: out of memory for the bandwidth buffers");
     if (src) memset(src, 1, STREAM_FLOATS * sizeof(float));
+    sgemm_probe probe = {0};
+    if (rc == 0 && sgemm_probe_init(&probe, &m, P) != 0) rc = cpet_fail(err, "bench decode: out of memory for the sgemm probe");
     json_t *rows = json_array(), *summary = json_object(); /* summary: the figures bench-compare gates on */
     for (int ti = 0; ti < o->n_threads && rc == 0; ti++) {
         engine_set_threads(o->threads[ti]);
@@ -179,7 +190,7 @@ int bench_decode_run(const bench_decode_options *o, json_t **result, cpet_err *e
         one_pass(&m, prompt, P, G < 8 ? G : 8, logits, &a, &b, NULL, err); /* warm this thread count */
         for (int r = 0; r < R && rc == 0; r++) {
             rc = one_pass(&m, prompt, P, G, logits, &a, &b, ti == 0 && r == 0 ? gen : NULL, err);
-            double sg = sgemm_seconds(&m, P, &flops);
+            double sg = sgemm_seconds(&m, &probe, &flops);
             pp_frac[r] = sg > 0 ? sg / a : NAN; /* the prompt's GEMMs alone / the whole prompt pass */
             pp[r] = P / a;
             tg[r] = G / b;
@@ -225,6 +236,7 @@ int bench_decode_run(const bench_decode_options *o, json_t **result, cpet_err *e
         json_decref(rows);
         json_decref(summary);
     }
+    sgemm_probe_free(&probe);
     cpet_free(src);
     cpet_free(dst);
     free(prompt);
