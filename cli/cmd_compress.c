@@ -61,7 +61,7 @@ int cmd_compress(int argc, char **argv)
     }
     if (!dir || !method || !out) return cli_error("compress: MODEL_DIR, --method and -o are required");
     if (threads) engine_set_threads((int)threads);
-    compress_options o = {(int)group, sparsity, 0.01};
+    compress_options o = {.group = (int)group, .sparsity = sparsity, .damp = 0.01, .lm_head = (int)lm_head};
     cpet_err err;
     if (compress_check_chain(method, &o, calib_path != NULL, &err) != 0) return cli_report(&err);
     model m;
@@ -88,7 +88,6 @@ int cmd_compress(int argc, char **argv)
     size_t before = model_storage_bytes(&m);
     double t0 = now_seconds();
     if (compress_model(&m, method, &o, calib_path ? &calib : NULL, &err) != 0) goto done;
-    if (lm_head && compress_lm_head(&m, method, (int)group, &err) != 0) goto done;
     double seconds = now_seconds() - t0;
     snprintf(staged, sizeof staged, "%s.partial", out);
     remove_flat_dir(staged);

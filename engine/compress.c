@@ -385,5 +385,5 @@ int compress_model(model *m, const char *chain, const compress_options *o, const
         }
         if (rc != 0) return -1;
     }
-    return 0;
+    return o->lm_head ? compress_lm_head(m, chain, o->group, err) : 0;
 }

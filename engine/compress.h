@@ -20,6 +20,9 @@ typedef struct {
     int group;       /* INT4 / INT3 group size (32, 64, 128) */
     double sparsity; /* magnitude, wanda, struct-ffn */
     double damp;     /* GPTQ dampening, fraction of mean(diag H) */
+    int lm_head;     /* also pack the LM head, round-to-nearest in the chain's format (llama.cpp and
+                      * runq.c quantize the classifier; GPTQ tools keep it f32, the default). Refused
+                      * for a chain without a quantizer and for tied embeddings. */
 } compress_options;
 
 typedef struct {
@@ -35,9 +38,9 @@ const compress_method *compress_find(const char *name);
 int compress_check_chain(const char *chain, const compress_options *o, int have_calibration, cpet_err *err);
 /* Applies the chain to m in place (struct-ffn replaces m with a smaller model). */
 int compress_model(model *m, const char *chain, const compress_options *o, const calib_data *calib, cpet_err *err);
-/* Quantizes the LM head too, round-to-nearest in the chain's quantization format (llama.cpp and runq.c
- * quantize the classifier; GPTQ tools keep it f32, which is cpet's default). Refused for a chain without
- * a quantizer and for tied embeddings (the head is then the embedding table the lookups read). */
+/* What compress_options.lm_head does, on its own: packs the LM head round-to-nearest in the chain's
+ * quantization format. Refused for a chain without a quantizer and for tied embeddings (the head is
+ * then the embedding table the lookups read). */
 int compress_lm_head(model *m, const char *chain, int group, cpet_err *err);
 
 #endif

@@ -135,7 +135,7 @@ static void twin_models(model *full, model *small, const model_config *c, uint64
     model_init_random(full, 0.3f, seed);
     memcpy(small->params, full->params, full->n_params * sizeof(float));
     calib_data cal = random_calib(c->vocab_size, 4, 16, seed + 1);
-    compress_options o = {128, sparsity, 0.01};
+    compress_options o = {.group = 128, .sparsity = sparsity, .damp = 0.01};
     cr_assert_eq(compress_model(small, method, &o, &cal, &err), 0, "%s", err.msg);
 }
 
@@ -186,7 +186,7 @@ static model_config compressed_model(model *m, const char *chain, activation act
     c.head_dim = 16;
     cr_assert_eq(model_create(m, &c, &err), 0);
     model_init_random(m, 0.1f, seed);
-    compress_options o = {32, 0.5, 0.01};
+    compress_options o = {.group = 32, .sparsity = 0.5, .damp = 0.01};
     cr_assert_eq(compress_model(m, chain, &o, NULL, &err), 0, "%s: %s", chain, err.msg);
     return c;
 }
@@ -259,7 +259,7 @@ Test(compress, q8_activation_decode_reads_the_pack)
 
 Test(compress, bad_chains_are_explained)
 {
-    compress_options o = {128, 0.5, 0.01};
+    compress_options o = {.group = 128, .sparsity = 0.5, .damp = 0.01};
     cpet_err err;
     cr_assert_neq(compress_check_chain("rtn-int5", &o, 1, &err), 0);
     cr_assert(strstr(err.msg, "unknown compression method 'rtn-int5'"), "%s", err.msg);
@@ -324,7 +324,7 @@ Test(moe, experts_routing_cache_checkpoint_and_gradients, .timeout = 60)
     model_init_random(&m, 0.3f, 11);
     memcpy(dense.params, m.params, m.n_params * sizeof(float));
     calib_data cal = random_calib(c.vocab_size, 8, 16, 12);
-    compress_options o = {128, 0.5, 0.01};
+    compress_options o = {.group = 128, .sparsity = 0.5, .damp = 0.01};
     cr_assert_eq(compress_model(&m, "moefication", &o, &cal, &err), 0, "%s", err.msg);
     cr_assert_eq(m.cfg.moe_experts, 2);
     cr_assert_eq(m.cfg.moe_top_k, 1);

@@ -421,7 +421,7 @@ Test(export, gguf_loaded_model_gives_source_logits, .timeout = 120)
         model c;
         snprintf(path, sizeof path, "%s/model", dir);
         cr_assert_eq(model_load(&c, path, &err), 0, "%s", err.msg);
-        compress_options co = {32, 0.5, 0.01};
+        compress_options co = {.group = 32, .sparsity = 0.5, .damp = 0.01};
         cr_assert_eq(compress_model(&c, methods[k], &co, NULL, &err), 0, "%s", err.msg);
         for (int l = 0; l < 2; l++)
             for (int j = 0; j < LIN_PER_LAYER; j++) {

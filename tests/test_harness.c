@@ -87,6 +87,11 @@ Test(spec, bad_specs_name_the_key_path)
     expect_spec_error("{\"models\": [\"m\"], \"methods\": [\"lora\"], \"tasks\": [\"t.jsonl\"], \"compressions\": [\"int5\"]}",
                       "compressions[0]: unknown compression method 'int5'");
     expect_spec_error("{\"models\": [\"m\"], \"methods\": [\"lora\"], ", "malformed JSON");
+    expect_spec_error("{\"models\": [\"m\"], \"methods\": [\"zero-shot\"], \"tasks\": [\"t.jsonl\"], \"compressions\": [\"q8_0\"],"
+                      " \"compression_options\": {\"lm_head\": 1}}",
+                      "compression_options.lm_head: expected true or false");
+    expect_spec_error("{\"models\": [\"m\"], \"methods\": [\"zero-shot\"], \"tasks\": [\"t.jsonl\"], \"compression_options\": {\"group\": 0}}",
+                      "compression_options.group: expected a positive integer (or -1: per output channel)");
 }
 
 Test(stats, ci_half_width_known_example)
@@ -768,6 +773,39 @@ Test(run, help_lists_every_registered_method_with_its_parameters)
         for (int p = 0; p < m->n_params; p++) cr_assert(strstr(out, m->params[p].key) && strstr(out, m->params[p].doc), "%s", m->params[p].key);
     }
     cr_assert(strstr(out, "rank          int"), "types are listed: %s", out);
+}
+
+/* one line, nonzero, naming what is wrong, for each bad argument these commands take */
+static void expect_cli_error(const char *cmd, const char *part)
+{
+    char out[4096];
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0, "expected failure: %s", cmd);
+    cr_assert(strstr(out, part), "error should say '%s': %s", part, out);
+    cr_assert_eq(count_lines(out), 1, "one line: %s", out);
+}
+
+Test(errors, report_scatter_pretrain_decode_and_lm_head_bad_input, .timeout = 60)
+{
+    char dir[256], cmd[2048], path[600];
+    make_temp_dir(dir, sizeof dir);
+    write_records(dir);
+    snprintf(cmd, sizeof cmd, "%s report %s -o %s/rep --scatter acc", CPET_BINARY, dir, dir);
+    expect_cli_error(cmd, "--scatter 'acc': expected METRIC,METRIC");
+    snprintf(cmd, sizeof cmd, "%s report %s -o %s/rep --scatter acc,bytes", CPET_BINARY, dir, dir);
+    expect_cli_error(cmd, "has no metric 'bytes'");
+    snprintf(path, sizeof path, "%s/other.json", dir);
+    write_text(path, "{\"bench\": \"engine\"}");
+    snprintf(cmd, sizeof cmd, "%s report --pretrain %s -o %s/pre", CPET_BINARY, path, dir);
+    expect_cli_error(cmd, "other.json: not a pretrain.json");
+    make_tiny_model_dir(dir, 16, 32, 1);
+    snprintf(cmd, sizeof cmd, "%s bench decode %s/model --threads 1,x", CPET_BINARY, dir);
+    expect_cli_error(cmd, "--threads '1,x'");
+    snprintf(cmd, sizeof cmd, "%s bench decode %s/model --prompt-tokens 4000 --gen-tokens 8", CPET_BINARY, dir);
+    expect_cli_error(cmd, "exceed max_position_embeddings");
+    snprintf(cmd, sizeof cmd, "%s compress %s/model --method magnitude --sparsity 0.5 --lm-head -o %s/c", CPET_BINARY, dir, dir);
+    expect_cli_error(cmd, "quantizing the LM head needs a quantizer");
+    snprintf(path, sizeof path, "%s/c", dir);
+    cr_assert_eq(access(path, F_OK), -1, "nothing written");
 }
 
 Test(bench_compare, flags_regressions_beyond_tolerance)

@@ -167,7 +167,7 @@ Test(layout, packed_checkpoint_loads_without_f32_weights, .timeout = 60)
         c.head_dim = 16;
         cr_assert_eq(model_create(&m, &c, &err), 0, "%s", err.msg);
         model_init_random(&m, 0.1f, 21 + k);
-        compress_options o = {32, 0.5, 0.01};
+        compress_options o = {.group = 32, .sparsity = 0.5, .damp = 0.01};
         cr_assert_eq(compress_model(&m, chains[k], &o, NULL, &err), 0, "%s: %s", chains[k], err.msg);
         char dir[256], a[300], b[300];
         make_temp_dir(dir, sizeof dir);
