@@ -32,35 +32,6 @@ int jsonl_write(const char *path, const json_t *array, cpet_err *err)
     return atomic_commit(&af, err);
 }
 
-json_t *jsonl_read(const char *path, cpet_err *err)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        cpet_fail(err, "%s: cannot open", path);
-        return NULL;
-    }
-    json_t *out = json_array();
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    int lineno = 0;
-    while ((len = getline(&line, &cap, fp)) > 0) {
-        lineno++;
-        json_error_t jerr;
-        json_t *v = json_loadb(line, (size_t)len, 0, &jerr);
-        if (!v) {
-            cpet_fail(err, "%s:%d: not JSON (%s)", path, lineno, jerr.text);
-            json_decref(out);
-            out = NULL;
-            break;
-        }
-        json_array_append_new(out, v);
-    }
-    free(line);
-    fclose(fp);
-    return out;
-}
-
 static void truncate_set(task_set *s, int limit)
 {
     if (limit <= 0 || s->n <= limit) return;

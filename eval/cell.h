@@ -16,7 +16,5 @@ int cell_run(const spec *s, const cell *c, const char *run_dir, json_t *result, 
 
 /* Writes an array of JSON objects as JSON lines, atomically. */
 int jsonl_write(const char *path, const json_t *array, cpet_err *err);
-/* Reads JSON lines into an array; errors name file:line. */
-json_t *jsonl_read(const char *path, cpet_err *err);
 
 #endif

@@ -6,9 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fileio.h"
 #include "figures.h"
+#include "fileio.h"
 #include "gnuplot.h"
+#include "records.h"
 
 #define TABLE_RUNS 8   /* runs shown in history.md */
 #define MAX_XLABELS 25 /* beyond this, only every k-th run is labelled */
@@ -58,26 +59,17 @@ static void history_free(history *h)
 static int history_load(history *h, const char *path, cpet_err *err)
 {
     memset(h, 0, sizeof *h);
-    size_t len;
-    char *text = read_whole_file(path, &len);
-    if (!text) return cpet_fail(err, "%s: cannot read the benchmark history", path);
-    json_t *runs = json_array(), *all = json_object(); /* all: the union of figure names */
-    int lineno = 0, rc = 0;
-    for (char *line = text, *next; *line && rc == 0; line = next) {
-        next = strchr(line, '\n');
-        lineno++;
-        if (!next) {
-            rc = cpet_fail(err, "%s:%d: no newline at the end of the line (a torn append)", path, lineno);
-            break;
-        }
-        *next++ = 0;
-        json_error_t jerr;
-        json_t *r = json_loads(line, 0, &jerr);
+    json_t *runs = records_read(path, RECORDS_STRICT, err); /* appended like run records: one object a line */
+    if (!runs) return -1;
+    json_t *all = json_object(); /* the union of figure names */
+    int rc = 0;
+    size_t i;
+    json_t *r;
+    json_array_foreach(runs, i, r)
+    {
         json_t *figs = json_object_get(r, "figures");
-        if (!r || !json_is_string(json_object_get(r, "revision")) || !json_is_object(figs)) {
-            rc = cpet_fail(err, "%s:%d: not a benchmark run (%s)", path, lineno,
-                           r ? "needs a revision string and a figures object" : jerr.text);
-            json_decref(r);
+        if (!json_is_string(json_object_get(r, "revision")) || !json_is_object(figs)) {
+            rc = cpet_fail(err, "%s:%zu: not a benchmark run (needs a revision string and a figures object)", path, i + 1);
             break;
         }
         const char *key;
@@ -86,9 +78,7 @@ static int history_load(history *h, const char *path, cpet_err *err)
         {
             if (json_is_number(x)) json_object_set_new(all, key, json_true());
         }
-        json_array_append_new(runs, r);
     }
-    free(text);
     if (rc == 0 && json_array_size(runs) == 0) rc = cpet_fail(err, "%s: no runs recorded", path);
     if (rc == 0 && json_object_size(all) == 0) rc = cpet_fail(err, "%s: no numeric figures in any run", path);
     if (rc == 0) {

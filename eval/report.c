@@ -11,6 +11,7 @@
 #include "fileio.h"
 #include "gnuplot.h"
 #include "matrix.h"
+#include "records.h"
 #include "report_table.h"
 #include "spec.h"
 #include "stats.h"
@@ -257,7 +258,8 @@ static int load_examples(const char *run_dir, const json_t *rec, const char *met
     if (!rel) return 0;
     char path[4400];
     snprintf(path, sizeof path, "%s/%s", run_dir, rel);
-    json_t *lines = jsonl_read(path, err);
+    if (!path_exists(path)) return cpet_fail(err, "%s: missing (the record points to it)", path);
+    json_t *lines = records_read(path, RECORDS_STRICT, err);
     if (!lines) return -1;
     out->n = (int)json_array_size(lines);
     out->ids = calloc((size_t)out->n + 1, sizeof(char *));
