@@ -183,6 +183,16 @@ static void plot_body(FILE *f, const history *h, const panel *ps, int p0, int p1
         gnuplot_quote(quoted, sizeof quoted, title);
         fprintf(f, "set title %s\n", quoted);
         fprintf(f, ps[p].n_figs == 1 ? "unset key\n" : "set key outside right top font \",7\" spacing 0.9\n");
+        /* a y range of at least +-2% around the values: noise in the fourth digit must not fill a panel */
+        double lo = INFINITY, hi = -INFINITY;
+        for (int k = 0; k < ps[p].n_figs; k++)
+            for (int r = 0; r < h->runs; r++) {
+                double x = h->v[(size_t)r * h->n + ps[p].figs[k]];
+                if (!isnan(x)) lo = fmin(lo, x), hi = fmax(hi, x);
+            }
+        double mid = 0.5 * (lo + hi), half = fmax(0.5 * (hi - lo), 0.02 * fabs(mid));
+        if (isfinite(mid) && half > 0) fprintf(f, "set yrange [%.9g:%.9g]\n", mid - 1.2 * half, mid + 1.2 * half);
+        else fprintf(f, "set yrange [*:*]\n");
         fprintf(f, "plot");
         size_t common = common_prefix(h, &ps[p]);
         for (int k = 0; k < ps[p].n_figs; k++, block++) {

@@ -9,31 +9,39 @@ set output outbase.".png"
 set multiplot layout 3,3 title 'decode_q4_0'." across revisions (history order)"
 set title 'pp_fraction_of_sgemm (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
+set yrange [0.806917153:0.846601603]
 plot  'history_decode_q4_0.dat' index 0 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q4_0.dat' index 1 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'tg_fraction_of_copy_bandwidth (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
+set yrange [0.933865756:1.95533077]
 plot  'history_decode_q4_0.dat' index 2 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q4_0.dat' index 3 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'bytes_per_token'
 unset key
+set yrange [78584709.1:82449530.9]
 plot  'history_decode_q4_0.dat' index 4 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'bytes_per_token'
 set title 'model_bytes'
 unset key
+set yrange [156141011:163820077]
 plot  'history_decode_q4_0.dat' index 5 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'model_bytes'
 set title 'peak_rss_mb'
 unset key
+set yrange [230.865938:242.22]
 plot  'history_decode_q4_0.dat' index 6 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'peak_rss_mb'
 set title 'pp_tokens_per_s'
 set key outside right top font ",7" spacing 0.9
+set yrange [395.215108:958.608732]
 plot  'history_decode_q4_0.dat' index 7 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q4_0.dat' index 8 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'tg_tokens_per_s'
 set key outside right top font ",7" spacing 0.9
+set yrange [73.606755:195.016935]
 plot  'history_decode_q4_0.dat' index 9 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q4_0.dat' index 10 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'weight_bytes_per_token'
 unset key
+set yrange [60199305.2:63159926.8]
 plot  'history_decode_q4_0.dat' index 11 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'weight_bytes_per_token'
 unset multiplot
 
@@ -43,31 +51,39 @@ set output outbase.".svg"
 set multiplot layout 3,3 title 'decode_q4_0'." across revisions (history order)"
 set title 'pp_fraction_of_sgemm (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
+set yrange [0.806917153:0.846601603]
 plot  'history_decode_q4_0.dat' index 0 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q4_0.dat' index 1 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'tg_fraction_of_copy_bandwidth (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
+set yrange [0.933865756:1.95533077]
 plot  'history_decode_q4_0.dat' index 2 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q4_0.dat' index 3 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'bytes_per_token'
 unset key
+set yrange [78584709.1:82449530.9]
 plot  'history_decode_q4_0.dat' index 4 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'bytes_per_token'
 set title 'model_bytes'
 unset key
+set yrange [156141011:163820077]
 plot  'history_decode_q4_0.dat' index 5 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'model_bytes'
 set title 'peak_rss_mb'
 unset key
+set yrange [230.865938:242.22]
 plot  'history_decode_q4_0.dat' index 6 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'peak_rss_mb'
 set title 'pp_tokens_per_s'
 set key outside right top font ",7" spacing 0.9
+set yrange [395.215108:958.608732]
 plot  'history_decode_q4_0.dat' index 7 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q4_0.dat' index 8 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'tg_tokens_per_s'
 set key outside right top font ",7" spacing 0.9
+set yrange [73.606755:195.016935]
 plot  'history_decode_q4_0.dat' index 9 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q4_0.dat' index 10 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'weight_bytes_per_token'
 unset key
+set yrange [60199305.2:63159926.8]
 plot  'history_decode_q4_0.dat' index 11 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'weight_bytes_per_token'
 unset multiplot
 

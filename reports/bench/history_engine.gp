@@ -9,23 +9,29 @@ set output outbase.".png"
 set multiplot layout 2,3 title 'engine'." across revisions (history order)"
 set title 'fraction_of_sgemm (within-run ratio)'
 unset key
+set yrange [0.504115484:0.758806499]
 plot  'history_engine.dat' index 0 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'fraction_of_sgemm'
 set title 'mean_s'
 set key outside right top font ",7" spacing 0.9
+set yrange [-0.150917941:5.16897967]
 plot  'history_engine.dat' index 1 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'forward', \
      'history_engine.dat' index 2 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'forward_backward', \
      'history_engine.dat' index 3 using 1:2 with linespoints lw 2 lc rgb '#d62728' dt 1 pt 7 ps 0.8 title 'sgemm_same_shapes'
 set title 'sgemm_gflops'
 unset key
+set yrange [57.0936353:321.765175]
 plot  'history_engine.dat' index 4 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'sgemm_gflops'
 set title 'step_gflops'
 unset key
+set yrange [24.3257696:231.381674]
 plot  'history_engine.dat' index 5 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'step_gflops'
 set title 'tokens_per_s_fwd_bwd'
 unset key
+set yrange [126.769736:1205.80743]
 plot  'history_engine.dat' index 6 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'tokens_per_s_fwd_bwd'
 set title 'us_per_token_fwd_bwd'
 unset key
+set yrange [524.272611:4986.77231]
 plot  'history_engine.dat' index 7 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'us_per_token_fwd_bwd'
 unset multiplot
 
@@ -35,23 +41,29 @@ set output outbase.".svg"
 set multiplot layout 2,3 title 'engine'." across revisions (history order)"
 set title 'fraction_of_sgemm (within-run ratio)'
 unset key
+set yrange [0.504115484:0.758806499]
 plot  'history_engine.dat' index 0 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'fraction_of_sgemm'
 set title 'mean_s'
 set key outside right top font ",7" spacing 0.9
+set yrange [-0.150917941:5.16897967]
 plot  'history_engine.dat' index 1 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'forward', \
      'history_engine.dat' index 2 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'forward_backward', \
      'history_engine.dat' index 3 using 1:2 with linespoints lw 2 lc rgb '#d62728' dt 1 pt 7 ps 0.8 title 'sgemm_same_shapes'
 set title 'sgemm_gflops'
 unset key
+set yrange [57.0936353:321.765175]
 plot  'history_engine.dat' index 4 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'sgemm_gflops'
 set title 'step_gflops'
 unset key
+set yrange [24.3257696:231.381674]
 plot  'history_engine.dat' index 5 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'step_gflops'
 set title 'tokens_per_s_fwd_bwd'
 unset key
+set yrange [126.769736:1205.80743]
 plot  'history_engine.dat' index 6 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'tokens_per_s_fwd_bwd'
 set title 'us_per_token_fwd_bwd'
 unset key
+set yrange [524.272611:4986.77231]
 plot  'history_engine.dat' index 7 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'us_per_token_fwd_bwd'
 unset multiplot
 

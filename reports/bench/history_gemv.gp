@@ -9,6 +9,7 @@ set output outbase.".png"
 set multiplot layout 3,3 title 'gemv'." across revisions (history order)"
 set title 'fraction_of_bandwidth (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
+set yrange [0.0763691957:1.1168661]
 plot  'history_gemv.dat' index 0 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'f32', \
      'history_gemv.dat' index 1 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'int4+q8act-rowwise', \
      'history_gemv.dat' index 2 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'int4+q8act', \
@@ -23,6 +24,7 @@ plot  'history_gemv.dat' index 0 using 1:2 with linespoints lw 2 lc rgb '#1f77b4
      'history_gemv.dat' index 11 using 1:2 with linespoints lw 2 lc rgb '#ffbb78' dt 1 pt 9 ps 0.8 title 'q8_0'
 set title 'fraction_of_read_bandwidth (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
+set yrange [-0.00800021601:1.62274393]
 plot  'history_gemv.dat' index 12 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'f32', \
      'history_gemv.dat' index 13 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'int4+q8act-rowwise', \
      'history_gemv.dat' index 14 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'int4+q8act', \
@@ -37,6 +39,7 @@ plot  'history_gemv.dat' index 12 using 1:2 with linespoints lw 2 lc rgb '#1f77b
      'history_gemv.dat' index 23 using 1:2 with linespoints lw 2 lc rgb '#ffbb78' dt 1 pt 9 ps 0.8 title 'q8_0'
 set title 'speedup_vs_f32 (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
+set yrange [0.362131113:7.8246124]
 plot  'history_gemv.dat' index 24 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'int4+q8act-rowwise', \
      'history_gemv.dat' index 25 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'int4+q8act', \
      'history_gemv.dat' index 26 using 1:2 with linespoints lw 2 lc rgb '#d62728' dt 1 pt 7 ps 0.8 title 'int4', \
@@ -50,9 +53,11 @@ plot  'history_gemv.dat' index 24 using 1:2 with linespoints lw 2 lc rgb '#ff7f0
      'history_gemv.dat' index 34 using 1:2 with linespoints lw 2 lc rgb '#ffbb78' dt 1 pt 9 ps 0.8 title 'q8_0'
 set title 'target_fraction (within-run ratio)'
 unset key
+set yrange [0.5856:0.6144]
 plot  'history_gemv.dat' index 35 using 1:2 with linespoints lw 2 lc rgb '#98df8a' dt 1 pt 4 ps 0.8 title 'target_fraction'
 set title 'bytes'
 set key outside right top font ",7" spacing 0.9
+set yrange [22475575.6:583634124]
 plot  'history_gemv.dat' index 36 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'f32', \
      'history_gemv.dat' index 37 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'int4+q8act-rowwise', \
      'history_gemv.dat' index 38 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'int4+q8act', \
@@ -67,6 +72,7 @@ plot  'history_gemv.dat' index 36 using 1:2 with linespoints lw 2 lc rgb '#1f77b
      'history_gemv.dat' index 47 using 1:2 with linespoints lw 2 lc rgb '#ffbb78' dt 1 pt 9 ps 0.8 title 'q8_0'
 set title 'gb_s'
 set key outside right top font ",7" spacing 0.9
+set yrange [-0.37195425:27.9075324]
 plot  'history_gemv.dat' index 48 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'f32', \
      'history_gemv.dat' index 49 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'int4+q8act-rowwise', \
      'history_gemv.dat' index 50 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'int4+q8act', \
@@ -81,6 +87,7 @@ plot  'history_gemv.dat' index 48 using 1:2 with linespoints lw 2 lc rgb '#1f77b
      'history_gemv.dat' index 59 using 1:2 with linespoints lw 2 lc rgb '#ffbb78' dt 1 pt 9 ps 0.8 title 'q8_0'
 set title 'median_gb_s'
 set key outside right top font ",7" spacing 0.9
+set yrange [-0.937963225:27.1405241]
 plot  'history_gemv.dat' index 60 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'f32', \
      'history_gemv.dat' index 61 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'int4+q8act-rowwise', \
      'history_gemv.dat' index 62 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'int4+q8act', \
@@ -95,9 +102,11 @@ plot  'history_gemv.dat' index 60 using 1:2 with linespoints lw 2 lc rgb '#1f77b
      'history_gemv.dat' index 71 using 1:2 with linespoints lw 2 lc rgb '#ffbb78' dt 1 pt 9 ps 0.8 title 'q8_0'
 set title 'stream_copy_gb_s'
 unset key
+set yrange [6.47676997:29.6533914]
 plot  'history_gemv.dat' index 72 using 1:2 with linespoints lw 2 lc rgb '#98df8a' dt 1 pt 4 ps 0.8 title 'stream_copy_gb_s'
 set title 'stream_read_gb_s'
 unset key
+set yrange [3.301989:44.2873042]
 plot  'history_gemv.dat' index 73 using 1:2 with linespoints lw 2 lc rgb '#98df8a' dt 1 pt 4 ps 0.8 title 'stream_read_gb_s'
 unset multiplot
 
@@ -107,6 +116,7 @@ set output outbase.".svg"
 set multiplot layout 3,3 title 'gemv'." across revisions (history order)"
 set title 'fraction_of_bandwidth (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
+set yrange [0.0763691957:1.1168661]
 plot  'history_gemv.dat' index 0 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'f32', \
      'history_gemv.dat' index 1 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'int4+q8act-rowwise', \
      'history_gemv.dat' index 2 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'int4+q8act', \
@@ -121,6 +131,7 @@ plot  'history_gemv.dat' index 0 using 1:2 with linespoints lw 2 lc rgb '#1f77b4
      'history_gemv.dat' index 11 using 1:2 with linespoints lw 2 lc rgb '#ffbb78' dt 1 pt 9 ps 0.8 title 'q8_0'
 set title 'fraction_of_read_bandwidth (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
+set yrange [-0.00800021601:1.62274393]
 plot  'history_gemv.dat' index 12 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'f32', \
      'history_gemv.dat' index 13 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'int4+q8act-rowwise', \
      'history_gemv.dat' index 14 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'int4+q8act', \
@@ -135,6 +146,7 @@ plot  'history_gemv.dat' index 12 using 1:2 with linespoints lw 2 lc rgb '#1f77b
      'history_gemv.dat' index 23 using 1:2 with linespoints lw 2 lc rgb '#ffbb78' dt 1 pt 9 ps 0.8 title 'q8_0'
 set title 'speedup_vs_f32 (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
+set yrange [0.362131113:7.8246124]
 plot  'history_gemv.dat' index 24 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'int4+q8act-rowwise', \
      'history_gemv.dat' index 25 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'int4+q8act', \
      'history_gemv.dat' index 26 using 1:2 with linespoints lw 2 lc rgb '#d62728' dt 1 pt 7 ps 0.8 title 'int4', \
@@ -148,9 +160,11 @@ plot  'history_gemv.dat' index 24 using 1:2 with linespoints lw 2 lc rgb '#ff7f0
      'history_gemv.dat' index 34 using 1:2 with linespoints lw 2 lc rgb '#ffbb78' dt 1 pt 9 ps 0.8 title 'q8_0'
 set title 'target_fraction (within-run ratio)'
 unset key
+set yrange [0.5856:0.6144]
 plot  'history_gemv.dat' index 35 using 1:2 with linespoints lw 2 lc rgb '#98df8a' dt 1 pt 4 ps 0.8 title 'target_fraction'
 set title 'bytes'
 set key outside right top font ",7" spacing 0.9
+set yrange [22475575.6:583634124]
 plot  'history_gemv.dat' index 36 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'f32', \
      'history_gemv.dat' index 37 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'int4+q8act-rowwise', \
      'history_gemv.dat' index 38 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'int4+q8act', \
@@ -165,6 +179,7 @@ plot  'history_gemv.dat' index 36 using 1:2 with linespoints lw 2 lc rgb '#1f77b
      'history_gemv.dat' index 47 using 1:2 with linespoints lw 2 lc rgb '#ffbb78' dt 1 pt 9 ps 0.8 title 'q8_0'
 set title 'gb_s'
 set key outside right top font ",7" spacing 0.9
+set yrange [-0.37195425:27.9075324]
 plot  'history_gemv.dat' index 48 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'f32', \
      'history_gemv.dat' index 49 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'int4+q8act-rowwise', \
      'history_gemv.dat' index 50 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'int4+q8act', \
@@ -179,6 +194,7 @@ plot  'history_gemv.dat' index 48 using 1:2 with linespoints lw 2 lc rgb '#1f77b
      'history_gemv.dat' index 59 using 1:2 with linespoints lw 2 lc rgb '#ffbb78' dt 1 pt 9 ps 0.8 title 'q8_0'
 set title 'median_gb_s'
 set key outside right top font ",7" spacing 0.9
+set yrange [-0.937963225:27.1405241]
 plot  'history_gemv.dat' index 60 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'f32', \
      'history_gemv.dat' index 61 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'int4+q8act-rowwise', \
      'history_gemv.dat' index 62 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'int4+q8act', \
@@ -193,9 +209,11 @@ plot  'history_gemv.dat' index 60 using 1:2 with linespoints lw 2 lc rgb '#1f77b
      'history_gemv.dat' index 71 using 1:2 with linespoints lw 2 lc rgb '#ffbb78' dt 1 pt 9 ps 0.8 title 'q8_0'
 set title 'stream_copy_gb_s'
 unset key
+set yrange [6.47676997:29.6533914]
 plot  'history_gemv.dat' index 72 using 1:2 with linespoints lw 2 lc rgb '#98df8a' dt 1 pt 4 ps 0.8 title 'stream_copy_gb_s'
 set title 'stream_read_gb_s'
 unset key
+set yrange [3.301989:44.2873042]
 plot  'history_gemv.dat' index 73 using 1:2 with linespoints lw 2 lc rgb '#98df8a' dt 1 pt 4 ps 0.8 title 'stream_read_gb_s'
 unset multiplot
 

@@ -9,9 +9,11 @@ set output outbase.".png"
 set multiplot layout 1,2 title 'pretrain'." across revisions (history order)"
 set title 'step.mean_s'
 unset key
+set yrange [0.452789851:0.564223449]
 plot  'history_pretrain.dat' index 0 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'step'
 set title 'tokens_per_s'
 unset key
+set yrange [3616.34046:4506.33794]
 plot  'history_pretrain.dat' index 1 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'tokens_per_s'
 unset multiplot
 
@@ -21,9 +23,11 @@ set output outbase.".svg"
 set multiplot layout 1,2 title 'pretrain'." across revisions (history order)"
 set title 'step.mean_s'
 unset key
+set yrange [0.452789851:0.564223449]
 plot  'history_pretrain.dat' index 0 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'step'
 set title 'tokens_per_s'
 unset key
+set yrange [3616.34046:4506.33794]
 plot  'history_pretrain.dat' index 1 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'tokens_per_s'
 unset multiplot
 

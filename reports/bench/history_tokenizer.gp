@@ -9,18 +9,23 @@ set output outbase.".png"
 set multiplot layout 2,3 title 'tokenizer'." across revisions (history order)"
 set title 'bytes'
 unset key
+set yrange [112894.896:118447.104]
 plot  'history_tokenizer.dat' index 0 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'bytes'
 set title 'bytes_per_token'
 unset key
+set yrange [5.0915481:5.3419521]
 plot  'history_tokenizer.dat' index 1 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'bytes_per_token'
 set title 'decode_mb_per_s'
 unset key
+set yrange [142.324608:223.939712]
 plot  'history_tokenizer.dat' index 2 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'decode_mb_per_s'
 set title 'encode_mb_per_s'
 unset key
+set yrange [21.3882302:23.9447678]
 plot  'history_tokenizer.dat' index 3 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'encode_mb_per_s'
 set title 'mean_s'
 set key outside right top font ",7" spacing 0.9
+set yrange [5.04945389e-05:0.00583703445]
 plot  'history_tokenizer.dat' index 4 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'decode', \
      'history_tokenizer.dat' index 5 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'encode'
 unset multiplot
@@ -31,18 +36,23 @@ set output outbase.".svg"
 set multiplot layout 2,3 title 'tokenizer'." across revisions (history order)"
 set title 'bytes'
 unset key
+set yrange [112894.896:118447.104]
 plot  'history_tokenizer.dat' index 0 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'bytes'
 set title 'bytes_per_token'
 unset key
+set yrange [5.0915481:5.3419521]
 plot  'history_tokenizer.dat' index 1 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'bytes_per_token'
 set title 'decode_mb_per_s'
 unset key
+set yrange [142.324608:223.939712]
 plot  'history_tokenizer.dat' index 2 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'decode_mb_per_s'
 set title 'encode_mb_per_s'
 unset key
+set yrange [21.3882302:23.9447678]
 plot  'history_tokenizer.dat' index 3 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'encode_mb_per_s'
 set title 'mean_s'
 set key outside right top font ",7" spacing 0.9
+set yrange [5.04945389e-05:0.00583703445]
 plot  'history_tokenizer.dat' index 4 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'decode', \
      'history_tokenizer.dat' index 5 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'encode'
 unset multiplot
