@@ -75,6 +75,7 @@ void bench_decode_csv(const json_t *result, FILE *out);
 
 /* STREAM copy GB/s (read + write counted) over n floats, on the engine's threads. */
 double bench_stream_copy_gbs(float *dst, const float *src, size_t n);
+double bench_stream_read_gbs(const float *src, size_t n, float *sink);
 
 /* ---- comparing results (bench_compare.c) ---- */
 

@@ -236,23 +236,27 @@ static int decode_table(const char *results_dir, FILE *out, int *found, cpet_err
             provenance(r, 0, prov, sizeof prov);
             fprintf(out, "- Decode (`cpet bench decode`, `make bench`: a d768 / 12-layer / vocab-32000 LLaMA with random weights, f32 "
                          "and Q8_0 / Q4_0 with the LM head packed and int8 activations; pp = prompt tokens as one chunk, tg = "
-                         "greedy tokens; of bound: for tg, bytes read per token x tokens/s / copy bandwidth in the same run, for pp, "
-                         "the time OpenBLAS sgemm alone takes for the prompt's linears / the whole prompt pass)%s\n\n"
-                         "| result | size | peak RSS | threads | test | t/s (median ± sd) | of bound |\n"
-                         "|---|---:|---:|---:|---|---:|---:|\n",
+                         "greedy tokens; of bound: for tg, bytes read per token x tokens/s / the bandwidth of a read-only stream in "
+                         "the same run, for pp, the time OpenBLAS sgemm alone takes for the prompt's linears / the whole prompt "
+                         "pass; RSS / (size + KV): peak RSS of the run over the weights' bytes plus its KV cache)%s\n\n"
+                         "| result | size | peak RSS | RSS / (size + KV) | threads | test | t/s (median ± sd) | of bound |\n"
+                         "|---|---:|---:|---:|---:|---|---:|---:|\n",
                     prov);
         }
         size_t k;
         json_t *row;
         json_array_foreach(json_object_get(r, "rows"), k, row)
         {
-            json_t *frac = json_object_get(row, "fraction_of_copy_bandwidth");
+            json_t *frac = json_object_get(row, "fraction_of_read_bandwidth");
+            if (!frac) frac = json_object_get(row, "fraction_of_copy_bandwidth"); /* records from before the read probe */
             if (!frac) frac = json_object_get(row, "fraction_of_sgemm");
-            char f[16] = "", stem[128];
+            char f[16] = "", stem[128], ratio[16] = "";
             if (frac && json_is_number(frac)) snprintf(f, sizeof f, "%.0f%%", 100 * json_number_value(frac));
+            json_t *rr = json_object_get(r, "rss_over_size_plus_kv");
+            if (rr && json_is_number(rr)) snprintf(ratio, sizeof ratio, "%.2f", json_number_value(rr));
             snprintf(stem, sizeof stem, "%.*s", (int)(strlen(names[i]) - 5), names[i]);
-            fprintf(out, "| %s | %.1f MiB | %.0f MiB | %lld | %s | %.1f ± %.1f | %s |\n", stem,
-                    json_number_value(json_object_get(r, "model_bytes")) / 1048576.0, json_number_value(json_object_get(r, "peak_rss_mb")),
+            fprintf(out, "| %s | %.1f MiB | %.0f MiB | %s | %lld | %s | %.1f ± %.1f | %s |\n", stem,
+                    json_number_value(json_object_get(r, "model_bytes")) / 1048576.0, json_number_value(json_object_get(r, "peak_rss_mb")), ratio,
                     (long long)json_integer_value(json_object_get(row, "n_threads")), json_string_value(json_object_get(row, "test")) ?: "?",
                     json_number_value(json_object_get(row, "median_ts")), json_number_value(json_object_get(row, "stddev_ts")), f);
         }

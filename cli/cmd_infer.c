@@ -48,7 +48,7 @@ static int load_all(const infer_args *a, loaded *L, cpet_err *err)
 {
     memset(L, 0, sizeof *L);
     if (a->threads) engine_set_threads((int)a->threads);
-    if (model_load_any(&L->m, a->model_dir, err) != 0) return -1; /* a directory or a .gguf file */
+    if (model_load_for_inference(&L->m, a->model_dir, err) != 0) return -1; /* a directory or a .gguf file */
     if (tokenizer_load_for(&L->tok, a->model_dir, a->tokenizer_path, err) != 0) {
         model_free(&L->m);
         return -1;
@@ -59,6 +59,7 @@ static int load_all(const infer_args *a, loaded *L, cpet_err *err)
         return -1;
     }
     L->bos = a->no_bos ? -1 : L->m.cfg.bos_token_id;
+    if (a->q8_activations) model_keep_decode_packs_only(&L->m); /* inference only: the pack is the weights */
     model_set_q8_activations(&L->m, a->q8_activations);
     return 0;
 }

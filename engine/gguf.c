@@ -648,6 +648,7 @@ int gguf_export_model(const model *m, const tokenizer *tok, const gguf_export_op
 {
     const model_config *c = &m->cfg;
     uint32_t type = o->type;
+    if (model_is_decode_only(m)) return cpet_fail(err, "%s: the model holds only its decode packs; load it again to export", src);
     if (type != GGML_T_F32 && type != GGML_T_F16 && type != GGML_T_Q8_0 && type != GGML_T_Q4_0)
         return cpet_fail(err, "%s: GGUF type %u is not one cpet writes (f32, f16, q8_0, q4_0)", path, type);
     if (m->moe) return cpet_fail(err, "%s: the llama architecture cannot hold a MoEfication (routed) FFN", src);
@@ -1059,6 +1060,11 @@ int gguf_load_tokenizer(tokenizer *t, const char *path, cpet_err *err)
 int model_load_any(model *m, const char *path, cpet_err *err)
 {
     return gguf_is_file(path) ? gguf_load_model(m, path, err) : model_load(m, path, err);
+}
+
+int model_load_for_inference(model *m, const char *path, cpet_err *err)
+{
+    return gguf_is_file(path) ? gguf_load_model(m, path, err) : model_load_mapped(m, path, err);
 }
 
 int tokenizer_load_for(tokenizer *t, const char *model_path, const char *tokenizer_path, cpet_err *err)

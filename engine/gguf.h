@@ -123,6 +123,9 @@ int gguf_is_file(const char *path);
 /* A model from a directory (config.json + safetensors, model_load) or a .gguf file (gguf_load_model):
  * what every command that runs a model calls. */
 int model_load_any(model *m, const char *path, cpet_err *err);
+/* The same for commands that only run the model (generate, score, eval, bench decode): a directory's F32
+ * tensors are read in place from the mapped checkpoint (model_load_mapped). */
+int model_load_for_inference(model *m, const char *path, cpet_err *err);
 /* The tokenizer that goes with it: tokenizer_path if given, else a .gguf file's metadata, else
  * DIR/tokenizer.json. */
 int tokenizer_load_for(tokenizer *t, const char *model_path, const char *tokenizer_path, cpet_err *err);

@@ -93,6 +93,7 @@ static void put_matrix(sink *s, const float *w, int rows, int cols, int heads, i
 
 int llama2c_export(const model *m, const llama2c_options *o, const char *src, const char *path, cpet_err *err)
 {
+    if (model_is_decode_only(m)) return cpet_fail(err, "%s: the model holds only its decode packs; load it again to export", src);
     if (llama2c_check(m, o, src, err) != 0) return -1;
     const model_config *c = &m->cfg;
     const int L = c->n_layers, D = c->hidden_size, F = c->intermediate_size, hd = c->head_dim, kvd = c->n_kv_heads * hd;

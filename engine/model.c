@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "blas.h"
 #include "ops.h"
@@ -69,8 +70,9 @@ static void fill_in_parameter_table(model *m, float ***dst, const unsigned char 
 }
 
 /* One allocation for every tensor of the table, each 64-byte aligned, and the pointers into it
- * (NULL for a tensor without storage). */
-static int malloc_and_point_parameters(model *m, float ***dst, const unsigned char *no_storage, cpet_err *err)
+ * (NULL for a tensor without storage; the caller's memory for one marked 2 in no_storage). */
+static int malloc_and_point_parameters(model *m, float ***dst, const unsigned char *no_storage, float *const *external,
+                                       cpet_err *err)
 {
     size_t n = (size_t)m->n_tensors, *bytes = malloc(2 * n * sizeof *bytes);
     if (!bytes) return cpet_fail(err, "out of memory allocating the model");
@@ -83,7 +85,8 @@ static int malloc_and_point_parameters(model *m, float ***dst, const unsigned ch
         return cpet_fail(err, "out of memory: %zu parameters", total / sizeof(float));
     }
     m->n_params = total / sizeof(float);
-    for (size_t i = 0; i < n; i++) *dst[i] = m->tensors[i].p = no_storage[i] ? NULL : m->params + offsets[i] / sizeof(float);
+    for (size_t i = 0; i < n; i++)
+        *dst[i] = m->tensors[i].p = external[i] ? external[i] : no_storage[i] ? NULL : m->params + offsets[i] / sizeof(float);
     if (m->cfg.tie_word_embeddings) m->lm_head.w = m->embed;
     free(bytes);
     return 0;
@@ -93,6 +96,12 @@ int model_create(model *m, const model_config *cfg, cpet_err *err) { return mode
 
 int model_create_packed(model *m, const model_config *cfg, const unsigned char *packed_only, cpet_err *err)
 {
+    return model_create_over(m, cfg, packed_only, NULL, NULL, err);
+}
+
+int model_create_over(model *m, const model_config *cfg, const unsigned char *packed_only, tensor_source source,
+                      void *ctx, cpet_err *err)
+{
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
     if (config_validate(cfg, "config", err) != 0) return -1;
@@ -101,18 +110,24 @@ int model_create_packed(model *m, const model_config *cfg, const unsigned char *
     m->tensors = calloc(max_tensors, sizeof *m->tensors);
     float ***dst = calloc(max_tensors, sizeof *dst);
     unsigned char *no_storage = calloc(max_tensors, 1);
-    if (!m->layers || !m->tensors || !dst || !no_storage) {
+    float **external = calloc(max_tensors, sizeof *external);
+    if (!m->layers || !m->tensors || !dst || !no_storage || !external) {
         free(dst);
         free(no_storage);
+        free(external);
         return cpet_fail(err, "out of memory allocating the model");
     }
     fill_in_parameter_table(m, dst, packed_only, no_storage);
-    int rc = malloc_and_point_parameters(m, dst, no_storage, err);
+    for (int i = 0; source && i < m->n_tensors; i++)
+        if (!no_storage[i] && (external[i] = (float *)source(&m->tensors[i], ctx))) no_storage[i] = 1;
+    int rc = malloc_and_point_parameters(m, dst, no_storage, external, err);
     free(dst);
     free(no_storage);
+    for (int i = 0; rc == 0 && i < m->n_tensors; i++) m->tensors[i].external = external[i] != NULL;
+    free(external);
     if (rc != 0) return -1;
     for (int i = 0; i < m->n_tensors; i++)
-        if (m->tensors[i].ndim == 1)
+        if (m->tensors[i].ndim == 1 && !m->tensors[i].external)
             for (size_t j = 0; j < m->tensors[i].n; j++) m->tensors[i].p[j] = 1.0f;
     m->rope_len = cfg->max_position_embeddings;
     size_t half = (size_t)cfg->head_dim / 2;
@@ -154,6 +169,8 @@ void model_free(model *m)
     free(m->moe);
     free_acts(&m->acts);
     cpet_free(m->params);
+    for (int i = 0; i < m->n_maps; i++) munmap(m->maps[i].addr, m->maps[i].size);
+    free(m->maps);
     cpet_free(m->grads);
     cpet_free(m->rope_cos);
     cpet_free(m->rope_sin);
@@ -233,6 +250,8 @@ int model_set_trainable(model *m, const char *substr, int trainable, cpet_err *e
             any = 1;
         }
     if (!any) return cpet_fail(err, "no model tensor matches '%s'", substr);
+    if (trainable && m->n_maps)
+        return cpet_fail(err, "the model's weights are mapped read-only from its checkpoint (loaded for inference); load it to train");
     if (trainable && !m->grads) {
         m->grads = cpet_alloc_floats(m->n_params);
         if (!m->grads) return cpet_fail(err, "out of memory allocating %zu gradients", m->n_params);

@@ -64,6 +64,11 @@ typedef struct model {
     moe_layer *moe; /* [n_layers] MoEfication routers and expert maps, or NULL for a dense FFN */
     float loss;
     int n_targets;
+    struct model_map {
+        void *addr;
+        size_t size;
+    } *maps; /* checkpoint files whose f32 tensors the model reads in place (model_load_mapped) */
+    int n_maps;
 } model;
 
 /* Builds the structure for cfg with zeroed weights (norm weights 1). */
@@ -72,10 +77,19 @@ int model_create(model *m, const model_config *cfg, cpet_err *err);
  * (NULL: none) gets no storage: its w and tensor p are NULL until a packed base is attached with
  * model_set_packed (a model loaded packed keeps only the packed bytes). */
 int model_create_packed(model *m, const model_config *cfg, const unsigned char *packed_only, cpet_err *err);
+/* As model_create_packed, and a tensor for which source returns memory reads it there (its values as they
+ * are; no storage of its own): model_load_mapped points f32 tensors into the mapped checkpoint. */
+typedef const float *(*tensor_source)(const param_tensor *t, void *ctx);
+int model_create_over(model *m, const model_config *cfg, const unsigned char *packed_only, tensor_source source,
+                      void *ctx, cpet_err *err);
 /* HF-style init: N(0, std) matrices, norm weights 1. */
 void model_init_random(model *m, float std, unsigned long long seed);
 /* Loads config.json and model.safetensors (or a sharded model.safetensors.index.json) from dir. */
 int model_load(model *m, const char *dir, cpet_err *err);
+/* For inference: as model_load, but F32 tensors are read in place from the mapped checkpoint (read-only,
+ * MAP_PRIVATE; pages come in as the forward touches them and belong to the page cache), so RSS is the
+ * bytes the model uses, not a copy of its file. Making such a model trainable is refused. */
+int model_load_mapped(model *m, const char *dir, cpet_err *err);
 /* Writes config.json and model.safetensors into dir (created if needed), each atomically. */
 int model_save(const model *m, const char *dir, cpet_err *err);
 /* As model_save; packed linears are stored packed (<name>.qweight, .scales, ... and their format in the
@@ -113,6 +127,11 @@ static inline int model_packed_slots(const model *m) { return m->cfg.n_layers * 
 /* Decode mode of every packed linear: int8 activation blocks and integer dot products (llama.cpp's scheme,
  * ~3x the f32 token rate for int8/q8_0/q4_0) or exact float activations (the default). */
 void model_set_q8_activations(model *m, int on);
+/* For inference with model_set_q8_activations(m, 1): each packed linear that can have a decode pack keeps
+ * only it (qtensor_pack_only, one tensor at a time, so codes are never held twice), and a 4-bit model
+ * holds the bytes of its file once. Outputs are bitwise unchanged; saving or exporting is then refused. */
+void model_keep_decode_packs_only(model *m);
+int model_is_decode_only(const model *m);
 /* The f32 values of a linear's weight into out [out * in]: w, or its packed base dequantized. */
 void model_linear_f32(const linear *l, float *out);
 /* A model of cfg's shape whose layer linears (and, with pack_head, an untied LM head) are random N(0, std)

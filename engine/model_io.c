@@ -156,7 +156,25 @@ static int load_packed(model *m, const shard_set *shards, param_tensor *t, const
     return model_set_packed(m, layer, which, &q);
 }
 
-int model_load(model *m, const char *dir, cpet_err *err)
+/* model_load_mapped's source: an F32 tensor of the right shape, 4-byte aligned in its file, is read in
+ * place; anything else (F16, BF16, a shape error to report) is converted into the model's own storage. */
+static const float *mapped_f32(const param_tensor *t, void *ctx)
+{
+    const st_file *f;
+    const st_tensor *st = find_in_shards(ctx, t->name, &f);
+    if (!st || st->dtype != ST_F32 || st->ndim != t->ndim || (uintptr_t)st->data % sizeof(float)) return NULL;
+    for (int d = 0; d < t->ndim; d++)
+        if (st->shape[d] != t->shape[d]) return NULL;
+    return st->data;
+}
+
+static int load(model *m, const char *dir, int mapped, cpet_err *err);
+
+int model_load(model *m, const char *dir, cpet_err *err) { return load(m, dir, 0, err); }
+
+int model_load_mapped(model *m, const char *dir, cpet_err *err) { return load(m, dir, 1, err); }
+
+static int load(model *m, const char *dir, int mapped, cpet_err *err)
 {
     char path[4096];
     model_config cfg;
@@ -181,7 +199,7 @@ int model_load(model *m, const char *dir, cpet_err *err)
         }
     if (packed_only && !cfg.tie_word_embeddings && !find_in_shards(&shards, "lm_head.weight", &pf))
         packed_only[cfg.n_layers * LIN_PER_LAYER] = find_in_shards(&shards, "lm_head.qweight", &pf) != NULL;
-    if (!packed_only || model_create_packed(m, &cfg, packed_only, err) != 0) {
+    if (!packed_only || model_create_over(m, &cfg, packed_only, mapped ? mapped_f32 : NULL, &shards, err) != 0) {
         free(packed_only);
         shards_close(&shards);
         return packed_only ? -1 : cpet_fail(err, "out of memory loading %s", dir);
@@ -190,6 +208,7 @@ int model_load(model *m, const char *dir, cpet_err *err)
     int rc = 0;
     for (int i = 0; i < m->n_tensors && rc == 0; i++) {
         param_tensor *t = &m->tensors[i];
+        if (t->external) continue; /* read in place */
         const st_file *sf = NULL;
         const st_tensor *st = find_in_shards(&shards, t->name, &sf);
         char packed[256];
@@ -235,6 +254,16 @@ int model_load(model *m, const char *dir, cpet_err *err)
             }
         }
     }
+    int in_place = 0;
+    for (int i = 0; i < m->n_tensors; i++) in_place |= m->tensors[i].external;
+    if (rc == 0 && in_place) { /* the model keeps the mappings (MAP_PRIVATE, read-only) and unmaps them when freed */
+        m->maps = calloc((size_t)shards.n, sizeof *m->maps);
+        for (int i = 0; m->maps && i < shards.n; i++) {
+            m->maps[m->n_maps++] = (struct model_map){shards.files[i].map, shards.files[i].map_size};
+            shards.files[i].map = NULL;
+        }
+        if (!m->maps) rc = cpet_fail(err, "out of memory loading %s", dir);
+    }
     shards_close(&shards);
     if (rc != 0) model_free(m);
     return rc;
@@ -252,6 +281,8 @@ static const linear *linear_of(const model *m, const param_tensor *t)
 int model_save_as(const model *m, const char *dir, int dequantize, cpet_err *err)
 {
     char path[4096];
+    if (model_is_decode_only(m))
+        return cpet_fail(err, "%s: the model holds only its decode packs (loaded for inference); load it again to save", dir);
     if (make_dirs(dir, err) != 0) return -1;
     if (path_join(path, sizeof path, dir, "config.json") != 0) return cpet_fail(err, "%s: path too long", dir);
     if (config_save(&m->cfg, path, err) != 0) return -1;

@@ -39,6 +39,19 @@ void model_set_q8_activations(model *m, int on)
     }
 }
 
+void model_keep_decode_packs_only(model *m)
+{
+    for (int i = 0; m->quant && i < model_packed_slots(m); i++)
+        if (m->quant[i].format != QF_COUNT && qtensor_pack_supported(&m->quant[i])) qtensor_pack_only(&m->quant[i]);
+}
+
+int model_is_decode_only(const model *m)
+{
+    for (int i = 0; m->quant && i < model_packed_slots(m); i++)
+        if (m->quant[i].format != QF_COUNT && qtensor_is_pack_only(&m->quant[i])) return 1;
+    return 0;
+}
+
 size_t model_storage_bytes(const model *m)
 {
     size_t bytes = 0;

@@ -15,6 +15,7 @@ typedef struct {
     int64_t shape[2];
     int trainable;    /* gradients are computed only for trainable tensors */
     int decay;        /* AdamW weight decay applies (matrices yes, norms no) */
+    int external;     /* p points into a mapped checkpoint (model_load_mapped), not into params */
 } param_tensor;
 
 #endif

@@ -92,6 +92,10 @@ static inline void store16(float *o, __m128i c, __m256 d)
 /* AVX2 dequantization of one row; formats without a fast path use the scalar one. */
 static void dequant_row_fast(const qtensor *q, int r, float *out)
 {
+    if (qtensor_is_pack_only(q)) {
+        qtensor_pack_dequant_row(q, r, out);
+        return;
+    }
     const int cols = q->cols, per_row = cols / q->group;
     switch (q->format) {
     case QF_INT8: case QF_W8A8: {
@@ -448,7 +452,7 @@ qkernel qmatmul_select(const qtensor *q, int n)
     qformat_caps caps = q->format < QF_COUNT ? format_caps[q->format](q) : no_caps(q);
     if (q->q8_activations && n <= FUSED_MAX && caps.q8act && q->cols % 32 == 0 && q->cols / 32 <= Q8_MAX_BLOCKS)
         return q->pack ? QK_Q8ACT_PACK : QK_Q8ACT;
-    if (n <= FUSED_MAX && caps.fused) return QK_FUSED;
+    if (n <= FUSED_MAX && caps.fused && q->data) return QK_FUSED; /* pack-only tensors dequantize from the pack */
     return n < SGEMM_MIN_BATCH ? QK_DEQUANT_DOT : QK_TILED_SGEMM;
 }
 

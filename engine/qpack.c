@@ -14,8 +14,13 @@
  *   column c + j in its low nibble and for column c + 4 + j in its high nibble.
  * Headers sit in the stream beside the codes they scale: kept apart (aligning the codes), every header
  * line was a demand miss that stalled the core, and 4-bit decode ran at half the memory bandwidth.
- * The pack reads as many bytes as the stored layout (Q4_0: 144 per 256 weights, both ways). */
+ * The pack reads as many bytes as the stored layout (Q4_0: 144 per 256 weights, both ways).
+ *
+ * It also holds every scale, zero and code of the stored layout, so for inference it replaces it
+ * (qtensor_pack_only): the other kernels (prompt tiles, float activations, adapter backward) dequantize
+ * rows from the pack, and a 4-bit model decodes in the bytes of its file instead of twice them. */
 #include <immintrin.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "q8act.h"
@@ -68,6 +73,73 @@ int qtensor_pack_decode(qtensor *q)
                     }
         }
     return 0;
+}
+
+int qtensor_pack_only(qtensor *q)
+{
+    if (!q->pack && qtensor_pack_decode(q) != 0) return -1;
+    cpet_free(q->data);
+    free(q->scales);
+    free(q->zeros);
+    q->data = NULL, q->scales = NULL, q->zeros = NULL; /* data_bytes stays: the bytes the format stores */
+    return 0;
+}
+
+/* where row r's weight group k starts in the pack, and the row's index within its group of 8 */
+static const uint8_t *pack_group(const qtensor *q, int r, int k, int *i)
+{
+    *i = r % PACK_ROWS;
+    return q->pack + ((size_t)(r / PACK_ROWS) * (q->cols / q->group) + (size_t)k) * group_stride(q);
+}
+
+static float pack_scale(const uint8_t *p, int i)
+{
+    uint16_t h;
+    memcpy(&h, p + 2 * i, 2);
+    return cpet_f16_to_f32(h);
+}
+
+static int pack_zero(const qtensor *q, const uint8_t *p, int i) { return header_bytes(q) == 24 ? p[16 + i] : 8; }
+
+int qtensor_pack_code(const qtensor *q, int r, int c)
+{
+    int i, within = c % q->group;
+    const uint8_t *p = pack_group(q, r, c / q->group, &i);
+    uint8_t b = p[header_bytes(q) + (within / 8) * 32 + 4 * i + within % 4];
+    return within % 8 < 4 ? b & 0x0F : b >> 4;
+}
+
+void qtensor_pack_dequant_row_reference(const qtensor *q, int r, float *out)
+{
+    const int g = q->group;
+    for (int k = 0; k < q->cols / g; k++) {
+        int i;
+        const uint8_t *p = pack_group(q, r, k, &i);
+        const float s = pack_scale(p, i);
+        const int z = pack_zero(q, p, i);
+        for (int c = 0; c < g; c++) out[k * g + c] = (float)(qtensor_pack_code(q, r, k * g + c) - z) * s;
+    }
+}
+
+/* Per 8 columns, row i's 4 bytes of the chunk: low nibbles are columns 0..3, high nibbles 4..7. */
+void qtensor_pack_dequant_row(const qtensor *q, int r, float *out)
+{
+    const int g = q->group, hb = header_bytes(q);
+    const __m128i nib = _mm_set1_epi8(0x0F);
+    for (int k = 0; k < q->cols / g; k++) {
+        int i;
+        const uint8_t *p = pack_group(q, r, k, &i), *codes = p + hb + 4 * i;
+        const __m256 s = _mm256_set1_ps(pack_scale(p, i));
+        const __m128i z = _mm_set1_epi8((char)pack_zero(q, p, i));
+        for (int chunk = 0; chunk < g / 8; chunk++) {
+            int32_t v;
+            memcpy(&v, codes + chunk * 32, 4);
+            __m128i b = _mm_cvtsi32_si128(v);
+            __m128i c = _mm_unpacklo_epi32(_mm_and_si128(b, nib), _mm_and_si128(_mm_srli_epi16(b, 4), nib));
+            __m256 w = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_sub_epi8(c, z)));
+            _mm256_storeu_ps(out + k * g + chunk * 8, _mm256_mul_ps(w, s));
+        }
+    }
 }
 
 static inline __m256i broadcast4(const int8_t *p)

@@ -149,6 +149,7 @@ void qtensor_set_code(qtensor *q, int r, int c, int code) { set_nibble(q->data, 
 
 int qtensor_code(const qtensor *q, int r, int c)
 {
+    if (qtensor_is_pack_only(q)) return qtensor_pack_code(q, r, c);
     if (q->format == QF_Q4_0) { /* ggml block: element j low and j + 16 high in byte j */
         const block_q4_0 *b = (const block_q4_0 *)q->data + (size_t)r * (q->cols / QK4_0) + c / QK4_0;
         int j = c % QK4_0;
@@ -262,6 +263,10 @@ int quantize_rtn(qtensor *q, qformat f, const float *w, int rows, int cols, int 
 
 void qtensor_dequant_row(const qtensor *q, int r, float *out)
 {
+    if (qtensor_is_pack_only(q)) {
+        qtensor_pack_dequant_row_reference(q, r, out);
+        return;
+    }
     const int cols = q->cols, g = q->group, per_row = cols / g;
     const size_t base = (size_t)r * cols;
     switch (q->format) {

@@ -114,6 +114,15 @@ void qmatmul_reference(const qtensor *q, const float *x, float *y, int n);
  * the codes. */
 int qtensor_pack_supported(const qtensor *q);
 int qtensor_pack_decode(qtensor *q);
+/* For inference: builds the pack if needed and frees the stored codes, scales and zeros, which the pack
+ * holds too; every kernel then reads the pack (data == NULL). Saving or exporting such a tensor is
+ * refused. -1 where the pack is not supported (the tensor is left as it was). */
+int qtensor_pack_only(qtensor *q);
+static inline int qtensor_is_pack_only(const qtensor *q) { return q->pack && !q->data; }
+/* The code of (r, c) and row r dequantized, read from the pack: AVX2 and its scalar reference */
+int qtensor_pack_code(const qtensor *q, int r, int c);
+void qtensor_pack_dequant_row(const qtensor *q, int r, float *out);
+void qtensor_pack_dequant_row_reference(const qtensor *q, int r, float *out);
 /* dx[n, cols] += dy[n, rows] W, dequantizing blocks of rows (for training adapters on a frozen base) */
 void qmatmul_backward_dx(const qtensor *q, const float *dy, float *dx, int n);
 

@@ -571,7 +571,14 @@ Test(bench_cli, decode_rows_and_bytes_per_token, .timeout = 120)
     cr_assert_str_eq(json_string_value(json_object_get(tg, "test")), "tg6");
     cr_assert_gt(json_real_value(json_object_get(tg, "median_ts")), 0);
     cr_assert_gt(json_real_value(json_object_get(tg, "fraction_of_copy_bandwidth")), 0);
-    cr_assert_gt(json_real_value(json_object_get(j, "peak_rss_mb")), 0);
+    double rf = json_real_value(json_object_get(tg, "fraction_of_read_bandwidth")),
+           rbw = json_real_value(json_object_get(tg, "read_bw_gb_s_median")), achieved = json_real_value(json_object_get(tg, "read_gb_s_median"));
+    cr_assert_float_eq(rf, achieved / rbw, 0.5 * rf, "the fraction is the achieved read rate over the read probe's (medians of ratios)");
+    double rss = json_real_value(json_object_get(j, "peak_rss_mb")), kv = json_real_value(json_object_get(j, "kv_cache_mb"));
+    cr_assert_gt(rss, 0);
+    cr_assert_float_eq(kv, 2.0 * 1 * KV * hd * 4 * (4 + 6) / 1048576.0, 1e-12, "K and V, f32, prompt + generated positions");
+    cr_assert_float_eq(json_real_value(json_object_get(j, "rss_over_size_plus_kv")),
+                       rss * 1048576.0 / (json_number_value(json_object_get(j, "model_bytes")) + kv * 1048576.0), 1e-9);
     json_decref(cfg);
     json_decref(j);
     snprintf(path, sizeof path, "%s/d.csv", dir);
@@ -588,12 +595,13 @@ Test(bench_summary, decode_results_as_one_table)
     snprintf(path, sizeof path, "%s/decode_f32.json", dir);
     write_text(path, "{\"bench\": \"decode\", \"model_bytes\": 1048576, \"peak_rss_mb\": 10, \"rows\": ["
                      "{\"n_threads\": 1, \"test\": \"pp4\", \"median_ts\": 50.0, \"stddev_ts\": 1.0},"
-                     "{\"n_threads\": 1, \"test\": \"tg8\", \"median_ts\": 5.0, \"stddev_ts\": 0.5, \"fraction_of_copy_bandwidth\": 0.8}],"
+                     "{\"n_threads\": 1, \"test\": \"tg8\", \"median_ts\": 5.0, \"stddev_ts\": 0.5, \"fraction_of_copy_bandwidth\": 1.3,"
+                     " \"fraction_of_read_bandwidth\": 0.8}], \"rss_over_size_plus_kv\": 0.9,"
                      " \"facts\": {\"git_revision\": \"abc\", \"cpu\": \"X\", \"threads\": 1}}");
     snprintf(cmd, sizeof cmd, "%s bench summary %s", CPET_BINARY, dir);
     cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
-    cr_assert(strstr(out, "| decode_f32 | 1.0 MiB | 10 MiB | 1 | tg8 | 5.0 ± 0.5 | 80% |"), "%s", out);
-    cr_assert(strstr(out, "| decode_f32 | 1.0 MiB | 10 MiB | 1 | pp4 | 50.0 ± 1.0 |  |"), "%s", out);
+    cr_assert(strstr(out, "| decode_f32 | 1.0 MiB | 10 MiB | 0.90 | 1 | tg8 | 5.0 ± 0.5 | 80% |"), "%s", out);
+    cr_assert(strstr(out, "| decode_f32 | 1.0 MiB | 10 MiB | 0.90 | 1 | pp4 | 50.0 ± 1.0 |  |"), "%s", out);
     cr_assert(strstr(out, "Training step: not measured"), "%s", out);
     snprintf(path, sizeof path, "%s/decode_bad.json", dir);
     write_text(path, "{\"bench\": \"gemv\"}");

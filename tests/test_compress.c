@@ -240,17 +240,30 @@ Test(compress, q8_activation_decode_reads_the_pack)
         float exact[64], from_pack[64], from_rows[64]; /* vocab 37 */
         cr_assert_eq(model_forward(&m, ids, NULL, 1, 1, &err), 0, "%s", err.msg);
         memcpy(exact, model_logits(&m), (size_t)c.vocab_size * sizeof(float));
+        for (int i = 0; i < c.n_layers * LIN_PER_LAYER; i++) m.quant[i].q8_activations = 1; /* without packs */
+        cr_assert_eq(model_forward(&m, ids, NULL, 1, 1, &err), 0, "%s", err.msg);
+        memcpy(from_rows, model_logits(&m), (size_t)c.vocab_size * sizeof(float));
         model_set_q8_activations(&m, 1);
         for (int i = 0; i < c.n_layers * LIN_PER_LAYER; i++) cr_assert_not_null(m.quant[i].pack, "%s: linear %d packed", chains[k], i);
         cr_assert_eq(model_forward(&m, ids, NULL, 1, 1, &err), 0, "%s", err.msg);
         memcpy(from_pack, model_logits(&m), (size_t)c.vocab_size * sizeof(float));
-        for (int i = 0; i < c.n_layers * LIN_PER_LAYER; i++) {
-            cpet_free(m.quant[i].pack);
-            m.quant[i].pack = NULL;
-        }
-        cr_assert_eq(model_forward(&m, ids, NULL, 1, 1, &err), 0, "%s", err.msg);
-        memcpy(from_rows, model_logits(&m), (size_t)c.vocab_size * sizeof(float));
         cr_expect_lt(vec_max_rel_diff(from_pack, from_rows, (size_t)c.vocab_size), 1e-5, "%s", chains[k]);
+        /* inference keeps only the packs: bitwise the same decode, and prompts (dequantized tiles) too */
+        int prompt[20];
+        for (int i = 0; i < 20; i++) prompt[i] = (i * 5) % c.vocab_size;
+        float *prefill = malloc((size_t)20 * c.vocab_size * sizeof(float));
+        cr_assert_eq(model_forward(&m, prompt, NULL, 1, 20, &err), 0, "%s", err.msg);
+        memcpy(prefill, model_logits(&m), (size_t)20 * c.vocab_size * sizeof(float));
+        model_keep_decode_packs_only(&m);
+        cr_assert(model_is_decode_only(&m));
+        for (int i = 0; i < c.n_layers * LIN_PER_LAYER; i++) cr_assert_null(m.quant[i].data, "%s: linear %d pack only", chains[k], i);
+        cr_assert_eq(model_forward(&m, ids, NULL, 1, 1, &err), 0, "%s", err.msg);
+        cr_expect_eq(memcmp(from_pack, model_logits(&m), (size_t)c.vocab_size * sizeof(float)), 0, "%s: decode", chains[k]);
+        cr_assert_eq(model_forward(&m, prompt, NULL, 1, 20, &err), 0, "%s", err.msg);
+        cr_expect_eq(memcmp(prefill, model_logits(&m), (size_t)20 * c.vocab_size * sizeof(float)), 0, "%s: prompt", chains[k]);
+        free(prefill);
+        cr_expect_neq(model_save(&m, "/tmp/cpet-test-pack-only-refused", &err), 0);
+        cr_expect(strstr(err.msg, "only its decode packs"), "%s", err.msg);
         double drift = vec_max_rel_diff(from_pack, exact, (size_t)c.vocab_size);
         cr_expect(drift > 0 && drift < 3e-2, "%s: int8 activations moved the logits by %.3g", chains[k], drift);
         model_free(&m);

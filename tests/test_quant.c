@@ -521,3 +521,72 @@ Test(quant, q8_activation_decode_matches_its_reference)
             qtensor_free(&q);
         }
 }
+
+/* A pack-only tensor (the stored layout freed for inference) reads its codes, rows and every kernel's
+ * products from the pack: bitwise what the stored layout gave, for every 4-bit format and group */
+Test(quant, pack_only_tensor_computes_bitwise_as_the_stored_layout)
+{
+    const int rows = 24, cols = 192;
+    float *w = random_matrix(rows, cols, 14), *x = random_matrix(20, cols, 15);
+    const struct {
+        qformat f;
+        int group;
+    } cases[] = {{QF_Q4_0, 32}, {QF_INT4, 32}, {QF_INT4, 64}, {QF_INT3, 96}, {QF_INT4, QGROUP_PER_CHANNEL}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        qtensor q;
+        cpet_err err;
+        cr_assert_eq(quantize_rtn(&q, cases[k].f, w, rows, cols, cases[k].group, &err), 0, "%s", err.msg);
+        const char *name = qformat_name(cases[k].f);
+        float *before = malloc((size_t)rows * cols * sizeof(float)), *after = malloc((size_t)rows * cols * sizeof(float));
+        float y_before[3][20 * 24], y_after[3][20 * 24];
+        const int ns[3] = {1, 7, 20}; /* int8-activation decode, dequant-dot, tiled sgemm */
+        int *codes = malloc((size_t)rows * cols * sizeof(int));
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) codes[r * cols + c] = qtensor_code(&q, r, c);
+        qtensor_dequantize(&q, before);
+        q.q8_activations = 1;
+        cr_assert_eq(qtensor_pack_decode(&q), 0, "%s", name); /* the pack beside the stored layout, as decode had it */
+        for (int i = 0; i < 3; i++) qmatmul(&q, x, y_before[i], ns[i]);
+        const size_t stored = qtensor_bytes(&q);
+        cr_assert_eq(qtensor_pack_only(&q), 0, "%s g%d", name, cases[k].group);
+        cr_assert(qtensor_is_pack_only(&q) && !q.data && !q.scales && !q.zeros, "%s: the stored layout is freed", name);
+        cr_expect_eq(qtensor_bytes(&q), stored, "%s: the format's size does not change", name);
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++)
+                cr_assert_eq(qtensor_code(&q, r, c), codes[r * cols + c], "%s code (%d,%d)", name, r, c);
+        qtensor_dequantize(&q, after); /* the scalar reading of the pack */
+        cr_expect_eq(memcmp(before, after, (size_t)rows * cols * sizeof(float)), 0, "%s: reference rows from the pack", name);
+        for (int r = 0; r < rows; r++) { /* the AVX2 reading, held to the scalar one */
+            float row[192];
+            qtensor_pack_dequant_row(&q, r, row);
+            cr_assert_eq(memcmp(row, before + (size_t)r * cols, sizeof row), 0, "%s row %d: fast pack rows", name, r);
+        }
+        for (int i = 0; i < 3; i++) {
+            qmatmul(&q, x, y_after[i], ns[i]);
+            cr_expect_eq(memcmp(y_before[i], y_after[i], (size_t)ns[i] * rows * sizeof(float)), 0, "%s n=%d (%s)", name,
+                         ns[i], qkernel_name(qmatmul_select(&q, ns[i])));
+        }
+        q.q8_activations = 0; /* float activations too: the fused kernel needs the stored layout, so dequant-dot */
+        cr_expect_eq(qmatmul_select(&q, 1), QK_DEQUANT_DOT, "%s", name);
+        float dx[192] = {0}, dy[24];
+        for (int r = 0; r < rows; r++) dy[r] = x[r];
+        qmatmul_backward_dx(&q, dy, dx, 1); /* adapters on a pack-only base */
+        for (int c = 0; c < cols; c += 37) {
+            double want = 0;
+            for (int r = 0; r < rows; r++) want += (double)dy[r] * before[(size_t)r * cols + c];
+            cr_expect(fabs(dx[c] - want) < 1e-4 * (1 + fabs(want)), "%s dx[%d] %g vs %g", name, c, dx[c], want);
+        }
+        free(codes);
+        free(before);
+        free(after);
+        qtensor_free(&q);
+    }
+    qtensor q;
+    cpet_err err;
+    cr_assert_eq(quantize_rtn(&q, QF_Q8_0, w, rows, cols, 0, &err), 0, "%s", err.msg);
+    cr_expect_eq(qtensor_pack_only(&q), -1, "8-bit codes have no pack");
+    cr_expect_not_null(q.data, "a tensor without a pack keeps its stored layout");
+    qtensor_free(&q);
+    free(w);
+    free(x);
+}

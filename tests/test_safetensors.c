@@ -181,3 +181,56 @@ Test(safetensors, sharded_checkpoint_loads)
     cr_assert_eq(memcmp(sharded.params, m.params, m.n_params * sizeof(float)), 0);
     free(e);
 }
+
+/* Inference reads F32 tensors in place from the mapped checkpoint (transformers' own file): the same
+ * logits bit for bit, no storage of its own, training refused; BF16 tensors are still converted. */
+Test(safetensors, mapped_checkpoint_computes_bitwise_as_the_copy)
+{
+    cpet_err err;
+    model copy, mapped;
+    cr_assert_eq(model_load(&copy, FIXTURE_DIR, &err), 0, "%s", err.msg);
+    cr_assert_eq(model_load_mapped(&mapped, FIXTURE_DIR, &err), 0, "%s", err.msg);
+    cr_assert_eq(mapped.n_maps, 1);
+    const char *lo = mapped.maps[0].addr, *hi = lo + mapped.maps[0].size;
+    for (int i = 0; i < mapped.n_tensors; i++) {
+        const param_tensor *t = &mapped.tensors[i];
+        cr_assert(t->external && (const char *)t->p >= lo && (const char *)(t->p + t->n) <= hi, "%s is read in place", t->name);
+        cr_assert_eq(memcmp(t->p, copy.tensors[i].p, t->n * sizeof(float)), 0, "%s", t->name);
+    }
+    cr_assert_eq(mapped.layers[0].lin[LIN_Q].w, mapped.tensors[2].p, "the layer structs point into the mapping too");
+    int ids[6] = {1, 5, 9, 2, 7, 3};
+    const size_t V = (size_t)copy.cfg.vocab_size;
+    cr_assert_eq(model_forward(&copy, ids, NULL, 2, 3, &err), 0, "%s", err.msg);
+    cr_assert_eq(model_forward(&mapped, ids, NULL, 2, 3, &err), 0, "%s", err.msg);
+    cr_assert_eq(memcmp(model_logits(&copy), model_logits(&mapped), 6 * V * sizeof(float)), 0, "bitwise the same logits");
+    cr_assert_neq(model_set_trainable(&mapped, NULL, 1, &err), 0);
+    cr_assert(strstr(err.msg, "mapped read-only"), "%s", err.msg);
+    model_free(&mapped);
+
+    /* a BF16 checkpoint needs a conversion: its tensors get storage of their own */
+    st_entry *e = calloc((size_t)copy.n_tensors, sizeof *e);
+    uint16_t **bufs = calloc((size_t)copy.n_tensors, sizeof *bufs);
+    for (int i = 0; i < copy.n_tensors; i++) {
+        bufs[i] = malloc(copy.tensors[i].n * 2);
+        for (size_t j = 0; j < copy.tensors[i].n; j++) bufs[i][j] = cpet_f32_to_bf16(copy.tensors[i].p[j]);
+        e[i] = (st_entry){.name = copy.tensors[i].name, .dtype = ST_BF16, .ndim = copy.tensors[i].ndim,
+                          .shape = {copy.tensors[i].shape[0], copy.tensors[i].shape[1]}, .data = bufs[i]};
+    }
+    char dir[256], path[512];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    cr_assert_eq(st_write(path, e, copy.n_tensors, NULL, 0, &err), 0, "%s", err.msg);
+    snprintf(path, sizeof path, "cp " FIXTURE_DIR "/config.json %s/", dir);
+    cr_assert_eq(system(path), 0);
+    cr_assert_eq(model_load_mapped(&mapped, dir, &err), 0, "%s", err.msg);
+    cr_assert_eq(mapped.n_maps, 0, "nothing read in place, nothing kept mapped");
+    for (int i = 0; i < mapped.n_tensors; i++) {
+        cr_assert(!mapped.tensors[i].external);
+        for (size_t j = 0; j < mapped.tensors[i].n; j++) cr_assert_eq(mapped.tensors[i].p[j], cpet_bf16_to_f32(bufs[i][j]));
+        free(bufs[i]);
+    }
+    free(bufs);
+    free(e);
+    model_free(&mapped);
+    model_free(&copy);
+}
