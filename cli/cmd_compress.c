@@ -22,20 +22,22 @@ static void list_methods(void)
 int cmd_compress(int argc, char **argv)
 {
     const char *dir = NULL, *method = NULL, *calib_path = NULL, *out = NULL;
-    long group = 128, rows = 32, seq = 128, threads = 0, dequantize = 0, lm_head = 0;
+    long group = 128, rows = 32, seq = 128, threads = 0, dequantize = 0, lm_head = 0, embeddings = 0;
     double sparsity = 0.5;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int bad = 0;
         if (cli_is_help(a)) {
             printf("usage: cpet compress MODEL_DIR --method CHAIN [--group 128|-1] [--sparsity 0.5] [--calib TEXT]\n"
-                   "                     [--calib-rows 32] [--calib-seq 128] [--lm-head] [--dequantize] [--threads N] -o OUT_DIR\n"
+                   "                     [--calib-rows 32] [--calib-seq 128] [--lm-head] [--embeddings] [--dequantize] [--threads N] -o OUT_DIR\n"
                    "       cpet compress --list\n\n"
                    "Writes OUT_DIR/config.json, model.safetensors and compress.json (method, sizes, time, revision).\n"
                    "Packed linears are stored as <name>.qweight with .scales/.zeros/.absmax_q/.absmax_scale as the\n"
                    "format needs, described in the metadata key cpet.quant.<name>.weight; cpet loads them packed.\n"
                    "--lm-head quantizes the LM head too (round-to-nearest in the chain's format), as llama.cpp and\n"
                    "runq.c do; by default it stays f32, as GPTQ tools keep it (untied heads only).\n"
+                   "--embeddings quantizes the embedding table the same way (lookups dequantize one row per token;\n"
+                   "a tied LM head is that table and runs packed too); by default it stays f32.\n"
                    "--dequantize writes plain f32 weights instead, for transformers. Calibration text is one document\n"
                    "per line, tokenized with MODEL_DIR/tokenizer.json.\n\n");
             list_methods();
@@ -55,13 +57,14 @@ int cmd_compress(int argc, char **argv)
         else if (!strcmp(a, "--sparsity")) bad = cli_float(a, cli_value(argc, argv, &i), &sparsity);
         else if (!strcmp(a, "--dequantize")) dequantize = 1;
         else if (!strcmp(a, "--lm-head")) lm_head = 1;
+        else if (!strcmp(a, "--embeddings")) embeddings = 1;
         else if (a[0] == '-') return cli_error("compress: unknown option %s", a);
         else dir = a;
         if (bad) return 1;
     }
     if (!dir || !method || !out) return cli_error("compress: MODEL_DIR, --method and -o are required");
     if (threads) engine_set_threads((int)threads);
-    compress_options o = {.group = (int)group, .sparsity = sparsity, .damp = 0.01, .lm_head = (int)lm_head};
+    compress_options o = {.group = (int)group, .sparsity = sparsity, .damp = 0.01, .lm_head = (int)lm_head, .embeddings = (int)embeddings};
     cpet_err err;
     if (compress_check_chain(method, &o, calib_path != NULL, &err) != 0) return cli_report(&err);
     model m;
@@ -94,9 +97,9 @@ int cmd_compress(int argc, char **argv)
     if (model_save_as(&m, staged, (int)dequantize, &err) != 0) goto done;
     snprintf(path, sizeof path, "%s/tokenizer.json", staged);
     if (path_exists(tok_path) && copy_file(tok_path, path, &err) != 0) goto done;
-    json_t *rec = json_pack("{s:s, s:s, s:i, s:f, s:s?, s:i, s:i, s:b, s:b, s:I, s:I, s:f, s:o}", "model", dir, "method", method,
+    json_t *rec = json_pack("{s:s, s:s, s:i, s:f, s:s?, s:i, s:i, s:b, s:b, s:b, s:I, s:I, s:f, s:o}", "model", dir, "method", method,
                             "group", (int)group, "sparsity", sparsity, "calibration", calib_path, "calib_rows", n_rows,
-                            "calib_seq", calib_path ? (int)seq : 0, "lm_head_quantized", (int)lm_head, "dequantized", (int)dequantize, "bytes_before",
+                            "calib_seq", calib_path ? (int)seq : 0, "lm_head_quantized", (int)lm_head, "embeddings_quantized", (int)embeddings, "dequantized", (int)dequantize, "bytes_before",
                             (json_int_t)before, "bytes_after", (json_int_t)model_storage_bytes(&m), "seconds", seconds,
                             "facts", run_facts());
     snprintf(path, sizeof path, "%s/compress.json", staged);

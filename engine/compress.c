@@ -69,6 +69,8 @@ int compress_check_chain(const char *chain, const compress_options *o, int have_
         if (!strcmp(parts[i], "rtn-int4") || !strcmp(parts[i], "rtn-int3") || !strncmp(parts[i], "gptq", 4))
             if (qformat_group(QF_INT4, o->group) < 0) return cpet_fail(err, "%s: group size %d is not supported (32, 64 or 128)", parts[i], o->group);
     }
+    if ((o->lm_head || o->embeddings) && !quantized)
+        return cpet_fail(err, "'%s': quantizing the %s needs a quantizer in the chain", chain, o->lm_head ? "LM head" : "embeddings");
     return 0;
 }
 
@@ -329,7 +331,9 @@ static int moefy(model *m, const calib_data *c, cpet_err *err)
     return 0;
 }
 
-int compress_lm_head(model *m, const char *chain, int group, cpet_err *err)
+/* the format of the chain's quantizer (its last non-pruning step), for what is packed round-to-nearest
+ * beside the layers: the LM head, the embeddings */
+static int chain_format(const char *chain, const char *what, qformat *f, cpet_err *err)
 {
     char parts[8][32];
     int n;
@@ -337,12 +341,30 @@ int compress_lm_head(model *m, const char *chain, int group, cpet_err *err)
     const char *quantizer = NULL;
     for (int i = 0; i < n; i++)
         if (compress_find(parts[i]) && !compress_find(parts[i])->is_pruning) quantizer = parts[i];
-    if (!quantizer) return cpet_fail(err, "'%s': quantizing the LM head needs a quantizer in the chain", chain);
+    if (!quantizer) return cpet_fail(err, "'%s': quantizing %s needs a quantizer in the chain", chain, what);
+    *f = quant_format(quantizer);
+    return 0;
+}
+
+int compress_embeddings(model *m, const char *chain, int group, cpet_err *err)
+{
+    qformat f;
+    if (chain_format(chain, "the embeddings", &f, err) != 0) return -1;
+    if (m->embed_q || !m->embed) return cpet_fail(err, "the embeddings are already packed");
+    qtensor q;
+    if (quantize_rtn(&q, f, m->embed, m->cfg.vocab_size, m->cfg.hidden_size, group, err) != 0)
+        return cpet_prefix(err, "model.embed_tokens");
+    return model_set_packed_embeddings(m, &q);
+}
+
+int compress_lm_head(model *m, const char *chain, int group, cpet_err *err)
+{
+    qformat f;
+    if (chain_format(chain, "the LM head", &f, err) != 0) return -1;
     if (m->cfg.tie_word_embeddings)
         return cpet_fail(err, "the LM head is tied to the embeddings (tie_word_embeddings): quantizing it would quantize the "
                               "embedding lookups too, which cpet does not support");
     if (!m->lm_head.w) return cpet_fail(err, "the LM head is already packed");
-    qformat f = quant_format(quantizer);
     qtensor q;
     if (quantize_rtn(&q, f, m->lm_head.w, m->lm_head.out, m->lm_head.in, group, err) != 0) return cpet_prefix(err, "lm_head");
     return model_set_packed(m, m->cfg.n_layers, 0, &q);
@@ -385,5 +407,6 @@ int compress_model(model *m, const char *chain, const compress_options *o, const
         }
         if (rc != 0) return -1;
     }
-    return o->lm_head ? compress_lm_head(m, chain, o->group, err) : 0;
+    if (o->lm_head && compress_lm_head(m, chain, o->group, err) != 0) return -1;
+    return o->embeddings ? compress_embeddings(m, chain, o->group, err) : 0;
 }

@@ -23,6 +23,9 @@ typedef struct {
     int lm_head;     /* also pack the LM head, round-to-nearest in the chain's format (llama.cpp and
                       * runq.c quantize the classifier; GPTQ tools keep it f32, the default). Refused
                       * for a chain without a quantizer and for tied embeddings. */
+    int embeddings;  /* also pack the embedding table, round-to-nearest in the chain's format (llama.cpp
+                      * quantizes token_embd; lookups dequantize one row per token). With tied embeddings
+                      * the LM head is that table and runs packed too. Off by default. */
 } compress_options;
 
 typedef struct {
@@ -42,5 +45,7 @@ int compress_model(model *m, const char *chain, const compress_options *o, const
  * quantization format. Refused for a chain without a quantizer and for tied embeddings (the head is
  * then the embedding table the lookups read). */
 int compress_lm_head(model *m, const char *chain, int group, cpet_err *err);
+/* What compress_options.embeddings does, on its own: packs the embedding table the same way. */
+int compress_embeddings(model *m, const char *chain, int group, cpet_err *err);
 
 #endif

@@ -60,7 +60,7 @@ int model_forward_cached(model *m, kv_cache *c, const int *ids, int n, float *lo
     for (int i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= cfg->vocab_size)
             return cpet_fail(err, "token id %d is outside the vocabulary [0, %d)", ids[i], cfg->vocab_size);
-        memcpy(c->x + (size_t)i * D, m->embed + (size_t)ids[i] * D, (size_t)D * sizeof(float));
+        model_embed_tokens(m, ids + i, 1, c->x + (size_t)i * D);
     }
     for (int l = 0; l < cfg->n_layers; l++) {
         layer_weights *lw = &m->layers[l];

@@ -668,6 +668,13 @@ int gguf_export_model(const model *m, const tokenizer *tok, const gguf_export_op
                                  ggml_type_name(type), l, linear_module_suffix[k], lin->in);
         }
     uint32_t emb_type = o->quantize_embeddings ? type : GGML_T_F32;
+    /* packed embeddings (cpet compress --embeddings) in q8_0/q4_0 go out as they are, like the head below */
+    const qtensor *emb_q = m->embed_q;
+    if (emb_q && packed_format_of(GGML_T_Q8_0) == emb_q->format) emb_type = GGML_T_Q8_0;
+    else if (emb_q && packed_format_of(GGML_T_Q4_0) == emb_q->format) emb_type = GGML_T_Q4_0;
+    else if (emb_q && !o->requantize)
+        return cpet_fail(err, "%s: the embeddings are packed as %s; writing them as %s means dequantizing%s them: pass --requantize",
+                         src, qformat_name(emb_q->format), ggml_type_name(emb_type), emb_type == GGML_T_F32 ? "" : " and requantizing");
     /* a packed LM head (cpet compress --lm-head): its q8_0/q4_0 blocks go out as they are (exact); another
      * packed format needs --requantize and then takes the embeddings' type */
     const qtensor *head_q = c->tie_word_embeddings ? NULL : m->lm_head.qw;
@@ -707,7 +714,14 @@ int gguf_export_model(const model *m, const tokenizer *tok, const gguf_export_op
     if (c->bos_token_id >= 0) gguf_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)c->bos_token_id);
     if (c->eos_token_id >= 0) gguf_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)c->eos_token_id);
     char name[128];
-    if (rc == 0) rc = add_matrix(w, "token_embd.weight", m->embed, NULL, c->vocab_size, c->hidden_size, emb_type, 0, 0, err);
+    if (rc == 0) {
+        const qtensor *same = emb_q && emb_q->format == packed_format_of(emb_type) ? emb_q : NULL;
+        float *owned = NULL;
+        const float *wf = same ? NULL : model_embed_values(m, &owned);
+        if (!same && !wf) rc = cpet_fail(err, "out of memory");
+        else rc = add_matrix(w, "token_embd.weight", wf, same, c->vocab_size, c->hidden_size, emb_type, 0, 0, err);
+        free(owned);
+    }
     for (int l = 0; l < c->n_layers && rc == 0; l++) {
         const layer_weights *lw = &m->layers[l];
         snprintf(name, sizeof name, "blk.%d.attn_norm.weight", l);
@@ -901,7 +915,8 @@ static int load_tensor(model *m, const gguf_file *g, const gguf_tensor *t, unsig
                          (long long)t->ne[0], (long long)(t->n_dims > 1 ? t->ne[1] : 1), cols, rows);
     const int in_layer = layer >= 0 && layer < c->n_layers; /* layer == n_layers: the LM head */
     int heads = !in_layer ? 0 : which == LIN_Q ? c->n_heads : which == LIN_K ? c->n_kv_heads : 0;
-    if (layer >= 0 && packed_format_of(t->type) != QF_COUNT) {
+    const int embed_packed = slot == 0 && packed_format_of(t->type) != QF_COUNT; /* quantized token_embd stays packed */
+    if ((layer >= 0 || embed_packed) && packed_format_of(t->type) != QF_COUNT) {
         qtensor q;
         if (qtensor_alloc(&q, packed_format_of(t->type), rows, cols, 0, err) != 0) return cpet_prefix(err, "%s: %s", g->path, t->name);
         if (q.data_bytes != t->nbytes) {
@@ -910,7 +925,7 @@ static int load_tensor(model *m, const gguf_file *g, const gguf_tensor *t, unsig
         }
         if (heads) gguf_permute_rows(t->data, q.data, heads, c->head_dim, t->nbytes / (size_t)rows, 1);
         else memcpy(q.data, t->data, t->nbytes);
-        return model_set_packed(m, layer, which, &q);
+        return embed_packed ? model_set_packed_embeddings(m, &q) : model_set_packed(m, layer, which, &q);
     }
     if (!dst) return cpet_fail(err, "%s: tensor '%s' has no storage", g->path, t->name);
     if (!heads) {
@@ -934,7 +949,7 @@ int gguf_load_model(model *m, const char *path, cpet_err *err)
     int rc = config_from_gguf(&g, &cfg, err);
     /* Q8_0 / Q4_0 layer linears run packed and keep no f32 copy */
     /* (one entry past the layers: the LM head) */
-    unsigned char *packed_only = rc == 0 ? calloc((size_t)cfg.n_layers * LIN_PER_LAYER + 1, 1) : NULL;
+    unsigned char *packed_only = rc == 0 ? calloc(model_packed_mask_len(&cfg), 1) : NULL;
     if (rc == 0 && !packed_only) rc = cpet_fail(err, "%s: out of memory", path);
     for (int l = 0; rc == 0 && l < cfg.n_layers; l++)
         for (int k = 0; k < LIN_PER_LAYER; k++) {
@@ -945,6 +960,8 @@ int gguf_load_model(model *m, const char *path, cpet_err *err)
         }
     const gguf_tensor *head = rc == 0 && !cfg.tie_word_embeddings ? gguf_find_tensor(&g, "output.weight") : NULL;
     if (head && packed_format_of(head->type) != QF_COUNT) packed_only[(size_t)cfg.n_layers * LIN_PER_LAYER] = 1;
+    const gguf_tensor *embd = rc == 0 ? gguf_find_tensor(&g, "token_embd.weight") : NULL;
+    if (embd && packed_format_of(embd->type) != QF_COUNT) packed_only[model_packed_mask_embed(&cfg)] = 1;
     if (rc == 0 && model_create_packed(m, &cfg, packed_only, err) != 0) {
         model_free(m);
         rc = -1;

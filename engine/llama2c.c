@@ -98,8 +98,14 @@ int llama2c_export(const model *m, const llama2c_options *o, const char *src, co
     const model_config *c = &m->cfg;
     const int L = c->n_layers, D = c->hidden_size, F = c->intermediate_size, hd = c->head_dim, kvd = c->n_kv_heads * hd;
     const int shared = c->tie_word_embeddings;
+    float *embed_owned = NULL; /* a packed table (cpet compress --embeddings) goes out dequantized */
+    const float *embed = model_embed_values(m, &embed_owned);
+    if (!embed) return cpet_fail(err, "out of memory");
     atomic_file af;
-    if (atomic_open(&af, path, err) != 0) return -1;
+    if (atomic_open(&af, path, err) != 0) {
+        free(embed_owned);
+        return -1;
+    }
     sink s = {af.fp, 1, group_size(m, o), o->int8, err};
     int32_t cfg[7] = {D, F, L, c->n_heads, c->n_kv_heads, c->vocab_size, c->max_position_embeddings};
     err->msg[0] = '\0';
@@ -116,11 +122,11 @@ int llama2c_export(const model *m, const llama2c_options *o, const char *src, co
         for (int l = 0; l < L; l++) put(&s, m->layers[l].attn_norm, (size_t)D * 4);
         for (int l = 0; l < L; l++) put(&s, m->layers[l].ffn_norm, (size_t)D * 4);
         put(&s, m->final_norm, (size_t)D * 4);
-        put_matrix(&s, m->embed, c->vocab_size, D, 0, 0);
+        put_matrix(&s, embed, c->vocab_size, D, 0, 0);
     } else {
         if (!shared) cfg[5] = -cfg[5];
         put(&s, cfg, sizeof cfg);
-        put_matrix(&s, m->embed, c->vocab_size, D, 0, 0);
+        put_matrix(&s, embed, c->vocab_size, D, 0, 0);
         for (int l = 0; l < L; l++) put(&s, m->layers[l].attn_norm, (size_t)D * 4);
     }
     const int order[4] = {LIN_Q, LIN_K, LIN_V, LIN_O};
@@ -176,6 +182,7 @@ int llama2c_export(const model *m, const llama2c_options *o, const char *src, co
         free(owned);
     }
     (void)kvd;
+    free(embed_owned);
     if (!s.ok) {
         atomic_abort(&af);
         if (!err->msg[0]) cpet_fail(err, "write failed (disk full?)");

@@ -41,6 +41,7 @@ static void fill_in_parameter_table(model *m, float ***dst, const unsigned char 
               kvd = c->n_kv_heads * c->head_dim;
     char name[160];
     m->n_tensors = 0;
+    no_storage[m->n_tensors] = packed_only && packed_only[model_packed_mask_embed(c)];
     table_add(m, dst, &m->embed, "model.embed_tokens.weight", 2, c->vocab_size, D);
     for (int l = 0; l < c->n_layers; l++) {
         layer_weights *lw = &m->layers[l];
@@ -165,6 +166,8 @@ void model_free(model *m)
     for (int i = 0; m->quant && i < model_packed_slots(m); i++)
         if (m->quant[i].format != QF_COUNT) qtensor_free(&m->quant[i]);
     free(m->quant);
+    if (m->embed_q) qtensor_free(m->embed_q);
+    free(m->embed_q);
     for (int l = 0; m->moe && l < m->cfg.n_layers; l++) moe_free(&m->moe[l]);
     free(m->moe);
     free_acts(&m->acts);
@@ -367,7 +370,7 @@ int model_forward(model *m, const int *ids, const int *targets, int B, int T, cp
         a->targets[i] = t < 0 ? -1 : t;
     }
     memcpy(a->ids, ids, (size_t)N * sizeof(int));
-    for (int i = 0; i < N; i++) memcpy(a->x_in + (size_t)i * D, m->embed + (size_t)ids[i] * D, D * sizeof(float));
+    model_embed_tokens(m, ids, N, a->x_in);
 
     float *scratch = a->branch_scratch;
     for (int l = 0; l < c->n_layers; l++) {

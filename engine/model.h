@@ -62,6 +62,8 @@ typedef struct model {
     qtensor *quant; /* [n_layers * LIN_PER_LAYER + 1] packed bases (format QF_COUNT = none); the last is the
                      * LM head's (model_packed_slots) */
     moe_layer *moe; /* [n_layers] MoEfication routers and expert maps, or NULL for a dense FFN */
+    qtensor *embed_q; /* the embedding table packed (cpet compress --embeddings), or NULL; lookups dequantize
+                       * their rows, and a tied LM head multiplies by it */
     float loss;
     int n_targets;
     struct model_map {
@@ -124,6 +126,17 @@ size_t model_branch_scratch_per_row(const model *m);
 int model_set_packed(model *m, int layer, int which, qtensor *q);
 /* Slots of m->quant: one per layer linear, then the LM head's. */
 static inline int model_packed_slots(const model *m) { return m->cfg.n_layers * LIN_PER_LAYER + 1; }
+/* packed_only masks of model_create_packed: the slots above, then one entry for the embedding table */
+static inline size_t model_packed_mask_len(const model_config *c) { return (size_t)c->n_layers * LIN_PER_LAYER + 2; }
+static inline size_t model_packed_mask_embed(const model_config *c) { return (size_t)c->n_layers * LIN_PER_LAYER + 1; }
+/* Attaches q [vocab, hidden] (taken over) as the packed embedding table; m->embed, when it has storage,
+ * keeps the dequantized values; a tied LM head then reads q too. */
+int model_set_packed_embeddings(model *m, qtensor *q);
+/* rows ids[0..n) of the embedding table into out [n, hidden] (dequantized when packed) */
+void model_embed_tokens(const model *m, const int *ids, int n, float *out);
+/* The whole table as f32: m->embed, or the packed table dequantized into *owned (caller frees; NULL when
+ * out of memory). For exporters. */
+const float *model_embed_values(const model *m, float **owned);
 /* Decode mode of every packed linear: int8 activation blocks and integer dot products (llama.cpp's scheme,
  * ~3x the f32 token rate for int8/q8_0/q4_0) or exact float activations (the default). */
 void model_set_q8_activations(model *m, int on);

@@ -9,6 +9,8 @@
 #include "safetensors.h"
 #include "tensor.h"
 
+#define EMBED_NAME "model.embed_tokens.weight"
+
 /* ---- loading ---- */
 
 typedef struct {
@@ -114,10 +116,12 @@ static int load_packed(model *m, const shard_set *shards, param_tensor *t, const
     json_t *j = json_loads(desc, 0, &jerr);
     qformat fmt;
     const char *fs = json_string_value(json_object_get(j, "format"));
-    int group = (int)json_integer_value(json_object_get(j, "group")), layer, which;
-    if (!fs || qformat_parse(fs, &fmt) != 0 || linear_slot(m, t, &layer, &which) != 0) {
+    int group = (int)json_integer_value(json_object_get(j, "group")), layer = -1, which = 0;
+    const int is_embed = !strcmp(t->name, EMBED_NAME);
+    if (!fs || qformat_parse(fs, &fmt) != 0 || (!is_embed && linear_slot(m, t, &layer, &which) != 0)) {
         json_decref(j);
-        return cpet_fail(err, "%s: metadata '%s' does not describe a known packed format for a linear layer", f->path, key);
+        return cpet_fail(err, "%s: metadata '%s' does not describe a known packed format for a linear layer or the embeddings",
+                         f->path, key);
     }
     qtensor q;
     int rc = qtensor_alloc(&q, fmt, (int)t->shape[0], (int)t->shape[1], group, err);
@@ -153,7 +157,7 @@ static int load_packed(model *m, const shard_set *shards, param_tensor *t, const
         qtensor_free(&q);
         return -1;
     }
-    return model_set_packed(m, layer, which, &q);
+    return is_embed ? model_set_packed_embeddings(m, &q) : model_set_packed(m, layer, which, &q);
 }
 
 /* model_load_mapped's source: an F32 tensor of the right shape, 4-byte aligned in its file, is read in
@@ -187,7 +191,7 @@ static int load(model *m, const char *dir, int mapped, cpet_err *err)
         return -1;
     }
     /* a linear stored only packed gets no f32 storage: the model takes the bytes of its checkpoint */
-    unsigned char *packed_only = calloc((size_t)cfg.n_layers * LIN_PER_LAYER + 1, 1);
+    unsigned char *packed_only = calloc(model_packed_mask_len(&cfg), 1);
     char name[256];
     const st_file *pf = NULL;
     for (int l = 0; packed_only && l < cfg.n_layers; l++)
@@ -199,6 +203,8 @@ static int load(model *m, const char *dir, int mapped, cpet_err *err)
         }
     if (packed_only && !cfg.tie_word_embeddings && !find_in_shards(&shards, "lm_head.weight", &pf))
         packed_only[cfg.n_layers * LIN_PER_LAYER] = find_in_shards(&shards, "lm_head.qweight", &pf) != NULL;
+    if (packed_only && !find_in_shards(&shards, EMBED_NAME, &pf))
+        packed_only[model_packed_mask_embed(&cfg)] = find_in_shards(&shards, "model.embed_tokens.qweight", &pf) != NULL;
     if (!packed_only || model_create_over(m, &cfg, packed_only, mapped ? mapped_f32 : NULL, &shards, err) != 0) {
         free(packed_only);
         shards_close(&shards);
@@ -299,13 +305,15 @@ int model_save_as(const model *m, const char *dir, int dequantize, cpet_err *err
     for (int i = 0; i < m->n_tensors && !oom; i++) {
         const param_tensor *t = &m->tensors[i];
         const linear *lin = linear_of(m, t);
-        const qtensor *q = dequantize || !lin ? NULL : lin->qw;
+        const int is_embed = !strcmp(t->name, EMBED_NAME);
+        const qtensor *q = dequantize ? NULL : is_embed ? m->embed_q : lin ? lin->qw : NULL;
         if (!q) {
             const float *values = t->p;
             if (!values) {
                 float *w = malloc(t->n * sizeof(float));
                 if ((oom = !w)) break;
-                model_linear_f32(lin, w);
+                if (is_embed) qtensor_dequantize(m->embed_q, w);
+                else model_linear_f32(lin, w);
                 values = dequantized[n_dequantized++] = w;
             }
             entries[n++] = st_f32_entry(t->name, values, t->ndim, t->shape);

@@ -23,6 +23,33 @@ int model_set_packed(model *m, int layer, int which, qtensor *q)
     return 0;
 }
 
+int model_set_packed_embeddings(model *m, qtensor *q)
+{
+    if (m->embed_q) qtensor_free(m->embed_q);
+    else if (!(m->embed_q = calloc(1, sizeof *m->embed_q))) return -1;
+    *m->embed_q = *q;
+    if (m->embed) qtensor_dequantize(m->embed_q, m->embed);
+    if (m->cfg.tie_word_embeddings) m->lm_head.qw = m->embed_q;
+    return 0;
+}
+
+void model_embed_tokens(const model *m, const int *ids, int n, float *out)
+{
+    const size_t D = (size_t)m->cfg.hidden_size;
+    for (int i = 0; i < n; i++)
+        if (m->embed_q) qtensor_dequant_row(m->embed_q, ids[i], out + i * D);
+        else memcpy(out + i * D, m->embed + (size_t)ids[i] * D, D * sizeof(float));
+}
+
+const float *model_embed_values(const model *m, float **owned)
+{
+    *owned = NULL;
+    if (m->embed || !m->embed_q) return m->embed;
+    *owned = malloc((size_t)m->cfg.vocab_size * m->cfg.hidden_size * sizeof(float));
+    if (*owned) qtensor_dequantize(m->embed_q, *owned);
+    return *owned;
+}
+
 void model_linear_f32(const linear *l, float *out)
 {
     if (l->w) memcpy(out, l->w, (size_t)l->out * l->in * sizeof(float));
@@ -61,8 +88,9 @@ size_t model_storage_bytes(const model *m)
             const linear *lin = &m->layers[l].lin[k];
             if (lin->qw) bytes = bytes - (size_t)lin->in * lin->out * sizeof(float) + qtensor_bytes(lin->qw);
         }
-    if (m->lm_head.qw) /* untied only: a tied head is the embedding table, counted once above */
+    if (m->lm_head.qw && !m->cfg.tie_word_embeddings) /* a tied head is the embedding table, counted once */
         bytes = bytes - (size_t)m->lm_head.in * m->lm_head.out * sizeof(float) + qtensor_bytes(m->lm_head.qw);
+    if (m->embed_q) bytes = bytes - (size_t)m->cfg.vocab_size * m->cfg.hidden_size * sizeof(float) + qtensor_bytes(m->embed_q);
     return bytes;
 }
 
@@ -70,7 +98,7 @@ int model_create_random_packed(model *m, const model_config *cfg, qformat f, int
                                int pack_head, cpet_err *err)
 {
     const int slots = cfg->n_layers * LIN_PER_LAYER + 1;
-    unsigned char *packed_only = malloc((size_t)slots);
+    unsigned char *packed_only = calloc(model_packed_mask_len(cfg), 1);
     if (!packed_only) return cpet_fail(err, "out of memory");
     memset(packed_only, 1, (size_t)slots);
     packed_only[slots - 1] = pack_head && !cfg->tie_word_embeddings;

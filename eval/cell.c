@@ -44,7 +44,7 @@ static void truncate_set(task_set *s, int limit)
 static int apply_compression(const spec *s, const cell *c, model *m, const tokenizer *t, cpet_err *err)
 {
     if (!strcmp(c->compression, "none")) return 0;
-    compress_options o = {.group = s->group, .sparsity = s->sparsity, .damp = 0.01, .lm_head = s->lm_head};
+    compress_options o = {.group = s->group, .sparsity = s->sparsity, .damp = 0.01, .lm_head = s->lm_head, .embeddings = s->embeddings};
     int *ids = NULL, rows = 0, seq = s->calib_seq < m->rope_len ? s->calib_seq : m->rope_len;
     calib_data cal = {0};
     if (s->calib[0]) {

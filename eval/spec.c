@@ -186,7 +186,7 @@ int spec_parse(spec *s, json_t *root, const char *path, cpet_err *err)
     s->calib_seq = 128;
     json_t *co = json_object_get(root, "compression_options");
     if (co) {
-        static const char *const co_keys[] = {"group", "sparsity", "calib", "calib_rows", "calib_seq", "lm_head", NULL};
+        static const char *const co_keys[] = {"group", "sparsity", "calib", "calib_rows", "calib_seq", "lm_head", "embeddings", NULL};
         if (!json_is_object(co)) return cpet_fail(err, "%s: compression_options: expected an object", path);
         if (check_keys(co, co_keys, path, "compression_options.", err) != 0) return -1;
         const char *ints[] = {"group", "calib_rows", "calib_seq"};
@@ -205,6 +205,9 @@ int spec_parse(spec *s, json_t *root, const char *path, cpet_err *err)
         json_t *sp = json_object_get(co, "sparsity"), *cal = json_object_get(co, "calib"), *head = json_object_get(co, "lm_head");
         if (head && !json_is_boolean(head)) return cpet_fail(err, "%s: compression_options.lm_head: expected true or false", path);
         s->lm_head = head && json_is_true(head);
+        json_t *emb = json_object_get(co, "embeddings");
+        if (emb && !json_is_boolean(emb)) return cpet_fail(err, "%s: compression_options.embeddings: expected true or false", path);
+        s->embeddings = emb && json_is_true(emb);
         if (sp && !json_is_number(sp)) return cpet_fail(err, "%s: compression_options.sparsity: expected a number", path);
         if (sp) s->sparsity = json_number_value(sp);
         if (cal && !json_is_string(cal)) return cpet_fail(err, "%s: compression_options.calib: expected a string", path);
@@ -215,7 +218,8 @@ int spec_parse(spec *s, json_t *root, const char *path, cpet_err *err)
     if (held) snprintf(s->heldout, sizeof s->heldout, "%s", json_string_value(held));
     for (int i = 0; i < s->n_compressions; i++) {
         if (!strcmp(s->compressions[i], "none")) continue;
-        compress_options o = {.group = s->group, .sparsity = s->sparsity, .damp = 0.01, .lm_head = s->lm_head};
+        compress_options o = {.group = s->group, .sparsity = s->sparsity, .damp = 0.01, .lm_head = s->lm_head,
+                              .embeddings = s->embeddings};
         if (compress_check_chain(s->compressions[i], &o, s->calib[0] != 0, err) != 0) {
             char msg[sizeof err->msg];
             snprintf(msg, sizeof msg, "%s", err->msg);
@@ -337,6 +341,8 @@ cell *spec_expand(const spec *s, int *n_cells)
                         if (s->heldout[0]) json_object_set_new(x->config, "heldout", json_string(s->heldout));
                         if (s->lm_head && strcmp(x->compression, "none") != 0) /* only when set: other hashes stay */
                             json_object_set_new(json_object_get(x->config, "compression_options"), "lm_head", json_true());
+                        if (s->embeddings && strcmp(x->compression, "none") != 0)
+                            json_object_set_new(json_object_get(x->config, "compression_options"), "embeddings", json_true());
                         json_hash(x->config, x->config_hash);
                     }
     *n_cells = n;

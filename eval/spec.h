@@ -40,6 +40,7 @@ typedef struct {
     int group, calib_rows, calib_seq;
     double sparsity;
     int lm_head;        /* pack the LM head too (compress_options.lm_head) */
+    int embeddings;     /* pack the embedding table too (compress_options.embeddings) */
     char calib[1024];   /* calibration text ("" = none) */
     char heldout[1024]; /* text for a perplexity metric ("" = none) */
     char hash[17];      /* of the spec as given (sorted keys): runs of one spec share it */

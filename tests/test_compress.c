@@ -413,3 +413,58 @@ Test(moe, router_beats_chance)
     cr_assert_gt(recall, 0.5, "router recall %.2f (chance 1/8)", recall);
     moe_free(&e);
 }
+
+/* --embeddings: the table packed round-to-nearest in the chain's format. The oracle is the f32 model with
+ * the table replaced by its dequantized values; a saved model loads it packed (no f32 copy) to the same
+ * logits; a tied LM head multiplies by the packed table. */
+Test(compress, packed_embeddings_match_their_dequantized_table)
+{
+    const char *chains[] = {"q8_0", "q4_0", "rtn-int4"};
+    for (int k = 0; k < 3; k++)
+        for (int tied = 0; tied <= 1; tied++) {
+            cpet_err err;
+            model m, oracle, back;
+            model_config c = small_config(4, 2, ACT_SILU, tied, 10000.0f);
+            c.hidden_size = 64, c.intermediate_size = 128, c.head_dim = 16;
+            cr_assert_eq(model_create(&m, &c, &err), 0);
+            model_init_random(&m, 0.1f, 40 + k);
+            cr_assert_eq(model_create(&oracle, &c, &err), 0);
+            memcpy(oracle.params, m.params, m.n_params * sizeof(float));
+            const size_t before = model_storage_bytes(&m), table = (size_t)c.vocab_size * c.hidden_size;
+            compress_options o = {.group = 32, .embeddings = 1};
+            cr_assert_eq(compress_model(&m, chains[k], &o, NULL, &err), 0, "%s: %s", chains[k], err.msg);
+            cr_assert_not_null(m.embed_q, "%s: the table is packed", chains[k]);
+            if (tied) cr_assert_eq(m.lm_head.qw, m.embed_q, "a tied head reads the packed table");
+            qtensor_dequantize(m.embed_q, oracle.embed); /* the oracle: f32 everywhere but the table's values */
+            for (int l = 0; l < c.n_layers; l++)
+                for (int i = 0; i < LIN_PER_LAYER; i++) qtensor_dequantize(m.layers[l].lin[i].qw, oracle.layers[l].lin[i].w);
+            int ids[10];
+            for (int i = 0; i < 10; i++) ids[i] = (i * 11 + 3) % c.vocab_size;
+            const size_t n = (size_t)10 * c.vocab_size;
+            cr_assert_eq(model_forward(&oracle, ids, NULL, 1, 10, &err), 0, "%s", err.msg);
+            float *want = malloc(n * sizeof(float)), *got = malloc(n * sizeof(float));
+            memcpy(want, model_logits(&oracle), n * sizeof(float));
+            cr_assert_eq(model_forward(&m, ids, NULL, 1, 10, &err), 0, "%s", err.msg);
+            memcpy(got, model_logits(&m), n * sizeof(float));
+            cr_expect_lt(vec_max_rel_diff(got, want, n), 1e-5, "%s tied=%d", chains[k], tied);
+            char dir[256];
+            make_temp_dir(dir, sizeof dir);
+            cr_assert_eq(model_save(&m, dir, &err), 0, "%s", err.msg);
+            cr_assert_eq(model_load(&back, dir, &err), 0, "%s", err.msg);
+            cr_assert(back.embed_q && !back.embed, "%s: loaded packed, no f32 table", chains[k]);
+            cr_assert_eq(model_storage_bytes(&back), model_storage_bytes(&m));
+            cr_expect_lt(model_storage_bytes(&back), before - table * 4 + qtensor_bytes(back.embed_q) + 1, "%s: the table's bytes are the packed ones",
+                         chains[k]);
+            cr_assert_eq(model_forward(&back, ids, NULL, 1, 10, &err), 0, "%s", err.msg);
+            cr_expect_eq(memcmp(model_logits(&back), got, n * sizeof(float)), 0, "%s tied=%d: saved and loaded, bitwise", chains[k], tied);
+            free(want);
+            free(got);
+            model_free(&back);
+            model_free(&oracle);
+            model_free(&m);
+        }
+    compress_options o = {.group = 32, .sparsity = 0.5, .embeddings = 1};
+    cpet_err err;
+    cr_assert_neq(compress_check_chain("magnitude", &o, 0, &err), 0);
+    cr_assert(strstr(err.msg, "quantizing the embeddings needs a quantizer"), "%s", err.msg);
+}

@@ -450,7 +450,7 @@ Test(export, gguf_loaded_model_gives_source_logits, .timeout = 120)
         model_free(&c);
         model_free(&g);
     }
-    /* --quantize-embeddings: token_embd and output in q8_0 too, loaded as their dequantized values */
+    /* --quantize-embeddings: token_embd and output in q8_0 too, both kept packed when loaded */
     snprintf(path, sizeof path, "%s/q8e.gguf", dir);
     gguf_export_options oe = {GGML_T_Q8_0, 0, 1};
     char first_path[600];
@@ -464,7 +464,13 @@ Test(export, gguf_loaded_model_gives_source_logits, .timeout = 120)
     float *deq = malloc(300 * 64 * sizeof(float));
     cr_assert_eq(quantize_rtn(&qe, QF_Q8_0, m.embed, 300, 64, 0, &err), 0, "%s", err.msg);
     qtensor_dequantize(&qe, deq);
-    cr_assert_eq(memcmp(deq, g.embed, 300 * 64 * sizeof(float)), 0, "token_embd is looked up dequantized");
+    cr_assert(g.embed_q && g.embed_q->format == QF_Q8_0 && !g.embed, "a q8_0 token_embd stays packed, no f32 copy");
+    cr_assert_eq(memcmp(qe.data, g.embed_q->data, qe.data_bytes), 0);
+    float rows[3 * 64];
+    int look[3] = {0, 299, 17};
+    model_embed_tokens(&g, look, 3, rows);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(memcmp(rows + i * 64, deq + look[i] * 64, 64 * sizeof(float)), 0, "token_embd is looked up dequantized");
     qtensor_free(&qe);
     cr_assert_eq(quantize_rtn(&qe, QF_Q8_0, m.lm_head.w, 300, 64, 0, &err), 0, "%s", err.msg);
     cr_assert(g.lm_head.qw && g.lm_head.qw->format == QF_Q8_0 && !g.lm_head.w, "a q8_0 output.weight runs packed");
