@@ -28,28 +28,8 @@ static double stream_copy_gbs(const stream_buffers *s) { return bench_stream_cop
 /* read-only streaming (a sum), which is what a GEMV does with its weights */
 static double stream_read_gbs(const stream_buffers *s)
 {
-    volatile float sink; /* keeps the sum live */
-    double t0 = now_seconds();
-    float total = 0;
-#pragma omp parallel reduction(+ : total)
-    {
-        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-#pragma omp for schedule(static)
-        for (size_t i = 0; i < s->n / 32; i++) {
-            const float *p = s->b + i * 32;
-            s0 = _mm256_add_ps(s0, _mm256_load_ps(p));
-            s1 = _mm256_add_ps(s1, _mm256_load_ps(p + 8));
-            s2 = _mm256_add_ps(s2, _mm256_load_ps(p + 16));
-            s3 = _mm256_add_ps(s3, _mm256_load_ps(p + 24));
-        }
-        float lanes[8];
-        _mm256_storeu_ps(lanes, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-        for (int k = 0; k < 8; k++) total += lanes[k];
-    }
-    double seconds = now_seconds() - t0;
-    sink = total;
-    (void)sink;
-    return (double)(s->n / 32 * 32) * sizeof(float) / seconds / 1e9;
+    float sink;
+    return bench_stream_read_gbs(s->b, s->n, &sink);
 }
 
 /* what one format's rounds measured */
