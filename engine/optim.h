@@ -31,6 +31,9 @@ int adamw_load(adamw *o, const char *path, cpet_err *err);
 /* L2 norm of all gradients of the optimizer's tensors; if max_norm > 0 and exceeded, scales them down
  * (torch.nn.utils.clip_grad_norm_). Returns the norm before clipping. */
 double clip_grad_norm(adamw *o, double max_norm);
+/* sum of g[i]^2 in doubles: AVX2 over fixed chunks of 65536 in parallel, added in chunk order (the same
+ * result for any thread count) */
+double sum_of_squares(const float *g, size_t n);
 
 typedef enum { SCHED_CONSTANT, SCHED_LINEAR, SCHED_COSINE } schedule_kind;
 typedef struct {

@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 
+#include "blas.h"
 #include "optim.h"
 #include "tensor.h"
 
@@ -54,6 +55,28 @@ Test(optim, clip_grad_norm_scales_to_max)
     cr_assert_float_eq(vec_norm(g, 4), 1.0, 1e-5);
     cr_assert_float_eq(g[0] / g[3], 0.75, 1e-6);
     adamw_free(&o);
+}
+
+/* the gradient norm's sum of squares: against a serial double sum, and the same bits at 1 and 2 threads */
+Test(optim, sum_of_squares_matches_the_serial_sum_at_any_thread_count)
+{
+    const size_t sizes[] = {1, 7, 65536, 65543, 300001};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t n = sizes[k];
+        float *g = malloc(n * sizeof(float));
+        cpet_rng r;
+        rng_seed(&r, 5 + k);
+        for (size_t i = 0; i < n; i++) g[i] = rng_normal(&r) * (i % 13 == 0 ? 100.0f : 0.01f);
+        double want = 0;
+        for (size_t i = 0; i < n; i++) want += (double)g[i] * g[i];
+        engine_set_threads(1);
+        double one = sum_of_squares(g, n);
+        engine_set_threads(2);
+        double two = sum_of_squares(g, n);
+        cr_assert(fabs(one - want) <= 1e-12 * want, "n=%zu: %.17g vs %.17g", n, one, want);
+        cr_assert(one == two, "n=%zu: the same sum at 1 and 2 threads", n);
+        free(g);
+    }
 }
 
 Test(optim, schedules_warmup_then_decay)
