@@ -52,15 +52,41 @@ static inline void rows8_dot(const float *w, const float *x, float *y, int in)
 
 void gemv_f32(const float *W, const float *x, float *y, int n, int out, int in)
 {
-    if (n == 1) { /* decode: blocks of eight rows, the rest one by one */
-        const int blocks = out / 8;
-#pragma omp parallel for schedule(static)
-        for (int b = 0; b < blocks; b++) rows8_dot(W + (size_t)8 * b * in, x, y + 8 * b, in);
-        for (int o = 8 * blocks; o < out; o++) row_dot(W + (size_t)o * in, x, y + o, 1, in, out);
+    gemv_f32_shared(&W, &out, 1, x, &y, n, in);
+}
+
+/* which matrix global unit u (a block of 8 rows, or a row) falls in, given units per matrix */
+static inline int unit_owner(const int *units, int k, int *u)
+{
+    int j = 0;
+    while (j < k - 1 && *u >= units[j]) *u -= units[j++];
+    return j;
+}
+
+void gemv_f32_shared(const float *const *W, const int *out, int k, const float *x, float *const *y, int n, int in)
+{
+    int units[GEMV_MAX_SHARED], total = 0;
+    if (n == 1) { /* decode: blocks of eight rows of every matrix in one loop, then the leftover rows */
+        for (int j = 0; j < k; j++) total += units[j] = out[j] / 8;
+#pragma omp parallel
+        {
+#pragma omp for schedule(static)
+            for (int t = 0; t < total; t++) {
+                int b = t, j = unit_owner(units, k, &b);
+                rows8_dot(W[j] + (size_t)8 * b * in, x, y[j] + 8 * b, in);
+            }
+#pragma omp single
+            for (int j = 0; j < k; j++)
+                for (int o = 8 * units[j]; o < out[j]; o++) row_dot(W[j] + (size_t)o * in, x, y[j] + o, 1, in, out[j]);
+        }
         return;
     }
+    for (int j = 0; j < k; j++) total += units[j] = out[j];
 #pragma omp parallel for schedule(static)
-    for (int o = 0; o < out; o++) row_dot(W + (size_t)o * in, x, y + o, n, in, out);
+    for (int t = 0; t < total; t++) {
+        int o = t, j = unit_owner(units, k, &o);
+        row_dot(W[j] + (size_t)o * in, x, y[j] + o, n, in, out[j]);
+    }
 }
 
 float dot_f32(const float *a, const float *b, int n)

@@ -66,9 +66,9 @@ int model_forward_cached(model *m, kv_cache *c, const int *ids, int n, float *lo
         layer_weights *lw = &m->layers[l];
         float *kc = c->k + (size_t)l * c->max_len * KVD, *vc = c->v + (size_t)l * c->max_len * KVD;
         rmsnorm_forward(c->xn, c->rstd, c->x, lw->attn_norm, n, D, cfg->rms_norm_eps);
-        linear_forward(&lw->lin[LIN_Q], c->xn, c->q, n, c->branch_scratch);
-        linear_forward(&lw->lin[LIN_K], c->xn, c->kn, n, c->branch_scratch);
-        linear_forward(&lw->lin[LIN_V], c->xn, c->vn, n, c->branch_scratch);
+        const linear *qkv[3] = {&lw->lin[LIN_Q], &lw->lin[LIN_K], &lw->lin[LIN_V]};
+        float *qkv_out[3] = {c->q, c->kn, c->vn};
+        linear_forward_shared(qkv, 3, c->xn, qkv_out, n, c->branch_scratch); /* one parallel region */
         rope_forward(c->q, m->rope_cos, m->rope_sin, n, n, pos0, H, hd);
         rope_forward(c->kn, m->rope_cos, m->rope_sin, n, n, pos0, KV, hd);
         memcpy(kc + (size_t)pos0 * KVD, c->kn, (size_t)n * KVD * sizeof(float));
@@ -77,8 +77,9 @@ int model_forward_cached(model *m, kv_cache *c, const int *ids, int n, float *lo
         linear_forward(&lw->lin[LIN_O], c->att, c->mid, n, c->branch_scratch);
         for (size_t i = 0; i < (size_t)n * D; i++) c->mid[i] += c->x[i];
         rmsnorm_forward(c->xn, c->rstd, c->mid, lw->ffn_norm, n, D, cfg->rms_norm_eps);
-        linear_forward(&lw->lin[LIN_GATE], c->xn, c->gate, n, c->branch_scratch);
-        linear_forward(&lw->lin[LIN_UP], c->xn, c->up, n, c->branch_scratch);
+        const linear *gate_up[2] = {&lw->lin[LIN_GATE], &lw->lin[LIN_UP]};
+        float *gate_up_out[2] = {c->gate, c->up};
+        linear_forward_shared(gate_up, 2, c->xn, gate_up_out, n, c->branch_scratch);
         gated_act_forward(c->h, c->gate, c->up, (size_t)n * F, cfg->hidden_act, cfg->act_threshold);
         if (m->moe) moe_mask(&m->moe[l], c->xn, c->h, n);
         linear_forward(&lw->lin[LIN_DOWN], c->h, c->x, n, c->branch_scratch);

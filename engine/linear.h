@@ -35,6 +35,10 @@ typedef struct linear {
 } linear;
 
 void linear_forward(const linear *l, const float *x, float *y, int n, float *scratch);
+/* ys[j] = linear_forward(ls[j], x) for k linears that read the same x (q/k/v, gate/up). At decode sizes
+ * their f32 or int8-activation packed bases run in one parallel region (and x is quantized once); the
+ * results are those of k linear_forward calls, bit for bit. */
+void linear_forward_shared(const linear *const *ls, int k, const float *x, float *const *ys, int n, float *scratch);
 /* dx (may be NULL) += dy W + branch terms;  dw += dy^T x when not frozen (never for a packed base) */
 void linear_backward(const linear *l, const float *x, const float *dy, float *dx, int n, float *scratch);
 void linear_attach(linear *l, branch *b);

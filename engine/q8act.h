@@ -21,5 +21,8 @@ typedef struct {
 void quantize_q8_rows(const float *x, int n, int cols, int8_t *codes, q8_rows *a);
 /* y[n, rows] from the decode pack of q (qtensor_pack_decode); rows a multiple of 8 */
 void qpack_matmul_q8(const qtensor *q, const q8_rows *a, float *y, int n);
+/* the same for k <= Q8_MAX_SHARED matrices of equal cols that read the same x, in one parallel region */
+#define Q8_MAX_SHARED 4
+void qpack_matmul_q8_shared(const qtensor *const *qs, int k, const q8_rows *a, float *const *ys, int n);
 
 #endif

@@ -544,6 +544,25 @@ void qmatmul(const qtensor *q, const float *x, float *y, int n)
     }
 }
 
+int qmatmul_shared(const qtensor *const *qs, int k, const float *x, float *const *ys, int n)
+{
+    if (k < 1 || k > Q8_MAX_SHARED) return -1;
+    for (int j = 0; j < k; j++)
+        if (qmatmul_select(qs[j], n) != QK_Q8ACT_PACK || qs[j]->cols != qs[0]->cols) return -1;
+    q8_rows *a = malloc(sizeof *a);
+    int8_t *codes = malloc((size_t)n * qs[0]->cols);
+    if (!a || !codes) {
+        free(a);
+        free(codes);
+        return -1;
+    }
+    quantize_q8_rows(x, n, qs[0]->cols, codes, a); /* once for all of them */
+    qpack_matmul_q8_shared(qs, k, a, ys, n);
+    free(codes);
+    free(a);
+    return 0;
+}
+
 /* The q8-activation decode in plain C: x blocks quantized the same way, dot products of the codes. */
 static void q8act_reference(const qtensor *q, const float *x, float *y, int n)
 {

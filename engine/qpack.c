@@ -190,24 +190,36 @@ static inline __attribute__((always_inline)) void pack_row_group(const qtensor *
     for (int i = 0; i < n; i++) _mm256_storeu_ps(y + (size_t)i * q->rows + (size_t)rg * PACK_ROWS, acc[i]);
 }
 
-void qpack_matmul_q8(const qtensor *q, const q8_rows *a, float *y, int n)
+void qpack_matmul_q8(const qtensor *q, const q8_rows *a, float *y, int n) { qpack_matmul_q8_shared(&q, 1, a, &y, n); }
+
+void qpack_matmul_q8_shared(const qtensor *const *qs, int k, const q8_rows *a, float *const *ys, int n)
 {
-    const int per_row = q->cols / q->group, blocks_per_group = q->group / 32, groups = q->rows / PACK_ROWS;
     _Static_assert(Q8_MAX_INPUTS == 4, "the switch below instantiates n = 1..4");
-    float zsum[Q8_MAX_INPUTS][Q8_MAX_BLOCKS]; /* 16 KiB */
-    for (int i = 0; i < n; i++) /* per weight group: sum over its blocks of x scale * x code sum */
-        for (int k = 0; k < per_row; k++) {
-            float s = 0;
-            for (int j = 0; j < blocks_per_group; j++) s += a->d[i][k * blocks_per_group + j] * (float)a->sum[i][k * blocks_per_group + j];
-            zsum[i][k] = s;
-        }
+    typedef float zsums[Q8_MAX_INPUTS][Q8_MAX_BLOCKS]; /* 16 KiB per matrix */
+    zsums *zsum = malloc((size_t)k * sizeof *zsum);
+    int groups[Q8_MAX_SHARED], total = 0;
+    for (int m = 0; m < k; m++) {
+        const qtensor *q = qs[m];
+        const int per_row = q->cols / q->group, blocks_per_group = q->group / 32;
+        total += groups[m] = q->rows / PACK_ROWS;
+        for (int i = 0; i < n; i++) /* per weight group: sum over its blocks of x scale * x code sum */
+            for (int g = 0; g < per_row; g++) {
+                float s = 0;
+                for (int j = 0; j < blocks_per_group; j++) s += a->d[i][g * blocks_per_group + j] * (float)a->sum[i][g * blocks_per_group + j];
+                zsum[m][i][g] = s;
+            }
+    }
 #pragma omp parallel for schedule(static)
-    for (int rg = 0; rg < groups; rg++) {
+    for (int t = 0; t < total; t++) { /* row groups of every matrix in one loop */
+        int rg = t, m = 0;
+        while (m < k - 1 && rg >= groups[m]) rg -= groups[m++];
+        const float(*z)[Q8_MAX_BLOCKS] = (const float(*)[Q8_MAX_BLOCKS])zsum[m];
         switch (n) {
-        case 1: pack_row_group(q, rg, a, (const float(*)[Q8_MAX_BLOCKS])zsum, y, 1); break;
-        case 2: pack_row_group(q, rg, a, (const float(*)[Q8_MAX_BLOCKS])zsum, y, 2); break;
-        case 3: pack_row_group(q, rg, a, (const float(*)[Q8_MAX_BLOCKS])zsum, y, 3); break;
-        default: pack_row_group(q, rg, a, (const float(*)[Q8_MAX_BLOCKS])zsum, y, 4); break;
+        case 1: pack_row_group(qs[m], rg, a, z, ys[m], 1); break;
+        case 2: pack_row_group(qs[m], rg, a, z, ys[m], 2); break;
+        case 3: pack_row_group(qs[m], rg, a, z, ys[m], 3); break;
+        default: pack_row_group(qs[m], rg, a, z, ys[m], 4); break;
         }
     }
+    free(zsum);
 }

@@ -106,6 +106,10 @@ const char *qkernel_name(qkernel k);
 /* y[n, rows] = x[n, cols] W^T on the packed weights; OpenMP over output rows. W8A8 quantizes x per row;
  * with q->q8_activations, decode-sized inputs (n <= 4) of int8/q8_0/int4/int3/q4_0 use int8 x blocks. */
 void qmatmul(const qtensor *q, const float *x, float *y, int n);
+/* k matrices of equal cols that read the same x (q/k/v, gate/up): when every one runs the int8-activation
+ * pack kernel at this n, x is quantized once and all their rows run in one parallel region (0); otherwise
+ * -1 and nothing is computed (the caller runs them one by one). */
+int qmatmul_shared(const qtensor *const *qs, int k, const float *x, float *const *ys, int n);
 /* the same with plain scalar code: the reference the fast kernel is tested against */
 void qmatmul_reference(const qtensor *q, const float *x, float *y, int n);
 /* Builds q->pack for the q8_activations decode: INT4, INT3 (groups a multiple of 32, per-channel included

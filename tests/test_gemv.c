@@ -2,9 +2,11 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "gemv.h"
 #include "linear.h"
+#include "quant.h"
 #include "tensor.h"
 
 static float frand(unsigned *s)
@@ -64,4 +66,55 @@ Test(gemv, dot_matches_a_double_sum)
         for (int i = 0; i < n; i++) a[i] = frand(&seed), b[i] = frand(&seed), ref += (double)a[i] * b[i];
         cr_assert(fabs(dot_f32(a, b, n) - ref) <= 1e-6 * n + 1e-6, "n=%d: %g vs %g", n, dot_f32(a, b, n), ref);
     }
+}
+
+/* Linears that share x (q/k/v, gate/up) in one parallel region: bit for bit what separate calls give,
+ * f32 (row counts that leave rows outside the blocks of 8) and int8-activation packs (x quantized once) */
+Test(gemv, shared_linears_equal_separate_calls)
+{
+    const int in = 96, outs[3] = {40, 21, 16};
+    unsigned seed = 11;
+    float *W[3], *x = malloc(sizeof(float) * 4 * in), *sep[3], *shared[3];
+    qtensor q[3];
+    linear lin[3], lq[3];
+    for (int j = 0; j < 3; j++) {
+        W[j] = malloc(sizeof(float) * (size_t)outs[j] * in);
+        for (int i = 0; i < outs[j] * in; i++) W[j][i] = frand(&seed);
+        sep[j] = malloc(sizeof(float) * 4 * 40); /* the widest, whichever matrix lands in slot j */
+        shared[j] = malloc(sizeof(float) * 4 * 40);
+        lin[j] = (linear){.in = in, .out = outs[j], .w = W[j]};
+        cpet_err err;
+        cr_assert_eq(quantize_rtn(&q[j], j == 1 ? QF_INT4 : QF_Q4_0, W[j], outs[j], in, 32, &err), 0, "%s", err.msg);
+        q[j].q8_activations = 1;
+        qtensor_pack_decode(&q[j]); /* 21 rows: no pack, so that matrix runs on its own */
+        lq[j] = (linear){.in = in, .out = outs[j], .qw = &q[j]};
+    }
+    for (int i = 0; i < 4 * in; i++) x[i] = frand(&seed);
+    const linear *fl[3] = {&lin[0], &lin[1], &lin[2]}, *pl[3] = {&lq[0], &lq[2], &lq[1]};
+    for (int n = 1; n <= GEMV_MAX_N; n++) {
+        for (int j = 0; j < 3; j++) linear_forward(fl[j], x, sep[j], n, NULL);
+        linear_forward_shared(fl, 3, x, shared, n, NULL);
+        for (int j = 0; j < 3; j++)
+            cr_assert_eq(memcmp(sep[j], shared[j], sizeof(float) * n * outs[j]), 0, "f32 n=%d matrix %d", n, j);
+        for (int k = 2; k <= 3; k++) { /* two packs fuse; with the unpacked one all run separately */
+            for (int j = 0; j < k; j++) linear_forward(pl[j], x, sep[j], n, NULL);
+            float *ys[3] = {shared[0], shared[1], shared[2]};
+            linear_forward_shared(pl, k, x, ys, n, NULL);
+            for (int j = 0; j < k; j++)
+                cr_assert_eq(memcmp(sep[j], shared[j], sizeof(float) * n * pl[j]->out), 0, "packed n=%d k=%d matrix %d", n, k, j);
+        }
+        const qtensor *qs[2] = {&q[0], &q[2]};
+        float *ys[2] = {shared[0], shared[1]};
+        cr_assert_eq(qmatmul_shared(qs, 2, x, ys, n), 0, "two packs at n=%d fuse", n);
+    }
+    const qtensor *mixed[2] = {&q[0], &q[1]};
+    float *ys[2] = {shared[0], shared[1]};
+    cr_assert_eq(qmatmul_shared(mixed, 2, x, ys, 1), -1, "a matrix without a pack is not fused");
+    for (int j = 0; j < 3; j++) {
+        free(W[j]);
+        free(sep[j]);
+        free(shared[j]);
+        qtensor_free(&q[j]);
+    }
+    free(x);
 }
