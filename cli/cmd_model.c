@@ -213,16 +213,17 @@ done:
 int cmd_init(int argc, char **argv)
 {
     const char *config = NULL, *out = NULL, *method = NULL;
-    long seed = 0, group = 128, head = 0;
+    long seed = 0, group = 128, head = 0, embeddings = 0;
     double std = 0.02;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) {
-            printf("usage: cpet init CONFIG.json -o MODEL_DIR [--seed 0] [--std 0.02] [--method FORMAT [--group 128] [--lm-head]]\n"
+            printf("usage: cpet init CONFIG.json -o MODEL_DIR [--seed 0] [--std 0.02] [--method FORMAT [--group 128] [--lm-head] [--embeddings]]\n"
                    "Writes MODEL_DIR/config.json and model.safetensors: the architecture of an HF config.json with\n"
                    "random weights (matrices N(0, std), norm weights 1), e.g. to benchmark a LLaMA-2-shaped model.\n"
-                   "--method q4_0|q8_0|int4|int8|int3|nf4|w8a8 makes the layer linears (and with --lm-head the head)\n"
-                   "packed directly, one matrix at a time, so a 7B shape never needs its 28 GB of f32.\n");
+                   "--method q4_0|q8_0|int4|int8|int3|nf4|w8a8 makes the layer linears (and with --lm-head the head,\n"
+                   "with --embeddings the embedding table) packed directly, one matrix at a time, so a 7B shape never\n"
+                   "needs its 28 GB of f32.\n");
             return 0;
         }
         if (!strcmp(a, "-o")) {
@@ -235,6 +236,8 @@ int cmd_init(int argc, char **argv)
             if (cli_int(a, cli_value(argc, argv, &i), -1, 1 << 20, &group) != 0) return 1;
         } else if (!strcmp(a, "--lm-head")) {
             head = 1;
+        } else if (!strcmp(a, "--embeddings")) {
+            embeddings = 1;
         } else if (!strcmp(a, "--std")) {
             if (cli_float(a, cli_value(argc, argv, &i), &std) != 0) return 1;
         } else if (a[0] == '-') return cli_error("init: unknown option %s", a);
@@ -248,7 +251,7 @@ int cmd_init(int argc, char **argv)
     if (method && qformat_parse(method, &f) != 0) return cli_error("init: --method '%s' is not a packed format (q4_0, q8_0, int4, int8, int3, nf4, w8a8)", method);
     if (config_load(&c, config, &err) != 0) return cli_report(&err);
     if (method) {
-        if (model_create_random_packed(&m, &c, f, (int)group, (float)std, (unsigned long long)seed, (int)head, &err) != 0)
+        if (model_create_random_packed(&m, &c, f, (int)group, (float)std, (unsigned long long)seed, (int)head, (int)embeddings, &err) != 0)
             return cli_report(&err);
     } else {
         if (model_create(&m, &c, &err) != 0) return cli_report(&err);

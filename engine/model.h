@@ -149,9 +149,10 @@ int model_is_decode_only(const model *m);
 void model_linear_f32(const linear *l, float *out);
 /* A model of cfg's shape whose layer linears (and, with pack_head, an untied LM head) are random N(0, std)
  * weights quantized round-to-nearest to format f, one matrix at a time: the f32 model never exists, so
- * a 7B shape fits in a few GB. Embeddings stay f32 N(0, std), norms 1. */
+ * a 7B shape fits in a few GB. Embeddings are f32 N(0, std) (with pack_embeddings then packed to f too),
+ * norms 1. */
 int model_create_random_packed(model *m, const model_config *cfg, qformat f, int group, float std, unsigned long long seed,
-                               int pack_head, cpet_err *err);
+                               int pack_head, int pack_embeddings, cpet_err *err);
 /* Bytes the weights take as stored (packed bases at their packed size, everything else f32). */
 size_t model_storage_bytes(const model *m);
 

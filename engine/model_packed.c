@@ -95,7 +95,7 @@ size_t model_storage_bytes(const model *m)
 }
 
 int model_create_random_packed(model *m, const model_config *cfg, qformat f, int group, float std, unsigned long long seed,
-                               int pack_head, cpet_err *err)
+                               int pack_head, int pack_embeddings, cpet_err *err)
 {
     const int slots = cfg->n_layers * LIN_PER_LAYER + 1;
     unsigned char *packed_only = calloc(model_packed_mask_len(cfg), 1);
@@ -127,6 +127,11 @@ int model_create_random_packed(model *m, const model_config *cfg, qformat f, int
             if (rc == 0) rc = model_set_packed(m, l, k, &q);
         }
     free(w);
+    if (rc == 0 && pack_embeddings) { /* the table was drawn above; packed, it is saved packed */
+        qtensor q;
+        rc = quantize_rtn(&q, f, m->embed, cfg->vocab_size, cfg->hidden_size, group, err);
+        if (rc == 0) rc = model_set_packed_embeddings(m, &q);
+    }
     if (rc != 0) model_free(m);
     return rc;
 }

@@ -205,4 +205,15 @@ Test(compress_cli, init_packed_random_model, .timeout = 60)
     cr_assert_eq(model_forward(&m, ids, NULL, 1, 8, &err), 0, "%s", err.msg);
     cr_assert(isfinite(m.loss) && m.loss > 0, "loss %f", (double)m.loss);
     model_free(&m);
+    /* --embeddings: the table packed too; the model holds only its norms in f32 */
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    snprintf(cmd, sizeof cmd, "%s init %s -o %s/e --method q8_0 --lm-head --embeddings --seed 3", CPET_BINARY, path, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/e", dir);
+    cr_assert_eq(model_load(&m, path, &err), 0, "%s", err.msg);
+    cr_assert(m.embed_q && m.embed_q->format == QF_Q8_0 && !m.embed, "the embedding table is packed");
+    cr_assert_eq(m.n_params, 2 * 2 * 64 + 64, "only norms are f32 (%zu)", m.n_params);
+    cr_assert_eq(model_forward(&m, ids, NULL, 1, 8, &err), 0, "%s", err.msg);
+    cr_assert(isfinite(m.loss) && m.loss > 0, "loss %f", (double)m.loss);
+    model_free(&m);
 }
