@@ -63,6 +63,18 @@ typedef struct {
     FILE *log;
 } bench_decode_options;
 bench_decode_options bench_decode_defaults(void);
+
+typedef struct {
+    const char *model; /* a model directory (f32 or packed): the frozen base */
+    int rank, seq, batch, steps, threads;
+    unsigned long long seed;
+    float lr;
+    FILE *log;
+} bench_lora_options;
+bench_lora_options bench_lora_defaults(void);
+/* rank-r LoRA on every layer linear of a frozen base: seconds per step (median after the first), tokens/s,
+ * peak RSS and the loss curve */
+int bench_lora_run(const bench_lora_options *o, json_t **result, cpet_err *err);
 /* Prompt processing (one chunk of prompt_tokens through the KV cache) and generation (gen_tokens greedy
  * steps) in tokens/s, median and spread over reps per thread count; bytes read per generated token
  * (weights + the KV cache at the mean position) and their rate against the copy bandwidth measured

@@ -191,9 +191,12 @@ static int bench_decode(int argc, char **argv)
                    "                        [--q8-activations] [--seed 1] [-o FILE.json] [--csv FILE.csv]\n"
                    "llama-bench's tests on a model (f32 or packed): pp = the prompt as one chunk through the KV cache,\n"
                    "tg = greedy single-token steps; tokens/s median and spread over reps per thread count. Decode is\n"
-                   "memory-bound: each rep is followed by a STREAM copy, and `of copy bandwidth` is (bytes read per\n"
-                   "generated token x tokens/s) / copy GB/s, a within-run ratio. The JSON adds the samples, bytes per\n"
-                   "token, peak RSS and the greedy ids (to compare with other runtimes on the same weights).\n");
+                   "memory-bound: each rep is followed by a read-only stream and a STREAM copy, and `of bound` is\n"
+                   "(bytes read per generated token x tokens/s) / read GB/s, a within-run ratio (the JSON has the copy\n"
+                   "fraction too). The JSON adds the samples, bytes per token, peak RSS and RSS / (size + KV cache),\n"
+                   "and the greedy ids (to compare with other runtimes on the same weights). A directory's F32 tensors\n"
+                   "are read in place from the mapped checkpoint; with --q8-activations 4-bit linears keep only their\n"
+                   "decode pack.\n");
             return 0;
         }
         if (!strcmp(a, "-o")) bad = !(out = cli_value(argc, argv, &i));
@@ -225,6 +228,47 @@ static int bench_decode(int argc, char **argv)
         bench_decode_csv(result, af.fp);
         if (atomic_commit(&af, &err) != 0) return json_decref(result), cli_report(&err);
     }
+    return out ? bench_emit(result, out) : (json_decref(result), 0);
+}
+
+/* cpet bench lora MODEL_DIR [options] */
+static int bench_lora(int argc, char **argv)
+{
+    bench_lora_options o = bench_lora_defaults();
+    o.log = stderr_is_tty() ? stderr : NULL;
+    const char *out = NULL;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        int bad = 0;
+        if (cli_is_help(a)) {
+            printf("usage: cpet bench lora MODEL_DIR [--rank 8] [--seq 64] [--batch 4] [--steps 4] [--threads 2] [--seed 0]\n"
+                   "                      [-o FILE.json]\n"
+                   "Trains a rank-r LoRA on every layer linear of MODEL_DIR's frozen base (f32 or packed, e.g. a 7B shape\n"
+                   "from cpet init --method q4_0) on one seeded batch of random ids: seconds per step (median after the\n"
+                   "first), tokens/s, peak RSS and the loss curve, which falls as the batch is memorised.\n");
+            return 0;
+        }
+        if (!strcmp(a, "-o")) bad = !(out = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--rank")) bad = int_opt(a, argc, argv, &i, 1, 4096, &o.rank) != 0;
+        else if (!strcmp(a, "--seq")) bad = int_opt(a, argc, argv, &i, 2, 1 << 20, &o.seq) != 0;
+        else if (!strcmp(a, "--batch")) bad = int_opt(a, argc, argv, &i, 1, 1 << 16, &o.batch) != 0;
+        else if (!strcmp(a, "--steps")) bad = int_opt(a, argc, argv, &i, 2, 1 << 20, &o.steps) != 0;
+        else if (!strcmp(a, "--threads")) bad = int_opt(a, argc, argv, &i, 1, 1024, &o.threads) != 0;
+        else if (!strcmp(a, "--seed")) {
+            int seed = 0;
+            bad = int_opt(a, argc, argv, &i, 0, 0x7fffffff, &seed) != 0;
+            o.seed = (unsigned long long)seed;
+        } else if (a[0] == '-') return cli_error("bench lora: unknown option %s", a);
+        else o.model = a;
+        if (bad) return 1;
+    }
+    if (!o.model) return cli_error("bench lora: MODEL_DIR is required");
+    json_t *result;
+    cpet_err err;
+    if (bench_lora_run(&o, &result, &err) != 0) return cli_report(&err);
+    printf("lora r%d on %s: %.2f s/step, %.1f tokens/s, peak RSS %.0f MiB\n", o.rank, o.model,
+           json_number_value(json_object_get(result, "step_seconds_median")), json_number_value(json_object_get(result, "tokens_per_s")),
+           json_number_value(json_object_get(result, "peak_rss_mb")));
     return out ? bench_emit(result, out) : (json_decref(result), 0);
 }
 
@@ -294,6 +338,7 @@ int cmd_bench(int argc, char **argv)
     if (argc < 2 || cli_is_help(argv[1])) {
         printf("usage: cpet bench engine|tokenizer|pretrain|gemv [options]   (cpet bench NAME --help)\n"
                "       cpet bench decode MODEL_DIR [--prompt-tokens 128 --gen-tokens 256 --threads 1,2 --reps 5]\n"
+               "       cpet bench lora MODEL_DIR [--rank 8 --seq 64 --batch 4 --steps 4 --threads 2]\n"
                "       cpet bench history append RESULT.json... --history FILE.jsonl\n"
                "       cpet bench summary RESULTS_DIR [-o FILE.md]\n");
         return argc < 2 ? 2 : 0;
@@ -303,9 +348,10 @@ int cmd_bench(int argc, char **argv)
     if (strcmp(argv[1], "pretrain") == 0) return bench_pretrain(argc, argv);
     if (strcmp(argv[1], "gemv") == 0) return bench_gemv(argc, argv);
     if (strcmp(argv[1], "decode") == 0) return bench_decode(argc, argv);
+    if (strcmp(argv[1], "lora") == 0) return bench_lora(argc, argv);
     if (strcmp(argv[1], "history") == 0) return bench_history(argc, argv);
     if (strcmp(argv[1], "summary") == 0) return bench_summary(argc, argv);
-    return cli_error("bench: unknown benchmark '%s' (available: engine, tokenizer, pretrain, gemv, decode; or history, summary)",
+    return cli_error("bench: unknown benchmark '%s' (available: engine, tokenizer, pretrain, gemv, decode, lora; or history, summary)",
                      argv[1]);
 }
 

@@ -12,6 +12,7 @@
 #include "figures.h"
 #include "helpers.h"
 #include "history.h"
+#include "tensor.h"
 
 #define FACTS "\"facts\": {\"git_revision\": \"abc123def456\", \"host\": \"bench-host\", \"threads\": 2}"
 
@@ -607,4 +608,42 @@ Test(bench_summary, decode_results_as_one_table)
     write_text(path, "{\"bench\": \"gemv\"}");
     cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
     cr_assert(strstr(out, "decode_bad.json"), "%s", out);
+}
+
+/* bench lora on a packed base: the first step's loss is the frozen model's own loss on the same seeded ids
+ * (B = 0 at init), and the curve falls as the batch is memorised */
+Test(bench_cli, lora_on_a_packed_base, .timeout = 120)
+{
+    char dir[256], cmd[1024], out[4096], path[600];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    write_text(path, "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"hidden_size\": 64, \"intermediate_size\": 128,"
+                     " \"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"vocab_size\": 300,"
+                     " \"max_position_embeddings\": 64, \"rms_norm_eps\": 1e-5, \"hidden_act\": \"silu\", \"tie_word_embeddings\": false}");
+    snprintf(cmd, sizeof cmd, "%s init %s -o %s/m --method q4_0 --lm-head --embeddings --std 0.1", CPET_BINARY, path, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s bench lora %s/m --seq 16 --batch 2 --steps 6 --threads 1 --seed 5 -o %s/l.json", CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/l.json", dir);
+    json_t *j = json_load_file(path, 0, NULL);
+    cr_assert_not_null(j);
+    json_t *curve = json_object_get(j, "curve");
+    cr_assert_eq(json_array_size(curve), 6);
+    double first = json_real_value(json_object_get(json_array_get(curve, 0), "loss")),
+           last = json_real_value(json_object_get(json_array_get(curve, 5), "loss"));
+    cr_assert_lt(last, first, "the adapter trains: %g -> %g", first, last);
+    cr_assert_eq(json_integer_value(json_object_get(j, "adapter_params")), 2 * 8 * ((64 + 64) + 2 * (64 + 32) + (64 + 64) + 3 * (64 + 128)),
+                 "r (in + out) on the seven linears of both layers");
+    cr_assert_gt(json_real_value(json_object_get(j, "peak_rss_mb")), 0);
+    model m;
+    cpet_err err;
+    snprintf(path, sizeof path, "%s/m", dir);
+    cr_assert_eq(model_load(&m, path, &err), 0, "%s", err.msg);
+    int ids[32];
+    uint64_t s = 5;
+    for (int i = 0; i < 32; i++) ids[i] = (int)(splitmix64(&s) % 300ull);
+    cr_assert_eq(model_forward(&m, ids, NULL, 2, 16, &err), 0, "%s", err.msg);
+    cr_assert_float_eq(first, m.loss, 1e-5 * m.loss, "first step %g vs the frozen model's loss %g", first, (double)m.loss);
+    model_free(&m);
+    json_decref(j);
 }
