@@ -6,33 +6,46 @@
 #include "gemv.h"
 #include "ops.h"
 
+/* P = softmax(q k^T scale) for one (batch, head) pair into p [T, T], causal */
+static void probs_of(float *p, const float *q, const float *k, int b, int h, int T, int H, int KV, int hd)
+{
+    const int group = H / KV, qs = H * hd, ks = KV * hd, g = h / group;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const float *qb = q + (size_t)b * T * qs + (size_t)h * hd;
+    const float *kb = k + (size_t)b * T * ks + (size_t)g * hd;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, qb, qs, kb, ks, 0.0f, p, T);
+    for (int i = 0; i < T; i++) {
+        float *row = p + (size_t)i * T;
+        float mx = -INFINITY;
+        for (int j = 0; j <= i; j++) mx = row[j] > mx ? row[j] : mx;
+        float sum = 0.0f;
+        for (int j = 0; j <= i; j++) {
+            row[j] = expf(row[j] - mx);
+            sum += row[j];
+        }
+        float inv = 1.0f / sum;
+        for (int j = 0; j <= i; j++) row[j] *= inv;
+        for (int j = i + 1; j < T; j++) row[j] = 0.0f; /* causal mask */
+    }
+}
+
+void attention_probs(float *att, const float *q, const float *k, int B, int T, int H, int KV, int hd)
+{
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int bh = 0; bh < B * H; bh++) probs_of(att + (size_t)bh * T * T, q, k, bh / H, bh % H, T, H, KV, hd);
+}
+
 /* One (batch, head) pair per task; the small GEMMs run single-threaded inside the parallel loop. */
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v, int B, int T, int H,
                        int KV, int hd)
 {
     const int group = H / KV, qs = H * hd, ks = KV * hd;
-    const float scale = 1.0f / sqrtf((float)hd);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int bh = 0; bh < B * H; bh++) {
         int b = bh / H, h = bh % H, g = h / group;
-        const float *qb = q + (size_t)b * T * qs + (size_t)h * hd;
-        const float *kb = k + (size_t)b * T * ks + (size_t)g * hd;
-        const float *vb = v + (size_t)b * T * ks + (size_t)g * hd;
         float *p = att + (size_t)bh * T * T;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, qb, qs, kb, ks, 0.0f, p, T);
-        for (int i = 0; i < T; i++) {
-            float *row = p + (size_t)i * T;
-            float mx = -INFINITY;
-            for (int j = 0; j <= i; j++) mx = row[j] > mx ? row[j] : mx;
-            float sum = 0.0f;
-            for (int j = 0; j <= i; j++) {
-                row[j] = expf(row[j] - mx);
-                sum += row[j];
-            }
-            float inv = 1.0f / sum;
-            for (int j = 0; j <= i; j++) row[j] *= inv;
-            for (int j = i + 1; j < T; j++) row[j] = 0.0f; /* causal mask */
-        }
+        probs_of(p, q, k, b, h, T, H, KV, hd);
+        const float *vb = v + (size_t)b * T * ks + (size_t)g * hd;
         float *ob = out + (size_t)b * T * qs + (size_t)h * hd;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, p, T, vb, ks, 0.0f, ob, qs);
     }

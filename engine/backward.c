@@ -51,8 +51,9 @@ int model_backward(model *m, cpet_err *err)
         zero(a->dq, (size_t)N * QD);
         zero(a->dk, (size_t)N * KVD);
         zero(a->dv, (size_t)N * KVD);
-        attention_backward(a->dq, a->dk, a->dv, a->att_scratch, a->datt_out, a->att + (size_t)l * B * H * T * T,
-                           a->q + oQ, a->k + oK, a->v + oK, B, T, H, KV, hd);
+        attention_probs(a->att, a->q + oQ, a->k + oK, B, T, H, KV, hd); /* recomputed, not stored per layer */
+        attention_backward(a->dq, a->dk, a->dv, a->att_scratch, a->datt_out, a->att, a->q + oQ, a->k + oK, a->v + oK, B,
+                           T, H, KV, hd);
         rope_backward(a->dq, m->rope_cos, m->rope_sin, N, T, 0, H, hd);
         rope_backward(a->dk, m->rope_cos, m->rope_sin, N, T, 0, KV, hd);
         zero(a->dxn, (size_t)N * D);

@@ -309,7 +309,7 @@ static void *forward_alloc(activations *a, const model_config *c, int B, int T, 
                             &a->x_mid, &a->xn2, &a->rstd2, &a->gate, &a->up, &a->h, &a->x_final, &a->xf,
                             &a->rstdf, &a->logits, &a->lse};
     const size_t floats[] = {L * BT * D, L * BT * D, L * BT, L * BT * QD, L * BT * KVD, L * BT * KVD,
-                             L * (size_t)B * c->n_heads * T * T, L * BT * QD,
+                             (size_t)B * c->n_heads * T * T, L * BT * QD, /* att: one layer's (ops.h) */
                              L * BT * D, L * BT * D, L * BT, L * BT * F, L * BT * F, L * BT * F, BT * D, BT * D,
                              BT, BT * (size_t)c->vocab_size, BT};
     int **const iptrs[] = {&a->targets, &a->ids};
@@ -388,7 +388,7 @@ int model_forward(model *m, const int *ids, const int *targets, int B, int T, cp
         linear_forward(&lw->lin[LIN_V], xn1, v, N, scratch);
         rope_forward(q, m->rope_cos, m->rope_sin, N, T, 0, H, hd);
         rope_forward(k, m->rope_cos, m->rope_sin, N, T, 0, KV, hd);
-        attention_forward(att_out, a->att + (size_t)l * B * H * T * T, q, k, v, B, T, H, KV, hd);
+        attention_forward(att_out, a->att, q, k, v, B, T, H, KV, hd);
         linear_forward(&lw->lin[LIN_O], att_out, x_mid, N, scratch);
         for (size_t i = 0; i < (size_t)N * D; i++) x_mid[i] += x[i];
 

@@ -20,7 +20,10 @@ void rope_backward(float *dx, const float *cos_t, const float *sin_t, int N, int
                    int head_dim);
 
 /* attention.c: causal GQA attention. q [B*T, H*hd], k/v [B*T, KV*hd], out [B*T, H*hd], att [B, H, T, T]
- * holds the softmax probabilities. scratch: T*T floats per OpenMP thread. */
+ * holds the softmax probabilities. scratch: T*T floats per OpenMP thread. The model keeps one layer's
+ * att: backward recomputes a layer's probabilities (attention_probs, the same bits) from its q and k
+ * instead of storing [L, B, H, T, T], which at 7B and T = 2048 would be 17 GB. */
+void attention_probs(float *att, const float *q, const float *k, int B, int T, int H, int KV, int hd);
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v, int B, int T, int H,
                        int KV, int hd);
 void attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout, const float *att,
