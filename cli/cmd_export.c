@@ -14,12 +14,14 @@
 static void usage(void)
 {
     printf("usage: cpet export MODEL --format gguf|llama2c [--type TYPE] [--requantize] [--group 64]\n"
-           "                   [--tokenizer tokenizer.json] [--quantize-embeddings] -o FILE\n\n"
+           "                   [--tokenizer tokenizer.json | --no-tokenizer] [--quantize-embeddings] -o FILE\n\n"
            "MODEL is a model directory (config.json + model.safetensors, packed or not) or a .gguf file.\n"
            "  gguf     llama.cpp's llama architecture, GGUF v3, alignment 32. --type f32 (default), f16, q8_0 or\n"
            "           q4_0 for the layer linears (ggml blocks, bit-exact); norms stay f32, token_embd/output stay\n"
            "           f32 unless --quantize-embeddings. q/k rows are permuted to llama.cpp's interleaved RoPE order.\n"
-           "           MODEL/tokenizer.json (or --tokenizer) becomes tokenizer.ggml.* (gpt2 byte-level BPE).\n"
+           "           MODEL/tokenizer.json (or --tokenizer, or a .gguf source's own) becomes tokenizer.ggml.* (gpt2\n"
+           "           byte-level BPE). llama.cpp refuses a GGUF without one, so a model without a tokenizer is\n"
+           "           refused unless --no-tokenizer (for a runtime that is given the vocabulary elsewhere).\n"
            "  llama2c  karpathy/llama2.c: --type f32 (run.c's legacy file, default) or int8 (runq.c's version 2,\n"
            "           groups of --group, default 64, halved until they divide dim and hidden_dim). llama2.c holds\n"
            "           only head_dim = dim / n_heads, silu, rope_theta 10000 and rms_norm_eps 1e-5; other models\n"
@@ -38,7 +40,7 @@ int cmd_export(int argc, char **argv)
 {
     const char *src = NULL, *format = NULL, *type_s = NULL, *out = NULL, *tok_path = NULL;
     long group = 64;
-    int requantize = 0, quant_emb = 0;
+    int requantize = 0, quant_emb = 0, no_tok = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int bad = 0;
@@ -52,6 +54,7 @@ int cmd_export(int argc, char **argv)
         else if (!strcmp(a, "--tokenizer")) bad = !(tok_path = cli_value(argc, argv, &i));
         else if (!strcmp(a, "--group")) bad = cli_int(a, cli_value(argc, argv, &i), 2, 1 << 20, &group);
         else if (!strcmp(a, "--requantize")) requantize = 1;
+        else if (!strcmp(a, "--no-tokenizer")) no_tok = 1;
         else if (!strcmp(a, "--quantize-embeddings")) quant_emb = 1;
         else if (a[0] == '-') return cli_error("export: unknown option %s", a);
         else if (src) return cli_error("export: one MODEL only (got %s and %s)", src, a);
@@ -86,9 +89,16 @@ int cmd_export(int argc, char **argv)
         if (tok_path) snprintf(tpath, sizeof tpath, "%s", tok_path);
         else if (!from_gguf) snprintf(tpath, sizeof tpath, "%s/tokenizer.json", src);
         else tpath[0] = '\0';
-        if (tpath[0] && (tok_path || path_exists(tpath))) {
+        if (!no_tok && tpath[0] && (tok_path || path_exists(tpath))) {
             if (tokenizer_load(&tok, tpath, &err) != 0) goto done;
             have_tok = 1;
+        } else if (!no_tok && from_gguf && gguf_load_tokenizer(&tok, src, &err) == 0) /* re-export: its own */
+            have_tok = 1;
+        if (!have_tok && !no_tok) {
+            cpet_fail(&err, "%s: no tokenizer (%s): llama.cpp refuses a GGUF without tokenizer.ggml.*; pass --tokenizer "
+                            "tokenizer.json, or --no-tokenizer for a runtime given the vocabulary elsewhere",
+                      src, from_gguf ? "none in the file" : "no tokenizer.json beside the model");
+            goto done;
         }
         gguf_export_options o = {gtype, requantize, quant_emb};
         if (gguf_export_model(&m, have_tok ? &tok : NULL, &o, src, out, &err) != 0) goto done;
