@@ -14,31 +14,47 @@
 
 /* ---- the branch ---- */
 
+/* t = x A^T [n, r], and with a mixer u = t M^T (else u = t) */
+static float *lora_down(const lora_module *lm, const float *x, int n, float *t, float *u)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, lm->r, lm->in, 1.0f, x, lm->in, lm->A->p, lm->in, 0.0f, t,
+                lm->r);
+    if (!lm->M) return t;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, lm->r, lm->r, 1.0f, t, lm->r, lm->M->p, lm->r, 0.0f, u, lm->r);
+    return u;
+}
+
 static void lora_forward(branch *b, const float *x, float *y, int n, float *scratch)
 {
     const lora_module *lm = b->self;
-    float *t = scratch; /* [n, r] = x A^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, lm->r, lm->in, 1.0f, x, lm->in, lm->A->p, lm->in, 0.0f, t,
-                lm->r);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, lm->out, lm->r, lm->scaling, t, lm->r, lm->B->p, lm->r, 1.0f,
+    const float *u = lora_down(lm, x, n, scratch, scratch + (size_t)n * lm->r);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, lm->out, lm->r, lm->scaling, u, lm->r, lm->B->p, lm->r, 1.0f,
                 y, lm->out);
 }
 
-/* t = x A^T (recomputed: cheaper than storing it for every module);  dt = s dy B;
- * dB += s dy^T t;  dA += dt^T x;  dx += dt A */
+/* t, u recomputed (cheaper than storing them for every module);  du = s dy B;  dB += s dy^T u;
+ * with a mixer dM += du^T t and dt = du M (else dt = du);  dA += dt^T x;  dx += dt A */
 static void lora_backward(branch *b, const float *x, const float *dy, float *dx, int n, float *scratch)
 {
     const lora_module *lm = b->self;
-    float *t = scratch, *dt = scratch + (size_t)n * lm->r;
+    const size_t nr = (size_t)n * lm->r;
+    float *t = scratch, *u = scratch + nr, *du = scratch + 2 * nr, *dt = lm->M ? scratch + 3 * nr : du;
     int train = *lm->trainable && lm->A->g;
-    if (train) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, lm->r, lm->in, 1.0f, x, lm->in, lm->A->p, lm->in, 0.0f,
-                    t, lm->r);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, lm->out, lm->r, n, lm->scaling, dy, lm->out, t, lm->r, 1.0f,
-                    lm->B->g, lm->r);
+    if (train || lm->M) {
+        const float *down = lora_down(lm, x, n, t, u);
+        if (train)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, lm->out, lm->r, n, lm->scaling, dy, lm->out, down, lm->r,
+                        1.0f, lm->B->g, lm->r);
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, lm->r, lm->out, lm->scaling, dy, lm->out, lm->B->p, lm->r,
-                0.0f, dt, lm->r);
+                0.0f, du, lm->r);
+    if (lm->M) {
+        if (train && lm->M->trainable)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, lm->r, lm->r, n, 1.0f, du, lm->r, t, lm->r, 1.0f, lm->M->g,
+                        lm->r);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, lm->r, lm->r, 1.0f, du, lm->r, lm->M->p, lm->r, 0.0f, dt,
+                    lm->r);
+    }
     if (train)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, lm->r, lm->in, n, 1.0f, dt, lm->r, x, lm->in, 1.0f, lm->A->g,
                     lm->in);
@@ -50,7 +66,7 @@ static void lora_backward(branch *b, const float *x, const float *dy, float *dx,
 static size_t lora_scratch_per_row(const branch *b)
 {
     const lora_module *lm = b->self;
-    return 2 * (size_t)lm->r;
+    return (lm->M ? 4 : 3) * (size_t)lm->r;
 }
 
 static const branch_ops lora_branch_ops = {"lora", lora_forward, lora_backward, lora_scratch_per_row};
@@ -58,7 +74,7 @@ static const branch_ops lora_branch_ops = {"lora", lora_forward, lora_backward, 
 /* ---- structure ---- */
 
 /* PEFT matches a target name against the module path: equal, or the path ends with "." + name. */
-static int module_matches(const char *module, const char *target)
+int lora_target_matches(const char *module, const char *target)
 {
     if (strcmp(target, "all-linear") == 0) return strcmp(module, "lm_head") != 0;
     size_t lm = strlen(module), lt = strlen(target);
@@ -104,11 +120,13 @@ static int lora_alloc(lora_adapter *a, linear_list *chosen, const int *ranks, co
 {
     a->n_mods = chosen->n;
     a->mods = calloc((size_t)chosen->n + 1, sizeof *a->mods);
-    a->tensors = calloc(2 * (size_t)chosen->n + 1, sizeof *a->tensors);
+    const int per_module = a->mixer ? 3 : 2; /* A, B (, M) */
+    a->tensors = calloc((size_t)per_module * chosen->n + 1, sizeof *a->tensors);
     size_t total = 0;
     for (int i = 0; i < chosen->n; i++) {
-        size_t na = (size_t)ranks[i] * chosen->linears[i]->in, nb = (size_t)chosen->linears[i]->out * ranks[i];
-        total += (na + 15) / 16 * 16 + (nb + 15) / 16 * 16;
+        size_t na = (size_t)ranks[i] * chosen->linears[i]->in, nb = (size_t)chosen->linears[i]->out * ranks[i],
+               nm = a->mixer ? (size_t)ranks[i] * ranks[i] : 0;
+        total += (na + 15) / 16 * 16 + (nb + 15) / 16 * 16 + (nm + 15) / 16 * 16;
     }
     a->params = cpet_alloc_floats(total);
     if (!a->mods || !a->tensors || !a->params) return cpet_fail(err, "out of memory allocating a LoRA adapter");
@@ -126,18 +144,20 @@ static int lora_alloc(lora_adapter *a, linear_list *chosen, const int *ranks, co
         lm->trainable = &a->trainable;
         lm->br.ops = &lora_branch_ops;
         lm->br.self = lm;
-        for (int k = 0; k < 2; k++) {
+        for (int k = 0; k < per_module; k++) {
             param_tensor *t = &a->tensors[a->n_tensors++];
-            snprintf(t->name, sizeof t->name, PEFT_PREFIX "%s.lora_%c.weight", lm->module, k ? 'B' : 'A');
+            snprintf(t->name, sizeof t->name, PEFT_PREFIX "%s.lora_%s.weight", lm->module, k == 2 ? "AB" : k ? "B" : "A");
             t->ndim = 2;
-            t->shape[0] = k ? l->out : ranks[i];
-            t->shape[1] = k ? ranks[i] : l->in;
+            t->shape[0] = k == 1 ? l->out : ranks[i];
+            t->shape[1] = k == 0 ? l->in : ranks[i];
             t->n = (size_t)t->shape[0] * t->shape[1];
             t->p = cursor;
             t->decay = 1;
-            t->trainable = 1;
+            t->trainable = k < 2 || a->mixer == LORA_MIXER_TRAINED;
             cursor += (t->n + 15) / 16 * 16;
-            if (k) lm->B = t; else lm->A = t;
+            if (k == 2) lm->M = t;
+            else if (k) lm->B = t;
+            else lm->A = t;
         }
     }
     return 0;
@@ -173,7 +193,7 @@ static int check_targets_exist(const lora_adapter *a, const linear_list *all, co
 {
     for (int t = 0; t < a->n_targets; t++) {
         int found = 0;
-        for (int i = 0; i < all->n && !found; i++) found = module_matches(all->names[i], a->target_modules[t]);
+        for (int i = 0; i < all->n && !found; i++) found = lora_target_matches(all->names[i], a->target_modules[t]);
         if (!found)
             return cpet_fail(err, "%s: target module '%s' is not a linear layer of this model", path,
                              a->target_modules[t]);
@@ -184,8 +204,15 @@ static int check_targets_exist(const lora_adapter *a, const linear_list *all, co
 int lora_create(lora_adapter *a, model *m, int r, float alpha, int use_rslora, const char *const *targets,
                 int n_targets, unsigned long long seed, cpet_err *err)
 {
+    return lora_create_mixed(a, m, r, alpha, use_rslora, LORA_MIXER_NONE, targets, n_targets, seed, err);
+}
+
+int lora_create_mixed(lora_adapter *a, model *m, int r, float alpha, int use_rslora, int mixer, const char *const *targets,
+                      int n_targets, unsigned long long seed, cpet_err *err)
+{
     memset(a, 0, sizeof *a);
     if (r <= 0) return cpet_fail(err, "LoRA rank must be positive (got %d)", r);
+    a->mixer = mixer;
     a->r = r;
     a->alpha = alpha;
     a->use_rslora = use_rslora;
@@ -200,7 +227,7 @@ int lora_create(lora_adapter *a, model *m, int r, float alpha, int use_rslora, c
     float *alphas = calloc((size_t)all.n, sizeof *alphas);
     for (int i = 0; i < all.n && rc == 0; i++)
         for (int t = 0; t < a->n_targets; t++)
-            if (module_matches(all.names[i], a->target_modules[t])) {
+            if (lora_target_matches(all.names[i], a->target_modules[t])) {
                 memcpy(chosen.names[chosen.n], all.names[i], 128);
                 ranks[chosen.n] = r;
                 alphas[chosen.n] = alpha;
@@ -214,6 +241,10 @@ int lora_create(lora_adapter *a, model *m, int r, float alpha, int use_rslora, c
         for (int i = 0; i < a->n_mods; i++) {
             float bound = 1.0f / sqrtf((float)a->mods[i].in);
             fill_uniform(a->mods[i].A->p, a->mods[i].A->n, -bound, bound, &rng);
+        }
+        for (int i = 0; i < a->n_mods && a->mixer; i++) { /* M as A: kaiming_uniform(a=sqrt(5)), fan_in r */
+            float bound = 1.0f / sqrtf((float)a->mods[i].r);
+            fill_uniform(a->mods[i].M->p, a->mods[i].M->n, -bound, bound, &rng);
         }
         lora_attach(a);
     }
@@ -232,7 +263,7 @@ static int pattern_lookup(json_t *pattern, const char *module, double *out)
     json_t *v;
     json_object_foreach(pattern, key, v)
     {
-        if (json_is_number(v) && module_matches(module, key)) {
+        if (json_is_number(v) && lora_target_matches(module, key)) {
             *out = json_number_value(v);
             return 1;
         }
@@ -262,6 +293,8 @@ static int read_adapter_config(lora_adapter *a, const char *path, json_t **alpha
     a->r = (int)json_integer_value(r);
     a->alpha = al ? (float)json_number_value(al) : 8.0f;
     a->use_rslora = json_is_true(json_object_get(j, "use_rslora"));
+    if (json_is_true(json_object_get(j, "use_moslora")))
+        a->mixer = json_is_true(json_object_get(j, "moslora_mixer_frozen")) ? LORA_MIXER_FROZEN : LORA_MIXER_TRAINED;
     const char *must_be_false[] = {"use_dora", "fan_in_fan_out"};
     for (int i = 0; i < 2; i++)
         if (json_is_true(json_object_get(j, must_be_false[i]))) {
@@ -315,13 +348,14 @@ done:
     return rc;
 }
 
-/* "base_model.model.<module>.lora_A.weight" -> module and which (0 = A, 1 = B); -1 if not LoRA A/B */
+/* "base_model.model.<module>.lora_A.weight" -> module and which (0 = A, 1 = B, 2 = the MoSLoRA mixer
+ * lora_AB); -1 if none of them */
 static int parse_peft_name(const char *name, char *module, size_t n)
 {
     size_t lp = strlen(PEFT_PREFIX), len = strlen(name);
-    const char *suffixes[] = {".lora_A.weight", ".lora_B.weight"};
+    const char *suffixes[] = {".lora_A.weight", ".lora_B.weight", ".lora_AB.weight"};
     if (strncmp(name, PEFT_PREFIX, lp) != 0) return -1;
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 3; k++) {
         size_t ls = strlen(suffixes[k]);
         if (len > lp + ls && strcmp(name + len - ls, suffixes[k]) == 0 && len - lp - ls < n) {
             memcpy(module, name + lp, len - lp - ls);
@@ -355,11 +389,17 @@ int lora_load(lora_adapter *a, model *m, const char *dir, cpet_err *err)
     chosen.n = 0;
     int *ranks = calloc((size_t)all.n, sizeof *ranks);
     float *alphas = calloc((size_t)all.n, sizeof *alphas);
-    const st_tensor **src = calloc(2 * (size_t)all.n, sizeof *src);
+    const st_tensor **src = calloc(3 * (size_t)all.n, sizeof *src);
     int rc = check_targets_exist(a, &all, cfg_path, err);
     for (int i = 0; i < f.n_tensors && rc == 0; i++) {
         char module[128];
         int which = parse_peft_name(f.tensors[i].name, module, sizeof module);
+        if (which < 0 && strstr(f.tensors[i].name, ".recovery_a")) continue; /* CA-LoRA's extension (recovery.h) */
+        if (which == 2 && !a->mixer) {
+            rc = cpet_fail(err, "%s: tensor '%s' is a MoSLoRA mixer, but %s does not say use_moslora", st_path,
+                           f.tensors[i].name, cfg_path);
+            break;
+        }
         if (which < 0) {
             rc = cpet_fail(err, "%s: tensor '%s' is not a LoRA A/B weight (expected " PEFT_PREFIX
                                 "<module>.lora_A.weight)", st_path, f.tensors[i].name);
@@ -379,10 +419,10 @@ int lora_load(lora_adapter *a, model *m, const char *dir, cpet_err *err)
             chosen.linears[slot] = l;
             snprintf(chosen.names[slot], 128, "%s", module);
         }
-        src[2 * slot + which] = &f.tensors[i];
+        src[3 * slot + which] = &f.tensors[i];
     }
     for (int c = 0; c < chosen.n && rc == 0; c++) {
-        const st_tensor *ta = src[2 * c], *tb = src[2 * c + 1];
+        const st_tensor *ta = src[3 * c], *tb = src[3 * c + 1], *tm = src[3 * c + 2];
         if (!ta || !tb) {
             rc = cpet_fail(err, "%s: module '%s' has lora_%c but not lora_%c", st_path, chosen.names[c], ta ? 'A' : 'B',
                            ta ? 'B' : 'A');
@@ -393,6 +433,9 @@ int lora_load(lora_adapter *a, model *m, const char *dir, cpet_err *err)
         if (ranks[c] <= 0) rc = cpet_fail(err, "%s: tensor '%s' must be 2-D [r, in]", st_path, ta->name);
         if (rc == 0) rc = st_check_shape(&f, ta, 2, want_a, err);
         if (rc == 0) rc = st_check_shape(&f, tb, 2, want_b, err);
+        int64_t want_m[2] = {ranks[c], ranks[c]};
+        if (rc == 0 && a->mixer && !tm) rc = cpet_fail(err, "%s: module '%s' has no lora_AB mixer (use_moslora)", st_path, chosen.names[c]);
+        if (rc == 0 && a->mixer) rc = st_check_shape(&f, tm, 2, want_m, err);
         double alpha = a->alpha;
         pattern_lookup(alpha_pattern, chosen.names[c], &alpha);
         alphas[c] = (float)alpha;
@@ -400,8 +443,9 @@ int lora_load(lora_adapter *a, model *m, const char *dir, cpet_err *err)
     if (rc == 0 && chosen.n == 0) rc = cpet_fail(err, "%s: no LoRA tensors", st_path);
     if (rc == 0) rc = lora_alloc(a, &chosen, ranks, alphas, err);
     for (int c = 0; c < a->n_mods && rc == 0; c++) {
-        rc = st_to_f32(&f, src[2 * c], a->mods[c].A->p, err);
-        if (rc == 0) rc = st_to_f32(&f, src[2 * c + 1], a->mods[c].B->p, err);
+        rc = st_to_f32(&f, src[3 * c], a->mods[c].A->p, err);
+        if (rc == 0) rc = st_to_f32(&f, src[3 * c + 1], a->mods[c].B->p, err);
+        if (rc == 0 && a->mixer) rc = st_to_f32(&f, src[3 * c + 2], a->mods[c].M->p, err);
     }
     if (rc == 0) lora_attach(a);
     free(src);
@@ -438,6 +482,10 @@ int lora_save(const lora_adapter *a, const char *dir, cpet_err *err)
     json_object_set_new(j, "modules_to_save", json_null());
     json_object_set_new(j, "rank_pattern", json_object());
     json_object_set_new(j, "alpha_pattern", json_object());
+    if (a->mixer) { /* an extension: PEFT proper has no mixer (lora.h) */
+        json_object_set_new(j, "use_moslora", json_true());
+        json_object_set_new(j, "moslora_mixer_frozen", json_boolean(a->mixer == LORA_MIXER_FROZEN));
+    }
     path_join(path, sizeof path, dir, "adapter_config.json");
     int rc = json_write_file(path, j, err);
     json_decref(j);
@@ -460,8 +508,15 @@ int lora_merge(lora_adapter *a, cpet_err *err)
                              i);
     for (int i = 0; i < a->n_mods; i++) {
         lora_module *lm = &a->mods[i];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, lm->out, lm->in, lm->r, lm->scaling, lm->B->p, lm->r,
+        float *bm = NULL; /* with a mixer: W += s (B M) A */
+        if (lm->M) {
+            if (!(bm = malloc((size_t)lm->out * lm->r * sizeof(float)))) return cpet_fail(err, "out of memory merging");
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, lm->out, lm->r, lm->r, 1.0f, lm->B->p, lm->r, lm->M->p,
+                        lm->r, 0.0f, bm, lm->r);
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, lm->out, lm->in, lm->r, lm->scaling, bm ? bm : lm->B->p, lm->r,
                     lm->A->p, lm->in, 1.0f, lm->target->w, lm->in);
+        free(bm);
     }
     lora_detach(a);
     return 0;

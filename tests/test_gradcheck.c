@@ -11,6 +11,7 @@
 #include "lora.h"
 #include "model.h"
 #include "ops.h"
+#include "recovery.h"
 #include "tensor.h"
 
 #define FD_TOL 2e-3
@@ -225,6 +226,94 @@ Test(gradcheck, linear_with_lora_branch)
     };
     const char *what[4] = {"dx", "dW", "dA", "dB"};
     for (int i = 0; i < 4; i++) cr_expect_lt(e[i], FD_TOL, "%s error %.3g", what[i], e[i]);
+}
+
+/* MoSLoRA: y += s B M A x; dx, dA, dB and the mixer's dM against finite differences */
+Test(gradcheck, linear_with_moslora_mixer)
+{
+    cpet_err err;
+    model m;
+    model_config cfg = small_config(4, 2, ACT_SILU, 0, 10000.0f);
+    cr_assert_eq(model_create(&m, &cfg, &err), 0, "%s", err.msg);
+    model_init_random(&m, 0.3f, 5);
+    const char *targets[] = {"o_proj"};
+    lora_adapter ad;
+    cr_assert_eq(lora_create_mixed(&ad, &m, 3, 6.0f, 0, LORA_MIXER_TRAINED, targets, 1, 7, &err), 0, "%s", err.msg);
+    cpet_rng r;
+    rng_seed(&r, 9);
+    fill_normal(ad.mods[0].B->p, ad.mods[0].B->n, 0.5f, &r);
+    cr_assert_eq(lora_set_trainable(&ad, 1, &err), 0, "%s", err.msg);
+    lin_ctx c = {.n = 5, .lin = m.layers[0].lin[LIN_O]};
+    size_t nx = (size_t)c.n * c.lin.in, ny = (size_t)c.n * c.lin.out;
+    c.x = randn(nx, 1, &r);
+    c.R = randn(ny, 1, &r);
+    c.y = cpet_alloc_floats(ny);
+    c.scratch = cpet_alloc_floats((size_t)c.n * linear_scratch_per_row(&c.lin));
+    float *dx = cpet_alloc_floats(nx);
+    lin_loss(&c);
+    linear_backward(&c.lin, c.x, c.R, dx, c.n, c.scratch);
+    lora_module *lm = &ad.mods[0];
+    double e[4] = {
+        fd_check(lin_loss, &c, c.x, dx, nx, 1e-2f, 4, 61),
+        fd_check(lin_loss, &c, lm->A->p, lm->A->g, lm->A->n, 1e-2f, 4, 62),
+        fd_check(lin_loss, &c, lm->B->p, lm->B->g, lm->B->n, 1e-2f, 4, 63),
+        fd_check(lin_loss, &c, lm->M->p, lm->M->g, lm->M->n, 1e-2f, 4, 64),
+    };
+    const char *what[4] = {"dx", "dA", "dB", "dM"};
+    for (int i = 0; i < 4; i++) cr_expect_lt(e[i], FD_TOL, "%s error %.3g", what[i], e[i]);
+    lora_free(&ad);
+    model_free(&m);
+}
+
+/* CA-LoRA's recovery branch beside a LoRA on the same linear: a no-op at init, then every gradient
+ * (x, a1, a2, and the LoRA's A, B through the shared output) against finite differences */
+Test(gradcheck, linear_with_lora_and_recovery_branches)
+{
+    cpet_err err;
+    model m;
+    model_config cfg = small_config(4, 2, ACT_SILU, 0, 10000.0f);
+    cr_assert_eq(model_create(&m, &cfg, &err), 0, "%s", err.msg);
+    model_init_random(&m, 0.3f, 5);
+    cpet_rng r;
+    rng_seed(&r, 8);
+    lin_ctx c = {.n = 5, .lin = m.layers[0].lin[LIN_V]};
+    size_t nx = (size_t)c.n * c.lin.in, ny = (size_t)c.n * c.lin.out;
+    c.x = randn(nx, 1, &r);
+    c.R = randn(ny, 1, &r);
+    c.y = cpet_alloc_floats(ny);
+    float *before = cpet_alloc_floats(ny);
+    linear_forward(&m.layers[0].lin[LIN_V], c.x, before, c.n, NULL);
+    const char *targets[] = {"v_proj"};
+    lora_adapter ad;
+    recovery_set rs;
+    cr_assert_eq(lora_create(&ad, &m, 3, 6.0f, 0, targets, 1, 7, &err), 0, "%s", err.msg);
+    cr_assert_eq(recovery_create(&rs, &m, 4, 8.0f, targets, 1, 9, &err), 0, "%s", err.msg);
+    cr_assert_eq(rs.n_mods, 2, "v_proj of both layers");
+    c.lin = m.layers[0].lin[LIN_V]; /* now with both branches */
+    c.scratch = cpet_alloc_floats((size_t)c.n * linear_scratch_per_row(&c.lin));
+    linear_forward(&c.lin, c.x, c.y, c.n, c.scratch);
+    cr_assert_eq(memcmp(before, c.y, ny * sizeof(float)), 0, "LoRA (B = 0) and recovery (a2 = 0) add nothing at init");
+    fill_normal(ad.mods[0].B->p, ad.mods[0].B->n, 0.5f, &r); /* zeros would hide the other factor's gradient */
+    fill_normal(rs.mods[0].a2->p, rs.mods[0].a2->n, 0.5f, &r);
+    cr_assert_eq(lora_set_trainable(&ad, 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(recovery_set_trainable(&rs, 1, &err), 0, "%s", err.msg);
+    float *dx = cpet_alloc_floats(nx);
+    lin_loss(&c);
+    linear_backward(&c.lin, c.x, c.R, dx, c.n, c.scratch);
+    recovery_module *rm = &rs.mods[0];
+    lora_module *lm = &ad.mods[0];
+    double e[5] = {
+        fd_check(lin_loss, &c, c.x, dx, nx, 1e-2f, 4, 51),
+        fd_check(lin_loss, &c, rm->a1->p, rm->a1->g, rm->a1->n, 1e-2f, 4, 52),
+        fd_check(lin_loss, &c, rm->a2->p, rm->a2->g, rm->a2->n, 1e-2f, 4, 53),
+        fd_check(lin_loss, &c, lm->A->p, lm->A->g, lm->A->n, 1e-2f, 4, 54),
+        fd_check(lin_loss, &c, lm->B->p, lm->B->g, lm->B->n, 1e-2f, 4, 55),
+    };
+    const char *what[5] = {"dx", "da1", "da2", "dA", "dB"};
+    for (int i = 0; i < 5; i++) cr_expect_lt(e[i], FD_TOL, "%s error %.3g", what[i], e[i]);
+    recovery_free(&rs);
+    lora_free(&ad);
+    model_free(&m);
 }
 
 /* ---- cross-entropy ---- */

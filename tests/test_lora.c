@@ -162,3 +162,77 @@ Test(lora, modules_to_save_is_refused_not_ignored)
         }
     }
 }
+
+/* MoSLoRA: the mixer survives save/load (MoSLoRA#3 lost it as an "unexpected key"), merging B M A equals
+ * the unmerged branch, a frozen mixer stays at its init while A and B train, and a lora_AB tensor without
+ * use_moslora in the config is an error, not a silently plain LoRA */
+Test(lora, moslora_mixer_round_trips_merges_and_freezes)
+{
+    cpet_err err;
+    model m, m2;
+    cr_assert_eq(model_load(&m, FIXTURE_DIR, &err), 0, "%s", err.msg);
+    cr_assert_eq(model_load(&m2, FIXTURE_DIR, &err), 0, "%s", err.msg);
+    const char *targets[] = {"q_proj", "up_proj"};
+    lora_adapter ad, back;
+    cr_assert_eq(lora_create_mixed(&ad, &m, 4, 8.0f, 0, LORA_MIXER_TRAINED, targets, 2, 3, &err), 0, "%s", err.msg);
+    cr_assert_eq(ad.n_tensors, 3 * ad.n_mods, "A, B and the mixer per module");
+    cpet_rng r;
+    rng_seed(&r, 2);
+    for (int i = 0; i < ad.n_mods; i++) fill_normal(ad.mods[i].B->p, ad.mods[i].B->n, 0.1f, &r);
+    char dir[256], path[600];
+    make_temp_dir(dir, sizeof dir);
+    cr_assert_eq(lora_save(&ad, dir, &err), 0, "%s", err.msg);
+    cr_assert_eq(lora_load(&back, &m2, dir, &err), 0, "%s", err.msg);
+    cr_assert_eq(back.mixer, LORA_MIXER_TRAINED);
+    cr_assert(back.mods[0].M && !memcmp(back.mods[0].M->p, ad.mods[0].M->p, ad.mods[0].M->n * sizeof(float)), "the mixer is loaded");
+    int ids[16];
+    for (int i = 0; i < 16; i++) ids[i] = (int)(rng_next(&r) % 320);
+    const size_t n = 16 * 320;
+    float *with = malloc(n * sizeof(float));
+    cr_assert_eq(model_forward(&m, ids, NULL, 2, 8, &err), 0, "%s", err.msg);
+    memcpy(with, model_logits(&m), n * sizeof(float));
+    cr_assert_eq(model_forward(&m2, ids, NULL, 2, 8, &err), 0, "%s", err.msg);
+    cr_assert_eq(memcmp(with, model_logits(&m2), n * sizeof(float)), 0, "saved and loaded: the same logits");
+    cr_assert_eq(lora_merge(&back, &err), 0, "%s", err.msg); /* W += s B M A into m2's weights */
+    cr_assert_eq(model_forward(&m2, ids, NULL, 2, 8, &err), 0, "%s", err.msg);
+    cr_assert_lt(vec_max_rel_diff(model_logits(&m2), with, n), 1e-5, "merged = unmerged");
+    lora_detach(&ad);
+    cr_assert_eq(model_forward(&m, ids, NULL, 2, 8, &err), 0, "%s", err.msg);
+    cr_assert_gt(vec_max_rel_diff(model_logits(&m), with, n), 1e-4, "the adapter mattered");
+    lora_free(&ad);
+    lora_free(&back);
+
+    /* frozen mixer: A and B move, M does not; the flag round-trips */
+    lora_adapter fz;
+    cr_assert_eq(lora_create_mixed(&fz, &m, 4, 8.0f, 0, LORA_MIXER_FROZEN, targets, 2, 3, &err), 0, "%s", err.msg);
+    float m0 = fz.mods[0].M->p[5], a0 = fz.mods[0].A->p[5];
+    adamw opt;
+    cr_assert_eq(lora_set_trainable(&fz, 1, &err) || adamw_init(&opt, adamw_defaults(), &err) ||
+                     adamw_add(&opt, fz.tensors, fz.n_tensors, &err), 0, "%s", err.msg);
+    cr_assert_eq(opt.n_tensors, 2 * fz.n_mods, "the optimizer holds A and B only");
+    for (int s = 0; s < 3; s++) {
+        step_result res;
+        cr_assert_eq(train_step(&m, &opt, ids, NULL, 2, 8, 1e-2f, 1.0, &res, &err), 0, "%s", err.msg);
+    }
+    cr_assert_eq(fz.mods[0].M->p[5], m0, "a frozen mixer stays at its init");
+    cr_assert_neq(fz.mods[0].A->p[5], a0, "A trains");
+    make_temp_dir(dir, sizeof dir);
+    cr_assert_eq(lora_save(&fz, dir, &err), 0, "%s", err.msg);
+    lora_detach(&fz);
+    cr_assert_eq(lora_load(&back, &m, dir, &err), 0, "%s", err.msg);
+    cr_assert_eq(back.mixer, LORA_MIXER_FROZEN);
+    lora_free(&back);
+    /* the mixer tensor with a config that does not announce it */
+    snprintf(path, sizeof path, "%s/adapter_config.json", dir);
+    json_t *cfg = json_load_file(path, 0, NULL);
+    json_object_del(cfg, "use_moslora");
+    json_dump_file(cfg, path, 0);
+    json_decref(cfg);
+    cr_assert_neq(lora_load(&back, &m, dir, &err), 0);
+    cr_assert(strstr(err.msg, "MoSLoRA mixer") && strstr(err.msg, "use_moslora"), "%s", err.msg);
+    adamw_free(&opt);
+    lora_free(&fz);
+    free(with);
+    model_free(&m);
+    model_free(&m2);
+}
