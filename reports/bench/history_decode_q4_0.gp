@@ -1,90 +1,108 @@
 # cpet bench history: the decode_q4_0 figures across revisions (x: runs in history order), from history_decode_q4_0.dat
 set datafile separator "\t"
 set grid
-set xrange [-0.5:3.5]
-set xtics rotate by 45 right ('c971633' 0, '8ec939f' 1, '4890226' 2, '3691ea8' 3)
+set xrange [-0.5:4.5]
+set xtics rotate by 45 right ('c971633' 0, '8ec939f' 1, '4890226' 2, '3691ea8' 3, 'c28ea3e' 4)
 if (!exists("outbase")) outbase = "plot"
-set terminal pngcairo size 1680,1060 noenhanced font ",10"
+set terminal pngcairo size 1680,1400 noenhanced font ",10"
 set output outbase.".png"
-set multiplot layout 3,3 title 'decode_q4_0'." across revisions (history order)"
+set multiplot layout 4,3 title 'decode_q4_0'." across revisions (history order)"
 set title 'pp_fraction_of_sgemm (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
-set yrange [0.806917153:0.846601603]
+set yrange [0.731488467:0.84979239]
 plot  'history_decode_q4_0.dat' index 0 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q4_0.dat' index 1 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'tg_fraction_of_copy_bandwidth (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
-set yrange [0.933865756:1.95533077]
+set yrange [0.735594315:1.97335545]
 plot  'history_decode_q4_0.dat' index 2 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q4_0.dat' index 3 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
+set title 'tg_fraction_of_read_bandwidth (within-run ratio)'
+set key outside right top font ",7" spacing 0.9
+set yrange [0.455342771:0.516150723]
+plot  'history_decode_q4_0.dat' index 4 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
+     'history_decode_q4_0.dat' index 5 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'bytes_per_token'
 unset key
 set yrange [78584709.1:82449530.9]
-plot  'history_decode_q4_0.dat' index 4 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'bytes_per_token'
+plot  'history_decode_q4_0.dat' index 6 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'bytes_per_token'
 set title 'model_bytes'
 unset key
 set yrange [156141011:163820077]
-plot  'history_decode_q4_0.dat' index 5 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'model_bytes'
+plot  'history_decode_q4_0.dat' index 7 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'model_bytes'
 set title 'peak_rss_mb'
 unset key
-set yrange [230.865938:242.22]
-plot  'history_decode_q4_0.dat' index 6 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'peak_rss_mb'
+set yrange [162.576953:243.356641]
+plot  'history_decode_q4_0.dat' index 8 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'peak_rss_mb'
 set title 'pp_tokens_per_s'
 set key outside right top font ",7" spacing 0.9
-set yrange [395.215108:958.608732]
-plot  'history_decode_q4_0.dat' index 7 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
-     'history_decode_q4_0.dat' index 8 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
+set yrange [381.092845:959.892574]
+plot  'history_decode_q4_0.dat' index 9 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
+     'history_decode_q4_0.dat' index 10 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
+set title 'rss_over_size_plus_kv'
+unset key
+set yrange [0.920230543:0.965487783]
+plot  'history_decode_q4_0.dat' index 11 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'rss_over_size_plus_kv'
 set title 'tg_tokens_per_s'
 set key outside right top font ",7" spacing 0.9
 set yrange [73.606755:195.016935]
-plot  'history_decode_q4_0.dat' index 9 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
-     'history_decode_q4_0.dat' index 10 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
+plot  'history_decode_q4_0.dat' index 12 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
+     'history_decode_q4_0.dat' index 13 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'weight_bytes_per_token'
 unset key
 set yrange [60199305.2:63159926.8]
-plot  'history_decode_q4_0.dat' index 11 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'weight_bytes_per_token'
+plot  'history_decode_q4_0.dat' index 14 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'weight_bytes_per_token'
 unset multiplot
 
 unset output
-set terminal svg size 1680,1060 noenhanced font ",10"
+set terminal svg size 1680,1400 noenhanced font ",10"
 set output outbase.".svg"
-set multiplot layout 3,3 title 'decode_q4_0'." across revisions (history order)"
+set multiplot layout 4,3 title 'decode_q4_0'." across revisions (history order)"
 set title 'pp_fraction_of_sgemm (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
-set yrange [0.806917153:0.846601603]
+set yrange [0.731488467:0.84979239]
 plot  'history_decode_q4_0.dat' index 0 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q4_0.dat' index 1 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'tg_fraction_of_copy_bandwidth (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
-set yrange [0.933865756:1.95533077]
+set yrange [0.735594315:1.97335545]
 plot  'history_decode_q4_0.dat' index 2 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q4_0.dat' index 3 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
+set title 'tg_fraction_of_read_bandwidth (within-run ratio)'
+set key outside right top font ",7" spacing 0.9
+set yrange [0.455342771:0.516150723]
+plot  'history_decode_q4_0.dat' index 4 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
+     'history_decode_q4_0.dat' index 5 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'bytes_per_token'
 unset key
 set yrange [78584709.1:82449530.9]
-plot  'history_decode_q4_0.dat' index 4 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'bytes_per_token'
+plot  'history_decode_q4_0.dat' index 6 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'bytes_per_token'
 set title 'model_bytes'
 unset key
 set yrange [156141011:163820077]
-plot  'history_decode_q4_0.dat' index 5 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'model_bytes'
+plot  'history_decode_q4_0.dat' index 7 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'model_bytes'
 set title 'peak_rss_mb'
 unset key
-set yrange [230.865938:242.22]
-plot  'history_decode_q4_0.dat' index 6 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'peak_rss_mb'
+set yrange [162.576953:243.356641]
+plot  'history_decode_q4_0.dat' index 8 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'peak_rss_mb'
 set title 'pp_tokens_per_s'
 set key outside right top font ",7" spacing 0.9
-set yrange [395.215108:958.608732]
-plot  'history_decode_q4_0.dat' index 7 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
-     'history_decode_q4_0.dat' index 8 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
+set yrange [381.092845:959.892574]
+plot  'history_decode_q4_0.dat' index 9 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
+     'history_decode_q4_0.dat' index 10 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
+set title 'rss_over_size_plus_kv'
+unset key
+set yrange [0.920230543:0.965487783]
+plot  'history_decode_q4_0.dat' index 11 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'rss_over_size_plus_kv'
 set title 'tg_tokens_per_s'
 set key outside right top font ",7" spacing 0.9
 set yrange [73.606755:195.016935]
-plot  'history_decode_q4_0.dat' index 9 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
-     'history_decode_q4_0.dat' index 10 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
+plot  'history_decode_q4_0.dat' index 12 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
+     'history_decode_q4_0.dat' index 13 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'weight_bytes_per_token'
 unset key
 set yrange [60199305.2:63159926.8]
-plot  'history_decode_q4_0.dat' index 11 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'weight_bytes_per_token'
+plot  'history_decode_q4_0.dat' index 14 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'weight_bytes_per_token'
 unset multiplot
 
 unset output

@@ -1,15 +1,15 @@
 # cpet bench history: the gemv figures across revisions (x: runs in history order), from history_gemv.dat
 set datafile separator "\t"
 set grid
-set xrange [-0.5:3.5]
-set xtics rotate by 45 right ('c971633' 0, '8ec939f' 1, '4890226' 2, '3691ea8' 3)
+set xrange [-0.5:4.5]
+set xtics rotate by 45 right ('c971633' 0, '8ec939f' 1, '4890226' 2, '3691ea8' 3, 'c28ea3e' 4)
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 1680,1060 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 3,3 title 'gemv'." across revisions (history order)"
 set title 'fraction_of_bandwidth (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
-set yrange [0.0763691957:1.1168661]
+set yrange [0.0332118697:1.18151445]
 plot  'history_gemv.dat' index 0 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'f32', \
      'history_gemv.dat' index 1 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'int4+q8act-rowwise', \
      'history_gemv.dat' index 2 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'int4+q8act', \
@@ -24,7 +24,7 @@ plot  'history_gemv.dat' index 0 using 1:2 with linespoints lw 2 lc rgb '#1f77b4
      'history_gemv.dat' index 11 using 1:2 with linespoints lw 2 lc rgb '#ffbb78' dt 1 pt 9 ps 0.8 title 'q8_0'
 set title 'fraction_of_read_bandwidth (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
-set yrange [-0.00800021601:1.62274393]
+set yrange [-0.0374256009:1.62541896]
 plot  'history_gemv.dat' index 12 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'f32', \
      'history_gemv.dat' index 13 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'int4+q8act-rowwise', \
      'history_gemv.dat' index 14 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'int4+q8act', \
@@ -39,7 +39,7 @@ plot  'history_gemv.dat' index 12 using 1:2 with linespoints lw 2 lc rgb '#1f77b
      'history_gemv.dat' index 23 using 1:2 with linespoints lw 2 lc rgb '#ffbb78' dt 1 pt 9 ps 0.8 title 'q8_0'
 set title 'speedup_vs_f32 (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
-set yrange [0.362131113:7.8246124]
+set yrange [0.303897924:7.82990633]
 plot  'history_gemv.dat' index 24 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'int4+q8act-rowwise', \
      'history_gemv.dat' index 25 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'int4+q8act', \
      'history_gemv.dat' index 26 using 1:2 with linespoints lw 2 lc rgb '#d62728' dt 1 pt 7 ps 0.8 title 'int4', \
@@ -72,7 +72,7 @@ plot  'history_gemv.dat' index 36 using 1:2 with linespoints lw 2 lc rgb '#1f77b
      'history_gemv.dat' index 47 using 1:2 with linespoints lw 2 lc rgb '#ffbb78' dt 1 pt 9 ps 0.8 title 'q8_0'
 set title 'gb_s'
 set key outside right top font ",7" spacing 0.9
-set yrange [-0.37195425:27.9075324]
+set yrange [-0.49271677:29.2359201]
 plot  'history_gemv.dat' index 48 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'f32', \
      'history_gemv.dat' index 49 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'int4+q8act-rowwise', \
      'history_gemv.dat' index 50 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'int4+q8act', \
@@ -87,7 +87,7 @@ plot  'history_gemv.dat' index 48 using 1:2 with linespoints lw 2 lc rgb '#1f77b
      'history_gemv.dat' index 59 using 1:2 with linespoints lw 2 lc rgb '#ffbb78' dt 1 pt 9 ps 0.8 title 'q8_0'
 set title 'median_gb_s'
 set key outside right top font ",7" spacing 0.9
-set yrange [-0.937963225:27.1405241]
+set yrange [-1.09595156:28.8783957]
 plot  'history_gemv.dat' index 60 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'f32', \
      'history_gemv.dat' index 61 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'int4+q8act-rowwise', \
      'history_gemv.dat' index 62 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'int4+q8act', \
@@ -116,7 +116,7 @@ set output outbase.".svg"
 set multiplot layout 3,3 title 'gemv'." across revisions (history order)"
 set title 'fraction_of_bandwidth (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
-set yrange [0.0763691957:1.1168661]
+set yrange [0.0332118697:1.18151445]
 plot  'history_gemv.dat' index 0 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'f32', \
      'history_gemv.dat' index 1 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'int4+q8act-rowwise', \
      'history_gemv.dat' index 2 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'int4+q8act', \
@@ -131,7 +131,7 @@ plot  'history_gemv.dat' index 0 using 1:2 with linespoints lw 2 lc rgb '#1f77b4
      'history_gemv.dat' index 11 using 1:2 with linespoints lw 2 lc rgb '#ffbb78' dt 1 pt 9 ps 0.8 title 'q8_0'
 set title 'fraction_of_read_bandwidth (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
-set yrange [-0.00800021601:1.62274393]
+set yrange [-0.0374256009:1.62541896]
 plot  'history_gemv.dat' index 12 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'f32', \
      'history_gemv.dat' index 13 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'int4+q8act-rowwise', \
      'history_gemv.dat' index 14 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'int4+q8act', \
@@ -146,7 +146,7 @@ plot  'history_gemv.dat' index 12 using 1:2 with linespoints lw 2 lc rgb '#1f77b
      'history_gemv.dat' index 23 using 1:2 with linespoints lw 2 lc rgb '#ffbb78' dt 1 pt 9 ps 0.8 title 'q8_0'
 set title 'speedup_vs_f32 (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
-set yrange [0.362131113:7.8246124]
+set yrange [0.303897924:7.82990633]
 plot  'history_gemv.dat' index 24 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'int4+q8act-rowwise', \
      'history_gemv.dat' index 25 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'int4+q8act', \
      'history_gemv.dat' index 26 using 1:2 with linespoints lw 2 lc rgb '#d62728' dt 1 pt 7 ps 0.8 title 'int4', \
@@ -179,7 +179,7 @@ plot  'history_gemv.dat' index 36 using 1:2 with linespoints lw 2 lc rgb '#1f77b
      'history_gemv.dat' index 47 using 1:2 with linespoints lw 2 lc rgb '#ffbb78' dt 1 pt 9 ps 0.8 title 'q8_0'
 set title 'gb_s'
 set key outside right top font ",7" spacing 0.9
-set yrange [-0.37195425:27.9075324]
+set yrange [-0.49271677:29.2359201]
 plot  'history_gemv.dat' index 48 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'f32', \
      'history_gemv.dat' index 49 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'int4+q8act-rowwise', \
      'history_gemv.dat' index 50 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'int4+q8act', \
@@ -194,7 +194,7 @@ plot  'history_gemv.dat' index 48 using 1:2 with linespoints lw 2 lc rgb '#1f77b
      'history_gemv.dat' index 59 using 1:2 with linespoints lw 2 lc rgb '#ffbb78' dt 1 pt 9 ps 0.8 title 'q8_0'
 set title 'median_gb_s'
 set key outside right top font ",7" spacing 0.9
-set yrange [-0.937963225:27.1405241]
+set yrange [-1.09595156:28.8783957]
 plot  'history_gemv.dat' index 60 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'f32', \
      'history_gemv.dat' index 61 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'int4+q8act-rowwise', \
      'history_gemv.dat' index 62 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'int4+q8act', \

@@ -1,8 +1,8 @@
 # cpet bench history: the tokenizer figures across revisions (x: runs in history order), from history_tokenizer.dat
 set datafile separator "\t"
 set grid
-set xrange [-0.5:3.5]
-set xtics rotate by 45 right ('c971633' 0, '8ec939f' 1, '4890226' 2, '3691ea8' 3)
+set xrange [-0.5:4.5]
+set xtics rotate by 45 right ('c971633' 0, '8ec939f' 1, '4890226' 2, '3691ea8' 3, 'c28ea3e' 4)
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 1680,720 noenhanced font ",10"
 set output outbase.".png"
@@ -21,7 +21,7 @@ set yrange [142.324608:223.939712]
 plot  'history_tokenizer.dat' index 2 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'decode_mb_per_s'
 set title 'encode_mb_per_s'
 unset key
-set yrange [21.3882302:23.9447678]
+set yrange [21.3115861:24.7878536]
 plot  'history_tokenizer.dat' index 3 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'encode_mb_per_s'
 set title 'mean_s'
 set key outside right top font ",7" spacing 0.9
@@ -48,7 +48,7 @@ set yrange [142.324608:223.939712]
 plot  'history_tokenizer.dat' index 2 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'decode_mb_per_s'
 set title 'encode_mb_per_s'
 unset key
-set yrange [21.3882302:23.9447678]
+set yrange [21.3115861:24.7878536]
 plot  'history_tokenizer.dat' index 3 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'encode_mb_per_s'
 set title 'mean_s'
 set key outside right top font ",7" spacing 0.9
