@@ -392,6 +392,29 @@ static inline __attribute__((always_inline)) void q8act_row(const qtensor *q, in
 }
 
 
+/* Q8_0 decode (n = 1), four rows a step (each x block loaded once), each row's block 1 KB ahead prefetched:
+ * one row at a time, the core waited on its loads at 40% of the read bandwidth; the prefetch took a d768
+ * model from 51 to 62 tok/s on one thread and from 92 to 123 on two (interleaved runs) */
+static void q8_0_rows4(const qtensor *q, int r0, const q8_rows *a, float *y)
+{
+    const int blocks = q->cols / 32;
+    const block_q8_0 *w[4];
+    __m256 acc[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (const block_q8_0 *)q->data + (size_t)(r0 + i) * blocks;
+        acc[i] = _mm256_setzero_ps();
+    }
+    for (int b = 0; b < blocks; b++) {
+        const __m256i xv = _mm256_loadu_si256((const __m256i *)(a->q[0] + b * 32));
+        const float dx = a->d[0][b];
+        for (int i = 0; i < 4; i++) _mm_prefetch((const char *)(w[i] + b + 32), _MM_HINT_T0);
+        for (int i = 0; i < 4; i++)
+            acc[i] = _mm256_fmadd_ps(dot32_s8(_mm256_loadu_si256((const __m256i *)w[i][b].qs), xv),
+                                     _mm256_set1_ps(half_scale(w[i][b].d) * dx), acc[i]);
+    }
+    for (int i = 0; i < 4; i++) y[r0 + i] = hsum256(acc[i]);
+}
+
 /* ---- W8A8: int8 activations (absmax / 127 per row) times int8 weights, int32 sums ---- */
 
 static void quantize_activations(const float *x, int n, int cols, int8_t *qx, float *sx)
@@ -490,7 +513,11 @@ void qmatmul(const qtensor *q, const float *x, float *y, int n)
         int8_t *codes = malloc((size_t)n * cols);
         quantize_q8_rows(x, n, cols, codes, a);
         if (kind == QK_Q8ACT_PACK) qpack_matmul_q8(q, a, y, n);
-        else
+        else if (q->format == QF_Q8_0 && n == 1) {
+#pragma omp parallel for schedule(static)
+            for (int g = 0; g < rows / 4; g++) q8_0_rows4(q, 4 * g, a, y);
+            for (int r = rows / 4 * 4; r < rows; r++) q8act_row(q, r, a, y, 1);
+        } else
 #pragma omp parallel for schedule(static)
         for (int r = 0; r < rows; r++) {
             switch (n) {

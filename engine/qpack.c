@@ -162,6 +162,10 @@ static inline __attribute__((always_inline)) void pack_row_group(const qtensor *
     const size_t stride = group_stride(q);
     const uint8_t *p = q->pack + (size_t)rg * per_row * stride;
     for (int k = 0; k < per_row; k++, p += stride) {
+        /* the group 8 steps ahead: the hardware prefetcher alone left one core at 55% of the read
+         * bandwidth (a d768 Q4_0 model: 119-131 -> 198-224 tok/s on one thread, +5-13% on two) */
+        _mm_prefetch((const char *)p + 8 * stride, _MM_HINT_T0);
+        _mm_prefetch((const char *)p + 8 * stride + 64, _MM_HINT_T0);
         __m256 scale = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
         __m256 zero = hb == 24 ? _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 16))))
                                : _mm256_set1_ps(8.0f);
