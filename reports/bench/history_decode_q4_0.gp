@@ -1,15 +1,15 @@
 # cpet bench history: the decode_q4_0 figures across revisions (x: runs in history order), from history_decode_q4_0.dat
 set datafile separator "\t"
 set grid
-set xrange [-0.5:4.5]
-set xtics rotate by 45 right ('c971633' 0, '8ec939f' 1, '4890226' 2, '3691ea8' 3, 'c28ea3e' 4)
+set xrange [-0.5:5.5]
+set xtics rotate by 45 right ('c971633' 0, '8ec939f' 1, '4890226' 2, '3691ea8' 3, 'c28ea3e' 4, 'c702948' 5)
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 1680,1400 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 4,3 title 'decode_q4_0'." across revisions (history order)"
 set title 'pp_fraction_of_sgemm (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
-set yrange [0.731488467:0.84979239]
+set yrange [0.684841246:0.854033047]
 plot  'history_decode_q4_0.dat' index 0 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q4_0.dat' index 1 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'tg_fraction_of_copy_bandwidth (within-run ratio)'
@@ -19,7 +19,7 @@ plot  'history_decode_q4_0.dat' index 2 using 1:2 with linespoints lw 2 lc rgb '
      'history_decode_q4_0.dat' index 3 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'tg_fraction_of_read_bandwidth (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
-set yrange [0.455342771:0.516150723]
+set yrange [0.445743598:0.621741619]
 plot  'history_decode_q4_0.dat' index 4 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q4_0.dat' index 5 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'bytes_per_token'
@@ -36,16 +36,16 @@ set yrange [162.576953:243.356641]
 plot  'history_decode_q4_0.dat' index 8 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'peak_rss_mb'
 set title 'pp_tokens_per_s'
 set key outside right top font ",7" spacing 0.9
-set yrange [381.092845:959.892574]
+set yrange [341.705948:963.473201]
 plot  'history_decode_q4_0.dat' index 9 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q4_0.dat' index 10 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'rss_over_size_plus_kv'
 unset key
-set yrange [0.920230543:0.965487783]
+set yrange [0.93344706:0.979354293]
 plot  'history_decode_q4_0.dat' index 11 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'rss_over_size_plus_kv'
 set title 'tg_tokens_per_s'
 set key outside right top font ",7" spacing 0.9
-set yrange [73.606755:195.016935]
+set yrange [68.6912918:249.08703]
 plot  'history_decode_q4_0.dat' index 12 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q4_0.dat' index 13 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'weight_bytes_per_token'
@@ -60,7 +60,7 @@ set output outbase.".svg"
 set multiplot layout 4,3 title 'decode_q4_0'." across revisions (history order)"
 set title 'pp_fraction_of_sgemm (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
-set yrange [0.731488467:0.84979239]
+set yrange [0.684841246:0.854033047]
 plot  'history_decode_q4_0.dat' index 0 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q4_0.dat' index 1 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'tg_fraction_of_copy_bandwidth (within-run ratio)'
@@ -70,7 +70,7 @@ plot  'history_decode_q4_0.dat' index 2 using 1:2 with linespoints lw 2 lc rgb '
      'history_decode_q4_0.dat' index 3 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'tg_fraction_of_read_bandwidth (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
-set yrange [0.455342771:0.516150723]
+set yrange [0.445743598:0.621741619]
 plot  'history_decode_q4_0.dat' index 4 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q4_0.dat' index 5 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'bytes_per_token'
@@ -87,16 +87,16 @@ set yrange [162.576953:243.356641]
 plot  'history_decode_q4_0.dat' index 8 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'peak_rss_mb'
 set title 'pp_tokens_per_s'
 set key outside right top font ",7" spacing 0.9
-set yrange [381.092845:959.892574]
+set yrange [341.705948:963.473201]
 plot  'history_decode_q4_0.dat' index 9 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q4_0.dat' index 10 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'rss_over_size_plus_kv'
 unset key
-set yrange [0.920230543:0.965487783]
+set yrange [0.93344706:0.979354293]
 plot  'history_decode_q4_0.dat' index 11 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'rss_over_size_plus_kv'
 set title 'tg_tokens_per_s'
 set key outside right top font ",7" spacing 0.9
-set yrange [73.606755:195.016935]
+set yrange [68.6912918:249.08703]
 plot  'history_decode_q4_0.dat' index 12 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q4_0.dat' index 13 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'weight_bytes_per_token'
