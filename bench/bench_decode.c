@@ -237,8 +237,10 @@ int bench_decode_run(const bench_decode_options *o, json_t **result, cpet_err *e
         json_t *ids = json_array();
         for (int g = 0; g < G; g++) json_array_append_new(ids, json_integer(gen[g]));
         const double kv_cache_bytes = 2.0 * L * KVD * sizeof(float) * (P + G), size = (double)model_storage_bytes(&m);
+        size_t n_params = 0; /* every weight, packed or not (m.n_params counts only the f32 storage) */
+        for (int i = 0; i < m.n_tensors; i++) n_params += m.tensors[i].n;
         *result = json_pack("{s:s, s:s, s:I, s:I, s:i, s:i, s:i, s:b, s:I, s:f, s:f, s:f, s:f, s:f, s:o, s:o, s:o, s:o}", "bench", "decode", "model",
-                            o->model, "model_bytes", (json_int_t)size, "model_n_params", (json_int_t)m.n_params,
+                            o->model, "model_bytes", (json_int_t)size, "model_n_params", (json_int_t)n_params,
                             "n_prompt", P, "n_gen", G, "reps", R, "q8_activations", o->q8_activations, "seed", (json_int_t)o->seed,
                             "bytes_per_token", per_token, "weight_bytes_per_token", weights, "peak_rss_mb", peak_rss_mb,
                             "kv_cache_mb", kv_cache_bytes / 1048576.0, "rss_over_size_plus_kv",

@@ -563,6 +563,8 @@ Test(bench_cli, decode_rows_and_bytes_per_token, .timeout = 120)
     double expected = linears + 4.0 * (3 * D + D) + 2.0 * 1 * KV * hd * 4 * (4 + (6 - 1) / 2.0);
     cr_assert_float_eq(json_real_value(json_object_get(j, "weight_bytes_per_token")), linears + 4.0 * (3 * D + D), 1e-6);
     cr_assert_float_eq(json_real_value(json_object_get(j, "bytes_per_token")), expected, 1e-6);
+    cr_assert_eq(json_integer_value(json_object_get(j, "model_n_params")), (long)(linears / 4) + V * D + 3 * D,
+                 "every weight: the linears and head, the embedding table, three norms");
     json_t *pp = json_array_get(json_object_get(j, "rows"), 0);
     cr_assert_str_eq(json_string_value(json_object_get(pp, "test")), "pp4");
     cr_assert_gt(json_real_value(json_object_get(pp, "fraction_of_sgemm")), 0, "prompt processing against sgemm alone");
