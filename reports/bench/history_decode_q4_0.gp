@@ -1,8 +1,8 @@
 # cpet bench history: the decode_q4_0 figures across revisions (x: runs in history order), from history_decode_q4_0.dat
 set datafile separator "\t"
 set grid
-set xrange [-0.5:5.5]
-set xtics rotate by 45 right ('c971633' 0, '8ec939f' 1, '4890226' 2, '3691ea8' 3, 'c28ea3e' 4, 'c702948' 5)
+set xrange [-0.5:6.5]
+set xtics rotate by 45 right ('c971633' 0, '8ec939f' 1, '4890226' 2, '3691ea8' 3, 'c28ea3e' 4, 'c702948' 5, '377de59' 6)
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 1680,1400 noenhanced font ",10"
 set output outbase.".png"
@@ -19,7 +19,7 @@ plot  'history_decode_q4_0.dat' index 2 using 1:2 with linespoints lw 2 lc rgb '
      'history_decode_q4_0.dat' index 3 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'tg_fraction_of_read_bandwidth (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
-set yrange [0.445743598:0.621741619]
+set yrange [0.445290506:0.626725639]
 plot  'history_decode_q4_0.dat' index 4 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q4_0.dat' index 5 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'bytes_per_token'
@@ -70,7 +70,7 @@ plot  'history_decode_q4_0.dat' index 2 using 1:2 with linespoints lw 2 lc rgb '
      'history_decode_q4_0.dat' index 3 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'tg_fraction_of_read_bandwidth (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
-set yrange [0.445743598:0.621741619]
+set yrange [0.445290506:0.626725639]
 plot  'history_decode_q4_0.dat' index 4 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q4_0.dat' index 5 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'bytes_per_token'

@@ -1,25 +1,25 @@
 # cpet bench history: the decode_q8_0 figures across revisions (x: runs in history order), from history_decode_q8_0.dat
 set datafile separator "\t"
 set grid
-set xrange [-0.5:5.5]
-set xtics rotate by 45 right ('c971633' 0, '8ec939f' 1, '4890226' 2, '3691ea8' 3, 'c28ea3e' 4, 'c702948' 5)
+set xrange [-0.5:6.5]
+set xtics rotate by 45 right ('c971633' 0, '8ec939f' 1, '4890226' 2, '3691ea8' 3, 'c28ea3e' 4, 'c702948' 5, '377de59' 6)
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 1680,1400 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 4,3 title 'decode_q8_0'." across revisions (history order)"
 set title 'pp_fraction_of_sgemm (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
-set yrange [0.714365374:0.857356512]
+set yrange [0.654035229:0.862841071]
 plot  'history_decode_q8_0.dat' index 0 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q8_0.dat' index 1 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'tg_fraction_of_copy_bandwidth (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
-set yrange [0.592400177:1.05017826]
+set yrange [0.589560716:1.08141234]
 plot  'history_decode_q8_0.dat' index 2 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q8_0.dat' index 3 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'tg_fraction_of_read_bandwidth (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
-set yrange [0.343792339:0.442846036]
+set yrange [0.341232917:0.470999675]
 plot  'history_decode_q8_0.dat' index 4 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q8_0.dat' index 5 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'bytes_per_token'
@@ -36,16 +36,16 @@ set yrange [216.791797:238.415234]
 plot  'history_decode_q8_0.dat' index 8 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'peak_rss_mb'
 set title 'pp_tokens_per_s'
 set key outside right top font ",7" spacing 0.9
-set yrange [393.398805:939.699553]
+set yrange [362.702644:942.490113]
 plot  'history_decode_q8_0.dat' index 9 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q8_0.dat' index 10 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'rss_over_size_plus_kv'
 unset key
-set yrange [0.923961964:0.969402716]
+set yrange [0.927671036:0.973294201]
 plot  'history_decode_q8_0.dat' index 11 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'rss_over_size_plus_kv'
 set title 'tg_tokens_per_s'
 set key outside right top font ",7" spacing 0.9
-set yrange [34.5308775:98.6419002]
+set yrange [33.9351358:105.195059]
 plot  'history_decode_q8_0.dat' index 12 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q8_0.dat' index 13 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'weight_bytes_per_token'
@@ -60,17 +60,17 @@ set output outbase.".svg"
 set multiplot layout 4,3 title 'decode_q8_0'." across revisions (history order)"
 set title 'pp_fraction_of_sgemm (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
-set yrange [0.714365374:0.857356512]
+set yrange [0.654035229:0.862841071]
 plot  'history_decode_q8_0.dat' index 0 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q8_0.dat' index 1 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'tg_fraction_of_copy_bandwidth (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
-set yrange [0.592400177:1.05017826]
+set yrange [0.589560716:1.08141234]
 plot  'history_decode_q8_0.dat' index 2 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q8_0.dat' index 3 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'tg_fraction_of_read_bandwidth (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
-set yrange [0.343792339:0.442846036]
+set yrange [0.341232917:0.470999675]
 plot  'history_decode_q8_0.dat' index 4 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q8_0.dat' index 5 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'bytes_per_token'
@@ -87,16 +87,16 @@ set yrange [216.791797:238.415234]
 plot  'history_decode_q8_0.dat' index 8 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'peak_rss_mb'
 set title 'pp_tokens_per_s'
 set key outside right top font ",7" spacing 0.9
-set yrange [393.398805:939.699553]
+set yrange [362.702644:942.490113]
 plot  'history_decode_q8_0.dat' index 9 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q8_0.dat' index 10 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'rss_over_size_plus_kv'
 unset key
-set yrange [0.923961964:0.969402716]
+set yrange [0.927671036:0.973294201]
 plot  'history_decode_q8_0.dat' index 11 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'rss_over_size_plus_kv'
 set title 'tg_tokens_per_s'
 set key outside right top font ",7" spacing 0.9
-set yrange [34.5308775:98.6419002]
+set yrange [33.9351358:105.195059]
 plot  'history_decode_q8_0.dat' index 12 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 't1', \
      'history_decode_q8_0.dat' index 13 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 't2'
 set title 'weight_bytes_per_token'

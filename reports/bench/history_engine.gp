@@ -1,8 +1,8 @@
 # cpet bench history: the engine figures across revisions (x: runs in history order), from history_engine.dat
 set datafile separator "\t"
 set grid
-set xrange [-0.5:5.5]
-set xtics rotate by 45 right ('c971633' 0, '8ec939f' 1, '4890226' 2, '3691ea8' 3, 'c28ea3e' 4, 'c702948' 5)
+set xrange [-0.5:6.5]
+set xtics rotate by 45 right ('c971633' 0, '8ec939f' 1, '4890226' 2, '3691ea8' 3, 'c28ea3e' 4, 'c702948' 5, '377de59' 6)
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 1680,720 noenhanced font ",10"
 set output outbase.".png"

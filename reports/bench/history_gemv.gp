@@ -1,8 +1,8 @@
 # cpet bench history: the gemv figures across revisions (x: runs in history order), from history_gemv.dat
 set datafile separator "\t"
 set grid
-set xrange [-0.5:5.5]
-set xtics rotate by 45 right ('c971633' 0, '8ec939f' 1, '4890226' 2, '3691ea8' 3, 'c28ea3e' 4, 'c702948' 5)
+set xrange [-0.5:6.5]
+set xtics rotate by 45 right ('c971633' 0, '8ec939f' 1, '4890226' 2, '3691ea8' 3, 'c28ea3e' 4, 'c702948' 5, '377de59' 6)
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 1680,1060 noenhanced font ",10"
 set output outbase.".png"
@@ -24,7 +24,7 @@ plot  'history_gemv.dat' index 0 using 1:2 with linespoints lw 2 lc rgb '#1f77b4
      'history_gemv.dat' index 11 using 1:2 with linespoints lw 2 lc rgb '#ffbb78' dt 1 pt 9 ps 0.8 title 'q8_0'
 set title 'fraction_of_read_bandwidth (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
-set yrange [-0.0374256009:1.62541896]
+set yrange [-0.043638457:1.62598377]
 plot  'history_gemv.dat' index 12 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'f32', \
      'history_gemv.dat' index 13 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'int4+q8act-rowwise', \
      'history_gemv.dat' index 14 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'int4+q8act', \
@@ -131,7 +131,7 @@ plot  'history_gemv.dat' index 0 using 1:2 with linespoints lw 2 lc rgb '#1f77b4
      'history_gemv.dat' index 11 using 1:2 with linespoints lw 2 lc rgb '#ffbb78' dt 1 pt 9 ps 0.8 title 'q8_0'
 set title 'fraction_of_read_bandwidth (within-run ratio)'
 set key outside right top font ",7" spacing 0.9
-set yrange [-0.0374256009:1.62541896]
+set yrange [-0.043638457:1.62598377]
 plot  'history_gemv.dat' index 12 using 1:2 with linespoints lw 2 lc rgb '#1f77b4' dt 1 pt 4 ps 0.8 title 'f32', \
      'history_gemv.dat' index 13 using 1:2 with linespoints lw 2 lc rgb '#ff7f0e' dt 1 pt 5 ps 0.8 title 'int4+q8act-rowwise', \
      'history_gemv.dat' index 14 using 1:2 with linespoints lw 2 lc rgb '#2ca02c' dt 1 pt 6 ps 0.8 title 'int4+q8act', \
