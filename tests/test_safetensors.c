@@ -74,25 +74,35 @@ Test(safetensors, write_then_read_round_trip)
 }
 
 /* A checkpoint stored in bf16 (how most HF models ship) loads and converts to f32. */
+/* m's tensors as BF16 in a new model directory dir (the fixture's config); returns the BF16 values */
+static uint16_t **write_bf16_copy(const model *m, char *dir, size_t n_dir)
+{
+    cpet_err err;
+    st_entry *e = calloc((size_t)m->n_tensors, sizeof *e);
+    uint16_t **bufs = calloc((size_t)m->n_tensors, sizeof *bufs);
+    for (int i = 0; i < m->n_tensors; i++) {
+        bufs[i] = malloc(m->tensors[i].n * 2);
+        for (size_t j = 0; j < m->tensors[i].n; j++) bufs[i][j] = cpet_f32_to_bf16(m->tensors[i].p[j]);
+        e[i] = (st_entry){.name = m->tensors[i].name, .dtype = ST_BF16, .ndim = m->tensors[i].ndim,
+                          .shape = {m->tensors[i].shape[0], m->tensors[i].shape[1]}, .data = bufs[i]};
+    }
+    char path[512];
+    make_temp_dir(dir, n_dir);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    cr_assert_eq(st_write(path, e, m->n_tensors, NULL, 0, &err), 0, "%s", err.msg);
+    snprintf(path, sizeof path, "cp " FIXTURE_DIR "/config.json %s/", dir);
+    cr_assert_eq(system(path), 0);
+    free(e);
+    return bufs;
+}
+
 Test(safetensors, bf16_checkpoint_loads)
 {
     cpet_err err;
     model m, m16;
     cr_assert_eq(model_load(&m, FIXTURE_DIR, &err), 0, "%s", err.msg);
-    st_entry *e = calloc((size_t)m.n_tensors, sizeof *e);
-    uint16_t **bufs = calloc((size_t)m.n_tensors, sizeof *bufs);
-    for (int i = 0; i < m.n_tensors; i++) {
-        bufs[i] = malloc(m.tensors[i].n * 2);
-        for (size_t j = 0; j < m.tensors[i].n; j++) bufs[i][j] = cpet_f32_to_bf16(m.tensors[i].p[j]);
-        e[i] = (st_entry){.name = m.tensors[i].name, .dtype = ST_BF16, .ndim = m.tensors[i].ndim,
-                          .shape = {m.tensors[i].shape[0], m.tensors[i].shape[1]}, .data = bufs[i]};
-    }
-    char dir[256], path[512];
-    make_temp_dir(dir, sizeof dir);
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    cr_assert_eq(st_write(path, e, m.n_tensors, NULL, 0, &err), 0, "%s", err.msg);
-    snprintf(path, sizeof path, "cp " FIXTURE_DIR "/config.json %s/", dir);
-    cr_assert_eq(system(path), 0);
+    char dir[256];
+    uint16_t **bufs = write_bf16_copy(&m, dir, sizeof dir);
     cr_assert_eq(model_load(&m16, dir, &err), 0, "%s", err.msg);
     for (int i = 0; i < m.n_tensors; i++)
         for (size_t j = 0; j < m.tensors[i].n; j++)
@@ -208,20 +218,8 @@ Test(safetensors, mapped_checkpoint_computes_bitwise_as_the_copy)
     model_free(&mapped);
 
     /* a BF16 checkpoint needs a conversion: its tensors get storage of their own */
-    st_entry *e = calloc((size_t)copy.n_tensors, sizeof *e);
-    uint16_t **bufs = calloc((size_t)copy.n_tensors, sizeof *bufs);
-    for (int i = 0; i < copy.n_tensors; i++) {
-        bufs[i] = malloc(copy.tensors[i].n * 2);
-        for (size_t j = 0; j < copy.tensors[i].n; j++) bufs[i][j] = cpet_f32_to_bf16(copy.tensors[i].p[j]);
-        e[i] = (st_entry){.name = copy.tensors[i].name, .dtype = ST_BF16, .ndim = copy.tensors[i].ndim,
-                          .shape = {copy.tensors[i].shape[0], copy.tensors[i].shape[1]}, .data = bufs[i]};
-    }
-    char dir[256], path[512];
-    make_temp_dir(dir, sizeof dir);
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    cr_assert_eq(st_write(path, e, copy.n_tensors, NULL, 0, &err), 0, "%s", err.msg);
-    snprintf(path, sizeof path, "cp " FIXTURE_DIR "/config.json %s/", dir);
-    cr_assert_eq(system(path), 0);
+    char dir[256];
+    uint16_t **bufs = write_bf16_copy(&copy, dir, sizeof dir);
     cr_assert_eq(model_load_mapped(&mapped, dir, &err), 0, "%s", err.msg);
     cr_assert_eq(mapped.n_maps, 0, "nothing read in place, nothing kept mapped");
     for (int i = 0; i < mapped.n_tensors; i++) {
@@ -230,7 +228,6 @@ Test(safetensors, mapped_checkpoint_computes_bitwise_as_the_copy)
         free(bufs[i]);
     }
     free(bufs);
-    free(e);
     model_free(&mapped);
     model_free(&copy);
 }
