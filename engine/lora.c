@@ -459,7 +459,9 @@ int lora_load(lora_adapter *a, model *m, const char *dir, cpet_err *err)
     return rc;
 }
 
-int lora_save(const lora_adapter *a, const char *dir, cpet_err *err)
+int lora_save(const lora_adapter *a, const char *dir, cpet_err *err) { return lora_save_with(a, NULL, 0, dir, err); }
+
+int lora_save_with(const lora_adapter *a, const param_tensor *extra, int n_extra, const char *dir, cpet_err *err)
 {
     char path[4096];
     if (make_dirs(dir, err) != 0) return -1;
@@ -490,12 +492,14 @@ int lora_save(const lora_adapter *a, const char *dir, cpet_err *err)
     int rc = json_write_file(path, j, err);
     json_decref(j);
     if (rc != 0) return -1;
-    st_entry *entries = calloc((size_t)a->n_tensors + 1, sizeof *entries);
+    st_entry *entries = calloc((size_t)a->n_tensors + n_extra + 1, sizeof *entries);
     for (int i = 0; i < a->n_tensors; i++)
         entries[i] = st_f32_entry(a->tensors[i].name, a->tensors[i].p, 2, a->tensors[i].shape);
+    for (int i = 0; i < n_extra; i++)
+        entries[a->n_tensors + i] = st_f32_entry(extra[i].name, extra[i].p, extra[i].ndim, extra[i].shape);
     const char *meta[] = {"format", "pt"};
     path_join(path, sizeof path, dir, "adapter_model.safetensors");
-    rc = st_write(path, entries, a->n_tensors, meta, 1, err);
+    rc = st_write(path, entries, a->n_tensors + n_extra, meta, 1, err);
     free(entries);
     return rc;
 }

@@ -55,6 +55,9 @@ int lora_create_mixed(lora_adapter *a, model *m, int r, float alpha, int use_rsl
 /* Loads a PEFT adapter directory and attaches it to m. */
 int lora_load(lora_adapter *a, model *m, const char *dir, cpet_err *err);
 int lora_save(const lora_adapter *a, const char *dir, cpet_err *err);
+/* lora_save with extra tensors in adapter_model.safetensors (CA-LoRA's recovery modules): PEFT loads the
+ * file and ignores tensors that are not its own */
+int lora_save_with(const lora_adapter *a, const param_tensor *extra, int n_extra, const char *dir, cpet_err *err);
 void lora_attach(lora_adapter *a);
 void lora_detach(lora_adapter *a);
 /* W += scaling * B A for every module, then detaches: the model alone now computes what model+adapter did. */

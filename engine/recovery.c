@@ -4,8 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "blas.h"
+#include "fileio.h"
 #include "lora.h"
+#include "safetensors.h"
 #include "ops.h"
 #include "tensor.h"
 
@@ -102,8 +106,13 @@ int recovery_create(recovery_set *s, model *m, int r, float alpha, const char *c
 {
     memset(s, 0, sizeof *s);
     if (r <= 0) return cpet_fail(err, "recovery modules: rank must be positive (got %d)", r);
+    if (n_targets > RECOVERY_MAX_TARGETS) return cpet_fail(err, "recovery modules: more than %d targets", RECOVERY_MAX_TARGETS);
     s->r = r;
     s->alpha = alpha;
+    for (int t = 0; t < n_targets; t++) {
+        if (strlen(targets[t]) >= sizeof s->targets[0]) return cpet_fail(err, "recovery modules: target '%s' too long", targets[t]);
+        snprintf(s->targets[s->n_targets++], sizeof s->targets[0], "%s", targets[t]);
+    }
     build_ctx c = {.s = s, .targets = targets, .n_targets = n_targets, .counting = 1};
     model_for_each_linear(m, visit_linear, &c);
     if (s->n_mods == 0) return cpet_fail(err, "recovery modules: no linear of the model matches the targets");
@@ -165,4 +174,59 @@ void recovery_free(recovery_set *s)
     free(s->mods);
     free(s->tensors);
     memset(s, 0, sizeof *s);
+}
+
+/* ---- files ---- */
+
+int recovery_save_config(const recovery_set *s, const char *dir, cpet_err *err)
+{
+    char path[4096];
+    if (make_dirs(dir, err) != 0) return -1;
+    if (path_join(path, sizeof path, dir, "recovery_config.json") != 0) return cpet_fail(err, "%s: path too long", dir);
+    json_t *targets = json_array();
+    for (int t = 0; t < s->n_targets; t++) json_array_append_new(targets, json_string(s->targets[t]));
+    json_t *j = json_pack("{s:s, s:i, s:f, s:o, s:s}", "kind", "calora_recovery", "r", s->r, "alpha", (double)s->alpha,
+                          "target_modules", targets, "activation", "gelu");
+    int rc = json_write_file(path, j, err);
+    json_decref(j);
+    return rc;
+}
+
+int recovery_load(recovery_set *s, model *m, const char *dir, cpet_err *err)
+{
+    char cfg_path[4096], st_path[4096];
+    memset(s, 0, sizeof *s);
+    if (path_join(cfg_path, sizeof cfg_path, dir, "recovery_config.json") != 0 ||
+        path_join(st_path, sizeof st_path, dir, "adapter_model.safetensors") != 0)
+        return cpet_fail(err, "%s: path too long", dir);
+    json_t *j = json_read_file(cfg_path, err);
+    if (!j) return -1;
+    json_t *r = json_object_get(j, "r"), *al = json_object_get(j, "alpha"), *tm = json_object_get(j, "target_modules");
+    const char *targets[RECOVERY_MAX_TARGETS];
+    int n = 0, rc = 0;
+    if (!json_is_integer(r) || json_integer_value(r) <= 0 || !json_is_number(al) || !json_is_array(tm) ||
+        json_array_size(tm) == 0 || json_array_size(tm) > RECOVERY_MAX_TARGETS)
+        rc = cpet_fail(err, "%s: needs a positive integer r, a number alpha and a list target_modules", cfg_path);
+    for (size_t i = 0; rc == 0 && i < json_array_size(tm); i++)
+        if (!(targets[n++] = json_string_value(json_array_get(tm, i))))
+            rc = cpet_fail(err, "%s: target_modules[%zu] is not a string", cfg_path, i);
+    if (rc == 0 && recovery_create(s, m, (int)json_integer_value(r), (float)json_number_value(al), targets, n, 0, err) != 0)
+        rc = cpet_prefix(err, "%s", cfg_path);
+    json_decref(j);
+    if (rc != 0) return -1;
+    st_file f;
+    if (st_open(&f, st_path, err) != 0) {
+        recovery_free(s);
+        return -1;
+    }
+    for (int i = 0; rc == 0 && i < s->n_tensors; i++) {
+        param_tensor *t = &s->tensors[i];
+        const st_tensor *st = st_find(&f, t->name);
+        if (!st) rc = cpet_fail(err, "%s: tensor '%s' is missing (recovery_config.json names its module)", st_path, t->name);
+        if (rc == 0) rc = st_check_shape(&f, st, 2, t->shape, err);
+        if (rc == 0) rc = st_to_f32(&f, st, t->p, err);
+    }
+    st_close(&f);
+    if (rc != 0) recovery_free(s);
+    return rc;
 }

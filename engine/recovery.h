@@ -23,9 +23,13 @@ typedef struct recovery_module {
     const int *trainable;
 } recovery_module;
 
+#define RECOVERY_MAX_TARGETS 32
+
 typedef struct {
     int r;
     float alpha;
+    char targets[RECOVERY_MAX_TARGETS][64];
+    int n_targets;
     recovery_module *mods;
     int n_mods;
     param_tensor *tensors; /* a1, a2 of each module, with their saved names */
@@ -44,5 +48,10 @@ void recovery_zero_grad(recovery_set *s);
 void recovery_attach(recovery_set *s);
 void recovery_detach(recovery_set *s);
 void recovery_free(recovery_set *s);
+/* dir/recovery_config.json ({"kind": "calora_recovery", "r", "alpha", "target_modules", "activation":
+ * "gelu"}); the tensors go into the adapter's safetensors through lora_save_with(..., s->tensors, ...) */
+int recovery_save_config(const recovery_set *s, const char *dir, cpet_err *err);
+/* Recovery modules from an adapter directory that has recovery_config.json, onto m, attached. */
+int recovery_load(recovery_set *s, model *m, const char *dir, cpet_err *err);
 
 #endif

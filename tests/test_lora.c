@@ -9,6 +9,7 @@
 #include "lora.h"
 #include "model.h"
 #include "optim.h"
+#include "recovery.h"
 #include "tensor.h"
 #include "train.h"
 
@@ -235,4 +236,53 @@ Test(lora, moslora_mixer_round_trips_merges_and_freezes)
     free(with);
     model_free(&m);
     model_free(&m2);
+}
+
+/* CA-LoRA's files: LoRA + recovery modules in one PEFT directory (recovery tensors beside lora_A/B,
+ * recovery_config.json beside adapter_config.json); loaded back, the same logits bit for bit; the LoRA
+ * alone still loads from it (PEFT ignores the extra tensors) */
+Test(lora, recovery_modules_save_and_load_with_the_adapter)
+{
+    cpet_err err;
+    model m, m2, m3;
+    cr_assert_eq(model_load(&m, FIXTURE_DIR, &err), 0, "%s", err.msg);
+    cr_assert_eq(model_load(&m2, FIXTURE_DIR, &err), 0, "%s", err.msg);
+    cr_assert_eq(model_load(&m3, FIXTURE_DIR, &err), 0, "%s", err.msg);
+    const char *lt[] = {"q_proj", "k_proj"}, *rt[] = {"v_proj", "o_proj", "down_proj"};
+    lora_adapter ad, back, plain;
+    recovery_set rs, rback;
+    cr_assert_eq(lora_create(&ad, &m, 4, 8.0f, 0, lt, 2, 1, &err), 0, "%s", err.msg);
+    cr_assert_eq(recovery_create(&rs, &m, 3, 6.0f, rt, 3, 2, &err), 0, "%s", err.msg);
+    cpet_rng r;
+    rng_seed(&r, 3);
+    for (int i = 0; i < ad.n_mods; i++) fill_normal(ad.mods[i].B->p, ad.mods[i].B->n, 0.1f, &r);
+    for (int i = 0; i < rs.n_mods; i++) fill_normal(rs.mods[i].a2->p, rs.mods[i].a2->n, 0.1f, &r);
+    char dir[256];
+    make_temp_dir(dir, sizeof dir);
+    cr_assert_eq(lora_save_with(&ad, rs.tensors, rs.n_tensors, dir, &err), 0, "%s", err.msg);
+    cr_assert_eq(recovery_save_config(&rs, dir, &err), 0, "%s", err.msg);
+    cr_assert_eq(lora_load(&back, &m2, dir, &err), 0, "%s", err.msg);
+    cr_assert_eq(recovery_load(&rback, &m2, dir, &err), 0, "%s", err.msg);
+    cr_assert_eq(rback.n_mods, rs.n_mods);
+    int ids[16];
+    for (int i = 0; i < 16; i++) ids[i] = (int)(rng_next(&r) % 320);
+    const size_t n = 16 * 320;
+    float *want = malloc(n * sizeof(float));
+    cr_assert_eq(model_forward(&m, ids, NULL, 2, 8, &err), 0, "%s", err.msg);
+    memcpy(want, model_logits(&m), n * sizeof(float));
+    cr_assert_eq(model_forward(&m2, ids, NULL, 2, 8, &err), 0, "%s", err.msg);
+    cr_assert_eq(memcmp(want, model_logits(&m2), n * sizeof(float)), 0, "LoRA + recovery loaded: the same logits");
+    cr_assert_eq(lora_load(&plain, &m3, dir, &err), 0, "the LoRA alone loads: %s", err.msg);
+    cr_assert_eq(plain.n_tensors, ad.n_tensors);
+    cr_assert_eq(model_forward(&m3, ids, NULL, 2, 8, &err), 0, "%s", err.msg);
+    cr_assert_neq(memcmp(want, model_logits(&m3), n * sizeof(float)), 0, "without recovery modules the output differs");
+    free(want);
+    recovery_free(&rback);
+    recovery_free(&rs);
+    lora_free(&plain);
+    lora_free(&back);
+    lora_free(&ad);
+    model_free(&m);
+    model_free(&m2);
+    model_free(&m3);
 }
