@@ -22,6 +22,8 @@ int model_backward(model *m, cpet_err *err)
     cross_entropy_backward(a->dlogits, a->logits, a->lse, a->targets, N, V, 1.0f / (float)m->n_targets);
     zero(a->dxn, (size_t)N * D);
     linear_backward(&m->lm_head, a->xf, a->dlogits, a->dxn, N, scratch);
+    if (m->taps.d_final_hidden) /* e.g. a hidden-state distillation term (distill.h) */
+        for (size_t i = 0; i < (size_t)N * D; i++) a->dxn[i] += m->taps.d_final_hidden[i];
     zero(a->dres, (size_t)N * D);
     rmsnorm_backward(a->dres, m->d_final_norm, a->dxn, a->x_final, m->final_norm, a->rstdf, N, D);
 

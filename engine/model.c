@@ -408,6 +408,8 @@ int model_forward(model *m, const int *ids, const int *targets, int B, int T, cp
 
 float *model_logits(const model *m) { return m->acts.logits; }
 
+const float *model_final_hidden(const model *m) { return m->acts.xf; }
+
 int model_alloc_backward(model *m, cpet_err *err)
 {
     activations *a = &m->acts;

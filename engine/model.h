@@ -42,6 +42,7 @@ typedef struct {
 typedef struct {
     float **d_layer_out; /* [L] gradient added to each layer's output hidden state */
     float **d_ffn_act;   /* [L] gradient added to act(gate), the FFN intermediate before the up product */
+    float *d_final_hidden; /* gradient added to the final normed hidden state [BT, D] (HF's hidden_states[-1]) */
 } grad_taps;
 
 typedef struct model {
@@ -116,6 +117,8 @@ int model_forward(model *m, const int *ids, const int *targets, int B, int T, cp
 int model_backward(model *m, cpet_err *err);
 
 float *model_logits(const model *m); /* [B*T, V] of the last forward */
+/* [B*T, D] of the last forward: the final hidden state after the final norm (HF's hidden_states[-1]) */
+const float *model_final_hidden(const model *m);
 
 /* The most scratch floats per input row any attached branch needs (sizes the scratch buffers). */
 size_t model_branch_scratch_per_row(const model *m);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "distill.h"
 #include "helpers.h"
 #include "linear.h"
 #include "lora.h"
@@ -311,6 +312,65 @@ Test(gradcheck, linear_with_lora_and_recovery_branches)
     };
     const char *what[5] = {"dx", "da1", "da2", "dA", "dB"};
     for (int i = 0; i < 5; i++) cr_expect_lt(e[i], FD_TOL, "%s error %.3g", what[i], e[i]);
+    recovery_free(&rs);
+    lora_free(&ad);
+    model_free(&m);
+}
+
+/* CA-LoRA's training loss on a whole model: CE + w * MSE(final hidden, a teacher's), through LoRA and
+ * recovery branches; the distillation term enters backward through the d_final_hidden tap */
+typedef struct {
+    model *m;
+    const int *ids;
+    const float *teacher;
+    float w, *grad;
+} distill_ctx;
+
+static double distill_loss(void *p)
+{
+    distill_ctx *c = p;
+    cpet_err err;
+    cr_assert_eq(model_forward(c->m, c->ids, c->ids + 1, 1, 8, &err), 0, "%s", err.msg);
+    return (double)c->m->loss + distill_hidden_mse(c->m, c->teacher, c->w, c->grad);
+}
+
+Test(gradcheck, calora_loss_with_hidden_state_distillation)
+{
+    cpet_err err;
+    model m;
+    model_config cfg = small_config(4, 2, ACT_SILU, 0, 10000.0f);
+    cr_assert_eq(model_create(&m, &cfg, &err), 0, "%s", err.msg);
+    model_init_random(&m, 0.3f, 21);
+    const char *lt[] = {"q_proj"}, *rt[] = {"v_proj", "down_proj"};
+    lora_adapter ad;
+    recovery_set rs;
+    cr_assert_eq(lora_create(&ad, &m, 2, 4.0f, 0, lt, 1, 3, &err), 0, "%s", err.msg);
+    cr_assert_eq(recovery_create(&rs, &m, 3, 6.0f, rt, 2, 4, &err), 0, "%s", err.msg);
+    cpet_rng r;
+    rng_seed(&r, 22);
+    for (int i = 0; i < ad.n_mods; i++) fill_normal(ad.mods[i].B->p, ad.mods[i].B->n, 0.3f, &r);
+    for (int i = 0; i < rs.n_mods; i++) fill_normal(rs.mods[i].a2->p, rs.mods[i].a2->n, 0.3f, &r);
+    cr_assert_eq(lora_set_trainable(&ad, 1, &err) || recovery_set_trainable(&rs, 1, &err), 0, "%s", err.msg);
+    int ids[9];
+    for (int i = 0; i < 9; i++) ids[i] = (i * 7 + 3) % cfg.vocab_size;
+    float *teacher = randn((size_t)8 * cfg.hidden_size, 1.0f, &r), *grad = cpet_alloc_floats((size_t)8 * cfg.hidden_size);
+    distill_ctx c = {&m, ids, teacher, 0.5f, grad};
+    double with = distill_loss(&c);
+    cr_assert_gt(with, m.loss, "the distillation term adds to the task loss");
+    lora_zero_grad(&ad);
+    recovery_zero_grad(&rs);
+    cr_assert_eq(model_backward(&m, &err), 0, "%s", err.msg);
+    const lora_module *lm = &ad.mods[0];
+    const recovery_module *rm = &rs.mods[1];
+    double e[3] = {
+        fd_check(distill_loss, &c, lm->A->p, lm->A->g, lm->A->n, 1e-2f, 4, 71),
+        fd_check(distill_loss, &c, rm->a1->p, rm->a1->g, rm->a1->n, 1e-2f, 4, 72),
+        fd_check(distill_loss, &c, rm->a2->p, rm->a2->g, rm->a2->n, 1e-2f, 4, 73),
+    };
+    const char *what[3] = {"LoRA dA", "recovery da1", "recovery da2"};
+    for (int i = 0; i < 3; i++) cr_expect_lt(e[i], FD_TOL, "%s error %.3g", what[i], e[i]);
+    cr_assert_eq(distill_hidden_mse(&m, teacher, 0.0f, grad), 0.0);
+    cr_assert_null(m.taps.d_final_hidden, "w = 0 clears the tap");
     recovery_free(&rs);
     lora_free(&ad);
     model_free(&m);
