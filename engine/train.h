@@ -7,14 +7,22 @@
 #include "optim.h"
 
 typedef struct {
-    float loss;
+    float loss;       /* the task loss (cross-entropy) */
     double grad_norm; /* before clipping */
     float lr;
+    double extra_loss; /* what an after_forward hook added (e.g. w * distillation MSE) */
 } step_result;
+
+/* Called between forward and backward of a step: may add a loss term by setting the model's gradient taps
+ * (distill.h) and returns the term's value (NAN on failure, with err set). */
+typedef double (*step_hook)(model *m, const int *ids, int B, int T, void *ctx, cpet_err *err);
 
 void optimizer_zero_grad(adamw *o);
 /* zero grads, forward, check the loss is finite, backward, clip (clip <= 0: off), AdamW update. */
 int train_step(model *m, adamw *o, const int *ids, const int *targets, int B, int T, float lr, double clip,
                step_result *out, cpet_err *err);
+/* The same with a hook between forward and backward (NULL: train_step). */
+int train_step_hooked(model *m, adamw *o, const int *ids, const int *targets, int B, int T, float lr, double clip,
+                      step_hook hook, void *ctx, step_result *out, cpet_err *err);
 
 #endif

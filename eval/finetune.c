@@ -73,7 +73,7 @@ int finetune_multiple_choice(model *m, adamw *opt, const tokenizer *t, const tas
             *tokens += e->n - 1;
         }
         step_result r;
-        rc = train_step(m, opt, ids, tgt, B, T, lr_at(&sched, step), cfg->clip, &r, err);
+        rc = train_step_hooked(m, opt, ids, tgt, B, T, lr_at(&sched, step), cfg->clip, cfg->hook, cfg->hook_ctx, &r, err);
         if (rc == 0 && curve) json_array_append_new(curve, json_pack("[i, f]", step + 1, (double)r.loss));
         free(ids);
         free(tgt);

@@ -11,12 +11,15 @@
 #include "optim.h"
 #include "tasks.h"
 #include "tokenizer.h"
+#include "train.h"
 
 typedef struct {
     int steps, batch;
     float lr, weight_decay, clip;
     uint64_t seed; /* batch order */
     int bos_id;
+    step_hook hook; /* between forward and backward of each step (CA-LoRA's distillation), or NULL */
+    void *hook_ctx;
 } finetune_config;
 
 /* Trains the tensors registered in `opt` for cfg.steps steps (cosine, 10% warmup); appends each step's

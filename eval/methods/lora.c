@@ -36,8 +36,8 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
     adamw opt;
     memset(&opt, 0, sizeof opt);
     json_t *curve = json_array();
-    finetune_config fc = {method_param_int(c, "steps"), method_param_int(c, "batch"), oc.lr, oc.weight_decay, 1.0f,
-                          c->seed, c->m->cfg.bos_token_id};
+    finetune_config fc = {.steps = method_param_int(c, "steps"), .batch = method_param_int(c, "batch"), .lr = oc.lr,
+                          .weight_decay = oc.weight_decay, .clip = 1.0f, .seed = c->seed, .bos_id = c->m->cfg.bos_token_id};
     int rc = lora_set_trainable(&ad, 1, err) || adamw_init(&opt, oc, err) || adamw_add(&opt, ad.tensors, ad.n_tensors, err) ||
              finetune_multiple_choice(c->m, &opt, c->tok, c->train, &fc, curve, &r->tokens, err);
     json_object_set_new(r->curves, "train_loss", curve);

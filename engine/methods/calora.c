@@ -1,0 +1,104 @@
+#include "calora.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "distill.h"
+#include "tensor.h"
+
+/* a teacher must be the student before compression: the shapes compression keeps must agree */
+static int check_teacher(const model *s, const model *t, cpet_err *err)
+{
+    const model_config *a = &s->cfg, *b = &t->cfg;
+    if (a->vocab_size != b->vocab_size || a->hidden_size != b->hidden_size || a->n_layers != b->n_layers ||
+        a->head_dim != b->head_dim)
+        return cpet_fail(err, "calora: the teacher (vocab %d, hidden %d, %d layers, head_dim %d) is not the student's "
+                              "uncompressed model (vocab %d, hidden %d, %d layers, head_dim %d)",
+                         b->vocab_size, b->hidden_size, b->n_layers, b->head_dim, a->vocab_size, a->hidden_size, a->n_layers,
+                         a->head_dim);
+    return 0;
+}
+
+int calora_setup(calora *c, model *student, model *teacher, const char *adapter_dir, const calora_options *o, cpet_err *err)
+{
+    memset(c, 0, sizeof *c);
+    if (!(o->distill >= 0)) return cpet_fail(err, "calora: the distillation weight must be >= 0 (got %g)", (double)o->distill);
+    if (o->distill > 0 && !teacher) return cpet_fail(err, "calora: distillation needs a teacher (the uncompressed model)");
+    if (teacher && check_teacher(student, teacher, err) != 0) return -1;
+    c->student = student;
+    c->teacher = o->distill > 0 ? teacher : NULL;
+    c->distill = o->distill;
+    if (lora_load(&c->lora, student, adapter_dir, err) != 0) return -1;
+    if (o->init == CALORA_INIT_RANDOM) { /* rd: the adapter's shape, PEFT's init */
+        cpet_rng rng;
+        rng_seed(&rng, o->seed);
+        for (int i = 0; i < c->lora.n_mods; i++) {
+            lora_module *lm = &c->lora.mods[i];
+            float bound = 1.0f / sqrtf((float)lm->in);
+            fill_uniform(lm->A->p, lm->A->n, -bound, bound, &rng);
+            memset(lm->B->p, 0, lm->B->n * sizeof(float));
+        }
+    }
+    if (o->recovery) {
+        static const char *const reference[] = {"v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+        const char *const *targets = o->recovery_targets ? o->recovery_targets : reference;
+        int n = o->recovery_targets ? o->n_recovery_targets : 5;
+        if (recovery_create(&c->recovery, student, o->recovery_rank, o->recovery_alpha, targets, n, o->seed + 1, err) != 0) {
+            calora_free(c);
+            return -1;
+        }
+        c->has_recovery = 1;
+    }
+    if (c->teacher && lora_load(&c->teacher_lora, c->teacher, adapter_dir, err) != 0) { /* frozen: never trainable */
+        calora_free(c);
+        return cpet_prefix(err, "calora teacher");
+    }
+    return 0;
+}
+
+int calora_add_trainable(calora *c, adamw *opt, cpet_err *err)
+{
+    if (lora_set_trainable(&c->lora, 1, err) != 0 || adamw_add(opt, c->lora.tensors, c->lora.n_tensors, err) != 0) return -1;
+    if (c->has_recovery &&
+        (recovery_set_trainable(&c->recovery, 1, err) != 0 || adamw_add(opt, c->recovery.tensors, c->recovery.n_tensors, err) != 0))
+        return -1;
+    return 0;
+}
+
+double calora_step_hook(model *m, const int *ids, int B, int T, void *ctx, cpet_err *err)
+{
+    calora *c = ctx;
+    if (!c->teacher || c->distill == 0) return c->last_distill = 0.0;
+    const size_t n = (size_t)B * T * m->cfg.hidden_size;
+    if (n > c->cap) {
+        free(c->teacher_hidden);
+        free(c->grad);
+        c->teacher_hidden = malloc(n * sizeof(float));
+        c->grad = malloc(n * sizeof(float));
+        c->cap = c->teacher_hidden && c->grad ? n : 0;
+        if (!c->cap) return cpet_fail(err, "calora: out of memory for the teacher's hidden states"), NAN;
+    }
+    if (model_forward(c->teacher, ids, NULL, B, T, err) != 0) return NAN;
+    memcpy(c->teacher_hidden, model_final_hidden(c->teacher), n * sizeof(float));
+    return c->last_distill = distill_hidden_mse(m, c->teacher_hidden, c->distill, c->grad);
+}
+
+int calora_save(const calora *c, const char *dir, cpet_err *err)
+{
+    if (lora_save_with(&c->lora, c->has_recovery ? c->recovery.tensors : NULL, c->has_recovery ? c->recovery.n_tensors : 0, dir,
+                       err) != 0)
+        return -1;
+    return c->has_recovery ? recovery_save_config(&c->recovery, dir, err) : 0;
+}
+
+void calora_free(calora *c)
+{
+    if (c->student) c->student->taps.d_final_hidden = NULL;
+    if (c->has_recovery) recovery_free(&c->recovery);
+    lora_free(&c->lora);
+    if (c->teacher) lora_free(&c->teacher_lora);
+    free(c->teacher_hidden);
+    free(c->grad);
+    memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,138 @@
+/* CA-LoRA over the engine API: inheritance on the uncompressed model reproduces the adapter exactly, the
+ * compressed base and the teacher stay unchanged by training while the distillation term falls, the random
+ * init is PEFT's, and bad input is explained. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "calora.h"
+#include "compress.h"
+#include "helpers.h"
+#include "tensor.h"
+
+static uint64_t hash_bytes(const void *p, size_t n, uint64_t h)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull; /* FNV-1a */
+    return h;
+}
+
+static uint64_t hash_model(const model *m)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < m->n_tensors; i++)
+        if (m->tensors[i].p) h = hash_bytes(m->tensors[i].p, m->tensors[i].n * sizeof(float), h);
+    for (int i = 0; m->quant && i < model_packed_slots(m); i++)
+        if (m->quant[i].format != QF_COUNT) h = hash_bytes(m->quant[i].data, m->quant[i].data_bytes, h);
+    return h;
+}
+
+/* an "existing LoRA" trained elsewhere: random A and B on q/v of the fixture model, saved in PEFT format */
+static void existing_adapter(char *dir, size_t n)
+{
+    cpet_err err;
+    model m;
+    cr_assert_eq(model_load(&m, FIXTURE_DIR, &err), 0, "%s", err.msg);
+    const char *targets[] = {"q_proj", "v_proj"};
+    lora_adapter ad;
+    cr_assert_eq(lora_create(&ad, &m, 4, 8.0f, 0, targets, 2, 5, &err), 0, "%s", err.msg);
+    cpet_rng r;
+    rng_seed(&r, 6);
+    for (int i = 0; i < ad.n_mods; i++) fill_normal(ad.mods[i].B->p, ad.mods[i].B->n, 0.2f, &r);
+    make_temp_dir(dir, n);
+    cr_assert_eq(lora_save(&ad, dir, &err), 0, "%s", err.msg);
+    lora_free(&ad);
+    model_free(&m);
+}
+
+Test(calora, inheritance_on_the_uncompressed_model_reproduces_the_adapter)
+{
+    char dir[256];
+    existing_adapter(dir, sizeof dir);
+    cpet_err err;
+    model plain, student;
+    lora_adapter ad;
+    cr_assert_eq(model_load(&plain, FIXTURE_DIR, &err), 0, "%s", err.msg);
+    cr_assert_eq(model_load(&student, FIXTURE_DIR, &err), 0, "%s", err.msg);
+    cr_assert_eq(lora_load(&ad, &plain, dir, &err), 0, "%s", err.msg);
+    calora c;
+    calora_options o = {.init = CALORA_INIT_INHERIT, .recovery = 1, .recovery_rank = 4, .recovery_alpha = 8.0f, .seed = 1};
+    cr_assert_eq(calora_setup(&c, &student, NULL, dir, &o, &err), 0, "%s", err.msg);
+    int ids[12];
+    for (int i = 0; i < 12; i++) ids[i] = (i * 29 + 7) % 320;
+    cr_assert_eq(model_forward(&plain, ids, NULL, 1, 12, &err), 0, "%s", err.msg);
+    float *want = malloc(12 * 320 * sizeof(float));
+    memcpy(want, model_logits(&plain), 12 * 320 * sizeof(float));
+    cr_assert_eq(model_forward(&student, ids, NULL, 1, 12, &err), 0, "%s", err.msg);
+    cr_assert_eq(memcmp(want, model_logits(&student), 12 * 320 * sizeof(float)), 0,
+                 "inherited adapter + recovery modules at init = the original adapter, bit for bit");
+    calora_free(&c);
+    /* random init (rd): the adapter's shapes, A fresh, B = 0: the plain model's output */
+    o.init = CALORA_INIT_RANDOM;
+    o.recovery = 0;
+    cr_assert_eq(calora_setup(&c, &student, NULL, dir, &o, &err), 0, "%s", err.msg);
+    cr_assert_eq(c.lora.n_mods, ad.n_mods);
+    cr_assert_neq(memcmp(c.lora.mods[0].A->p, ad.mods[0].A->p, ad.mods[0].A->n * sizeof(float)), 0, "A is fresh");
+    for (size_t i = 0; i < c.lora.mods[0].B->n; i++) cr_assert_eq(c.lora.mods[0].B->p[i], 0.0f);
+    calora_free(&c);
+    free(want);
+    lora_free(&ad);
+    model_free(&plain);
+    model_free(&student);
+}
+
+Test(calora, training_moves_only_the_adapter_and_recovery_modules, .timeout = 120)
+{
+    char dir[256], out[300];
+    existing_adapter(dir, sizeof dir);
+    cpet_err err;
+    model teacher, student;
+    cr_assert_eq(model_load_mapped(&teacher, FIXTURE_DIR, &err), 0, "%s", err.msg); /* read in place, never copied */
+    cr_assert_eq(model_load(&student, FIXTURE_DIR, &err), 0, "%s", err.msg);
+    compress_options co = {.group = 32};
+    cr_assert_eq(compress_model(&student, "w8a8", &co, NULL, &err) /* the reference's int8 (its FFN of 172 takes no 4-bit group) */, 0, "%s", err.msg);
+    const uint64_t student_base = hash_model(&student), teacher_base = hash_model(&teacher);
+    calora c;
+    /* rd init: the student starts without the adapter the teacher has, so the distillation term has work */
+    calora_options o = {.init = CALORA_INIT_RANDOM, .recovery = 1, .recovery_rank = 4, .recovery_alpha = 8.0f,
+                        .distill = 10.0f, .seed = 2};
+    cr_assert_eq(calora_setup(&c, &student, &teacher, dir, &o, &err), 0, "%s", err.msg);
+    adamw opt;
+    cr_assert_eq(adamw_init(&opt, adamw_defaults(), &err), 0);
+    cr_assert_eq(calora_add_trainable(&c, &opt, &err), 0, "%s", err.msg);
+    cr_assert_eq(opt.n_tensors, c.lora.n_tensors + c.recovery.n_tensors, "only LoRA and recovery parameters train");
+    int ids[2 * 9];
+    for (int i = 0; i < 18; i++) ids[i] = (i * 37 + 11) % 320;
+    double first = 0, last = 0;
+    for (int s = 0; s < 8; s++) {
+        step_result r;
+        cr_assert_eq(train_step_hooked(&student, &opt, ids, NULL, 2, 9, 5e-3f, 1.0, calora_step_hook, &c, &r, &err), 0, "%s",
+                     err.msg);
+        cr_assert(r.extra_loss > 0, "step %d: the distillation term is on", s);
+        if (s == 0) first = r.extra_loss;
+        last = r.extra_loss;
+    }
+    cr_assert_lt(last, first, "the student moves toward the teacher's hidden states: %g -> %g", first, last);
+    cr_assert_eq(hash_model(&student), student_base, "the compressed base is unchanged by training");
+    cr_assert_eq(hash_model(&teacher), teacher_base, "the teacher is unchanged");
+    snprintf(out, sizeof out, "%s/out", dir);
+    cr_assert_eq(calora_save(&c, out, &err), 0, "%s", err.msg);
+    adamw_free(&opt);
+    calora_free(&c);
+    /* bad input: a negative weight, a teacher of another shape, an adapter whose targets the model lacks */
+    o.distill = -0.5f;
+    cr_assert_neq(calora_setup(&c, &student, &teacher, dir, &o, &err), 0);
+    cr_assert(strstr(err.msg, "must be >= 0"), "%s", err.msg);
+    model other;
+    model_config small = small_config(4, 2, ACT_SILU, 0, 10000.0f);
+    cr_assert_eq(model_create(&other, &small, &err), 0);
+    o.distill = 1.0f;
+    cr_assert_neq(calora_setup(&c, &student, &other, dir, &o, &err), 0);
+    cr_assert(strstr(err.msg, "not the student's uncompressed model"), "%s", err.msg);
+    cr_assert_neq(calora_setup(&c, &other, NULL, dir, &(calora_options){.init = CALORA_INIT_INHERIT}, &err), 0);
+    cr_assert(strlen(err.msg) > 0, "an adapter that does not fit the model: %s", err.msg);
+    model_free(&other);
+    model_free(&teacher);
+    model_free(&student);
+}
