@@ -6,12 +6,13 @@
 
 #include "evaluate.h"
 
-extern const method method_zero_shot, method_lora;
+extern const method method_zero_shot, method_lora, method_calora;
 
 /* Adding a method: one file in eval/methods/ and one line here. */
 const method *const method_registry[] = {
     &method_zero_shot,
     &method_lora,
+    &method_calora,
 };
 const int method_registry_size = (int)(sizeof method_registry / sizeof method_registry[0]);
 

@@ -27,6 +27,7 @@ typedef struct {
 typedef struct {
     model *m;
     const tokenizer *tok;
+    const char *model_path; /* the cell's model before compression (a teacher for CA-LoRA) */
     const char *task_file;
     const task_set *train; /* may be empty */
     const task_set *eval;

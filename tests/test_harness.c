@@ -13,7 +13,9 @@
 
 #include "helpers.h"
 #include "model.h"
+#include "lora.h"
 #include "method.h"
+#include "tensor.h"
 #include "spec.h"
 #include "stats.h"
 #include "tokenizer.h"
@@ -826,4 +828,62 @@ Test(bench_compare, flags_regressions_beyond_tolerance)
     snprintf(cmd, sizeof cmd, "%s bench-compare %s %s/missing.json", CPET_BINARY, a, dir);
     cr_assert_eq(run_capture(cmd, out, sizeof out), 2);
     cr_assert(strstr(out, "missing.json"), "%s", out);
+}
+
+/* the calora method in a matrix: an existing adapter (trained here on the uncompressed tiny model by the
+ * lora method's engine path) carried onto an int8 model with recovery modules and distillation; and
+ * steps 0 (carried over untrained) on the uncompressed model scores what the adapter alone scores */
+Test(run, calora_cells_carry_an_adapter_onto_a_compressed_model, .timeout = 300)
+{
+    char dir[256], path[700], cmd[2048], out[8192];
+    make_temp_dir(dir, sizeof dir);
+    make_tiny_setup(dir);
+    cpet_err err;
+    model m;
+    snprintf(path, sizeof path, "%s/model", dir);
+    cr_assert_eq(model_load(&m, path, &err), 0, "%s", err.msg);
+    const char *targets[] = {"q_proj", "v_proj"};
+    lora_adapter ad;
+    cr_assert_eq(lora_create(&ad, &m, 2, 4.0f, 0, targets, 2, 3, &err), 0, "%s", err.msg);
+    cpet_rng r;
+    rng_seed(&r, 4);
+    for (int i = 0; i < ad.n_mods; i++) fill_normal(ad.mods[i].B->p, ad.mods[i].B->n, 0.3f, &r);
+    snprintf(path, sizeof path, "%s/adapter", dir);
+    cr_assert_eq(lora_save(&ad, path, &err), 0, "%s", err.msg);
+    lora_free(&ad);
+    model_free(&m);
+    snprintf(path, sizeof path, "%s/calora.json", dir);
+    char spec[2048];
+    snprintf(spec, sizeof spec,
+             "{\"name\": \"ca\", \"models\": [\"%s/model\"], \"compressions\": [\"none\", \"rtn-int8\"], \"methods\": ["
+             "{\"name\": \"calora\", \"label\": \"carried\", \"adapter\": \"%s/adapter\", \"steps\": 0, \"recovery\": false},"
+             "{\"name\": \"calora\", \"label\": \"i-rc-d\", \"adapter\": \"%s/adapter\", \"steps\": 6, \"batch\": 4, \"lr\": 0.01,"
+             " \"recovery_rank\": 2, \"distill\": 0.5}],"
+             " \"tasks\": [\"%s/tasks.jsonl\"], \"seeds\": [0], \"threads\": 1}",
+             dir, dir, dir, dir);
+    write_text(path, spec);
+    snprintf(cmd, sizeof cmd, "%s run %s -o %s/ca", CPET_BINARY, path, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/ca/records.jsonl", dir);
+    json_t *metrics = metrics_by_hash(path);
+    cr_assert_eq(json_object_size(metrics), 4, "2 compressions x 2 rows");
+    int distilled = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(metrics, key, v)
+    {
+        cr_assert(json_is_number(json_object_get(v, "acc")), "every cell is scored");
+        distilled += json_is_number(json_object_get(v, "last_distill_loss"));
+    }
+    cr_assert_eq(distilled, 2, "the trained rows distil from the uncompressed model");
+    json_decref(metrics);
+    /* bad input: a missing adapter is named */
+    snprintf(path, sizeof path, "%s/bad.json", dir);
+    snprintf(spec, sizeof spec,
+             "{\"models\": [\"%s/model\"], \"methods\": [{\"name\": \"calora\", \"steps\": 0}], \"tasks\": [\"%s/tasks.jsonl\"],"
+             " \"seeds\": [0], \"threads\": 1}", dir, dir);
+    write_text(path, spec);
+    snprintf(cmd, sizeof cmd, "%s run %s -o %s/bad", CPET_BINARY, path, dir);
+    run_capture(cmd, out, sizeof out);
+    cr_assert(strstr(out, "params.adapter"), "%s", out);
 }

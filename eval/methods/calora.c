@@ -1,0 +1,77 @@
+/* calora: CA-LoRA (engine/methods/calora.h) on the cell's compressed model, from an existing adapter
+ * trained on the uncompressed one, on the task's train split; then scored with the adapter (and recovery
+ * modules) attached. Every ablation row of the reference is a parameter setting: rd / i (init), rc
+ * (recovery), d (distill > 0); steps 0 with init inherit is the adapter carried over without training. */
+#include <string.h>
+
+#include "calora.h"
+#include "finetune.h"
+#include "gguf.h"
+#include "method.h"
+
+static const method_param params[] = {
+    {"adapter", PARAM_STRING, "\"\"", "the existing PEFT LoRA, trained on the uncompressed model"},
+    {"init", PARAM_STRING, "\"inherit\"", "inherit (copy A/B) or random (fresh A, B = 0: the rd baseline)"},
+    {"recovery", PARAM_BOOL, "true", "recovery modules GELU(x a1^T) a2^T on v, o and the FFN linears"},
+    {"recovery_rank", PARAM_INT, "8", "recovery module rank"},
+    {"recovery_alpha", PARAM_NUMBER, "16", "recovery module alpha (scaling alpha/r)"},
+    {"distill", PARAM_NUMBER, "1.0", "weight of the MSE to the teacher's final hidden states (0: off)"},
+    {"steps", PARAM_INT, "100", "optimizer steps (0: carry the adapter over untrained)"},
+    {"batch", PARAM_INT, "8", "examples per step"},
+    {"lr", PARAM_NUMBER, "0.001", "peak learning rate (cosine, 10% warmup)"},
+    {"weight_decay", PARAM_NUMBER, "0.01", "AdamW weight decay (the reference's 1e-2)"},
+};
+
+static int run(const method_cell *c, method_result *r, cpet_err *err)
+{
+    const char *adapter = json_string_value(json_object_get(c->params, "adapter")),
+               *init = json_string_value(json_object_get(c->params, "init"));
+    if (!adapter || !adapter[0]) return cpet_fail(err, "calora: params.adapter (the existing LoRA's directory) is required");
+    if (strcmp(init, "inherit") != 0 && strcmp(init, "random") != 0)
+        return cpet_fail(err, "calora: params.init '%s' is not inherit or random", init);
+    const float distill = (float)method_param_number(c, "distill");
+    const int steps = method_param_int(c, "steps");
+    model teacher;
+    int have_teacher = distill > 0 && steps > 0;
+    if (have_teacher && model_load_for_inference(&teacher, c->model_path, err) != 0) return cpet_prefix(err, "calora teacher");
+    calora_options o = {.init = strcmp(init, "random") == 0 ? CALORA_INIT_RANDOM : CALORA_INIT_INHERIT,
+                        .recovery = json_is_true(json_object_get(c->params, "recovery")),
+                        .recovery_rank = method_param_int(c, "recovery_rank"),
+                        .recovery_alpha = (float)method_param_number(c, "recovery_alpha"),
+                        .distill = have_teacher ? distill : 0.0f,
+                        .seed = c->seed};
+    calora ca;
+    adamw opt;
+    memset(&opt, 0, sizeof opt);
+    adamw_config oc = adamw_defaults();
+    oc.lr = (float)method_param_number(c, "lr");
+    oc.weight_decay = (float)method_param_number(c, "weight_decay");
+    json_t *curve = json_array();
+    int rc = distill < 0 ? cpet_fail(err, "calora: params.distill must be >= 0 (got %g)", (double)distill)
+                         : calora_setup(&ca, c->m, have_teacher ? &teacher : NULL, adapter, &o, err);
+    int set_up = rc == 0;
+    if (rc == 0 && steps > 0) {
+        finetune_config fc = {.steps = steps, .batch = method_param_int(c, "batch"), .lr = oc.lr, .weight_decay = oc.weight_decay,
+                              .clip = 1.0f, .seed = c->seed, .bos_id = c->m->cfg.bos_token_id, .hook = calora_step_hook,
+                              .hook_ctx = &ca};
+        rc = adamw_init(&opt, oc, err) || calora_add_trainable(&ca, &opt, err) ||
+             finetune_multiple_choice(c->m, &opt, c->tok, c->train, &fc, curve, &r->tokens, err);
+        if (rc == 0 && have_teacher) json_object_set_new(r->metrics, "last_distill_loss", json_real(ca.last_distill));
+    }
+    json_object_set_new(r->curves, "train_loss", curve);
+    adamw_free(&opt);
+    if (have_teacher) { /* the teacher is done: free it before scoring */
+        if (set_up) lora_free(&ca.teacher_lora);
+        ca.teacher = NULL;
+        model_free(&teacher);
+    }
+    if (set_up) c->m->taps.d_final_hidden = NULL;
+    if (rc == 0) rc = method_score_multiple_choice(c, r, err); /* with the adapter and recovery modules attached */
+    if (set_up) calora_free(&ca);
+    return rc ? -1 : 0;
+}
+
+const method method_calora = {"calora",
+                              "CA-LoRA: an existing LoRA carried onto the compressed model (inherit or rd), with recovery modules "
+                              "and hidden-state distillation from the uncompressed model, trained on the train split",
+                              params, (int)(sizeof params / sizeof params[0]), run};
