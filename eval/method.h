@@ -20,6 +20,9 @@ typedef struct {
     param_type type;
     const char *default_json; /* the default as JSON text */
     const char *doc;
+    /* added after records of the method existed, with a default that does what the method did before: at
+     * its default it stays out of the cell's config hash, so those records stay current */
+    int hashed_only_when_set;
 } method_param;
 
 /* What a method gets: the model (compression already applied), its tokenizer, the task's examples

@@ -327,10 +327,18 @@ cell *spec_expand(const spec *s, int *n_cells)
                         x->seed = s->seeds[e];
                         snprintf(x->key, sizeof x->key, "model=%s compression=%s method=%s task=%s seed=%lld", x->model,
                                  x->compression, x->method->label, x->task->name, (long long)x->seed);
-                        x->config = json_pack("{s:s, s:s, s:{s:s, s:s, s:O}, s:{s:s, s:s, s:s, s:s, s:i}, s:I}", "model",
+                        json_t *hashed = json_deep_copy(x->method->params);
+                        for (int k = 0; k < x->method->info->n_params; k++) { /* method.h: hashed_only_when_set */
+                            const method_param *p = &x->method->info->params[k];
+                            json_t *dflt = json_loads(p->default_json, JSON_DECODE_ANY, NULL);
+                            if (p->hashed_only_when_set && json_equal(json_object_get(hashed, p->key), dflt))
+                                json_object_del(hashed, p->key);
+                            json_decref(dflt);
+                        }
+                        x->config = json_pack("{s:s, s:s, s:{s:s, s:s, s:o}, s:{s:s, s:s, s:s, s:s, s:i}, s:I}", "model",
                                               x->model, "compression", x->compression, "method", "name",
                                               x->method->info->name, "label", x->method->label, "params",
-                                              x->method->params, "task", "name", x->task->name, "file", x->task->file,
+                                              hashed, "task", "name", x->task->name, "file", x->task->file,
                                               "train_split", x->task->train_split, "eval_split", x->task->eval_split,
                                               "limit", x->task->limit, "seed", (json_int_t)x->seed);
                         if (strcmp(x->compression, "none") != 0)

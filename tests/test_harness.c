@@ -887,3 +887,32 @@ Test(run, calora_cells_carry_an_adapter_onto_a_compressed_model, .timeout = 300)
     run_capture(cmd, out, sizeof out);
     cr_assert(strstr(out, "params.adapter"), "%s", out);
 }
+
+/* a parameter added to a method after its records existed (lora's mixer) enters the cell hash only when set:
+ * the records of plain LoRA stay current; MoSLoRA cells get hashes of their own */
+Test(spec, parameters_added_later_leave_old_hashes_alone)
+{
+    const char *specs[3] = {
+        "{\"models\": [\"m\"], \"methods\": [{\"name\": \"lora\"}], \"tasks\": [\"t.jsonl\"], \"seeds\": [0]}",
+        "{\"models\": [\"m\"], \"methods\": [{\"name\": \"lora\", \"mixer\": \"none\"}], \"tasks\": [\"t.jsonl\"], \"seeds\": [0]}",
+        "{\"models\": [\"m\"], \"methods\": [{\"name\": \"lora\", \"mixer\": \"trained\"}], \"tasks\": [\"t.jsonl\"], \"seeds\": [0]}",
+    };
+    char hash[3][80];
+    for (int k = 0; k < 3; k++) {
+        json_error_t jerr;
+        json_t *root = json_loads(specs[k], 0, &jerr);
+        spec s;
+        cpet_err err;
+        cr_assert_eq(spec_parse(&s, root, "spec.json", &err), 0, "%s", err.msg);
+        int n;
+        cell *c = spec_expand(&s, &n);
+        cr_assert_eq(n, 1);
+        snprintf(hash[k], sizeof hash[k], "%s", c[0].config_hash);
+        json_t *hashed_params = json_object_get(json_object_get(c[0].config, "method"), "params");
+        cr_assert_eq(json_object_get(hashed_params, "mixer") != NULL, k == 2, "spec %d: mixer in the hashed config only when set", k);
+        cr_assert_str_eq(json_string_value(json_object_get(c[0].method->params, "mixer")), k == 2 ? "trained" : "none",
+                         "the method itself still gets the value");
+    }
+    cr_assert_str_eq(hash[0], hash[1], "the default, given or not: one hash");
+    cr_assert_str_neq(hash[0], hash[2], "MoSLoRA is another cell");
+}

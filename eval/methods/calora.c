@@ -10,16 +10,16 @@
 #include "method.h"
 
 static const method_param params[] = {
-    {"adapter", PARAM_STRING, "\"\"", "the existing PEFT LoRA, trained on the uncompressed model"},
-    {"init", PARAM_STRING, "\"inherit\"", "inherit (copy A/B) or random (fresh A, B = 0: the rd baseline)"},
-    {"recovery", PARAM_BOOL, "true", "recovery modules GELU(x a1^T) a2^T on v, o and the FFN linears"},
-    {"recovery_rank", PARAM_INT, "8", "recovery module rank"},
-    {"recovery_alpha", PARAM_NUMBER, "16", "recovery module alpha (scaling alpha/r)"},
-    {"distill", PARAM_NUMBER, "1.0", "weight of the MSE to the teacher's final hidden states (0: off)"},
-    {"steps", PARAM_INT, "100", "optimizer steps (0: carry the adapter over untrained)"},
-    {"batch", PARAM_INT, "8", "examples per step"},
-    {"lr", PARAM_NUMBER, "0.001", "peak learning rate (cosine, 10% warmup)"},
-    {"weight_decay", PARAM_NUMBER, "0.01", "AdamW weight decay (the reference's 1e-2)"},
+    {"adapter", PARAM_STRING, "\"\"", "the existing PEFT LoRA, trained on the uncompressed model", 0},
+    {"init", PARAM_STRING, "\"inherit\"", "inherit (copy A/B) or random (fresh A, B = 0: the rd baseline)", 0},
+    {"recovery", PARAM_BOOL, "true", "recovery modules GELU(x a1^T) a2^T on v, o and the FFN linears", 0},
+    {"recovery_rank", PARAM_INT, "8", "recovery module rank", 0},
+    {"recovery_alpha", PARAM_NUMBER, "16", "recovery module alpha (scaling alpha/r)", 0},
+    {"distill", PARAM_NUMBER, "1.0", "weight of the MSE to the teacher's final hidden states (0: off)", 0},
+    {"steps", PARAM_INT, "100", "optimizer steps (0: carry the adapter over untrained)", 0},
+    {"batch", PARAM_INT, "8", "examples per step", 0},
+    {"lr", PARAM_NUMBER, "0.001", "peak learning rate (cosine, 10% warmup)", 0},
+    {"weight_decay", PARAM_NUMBER, "0.01", "AdamW weight decay (the reference's 1e-2)", 0},
 };
 
 static int run(const method_cell *c, method_result *r, cpet_err *err)
