@@ -15,6 +15,7 @@
 #include "model.h"
 #include "lora.h"
 #include "method.h"
+#include "recovery.h"
 #include "tensor.h"
 #include "spec.h"
 #include "stats.h"
@@ -833,11 +834,10 @@ Test(bench_compare, flags_regressions_beyond_tolerance)
 /* the calora method in a matrix: an existing adapter (trained here on the uncompressed tiny model by the
  * lora method's engine path) carried onto an int8 model with recovery modules and distillation; and
  * steps 0 (carried over untrained) on the uncompressed model scores what the adapter alone scores */
-Test(run, calora_cells_carry_an_adapter_onto_a_compressed_model, .timeout = 300)
+/* the tiny setup plus DIR/adapter: an "existing" LoRA on q/v of DIR/model (random A and B) */
+static void make_tiny_adapter(const char *dir)
 {
-    char dir[256], path[700], cmd[2048], out[8192];
-    make_temp_dir(dir, sizeof dir);
-    make_tiny_setup(dir);
+    char path[700];
     cpet_err err;
     model m;
     snprintf(path, sizeof path, "%s/model", dir);
@@ -852,6 +852,14 @@ Test(run, calora_cells_carry_an_adapter_onto_a_compressed_model, .timeout = 300)
     cr_assert_eq(lora_save(&ad, path, &err), 0, "%s", err.msg);
     lora_free(&ad);
     model_free(&m);
+}
+
+Test(run, calora_cells_carry_an_adapter_onto_a_compressed_model, .timeout = 300)
+{
+    char dir[256], path[700], cmd[2048], out[8192];
+    make_temp_dir(dir, sizeof dir);
+    make_tiny_setup(dir);
+    make_tiny_adapter(dir);
     snprintf(path, sizeof path, "%s/calora.json", dir);
     char spec[2048];
     snprintf(spec, sizeof spec,
@@ -915,4 +923,53 @@ Test(spec, parameters_added_later_leave_old_hashes_alone)
     }
     cr_assert_str_eq(hash[0], hash[1], "the default, given or not: one hash");
     cr_assert_str_neq(hash[0], hash[2], "MoSLoRA is another cell");
+}
+
+/* cpet calora: trains, saves LoRA + recovery modules as one directory, logs both accuracies; bad input */
+Test(run, calora_command_trains_saves_and_explains_bad_input, .timeout = 300)
+{
+    char dir[256], cmd[2048], out[8192], path[700];
+    make_temp_dir(dir, sizeof dir);
+    make_tiny_setup(dir);
+    make_tiny_adapter(dir);
+    snprintf(cmd, sizeof cmd, "%s compress %s/model --method rtn-int8 -o %s/int8", CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s calora --base %s/model --compressed %s/int8 --adapter %s/adapter --task %s/tasks.jsonl "
+             "--steps 5 --batch 4 --lr 0.01 --recovery-rank 2 --distill 0.5 --threads 1 -o %s/out",
+             CPET_BINARY, dir, dir, dir, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "accuracy"), "%s", out);
+    snprintf(path, sizeof path, "%s/out/calora.json", dir);
+    json_t *log = json_load_file(path, 0, NULL);
+    cr_assert_not_null(log);
+    cr_assert_eq(json_array_size(json_object_get(log, "curve")), 5);
+    cr_assert(json_is_number(json_object_get(log, "acc_after")) && json_is_object(json_object_get(log, "facts")));
+    json_decref(log);
+    cpet_err err;
+    model m;
+    lora_adapter ad;
+    recovery_set rs;
+    snprintf(path, sizeof path, "%s/int8", dir);
+    cr_assert_eq(model_load(&m, path, &err), 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/out", dir);
+    cr_assert_eq(lora_load(&ad, &m, path, &err), 0, "%s", err.msg);
+    cr_assert_eq(recovery_load(&rs, &m, path, &err), 0, "%s", err.msg);
+    cr_assert_gt(rs.n_mods, 0, "the recovery modules were saved with the adapter");
+    recovery_free(&rs);
+    lora_free(&ad);
+    model_free(&m);
+    const char *bad[][2] = {
+        {"--distill -1", "must be >= 0"},
+        {"--init warm", "inherit or random"},
+    };
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof cmd, "%s calora --base %s/model --compressed %s/int8 --adapter %s/adapter --task %s/tasks.jsonl %s -o %s/bad",
+                 CPET_BINARY, dir, dir, dir, dir, bad[i][0], dir);
+        cr_assert_neq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+        cr_assert(strstr(out, bad[i][1]) && count_lines(out) == 1, "%s: %s", bad[i][0], out);
+    }
+    snprintf(cmd, sizeof cmd, "%s calora --base %s/model --compressed %s/int8 --adapter %s/model --task %s/tasks.jsonl -o %s/bad",
+             CPET_BINARY, dir, dir, dir, dir, dir);
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0, "an adapter directory that is not one: %s", out);
+    cr_assert(strstr(out, "adapter_config.json"), "%s", out);
 }
