@@ -193,6 +193,22 @@ static double lin_loss(void *p)
     return weighted_sum(c->y, c->R, (size_t)c->n * c->lin.out);
 }
 
+/* A one-linear check's inputs for l as it stands (its branches included): x [n, in], weights R [n, out] of
+ * the loss, y and scratch; runs one forward and backward and returns dx (parameter gradients are in place). */
+static float *lin_ctx_ready(lin_ctx *c, const linear *l, int n, cpet_rng *r)
+{
+    *c = (lin_ctx){.n = n, .lin = *l};
+    size_t nx = (size_t)n * l->in, ny = (size_t)n * l->out;
+    c->x = randn(nx, 1, r);
+    c->R = randn(ny, 1, r);
+    c->y = cpet_alloc_floats(ny);
+    c->scratch = cpet_alloc_floats((size_t)n * linear_scratch_per_row(l));
+    float *dx = cpet_alloc_floats(nx);
+    lin_loss(c);
+    linear_backward(&c->lin, c->x, c->R, dx, n, c->scratch);
+    return dx;
+}
+
 Test(gradcheck, linear_with_lora_branch)
 {
     /* build a one-linear "model" through the public LoRA API: the fixture model's layer-0 q_proj */
@@ -209,15 +225,9 @@ Test(gradcheck, linear_with_lora_branch)
     rng_seed(&r, 6);
     fill_normal(ad.mods[0].B->p, ad.mods[0].B->n, 0.5f, &r); /* B = 0 at init would hide dA */
     cr_assert_eq(lora_set_trainable(&ad, 1, &err), 0, "%s", err.msg);
-    lin_ctx c = {.n = 5, .lin = m.layers[0].lin[LIN_Q]};
-    size_t nx = (size_t)c.n * c.lin.in, ny = (size_t)c.n * c.lin.out;
-    c.x = randn(nx, 1, &r);
-    c.R = randn(ny, 1, &r);
-    c.y = cpet_alloc_floats(ny);
-    c.scratch = cpet_alloc_floats((size_t)c.n * linear_scratch_per_row(&c.lin));
-    float *dx = cpet_alloc_floats(nx);
-    lin_loss(&c);
-    linear_backward(&c.lin, c.x, c.R, dx, c.n, c.scratch);
+    lin_ctx c;
+    float *dx = lin_ctx_ready(&c, &m.layers[0].lin[LIN_Q], 5, &r);
+    const size_t nx = (size_t)c.n * c.lin.in;
     lora_module *lm = &ad.mods[0];
     double e[4] = {
         fd_check(lin_loss, &c, c.x, dx, nx, 1e-2f, 4, 41),
@@ -244,15 +254,9 @@ Test(gradcheck, linear_with_moslora_mixer)
     rng_seed(&r, 9);
     fill_normal(ad.mods[0].B->p, ad.mods[0].B->n, 0.5f, &r);
     cr_assert_eq(lora_set_trainable(&ad, 1, &err), 0, "%s", err.msg);
-    lin_ctx c = {.n = 5, .lin = m.layers[0].lin[LIN_O]};
-    size_t nx = (size_t)c.n * c.lin.in, ny = (size_t)c.n * c.lin.out;
-    c.x = randn(nx, 1, &r);
-    c.R = randn(ny, 1, &r);
-    c.y = cpet_alloc_floats(ny);
-    c.scratch = cpet_alloc_floats((size_t)c.n * linear_scratch_per_row(&c.lin));
-    float *dx = cpet_alloc_floats(nx);
-    lin_loss(&c);
-    linear_backward(&c.lin, c.x, c.R, dx, c.n, c.scratch);
+    lin_ctx c;
+    float *dx = lin_ctx_ready(&c, &m.layers[0].lin[LIN_O], 5, &r);
+    const size_t nx = (size_t)c.n * c.lin.in;
     lora_module *lm = &ad.mods[0];
     double e[4] = {
         fd_check(lin_loss, &c, c.x, dx, nx, 1e-2f, 4, 61),
@@ -277,30 +281,25 @@ Test(gradcheck, linear_with_lora_and_recovery_branches)
     model_init_random(&m, 0.3f, 5);
     cpet_rng r;
     rng_seed(&r, 8);
-    lin_ctx c = {.n = 5, .lin = m.layers[0].lin[LIN_V]};
-    size_t nx = (size_t)c.n * c.lin.in, ny = (size_t)c.n * c.lin.out;
-    c.x = randn(nx, 1, &r);
-    c.R = randn(ny, 1, &r);
-    c.y = cpet_alloc_floats(ny);
-    float *before = cpet_alloc_floats(ny);
-    linear_forward(&m.layers[0].lin[LIN_V], c.x, before, c.n, NULL);
+    const linear *v = &m.layers[0].lin[LIN_V];
+    const size_t nx = (size_t)5 * v->in, ny = (size_t)5 * v->out;
+    float *x = randn(nx, 1, &r), *before = cpet_alloc_floats(ny), *after = cpet_alloc_floats(ny);
+    linear_forward(v, x, before, 5, NULL);
     const char *targets[] = {"v_proj"};
     lora_adapter ad;
     recovery_set rs;
     cr_assert_eq(lora_create(&ad, &m, 3, 6.0f, 0, targets, 1, 7, &err), 0, "%s", err.msg);
     cr_assert_eq(recovery_create(&rs, &m, 4, 8.0f, targets, 1, 9, &err), 0, "%s", err.msg);
     cr_assert_eq(rs.n_mods, 2, "v_proj of both layers");
-    c.lin = m.layers[0].lin[LIN_V]; /* now with both branches */
-    c.scratch = cpet_alloc_floats((size_t)c.n * linear_scratch_per_row(&c.lin));
-    linear_forward(&c.lin, c.x, c.y, c.n, c.scratch);
-    cr_assert_eq(memcmp(before, c.y, ny * sizeof(float)), 0, "LoRA (B = 0) and recovery (a2 = 0) add nothing at init");
+    float *scratch = cpet_alloc_floats((size_t)5 * linear_scratch_per_row(v));
+    linear_forward(v, x, after, 5, scratch); /* now with both branches */
+    cr_assert_eq(memcmp(before, after, ny * sizeof(float)), 0, "LoRA (B = 0) and recovery (a2 = 0) add nothing at init");
     fill_normal(ad.mods[0].B->p, ad.mods[0].B->n, 0.5f, &r); /* zeros would hide the other factor's gradient */
     fill_normal(rs.mods[0].a2->p, rs.mods[0].a2->n, 0.5f, &r);
     cr_assert_eq(lora_set_trainable(&ad, 1, &err), 0, "%s", err.msg);
     cr_assert_eq(recovery_set_trainable(&rs, 1, &err), 0, "%s", err.msg);
-    float *dx = cpet_alloc_floats(nx);
-    lin_loss(&c);
-    linear_backward(&c.lin, c.x, c.R, dx, c.n, c.scratch);
+    lin_ctx c;
+    float *dx = lin_ctx_ready(&c, v, 5, &r);
     recovery_module *rm = &rs.mods[0];
     lora_module *lm = &ad.mods[0];
     double e[5] = {
