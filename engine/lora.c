@@ -529,11 +529,8 @@ int lora_merge(lora_adapter *a, cpet_err *err)
 int lora_set_trainable(lora_adapter *a, int trainable, cpet_err *err)
 {
     a->trainable = trainable;
-    if (trainable && !a->grads) {
-        a->grads = cpet_alloc_floats(a->n_params);
-        if (!a->grads) return cpet_fail(err, "out of memory for LoRA gradients");
-        for (int i = 0; i < a->n_tensors; i++) a->tensors[i].g = a->grads + (a->tensors[i].p - a->params);
-    }
+    if (trainable && param_block_grads(a->tensors, a->n_tensors, a->params, a->n_params, &a->grads) != 0)
+        return cpet_fail(err, "out of memory for LoRA gradients");
     return 0;
 }
 

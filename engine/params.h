@@ -18,4 +18,8 @@ typedef struct {
     int external;     /* p points into a mapped checkpoint (model_load_mapped), not into params */
 } param_tensor;
 
+/* Gradients of a block of tensors that point into one params buffer [n] (an adapter, recovery modules):
+ * allocates *grads once and points each tensor's g at its place; -1 when out of memory. */
+int param_block_grads(param_tensor *tensors, int n_tensors, const float *params, size_t n, float **grads);
+
 #endif

@@ -139,11 +139,8 @@ int recovery_create(recovery_set *s, model *m, int r, float alpha, const char *c
 int recovery_set_trainable(recovery_set *s, int trainable, cpet_err *err)
 {
     s->trainable = trainable;
-    if (trainable && !s->grads) {
-        s->grads = cpet_alloc_floats(s->n_params);
-        if (!s->grads) return cpet_fail(err, "out of memory for recovery-module gradients");
-        for (int i = 0; i < s->n_tensors; i++) s->tensors[i].g = s->grads + (s->tensors[i].p - s->params);
-    }
+    if (trainable && param_block_grads(s->tensors, s->n_tensors, s->params, s->n_params, &s->grads) != 0)
+        return cpet_fail(err, "out of memory for recovery-module gradients");
     return 0;
 }
 

@@ -1,5 +1,7 @@
 #include "tensor.h"
 
+#include "params.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,4 +174,11 @@ double vec_max_rel_diff(const float *a, const float *b, size_t n)
         if (fabs(b[i]) > maxref) maxref = fabs(b[i]);
     }
     return maxref > 0 ? maxdiff / maxref : maxdiff;
+}
+
+int param_block_grads(param_tensor *tensors, int n_tensors, const float *params, size_t n, float **grads)
+{
+    if (!*grads && !(*grads = cpet_alloc_floats(n))) return -1;
+    for (int i = 0; i < n_tensors; i++) tensors[i].g = *grads + (tensors[i].p - params);
+    return 0;
 }
