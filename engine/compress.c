@@ -242,7 +242,11 @@ static int prune_ffn_neurons(model *m, const compress_options *o, const calib_da
                 out.layers[l].lin[LIN_DOWN].w[(size_t)d * keep + a] = m->layers[l].lin[LIN_DOWN].w[(size_t)d * F + ks[a]];
         }
     }
-    free(kept);
+    if (m->ffn_kept) /* pruned before: record indices of the original FFN */
+        for (size_t i = 0; i < (size_t)cfg->n_layers * keep; i++)
+            kept[i] = m->ffn_kept[i / keep * (size_t)F + (size_t)kept[i]];
+    out.ffn_kept = kept; /* adapters of the unpruned model are projected through it (lora_load) */
+    out.ffn_kept_from = m->ffn_kept ? m->ffn_kept_from : F;
     model_free(m);
     *m = out;
     return 0;

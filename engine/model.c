@@ -166,6 +166,7 @@ void model_free(model *m)
     for (int i = 0; m->quant && i < model_packed_slots(m); i++)
         if (m->quant[i].format != QF_COUNT) qtensor_free(&m->quant[i]);
     free(m->quant);
+    free(m->ffn_kept);
     if (m->embed_q) qtensor_free(m->embed_q);
     free(m->embed_q);
     for (int l = 0; m->moe && l < m->cfg.n_layers; l++) moe_free(&m->moe[l]);

@@ -63,6 +63,8 @@ typedef struct model {
     qtensor *quant; /* [n_layers * LIN_PER_LAYER + 1] packed bases (format QF_COUNT = none); the last is the
                      * LM head's (model_packed_slots) */
     moe_layer *moe; /* [n_layers] MoEfication routers and expert maps, or NULL for a dense FFN */
+    int *ffn_kept;     /* after struct-ffn: [n_layers, intermediate_size] the original index of each neuron kept */
+    int ffn_kept_from; /* the intermediate_size before pruning */
     qtensor *embed_q; /* the embedding table packed (cpet compress --embeddings), or NULL; lookups dequantize
                        * their rows, and a tied LM head multiplies by it */
     float loss;

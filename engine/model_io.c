@@ -10,6 +10,7 @@
 #include "tensor.h"
 
 #define EMBED_NAME "model.embed_tokens.weight"
+#define FFN_KEPT_NAME "cpet.pruned.ffn_kept"
 
 /* ---- loading ---- */
 
@@ -232,6 +233,24 @@ static int load(model *m, const char *dir, int mapped, cpet_err *err)
         if (rc == 0) rc = st_to_f32(sf, st, t->p, err);
         if (rc == 0) st_release(st);
     }
+    const st_file *kf = NULL;
+    const st_tensor *kt = rc == 0 ? find_in_shards(&shards, FFN_KEPT_NAME, &kf) : NULL;
+    if (kt) {
+        int64_t shape[2] = {cfg.n_layers, cfg.intermediate_size};
+        const char *from = st_meta(kf, FFN_KEPT_NAME ".from");
+        m->ffn_kept_from = from ? atoi(from) : 0;
+        if (kt->dtype != ST_I32) rc = cpet_fail(err, "%s: tensor '%s' must be I32", kf->path, FFN_KEPT_NAME);
+        if (rc == 0) rc = st_check_shape(kf, kt, 2, shape, err);
+        if (rc == 0 && m->ffn_kept_from < cfg.intermediate_size)
+            rc = cpet_fail(err, "%s: metadata '%s.from' must give the FFN width before pruning", kf->path, FFN_KEPT_NAME);
+        if (rc == 0 && !(m->ffn_kept = malloc((size_t)cfg.n_layers * cfg.intermediate_size * sizeof(int))))
+            rc = cpet_fail(err, "out of memory loading %s", dir);
+        for (size_t i = 0; rc == 0 && i < (size_t)cfg.n_layers * cfg.intermediate_size; i++) {
+            memcpy(&m->ffn_kept[i], (const char *)kt->data + 4 * i, 4);
+            if (m->ffn_kept[i] < 0 || m->ffn_kept[i] >= m->ffn_kept_from)
+                rc = cpet_fail(err, "%s: '%s' names neuron %d of %d", kf->path, FFN_KEPT_NAME, m->ffn_kept[i], m->ffn_kept_from);
+        }
+    }
     if (rc == 0 && cfg.moe_experts > 0) {
         m->moe = calloc((size_t)cfg.n_layers, sizeof *m->moe);
         for (int l = 0; l < cfg.n_layers && rc == 0; l++) {
@@ -292,10 +311,10 @@ int model_save_as(const model *m, const char *dir, int dequantize, cpet_err *err
     if (make_dirs(dir, err) != 0) return -1;
     if (path_join(path, sizeof path, dir, "config.json") != 0) return cpet_fail(err, "%s: path too long", dir);
     if (config_save(&m->cfg, path, err) != 0) return -1;
-    size_t cap = (size_t)m->n_tensors * 5 + 2 * (size_t)m->cfg.n_layers + 1;
+    size_t cap = (size_t)m->n_tensors * 5 + 2 * (size_t)m->cfg.n_layers + 2; /* + the struct-ffn index map */
     st_entry *entries = calloc(cap, sizeof *entries);
     char (*names)[256] = calloc(cap, sizeof *names);
-    const char **meta = calloc((size_t)m->n_tensors * 2 + 2, sizeof(char *));
+    const char **meta = calloc((size_t)m->n_tensors * 2 + 4, sizeof(char *));
     char **meta_owned = calloc(2 * (size_t)m->n_tensors + 1, sizeof(char *));
     int n = 0, n_meta = 1, n_owned = 0;
     meta[0] = "format";
@@ -356,6 +375,15 @@ int model_save_as(const model *m, const char *dir, int dequantize, cpet_err *err
         snprintf(names[n], sizeof names[0], "model.layers.%d.mlp.moe_expert", l);
         entries[n] = (st_entry){.name = names[n], .dtype = ST_I32, .ndim = 1, .shape = {e->ffn}, .data = e->expert_of};
         n++;
+    }
+    char ffn_from[24];
+    if (m->ffn_kept) { /* which original neurons struct-ffn kept: adapters of the unpruned model project through it */
+        entries[n++] = (st_entry){.name = FFN_KEPT_NAME, .dtype = ST_I32, .ndim = 2,
+                                  .shape = {m->cfg.n_layers, m->cfg.intermediate_size}, .data = m->ffn_kept};
+        snprintf(ffn_from, sizeof ffn_from, "%d", m->ffn_kept_from);
+        meta[2 * n_meta] = FFN_KEPT_NAME ".from";
+        meta[2 * n_meta + 1] = ffn_from;
+        n_meta++;
     }
     path_join(path, sizeof path, dir, "model.safetensors");
     int rc = oom ? cpet_fail(err, "out of memory dequantizing the packed weights for %s", dir)

@@ -136,3 +136,76 @@ Test(calora, training_moves_only_the_adapter_and_recovery_modules, .timeout = 12
     model_free(&teacher);
     model_free(&student);
 }
+
+/* CA-LoRA after structured FFN pruning: the adapter of the unpruned model projects onto the kept neurons
+ * (rows of B for gate/up, columns of A for down). Oracle: the unpruned model with the pruned neurons masked
+ * (their gate/up rows and the adapter's B rows zero, so they output exactly 0) gives the same logits. The
+ * kept-index map survives save and load. */
+Test(calora, adapter_projection_after_struct_ffn_equals_the_masked_full_adapter, .timeout = 120)
+{
+    cpet_err err;
+    model full, pruned, oracle;
+    model_config cfg = small_config(4, 2, ACT_SILU, 0, 10000.0f); /* hidden 24, FFN 40 */
+    cr_assert_eq(model_create(&full, &cfg, &err), 0);
+    model_init_random(&full, 0.2f, 31);
+    char dir[256], pdir[300];
+    make_temp_dir(dir, sizeof dir);
+    const char *targets[] = {"q_proj", "gate_proj", "up_proj", "down_proj"};
+    lora_adapter ad;
+    cr_assert_eq(lora_create(&ad, &full, 3, 6.0f, 0, targets, 4, 32, &err), 0, "%s", err.msg);
+    cpet_rng r;
+    rng_seed(&r, 33);
+    for (int i = 0; i < ad.n_mods; i++) fill_normal(ad.mods[i].B->p, ad.mods[i].B->n, 0.2f, &r);
+    cr_assert_eq(lora_save(&ad, dir, &err), 0, "%s", err.msg);
+    lora_free(&ad);
+    snprintf(pdir, sizeof pdir, "%s/pruned", dir);
+    cr_assert_eq(model_save(&full, pdir, &err), 0, "%s", err.msg);
+    cr_assert_eq(model_load(&pruned, pdir, &err), 0, "%s", err.msg);
+    int calib_ids[4 * 16];
+    for (int i = 0; i < 64; i++) calib_ids[i] = (int)(rng_next(&r) % (uint64_t)cfg.vocab_size);
+    calib_data cal = {calib_ids, 4, 16};
+    compress_options co = {.sparsity = 0.5};
+    cr_assert_eq(compress_model(&pruned, "struct-ffn", &co, &cal, &err), 0, "%s", err.msg);
+    const int F = pruned.cfg.intermediate_size;
+    cr_assert_eq(F, 20);
+    cr_assert(pruned.ffn_kept && pruned.ffn_kept_from == 40, "the kept neurons are recorded");
+    cr_assert_eq(model_save(&pruned, pdir, &err), 0, "%s", err.msg);
+    model_free(&pruned);
+    cr_assert_eq(model_load(&pruned, pdir, &err), 0, "%s", err.msg);
+    cr_assert(pruned.ffn_kept && pruned.ffn_kept_from == 40, "and survive save and load");
+    lora_adapter projected, masked;
+    cr_assert_eq(lora_load(&projected, &pruned, dir, &err), 0, "%s", err.msg);
+    /* the oracle: the full model, pruned neurons masked */
+    cr_assert_eq(model_create(&oracle, &cfg, &err), 0);
+    memcpy(oracle.params, full.params, full.n_params * sizeof(float));
+    cr_assert_eq(lora_load(&masked, &oracle, dir, &err), 0, "%s", err.msg);
+    for (int l = 0; l < cfg.n_layers; l++)
+        for (int j = 0; j < cfg.intermediate_size; j++) {
+            int kept = 0;
+            for (int a = 0; a < F && !kept; a++) kept = pruned.ffn_kept[l * F + a] == j;
+            if (kept) continue;
+            for (int k = LIN_GATE; k <= LIN_UP; k++)
+                memset(oracle.layers[l].lin[k].w + (size_t)j * cfg.hidden_size, 0, cfg.hidden_size * sizeof(float));
+            for (int i = 0; i < masked.n_mods; i++) {
+                char want[2][64];
+                snprintf(want[0], sizeof want[0], "model.layers.%d.mlp.gate_proj", l);
+                snprintf(want[1], sizeof want[1], "model.layers.%d.mlp.up_proj", l);
+                if (!strcmp(masked.mods[i].module, want[0]) || !strcmp(masked.mods[i].module, want[1]))
+                    memset(masked.mods[i].B->p + (size_t)j * masked.mods[i].r, 0, masked.mods[i].r * sizeof(float));
+            }
+        }
+    int ids[10];
+    for (int i = 0; i < 10; i++) ids[i] = (i * 13 + 1) % cfg.vocab_size;
+    const size_t n = (size_t)10 * cfg.vocab_size;
+    cr_assert_eq(model_forward(&oracle, ids, NULL, 1, 10, &err), 0, "%s", err.msg);
+    float *want = malloc(n * sizeof(float));
+    memcpy(want, model_logits(&oracle), n * sizeof(float));
+    cr_assert_eq(model_forward(&pruned, ids, NULL, 1, 10, &err), 0, "%s", err.msg);
+    cr_assert_lt(vec_max_rel_diff(model_logits(&pruned), want, n), 1e-5, "projected = masked full adapter");
+    free(want);
+    lora_free(&masked);
+    lora_free(&projected);
+    model_free(&oracle);
+    model_free(&pruned);
+    model_free(&full);
+}
