@@ -247,6 +247,8 @@ static int prune_ffn_neurons(model *m, const compress_options *o, const calib_da
             kept[i] = m->ffn_kept[i / keep * (size_t)F + (size_t)kept[i]];
     out.ffn_kept = kept; /* adapters of the unpruned model are projected through it (lora_load) */
     out.ffn_kept_from = m->ffn_kept ? m->ffn_kept_from : F;
+    out.kv_kept = m->kv_kept, out.kv_kept_from = m->kv_kept_from; /* the heads are untouched */
+    m->kv_kept = NULL;
     model_free(m);
     *m = out;
     return 0;
@@ -307,9 +309,14 @@ static int prune_kv_groups(model *m, const compress_options *o, const calib_data
                        qrows * sizeof(float));
         }
     }
-    free(kept);
-    out.moe = m->moe; /* the FFN is untouched: its experts and routers carry over */
+    if (m->kv_kept) /* pruned before: record indices of the original groups */
+        for (size_t i = 0; i < (size_t)cfg->n_layers * keep; i++) kept[i] = m->kv_kept[i / keep * (size_t)KV + (size_t)kept[i]];
+    out.kv_kept = kept; /* adapters of the unpruned model are projected through it (lora_load) */
+    out.kv_kept_from = m->kv_kept ? m->kv_kept_from : KV;
+    out.moe = m->moe; /* the FFN is untouched: its experts, routers and neuron map carry over */
+    out.ffn_kept = m->ffn_kept, out.ffn_kept_from = m->ffn_kept_from;
     m->moe = NULL;
+    m->ffn_kept = NULL;
     model_free(m);
     *m = out;
     return 0;

@@ -366,29 +366,44 @@ static int parse_peft_name(const char *name, char *module, size_t n)
     return -1;
 }
 
-/* An adapter of the unpruned model on a model that struct-ffn pruned (m->ffn_kept): gate/up keep the rows of
- * B of the kept neurons, down the columns of A (the projection the pruning implies: a pruned neuron's
- * LoRA terms had nothing left to act on). 0: no projection; 1: rows of B; 2: columns of A. */
-static int ffn_projection(const model *m, const char *module, int *layer)
+/* An adapter of the unpruned model on a model that struct-ffn or struct-heads pruned (m->ffn_kept,
+ * m->kv_kept): each module keeps the rows of B (its outputs) or the columns of A (its inputs) of what the
+ * pruner kept -- gate/up: neurons (rows), down: neurons (columns); q: the query heads of kept KV groups
+ * (rows), k/v: the kept groups (rows), o: the kept query heads (columns). The projection the pruning
+ * implies: a pruned unit's LoRA terms have nothing left to act on. Returns the side (0: none, 1: rows of
+ * B, 2: columns of A), with *map (caller frees: new index -> original) and *from (the unpruned width). */
+static int pruned_projection(const model *m, const char *module, int **map, int *n_map, int *from)
 {
     int l, consumed = 0;
-    if (!m->ffn_kept || sscanf(module, "model.layers.%d.mlp.%n", &l, &consumed) != 1 || consumed == 0) return 0;
-    *layer = l;
-    if (!strcmp(module + consumed, "gate_proj") || !strcmp(module + consumed, "up_proj")) return 1;
-    return !strcmp(module + consumed, "down_proj") ? 2 : 0;
+    if (sscanf(module, "model.layers.%d.%n", &l, &consumed) != 1 || consumed == 0 || l < 0 || l >= m->cfg.n_layers) return 0;
+    const char *rest = module + consumed;
+    const int F = m->cfg.intermediate_size, KV = m->cfg.n_kv_heads, group = m->cfg.n_heads / KV, hd = m->cfg.head_dim;
+    int side = 0, unit = 0; /* unit: indices per kept entry (1 for neurons, hd or group * hd for heads) */
+    const int *kept = NULL;
+    if (m->ffn_kept && (!strcmp(rest, "mlp.gate_proj") || !strcmp(rest, "mlp.up_proj") || !strcmp(rest, "mlp.down_proj"))) {
+        side = strcmp(rest, "mlp.down_proj") ? 1 : 2, unit = 1, kept = m->ffn_kept + (size_t)l * F;
+        *n_map = F, *from = m->ffn_kept_from;
+    } else if (m->kv_kept && (!strcmp(rest, "self_attn.q_proj") || !strcmp(rest, "self_attn.o_proj") ||
+                              !strcmp(rest, "self_attn.k_proj") || !strcmp(rest, "self_attn.v_proj"))) {
+        const int per_group = rest[10] == 'q' || rest[10] == 'o' ? group * hd : hd;
+        side = rest[10] == 'o' ? 2 : 1, unit = per_group, kept = m->kv_kept + (size_t)l * KV;
+        *n_map = KV * per_group, *from = m->kv_kept_from * per_group;
+    }
+    if (!side || !(*map = malloc((size_t)*n_map * sizeof(int)))) return 0;
+    for (int i = 0; i < *n_map; i++) (*map)[i] = kept[i / unit] * unit + i % unit;
+    return side;
 }
 
-/* tensor st (the unpruned shape) into dst, keeping the rows (side 1) or columns (side 2) of the kept neurons */
-static int read_projected(const st_file *f, const st_tensor *st, const model *m, int layer, int side, float *dst, cpet_err *err)
+/* tensor st (the unpruned shape) into dst, keeping the rows (side 1) or columns (side 2) in map */
+static int read_projected(const st_file *f, const st_tensor *st, const int *map, int n_map, int side, float *dst, cpet_err *err)
 {
     float *full = malloc(st->numel * sizeof(float));
     if (!full) return cpet_fail(err, "out of memory projecting '%s'", st->name);
     int rc = st_to_f32(f, st, full, err);
-    const int F = m->cfg.intermediate_size, from = m->ffn_kept_from, *kept = m->ffn_kept + (size_t)layer * F;
     const int64_t rows = st->shape[0], cols = st->shape[1];
-    for (int64_t i = 0; rc == 0 && i < (side == 1 ? F : rows); i++)
-        for (int64_t j = 0; j < (side == 1 ? cols : F); j++)
-            dst[i * (side == 1 ? cols : F) + j] = side == 1 ? full[(int64_t)kept[i] * cols + j] : full[i * from + kept[j]];
+    for (int64_t i = 0; rc == 0 && i < (side == 1 ? n_map : rows); i++)
+        for (int64_t j = 0; j < (side == 1 ? cols : n_map); j++)
+            dst[i * (side == 1 ? cols : n_map) + j] = side == 1 ? full[(int64_t)map[i] * cols + j] : full[i * cols + map[j]];
     free(full);
     return rc;
 }
@@ -417,7 +432,8 @@ int lora_load(lora_adapter *a, model *m, const char *dir, cpet_err *err)
     int *ranks = calloc((size_t)all.n, sizeof *ranks);
     float *alphas = calloc((size_t)all.n, sizeof *alphas);
     const st_tensor **src = calloc(3 * (size_t)all.n, sizeof *src);
-    int *proj = calloc((size_t)all.n + 1, sizeof *proj), *proj_layer = calloc((size_t)all.n + 1, sizeof *proj_layer);
+    int *proj = calloc((size_t)all.n + 1, sizeof *proj), *proj_n = calloc((size_t)all.n + 1, sizeof *proj_n);
+    int **proj_map = calloc((size_t)all.n + 1, sizeof *proj_map);
     int rc = check_targets_exist(a, &all, cfg_path, err);
     for (int i = 0; i < f.n_tensors && rc == 0; i++) {
         char module[128];
@@ -458,9 +474,10 @@ int lora_load(lora_adapter *a, model *m, const char *dir, cpet_err *err)
         }
         ranks[c] = ta->ndim == 2 ? (int)ta->shape[0] : 0;
         int64_t want_a[2] = {ranks[c], chosen.linears[c]->in}, want_b[2] = {chosen.linears[c]->out, ranks[c]};
-        proj[c] = ffn_projection(m, chosen.names[c], &proj_layer[c]);
-        if (proj[c] == 1 && tb && tb->ndim == 2 && tb->shape[0] == m->ffn_kept_from) want_b[0] = m->ffn_kept_from;
-        else if (proj[c] == 2 && ta && ta->ndim == 2 && ta->shape[1] == m->ffn_kept_from) want_a[1] = m->ffn_kept_from;
+        int from = 0;
+        proj[c] = pruned_projection(m, chosen.names[c], &proj_map[c], &proj_n[c], &from);
+        if (proj[c] == 1 && tb->ndim == 2 && tb->shape[0] == from) want_b[0] = from;
+        else if (proj[c] == 2 && ta->ndim == 2 && ta->shape[1] == from) want_a[1] = from;
         else proj[c] = 0; /* already the pruned shape (or a mismatch the checks below report) */
         if (ranks[c] <= 0) rc = cpet_fail(err, "%s: tensor '%s' must be 2-D [r, in]", st_path, ta->name);
         if (rc == 0) rc = st_check_shape(&f, ta, 2, want_a, err);
@@ -475,16 +492,18 @@ int lora_load(lora_adapter *a, model *m, const char *dir, cpet_err *err)
     if (rc == 0 && chosen.n == 0) rc = cpet_fail(err, "%s: no LoRA tensors", st_path);
     if (rc == 0) rc = lora_alloc(a, &chosen, ranks, alphas, err);
     for (int c = 0; c < a->n_mods && rc == 0; c++) {
-        rc = proj[c] == 2 ? read_projected(&f, src[3 * c], m, proj_layer[c], 2, a->mods[c].A->p, err)
+        rc = proj[c] == 2 ? read_projected(&f, src[3 * c], proj_map[c], proj_n[c], 2, a->mods[c].A->p, err)
                           : st_to_f32(&f, src[3 * c], a->mods[c].A->p, err);
         if (rc == 0)
-            rc = proj[c] == 1 ? read_projected(&f, src[3 * c + 1], m, proj_layer[c], 1, a->mods[c].B->p, err)
+            rc = proj[c] == 1 ? read_projected(&f, src[3 * c + 1], proj_map[c], proj_n[c], 1, a->mods[c].B->p, err)
                               : st_to_f32(&f, src[3 * c + 1], a->mods[c].B->p, err);
         if (rc == 0 && a->mixer) rc = st_to_f32(&f, src[3 * c + 2], a->mods[c].M->p, err);
     }
     if (rc == 0) lora_attach(a);
+    for (int c = 0; c < all.n; c++) free(proj_map[c]);
+    free(proj_map);
     free(proj);
-    free(proj_layer);
+    free(proj_n);
     free(src);
     free(ranks);
     free(alphas);

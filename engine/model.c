@@ -167,6 +167,7 @@ void model_free(model *m)
         if (m->quant[i].format != QF_COUNT) qtensor_free(&m->quant[i]);
     free(m->quant);
     free(m->ffn_kept);
+    free(m->kv_kept);
     if (m->embed_q) qtensor_free(m->embed_q);
     free(m->embed_q);
     for (int l = 0; m->moe && l < m->cfg.n_layers; l++) moe_free(&m->moe[l]);

@@ -65,6 +65,8 @@ typedef struct model {
     moe_layer *moe; /* [n_layers] MoEfication routers and expert maps, or NULL for a dense FFN */
     int *ffn_kept;     /* after struct-ffn: [n_layers, intermediate_size] the original index of each neuron kept */
     int ffn_kept_from; /* the intermediate_size before pruning */
+    int *kv_kept;      /* after struct-heads: [n_layers, n_kv_heads] the original index of each KV group kept */
+    int kv_kept_from;  /* n_kv_heads before pruning */
     qtensor *embed_q; /* the embedding table packed (cpet compress --embeddings), or NULL; lookups dequantize
                        * their rows, and a tied LM head multiplies by it */
     float loss;

@@ -11,6 +11,7 @@
 
 #define EMBED_NAME "model.embed_tokens.weight"
 #define FFN_KEPT_NAME "cpet.pruned.ffn_kept"
+#define KV_KEPT_NAME "cpet.pruned.kv_kept"
 
 /* ---- loading ---- */
 
@@ -173,6 +174,30 @@ static const float *mapped_f32(const param_tensor *t, void *ctx)
     return st->data;
 }
 
+/* A structured pruner's index map (absent: *map stays NULL): I32 [rows, cols] with the width before
+ * pruning in the metadata key NAME.from, every index below it. */
+static int read_index_map(const shard_set *shards, const char *name, int rows, int cols, int **map, int *from, cpet_err *err)
+{
+    const st_file *f = NULL;
+    const st_tensor *t = find_in_shards(shards, name, &f);
+    if (!t) return 0;
+    char key[96];
+    snprintf(key, sizeof key, "%s.from", name);
+    const char *v = st_meta(f, key);
+    int64_t shape[2] = {rows, cols};
+    *from = v ? atoi(v) : 0;
+    if (t->dtype != ST_I32) return cpet_fail(err, "%s: tensor '%s' must be I32", f->path, name);
+    if (st_check_shape(f, t, 2, shape, err) != 0) return -1;
+    if (*from < cols) return cpet_fail(err, "%s: metadata '%s' must give the width before pruning (>= %d)", f->path, key, cols);
+    if (!(*map = malloc((size_t)rows * cols * sizeof(int)))) return cpet_fail(err, "out of memory reading %s", f->path);
+    for (size_t i = 0; i < (size_t)rows * cols; i++) {
+        memcpy(&(*map)[i], (const char *)t->data + 4 * i, 4);
+        if ((*map)[i] < 0 || (*map)[i] >= *from)
+            return cpet_fail(err, "%s: '%s' names index %d of %d", f->path, name, (*map)[i], *from);
+    }
+    return 0;
+}
+
 static int load(model *m, const char *dir, int mapped, cpet_err *err);
 
 int model_load(model *m, const char *dir, cpet_err *err) { return load(m, dir, 0, err); }
@@ -233,24 +258,8 @@ static int load(model *m, const char *dir, int mapped, cpet_err *err)
         if (rc == 0) rc = st_to_f32(sf, st, t->p, err);
         if (rc == 0) st_release(st);
     }
-    const st_file *kf = NULL;
-    const st_tensor *kt = rc == 0 ? find_in_shards(&shards, FFN_KEPT_NAME, &kf) : NULL;
-    if (kt) {
-        int64_t shape[2] = {cfg.n_layers, cfg.intermediate_size};
-        const char *from = st_meta(kf, FFN_KEPT_NAME ".from");
-        m->ffn_kept_from = from ? atoi(from) : 0;
-        if (kt->dtype != ST_I32) rc = cpet_fail(err, "%s: tensor '%s' must be I32", kf->path, FFN_KEPT_NAME);
-        if (rc == 0) rc = st_check_shape(kf, kt, 2, shape, err);
-        if (rc == 0 && m->ffn_kept_from < cfg.intermediate_size)
-            rc = cpet_fail(err, "%s: metadata '%s.from' must give the FFN width before pruning", kf->path, FFN_KEPT_NAME);
-        if (rc == 0 && !(m->ffn_kept = malloc((size_t)cfg.n_layers * cfg.intermediate_size * sizeof(int))))
-            rc = cpet_fail(err, "out of memory loading %s", dir);
-        for (size_t i = 0; rc == 0 && i < (size_t)cfg.n_layers * cfg.intermediate_size; i++) {
-            memcpy(&m->ffn_kept[i], (const char *)kt->data + 4 * i, 4);
-            if (m->ffn_kept[i] < 0 || m->ffn_kept[i] >= m->ffn_kept_from)
-                rc = cpet_fail(err, "%s: '%s' names neuron %d of %d", kf->path, FFN_KEPT_NAME, m->ffn_kept[i], m->ffn_kept_from);
-        }
-    }
+    if (rc == 0) rc = read_index_map(&shards, FFN_KEPT_NAME, cfg.n_layers, cfg.intermediate_size, &m->ffn_kept, &m->ffn_kept_from, err);
+    if (rc == 0) rc = read_index_map(&shards, KV_KEPT_NAME, cfg.n_layers, cfg.n_kv_heads, &m->kv_kept, &m->kv_kept_from, err);
     if (rc == 0 && cfg.moe_experts > 0) {
         m->moe = calloc((size_t)cfg.n_layers, sizeof *m->moe);
         for (int l = 0; l < cfg.n_layers && rc == 0; l++) {
@@ -311,10 +320,10 @@ int model_save_as(const model *m, const char *dir, int dequantize, cpet_err *err
     if (make_dirs(dir, err) != 0) return -1;
     if (path_join(path, sizeof path, dir, "config.json") != 0) return cpet_fail(err, "%s: path too long", dir);
     if (config_save(&m->cfg, path, err) != 0) return -1;
-    size_t cap = (size_t)m->n_tensors * 5 + 2 * (size_t)m->cfg.n_layers + 2; /* + the struct-ffn index map */
+    size_t cap = (size_t)m->n_tensors * 5 + 2 * (size_t)m->cfg.n_layers + 3; /* + the pruners' index maps */
     st_entry *entries = calloc(cap, sizeof *entries);
     char (*names)[256] = calloc(cap, sizeof *names);
-    const char **meta = calloc((size_t)m->n_tensors * 2 + 4, sizeof(char *));
+    const char **meta = calloc((size_t)m->n_tensors * 2 + 6, sizeof(char *));
     char **meta_owned = calloc(2 * (size_t)m->n_tensors + 1, sizeof(char *));
     int n = 0, n_meta = 1, n_owned = 0;
     meta[0] = "format";
@@ -376,13 +385,20 @@ int model_save_as(const model *m, const char *dir, int dequantize, cpet_err *err
         entries[n] = (st_entry){.name = names[n], .dtype = ST_I32, .ndim = 1, .shape = {e->ffn}, .data = e->expert_of};
         n++;
     }
-    char ffn_from[24];
-    if (m->ffn_kept) { /* which original neurons struct-ffn kept: adapters of the unpruned model project through it */
-        entries[n++] = (st_entry){.name = FFN_KEPT_NAME, .dtype = ST_I32, .ndim = 2,
-                                  .shape = {m->cfg.n_layers, m->cfg.intermediate_size}, .data = m->ffn_kept};
-        snprintf(ffn_from, sizeof ffn_from, "%d", m->ffn_kept_from);
-        meta[2 * n_meta] = FFN_KEPT_NAME ".from";
-        meta[2 * n_meta + 1] = ffn_from;
+    char from_text[2][24]; /* which original neurons / KV groups the structured pruners kept */
+    const struct {
+        const char *name, *key;
+        const int *map;
+        int cols, from;
+    } maps[2] = {{FFN_KEPT_NAME, FFN_KEPT_NAME ".from", m->ffn_kept, m->cfg.intermediate_size, m->ffn_kept_from},
+                 {KV_KEPT_NAME, KV_KEPT_NAME ".from", m->kv_kept, m->cfg.n_kv_heads, m->kv_kept_from}};
+    for (int k = 0; k < 2; k++) {
+        if (!maps[k].map) continue;
+        entries[n++] = (st_entry){.name = maps[k].name, .dtype = ST_I32, .ndim = 2, .shape = {m->cfg.n_layers, maps[k].cols},
+                                  .data = maps[k].map};
+        snprintf(from_text[k], sizeof from_text[k], "%d", maps[k].from);
+        meta[2 * n_meta] = maps[k].key;
+        meta[2 * n_meta + 1] = from_text[k];
         n_meta++;
     }
     path_join(path, sizeof path, dir, "model.safetensors");

@@ -209,3 +209,69 @@ Test(calora, adapter_projection_after_struct_ffn_equals_the_masked_full_adapter,
     model_free(&pruned);
     model_free(&full);
 }
+
+/* the same after struct-heads: q/k/v adapters keep the rows of the kept KV groups' heads, o's the columns;
+ * oracle: the full model with the pruned query heads' o_proj columns (and o's A columns) zero */
+Test(calora, adapter_projection_after_struct_heads_equals_the_masked_full_adapter, .timeout = 120)
+{
+    cpet_err err;
+    model full, pruned, oracle;
+    model_config cfg = small_config(4, 2, ACT_SILU, 0, 10000.0f); /* 4 query heads in 2 KV groups, head_dim 8 */
+    cr_assert_eq(model_create(&full, &cfg, &err), 0);
+    model_init_random(&full, 0.2f, 41);
+    char dir[256], pdir[300];
+    make_temp_dir(dir, sizeof dir);
+    const char *targets[] = {"q_proj", "k_proj", "v_proj", "o_proj"};
+    lora_adapter ad, projected, masked;
+    cr_assert_eq(lora_create(&ad, &full, 3, 6.0f, 0, targets, 4, 42, &err), 0, "%s", err.msg);
+    cpet_rng r;
+    rng_seed(&r, 43);
+    for (int i = 0; i < ad.n_mods; i++) fill_normal(ad.mods[i].B->p, ad.mods[i].B->n, 0.2f, &r);
+    cr_assert_eq(lora_save(&ad, dir, &err), 0, "%s", err.msg);
+    lora_free(&ad);
+    snprintf(pdir, sizeof pdir, "%s/pruned", dir);
+    cr_assert_eq(model_save(&full, pdir, &err), 0, "%s", err.msg);
+    cr_assert_eq(model_load(&pruned, pdir, &err), 0, "%s", err.msg);
+    int calib_ids[64];
+    for (int i = 0; i < 64; i++) calib_ids[i] = (int)(rng_next(&r) % (uint64_t)cfg.vocab_size);
+    calib_data cal = {calib_ids, 4, 16};
+    compress_options co = {.sparsity = 0.5};
+    cr_assert_eq(compress_model(&pruned, "struct-heads", &co, &cal, &err), 0, "%s", err.msg);
+    cr_assert(pruned.cfg.n_kv_heads == 1 && pruned.kv_kept && pruned.kv_kept_from == 2);
+    cr_assert_eq(model_save(&pruned, pdir, &err), 0, "%s", err.msg);
+    model_free(&pruned);
+    cr_assert_eq(model_load(&pruned, pdir, &err), 0, "%s", err.msg);
+    cr_assert(pruned.kv_kept && pruned.kv_kept_from == 2, "the kept groups survive save and load");
+    cr_assert_eq(lora_load(&projected, &pruned, dir, &err), 0, "%s", err.msg);
+    cr_assert_eq(model_create(&oracle, &cfg, &err), 0);
+    memcpy(oracle.params, full.params, full.n_params * sizeof(float));
+    cr_assert_eq(lora_load(&masked, &oracle, dir, &err), 0, "%s", err.msg);
+    const int hd = cfg.head_dim, QD = cfg.n_heads * hd, group = 2;
+    for (int l = 0; l < cfg.n_layers; l++) {
+        const int kept_group = pruned.kv_kept[l];
+        for (int h = 0; h < cfg.n_heads; h++) {
+            if (h / group == kept_group) continue;
+            for (int d = 0; d < cfg.hidden_size; d++)
+                memset(oracle.layers[l].lin[LIN_O].w + (size_t)d * QD + h * hd, 0, hd * sizeof(float));
+            char want[64];
+            snprintf(want, sizeof want, "model.layers.%d.self_attn.o_proj", l);
+            for (int i = 0; i < masked.n_mods; i++)
+                if (!strcmp(masked.mods[i].module, want))
+                    for (int k = 0; k < masked.mods[i].r; k++) memset(masked.mods[i].A->p + (size_t)k * QD + h * hd, 0, hd * sizeof(float));
+        }
+    }
+    int ids[10];
+    for (int i = 0; i < 10; i++) ids[i] = (i * 17 + 2) % cfg.vocab_size;
+    const size_t n = (size_t)10 * cfg.vocab_size;
+    cr_assert_eq(model_forward(&oracle, ids, NULL, 1, 10, &err), 0, "%s", err.msg);
+    float *want = malloc(n * sizeof(float));
+    memcpy(want, model_logits(&oracle), n * sizeof(float));
+    cr_assert_eq(model_forward(&pruned, ids, NULL, 1, 10, &err), 0, "%s", err.msg);
+    cr_assert_lt(vec_max_rel_diff(model_logits(&pruned), want, n), 1e-5, "projected = masked full adapter");
+    free(want);
+    lora_free(&masked);
+    lora_free(&projected);
+    model_free(&oracle);
+    model_free(&pruned);
+    model_free(&full);
+}
