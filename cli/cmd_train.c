@@ -10,6 +10,8 @@
 #include "lora.h"
 #include "model.h"
 #include "safetensors.h"
+#include "finetune.h"
+#include "gguf.h"
 #include "train.h"
 
 static int split_targets(char *list, const char **out, int max)
@@ -39,7 +41,7 @@ static int read_rows(const char *path, int **rows, int *n_rows, int *seq, cpet_e
 
 int cmd_train_lora(int argc, char **argv)
 {
-    const char *dir = NULL, *data = NULL, *out_dir = NULL, *log_path = NULL;
+    const char *dir = NULL, *data = NULL, *out_dir = NULL, *log_path = NULL, *task = NULL, *split = "train", *mixer = "none";
     char targets_buf[512] = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj";
     long rank = 8, steps = 100, batch = 4, warmup = 0, seed = 0, threads = 0, rslora = 0;
     double alpha = 16, lr = 1e-3, clip = 1.0, wd = 0.0, min_lr = 0.0;
@@ -48,8 +50,11 @@ int cmd_train_lora(int argc, char **argv)
         const char *a = argv[i];
         int bad = 0;
         if (cli_is_help(a)) {
-            printf("usage: cpet train-lora MODEL_DIR --data IDS.safetensors -o ADAPTER_DIR [options]\n\n"
+            printf("usage: cpet train-lora MODEL_DIR --data IDS.safetensors | --task TASKS.jsonl -o ADAPTER_DIR [options]\n\n"
                    "  --data FILE        safetensors with input_ids [rows, seq]; batches cycle over the rows\n"
+                   "  --task FILE        multiple-choice examples (cpet world's tasks): the loss is on the correct choice's\n"
+                   "                     tokens of --split (train), shuffled batches, cosine schedule with 10%% warmup\n"
+                   "  --mixer none|trained|frozen   MoSLoRA's r x r mixer between A and B (none)\n"
                    "  --rank R (8)  --alpha A (16)  --rslora  --targets q_proj,v_proj,... (all 7 projections)\n"
                    "  --steps N (100)  --batch B (4)  --lr LR (1e-3)  --min-lr (0)  --weight-decay (0)\n"
                    "  --schedule constant|linear|cosine (cosine)  --warmup STEPS (0)  --clip NORM (1.0; 0 = off)\n"
@@ -58,6 +63,9 @@ int cmd_train_lora(int argc, char **argv)
             return 0;
         }
         if (strcmp(a, "--data") == 0) bad = !(data = cli_value(argc, argv, &i));
+        else if (strcmp(a, "--task") == 0) bad = !(task = cli_value(argc, argv, &i));
+        else if (strcmp(a, "--split") == 0) bad = !(split = cli_value(argc, argv, &i));
+        else if (strcmp(a, "--mixer") == 0) bad = !(mixer = cli_value(argc, argv, &i));
         else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) bad = !(out_dir = cli_value(argc, argv, &i));
         else if (strcmp(a, "--log") == 0) bad = !(log_path = cli_value(argc, argv, &i));
         else if (strcmp(a, "--rank") == 0) bad = cli_int(a, cli_value(argc, argv, &i), 1, 4096, &rank);
@@ -84,15 +92,23 @@ int cmd_train_lora(int argc, char **argv)
         else dir = a;
         if (bad) return 1;
     }
-    if (!dir || !data || !out_dir) return cli_error("train-lora: MODEL_DIR, --data and -o are required");
+    if (!dir || !out_dir || !data == !task) return cli_error("train-lora: MODEL_DIR, -o and one of --data or --task are required");
+    const int mix = !strcmp(mixer, "trained") ? LORA_MIXER_TRAINED : !strcmp(mixer, "frozen") ? LORA_MIXER_FROZEN : LORA_MIXER_NONE;
+    if (mix == LORA_MIXER_NONE && strcmp(mixer, "none") != 0) return cli_error("train-lora: --mixer '%s': none, trained or frozen", mixer);
     if (threads) engine_set_threads((int)threads);
 
     cpet_err err;
     int *rows = NULL, n_rows = 0, seq = 0;
-    if (read_rows(data, &rows, &n_rows, &seq, &err) != 0) return cli_report(&err);
+    task_set examples = {0};
+    if (data && read_rows(data, &rows, &n_rows, &seq, &err) != 0) return cli_report(&err);
+    if (task && tasks_read(&examples, task, split, &err) != 0) return cli_report(&err);
+    if (task && examples.n == 0) return cli_error("train-lora: %s: no examples in split '%s'", task, split);
     model m;
+    tokenizer tok;
+    int have_tok = 0;
     if (model_load(&m, dir, &err) != 0) {
         free(rows);
+        tasks_free(&examples);
         return cli_report(&err);
     }
     const char *targets[LORA_MAX_TARGETS];
@@ -101,9 +117,10 @@ int cmd_train_lora(int argc, char **argv)
     adamw opt;
     memset(&opt, 0, sizeof opt);
     int rc = 1;
-    int *batch_ids = malloc((size_t)batch * seq * sizeof(int));
+    int *batch_ids = data ? malloc((size_t)batch * seq * sizeof(int)) : NULL;
     json_t *curve = json_array();
-    if (lora_create(&ad, &m, (int)rank, (float)alpha, (int)rslora, targets, n_targets, (unsigned long long)seed, &err) != 0) {
+    if (lora_create_mixed(&ad, &m, (int)rank, (float)alpha, (int)rslora, mix, targets, n_targets, (unsigned long long)seed,
+                          &err) != 0) {
         memset(&ad, 0, sizeof ad);
         goto done;
     }
@@ -113,7 +130,24 @@ int cmd_train_lora(int argc, char **argv)
         goto done;
     lr_schedule s = {sched, (float)lr, (float)min_lr, warmup, steps};
     double t0 = now_seconds();
-    for (long step = 0; step < steps; step++) {
+    if (task) { /* multiple choice: the loss on the correct choice (eval/finetune.c) */
+        if (tokenizer_load_for(&tok, dir, NULL, &err) != 0) goto done;
+        have_tok = 1;
+        finetune_config fc = {.steps = (int)steps, .batch = (int)batch, .lr = (float)lr, .weight_decay = (float)wd,
+                              .clip = (float)clip, .seed = (uint64_t)seed, .bos_id = m.cfg.bos_token_id};
+        json_t *pairs = json_array();
+        long tokens = 0;
+        int frc = finetune_multiple_choice(&m, &opt, &tok, &examples, &fc, pairs, &tokens, &err);
+        size_t k;
+        json_t *p;
+        json_array_foreach(pairs, k, p) /* [step, loss] -> the --data log's {step, loss} */
+            json_array_append_new(curve, json_pack("{s:O, s:O}", "step", json_array_get(p, 0), "loss", json_array_get(p, 1)));
+        json_decref(pairs);
+        if (frc != 0) goto done;
+        fprintf(stderr, "%ld steps on %s (%d examples of split %s), last loss %.4f\n", steps, task, examples.n, split,
+                json_number_value(json_object_get(json_array_get(curve, json_array_size(curve) - 1), "loss")));
+    }
+    for (long step = 0; data && step < steps; step++) {
         for (long b = 0; b < batch; b++) /* batches walk the rows in order, wrapping around */
             memcpy(batch_ids + b * seq, rows + ((step * batch + b) % n_rows) * seq, (size_t)seq * sizeof(int));
         step_result r;
@@ -129,7 +163,7 @@ int cmd_train_lora(int argc, char **argv)
     if (lora_save(&ad, out_dir, &err) != 0) goto done;
     if (log_path) {
         json_t *log = json_pack("{s:s, s:s, s:s, s:I, s:I, s:f, s:I, s:I, s:f, s:s, s:I, s:f, s:o, s:o}", "command",
-                                "train-lora", "model", dir, "data", data, "seed", (json_int_t)seed, "rank",
+                                "train-lora", "model", dir, "data", data ? data : task, "seed", (json_int_t)seed, "rank",
                                 (json_int_t)rank, "alpha", alpha, "steps", (json_int_t)steps, "batch",
                                 (json_int_t)batch, "lr", lr, "schedule",
                                 sched == SCHED_COSINE ? "cosine" : sched == SCHED_LINEAR ? "linear" : "constant",
@@ -147,6 +181,8 @@ done:
     adamw_free(&opt);
     lora_free(&ad);
     model_free(&m);
+    if (have_tok) tokenizer_free(&tok);
+    tasks_free(&examples);
     free(rows);
     return rc;
 }

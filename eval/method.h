@@ -32,6 +32,7 @@ typedef struct {
     const tokenizer *tok;
     const char *model_path; /* the cell's model before compression (a teacher for CA-LoRA) */
     const char *task_file;
+    const char *task_name; /* the spec's name of the task */
     const task_set *train; /* may be empty */
     const task_set *eval;
     uint64_t seed;

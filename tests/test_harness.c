@@ -973,3 +973,35 @@ Test(run, calora_command_trains_saves_and_explains_bad_input, .timeout = 300)
     cr_assert_neq(run_capture(cmd, out, sizeof out), 0, "an adapter directory that is not one: %s", out);
     cr_assert(strstr(out, "adapter_config.json"), "%s", out);
 }
+
+/* cpet train-lora --task: the existing adapters a CA-LoRA study starts from (one per task, "{task}" in the
+ * calora method's adapter path); the loss on the correct choices falls */
+Test(run, train_lora_on_a_task_feeds_calora_cells, .timeout = 300)
+{
+    char dir[256], cmd[2048], out[8192], path[700];
+    make_temp_dir(dir, sizeof dir);
+    make_tiny_setup(dir);
+    snprintf(cmd, sizeof cmd, "%s train-lora %s/model --task %s/tasks.jsonl --rank 2 --steps 30 --batch 4 --lr 0.01 "
+             "--threads 1 --log %s/tl.json -o %s/adapters/tasks", CPET_BINARY, dir, dir, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/tl.json", dir);
+    json_t *log = json_load_file(path, 0, NULL);
+    json_t *curve = json_object_get(log, "curve");
+    cr_assert_eq(json_array_size(curve), 30);
+    double first = json_number_value(json_object_get(json_array_get(curve, 0), "loss")),
+           last = json_number_value(json_object_get(json_array_get(curve, 29), "loss"));
+    cr_assert_lt(last, first, "the loss on the correct choices falls: %g -> %g", first, last);
+    json_decref(log);
+    snprintf(path, sizeof path, "%s/ca.json", dir);
+    char spec[1024];
+    snprintf(spec, sizeof spec,
+             "{\"models\": [\"%s/model\"], \"compressions\": [\"rtn-int8\"], \"methods\": [{\"name\": \"calora\", \"adapter\": "
+             "\"%s/adapters/{task}\", \"steps\": 0}], \"tasks\": [\"%s/tasks.jsonl\"], \"seeds\": [0], \"threads\": 1}",
+             dir, dir, dir);
+    write_text(path, spec);
+    snprintf(cmd, sizeof cmd, "%s run %s -o %s/ca", CPET_BINARY, path, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "{task} names the task's adapter: %s", out);
+    snprintf(cmd, sizeof cmd, "%s train-lora %s/model --task %s/tasks.jsonl --data x.safetensors -o %s/bad", CPET_BINARY, dir, dir, dir);
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
+    cr_assert(strstr(out, "one of --data or --task"), "%s", out);
+}

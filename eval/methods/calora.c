@@ -10,7 +10,7 @@
 #include "method.h"
 
 static const method_param params[] = {
-    {"adapter", PARAM_STRING, "\"\"", "the existing PEFT LoRA, trained on the uncompressed model", 0},
+    {"adapter", PARAM_STRING, "\"\"", "the existing PEFT LoRA, trained on the uncompressed model ({task}: the task's name)", 0},
     {"init", PARAM_STRING, "\"inherit\"", "inherit (copy A/B) or random (fresh A, B = 0: the rd baseline)", 0},
     {"recovery", PARAM_BOOL, "true", "recovery modules GELU(x a1^T) a2^T on v, o and the FFN linears", 0},
     {"recovery_rank", PARAM_INT, "8", "recovery module rank", 0},
@@ -24,9 +24,13 @@ static const method_param params[] = {
 
 static int run(const method_cell *c, method_result *r, cpet_err *err)
 {
-    const char *adapter = json_string_value(json_object_get(c->params, "adapter")),
+    const char *given = json_string_value(json_object_get(c->params, "adapter")),
                *init = json_string_value(json_object_get(c->params, "init"));
-    if (!adapter || !adapter[0]) return cpet_fail(err, "calora: params.adapter (the existing LoRA's directory) is required");
+    if (!given || !given[0]) return cpet_fail(err, "calora: params.adapter (the existing LoRA's directory) is required");
+    char adapter[4096]; /* "{task}" -> the task's name: one adapter per task in one spec */
+    const char *at = strstr(given, "{task}");
+    if (at) snprintf(adapter, sizeof adapter, "%.*s%s%s", (int)(at - given), given, c->task_name ? c->task_name : "", at + 6);
+    else snprintf(adapter, sizeof adapter, "%s", given);
     if (strcmp(init, "inherit") != 0 && strcmp(init, "random") != 0)
         return cpet_fail(err, "calora: params.init '%s' is not inherit or random", init);
     const float distill = (float)method_param_number(c, "distill");
