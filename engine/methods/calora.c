@@ -7,16 +7,23 @@
 #include "distill.h"
 #include "tensor.h"
 
-/* a teacher must be the student before compression: the shapes compression keeps must agree */
+/* a teacher must be the student before compression: what compression keeps (vocabulary, width, depth,
+ * head size, activation, RoPE) must agree; the FFN width and head counts may differ (structured pruning) */
 static int check_teacher(const model *s, const model *t, cpet_err *err)
 {
     const model_config *a = &s->cfg, *b = &t->cfg;
-    if (a->vocab_size != b->vocab_size || a->hidden_size != b->hidden_size || a->n_layers != b->n_layers ||
-        a->head_dim != b->head_dim)
-        return cpet_fail(err, "calora: the teacher (vocab %d, hidden %d, %d layers, head_dim %d) is not the student's "
-                              "uncompressed model (vocab %d, hidden %d, %d layers, head_dim %d)",
-                         b->vocab_size, b->hidden_size, b->n_layers, b->head_dim, a->vocab_size, a->hidden_size, a->n_layers,
-                         a->head_dim);
+    const struct {
+        const char *field;
+        double student, teacher;
+    } kept[] = {{"vocab_size", a->vocab_size, b->vocab_size},       {"hidden_size", a->hidden_size, b->hidden_size},
+                {"num_hidden_layers", a->n_layers, b->n_layers},    {"head_dim", a->head_dim, b->head_dim},
+                {"hidden_act", a->hidden_act, b->hidden_act},       {"rope_theta", a->rope_theta, b->rope_theta},
+                {"rms_norm_eps", a->rms_norm_eps, b->rms_norm_eps}, {"tie_word_embeddings", a->tie_word_embeddings, b->tie_word_embeddings}};
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++)
+        if (kept[i].student != kept[i].teacher)
+            return cpet_fail(err, "calora: the teacher's %s is %g, the student's %g: the teacher must be the student's uncompressed "
+                                  "model (compression changes only the FFN width and head counts)",
+                             kept[i].field, kept[i].teacher, kept[i].student);
     return 0;
 }
 
