@@ -60,6 +60,7 @@ typedef struct {
     int threads[8], n_threads; /* each thread count is one row pair (pp, tg) */
     int q8_activations;       /* packed models: llama.cpp's int8-activation decode */
     unsigned long long seed;  /* the random prompt */
+    const char *adapter;      /* a PEFT LoRA run unmerged on top of the model (NULL: none) */
     FILE *log;
 } bench_decode_options;
 bench_decode_options bench_decode_defaults(void);

@@ -188,7 +188,7 @@ static int bench_decode(int argc, char **argv)
         int bad = 0;
         if (cli_is_help(a)) {
             printf("usage: cpet bench decode MODEL_DIR [--prompt-tokens 128] [--gen-tokens 256] [--threads 1,2] [--reps 5]\n"
-                   "                        [--q8-activations] [--seed 1] [-o FILE.json] [--csv FILE.csv]\n"
+                   "                        [--q8-activations] [--adapter LORA] [--seed 1] [-o FILE.json] [--csv FILE.csv]\n"
                    "llama-bench's tests on a model (f32 or packed): pp = the prompt as one chunk through the KV cache,\n"
                    "tg = greedy single-token steps; tokens/s median and spread over reps per thread count. Decode is\n"
                    "memory-bound: each rep is followed by a read-only stream and a STREAM copy, and `of bound` is\n"
@@ -208,6 +208,7 @@ static int bench_decode(int argc, char **argv)
             const char *v = cli_value(argc, argv, &i);
             bad = !v || thread_list(v, o.threads, &o.n_threads) != 0;
         } else if (!strcmp(a, "--q8-activations")) o.q8_activations = 1;
+        else if (!strcmp(a, "--adapter")) bad = !(o.adapter = cli_value(argc, argv, &i));
         else if (!strcmp(a, "--seed")) {
             int seed = 0;
             bad = int_opt(a, argc, argv, &i, 0, 0x7fffffff, &seed) != 0;

@@ -12,6 +12,7 @@
 #include "generate.h"
 #include "gguf.h"
 #include "lora.h"
+#include "recovery.h"
 #include "model.h"
 #include "tasks.h"
 #include "tokenizer.h"
@@ -29,6 +30,7 @@ typedef struct {
 typedef struct {
     model m;
     lora_adapter ad;
+    recovery_set rec; /* a CA-LoRA adapter's recovery modules (recovery.h), when the directory has them */
     tokenizer tok;
     int bos;
 } loaded;
@@ -53,7 +55,8 @@ static int load_all(const infer_args *a, loaded *L, cpet_err *err)
         model_free(&L->m);
         return -1;
     }
-    if (a->adapter && lora_load(&L->ad, &L->m, a->adapter, err) != 0) {
+    if (a->adapter && (lora_load(&L->ad, &L->m, a->adapter, err) != 0 || recovery_load_if_present(&L->rec, &L->m, a->adapter, err) != 0)) {
+        lora_free(&L->ad);
         tokenizer_free(&L->tok);
         model_free(&L->m);
         return -1;
@@ -66,6 +69,7 @@ static int load_all(const infer_args *a, loaded *L, cpet_err *err)
 
 static void free_all(loaded *L)
 {
+    recovery_free(&L->rec);
     lora_free(&L->ad);
     tokenizer_free(&L->tok);
     model_free(&L->m);

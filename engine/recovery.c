@@ -227,3 +227,11 @@ int recovery_load(recovery_set *s, model *m, const char *dir, cpet_err *err)
     if (rc != 0) recovery_free(s);
     return rc;
 }
+
+int recovery_load_if_present(recovery_set *s, model *m, const char *dir, cpet_err *err)
+{
+    char path[4096];
+    memset(s, 0, sizeof *s);
+    if (path_join(path, sizeof path, dir, "recovery_config.json") != 0) return cpet_fail(err, "%s: path too long", dir);
+    return path_exists(path) ? recovery_load(s, m, dir, err) : 0;
+}

@@ -53,5 +53,8 @@ void recovery_free(recovery_set *s);
 int recovery_save_config(const recovery_set *s, const char *dir, cpet_err *err);
 /* Recovery modules from an adapter directory that has recovery_config.json, onto m, attached. */
 int recovery_load(recovery_set *s, model *m, const char *dir, cpet_err *err);
+/* recovery_load when dir has recovery_config.json (a CA-LoRA adapter), else nothing (s zeroed): whatever
+ * runs an adapter directory runs its recovery modules too. */
+int recovery_load_if_present(recovery_set *s, model *m, const char *dir, cpet_err *err);
 
 #endif

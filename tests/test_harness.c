@@ -944,6 +944,18 @@ Test(run, calora_command_trains_saves_and_explains_bad_input, .timeout = 300)
     cr_assert_not_null(log);
     cr_assert_eq(json_array_size(json_object_get(log, "curve")), 5);
     cr_assert(json_is_number(json_object_get(log, "acc_after")) && json_is_object(json_object_get(log, "facts")));
+    /* cpet eval --adapter runs the directory as calora trained it: LoRA and recovery modules */
+    snprintf(cmd, sizeof cmd, "%s eval %s/int8 --task %s/tasks.jsonl --split test --adapter %s/out -o %s/ev.json", CPET_BINARY, dir,
+             dir, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/ev.json", dir);
+    json_t *ev = json_load_file(path, 0, NULL);
+    json_t *tasks = json_object_get(ev, "tasks");
+    cr_assert_eq(json_object_size(tasks), 1);
+    double acc = json_number_value(json_object_get(json_object_iter_value(json_object_iter(tasks)), "acc"));
+    cr_assert_float_eq(acc, json_number_value(json_object_get(log, "acc_after")), 1e-9, "eval %g vs calora %g", acc,
+                       json_number_value(json_object_get(log, "acc_after")));
+    json_decref(ev);
     json_decref(log);
     cpet_err err;
     model m;
