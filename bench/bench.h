@@ -64,6 +64,8 @@ typedef struct {
     FILE *log;
 } bench_decode_options;
 bench_decode_options bench_decode_defaults(void);
+/* a decode row's "of bound" cell: tg against the read probe (copy for older records), pp against sgemm */
+void bench_decode_bound_text(const json_t *row, char *out, size_t n);
 
 typedef struct {
     const char *model; /* a model directory (f32 or packed): the frozen base */

@@ -271,6 +271,15 @@ int bench_decode_run(const bench_decode_options *o, json_t **result, cpet_err *e
     return rc;
 }
 
+void bench_decode_bound_text(const json_t *row, char *out, size_t n)
+{
+    json_t *frac = json_object_get(row, "fraction_of_read_bandwidth");
+    if (!frac) frac = json_object_get(row, "fraction_of_copy_bandwidth"); /* records from before the read probe */
+    if (!frac) frac = json_object_get(row, "fraction_of_sgemm");
+    if (frac && json_is_number(frac)) snprintf(out, n, "%.0f%%", 100 * json_number_value(frac));
+    else if (n) out[0] = '\0';
+}
+
 void bench_decode_markdown(const json_t *r, FILE *out)
 {
     fprintf(out, "| model | size | params | threads | test | t/s (median ± sd) | of bound (tg: read bandwidth, pp: sgemm alone) |\n"
@@ -279,11 +288,8 @@ void bench_decode_markdown(const json_t *r, FILE *out)
     json_t *row;
     json_array_foreach(json_object_get(r, "rows"), i, row)
     {
-        json_t *frac = json_object_get(row, "fraction_of_read_bandwidth");
-        if (!frac) frac = json_object_get(row, "fraction_of_copy_bandwidth"); /* records from before the read probe */
-        if (!frac) frac = json_object_get(row, "fraction_of_sgemm");
-        char f[16] = "";
-        if (frac && json_is_number(frac)) snprintf(f, sizeof f, "%.0f%%", 100 * json_number_value(frac));
+        char f[16];
+        bench_decode_bound_text(row, f, sizeof f);
         fprintf(out, "| %s | %.1f MiB | %.2f M | %lld | %s | %.1f ± %.1f | %s |\n", path_base(json_string_value(json_object_get(r, "model")) ?: ""),
                 json_number_value(json_object_get(r, "model_bytes")) / 1048576.0,
                 json_number_value(json_object_get(r, "model_n_params")) / 1e6, (long long)json_integer_value(json_object_get(row, "n_threads")),

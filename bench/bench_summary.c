@@ -247,11 +247,8 @@ static int decode_table(const char *results_dir, FILE *out, int *found, cpet_err
         json_t *row;
         json_array_foreach(json_object_get(r, "rows"), k, row)
         {
-            json_t *frac = json_object_get(row, "fraction_of_read_bandwidth");
-            if (!frac) frac = json_object_get(row, "fraction_of_copy_bandwidth"); /* records from before the read probe */
-            if (!frac) frac = json_object_get(row, "fraction_of_sgemm");
-            char f[16] = "", stem[128], ratio[16] = "";
-            if (frac && json_is_number(frac)) snprintf(f, sizeof f, "%.0f%%", 100 * json_number_value(frac));
+            char f[16], stem[128], ratio[16] = "";
+            bench_decode_bound_text(row, f, sizeof f);
             json_t *rr = json_object_get(r, "rss_over_size_plus_kv");
             if (rr && json_is_number(rr)) snprintf(ratio, sizeof ratio, "%.2f", json_number_value(rr));
             snprintf(stem, sizeof stem, "%.*s", (int)(strlen(names[i]) - 5), names[i]);

@@ -199,8 +199,7 @@ void qpack_matmul_q8(const qtensor *q, const q8_rows *a, float *y, int n) { qpac
 void qpack_matmul_q8_shared(const qtensor *const *qs, int k, const q8_rows *a, float *const *ys, int n)
 {
     _Static_assert(Q8_MAX_INPUTS == 4, "the switch below instantiates n = 1..4");
-    typedef float zsums[Q8_MAX_INPUTS][Q8_MAX_BLOCKS]; /* 16 KiB per matrix */
-    zsums *zsum = malloc((size_t)k * sizeof *zsum);
+    float zsum[Q8_MAX_SHARED][Q8_MAX_INPUTS][Q8_MAX_BLOCKS]; /* 16 KiB per matrix, on the stack: a decode hot path */
     int groups[Q8_MAX_SHARED], total = 0;
     for (int m = 0; m < k; m++) {
         const qtensor *q = qs[m];
@@ -225,5 +224,4 @@ void qpack_matmul_q8_shared(const qtensor *const *qs, int k, const q8_rows *a, f
         default: pack_row_group(qs[m], rg, a, z, ys[m], 4); break;
         }
     }
-    free(zsum);
 }
