@@ -137,6 +137,48 @@ Test(calora, training_moves_only_the_adapter_and_recovery_modules, .timeout = 12
     model_free(&student);
 }
 
+/* full: a random model of cfg; DIR: an adapter on targets (4 modules' kinds) with random A and B; pruned:
+ * the full model saved and pruned by method at 50% (random calibration ids), not yet saved again */
+static void prune_beside_an_adapter(const model_config *cfg, model *full, model *pruned, const char *const *targets,
+                                    unsigned long long seed, const char *method, char *dir, size_t n_dir, char *pdir, size_t n_pdir)
+{
+    cpet_err err;
+    cr_assert_eq(model_create(full, cfg, &err), 0);
+    model_init_random(full, 0.2f, seed);
+    make_temp_dir(dir, n_dir);
+    lora_adapter ad;
+    cr_assert_eq(lora_create(&ad, full, 3, 6.0f, 0, targets, 4, seed + 1, &err), 0, "%s", err.msg);
+    cpet_rng r;
+    rng_seed(&r, seed + 2);
+    for (int i = 0; i < ad.n_mods; i++) fill_normal(ad.mods[i].B->p, ad.mods[i].B->n, 0.2f, &r);
+    cr_assert_eq(lora_save(&ad, dir, &err), 0, "%s", err.msg);
+    lora_free(&ad);
+    snprintf(pdir, n_pdir, "%s/pruned", dir);
+    cr_assert_eq(model_save(full, pdir, &err), 0, "%s", err.msg);
+    cr_assert_eq(model_load(pruned, pdir, &err), 0, "%s", err.msg);
+    int calib_ids[64];
+    for (int i = 0; i < 64; i++) calib_ids[i] = (int)(rng_next(&r) % (uint64_t)cfg->vocab_size);
+    calib_data cal = {calib_ids, 4, 16};
+    compress_options co = {.sparsity = 0.5};
+    cr_assert_eq(compress_model(pruned, method, &co, &cal, &err), 0, "%s: %s", method, err.msg);
+}
+
+/* the oracle's logits and the pruned model's on the same ids, within float rounding */
+static void expect_same_logits(model *oracle, model *pruned)
+{
+    cpet_err err;
+    int ids[10];
+    const int V = oracle->cfg.vocab_size;
+    for (int i = 0; i < 10; i++) ids[i] = (i * 13 + 1) % V;
+    const size_t n = (size_t)10 * V;
+    cr_assert_eq(model_forward(oracle, ids, NULL, 1, 10, &err), 0, "%s", err.msg);
+    float *want = malloc(n * sizeof(float));
+    memcpy(want, model_logits(oracle), n * sizeof(float));
+    cr_assert_eq(model_forward(pruned, ids, NULL, 1, 10, &err), 0, "%s", err.msg);
+    cr_assert_lt(vec_max_rel_diff(model_logits(pruned), want, n), 1e-5, "projected = masked full adapter");
+    free(want);
+}
+
 /* CA-LoRA after structured FFN pruning: the adapter of the unpruned model projects onto the kept neurons
  * (rows of B for gate/up, columns of A for down). Oracle: the unpruned model with the pruned neurons masked
  * (their gate/up rows and the adapter's B rows zero, so they output exactly 0) gives the same logits. The
@@ -146,26 +188,9 @@ Test(calora, adapter_projection_after_struct_ffn_equals_the_masked_full_adapter,
     cpet_err err;
     model full, pruned, oracle;
     model_config cfg = small_config(4, 2, ACT_SILU, 0, 10000.0f); /* hidden 24, FFN 40 */
-    cr_assert_eq(model_create(&full, &cfg, &err), 0);
-    model_init_random(&full, 0.2f, 31);
-    char dir[256], pdir[300];
-    make_temp_dir(dir, sizeof dir);
     const char *targets[] = {"q_proj", "gate_proj", "up_proj", "down_proj"};
-    lora_adapter ad;
-    cr_assert_eq(lora_create(&ad, &full, 3, 6.0f, 0, targets, 4, 32, &err), 0, "%s", err.msg);
-    cpet_rng r;
-    rng_seed(&r, 33);
-    for (int i = 0; i < ad.n_mods; i++) fill_normal(ad.mods[i].B->p, ad.mods[i].B->n, 0.2f, &r);
-    cr_assert_eq(lora_save(&ad, dir, &err), 0, "%s", err.msg);
-    lora_free(&ad);
-    snprintf(pdir, sizeof pdir, "%s/pruned", dir);
-    cr_assert_eq(model_save(&full, pdir, &err), 0, "%s", err.msg);
-    cr_assert_eq(model_load(&pruned, pdir, &err), 0, "%s", err.msg);
-    int calib_ids[4 * 16];
-    for (int i = 0; i < 64; i++) calib_ids[i] = (int)(rng_next(&r) % (uint64_t)cfg.vocab_size);
-    calib_data cal = {calib_ids, 4, 16};
-    compress_options co = {.sparsity = 0.5};
-    cr_assert_eq(compress_model(&pruned, "struct-ffn", &co, &cal, &err), 0, "%s", err.msg);
+    char dir[256], pdir[300];
+    prune_beside_an_adapter(&cfg, &full, &pruned, targets, 32, "struct-ffn", dir, sizeof dir, pdir, sizeof pdir);
     const int F = pruned.cfg.intermediate_size;
     cr_assert_eq(F, 20);
     cr_assert(pruned.ffn_kept && pruned.ffn_kept_from == 40, "the kept neurons are recorded");
@@ -194,15 +219,7 @@ Test(calora, adapter_projection_after_struct_ffn_equals_the_masked_full_adapter,
                     memset(masked.mods[i].B->p + (size_t)j * masked.mods[i].r, 0, masked.mods[i].r * sizeof(float));
             }
         }
-    int ids[10];
-    for (int i = 0; i < 10; i++) ids[i] = (i * 13 + 1) % cfg.vocab_size;
-    const size_t n = (size_t)10 * cfg.vocab_size;
-    cr_assert_eq(model_forward(&oracle, ids, NULL, 1, 10, &err), 0, "%s", err.msg);
-    float *want = malloc(n * sizeof(float));
-    memcpy(want, model_logits(&oracle), n * sizeof(float));
-    cr_assert_eq(model_forward(&pruned, ids, NULL, 1, 10, &err), 0, "%s", err.msg);
-    cr_assert_lt(vec_max_rel_diff(model_logits(&pruned), want, n), 1e-5, "projected = masked full adapter");
-    free(want);
+    expect_same_logits(&oracle, &pruned);
     lora_free(&masked);
     lora_free(&projected);
     model_free(&oracle);
@@ -217,26 +234,10 @@ Test(calora, adapter_projection_after_struct_heads_equals_the_masked_full_adapte
     cpet_err err;
     model full, pruned, oracle;
     model_config cfg = small_config(4, 2, ACT_SILU, 0, 10000.0f); /* 4 query heads in 2 KV groups, head_dim 8 */
-    cr_assert_eq(model_create(&full, &cfg, &err), 0);
-    model_init_random(&full, 0.2f, 41);
-    char dir[256], pdir[300];
-    make_temp_dir(dir, sizeof dir);
     const char *targets[] = {"q_proj", "k_proj", "v_proj", "o_proj"};
-    lora_adapter ad, projected, masked;
-    cr_assert_eq(lora_create(&ad, &full, 3, 6.0f, 0, targets, 4, 42, &err), 0, "%s", err.msg);
-    cpet_rng r;
-    rng_seed(&r, 43);
-    for (int i = 0; i < ad.n_mods; i++) fill_normal(ad.mods[i].B->p, ad.mods[i].B->n, 0.2f, &r);
-    cr_assert_eq(lora_save(&ad, dir, &err), 0, "%s", err.msg);
-    lora_free(&ad);
-    snprintf(pdir, sizeof pdir, "%s/pruned", dir);
-    cr_assert_eq(model_save(&full, pdir, &err), 0, "%s", err.msg);
-    cr_assert_eq(model_load(&pruned, pdir, &err), 0, "%s", err.msg);
-    int calib_ids[64];
-    for (int i = 0; i < 64; i++) calib_ids[i] = (int)(rng_next(&r) % (uint64_t)cfg.vocab_size);
-    calib_data cal = {calib_ids, 4, 16};
-    compress_options co = {.sparsity = 0.5};
-    cr_assert_eq(compress_model(&pruned, "struct-heads", &co, &cal, &err), 0, "%s", err.msg);
+    char dir[256], pdir[300];
+    prune_beside_an_adapter(&cfg, &full, &pruned, targets, 42, "struct-heads", dir, sizeof dir, pdir, sizeof pdir);
+    lora_adapter projected, masked;
     cr_assert(pruned.cfg.n_kv_heads == 1 && pruned.kv_kept && pruned.kv_kept_from == 2);
     cr_assert_eq(model_save(&pruned, pdir, &err), 0, "%s", err.msg);
     model_free(&pruned);
@@ -260,15 +261,7 @@ Test(calora, adapter_projection_after_struct_heads_equals_the_masked_full_adapte
                     for (int k = 0; k < masked.mods[i].r; k++) memset(masked.mods[i].A->p + (size_t)k * QD + h * hd, 0, hd * sizeof(float));
         }
     }
-    int ids[10];
-    for (int i = 0; i < 10; i++) ids[i] = (i * 17 + 2) % cfg.vocab_size;
-    const size_t n = (size_t)10 * cfg.vocab_size;
-    cr_assert_eq(model_forward(&oracle, ids, NULL, 1, 10, &err), 0, "%s", err.msg);
-    float *want = malloc(n * sizeof(float));
-    memcpy(want, model_logits(&oracle), n * sizeof(float));
-    cr_assert_eq(model_forward(&pruned, ids, NULL, 1, 10, &err), 0, "%s", err.msg);
-    cr_assert_lt(vec_max_rel_diff(model_logits(&pruned), want, n), 1e-5, "projected = masked full adapter");
-    free(want);
+    expect_same_logits(&oracle, &pruned);
     lora_free(&masked);
     lora_free(&projected);
     model_free(&oracle);
