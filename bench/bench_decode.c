@@ -162,8 +162,9 @@ int bench_decode_run(const bench_decode_options *o, json_t **result, cpet_err *e
     model m;
     if (model_load_for_inference(&m, o->model, err) != 0) return -1;
     if (P + G > m.cfg.max_position_embeddings) {
+        const int max = m.cfg.max_position_embeddings; /* read before model_free clears it */
         model_free(&m);
-        return cpet_fail(err, "%s: %d prompt + %d generated tokens exceed max_position_embeddings %d", o->model, P, G, m.cfg.max_position_embeddings);
+        return cpet_fail(err, "%s: %d prompt + %d generated tokens exceed max_position_embeddings %d", o->model, P, G, max);
     }
     if (o->q8_activations) {
         model_keep_decode_packs_only(&m); /* one tensor at a time: codes are never held twice */

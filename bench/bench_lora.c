@@ -28,8 +28,9 @@ int bench_lora_run(const bench_lora_options *o, json_t **result, cpet_err *err)
     model m;
     if (model_load(&m, o->model, err) != 0) return -1;
     if (o->seq > m.cfg.max_position_embeddings) {
+        const int max = m.cfg.max_position_embeddings; /* read before model_free clears it */
         model_free(&m);
-        return cpet_fail(err, "%s: seq %d exceeds max_position_embeddings %d", o->model, o->seq, m.cfg.max_position_embeddings);
+        return cpet_fail(err, "%s: seq %d exceeds max_position_embeddings %d", o->model, o->seq, max);
     }
     const char *targets[1] = {"all-linear"};
     lora_adapter ad;

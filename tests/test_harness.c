@@ -804,11 +804,23 @@ Test(errors, report_scatter_pretrain_decode_and_lm_head_bad_input, .timeout = 60
     snprintf(cmd, sizeof cmd, "%s bench decode %s/model --threads 1,x", CPET_BINARY, dir);
     expect_cli_error(cmd, "--threads '1,x'");
     snprintf(cmd, sizeof cmd, "%s bench decode %s/model --prompt-tokens 4000 --gen-tokens 8", CPET_BINARY, dir);
-    expect_cli_error(cmd, "exceed max_position_embeddings");
+    expect_cli_error(cmd, "exceed max_position_embeddings 64");
     snprintf(cmd, sizeof cmd, "%s compress %s/model --method magnitude --sparsity 0.5 --lm-head -o %s/c", CPET_BINARY, dir, dir);
     expect_cli_error(cmd, "quantizing the LM head needs a quantizer");
     snprintf(path, sizeof path, "%s/c", dir);
     cr_assert_eq(access(path, F_OK), -1, "nothing written");
+    /* this session's options */
+    snprintf(cmd, sizeof cmd, "%s compress %s/model --method magnitude --sparsity 0.5 --embeddings -o %s/c", CPET_BINARY, dir, dir);
+    expect_cli_error(cmd, "quantizing the embeddings needs a quantizer");
+    cr_assert_eq(access(path, F_OK), -1, "nothing written");
+    snprintf(cmd, sizeof cmd, "%s bench decode %s/model --adapter %s/no-such-adapter --prompt-tokens 4 --gen-tokens 4", CPET_BINARY, dir, dir);
+    expect_cli_error(cmd, "no-such-adapter/adapter_config.json: missing file");
+    snprintf(cmd, sizeof cmd, "%s bench lora %s/model --rank 0", CPET_BINARY, dir);
+    expect_cli_error(cmd, "--rank");
+    snprintf(cmd, sizeof cmd, "%s bench lora %s/model --seq 4000 --steps 2", CPET_BINARY, dir);
+    expect_cli_error(cmd, "seq 4000 exceeds max_position_embeddings 64");
+    snprintf(cmd, sizeof cmd, "%s train-lora %s/model --task %s/none.jsonl --mixer warm -o %s/a", CPET_BINARY, dir, dir, dir);
+    expect_cli_error(cmd, "--mixer 'warm': none, trained or frozen");
 }
 
 Test(bench_compare, flags_regressions_beyond_tolerance)
