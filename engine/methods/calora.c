@@ -79,16 +79,13 @@ double calora_step_hook(model *m, const int *ids, int B, int T, void *ctx, cpet_
     if (!c->teacher || c->distill == 0) return c->last_distill = 0.0;
     const size_t n = (size_t)B * T * m->cfg.hidden_size;
     if (n > c->cap) {
-        free(c->teacher_hidden);
         free(c->grad);
-        c->teacher_hidden = malloc(n * sizeof(float));
-        c->grad = malloc(n * sizeof(float));
-        c->cap = c->teacher_hidden && c->grad ? n : 0;
-        if (!c->cap) return cpet_fail(err, "calora: out of memory for the teacher's hidden states"), NAN;
+        c->cap = (c->grad = malloc(n * sizeof(float))) ? n : 0;
+        if (!c->cap) return cpet_fail(err, "calora: out of memory for the distillation gradient"), NAN;
     }
+    /* the teacher's activations hold its hidden states until its next forward, after this step's backward */
     if (model_forward(c->teacher, ids, NULL, B, T, err) != 0) return NAN;
-    memcpy(c->teacher_hidden, model_final_hidden(c->teacher), n * sizeof(float));
-    return c->last_distill = distill_hidden_mse(m, c->teacher_hidden, c->distill, c->grad);
+    return c->last_distill = distill_hidden_mse(m, model_final_hidden(c->teacher), c->distill, c->grad);
 }
 
 int calora_save(const calora *c, const char *dir, cpet_err *err)
@@ -105,7 +102,6 @@ void calora_free(calora *c)
     if (c->has_recovery) recovery_free(&c->recovery);
     lora_free(&c->lora);
     if (c->teacher) lora_free(&c->teacher_lora);
-    free(c->teacher_hidden);
     free(c->grad);
     memset(c, 0, sizeof *c);
 }

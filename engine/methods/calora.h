@@ -35,7 +35,7 @@ typedef struct {
     recovery_set recovery;
     int has_recovery;
     float distill;
-    float *teacher_hidden, *grad;
+    float *grad; /* the distillation term's gradient at the student's final hidden states */
     size_t cap;
     double last_distill;
 } calora;
