@@ -65,6 +65,9 @@ int cmd_calora(int argc, char **argv)
     }
     if (!base || !comp || !adapter || !task || !out)
         return cli_error("calora: --base, --compressed, --adapter, --task and -o are required (cpet calora --help)");
+    if (!strcmp(init, "none"))
+        return cli_error("calora: --init none (recovery modules alone, the reference's rc rows) runs only as the harness method "
+                         "calora's init \"none\": the saved format (PEFT's) needs a LoRA beside them");
     if (strcmp(init, "inherit") != 0 && strcmp(init, "random") != 0) return cli_error("calora: --init '%s': inherit or random", init);
     if (strcmp(recovery, "on") != 0 && strcmp(recovery, "off") != 0) return cli_error("calora: --recovery '%s': on or off", recovery);
     if (distill < 0) return cli_error("calora: --distill %g: the weight must be >= 0", distill);

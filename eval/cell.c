@@ -43,8 +43,9 @@ static void truncate_set(task_set *s, int limit)
 
 static int apply_compression(const spec *s, const cell *c, model *m, const tokenizer *t, cpet_err *err)
 {
-    if (!strcmp(c->compression, "none")) return 0;
-    compress_options o = {.group = s->group, .sparsity = s->sparsity, .damp = 0.01, .lm_head = s->lm_head, .embeddings = s->embeddings};
+    const spec_compression *co = c->comp;
+    if (!strcmp(co->chain, "none")) return 0;
+    compress_options o = {.group = co->group, .sparsity = co->sparsity, .damp = 0.01, .lm_head = co->lm_head, .embeddings = co->embeddings};
     int *ids = NULL, rows = 0, seq = s->calib_seq < m->rope_len ? s->calib_seq : m->rope_len;
     calib_data cal = {0};
     if (s->calib[0]) {
@@ -52,7 +53,7 @@ static int apply_compression(const spec *s, const cell *c, model *m, const token
             return -1;
         cal = (calib_data){ids, rows, seq};
     }
-    int rc = compress_model(m, c->compression, &o, s->calib[0] ? &cal : NULL, err);
+    int rc = compress_model(m, co->chain, &o, s->calib[0] ? &cal : NULL, err);
     free(ids);
     return rc;
 }

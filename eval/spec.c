@@ -159,6 +159,24 @@ static int parse_task(spec_task *t, json_t *v, int idx, const char *path, cpet_e
     return 0;
 }
 
+/* The per-compression keys (group, sparsity, lm_head, embeddings) of obj, over what c already holds. */
+static int compression_overrides(json_t *obj, spec_compression *c, const char *path, const char *where, cpet_err *err)
+{
+    json_t *g = json_object_get(obj, "group"), *sp = json_object_get(obj, "sparsity"), *head = json_object_get(obj, "lm_head"),
+           *emb = json_object_get(obj, "embeddings");
+    if (g && json_is_integer(g) && json_integer_value(g) == -1) c->group = -1; /* per output channel */
+    else if (g && (!json_is_integer(g) || json_integer_value(g) < 1 || json_integer_value(g) > 1 << 20))
+        return cpet_fail(err, "%s: %sgroup: expected a positive integer (or -1: per output channel)", path, where);
+    else if (g) c->group = (int)json_integer_value(g);
+    if (sp && !json_is_number(sp)) return cpet_fail(err, "%s: %ssparsity: expected a number", path, where);
+    if (sp) c->sparsity = json_number_value(sp);
+    if (head && !json_is_boolean(head)) return cpet_fail(err, "%s: %slm_head: expected true or false", path, where);
+    if (head) c->lm_head = json_is_true(head);
+    if (emb && !json_is_boolean(emb)) return cpet_fail(err, "%s: %sembeddings: expected true or false", path, where);
+    if (emb) c->embeddings = json_is_true(emb);
+    return 0;
+}
+
 int spec_parse(spec *s, json_t *root, const char *path, cpet_err *err)
 {
     memset(s, 0, sizeof *s);
@@ -172,14 +190,6 @@ int spec_parse(spec *s, json_t *root, const char *path, cpet_err *err)
     if (name && !json_is_string(name)) return cpet_fail(err, "%s: name: expected a string", path);
     snprintf(s->name, sizeof s->name, "%s", name ? json_string_value(name) : "matrix");
     if (string_list(json_object_get(root, "models"), &s->models, &s->n_models, path, "models", err) != 0) return -1;
-    json_t *comp = json_object_get(root, "compressions");
-    if (comp) {
-        if (string_list(comp, &s->compressions, &s->n_compressions, path, "compressions", err) != 0) return -1;
-    } else {
-        s->compressions = calloc(1, sizeof(char *));
-        s->compressions[0] = strdup("none");
-        s->n_compressions = 1;
-    }
     s->group = 128;
     s->sparsity = 0.5;
     s->calib_rows = 32;
@@ -189,43 +199,65 @@ int spec_parse(spec *s, json_t *root, const char *path, cpet_err *err)
         static const char *const co_keys[] = {"group", "sparsity", "calib", "calib_rows", "calib_seq", "lm_head", "embeddings", NULL};
         if (!json_is_object(co)) return cpet_fail(err, "%s: compression_options: expected an object", path);
         if (check_keys(co, co_keys, path, "compression_options.", err) != 0) return -1;
-        const char *ints[] = {"group", "calib_rows", "calib_seq"};
-        int *dst[] = {&s->group, &s->calib_rows, &s->calib_seq};
-        for (int i = 0; i < 3; i++) {
+        const char *ints[] = {"calib_rows", "calib_seq"};
+        int *dst[] = {&s->calib_rows, &s->calib_seq};
+        for (int i = 0; i < 2; i++) {
             json_t *v = json_object_get(co, ints[i]);
-            if (v && i == 0 && json_is_integer(v) && json_integer_value(v) == -1) { /* group -1: per output channel */
-                *dst[i] = -1;
-                continue;
-            }
             if (v && (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 1 << 20))
-                return cpet_fail(err, "%s: compression_options.%s: expected a positive integer%s", path, ints[i],
-                                 i == 0 ? " (or -1: per output channel)" : "");
+                return cpet_fail(err, "%s: compression_options.%s: expected a positive integer", path, ints[i]);
             if (v) *dst[i] = (int)json_integer_value(v);
         }
-        json_t *sp = json_object_get(co, "sparsity"), *cal = json_object_get(co, "calib"), *head = json_object_get(co, "lm_head");
-        if (head && !json_is_boolean(head)) return cpet_fail(err, "%s: compression_options.lm_head: expected true or false", path);
-        s->lm_head = head && json_is_true(head);
-        json_t *emb = json_object_get(co, "embeddings");
-        if (emb && !json_is_boolean(emb)) return cpet_fail(err, "%s: compression_options.embeddings: expected true or false", path);
-        s->embeddings = emb && json_is_true(emb);
-        if (sp && !json_is_number(sp)) return cpet_fail(err, "%s: compression_options.sparsity: expected a number", path);
-        if (sp) s->sparsity = json_number_value(sp);
+        spec_compression shared = {.group = s->group, .sparsity = s->sparsity};
+        if (compression_overrides(co, &shared, path, "compression_options.", err) != 0) return -1;
+        s->group = shared.group;
+        s->sparsity = shared.sparsity;
+        s->lm_head = shared.lm_head;
+        s->embeddings = shared.embeddings;
+        json_t *cal = json_object_get(co, "calib");
         if (cal && !json_is_string(cal)) return cpet_fail(err, "%s: compression_options.calib: expected a string", path);
         if (cal) snprintf(s->calib, sizeof s->calib, "%s", json_string_value(cal));
     }
-    json_t *held = json_object_get(root, "heldout");
-    if (held && !json_is_string(held)) return cpet_fail(err, "%s: heldout: expected a string", path);
-    if (held) snprintf(s->heldout, sizeof s->heldout, "%s", json_string_value(held));
+    json_t *comp = json_object_get(root, "compressions");
+    if (comp && (!json_is_array(comp) || json_array_size(comp) == 0))
+        return cpet_fail(err, "%s: compressions: expected a non-empty list of chains or {\"chain\", \"label\", options} objects", path);
+    s->n_compressions = comp ? (int)json_array_size(comp) : 1;
+    s->compressions = calloc((size_t)s->n_compressions, sizeof *s->compressions);
+    if (!s->compressions) return cpet_fail(err, "out of memory");
     for (int i = 0; i < s->n_compressions; i++) {
-        if (!strcmp(s->compressions[i], "none")) continue;
-        compress_options o = {.group = s->group, .sparsity = s->sparsity, .damp = 0.01, .lm_head = s->lm_head,
-                              .embeddings = s->embeddings};
-        if (compress_check_chain(s->compressions[i], &o, s->calib[0] != 0, err) != 0) {
+        spec_compression *c = &s->compressions[i];
+        *c = (spec_compression){.group = s->group, .sparsity = s->sparsity, .lm_head = s->lm_head, .embeddings = s->embeddings};
+        json_t *e = comp ? json_array_get(comp, (size_t)i) : NULL;
+        char where[64];
+        snprintf(where, sizeof where, "compressions[%d].", i);
+        if (!e) snprintf(c->chain, sizeof c->chain, "none");
+        else if (json_is_string(e)) snprintf(c->chain, sizeof c->chain, "%s", json_string_value(e));
+        else if (json_is_object(e)) {
+            static const char *const keys[] = {"chain", "label", "group", "sparsity", "lm_head", "embeddings", NULL};
+            if (check_keys(e, keys, path, where, err) != 0) return -1;
+            json_t *chain = json_object_get(e, "chain"), *label = json_object_get(e, "label");
+            if (!json_is_string(chain)) return cpet_fail(err, "%s: %schain: expected a string (a cpet compress chain)", path, where);
+            if (label && !json_is_string(label)) return cpet_fail(err, "%s: %slabel: expected a string", path, where);
+            snprintf(c->chain, sizeof c->chain, "%s", json_string_value(chain));
+            if (label) snprintf(c->label, sizeof c->label, "%s", json_string_value(label));
+            if (compression_overrides(e, c, path, where, err) != 0) return -1;
+            c->custom = 1;
+        } else return cpet_fail(err, "%s: compressions[%d]: expected a chain or an object", path, i);
+        if (!c->label[0]) snprintf(c->label, sizeof c->label, "%s", c->chain);
+        for (int j = 0; j < i; j++)
+            if (!strcmp(c->label, s->compressions[j].label))
+                return cpet_fail(err, "%s: compressions[%d]: label '%s' is used twice (give \"label\")", path, i, c->label);
+        if (!strcmp(c->chain, "none")) continue;
+        compress_options o = {.group = c->group, .sparsity = c->sparsity, .damp = 0.01, .lm_head = c->lm_head,
+                              .embeddings = c->embeddings};
+        if (compress_check_chain(c->chain, &o, s->calib[0] != 0, err) != 0) {
             char msg[sizeof err->msg];
             snprintf(msg, sizeof msg, "%s", err->msg);
             return cpet_fail(err, "%s: compressions[%d]: %s", path, i, msg);
         }
     }
+    json_t *held = json_object_get(root, "heldout");
+    if (held && !json_is_string(held)) return cpet_fail(err, "%s: heldout: expected a string", path);
+    if (held) snprintf(s->heldout, sizeof s->heldout, "%s", json_string_value(held));
     json_t *methods = json_object_get(root, "methods"), *tasks = json_object_get(root, "tasks"),
            *seeds = json_object_get(root, "seeds"), *threads = json_object_get(root, "threads");
     if (!json_is_array(methods) || json_array_size(methods) == 0) return cpet_fail(err, "%s: methods: expected a non-empty list", path);
@@ -276,7 +308,6 @@ int spec_load(spec *s, const char *path, cpet_err *err)
 void spec_free(spec *s)
 {
     for (int i = 0; i < s->n_models; i++) free(s->models[i]);
-    for (int i = 0; i < s->n_compressions; i++) free(s->compressions[i]);
     for (int i = 0; i < s->n_methods; i++) json_decref(s->methods[i].params);
     free(s->models);
     free(s->compressions);
@@ -321,7 +352,8 @@ cell *spec_expand(const spec *s, int *n_cells)
                         cell *x = &cells[k];
                         x->index = k + 1;
                         x->model = s->models[a];
-                        x->compression = s->compressions[b];
+                        x->comp = &s->compressions[b];
+                        x->compression = x->comp->label;
                         x->method = &s->methods[c];
                         x->task = &s->tasks[d];
                         x->seed = s->seeds[e];
@@ -341,16 +373,17 @@ cell *spec_expand(const spec *s, int *n_cells)
                                               hashed, "task", "name", x->task->name, "file", x->task->file,
                                               "train_split", x->task->train_split, "eval_split", x->task->eval_split,
                                               "limit", x->task->limit, "seed", (json_int_t)x->seed);
-                        if (strcmp(x->compression, "none") != 0)
-                            json_object_set_new(x->config, "compression_options",
-                                                json_pack("{s:i, s:f, s:s, s:i, s:i}", "group", s->group, "sparsity",
-                                                          s->sparsity, "calib", s->calib, "calib_rows", s->calib_rows,
-                                                          "calib_seq", s->calib_seq));
+                        const spec_compression *co = x->comp;
+                        json_t *opts = NULL;
+                        if (strcmp(co->chain, "none") != 0) {
+                            opts = json_pack("{s:i, s:f, s:s, s:i, s:i}", "group", co->group, "sparsity", co->sparsity, "calib",
+                                             s->calib, "calib_rows", s->calib_rows, "calib_seq", s->calib_seq);
+                            json_object_set_new(x->config, "compression_options", opts);
+                            if (co->custom) json_object_set_new(opts, "chain", json_string(co->chain)); /* the label is the row */
+                        }
                         if (s->heldout[0]) json_object_set_new(x->config, "heldout", json_string(s->heldout));
-                        if (s->lm_head && strcmp(x->compression, "none") != 0) /* only when set: other hashes stay */
-                            json_object_set_new(json_object_get(x->config, "compression_options"), "lm_head", json_true());
-                        if (s->embeddings && strcmp(x->compression, "none") != 0)
-                            json_object_set_new(json_object_get(x->config, "compression_options"), "embeddings", json_true());
+                        if (opts && co->lm_head) json_object_set_new(opts, "lm_head", json_true()); /* only when set: other hashes stay */
+                        if (opts && co->embeddings) json_object_set_new(opts, "embeddings", json_true());
                         json_hash(x->config, x->config_hash);
                     }
     *n_cells = n;

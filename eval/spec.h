@@ -23,11 +23,22 @@ typedef struct {
     int limit;         /* use at most this many eval examples (0 = all) */
 } spec_task;
 
+/* One entry of "compressions": a chain with the spec's shared compression_options, or an object
+ * {"chain", "label", and any compression_options key} whose own options override the shared ones. */
+typedef struct {
+    char label[256]; /* the row name: the chain unless the entry gives "label" */
+    char chain[256]; /* a cpet compress chain, or "none" */
+    int group;
+    double sparsity;
+    int lm_head, embeddings;
+    int custom;      /* given as an object: its label and options go into the cell's hash */
+} spec_compression;
+
 typedef struct {
     char name[64];
     char **models;
     int n_models;
-    char **compressions;
+    spec_compression *compressions;
     int n_compressions;
     spec_method *methods;
     int n_methods;
@@ -48,7 +59,8 @@ typedef struct {
 
 typedef struct {
     int index; /* 1-based, in expansion order */
-    const char *model, *compression;
+    const char *model, *compression; /* compression: the entry's label */
+    const spec_compression *comp;
     const spec_method *method;
     const spec_task *task;
     int64_t seed;

@@ -137,6 +137,67 @@ Test(calora, training_moves_only_the_adapter_and_recovery_modules, .timeout = 12
     model_free(&student);
 }
 
+Test(calora, recovery_alone_is_the_rc_row_and_rd_refreshes_a_moslora_mixer, .timeout = 120)
+{
+    char dir[256];
+    existing_adapter(dir, sizeof dir);
+    cpet_err err;
+    model m;
+    cr_assert_eq(model_load(&m, FIXTURE_DIR, &err), 0, "%s", err.msg);
+    int ids[12];
+    for (int i = 0; i < 12; i++) ids[i] = (i * 31 + 5) % 320;
+    cr_assert_eq(model_forward(&m, ids, NULL, 1, 12, &err), 0, "%s", err.msg);
+    float *plain = malloc(12 * 320 * sizeof(float));
+    memcpy(plain, model_logits(&m), 12 * 320 * sizeof(float));
+    /* rc: no LoRA at all, recovery modules on q, k, v, o and the FFN (the reference's --pet False) */
+    calora c;
+    calora_options o = {.init = CALORA_INIT_NONE, .recovery = 1, .recovery_rank = 4, .recovery_alpha = 8.0f, .seed = 3};
+    cr_assert_eq(calora_setup(&c, &m, NULL, dir, &o, &err), 0, "%s", err.msg);
+    cr_assert_eq(c.has_lora, 0, "no adapter on the student");
+    cr_assert_eq(c.recovery.n_mods, 7 * m.cfg.n_layers, "q, k, v, o, gate, up, down in every layer");
+    cr_assert_eq(model_forward(&m, ids, NULL, 1, 12, &err), 0, "%s", err.msg);
+    cr_assert_eq(memcmp(plain, model_logits(&m), 12 * 320 * sizeof(float)), 0, "recovery alone at init = the plain model");
+    adamw opt;
+    cr_assert_eq(adamw_init(&opt, adamw_defaults(), &err), 0);
+    cr_assert_eq(calora_add_trainable(&c, &opt, &err), 0, "%s", err.msg);
+    cr_assert_eq(opt.n_tensors, c.recovery.n_tensors, "only the recovery modules train");
+    adamw_free(&opt);
+    calora_free(&c);
+    o.recovery = 0;
+    cr_assert_neq(calora_setup(&c, &m, NULL, dir, &o, &err), 0);
+    cr_assert(strstr(err.msg, "nothing to train"), "%s", err.msg);
+    /* rd on a MoSLoRA adapter: A and the mixer fresh (kaiming-uniform bounds), B = 0 */
+    const char *targets[] = {"q_proj", "v_proj"};
+    lora_adapter mos;
+    cr_assert_eq(lora_create_mixed(&mos, &m, 4, 8.0f, 0, LORA_MIXER_TRAINED, targets, 2, 9, &err), 0, "%s", err.msg);
+    cpet_rng r;
+    rng_seed(&r, 8);
+    for (int i = 0; i < mos.n_mods; i++) fill_normal(mos.mods[i].B->p, mos.mods[i].B->n, 0.2f, &r);
+    char mdir[300];
+    snprintf(mdir, sizeof mdir, "%s/moslora", dir);
+    cr_assert_eq(lora_save(&mos, mdir, &err), 0, "%s", err.msg);
+    lora_free(&mos);
+    cr_assert_eq(model_forward(&m, ids, NULL, 1, 12, &err), 0, "%s", err.msg); /* detached: the plain model again */
+    cr_assert_eq(memcmp(plain, model_logits(&m), 12 * 320 * sizeof(float)), 0);
+    lora_adapter kept;
+    model twin;
+    cr_assert_eq(model_load(&twin, FIXTURE_DIR, &err), 0, "%s", err.msg);
+    cr_assert_eq(lora_load(&kept, &twin, mdir, &err), 0, "%s", err.msg);
+    o = (calora_options){.init = CALORA_INIT_RANDOM, .seed = 4};
+    cr_assert_eq(calora_setup(&c, &m, NULL, mdir, &o, &err), 0, "%s", err.msg);
+    const lora_module *fresh = &c.lora.mods[0], *old = &kept.mods[0];
+    cr_assert(fresh->M != NULL, "the mixer is kept as a mixer");
+    cr_assert_neq(memcmp(fresh->M->p, old->M->p, old->M->n * sizeof(float)), 0, "the mixer is re-initialised");
+    for (size_t i = 0; i < fresh->M->n; i++) cr_assert_leq(fabsf(fresh->M->p[i]), 1.0f / sqrtf(4.0f), "U(+-1/sqrt(r))");
+    cr_assert_eq(model_forward(&m, ids, NULL, 1, 12, &err), 0, "%s", err.msg);
+    cr_assert_eq(memcmp(plain, model_logits(&m), 12 * 320 * sizeof(float)), 0, "B = 0: rd starts at the plain model");
+    calora_free(&c);
+    lora_free(&kept);
+    model_free(&twin);
+    free(plain);
+    model_free(&m);
+}
+
 /* full: a random model of cfg; DIR: an adapter on targets (4 modules' kinds) with random A and B; pruned:
  * the full model saved and pruned by method at 50% (random calibration ids), not yet saved again */
 static void prune_beside_an_adapter(const model_config *cfg, model *full, model *pruned, const char *const *targets,

@@ -59,6 +59,39 @@ Test(spec, expands_to_the_cross_product_with_defaults)
     json_decref(root);
 }
 
+Test(spec, a_compression_entry_may_carry_its_own_label_and_options)
+{
+    const char *text = "{\"models\": [\"m\"], \"methods\": [\"zero-shot\"], \"tasks\": [\"t.jsonl\"],"
+                       " \"compression_options\": {\"sparsity\": 0.5, \"group\": 64},"
+                       " \"compressions\": [\"magnitude\", {\"chain\": \"magnitude\", \"label\": \"magnitude 75%\", \"sparsity\": 0.75},"
+                       " {\"chain\": \"rtn-int4\", \"lm_head\": true}]}";
+    json_error_t jerr;
+    json_t *root = json_loads(text, 0, &jerr);
+    spec s;
+    cpet_err err;
+    cr_assert_eq(spec_parse(&s, root, "spec.json", &err), 0, "%s", err.msg);
+    int n;
+    cell *c = spec_expand(&s, &n);
+    cr_assert_eq(n, 3);
+    cr_assert_str_eq(c[0].compression, "magnitude");
+    cr_assert_float_eq(c[0].comp->sparsity, 0.5, 1e-12, "a plain chain takes the shared options");
+    cr_assert_str_eq(c[1].compression, "magnitude 75%", "the label is the row");
+    cr_assert_str_eq(c[1].comp->chain, "magnitude");
+    cr_assert_float_eq(c[1].comp->sparsity, 0.75, 1e-12, "the entry's own sparsity wins");
+    cr_assert_eq(c[1].comp->group, 64, "what the entry does not set is shared");
+    cr_assert_str_eq(c[2].compression, "rtn-int4", "without a label the chain names the row");
+    cr_assert(c[2].comp->lm_head && !c[0].comp->lm_head);
+    json_t *o1 = json_object_get(c[1].config, "compression_options");
+    cr_assert_float_eq(json_number_value(json_object_get(o1, "sparsity")), 0.75, 1e-12, "the cell's config (and hash) has it");
+    cr_assert_str_eq(json_string_value(json_object_get(o1, "chain")), "magnitude");
+    cr_assert_null(json_object_get(json_object_get(c[0].config, "compression_options"), "chain"),
+                   "a plain chain's config is what it always was (its records stay current)");
+    cr_assert_str_neq(c[0].config_hash, c[1].config_hash);
+    cells_free(c, n);
+    spec_free(&s);
+    json_decref(root);
+}
+
 static void expect_spec_error(const char *text, const char *part)
 {
     char dir[256], path[512], cmd[2048], out[4096];
@@ -87,6 +120,10 @@ Test(spec, bad_specs_name_the_key_path)
     expect_spec_error("{\"model\": [\"m\"], \"methods\": [\"lora\"], \"tasks\": [\"t.jsonl\"]}", "model: unknown key");
     expect_spec_error("{\"models\": [\"m\"], \"methods\": [\"lora\"], \"tasks\": [{\"file\": \"t.jsonl\", \"limit\": -1}]}",
                       "tasks[0].limit");
+    expect_spec_error("{\"models\": [\"m\"], \"methods\": [\"lora\"], \"tasks\": [\"t.jsonl\"], \"compressions\": [{\"chain\": \"rtn-int4\", \"bits\": 4}]}",
+                      "compressions[0].bits: unknown key");
+    expect_spec_error("{\"models\": [\"m\"], \"methods\": [\"lora\"], \"tasks\": [\"t.jsonl\"], \"compressions\": [\"magnitude\", {\"chain\": \"nm-2:4\", \"label\": \"magnitude\"}]}",
+                      "compressions[1]: label 'magnitude' is used twice");
     expect_spec_error("{\"models\": [\"m\"], \"methods\": [\"lora\"], \"tasks\": [\"t.jsonl\"], \"compressions\": [\"int5\"]}",
                       "compressions[0]: unknown compression method 'int5'");
     expect_spec_error("{\"models\": [\"m\"], \"methods\": [\"lora\"], ", "malformed JSON");

@@ -36,21 +36,28 @@ int calora_setup(calora *c, model *student, model *teacher, const char *adapter_
     c->student = student;
     c->teacher = o->distill > 0 ? teacher : NULL;
     c->distill = o->distill;
-    if (lora_load(&c->lora, student, adapter_dir, err) != 0) return -1;
-    if (o->init == CALORA_INIT_RANDOM) { /* rd: the adapter's shape, PEFT's init */
+    if (o->init == CALORA_INIT_NONE && !o->recovery)
+        return cpet_fail(err, "calora: init none (no LoRA) without recovery modules leaves nothing to train");
+    if (o->init != CALORA_INIT_NONE) {
+        if (lora_load(&c->lora, student, adapter_dir, err) != 0) return -1;
+        c->has_lora = 1;
+    }
+    if (o->init == CALORA_INIT_RANDOM) { /* rd: the adapter's shape, PEFT's init (MoSLoRA's mixer as A, fan-in r) */
         cpet_rng rng;
         rng_seed(&rng, o->seed);
         for (int i = 0; i < c->lora.n_mods; i++) {
             lora_module *lm = &c->lora.mods[i];
-            float bound = 1.0f / sqrtf((float)lm->in);
+            float bound = 1.0f / sqrtf((float)lm->in), mbound = 1.0f / sqrtf((float)lm->r);
             fill_uniform(lm->A->p, lm->A->n, -bound, bound, &rng);
             memset(lm->B->p, 0, lm->B->n * sizeof(float));
+            if (lm->M) fill_uniform(lm->M->p, lm->M->n, -mbound, mbound, &rng);
         }
     }
     if (o->recovery) {
-        static const char *const reference[] = {"v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
-        const char *const *targets = o->recovery_targets ? o->recovery_targets : reference;
-        int n = o->recovery_targets ? o->n_recovery_targets : 5;
+        static const char *const reference[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+        const int alone = o->init == CALORA_INIT_NONE; /* without a LoRA the reference puts them on q and k too */
+        const char *const *targets = o->recovery_targets ? o->recovery_targets : alone ? reference : reference + 2;
+        int n = o->recovery_targets ? o->n_recovery_targets : alone ? 7 : 5;
         if (recovery_create(&c->recovery, student, o->recovery_rank, o->recovery_alpha, targets, n, o->seed + 1, err) != 0) {
             calora_free(c);
             return -1;
@@ -66,7 +73,8 @@ int calora_setup(calora *c, model *student, model *teacher, const char *adapter_
 
 int calora_add_trainable(calora *c, adamw *opt, cpet_err *err)
 {
-    if (lora_set_trainable(&c->lora, 1, err) != 0 || adamw_add(opt, c->lora.tensors, c->lora.n_tensors, err) != 0) return -1;
+    if (c->has_lora && (lora_set_trainable(&c->lora, 1, err) != 0 || adamw_add(opt, c->lora.tensors, c->lora.n_tensors, err) != 0))
+        return -1;
     if (c->has_recovery &&
         (recovery_set_trainable(&c->recovery, 1, err) != 0 || adamw_add(opt, c->recovery.tensors, c->recovery.n_tensors, err) != 0))
         return -1;
@@ -90,6 +98,7 @@ double calora_step_hook(model *m, const int *ids, int B, int T, void *ctx, cpet_
 
 int calora_save(const calora *c, const char *dir, cpet_err *err)
 {
+    if (!c->has_lora) return cpet_fail(err, "calora: saving recovery modules without a LoRA is not supported (PEFT's format needs the adapter)");
     if (lora_save_with(&c->lora, c->has_recovery ? c->recovery.tensors : NULL, c->has_recovery ? c->recovery.n_tensors : 0, dir,
                        err) != 0)
         return -1;
@@ -100,7 +109,7 @@ void calora_free(calora *c)
 {
     if (c->student) c->student->taps.d_final_hidden = NULL;
     if (c->has_recovery) recovery_free(&c->recovery);
-    lora_free(&c->lora);
+    if (c->has_lora) lora_free(&c->lora);
     if (c->teacher) lora_free(&c->teacher_lora);
     free(c->grad);
     memset(c, 0, sizeof *c);

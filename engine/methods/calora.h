@@ -1,7 +1,9 @@
 /* CA-LoRA (Zhao et al., arXiv 2307.07705; thunlp/CA-LoRA) over the engine API: adapting an existing LoRA,
  * trained on the uncompressed model, to a compressed one.
  *   init       inherit: the same A/B copied unchanged (the reference's load_state_dict); random: fresh A,
- *              B = 0 with the adapter's rank, alpha and targets (the baseline `rd`)
+ *              B = 0 (and a fresh MoSLoRA mixer) with the adapter's rank, alpha and targets (the baseline
+ *              `rd`); none: no LoRA on the student at all, the recovery modules are the only PET (the
+ *              reference's `rc` rows, --pet False: then they sit on q and k too)
  *   recovery   recovery modules (recovery.h) beside the chosen linears, trained with the LoRA
  *   distill    w of the hidden-state MSE against the teacher: the uncompressed model with the same
  *              inherited adapter, frozen (its base is read in place when loaded mapped: nothing copied)
@@ -17,13 +19,13 @@
 #include "recovery.h"
 #include "train.h"
 
-typedef enum { CALORA_INIT_INHERIT, CALORA_INIT_RANDOM } calora_init;
+typedef enum { CALORA_INIT_INHERIT, CALORA_INIT_RANDOM, CALORA_INIT_NONE } calora_init;
 
 typedef struct {
     calora_init init;
     int recovery, recovery_rank;
     float recovery_alpha;
-    const char *const *recovery_targets; /* NULL: the reference's v, o and the FFN linears */
+    const char *const *recovery_targets; /* NULL: the reference's v, o and the FFN linears (with init none: q, k too) */
     int n_recovery_targets;
     float distill; /* >= 0; 0: no teacher */
     uint64_t seed;
@@ -33,7 +35,7 @@ typedef struct {
     model *student, *teacher;
     lora_adapter lora, teacher_lora;
     recovery_set recovery;
-    int has_recovery;
+    int has_lora, has_recovery;
     float distill;
     float *grad; /* the distillation term's gradient at the student's final hidden states */
     size_t cap;

@@ -10,8 +10,10 @@
 #include "method.h"
 
 static const method_param params[] = {
-    {"adapter", PARAM_STRING, "\"\"", "the existing PEFT LoRA, trained on the uncompressed model ({task}: the task's name)", 0},
-    {"init", PARAM_STRING, "\"inherit\"", "inherit (copy A/B) or random (fresh A, B = 0: the rd baseline)", 0},
+    {"adapter", PARAM_STRING, "\"\"",
+     "the existing PEFT LoRA, trained on the uncompressed model ({task}: the task's name, {seed}: the cell's seed)", 0},
+    {"init", PARAM_STRING, "\"inherit\"",
+     "inherit (copy A/B), random (fresh A, B = 0: the rd baseline) or none (no LoRA: recovery modules alone, the rc rows)", 0},
     {"recovery", PARAM_BOOL, "true", "recovery modules GELU(x a1^T) a2^T on v, o and the FFN linears", 0},
     {"recovery_rank", PARAM_INT, "8", "recovery module rank", 0},
     {"recovery_alpha", PARAM_NUMBER, "16", "recovery module alpha (scaling alpha/r)", 0},
@@ -27,18 +29,29 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
     const char *given = json_string_value(json_object_get(c->params, "adapter")),
                *init = json_string_value(json_object_get(c->params, "init"));
     if (!given || !given[0]) return cpet_fail(err, "calora: params.adapter (the existing LoRA's directory) is required");
-    char adapter[4096]; /* "{task}" -> the task's name: one adapter per task in one spec */
-    const char *at = strstr(given, "{task}");
-    if (at) snprintf(adapter, sizeof adapter, "%.*s%s%s", (int)(at - given), given, c->task_name ? c->task_name : "", at + 6);
-    else snprintf(adapter, sizeof adapter, "%s", given);
-    if (strcmp(init, "inherit") != 0 && strcmp(init, "random") != 0)
-        return cpet_fail(err, "calora: params.init '%s' is not inherit or random", init);
+    char adapter[4096]; /* "{task}" -> the task's name, "{seed}" -> the seed: one existing adapter per task and seed */
+    char seed[32];
+    snprintf(seed, sizeof seed, "%lld", (long long)c->seed);
+    const char *names[] = {"{task}", "{seed}"}, *values[] = {c->task_name ? c->task_name : "", seed};
+    size_t o = 0;
+    for (const char *p = given; *p && o + 1 < sizeof adapter;) {
+        int hit = -1;
+        for (int k = 0; k < 2 && hit < 0; k++)
+            if (!strncmp(p, names[k], 6)) hit = k;
+        if (hit >= 0) o += (size_t)snprintf(adapter + o, sizeof adapter - o, "%s", values[hit]), p += 6;
+        else adapter[o++] = *p++;
+        if (o >= sizeof adapter) return cpet_fail(err, "calora: params.adapter is too long");
+    }
+    adapter[o] = 0;
+    const int init_kind = !strcmp(init, "inherit") ? CALORA_INIT_INHERIT : !strcmp(init, "random") ? CALORA_INIT_RANDOM
+                          : !strcmp(init, "none")  ? CALORA_INIT_NONE : -1;
+    if (init_kind < 0) return cpet_fail(err, "calora: params.init '%s' is not inherit, random or none", init);
     const float distill = (float)method_param_number(c, "distill");
     const int steps = method_param_int(c, "steps");
     model teacher;
     int have_teacher = distill > 0 && steps > 0;
     if (have_teacher && model_load_for_inference(&teacher, c->model_path, err) != 0) return cpet_prefix(err, "calora teacher");
-    calora_options o = {.init = strcmp(init, "random") == 0 ? CALORA_INIT_RANDOM : CALORA_INIT_INHERIT,
+    calora_options opts = {.init = (calora_init)init_kind,
                         .recovery = json_is_true(json_object_get(c->params, "recovery")),
                         .recovery_rank = method_param_int(c, "recovery_rank"),
                         .recovery_alpha = (float)method_param_number(c, "recovery_alpha"),
@@ -52,7 +65,7 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
     oc.weight_decay = (float)method_param_number(c, "weight_decay");
     json_t *curve = json_array();
     int rc = distill < 0 ? cpet_fail(err, "calora: params.distill must be >= 0 (got %g)", (double)distill)
-                         : calora_setup(&ca, c->m, have_teacher ? &teacher : NULL, adapter, &o, err);
+                         : calora_setup(&ca, c->m, have_teacher ? &teacher : NULL, adapter, &opts, err);
     int set_up = rc == 0;
     if (rc == 0 && steps > 0) {
         finetune_config fc = {.steps = steps, .batch = method_param_int(c, "batch"), .lr = oc.lr, .weight_decay = oc.weight_decay,
