@@ -86,8 +86,8 @@ static int parse_method(spec_method *m, json_t *v, int idx, const char *path, cp
         cpet_fail(err, "%s: %s.name: unknown method '%s' (known: %s)", path, where, name, known);
         goto done;
     }
-    const char *allowed[64] = {"name", "label"};
-    int na = 2;
+    const char *allowed[64] = {"name", "label", "compressions"};
+    int na = 3;
     for (int i = 0; i < m->info->n_params && na < 63; i++) allowed[na++] = m->info->params[i].key;
     allowed[na] = NULL;
     char prefix[96];
@@ -99,6 +99,16 @@ static int parse_method(spec_method *m, json_t *v, int idx, const char *path, cp
         goto done;
     }
     snprintf(m->label, sizeof m->label, "%s", label ? json_string_value(label) : name);
+    json_t *only = json_object_get(v, "compressions");
+    if (only) {
+        int ok = json_is_array(only) && json_array_size(only) > 0;
+        for (size_t i = 0; ok && i < json_array_size(only); i++) ok = json_is_string(json_array_get(only, i));
+        if (!ok) {
+            cpet_fail(err, "%s: %s.compressions: expected a non-empty list of compression labels", path, where);
+            goto done;
+        }
+        m->only = json_incref(only);
+    }
     m->params = json_object();
     for (int i = 0; i < m->info->n_params; i++) {
         const method_param *p = &m->info->params[i];
@@ -267,6 +277,13 @@ int spec_parse(spec *s, json_t *root, const char *path, cpet_err *err)
     for (int i = 0; i < s->n_methods; i++)
         if (parse_method(&s->methods[i], json_array_get(methods, (size_t)i), i, path, err) != 0) return -1;
     for (int i = 0; i < s->n_methods; i++)
+        for (size_t j = 0; s->methods[i].only && j < json_array_size(s->methods[i].only); j++) {
+            const char *want = json_string_value(json_array_get(s->methods[i].only, j));
+            int found = 0;
+            for (int k = 0; k < s->n_compressions && !found; k++) found = !strcmp(want, s->compressions[k].label);
+            if (!found) return cpet_fail(err, "%s: methods[%d].compressions[%zu]: no compression is labelled '%s'", path, i, j, want);
+        }
+    for (int i = 0; i < s->n_methods; i++)
         for (int j = 0; j < i; j++)
             if (strcmp(s->methods[i].label, s->methods[j].label) == 0)
                 return cpet_fail(err, "%s: methods[%d]: label '%s' is used twice (give \"label\")", path, i, s->methods[i].label);
@@ -308,7 +325,7 @@ int spec_load(spec *s, const char *path, cpet_err *err)
 void spec_free(spec *s)
 {
     for (int i = 0; i < s->n_models; i++) free(s->models[i]);
-    for (int i = 0; i < s->n_methods; i++) json_decref(s->methods[i].params);
+    for (int i = 0; i < s->n_methods; i++) json_decref(s->methods[i].params), json_decref(s->methods[i].only);
     free(s->models);
     free(s->compressions);
     free(s->methods);
@@ -340,6 +357,13 @@ int cells_by_hash(const cell *cells, int n, str_map *out)
     return 0;
 }
 
+static int method_runs_on(const spec_method *m, const char *compression)
+{
+    for (size_t i = 0; m->only && i < json_array_size(m->only); i++)
+        if (!strcmp(json_string_value(json_array_get(m->only, i)), compression)) return 1;
+    return !m->only;
+}
+
 cell *spec_expand(const spec *s, int *n_cells)
 {
     int n = s->n_models * s->n_compressions * s->n_methods * s->n_tasks * s->n_seeds, k = 0;
@@ -347,7 +371,7 @@ cell *spec_expand(const spec *s, int *n_cells)
     for (int a = 0; a < s->n_models; a++)
         for (int b = 0; b < s->n_compressions; b++)
             for (int c = 0; c < s->n_methods; c++)
-                for (int d = 0; d < s->n_tasks; d++)
+                for (int d = 0; d < s->n_tasks && method_runs_on(&s->methods[c], s->compressions[b].label); d++)
                     for (int e = 0; e < s->n_seeds; e++, k++) {
                         cell *x = &cells[k];
                         x->index = k + 1;
@@ -386,7 +410,7 @@ cell *spec_expand(const spec *s, int *n_cells)
                         if (opts && co->embeddings) json_object_set_new(opts, "embeddings", json_true());
                         json_hash(x->config, x->config_hash);
                     }
-    *n_cells = n;
+    *n_cells = k;
     return cells;
 }
 

@@ -14,6 +14,7 @@ typedef struct {
     char label[64];    /* row name; the method name unless the spec gives "label" */
     const method *info;
     json_t *params;    /* every parameter, defaults filled in */
+    json_t *only;      /* the entry's "compressions": the labels this row runs on (NULL: every one) */
 } spec_method;
 
 typedef struct {
@@ -77,7 +78,8 @@ void spec_free(spec *s);
 int cell_shard(const cell *c, int n);
 /* config hash -> index into cells[0..n), to match records to the spec's cells in O(1). */
 int cells_by_hash(const cell *cells, int n, str_map *out);
-/* All cells in order: models, compressions, methods, tasks, seeds (seeds vary fastest). */
+/* All cells in order: models, compressions, methods, tasks, seeds (seeds vary fastest); a method whose
+ * entry names its compressions runs only on those (a sparse matrix: ablation rows on a few compressions). */
 cell *spec_expand(const spec *s, int *n_cells);
 void cells_free(cell *c, int n);
 

@@ -61,7 +61,8 @@ Test(spec, expands_to_the_cross_product_with_defaults)
 
 Test(spec, a_compression_entry_may_carry_its_own_label_and_options)
 {
-    const char *text = "{\"models\": [\"m\"], \"methods\": [\"zero-shot\"], \"tasks\": [\"t.jsonl\"],"
+    const char *text = "{\"models\": [\"m\"], \"methods\": [\"zero-shot\", {\"name\": \"zero-shot\", \"label\": \"only 75\","
+                       " \"compressions\": [\"magnitude 75%\"]}], \"tasks\": [\"t.jsonl\"],"
                        " \"compression_options\": {\"sparsity\": 0.5, \"group\": 64},"
                        " \"compressions\": [\"magnitude\", {\"chain\": \"magnitude\", \"label\": \"magnitude 75%\", \"sparsity\": 0.75},"
                        " {\"chain\": \"rtn-int4\", \"lm_head\": true}]}";
@@ -72,15 +73,18 @@ Test(spec, a_compression_entry_may_carry_its_own_label_and_options)
     cr_assert_eq(spec_parse(&s, root, "spec.json", &err), 0, "%s", err.msg);
     int n;
     cell *c = spec_expand(&s, &n);
-    cr_assert_eq(n, 3);
+    cr_assert_eq(n, 4, "3 compressions x zero-shot, and the restricted row on one");
+    cr_assert_str_eq(c[2].method->label, "only 75");
+    cr_assert_str_eq(c[2].compression, "magnitude 75%", "a row that names its compressions runs on those alone");
+    cr_assert_eq(c[3].index, 4, "indices stay dense");
     cr_assert_str_eq(c[0].compression, "magnitude");
     cr_assert_float_eq(c[0].comp->sparsity, 0.5, 1e-12, "a plain chain takes the shared options");
     cr_assert_str_eq(c[1].compression, "magnitude 75%", "the label is the row");
     cr_assert_str_eq(c[1].comp->chain, "magnitude");
     cr_assert_float_eq(c[1].comp->sparsity, 0.75, 1e-12, "the entry's own sparsity wins");
     cr_assert_eq(c[1].comp->group, 64, "what the entry does not set is shared");
-    cr_assert_str_eq(c[2].compression, "rtn-int4", "without a label the chain names the row");
-    cr_assert(c[2].comp->lm_head && !c[0].comp->lm_head);
+    cr_assert_str_eq(c[3].compression, "rtn-int4", "without a label the chain names the row");
+    cr_assert(c[3].comp->lm_head && !c[0].comp->lm_head);
     json_t *o1 = json_object_get(c[1].config, "compression_options");
     cr_assert_float_eq(json_number_value(json_object_get(o1, "sparsity")), 0.75, 1e-12, "the cell's config (and hash) has it");
     cr_assert_str_eq(json_string_value(json_object_get(o1, "chain")), "magnitude");
@@ -124,6 +128,8 @@ Test(spec, bad_specs_name_the_key_path)
                       "compressions[0].bits: unknown key");
     expect_spec_error("{\"models\": [\"m\"], \"methods\": [\"lora\"], \"tasks\": [\"t.jsonl\"], \"compressions\": [\"magnitude\", {\"chain\": \"nm-2:4\", \"label\": \"magnitude\"}]}",
                       "compressions[1]: label 'magnitude' is used twice");
+    expect_spec_error("{\"models\": [\"m\"], \"methods\": [{\"name\": \"lora\", \"compressions\": [\"nf4\"]}], \"tasks\": [\"t.jsonl\"]}",
+                      "methods[0].compressions[0]: no compression is labelled 'nf4'");
     expect_spec_error("{\"models\": [\"m\"], \"methods\": [\"lora\"], \"tasks\": [\"t.jsonl\"], \"compressions\": [\"int5\"]}",
                       "compressions[0]: unknown compression method 'int5'");
     expect_spec_error("{\"models\": [\"m\"], \"methods\": [\"lora\"], ", "malformed JSON");
