@@ -294,96 +294,151 @@ static int align(const example_values *a, const example_values *b, int *map)
     return a->n == b->n ? 0 : -1;
 }
 
-static int compare_cell(const char *run_dir, const table_cell *row, const table_cell *base, const metric_view *v, int resamples,
-                        paired_cell *out, cpet_err *err)
+/* A row's and its baseline's values on the seeds they share: per example (aligned by id) where the records
+ * keep per-example outputs, else one observation per seed. */
+typedef struct {
+    int g, per_example;
+    long long seeds[MAX_SEEDS];
+    paired_group groups[MAX_SEEDS];
+    double *bufs[MAX_SEEDS][4];
+    double seed_a[MAX_SEEDS], seed_b[MAX_SEEDS];
+    int mcnemar_b, mcnemar_c;
+} pair_set;
+
+static void pair_set_free(pair_set *p)
+{
+    for (int k = 0; k < p->g; k++)
+        for (int q = 0; q < 4; q++) free(p->bufs[k][q]);
+    memset(p, 0, sizeof *p);
+}
+
+static int gather_pairs(const char *run_dir, const table_cell *row, const table_cell *base, const metric_view *v, pair_set *p,
+                        cpet_err *err)
+{
+    memset(p, 0, sizeof *p);
+    p->per_example = 1;
+    const int accuracy = !strcmp(v->metric, "acc") || !strcmp(v->metric, "acc_norm");
+    for (int i = 0; i < row->n; i++) {
+        int j = 0;
+        while (j < base->n && base->seeds[j] != row->seeds[i]) j++;
+        if (j == base->n) continue;
+        const int k = p->g++;
+        p->seeds[k] = row->seeds[i];
+        p->seed_a[k] = row->values[i];
+        p->seed_b[k] = base->values[j];
+        example_values ea, eb;
+        int la = load_examples(run_dir, row->recs[i], v->metric, &ea, err);
+        int lb = la > 0 ? load_examples(run_dir, base->recs[j], v->metric, &eb, err) : 0;
+        if (la < 0 || lb < 0) {
+            if (la > 0) example_values_free(&ea);
+            return -1;
+        }
+        if (la == 0 || lb == 0) {
+            if (la > 0) example_values_free(&ea);
+            p->per_example = 0;
+            continue;
+        }
+        int n = ea.n, *map = malloc(((size_t)n + 1) * sizeof(int)), rc = 0;
+        if (align(&ea, &eb, map) != 0) {
+            rc = cpet_fail(err, "report: the per-example outputs of row and baseline hold different examples (metric %s)", v->metric);
+        } else {
+            for (int q = 0; q < 4; q++) p->bufs[k][q] = malloc(((size_t)n + 1) * sizeof(double));
+            for (int e = 0; e < n; e++) {
+                p->bufs[k][0][e] = ea.num[e];
+                p->bufs[k][1][e] = ea.den ? ea.den[e] : 1;
+                p->bufs[k][2][e] = eb.num[map[e]];
+                p->bufs[k][3][e] = eb.den ? eb.den[map[e]] : 1;
+                if (accuracy) {
+                    p->mcnemar_b += p->bufs[k][0][e] > 0.5 && p->bufs[k][2][e] < 0.5;
+                    p->mcnemar_c += p->bufs[k][0][e] < 0.5 && p->bufs[k][2][e] > 0.5;
+                }
+            }
+            p->groups[k] = (paired_group){n, p->bufs[k][0], p->bufs[k][1], p->bufs[k][2], p->bufs[k][3]};
+        }
+        free(map);
+        example_values_free(&ea);
+        example_values_free(&eb);
+        if (rc != 0) return -1;
+    }
+    if (!p->per_example) /* each seed is one paired observation */
+        for (int k = 0; k < p->g; k++) p->groups[k] = (paired_group){1, &p->seed_a[k], NULL, &p->seed_b[k], NULL};
+    return 0;
+}
+
+static void paired_init(paired_cell *out)
 {
     memset(out, 0, sizeof *out);
     out->p = NAN;
     out->ci.lo = out->ci.hi = NAN;
-    paired_group groups[MAX_SEEDS];
-    example_values ea[MAX_SEEDS], eb[MAX_SEEDS];
-    double *bufs[MAX_SEEDS][4];
-    int g = 0, rc = 0, per_example = 1, loaded[MAX_SEEDS] = {0};
-    double seed_a[MAX_SEEDS], seed_b[MAX_SEEDS];
-    for (int i = 0; i < row->n && rc == 0; i++) {
-        int j = 0;
-        while (j < base->n && base->seeds[j] != row->seeds[i]) j++;
-        if (j == base->n) continue;
-        seed_a[g] = row->values[i];
-        seed_b[g] = base->values[j];
-        int la = load_examples(run_dir, row->recs[i], v->metric, &ea[g], err);
-        int lb = la > 0 ? load_examples(run_dir, base->recs[j], v->metric, &eb[g], err) : 0;
-        if (la < 0 || lb < 0) {
-            rc = -1;
-            if (la > 0) example_values_free(&ea[g]);
-            break;
-        }
-        if (la == 0 || lb == 0) {
-            if (la > 0) example_values_free(&ea[g]);
-            per_example = 0;
-        } else {
-            loaded[g] = 1;
-        }
-        memset(bufs[g], 0, sizeof bufs[g]);
-        g++;
-    }
-    out->seeds = g;
-    if (rc != 0 || g == 0) {
-        out->why = g == 0 ? "no seed in common" : NULL;
-        for (int k = 0; k < g; k++)
-            if (loaded[k]) example_values_free(&ea[k]), example_values_free(&eb[k]);
-        return rc;
+}
+
+static int compare_cell(const char *run_dir, const table_cell *row, const table_cell *base, const metric_view *v, int resamples,
+                        paired_cell *out, cpet_err *err)
+{
+    paired_init(out);
+    pair_set p;
+    if (gather_pairs(run_dir, row, base, v, &p, err) != 0) return pair_set_free(&p), -1;
+    out->seeds = p.g;
+    if (p.g == 0) {
+        out->why = "no seed in common";
+        return 0;
     }
     out->have = 1;
-    int ratio = !strcmp(v->metric, "perplexity"), accuracy = !strcmp(v->metric, "acc") || !strcmp(v->metric, "acc_norm");
-    if (per_example) {
-        for (int k = 0; k < g && rc == 0; k++) {
-            int n = ea[k].n, *map = malloc(((size_t)n + 1) * sizeof(int));
-            if (align(&ea[k], &eb[k], map) != 0) {
-                rc = cpet_fail(err, "report: the per-example outputs of row and baseline hold different examples (metric %s)", v->metric);
-            } else {
-                for (int q = 0; q < 4; q++) bufs[k][q] = malloc(((size_t)n + 1) * sizeof(double));
-                for (int i = 0; i < n; i++) {
-                    bufs[k][0][i] = ea[k].num[i];
-                    bufs[k][1][i] = ea[k].den ? ea[k].den[i] : 1;
-                    bufs[k][2][i] = eb[k].num[map[i]];
-                    bufs[k][3][i] = eb[k].den ? eb[k].den[map[i]] : 1;
-                    if (accuracy) {
-                        out->mcnemar_b += bufs[k][0][i] > 0.5 && bufs[k][2][i] < 0.5;
-                        out->mcnemar_c += bufs[k][0][i] < 0.5 && bufs[k][2][i] > 0.5;
-                    }
-                }
-                groups[k] = (paired_group){n, bufs[k][0], bufs[k][1], bufs[k][2], bufs[k][3]};
-            }
-            free(map);
-        }
-        if (rc == 0) paired_bootstrap(groups, g, ratio ? PAIRED_EXP_RATIO : PAIRED_MEAN, resamples, BOOTSTRAP_SEED, &out->ci);
-        if (rc == 0 && accuracy) out->p = mcnemar_exact_p(out->mcnemar_b, out->mcnemar_c);
-    } else {
-        /* no per-example values: each seed is one paired observation */
-        for (int k = 0; k < g; k++) groups[k] = (paired_group){1, &seed_a[k], NULL, &seed_b[k], NULL};
-        paired_bootstrap(groups, g, PAIRED_MEAN, resamples, BOOTSTRAP_SEED, &out->ci);
-        if (g < 2) {
-            out->ci.lo = out->ci.hi = NAN;
-            out->ci.excludes_zero = 0;
-            out->why = "one seed and no per-example values: no interval";
-        }
+    const int ratio = !strcmp(v->metric, "perplexity"), accuracy = !strcmp(v->metric, "acc") || !strcmp(v->metric, "acc_norm");
+    paired_bootstrap(p.groups, p.g, p.per_example && ratio ? PAIRED_EXP_RATIO : PAIRED_MEAN, resamples, BOOTSTRAP_SEED, &out->ci);
+    if (p.per_example && accuracy) {
+        out->mcnemar_b = p.mcnemar_b, out->mcnemar_c = p.mcnemar_c;
+        out->p = mcnemar_exact_p(p.mcnemar_b, p.mcnemar_c);
     }
-    for (int k = 0; k < g; k++) {
-        if (loaded[k]) example_values_free(&ea[k]), example_values_free(&eb[k]);
-        for (int q = 0; q < 4; q++) free(bufs[k][q]);
+    if (!p.per_example && p.g < 2) {
+        out->ci.lo = out->ci.hi = NAN;
+        out->ci.excludes_zero = 0;
+        out->why = "one seed and no per-example values: no interval";
     }
+    pair_set_free(&p);
+    return 0;
+}
+
+/* The average over the columns both rows have, paired: every column on the same seeds, per example. */
+static int compare_average(const char *run_dir, const table *t, int a, const metric_view *v, int resamples, paired_cell *out,
+                           cpet_err *err)
+{
+    paired_init(out);
+    pair_set *sets = calloc(MAX_COLS, sizeof *sets);
+    paired_group *groups = calloc((size_t)MAX_COLS * MAX_SEEDS, sizeof *groups);
+    int n = 0, rc = 0;
+    for (int b = 0; b < t->n_cols && rc == 0; b++) {
+        if (!t->cell[a][b].n || !t->cell[t->baseline][b].n) continue;
+        rc = gather_pairs(run_dir, &t->cell[a][b], &t->cell[t->baseline][b], v, &sets[n], err);
+        if (rc == 0 && (!sets[n].per_example || sets[n].g == 0 || (n && (sets[n].g != sets[0].g ||
+                        memcmp(sets[n].seeds, sets[0].seeds, (size_t)sets[0].g * sizeof sets[0].seeds[0]) != 0))))
+            out->why = "the columns differ in seeds or lack per-example values";
+        n++;
+    }
+    if (rc == 0 && n > 0 && !out->why) {
+        for (int c = 0; c < n; c++)
+            for (int s = 0; s < sets[0].g; s++) groups[c * sets[0].g + s] = sets[c].groups[s];
+        out->have = 1;
+        out->seeds = sets[0].g;
+        paired_bootstrap_columns(groups, n, sets[0].g, !strcmp(v->metric, "perplexity") ? PAIRED_EXP_RATIO : PAIRED_MEAN, resamples,
+                                 BOOTSTRAP_SEED, &out->ci);
+    }
+    for (int c = 0; c < n; c++) pair_set_free(&sets[c]);
+    free(sets);
+    free(groups);
     return rc;
 }
 
 static int compare_with_baseline(table *t, const metric_view *v, const char *run_dir, int resamples, cpet_err *err)
 {
-    for (int a = 0; a < t->n_rows; a++)
-        for (int b = 0; b < t->n_cols; b++) {
-            if (a == t->baseline) continue;
+    for (int a = 0; a < t->n_rows; a++) {
+        if (a == t->baseline) continue;
+        for (int b = 0; b < t->n_cols; b++)
             if (compare_cell(run_dir, &t->cell[a][b], &t->cell[t->baseline][b], v, resamples, &t->paired[a][b], err) != 0)
                 return cpet_prefix(err, "row '%s', column '%s'", t->rows[a].label, t->cols[b]);
-        }
+        if (t->n_cols > 1 && compare_average(run_dir, t, a, v, resamples, &t->paired_avg[a], err) != 0)
+            return cpet_prefix(err, "row '%s', the average", t->rows[a].label);
+    }
     return 0;
 }
 
@@ -495,9 +550,16 @@ static int write_json(const table *t, const metric_view *o, const report_summary
                                               "excludes_zero", p->ci.excludes_zero, "mcnemar_p", num_or_null(p->p)));
             json_object_set_new(cells, t->cols[b], x);
         }
-        json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:b}", "label", t->rows[a].label, "model",
-                                              t->rows[a].model, "compression", t->rows[a].compression, "method", t->rows[a].method,
-                                              "cells", cells, "average", num_or_null(t->avg[a]), "average_best", t->avg_best[a]));
+        json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:b}", "label", t->rows[a].label, "model", t->rows[a].model,
+                                "compression", t->rows[a].compression, "method", t->rows[a].method, "cells", cells, "average",
+                                num_or_null(t->avg[a]), "average_best", t->avg_best[a]);
+        const paired_cell *pa = &t->paired_avg[a];
+        if (pa->have)
+            json_object_set_new(row, "average_vs_baseline",
+                                json_pack("{s:f, s:o, s:o, s:i, s:i, s:b}", "diff", pa->ci.diff, "ci_lo", num_or_null(pa->ci.lo), "ci_hi",
+                                          num_or_null(pa->ci.hi), "examples", pa->ci.n, "seeds", pa->seeds, "excludes_zero",
+                                          pa->ci.excludes_zero));
+        json_array_append_new(rows, row);
     }
     json_t *j = json_pack("{s:s, s:s, s:b, s:o, s:o, s:{s:i, s:i, s:i, s:i}}", "metric", o->metric, "spec_hash", spec_hash,
                           "lower_is_better", o->lower_is_better, "columns", cols, "rows", rows, "records", "used", sum->used,
@@ -566,15 +628,17 @@ static int write_markdown(const table *t, const metric_view *o, const report_sum
                    "and seeds (%d resamples, seed %u)%s. † marks a CI that excludes 0.\n\n| method |",
                 t->rows[t->baseline].label, acc ? " in accuracy points" : "", BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED,
                 acc ? "; p: McNemar's exact test on the pooled pairs" : "");
+        const int avg_col = t->n_cols > 1; /* the average over tasks, paired too */
         for (int b = 0; b < t->n_cols; b++) fprintf(f, " %s |", t->cols[b]);
+        if (avg_col) fprintf(f, " average |");
         fprintf(f, "\n|---|");
-        for (int b = 0; b < t->n_cols; b++) fprintf(f, "---|");
+        for (int b = 0; b < t->n_cols + avg_col; b++) fprintf(f, "---|");
         fputc('\n', f);
         for (int a = 0; a < t->n_rows; a++) {
             if (a == t->baseline) continue;
             fprintf(f, "| %s |", t->rows[a].label);
-            for (int b = 0; b < t->n_cols; b++) {
-                const paired_cell *p = &t->paired[a][b];
+            for (int b = 0; b < t->n_cols + avg_col; b++) {
+                const paired_cell *p = b < t->n_cols ? &t->paired[a][b] : &t->paired_avg[a];
                 if (!p->have) {
                     fprintf(f, " – |");
                     continue;
@@ -600,6 +664,7 @@ static int write_markdown(const table *t, const metric_view *o, const report_sum
             if (s) fprintf(f, " %d × %d |", e, s);
             else fprintf(f, " – |");
         }
+        if (avg_col) fprintf(f, " the tasks weigh equally; seeds drawn once for all tasks |");
         fputc('\n', f);
     }
     return atomic_commit(&af, err);
@@ -612,8 +677,8 @@ static int write_paired_csv(const table *t, const char *path, cpet_err *err)
     const char *head[] = {"row", "baseline", "column", "diff", "ci_lo", "ci_hi", "excludes_zero", "mcnemar_p", "examples", "seeds"};
     csv_row(af.fp, head, 10);
     for (int a = 0; a < t->n_rows; a++)
-        for (int b = 0; b < t->n_cols; b++) {
-            const paired_cell *p = &t->paired[a][b];
+        for (int b = 0; b < t->n_cols + (t->n_cols > 1); b++) {
+            const paired_cell *p = b < t->n_cols ? &t->paired[a][b] : &t->paired_avg[a];
             if (a == t->baseline || !p->have) continue;
             char v[7][32];
             snprintf(v[0], 32, "%.6g", p->ci.diff);
@@ -623,7 +688,8 @@ static int write_paired_csv(const table *t, const char *path, cpet_err *err)
             csv_num(v[4], 32, "%.6g", 1, p->p);
             snprintf(v[5], 32, "%d", p->ci.n);
             snprintf(v[6], 32, "%d", p->seeds);
-            const char *f[] = {t->rows[a].label, t->rows[t->baseline].label, t->cols[b], v[0], v[1], v[2], v[3], v[4], v[5], v[6]};
+            const char *f[] = {t->rows[a].label, t->rows[t->baseline].label, b < t->n_cols ? t->cols[b] : "average", v[0], v[1], v[2], v[3],
+                               v[4], v[5], v[6]};
             csv_row(af.fp, f, 10);
         }
     return atomic_commit(&af, err);
@@ -723,7 +789,7 @@ int report_render(const char *run_dir, const char *out_dir, const report_options
             fprintf(af.fp, "# %s\n\nRendered by `cpet report` from the records of `%s` only (spec hash %s): ", view.s.name,
                     path_base(run_dir), view.s.hash);
             records_line(af.fp, sum);
-            if (sum->plots_skipped) fprintf(af.fp, "Plots skipped: gnuplot is not installed.\n");
+            if (sum->plots_skipped) fprintf(af.fp, o->no_plots ? "Plots skipped (--no-plots).\n" : "Plots skipped: gnuplot is not installed.\n");
             size_t i;
             json_t *c;
             if (json_array_size(curves)) fprintf(af.fp, "\nCurves:\n\n");

@@ -13,7 +13,7 @@
 #define MAX_SEEDS 32
 
 typedef struct {
-    char label[256], model[1024], compression[64], method[64];
+    char label[256], model[1024], compression[256], method[64];
 } row_info;
 
 typedef struct {
@@ -51,6 +51,7 @@ typedef struct {
     int avg_best[MAX_ROWS];
     int baseline; /* row index or -1 */
     paired_cell paired[MAX_ROWS][MAX_COLS];
+    paired_cell paired_avg[MAX_ROWS]; /* the average over columns, paired (stats.h: paired_bootstrap_columns) */
 } table;
 
 /* report_plots.c */

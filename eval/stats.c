@@ -39,31 +39,37 @@ static double group_stat(const paired_group *g, paired_kind kind, const int *idx
     return finish(kind, na, da) - finish(kind, nb, db);
 }
 
-int paired_bootstrap(const paired_group *groups, int n_groups, paired_kind kind, int resamples, uint64_t seed,
-                     paired_ci *out)
+int paired_bootstrap_columns(const paired_group *groups, int n_cols, int n_seeds, paired_kind kind, int resamples, uint64_t seed,
+                             paired_ci *out)
 {
+    const int n_groups = n_cols * n_seeds;
     int max_n = 0;
     out->n = 0;
+    if (n_cols < 1 || n_seeds < 1 || resamples < 1) return -1;
     for (int g = 0; g < n_groups; g++) {
         if (groups[g].n < 1) return -1;
         out->n += groups[g].n;
         if (groups[g].n > max_n) max_n = groups[g].n;
     }
-    if (n_groups < 1 || resamples < 1) return -1;
     double d = 0;
     for (int g = 0; g < n_groups; g++) d += group_stat(&groups[g], kind, NULL, groups[g].n);
     out->diff = d / n_groups;
     gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(rng, (unsigned long)seed);
     double *dist = malloc((size_t)resamples * sizeof *dist);
-    int *idx = malloc((size_t)max_n * sizeof *idx);
+    int *idx = malloc((size_t)max_n * sizeof *idx), *drawn = malloc((size_t)n_seeds * sizeof *drawn);
     for (int r = 0; r < resamples; r++) {
         double sum = 0;
-        for (int s = 0; s < n_groups; s++) {
-            const paired_group *g = &groups[n_groups > 1 ? gsl_rng_uniform_int(rng, (unsigned long)n_groups) : 0];
-            for (int k = 0; k < g->n; k++) idx[k] = (int)gsl_rng_uniform_int(rng, (unsigned long)g->n);
-            sum += group_stat(g, kind, idx, g->n);
-        }
+        if (n_cols > 1)
+            for (int s = 0; s < n_seeds; s++) drawn[s] = n_seeds > 1 ? (int)gsl_rng_uniform_int(rng, (unsigned long)n_seeds) : 0;
+        for (int c = 0; c < n_cols; c++)
+            for (int s = 0; s < n_seeds; s++) {
+                /* one column: the seed is drawn just before its examples (paired_bootstrap's order) */
+                int which = n_cols > 1 ? drawn[s] : n_seeds > 1 ? (int)gsl_rng_uniform_int(rng, (unsigned long)n_seeds) : 0;
+                const paired_group *g = &groups[c * n_seeds + which];
+                for (int k = 0; k < g->n; k++) idx[k] = (int)gsl_rng_uniform_int(rng, (unsigned long)g->n);
+                sum += group_stat(g, kind, idx, g->n);
+            }
         dist[r] = sum / n_groups;
     }
     gsl_sort(dist, 1, (size_t)resamples);
@@ -72,8 +78,14 @@ int paired_bootstrap(const paired_group *groups, int n_groups, paired_kind kind,
     out->excludes_zero = out->lo > 0 || out->hi < 0;
     free(dist);
     free(idx);
+    free(drawn);
     gsl_rng_free(rng);
     return 0;
+}
+
+int paired_bootstrap(const paired_group *groups, int n_groups, paired_kind kind, int resamples, uint64_t seed, paired_ci *out)
+{
+    return paired_bootstrap_columns(groups, 1, n_groups, kind, resamples, seed, out);
 }
 
 double mcnemar_exact_p(int b, int c)

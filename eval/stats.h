@@ -37,6 +37,14 @@ typedef struct {
 int paired_bootstrap(const paired_group *groups, int n_groups, paired_kind kind, int resamples, uint64_t seed,
                      paired_ci *out);
 
+/* The same for an average over columns (tasks, weighted equally): groups[c * n_seeds + s] is column c's
+ * seed s (the same seeds in every column). Each resample draws the seeds once with replacement (shared by
+ * the columns: a seed is one run of every task) and then, per column, that seed's examples with
+ * replacement; the statistic is the mean over columns of the per-column difference. With one column it
+ * is paired_bootstrap, draw for draw. */
+int paired_bootstrap_columns(const paired_group *groups, int n_cols, int n_seeds, paired_kind kind, int resamples, uint64_t seed,
+                             paired_ci *out);
+
 /* McNemar's exact test: b = pairs where only a is correct, c = pairs where only b is; two-sided p =
  * min(1, 2 P(X <= min(b, c))), X ~ Binomial(b + c, 1/2); 1 when b + c = 0. */
 double mcnemar_exact_p(int b, int c);

@@ -519,6 +519,34 @@ Test(stats, paired_bootstrap_on_hand_computed_distributions)
     cr_assert_eq(ci.n, 7);
 }
 
+Test(stats, paired_bootstrap_of_an_average_over_columns)
+{
+    paired_ci ci, one;
+    /* column 1: 10 pairs all +1; column 2: 100 pairs all 0. The tasks weigh equally: 0.5, not the pooled
+     * 10/110; every resample gives exactly that, so the interval is the point */
+    static double ones[100], zeros[100];
+    for (int i = 0; i < 100; i++) ones[i] = 1;
+    paired_group g[2] = {{10, ones, NULL, zeros, NULL}, {100, zeros, NULL, zeros, NULL}};
+    cr_assert_eq(paired_bootstrap_columns(g, 2, 1, PAIRED_MEAN, 1000, 3, &ci), 0);
+    cr_assert_float_eq(ci.diff, 0.5, 1e-12);
+    cr_assert(ci.lo == 0.5 && ci.hi == 0.5 && ci.excludes_zero);
+    cr_assert_eq(ci.n, 110);
+    /* one column is paired_bootstrap, draw for draw */
+    double a[2] = {0, 1}, b[2] = {0, 0};
+    paired_group seeds[2] = {{2, a, NULL, b, NULL}, {10, ones, NULL, zeros, NULL}};
+    paired_bootstrap(seeds, 2, PAIRED_MEAN, 2000, 11, &one);
+    paired_bootstrap_columns(seeds, 1, 2, PAIRED_MEAN, 2000, 11, &ci);
+    cr_assert(ci.diff == one.diff && ci.lo == one.lo && ci.hi == one.hi);
+    /* two equal columns of 400 pairs (mean 0.2, sd 0.6 each, independent resampling): the average's se is
+     * 0.03 / sqrt(2), so its interval is that much narrower than one column's */
+    static double x[400], y[400];
+    for (int i = 0; i < 400; i++) x[i] = i < 120, y[i] = i >= 120 && i < 160;
+    paired_group two[2] = {{400, x, NULL, y, NULL}, {400, x, NULL, y, NULL}};
+    paired_bootstrap_columns(two, 2, 1, PAIRED_MEAN, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, &ci);
+    cr_assert_float_eq(ci.diff, 0.2, 1e-12);
+    cr_assert_float_eq(ci.hi - ci.lo, 2 * 1.96 * 0.03 / sqrt(2.0), 0.006, "width %f", ci.hi - ci.lo);
+}
+
 Test(stats, mcnemar_exact_p_hand_computed)
 {
     /* b = 1, c = 7: 2 P(X <= 1), X ~ Bin(8, 1/2) = 2 (1 + 8) / 256 */
