@@ -91,6 +91,7 @@ int cmd_report(int argc, char **argv)
         if (cli_is_help(a)) {
             printf("usage: cpet report runs/NAME -o reports/NAME [--metric acc[,perplexity,...]] [--baseline LABEL]\n"
                    "                  [--scatter X,Y]... [--lower-is-better] [--no-plots]\n"
+                   "                  [--by compression --upper LABEL --baseline LABEL [--highlight LABEL]]\n"
                    "       cpet report --history bench/history.jsonl -o reports/bench-history\n"
                    "       cpet report --pretrain runs/default/model/pretrain.json -o reports/default\n\n"
                    "Renders tables (CSV, JSON, Markdown: rows = methods, columns = tasks + average, mean +- 95%% CI\n"
@@ -101,6 +102,12 @@ int cmd_report(int argc, char **argv)
                    "                  difference with a paired bootstrap 95%% CI over examples and seeds (10k\n"
                    "                  resamples, fixed seed), McNemar's exact p for accuracy; paired*.csv and plots.\n"
                    "--scatter X,Y     a scatter of two metrics (row averages) with the Pareto front drawn.\n"
+                   "--by compression  one report per compression in OUT/<compression>/ (rows: its methods, plus the\n"
+                   "                  rows of the compression holding --upper, e.g. LLM+LoRA uncompressed), each\n"
+                   "                  compared with its --baseline row; OUT/index.md: average accuracy per method and\n"
+                   "                  compression with bytes, --highlight - baseline and upper - baseline paired (the\n"
+                   "                  task average, bootstrap CI), the share of that gap closed, a finding per\n"
+                   "                  compression written from those numbers, and accuracy against bytes (Pareto).\n"
                    "--history FILE    plot every benchmark figure of bench/history.jsonl over revisions.\n"
                    "--pretrain FILE   render a pretrain.json (cpet pretrain) as DIR/pretrain.md.\n"
                    "Without gnuplot the tables are still written and the plots are reported as skipped.\n");
@@ -119,6 +126,15 @@ int cmd_report(int argc, char **argv)
             if (!(history = cli_value(argc, argv, &i))) return 1;
         } else if (strcmp(a, "--pretrain") == 0) {
             if (!(pretrain = cli_value(argc, argv, &i))) return 1;
+        } else if (strcmp(a, "--by") == 0) {
+            const char *by = cli_value(argc, argv, &i);
+            if (!by) return 1;
+            if (strcmp(by, "compression") != 0) return cli_error("report: --by '%s': only 'compression' is supported", by);
+            o.by_compression = 1;
+        } else if (strcmp(a, "--upper") == 0) {
+            if (!(o.upper = cli_value(argc, argv, &i))) return 1;
+        } else if (strcmp(a, "--highlight") == 0) {
+            if (!(o.highlight = cli_value(argc, argv, &i))) return 1;
         } else if (strcmp(a, "--lower-is-better") == 0) o.lower_is_better = 1;
         else if (strcmp(a, "--no-plots") == 0) o.no_plots = 1;
         else if (a[0] == '-') return cli_error("report: unknown option %s", a);

@@ -560,24 +560,69 @@ int lora_save_with(const lora_adapter *a, const param_tensor *extra, int n_extra
     return rc;
 }
 
+/* w [out, in] += s B (M) A */
+static int add_delta(const lora_module *lm, float *w, cpet_err *err)
+{
+    float *bm = NULL; /* with a mixer: W += s (B M) A */
+    if (lm->M) {
+        if (!(bm = malloc((size_t)lm->out * lm->r * sizeof(float)))) return cpet_fail(err, "out of memory merging '%s'", lm->module);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, lm->out, lm->r, lm->r, 1.0f, lm->B->p, lm->r, lm->M->p, lm->r, 0.0f,
+                    bm, lm->r);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, lm->out, lm->in, lm->r, lm->scaling, bm ? bm : lm->B->p, lm->r, lm->A->p,
+                lm->in, 1.0f, w, lm->in);
+    free(bm);
+    return 0;
+}
+
 int lora_merge(lora_adapter *a, cpet_err *err)
 {
     for (int i = 0; i < a->n_mods; i++) /* a packed base has no f32 weights to merge into */
         if (a->mods[i].target->qw || !a->mods[i].target->w)
             return cpet_fail(err, "lora merge: module %d's base is packed (quantized); merging would have to requantize it",
                              i);
+    for (int i = 0; i < a->n_mods; i++)
+        if (add_delta(&a->mods[i], a->mods[i].target->w, err) != 0) return -1;
+    lora_detach(a);
+    return 0;
+}
+
+/* W's place in m: (layer, which), or (n_layers, 0) for the LM head; -1 if l is not m's */
+static int linear_slot(const model *m, const linear *l, int *layer, int *which)
+{
+    for (int i = 0; i < m->cfg.n_layers; i++)
+        for (int k = 0; k < LIN_PER_LAYER; k++)
+            if (&m->layers[i].lin[k] == l) return *layer = i, *which = k, 0;
+    if (&m->lm_head == l) return *layer = m->cfg.n_layers, *which = 0, 0;
+    return -1;
+}
+
+int lora_merge_requantize(lora_adapter *a, model *m, cpet_err *err)
+{
+    if (model_is_decode_only(m)) return cpet_fail(err, "lora merge: the model keeps only decode packs; load it without them to merge");
     for (int i = 0; i < a->n_mods; i++) {
         lora_module *lm = &a->mods[i];
-        float *bm = NULL; /* with a mixer: W += s (B M) A */
-        if (lm->M) {
-            if (!(bm = malloc((size_t)lm->out * lm->r * sizeof(float)))) return cpet_fail(err, "out of memory merging");
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, lm->out, lm->r, lm->r, 1.0f, lm->B->p, lm->r, lm->M->p,
-                        lm->r, 0.0f, bm, lm->r);
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, lm->out, lm->in, lm->r, lm->scaling, bm ? bm : lm->B->p, lm->r,
-                    lm->A->p, lm->in, 1.0f, lm->target->w, lm->in);
-        free(bm);
+        const qtensor *old = lm->target->qw;
+        if (!old) continue;
+        int layer, which;
+        if (linear_slot(m, lm->target, &layer, &which) != 0)
+            return cpet_fail(err, "lora merge: module '%s' is not a linear of this model", lm->module);
+        float *w = malloc((size_t)lm->out * lm->in * sizeof(float));
+        if (!w) return cpet_fail(err, "out of memory merging '%s'", lm->module);
+        qtensor_dequantize(old, w);
+        if (add_delta(lm, w, err) != 0) return free(w), -1;
+        qtensor q;
+        const int decode = old->q8_activations, packed = old->pack != NULL;
+        int rc = quantize_rtn(&q, old->format, w, lm->out, lm->in, old->group, err);
+        free(w);
+        if (rc != 0) return cpet_prefix(err, "lora merge: re-quantizing '%s'", lm->module);
+        model_set_packed(m, layer, which, &q); /* frees the old packed matrix */
+        qtensor *now = (qtensor *)lm->target->qw;
+        now->q8_activations = decode;
+        if (packed && qtensor_pack_decode(now) != 0) return cpet_fail(err, "out of memory re-packing '%s' for decode", lm->module);
     }
+    for (int i = 0; i < a->n_mods; i++) /* the f32 bases */
+        if (!a->mods[i].target->qw && a->mods[i].target->w && add_delta(&a->mods[i], a->mods[i].target->w, err) != 0) return -1;
     lora_detach(a);
     return 0;
 }

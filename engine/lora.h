@@ -62,6 +62,12 @@ void lora_attach(lora_adapter *a);
 void lora_detach(lora_adapter *a);
 /* W += scaling * B A for every module, then detaches: the model alone now computes what model+adapter did. */
 int lora_merge(lora_adapter *a, cpet_err *err); /* refused for a packed base */
+/* lora_merge on any base of m: a packed base is dequantized, given s B (M) A, and quantized again in its own
+ * format and group, round-to-nearest (GPTQ's error compensation is not redone), replacing the packed
+ * matrix -- the deployment users ask about, whose drift against the unmerged adapter is then measurable.
+ * An f32 base is lora_merge's (a pruned base becomes dense where B A is). Refused for a model holding only
+ * decode packs (model_keep_decode_packs_only). Detaches the adapter. */
+int lora_merge_requantize(lora_adapter *a, model *m, cpet_err *err);
 /* Gradients of A and B are computed only when trainable (allocates them). */
 int lora_set_trainable(lora_adapter *a, int trainable, cpet_err *err);
 void lora_zero_grad(lora_adapter *a);

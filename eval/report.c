@@ -51,17 +51,6 @@ int metric_lower_is_better(const char *metric)
 
 /* ---- which records count ---- */
 
-typedef struct {
-    spec s;
-    cell *cells;
-    int n_cells;
-    const json_t **latest; /* per cell: its latest record, or NULL */
-    int *row, *col;        /* per cell: its place in the table */
-    json_t *records;
-    int stale;
-    const char *run_dir;
-} run_view;
-
 static void run_view_free(run_view *v)
 {
     cells_free(v->cells, v->n_cells);
@@ -182,6 +171,7 @@ static int build_table(table *t, const run_view *v, const metric_view *o, report
     sum->stale = v->stale;
     for (int k = 0; k < v->n_cells; k++) {
         const json_t *r = v->latest[k];
+        if (v->row[k] < 0) continue; /* not in this table (a group of a grouped report) */
         if (!r) {
             sum->missing++;
             continue;
@@ -697,9 +687,11 @@ static int write_paired_csv(const table *t, const char *path, cpet_err *err)
 
 /* ---- the report ---- */
 
-int report_render(const char *run_dir, const char *out_dir, const report_options *o, report_summary *sum, cpet_err *err)
+int report_render_view(run_view *view, const table *layout, const char *out_dir, const char *title, const report_options *o,
+                       report_summary *sum, table **first, cpet_err *err)
 {
     memset(sum, 0, sizeof *sum);
+    const char *run_dir = view->run_dir;
     char metrics[16][64];
     int n_metrics = 0;
     for (const char *p = o->metric; *p && n_metrics < 16;) {
@@ -717,10 +709,7 @@ int report_render(const char *run_dir, const char *out_dir, const report_options
             if (!have && n_metrics < 16) snprintf(metrics[n_metrics++], sizeof metrics[0], "%s", need[k]);
         }
     }
-    run_view view;
-    table *layout = calloc(1, sizeof *layout);
-    int rc = run_view_load(&view, layout, run_dir, err);
-    int baseline = -1;
+    int rc = 0, baseline = -1;
     if (rc == 0 && o->baseline) {
         for (int a = 0; a < layout->n_rows && baseline < 0; a++)
             if (!strcmp(layout->rows[a].label, o->baseline)) baseline = a;
@@ -747,12 +736,12 @@ int report_render(const char *run_dir, const char *out_dir, const report_options
         table *t = tables[k] = malloc(sizeof *t);
         memcpy(t, layout, sizeof *t);
         t->baseline = baseline;
-        rc = build_table(t, &view, v, sum, err);
+        rc = build_table(t, view, v, sum, err);
         if (rc == 0 && sum->used == 0) rc = cpet_fail(err, "%s: no successful records of this spec's cells to report", run_dir);
         if (rc == 0 && baseline >= 0) rc = compare_with_baseline(t, v, run_dir, o->resamples > 0 ? o->resamples : BOOTSTRAP_RESAMPLES, err);
         if (rc == 0) snprintf(path, sizeof path, "%s/table%s.csv", out_dir, v->suffix), rc = write_csv(t, path, err);
-        if (rc == 0) snprintf(path, sizeof path, "%s/table%s.json", out_dir, v->suffix), rc = write_json(t, v, sum, view.s.hash, path, err);
-        if (rc == 0) snprintf(path, sizeof path, "%s/table%s.md", out_dir, v->suffix), rc = write_markdown(t, v, sum, view.s.heldout, path, err);
+        if (rc == 0) snprintf(path, sizeof path, "%s/table%s.json", out_dir, v->suffix), rc = write_json(t, v, sum, view->s.hash, path, err);
+        if (rc == 0) snprintf(path, sizeof path, "%s/table%s.md", out_dir, v->suffix), rc = write_markdown(t, v, sum, view->s.heldout, path, err);
         if (rc == 0 && baseline >= 0)
             snprintf(path, sizeof path, "%s/paired%s.csv", out_dir, v->suffix), rc = write_paired_csv(t, path, err);
         if (rc == 0 && !sum->plots_skipped) rc = plot_bars(t, v, out_dir, err);
@@ -786,8 +775,8 @@ int report_render(const char *run_dir, const char *out_dir, const report_options
         snprintf(path, sizeof path, "%s/index.md", out_dir);
         rc = atomic_open(&af, path, err);
         if (rc == 0) {
-            fprintf(af.fp, "# %s\n\nRendered by `cpet report` from the records of `%s` only (spec hash %s): ", view.s.name,
-                    path_base(run_dir), view.s.hash);
+            fprintf(af.fp, "# %s\n\nRendered by `cpet report` from the records of `%s` only (spec hash %s): ", title ? title : view->s.name,
+                    path_base(run_dir), view->s.hash);
             records_line(af.fp, sum);
             if (sum->plots_skipped) fprintf(af.fp, o->no_plots ? "Plots skipped (--no-plots).\n" : "Plots skipped: gnuplot is not installed.\n");
             size_t i;
@@ -800,10 +789,21 @@ int report_render(const char *run_dir, const char *out_dir, const report_options
             rc = atomic_commit(&af, err);
         }
     }
+    if (first && rc == 0) *first = tables[0], tables[0] = NULL;
     for (int k = 0; k < 16; k++) free(tables[k]);
-    free(layout);
     free(index);
     json_decref(curves);
+    return rc;
+}
+
+int report_render(const char *run_dir, const char *out_dir, const report_options *o, report_summary *sum, cpet_err *err)
+{
+    run_view view;
+    table *layout = calloc(1, sizeof *layout);
+    int rc = layout ? run_view_load(&view, layout, run_dir, err) : cpet_fail(err, "out of memory");
+    if (rc == 0) rc = o->by_compression ? report_render_groups(&view, layout, out_dir, o, sum, err)
+                                        : report_render_view(&view, layout, out_dir, NULL, o, sum, NULL, err);
+    free(layout);
     run_view_free(&view);
     return rc;
 }

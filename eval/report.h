@@ -19,6 +19,12 @@ typedef struct {
     const char *scatter[8]; /* "x,y" metric pairs: scatter of row averages with the Pareto front */
     int n_scatter;
     int resamples;        /* bootstrap resamples (0 = BOOTSTRAP_RESAMPLES) */
+    /* --by compression: one report per compression (rows: its methods, plus the rows of the compression that
+     * holds `upper`, shown in every group), and an overview: a summary table, a finding per compression, a
+     * Pareto plot of accuracy against bytes. baseline names a method of each group. */
+    int by_compression;
+    const char *upper;     /* the upper bound's method label (e.g. LLM+LoRA on the uncompressed model) */
+    const char *highlight; /* the method the findings are about (e.g. CA-LoRA) */
 } report_options;
 
 typedef struct {

@@ -6,6 +6,8 @@
 #include <jansson.h>
 
 #include "error.h"
+#include "report.h"
+#include "spec.h"
 #include "stats.h"
 
 #define MAX_ROWS 128
@@ -53,6 +55,27 @@ typedef struct {
     paired_cell paired[MAX_ROWS][MAX_COLS];
     paired_cell paired_avg[MAX_ROWS]; /* the average over columns, paired (stats.h: paired_bootstrap_columns) */
 } table;
+
+/* The current spec's cells and the latest record of each; row/col place each cell in a table (row -1:
+ * not in it). */
+typedef struct {
+    spec s;
+    cell *cells;
+    int n_cells;
+    const json_t **latest; /* per cell: its latest record, or NULL */
+    int *row, *col;        /* per cell: its place in the table */
+    json_t *records;
+    int stale;
+    const char *run_dir;
+} run_view;
+
+/* report.c: every table, paired comparison, plot and index.md of one table layout into out_dir (title:
+ * index.md's heading, NULL = the spec's name); *first, when given, gets the first metric's table. */
+int report_render_view(run_view *view, const table *layout, const char *out_dir, const char *title, const report_options *o,
+                       report_summary *sum, table **first, cpet_err *err);
+/* report_groups.c: --by compression */
+int report_render_groups(run_view *view, const table *layout, const char *out_dir, const report_options *o, report_summary *sum,
+                         cpet_err *err);
 
 /* report_plots.c */
 int plot_bars(const table *t, const metric_view *v, const char *out_dir, cpet_err *err);

@@ -286,3 +286,84 @@ Test(lora, recovery_modules_save_and_load_with_the_adapter)
     model_free(&m2);
     model_free(&m3);
 }
+
+/* Merging into a quantized base: each weight lands within half a quantization step of base + s B A (what
+ * round-to-nearest promises), in the base's own format, and the merged model's logits stay nearer the
+ * unmerged adapter's than the adapter moves them (the drift users see). */
+Test(lora, merge_into_a_packed_base_requantizes_within_half_a_step)
+{
+    cpet_err err;
+    model m, ref;
+    cr_assert_eq(model_load(&m, FIXTURE_DIR, &err), 0, "%s", err.msg);
+    cr_assert_eq(model_load(&ref, FIXTURE_DIR, &err), 0, "%s", err.msg);
+    const qformat formats[] = {QF_INT8, QF_INT4, QF_Q8_0};
+    const int ranks[] = {LIN_Q, LIN_V, LIN_O};
+    for (int k = 0; k < 3; k++) { /* three linears of layer 0 packed, three formats */
+        const linear *l = &m.layers[0].lin[ranks[k]];
+        qtensor q, q2;
+        cr_assert_eq(quantize_rtn(&q, formats[k], l->w, l->out, l->in, 32, &err), 0, "%s", err.msg);
+        cr_assert_eq(quantize_rtn(&q2, formats[k], l->w, l->out, l->in, 32, &err), 0, "%s", err.msg);
+        model_set_packed(&m, 0, ranks[k], &q);
+        model_set_packed(&ref, 0, ranks[k], &q2);
+    }
+    const char *targets[] = {"q_proj", "v_proj", "o_proj"};
+    lora_adapter ad;
+    cr_assert_eq(lora_create(&ad, &m, 4, 8.0f, 0, targets, 3, 2, &err), 0, "%s", err.msg);
+    cpet_rng r;
+    rng_seed(&r, 5);
+    for (int i = 0; i < ad.n_mods; i++) fill_normal(ad.mods[i].B->p, ad.mods[i].B->n, 0.05f, &r);
+    int ids[16];
+    for (int i = 0; i < 16; i++) ids[i] = (int)(rng_next(&r) % 320);
+    const size_t n = 16 * 320;
+    float *unmerged = malloc(n * sizeof(float)), *plain = malloc(n * sizeof(float));
+    cr_assert_eq(model_forward(&m, ids, NULL, 2, 8, &err), 0, "%s", err.msg);
+    memcpy(unmerged, model_logits(&m), n * sizeof(float));
+    cr_assert_eq(model_forward(&ref, ids, NULL, 2, 8, &err), 0, "%s", err.msg);
+    memcpy(plain, model_logits(&ref), n * sizeof(float));
+    /* the oracle: base + s B A per weight in double, from the packed base the adapter sat on */
+    double *want[3];
+    for (int k = 0; k < 3; k++) {
+        const lora_module *lm = &ad.mods[k];
+        const linear *l = lm->target;
+        float *base = malloc((size_t)l->out * l->in * sizeof(float));
+        qtensor_dequantize(l->qw, base);
+        want[k] = malloc((size_t)l->out * l->in * sizeof(double));
+        for (int o = 0; o < l->out; o++)
+            for (int i = 0; i < l->in; i++) {
+                double d = 0;
+                for (int j = 0; j < lm->r; j++) d += (double)lm->B->p[o * lm->r + j] * lm->A->p[j * lm->in + i];
+                want[k][(size_t)o * l->in + i] = base[(size_t)o * l->in + i] + lm->scaling * d;
+            }
+        free(base);
+    }
+    cr_assert_eq(lora_merge_requantize(&ad, &m, &err), 0, "%s", err.msg);
+    for (int k = 0; k < 3; k++) {
+        const linear *l = ad.mods[k].target;
+        cr_assert(l->qw && l->qw->format == formats[k], "still packed in its format");
+        float *got = malloc((size_t)l->out * l->in * sizeof(float));
+        qtensor_dequantize(l->qw, got);
+        for (int o = 0; o < l->out; o++) {
+            double lo = 1e30, hi = -1e30; /* the row's (int8) or group's range sets the step */
+            for (int i = 0; i < l->in; i++) {
+                double x = want[k][(size_t)o * l->in + i];
+                lo = x < lo ? x : lo, hi = x > hi ? x : hi;
+            }
+            const double amax = fmax(fabs(lo), fabs(hi));
+            const double step = formats[k] == QF_INT4 ? (hi - lo) / 15 : amax / 127; /* int4: the row bounds its groups */
+            for (int i = 0; i < l->in; i++)
+                cr_assert_leq(fabs(got[(size_t)o * l->in + i] - want[k][(size_t)o * l->in + i]), 0.5 * step * 1.13 + 1e-6, /* f16 scales: 127 x 2^-11 of a step more */
+                              "format %d, row %d, col %d", formats[k], o, i);
+        }
+        free(got);
+        free(want[k]);
+    }
+    cr_assert_eq(model_forward(&m, ids, NULL, 2, 8, &err), 0, "%s", err.msg);
+    const double drift = vec_max_rel_diff(model_logits(&m), unmerged, n), effect = vec_max_rel_diff(plain, unmerged, n);
+    cr_assert_gt(effect, 1e-3, "the adapter mattered: %g", effect);
+    cr_assert_lt(drift, 0.5 * effect, "re-quantized merge drifts less than the adapter moves: %g vs %g", drift, effect);
+    free(unmerged);
+    free(plain);
+    lora_free(&ad);
+    model_free(&m);
+    model_free(&ref);
+}
