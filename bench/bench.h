@@ -61,6 +61,7 @@ typedef struct {
     int q8_activations;       /* packed models: llama.cpp's int8-activation decode */
     unsigned long long seed;  /* the random prompt */
     const char *adapter;      /* a PEFT LoRA run unmerged on top of the model (NULL: none) */
+    int merge;                /* merge the adapter's LoRA into the base first (packed: re-quantized) */
     FILE *log;
 } bench_decode_options;
 bench_decode_options bench_decode_defaults(void);
@@ -87,6 +88,17 @@ int bench_decode_run(const bench_decode_options *o, json_t **result, cpet_err *e
  * a bench_decode_run result. */
 void bench_decode_markdown(const json_t *result, FILE *out);
 void bench_decode_csv(const json_t *result, FILE *out);
+
+typedef struct {
+    const char *base, *compressed, *adapter; /* the uncompressed model, its compressed version, a PEFT adapter dir */
+    const char *task, *eval_split;           /* drift on this task's split (task NULL: no drift) */
+    int max_adapters, threads;
+    FILE *log;
+} bench_adapters_options;
+bench_adapters_options bench_adapters_defaults(void);
+/* bytes of a compressed base + N adapters vs N full / compressed models; the share of the adapter's update a
+ * re-quantized merge loses; the merged model's drift against the unmerged adapter on a task (bench_adapters.c) */
+int bench_adapters_run(const bench_adapters_options *o, json_t **result, cpet_err *err);
 
 /* STREAM copy GB/s (read + write counted) over n floats, on the engine's threads. */
 double bench_stream_copy_gbs(float *dst, const float *src, size_t n);

@@ -159,23 +159,27 @@ int bench_decode_run(const bench_decode_options *o, json_t **result, cpet_err *e
     if (!o->model) return cpet_fail(err, "bench decode: a model directory is required");
     if (P < 1 || G < 1 || R < 1 || R > 64 || o->n_threads < 1)
         return cpet_fail(err, "bench decode: prompt and generation tokens >= 1, reps in 1..64 and a thread count are required");
-    model m;
-    if (model_load_for_inference(&m, o->model, err) != 0) return -1;
+    if (o->merge && !o->adapter) return cpet_fail(err, "bench decode: --merge needs --adapter");
+    model m; /* merging writes the weights: then a private copy, not the mapped checkpoint */
+    if ((o->merge ? model_load(&m, o->model, err) : model_load_for_inference(&m, o->model, err)) != 0) return -1;
     if (P + G > m.cfg.max_position_embeddings) {
         const int max = m.cfg.max_position_embeddings; /* read before model_free clears it */
         model_free(&m);
         return cpet_fail(err, "%s: %d prompt + %d generated tokens exceed max_position_embeddings %d", o->model, P, G, max);
     }
-    if (o->q8_activations) {
-        model_keep_decode_packs_only(&m); /* one tensor at a time: codes are never held twice */
-        model_set_q8_activations(&m, 1);
-    }
     lora_adapter ad = {0}; /* unmerged: its branches (and a CA-LoRA adapter's recovery modules) run beside */
     recovery_set rec = {0};
-    if (o->adapter && (lora_load(&ad, &m, o->adapter, err) != 0 || recovery_load_if_present(&rec, &m, o->adapter, err) != 0)) {
+    if (o->adapter && (lora_load(&ad, &m, o->adapter, err) != 0 || recovery_load_if_present(&rec, &m, o->adapter, err) != 0 ||
+                       (o->merge && lora_merge_requantize(&ad, &m, err) != 0))) {
+        recovery_free(&rec);
         lora_free(&ad);
         model_free(&m);
         return -1;
+    }
+    const size_t adapter_params = o->merge ? rec.n_params : ad.n_params + rec.n_params; /* what still runs beside the base */
+    if (o->q8_activations) {
+        model_keep_decode_packs_only(&m); /* one tensor at a time: codes are never held twice */
+        model_set_q8_activations(&m, 1);
     }
     const int V = m.cfg.vocab_size;
     int *prompt = malloc((size_t)P * sizeof(int)), *gen = malloc((size_t)G * sizeof(int));
@@ -183,7 +187,7 @@ int bench_decode_run(const bench_decode_options *o, json_t **result, cpet_err *e
     uint64_t s = (uint64_t)o->seed;
     for (int i = 0; i < P; i++) prompt[i] = (int)(splitmix64(&s) % (unsigned long long)V);
     const size_t KVD = (size_t)m.cfg.n_kv_heads * m.cfg.head_dim, L = (size_t)m.cfg.n_layers;
-    const double weights = (double)weight_bytes_per_token(&m) + (double)(ad.n_params + rec.n_params) * sizeof(float),
+    const double weights = (double)weight_bytes_per_token(&m) + (double)adapter_params * sizeof(float),
                  kv = 2.0 * L * KVD * sizeof(float) * (P + (G - 1) / 2.0), /* K and V read at the mean position */
         per_token = weights + kv;
     /* warm-up (not timed): page in the weights, size the caches */
@@ -249,8 +253,9 @@ int bench_decode_run(const bench_decode_options *o, json_t **result, cpet_err *e
         const double kv_cache_bytes = 2.0 * L * KVD * sizeof(float) * (P + G), size = (double)model_storage_bytes(&m);
         size_t n_params = 0; /* every weight, packed or not (m.n_params counts only the f32 storage) */
         for (int i = 0; i < m.n_tensors; i++) n_params += m.tensors[i].n;
-        *result = json_pack("{s:s, s:s, s:s?, s:I, s:I, s:I, s:i, s:i, s:i, s:b, s:I, s:f, s:f, s:f, s:f, s:f, s:o, s:o, s:o, s:o}", "bench",
-                            "decode", "model", o->model, "adapter", o->adapter, "adapter_params", (json_int_t)(ad.n_params + rec.n_params), "model_bytes", (json_int_t)size, "model_n_params", (json_int_t)n_params,
+        *result = json_pack("{s:s, s:s, s:s?, s:b, s:I, s:I, s:I, s:i, s:i, s:i, s:b, s:I, s:f, s:f, s:f, s:f, s:f, s:o, s:o, s:o, s:o}",
+                            "bench", "decode", "model", o->model, "adapter", o->adapter, "merged", o->merge, "adapter_params",
+                            (json_int_t)adapter_params, "model_bytes", (json_int_t)size, "model_n_params", (json_int_t)n_params,
                             "n_prompt", P, "n_gen", G, "reps", R, "q8_activations", o->q8_activations, "seed", (json_int_t)o->seed,
                             "bytes_per_token", per_token, "weight_bytes_per_token", weights, "peak_rss_mb", peak_rss_mb,
                             "kv_cache_mb", kv_cache_bytes / 1048576.0, "rss_over_size_plus_kv",

@@ -188,7 +188,7 @@ static int bench_decode(int argc, char **argv)
         int bad = 0;
         if (cli_is_help(a)) {
             printf("usage: cpet bench decode MODEL_DIR [--prompt-tokens 128] [--gen-tokens 256] [--threads 1,2] [--reps 5]\n"
-                   "                        [--q8-activations] [--adapter LORA] [--seed 1] [-o FILE.json] [--csv FILE.csv]\n"
+                   "                        [--q8-activations] [--adapter LORA [--merge]] [--seed 1] [-o FILE.json] [--csv FILE.csv]\n"
                    "llama-bench's tests on a model (f32 or packed): pp = the prompt as one chunk through the KV cache,\n"
                    "tg = greedy single-token steps; tokens/s median and spread over reps per thread count. Decode is\n"
                    "memory-bound: each rep is followed by a read-only stream and a STREAM copy, and `of bound` is\n"
@@ -196,7 +196,9 @@ static int bench_decode(int argc, char **argv)
                    "fraction too). The JSON adds the samples, bytes per token, peak RSS and RSS / (size + KV cache),\n"
                    "and the greedy ids (to compare with other runtimes on the same weights). A directory's F32 tensors\n"
                    "are read in place from the mapped checkpoint; with --q8-activations 4-bit linears keep only their\n"
-                   "decode pack.\n");
+                   "decode pack. --adapter runs a PEFT adapter (and a CA-LoRA adapter's recovery modules) unmerged;\n"
+                   "--merge merges its LoRA into the base first (a packed base is re-quantized in its own format, a\n"
+                   "private copy of the weights: peak RSS counts it); recovery modules always run unmerged.\n");
             return 0;
         }
         if (!strcmp(a, "-o")) bad = !(out = cli_value(argc, argv, &i));
@@ -209,6 +211,7 @@ static int bench_decode(int argc, char **argv)
             bad = !v || thread_list(v, o.threads, &o.n_threads) != 0;
         } else if (!strcmp(a, "--q8-activations")) o.q8_activations = 1;
         else if (!strcmp(a, "--adapter")) bad = !(o.adapter = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--merge")) o.merge = 1;
         else if (!strcmp(a, "--seed")) {
             int seed = 0;
             bad = int_opt(a, argc, argv, &i, 0, 0x7fffffff, &seed) != 0;
@@ -227,6 +230,70 @@ static int bench_decode(int argc, char **argv)
         atomic_file af;
         if (atomic_open(&af, csv, &err) != 0) return json_decref(result), cli_report(&err);
         bench_decode_csv(result, af.fp);
+        if (atomic_commit(&af, &err) != 0) return json_decref(result), cli_report(&err);
+    }
+    return out ? bench_emit(result, out) : (json_decref(result), 0);
+}
+
+/* cpet bench adapters --base M --compressed CM --adapter DIR [--task T] */
+static int bench_adapters(int argc, char **argv)
+{
+    bench_adapters_options o = bench_adapters_defaults();
+    o.log = stderr_is_tty() ? stderr : NULL;
+    const char *out = NULL, *csv = NULL;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        int bad = 0;
+        if (cli_is_help(a)) {
+            printf("usage: cpet bench adapters --base MODEL --compressed CMODEL --adapter DIR [--task TASKS.jsonl]\n"
+                   "                          [--eval-split test] [--max-adapters 100] [--threads 2] [-o FILE.json] [--csv FILE.csv]\n"
+                   "What deploying task adapters on a compressed model costs: bytes of CMODEL + N adapters (the saved\n"
+                   "adapter file, LoRA and recovery modules) against N full models and N compressed models, N = 1..max\n"
+                   "(--csv: one row per N); the share of the adapter's update a merge into the packed base loses to\n"
+                   "re-quantization; and with --task, the merged model against the unmerged adapter on the split:\n"
+                   "accuracy of each, McNemar's p, prediction agreement, change of the choices' log-likelihoods.\n"
+                   "Recovery modules run unmerged on both sides. Decode speed and peak RSS merged or not: cpet bench\n"
+                   "decode CMODEL --adapter DIR [--merge].\n");
+            return 0;
+        }
+        if (!strcmp(a, "-o")) bad = !(out = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--csv")) bad = !(csv = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--base")) bad = !(o.base = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--compressed")) bad = !(o.compressed = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--adapter")) bad = !(o.adapter = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--task")) bad = !(o.task = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--eval-split")) bad = !(o.eval_split = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--max-adapters")) bad = int_opt(a, argc, argv, &i, 1, 100000, &o.max_adapters) != 0;
+        else if (!strcmp(a, "--threads")) bad = int_opt(a, argc, argv, &i, 1, 1024, &o.threads) != 0;
+        else return cli_error("bench adapters: unknown option %s", a);
+        if (bad) return 1;
+    }
+    json_t *result;
+    cpet_err err;
+    if (bench_adapters_run(&o, &result, &err) != 0) return cli_report(&err);
+    const json_t *by = json_object_get(result, "bytes"), *mg = json_object_get(result, "merge"), *dr = json_object_get(result, "drift");
+    printf("%s: %.2f MB compressed (%.2f MB uncompressed), adapter %.3f MB: %.0f adapters fit in the bytes compression saved\n",
+           o.compressed, json_number_value(json_object_get(by, "compressed")) / 1e6, json_number_value(json_object_get(by, "base")) / 1e6,
+           json_number_value(json_object_get(by, "adapter_file")) / 1e6, json_number_value(json_object_get(by, "adapters_per_saved_base")));
+    printf("merge: %d of %d modules re-quantized, %.1f%% of the update lost to rounding (mean; max %.1f%%)\n",
+           (int)json_integer_value(json_object_get(mg, "requantized_modules")), (int)json_integer_value(json_object_get(mg, "modules")),
+           100 * json_number_value(json_object_get(mg, "update_lost_to_rounding_mean")),
+           100 * json_number_value(json_object_get(mg, "update_lost_to_rounding_max")));
+    if (json_is_object(dr))
+        printf("drift: acc %.4f unmerged -> %.4f merged (McNemar p=%.3f), %.1f%% of predictions agree\n",
+               json_number_value(json_object_get(dr, "acc_unmerged")), json_number_value(json_object_get(dr, "acc_merged")),
+               json_number_value(json_object_get(dr, "mcnemar_p")), 100 * json_number_value(json_object_get(dr, "prediction_agreement")));
+    if (csv) {
+        atomic_file af;
+        if (atomic_open(&af, csv, &err) != 0) return json_decref(result), cli_report(&err);
+        fprintf(af.fp, "n,compressed_plus_adapters,base_plus_adapters,full_models,compressed_models\n");
+        size_t k;
+        json_t *row;
+        json_array_foreach(json_object_get(result, "per_n"), k, row)
+            fprintf(af.fp, "%lld,%.0f,%.0f,%.0f,%.0f\n", (long long)json_integer_value(json_object_get(row, "n")),
+                    json_number_value(json_object_get(row, "compressed_plus_adapters")),
+                    json_number_value(json_object_get(row, "base_plus_adapters")), json_number_value(json_object_get(row, "full_models")),
+                    json_number_value(json_object_get(row, "compressed_models")));
         if (atomic_commit(&af, &err) != 0) return json_decref(result), cli_report(&err);
     }
     return out ? bench_emit(result, out) : (json_decref(result), 0);
@@ -340,6 +407,7 @@ int cmd_bench(int argc, char **argv)
         printf("usage: cpet bench engine|tokenizer|pretrain|gemv [options]   (cpet bench NAME --help)\n"
                "       cpet bench decode MODEL_DIR [--prompt-tokens 128 --gen-tokens 256 --threads 1,2 --reps 5]\n"
                "       cpet bench lora MODEL_DIR [--rank 8 --seq 64 --batch 4 --steps 4 --threads 2]\n"
+               "       cpet bench adapters --base MODEL --compressed CMODEL --adapter DIR [--task TASKS.jsonl]\n"
                "       cpet bench history append RESULT.json... --history FILE.jsonl\n"
                "       cpet bench summary RESULTS_DIR [-o FILE.md]\n");
         return argc < 2 ? 2 : 0;
@@ -350,9 +418,10 @@ int cmd_bench(int argc, char **argv)
     if (strcmp(argv[1], "gemv") == 0) return bench_gemv(argc, argv);
     if (strcmp(argv[1], "decode") == 0) return bench_decode(argc, argv);
     if (strcmp(argv[1], "lora") == 0) return bench_lora(argc, argv);
+    if (strcmp(argv[1], "adapters") == 0) return bench_adapters(argc, argv);
     if (strcmp(argv[1], "history") == 0) return bench_history(argc, argv);
     if (strcmp(argv[1], "summary") == 0) return bench_summary(argc, argv);
-    return cli_error("bench: unknown benchmark '%s' (available: engine, tokenizer, pretrain, gemv, decode, lora; or history, summary)",
+    return cli_error("bench: unknown benchmark '%s' (available: engine, tokenizer, pretrain, gemv, decode, lora, adapters; or history, summary)",
                      argv[1]);
 }
 

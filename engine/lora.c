@@ -560,8 +560,7 @@ int lora_save_with(const lora_adapter *a, const param_tensor *extra, int n_extra
     return rc;
 }
 
-/* w [out, in] += s B (M) A */
-static int add_delta(const lora_module *lm, float *w, cpet_err *err)
+int lora_module_add_delta(const lora_module *lm, float *w, cpet_err *err)
 {
     float *bm = NULL; /* with a mixer: W += s (B M) A */
     if (lm->M) {
@@ -582,7 +581,7 @@ int lora_merge(lora_adapter *a, cpet_err *err)
             return cpet_fail(err, "lora merge: module %d's base is packed (quantized); merging would have to requantize it",
                              i);
     for (int i = 0; i < a->n_mods; i++)
-        if (add_delta(&a->mods[i], a->mods[i].target->w, err) != 0) return -1;
+        if (lora_module_add_delta(&a->mods[i], a->mods[i].target->w, err) != 0) return -1;
     lora_detach(a);
     return 0;
 }
@@ -610,7 +609,7 @@ int lora_merge_requantize(lora_adapter *a, model *m, cpet_err *err)
         float *w = malloc((size_t)lm->out * lm->in * sizeof(float));
         if (!w) return cpet_fail(err, "out of memory merging '%s'", lm->module);
         qtensor_dequantize(old, w);
-        if (add_delta(lm, w, err) != 0) return free(w), -1;
+        if (lora_module_add_delta(lm, w, err) != 0) return free(w), -1;
         qtensor q;
         const int decode = old->q8_activations, packed = old->pack != NULL;
         int rc = quantize_rtn(&q, old->format, w, lm->out, lm->in, old->group, err);
@@ -622,7 +621,7 @@ int lora_merge_requantize(lora_adapter *a, model *m, cpet_err *err)
         if (packed && qtensor_pack_decode(now) != 0) return cpet_fail(err, "out of memory re-packing '%s' for decode", lm->module);
     }
     for (int i = 0; i < a->n_mods; i++) /* the f32 bases */
-        if (!a->mods[i].target->qw && a->mods[i].target->w && add_delta(&a->mods[i], a->mods[i].target->w, err) != 0) return -1;
+        if (!a->mods[i].target->qw && a->mods[i].target->w && lora_module_add_delta(&a->mods[i], a->mods[i].target->w, err) != 0) return -1;
     lora_detach(a);
     return 0;
 }

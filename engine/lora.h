@@ -62,6 +62,8 @@ void lora_attach(lora_adapter *a);
 void lora_detach(lora_adapter *a);
 /* W += scaling * B A for every module, then detaches: the model alone now computes what model+adapter did. */
 int lora_merge(lora_adapter *a, cpet_err *err); /* refused for a packed base */
+/* w [out, in] += scaling B (M) A: the module's update to a weight (merges and their measurements) */
+int lora_module_add_delta(const lora_module *lm, float *w, cpet_err *err);
 /* lora_merge on any base of m: a packed base is dequantized, given s B (M) A, and quantized again in its own
  * format and group, round-to-nearest (GPTQ's error compensation is not redone), replacing the packed
  * matrix -- the deployment users ask about, whose drift against the unmerged adapter is then measurable.

@@ -17,6 +17,7 @@
 #include "method.h"
 #include "recovery.h"
 #include "tensor.h"
+#include "fileio.h"
 #include "spec.h"
 #include "stats.h"
 #include "tokenizer.h"
@@ -935,6 +936,129 @@ static void make_tiny_adapter(const char *dir)
     cr_assert_eq(lora_save(&ad, path, &err), 0, "%s", err.msg);
     lora_free(&ad);
     model_free(&m);
+}
+
+/* an adapter like make_tiny_adapter's with B ~ N(0, sd): the size of its update against int8's step */
+static void make_scaled_adapter(const char *dir, const char *name, float sd)
+{
+    char path[700];
+    cpet_err err;
+    model m;
+    snprintf(path, sizeof path, "%s/model", dir);
+    cr_assert_eq(model_load(&m, path, &err), 0, "%s", err.msg);
+    const char *targets[] = {"q_proj", "v_proj"};
+    lora_adapter ad;
+    cr_assert_eq(lora_create(&ad, &m, 2, 4.0f, 0, targets, 2, 3, &err), 0, "%s", err.msg);
+    cpet_rng r;
+    rng_seed(&r, 4);
+    for (int i = 0; i < ad.n_mods; i++) fill_normal(ad.mods[i].B->p, ad.mods[i].B->n, sd, &r);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    cr_assert_eq(lora_save(&ad, path, &err), 0, "%s", err.msg);
+    lora_free(&ad);
+    model_free(&m);
+}
+
+static json_t *load_json(const char *path)
+{
+    json_error_t jerr;
+    json_t *j = json_load_file(path, 0, &jerr);
+    cr_assert_not_null(j, "%s: %s", path, jerr.text);
+    return j;
+}
+
+Test(run, report_by_compression_and_the_adapter_bench, .timeout = 300)
+{
+    char dir[256], path[700], cmd[4096], out[8192];
+    make_temp_dir(dir, sizeof dir);
+    make_tiny_setup(dir);
+    make_tiny_adapter(dir);
+    snprintf(path, sizeof path, "%s/tasks2.jsonl", dir); /* a second task: the report's average is over two */
+    FILE *fp = fopen(path, "w");
+    for (int i = 0; i < 40; i++)
+        fprintf(fp, "{\"prompt\": \"%s\", \"choices\": [\" one\", \" two\"], \"label\": %d, \"split\": \"%s\"}\n", i % 3 ? "gamma" : "delta",
+                i % 2, i < 30 ? "train" : "test");
+    fclose(fp);
+    snprintf(path, sizeof path, "%s/ca.json", dir);
+    char spec[3072];
+    snprintf(spec, sizeof spec,
+             "{\"name\": \"ca\", \"models\": [\"%s/model\"], \"compressions\": [\"none\", \"rtn-int8\"], \"methods\": ["
+             "{\"name\": \"calora\", \"label\": \"LLM+LoRA\", \"adapter\": \"%s/adapter\", \"steps\": 0, \"recovery\": false, \"compressions\": [\"none\"]},"
+             "{\"name\": \"calora\", \"label\": \"rd\", \"adapter\": \"%s/adapter\", \"init\": \"random\", \"recovery\": false, \"distill\": 0,"
+             " \"steps\": 6, \"batch\": 4, \"lr\": 0.01, \"compressions\": [\"rtn-int8\"]},"
+             "{\"name\": \"calora\", \"label\": \"i\", \"adapter\": \"%s/adapter\", \"recovery\": false, \"distill\": 0, \"steps\": 6,"
+             " \"batch\": 4, \"lr\": 0.01, \"compressions\": [\"rtn-int8\"]}],"
+             " \"tasks\": [\"%s/tasks.jsonl\", \"%s/tasks2.jsonl\"], \"seeds\": [0, 1], \"threads\": 1}",
+             dir, dir, dir, dir, dir, dir);
+    write_text(path, spec);
+    snprintf(cmd, sizeof cmd, "%s run %s -o %s/ca", CPET_BINARY, path, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s report %s/ca -o %s/rep --by compression --upper LLM+LoRA --baseline rd --highlight i --no-plots",
+             CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/rep/rtn-int8/table.json", dir);
+    json_t *t = load_json(path), *rows = json_object_get(t, "rows");
+    cr_assert_eq(json_array_size(rows), 3, "the reference row, then the compression's two");
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(rows, 0), "label")), "LLM+LoRA");
+    json_t *row_i = json_array_get(rows, 2), *cells = json_object_get(row_i, "cells");
+    cr_assert_str_eq(json_string_value(json_object_get(row_i, "label")), "i");
+    /* the average's paired difference is the mean of the per-task ones (each a mean over the same seeds) */
+    double per_task = 0.5 * (json_number_value(json_object_get(json_object_get(json_object_get(cells, "tasks"), "vs_baseline"), "diff")) +
+                             json_number_value(json_object_get(json_object_get(json_object_get(cells, "tasks2"), "vs_baseline"), "diff")));
+    json_t *avg = json_object_get(row_i, "average_vs_baseline");
+    cr_assert_not_null(avg);
+    const double avg_diff = json_number_value(json_object_get(avg, "diff"));
+    cr_assert_float_eq(avg_diff, per_task, 1e-12);
+    cr_assert_leq(json_number_value(json_object_get(avg, "ci_lo")), avg_diff);
+    cr_assert_geq(json_number_value(json_object_get(avg, "ci_hi")), avg_diff);
+    snprintf(path, sizeof path, "%s/rep/index.md", dir);
+    char *index = read_whole_file(path, NULL);
+    cr_assert_not_null(index);
+    char want[64];
+    snprintf(want, sizeof want, "i vs rd: %+.2f", 100 * avg_diff);
+    cr_assert(strstr(index, "- **rtn-int8**") && strstr(index, want), "the finding quotes the table (%s): %s", want, index);
+    free(index);
+    json_decref(t);
+    snprintf(cmd, sizeof cmd, "%s report %s/ca -o %s/bad --by compression --upper nobody --baseline rd", CPET_BINARY, dir, dir);
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
+    cr_assert(strstr(out, "--upper 'nobody' is no method"), "%s", out);
+
+    /* bench adapters on an int8 copy: bytes are the files', and an update far below int8's step is rounded
+     * away by a merge while a large one survives it */
+    snprintf(cmd, sizeof cmd, "%s compress %s/model --method rtn-int8 -o %s/c8", CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    make_scaled_adapter(dir, "big", 30.0f);
+    make_scaled_adapter(dir, "tiny", 1e-6f);
+    double lost[2];
+    const char *names[2] = {"big", "tiny"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd, "%s bench adapters --base %s/model --compressed %s/c8 --adapter %s/%s --task %s/tasks.jsonl "
+                 "--max-adapters 5 --threads 1 -o %s/ba.json --csv %s/ba.csv", CPET_BINARY, dir, dir, dir, names[k], dir, dir, dir);
+        cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+        snprintf(path, sizeof path, "%s/ba.json", dir);
+        json_t *r = load_json(path);
+        lost[k] = json_number_value(json_object_get(json_object_get(r, "merge"), "update_lost_to_rounding_mean"));
+        json_t *per_n = json_object_get(r, "per_n"), *by = json_object_get(r, "bytes"), *dr = json_object_get(r, "drift");
+        cr_assert_eq(json_array_size(per_n), 5);
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s/adapter_model.safetensors", dir, names[k]);
+        cr_assert_eq(stat(path, &st), 0);
+        cr_assert_float_eq(json_number_value(json_object_get(by, "adapter_file")), (double)st.st_size, 0.5, "the adapter's file");
+        cr_assert_float_eq(json_number_value(json_object_get(json_array_get(per_n, 2), "compressed_plus_adapters")),
+                           json_number_value(json_object_get(by, "compressed")) + 3.0 * st.st_size, 0.5, "base + 3 adapters");
+        cr_assert_float_eq(json_number_value(json_object_get(json_array_get(per_n, 2), "full_models")),
+                           3.0 * json_number_value(json_object_get(by, "base")), 0.5);
+        cr_assert_eq(json_integer_value(json_object_get(json_object_get(r, "merge"), "requantized_modules")), 2, "q and v, packed");
+        const double agree = json_number_value(json_object_get(dr, "prediction_agreement"));
+        cr_assert(agree >= 0 && agree <= 1 && json_integer_value(json_object_get(dr, "n")) == 10, "drift on the 10 test examples");
+        json_decref(r);
+    }
+    cr_assert_lt(lost[0], 0.05, "a large update survives re-quantization: %g lost", lost[0]);
+    cr_assert_gt(lost[1], 0.5, "an update far below a step is rounded away: %g lost", lost[1]);
+    snprintf(path, sizeof path, "%s/ba.csv", dir);
+    char *csv = read_whole_file(path, NULL);
+    cr_assert_not_null(csv);
+    cr_assert_eq(count_lines(csv), 6, "a header and one row per N");
+    free(csv);
 }
 
 Test(run, calora_cells_carry_an_adapter_onto_a_compressed_model, .timeout = 300)
