@@ -93,12 +93,19 @@ typedef struct {
     const char *base, *compressed, *adapter; /* the uncompressed model, its compressed version, a PEFT adapter dir */
     const char *task, *eval_split;           /* drift on this task's split (task NULL: no drift) */
     int max_adapters, threads;
+    int decode;                              /* also decode tokens/s and peak RSS: base, + adapter, merged */
+    int prompt_tokens, gen_tokens, reps;     /* of that decode (bench decode's tests, one thread count) */
+    const char *scratch_dir;                 /* where the decode children hand back their results */
     FILE *log;
 } bench_adapters_options;
 bench_adapters_options bench_adapters_defaults(void);
 /* bytes of a compressed base + N adapters vs N full / compressed models; the share of the adapter's update a
  * re-quantized merge loses; the merged model's drift against the unmerged adapter on a task (bench_adapters.c) */
 int bench_adapters_run(const bench_adapters_options *o, json_t **result, cpet_err *err);
+/* its Markdown: the decode table, bytes at a few N, the merge and drift lines */
+void bench_adapters_markdown(const json_t *result, FILE *out);
+/* bytes against N as a gnuplot plot DIR/NAME.{dat,gp,png,svg} */
+int bench_adapters_plot(const json_t *result, const char *dir, const char *name, cpet_err *err);
 
 /* STREAM copy GB/s (read + write counted) over n floats, on the engine's threads. */
 double bench_stream_copy_gbs(float *dst, const float *src, size_t n);

@@ -13,22 +13,76 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "bench.h"
 #include "blas.h"
 #include "evaluate.h"
 #include "facts.h"
+#include "fileio.h"
 #include "gguf.h"
+#include "gnuplot.h"
 #include "lora.h"
 #include "model.h"
 #include "recovery.h"
 #include "stats.h"
+#include "supervise.h"
 #include "tasks.h"
 #include "tokenizer.h"
 
 bench_adapters_options bench_adapters_defaults(void)
 {
-    return (bench_adapters_options){.eval_split = "test", .max_adapters = 100, .threads = 2};
+    return (bench_adapters_options){.eval_split = "test", .max_adapters = 100, .threads = 2, .prompt_tokens = 32, .gen_tokens = 64,
+                                    .reps = 5, .scratch_dir = "/tmp"};
+}
+
+/* one bench decode variant in a child process: its own peak RSS */
+static int decode_child(void *ctx, json_t *result, cpet_err *err)
+{
+    json_t *r;
+    if (bench_decode_run(ctx, &r, err) != 0) return -1;
+    json_object_update(result, r);
+    json_decref(r);
+    return 0;
+}
+
+static json_t *decode_variants(const bench_adapters_options *o, cpet_err *err)
+{
+    const char *names[3] = {"base", "unmerged", "merged"};
+    json_t *out = json_object();
+    for (int v = 0; v < 3; v++) {
+        bench_decode_options d = bench_decode_defaults();
+        d.model = o->compressed;
+        d.prompt_tokens = o->prompt_tokens, d.gen_tokens = o->gen_tokens, d.reps = o->reps;
+        d.threads[0] = o->threads, d.n_threads = 1;
+        d.adapter = v ? o->adapter : NULL;
+        d.merge = v == 2;
+        d.log = NULL;
+        char handoff[4200];
+        snprintf(handoff, sizeof handoff, "%s/cpet-bench-adapters-%d-%s.json", o->scratch_dir, (int)getpid(), names[v]);
+        supervised_usage use;
+        json_t *r = supervise(decode_child, &d, handoff, &use);
+        if (strcmp(json_string_value(json_object_get(r, "status")) ?: "", "ok") != 0) {
+            cpet_fail(err, "bench adapters: decode (%s): %s", names[v], json_string_value(json_object_get(r, "error")) ?: "failed");
+            json_decref(r);
+            json_decref(out);
+            return NULL;
+        }
+        char key[16];
+        snprintf(key, sizeof key, "t%d", o->threads);
+        const json_t *sum = json_object_get(json_object_get(r, "summary"), key);
+        json_object_set_new(out, names[v], json_pack("{s:f, s:f, s:f, s:I, s:f}", "tg_tokens_per_s",
+                                                   json_number_value(json_object_get(sum, "tg_tokens_per_s")), "pp_tokens_per_s",
+                                                   json_number_value(json_object_get(sum, "pp_tokens_per_s")), "peak_rss_mb",
+                                                   json_number_value(json_object_get(r, "peak_rss_mb")), "adapter_params",
+                                                   json_integer_value(json_object_get(r, "adapter_params")), "child_peak_rss_mb",
+                                                   use.peak_rss_mb));
+        if (o->log)
+            fprintf(o->log, "decode %s: tg %.1f tok/s, peak RSS %.1f MiB\n", names[v], json_number_value(json_object_get(sum, "tg_tokens_per_s")),
+                    json_number_value(json_object_get(r, "peak_rss_mb")));
+        json_decref(r);
+    }
+    return out;
 }
 
 static double file_bytes(const char *dir, const char *name)
@@ -158,6 +212,8 @@ int bench_adapters_run(const bench_adapters_options *o, json_t **result, cpet_er
             tokenizer_free(&tok);
         }
     }
+    json_t *decode = NULL;
+    if (rc == 0 && o->decode && !(decode = decode_variants(o, err))) rc = -1;
     if (rc == 0) {
         const double per_adapter = isnan(adapter_bytes) ? lora_param_bytes + recovery_param_bytes : adapter_bytes;
         json_t *rows = json_array();
@@ -165,19 +221,107 @@ int bench_adapters_run(const bench_adapters_options *o, json_t **result, cpet_er
             json_array_append_new(rows, json_pack("{s:i, s:f, s:f, s:f, s:f}", "n", n, "compressed_plus_adapters",
                                                   comp_bytes + n * per_adapter, "base_plus_adapters", base_bytes + n * per_adapter,
                                                   "full_models", n * base_bytes, "compressed_models", n * comp_bytes));
-        *result = json_pack("{s:s, s:s, s:s, s:s, s:{s:f, s:f, s:f, s:f, s:f, s:f}, s:o, s:{s:i, s:i, s:f, s:f, s:b}, s:o, s:o}",
+        *result = json_pack("{s:s, s:s, s:s, s:s, s:{s:f, s:f, s:f, s:f, s:f, s:f}, s:o, s:{s:i, s:i, s:f, s:f, s:b}, s:o, s:o, s:o, s:i}",
                             "bench", "adapters", "base", o->base, "compressed", o->compressed, "adapter", o->adapter, "bytes", "base",
                             base_bytes, "compressed", comp_bytes, "adapter_file", per_adapter, "lora_params", lora_param_bytes,
                             "recovery_params", recovery_param_bytes, "adapters_per_saved_base",
                             (base_bytes - comp_bytes) / per_adapter, "per_n", rows, "merge", "modules", ad_u.n_mods,
                             "requantized_modules", packed, "update_lost_to_rounding_mean", lost_mean,
                             "update_lost_to_rounding_max", lost_max, "recovery_modules_stay_unmerged", rec_u.n_mods > 0,
-                            "drift", drift ? drift : json_null(), "facts", run_facts());
-        drift = NULL;
+                            "drift", drift ? drift : json_null(), "decode", decode ? decode : json_null(), "facts", run_facts(),
+                            "threads", o->threads);
+        drift = decode = NULL;
     }
     json_decref(drift);
+    json_decref(decode);
     recovery_free(&rec_u), recovery_free(&rec_m);
     lora_free(&ad_u), lora_free(&ad_m);
     model_free(&unmerged), model_free(&merged);
     return rc;
+}
+
+static double num(const json_t *o, const char *k) { return json_number_value(json_object_get(o, k)); }
+
+void bench_adapters_markdown(const json_t *r, FILE *f)
+{
+    const json_t *by = json_object_get(r, "bytes"), *mg = json_object_get(r, "merge"), *dr = json_object_get(r, "drift"),
+                 *dec = json_object_get(r, "decode"), *per_n = json_object_get(r, "per_n");
+    const json_t *facts = json_object_get(r, "facts");
+    fprintf(f, "`%s` (%.2f MB; uncompressed `%s`, %.2f MB) with the adapter `%s` (%.3f MB as saved: LoRA %.3f MB + recovery "
+               "modules %.3f MB, f32). Revision %s, %d thread(s).\n\n",
+            json_string_value(json_object_get(r, "compressed")), num(by, "compressed") / 1e6, json_string_value(json_object_get(r, "base")),
+            num(by, "base") / 1e6, json_string_value(json_object_get(r, "adapter")), num(by, "adapter_file") / 1e6, num(by, "lora_params") / 1e6,
+            num(by, "recovery_params") / 1e6, json_string_value(json_object_get(facts, "git_revision")) ?: "?",
+            (int)json_integer_value(json_object_get(r, "threads")));
+    if (json_is_object(dec)) {
+        fprintf(f, "| decode on the compressed model | tg tokens/s | pp tokens/s | peak RSS (MiB) | adapter parameters beside the base |\n"
+                   "|---|---|---|---|---|\n");
+        const char *names[3] = {"base", "unmerged", "merged"}, *what[3] = {"base alone", "+ adapter, unmerged",
+                                                                            "+ adapter merged (LoRA re-quantized into the base)"};
+        for (int v = 0; v < 3; v++) {
+            const json_t *x = json_object_get(dec, names[v]);
+            fprintf(f, "| %s | %.1f | %.1f | %.1f | %lld |\n", what[v], num(x, "tg_tokens_per_s"), num(x, "pp_tokens_per_s"),
+                    num(x, "peak_rss_mb"), (long long)json_integer_value(json_object_get(x, "adapter_params")));
+        }
+        fprintf(f, "\nOne process per row (bench decode: median of the reps; RSS before the bandwidth probe's buffers).\n\n");
+    }
+    fprintf(f, "| tasks N | compressed + N adapters | uncompressed + N adapters | N compressed models | N full models |\n"
+               "|---|---|---|---|---|\n");
+    const int shown[] = {1, 2, 5, 10, 20, 50, 100, 1000};
+    for (int k = 0; k < 8; k++) {
+        const json_t *row = json_array_get(per_n, (size_t)shown[k] - 1);
+        if (!row) break;
+        fprintf(f, "| %d | %.1f MB | %.1f MB | %.1f MB | %.1f MB |\n", shown[k], num(row, "compressed_plus_adapters") / 1e6,
+                num(row, "base_plus_adapters") / 1e6, num(row, "compressed_models") / 1e6, num(row, "full_models") / 1e6);
+    }
+    fprintf(f, "\nThe bytes compression saves hold %.1f such adapters.\n\n", num(by, "adapters_per_saved_base"));
+    fprintf(f, "Merging: %lld of %lld LoRA modules sit on packed bases and are re-quantized in their format (round-to-nearest); the "
+               "rounding error is %.1f%% of the size of the adapter's update on average (‖Q(W+ΔW) − (W+ΔW)‖ / ‖ΔW‖, max %.1f%%).%s\n",
+            (long long)json_integer_value(json_object_get(mg, "requantized_modules")), (long long)json_integer_value(json_object_get(mg, "modules")),
+            100 * num(mg, "update_lost_to_rounding_mean"), 100 * num(mg, "update_lost_to_rounding_max"),
+            json_is_true(json_object_get(mg, "recovery_modules_stay_unmerged")) ? " Recovery modules are nonlinear: they stay unmerged." : "");
+    if (json_is_object(dr))
+        fprintf(f, "\nDrift on `%s` (%s split, n = %lld): accuracy %.4f unmerged, %.4f merged (%+.2f points; %lld examples only the "
+                   "merged model gets right, %lld only the unmerged one; McNemar p = %.3f); %.1f%% of predictions agree; the choices' "
+                   "log-likelihoods move by %.4f nats on average (max %.4f).\n",
+                json_string_value(json_object_get(dr, "task")), json_string_value(json_object_get(dr, "split")),
+                (long long)json_integer_value(json_object_get(dr, "n")), num(dr, "acc_unmerged"), num(dr, "acc_merged"),
+                100 * num(dr, "acc_merged_minus_unmerged"), (long long)json_integer_value(json_object_get(dr, "only_merged_right")),
+                (long long)json_integer_value(json_object_get(dr, "only_unmerged_right")), num(dr, "mcnemar_p"),
+                100 * num(dr, "prediction_agreement"), num(dr, "mean_abs_choice_logprob_change"), num(dr, "max_abs_choice_logprob_change"));
+}
+
+int bench_adapters_plot(const json_t *r, const char *dir, const char *name, cpet_err *err)
+{
+    if (make_dirs(dir, err) != 0) return -1;
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s.dat", dir, name);
+    atomic_file af;
+    if (atomic_open(&af, path, err) != 0) return -1;
+    fprintf(af.fp, "# n\tcompressed_plus_adapters_MB\tbase_plus_adapters_MB\tcompressed_models_MB\tfull_models_MB\n");
+    size_t k;
+    json_t *row;
+    json_array_foreach(json_object_get(r, "per_n"), k, row)
+        fprintf(af.fp, "%lld\t%.4f\t%.4f\t%.4f\t%.4f\n", (long long)json_integer_value(json_object_get(row, "n")),
+                num(row, "compressed_plus_adapters") / 1e6, num(row, "base_plus_adapters") / 1e6, num(row, "compressed_models") / 1e6,
+                num(row, "full_models") / 1e6);
+    if (atomic_commit(&af, err) != 0) return -1;
+    if (!gnuplot_available()) return 0;
+    snprintf(path, sizeof path, "%s/%s.gp", dir, name);
+    if (atomic_open(&af, path, err) != 0) return -1;
+    char plot[1024];
+    snprintf(plot, sizeof plot,
+             "plot '%s.dat' using 1:5 with lines lw 2 lc rgb '#d62728' title 'N full models (one fine-tuned per task)', \\\n"
+             "  '' using 1:4 with lines lw 2 lc rgb '#ff7f0e' title 'N compressed models', \\\n"
+             "  '' using 1:3 with lines lw 2 lc rgb '#1f77b4' title 'uncompressed base + N adapters', \\\n"
+             "  '' using 1:2 with lines lw 3 lc rgb '#2ca02c' title 'compressed base + N CA-LoRA adapters'",
+             name);
+    fprintf(af.fp, "# cpet bench adapters: bytes on the device against the number of task adapters, from %s.dat\n"
+                   "set datafile separator \"\\t\"\nset grid lc rgb '#dddddd'\nset border 3\nset xtics nomirror\nset ytics nomirror\n"
+                   "set logscale xy\nset xlabel 'tasks N'\nset ylabel 'MB (log scale)'\nset key left top\n"
+                   "set title 'Storage for N tasks: one base + N adapters against N models'\n",
+            name);
+    gnuplot_terminals(af.fp, 900, 560, plot);
+    if (atomic_commit(&af, err) != 0) return -1;
+    return gnuplot_run(dir, name, err);
 }

@@ -240,20 +240,22 @@ static int bench_adapters(int argc, char **argv)
 {
     bench_adapters_options o = bench_adapters_defaults();
     o.log = stderr_is_tty() ? stderr : NULL;
-    const char *out = NULL, *csv = NULL;
+    const char *out = NULL, *csv = NULL, *md = NULL, *plot = NULL;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         int bad = 0;
         if (cli_is_help(a)) {
             printf("usage: cpet bench adapters --base MODEL --compressed CMODEL --adapter DIR [--task TASKS.jsonl]\n"
-                   "                          [--eval-split test] [--max-adapters 100] [--threads 2] [-o FILE.json] [--csv FILE.csv]\n"
+                   "                          [--eval-split test] [--max-adapters 100] [--threads 2] [--decode [--prompt-tokens 32\n"
+                   "                          --gen-tokens 64 --reps 5]] [-o FILE.json] [--csv FILE.csv] [--md FILE.md] [--plot DIR/NAME]\n"
                    "What deploying task adapters on a compressed model costs: bytes of CMODEL + N adapters (the saved\n"
                    "adapter file, LoRA and recovery modules) against N full models and N compressed models, N = 1..max\n"
                    "(--csv: one row per N); the share of the adapter's update a merge into the packed base loses to\n"
                    "re-quantization; and with --task, the merged model against the unmerged adapter on the split:\n"
                    "accuracy of each, McNemar's p, prediction agreement, change of the choices' log-likelihoods.\n"
-                   "Recovery modules run unmerged on both sides. Decode speed and peak RSS merged or not: cpet bench\n"
-                   "decode CMODEL --adapter DIR [--merge].\n");
+                   "Recovery modules run unmerged on both sides. --decode adds decode tokens/s and peak RSS of the base\n"
+                   "alone, with the adapter unmerged and merged (bench decode in one child process each). --md writes the\n"
+                   "tables as Markdown, --plot bytes against N as gnuplot DIR/NAME.{dat,gp,png,svg}.\n");
             return 0;
         }
         if (!strcmp(a, "-o")) bad = !(out = cli_value(argc, argv, &i));
@@ -264,6 +266,12 @@ static int bench_adapters(int argc, char **argv)
         else if (!strcmp(a, "--task")) bad = !(o.task = cli_value(argc, argv, &i));
         else if (!strcmp(a, "--eval-split")) bad = !(o.eval_split = cli_value(argc, argv, &i));
         else if (!strcmp(a, "--max-adapters")) bad = int_opt(a, argc, argv, &i, 1, 100000, &o.max_adapters) != 0;
+        else if (!strcmp(a, "--decode")) o.decode = 1;
+        else if (!strcmp(a, "--prompt-tokens")) bad = int_opt(a, argc, argv, &i, 1, 1 << 20, &o.prompt_tokens) != 0;
+        else if (!strcmp(a, "--gen-tokens")) bad = int_opt(a, argc, argv, &i, 1, 1 << 20, &o.gen_tokens) != 0;
+        else if (!strcmp(a, "--reps")) bad = int_opt(a, argc, argv, &i, 1, 64, &o.reps) != 0;
+        else if (!strcmp(a, "--md")) bad = !(md = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--plot")) bad = !(plot = cli_value(argc, argv, &i));
         else if (!strcmp(a, "--threads")) bad = int_opt(a, argc, argv, &i, 1, 1024, &o.threads) != 0;
         else return cli_error("bench adapters: unknown option %s", a);
         if (bad) return 1;
@@ -295,6 +303,21 @@ static int bench_adapters(int argc, char **argv)
                     json_number_value(json_object_get(row, "base_plus_adapters")), json_number_value(json_object_get(row, "full_models")),
                     json_number_value(json_object_get(row, "compressed_models")));
         if (atomic_commit(&af, &err) != 0) return json_decref(result), cli_report(&err);
+    }
+    if (md) {
+        atomic_file af;
+        if (atomic_open(&af, md, &err) != 0) return json_decref(result), cli_report(&err);
+        bench_adapters_markdown(result, af.fp);
+        if (atomic_commit(&af, &err) != 0) return json_decref(result), cli_report(&err);
+    }
+    if (plot) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", plot);
+        char *slash = strrchr(dir, '/');
+        const char *name = slash ? slash + 1 : dir;
+        if (slash) *slash = 0;
+        if (!*name) return json_decref(result), cli_error("bench adapters: --plot DIR/NAME needs a NAME");
+        if (bench_adapters_plot(result, slash ? dir : ".", name, &err) != 0) return json_decref(result), cli_report(&err);
     }
     return out ? bench_emit(result, out) : (json_decref(result), 0);
 }
