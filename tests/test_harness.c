@@ -915,30 +915,8 @@ Test(bench_compare, flags_regressions_beyond_tolerance)
     cr_assert(strstr(out, "missing.json"), "%s", out);
 }
 
-/* the calora method in a matrix: an existing adapter (trained here on the uncompressed tiny model by the
- * lora method's engine path) carried onto an int8 model with recovery modules and distillation; and
- * steps 0 (carried over untrained) on the uncompressed model scores what the adapter alone scores */
-/* the tiny setup plus DIR/adapter: an "existing" LoRA on q/v of DIR/model (random A and B) */
-static void make_tiny_adapter(const char *dir)
-{
-    char path[700];
-    cpet_err err;
-    model m;
-    snprintf(path, sizeof path, "%s/model", dir);
-    cr_assert_eq(model_load(&m, path, &err), 0, "%s", err.msg);
-    const char *targets[] = {"q_proj", "v_proj"};
-    lora_adapter ad;
-    cr_assert_eq(lora_create(&ad, &m, 2, 4.0f, 0, targets, 2, 3, &err), 0, "%s", err.msg);
-    cpet_rng r;
-    rng_seed(&r, 4);
-    for (int i = 0; i < ad.n_mods; i++) fill_normal(ad.mods[i].B->p, ad.mods[i].B->n, 0.3f, &r);
-    snprintf(path, sizeof path, "%s/adapter", dir);
-    cr_assert_eq(lora_save(&ad, path, &err), 0, "%s", err.msg);
-    lora_free(&ad);
-    model_free(&m);
-}
-
-/* an adapter like make_tiny_adapter's with B ~ N(0, sd): the size of its update against int8's step */
+/* DIR/NAME: an "existing" LoRA on q/v of the tiny setup's DIR/model, random A, B ~ N(0, sd) (sd sets its
+ * update's size against a quantization step) */
 static void make_scaled_adapter(const char *dir, const char *name, float sd)
 {
     char path[700];
@@ -957,6 +935,8 @@ static void make_scaled_adapter(const char *dir, const char *name, float sd)
     lora_free(&ad);
     model_free(&m);
 }
+
+static void make_tiny_adapter(const char *dir) { make_scaled_adapter(dir, "adapter", 0.3f); }
 
 static json_t *load_json(const char *path)
 {
@@ -1061,6 +1041,9 @@ Test(run, report_by_compression_and_the_adapter_bench, .timeout = 300)
     free(csv);
 }
 
+/* the calora method in a matrix: an existing adapter carried onto an int8 model with recovery modules and
+ * distillation; and steps 0 (carried over untrained) on the uncompressed model scores what the adapter
+ * alone scores */
 Test(run, calora_cells_carry_an_adapter_onto_a_compressed_model, .timeout = 300)
 {
     char dir[256], path[700], cmd[2048], out[8192];
