@@ -131,6 +131,40 @@ static int pareto(const group *g, int n_groups, const char *ref, double ref_byte
     return rc;
 }
 
+/* Per compression: MB, the upper bound's average, each method's (the baseline in italics), and the paired
+ * task-average differences with the share of the gap closed. */
+static void summary_table(FILE *f, const group *g, int n, char (*methods)[64], int n_methods, const report_options *o)
+{
+    const char *hl = o->highlight ? o->highlight : "–";
+    fprintf(f, "Average accuracy over tasks (mean over seeds). Differences in points, paired over the same examples and seeds "
+               "(bootstrap 95%% CI; tasks weigh equally, seeds drawn once for all tasks); † marks a CI that excludes 0. Gap closed "
+               "= (%s − %s) / (%s − %s), where that gap is significant.\n\n| compression | MB | %s |",
+            hl, o->baseline, o->upper, o->baseline, o->upper);
+    for (int m = 0; m < n_methods; m++) fprintf(f, " %s |", methods[m]);
+    fprintf(f, " %s − %s | %s − %s | gap closed |\n|---|---|---|", o->upper, o->baseline, hl, o->baseline);
+    for (int m = 0; m < n_methods + 3; m++) fprintf(f, "---|");
+    fputc('\n', f);
+    for (int i = 0; i < n; i++) {
+        const table *t = g[i].t;
+        fprintf(f, "| %s | %.2f |", g[i].label, g[i].bytes / 1e6);
+        if (g[i].upper >= 0) fprintf(f, " %.4f |", t->avg[g[i].upper]);
+        else fprintf(f, " – |");
+        for (int m = 0; m < n_methods; m++) {
+            int a = row_of(t, methods[m]);
+            if (a >= 0 && !isnan(t->avg[a])) fprintf(f, a == g[i].baseline ? " *%.4f* |" : " %.4f |", t->avg[a]);
+            else fprintf(f, " |");
+        }
+        char up[96] = "–", hd[96] = "–", closed[32] = "–";
+        if (g[i].upper >= 0 && g[i].baseline >= 0) points(up, sizeof up, &t->paired_avg[g[i].upper]);
+        if (g[i].highlight >= 0 && g[i].baseline >= 0) points(hd, sizeof hd, &t->paired_avg[g[i].highlight]);
+        if (g[i].upper >= 0 && g[i].baseline >= 0 && g[i].highlight >= 0 && t->paired_avg[g[i].upper].ci.excludes_zero) {
+            double gap = t->avg[g[i].upper] - t->avg[g[i].baseline];
+            if (gap > 0) snprintf(closed, sizeof closed, "%.0f%%", 100 * (t->avg[g[i].highlight] - t->avg[g[i].baseline]) / gap);
+        }
+        fprintf(f, " %s | %s | %s |\n", up, hd, closed);
+    }
+}
+
 int report_render_groups(run_view *view, const table *layout, const char *out_dir, const report_options *o, report_summary *sum,
                          cpet_err *err)
 {
@@ -207,50 +241,38 @@ int report_render_groups(run_view *view, const table *layout, const char *out_di
                 for (int m = 0; m < n_methods && !seen; m++) seen = !strcmp(methods[m], g[i].t->rows[a].method);
                 if (!seen && n_methods < MAX_ROWS) snprintf(methods[n_methods++], sizeof methods[0], "%s", g[i].t->rows[a].method);
             }
-        atomic_file af;
+        /* summary.md (README includes it): the reference line, the findings, the compact table; index.md adds
+         * every method's column, the plot and the links */
+        char *summary = NULL;
+        size_t summary_len = 0;
+        FILE *sf = open_memstream(&summary, &summary_len);
+        fprintf(sf, "On **%s** (%.2f MB):", ref, ref_bytes / 1e6);
+        for (int a = 0; a < ref_table->n_rows; a++)
+            if (!strcmp(ref_table->rows[a].compression, ref)) fprintf(sf, "%s %s %.4f", a ? "," : "", ref_table->rows[a].method, ref_table->avg[a]);
+        fprintf(sf, " (average accuracy over tasks).\n\n");
+        for (int i = 0; i < n; i++) finding(sf, &g[i], ref_bytes, o);
+        char compact[2][64];
+        int n_compact = 0;
+        snprintf(compact[n_compact++], sizeof compact[0], "%s", o->baseline);
+        if (o->highlight) snprintf(compact[n_compact++], sizeof compact[0], "%s", o->highlight);
+        fputc('\n', sf);
+        summary_table(sf, g, n, compact, n_compact, o);
+        fclose(sf);
         char path[4400];
-        snprintf(path, sizeof path, "%s/index.md", out_dir);
+        atomic_file af;
+        snprintf(path, sizeof path, "%s/summary.md", out_dir);
         rc = atomic_open(&af, path, err);
-        FILE *f = rc == 0 ? af.fp : NULL;
-        if (f) {
+        if (rc == 0) fputs(summary, af.fp), rc = atomic_commit(&af, err);
+        snprintf(path, sizeof path, "%s/index.md", out_dir);
+        if (rc == 0) rc = atomic_open(&af, path, err);
+        if (rc == 0) {
+            FILE *f = af.fp;
             fprintf(f, "# %s, by compression\n\nRendered by `cpet report --by compression` from the records of `%s` only (spec hash %s): "
-                       "%d records used%s. Accuracy on each task's test split; averages weigh the tasks equally.\n\n",
-                    view->s.name, path_base(view->run_dir), view->s.hash, sum->used, sum->stale ? ", stale records ignored" : "");
-            fprintf(f, "On **%s** (%.2f MB):", ref, ref_bytes / 1e6);
-            for (int a = 0; a < ref_table->n_rows; a++)
-                if (!strcmp(ref_table->rows[a].compression, ref))
-                    fprintf(f, "%s %s %.4f", a ? "," : "", ref_table->rows[a].method, ref_table->avg[a]);
-            fprintf(f, " (average over tasks).\n\n## Findings (generated from the tables below)\n\n");
-            for (int i = 0; i < n; i++) finding(f, &g[i], ref_bytes, o);
-            fprintf(f, "\n## Average accuracy over tasks per compression\n\nMean over seeds of the task average; empty where a method "
-                       "did not run on that compression. Differences in points, paired over the same examples and seeds with a "
-                       "bootstrap 95%% CI (the tasks weigh equally, seeds drawn once for all tasks); † marks a CI that excludes 0. "
-                       "Gap closed = (%s − %s) / (%s − %s), given where that gap is significant.\n\n| compression | MB | %s |",
-                    o->highlight ? o->highlight : "–", o->baseline, o->upper, o->baseline, o->upper);
-            for (int m = 0; m < n_methods; m++) fprintf(f, " %s |", methods[m]);
-            fprintf(f, " %s − %s | %s − %s | gap closed |\n|---|---|---|", o->upper, o->baseline, o->highlight ? o->highlight : "–",
-                    o->baseline);
-            for (int m = 0; m < n_methods + 3; m++) fprintf(f, "---|");
-            fputc('\n', f);
-            for (int i = 0; i < n; i++) {
-                const table *t = g[i].t;
-                fprintf(f, "| [%s](%s/index.md) | %.2f |", g[i].label, g[i].slug, g[i].bytes / 1e6);
-                if (g[i].upper >= 0) fprintf(f, " %.4f |", t->avg[g[i].upper]);
-                else fprintf(f, " – |");
-                for (int m = 0; m < n_methods; m++) {
-                    int a = row_of(t, methods[m]);
-                    if (a >= 0 && !isnan(t->avg[a])) fprintf(f, a == g[i].baseline ? " *%.4f* |" : " %.4f |", t->avg[a]);
-                    else fprintf(f, " |");
-                }
-                char up[96] = "–", hl[96] = "–", closed[32] = "–";
-                if (g[i].upper >= 0 && g[i].baseline >= 0) points(up, sizeof up, &t->paired_avg[g[i].upper]);
-                if (g[i].highlight >= 0 && g[i].baseline >= 0) points(hl, sizeof hl, &t->paired_avg[g[i].highlight]);
-                if (g[i].upper >= 0 && g[i].baseline >= 0 && g[i].highlight >= 0 && t->paired_avg[g[i].upper].ci.excludes_zero) {
-                    double gap = t->avg[g[i].upper] - t->avg[g[i].baseline];
-                    if (gap > 0) snprintf(closed, sizeof closed, "%.0f%%", 100 * (t->avg[g[i].highlight] - t->avg[g[i].baseline]) / gap);
-                }
-                fprintf(f, " %s | %s | %s |\n", up, hl, closed);
-            }
+                       "%d records used%s. Accuracy on each task's test split; averages weigh the tasks equally.\n\n"
+                       "## Findings (generated from the tables)\n\n%s",
+                    view->s.name, path_base(view->run_dir), view->s.hash, sum->used, sum->stale ? ", stale records ignored" : "", summary);
+            fprintf(f, "\n## Every method\n\n");
+            summary_table(f, g, n, methods, n_methods, o);
             if (!sum->plots_skipped)
                 fprintf(f, "\n## Accuracy against bytes\n\n%s on %s and, per compression, %s and %s; the dashed line is the Pareto "
                            "front.\n\n![accuracy vs bytes](scatter_acc_vs_bytes.png)\n",
@@ -260,6 +282,7 @@ int report_render_groups(run_view *view, const table *layout, const char *out_di
             for (int i = 0; i < n; i++) fprintf(f, "- [%s](%s/index.md)\n", g[i].label, g[i].slug);
             rc = atomic_commit(&af, err);
         }
+        free(summary);
     }
     for (int i = 0; i < n; i++) free(g[i].t);
     free(g);
