@@ -748,9 +748,10 @@ int report_render_view(run_view *view, const table *layout, const char *out_dir,
         if (rc == 0 && !sum->plots_skipped && baseline >= 0) rc = plot_paired(t, v, out_dir, err);
         if (rc == 0 && k == 0 && !sum->plots_skipped) rc = plot_curves(t, out_dir, curves, err);
         if (rc == 0) {
-            fprintf(idx, "\n## %s\n\n- [table (Markdown)](table%s.md) · [CSV](table%s.csv) · [JSON](table%s.json)%s\n", metrics[k],
-                    v->suffix, v->suffix, v->suffix, baseline >= 0 ? " · paired differences: [CSV](paired" : "");
-            if (baseline >= 0) fprintf(idx, "%s.csv)\n", v->suffix);
+            fprintf(idx, "\n## %s\n\n- [table (Markdown)](table%s.md) · [CSV](table%s.csv) · [JSON](table%s.json)", metrics[k],
+                    v->suffix, v->suffix, v->suffix);
+            if (baseline >= 0) fprintf(idx, " · paired differences: [CSV](paired%s.csv)", v->suffix);
+            fputc('\n', idx);
             if (!sum->plots_skipped)
                 fprintf(idx, "- [bar chart (PNG)](bars%s.png) · [SVG](bars%s.svg) · [script](bars%s.gp)\n", v->suffix, v->suffix, v->suffix);
             char *md = read_whole_file((snprintf(path, sizeof path, "%s/table%s.md", out_dir, v->suffix), path), NULL);
