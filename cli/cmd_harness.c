@@ -91,7 +91,7 @@ int cmd_report(int argc, char **argv)
         if (cli_is_help(a)) {
             printf("usage: cpet report runs/NAME -o reports/NAME [--metric acc[,perplexity,...]] [--baseline LABEL]\n"
                    "                  [--scatter X,Y]... [--lower-is-better] [--no-plots]\n"
-                   "                  [--by compression --upper LABEL --baseline LABEL [--highlight LABEL]]\n"
+                   "                  [--by compression --upper LABEL --baseline LABEL [--highlight LABEL] [--also LABEL]]\n"
                    "       cpet report --history bench/history.jsonl -o reports/bench-history\n"
                    "       cpet report --pretrain runs/default/model/pretrain.json -o reports/default\n\n"
                    "Renders tables (CSV, JSON, Markdown: rows = methods, columns = tasks + average, mean +- 95%% CI\n"
@@ -107,7 +107,8 @@ int cmd_report(int argc, char **argv)
                    "                  compared with its --baseline row; OUT/index.md: average accuracy per method and\n"
                    "                  compression with bytes, --highlight - baseline and upper - baseline paired (the\n"
                    "                  task average, bootstrap CI), the share of that gap closed, a finding per\n"
-                   "                  compression written from those numbers, and accuracy against bytes (Pareto).\n"
+                   "                  compression written from those numbers; plots: per compression (--also adds a\n"
+                   "                  method's points, e.g. the adapter untrained) and accuracy against bytes (Pareto).\n"
                    "--history FILE    plot every benchmark figure of bench/history.jsonl over revisions.\n"
                    "--pretrain FILE   render a pretrain.json (cpet pretrain) as DIR/pretrain.md.\n"
                    "Without gnuplot the tables are still written and the plots are reported as skipped.\n");
@@ -135,6 +136,8 @@ int cmd_report(int argc, char **argv)
             if (!(o.upper = cli_value(argc, argv, &i))) return 1;
         } else if (strcmp(a, "--highlight") == 0) {
             if (!(o.highlight = cli_value(argc, argv, &i))) return 1;
+        } else if (strcmp(a, "--also") == 0) {
+            if (!(o.carried = cli_value(argc, argv, &i))) return 1;
         } else if (strcmp(a, "--lower-is-better") == 0) o.lower_is_better = 1;
         else if (strcmp(a, "--no-plots") == 0) o.no_plots = 1;
         else if (a[0] == '-') return cli_error("report: unknown option %s", a);

@@ -25,6 +25,7 @@ typedef struct {
     int by_compression;
     const char *upper;     /* the upper bound's method label (e.g. LLM+LoRA on the uncompressed model) */
     const char *highlight; /* the method the findings are about (e.g. CA-LoRA) */
+    const char *carried;   /* --also: a method shown beside them in the per-compression plot (e.g. the adapter untrained) */
 } report_options;
 
 typedef struct {

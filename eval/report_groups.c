@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "fileio.h"
+#include "gnuplot.h"
 #include "report_table.h"
 
 #define MAX_GROUPS 64
@@ -101,34 +102,126 @@ static void finding(FILE *f, const group *g, double ref_bytes, const report_opti
     fprintf(f, "\n");
 }
 
-static int pareto(const group *g, int n_groups, const char *ref, double ref_bytes, const table *ref_table, int ref_upper,
-                  const char *out_dir, const report_options *o, cpet_err *err)
+/* x = bytes (log), y = accuracy: the upper bound, and per compression the baseline and the highlight joined
+ * by an arrow (what the method buys on that compression); the Pareto front over all of them, dashed, its
+ * points labelled. Tells at a glance which compressions stay near the upper bound and at what size. */
+static int pareto_plot(const group *g, int n, const char *ref, double ref_bytes, double upper_acc, const char *out_dir,
+                       const report_options *o, cpet_err *err)
 {
-    table *x = calloc(1, sizeof *x), *y = calloc(1, sizeof *y);
-    if (!x || !y) return free(x), free(y), cpet_fail(err, "out of memory");
-    int n = 0;
-    if (ref_upper >= 0 && !isnan(ref_bytes)) {
-        snprintf(x->rows[n].label, sizeof x->rows[n].label, "%s / %s", ref, o->upper);
-        x->avg[n] = ref_bytes, y->avg[n] = ref_table->avg[ref_upper];
-        n++;
+    const char *name = "pareto_acc_vs_bytes";
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s.dat", out_dir, name);
+    atomic_file af;
+    if (atomic_open(&af, path, err) != 0) return -1;
+    FILE *f = af.fp;
+    /* every point, for the front: bytes, acc, label */
+    double px[2 * MAX_GROUPS + 1], py[2 * MAX_GROUPS + 1];
+    char pl[2 * MAX_GROUPS + 1][300];
+    int np = 0;
+    fprintf(f, "# compression\tbytes\t%s\t%s\n", o->baseline, o->highlight ? o->highlight : "-");
+    for (int i = 0; i < n; i++) {
+        const double yb = g[i].baseline >= 0 ? g[i].t->avg[g[i].baseline] : NAN, yh = g[i].highlight >= 0 ? g[i].t->avg[g[i].highlight] : NAN;
+        if (isnan(g[i].bytes) || (isnan(yb) && isnan(yh))) continue;
+        fprintf(f, "\"%s\"\t%.0f\t%.6f\t%.6f\n", g[i].label, g[i].bytes, yb, yh);
+        if (!isnan(yb)) px[np] = g[i].bytes, py[np] = yb, snprintf(pl[np++], sizeof pl[0], "%s / %s", g[i].label, o->baseline);
+        if (!isnan(yh)) px[np] = g[i].bytes, py[np] = yh, snprintf(pl[np++], sizeof pl[0], "%s / %s", g[i].label, o->highlight);
     }
-    for (int i = 0; i < n_groups; i++) {
-        const int which[2] = {g[i].baseline, g[i].highlight};
-        for (int w = 0; w < 2 && n < MAX_ROWS; w++) {
-            if (which[w] < 0 || isnan(g[i].t->avg[which[w]]) || isnan(g[i].bytes)) continue;
-            snprintf(x->rows[n].label, sizeof x->rows[n].label, "%s / %s", g[i].label, g[i].t->rows[which[w]].method);
-            x->avg[n] = g[i].bytes, y->avg[n] = g[i].t->avg[which[w]];
-            n++;
+    fprintf(f, "\n\n\"%s\"\t%.0f\t%.6f\n", ref, ref_bytes, upper_acc);
+    if (!isnan(ref_bytes) && !isnan(upper_acc)) px[np] = ref_bytes, py[np] = upper_acc, snprintf(pl[np++], sizeof pl[0], "%s / %s", ref, o->upper);
+    /* the front: no other point at most as large and at least as accurate, one of them strictly */
+    int front[2 * MAX_GROUPS + 1], nf = 0;
+    for (int a = 0; a < np; a++) {
+        int dom = 0;
+        for (int b = 0; b < np && !dom; b++)
+            dom = b != a && px[b] <= px[a] && py[b] >= py[a] && (px[b] < px[a] || py[b] > py[a]);
+        if (!dom) front[nf++] = a;
+    }
+    for (int i = 1; i < nf; i++) /* by bytes */
+        for (int j = i; j > 0 && px[front[j]] < px[front[j - 1]]; j--) {
+            int t = front[j];
+            front[j] = front[j - 1], front[j - 1] = t;
         }
+    fprintf(f, "\n\n");
+    for (int i = 0; i < nf; i++) fprintf(f, "\"%s\"\t%.0f\t%.6f\n", pl[front[i]], px[front[i]], py[front[i]]);
+    if (atomic_commit(&af, err) != 0) return -1;
+    snprintf(path, sizeof path, "%s/%s.gp", out_dir, name);
+    if (atomic_open(&af, path, err) != 0) return -1;
+    char qb[300], qh[300], qu[300], plot[2048];
+    gnuplot_quote(qb, sizeof qb, o->baseline);
+    gnuplot_quote(qh, sizeof qh, o->highlight ? o->highlight : "-");
+    snprintf(qu, sizeof qu, "%s (%s)", o->upper, ref);
+    char quq[300];
+    gnuplot_quote(quq, sizeof quq, qu);
+    snprintf(plot, sizeof plot,
+             "plot '%s.dat' index 2 using 2:3 with steps lw 1.5 lc rgb '#777777' dt 2 title 'Pareto front', \\\n"
+             "  '' index 0 using 2:3:(0):($4-$3) with vectors head filled size screen 0.008,25 lw 1.5 lc rgb '#aaaaaa' notitle, \\\n"
+             "  '' index 0 using 2:3 with points pt 7 ps 1.4 lc rgb '#ff7f0e' title %s, \\\n"
+             "  '' index 0 using 2:4 with points pt 13 ps 1.8 lc rgb '#2ca02c' title %s, \\\n"
+             "  '' index 1 using 2:3 with points pt 5 ps 1.8 lc rgb '#1f77b4' title %s, \\\n"
+             "  '' index 2 using 2:3:1 with labels left offset 1,0.8 font ',8' notitle",
+             name, qb, qh, quq);
+    fprintf(af.fp, "# cpet report --by compression: accuracy (task average) against the model's bytes, from %s.dat\n"
+                   "set datafile separator \"\\t\"\nset grid lc rgb '#dddddd'\nset border 3\nset xtics nomirror\nset ytics nomirror\n"
+                   "set logscale x\nset format x '%%.1s %%cB'\nset xlabel 'model bytes (log scale; lower is better)'\n"
+                   "set ylabel 'accuracy, average over tasks'\nset key outside right top font ',9'\nset offsets graph 0.03, graph 0.12, graph 0.06, graph 0.04\n"
+                   "set title 'Accuracy against size: each arrow is one compression, from %s to %s'\n",
+            name, o->baseline, o->highlight ? o->highlight : "-");
+    gnuplot_terminals(af.fp, 1100, 620, plot);
+    if (atomic_commit(&af, err) != 0) return -1;
+    return gnuplot_run(out_dir, name, err);
+}
+
+/* One column per compression (sorted by bytes): the adapter carried over untrained, the baseline and the
+ * highlight as points, the upper bound as a line: who wins where, and by how much, at a glance. */
+static int dumbbell_plot(const group *g, int n, const char *carried, double upper_acc, const char *ref, const char *out_dir,
+                         const report_options *o, cpet_err *err)
+{
+    const char *name = "by_compression";
+    int order[MAX_GROUPS], m = 0;
+    for (int i = 0; i < n; i++) order[m++] = i;
+    for (int i = 1; i < m; i++)
+        for (int j = i; j > 0 && g[order[j]].bytes > g[order[j - 1]].bytes; j--) {
+            int t = order[j];
+            order[j] = order[j - 1], order[j - 1] = t;
+        }
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s.dat", out_dir, name);
+    atomic_file af;
+    if (atomic_open(&af, path, err) != 0) return -1;
+    fprintf(af.fp, "# x\tcompression\tcarried\tbaseline\thighlight\n");
+    for (int k = 0; k < m; k++) {
+        const group *x = &g[order[k]];
+        const int c = row_of(x->t, carried);
+        const double v[3] = {c >= 0 ? x->t->avg[c] : NAN, x->baseline >= 0 ? x->t->avg[x->baseline] : NAN,
+                             x->highlight >= 0 ? x->t->avg[x->highlight] : NAN};
+        fprintf(af.fp, "%d\t\"%s\\n%.1f MB\"", k, x->label, x->bytes / 1e6);
+        for (int j = 0; j < 3; j++) isnan(v[j]) ? fprintf(af.fp, "\tNaN") : fprintf(af.fp, "\t%.6f", v[j]);
+        fputc('\n', af.fp);
     }
-    x->n_rows = y->n_rows = n;
-    memcpy(y->rows, x->rows, sizeof x->rows);
-    metric_view vx = {"bytes", 1, ""}, vy = {"acc", 0, ""};
-    char name[200];
-    int rc = plot_scatter(x, &vx, y, &vy, out_dir, name, sizeof name, err);
-    free(x);
-    free(y);
-    return rc;
+    if (atomic_commit(&af, err) != 0) return -1;
+    snprintf(path, sizeof path, "%s/%s.gp", out_dir, name);
+    if (atomic_open(&af, path, err) != 0) return -1;
+    char qc[300], qb[300], qh[300], qu[300], up[300], plot[2048];
+    gnuplot_quote(qc, sizeof qc, carried ? carried : "carried");
+    gnuplot_quote(qb, sizeof qb, o->baseline);
+    gnuplot_quote(qh, sizeof qh, o->highlight ? o->highlight : "-");
+    snprintf(up, sizeof up, "%s (%s)", o->upper, ref);
+    gnuplot_quote(qu, sizeof qu, up);
+    snprintf(plot, sizeof plot,
+             "plot %.6f with lines lw 2 dt 2 lc rgb '#1f77b4' title %s, \\\n"
+             "  '%s.dat' using 1:4:(0):($5-$4) with vectors nohead lw 3 lc rgb '#cccccc' notitle, \\\n"
+             "  '' using 1:3:xtic(2) with points pt 6 ps 1.6 lw 2 lc rgb '#7f7f7f' title %s, \\\n"
+             "  '' using 1:4 with points pt 7 ps 1.6 lc rgb '#ff7f0e' title %s, \\\n"
+             "  '' using 1:5 with points pt 13 ps 1.9 lc rgb '#2ca02c' title %s",
+             upper_acc, qu, name, qc, qb, qh);
+    fprintf(af.fp, "# cpet report --by compression: per compression (by bytes, largest first) the task-average accuracy, from %s.dat\n"
+                   "set datafile separator \"\\t\"\nset grid ytics lc rgb '#dddddd'\nset border 3\nset xtics nomirror font ',8' rotate by 25 right\n"
+                   "set ytics nomirror\nset xrange [-0.6:%d.6]\nset ylabel 'accuracy, average over tasks'\nset key outside right top font ',9'\n"
+                   "set bmargin 7\nset title 'Per compression: the adapter carried over untrained, retrained from scratch, and adapted'\n",
+            name, m - 1);
+    gnuplot_terminals(af.fp, 1200, 560, plot);
+    if (atomic_commit(&af, err) != 0) return -1;
+    return gnuplot_run(out_dir, name, err);
 }
 
 /* Per compression: MB, the upper bound's average, each method's (the baseline in italics), and the paired
@@ -228,8 +321,9 @@ int report_render_groups(run_view *view, const table *layout, const char *out_di
     memcpy(view->row, orig, (size_t)view->n_cells * sizeof *orig);
     for (int k = 0; k < view->n_cells; k++) sum->used += view->latest[k] && !strcmp(json_string_value(json_object_get(view->latest[k], "status")) ?: "", "ok");
     const double ref_bytes = bytes_of(view, ref);
-    if (rc == 0 && !sum->plots_skipped && ref_table)
-        rc = pareto(g, n, ref, ref_bytes, ref_table, row_of(ref_table, o->upper), out_dir, o, err);
+    const double upper_acc = ref_table && row_of(ref_table, o->upper) >= 0 ? ref_table->avg[row_of(ref_table, o->upper)] : NAN;
+    if (rc == 0 && !sum->plots_skipped && ref_table) rc = pareto_plot(g, n, ref, ref_bytes, upper_acc, out_dir, o, err);
+    if (rc == 0 && !sum->plots_skipped && ref_table) rc = dumbbell_plot(g, n, o->carried, upper_acc, ref, out_dir, o, err);
     if (rc == 0 && ref_table) {
         /* the methods of the groups, in order of first appearance: the summary's columns */
         char methods[MAX_ROWS][64];
@@ -274,9 +368,7 @@ int report_render_groups(run_view *view, const table *layout, const char *out_di
             fprintf(f, "\n## Every method\n\n");
             summary_table(f, g, n, methods, n_methods, o);
             if (!sum->plots_skipped)
-                fprintf(f, "\n## Accuracy against bytes\n\n%s on %s and, per compression, %s and %s; the dashed line is the Pareto "
-                           "front.\n\n![accuracy vs bytes](scatter_acc_vs_bytes.png)\n",
-                        o->upper, ref, o->baseline, o->highlight ? o->highlight : "–");
+                fprintf(f, "\n## Plots\n\n![per compression](by_compression.png)\n\n![accuracy vs bytes, Pareto front](pareto_acc_vs_bytes.png)\n");
             fprintf(f, "\n## Per compression\n\nEach has the full table (every row, each task, mean ± CI over seeds), the paired "
                        "differences to %s per task and on average, and a bar chart.\n\n", o->baseline);
             for (int i = 0; i < n; i++) fprintf(f, "- [%s](%s/index.md)\n", g[i].label, g[i].slug);
