@@ -893,6 +893,15 @@ Test(errors, report_scatter_pretrain_decode_and_lm_head_bad_input, .timeout = 60
     expect_cli_error(cmd, "seq 4000 exceeds max_position_embeddings 64");
     snprintf(cmd, sizeof cmd, "%s train-lora %s/model --task %s/none.jsonl --mixer warm -o %s/a", CPET_BINARY, dir, dir, dir);
     expect_cli_error(cmd, "--mixer 'warm': none, trained or frozen");
+    snprintf(cmd, sizeof cmd, "%s bench decode %s/model --merge --prompt-tokens 4 --gen-tokens 4", CPET_BINARY, dir);
+    expect_cli_error(cmd, "--merge needs --adapter");
+    snprintf(cmd, sizeof cmd, "%s bench adapters --base %s/model --compressed %s/model", CPET_BINARY, dir, dir);
+    expect_cli_error(cmd, "--base, --compressed and --adapter are required");
+    snprintf(cmd, sizeof cmd, "%s calora --base %s/model --compressed %s/model --adapter x --task y --init none -o %s/o", CPET_BINARY, dir,
+             dir, dir);
+    expect_cli_error(cmd, "--init none (recovery modules alone");
+    snprintf(cmd, sizeof cmd, "%s report %s -o %s/rep --by method", CPET_BINARY, dir, dir);
+    expect_cli_error(cmd, "--by 'method': only 'compression'");
 }
 
 Test(bench_compare, flags_regressions_beyond_tolerance)
