@@ -250,7 +250,8 @@ static void summary_table(FILE *f, const group *g, int n, char (*methods)[64], i
         char up[96] = "–", hd[96] = "–", closed[32] = "–";
         if (g[i].upper >= 0 && g[i].baseline >= 0) points(up, sizeof up, &t->paired_avg[g[i].upper]);
         if (g[i].highlight >= 0 && g[i].baseline >= 0) points(hd, sizeof hd, &t->paired_avg[g[i].highlight]);
-        if (g[i].upper >= 0 && g[i].baseline >= 0 && g[i].highlight >= 0 && t->paired_avg[g[i].upper].ci.excludes_zero) {
+        if (g[i].upper >= 0 && g[i].baseline >= 0 && g[i].highlight >= 0 && t->paired_avg[g[i].upper].ci.excludes_zero &&
+            !isnan(t->avg[g[i].highlight])) {
             double gap = t->avg[g[i].upper] - t->avg[g[i].baseline];
             if (gap > 0) snprintf(closed, sizeof closed, "%.0f%%", 100 * (t->avg[g[i].highlight] - t->avg[g[i].baseline]) / gap);
         }
