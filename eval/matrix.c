@@ -185,8 +185,9 @@ int matrix_run(const spec *s, const char *spec_path, const char *out_dir, const 
         cpet_err e2;
         if (path_exists(prev_spec) && spec_load(&old, prev_spec, &e2) == 0) {
             if (strcmp(old.hash, s->hash) != 0)
-                fprintf(stderr, "run: %s holds records of another spec (hash %s; this one is %s): they stay, and reports "
-                                "ignore them as stale\n", out_dir, old.hash, s->hash);
+                fprintf(stderr, "run: %s holds records of another spec (hash %s; this one is %s): records of cells this spec "
+                                "still has (same config hash) count as done, the others stay and reports ignore them as stale\n",
+                        out_dir, old.hash, s->hash);
             spec_free(&old);
         }
     }
