@@ -84,6 +84,10 @@ static void finding(FILE *f, const group *g, double ref_bytes, const report_opti
     if (hurt->have && hurt->ci.excludes_zero && gap > 0)
         fprintf(f, "%s falls %.2f points below %s (%s %s − %s: significant).", o->baseline, 100 * gap, o->upper, d, o->upper,
                 o->baseline);
+    else if (hurt->have && hurt->ci.excludes_zero)
+        fprintf(f, "%s scores %.2f points *above* %s (%s %s − %s: significant): this compression helps these tasks, so no gap "
+                   "is there to close.",
+                o->baseline, -100 * gap, o->upper, d, o->upper, o->baseline);
     else
         fprintf(f, "%s is within the noise of %s (%s %s − %s): after retraining this compression costs nothing measurable.",
                 o->baseline, o->upper, d, o->upper, o->baseline);
@@ -103,8 +107,8 @@ static void finding(FILE *f, const group *g, double ref_bytes, const report_opti
 }
 
 /* x = bytes (log), y = accuracy: the upper bound, and per compression the baseline and the highlight joined
- * by an arrow (what the method buys on that compression); the Pareto front over all of them, dashed, its
- * points labelled. Tells at a glance which compressions stay near the upper bound and at what size. */
+ * by an arrow (what the method buys on that compression), labelled with the compression; the Pareto front
+ * over all of them, dashed. Tells at a glance which compressions stay near the upper bound and at what size. */
 static int pareto_plot(const group *g, int n, const char *ref, double ref_bytes, double upper_acc, const char *out_dir,
                        const report_options *o, cpet_err *err)
 {
@@ -158,7 +162,7 @@ static int pareto_plot(const group *g, int n, const char *ref, double ref_bytes,
              "  '' index 0 using 2:3 with points pt 7 ps 1.4 lc rgb '#ff7f0e' title %s, \\\n"
              "  '' index 0 using 2:4 with points pt 13 ps 1.8 lc rgb '#2ca02c' title %s, \\\n"
              "  '' index 1 using 2:3 with points pt 5 ps 1.8 lc rgb '#1f77b4' title %s, \\\n"
-             "  '' index 2 using 2:3:1 with labels left offset 1,0.8 font ',8' notitle",
+             "  '' index 0 using 2:4:1 with labels left offset 0.9,0.3 font ',7' tc rgb '#2ca02c' notitle",
              name, qb, qh, quq);
     fprintf(af.fp, "# cpet report --by compression: accuracy (task average) against the model's bytes, from %s.dat\n"
                    "set datafile separator \"\\t\"\nset grid lc rgb '#dddddd'\nset border 3\nset xtics nomirror\nset ytics nomirror\n"
