@@ -18,7 +18,8 @@ static void usage(void)
 {
     printf("usage: cpet calora --base MODEL --compressed CMODEL --adapter LORA --task TASKS.jsonl -o OUT [options]\n\n"
            "  --init inherit|random   the adapter's A/B copied (default) or fresh (A ~ U(+-1/sqrt(in)), B = 0: rd)\n"
-           "  --recovery on|off       recovery modules GELU(x a1^T) a2^T on v, o and the FFN linears (on)\n"
+           "  --recovery on|off       recovery modules GELU(x a1^T) a2^T beside every projection (on): the reference's,\n"
+           "                          on v, o and the FFN, and on q and k summed with the LoRA\n"
            "  --recovery-rank 8 --recovery-alpha 16\n"
            "  --distill W             weight of the MSE to the teacher's final hidden states (1.0; 0 = off); the\n"
            "                          teacher is --base with the same adapter, frozen, read in place\n"

@@ -54,10 +54,11 @@ int calora_setup(calora *c, model *student, model *teacher, const char *adapter_
         }
     }
     if (o->recovery) {
+        /* the reference puts one on every linear it adapts: "activate" on v, o and the FFN, and on q and k
+         * "full", summed with the LoRA there (without a LoRA, "activate" on all six) */
         static const char *const reference[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
-        const int alone = o->init == CALORA_INIT_NONE; /* without a LoRA the reference puts them on q and k too */
-        const char *const *targets = o->recovery_targets ? o->recovery_targets : alone ? reference : reference + 2;
-        int n = o->recovery_targets ? o->n_recovery_targets : alone ? 7 : 5;
+        const char *const *targets = o->recovery_targets ? o->recovery_targets : reference;
+        int n = o->recovery_targets ? o->n_recovery_targets : 7;
         if (recovery_create(&c->recovery, student, o->recovery_rank, o->recovery_alpha, targets, n, o->seed + 1, err) != 0) {
             calora_free(c);
             return -1;

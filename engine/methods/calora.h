@@ -3,8 +3,9 @@
  *   init       inherit: the same A/B copied unchanged (the reference's load_state_dict); random: fresh A,
  *              B = 0 (and a fresh MoSLoRA mixer) with the adapter's rank, alpha and targets (the baseline
  *              `rd`); none: no LoRA on the student at all, the recovery modules are the only PET (the
- *              reference's `rc` rows, --pet False: then they sit on q and k too)
- *   recovery   recovery modules (recovery.h) beside the chosen linears, trained with the LoRA
+ *              reference's `rc` rows, --pet False)
+ *   recovery   recovery modules (recovery.h) beside the chosen linears (by default every projection: the
+ *              reference's on v, o and the FFN, and on q and k summed with the LoRA), trained with it
  *   distill    w of the hidden-state MSE against the teacher: the uncompressed model with the same
  *              inherited adapter, frozen (its base is read in place when loaded mapped: nothing copied)
  * Only LoRA and recovery parameters train; the compressed base stays frozen. */
@@ -25,7 +26,7 @@ typedef struct {
     calora_init init;
     int recovery, recovery_rank;
     float recovery_alpha;
-    const char *const *recovery_targets; /* NULL: the reference's v, o and the FFN linears (with init none: q, k too) */
+    const char *const *recovery_targets; /* NULL: every projection, the reference's (activate on v, o, FFN; on q, k summed with the LoRA) */
     int n_recovery_targets;
     float distill; /* >= 0; 0: no teacher */
     uint64_t seed;

@@ -14,7 +14,11 @@ static const method_param params[] = {
      "the existing PEFT LoRA, trained on the uncompressed model ({task}: the task's name, {seed}: the cell's seed)", 0},
     {"init", PARAM_STRING, "\"inherit\"",
      "inherit (copy A/B), random (fresh A, B = 0: the rd baseline) or none (no LoRA: recovery modules alone, the rc rows)", 0},
-    {"recovery", PARAM_BOOL, "true", "recovery modules GELU(x a1^T) a2^T on v, o and the FFN linears", 0},
+    {"recovery", PARAM_BOOL, "true", "recovery modules GELU(x a1^T) a2^T beside the linears of recovery_targets", 0},
+    /* records before this parameter put recovery modules on v, o and the FFN only when a LoRA was there;
+     * specs name the targets, so those records go stale rather than pass for the reference's placement */
+    {"recovery_targets", PARAM_STRING_LIST, "[]",
+     "linears that get a recovery module ([]: every projection, the reference's: on v, o, FFN, and on q, k summed with the LoRA)", 1},
     {"recovery_rank", PARAM_INT, "8", "recovery module rank", 0},
     {"recovery_alpha", PARAM_NUMBER, "16", "recovery module alpha (scaling alpha/r)", 0},
     {"distill", PARAM_NUMBER, "1.0", "weight of the MSE to the teacher's final hidden states (0: off)", 0},
@@ -51,7 +55,13 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
     model teacher;
     int have_teacher = distill > 0 && steps > 0;
     if (have_teacher && model_load_for_inference(&teacher, c->model_path, err) != 0) return cpet_prefix(err, "calora teacher");
+    json_t *rt = json_object_get(c->params, "recovery_targets");
+    const char *targets[16];
+    int n_targets = 0;
+    for (size_t i = 0; i < json_array_size(rt) && n_targets < 16; i++) targets[n_targets++] = json_string_value(json_array_get(rt, i));
     calora_options opts = {.init = (calora_init)init_kind,
+                           .recovery_targets = n_targets ? targets : NULL,
+                           .n_recovery_targets = n_targets,
                         .recovery = json_is_true(json_object_get(c->params, "recovery")),
                         .recovery_rank = method_param_int(c, "recovery_rank"),
                         .recovery_alpha = (float)method_param_number(c, "recovery_alpha"),
