@@ -59,6 +59,7 @@ Test(calora, inheritance_on_the_uncompressed_model_reproduces_the_adapter)
     calora c;
     calora_options o = {.init = CALORA_INIT_INHERIT, .recovery = 1, .recovery_rank = 4, .recovery_alpha = 8.0f, .seed = 1};
     cr_assert_eq(calora_setup(&c, &student, NULL, dir, &o, &err), 0, "%s", err.msg);
+    cr_assert_eq(c.recovery.n_mods, 7 * student.cfg.n_layers, "the reference's placement: every projection, on q and v beside the LoRA");
     int ids[12];
     for (int i = 0; i < 12; i++) ids[i] = (i * 29 + 7) % 320;
     cr_assert_eq(model_forward(&plain, ids, NULL, 1, 12, &err), 0, "%s", err.msg);
