@@ -13,13 +13,13 @@ set terminal pngcairo size 960,1494 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 3,1
 set title 'qa_facts: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.849701164:1.09917372]
+set xrange [0.837539486:1.10338353]
 set yrange [0.4:17.6]
 unset arrow
 unset label
 set arrow from 0.964052288, graph 0 to 0.964052288, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics 0.85, 0.05, 1
-plot 'bars.dat' index 0 using (0.849701164):1:(0.849701164):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars.dat' index 0 using (0.837539486):1:(0.837539486):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'relation_type: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
@@ -48,13 +48,13 @@ set terminal svg size 960,1494 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 3,1
 set title 'qa_facts: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.849701164:1.09917372]
+set xrange [0.837539486:1.10338353]
 set yrange [0.4:17.6]
 unset arrow
 unset label
 set arrow from 0.964052288, graph 0 to 0.964052288, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics 0.85, 0.05, 1
-plot 'bars.dat' index 0 using (0.849701164):1:(0.849701164):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars.dat' index 0 using (0.837539486):1:(0.837539486):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'relation_type: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'

@@ -23,13 +23,13 @@ plot 'bars.dat' index 0 using (0.740040618):1:(0.740040618):3:($1-0.38):($1+0.38
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'relation_type: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.531561544:0.777281264]
+set xrange [0.530787801:0.781021021]
 set yrange [0.4:10.6]
 unset arrow
 unset label
 set arrow from 0.647058824, graph 0 to 0.647058824, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars.dat' index 1 using (0.531561544):1:(0.531561544):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars.dat' index 1 using (0.530787801):1:(0.530787801):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'entity_type: acc (n = 39 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
@@ -58,13 +58,13 @@ plot 'bars.dat' index 0 using (0.740040618):1:(0.740040618):3:($1-0.38):($1+0.38
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'relation_type: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.531561544:0.777281264]
+set xrange [0.530787801:0.781021021]
 set yrange [0.4:10.6]
 unset arrow
 unset label
 set arrow from 0.647058824, graph 0 to 0.647058824, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars.dat' index 1 using (0.531561544):1:(0.531561544):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars.dat' index 1 using (0.530787801):1:(0.530787801):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'entity_type: acc (n = 39 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'

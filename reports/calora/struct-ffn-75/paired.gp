@@ -12,7 +12,7 @@ set terminal pngcairo size 960,1422 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 3,1
 set title 'qa_facts: acc minus CLM+LoRA (rd) (points), paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-8.66013072:17.4019608]
+set xrange [-11.8954248:18.4313725]
 set yrange [0.4:16.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
@@ -38,7 +38,7 @@ set terminal svg size 960,1422 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 3,1
 set title 'qa_facts: acc minus CLM+LoRA (rd) (points), paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-8.66013072:17.4019608]
+set xrange [-11.8954248:18.4313725]
 set yrange [0.4:16.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
