@@ -4,9 +4,12 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "helpers.h"
+#include "model.h"
+#include "prosparse.h"
 #include "prosparse_schedule.h"
 
 static void write_schedule(char *path, size_t n, const char *text)
@@ -77,4 +80,56 @@ Test(prosparse, bad_schedules_name_the_file_and_the_stage)
     cpet_err err;
     cr_assert_neq(prosparse_schedule_load(&s, "/nonexistent/schedule.json", &err), 0);
     cr_assert(strstr(err.msg, "/nonexistent/schedule.json"), "%s", err.msg);
+}
+
+/* The sparsity counter against x1 recomputed here from each layer's FFN input (the stored normed hidden
+ * state) with the layer's own gate and up weights, in double: a ReLU and a FATReLU model, and the SiLU
+ * original, which has no exact zeros. */
+Test(prosparse, sparsity_counts_the_zeros_of_the_gated_product)
+{
+    cpet_err err;
+    model m;
+    cr_assert_eq(model_load(&m, FIXTURE_DIR, &err), 0, "%s", err.msg);
+    const int B = 2, T = 7, N = B * T, D = m.cfg.hidden_size, F = m.cfg.intermediate_size, L = m.cfg.n_layers;
+    int ids[14];
+    for (int i = 0; i < N; i++) ids[i] = (i * 53 + 11) % m.cfg.vocab_size;
+    const activation acts[3] = {ACT_SILU, ACT_RELU, ACT_FATRELU};
+    const float thresholds[3] = {0, 0, 0.01f};
+    float *wg = malloc((size_t)F * D * sizeof(float)), *wu = malloc((size_t)F * D * sizeof(float));
+    for (int k = 0; k < 3; k++) {
+        m.cfg.hidden_act = acts[k];
+        m.cfg.act_threshold = thresholds[k];
+        cr_assert_eq(model_forward(&m, ids, NULL, B, T, &err), 0, "%s", err.msg);
+        prosparse_counts c;
+        prosparse_counts_init(&c, &m);
+        prosparse_count(&c, &m);
+        double mean = 0;
+        for (int l = 0; l < L; l++) {
+            model_linear_f32(&m.layers[l].lin[LIN_GATE], wg);
+            model_linear_f32(&m.layers[l].lin[LIN_UP], wu);
+            const float *xn = m.acts.xn2 + (size_t)l * N * D;
+            int zeros = 0, unsure = 0;
+            for (int n = 0; n < N; n++)
+                for (int f = 0; f < F; f++) {
+                    double g = 0, u = 0;
+                    for (int d = 0; d < D; d++) g += (double)xn[n * D + d] * wg[(size_t)f * D + d], u += (double)xn[n * D + d] * wu[(size_t)f * D + d];
+                    const double t = acts[k] == ACT_FATRELU ? thresholds[k] : 0.0;
+                    if (acts[k] != ACT_SILU && fabs(g - t) < 1e-5) unsure++; /* float and double may round either way */
+                    else zeros += (acts[k] != ACT_SILU && g < t) || u == 0.0;
+                }
+            const double got = prosparse_sparsity_of(&c, l), want = (double)zeros / ((double)N * F);
+            cr_assert(fabs(got - want) <= (unsure + 0.5) / ((double)N * F), "act %d layer %d: %g vs %g", k, l, got, want);
+            mean += got / L;
+        }
+        cr_assert_float_eq(prosparse_sparsity_of(&c, -1), mean, 1e-12, "the overall figure is the mean over layers");
+        if (acts[k] == ACT_SILU) cr_assert_eq(prosparse_sparsity_of(&c, -1), 0.0, "SiLU has no exact zeros");
+        else cr_assert_gt(prosparse_sparsity_of(&c, -1), 0.3, "ReLU zeroes a good share");
+        const double once = prosparse_sparsity_of(&c, 0), entries = c.entries;
+        prosparse_count(&c, &m); /* the same batch again: twice the entries, the same fractions */
+        cr_assert_eq(c.entries, 2 * entries);
+        cr_assert_float_eq(prosparse_sparsity_of(&c, 0), once, 1e-15);
+    }
+    free(wg);
+    free(wu);
+    model_free(&m);
 }
