@@ -37,6 +37,8 @@ int model_backward(model *m, cpet_err *err)
         /* FFN: out = x_mid + down(act(gate(xn2)) * up(xn2)) */
         zero(a->dh, (size_t)N * F);
         linear_backward(&lw->lin[LIN_DOWN], a->h + oF, a->dres, a->dh, N, scratch);
+        if (m->taps.d_ffn_x1[l]) /* e.g. ProSparse's L1 on x1 (prosparse.h) */
+            for (size_t i = 0; i < (size_t)N * F; i++) a->dh[i] += m->taps.d_ffn_x1[l][i];
         if (m->moe) moe_mask(&m->moe[l], a->xn2 + oD, a->dh, N); /* switched-off neurons pass no gradient */
         zero(a->dgate, (size_t)N * F);
         zero(a->dup, (size_t)N * F);

@@ -137,6 +137,7 @@ int model_create_over(model *m, const model_config *cfg, const unsigned char *pa
     rope_tables(m->rope_cos, m->rope_sin, m->rope_len, cfg->head_dim, cfg->rope_theta);
     m->taps.d_layer_out = calloc((size_t)cfg->n_layers, sizeof(float *));
     m->taps.d_ffn_act = calloc((size_t)cfg->n_layers, sizeof(float *));
+    m->taps.d_ffn_x1 = calloc((size_t)cfg->n_layers, sizeof(float *));
     return 0;
 }
 
@@ -183,6 +184,7 @@ void model_free(model *m)
     free(m->layers);
     free(m->taps.d_layer_out);
     free(m->taps.d_ffn_act);
+    free(m->taps.d_ffn_x1);
     memset(m, 0, sizeof *m);
 }
 

@@ -42,6 +42,7 @@ typedef struct {
 typedef struct {
     float **d_layer_out; /* [L] gradient added to each layer's output hidden state */
     float **d_ffn_act;   /* [L] gradient added to act(gate), the FFN intermediate before the up product */
+    float **d_ffn_x1;    /* [L] gradient added to x1 = act(gate) * up, the gated product the down projection reads */
     float *d_final_hidden; /* gradient added to the final normed hidden state [BT, D] (HF's hidden_states[-1]) */
 } grad_taps;
 

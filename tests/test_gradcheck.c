@@ -12,6 +12,7 @@
 #include "lora.h"
 #include "model.h"
 #include "ops.h"
+#include "prosparse.h"
 #include "recovery.h"
 #include "tensor.h"
 
@@ -372,6 +373,55 @@ Test(gradcheck, calora_loss_with_hidden_state_distillation)
     cr_assert_null(m.taps.d_final_hidden, "w = 0 clears the tap");
     recovery_free(&rs);
     lora_free(&ad);
+    model_free(&m);
+}
+
+/* ---- ProSparse: LM loss + lambda * sum_l mean_tokens ||x1||_1, entering backward through d_ffn_x1 ---- */
+typedef struct {
+    model *m;
+    const int *ids;
+    prosparse_l1 *r;
+} l1_ctx;
+
+static double l1_loss(void *p)
+{
+    l1_ctx *c = p;
+    cpet_err err;
+    cr_assert_eq(model_forward(c->m, c->ids, c->ids + 1, 1, 8, &err), 0, "%s", err.msg);
+    return (double)c->m->loss + prosparse_l1_term(c->m, c->r, &err);
+}
+
+Test(gradcheck, prosparse_l1_regulariser_on_the_gated_product)
+{
+    cpet_err err;
+    model m;
+    model_config cfg = small_config(4, 2, ACT_SILU, 0, 10000.0f); /* smooth: |x1| has its kink only at x1 = 0 */
+    cr_assert_eq(model_create(&m, &cfg, &err), 0, "%s", err.msg);
+    model_init_random(&m, 0.3f, 31);
+    cr_assert_eq(model_set_trainable(&m, "mlp", 1, &err), 0, "%s", err.msg);
+    int ids[9];
+    for (int i = 0; i < 9; i++) ids[i] = (i * 5 + 2) % cfg.vocab_size;
+    prosparse_l1 r = {.lambda = 0.05};
+    l1_ctx c = {&m, ids, &r};
+    const double with = l1_loss(&c);
+    cr_assert_gt(r.last, 0.05 * m.loss / 100, "the term is on");
+    cr_assert_float_eq(with, m.loss + r.last, 1e-9);
+    /* the term by hand: lambda x sum |x1| / tokens */
+    double by_hand = 0;
+    for (size_t i = 0; i < (size_t)cfg.n_layers * 8 * cfg.intermediate_size; i++) by_hand += fabs(m.acts.h[i]);
+    cr_assert_float_eq(r.last, 0.05 * by_hand / 8, 1e-9 * by_hand);
+    model_zero_grad(&m);
+    cr_assert_eq(model_backward(&m, &err), 0, "%s", err.msg);
+    const linear *gate = &m.layers[0].lin[LIN_GATE], *up = &m.layers[1].lin[LIN_UP], *down = &m.layers[0].lin[LIN_DOWN];
+    double e[3] = {fd_check(l1_loss, &c, gate->w, gate->dw, (size_t)gate->out * gate->in, FD_MODEL_H, 6, 81),
+                   fd_check(l1_loss, &c, up->w, up->dw, (size_t)up->out * up->in, FD_MODEL_H, 6, 82),
+                   fd_check(l1_loss, &c, down->w, down->dw, (size_t)down->out * down->in, FD_MODEL_H, 6, 83)};
+    const char *what[3] = {"layer 0 gate", "layer 1 up", "layer 0 down"};
+    for (int i = 0; i < 3; i++) cr_expect_lt(e[i], FD_TOL, "%s error %.3g", what[i], e[i]);
+    r.lambda = 0;
+    cr_assert_eq(l1_loss(&c), (double)m.loss, "lambda 0: no term");
+    for (int l = 0; l < cfg.n_layers; l++) cr_assert_null(m.taps.d_ffn_x1[l], "and no tap");
+    prosparse_l1_free(&r, &m);
     model_free(&m);
 }
 

@@ -22,4 +22,22 @@ void prosparse_count(prosparse_counts *c, const model *m);
  * so this equals the per-token fraction averaged over tokens. */
 double prosparse_sparsity_of(const prosparse_counts *c, int layer);
 
+/* The sparsity regulariser: R = lambda * sum over layers of (1 / (B T)) sum over tokens of ||x1||_1, i.e.
+ * summed over layers and neurons, averaged over tokens (the paper leaves the normalisation unstated;
+ * this one keeps lambda independent of the batch). Its gradient lambda / (B T) sign(x1) enters backward
+ * through the taps.d_ffn_x1 tap of every layer. */
+typedef struct {
+    double lambda; /* set per step, e.g. from prosparse_lambda(schedule, step) */
+    float *grad;   /* [L, B T, F] */
+    size_t cap;
+    double last;   /* the last term's value */
+} prosparse_l1;
+
+/* After model_forward: the term's value, with m's d_ffn_x1 taps set to its gradient (cleared when lambda
+ * is 0). Also train_step_hooked's hook (ctx: the prosparse_l1); NaN with err when out of memory. */
+double prosparse_l1_term(model *m, prosparse_l1 *r, cpet_err *err);
+double prosparse_l1_hook(model *m, const int *ids, int B, int T, void *ctx, cpet_err *err);
+/* Clears m's taps and frees the gradient. */
+void prosparse_l1_free(prosparse_l1 *r, model *m);
+
 #endif
