@@ -362,74 +362,77 @@ static void paired_init(paired_cell *out)
     out->ci.lo = out->ci.hi = NAN;
 }
 
-static int compare_cell(const char *run_dir, const table_cell *row, const table_cell *base, const metric_view *v, int resamples,
-                        paired_cell *out, cpet_err *err)
+/* One column's comparison from its gathered pairs. */
+static void compare_cell(const pair_set *p, const metric_view *v, int resamples, paired_cell *out)
 {
     paired_init(out);
-    pair_set p;
-    if (gather_pairs(run_dir, row, base, v, &p, err) != 0) return pair_set_free(&p), -1;
-    out->seeds = p.g;
-    if (p.g == 0) {
+    out->seeds = p->g;
+    if (p->g == 0) {
         out->why = "no seed in common";
-        return 0;
+        return;
     }
     out->have = 1;
     const int ratio = !strcmp(v->metric, "perplexity"), accuracy = !strcmp(v->metric, "acc") || !strcmp(v->metric, "acc_norm");
-    paired_bootstrap(p.groups, p.g, p.per_example && ratio ? PAIRED_EXP_RATIO : PAIRED_MEAN, resamples, BOOTSTRAP_SEED, &out->ci);
-    if (p.per_example && accuracy) {
-        out->mcnemar_b = p.mcnemar_b, out->mcnemar_c = p.mcnemar_c;
-        out->p = mcnemar_exact_p(p.mcnemar_b, p.mcnemar_c);
+    paired_bootstrap(p->groups, p->g, p->per_example && ratio ? PAIRED_EXP_RATIO : PAIRED_MEAN, resamples, BOOTSTRAP_SEED, &out->ci);
+    if (p->per_example && accuracy) {
+        out->mcnemar_b = p->mcnemar_b, out->mcnemar_c = p->mcnemar_c;
+        out->p = mcnemar_exact_p(p->mcnemar_b, p->mcnemar_c);
     }
-    if (!p.per_example && p.g < 2) {
+    if (!p->per_example && p->g < 2) {
         out->ci.lo = out->ci.hi = NAN;
         out->ci.excludes_zero = 0;
         out->why = "one seed and no per-example values: no interval";
     }
-    pair_set_free(&p);
-    return 0;
 }
 
-/* The average over the columns both rows have, paired: every column on the same seeds, per example. */
-static int compare_average(const char *run_dir, const table *t, int a, const metric_view *v, int resamples, paired_cell *out,
-                           cpet_err *err)
+/* The average over the columns both rows have (have[c]), paired: every column on the same seeds, per example. */
+static void compare_average(const pair_set *sets, const int *have, int n_cols, const metric_view *v, int resamples, paired_cell *out)
 {
     paired_init(out);
-    pair_set *sets = calloc(MAX_COLS, sizeof *sets);
-    paired_group *groups = calloc((size_t)MAX_COLS * MAX_SEEDS, sizeof *groups);
-    int n = 0, rc = 0;
-    for (int b = 0; b < t->n_cols && rc == 0; b++) {
-        if (!t->cell[a][b].n || !t->cell[t->baseline][b].n) continue;
-        rc = gather_pairs(run_dir, &t->cell[a][b], &t->cell[t->baseline][b], v, &sets[n], err);
-        if (rc == 0 && (!sets[n].per_example || sets[n].g == 0 || (n && (sets[n].g != sets[0].g ||
-                        memcmp(sets[n].seeds, sets[0].seeds, (size_t)sets[0].g * sizeof sets[0].seeds[0]) != 0))))
+    paired_group groups[MAX_COLS * MAX_SEEDS];
+    const pair_set *first = NULL;
+    int n = 0;
+    for (int c = 0; c < n_cols && !out->why; c++) {
+        if (!have[c]) continue;
+        const pair_set *p = &sets[c];
+        if (!first) first = p;
+        if (!p->per_example || p->g == 0 || p->g != first->g || memcmp(p->seeds, first->seeds, (size_t)p->g * sizeof p->seeds[0]) != 0) {
             out->why = "the columns differ in seeds or lack per-example values";
+            break;
+        }
+        for (int s = 0; s < p->g; s++) groups[n * p->g + s] = p->groups[s];
         n++;
     }
-    if (rc == 0 && n > 0 && !out->why) {
-        for (int c = 0; c < n; c++)
-            for (int s = 0; s < sets[0].g; s++) groups[c * sets[0].g + s] = sets[c].groups[s];
-        out->have = 1;
-        out->seeds = sets[0].g;
-        paired_bootstrap_columns(groups, n, sets[0].g, !strcmp(v->metric, "perplexity") ? PAIRED_EXP_RATIO : PAIRED_MEAN, resamples,
-                                 BOOTSTRAP_SEED, &out->ci);
-    }
-    for (int c = 0; c < n; c++) pair_set_free(&sets[c]);
-    free(sets);
-    free(groups);
-    return rc;
+    if (out->why || n == 0) return;
+    out->have = 1;
+    out->seeds = first->g;
+    paired_bootstrap_columns(groups, n, first->g, !strcmp(v->metric, "perplexity") ? PAIRED_EXP_RATIO : PAIRED_MEAN, resamples,
+                             BOOTSTRAP_SEED, &out->ci);
 }
 
+/* Each row's per-example pairs with the baseline are read once per column and serve both the column's
+ * comparison and the task average's. */
 static int compare_with_baseline(table *t, const metric_view *v, const char *run_dir, int resamples, cpet_err *err)
 {
-    for (int a = 0; a < t->n_rows; a++) {
+    pair_set *sets = calloc(MAX_COLS, sizeof *sets);
+    if (!sets) return cpet_fail(err, "out of memory");
+    int rc = 0;
+    for (int a = 0; a < t->n_rows && rc == 0; a++) {
         if (a == t->baseline) continue;
-        for (int b = 0; b < t->n_cols; b++)
-            if (compare_cell(run_dir, &t->cell[a][b], &t->cell[t->baseline][b], v, resamples, &t->paired[a][b], err) != 0)
-                return cpet_prefix(err, "row '%s', column '%s'", t->rows[a].label, t->cols[b]);
-        if (t->n_cols > 1 && compare_average(run_dir, t, a, v, resamples, &t->paired_avg[a], err) != 0)
-            return cpet_prefix(err, "row '%s', the average", t->rows[a].label);
+        int have[MAX_COLS] = {0};
+        for (int b = 0; b < t->n_cols && rc == 0; b++) {
+            if (gather_pairs(run_dir, &t->cell[a][b], &t->cell[t->baseline][b], v, &sets[b], err) != 0)
+                rc = cpet_prefix(err, "row '%s', column '%s'", t->rows[a].label, t->cols[b]);
+            else {
+                compare_cell(&sets[b], v, resamples, &t->paired[a][b]);
+                have[b] = t->cell[a][b].n && t->cell[t->baseline][b].n;
+            }
+        }
+        if (rc == 0 && t->n_cols > 1) compare_average(sets, have, t->n_cols, v, resamples, &t->paired_avg[a]);
+        for (int b = 0; b < t->n_cols; b++) pair_set_free(&sets[b]);
     }
-    return 0;
+    free(sets);
+    return rc;
 }
 
 /* ---- tables ---- */
