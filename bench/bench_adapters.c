@@ -117,13 +117,14 @@ static int rounding_loss(lora_adapter *ad, double *mean, double *max, int *packe
         const qtensor *q = lm->target->qw;
         if (!q) continue;
         const size_t n = (size_t)lm->out * lm->in;
-        float *want = malloc(n * sizeof(float)), *got = malloc(n * sizeof(float)), *zero = calloc(n, sizeof(float));
+        float *want = malloc(n * sizeof(float)), *got = malloc(n * sizeof(float)), *zero = calloc(n, sizeof(float)); /* zero: dW */
         qtensor requant = {0};
         int rc = !want || !got || !zero ? cpet_fail(err, "out of memory") : 0;
         if (rc == 0) {
             qtensor_dequantize(q, want);
-            rc = lora_module_add_delta(lm, want, err) || lora_module_add_delta(lm, zero, err) ||
-                 quantize_rtn(&requant, q->format, want, lm->out, lm->in, q->group, err);
+            rc = lora_module_add_delta(lm, zero, err); /* dW alone, then W + dW */
+            for (size_t k = 0; rc == 0 && k < n; k++) want[k] += zero[k];
+            if (rc == 0) rc = quantize_rtn(&requant, q->format, want, lm->out, lm->in, q->group, err);
         }
         if (rc == 0) {
             qtensor_dequantize(&requant, got);
