@@ -28,6 +28,22 @@ static float *randn(size_t n, float std, cpet_rng *r)
     return x;
 }
 
+/* Each parameter's gradient against finite differences (k random entries, seeds seed, seed + 1, ...). */
+typedef struct {
+    const char *what;
+    float *x;
+    const float *g;
+    size_t n;
+} fd_param;
+
+static void expect_fd(loss_fn f, void *ctx, const fd_param *ps, int n, float h, int k, uint64_t seed)
+{
+    for (int i = 0; i < n; i++) {
+        const double e = fd_check(f, ctx, ps[i].x, ps[i].g, ps[i].n, h, k, seed + (uint64_t)i);
+        cr_expect_lt(e, FD_TOL, "%s error %.3g", ps[i].what, e);
+    }
+}
+
 static double weighted_sum(const float *out, const float *w, size_t n)
 {
     double s = 0;
@@ -230,14 +246,13 @@ Test(gradcheck, linear_with_lora_branch)
     float *dx = lin_ctx_ready(&c, &m.layers[0].lin[LIN_Q], 5, &r);
     const size_t nx = (size_t)c.n * c.lin.in;
     lora_module *lm = &ad.mods[0];
-    double e[4] = {
-        fd_check(lin_loss, &c, c.x, dx, nx, 1e-2f, 4, 41),
-        fd_check(lin_loss, &c, c.lin.w, c.lin.dw, (size_t)c.lin.in * c.lin.out, 1e-2f, 4, 42),
-        fd_check(lin_loss, &c, lm->A->p, lm->A->g, lm->A->n, 1e-2f, 4, 43),
-        fd_check(lin_loss, &c, lm->B->p, lm->B->g, lm->B->n, 1e-2f, 4, 44),
+    const fd_param ps[] = {
+        {"dx", c.x, dx, nx},
+        {"dW", c.lin.w, c.lin.dw, (size_t)c.lin.in * c.lin.out},
+        {"dA", lm->A->p, lm->A->g, lm->A->n},
+        {"dB", lm->B->p, lm->B->g, lm->B->n},
     };
-    const char *what[4] = {"dx", "dW", "dA", "dB"};
-    for (int i = 0; i < 4; i++) cr_expect_lt(e[i], FD_TOL, "%s error %.3g", what[i], e[i]);
+    expect_fd(lin_loss, &c, ps, 4, 1e-2f, 4, 41);
 }
 
 /* MoSLoRA: y += s B M A x; dx, dA, dB and the mixer's dM against finite differences */
@@ -259,14 +274,13 @@ Test(gradcheck, linear_with_moslora_mixer)
     float *dx = lin_ctx_ready(&c, &m.layers[0].lin[LIN_O], 5, &r);
     const size_t nx = (size_t)c.n * c.lin.in;
     lora_module *lm = &ad.mods[0];
-    double e[4] = {
-        fd_check(lin_loss, &c, c.x, dx, nx, 1e-2f, 4, 61),
-        fd_check(lin_loss, &c, lm->A->p, lm->A->g, lm->A->n, 1e-2f, 4, 62),
-        fd_check(lin_loss, &c, lm->B->p, lm->B->g, lm->B->n, 1e-2f, 4, 63),
-        fd_check(lin_loss, &c, lm->M->p, lm->M->g, lm->M->n, 1e-2f, 4, 64),
+    const fd_param ps[] = {
+        {"dx", c.x, dx, nx},
+        {"dA", lm->A->p, lm->A->g, lm->A->n},
+        {"dB", lm->B->p, lm->B->g, lm->B->n},
+        {"dM", lm->M->p, lm->M->g, lm->M->n},
     };
-    const char *what[4] = {"dx", "dA", "dB", "dM"};
-    for (int i = 0; i < 4; i++) cr_expect_lt(e[i], FD_TOL, "%s error %.3g", what[i], e[i]);
+    expect_fd(lin_loss, &c, ps, 4, 1e-2f, 4, 61);
     lora_free(&ad);
     model_free(&m);
 }
@@ -303,15 +317,14 @@ Test(gradcheck, linear_with_lora_and_recovery_branches)
     float *dx = lin_ctx_ready(&c, v, 5, &r);
     recovery_module *rm = &rs.mods[0];
     lora_module *lm = &ad.mods[0];
-    double e[5] = {
-        fd_check(lin_loss, &c, c.x, dx, nx, 1e-2f, 4, 51),
-        fd_check(lin_loss, &c, rm->a1->p, rm->a1->g, rm->a1->n, 1e-2f, 4, 52),
-        fd_check(lin_loss, &c, rm->a2->p, rm->a2->g, rm->a2->n, 1e-2f, 4, 53),
-        fd_check(lin_loss, &c, lm->A->p, lm->A->g, lm->A->n, 1e-2f, 4, 54),
-        fd_check(lin_loss, &c, lm->B->p, lm->B->g, lm->B->n, 1e-2f, 4, 55),
+    const fd_param ps[] = {
+        {"dx", c.x, dx, nx},
+        {"da1", rm->a1->p, rm->a1->g, rm->a1->n},
+        {"da2", rm->a2->p, rm->a2->g, rm->a2->n},
+        {"dA", lm->A->p, lm->A->g, lm->A->n},
+        {"dB", lm->B->p, lm->B->g, lm->B->n},
     };
-    const char *what[5] = {"dx", "da1", "da2", "dA", "dB"};
-    for (int i = 0; i < 5; i++) cr_expect_lt(e[i], FD_TOL, "%s error %.3g", what[i], e[i]);
+    expect_fd(lin_loss, &c, ps, 5, 1e-2f, 4, 51);
     recovery_free(&rs);
     lora_free(&ad);
     model_free(&m);
@@ -362,13 +375,12 @@ Test(gradcheck, calora_loss_with_hidden_state_distillation)
     cr_assert_eq(model_backward(&m, &err), 0, "%s", err.msg);
     const lora_module *lm = &ad.mods[0];
     const recovery_module *rm = &rs.mods[1];
-    double e[3] = {
-        fd_check(distill_loss, &c, lm->A->p, lm->A->g, lm->A->n, 1e-2f, 4, 71),
-        fd_check(distill_loss, &c, rm->a1->p, rm->a1->g, rm->a1->n, 1e-2f, 4, 72),
-        fd_check(distill_loss, &c, rm->a2->p, rm->a2->g, rm->a2->n, 1e-2f, 4, 73),
+    const fd_param ps[] = {
+        {"LoRA dA", lm->A->p, lm->A->g, lm->A->n},
+        {"recovery da1", rm->a1->p, rm->a1->g, rm->a1->n},
+        {"recovery da2", rm->a2->p, rm->a2->g, rm->a2->n},
     };
-    const char *what[3] = {"LoRA dA", "recovery da1", "recovery da2"};
-    for (int i = 0; i < 3; i++) cr_expect_lt(e[i], FD_TOL, "%s error %.3g", what[i], e[i]);
+    expect_fd(distill_loss, &c, ps, 3, 1e-2f, 4, 71);
     cr_assert_eq(distill_hidden_mse(&m, teacher, 0.0f, grad), 0.0);
     cr_assert_null(m.taps.d_final_hidden, "w = 0 clears the tap");
     recovery_free(&rs);
@@ -413,11 +425,12 @@ Test(gradcheck, prosparse_l1_regulariser_on_the_gated_product)
     model_zero_grad(&m);
     cr_assert_eq(model_backward(&m, &err), 0, "%s", err.msg);
     const linear *gate = &m.layers[0].lin[LIN_GATE], *up = &m.layers[1].lin[LIN_UP], *down = &m.layers[0].lin[LIN_DOWN];
-    double e[3] = {fd_check(l1_loss, &c, gate->w, gate->dw, (size_t)gate->out * gate->in, FD_MODEL_H, 6, 81),
-                   fd_check(l1_loss, &c, up->w, up->dw, (size_t)up->out * up->in, FD_MODEL_H, 6, 82),
-                   fd_check(l1_loss, &c, down->w, down->dw, (size_t)down->out * down->in, FD_MODEL_H, 6, 83)};
-    const char *what[3] = {"layer 0 gate", "layer 1 up", "layer 0 down"};
-    for (int i = 0; i < 3; i++) cr_expect_lt(e[i], FD_TOL, "%s error %.3g", what[i], e[i]);
+    const fd_param ps[] = {
+        {"layer 0 gate", gate->w, gate->dw, (size_t)gate->out * gate->in},
+        {"layer 1 up", up->w, up->dw, (size_t)up->out * up->in},
+        {"layer 0 down", down->w, down->dw, (size_t)down->out * down->in},
+    };
+    expect_fd(l1_loss, &c, ps, 3, FD_MODEL_H, 6, 81);
     r.lambda = 0;
     cr_assert_eq(l1_loss(&c), (double)m.loss, "lambda 0: no term");
     for (int l = 0; l < cfg.n_layers; l++) cr_assert_null(m.taps.d_ffn_x1[l], "and no tap");
