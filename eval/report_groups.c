@@ -272,6 +272,12 @@ int report_render_groups(run_view *view, const table *layout, const char *out_di
     for (int a = 0; a < layout->n_rows && !ref; a++)
         if (!strcmp(layout->rows[a].method, o->upper)) ref = layout->rows[a].compression;
     if (!ref) return cpet_fail(err, "report: --upper '%s' is no method of this run", o->upper);
+    const char *named[3][2] = {{"--baseline", o->baseline}, {"--highlight", o->highlight}, {"--also", o->carried}};
+    for (int k = 0; k < 3; k++) { /* every method the overview names must be one of the run's */
+        int found = !named[k][1];
+        for (int a = 0; a < layout->n_rows && !found; a++) found = !strcmp(layout->rows[a].method, named[k][1]);
+        if (!found) return cpet_fail(err, "report: %s '%s' is no method of this run", named[k][0], named[k][1]);
+    }
     group *g = calloc(MAX_GROUPS, sizeof *g);
     int n = 0, rc = 0, *orig = malloc(((size_t)view->n_cells + 1) * sizeof *orig);
     if (!g || !orig) return free(g), free(orig), cpet_fail(err, "out of memory");

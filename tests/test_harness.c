@@ -1010,6 +1010,10 @@ Test(run, report_by_compression_and_the_adapter_bench, .timeout = 300)
     snprintf(cmd, sizeof cmd, "%s report %s/ca -o %s/bad --by compression --upper nobody --baseline rd", CPET_BINARY, dir, dir);
     cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
     cr_assert(strstr(out, "--upper 'nobody' is no method"), "%s", out);
+    snprintf(cmd, sizeof cmd, "%s report %s/ca -o %s/bad --by compression --upper LLM+LoRA --baseline rd --highlight CA-LoRA", CPET_BINARY,
+             dir, dir);
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
+    cr_assert(strstr(out, "--highlight 'CA-LoRA' is no method"), "%s", out);
 
     /* bench adapters on an int8 copy: bytes are the files', and an update far below int8's step is rounded
      * away by a merge while a large one survives it */
