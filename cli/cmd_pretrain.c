@@ -26,15 +26,6 @@ typedef struct {
 } pretrain_args;
 
 /* Batch rows start at positions drawn from (seed, step, row) alone, so a resumed run sees the same data. */
-static long window_start(long seed, long step, long row, long range)
-{
-    uint64_t z = (uint64_t)seed * 0x9e3779b97f4a7c15ull ^ (uint64_t)step * 0xbf58476d1ce4e5b9ull ^ (uint64_t)row * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    z *= 0xd6e8feb86659fd93ull;
-    z ^= z >> 32;
-    return (long)(z % (uint64_t)range);
-}
-
 static int write_checkpoint(const pretrain_args *a, model *m, adamw *o, json_t *curve, long step, cpet_err *err)
 {
     char staged[4200], path[4400];
@@ -233,11 +224,7 @@ int cmd_pretrain(int argc, char **argv)
     double t0 = now_seconds();
     long trained = 0, last = a.stop_after && step0 + a.stop_after < a.steps ? step0 + a.stop_after : a.steps;
     for (long step = step0; step < last; step++) {
-        for (int b = 0; b < B; b++) {
-            long start = window_start(a.seed, step, b, n_tokens - T - 1);
-            memcpy(ids + (size_t)b * T, stream + start, (size_t)T * sizeof(int));
-            memcpy(targets + (size_t)b * T, stream + start + 1, (size_t)T * sizeof(int));
-        }
+        train_windows(stream, n_tokens, (uint64_t)a.seed, step, B, T, ids, targets);
         step_result r;
         if (train_step(&m, &opt, ids, targets, B, T, lr_at(&sched, step), a.clip, &r, &err) != 0) goto done;
         json_array_append_new(curve, json_real(r.loss));

@@ -109,6 +109,14 @@ int qtensor_pack_code(const qtensor *q, int r, int c)
     return within % 8 < 4 ? b & 0x0F : b >> 4;
 }
 
+void qtensor_pack_grid(const qtensor *q, int r, int k, float *scale, int *zero)
+{
+    int i;
+    const uint8_t *p = pack_group(q, r, k, &i);
+    *scale = pack_scale(p, i);
+    *zero = pack_zero(q, p, i);
+}
+
 void qtensor_pack_dequant_row_reference(const qtensor *q, int r, float *out)
 {
     const int g = q->group;

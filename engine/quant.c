@@ -158,6 +158,17 @@ int qtensor_code(const qtensor *q, int r, int c)
     return get_nibble(q->data, (size_t)r * q->cols + c);
 }
 
+void qtensor_grid_of(const qtensor *q, int r, int k, float *scale, int *zero)
+{
+    if (qtensor_is_pack_only(q)) {
+        qtensor_pack_grid(q, r, k, scale, zero);
+        return;
+    }
+    const size_t i = (size_t)r * (q->cols / q->group) + k;
+    *scale = q->scales[i];
+    *zero = q->zeros[i];
+}
+
 /* ---- ggml blocks ---- */
 
 static void quantize_q8_0_block(const float *x, block_q8_0 *b)

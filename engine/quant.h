@@ -84,6 +84,8 @@ void qtensor_set_group(qtensor *q, int r, int group_index, const int_grid *g);
 void qtensor_set_code(qtensor *q, int r, int c, int code);
 /* The stored 4-bit code of (r, c): INT4 / INT3 / NF4 nibbles, Q4_0 (unsigned, 0..15) */
 int qtensor_code(const qtensor *q, int r, int c);
+/* INT4 / INT3: the scale and zero point of row r's group k, from the stored layout or the decode pack */
+void qtensor_grid_of(const qtensor *q, int r, int k, float *scale, int *zero);
 int qtensor_alloc(qtensor *q, qformat f, int rows, int cols, int group, cpet_err *err);
 
 extern const float nf4_levels[16];
@@ -125,6 +127,7 @@ int qtensor_pack_only(qtensor *q);
 static inline int qtensor_is_pack_only(const qtensor *q) { return q->pack && !q->data; }
 /* The code of (r, c) and row r dequantized, read from the pack: AVX2 and its scalar reference */
 int qtensor_pack_code(const qtensor *q, int r, int c);
+void qtensor_pack_grid(const qtensor *q, int r, int k, float *scale, int *zero);
 void qtensor_pack_dequant_row(const qtensor *q, int r, float *out);
 void qtensor_pack_dequant_row_reference(const qtensor *q, int r, float *out);
 /* dx[n, cols] += dy[n, rows] W, dequantizing blocks of rows (for training adapters on a frozen base) */

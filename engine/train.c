@@ -32,3 +32,21 @@ int train_step_hooked(model *m, adamw *o, const int *ids, const int *targets, in
     out->lr = lr;
     return 0;
 }
+
+static long window_start(uint64_t seed, long step, long row, long range)
+{
+    uint64_t z = seed * 0x9e3779b97f4a7c15ull ^ (uint64_t)step * 0xbf58476d1ce4e5b9ull ^ (uint64_t)row * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    z *= 0xd6e8feb86659fd93ull;
+    z ^= z >> 32;
+    return (long)(z % (uint64_t)range);
+}
+
+void train_windows(const int *stream, long n_tokens, uint64_t seed, long step, int B, int T, int *ids, int *targets)
+{
+    for (int b = 0; b < B; b++) {
+        const long start = window_start(seed, step, b, n_tokens - T - 1);
+        memcpy(ids + (size_t)b * T, stream + start, (size_t)T * sizeof(int));
+        memcpy(targets + (size_t)b * T, stream + start + 1, (size_t)T * sizeof(int));
+    }
+}

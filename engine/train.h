@@ -2,6 +2,8 @@
 #ifndef CPET_TRAIN_H
 #define CPET_TRAIN_H
 
+#include <stdint.h>
+
 #include "error.h"
 #include "model.h"
 #include "optim.h"
@@ -24,5 +26,10 @@ int train_step(model *m, adamw *o, const int *ids, const int *targets, int B, in
 /* The same with a hook between forward and backward (NULL: train_step). */
 int train_step_hooked(model *m, adamw *o, const int *ids, const int *targets, int B, int T, float lr, double clip,
                       step_hook hook, void *ctx, step_result *out, cpet_err *err);
+
+/* Training windows from a token stream: row b of step `step` starts at a position drawn from (seed, step, b)
+ * alone, so a run resumes exactly and does not depend on the thread count. ids and targets (ids shifted by
+ * one) are [B, T]; needs n_tokens > T + 1. */
+void train_windows(const int *stream, long n_tokens, uint64_t seed, long step, int B, int T, int *ids, int *targets);
 
 #endif

@@ -6,13 +6,14 @@
 
 #include "evaluate.h"
 
-extern const method method_zero_shot, method_lora, method_calora;
+extern const method method_zero_shot, method_lora, method_calora, method_prosparse;
 
 /* Adding a method: one file in eval/methods/ and one line here. */
 const method *const method_registry[] = {
     &method_zero_shot,
     &method_lora,
     &method_calora,
+    &method_prosparse,
 };
 const int method_registry_size = (int)(sizeof method_registry / sizeof method_registry[0]);
 
@@ -25,6 +26,27 @@ const method *method_find(const char *name)
 
 double method_param_number(const method_cell *c, const char *key) { return json_number_value(json_object_get(c->params, key)); }
 int method_param_int(const method_cell *c, const char *key) { return (int)json_integer_value(json_object_get(c->params, key)); }
+
+int method_expand_path(const method_cell *c, const char *key, char *out, size_t size, cpet_err *err)
+{
+    const char *given = json_string_value(json_object_get(c->params, key));
+    if (!given || !given[0]) return cpet_fail(err, "params.%s (a path) is required", key);
+    char seed[32];
+    snprintf(seed, sizeof seed, "%lld", (long long)c->seed);
+    const char *names[] = {"{task}", "{seed}"}, *values[] = {c->task_name ? c->task_name : "", seed};
+    size_t o = 0;
+    for (const char *p = given; *p;) {
+        int hit = -1;
+        for (int k = 0; k < 2 && hit < 0; k++)
+            if (!strncmp(p, names[k], 6)) hit = k;
+        const size_t room = size - o;
+        const int w = hit >= 0 ? snprintf(out + o, room, "%s", values[hit]) : snprintf(out + o, room, "%c", *p);
+        if (w < 0 || (size_t)w >= room) return cpet_fail(err, "params.%s is too long", key);
+        o += (size_t)w, p += hit >= 0 ? 6 : 1;
+    }
+    out[o] = 0;
+    return 0;
+}
 
 int method_score_multiple_choice(const method_cell *c, method_result *r, cpet_err *err)
 {

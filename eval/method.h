@@ -65,6 +65,10 @@ const method *method_find(const char *name);
 double method_param_number(const method_cell *c, const char *key);
 int method_param_int(const method_cell *c, const char *key);
 
+/* The string parameter `key` with "{task}" replaced by the cell's task name and "{seed}" by its seed: a
+ * path to something made per task or seed beforehand (an adapter, a sparsified model). */
+int method_expand_path(const method_cell *c, const char *key, char *out, size_t size, cpet_err *err);
+
 /* Scores the eval split by candidate log-likelihood (eval/evaluate.h) and fills acc, acc_norm,
  * acc_stderr, chance, n and one example object per eval example: {"id", "label", "prediction",
  * "correct", "prediction_norm", "correct_norm", "scores": [log p(choice)]}. Most methods end with it. */

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "train.h"
+
 void prosparse_counts_init(prosparse_counts *c, const model *m)
 {
     memset(c, 0, sizeof *c);
@@ -74,4 +76,84 @@ void prosparse_l1_free(prosparse_l1 *r, model *m)
     if (m) clear_taps(m);
     free(r->grad);
     memset(r, 0, sizeof *r);
+}
+
+void prosparse_relu_swap(model *m)
+{
+    m->cfg.hidden_act = ACT_RELU;
+    m->cfg.act_threshold = 0.0f;
+}
+
+int prosparse_set_threshold(model *m, float t, cpet_err *err)
+{
+    if (m->cfg.hidden_act != ACT_RELU && m->cfg.hidden_act != ACT_FATRELU)
+        return cpet_fail(err, "the threshold shift (FATReLU) needs a ReLU model; this one uses %s (make it sparse with cpet sparsify first)",
+                         activation_name(m->cfg.hidden_act));
+    if (!(t >= 0.0f)) return cpet_fail(err, "the FATReLU threshold must be >= 0, not %g", (double)t);
+    m->cfg.hidden_act = t > 0.0f ? ACT_FATRELU : ACT_RELU;
+    m->cfg.act_threshold = t;
+    return 0;
+}
+
+typedef struct {
+    prosparse_l1 *l1;
+    prosparse_counts *counts;
+} train_hook_ctx;
+
+static double l1_and_count(model *m, const int *ids, int B, int T, void *ctx, cpet_err *err)
+{
+    train_hook_ctx *h = ctx;
+    prosparse_count(h->counts, m);
+    return prosparse_l1_hook(m, ids, B, T, h->l1, err);
+}
+
+int prosparse_train(model *m, const int *stream, long n_tokens, const prosparse_train_config *c, prosparse_on_step on_step,
+                    void *ctx, cpet_err *err)
+{
+    const long steps = c->steps > 0 ? c->steps : c->schedule.n ? c->schedule.until[c->schedule.n - 1] : 0;
+    if (steps <= 0) return cpet_fail(err, "prosparse: no steps to train (an empty schedule and steps 0)");
+    if (c->batch <= 0 || c->seq <= 0 || c->seq > m->cfg.max_position_embeddings)
+        return cpet_fail(err, "prosparse: batch %d and seq %d (the model takes 1..%d positions)", c->batch, c->seq, m->cfg.max_position_embeddings);
+    if (n_tokens <= (long)c->seq + 1) return cpet_fail(err, "prosparse: %ld tokens, fewer than one window of %d", n_tokens, c->seq);
+    adamw opt = {0};
+    adamw_config oc = {c->lr.lr, 0.9f, 0.95f, 1e-8f, (float)c->weight_decay};
+    if (model_set_trainable(m, NULL, 1, err) || adamw_init(&opt, oc, err) || adamw_add(&opt, m->tensors, m->n_tensors, err)) {
+        adamw_free(&opt);
+        return -1;
+    }
+    const int B = c->batch, T = c->seq;
+    int *ids = malloc((size_t)B * T * sizeof(int)), *targets = malloc((size_t)B * T * sizeof(int));
+    prosparse_l1 l1 = {0};
+    int rc = ids && targets ? 0 : cpet_fail(err, "prosparse: out of memory");
+    for (long step = 0; rc == 0 && step < steps; step++) {
+        train_windows(stream, n_tokens, c->seed, step, B, T, ids, targets);
+        prosparse_counts counts;
+        prosparse_counts_init(&counts, m);
+        train_hook_ctx h = {&l1, &counts};
+        l1.lambda = prosparse_lambda(&c->schedule, step + 1);
+        step_result r;
+        rc = train_step_hooked(m, &opt, ids, targets, B, T, lr_at(&c->lr, step), c->clip, l1_and_count, &h, &r, err);
+        if (rc == 0 && on_step) {
+            prosparse_step_log s = {step + 1, r.loss, r.extra_loss, l1.lambda, prosparse_sparsity_of(&counts, -1), r.lr};
+            if (on_step(&s, ctx) != 0) break;
+        }
+    }
+    prosparse_l1_free(&l1, m);
+    model_set_trainable(m, NULL, 0, NULL);
+    adamw_free(&opt);
+    free(ids);
+    free(targets);
+    return rc;
+}
+
+int prosparse_measure(model *m, const int *stream, long n_tokens, int seq, int batch, prosparse_counts *c, cpet_err *err)
+{
+    const long windows = n_tokens / seq;
+    if (windows <= 0) return cpet_fail(err, "prosparse: %ld tokens, fewer than one window of %d", n_tokens, seq);
+    for (long w = 0; w < windows; w += batch) {
+        const int B = (int)(windows - w < batch ? windows - w : batch);
+        if (model_forward(m, stream + w * seq, NULL, B, seq, err) != 0) return -1;
+        prosparse_count(c, m);
+    }
+    return 0;
 }

@@ -5,6 +5,7 @@
 #define CPET_PROSPARSE_H
 
 #include "model.h"
+#include "optim.h"
 #include "prosparse_schedule.h"
 
 /* Counts of the last model_forward: zeros[l] of x1 entries in layer l, out of entries (= B T F, the same for
@@ -39,5 +40,38 @@ double prosparse_l1_term(model *m, prosparse_l1 *r, cpet_err *err);
 double prosparse_l1_hook(model *m, const int *ids, int B, int T, void *ctx, cpet_err *err);
 /* Clears m's taps and frees the gradient. */
 void prosparse_l1_free(prosparse_l1 *r, model *m);
+
+/* The activation swap of step 1: the FFN's activation becomes ReLU, whatever it was (SiLU in LLaMA). */
+void prosparse_relu_swap(model *m);
+/* The threshold shift (FATReLU: x if x >= t else 0) on a ReLU model; t = 0 restores plain ReLU. A model
+ * whose activation is not ReLU is refused: shifting SiLU's threshold would change a different function. */
+int prosparse_set_threshold(model *m, float t, cpet_err *err);
+
+/* Continued training with the L1 regulariser at lambda(t) from the schedule (Algorithm 1; all-zero
+ * lambda is the ReLU-only baseline, a one-value schedule the constant-lambda one). All weights train;
+ * batches are windows of the token stream drawn from the seed (train_windows). */
+typedef struct {
+    prosparse_schedule schedule;
+    long steps; /* 0: the schedule's last T */
+    int batch, seq;
+    lr_schedule lr;
+    double clip, weight_decay;
+    uint64_t seed;
+} prosparse_train_config;
+
+/* One optimizer step, as the callback sees it (sparsity is this step's batch, before the update). */
+typedef struct {
+    long step; /* 1-based */
+    double loss, l1, lambda, sparsity;
+    float lr;
+} prosparse_step_log;
+typedef int (*prosparse_on_step)(const prosparse_step_log *s, void *ctx); /* nonzero stops training */
+
+int prosparse_train(model *m, const int *stream, long n_tokens, const prosparse_train_config *c, prosparse_on_step on_step,
+                    void *ctx, cpet_err *err);
+
+/* Sparsity of x1 over windows of `seq` tokens that tile the stream (a last partial window is dropped),
+ * `batch` windows per forward; counts into c (prosparse_counts_init first). */
+int prosparse_measure(model *m, const int *stream, long n_tokens, int seq, int batch, prosparse_counts *c, cpet_err *err);
 
 #endif

@@ -33,20 +33,8 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
     const char *given = json_string_value(json_object_get(c->params, "adapter")),
                *init = json_string_value(json_object_get(c->params, "init"));
     if (!given || !given[0]) return cpet_fail(err, "calora: params.adapter (the existing LoRA's directory) is required");
-    char adapter[4096]; /* "{task}" -> the task's name, "{seed}" -> the seed: one existing adapter per task and seed */
-    char seed[32];
-    snprintf(seed, sizeof seed, "%lld", (long long)c->seed);
-    const char *names[] = {"{task}", "{seed}"}, *values[] = {c->task_name ? c->task_name : "", seed};
-    size_t o = 0;
-    for (const char *p = given; *p && o + 1 < sizeof adapter;) {
-        int hit = -1;
-        for (int k = 0; k < 2 && hit < 0; k++)
-            if (!strncmp(p, names[k], 6)) hit = k;
-        if (hit >= 0) o += (size_t)snprintf(adapter + o, sizeof adapter - o, "%s", values[hit]), p += 6;
-        else adapter[o++] = *p++;
-        if (o >= sizeof adapter) return cpet_fail(err, "calora: params.adapter is too long");
-    }
-    adapter[o] = 0;
+    char adapter[4096]; /* one existing adapter per task and seed */
+    if (method_expand_path(c, "adapter", adapter, sizeof adapter, err) != 0) return -1;
     const int init_kind = !strcmp(init, "inherit") ? CALORA_INIT_INHERIT : !strcmp(init, "random") ? CALORA_INIT_RANDOM
                           : !strcmp(init, "none")  ? CALORA_INIT_NONE : -1;
     if (init_kind < 0) return cpet_fail(err, "calora: params.init '%s' is not inherit, random or none", init);

@@ -1,0 +1,179 @@
+/* cpet sparsify: ProSparse (engine/methods/prosparse.h) as a command. SiLU -> ReLU, continued training
+ * with the L1 regulariser on lambda(t) from a schedule file, optionally the FATReLU threshold; writes the
+ * sparse model with a log of loss, lambda and sparsity per step (sparsify.json). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blas.h"
+#include "cli.h"
+#include "corpus.h"
+#include "fileio.h"
+#include "gguf.h"
+#include "methods/prosparse.h"
+
+typedef struct {
+    json_t *rows;
+    long steps;
+    double t0;
+} progress;
+
+static int on_step(const prosparse_step_log *s, void *ctx)
+{
+    progress *p = ctx;
+    json_array_append_new(p->rows, json_pack("{s:I, s:f, s:f, s:f, s:f, s:f}", "step", (json_int_t)s->step, "loss", s->loss, "l1",
+                                             s->l1, "lambda", s->lambda, "sparsity", s->sparsity, "lr", (double)s->lr));
+    if (stderr_is_tty()) {
+        double el = now_seconds() - p->t0;
+        fprintf(stderr, "\rstep %ld/%ld  loss %.4f  lambda %.3g  sparsity %.1f%%  ETA %.0fs   ", s->step, p->steps, s->loss, s->lambda,
+                100 * s->sparsity, el / s->step * (p->steps - s->step));
+    }
+    return 0;
+}
+
+/* Sparsity of the trained model over a held-out text, per layer. */
+static json_t *heldout_sparsity(model *m, const tokenizer *tok, const char *path, int seq, cpet_err *err)
+{
+    corpus text;
+    int *stream = NULL;
+    long n = 0;
+    if (corpus_read(&text, path, err) != 0) return NULL;
+    int rc = corpus_tokenize(&text, tok, m->cfg.bos_token_id, &stream, &n, err);
+    corpus_free(&text);
+    prosparse_counts c;
+    prosparse_counts_init(&c, m);
+    if (rc == 0) rc = prosparse_measure(m, stream, n, seq, 8, &c, err);
+    free(stream);
+    if (rc != 0) return cpet_prefix(err, "%s", path), NULL;
+    json_t *layers = json_array();
+    for (int l = 0; l < c.n_layers; l++) json_array_append_new(layers, json_real(prosparse_sparsity_of(&c, l)));
+    return json_pack("{s:s, s:f, s:o, s:I}", "file", path, "sparsity", prosparse_sparsity_of(&c, -1), "per_layer", layers, "tokens",
+                     (json_int_t)(c.entries / m->cfg.intermediate_size));
+}
+
+int cmd_sparsify(int argc, char **argv)
+{
+    const char *model_dir = NULL, *corpus_path = NULL, *schedule_path = NULL, *out = NULL, *heldout = NULL, *act = "relu",
+               *sched_name = "cosine";
+    long batch = 16, seq = 128, steps = 0, warmup = 20, seed = 0, threads = 0;
+    double lr = 3e-4, min_lr = 3e-5, clip = 1.0, wd = 0.0, lambda = -1, threshold = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int bad = 0;
+        if (cli_is_help(a)) {
+            printf("usage: cpet sparsify MODEL --corpus TEXT (--schedule FILE | --lambda L --steps N) -o OUT [options]\n\n"
+                   "ProSparse (arXiv 2402.13516): the FFN activation becomes ReLU, then all weights train on the corpus with\n"
+                   "loss = LM loss + lambda(t) * sum over layers of mean over tokens of ||x1||_1 (x1 = act(gate) * up), lambda(t)\n"
+                   "from the schedule's stages (Algorithm 1: half-sine ramps between {\"lambda\", \"until_step\"} stages; the\n"
+                   "paper's are in reports/specs/schedules/). A schedule of zeros is the ReLU-only baseline.\n\n"
+                   "  --schedule FILE      stages as JSON {\"stages\": [{\"lambda\": 0, \"until_step\": 200}, ...]}\n"
+                   "  --lambda L --steps N a constant lambda instead (the paper's ablation)\n"
+                   "  --activation relu    relu (the swap) or keep (the model's own activation: a dense control)\n"
+                   "  --threshold T        after training, FATReLU: keep x >= T (the paper's shift uses 0.01); 0: ReLU\n"
+                   "  --steps N            train N steps (default: the schedule's last until_step)\n"
+                   "  --batch 16 --seq 128 --lr 3e-4 --min-lr 3e-5 --warmup 20 --schedule-lr cosine --clip 1\n"
+                   "  --weight-decay 0 --seed 0 --threads N\n"
+                   "  --heldout TEXT       also measure the final model's sparsity (per layer) on this text\n\n"
+                   "Writes OUT/ (config.json, model.safetensors, tokenizer.json) and OUT/sparsify.json: the arguments, seed,\n"
+                   "git revision and threads, and per step loss, L1 term, lambda, lr and the batch's sparsity.\n");
+            return 0;
+        }
+        if (a[0] != '-' && !model_dir) model_dir = a;
+        else if (!strcmp(a, "--corpus")) bad = !(corpus_path = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--schedule")) bad = !(schedule_path = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "-o")) bad = !(out = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--heldout")) bad = !(heldout = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--activation")) bad = !(act = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--schedule-lr")) bad = !(sched_name = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--lambda")) bad = cli_float(a, cli_value(argc, argv, &i), &lambda);
+        else if (!strcmp(a, "--threshold")) bad = cli_float(a, cli_value(argc, argv, &i), &threshold);
+        else if (!strcmp(a, "--steps")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 100000000L, &steps);
+        else if (!strcmp(a, "--batch")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 65536, &batch);
+        else if (!strcmp(a, "--seq")) bad = cli_int(a, cli_value(argc, argv, &i), 2, 1 << 20, &seq);
+        else if (!strcmp(a, "--warmup")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 100000000L, &warmup);
+        else if (!strcmp(a, "--lr")) bad = cli_float(a, cli_value(argc, argv, &i), &lr);
+        else if (!strcmp(a, "--min-lr")) bad = cli_float(a, cli_value(argc, argv, &i), &min_lr);
+        else if (!strcmp(a, "--clip")) bad = cli_float(a, cli_value(argc, argv, &i), &clip);
+        else if (!strcmp(a, "--weight-decay")) bad = cli_float(a, cli_value(argc, argv, &i), &wd);
+        else if (!strcmp(a, "--seed")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 0x7fffffffL, &seed);
+        else if (!strcmp(a, "--threads")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &threads);
+        else return cli_error("sparsify: unknown option %s", a);
+        if (bad) return 1;
+    }
+    if (!model_dir || !corpus_path || !out) return cli_error("sparsify: MODEL, --corpus and -o are required (cpet sparsify --help)");
+    if (!schedule_path == !(lambda >= 0)) return cli_error("sparsify: give either --schedule FILE or --lambda L (with --steps N)");
+    if (lambda >= 0 && !steps) return cli_error("sparsify: --lambda needs --steps");
+    if (strcmp(act, "relu") != 0 && strcmp(act, "keep") != 0) return cli_error("sparsify: --activation '%s': relu or keep", act);
+    if (threshold < 0) return cli_error("sparsify: --threshold %g: must be >= 0", threshold);
+    prosparse_train_config tc = {.steps = steps, .batch = (int)batch, .seq = (int)seq, .clip = clip, .weight_decay = wd, .seed = (uint64_t)seed};
+    cpet_err err;
+    if (schedule_path ? prosparse_schedule_load(&tc.schedule, schedule_path, &err) != 0 : 0) return cli_report(&err);
+    if (!schedule_path) tc.schedule = prosparse_constant(lambda, steps);
+    if (schedule_parse(sched_name, &tc.lr.kind) != 0) return cli_error("sparsify: --schedule-lr '%s': constant, linear or cosine", sched_name);
+    const long total = steps ? steps : tc.schedule.until[tc.schedule.n - 1];
+    tc.lr = (lr_schedule){tc.lr.kind, (float)lr, (float)min_lr, warmup, total};
+    if (threads) engine_set_threads((int)threads);
+
+    model m;
+    tokenizer tok;
+    corpus text;
+    int *stream = NULL;
+    long n_tokens = 0;
+    if (model_load(&m, model_dir, &err) != 0) return cli_report(&err);
+    if (tokenizer_load_for(&tok, model_dir, NULL, &err) != 0) {
+        model_free(&m);
+        return cli_report(&err);
+    }
+    int rc = corpus_read(&text, corpus_path, &err);
+    if (rc == 0) {
+        rc = corpus_tokenize(&text, &tok, m.cfg.bos_token_id, &stream, &n_tokens, &err);
+        if (rc != 0) cpet_prefix(&err, "%s", corpus_path);
+        corpus_free(&text);
+    }
+    const char *act_before = activation_name(m.cfg.hidden_act);
+    if (rc == 0 && !strcmp(act, "relu")) prosparse_relu_swap(&m);
+    if (rc == 0 && threshold > 0 && m.cfg.hidden_act != ACT_RELU && m.cfg.hidden_act != ACT_FATRELU)
+        rc = cpet_fail(&err, "sparsify: --threshold needs a ReLU model, and --activation keep leaves %s's %s", model_dir, act_before);
+    progress p = {json_array(), total, now_seconds()};
+    if (rc == 0) rc = prosparse_train(&m, stream, n_tokens, &tc, on_step, &p, &err);
+    const double train_seconds = now_seconds() - p.t0;
+    if (stderr_is_tty()) fputc('\n', stderr);
+    if (rc == 0 && threshold > 0) rc = prosparse_set_threshold(&m, (float)threshold, &err);
+    json_t *held = NULL;
+    if (rc == 0 && heldout && !(held = heldout_sparsity(&m, &tok, heldout, (int)seq, &err))) rc = -1;
+    char staged[4200], path[4400];
+    snprintf(staged, sizeof staged, "%s.partial", out);
+    if (rc == 0) rc = model_save(&m, staged, &err);
+    if (rc == 0) {
+        snprintf(path, sizeof path, "%s/tokenizer.json", staged);
+        rc = tokenizer_save(&tok, path, &err);
+    }
+    json_t *stages = json_array();
+    for (int i = 0; i < tc.schedule.n; i++)
+        json_array_append_new(stages, json_pack("{s:f, s:I}", "lambda", tc.schedule.lambda[i], "until_step", (json_int_t)tc.schedule.until[i]));
+    json_t *log = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s, s:f, s:o, s:{s:I, s:I, s:I, s:f, s:f, s:I, s:s, s:f, s:f}, s:I, s:f, "
+                            "s:I, s:o, s:o?, s:o}",
+                            "command", "sparsify", "model", model_dir, "corpus", corpus_path, "schedule", schedule_path, "activation_before",
+                            act_before, "activation", activation_name(m.cfg.hidden_act), "threshold", threshold, "stages", stages, "train",
+                            "steps", (json_int_t)total, "batch", (json_int_t)batch, "seq", (json_int_t)seq, "lr", lr, "min_lr", min_lr,
+                            "warmup", (json_int_t)warmup, "lr_schedule", sched_name, "clip", clip, "weight_decay", wd, "seed",
+                            (json_int_t)seed, "train_seconds", train_seconds, "corpus_tokens", (json_int_t)n_tokens, "log", p.rows,
+                            "heldout", held, "facts", run_facts());
+    if (rc == 0) {
+        snprintf(path, sizeof path, "%s/sparsify.json", staged);
+        rc = json_write_file(path, log, &err);
+    }
+    if (rc == 0) rc = replace_dir(staged, out, &err);
+    if (rc == 0) {
+        const json_t *last = json_array_get(p.rows, json_array_size(p.rows) - 1);
+        printf("sparsify %s -> %s: %s, %ld steps, final loss %.4f, train-batch sparsity %.2f%%", model_dir, out, activation_name(m.cfg.hidden_act),
+               total, json_number_value(json_object_get(last, "loss")), 100 * json_number_value(json_object_get(last, "sparsity")));
+        if (held) printf(", %s sparsity %.2f%%", heldout, 100 * json_number_value(json_object_get(held, "sparsity")));
+        printf("\n");
+    }
+    json_decref(log);
+    free(stream);
+    tokenizer_free(&tok);
+    model_free(&m);
+    return rc != 0 ? cli_report(&err) : 0;
+}
