@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ffn_predictor.h"
 #include "ops.h"
+#include "sparse_ffn.h"
 #include "tensor.h"
 
 /* The cache and the step buffers: a size table, one allocation (kv_cache_init), pointers from offsets. */
@@ -40,12 +42,26 @@ int kv_cache_init(kv_cache *c, model *m, int max_len, int chunk, cpet_err *err)
     size_t bytes;
     c->block = cache_alloc(c, &m->cfg, model_branch_scratch_per_row(m), threads, &bytes);
     if (!c->block) return cpet_fail(err, "out of memory: KV cache of %d positions needs %zu MB", max_len, bytes >> 20);
+    const sparse_decode *sd = m->sparse;
+    if (sd) {
+        const int rows = chunk < sd->max_rows ? chunk : sd->max_rows;
+        size_t need = sparse_ffn_scratch(&sd->layers[0], rows);
+        if (sd->predictor && ffn_predictor_scratch(sd->predictor, rows) > need) need = ffn_predictor_scratch(sd->predictor, rows);
+        c->sparse_scratch = malloc(need * sizeof(float));
+        c->predicted = malloc((size_t)m->cfg.intermediate_size);
+        if (!c->sparse_scratch || !c->predicted) {
+            kv_cache_free(c);
+            return cpet_fail(err, "out of memory: sparse FFN scratch");
+        }
+    }
     return 0;
 }
 
 void kv_cache_free(kv_cache *c)
 {
     cpet_free(c->block);
+    free(c->sparse_scratch);
+    free(c->predicted);
     memset(c, 0, sizeof *c);
 }
 
@@ -77,6 +93,13 @@ int model_forward_cached(model *m, kv_cache *c, const int *ids, int n, float *lo
         linear_forward(&lw->lin[LIN_O], c->att, c->mid, n, c->branch_scratch);
         for (size_t i = 0; i < (size_t)n * D; i++) c->mid[i] += c->x[i];
         rmsnorm_forward(c->xn, c->rstd, c->mid, lw->ffn_norm, n, D, cfg->rms_norm_eps);
+        if (m->sparse && n <= m->sparse->max_rows) { /* decode: only the active neurons' rows of up and down */
+            const ffn_predictor *pred = m->sparse->predictor;
+            if (pred) ffn_predictor_mask(pred, l, c->mid, n, c->predicted, c->sparse_scratch);
+            sparse_ffn_forward(&m->sparse->layers[l], c->xn, c->x, n, pred ? c->predicted : NULL, c->sparse_scratch);
+            for (size_t i = 0; i < (size_t)n * D; i++) c->x[i] += c->mid[i];
+            continue;
+        }
         const linear *gate_up[2] = {&lw->lin[LIN_GATE], &lw->lin[LIN_UP]};
         float *gate_up_out[2] = {c->gate, c->up};
         linear_forward_shared(gate_up, 2, c->xn, gate_up_out, n, c->branch_scratch);

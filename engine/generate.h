@@ -14,6 +14,8 @@ typedef struct {
     float *k, *v;     /* [L, max_len, KV*hd] */
     float *x, *xn, *q, *kn, *vn, *att, *mid, *gate, *up, *h, *rstd, *scores, *branch_scratch;
     void *block;
+    float *sparse_scratch; /* when the model decodes with sparse FFNs (model_sparse_enable before kv_cache_init) */
+    uint8_t *predicted;    /* [F]: a predictor's mask */
 } kv_cache;
 
 int kv_cache_init(kv_cache *c, model *m, int max_len, int chunk, cpet_err *err);

@@ -7,6 +7,7 @@
 
 #include "blas.h"
 #include "ops.h"
+#include "sparse_ffn.h"
 #include "tensor.h"
 
 const char *const linear_module_suffix[LIN_PER_LAYER] = {
@@ -167,6 +168,7 @@ void model_free(model *m)
     for (int i = 0; m->quant && i < model_packed_slots(m); i++)
         if (m->quant[i].format != QF_COUNT) qtensor_free(&m->quant[i]);
     free(m->quant);
+    model_sparse_disable(m);
     free(m->ffn_kept);
     free(m->kv_kept);
     if (m->embed_q) qtensor_free(m->embed_q);

@@ -64,6 +64,7 @@ typedef struct model {
     qtensor *quant; /* [n_layers * LIN_PER_LAYER + 1] packed bases (format QF_COUNT = none); the last is the
                      * LM head's (model_packed_slots) */
     moe_layer *moe; /* [n_layers] MoEfication routers and expert maps, or NULL for a dense FFN */
+    struct sparse_decode *sparse; /* decode's sparse FFNs (model_sparse_enable, sparse_ffn.h), or NULL */
     int *ffn_kept;     /* after struct-ffn: [n_layers, intermediate_size] the original index of each neuron kept */
     int ffn_kept_from; /* the intermediate_size before pruning */
     int *kv_kept;      /* after struct-heads: [n_layers, n_kv_heads] the original index of each KV group kept */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "gemv.h"
+#include "model.h"
 #include "ops.h"
 #include "tensor.h"
 
@@ -483,4 +484,62 @@ double sparse_ffn_calibrate(sparse_ffn *s)
     }
     free(scratch);
     return s->dense_above;
+}
+
+/* ---- a model's decode ---- */
+
+int model_sparse_enable(model *m, int calibrate, cpet_err *err)
+{
+    model_sparse_disable(m);
+    const activation a = m->cfg.hidden_act;
+    if (a != ACT_RELU && a != ACT_FATRELU)
+        return cpet_fail(err, "sparse decode needs a ReLU model; this one uses %s, which is never exactly zero (make it sparse with cpet sparsify)",
+                         activation_name(a));
+    if (m->moe) return cpet_fail(err, "sparse decode: MoEfication routers already mask the FFN; use one or the other");
+    sparse_decode *d = calloc(1, sizeof *d);
+    if (!d || !(d->layers = calloc((size_t)m->cfg.n_layers, sizeof *d->layers))) {
+        free(d);
+        return cpet_fail(err, "sparse decode: out of memory");
+    }
+    d->max_rows = SPARSE_DECODE_MAX_ROWS;
+    m->sparse = d;
+    for (int l = 0; l < m->cfg.n_layers; l++, d->n_layers++) {
+        const layer_weights *lw = &m->layers[l];
+        if (sparse_ffn_init(&d->layers[l], &lw->lin[LIN_GATE], &lw->lin[LIN_UP], &lw->lin[LIN_DOWN], a, m->cfg.act_threshold, err) != 0) {
+            model_sparse_disable(m);
+            return cpet_prefix(err, "layer %d", l);
+        }
+        if (calibrate) sparse_ffn_calibrate(&d->layers[l]);
+    }
+    return 0;
+}
+
+void model_sparse_disable(model *m)
+{
+    sparse_decode *d = m->sparse;
+    if (!d) return;
+    for (int l = 0; l < d->n_layers; l++) sparse_ffn_free(&d->layers[l]);
+    free(d->layers);
+    free(d);
+    m->sparse = NULL;
+}
+
+uint64_t model_ffn_fingerprint(const model *m)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    const int shape[3] = {m->cfg.n_layers, m->cfg.hidden_size, m->cfg.intermediate_size};
+    const unsigned char *b = (const unsigned char *)shape;
+    for (size_t i = 0; i < sizeof shape; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    float *row = malloc((size_t)m->cfg.hidden_size * sizeof(float));
+    for (int l = 0; row && l < m->cfg.n_layers; l++) {
+        const linear *g = &m->layers[l].lin[LIN_GATE];
+        for (int r = 0; r < g->out; r += 97) { /* every 97th row: enough to tell two models apart */
+            if (g->qw) qtensor_dequant_row(g->qw, r, row);
+            else memcpy(row, g->w + (size_t)r * g->in, (size_t)g->in * sizeof(float));
+            b = (const unsigned char *)row;
+            for (size_t i = 0; i < (size_t)g->in * sizeof(float); i++) h = (h ^ b[i]) * 0x100000001b3ull;
+        }
+    }
+    free(row);
+    return h;
 }

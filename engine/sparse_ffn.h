@@ -75,4 +75,26 @@ double sparse_ffn_calibrate(sparse_ffn *s);
 /* The scalar reference the tests hold the kernels to: the same FFN from dequantized rows, double sums. */
 void sparse_ffn_reference(const sparse_ffn *s, const float *xn, float *out, int n, const uint8_t *predicted);
 
+/* ---- a model's decode with sparse FFNs ---- */
+struct model;
+struct ffn_predictor;
+
+/* Decode and chunks of up to max_rows tokens run every layer's FFN through its sparse_ffn (prefill above
+ * it stays dense: the union of a long chunk's active neurons is most of them). With a predictor, the gate
+ * rows it predicts inactive are skipped too (approximate). */
+typedef struct sparse_decode {
+    int n_layers, max_rows;
+    sparse_ffn *layers;
+    const struct ffn_predictor *predictor; /* not owned */
+} sparse_decode;
+
+#define SPARSE_DECODE_MAX_ROWS 8
+
+/* Builds m->sparse (every layer; calibrate: measure each layer's crossover, else always sparse). Refuses
+ * a model whose activation is not ReLU (SiLU is never exactly zero: nothing to skip) and MoEfication. */
+int model_sparse_enable(struct model *m, int calibrate, cpet_err *err);
+void model_sparse_disable(struct model *m);
+/* FNV-1a over the model's shape and its gate matrices (dequantized): what a predictor is checked against. */
+uint64_t model_ffn_fingerprint(const struct model *m);
+
 #endif

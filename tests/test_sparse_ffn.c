@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "generate.h"
 #include "helpers.h"
 #include "model.h"
 #include "ops.h"
@@ -173,5 +174,45 @@ Test(sparse_ffn, refuses_what_it_cannot_compute_exactly)
     lw = &m.layers[0];
     cr_assert_neq(sparse_ffn_init(&s, &lw->lin[LIN_GATE], &lw->lin[LIN_UP], &lw->lin[LIN_DOWN], ACT_RELU, 0, &err), 0);
     cr_assert(strstr(err.msg, "q8_0"), "%s", err.msg);
+    model_free(&m);
+}
+
+/* Decode through the KV cache with every FFN sparse gives the dense decode's logits (f32 and INT4 weights),
+ * and the counters see the pattern; a SiLU model is refused. */
+static void decode_both_ways(qformat f)
+{
+    cpet_err err;
+    model m;
+    make_model(&m, f, 32);
+    const int V = m.cfg.vocab_size, ids[6] = {1, 5, 9, 2, 30, 7};
+    float *dense = malloc((size_t)6 * V * sizeof(float)), *sparse = malloc((size_t)6 * V * sizeof(float));
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) cr_assert_eq(model_sparse_enable(&m, 0, &err), 0, "%s", err.msg);
+        kv_cache c;
+        cr_assert_eq(kv_cache_init(&c, &m, 16, 4, &err), 0, "%s", err.msg);
+        float *out = pass ? sparse : dense;
+        cr_assert_eq(model_forward_cached(&m, &c, ids, 2, out, 1, &err), 0, "%s", err.msg); /* a 2-token chunk: the union */
+        for (int t = 2; t < 6; t++) cr_assert_eq(model_forward_cached(&m, &c, ids + t, 1, out + (size_t)t * V, 0, &err), 0, "%s", err.msg);
+        kv_cache_free(&c);
+    }
+    cr_assert_leq(max_rel_error(sparse, dense, (size_t)6 * V), 1e-5, "%s: sparse decode %g", qformat_name(f), max_rel_error(sparse, dense, (size_t)6 * V));
+    const sparse_ffn *s = &m.sparse->layers[0];
+    cr_assert_eq(s->calls, 5, "one chunk and four tokens");
+    cr_assert(s->active_sum > 0 && s->active_sum < 5.0 * s->F, "ReLU: some neurons off, some on (%g)", s->active_sum);
+    free(dense), free(sparse);
+    model_free(&m); /* frees m.sparse too (ASan checks) */
+}
+
+Test(sparse_ffn, sparse_decode_equals_dense_decode_f32) { decode_both_ways(QF_COUNT); }
+Test(sparse_ffn, sparse_decode_equals_dense_decode_int4) { decode_both_ways(QF_INT4); }
+
+Test(sparse_ffn, sparse_decode_refuses_a_silu_model)
+{
+    cpet_err err;
+    model m;
+    cr_assert_eq(model_load(&m, FIXTURE_DIR, &err), 0, "%s", err.msg);
+    cr_assert_neq(model_sparse_enable(&m, 0, &err), 0);
+    cr_assert(strstr(err.msg, "ReLU") && strstr(err.msg, "silu"), "%s", err.msg);
+    cr_assert_null(m.sparse);
     model_free(&m);
 }
