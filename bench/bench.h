@@ -62,11 +62,26 @@ typedef struct {
     unsigned long long seed;  /* the random prompt */
     const char *adapter;      /* a PEFT LoRA run unmerged on top of the model (NULL: none) */
     int merge;                /* merge the adapter's LoRA into the base first (packed: re-quantized) */
+    int sparse;               /* also decode with sparse FFNs (a ReLU model), dense and sparse passes side by side */
+    const char *predictor;    /* with sparse: an activation predictor directory (cpet predictor), a third pass */
+    float threshold;          /* with sparse: > 0 sets the FATReLU threshold first (a ReLU model) */
     FILE *log;
 } bench_decode_options;
 bench_decode_options bench_decode_defaults(void);
 /* a decode row's "of bound" cell: tg against the read probe (copy for older records), pp against sgemm */
 void bench_decode_bound_text(const json_t *row, char *out, size_t n);
+
+typedef struct {
+    int dim, ffn, group, reps, threads, seed;
+    const char *format; /* f32, int8 or int4 */
+    int rows[4], n_rows; /* rows per call: decode (1) and small batches (the union of active neurons) */
+    FILE *log;
+} bench_sparse_options;
+bench_sparse_options bench_sparse_defaults(void);
+/* the exact sparse FFN against cpet's dense FFN on a synthetic layer at sparsities 0..99% */
+int bench_sparse_run(const bench_sparse_options *o, json_t **result, cpet_err *err);
+void bench_sparse_markdown(const json_t *r, FILE *out);
+int bench_sparse_plot(const json_t *r, const char *dir, const char *name, cpet_err *err);
 
 typedef struct {
     const char *model; /* a model directory (f32 or packed): the frozen base */

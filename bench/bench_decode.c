@@ -12,6 +12,9 @@
 #include "bench.h"
 #include "blas.h"
 #include "compress.h"
+#include "ffn_predictor.h"
+#include "methods/prosparse.h"
+#include "sparse_ffn.h"
 #include "facts.h"
 #include "fileio.h"
 #include "generate.h"
@@ -126,13 +129,15 @@ static double max_of(const double *v, int n)
 }
 
 /* One prompt + generation pass; times in seconds; the generated ids into gen (may be NULL). */
-static int one_pass(model *m, const int *prompt, int P, int G, float *logits, double *t_pp, double *t_tg, int *gen, cpet_err *err)
+static int one_pass_ffn(model *m, const int *prompt, int P, int G, float *logits, double *t_pp, double *t_tg, double *t_ffn, int *gen,
+                        cpet_err *err)
 {
     kv_cache c;
     if (kv_cache_init(&c, m, P + G, P, err) != 0) return -1;
     double t0 = now_seconds();
     int rc = model_forward_cached(m, &c, prompt, P, logits, 0, err);
     *t_pp = now_seconds() - t0;
+    c.ffn_seconds = 0; /* generation's share only */
     int tok = sample_token(logits, m->cfg.vocab_size, 0.0f, 1.0f, NULL) /* greedy */;
     t0 = now_seconds();
     for (int g = 0; g < G && rc == 0; g++) {
@@ -141,8 +146,117 @@ static int one_pass(model *m, const int *prompt, int P, int G, float *logits, do
         tok = sample_token(logits, m->cfg.vocab_size, 0.0f, 1.0f, NULL) /* greedy */;
     }
     *t_tg = now_seconds() - t0;
+    if (t_ffn) *t_ffn = c.ffn_seconds;
     kv_cache_free(&c);
     return rc;
+}
+
+static int one_pass(model *m, const int *prompt, int P, int G, float *logits, double *t_pp, double *t_tg, int *gen, cpet_err *err)
+{
+    return one_pass_ffn(m, prompt, P, G, logits, t_pp, t_tg, NULL, gen, err);
+}
+
+/* --sparse: the model's sparse FFNs (enabled, crossover measured per layer) and an optional predictor */
+typedef struct {
+    sparse_decode *sd;
+    ffn_predictor pred;
+    int have_pred;
+    double tg_dense[64], tg_exact[64], tg_pred[64], ffn_dense[64], ffn_exact[64], ffn_pred[64];
+    int *gen_exact, *gen_pred;
+} sparse_bench;
+
+static int sparse_setup(sparse_bench *sb, model *m, const bench_decode_options *o, int G, cpet_err *err)
+{
+    memset(sb, 0, sizeof *sb);
+    if (o->threshold > 0 && prosparse_set_threshold(m, o->threshold, err) != 0) return cpet_prefix(err, "%s", o->model);
+    if (model_sparse_enable(m, 1, err) != 0) return cpet_prefix(err, "%s", o->model);
+    sb->sd = m->sparse;
+    if (o->predictor) {
+        if (ffn_predictor_load(&sb->pred, o->predictor, m->cfg.n_layers, m->cfg.hidden_size, m->cfg.intermediate_size,
+                               model_ffn_fingerprint(m), err) != 0)
+            return -1;
+        sb->have_pred = 1;
+    }
+    sb->gen_exact = calloc((size_t)G, sizeof(int));
+    sb->gen_pred = calloc((size_t)G, sizeof(int));
+    if (!sb->gen_exact || !sb->gen_pred) return cpet_fail(err, "bench decode: out of memory");
+    m->sparse = NULL; /* dense passes see a dense model; sparse passes put it back */
+    return 0;
+}
+
+static void sparse_counters_reset(sparse_decode *sd)
+{
+    for (int l = 0; l < sd->n_layers; l++) sd->layers[l].calls = 0, sd->layers[l].active_sum = 0, sd->layers[l].predicted_sum = 0;
+}
+
+/* decode's sparsity per layer (1 - computed neurons / F per call) and, with a predictor, the predicted sparsity */
+static json_t *sparse_layers_json(const sparse_decode *sd, int predicted)
+{
+    json_t *a = json_array();
+    for (int l = 0; l < sd->n_layers; l++) {
+        const sparse_ffn *s = &sd->layers[l];
+        const double calls = s->calls ? (double)s->calls : 1;
+        json_t *row = json_pack("{s:i, s:f, s:f}", "layer", l, "sparsity", 1 - s->active_sum / (calls * s->F), "crossover_active_fraction",
+                                s->dense_above);
+        if (predicted) json_object_set_new(row, "predicted_sparsity", json_real(1 - s->predicted_sum / (calls * s->F)));
+        json_array_append_new(a, row);
+    }
+    return a;
+}
+
+/* The passes of one rep with sparse FFNs, right after its dense pass. */
+static int sparse_rep(sparse_bench *sb, model *m, const int *prompt, int P, int G, float *logits, int r, int first, json_t *layers_out,
+                      cpet_err *err)
+{
+    double a, b, f;
+    m->sparse = sb->sd;
+    sparse_counters_reset(sb->sd);
+    int rc = one_pass_ffn(m, prompt, P, G, logits, &a, &b, &f, first ? sb->gen_exact : NULL, err);
+    sb->tg_exact[r] = G / b, sb->ffn_exact[r] = f / G;
+    if (rc == 0 && first) json_object_set_new(layers_out, "exact", sparse_layers_json(sb->sd, 0));
+    if (rc == 0 && sb->have_pred) {
+        sb->sd->predictor = &sb->pred;
+        sparse_counters_reset(sb->sd);
+        rc = one_pass_ffn(m, prompt, P, G, logits, &a, &b, &f, first ? sb->gen_pred : NULL, err);
+        sb->tg_pred[r] = G / b, sb->ffn_pred[r] = f / G;
+        if (rc == 0 && first) json_object_set_new(layers_out, "predictor", sparse_layers_json(sb->sd, 1));
+        sb->sd->predictor = NULL;
+    }
+    m->sparse = NULL;
+    return rc;
+}
+
+/* the summary of one thread count: tokens/s, ratios per rep (medians), the FFN's share and Amdahl's bound */
+static json_t *sparse_summary(const sparse_bench *sb, int R, const int *gen_dense, int G)
+{
+    double ratio[64], share[64], ffn_speed[64], amdahl[64], pr[64], pffn[64], pamdahl[64];
+    for (int r = 0; r < R; r++) {
+        const double tok_dense = 1 / sb->tg_dense[r], tok_exact = 1 / sb->tg_exact[r]; /* seconds per token */
+        ratio[r] = sb->tg_exact[r] / sb->tg_dense[r];
+        share[r] = sb->ffn_dense[r] / tok_dense;
+        ffn_speed[r] = sb->ffn_dense[r] / sb->ffn_exact[r];
+        amdahl[r] = 1 / ((1 - share[r]) + share[r] / ffn_speed[r]);
+        (void)tok_exact;
+        if (sb->have_pred) {
+            pr[r] = sb->tg_pred[r] / sb->tg_dense[r];
+            pffn[r] = sb->ffn_dense[r] / sb->ffn_pred[r];
+            pamdahl[r] = 1 / ((1 - share[r]) + share[r] / pffn[r]);
+        }
+    }
+    int same = 1, agree = 0;
+    for (int g = 0; g < G; g++) same &= sb->gen_exact[g] == gen_dense[g], agree += sb->gen_pred[g] == gen_dense[g];
+    json_t *j = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:b}", "tg_dense_tokens_per_s", bench_median(sb->tg_dense, R),
+                          "tg_exact_tokens_per_s", bench_median(sb->tg_exact, R), "exact_speedup", bench_median(ratio, R), "ffn_share_of_dense",
+                          bench_median(share, R), "ffn_speedup_exact", bench_median(ffn_speed, R), "amdahl_bound_exact", bench_median(amdahl, R),
+                          "exact_of_amdahl", bench_median(ratio, R) / bench_median(amdahl, R), "exact_same_greedy_ids", same);
+    if (sb->have_pred) {
+        json_object_set_new(j, "tg_predictor_tokens_per_s", json_real(bench_median(sb->tg_pred, R)));
+        json_object_set_new(j, "predictor_speedup", json_real(bench_median(pr, R)));
+        json_object_set_new(j, "ffn_speedup_predictor", json_real(bench_median(pffn, R)));
+        json_object_set_new(j, "amdahl_bound_predictor", json_real(bench_median(pamdahl, R)));
+        json_object_set_new(j, "predictor_greedy_agreement", json_real((double)agree / G));
+    }
+    return j;
 }
 
 static json_t *samples_json(const double *v, int n)
@@ -181,6 +295,17 @@ int bench_decode_run(const bench_decode_options *o, json_t **result, cpet_err *e
         model_keep_decode_packs_only(&m); /* one tensor at a time: codes are never held twice */
         model_set_q8_activations(&m, 1);
     }
+    sparse_bench sb = {0};
+    if (o->sparse && sparse_setup(&sb, &m, o, G, err) != 0) {
+        if (sb.sd) m.sparse = sb.sd;
+        ffn_predictor_free(&sb.pred);
+        free(sb.gen_exact), free(sb.gen_pred);
+        recovery_free(&rec);
+        lora_free(&ad);
+        model_free(&m);
+        return -1;
+    }
+    json_t *sparse_rows = json_array();
     const int V = m.cfg.vocab_size;
     int *prompt = malloc((size_t)P * sizeof(int)), *gen = malloc((size_t)G * sizeof(int));
     float *logits = malloc((size_t)V * sizeof(float));
@@ -207,8 +332,14 @@ int bench_decode_run(const bench_decode_options *o, json_t **result, cpet_err *e
         double pp[64], tg[64], bw[64], frac[64], rbw[64], rfrac[64], pp_frac[64], flops = 0;
         float sink = 0;
         one_pass(&m, prompt, P, G < 8 ? G : 8, logits, &a, &b, NULL, err); /* warm this thread count */
+        json_t *sparse_layers = json_object();
         for (int r = 0; r < R && rc == 0; r++) {
-            rc = one_pass(&m, prompt, P, G, logits, &a, &b, ti == 0 && r == 0 ? gen : NULL, err);
+            double ffn_seconds = 0;
+            rc = one_pass_ffn(&m, prompt, P, G, logits, &a, &b, &ffn_seconds, ti == 0 && r == 0 ? gen : NULL, err);
+            if (rc == 0 && o->sparse) {
+                sb.tg_dense[r] = G / b, sb.ffn_dense[r] = ffn_seconds / G;
+                rc = sparse_rep(&sb, &m, prompt, P, G, logits, r, r == 0, sparse_layers, err);
+            }
             double sg = sgemm_seconds(&m, &probe, &flops);
             pp_frac[r] = sg > 0 ? sg / a : NAN; /* the prompt's GEMMs alone / the whole prompt pass */
             pp[r] = P / a;
@@ -221,7 +352,24 @@ int bench_decode_run(const bench_decode_options *o, json_t **result, cpet_err *e
                 fprintf(o->log, "decode: %d threads, rep %d: pp%d %.1f tok/s, tg%d %.1f tok/s, %.0f%% of read bandwidth (%.0f%% of copy)\n",
                         o->threads[ti], r + 1, P, pp[r], G, tg[r], 100 * rfrac[r], 100 * frac[r]);
         }
-        if (rc != 0) break;
+        if (rc != 0) {
+            json_decref(sparse_layers);
+            break;
+        }
+        if (o->sparse) {
+            json_t *sum = sparse_summary(&sb, R, gen, G);
+            json_object_set_new(sum, "n_threads", json_integer(o->threads[ti]));
+            json_object_set_new(sum, "layers", sparse_layers);
+            if (o->log)
+                fprintf(o->log, "decode sparse: %d threads: dense %.1f tok/s, exact sparse %.1f tok/s (%.2fx; FFN %.0f%% of dense, %.2fx faster: "
+                                "Amdahl allows %.2fx)\n", o->threads[ti], json_number_value(json_object_get(sum, "tg_dense_tokens_per_s")),
+                        json_number_value(json_object_get(sum, "tg_exact_tokens_per_s")), json_number_value(json_object_get(sum, "exact_speedup")),
+                        100 * json_number_value(json_object_get(sum, "ffn_share_of_dense")),
+                        json_number_value(json_object_get(sum, "ffn_speedup_exact")), json_number_value(json_object_get(sum, "amdahl_bound_exact")));
+            json_array_append_new(sparse_rows, sum);
+        } else {
+            json_decref(sparse_layers);
+        }
         bench_timing tp = bench_summarize(pp, R), tt = bench_summarize(tg, R);
         char name[32];
         snprintf(name, sizeof name, "pp%d", P);
@@ -261,10 +409,21 @@ int bench_decode_run(const bench_decode_options *o, json_t **result, cpet_err *e
                             "kv_cache_mb", kv_cache_bytes / 1048576.0, "rss_over_size_plus_kv",
                             peak_rss_mb * 1048576.0 / (size + kv_cache_bytes), "rows",
                             rows, "summary", summary, "greedy_ids", ids, "facts", run_facts());
+        if (o->sparse) {
+            json_object_set_new(*result, "sparse", sparse_rows);
+            json_object_set_new(*result, "activation", json_string(activation_name(m.cfg.hidden_act)));
+            json_object_set_new(*result, "fatrelu_threshold", json_real(m.cfg.act_threshold));
+            if (o->predictor) json_object_set_new(*result, "predictor", json_string(o->predictor));
+            sparse_rows = NULL;
+        }
     } else {
         json_decref(rows);
         json_decref(summary);
     }
+    json_decref(sparse_rows);
+    if (sb.sd) m.sparse = sb.sd; /* model_free frees it */
+    ffn_predictor_free(&sb.pred);
+    free(sb.gen_exact), free(sb.gen_pred);
     sgemm_probe_free(&probe);
     cpet_free(src);
     cpet_free(dst);

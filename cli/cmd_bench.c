@@ -162,6 +162,71 @@ static int bench_gemv(int argc, char **argv)
     return finish(rc, result, &err, out);
 }
 
+/* cpet bench sparse-ffn [options]: the sweep table on stdout, JSON to -o, a plot with --plot DIR/NAME */
+static int bench_sparse(int argc, char **argv)
+{
+    bench_sparse_options o = bench_sparse_defaults();
+    o.log = stderr;
+    const char *out = NULL, *md = NULL, *plot = NULL, *rows = NULL;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        int bad = 0;
+        if (cli_is_help(a)) {
+            printf("usage: cpet bench sparse-ffn [--dim 4096] [--ffn 11008] [--format f32|int8|int4] [--group 64] [--rows 1,4]\n"
+                   "                            [--reps 7] [--threads 2] [--seed 1] [-o FILE.json] [--md FILE.md] [--plot DIR/NAME]\n"
+                   "The exact sparse FFN (dense gate, active rows of up, axpy over neuron-major down) against cpet's dense\n"
+                   "FFN on one random layer of that shape and format, at sparsities 0..99%% (a FATReLU threshold at that\n"
+                   "quantile of the gate's outputs), per row count (more rows: the union of their active neurons).\n"
+                   "Reports the speedup with the ideal 1/(1-s) and the Amdahl bound of the dense gate 3/(1+2(1-s)), the\n"
+                   "up+down part alone, the crossover, and the dense FFN's share of the read bandwidth measured beside it.\n");
+            return 0;
+        }
+        if (!strcmp(a, "-o")) bad = !(out = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--md")) bad = !(md = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--plot")) bad = !(plot = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--format")) bad = !(o.format = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--rows")) bad = !(rows = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--dim")) bad = int_opt(a, argc, argv, &i, 32, 1 << 16, &o.dim) != 0;
+        else if (!strcmp(a, "--ffn")) bad = int_opt(a, argc, argv, &i, 32, 1 << 18, &o.ffn) != 0;
+        else if (!strcmp(a, "--group")) bad = int_opt(a, argc, argv, &i, 8, 1 << 16, &o.group) != 0;
+        else if (!strcmp(a, "--reps")) bad = int_opt(a, argc, argv, &i, 2, 64, &o.reps) != 0;
+        else if (!strcmp(a, "--threads")) bad = int_opt(a, argc, argv, &i, 1, 1024, &o.threads) != 0;
+        else if (!strcmp(a, "--seed")) bad = int_opt(a, argc, argv, &i, 0, 0x7fffffff, &o.seed) != 0;
+        else return cli_error("bench sparse-ffn: unknown option %s", a);
+        if (bad) return 1;
+    }
+    if (rows) {
+        o.n_rows = 0;
+        for (const char *p = rows; *p;) {
+            char *end;
+            long v = strtol(p, &end, 10);
+            if (end == p || o.n_rows == 4 || (*end && *end != ',')) return cli_error("bench sparse-ffn: --rows '%s': a list like 1,4 (at most 4)", rows);
+            o.rows[o.n_rows++] = (int)v;
+            p = *end ? end + 1 : end;
+        }
+    }
+    json_t *result;
+    cpet_err err;
+    if (bench_sparse_run(&o, &result, &err) != 0) return cli_report(&err);
+    bench_sparse_markdown(result, stdout);
+    if (md) {
+        atomic_file af;
+        if (atomic_open(&af, md, &err) != 0) return json_decref(result), cli_report(&err);
+        bench_sparse_markdown(result, af.fp);
+        if (atomic_commit(&af, &err) != 0) return json_decref(result), cli_report(&err);
+    }
+    if (plot) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", plot);
+        char *slash = strrchr(dir, '/');
+        const char *name = slash ? slash + 1 : dir;
+        if (slash) *slash = 0;
+        if (!*name) return json_decref(result), cli_error("bench sparse-ffn: --plot DIR/NAME needs a NAME");
+        if (bench_sparse_plot(result, slash ? dir : ".", name, &err) != 0) return json_decref(result), cli_report(&err);
+    }
+    return out ? bench_emit(result, out) : (json_decref(result), 0);
+}
+
 /* "1,2" -> threads[] */
 static int thread_list(const char *text, int *threads, int *n)
 {
@@ -198,7 +263,12 @@ static int bench_decode(int argc, char **argv)
                    "are read in place from the mapped checkpoint; with --q8-activations 4-bit linears keep only their\n"
                    "decode pack. --adapter runs a PEFT adapter (and a CA-LoRA adapter's recovery modules) unmerged;\n"
                    "--merge merges its LoRA into the base first (a packed base is re-quantized in its own format, a\n"
-                   "private copy of the weights: peak RSS counts it); recovery modules always run unmerged.\n");
+                   "private copy of the weights: peak RSS counts it); recovery modules always run unmerged.\n"
+                   "--sparse (a ReLU model: ProSparse, ReluLLaMA, cpet sparsify's output) decodes each rep twice, dense\n"
+                   "then with the exact sparse FFN (crossover measured per layer at load), and reports both, their ratio,\n"
+                   "the FFN's share of dense decode time, the FFN speedup, the Amdahl bound they imply, and the sparsity\n"
+                   "decode saw per layer; --predictor DIR adds a third pass skipping predicted-inactive gate rows (its\n"
+                   "own time included); --threshold T applies FATReLU(T) first.\n");
             return 0;
         }
         if (!strcmp(a, "-o")) bad = !(out = cli_value(argc, argv, &i));
@@ -212,6 +282,13 @@ static int bench_decode(int argc, char **argv)
         } else if (!strcmp(a, "--q8-activations")) o.q8_activations = 1;
         else if (!strcmp(a, "--adapter")) bad = !(o.adapter = cli_value(argc, argv, &i));
         else if (!strcmp(a, "--merge")) o.merge = 1;
+        else if (!strcmp(a, "--sparse")) o.sparse = 1;
+        else if (!strcmp(a, "--predictor")) bad = !(o.predictor = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--threshold")) {
+            double t = 0;
+            bad = cli_float(a, cli_value(argc, argv, &i), &t);
+            o.threshold = (float)t;
+        }
         else if (!strcmp(a, "--seed")) {
             int seed = 0;
             bad = int_opt(a, argc, argv, &i, 0, 0x7fffffff, &seed) != 0;
@@ -431,6 +508,8 @@ int cmd_bench(int argc, char **argv)
                "       cpet bench decode MODEL_DIR [--prompt-tokens 128 --gen-tokens 256 --threads 1,2 --reps 5]\n"
                "       cpet bench lora MODEL_DIR [--rank 8 --seq 64 --batch 4 --steps 4 --threads 2]\n"
                "       cpet bench adapters --base MODEL --compressed CMODEL --adapter DIR [--task TASKS.jsonl]\n"
+               "       cpet bench sparse-ffn [--dim 4096 --ffn 11008 --format f32|int8|int4 --rows 1,4]\n"
+               "       cpet bench decode MODEL_DIR --sparse [--predictor DIR] [--threshold T]\n"
                "       cpet bench history append RESULT.json... --history FILE.jsonl\n"
                "       cpet bench summary RESULTS_DIR [-o FILE.md]\n");
         return argc < 2 ? 2 : 0;
@@ -442,9 +521,10 @@ int cmd_bench(int argc, char **argv)
     if (strcmp(argv[1], "decode") == 0) return bench_decode(argc, argv);
     if (strcmp(argv[1], "lora") == 0) return bench_lora(argc, argv);
     if (strcmp(argv[1], "adapters") == 0) return bench_adapters(argc, argv);
+    if (strcmp(argv[1], "sparse-ffn") == 0) return bench_sparse(argc, argv);
     if (strcmp(argv[1], "history") == 0) return bench_history(argc, argv);
     if (strcmp(argv[1], "summary") == 0) return bench_summary(argc, argv);
-    return cli_error("bench: unknown benchmark '%s' (available: engine, tokenizer, pretrain, gemv, decode, lora, adapters; or history, summary)",
+    return cli_error("bench: unknown benchmark '%s' (available: engine, tokenizer, pretrain, gemv, decode, lora, adapters, sparse-ffn; or history, summary)",
                      argv[1]);
 }
 

@@ -90,7 +90,7 @@ int cmd_report(int argc, char **argv)
         const char *a = argv[i];
         if (cli_is_help(a)) {
             printf("usage: cpet report runs/NAME -o reports/NAME [--metric acc[,perplexity,...]] [--baseline LABEL]\n"
-                   "                  [--scatter X,Y]... [--lower-is-better] [--no-plots]\n"
+                   "                  [--scatter X,Y]... [--overlay Y1,Y2] [--by-index PREFIX] [--lower-is-better] [--no-plots]\n"
                    "                  [--by compression --upper LABEL --baseline LABEL [--highlight LABEL] [--also LABEL]]\n"
                    "       cpet report --history bench/history.jsonl -o reports/bench-history\n"
                    "       cpet report --pretrain runs/default/model/pretrain.json -o reports/default\n\n"
@@ -102,6 +102,9 @@ int cmd_report(int argc, char **argv)
                    "                  difference with a paired bootstrap 95%% CI over examples and seeds (10k\n"
                    "                  resamples, fixed seed), McNemar's exact p for accuracy; paired*.csv and plots.\n"
                    "--scatter X,Y     a scatter of two metrics (row averages) with the Pareto front drawn.\n"
+                   "--overlay Y1,Y2   one plot of recorded curve Y1 (left axis) and Y2 (right axis, dashed) per row, mean\n"
+                   "                  over seeds, from the first task holding them (e.g. sparsity and lambda per step).\n"
+                   "--by-index P      one plot of metrics P0, P1, ... against the index per row (e.g. sparsity_layer_).\n"
                    "--by compression  one report per compression in OUT/<compression>/ (rows: its methods, plus the\n"
                    "                  rows of the compression holding --upper, e.g. LLM+LoRA uncompressed), each\n"
                    "                  compared with its --baseline row; OUT/index.md: average accuracy per method and\n"
@@ -123,6 +126,10 @@ int cmd_report(int argc, char **argv)
         } else if (strcmp(a, "--scatter") == 0) {
             if (o.n_scatter == 8) return cli_error("report: at most 8 --scatter options");
             if (!(o.scatter[o.n_scatter++] = cli_value(argc, argv, &i))) return 1;
+        } else if (strcmp(a, "--overlay") == 0) {
+            if (!(o.overlay = cli_value(argc, argv, &i))) return 1;
+        } else if (strcmp(a, "--by-index") == 0) {
+            if (!(o.by_index = cli_value(argc, argv, &i))) return 1;
         } else if (strcmp(a, "--history") == 0) {
             if (!(history = cli_value(argc, argv, &i))) return 1;
         } else if (strcmp(a, "--pretrain") == 0) {

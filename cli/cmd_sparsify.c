@@ -177,3 +177,138 @@ int cmd_sparsify(int argc, char **argv)
     model_free(&m);
     return rc != 0 ? cli_report(&err) : 0;
 }
+
+static json_t *counts_json(const predict_counts *c)
+{
+    return json_pack("{s:f, s:f, s:f, s:f}", "recall", predict_recall(c), "precision", predict_precision(c), "predicted_sparsity",
+                     predict_sparsity(c), "true_sparsity", (c->tn + c->fp) / (c->tp + c->fp + c->fn + c->tn));
+}
+
+/* cpet predictor: the activation predictor of a ReLU model (engine/ffn_predictor.h), trained on a corpus. */
+int cmd_predictor(int argc, char **argv)
+{
+    const char *model_dir = NULL, *corpus_path = NULL, *out = NULL, *heldout = NULL, *gating = "threshold";
+    long hidden = 64, epochs = 10, batch = 256, max_tokens = 20000, seq = 128, top_k = 0, seed = 0, threads = 0;
+    double lr = 1e-3, wd = 0.01, prob = 0.5;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int bad = 0;
+        if (cli_is_help(a)) {
+            printf("usage: cpet predictor MODEL --corpus TEXT -o DIR [options]\n\n"
+                   "Trains a per-layer activation predictor (Linear(d, H) -> ReLU -> Linear(H, d_ff), as ProSparse's\n"
+                   "DejaVu_predictor) on (residual stream before the FFN norm, x1 != 0) pairs recorded from MODEL on TEXT:\n"
+                   "weighted BCE (negatives weighted mean(y) + 0.005), AdamW, 5%% held out, the best-recall epoch kept.\n\n"
+                   "  --gating threshold   a neuron is predicted active when sigmoid(logit) >= --p (default 0.5, the reference's)\n"
+                   "  --gating top_k       the --top-k largest logits per token\n"
+                   "  --hidden 64 --epochs 10 --batch 256 --lr 1e-3 --weight-decay 0.01 --max-tokens 20000 --seq 128\n"
+                   "  --heldout TEXT       also count recall, precision and predicted sparsity on this text, token by token\n"
+                   "  --seed 0 --threads N\n\n"
+                   "Writes DIR/predictor.safetensors, DIR/predictor.json (gating, the model's shape and weight fingerprint:\n"
+                   "loading it for another model is an error) and DIR/predictor_eval.json. Use it with\n"
+                   "cpet bench decode --sparse --predictor DIR.\n");
+            return 0;
+        }
+        if (a[0] != '-' && !model_dir) model_dir = a;
+        else if (!strcmp(a, "--corpus")) bad = !(corpus_path = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "-o")) bad = !(out = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--heldout")) bad = !(heldout = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--gating")) bad = !(gating = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--hidden")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1 << 16, &hidden);
+        else if (!strcmp(a, "--epochs")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1000, &epochs);
+        else if (!strcmp(a, "--batch")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1 << 16, &batch);
+        else if (!strcmp(a, "--max-tokens")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1L << 30, &max_tokens);
+        else if (!strcmp(a, "--seq")) bad = cli_int(a, cli_value(argc, argv, &i), 2, 1 << 20, &seq);
+        else if (!strcmp(a, "--top-k")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1 << 24, &top_k);
+        else if (!strcmp(a, "--p")) bad = cli_float(a, cli_value(argc, argv, &i), &prob);
+        else if (!strcmp(a, "--lr")) bad = cli_float(a, cli_value(argc, argv, &i), &lr);
+        else if (!strcmp(a, "--weight-decay")) bad = cli_float(a, cli_value(argc, argv, &i), &wd);
+        else if (!strcmp(a, "--seed")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 0x7fffffffL, &seed);
+        else if (!strcmp(a, "--threads")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &threads);
+        else return cli_error("predictor: unknown option %s", a);
+        if (bad) return 1;
+    }
+    if (!model_dir || !corpus_path || !out) return cli_error("predictor: MODEL, --corpus and -o are required (cpet predictor --help)");
+    const int topk_gating = !strcmp(gating, "top_k");
+    if (!topk_gating && strcmp(gating, "threshold") != 0) return cli_error("predictor: --gating '%s': threshold or top_k", gating);
+    if (topk_gating && !top_k) return cli_error("predictor: --gating top_k needs --top-k K");
+    if (!(prob > 0 && prob < 1)) return cli_error("predictor: --p %g: a probability in (0, 1)", prob);
+    if (threads) engine_set_threads((int)threads);
+    cpet_err err;
+    model m;
+    tokenizer tok;
+    if (model_load(&m, model_dir, &err) != 0) return cli_report(&err);
+    if (m.cfg.hidden_act != ACT_RELU && m.cfg.hidden_act != ACT_FATRELU) {
+        cpet_fail(&err, "%s: a predictor of x1 != 0 needs a ReLU model; this one uses %s (make it sparse with cpet sparsify)", model_dir,
+                  activation_name(m.cfg.hidden_act));
+        model_free(&m);
+        return cli_report(&err);
+    }
+    if (tokenizer_load_for(&tok, model_dir, NULL, &err) != 0) {
+        model_free(&m);
+        return cli_report(&err);
+    }
+    const int L = m.cfg.n_layers;
+    predict_counts *valid = calloc((size_t)L, sizeof *valid), *held = calloc((size_t)L, sizeof *held);
+    int *stream = NULL;
+    long n = 0;
+    corpus text;
+    int rc = valid && held ? corpus_read(&text, corpus_path, &err) : cpet_fail(&err, "predictor: out of memory");
+    if (rc == 0) {
+        rc = corpus_tokenize(&text, &tok, m.cfg.bos_token_id, &stream, &n, &err);
+        corpus_free(&text);
+    }
+    ffn_predictor p = {0};
+    ffn_predictor_train_config tc = {.hidden = (int)hidden, .epochs = (int)epochs, .batch = (int)batch, .lr = (float)lr,
+                                     .weight_decay = (float)wd, .valid_fraction = 0.05f, .seed = (uint64_t)seed};
+    const double t0 = now_seconds();
+    if (rc == 0) rc = prosparse_train_predictor(&m, stream, n, (int)seq, max_tokens, &tc, &p, valid, &err); /* validated at p = 0.5 */
+    const double train_seconds = now_seconds() - t0;
+    if (rc == 0) {
+        p.gating = topk_gating ? PREDICT_TOP_K : PREDICT_THRESHOLD, p.p = (float)prob, p.top_k = (int)top_k;
+    }
+    if (rc == 0 && heldout) {
+        int *hs = NULL;
+        long hn = 0;
+        if ((rc = corpus_read(&text, heldout, &err)) == 0) {
+            rc = corpus_tokenize(&text, &tok, m.cfg.bos_token_id, &hs, &hn, &err);
+            corpus_free(&text);
+        }
+        if (rc == 0) rc = prosparse_eval_predictor(&m, &p, hs, hn, (int)seq, held, &err);
+        free(hs);
+    }
+    char staged[4200], path[4400];
+    snprintf(staged, sizeof staged, "%s.partial", out);
+    if (rc == 0) rc = ffn_predictor_save(&p, staged, &err);
+    if (rc == 0) {
+        json_t *layers = json_array();
+        predict_counts all_v = {0}, all_h = {0};
+        for (int l = 0; l < L; l++) {
+            json_t *row = json_pack("{s:i, s:o}", "layer", l, "validation", counts_json(&valid[l]));
+            if (heldout) json_object_set_new(row, "heldout", counts_json(&held[l]));
+            json_array_append_new(layers, row);
+            all_v.tp += valid[l].tp, all_v.fp += valid[l].fp, all_v.fn += valid[l].fn, all_v.tn += valid[l].tn;
+            all_h.tp += held[l].tp, all_h.fp += held[l].fp, all_h.fn += held[l].fn, all_h.tn += held[l].tn;
+        }
+        json_t *log = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:f, s:I, s:{s:I, s:I, s:I, s:f, s:f, s:I, s:I}, s:I, s:f, s:o, s:o, s:o?, s:o}",
+                                "command", "predictor", "model", model_dir, "corpus", corpus_path, "heldout", heldout, "gating", gating, "p", prob,
+                                "top_k", (json_int_t)top_k, "train", "hidden", (json_int_t)hidden, "epochs", (json_int_t)epochs, "batch",
+                                (json_int_t)batch, "lr", lr, "weight_decay", wd, "max_tokens", (json_int_t)max_tokens, "seq", (json_int_t)seq,
+                                "seed", (json_int_t)seed, "train_seconds", train_seconds, "layers", layers, "validation",
+                                counts_json(&all_v), "heldout_all", heldout ? counts_json(&all_h) : NULL, "facts", run_facts());
+        snprintf(path, sizeof path, "%s/predictor_eval.json", staged);
+        rc = json_write_file(path, log, &err);
+        if (rc == 0) rc = replace_dir(staged, out, &err);
+        if (rc == 0) {
+            const predict_counts *c = heldout ? &all_h : &all_v;
+            printf("predictor %s -> %s: %s recall %.2f%%, precision %.2f%%, predicted sparsity %.2f%% (true %.2f%%)\n", model_dir, out,
+                   heldout ? "held-out" : "validation", 100 * predict_recall(c), 100 * predict_precision(c), 100 * predict_sparsity(c),
+                   100 * (c->tn + c->fp) / (c->tp + c->fp + c->fn + c->tn));
+        }
+        json_decref(log);
+    }
+    ffn_predictor_free(&p);
+    free(valid), free(held), free(stream);
+    tokenizer_free(&tok);
+    model_free(&m);
+    return rc != 0 ? cli_report(&err) : 0;
+}

@@ -93,10 +93,12 @@ int model_forward_cached(model *m, kv_cache *c, const int *ids, int n, float *lo
         linear_forward(&lw->lin[LIN_O], c->att, c->mid, n, c->branch_scratch);
         for (size_t i = 0; i < (size_t)n * D; i++) c->mid[i] += c->x[i];
         rmsnorm_forward(c->xn, c->rstd, c->mid, lw->ffn_norm, n, D, cfg->rms_norm_eps);
+        const double t_ffn = omp_get_wtime();
         if (m->sparse && n <= m->sparse->max_rows) { /* decode: only the active neurons' rows of up and down */
             const ffn_predictor *pred = m->sparse->predictor;
             if (pred) ffn_predictor_mask(pred, l, c->mid, n, c->predicted, c->sparse_scratch);
             sparse_ffn_forward(&m->sparse->layers[l], c->xn, c->x, n, pred ? c->predicted : NULL, c->sparse_scratch);
+            c->ffn_seconds += omp_get_wtime() - t_ffn;
             for (size_t i = 0; i < (size_t)n * D; i++) c->x[i] += c->mid[i];
             continue;
         }
@@ -106,6 +108,7 @@ int model_forward_cached(model *m, kv_cache *c, const int *ids, int n, float *lo
         gated_act_forward(c->h, c->gate, c->up, (size_t)n * F, cfg->hidden_act, cfg->act_threshold);
         if (m->moe) moe_mask(&m->moe[l], c->xn, c->h, n);
         linear_forward(&lw->lin[LIN_DOWN], c->h, c->x, n, c->branch_scratch);
+        c->ffn_seconds += omp_get_wtime() - t_ffn;
         for (size_t i = 0; i < (size_t)n * D; i++) c->x[i] += c->mid[i];
     }
     int first = all_logits ? 0 : n - 1, rows = n - first;

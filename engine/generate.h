@@ -16,6 +16,7 @@ typedef struct {
     void *block;
     float *sparse_scratch; /* when the model decodes with sparse FFNs (model_sparse_enable before kv_cache_init) */
     uint8_t *predicted;    /* [F]: a predictor's mask */
+    double ffn_seconds;    /* time spent in the FFN blocks (norm excluded), for Amdahl's share */
 } kv_cache;
 
 int kv_cache_init(kv_cache *c, model *m, int max_len, int chunk, cpet_err *err);

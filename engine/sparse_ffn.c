@@ -392,6 +392,7 @@ int sparse_ffn_forward(sparse_ffn *s, const float *xn, float *out, int n, const 
     float *g = scratch, *h = g + (size_t)n * F, *ud = h + (size_t)n * F + F, *lin = ud + updown_scratch(s, n);
     int *active = (int *)(h + (size_t)n * F); /* F ints in F floats */
     if (predicted) {
+        for (int f = 0; f < F; f++) s->predicted_sum += predicted[f] != 0;
         predicted_gate(s, xn, predicted, g, active, ud + (size_t)n * (F + s->D), n);
     } else {
         linear_forward(s->gate, xn, g, n, lin);

@@ -53,6 +53,7 @@ typedef struct sparse_ffn {
     double dense_above; /* run dense above this active fraction (> 1: never; < 0: always) */
     long calls;         /* forward calls and the active neurons they computed: decode's observed sparsity */
     double active_sum;
+    double predicted_sum; /* with a predictor: the neurons it let through (its predicted activity) */
 } sparse_ffn;
 
 /* Refuses formats other than f32 / INT8 / INT4 (INT4 groups not a multiple of 32), adapter branches on the

@@ -154,6 +154,7 @@ static int is_ok(const json_t *r) { return r && !strcmp(json_string_value(json_o
 static int examples_behind(const char *run_dir, const json_t *rec, const char *metric)
 {
     const char *rel = json_string_value(json_object_get(rec, "heldout_examples"));
+    if (!strncmp(metric, "sparsity", 8)) return 1; /* one measurement per seed, over the method's own text */
     if (strcmp(metric, "perplexity") != 0 || !rel) return (int)json_integer_value(json_object_get(json_object_get(rec, "metrics"), "n"));
     char path[4400];
     snprintf(path, sizeof path, "%s/%s", run_dir, rel);
@@ -749,7 +750,9 @@ int report_render_view(run_view *view, const table *layout, const char *out_dir,
             snprintf(path, sizeof path, "%s/paired%s.csv", out_dir, v->suffix), rc = write_paired_csv(t, path, err);
         if (rc == 0 && !sum->plots_skipped) rc = plot_bars(t, v, out_dir, err);
         if (rc == 0 && !sum->plots_skipped && baseline >= 0) rc = plot_paired(t, v, out_dir, err);
-        if (rc == 0 && k == 0 && !sum->plots_skipped) rc = plot_curves(t, out_dir, curves, err);
+        if (rc == 0 && k == 0 && !sum->plots_skipped) rc = plot_curves(t, o->overlay, out_dir, curves, err);
+        if (rc == 0 && k == 0 && !sum->plots_skipped && o->overlay) rc = plot_overlay(t, o->overlay, out_dir, curves, err);
+        if (rc == 0 && k == 0 && !sum->plots_skipped && o->by_index) rc = plot_by_index(t, o->by_index, out_dir, curves, err);
         if (rc == 0) {
             fprintf(idx, "\n## %s\n\n- [table (Markdown)](table%s.md) · [CSV](table%s.csv) · [JSON](table%s.json)", metrics[k],
                     v->suffix, v->suffix, v->suffix);

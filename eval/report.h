@@ -19,6 +19,11 @@ typedef struct {
     const char *scatter[8]; /* "x,y" metric pairs: scatter of row averages with the Pareto front */
     int n_scatter;
     int resamples;        /* bootstrap resamples (0 = BOOTSTRAP_RESAMPLES) */
+    /* "y1,y2": one plot of curve y1 (left axis) and curve y2 (right axis, dashed) per row, from the first task
+     * holding them (curves made before the task, e.g. a training schedule, repeat on every task); the two
+     * curves then get no per-task plots of their own */
+    const char *overlay;
+    const char *by_index; /* a metric family PREFIX0, PREFIX1, ...: one plot of the row means against the index */
     /* --by compression: one report per compression (rows: its methods, plus the rows of the compression that
      * holds `upper`, shown in every group), and an overview: a summary table, a finding per compression, a
      * Pareto plot of accuracy against bytes. baseline names a method of each group. */

@@ -298,8 +298,52 @@ int plot_scatter(const table *x, const metric_view *vx, const table *y, const me
     return gnuplot_run(out_dir, base, err);
 }
 
+/* The mean over a cell's seeds of curve `name` (the seeds' curves share x: averaged point by point). */
+static int mean_curve(const table_cell *c, const char *name, double *xs, double *ys, int max)
+{
+    static int counts[4096];
+    int npts = 0;
+    if (max > 4096) max = 4096;
+    for (int s = 0; s < c->n; s++) {
+        json_t *pts = json_object_get(json_object_get(c->recs[s], "curves"), name);
+        for (size_t p = 0; p < json_array_size(pts) && (int)p < max; p++) {
+            json_t *pt = json_array_get(pts, p);
+            if ((int)p >= npts) {
+                xs[p] = json_number_value(json_array_get(pt, 0));
+                ys[p] = 0;
+                counts[p] = 0;
+                npts = (int)p + 1;
+            }
+            ys[p] += json_number_value(json_array_get(pt, 1));
+            counts[p]++;
+        }
+    }
+    for (int p = 0; p < npts; p++) ys[p] /= counts[p];
+    return npts;
+}
+
+static int in_list(const char *list, const char *name)
+{
+    if (!list) return 0;
+    const size_t n = strlen(name);
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        const size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && !strncmp(p, name, n)) return 1;
+        p = e ? e + 1 : p + len;
+    }
+    return 0;
+}
+
+static void plot_name(char *base, size_t n, const char *fmt, const char *a, const char *b)
+{
+    snprintf(base, n, fmt, a, b);
+    for (char *p = base; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-')) *p = '_';
+}
+
 /* One plot per (curve name, task): x against the mean over seeds of y, one line per row. */
-int plot_curves(const table *t, const char *out_dir, json_t *made, cpet_err *err)
+int plot_curves(const table *t, const char *skip, const char *out_dir, json_t *made, cpet_err *err)
 {
     char names[16][64];
     int n_names = 0;
@@ -310,7 +354,7 @@ int plot_curves(const table *t, const char *out_dir, json_t *made, cpet_err *err
                 json_t *v;
                 json_object_foreach(json_object_get(t->cell[a][b].recs[s], "curves"), key, v)
                 {
-                    int seen = 0;
+                    int seen = in_list(skip, key);
                     for (int q = 0; q < n_names; q++) seen |= strcmp(names[q], key) == 0;
                     if (!seen && n_names < 16) snprintf(names[n_names++], 64, "%s", key);
                 }
@@ -318,36 +362,18 @@ int plot_curves(const table *t, const char *out_dir, json_t *made, cpet_err *err
     for (int q = 0; q < n_names; q++)
         for (int b = 0; b < t->n_cols; b++) {
             char base[256];
-            snprintf(base, sizeof base, "curve_%.60s_%.60s", names[q], t->cols[b]);
-            for (char *p = base; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-')) *p = '_';
+            plot_name(base, sizeof base, "curve_%.60s_%.60s", names[q], t->cols[b]);
             atomic_file af;
             FILE *f = open_atomic(&af, out_dir, base, "dat", err);
             if (!f) return -1;
             int blocks = 0;
             char titles[8192] = "", colours[2048] = "";
             for (int a = 0; a < t->n_rows; a++) {
-                static double xs[4096], sums[4096];
-                static int counts[4096];
-                int npts = 0;
-                const table_cell *c = &t->cell[a][b];
-                for (int s = 0; s < c->n; s++) { /* the seeds' curves share x: average point by point */
-                    json_t *pts = json_object_get(json_object_get(c->recs[s], "curves"), names[q]);
-                    for (size_t p = 0; p < json_array_size(pts) && p < 4096; p++) {
-                        json_t *pt = json_array_get(pts, p);
-                        if ((int)p >= npts) {
-                            xs[p] = json_number_value(json_array_get(pt, 0));
-                            sums[p] = 0;
-                            counts[p] = 0;
-                            npts = (int)p + 1;
-                        }
-                        sums[p] += json_number_value(json_array_get(pt, 1));
-                        counts[p]++;
-                    }
-                }
+                static double xs[4096], ys[4096];
+                const int npts = mean_curve(&t->cell[a][b], names[q], xs, ys, 4096);
                 if (!npts) continue;
                 fprintf(f, "%s# %s\n", blocks ? "\n\n" : "", t->rows[a].label);
-                for (int p = 0; p < npts; p++) fprintf(f, "%g\t%.6g\n", xs[p], sums[p] / counts[p]);
+                for (int p = 0; p < npts; p++) fprintf(f, "%g\t%.6g\n", xs[p], ys[p]);
                 char title[600];
                 gnuplot_quote(title, sizeof title, t->rows[a].label);
                 snprintf(titles + strlen(titles), sizeof titles - strlen(titles), "%s%s", blocks ? ", " : "", title);
@@ -373,5 +399,107 @@ int plot_curves(const table *t, const char *out_dir, json_t *made, cpet_err *err
             if (gnuplot_run(out_dir, base, err) != 0) return -1;
             json_array_append_new(made, json_string(base));
         }
+    return 0;
+}
+
+int plot_overlay(const table *t, const char *pair, const char *out_dir, json_t *made, cpet_err *err)
+{
+    char y1[64], y2[64];
+    const char *comma = strchr(pair, ',');
+    if (!comma || comma == pair || !comma[1] || (size_t)(comma - pair) >= sizeof y1 || strlen(comma + 1) >= sizeof y2)
+        return cpet_fail(err, "report: --overlay '%s': two curve names, Y1,Y2", pair);
+    snprintf(y1, sizeof y1, "%.*s", (int)(comma - pair), pair);
+    snprintf(y2, sizeof y2, "%s", comma + 1);
+    int col = -1; /* the first task whose records hold both */
+    for (int b = 0; b < t->n_cols && col < 0; b++)
+        for (int a = 0; a < t->n_rows && col < 0; a++)
+            for (int s = 0; s < t->cell[a][b].n; s++) {
+                const json_t *c = json_object_get(t->cell[a][b].recs[s], "curves");
+                if (json_object_get(c, y1) && json_object_get(c, y2)) col = b;
+            }
+    if (col < 0) return cpet_fail(err, "report: --overlay: no record holds both curves '%s' and '%s'", y1, y2);
+    char base[256];
+    plot_name(base, sizeof base, "overlay_%.60s_%.60s", y1, y2);
+    atomic_file af;
+    FILE *f = open_atomic(&af, out_dir, base, "dat", err);
+    if (!f) return -1;
+    char plot[8192];
+    int o = snprintf(plot, sizeof plot, "plot ");
+    int blocks = 0;
+    double y2max = 0;
+    for (int a = 0; a < t->n_rows; a++) {
+        static double xs[4096], ys[4096], x2[4096], ys2[4096];
+        const int n1 = mean_curve(&t->cell[a][col], y1, xs, ys, 4096), n2 = mean_curve(&t->cell[a][col], y2, x2, ys2, 4096);
+        if (!n1 || n1 != n2) continue;
+        for (int p = 0; p < n2; p++) y2max = ys2[p] > y2max ? ys2[p] : y2max;
+        fprintf(f, "%s# %s: step, %s, %s\n", blocks ? "\n\n" : "", t->rows[a].label, y1, y2);
+        for (int p = 0; p < n1; p++) fprintf(f, "%g\t%.6g\t%.6g\n", xs[p], ys[p], ys2[p]);
+        char title[600];
+        gnuplot_quote(title, sizeof title, t->rows[a].label);
+        o += snprintf(plot + o, sizeof plot - (size_t)o,
+                      "%s'%s.dat' index %d using 1:2 axes x1y1 with lines lw 2 lc rgb '#%06x' title %s, "
+                      "'' index %d using 1:3 axes x1y2 with lines lw 1.5 dt 2 lc rgb '#%06x' notitle",
+                      blocks ? ", \\\n  " : "", base, blocks, gnuplot_colour(a), title, blocks, gnuplot_colour(a));
+        blocks++;
+    }
+    if (atomic_commit(&af, err) != 0) return -1;
+    if (!blocks) return cpet_fail(err, "report: --overlay: no row has both curves at the same steps");
+    if (!(f = open_atomic(&af, out_dir, base, "gp", err))) return -1;
+    fprintf(f, "# cpet report: %s (solid, left axis) and %s (dashed, right axis) per row, mean over seeds, from %s.dat (task %s)\n"
+               "set datafile separator \"\\t\"\nset xlabel \"step\"\nset ylabel \"%s (solid)\"\nset y2label \"%s (dashed)\"\n"
+               "set ytics nomirror\nset y2tics\nset y2range [0:%g]\nset key outside right top\nset grid\nset title \"%s and %s against the step\"\n",
+            y1, y2, base, t->cols[col], y1, y2, y2max > 0 ? 1.05 * y2max : 1.0, y1, y2);
+    gnuplot_terminals(f, 1100, 560, plot);
+    if (atomic_commit(&af, err) != 0) return -1;
+    if (gnuplot_run(out_dir, base, err) != 0) return -1;
+    json_array_append_new(made, json_string(base));
+    return 0;
+}
+
+int plot_by_index(const table *t, const char *prefix, const char *out_dir, json_t *made, cpet_err *err)
+{
+    char base[256];
+    plot_name(base, sizeof base, "by_index_%.60s%s", prefix, "");
+    atomic_file af;
+    FILE *f = open_atomic(&af, out_dir, base, "dat", err);
+    if (!f) return -1;
+    char plot[8192];
+    int o = snprintf(plot, sizeof plot, "plot "), blocks = 0, most = 0;
+    for (int a = 0; a < t->n_rows; a++) {
+        int wrote = 0;
+        for (int i = 0; i < 1024; i++) { /* the row's mean over tasks and seeds of PREFIX<i> */
+            char key[160];
+            snprintf(key, sizeof key, "%s%d", prefix, i);
+            double sum = 0;
+            int n = 0;
+            for (int b = 0; b < t->n_cols; b++)
+                for (int s = 0; s < t->cell[a][b].n; s++) {
+                    const json_t *v = json_object_get(json_object_get(t->cell[a][b].recs[s], "metrics"), key);
+                    if (json_is_number(v)) sum += json_number_value(v), n++;
+                }
+            if (!n) break;
+            if (!wrote) fprintf(f, "%s# %s: index, mean\n", blocks ? "\n\n" : "", t->rows[a].label);
+            fprintf(f, "%d\t%.6g\n", i, sum / n);
+            wrote = 1;
+            most = i > most ? i : most;
+        }
+        if (!wrote) continue;
+        char title[600];
+        gnuplot_quote(title, sizeof title, t->rows[a].label);
+        o += snprintf(plot + o, sizeof plot - (size_t)o, "%s'%s.dat' index %d using 1:2 with linespoints lw 2 pt 7 lc rgb '#%06x' title %s",
+                      blocks ? ", \\\n  " : "", base, blocks, gnuplot_colour(a), title);
+        blocks++;
+    }
+    if (atomic_commit(&af, err) != 0) return -1;
+    if (!blocks) return cpet_fail(err, "report: --by-index: no record has metric %s0", prefix);
+    if (!(f = open_atomic(&af, out_dir, base, "gp", err))) return -1;
+    fprintf(f, "# cpet report: metrics %s<i> against i per row (mean over tasks and seeds), from %s.dat\n"
+               "set datafile separator \"\\t\"\nset xlabel \"index (%s<i>)\"\nset ylabel \"%s<i>\"\nset xtics 1\nset xrange [-0.3:%d.3]\n"
+               "set key outside right top\nset grid\n",
+            prefix, base, prefix, prefix, most);
+    gnuplot_terminals(f, 1000, 520, plot);
+    if (atomic_commit(&af, err) != 0) return -1;
+    if (gnuplot_run(out_dir, base, err) != 0) return -1;
+    json_array_append_new(made, json_string(base));
     return 0;
 }

@@ -83,7 +83,10 @@ int plot_paired(const table *t, const metric_view *v, const char *out_dir, cpet_
 /* x and y: the two tables of the metrics; writes scatter_<x>_<y>.png with the Pareto front. */
 int plot_scatter(const table *x, const metric_view *vx, const table *y, const metric_view *vy, const char *out_dir,
                  char *name_out, size_t name_n, cpet_err *err);
-int plot_curves(const table *t, const char *out_dir, json_t *made, cpet_err *err);
+/* skip: curve names ("a,b") left out (they are plotted by plot_overlay) */
+int plot_curves(const table *t, const char *skip, const char *out_dir, json_t *made, cpet_err *err);
+int plot_overlay(const table *t, const char *pair, const char *out_dir, json_t *made, cpet_err *err);
+int plot_by_index(const table *t, const char *prefix, const char *out_dir, json_t *made, cpet_err *err);
 /* A value for a label: 4 significant digits, thousands as k/M/G. */
 void format_value(char *buf, size_t n, double v);
 

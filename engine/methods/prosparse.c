@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sparse_ffn.h"
 #include "train.h"
 
 void prosparse_counts_init(prosparse_counts *c, const model *m)
@@ -156,4 +157,66 @@ int prosparse_measure(model *m, const int *stream, long n_tokens, int seq, int b
         prosparse_count(c, m);
     }
     return 0;
+}
+
+int prosparse_train_predictor(model *m, const int *stream, long n_tokens, int seq, long max_tokens, const ffn_predictor_train_config *c,
+                              ffn_predictor *out, predict_counts *valid, cpet_err *err)
+{
+    const int L = m->cfg.n_layers, D = m->cfg.hidden_size, F = m->cfg.intermediate_size;
+    long windows = n_tokens / seq;
+    if (max_tokens > 0 && windows * seq > max_tokens) windows = max_tokens / seq;
+    if (windows <= 0) return cpet_fail(err, "predictor: %ld tokens, fewer than one window of %d", n_tokens, seq);
+    const long N = windows * seq;
+    float *x = malloc((size_t)L * N * D * sizeof(float));
+    uint8_t *y = malloc((size_t)L * N * F);
+    if (!x || !y) {
+        free(x), free(y);
+        return cpet_fail(err, "predictor: out of memory for %ld pairs per layer", N);
+    }
+    int rc = ffn_predictor_alloc(out, L, D, c->hidden, F, err);
+    for (long w = 0; rc == 0 && w < windows; w += 8) {
+        const int B = (int)(windows - w < 8 ? windows - w : 8);
+        const size_t rows = (size_t)B * seq;
+        if ((rc = model_forward(m, stream + w * seq, NULL, B, seq, err)) != 0) break;
+        for (int l = 0; l < L; l++) {
+            memcpy(x + ((size_t)l * N + (size_t)w * seq) * D, m->acts.x_mid + (size_t)l * rows * D, rows * D * sizeof(float));
+            const float *h = m->acts.h + (size_t)l * rows * F;
+            uint8_t *yl = y + ((size_t)l * N + (size_t)w * seq) * F;
+            for (size_t i = 0; i < rows * F; i++) yl[i] = h[i] != 0.0f;
+        }
+    }
+    for (int l = 0; rc == 0 && l < L; l++)
+        rc = ffn_predictor_train_layer(out, l, x + (size_t)l * N * D, y + (size_t)l * N * F, N, c, &valid[l], err);
+    if (rc == 0) {
+        out->model_layers = L, out->model_hidden = D, out->model_ffn = F;
+        out->model_fingerprint = model_ffn_fingerprint(m);
+    } else {
+        ffn_predictor_free(out);
+    }
+    free(x), free(y);
+    return rc;
+}
+
+int prosparse_eval_predictor(model *m, const ffn_predictor *p, const int *stream, long n_tokens, int seq, predict_counts *counts, cpet_err *err)
+{
+    const int L = m->cfg.n_layers, D = m->cfg.hidden_size, F = m->cfg.intermediate_size;
+    const long windows = n_tokens / seq;
+    if (windows <= 0) return cpet_fail(err, "predictor: %ld tokens, fewer than one window of %d", n_tokens, seq);
+    uint8_t *mask = malloc((size_t)F), *truth = malloc((size_t)F);
+    float *scratch = malloc(ffn_predictor_scratch(p, 1) * sizeof(float));
+    int rc = mask && truth && scratch ? 0 : cpet_fail(err, "predictor: out of memory");
+    for (long w = 0; rc == 0 && w < windows; w += 8) {
+        const int B = (int)(windows - w < 8 ? windows - w : 8);
+        const size_t rows = (size_t)B * seq;
+        if ((rc = model_forward(m, stream + w * seq, NULL, B, seq, err)) != 0) break;
+        for (int l = 0; l < L; l++)
+            for (size_t i = 0; i < rows; i++) {
+                ffn_predictor_mask(p, l, m->acts.x_mid + ((size_t)l * rows + i) * D, 1, mask, scratch);
+                const float *h = m->acts.h + ((size_t)l * rows + i) * F;
+                for (int f = 0; f < F; f++) truth[f] = h[f] != 0.0f;
+                predict_count(&counts[l], mask, truth, F);
+            }
+    }
+    free(mask), free(truth), free(scratch);
+    return rc;
 }

@@ -4,6 +4,7 @@
 #ifndef CPET_PROSPARSE_H
 #define CPET_PROSPARSE_H
 
+#include "ffn_predictor.h"
 #include "model.h"
 #include "optim.h"
 #include "prosparse_schedule.h"
@@ -73,5 +74,14 @@ int prosparse_train(model *m, const int *stream, long n_tokens, const prosparse_
 /* Sparsity of x1 over windows of `seq` tokens that tile the stream (a last partial window is dropped),
  * `batch` windows per forward; counts into c (prosparse_counts_init first). */
 int prosparse_measure(model *m, const int *stream, long n_tokens, int seq, int batch, prosparse_counts *c, cpet_err *err);
+
+/* Predictor training data and training (ffn_predictor.h): every layer's (FFN input = the residual stream
+ * before the FFN norm, x1 != 0) pairs from forwards over windows of `seq` tokens tiling the stream (up to
+ * max_tokens), then one predictor layer trained per model layer. valid[l]: layer l's validation counts. */
+int prosparse_train_predictor(model *m, const int *stream, long n_tokens, int seq, long max_tokens, const ffn_predictor_train_config *c,
+                              ffn_predictor *out, predict_counts *valid, cpet_err *err);
+/* Counts of the predictor's masks against the true x1 != 0 over windows of the stream (one row at a time,
+ * as decode predicts), per layer into counts[l]. */
+int prosparse_eval_predictor(model *m, const ffn_predictor *p, const int *stream, long n_tokens, int seq, predict_counts *counts, cpet_err *err);
 
 #endif
