@@ -2,6 +2,8 @@
  * quarter points, on the paper's 7B schedule as committed; and bad schedules refused with the file and
  * the stage named. */
 #include <criterion/criterion.h>
+#include <jansson.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,4 +134,143 @@ Test(prosparse, sparsity_counts_the_zeros_of_the_gated_product)
     free(wg);
     free(wu);
     model_free(&m);
+}
+
+/* A small random model and a token stream for training tests. */
+static void small_model(model *m, activation a)
+{
+    cpet_err err;
+    model_config c = {.vocab_size = 48, .hidden_size = 32, .intermediate_size = 96, .n_layers = 2, .n_heads = 2, .n_kv_heads = 2,
+                      .head_dim = 16, .max_position_embeddings = 32, .rms_norm_eps = 1e-5f, .rope_theta = 10000.0f, .hidden_act = a};
+    cr_assert_eq(model_create(m, &c, &err), 0, "%s", err.msg);
+    model_init_random(m, 0.1f, 3);
+}
+
+typedef struct {
+    int n;
+    double lambda[64], sparsity[64];
+    long step[64];
+} step_log;
+
+static int keep_step(const prosparse_step_log *s, void *ctx)
+{
+    step_log *l = ctx;
+    if (l->n < 64) l->step[l->n] = s->step, l->lambda[l->n] = s->lambda, l->sparsity[l->n] = s->sparsity, l->n++;
+    return 0;
+}
+
+Test(prosparse, the_l1_term_raises_sparsity_and_lambda_follows_the_schedule)
+{
+    cpet_err err;
+    int stream[2000];
+    for (int i = 0; i < 2000; i++) stream[i] = (i * 7 + i / 13) % 48; /* a learnable periodic text */
+    double final[2];
+    for (int k = 0; k < 2; k++) { /* ReLU only (lambda 0) against a strong ramp: the same seed, data and steps */
+        model m;
+        small_model(&m, ACT_SILU);
+        prosparse_relu_swap(&m);
+        cr_assert_eq(m.cfg.hidden_act, ACT_RELU);
+        prosparse_train_config c = {.steps = 40, .batch = 4, .seq = 16, .lr = {SCHED_CONSTANT, 3e-3f, 3e-3f, 0, 40}, .clip = 1.0, .seed = 5};
+        c.schedule.n = 2;
+        c.schedule.lambda[0] = 0, c.schedule.until[0] = 10;
+        c.schedule.lambda[1] = k ? 1.0 : 0, c.schedule.until[1] = 40;
+        step_log log = {0};
+        cr_assert_eq(prosparse_train(&m, stream, 2000, &c, keep_step, &log, &err), 0, "%s", err.msg);
+        cr_assert_eq(log.n, 40);
+        for (int i = 0; i < log.n; i++) {
+            cr_assert_eq(log.step[i], i + 1);
+            cr_assert_float_eq(log.lambda[i], prosparse_lambda(&c.schedule, i + 1), 1e-15, "step %d", i + 1);
+        }
+        prosparse_counts counts;
+        prosparse_counts_init(&counts, &m);
+        cr_assert_eq(prosparse_measure(&m, stream, 2000, 16, 8, &counts, &err), 0, "%s", err.msg);
+        final[k] = prosparse_sparsity_of(&counts, -1);
+        model_free(&m);
+    }
+    cr_assert_gt(final[1], final[0] + 0.1, "the regulariser must raise sparsity: %g with lambda vs %g without", final[1], final[0]);
+}
+
+Test(prosparse, the_threshold_shift_needs_a_relu_model)
+{
+    cpet_err err;
+    model m;
+    small_model(&m, ACT_SILU);
+    cr_assert_neq(prosparse_set_threshold(&m, 0.01f, &err), 0);
+    cr_assert(strstr(err.msg, "ReLU") && strstr(err.msg, "silu"), "%s", err.msg);
+    prosparse_relu_swap(&m);
+    cr_assert_eq(prosparse_set_threshold(&m, 0.01f, &err), 0, "%s", err.msg);
+    cr_assert(m.cfg.hidden_act == ACT_FATRELU && m.cfg.act_threshold == 0.01f);
+    cr_assert_eq(prosparse_set_threshold(&m, 0, &err), 0, "%s", err.msg);
+    cr_assert_eq(m.cfg.hidden_act, ACT_RELU, "threshold 0 is plain ReLU again");
+    model_free(&m);
+}
+
+static void expect_one_line_error(const char *cmd, const char *part1, const char *part2)
+{
+    char out[8192];
+    int status = run_capture(cmd, out, sizeof out);
+    cr_assert_neq(status, 0, "expected failure: %s\n%s", cmd, out);
+    cr_expect_eq(count_lines(out), 1, "one line, got:\n%s", out);
+    cr_expect(strstr(out, part1) && strstr(out, part2), "message should name '%s' and '%s': %s", part1, part2, out);
+}
+
+/* The commands end to end on a tiny world: sparsify (with its log), a predictor, sparse decode equal to
+ * dense decode; and their bad input. */
+Test(prosparse, sparsify_predictor_and_sparse_decode_from_the_command_line, .timeout = 300)
+{
+    char dir[256], cmd[8192], out[16384], path[600];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/cfg.json", dir);
+    write_text(path, "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 32, \"intermediate_size\": 96, \"num_hidden_layers\": 2,"
+                     " \"num_attention_heads\": 2, \"num_key_value_heads\": 2, \"vocab_size\": 300, \"max_position_embeddings\": 64,"
+                     " \"rms_norm_eps\": 1e-5, \"hidden_act\": \"silu\", \"bos_token_id\": 0, \"eos_token_id\": 0}");
+    snprintf(cmd, sizeof cmd,
+             "%s world --seed 1 -o %s/w && %s tokenizer-train --vocab-size 300 -o %s/w/tokenizer.json %s/w/corpus_train.txt && "
+             "%s init %s/cfg.json --seed 1 -o %s/m && cp %s/w/tokenizer.json %s/m/",
+             CPET_BINARY, dir, CPET_BINARY, dir, dir, CPET_BINARY, dir, dir, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/s.json", dir);
+    write_text(path, "{\"stages\": [{\"lambda\": 0, \"until_step\": 4}, {\"lambda\": 0.01, \"until_step\": 8}]}");
+    snprintf(cmd, sizeof cmd, "%s sparsify %s/m --corpus %s/w/corpus_train.txt --schedule %s --batch 2 --seq 32 --threshold 0.01 -o %s/sp",
+             CPET_BINARY, dir, dir, path, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/sp/sparsify.json", dir);
+    json_error_t je;
+    json_t *log = json_load_file(path, 0, &je);
+    cr_assert_not_null(log, "%s", je.text);
+    cr_assert_eq(json_array_size(json_object_get(log, "log")), 8, "one row per step");
+    cr_assert_str_eq(json_string_value(json_object_get(log, "activation")), "fatrelu");
+    cr_assert_str_eq(json_string_value(json_object_get(log, "activation_before")), "silu");
+    cr_assert(json_object_get(json_object_get(log, "facts"), "git_revision"), "the run records its revision");
+    json_decref(log);
+    /* a predictor for it, then decode: exact sparse = dense (greedy ids), the predictor counted */
+    snprintf(cmd, sizeof cmd, "%s predictor %s/sp --corpus %s/w/corpus_train.txt --seq 32 --epochs 2 --batch 64 --max-tokens 2048 -o %s/pred && "
+             "%s bench decode %s/sp --sparse --predictor %s/pred --prompt-tokens 8 --gen-tokens 16 --threads 1 --reps 2 -o %s/bd.json",
+             CPET_BINARY, dir, dir, dir, CPET_BINARY, dir, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/bd.json", dir);
+    json_t *bd = json_load_file(path, 0, &je);
+    cr_assert_not_null(bd, "%s", je.text);
+    json_t *s0 = json_array_get(json_object_get(bd, "sparse"), 0);
+    cr_assert(json_is_true(json_object_get(s0, "exact_same_greedy_ids")), "exact sparse decode must generate what dense decode does");
+    cr_assert(json_is_number(json_object_get(s0, "predictor_speedup")));
+    json_decref(bd);
+    /* bad input */
+    snprintf(path, sizeof path, "%s/bad.json", dir);
+    write_text(path, "{\"stages\": [{\"lambda\": 0, \"until_step\": 10}, {\"lambda\": 0.1, \"until_step\": 5}]}");
+    snprintf(cmd, sizeof cmd, "%s sparsify %s/m --corpus %s/w/corpus_train.txt --schedule %s -o %s/never", CPET_BINARY, dir, dir, path, dir);
+    expect_one_line_error(cmd, "bad.json", "T must increase");
+    write_text(path, "{\"stages\": [{\"lambda\": -0.1, \"until_step\": 10}]}");
+    expect_one_line_error(cmd, "bad.json", "stages[0].lambda");
+    snprintf(path, sizeof path, "%s/never", dir);
+    cr_assert_eq(access(path, F_OK), -1, "no output on failure");
+    snprintf(cmd, sizeof cmd, "%s bench decode %s/m --sparse --threshold 0.01 --gen-tokens 4 --prompt-tokens 4", CPET_BINARY, dir);
+    expect_one_line_error(cmd, "threshold", "silu");
+    snprintf(cmd, sizeof cmd, "%s bench decode %s/m --sparse --gen-tokens 4 --prompt-tokens 4", CPET_BINARY, dir);
+    expect_one_line_error(cmd, "ReLU", "silu");
+    /* the predictor of sp on another ReLU model: the same shape, other weights */
+    snprintf(cmd, sizeof cmd, "%s sparsify %s/m --corpus %s/w/corpus_train.txt --lambda 0 --steps 2 --batch 2 --seq 32 --seed 9 -o %s/other > /dev/null && "
+             "%s bench decode %s/other --sparse --predictor %s/pred --gen-tokens 4 --prompt-tokens 4",
+             CPET_BINARY, dir, dir, dir, CPET_BINARY, dir, dir);
+    expect_one_line_error(cmd, "predictor.json", "another model");
 }
