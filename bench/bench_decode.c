@@ -461,6 +461,39 @@ void bench_decode_markdown(const json_t *r, FILE *out)
                 json_string_value(json_object_get(row, "test")), json_number_value(json_object_get(row, "median_ts")),
                 json_number_value(json_object_get(row, "stddev_ts")), f);
     }
+    const json_t *sparse = json_object_get(r, "sparse");
+    if (!json_array_size(sparse)) return;
+    const int pred = json_object_get(r, "predictor") != NULL;
+    fprintf(out, "\nSparse FFN decode (%s%s), tg tokens/s, each rep dense then sparse back to back (medians of per-rep ratios):\n\n"
+                 "| threads | dense | exact sparse | speedup | FFN share of dense | FFN speedup | Amdahl bound | of bound | same greedy ids |%s\n"
+                 "|---:|---:|---:|---:|---:|---:|---:|---:|---|%s\n",
+            json_string_value(json_object_get(r, "activation")) ?: "", pred ? ", with the activation predictor" : "",
+            pred ? " predictor | speedup | FFN speedup | Amdahl bound | greedy agreement |" : "", pred ? "---:|---:|---:|---:|---:|" : "");
+    json_array_foreach(sparse, i, row)
+    {
+        const double share = json_number_value(json_object_get(row, "ffn_share_of_dense"));
+        fprintf(out, "| %lld | %.1f | %.1f | %.2fx | %.0f%% | %.2fx | %.2fx | %.2f | %s |", (long long)json_integer_value(json_object_get(row, "n_threads")),
+                json_number_value(json_object_get(row, "tg_dense_tokens_per_s")), json_number_value(json_object_get(row, "tg_exact_tokens_per_s")),
+                json_number_value(json_object_get(row, "exact_speedup")), 100 * share, json_number_value(json_object_get(row, "ffn_speedup_exact")),
+                json_number_value(json_object_get(row, "amdahl_bound_exact")), json_number_value(json_object_get(row, "exact_of_amdahl")),
+                json_is_true(json_object_get(row, "exact_same_greedy_ids")) ? "yes" : "NO");
+        if (pred)
+            fprintf(out, " %.1f | %.2fx | %.2fx | %.2fx | %.0f%% |", json_number_value(json_object_get(row, "tg_predictor_tokens_per_s")),
+                    json_number_value(json_object_get(row, "predictor_speedup")), json_number_value(json_object_get(row, "ffn_speedup_predictor")),
+                    json_number_value(json_object_get(row, "amdahl_bound_predictor")),
+                    100 * json_number_value(json_object_get(row, "predictor_greedy_agreement")));
+        fprintf(out, "\n");
+    }
+    const json_t *layers = json_object_get(json_array_get(sparse, 0), "layers");
+    fprintf(out, "\nPer layer (first thread count): decode sparsity, crossover (dense above this active share)%s\n\n| layer | sparsity | crossover |%s\n|---:|---:|---:|%s\n",
+            pred ? ", predicted sparsity" : "", pred ? " predicted sparsity |" : "", pred ? "---:|" : "");
+    json_array_foreach(json_object_get(layers, "exact"), i, row)
+    {
+        fprintf(out, "| %lld | %.1f%% | %.0f%% |", (long long)json_integer_value(json_object_get(row, "layer")),
+                100 * json_number_value(json_object_get(row, "sparsity")), 100 * json_number_value(json_object_get(row, "crossover_active_fraction")));
+        if (pred) fprintf(out, " %.1f%% |", 100 * json_number_value(json_object_get(json_array_get(json_object_get(layers, "predictor"), i), "predicted_sparsity")));
+        fprintf(out, "\n");
+    }
 }
 
 void bench_decode_csv(const json_t *r, FILE *out)

@@ -2,7 +2,9 @@
  * synthetic layer (random weights of a chosen shape and format), at sparsities 0..99%. The pattern at
  * each level comes from a FATReLU threshold set to that quantile of the gate's outputs, so the work is
  * real and the neurons are a random subset. Dense is timed as decode runs it (gate and up in one parallel
- * region, then down). Back to back with each level: a read-bandwidth probe (the bound of the dense FFN).
+ * region, then down; packed formats with int8 activation blocks and the decode pack, cpet's fastest decode
+ * kernels; the sparse rows use exact float activations). Back to back with each level: a read-bandwidth
+ * probe (the bound of the dense FFN).
  *   ideal 1/(1 - s): every skipped neuron costs nothing, the gate included (a perfect predictor);
  *   Amdahl with the dense gate: 3 / (1 + 2 (1 - s)), what the exact kernel can reach;
  *   up+down: the sparse part alone against dense up+down, which the ideal line applies to. */
@@ -65,6 +67,8 @@ static int layer_make(synthetic_layer *y, const bench_sparse_options *o, cpet_er
         *ls[i] = (linear){.in = ins[i], .out = outs[i], .w = y->w[i]};
         if (f != QF_COUNT) {
             if (quantize_rtn(&y->q[i], f, y->w[i], outs[i], ins[i], o->group, err) != 0) return -1;
+            y->q[i].q8_activations = 1; /* the dense baseline is cpet's fastest decode kernel for the format */
+            if (qtensor_pack_supported(&y->q[i]) && qtensor_pack_decode(&y->q[i]) != 0) return cpet_fail(err, "bench sparse-ffn: out of memory");
             ls[i]->qw = &y->q[i];
             cpet_free(y->w[i]); /* the packed matrix replaces it, as in a compressed model */
             y->w[i] = NULL;

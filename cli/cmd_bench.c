@@ -162,6 +162,30 @@ static int bench_gemv(int argc, char **argv)
     return finish(rc, result, &err, out);
 }
 
+/* --md FILE and --plot DIR/NAME of a benchmark with a Markdown table and a plot; then the JSON to -o. Frees result. */
+typedef void (*markdown_fn)(const json_t *r, FILE *out);
+typedef int (*plot_fn)(const json_t *r, const char *dir, const char *name, cpet_err *err);
+static int emit_md_plot(const char *cmd, json_t *result, const char *md, const char *plot, const char *out, markdown_fn to_md, plot_fn to_plot)
+{
+    cpet_err err;
+    if (md) {
+        atomic_file af;
+        if (atomic_open(&af, md, &err) != 0) return json_decref(result), cli_report(&err);
+        to_md(result, af.fp);
+        if (atomic_commit(&af, &err) != 0) return json_decref(result), cli_report(&err);
+    }
+    if (plot) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", plot);
+        char *slash = strrchr(dir, '/');
+        const char *name = slash ? slash + 1 : dir;
+        if (slash) *slash = 0;
+        if (!*name) return json_decref(result), cli_error("%s: --plot DIR/NAME needs a NAME", cmd);
+        if (to_plot(result, slash ? dir : ".", name, &err) != 0) return json_decref(result), cli_report(&err);
+    }
+    return out ? bench_emit(result, out) : (json_decref(result), 0);
+}
+
 /* cpet bench sparse-ffn [options]: the sweep table on stdout, JSON to -o, a plot with --plot DIR/NAME */
 static int bench_sparse(int argc, char **argv)
 {
@@ -209,22 +233,7 @@ static int bench_sparse(int argc, char **argv)
     cpet_err err;
     if (bench_sparse_run(&o, &result, &err) != 0) return cli_report(&err);
     bench_sparse_markdown(result, stdout);
-    if (md) {
-        atomic_file af;
-        if (atomic_open(&af, md, &err) != 0) return json_decref(result), cli_report(&err);
-        bench_sparse_markdown(result, af.fp);
-        if (atomic_commit(&af, &err) != 0) return json_decref(result), cli_report(&err);
-    }
-    if (plot) {
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s", plot);
-        char *slash = strrchr(dir, '/');
-        const char *name = slash ? slash + 1 : dir;
-        if (slash) *slash = 0;
-        if (!*name) return json_decref(result), cli_error("bench sparse-ffn: --plot DIR/NAME needs a NAME");
-        if (bench_sparse_plot(result, slash ? dir : ".", name, &err) != 0) return json_decref(result), cli_report(&err);
-    }
-    return out ? bench_emit(result, out) : (json_decref(result), 0);
+    return emit_md_plot("bench sparse-ffn", result, md, plot, out, bench_sparse_markdown, bench_sparse_plot);
 }
 
 /* "1,2" -> threads[] */
@@ -381,22 +390,7 @@ static int bench_adapters(int argc, char **argv)
                     json_number_value(json_object_get(row, "compressed_models")));
         if (atomic_commit(&af, &err) != 0) return json_decref(result), cli_report(&err);
     }
-    if (md) {
-        atomic_file af;
-        if (atomic_open(&af, md, &err) != 0) return json_decref(result), cli_report(&err);
-        bench_adapters_markdown(result, af.fp);
-        if (atomic_commit(&af, &err) != 0) return json_decref(result), cli_report(&err);
-    }
-    if (plot) {
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s", plot);
-        char *slash = strrchr(dir, '/');
-        const char *name = slash ? slash + 1 : dir;
-        if (slash) *slash = 0;
-        if (!*name) return json_decref(result), cli_error("bench adapters: --plot DIR/NAME needs a NAME");
-        if (bench_adapters_plot(result, slash ? dir : ".", name, &err) != 0) return json_decref(result), cli_report(&err);
-    }
-    return out ? bench_emit(result, out) : (json_decref(result), 0);
+    return emit_md_plot("bench adapters", result, md, plot, out, bench_adapters_markdown, bench_adapters_plot);
 }
 
 /* cpet bench lora MODEL_DIR [options] */

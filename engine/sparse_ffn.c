@@ -86,24 +86,6 @@ static inline float hsum(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
-/* sum over d of code[d] x[d], n codes from element 0 (even) */
-static float dot_i4(const uint8_t *codes, const float *x, int n)
-{
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    int d = 0;
-    for (; d + 32 <= n; d += 32) {
-        __m256 c[4];
-        unpack32(codes + d / 2, c);
-        a0 = _mm256_fmadd_ps(c[0], _mm256_loadu_ps(x + d), a0);
-        a1 = _mm256_fmadd_ps(c[1], _mm256_loadu_ps(x + d + 8), a1);
-        a0 = _mm256_fmadd_ps(c[2], _mm256_loadu_ps(x + d + 16), a0);
-        a1 = _mm256_fmadd_ps(c[3], _mm256_loadu_ps(x + d + 24), a1);
-    }
-    float s = hsum(_mm256_add_ps(a0, a1));
-    for (; d < n; d++) s += (float)nibble(codes, (size_t)d) * x[d];
-    return s;
-}
-
 static float dot_i8(const int8_t *codes, const float *x, int n)
 {
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
@@ -118,7 +100,8 @@ static float dot_i8(const int8_t *codes, const float *x, int n)
     return s;
 }
 
-/* x . row j; xs: x summed per group (INT4) */
+/* x . row j; xs: x summed per group (INT4). INT4 keeps one vector accumulator across groups, each group's
+ * products scaled in the vector (no horizontal sum per group), and the zero points as one scalar sum. */
 static float row_dot(const sparse_rows *r, int j, const float *x, const float *xs, int D)
 {
     if (r->w) return dot_f32(r->w + (size_t)j * D, x, D);
@@ -126,9 +109,24 @@ static float row_dot(const sparse_rows *r, int j, const float *x, const float *x
     const int g = r->group, per_row = D / g;
     const uint8_t *codes = r->i4 + (size_t)j * D / 2;
     const float *sc = r->scale + (size_t)j * per_row, *z = r->zero + (size_t)j * per_row;
-    float s = 0;
-    for (int k = 0; k < per_row; k++) s += sc[k] * (dot_i4(codes + (size_t)k * g / 2, x + (size_t)k * g, g) - z[k] * xs[k]);
-    return s;
+    __m256 acc = _mm256_setzero_ps();
+    float zero_term = 0;
+    for (int k = 0; k < per_row; k++) {
+        __m256 t0 = _mm256_setzero_ps(), t1 = _mm256_setzero_ps();
+        const uint8_t *c = codes + (size_t)k * g / 2;
+        const float *xk = x + (size_t)k * g;
+        for (int d = 0; d < g; d += 32) { /* g is a multiple of 32 (sparse_ffn_init) */
+            __m256 v[4];
+            unpack32(c + d / 2, v);
+            t0 = _mm256_fmadd_ps(v[0], _mm256_loadu_ps(xk + d), t0);
+            t1 = _mm256_fmadd_ps(v[1], _mm256_loadu_ps(xk + d + 8), t1);
+            t0 = _mm256_fmadd_ps(v[2], _mm256_loadu_ps(xk + d + 16), t0);
+            t1 = _mm256_fmadd_ps(v[3], _mm256_loadu_ps(xk + d + 24), t1);
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(sc[k]), _mm256_add_ps(t0, t1), acc);
+        zero_term += sc[k] * z[k] * xs[k];
+    }
+    return hsum(acc) - zero_term;
 }
 
 static double row_value(const sparse_rows *r, int j, int d, int D)
