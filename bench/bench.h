@@ -73,6 +73,8 @@ void bench_decode_bound_text(const json_t *row, char *out, size_t n);
 
 typedef struct {
     int dim, ffn, group, reps, threads, seed;
+    int predictor_hidden; /* > 0: also the predictor variant, an oracle mask (the true active set) plus the
+                           * time of a predictor of this hidden size (random weights: its cost, not its recall) */
     const char *format; /* f32, int8 or int4 */
     int rows[4], n_rows; /* rows per call: decode (1) and small batches (the union of active neurons) */
     FILE *log;

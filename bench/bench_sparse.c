@@ -7,7 +7,10 @@
  * probe (the bound of the dense FFN).
  *   ideal 1/(1 - s): every skipped neuron costs nothing, the gate included (a perfect predictor);
  *   Amdahl with the dense gate: 3 / (1 + 2 (1 - s)), what the exact kernel can reach;
- *   up+down: the sparse part alone against dense up+down, which the ideal line applies to. */
+ *   up+down: the sparse part alone against dense up+down, which the ideal line applies to;
+ *   predictor: the gate rows skipped too, given an oracle mask (the true active set, recall 100%) and paying
+ *   for a predictor of the reference's shape (Linear(d, H) -> ReLU -> Linear(H, d_ff), random weights):
+ *   the most a predictor variant can gain on this CPU at that sparsity. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,7 @@
 #include "bench.h"
 #include "blas.h"
 #include "facts.h"
+#include "ffn_predictor.h"
 #include "fileio.h"
 #include "gnuplot.h"
 #include "ops.h"
@@ -25,7 +29,7 @@
 
 bench_sparse_options bench_sparse_defaults(void)
 {
-    return (bench_sparse_options){.dim = 4096, .ffn = 11008, .format = "f32", .group = 64, .rows = {1, 4}, .n_rows = 2, .reps = 7,
+    return (bench_sparse_options){.dim = 4096, .ffn = 11008, .format = "f32", .group = 64, .rows = {1, 4}, .n_rows = 2, .reps = 7, .predictor_hidden = 1024,
                                   .threads = 2, .seed = 1};
 }
 
@@ -95,16 +99,19 @@ static void dense_ffn(const synthetic_layer *y, const float *x, float *g, float 
 }
 
 static json_t *level_row(double s, double measured, double union_frac, const double *dense, const double *sparse, const double *ud_dense,
-                         const double *ud_sparse, const double *bw, double bytes, int R)
+                         const double *ud_sparse, const double *pred, const double *bw, double bytes, int R)
 {
-    double sp[64], ud[64], frac[64];
-    for (int r = 0; r < R; r++) sp[r] = dense[r] / sparse[r], ud[r] = ud_dense[r] / ud_sparse[r], frac[r] = bytes / dense[r] / (bw[r] * 1e9);
-    return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "sparsity_target", s, "sparsity", measured,
+    double sp[64], ud[64], frac[64], ps[64];
+    for (int r = 0; r < R; r++)
+        sp[r] = dense[r] / sparse[r], ud[r] = ud_dense[r] / ud_sparse[r], frac[r] = bytes / dense[r] / (bw[r] * 1e9), ps[r] = pred ? dense[r] / pred[r] : NAN;
+    json_t *row = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "sparsity_target", s, "sparsity", measured,
                      "union_active_fraction", union_frac, "dense_us", 1e6 * bench_median(dense, R), "sparse_us", 1e6 * bench_median(sparse, R),
                      "speedup", bench_median(sp, R), "updown_dense_us", 1e6 * bench_median(ud_dense, R), "updown_sparse_us",
                      1e6 * bench_median(ud_sparse, R), "updown_speedup", bench_median(ud, R), "ideal", 1.0 / (1.0 - fmin(s, 0.999)),
                      "amdahl_dense_gate", 3.0 / (1.0 + 2.0 * (1.0 - s)), "dense_fraction_of_read_bandwidth", bench_median(frac, R),
                      "read_bw_gb_s", bench_median(bw, R));
+    if (pred) json_object_set_new(row, "predictor_us", json_real(1e6 * bench_median(pred, R))), json_object_set_new(row, "predictor_speedup", json_real(bench_median(ps, R)));
+    return row;
 }
 
 int bench_sparse_run(const bench_sparse_options *o, json_t **result, cpet_err *err)
@@ -139,8 +146,25 @@ int bench_sparse_run(const bench_sparse_options *o, json_t **result, cpet_err *e
           *out = malloc((size_t)max_n * D * sizeof(float)), *sorted = malloc((size_t)max_n * F * sizeof(float)),
           *scratch = malloc((sparse_ffn_scratch(&s, max_n) + lin) * sizeof(float)), *lin_scratch = malloc(lin * sizeof(float));
     int *active = malloc((size_t)F * sizeof(int));
+    uint8_t *oracle = malloc((size_t)F), *mask = malloc((size_t)F);
+    ffn_predictor pred = {0};
+    float *pred_scratch = NULL;
+    if (o->predictor_hidden > 0) {
+        if (ffn_predictor_alloc(&pred, 1, D, o->predictor_hidden, F, err) != 0) {
+            sparse_ffn_free(&s);
+            layer_free(&y);
+            free(active), free(oracle), free(mask);
+            return -1;
+        }
+        cpet_rng pr;
+        rng_seed(&pr, 99);
+        fill_normal(pred.layers[0].w1, (size_t)o->predictor_hidden * D, 0.02f, &pr);
+        fill_normal(pred.layers[0].w2, (size_t)F * o->predictor_hidden, 0.02f, &pr);
+        pred_scratch = malloc(ffn_predictor_scratch(&pred, max_n) * sizeof(float));
+    }
     float *src = cpet_alloc(STREAM_FLOATS * sizeof(float)), sink = 0;
-    int rc = x && g && u && h && out && sorted && scratch && lin_scratch && active && src ? 0 : cpet_fail(err, "bench sparse-ffn: out of memory");
+    int rc = x && g && u && h && out && sorted && scratch && lin_scratch && active && src && oracle && mask && (!pred.layers || pred_scratch)
+                 ? 0 : cpet_fail(err, "bench sparse-ffn: out of memory");
     if (src) memset(src, 1, STREAM_FLOATS * sizeof(float));
     cpet_rng r;
     rng_seed(&r, (uint64_t)o->seed + 7);
@@ -161,7 +185,7 @@ int bench_sparse_run(const bench_sparse_options *o, json_t **result, cpet_err *e
             qsort(sorted, (size_t)n * F, sizeof(float), cmp_float);
             const float t = lv <= 0 ? -INFINITY : sorted[(size_t)(lv * (double)n * F)];
             s.threshold = t;
-            double dense[64], sparse[64], ud_dense[64], ud_sparse[64], bw[64];
+            double dense[64], sparse[64], ud_dense[64], ud_sparse[64], pred_t[64], bw[64];
             int k = 0, zeros = 0;
             for (size_t i = 0; i < (size_t)n * F; i++) zeros += act_value(ACT_FATRELU, g[i], t) == 0.0f;
             for (int rep = -1; rep < R; rep++) { /* rep -1 warms the caches */
@@ -187,12 +211,22 @@ int bench_sparse_run(const bench_sparse_options *o, json_t **result, cpet_err *e
                 t0 = now_seconds();
                 sparse_ffn_updown(&s, x, g, active, kk, out, n, scratch);
                 const double tus = now_seconds() - t0;
+                double tp = 0;
+                if (pred.layers) { /* the predictor's own time, then the FFN over the oracle mask (the true active set) */
+                    for (int f = 0; f < F; f++) oracle[f] = 0;
+                    for (int q = 0; q < kk; q++) oracle[active[q]] = 1;
+                    t0 = now_seconds();
+                    ffn_predictor_mask(&pred, 0, x, n, mask, pred_scratch);
+                    sparse_ffn_forward(&s, x, out, n, oracle, scratch);
+                    tp = now_seconds() - t0;
+                }
                 if (rep < 0) continue;
-                dense[rep] = td, sparse[rep] = ts, ud_dense[rep] = tud, ud_sparse[rep] = tus;
+                dense[rep] = td, sparse[rep] = ts, ud_dense[rep] = tud, ud_sparse[rep] = tus, pred_t[rep] = tp;
                 bw[rep] = bench_stream_read_gbs(src, STREAM_FLOATS, &sink);
                 linear_forward(&y.gate, x, g, n, lin_scratch); /* g was activated in place: the raw gate again */
             }
-            json_t *row = level_row(lv, (double)zeros / ((double)n * F), (double)k / F, dense, sparse, ud_dense, ud_sparse, bw, (double)bytes, R);
+            json_t *row = level_row(lv, (double)zeros / ((double)n * F), (double)k / F, dense, sparse, ud_dense, ud_sparse, pred.layers ? pred_t : NULL, bw,
+                                    (double)bytes, R);
             const double speedup = json_number_value(json_object_get(row, "speedup"));
             if (isnan(crossover) && li > 0 && prev_speedup < 1 && speedup >= 1)
                 crossover = prev_s + (lv - prev_s) * (1 - prev_speedup) / (speedup - prev_speedup);
@@ -208,13 +242,15 @@ int bench_sparse_run(const bench_sparse_options *o, json_t **result, cpet_err *e
                                                   isnan(crossover) ? json_null() : json_real(crossover)));
     }
     if (rc == 0)
-        *result = json_pack("{s:s, s:i, s:i, s:s, s:i, s:i, s:i, s:I, s:I, s:f, s:o, s:o}", "bench", "sparse_ffn", "dim", D, "ffn", F, "format",
-                            o->format, "group", o->group, "threads", o->threads, "reps", R, "seed", (json_int_t)o->seed, "dense_bytes_per_call",
+        *result = json_pack("{s:s, s:i, s:i, s:s, s:i, s:i, s:i, s:i, s:I, s:I, s:f, s:o, s:o}", "bench", "sparse_ffn", "dim", D, "ffn", F, "format",
+                            o->format, "group", o->group, "threads", o->threads, "reps", R, "predictor_hidden", o->predictor_hidden, "seed",
+                            (json_int_t)o->seed, "dense_bytes_per_call",
                             (json_int_t)bytes, "calibrated_crossover_active_fraction", crossover_calibrated, "per_rows", per_rows, "facts",
                             run_facts());
     else
         json_decref(per_rows);
-    free(x), free(g), free(u), free(h), free(out), free(sorted), free(scratch), free(lin_scratch), free(active);
+    free(x), free(g), free(u), free(h), free(out), free(sorted), free(scratch), free(lin_scratch), free(active), free(oracle), free(mask), free(pred_scratch);
+    ffn_predictor_free(&pred);
     cpet_free(src);
     sparse_ffn_free(&s);
     layer_free(&y);
@@ -233,16 +269,18 @@ void bench_sparse_markdown(const json_t *r, FILE *out)
     json_array_foreach(json_object_get(r, "per_rows"), i, pr)
     {
         const json_t *c = json_object_get(pr, "crossover_sparsity");
-        fprintf(out, "%lld row(s); crossover (sparse faster from): %s\n\n", (long long)json_integer_value(json_object_get(pr, "rows")),
-                json_is_number(c) ? "" : "not reached");
-        if (json_is_number(c)) fprintf(out, "%.0f%% sparsity\n\n", 100 * json_number_value(c));
+        fprintf(out, "%lld row(s) per call: ", (long long)json_integer_value(json_object_get(pr, "rows")));
+        if (json_is_number(c)) fprintf(out, "the sparse FFN is faster from %.0f%% sparsity on (the crossover)\n\n", 100 * json_number_value(c));
+        else fprintf(out, "the sparse FFN is never faster (no crossover)\n\n");
         fprintf(out, "| sparsity | union active | dense µs | sparse µs | speedup | ideal 1/(1-s) | of ideal | Amdahl (dense gate) | of Amdahl | "
-                     "up+down speedup | of ideal | dense of read bw |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+                     "up+down speedup | of ideal | oracle predictor (cost included) | dense of read bw |\n"
+                     "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         json_array_foreach(json_object_get(pr, "levels"), j, row)
-        fprintf(out, "| %.0f%% | %.1f%% | %.0f | %.0f | %.2fx | %.2fx | %.2f | %.2fx | %.2f | %.2fx | %.2f | %.0f%% |\n", 100 * num(row, "sparsity"),
+        fprintf(out, "| %.0f%% | %.1f%% | %.0f | %.0f | %.2fx | %.2fx | %.2f | %.2fx | %.2f | %.2fx | %.2f | %.2fx | %.0f%% |\n", 100 * num(row, "sparsity"),
                 100 * num(row, "union_active_fraction"), num(row, "dense_us"), num(row, "sparse_us"), num(row, "speedup"), num(row, "ideal"),
                 num(row, "speedup") / num(row, "ideal"), num(row, "amdahl_dense_gate"), num(row, "speedup") / num(row, "amdahl_dense_gate"),
-                num(row, "updown_speedup"), num(row, "updown_speedup") / num(row, "ideal"), 100 * num(row, "dense_fraction_of_read_bandwidth"));
+                num(row, "updown_speedup"), num(row, "updown_speedup") / num(row, "ideal"), num(row, "predictor_speedup"),
+                100 * num(row, "dense_fraction_of_read_bandwidth"));
         fprintf(out, "\n");
     }
 }
@@ -262,10 +300,10 @@ int bench_sparse_plot(const json_t *r, const char *dir, const char *name, cpet_e
     {
         const int n = (int)json_integer_value(json_object_get(pr, "rows"));
         if (i == 0 && json_is_number(json_object_get(pr, "crossover_sparsity"))) cross1 = json_number_value(json_object_get(pr, "crossover_sparsity"));
-        fprintf(af.fp, "# rows %d\n# sparsity_pct\tspeedup\tupdown_speedup\tideal\tamdahl\n", n);
+        fprintf(af.fp, "# rows %d\n# sparsity_pct\tspeedup\tupdown_speedup\tideal\tamdahl\tpredictor_speedup\n", n);
         json_array_foreach(json_object_get(pr, "levels"), j, row)
-        fprintf(af.fp, "%.2f\t%.4f\t%.4f\t%.4f\t%.4f\n", 100 * num(row, "sparsity_target"), num(row, "speedup"), num(row, "updown_speedup"),
-                num(row, "ideal"), num(row, "amdahl_dense_gate"));
+        fprintf(af.fp, "%.2f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\n", 100 * num(row, "sparsity_target"), num(row, "speedup"), num(row, "updown_speedup"),
+                num(row, "ideal"), num(row, "amdahl_dense_gate"), num(row, "predictor_speedup"));
         fprintf(af.fp, "\n\n");
         blocks++;
     }
@@ -278,6 +316,7 @@ int bench_sparse_plot(const json_t *r, const char *dir, const char *name, cpet_e
                      "plot '%s.dat' index 0 using 1:4 with lines lw 2 dt 2 lc rgb '#7f7f7f' title 'ideal 1/(1-s) (gate skipped too)', \\\n"
                      "  '' index 0 using 1:5 with lines lw 2 dt 3 lc rgb '#000000' title 'Amdahl with the dense gate: 3/(1+2(1-s))', \\\n"
                      "  '' index 0 using 1:3 with linespoints lw 2 pt 6 lc rgb '#ff7f0e' title 'up+down only (1 row) vs dense up+down', \\\n"
+                     "  '' index 0 using 1:6 with linespoints lw 2 pt 4 lc rgb '#9467bd' title 'oracle predictor + its cost (1 row)', \\\n"
                      "  '' index 0 using 1:2 with linespoints lw 3 pt 7 lc rgb '#1f77b4' title 'exact sparse FFN, 1 row (decode)'",
                      name);
     json_t *last = json_array_get(json_object_get(r, "per_rows"), 1);

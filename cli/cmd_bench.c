@@ -197,12 +197,15 @@ static int bench_sparse(int argc, char **argv)
         int bad = 0;
         if (cli_is_help(a)) {
             printf("usage: cpet bench sparse-ffn [--dim 4096] [--ffn 11008] [--format f32|int8|int4] [--group 64] [--rows 1,4]\n"
-                   "                            [--reps 7] [--threads 2] [--seed 1] [-o FILE.json] [--md FILE.md] [--plot DIR/NAME]\n"
+                   "                            [--reps 7] [--threads 2] [--seed 1] [--predictor-hidden 1024]\n"
+                   "                            [-o FILE.json] [--md FILE.md] [--plot DIR/NAME]\n"
                    "The exact sparse FFN (dense gate, active rows of up, axpy over neuron-major down) against cpet's dense\n"
                    "FFN on one random layer of that shape and format, at sparsities 0..99%% (a FATReLU threshold at that\n"
                    "quantile of the gate's outputs), per row count (more rows: the union of their active neurons).\n"
                    "Reports the speedup with the ideal 1/(1-s) and the Amdahl bound of the dense gate 3/(1+2(1-s)), the\n"
-                   "up+down part alone, the crossover, and the dense FFN's share of the read bandwidth measured beside it.\n");
+                   "up+down part alone, the crossover, and the dense FFN's share of the read bandwidth measured beside it.\n"
+                   "The predictor variant runs on an oracle mask (the true active set) and pays for a predictor of hidden\n"
+                   "size --predictor-hidden (0: off; random weights: its cost, not its recall).\n");
             return 0;
         }
         if (!strcmp(a, "-o")) bad = !(out = cli_value(argc, argv, &i));
@@ -213,6 +216,7 @@ static int bench_sparse(int argc, char **argv)
         else if (!strcmp(a, "--dim")) bad = int_opt(a, argc, argv, &i, 32, 1 << 16, &o.dim) != 0;
         else if (!strcmp(a, "--ffn")) bad = int_opt(a, argc, argv, &i, 32, 1 << 18, &o.ffn) != 0;
         else if (!strcmp(a, "--group")) bad = int_opt(a, argc, argv, &i, 8, 1 << 16, &o.group) != 0;
+        else if (!strcmp(a, "--predictor-hidden")) bad = int_opt(a, argc, argv, &i, 0, 1 << 16, &o.predictor_hidden) != 0;
         else if (!strcmp(a, "--reps")) bad = int_opt(a, argc, argv, &i, 2, 64, &o.reps) != 0;
         else if (!strcmp(a, "--threads")) bad = int_opt(a, argc, argv, &i, 1, 1024, &o.threads) != 0;
         else if (!strcmp(a, "--seed")) bad = int_opt(a, argc, argv, &i, 0, 0x7fffffff, &o.seed) != 0;
