@@ -176,7 +176,7 @@ int bench_sparse_run(const bench_sparse_options *o, json_t **result, cpet_err *e
     for (int ri = 0; ri < o->n_rows && rc == 0; ri++) {
         const int n = o->rows[ri];
         json_t *rows = json_array();
-        double crossover = NAN, prev_s = 0, prev_speedup = 0;
+        double speedups[N_LEVELS];
         for (int li = 0; li < N_LEVELS; li++) {
             const double lv = levels[li];
             /* the threshold: the lv-quantile of the rows' gate outputs (lv = 0: below all of them) */
@@ -227,17 +227,21 @@ int bench_sparse_run(const bench_sparse_options *o, json_t **result, cpet_err *e
             }
             json_t *row = level_row(lv, (double)zeros / ((double)n * F), (double)k / F, dense, sparse, ud_dense, ud_sparse, pred.layers ? pred_t : NULL, bw,
                                     (double)bytes, R);
-            const double speedup = json_number_value(json_object_get(row, "speedup"));
-            if (isnan(crossover) && li > 0 && prev_speedup < 1 && speedup >= 1)
-                crossover = prev_s + (lv - prev_s) * (1 - prev_speedup) / (speedup - prev_speedup);
-            if (li == 0 && speedup >= 1) crossover = 0;
-            prev_s = lv, prev_speedup = speedup;
+            const double speedup = speedups[li] = json_number_value(json_object_get(row, "speedup"));
             if (o->log)
                 fprintf(o->log, "sparse-ffn %s %dx%d, %d row(s), sparsity %2.0f%%: dense %.0f us, sparse %.0f us, %.2fx (ideal %.2fx, Amdahl %.2fx)\n",
                         o->format, D, F, n, 100 * lv, json_number_value(json_object_get(row, "dense_us")),
                         json_number_value(json_object_get(row, "sparse_us")), speedup, 1 / (1 - fmin(lv, 0.999)), 3 / (1 + 2 * (1 - lv)));
             json_array_append_new(rows, row);
         }
+        /* the crossover: from the lowest level on which sparse stays faster at every higher level, interpolated
+         * linearly with the level below (a noisy win below it does not count) */
+        int from = N_LEVELS;
+        while (from > 0 && speedups[from - 1] >= 1) from--;
+        const double crossover = from == N_LEVELS ? NAN
+                                 : from == 0      ? 0
+                                                  : levels[from - 1] + (levels[from] - levels[from - 1]) * (1 - speedups[from - 1]) /
+                                                                         (speedups[from] - speedups[from - 1]);
         json_array_append_new(per_rows, json_pack("{s:i, s:o, s:o}", "rows", n, "levels", rows, "crossover_sparsity",
                                                   isnan(crossover) ? json_null() : json_real(crossover)));
     }
