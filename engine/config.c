@@ -159,13 +159,22 @@ int config_load(model_config *c, const char *path, cpet_err *err)
     c->hidden_act = ACT_SILU;
     if (act) {
         if (!json_is_string(act) || activation_parse(json_string_value(act), &c->hidden_act) != 0) {
-            cpet_fail(err, "%s: hidden_act '%s' is not supported (silu, relu, gelu, gelu_pytorch_tanh)", path,
+            cpet_fail(err, "%s: hidden_act '%s' is not supported (silu, relu, fatrelu, gelu, gelu_pytorch_tanh)", path,
                       json_is_string(act) ? json_string_value(act) : "?");
             goto done;
         }
     }
     if (get_float(root, "fatrelu_threshold", &c->act_threshold, path, err) != 0) goto done;
+    /* ProSparse's checkpoints write hidden_act "fatrelu" with its threshold as hidden_act_param */
+    if (c->hidden_act == ACT_FATRELU && !json_object_get(root, "fatrelu_threshold") &&
+        get_float(root, "hidden_act_param", &c->act_threshold, path, err) != 0)
+        goto done;
+    if (c->act_threshold < 0.0f) {
+        cpet_fail(err, "%s: the FATReLU threshold %g is negative", path, (double)c->act_threshold);
+        goto done;
+    }
     if (c->hidden_act == ACT_RELU && c->act_threshold != 0.0f) c->hidden_act = ACT_FATRELU;
+    if (c->hidden_act == ACT_FATRELU && c->act_threshold == 0.0f) c->hidden_act = ACT_RELU;
     json_t *moe = json_object_get(root, "moefication");
     if (moe && (!json_is_object(moe) || get_int(moe, "experts", &c->moe_experts, 1, 1, path, err) ||
                 get_int(moe, "top_k", &c->moe_top_k, 1, 1, path, err))) {

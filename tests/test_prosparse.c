@@ -274,3 +274,29 @@ Test(prosparse, sparsify_predictor_and_sparse_decode_from_the_command_line, .tim
              CPET_BINARY, dir, dir, dir, CPET_BINARY, dir, dir);
     expect_one_line_error(cmd, "predictor.json", "another model");
 }
+
+/* ProSparse's checkpoints name the activation "fatrelu" with the threshold as hidden_act_param; ReluLLaMA's
+ * plain "relu". Both load; a negative threshold does not. */
+Test(prosparse, config_reads_prosparse_and_relullama_activations)
+{
+    char dir[256], path[512];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    const char *base = "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 32, \"intermediate_size\": 96, \"num_hidden_layers\": 2,"
+                       " \"num_attention_heads\": 2, \"vocab_size\": 48, \"max_position_embeddings\": 32, \"rms_norm_eps\": 1e-5, %s}";
+    char text[1024];
+    model_config c;
+    cpet_err err;
+    snprintf(text, sizeof text, base, "\"hidden_act\": \"fatrelu\", \"hidden_act_param\": 0.01");
+    write_text(path, text);
+    cr_assert_eq(config_load(&c, path, &err), 0, "%s", err.msg);
+    cr_assert(c.hidden_act == ACT_FATRELU && c.act_threshold == 0.01f);
+    snprintf(text, sizeof text, base, "\"hidden_act\": \"relu\"");
+    write_text(path, text);
+    cr_assert_eq(config_load(&c, path, &err), 0, "%s", err.msg);
+    cr_assert(c.hidden_act == ACT_RELU && c.act_threshold == 0.0f);
+    snprintf(text, sizeof text, base, "\"hidden_act\": \"relu\", \"fatrelu_threshold\": -0.5");
+    write_text(path, text);
+    cr_assert_neq(config_load(&c, path, &err), 0);
+    cr_assert(strstr(err.msg, "config.json") && strstr(err.msg, "negative"), "%s", err.msg);
+}
