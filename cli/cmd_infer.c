@@ -5,6 +5,7 @@
 
 #include "blas.h"
 #include "cli.h"
+#include "sparse_ffn.h"
 #include "compress.h"
 #include "corpus.h"
 #include "evaluate.h"
@@ -78,6 +79,7 @@ static void free_all(loaded *L)
 int cmd_generate(int argc, char **argv)
 {
     infer_args a = {.max_new = 32, .temperature = 0.0, .top_p = 1.0};
+    int sparse = 0;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
         int bad;
@@ -85,6 +87,7 @@ int cmd_generate(int argc, char **argv)
             printf("usage: cpet generate MODEL_DIR --prompt TEXT [--max-new 32] [--temperature 0] [--top-p 1]\n"
                    "                     [--seed 0] [--adapter DIR] [--tokenizer FILE] [--no-bos] [--threads N]\n"
                    "                     [--q8-activations]  (packed models: llama.cpp's int8-activation decode)\n"
+                   "                     [--sparse]  (a ReLU model: the exact sparse FFN at decode, the same tokens)\n"
                    "Greedy by default; with --temperature > 0, nucleus sampling from the seed. KV-cache decoding;\n"
                    "stops at the model's eos token. Prints the continuation.\n");
             return 0;
@@ -95,6 +98,7 @@ int cmd_generate(int argc, char **argv)
         else if (strcmp(s, "--seed") == 0) bad = cli_int(s, cli_value(argc, argv, &i), 0, 0x7fffffffL, &a.seed);
         else if (strcmp(s, "--temperature") == 0) bad = cli_float(s, cli_value(argc, argv, &i), &a.temperature);
         else if (strcmp(s, "--top-p") == 0) bad = cli_float(s, cli_value(argc, argv, &i), &a.top_p);
+        else if (strcmp(s, "--sparse") == 0) sparse = 1, bad = 0;
         else if (s[0] == '-') return cli_error("generate: unknown option %s", s);
         else a.model_dir = s, bad = 0;
         if (bad) return 1;
@@ -103,6 +107,11 @@ int cmd_generate(int argc, char **argv)
     loaded L;
     cpet_err err;
     if (load_all(&a, &L, &err) != 0) return cli_report(&err);
+    if (sparse && model_sparse_enable(&L.m, 1, &err) != 0) {
+        cpet_prefix(&err, "%s", a.model_dir);
+        free_all(&L);
+        return cli_report(&err);
+    }
     int *ids, n, rc = 1;
     if (tokenizer_encode(&L.tok, a.prompt, strlen(a.prompt), &ids, &n, &err) == 0) {
         int *prompt = malloc((size_t)(n + 1) * sizeof(int)), np = 0;
