@@ -439,7 +439,7 @@ void sparse_ffn_reference(const sparse_ffn *s, const float *xn, float *out, int 
 static double time_of(const sparse_ffn *s, const float *x, const float *g, const int *active, int k, float *out, float *scratch, int dense)
 {
     double best = 1e30;
-    for (int rep = 0; rep < 7; rep++) {
+    for (int rep = 0; rep < 5; rep++) {
         const double t0 = omp_get_wtime();
         if (dense) {
             float *u = scratch, *h = u + s->F, *lin = h + s->F;
@@ -508,7 +508,9 @@ int model_sparse_enable(model *m, int calibrate, cpet_err *err)
             model_sparse_disable(m);
             return cpet_prefix(err, "layer %d", l);
         }
-        if (calibrate) sparse_ffn_calibrate(&d->layers[l]);
+        /* every layer has the same shape and format: one measurement serves all (a 7B model would spend
+         * minutes timing 32 identical layers) */
+        if (calibrate) d->layers[l].dense_above = l == 0 ? sparse_ffn_calibrate(&d->layers[0]) : d->layers[0].dense_above;
     }
     return 0;
 }

@@ -91,7 +91,7 @@ typedef struct sparse_decode {
 
 #define SPARSE_DECODE_MAX_ROWS 8
 
-/* Builds m->sparse (every layer; calibrate: measure each layer's crossover, else always sparse). Refuses
+/* Builds m->sparse (every layer; calibrate: measure the crossover on layer 0 for all, else always sparse). Refuses
  * a model whose activation is not ReLU (SiLU is never exactly zero: nothing to skip) and MoEfication. */
 int model_sparse_enable(struct model *m, int calibrate, cpet_err *err);
 void model_sparse_disable(struct model *m);
