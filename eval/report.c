@@ -664,6 +664,49 @@ static int write_markdown(const table *t, const metric_view *o, const report_sum
     return atomic_commit(&af, err);
 }
 
+/* With several metrics: one table of each row's task average per metric, and with a baseline the paired
+ * difference of that average [95% CI] (summary.md: what a README includes). */
+static int write_summary(table *const *tables, const metric_view *views, int n, const char *path, cpet_err *err)
+{
+    const table *t0 = tables[0];
+    const int base = t0->baseline;
+    atomic_file af;
+    if (atomic_open(&af, path, err) != 0) return -1;
+    FILE *f = af.fp;
+    fprintf(f, "Each metric averaged over the tasks (mean over seeds)%s%s%s.\n\n| method |", base >= 0 ? "; Δ: the paired difference to **" : "",
+            base >= 0 ? t0->rows[base].label : "", base >= 0 ? "** [95% CI], † where the CI excludes 0 (accuracy in points)" : "");
+    for (int k = 0; k < n; k++) fprintf(f, base >= 0 ? " %s | Δ %s |" : " %s |", views[k].metric, views[k].metric);
+    fprintf(f, "\n|---|");
+    for (int k = 0; k < n; k++) fprintf(f, base >= 0 ? "---:|---|" : "---:|");
+    fputc('\n', f);
+    for (int a = 0; a < t0->n_rows; a++) {
+        fprintf(f, "| %s |", t0->rows[a].label);
+        for (int k = 0; k < n; k++) {
+            const table *t = tables[k];
+            const int acc = !strcmp(views[k].metric, "acc") || !strcmp(views[k].metric, "acc_norm");
+            if (isnan(t->avg[a])) fprintf(f, " – |");
+            else fprintf(f, acc ? " %.2f%% |" : " %.4f |", acc ? 100 * t->avg[a] : t->avg[a]);
+            if (base < 0) continue;
+            const paired_cell *p = t->n_cols > 1 ? &t->paired_avg[a] : &t->paired[a][0];
+            if (a == base || !p->have) {
+                fprintf(f, " – |");
+                continue;
+            }
+            char d[32], lo[32], hi[32];
+            fmt_signed(d, sizeof d, p->ci.diff, views[k].metric);
+            fprintf(f, " %s%s", d, p->ci.excludes_zero ? "†" : "");
+            if (!isnan(p->ci.lo)) {
+                fmt_signed(lo, sizeof lo, p->ci.lo, views[k].metric);
+                fmt_signed(hi, sizeof hi, p->ci.hi, views[k].metric);
+                fprintf(f, " [%s, %s]", lo, hi);
+            }
+            fprintf(f, " |");
+        }
+        fputc('\n', f);
+    }
+    return atomic_commit(&af, err);
+}
+
 static int write_paired_csv(const table *t, const char *path, cpet_err *err)
 {
     atomic_file af;
@@ -766,6 +809,11 @@ int report_render_view(run_view *view, const table *layout, const char *out_dir,
             if (!sum->plots_skipped) fprintf(idx, "\n![%s](bars%s.png)\n", metrics[k], v->suffix);
             if (!sum->plots_skipped && baseline >= 0) fprintf(idx, "\n![difference to %s](paired%s.png)\n", o->baseline, v->suffix);
         }
+    }
+    if (rc == 0 && n_metrics > 1) {
+        snprintf(path, sizeof path, "%s/summary.md", out_dir);
+        rc = write_summary(tables, views, n_metrics, path, err);
+        if (rc == 0) fprintf(idx, "\n## summary\n\n[summary.md](summary.md): every metric's task average%s.\n", baseline >= 0 ? " with its paired difference" : "");
     }
     for (int s = 0; s < o->n_scatter && rc == 0 && !sum->plots_skipped; s++) {
         char a[64], b[64], name[200];
