@@ -685,7 +685,8 @@ static int write_summary(table *const *tables, const metric_view *views, int n, 
             const table *t = tables[k];
             const int acc = !strcmp(views[k].metric, "acc") || !strcmp(views[k].metric, "acc_norm");
             if (isnan(t->avg[a])) fprintf(f, " – |");
-            else fprintf(f, acc ? " %.2f%% |" : " %.4f |", acc ? 100 * t->avg[a] : t->avg[a]);
+            else if (acc) fprintf(f, " %.2f%% |", 100 * t->avg[a]);
+            else fprintf(f, fabs(t->avg[a]) >= 1000 ? " %.0f |" : " %.4f |", t->avg[a]);
             if (base < 0) continue;
             const paired_cell *p = t->n_cols > 1 ? &t->paired_avg[a] : &t->paired[a][0];
             if (a == base || !p->have) {
