@@ -392,7 +392,29 @@ static void compare_average(const pair_set *sets, const int *have, int n_cols, c
     paired_init(out);
     paired_group groups[MAX_COLS * MAX_SEEDS];
     const pair_set *first = NULL;
-    int n = 0;
+    int n = 0, seed_level = 1;
+    for (int c = 0; c < n_cols; c++)
+        if (have[c]) {
+            if (!first) first = &sets[c];
+            seed_level &= !sets[c].per_example && sets[c].g == first->g && sets[c].g >= 2 &&
+                          !memcmp(sets[c].seeds, first->seeds, (size_t)first->g * sizeof first->seeds[0]);
+        }
+    if (first && seed_level) { /* values per seed only (a metric with no per-example outputs): each seed's task average is one pair */
+        static double a[MAX_SEEDS], b[MAX_SEEDS];
+        for (int k = 0; k < first->g; k++) {
+            a[k] = b[k] = 0;
+            int m = 0;
+            for (int c = 0; c < n_cols; c++)
+                if (have[c]) a[k] += sets[c].seed_a[k], b[k] += sets[c].seed_b[k], m++;
+            a[k] /= m, b[k] /= m;
+            groups[k] = (paired_group){1, &a[k], NULL, &b[k], NULL};
+        }
+        out->have = 1;
+        out->seeds = first->g;
+        paired_bootstrap(groups, first->g, PAIRED_MEAN, resamples, BOOTSTRAP_SEED, &out->ci);
+        return;
+    }
+    first = NULL;
     for (int c = 0; c < n_cols && !out->why; c++) {
         if (!have[c]) continue;
         const pair_set *p = &sets[c];
