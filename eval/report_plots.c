@@ -194,7 +194,7 @@ int plot_paired(const table *t, const metric_view *v, const char *out_dir, cpet_
             int better = v->lower_is_better ? p->ci.diff < 0 : p->ci.diff > 0;
             unsigned colour = !p->ci.excludes_zero ? 0x888888 : better ? 0x2ca02c : 0xd62728;
             char lab[64];
-            snprintf(lab, sizeof lab, "%+.3g%s", p->ci.diff * scale, p->ci.excludes_zero ? " *" : "");
+            snprintf(lab, sizeof lab, "%+.3g%s", fabs(p->ci.diff * scale) < 1e-9 ? 0.0 : p->ci.diff * scale, p->ci.excludes_zero ? " *" : ""); /* no -1.85e-15 */
             double l = isnan(p->ci.lo) ? value[order[i]] : p->ci.lo * scale, h = isnan(p->ci.hi) ? value[order[i]] : p->ci.hi * scale;
             char row[256];
             fprintf(f, "%d\t%s\t%.9g\t%.9g\t%.9g\t%u\t%s\n", i + 1, dat_label(t->rows[order[i]].label, row, sizeof row),
