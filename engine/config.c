@@ -59,16 +59,19 @@ static int check_architecture(json_t *root, const char *path, cpet_err *err)
 {
     json_t *mt = json_object_get(root, "model_type");
     if (mt && !json_is_string(mt)) return cpet_fail(err, "%s: key 'model_type' must be a string", path);
-    if (mt && strcmp(json_string_value(mt), "llama") != 0)
-        return cpet_fail(err, "%s: unknown architecture: model_type '%s' (cpet supports 'llama')", path,
+    /* ProSparse's checkpoints (SparseLlamaForCausalLM, model_type sparsellama) are LLaMA's modeling code
+     * with the activation chosen by hidden_act (relu, fatrelu with hidden_act_param; its shiftrelu is not
+     * read, so it is refused below) */
+    if (mt && strcmp(json_string_value(mt), "llama") != 0 && strcmp(json_string_value(mt), "sparsellama") != 0)
+        return cpet_fail(err, "%s: unknown architecture: model_type '%s' (cpet supports 'llama' and ProSparse's 'sparsellama')", path,
                          json_string_value(mt));
     json_t *arch = json_object_get(root, "architectures");
     if (arch && json_is_array(arch)) {
         for (size_t i = 0; i < json_array_size(arch); i++) {
             const char *a = json_string_value(json_array_get(arch, i));
-            if (!a || strcmp(a, "LlamaForCausalLM") != 0)
-                return cpet_fail(err, "%s: unknown architecture '%s' (cpet supports LlamaForCausalLM)", path,
-                                 a ? a : "?");
+            if (!a || (strcmp(a, "LlamaForCausalLM") != 0 && strcmp(a, "SparseLlamaForCausalLM") != 0))
+                return cpet_fail(err, "%s: unknown architecture '%s' (cpet supports LlamaForCausalLM and ProSparse's SparseLlamaForCausalLM)",
+                                 path, a ? a : "?");
         }
     }
     if (!mt && !arch) return cpet_fail(err, "%s: no model_type or architectures: unknown architecture", path);

@@ -295,6 +295,18 @@ Test(prosparse, config_reads_prosparse_and_relullama_activations)
     write_text(path, text);
     cr_assert_eq(config_load(&c, path, &err), 0, "%s", err.msg);
     cr_assert(c.hidden_act == ACT_RELU && c.act_threshold == 0.0f);
+    /* ProSparse-7B's own config: SparseLlamaForCausalLM, model_type sparsellama */
+    snprintf(text, sizeof text, "{\"architectures\": [\"SparseLlamaForCausalLM\"], \"model_type\": \"sparsellama\", \"hidden_size\": 32,"
+             " \"intermediate_size\": 96, \"num_hidden_layers\": 2, \"num_attention_heads\": 2, \"vocab_size\": 48, \"max_position_embeddings\": 32,"
+             " \"rms_norm_eps\": 1e-5, \"hidden_act\": \"fatrelu\", \"hidden_act_param\": 0.01, \"pretraining_tp\": 1}");
+    write_text(path, text);
+    cr_assert_eq(config_load(&c, path, &err), 0, "%s", err.msg);
+    cr_assert(c.hidden_act == ACT_FATRELU && c.act_threshold == 0.01f);
+    /* its other activation, shiftrelu (relu(x - t)), is not FATReLU: refused by name */
+    snprintf(text, sizeof text, base, "\"hidden_act\": \"shiftrelu\", \"hidden_act_param\": 0.01");
+    write_text(path, text);
+    cr_assert_neq(config_load(&c, path, &err), 0);
+    cr_assert(strstr(err.msg, "shiftrelu"), "%s", err.msg);
     snprintf(text, sizeof text, base, "\"hidden_act\": \"relu\", \"fatrelu_threshold\": -0.5");
     write_text(path, text);
     cr_assert_neq(config_load(&c, path, &err), 0);
