@@ -12,16 +12,21 @@ int model_backward(model *m, cpet_err *err)
     const model_config *c = &m->cfg;
     activations *a = &m->acts;
     if (!a->fwd_block) return cpet_fail(err, "backward called before forward");
-    if (m->n_targets == 0) return cpet_fail(err, "backward: the last forward had no targets, so there is no loss");
+    /* no LM targets: a loss defined on the final hidden states alone (a classification head, classify.h) */
+    const int lm_loss = m->n_targets > 0;
+    if (!lm_loss && !m->taps.d_final_hidden)
+        return cpet_fail(err, "backward: the last forward had no targets and no hidden-state gradient, so there is no loss");
     if (model_alloc_backward(m, err) != 0) return -1;
     const int B = a->B, T = a->T, N = B * T, D = c->hidden_size, F = c->intermediate_size, H = c->n_heads,
               KV = c->n_kv_heads, hd = c->head_dim, QD = H * hd, KVD = KV * hd, V = c->vocab_size;
     float *scratch = a->branch_scratch;
 
-    zero(a->dlogits, (size_t)N * V);
-    cross_entropy_backward(a->dlogits, a->logits, a->lse, a->targets, N, V, 1.0f / (float)m->n_targets);
     zero(a->dxn, (size_t)N * D);
-    linear_backward(&m->lm_head, a->xf, a->dlogits, a->dxn, N, scratch);
+    if (lm_loss) {
+        zero(a->dlogits, (size_t)N * V);
+        cross_entropy_backward(a->dlogits, a->logits, a->lse, a->targets, N, V, 1.0f / (float)m->n_targets);
+        linear_backward(&m->lm_head, a->xf, a->dlogits, a->dxn, N, scratch);
+    }
     if (m->taps.d_final_hidden) /* e.g. a hidden-state distillation term (distill.h) */
         for (size_t i = 0; i < (size_t)N * D; i++) a->dxn[i] += m->taps.d_final_hidden[i];
     zero(a->dres, (size_t)N * D);

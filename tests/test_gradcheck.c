@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "classify.h"
 #include "distill.h"
 #include "helpers.h"
 #include "linear.h"
@@ -541,4 +542,87 @@ ParameterizedTest(model_case *mc, gradcheck, whole_model)
     }
     lora_free(&ad);
     model_free(&m);
+}
+
+/* ---- a classification head over the final hidden state at a position, no LM loss (classify.h) ---- */
+typedef struct {
+    model *m;
+    class_head *h;
+    const int *ids, *pos, *labels;
+    float *grad;
+} cls_ctx;
+
+static double cls_loss(void *p)
+{
+    cls_ctx *c = p;
+    cpet_err err;
+    int none[2 * 8];
+    for (int i = 0; i < 16; i++) none[i] = -1;
+    cr_assert_eq(model_forward(c->m, c->ids, none, 2, 8, &err), 0, "%s", err.msg);
+    memset(c->h->dw, 0, (size_t)c->h->n_classes * c->h->hidden * sizeof(float));
+    memset(c->h->db, 0, (size_t)c->h->n_classes * sizeof(float));
+    const double loss = classify_loss(c->m, c->h, c->pos, c->labels, 2, NULL, c->grad, &err);
+    cr_assert(isfinite(loss), "%s", err.msg);
+    return loss;
+}
+
+Test(gradcheck, classification_head_at_a_position_without_lm_loss)
+{
+    cpet_err err;
+    model m;
+    model_config cfg = small_config(4, 2, ACT_SILU, 0, 10000.0f);
+    cr_assert_eq(model_create(&m, &cfg, &err), 0, "%s", err.msg);
+    model_init_random(&m, 0.3f, 41);
+    cr_assert_eq(model_set_trainable(&m, NULL, 1, &err), 0, "%s", err.msg);
+    class_head h;
+    cr_assert_eq(class_head_init(&h, 5, cfg.hidden_size, 7, &err), 0, "%s", err.msg);
+    int ids[16];
+    for (int i = 0; i < 16; i++) ids[i] = (i * 7 + 3) % cfg.vocab_size;
+    const int pos[2] = {5, 7}, labels[2] = {3, 1};
+    float *grad = malloc((size_t)16 * cfg.hidden_size * sizeof(float));
+    cls_ctx c = {&m, &h, ids, pos, labels, grad};
+    cls_loss(&c);
+    model_zero_grad(&m);
+    cr_assert_eq(model_backward(&m, &err), 0, "%s", err.msg);
+    /* positions after the classified one cannot matter (causal): sequence 0's tokens 6 and 7 get no gradient */
+    for (int d = 0; d < cfg.hidden_size; d++) cr_assert_eq(grad[6 * cfg.hidden_size + d], 0.0f);
+    /* copies: the FD calls below recompute (and overwrite) the head's gradient */
+    float *dw = malloc((size_t)5 * cfg.hidden_size * sizeof(float)), db[5];
+    memcpy(dw, h.dw, (size_t)5 * cfg.hidden_size * sizeof(float)), memcpy(db, h.db, sizeof db);
+    const linear *q = &m.layers[0].lin[LIN_Q], *down = &m.layers[1].lin[LIN_DOWN];
+    const fd_param ps[] = {
+        {"head weight", h.w, dw, (size_t)5 * cfg.hidden_size},
+        {"head bias", h.b, db, 5},
+        {"layer 0 q (through the hidden-state tap)", q->w, q->dw, (size_t)q->out * q->in},
+        {"layer 1 down", down->w, down->dw, (size_t)down->out * down->in},
+        {"final norm", m.final_norm, m.d_final_norm, (size_t)cfg.hidden_size},
+    };
+    expect_fd(cls_loss, &c, ps, 5, FD_MODEL_H, 6, 91);
+    /* the LM head gets nothing: there is no LM loss */
+    for (size_t i = 0; i < (size_t)cfg.vocab_size * cfg.hidden_size; i++) cr_assert_eq(m.lm_head.dw[i], 0.0f);
+    m.taps.d_final_hidden = NULL;
+    free(grad), free(dw);
+    class_head_free(&h);
+    model_free(&m);
+}
+
+Test(gradcheck, a_head_grows_and_keeps_its_old_rows)
+{
+    cpet_err err;
+    class_head h, once;
+    cr_assert_eq(class_head_init(&h, 2, 8, 5, &err), 0, "%s", err.msg);
+    float old_w[16], old_b[2];
+    memcpy(old_w, h.w, sizeof old_w), memcpy(old_b, h.b, sizeof old_b);
+    h.w[3] = 42.0f; /* trained rows are kept as trained */
+    cr_assert_eq(class_head_grow(&h, 3, 5, &err), 0, "%s", err.msg);
+    cr_assert_eq(h.n_classes, 3);
+    cr_assert_eq(h.w[3], 42.0f);
+    cr_assert_eq(memcmp(h.w + 8, old_w + 8, 8 * sizeof(float)), 0);
+    cr_assert_eq(memcmp(h.b, old_b, sizeof old_b), 0);
+    cr_assert_eq(h.tensors[0].n, 24, "the optimizer's view grows too");
+    cr_assert_eq(class_head_init(&once, 3, 8, 5, &err), 0, "%s", err.msg);
+    cr_assert_eq(memcmp(h.w + 16, once.w + 16, 8 * sizeof(float)), 0, "the new row is drawn as at init");
+    cr_assert_neq(class_head_grow(&h, 2, 5, &err), 0);
+    cr_assert(strstr(err.msg, "shrink"), "%s", err.msg);
+    class_head_free(&h), class_head_free(&once);
 }

@@ -1,0 +1,51 @@
+/* A classification head over the model's final hidden state at one position per sequence (ConPET's
+ * feature: the last layer's state at the prompt's [MASK] position, fed to a linear head). The head is
+ * logits = h W^T + b over C classes; its loss is cross-entropy, and the loss's gradient reaches the model
+ * (its LoRA, or any trainable tensor) through the d_final_hidden tap, with no language-model loss.
+ * A head can grow by classes (old rows kept): ConPET's task-id selector gains one row per task. */
+#ifndef CPET_CLASSIFY_H
+#define CPET_CLASSIFY_H
+
+#include <stdint.h>
+
+#include "error.h"
+#include "model.h"
+#include "optim.h"
+#include "params.h"
+
+typedef struct {
+    int n_classes, hidden;
+    float *w, *b;   /* [C, D], [C] */
+    float *dw, *db; /* gradients, same shapes */
+    param_tensor tensors[2]; /* "head.weight", "head.bias": hand them to an optimizer (adamw_add) */
+} class_head;
+
+/* torch.nn.Linear's init: U(-1/sqrt(D), 1/sqrt(D)) for W and b, from the seed. */
+int class_head_init(class_head *h, int n_classes, int hidden, uint64_t seed, cpet_err *err);
+/* More classes: rows 0..C-1 (and their biases) are kept as they are, the new rows drawn as at init.
+ * An optimizer holding the old tensors must be rebuilt. */
+int class_head_grow(class_head *h, int n_classes, uint64_t seed, cpet_err *err);
+void class_head_free(class_head *h);
+
+/* The final normed hidden state (HF's hidden_states[-1]) of the last forward at positions pos[b] of each
+ * sequence b: features [B, D]. */
+void classify_features(const model *m, const int *pos, float *features);
+/* logits [B, C] = features W^T + b */
+void class_head_forward(const class_head *h, const float *features, float *logits, int B);
+
+/* After model_forward on ids [B, T] (targets all -1: no LM loss): the mean cross-entropy of the head's
+ * logits at pos against labels (-1: ignored), with the head's gradients accumulated and m's d_final_hidden
+ * tap set (grad [B T, D], owned by the caller) so that model_backward carries it into the model. Returns
+ * the loss (NaN with err when no label counts); logits [B, C] (may be NULL). */
+double classify_loss(model *m, class_head *h, const int *pos, const int *labels, int B, float *logits, float *grad, cpet_err *err);
+
+/* One optimizer step of a classification: zero the optimizer's gradients, forward without LM targets,
+ * the head's loss, backward (skipped when the model has nothing trainable), clip, AdamW. The optimizer
+ * holds the head's tensors and whatever of the model trains. */
+typedef struct {
+    double loss, grad_norm;
+} classify_step_result;
+int classify_train_step(model *m, class_head *h, adamw *o, const int *ids, const int *pos, const int *labels, int B, int T, float lr,
+                        double clip, int model_trains, classify_step_result *out, cpet_err *err);
+
+#endif
