@@ -1,0 +1,48 @@
+/* ConPET (Song et al., arXiv 2309.14763; Raincleared-Song/ConPET; shared/reference notes section 1):
+ * continual parameter-efficient tuning for class-incremental classification. The pieces the methods are
+ * built from, each as the reference code does it:
+ *   - dynamic replay (Static ConPET): a fixed number of batches per task, each half new-task samples and
+ *     half old ones, an old sample drawn by picking an earlier task uniformly, then a sample in it;
+ *   - EMR's replay frequency for its K-means memory;
+ *   - Dynamic ConPET's routing: the selector's top-k tasks (teacher forcing puts the true task in the
+ *     last slot when it is missing), then logits over all seen classes filled with -100, each chosen
+ *     task's module writing its own classes, log_softmax, argmax.
+ * Tasks own disjoint, contiguous ranges of global class ids: task t has classes offsets[t] ..
+ * offsets[t + 1] - 1. Inference takes no task id: nothing here that predicts accepts one. */
+#ifndef CPET_CONPET_H
+#define CPET_CONPET_H
+
+#include "tensor.h"
+
+/* ---- dynamic replay ---- */
+
+typedef struct {
+    int task, index; /* a sample: its task and its index in that task's training set */
+} conpet_sample;
+
+/* The reference's fixed budget per task (batch_limit_policy 2): int(0.8 limit) training batches and
+ * int(0.2 limit) validation batches, whatever the task's index. */
+void conpet_batches_per_task(int batch_limit, int *train, int *valid);
+/* One training batch of `batch` samples at task `task` (0-based) with task_sizes[0..task]: the first
+ * int(batch ratio / (ratio + 1)) are new (uniform over the current task's samples), the rest old (an
+ * earlier task uniformly, then a sample uniformly in it); at task 0 all are new. Returns the new count. */
+int conpet_replay_batch(cpet_rng *r, int task, const int *task_sizes, int batch, double ratio, conpet_sample *out);
+
+/* EMR (policy 0): how many times the K-means memory (K kept per class, 80% of it for training) is replayed
+ * per epoch, so that old and new samples balance within the budget:
+ * ceil((ceil(0.8 batch_limit) B - n_new) / (ceil(0.8 K) n_old_classes)), at least 1. */
+int conpet_emr_replay_frequency(int batch_limit, int batch, int n_new, int k_per_class, int n_old_classes);
+
+/* ---- Dynamic ConPET: selection and combination ---- */
+
+/* The top_k tasks by the selector's logits over n_tasks seen tasks, best first (ties: the lower id).
+ * true_task >= 0 (training, teacher forcing): if it is not among them it replaces the last slot. Writes
+ * chosen[min(top_k, n_tasks)] and returns that count. */
+int conpet_select_tasks(const float *selector_logits, int n_tasks, int top_k, int true_task, int *chosen);
+/* out [offsets[n_tasks]]: -100 for every seen class, then for each chosen task t its module's logits
+ * module_logits[t] [offsets[t + 1] - offsets[t]] in its classes; then log_softmax over all of them. */
+void conpet_combine_logits(const int *chosen, int k, const int *offsets, int n_tasks, const float *const *module_logits, float *out);
+/* The predicted global class: the argmax (ties: the lower id). */
+int conpet_argmax(const float *x, int n);
+
+#endif
