@@ -1,0 +1,171 @@
+#include "continual.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int count_words(const char *s)
+{
+    int n = 0, in = 0;
+    for (; *s; s++) {
+        const int space = isspace((unsigned char)*s);
+        n += !space && !in;
+        in = !space;
+    }
+    return n;
+}
+
+static json_t *load(const char *path, cpet_err *err)
+{
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    if (!j) cpet_fail(err, "%s:%d: %s", path, je.line, je.text);
+    else if (!json_is_array(j)) {
+        cpet_fail(err, "%s: expected a list with one entry per task", path);
+        json_decref(j);
+        j = NULL;
+    }
+    return j;
+}
+
+static int task_has(const continual_data *d, int t, int tag)
+{
+    for (int i = 0; i < d->n_tags[t]; i++)
+        if (d->tags[t][i] == tag) return 1;
+    return 0;
+}
+
+/* one split file into out[n_tasks]; train: drop samples over max_words */
+static int read_split(continual_data *d, const char *path, continual_split *out, int max_words, int is_train, cpet_err *err)
+{
+    json_t *j = load(path, err);
+    if (!j) return -1;
+    int rc = 0;
+    if ((int)json_array_size(j) != d->n_tasks)
+        rc = cpet_fail(err, "%s: %d tasks, the class split has %d", path, (int)json_array_size(j), d->n_tasks);
+    for (int t = 0; rc == 0 && t < d->n_tasks; t++) {
+        const json_t *task = json_array_get(j, (size_t)t);
+        if (!json_is_array(task)) {
+            rc = cpet_fail(err, "%s: task %d is not a list of samples", path, t);
+            break;
+        }
+        const size_t n = json_array_size(task);
+        out[t].s = calloc(n + 1, sizeof *out[t].s);
+        if (!out[t].s) {
+            rc = cpet_fail(err, "%s: out of memory", path);
+            break;
+        }
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            const json_t *e = json_array_get(task, i), *key = json_array_get(e, 0), *tag = json_array_get(e, 1), *text = json_array_get(e, 2);
+            if (!json_is_array(e) || json_array_size(e) != 3 || !json_is_integer(tag) || !json_is_string(text) ||
+                !(json_is_string(key) || json_is_integer(key))) {
+                rc = cpet_fail(err, "%s: task %d, sample %zu: expected [sample_key, tag, text]", path, t, i);
+                break;
+            }
+            const int label = (int)json_integer_value(tag);
+            if (!task_has(d, t, label)) {
+                rc = cpet_fail(err, "%s: task %d, sample %zu: tag %d is not one of the task's classes", path, t, i, label);
+                break;
+            }
+            if (is_train && max_words > 0 && count_words(json_string_value(text)) > max_words) {
+                d->dropped_long++;
+                continue;
+            }
+            char kbuf[32];
+            if (json_is_integer(key)) snprintf(kbuf, sizeof kbuf, "%lld", (long long)json_integer_value(key));
+            continual_sample *s = &out[t].s[out[t].n++];
+            s->key = strdup(json_is_string(key) ? json_string_value(key) : kbuf);
+            s->text = strdup(json_string_value(text));
+            s->tag = label;
+            if (!s->key || !s->text) rc = cpet_fail(err, "%s: out of memory", path);
+        }
+    }
+    json_decref(j);
+    return rc;
+}
+
+int continual_read(continual_data *d, const char *dir, const char *dataset, int p, int max_words, cpet_err *err)
+{
+    memset(d, 0, sizeof *d);
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s_class_split_p%d_tags.json", dir, dataset, p);
+    json_t *j = load(path, err);
+    if (!j) return -1;
+    int rc = 0;
+    d->n_tasks = (int)json_array_size(j);
+    if (d->n_tasks == 0) rc = cpet_fail(err, "%s: no tasks", path);
+    if (rc == 0) {
+        d->tags = calloc((size_t)d->n_tasks, sizeof *d->tags);
+        d->n_tags = calloc((size_t)d->n_tasks, sizeof *d->n_tags);
+        d->train = calloc((size_t)d->n_tasks, sizeof *d->train);
+        d->valid = calloc((size_t)d->n_tasks, sizeof *d->valid);
+        d->test = calloc((size_t)d->n_tasks, sizeof *d->test);
+        if (!d->tags || !d->n_tags || !d->train || !d->valid || !d->test) rc = cpet_fail(err, "%s: out of memory", path);
+    }
+    for (int t = 0; rc == 0 && t < d->n_tasks; t++) {
+        const json_t *tags = json_array_get(j, (size_t)t);
+        const int n = (int)json_array_size(tags);
+        if (!json_is_array(tags) || n == 0) {
+            rc = cpet_fail(err, "%s: task %d: expected a non-empty list of tags", path, t);
+            break;
+        }
+        d->tags[t] = malloc((size_t)n * sizeof(int));
+        for (int i = 0; rc == 0 && i < n; i++) {
+            const json_t *v = json_array_get(tags, (size_t)i);
+            if (!json_is_integer(v)) rc = cpet_fail(err, "%s: task %d, entry %d: a tag is an integer", path, t, i);
+            const int tag = (int)json_integer_value(v);
+            for (int u = 0; rc == 0 && u <= t; u++)
+                if (task_has(d, u, tag)) rc = cpet_fail(err, "%s: tag %d is in task %d and task %d: task label sets must be disjoint", path, tag, u, t);
+            if (rc == 0) d->tags[t][d->n_tags[t]++] = tag;
+        }
+    }
+    json_decref(j);
+    const char *names[3] = {"train", "valid", "test"};
+    continual_split *splits[3] = {d->train, d->valid, d->test};
+    for (int k = 0; rc == 0 && k < 3; k++) {
+        snprintf(path, sizeof path, "%s/%s_split_%s_dataset_p%d_key.json", dir, dataset, names[k], p);
+        rc = read_split(d, path, splits[k], max_words, k == 0, err);
+    }
+    if (rc != 0) continual_free(d);
+    return rc;
+}
+
+void continual_free(continual_data *d)
+{
+    continual_split *splits[3] = {d->train, d->valid, d->test};
+    for (int k = 0; k < 3; k++)
+        for (int t = 0; splits[k] && t < d->n_tasks; t++) {
+            for (int i = 0; i < splits[k][t].n; i++) free(splits[k][t].s[i].key), free(splits[k][t].s[i].text);
+            free(splits[k][t].s);
+        }
+    for (int t = 0; d->tags && t < d->n_tasks; t++) free(d->tags[t]);
+    free(d->tags), free(d->n_tags), free(d->train), free(d->valid), free(d->test);
+    memset(d, 0, sizeof *d);
+}
+
+char *continual_prompt(const char *text)
+{
+    const char *mask = strstr(text, "[MASK]");
+    if (!mask) return NULL;
+    char *out = malloc((size_t)(mask - text) + 1);
+    if (!out) return NULL;
+    size_t o = 0;
+    for (const char *p = text; p < mask;) {
+        if (!strncmp(p, "[unused", 7) && p[7] >= '0' && p[7] <= '3' && p[8] == ']') { /* an entity marker */
+            p += 9;
+            continue;
+        }
+        out[o++] = *p++;
+    }
+    while (o > 0 && isspace((unsigned char)out[o - 1])) o--;
+    out[o] = 0;
+    /* markers leave double spaces ("in [unused0] X" -> "in  X"): fold runs of spaces */
+    size_t w = 0;
+    for (size_t i = 0; i < o; i++)
+        if (!(out[i] == ' ' && w > 0 && out[w - 1] == ' ')) out[w++] = out[i];
+    out[w] = 0;
+    while (w > 0 && out[0] == ' ') memmove(out, out + 1, w--);
+    return out;
+}

@@ -1,0 +1,40 @@
+/* Class-incremental task sequences in ConPET's reference format (Raincleared-Song/ConPET; shared/reference
+ * notes section 1), so FewNERD / FewRel files a user holds run unchanged:
+ *   DIR/{ds}_class_split_p{N}_tags.json             [[tag, ...] per task]: disjoint label sets
+ *   DIR/{ds}_split_{train,valid,test}_dataset_p{N}_key.json
+ *                                                   [[[sample_key, tag, text], ...] per task]
+ * Typing texts end "In this sentence, {entity} is a [MASK]."; relation texts "... is the [MASK] of {head}.".
+ * As the reference does, training samples longer than max_words words are dropped (valid and test are
+ * kept whole); here the words of the whole text are counted. */
+#ifndef CPET_CONTINUAL_H
+#define CPET_CONTINUAL_H
+
+#include "error.h"
+
+typedef struct {
+    char *key, *text;
+    int tag;
+} continual_sample;
+
+typedef struct {
+    continual_sample *s;
+    int n;
+} continual_split;
+
+typedef struct {
+    int n_tasks;
+    int **tags, *n_tags;                 /* per task: its labels */
+    continual_split *train, *valid, *test; /* per task */
+    int dropped_long;                    /* training samples over max_words */
+} continual_data;
+
+/* Errors name the file and the task / sample: a label outside its task's set, a label in two tasks, files
+ * that disagree on the number of tasks, malformed entries. max_words <= 0: no filter. */
+int continual_read(continual_data *d, const char *dir, const char *dataset, int p, int max_words, cpet_err *err);
+void continual_free(continual_data *d);
+/* The prompt a causal model classifies at: the text up to "[MASK]" with trailing spaces removed, BERT's
+ * entity markers [unused0]..[unused3] (the reference's) taken out; the [MASK] is the next token. Returns a
+ * malloc'd string, or NULL when the text has no [MASK]. */
+char *continual_prompt(const char *text);
+
+#endif
