@@ -1,5 +1,8 @@
 #include "continual.h"
 
+#include "fileio.h"
+#include "tensor.h"
+
 #include <ctype.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -168,4 +171,142 @@ char *continual_prompt(const char *text)
     out[w] = 0;
     while (w > 0 && out[0] == ' ') memmove(out, out + 1, w--);
     return out;
+}
+
+/* ---- the synthetic world's sequences ---- */
+
+typedef struct {
+    json_t *split[3]; /* train, valid, test: [[sample...] per task] */
+} seq_files;
+
+static int relation_index(const char *name)
+{
+    for (int r = 0; r < world_n_relations; r++)
+        if (!strcmp(world_relations[r].name, name)) return r;
+    return -1;
+}
+
+/* classes shuffled into n_tasks tasks of near-equal size: task_of[class] */
+static void split_classes(int n_classes, int n_tasks, uint64_t seed, int *task_of, json_t *tags)
+{
+    int order[64];
+    for (int c = 0; c < n_classes; c++) order[c] = c;
+    cpet_rng r;
+    rng_seed(&r, seed);
+    for (int i = n_classes - 1; i > 0; i--) {
+        const int j = (int)(rng_next(&r) % (uint64_t)(i + 1)), t = order[i];
+        order[i] = order[j], order[j] = t;
+    }
+    for (int t = 0; t < n_tasks; t++) json_array_append_new(tags, json_array());
+    for (int i = 0; i < n_classes; i++) { /* task t takes positions t, t + n_tasks, ...: sizes differ by at most 1 */
+        task_of[order[i]] = i % n_tasks;
+        json_array_append_new(json_array_get(tags, (size_t)(i % n_tasks)), json_integer(order[i]));
+    }
+}
+
+static void add_sample(seq_files *f, int split, int task, const char *key, int tag, const char *text)
+{
+    json_array_append_new(json_array_get(f->split[split], (size_t)task), json_pack("[s, i, s]", key, tag, text));
+}
+
+static int write_sequence(const char *dir, const char *ds, json_t *tags, json_t *names, seq_files *f, cpet_err *err)
+{
+    char path[4400];
+    const char *split_names3[3] = {"train", "valid", "test"};
+    snprintf(path, sizeof path, "%s/%s_class_split_p1_tags.json", dir, ds);
+    int rc = json_write_file(path, tags, err);
+    snprintf(path, sizeof path, "%s/%s_tag_names_p1.json", dir, ds);
+    if (rc == 0) rc = json_write_file(path, names, err);
+    for (int k = 0; rc == 0 && k < 3; k++) {
+        snprintf(path, sizeof path, "%s/%s_split_%s_dataset_p1_key.json", dir, ds, split_names3[k]);
+        rc = json_write_file(path, f->split[k], err);
+    }
+    return rc;
+}
+
+int continual_write_world(const world *w, const char *dir, uint64_t seed, cpet_err *err)
+{
+    if (make_dirs(dir, err) != 0) return -1;
+    enum { N_TASKS = 6 };
+    /* typing: a label relation per entity type and the facts that do not give it away */
+    static const struct {
+        entity_type type;
+        const char *label, *context[2];
+    } kinds[] = {{ENT_PERSON, "occupation", {"born_in", "employer"}},
+                 {ENT_COMPANY, "industry", {"founded_by", "headquarters"}},
+                 {ENT_CITY, "founded_year", {"located_in", NULL}},
+                 {ENT_COUNTRY, "language", {"capital", "flag_colour"}}};
+    int first[4], n_classes = 0;
+    json_t *names = json_array();
+    for (int k = 0; k < 4; k++) {
+        const relation_def *d = &world_relations[relation_index(kinds[k].label)];
+        first[k] = n_classes;
+        const int n = d->kind == VAL_YEAR ? 8 : d->n_words; /* founding years 1100..1899: eight centuries */
+        for (int i = 0; i < n; i++) {
+            char name[96];
+            if (d->kind == VAL_YEAR) snprintf(name, sizeof name, "%s/founded in the %dth century", entity_type_names[kinds[k].type], 12 + i);
+            else snprintf(name, sizeof name, "%s/%s", entity_type_names[kinds[k].type], d->words[i]);
+            json_array_append_new(names, json_string(name));
+        }
+        n_classes += n;
+    }
+    int task_of[64];
+    json_t *tags = json_array();
+    split_classes(n_classes, N_TASKS, seed, task_of, tags);
+    seq_files f;
+    for (int s = 0; s < 3; s++) {
+        f.split[s] = json_array();
+        for (int t = 0; t < N_TASKS; t++) json_array_append_new(f.split[s], json_array());
+    }
+    char sent[512], text[1024], key[160];
+    for (int e = 0; e < w->n_entities; e++) {
+        const entity *en = &w->entities[e];
+        for (int k = 0; k < 4; k++) {
+            if (en->type != kinds[k].type) continue;
+            const int lr = relation_index(kinds[k].label), v = en->value[lr];
+            const int tag = first[k] + (world_relations[lr].kind == VAL_YEAR ? (v - 1100) / 100 : v);
+            for (int c = 0; c < 2 && kinds[k].context[c]; c++) {
+                const int r = relation_index(kinds[k].context[c]);
+                for (int t = 0; t < world_relations[r].n_templates; t++) {
+                    world_render(w, e, r, t, sent, sizeof sent);
+                    snprintf(text, sizeof text, "%s. In this sentence, %s is a [MASK].", sent, en->name);
+                    snprintf(key, sizeof key, "%s-%s-%d", en->name, world_relations[r].name, t);
+                    const int split = t == world_relations[r].n_templates - 1 ? 2 : (t == 0 && c == 0) ? 1 : 0;
+                    add_sample(&f, split, task_of[tag], key, tag, text);
+                }
+            }
+        }
+    }
+    int rc = write_sequence(dir, "world_typing", tags, names, &f, err);
+    json_decref(tags), json_decref(names);
+    for (int s = 0; s < 3; s++) json_decref(f.split[s]);
+    if (rc != 0) return -1;
+
+    /* relations: every fact of every entity, each relation a class */
+    names = json_array();
+    for (int r = 0; r < world_n_relations; r++) json_array_append_new(names, json_string(world_relations[r].display));
+    tags = json_array();
+    split_classes(world_n_relations, N_TASKS, seed + 1, task_of, tags);
+    for (int s = 0; s < 3; s++) {
+        f.split[s] = json_array();
+        for (int t = 0; t < N_TASKS; t++) json_array_append_new(f.split[s], json_array());
+    }
+    for (int e = 0; e < w->n_entities; e++)
+        for (int r = 0; r < world_n_relations; r++) {
+            if (w->entities[e].value[r] < 0 && world_relations[r].kind != VAL_YEAR) continue;
+            if (w->entities[e].type != world_relations[r].subject) continue;
+            char obuf[32];
+            const char *object = world_object(w, e, r, obuf, sizeof obuf);
+            for (int t = 0; t < world_relations[r].n_templates; t++) {
+                world_render(w, e, r, t, sent, sizeof sent);
+                snprintf(text, sizeof text, "%s. In this sentence, %s is the [MASK] of %s.", sent, object, w->entities[e].name);
+                snprintf(key, sizeof key, "%s-%s-%d", w->entities[e].name, world_relations[r].name, t);
+                const int split = t == world_relations[r].n_templates - 1 ? 2 : t == 0 ? 1 : 0;
+                add_sample(&f, split, task_of[r], key, r, text);
+            }
+        }
+    rc = write_sequence(dir, "world_relation", tags, names, &f, err);
+    json_decref(tags), json_decref(names);
+    for (int s = 0; s < 3; s++) json_decref(f.split[s]);
+    return rc;
 }

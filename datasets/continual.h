@@ -9,7 +9,10 @@
 #ifndef CPET_CONTINUAL_H
 #define CPET_CONTINUAL_H
 
+#include <stdint.h>
+
 #include "error.h"
+#include "world.h"
 
 typedef struct {
     char *key, *text;
@@ -36,5 +39,15 @@ void continual_free(continual_data *d);
  * entity markers [unused0]..[unused3] (the reference's) taken out; the [MASK] is the next token. Returns a
  * malloc'd string, or NULL when the text has no [MASK]. */
 char *continual_prompt(const char *text);
+
+/* The synthetic world's two sequences in this format, p1, into dir (atomically, file by file):
+ *   world_typing: fine-grained entity typing, 34 classes in 6 tasks (people by occupation, companies by
+ *     industry, cities by founding century, countries by language); each text is a sentence of another
+ *     fact about the entity, then "In this sentence, {entity} is a [MASK]."
+ *   world_relation: relation classification, the world's 12 relations in 6 tasks of 2; "{fact}. In this
+ *     sentence, {object} is the [MASK] of {subject}."
+ * Classes go to tasks by a seeded shuffle. Test samples use each relation's held-out template (never in
+ * the corpus), valid its first, train the rest. Also {ds}_tag_names_p1.json: each tag's name. */
+int continual_write_world(const world *w, const char *dir, uint64_t seed, cpet_err *err);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "continual.h"
 #include "helpers.h"
+#include "world.h"
 
 static void write_files(const char *dir, const char *tags, const char *train, const char *valid, const char *test)
 {
@@ -74,4 +75,54 @@ Test(continual, bad_files_name_the_file_and_the_problem)
     expect_bad("[[3, 5], [0, 1]]", "[[]]", "train_dataset_p1_key.json", "1 tasks, the class split has 2");
     expect_bad("[[3, 5], [0, 1]]", "[[[\"a\", \"3\", \"x\"]], []]", "train_dataset_p1_key.json", "expected [sample_key, tag, text]");
     expect_bad("[[3, 5], []]", "[[], []]", "class_split_p1_tags.json", "task 1");
+}
+
+/* The synthetic world's sequences: written in the reference format, read back by the same reader: 6 tasks,
+ * 34 typing classes and 12 relations, disjoint, every class in train and test, test on held-out templates. */
+Test(continual, the_world_sequences_round_trip)
+{
+    char dir[256];
+    make_temp_dir(dir, sizeof dir);
+    cpet_err err;
+    world w;
+    cr_assert_eq(world_generate(&w, 1, world_default_sizes(), &err), 0, "%s", err.msg);
+    cr_assert_eq(continual_write_world(&w, dir, 1, &err), 0, "%s", err.msg);
+    const char *ds[2] = {"world_typing", "world_relation"};
+    const int want_classes[2] = {34, 12};
+    for (int k = 0; k < 2; k++) {
+        continual_data d;
+        cr_assert_eq(continual_read(&d, dir, ds[k], 1, 50, &err), 0, "%s", err.msg);
+        cr_assert_eq(d.n_tasks, 6);
+        cr_assert_eq(d.dropped_long, 0, "short texts");
+        int seen[64] = {0}, classes = 0;
+        for (int t = 0; t < 6; t++) {
+            cr_assert(d.n_tags[t] >= 2, "%s task %d has %d classes", ds[k], t, d.n_tags[t]);
+            classes += d.n_tags[t];
+            for (int i = 0; i < d.n_tags[t]; i++) {
+                const int tag = d.tags[t][i];
+                int in_train = 0, in_test = 0;
+                for (int j = 0; j < d.train[t].n; j++) in_train += d.train[t].s[j].tag == tag;
+                for (int j = 0; j < d.test[t].n; j++) in_test += d.test[t].s[j].tag == tag;
+                cr_assert(in_train > 0 && in_test > 0, "%s class %d: %d train, %d test samples", ds[k], tag, in_train, in_test);
+                seen[tag]++;
+            }
+            for (int j = 0; j < d.test[t].n; j++) { /* keys end in the template index: the last one, never in the corpus */
+                const char *key = d.test[t].s[j].key, *dash = strrchr(key, '-');
+                int r = -1;
+                for (int q = 0; q < world_n_relations; q++) {
+                    const size_t n = strlen(world_relations[q].name);
+                    if (dash - key > (long)n && !strncmp(dash - n, world_relations[q].name, n) && dash[-(long)n - 1] == '-') r = q;
+                }
+                cr_assert(r >= 0, "%s", key);
+                cr_assert_eq(atoi(dash + 1), world_relations[r].n_templates - 1, "%s", key);
+            }
+        }
+        cr_assert_eq(classes, want_classes[k]);
+        for (int c = 0; c < want_classes[k]; c++) cr_assert_eq(seen[c], 1, "%s class %d in exactly one task", ds[k], c);
+        char *p = continual_prompt(d.train[0].s[0].text);
+        cr_assert(strstr(p, "In this sentence,") && p[strlen(p) - 1] != ' ', "%s", p);
+        free(p);
+        continual_free(&d);
+    }
+    world_free(&w);
 }
