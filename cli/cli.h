@@ -34,6 +34,7 @@ int cmd_train_lora(int argc, char **argv);
 int cmd_calora(int argc, char **argv);
 int cmd_sparsify(int argc, char **argv);
 int cmd_predictor(int argc, char **argv);
+int cmd_conpet(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_world(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);

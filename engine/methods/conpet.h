@@ -12,6 +12,8 @@
 #ifndef CPET_CONPET_H
 #define CPET_CONPET_H
 
+#include "error.h"
+#include "model.h"
 #include "tensor.h"
 
 /* ---- dynamic replay ---- */
@@ -44,5 +46,53 @@ int conpet_select_tasks(const float *selector_logits, int n_tasks, int top_k, in
 void conpet_combine_logits(const int *chosen, int k, const int *offsets, int n_tasks, const float *const *module_logits, float *out);
 /* The predicted global class: the argmax (ties: the lower id). */
 int conpet_argmax(const float *x, int n);
+
+/* ---- the training loop of the single-module methods ---- */
+
+/* Tokenized samples: prompt ids (BOS first) classified at their last position, global labels. */
+typedef struct {
+    int n;
+    int **ids, *len, *label;
+} conpet_set;
+
+typedef struct {
+    int n_tasks;
+    int *offsets;                      /* [n_tasks + 1]: task t owns global classes offsets[t] .. offsets[t+1]-1 */
+    conpet_set *train, *valid, *test;  /* per task */
+} conpet_data;
+
+typedef enum { CONPET_SEQUENTIAL, CONPET_JOINT, CONPET_STATIC } conpet_method;
+int conpet_method_parse(const char *s, conpet_method *out);
+const char *conpet_method_name(conpet_method m);
+
+typedef struct {
+    conpet_method method;
+    int batches, batch; /* per task: the same budget at every task */
+    float lr, weight_decay;
+    int lora_rank;
+    float lora_alpha;
+    uint64_t seed;
+} conpet_config;
+
+/* After each task t: acc[t * n_tasks + u] for every seen task u <= t (NaN after), pooled[t] over all seen
+ * test samples; per task the optimizer steps, seconds and mean training loss; the tunable parameters. */
+typedef struct {
+    int n_tasks;
+    double *acc, *pooled, *seconds, *loss;
+    long *steps;
+    long tunable;
+} conpet_result;
+
+/* One LoRA (q, k; rank, alpha) and one head that grows by each task's classes, on a frozen base:
+ * sequential trains on the new task only, joint on every seen task's samples (uniform over them), static on
+ * dynamic replay (half new, half old). Evaluation after each task on every seen task's test set, the
+ * prediction the argmax over all seen classes: no task id anywhere. */
+int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_result *r, cpet_err *err);
+void conpet_result_free(conpet_result *r);
+/* The mean of per-task accuracies after the last task, forgetting (for each earlier task the best
+ * accuracy it had minus its last, averaged) and backward transfer (last minus just-learned, averaged). */
+double conpet_average_accuracy(const conpet_result *r, int after);
+double conpet_forgetting(const conpet_result *r);
+double conpet_backward_transfer(const conpet_result *r);
 
 #endif

@@ -1,0 +1,150 @@
+/* cpet conpet: continual parameter-efficient tuning over a class-incremental task sequence in ConPET's
+ * format (datasets/continual.h), with the methods of engine/methods/conpet.h; accuracy after every task
+ * on every seen task, forgetting and backward transfer, cost per task. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blas.h"
+#include "cli.h"
+#include "continual.h"
+#include "fileio.h"
+#include "gguf.h"
+#include "methods/conpet.h"
+
+static void set_free(conpet_set *s)
+{
+    for (int i = 0; i < s->n; i++) free(s->ids[i]);
+    free(s->ids), free(s->len), free(s->label);
+    memset(s, 0, sizeof *s);
+}
+
+/* a split's samples as prompt ids (BOS first) with global labels */
+static int tokenize_split(const continual_data *cd, const continual_split *sp, const int *offsets, int t, const tokenizer *tok, int bos, int max_len,
+                          conpet_set *out, cpet_err *err)
+{
+    memset(out, 0, sizeof *out);
+    out->ids = calloc((size_t)sp->n + 1, sizeof(int *));
+    out->len = calloc((size_t)sp->n + 1, sizeof(int));
+    out->label = calloc((size_t)sp->n + 1, sizeof(int));
+    if (!out->ids || !out->len || !out->label) return cpet_fail(err, "conpet: out of memory");
+    for (int i = 0; i < sp->n; i++) {
+        char *prompt = continual_prompt(sp->s[i].text);
+        if (!prompt) return cpet_fail(err, "conpet: sample '%s' of task %d has no [MASK]", sp->s[i].key, t);
+        int *ids, n;
+        const int rc = tokenizer_encode(tok, prompt, strlen(prompt), &ids, &n, err);
+        free(prompt);
+        if (rc != 0) return -1;
+        const int keep = n + 1 > max_len ? max_len - 1 : n; /* a long prompt keeps its end: the classified position */
+        int *row = malloc((size_t)(keep + 1) * sizeof(int));
+        row[0] = bos;
+        memcpy(row + 1, ids + (n - keep), (size_t)keep * sizeof(int));
+        free(ids);
+        int local = 0;
+        while (cd->tags[t][local] != sp->s[i].tag) local++;
+        out->ids[out->n] = row, out->len[out->n] = keep + 1, out->label[out->n] = offsets[t] + local, out->n++;
+    }
+    return 0;
+}
+
+int cmd_conpet(int argc, char **argv)
+{
+    const char *method = NULL, *tasks = NULL, *dataset = NULL, *model_dir = NULL, *out = NULL;
+    long p = 1, batches = 200, batch = 8, rank = 4, seed = 0, threads = 0, max_words = 50;
+    double lr = 1e-3, wd = 0.0, alpha = 8;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int bad = 0;
+        if (cli_is_help(a)) {
+            printf("usage: cpet conpet --method sequential|joint|static --tasks DIR --dataset NAME --model MODEL -o OUT.json\n"
+                   "                   [--p 1] [--batches 200] [--batch 8] [--lr 1e-3] [--rank 4] [--alpha 8] [--seed 0]\n\n"
+                   "Class-incremental tuning over DIR/NAME_* in ConPET's format (cpet world --continual writes world_typing\n"
+                   "and world_relation; FewNERD / FewRel files work as they are). A LoRA on q and k and a linear head over\n"
+                   "the last hidden state at the [MASK] position (the prompt's end), the base frozen; every task gets the\n"
+                   "same --batches batches. sequential: the new task only; joint: every seen task (the upper bound);\n"
+                   "static: Static ConPET's dynamic replay, half new and half old samples. After each task every seen\n"
+                   "task's test set is scored by the argmax over all seen classes (no task id). OUT.json holds the\n"
+                   "accuracy matrix, average and pooled accuracy, forgetting, backward transfer, steps and seconds per\n"
+                   "task, tunable parameters, the seed, git revision and threads.\n");
+            return 0;
+        }
+        if (!strcmp(a, "--method")) bad = !(method = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--tasks")) bad = !(tasks = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--dataset")) bad = !(dataset = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--model")) bad = !(model_dir = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "-o")) bad = !(out = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--p")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 1000, &p);
+        else if (!strcmp(a, "--batches")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 10000000, &batches);
+        else if (!strcmp(a, "--batch")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 4096, &batch);
+        else if (!strcmp(a, "--rank")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 4096, &rank);
+        else if (!strcmp(a, "--max-words")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 100000, &max_words);
+        else if (!strcmp(a, "--alpha")) bad = cli_float(a, cli_value(argc, argv, &i), &alpha);
+        else if (!strcmp(a, "--lr")) bad = cli_float(a, cli_value(argc, argv, &i), &lr);
+        else if (!strcmp(a, "--weight-decay")) bad = cli_float(a, cli_value(argc, argv, &i), &wd);
+        else if (!strcmp(a, "--seed")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 0x7fffffffL, &seed);
+        else if (!strcmp(a, "--threads")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &threads);
+        else return cli_error("conpet: unknown option %s", a);
+        if (bad) return 1;
+    }
+    conpet_config c = {.batches = (int)batches, .batch = (int)batch, .lr = (float)lr, .weight_decay = (float)wd, .lora_rank = (int)rank,
+                       .lora_alpha = (float)alpha, .seed = (uint64_t)seed};
+    if (!method || !tasks || !dataset || !model_dir || !out) return cli_error("conpet: --method, --tasks, --dataset, --model and -o are required");
+    if (conpet_method_parse(method, &c.method) != 0) return cli_error("conpet: --method '%s': sequential, joint or static", method);
+    if (threads) engine_set_threads((int)threads);
+    cpet_err err;
+    continual_data cd;
+    if (continual_read(&cd, tasks, dataset, (int)p, (int)max_words, &err) != 0) return cli_report(&err);
+    model m;
+    tokenizer tok;
+    if (model_load(&m, model_dir, &err) != 0) {
+        continual_free(&cd);
+        return cli_report(&err);
+    }
+    int rc = tokenizer_load_for(&tok, model_dir, NULL, &err), have_tok = rc == 0;
+    const int T = cd.n_tasks;
+    conpet_data d = {.n_tasks = T, .offsets = calloc((size_t)T + 1, sizeof(int)), .train = calloc((size_t)T, sizeof(conpet_set)),
+                     .valid = calloc((size_t)T, sizeof(conpet_set)), .test = calloc((size_t)T, sizeof(conpet_set))};
+    if (rc == 0 && (!d.offsets || !d.train || !d.valid || !d.test)) rc = cpet_fail(&err, "conpet: out of memory");
+    for (int t = 0; rc == 0 && t < T; t++) d.offsets[t + 1] = d.offsets[t] + cd.n_tags[t];
+    const int bos = m.cfg.bos_token_id, max_len = m.cfg.max_position_embeddings;
+    for (int t = 0; rc == 0 && t < T; t++) {
+        rc = tokenize_split(&cd, &cd.train[t], d.offsets, t, &tok, bos, max_len, &d.train[t], &err);
+        if (rc == 0) rc = tokenize_split(&cd, &cd.valid[t], d.offsets, t, &tok, bos, max_len, &d.valid[t], &err);
+        if (rc == 0) rc = tokenize_split(&cd, &cd.test[t], d.offsets, t, &tok, bos, max_len, &d.test[t], &err);
+    }
+    conpet_result r = {0};
+    if (rc == 0) rc = conpet_run(&m, &d, &c, &r, &err);
+    if (rc == 0) {
+        json_t *matrix = json_array(), *per_task = json_array();
+        for (int t = 0; t < T; t++) {
+            json_t *row = json_array();
+            for (int u = 0; u < T; u++) json_array_append_new(row, isnan(r.acc[t * T + u]) ? json_null() : json_real(r.acc[t * T + u]));
+            json_array_append_new(matrix, row);
+            json_array_append_new(per_task, json_pack("{s:i, s:i, s:i, s:I, s:f, s:f, s:f, s:f}", "task", t, "classes", cd.n_tags[t], "train",
+                                                      d.train[t].n, "steps", (json_int_t)r.steps[t], "seconds", r.seconds[t], "loss", r.loss[t],
+                                                      "average_accuracy", conpet_average_accuracy(&r, t), "pooled_accuracy", r.pooled[t]));
+        }
+        json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:I, s:{s:i, s:i, s:f, s:f, s:i, s:f}, s:I, s:f, s:f, s:f, s:f, s:o, s:o, s:i, s:o}",
+                              "command", "conpet", "method", conpet_method_name(c.method), "tasks", tasks, "dataset", dataset, "p", (int)p,
+                              "n_tasks", T, "seed", (json_int_t)seed, "config", "batches", c.batches, "batch", c.batch, "lr", lr,
+                              "weight_decay", wd, "lora_rank", c.lora_rank, "lora_alpha", alpha, "tunable_params", (json_int_t)r.tunable,
+                              "average_accuracy", conpet_average_accuracy(&r, T - 1), "pooled_accuracy", r.pooled[T - 1], "forgetting",
+                              conpet_forgetting(&r), "backward_transfer", conpet_backward_transfer(&r), "accuracy_matrix", matrix,
+                              "per_task", per_task, "dropped_long_train_samples", cd.dropped_long, "facts", run_facts());
+        json_object_set_new(j, "model", json_string(model_dir));
+        rc = json_write_file(out, j, &err);
+        json_decref(j);
+        if (rc == 0)
+            printf("conpet %s on %s (%d tasks): average accuracy %.2f%%, pooled %.2f%%, forgetting %.2f, BWT %+.2f points, %ld tunable -> %s\n",
+                   conpet_method_name(c.method), dataset, T, 100 * conpet_average_accuracy(&r, T - 1), 100 * r.pooled[T - 1],
+                   100 * conpet_forgetting(&r), 100 * conpet_backward_transfer(&r), r.tunable, out);
+    }
+    conpet_result_free(&r);
+    for (int t = 0; d.train && t < T; t++) set_free(&d.train[t]), set_free(&d.valid[t]), set_free(&d.test[t]);
+    free(d.offsets), free(d.train), free(d.valid), free(d.test);
+    if (have_tok) tokenizer_free(&tok);
+    model_free(&m);
+    continual_free(&cd);
+    return rc != 0 ? cli_report(&err) : 0;
+}
