@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "methods/conpet.h"
+#include "model.h"
 
 static double chi_square(const long *counts, int k, long total)
 {
@@ -108,4 +109,83 @@ Test(conpet, unselected_classes_get_minus_100_then_log_softmax_by_hand)
     conpet_combine_logits(both, 2, offsets, 3, modules, out);
     cr_assert_eq(conpet_argmax(out, 6), 5, "task 2's module wins when selected");
     cr_assert_float_eq(out[3], -100.0 - log(exp(4.0) + exp(0.5) + exp(9.0) + 3 * exp(-100.0)), 1e-4);
+}
+
+/* forgetting and backward transfer on a hand-made accuracy matrix (rows: after task t; columns: task u) */
+Test(conpet, forgetting_and_backward_transfer_by_hand)
+{
+    double acc[9] = {0.9, NAN, NAN, /* after task 0 */
+                     0.6, 0.8, NAN, /* after task 1 */
+                     0.7, 0.5, 0.95};
+    conpet_result r = {.n_tasks = 3, .acc = acc};
+    /* forgetting: task 0 best 0.9 -> 0.7 (0.2), task 1 best 0.8 -> 0.5 (0.3): mean 0.25 */
+    cr_assert_float_eq(conpet_forgetting(&r), 0.25, 1e-12);
+    /* BWT: (0.7 - 0.9 + 0.5 - 0.8) / 2 = -0.25; here equal to -forgetting, as the best came right after learning */
+    cr_assert_float_eq(conpet_backward_transfer(&r), -0.25, 1e-12);
+    acc[3] = 0.95; /* task 0 improved after task 1, then fell: forgetting counts from its best */
+    cr_assert_float_eq(conpet_forgetting(&r), (0.25 + 0.3) / 2, 1e-12);
+    cr_assert_float_eq(conpet_backward_transfer(&r), -0.25, 1e-12, "BWT does not see the peak");
+    cr_assert_float_eq(conpet_average_accuracy(&r, 2), (0.7 + 0.5 + 0.95) / 3, 1e-12);
+}
+
+/* A learnable toy sequence on a small random model: 2 tasks of 2 classes, the class given by the first
+ * token at the classified position. Static replay forgets less than sequential tuning; and no task id reaches inference:
+ * the same test samples regrouped across the tasks' test sets give the same pooled accuracy. */
+static void toy_set(conpet_set *s, int n, int task, int seed)
+{
+    s->n = n;
+    s->ids = calloc((size_t)n, sizeof(int *)), s->len = calloc((size_t)n, sizeof(int)), s->label = calloc((size_t)n, sizeof(int));
+    cpet_rng r;
+    rng_seed(&r, (uint64_t)seed);
+    for (int i = 0; i < n; i++) {
+        const int local = i % 2, len = 4 + (int)(rng_next(&r) % 4);
+        s->len[i] = len, s->label[i] = 2 * task + local;
+        s->ids[i] = malloc((size_t)len * sizeof(int));
+        s->ids[i][0] = 0;
+        for (int t = 1; t < len - 1; t++) s->ids[i][t] = 10 + (int)(rng_next(&r) % 30);
+        s->ids[i][len - 1] = 1 + 2 * task + local; /* the class's token, at the classified position */
+    }
+}
+
+static void toy_free(conpet_set *s)
+{
+    for (int i = 0; i < s->n; i++) free(s->ids[i]);
+    free(s->ids), free(s->len), free(s->label);
+}
+
+static conpet_result toy_run(conpet_method method, int regroup)
+{
+    cpet_err err;
+    model m;
+    model_config c = {.vocab_size = 48, .hidden_size = 32, .intermediate_size = 64, .n_layers = 2, .n_heads = 2, .n_kv_heads = 2,
+                      .head_dim = 16, .max_position_embeddings = 16, .rms_norm_eps = 1e-5f, .rope_theta = 10000.0f, .hidden_act = ACT_SILU};
+    cr_assert_eq(model_create(&m, &c, &err), 0, "%s", err.msg);
+    model_init_random(&m, 0.2f, 5);
+    int offsets[3] = {0, 2, 4};
+    conpet_set train[2], valid[2] = {{0}}, test[2];
+    for (int t = 0; t < 2; t++) toy_set(&train[t], 40, t, 100 + t), toy_set(&test[t], 20, t, 200 + t);
+    if (regroup) /* swap half of the test samples between the two tasks' sets: labels travel with them */
+        for (int i = 0; i < 20; i += 2) {
+            int *ids = test[0].ids[i], len = test[0].len[i], label = test[0].label[i];
+            test[0].ids[i] = test[1].ids[i], test[0].len[i] = test[1].len[i], test[0].label[i] = test[1].label[i];
+            test[1].ids[i] = ids, test[1].len[i] = len, test[1].label[i] = label;
+        }
+    conpet_data d = {2, offsets, train, valid, test};
+    conpet_config cfg = {.method = method, .batches = 40, .batch = 8, .lr = 3e-3f, .lora_rank = 4, .lora_alpha = 8, .seed = 3};
+    conpet_result r;
+    cr_assert_eq(conpet_run(&m, &d, &cfg, &r, &err), 0, "%s", err.msg);
+    for (int t = 0; t < 2; t++) toy_free(&train[t]), toy_free(&test[t]);
+    model_free(&m);
+    return r;
+}
+
+Test(conpet, replay_forgets_less_and_no_task_id_reaches_inference, .timeout = 120)
+{
+    conpet_result seq = toy_run(CONPET_SEQUENTIAL, 0), st = toy_run(CONPET_STATIC, 0), st_mixed = toy_run(CONPET_STATIC, 1);
+    cr_assert_gt(st.acc[0], 0.9, "task 0 is learnable: %g", st.acc[0]);
+    cr_assert_lt(conpet_forgetting(&st) + 0.2, conpet_forgetting(&seq), "static replay %g vs sequential %g", conpet_forgetting(&st),
+                 conpet_forgetting(&seq));
+    cr_assert_float_eq(st_mixed.pooled[1], st.pooled[1], 1e-12, "regrouped test sets: the same predictions");
+    cr_assert_eq(st.steps[0], st.steps[1], "the same budget at every task");
+    conpet_result_free(&seq), conpet_result_free(&st), conpet_result_free(&st_mixed);
 }
