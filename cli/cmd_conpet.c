@@ -51,19 +51,21 @@ static int tokenize_split(const continual_data *cd, const continual_split *sp, c
 int cmd_conpet(int argc, char **argv)
 {
     const char *method = NULL, *tasks = NULL, *dataset = NULL, *model_dir = NULL, *out = NULL;
-    long p = 1, batches = 200, batch = 8, rank = 4, seed = 0, threads = 0, max_words = 50;
+    long p = 1, batches = 200, batch = 8, rank = 4, seed = 0, threads = 0, max_words = 50, top_k = 1;
     double lr = 1e-3, wd = 0.0, alpha = 8;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int bad = 0;
         if (cli_is_help(a)) {
-            printf("usage: cpet conpet --method sequential|joint|static --tasks DIR --dataset NAME --model MODEL -o OUT.json\n"
-                   "                   [--p 1] [--batches 200] [--batch 8] [--lr 1e-3] [--rank 4] [--alpha 8] [--seed 0]\n\n"
+            printf("usage: cpet conpet --method sequential|joint|static|dynamic --tasks DIR --dataset NAME --model MODEL -o OUT.json\n"
+                   "                   [--p 1] [--batches 200] [--batch 8] [--lr 1e-3] [--rank 4] [--alpha 8] [--top-k 1] [--seed 0]\n\n"
                    "Class-incremental tuning over DIR/NAME_* in ConPET's format (cpet world --continual writes world_typing\n"
                    "and world_relation; FewNERD / FewRel files work as they are). A LoRA on q and k and a linear head over\n"
                    "the last hidden state at the [MASK] position (the prompt's end), the base frozen; every task gets the\n"
                    "same --batches batches. sequential: the new task only; joint: every seen task (the upper bound);\n"
-                   "static: Static ConPET's dynamic replay, half new and half old samples. After each task every seen\n"
+                   "static: Static ConPET's dynamic replay, half new and half old samples; dynamic: Dynamic ConPET, a\n"
+                   "LoRA and head per task, frozen after it, and a selector (LoRA + task-id head growing a row per task)\n"
+                   "routing each sample to its --top-k tasks. After each task every seen\n"
                    "task's test set is scored by the argmax over all seen classes (no task id). OUT.json holds the\n"
                    "accuracy matrix, average and pooled accuracy, forgetting, backward transfer, steps and seconds per\n"
                    "task, tunable parameters, the seed, git revision and threads.\n");
@@ -78,6 +80,7 @@ int cmd_conpet(int argc, char **argv)
         else if (!strcmp(a, "--batches")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 10000000, &batches);
         else if (!strcmp(a, "--batch")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 4096, &batch);
         else if (!strcmp(a, "--rank")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 4096, &rank);
+        else if (!strcmp(a, "--top-k")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 64, &top_k);
         else if (!strcmp(a, "--max-words")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 100000, &max_words);
         else if (!strcmp(a, "--alpha")) bad = cli_float(a, cli_value(argc, argv, &i), &alpha);
         else if (!strcmp(a, "--lr")) bad = cli_float(a, cli_value(argc, argv, &i), &lr);
@@ -88,9 +91,9 @@ int cmd_conpet(int argc, char **argv)
         if (bad) return 1;
     }
     conpet_config c = {.batches = (int)batches, .batch = (int)batch, .lr = (float)lr, .weight_decay = (float)wd, .lora_rank = (int)rank,
-                       .lora_alpha = (float)alpha, .seed = (uint64_t)seed};
+                       .lora_alpha = (float)alpha, .seed = (uint64_t)seed, .top_k = (int)top_k};
     if (!method || !tasks || !dataset || !model_dir || !out) return cli_error("conpet: --method, --tasks, --dataset, --model and -o are required");
-    if (conpet_method_parse(method, &c.method) != 0) return cli_error("conpet: --method '%s': sequential, joint or static", method);
+    if (conpet_method_parse(method, &c.method) != 0) return cli_error("conpet: --method '%s': sequential, joint, static or dynamic", method);
     if (threads) engine_set_threads((int)threads);
     cpet_err err;
     continual_data cd;
@@ -121,9 +124,14 @@ int cmd_conpet(int argc, char **argv)
             json_t *row = json_array();
             for (int u = 0; u < T; u++) json_array_append_new(row, isnan(r.acc[t * T + u]) ? json_null() : json_real(r.acc[t * T + u]));
             json_array_append_new(matrix, row);
-            json_array_append_new(per_task, json_pack("{s:i, s:i, s:i, s:I, s:f, s:f, s:f, s:f}", "task", t, "classes", cd.n_tags[t], "train",
-                                                      d.train[t].n, "steps", (json_int_t)r.steps[t], "seconds", r.seconds[t], "loss", r.loss[t],
-                                                      "average_accuracy", conpet_average_accuracy(&r, t), "pooled_accuracy", r.pooled[t]));
+            json_t *row_t = json_pack("{s:i, s:i, s:i, s:I, s:f, s:f, s:f, s:f}", "task", t, "classes", cd.n_tags[t], "train", d.train[t].n,
+                                      "steps", (json_int_t)r.steps[t], "seconds", r.seconds[t], "loss", r.loss[t], "average_accuracy",
+                                      conpet_average_accuracy(&r, t), "pooled_accuracy", r.pooled[t]);
+            if (c.method == CONPET_DYNAMIC) {
+                json_object_set_new(row_t, "selector_accuracy", json_real(r.selector_acc[t]));
+                json_object_set_new(row_t, "oracle_selector_pooled_accuracy", json_real(r.oracle_acc[t]));
+            }
+            json_array_append_new(per_task, row_t);
         }
         json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:I, s:{s:i, s:i, s:f, s:f, s:i, s:f}, s:I, s:f, s:f, s:f, s:f, s:o, s:o, s:i, s:o}",
                               "command", "conpet", "method", conpet_method_name(c.method), "tasks", tasks, "dataset", dataset, "p", (int)p,
@@ -133,6 +141,11 @@ int cmd_conpet(int argc, char **argv)
                               conpet_forgetting(&r), "backward_transfer", conpet_backward_transfer(&r), "accuracy_matrix", matrix,
                               "per_task", per_task, "dropped_long_train_samples", cd.dropped_long, "facts", run_facts());
         json_object_set_new(j, "model", json_string(model_dir));
+        json_object_set_new(j, "top_k", json_integer(c.top_k));
+        if (c.method == CONPET_DYNAMIC) {
+            json_object_set_new(j, "selector_accuracy", json_real(r.selector_acc[T - 1]));
+            json_object_set_new(j, "oracle_selector_pooled_accuracy", json_real(r.oracle_acc[T - 1]));
+        }
         rc = json_write_file(out, j, &err);
         json_decref(j);
         if (rc == 0)

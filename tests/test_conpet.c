@@ -181,11 +181,18 @@ static conpet_result toy_run(conpet_method method, int regroup)
 
 Test(conpet, replay_forgets_less_and_no_task_id_reaches_inference, .timeout = 120)
 {
-    conpet_result seq = toy_run(CONPET_SEQUENTIAL, 0), st = toy_run(CONPET_STATIC, 0), st_mixed = toy_run(CONPET_STATIC, 1);
+    conpet_result seq = toy_run(CONPET_SEQUENTIAL, 0), st = toy_run(CONPET_STATIC, 0), st_mixed = toy_run(CONPET_STATIC, 1),
+                  dyn = toy_run(CONPET_DYNAMIC, 0), dyn_mixed = toy_run(CONPET_DYNAMIC, 1);
     cr_assert_gt(st.acc[0], 0.9, "task 0 is learnable: %g", st.acc[0]);
     cr_assert_lt(conpet_forgetting(&st) + 0.2, conpet_forgetting(&seq), "static replay %g vs sequential %g", conpet_forgetting(&st),
                  conpet_forgetting(&seq));
     cr_assert_float_eq(st_mixed.pooled[1], st.pooled[1], 1e-12, "regrouped test sets: the same predictions");
     cr_assert_eq(st.steps[0], st.steps[1], "the same budget at every task");
-    conpet_result_free(&seq), conpet_result_free(&st), conpet_result_free(&st_mixed);
+    /* Dynamic ConPET: per-task modules and a selector; its routing is the only way a task reaches a module */
+    cr_assert_lt(conpet_forgetting(&dyn) + 0.2, conpet_forgetting(&seq), "dynamic %g vs sequential %g", conpet_forgetting(&dyn),
+                 conpet_forgetting(&seq));
+    cr_assert_gt(dyn.selector_acc[1], 0.9, "the selector tells the tasks apart: %g", dyn.selector_acc[1]);
+    cr_assert_geq(dyn.oracle_acc[1] + 1e-12, dyn.pooled[1], "an oracle selector is an upper bound");
+    cr_assert_float_eq(dyn_mixed.pooled[1], dyn.pooled[1], 1e-12, "regrouped test sets: the same predictions");
+    conpet_result_free(&seq), conpet_result_free(&st), conpet_result_free(&st_mixed), conpet_result_free(&dyn), conpet_result_free(&dyn_mixed);
 }

@@ -83,16 +83,16 @@ int conpet_argmax(const float *x, int n)
 /* ---- the training loop of the single-module methods ---- */
 
 
-static const char *const method_names[] = {"sequential", "joint", "static"};
+static const char *const method_names[] = {"sequential", "joint", "static", "dynamic"};
 
 int conpet_method_parse(const char *s, conpet_method *out)
 {
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (!strcmp(s, method_names[i])) return *out = (conpet_method)i, 0;
     return -1;
 }
 
-const char *conpet_method_name(conpet_method m) { return (unsigned)m < 3 ? method_names[m] : "?"; }
+const char *conpet_method_name(conpet_method m) { return (unsigned)m < 4 ? method_names[m] : "?"; }
 
 /* ids [B, T] right-padded with the last token, pos = each sample's last position */
 static int make_batch(const conpet_set *const *sets, const conpet_sample *s, int B, int **ids, int *cap, int *pos, int *labels)
@@ -132,9 +132,10 @@ static double set_accuracy(model *m, class_head *h, const conpet_set *set, int n
     return rc != 0 ? NAN : set->n ? (double)correct / set->n : NAN;
 }
 
-int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_result *r, cpet_err *err)
+static int run_dynamic(model *m, const conpet_data *d, const conpet_config *c, conpet_result *r, cpet_err *err);
+
+static int result_alloc(conpet_result *r, int T, cpet_err *err)
 {
-    const int T = d->n_tasks;
     memset(r, 0, sizeof *r);
     r->n_tasks = T;
     r->acc = malloc((size_t)T * T * sizeof(double));
@@ -142,8 +143,23 @@ int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_re
     r->seconds = calloc((size_t)T, sizeof(double));
     r->loss = calloc((size_t)T, sizeof(double));
     r->steps = calloc((size_t)T, sizeof(long));
-    if (!r->acc || !r->pooled || !r->seconds || !r->loss || !r->steps) return cpet_fail(err, "conpet: out of memory");
+    r->selector_acc = calloc((size_t)T, sizeof(double));
+    r->oracle_acc = calloc((size_t)T, sizeof(double));
+    if (!r->acc || !r->pooled || !r->seconds || !r->loss || !r->steps || !r->selector_acc || !r->oracle_acc)
+        return cpet_fail(err, "conpet: out of memory");
     for (int i = 0; i < T * T; i++) r->acc[i] = NAN;
+    for (int i = 0; i < T; i++) r->selector_acc[i] = r->oracle_acc[i] = NAN;
+    return 0;
+}
+
+int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_result *r, cpet_err *err)
+{
+    if (c->method == CONPET_DYNAMIC) return run_dynamic(m, d, c, r, err);
+    const int T = d->n_tasks;
+    if (result_alloc(r, T, err) != 0) {
+        conpet_result_free(r);
+        return -1;
+    }
     lora_adapter ad = {0};
     class_head h = {0};
     adamw opt = {0};
@@ -222,7 +238,7 @@ int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_re
 
 void conpet_result_free(conpet_result *r)
 {
-    free(r->acc), free(r->pooled), free(r->seconds), free(r->loss), free(r->steps);
+    free(r->acc), free(r->pooled), free(r->seconds), free(r->loss), free(r->steps), free(r->selector_acc), free(r->oracle_acc);
     memset(r, 0, sizeof *r);
 }
 
@@ -253,4 +269,147 @@ double conpet_backward_transfer(const conpet_result *r)
     double s = 0;
     for (int u = 0; u < last; u++) s += r->acc[last * T + u] - r->acc[u * T + u];
     return s / last;
+}
+
+/* ---- Dynamic ConPET ---- */
+
+/* head logits of the last forward at one position */
+static void head_logits(model *m, const class_head *h, int pos, float *f, float *logits)
+{
+    classify_features(m, &pos, f);
+    class_head_forward(h, f, logits, 1);
+}
+
+static int run_dynamic(model *m, const conpet_data *d, const conpet_config *c, conpet_result *r, cpet_err *err)
+{
+    const int T = d->n_tasks, k_top = c->top_k > 0 ? c->top_k : 1, Cmax = d->offsets[T];
+    if (result_alloc(r, T, err) != 0) {
+        conpet_result_free(r);
+        return -1;
+    }
+    lora_adapter *mods = calloc((size_t)T, sizeof *mods), sel = {0};
+    class_head *heads = calloc((size_t)T, sizeof *heads), sel_head = {0};
+    adamw opt = {0};
+    const char *targets[2] = {"q_proj", "k_proj"};
+    conpet_sample *s = malloc((size_t)c->batch * sizeof *s);
+    int *ids = NULL, cap = 0, *pos = malloc((size_t)c->batch * sizeof(int)), *labels = malloc((size_t)c->batch * sizeof(int));
+    int *sizes = calloc((size_t)T, sizeof(int));
+    const conpet_set **sets = calloc((size_t)T, sizeof *sets);
+    float *f = malloc((size_t)m->cfg.hidden_size * sizeof(float)), *sel_logits = malloc((size_t)T * sizeof(float)),
+          *combined = malloc((size_t)Cmax * sizeof(float)), **mod_logits = calloc((size_t)T, sizeof(float *));
+    int rc = mods && heads && s && pos && labels && sizes && sets && f && sel_logits && combined && mod_logits ? 0 : cpet_fail(err, "conpet: out of memory");
+    for (int t = 0; rc == 0 && t < T; t++) {
+        sets[t] = &d->train[t], sizes[t] = d->train[t].n;
+        if (!(mod_logits[t] = malloc((size_t)(d->offsets[t + 1] - d->offsets[t]) * sizeof(float)))) rc = cpet_fail(err, "conpet: out of memory");
+    }
+    if (rc == 0) rc = lora_create(&sel, m, c->lora_rank, c->lora_alpha, 0, targets, 2, c->seed + 1000, err);
+    if (rc == 0) {
+        lora_detach(&sel);
+        rc = lora_set_trainable(&sel, 1, err);
+    }
+    cpet_rng rng;
+    rng_seed(&rng, c->seed * 7919 + 17);
+    adamw_config oc = {c->lr, 0.9f, 0.999f, 1e-8f, c->weight_decay};
+    for (int t = 0; rc == 0 && t < T; t++) {
+        const double t0 = omp_get_wtime();
+        double loss_sum = 0;
+        long steps = 0;
+        /* the selector first (from the second task): task ids on dynamic-replay batches */
+        if (t > 0) {
+            rc = sel_head.n_classes ? class_head_grow(&sel_head, t + 1, c->seed + 2000, err)
+                                    : class_head_init(&sel_head, t + 1, m->cfg.hidden_size, c->seed + 2000, err);
+            adamw_free(&opt);
+            if (rc == 0) rc = adamw_init(&opt, oc, err) || adamw_add(&opt, sel.tensors, sel.n_tensors, err) || adamw_add(&opt, sel_head.tensors, 2, err);
+            lora_attach(&sel);
+            for (int b = 0; rc == 0 && b < c->batches; b++, steps++) {
+                conpet_replay_batch(&rng, t, sizes, c->batch, 1.0, s);
+                const int Tlen = make_batch(sets, s, c->batch, &ids, &cap, pos, labels);
+                if (Tlen < 0) rc = cpet_fail(err, "conpet: out of memory");
+                for (int i = 0; i < c->batch; i++) labels[i] = s[i].task; /* the task id is the selector's label */
+                classify_step_result sr;
+                if (rc == 0) rc = classify_train_step(m, &sel_head, &opt, ids, pos, labels, c->batch, Tlen, c->lr, 1.0, 1, &sr, err);
+                loss_sum += sr.loss;
+            }
+            lora_detach(&sel);
+        }
+        /* then task t's own module on its samples, classes local to it */
+        if (rc == 0) rc = lora_create(&mods[t], m, c->lora_rank, c->lora_alpha, 0, targets, 2, c->seed + (uint64_t)t, err);
+        if (rc == 0) rc = lora_set_trainable(&mods[t], 1, err);
+        if (rc == 0) rc = class_head_init(&heads[t], d->offsets[t + 1] - d->offsets[t], m->cfg.hidden_size, c->seed + 3000 + (uint64_t)t, err);
+        adamw_free(&opt);
+        if (rc == 0) rc = adamw_init(&opt, oc, err) || adamw_add(&opt, mods[t].tensors, mods[t].n_tensors, err) || adamw_add(&opt, heads[t].tensors, 2, err);
+        for (int b = 0; rc == 0 && b < c->batches; b++, steps++) {
+            for (int i = 0; i < c->batch; i++) s[i] = (conpet_sample){t, (int)(rng_next(&rng) % (uint64_t)d->train[t].n)};
+            const int Tlen = make_batch(sets, s, c->batch, &ids, &cap, pos, labels);
+            if (Tlen < 0) rc = cpet_fail(err, "conpet: out of memory");
+            for (int i = 0; i < c->batch; i++) labels[i] -= d->offsets[t];
+            classify_step_result sr;
+            if (rc == 0) rc = classify_train_step(m, &heads[t], &opt, ids, pos, labels, c->batch, Tlen, c->lr, 1.0, 1, &sr, err);
+            loss_sum += sr.loss;
+        }
+        if (rc == 0) rc = lora_set_trainable(&mods[t], 0, err); /* frozen from now on */
+        lora_detach(&mods[t]);
+        r->seconds[t] = omp_get_wtime() - t0;
+        r->steps[t] = steps;
+        r->loss[t] = steps ? loss_sum / steps : NAN;
+        /* every seen task's test set: the selector's top-k, each chosen module's logits, -100 elsewhere */
+        long correct_all = 0, n_all = 0, sel_right = 0, oracle_right = 0;
+        for (int u = 0; rc == 0 && u <= t; u++) {
+            long correct = 0;
+            for (int i = 0; rc == 0 && i < d->test[u].n; i++) {
+                const conpet_set *set = &d->test[u];
+                const int p = set->len[i] - 1;
+                int chosen[64], k = 1;
+                chosen[0] = 0;
+                if (t > 0) {
+                    lora_attach(&sel);
+                    rc = model_forward(m, set->ids[i], NULL, 1, set->len[i], err);
+                    lora_detach(&sel);
+                    if (rc != 0) break;
+                    head_logits(m, &sel_head, p, f, sel_logits);
+                    k = conpet_select_tasks(sel_logits, t + 1, k_top < 64 ? k_top : 64, -1, chosen);
+                    sel_right += conpet_argmax(sel_logits, t + 1) == u;
+                } else {
+                    sel_right++;
+                }
+                /* every module's logits (the chosen ones enter the prediction; the true task's gives the oracle) */
+                for (int v = 0; rc == 0 && v <= t; v++) {
+                    int needed = v == u;
+                    for (int q = 0; q < k; q++) needed |= chosen[q] == v;
+                    if (!needed) continue;
+                    lora_attach(&mods[v]);
+                    rc = model_forward(m, set->ids[i], NULL, 1, set->len[i], err);
+                    lora_detach(&mods[v]);
+                    if (rc == 0) head_logits(m, &heads[v], p, f, mod_logits[v]);
+                }
+                if (rc != 0) break;
+                conpet_combine_logits(chosen, k, d->offsets, t + 1, (const float *const *)mod_logits, combined);
+                correct += conpet_argmax(combined, d->offsets[t + 1]) == set->label[i];
+                const int oracle[1] = {u};
+                conpet_combine_logits(oracle, 1, d->offsets, t + 1, (const float *const *)mod_logits, combined);
+                oracle_right += conpet_argmax(combined, d->offsets[t + 1]) == set->label[i];
+            }
+            r->acc[t * T + u] = d->test[u].n ? (double)correct / d->test[u].n : NAN;
+            correct_all += correct, n_all += d->test[u].n;
+        }
+        r->pooled[t] = n_all ? (double)correct_all / n_all : NAN;
+        r->selector_acc[t] = n_all ? (double)sel_right / n_all : NAN;
+        r->oracle_acc[t] = n_all ? (double)oracle_right / n_all : NAN;
+    }
+    r->tunable = (long)sel.n_params + (long)sel_head.n_classes * (sel_head.hidden + 1);
+    for (int t = 0; t < T && mods; t++) r->tunable += (long)mods[t].n_params + (long)heads[t].n_classes * (heads[t].hidden + 1);
+    adamw_free(&opt);
+    for (int t = 0; t < T && mods; t++) {
+        lora_detach(&mods[t]);
+        lora_free(&mods[t]);
+        class_head_free(&heads[t]);
+        if (mod_logits) free(mod_logits[t]);
+    }
+    lora_detach(&sel);
+    lora_free(&sel);
+    class_head_free(&sel_head);
+    free(mods), free(heads), free(s), free(ids), free(pos), free(labels), free(sizes), free(sets), free(f), free(sel_logits), free(combined),
+        free(mod_logits);
+    if (rc != 0) conpet_result_free(r);
+    return rc;
 }

@@ -61,7 +61,7 @@ typedef struct {
     conpet_set *train, *valid, *test;  /* per task */
 } conpet_data;
 
-typedef enum { CONPET_SEQUENTIAL, CONPET_JOINT, CONPET_STATIC } conpet_method;
+typedef enum { CONPET_SEQUENTIAL, CONPET_JOINT, CONPET_STATIC, CONPET_DYNAMIC } conpet_method;
 int conpet_method_parse(const char *s, conpet_method *out);
 const char *conpet_method_name(conpet_method m);
 
@@ -72,6 +72,7 @@ typedef struct {
     int lora_rank;
     float lora_alpha;
     uint64_t seed;
+    int top_k; /* dynamic: tasks the selector keeps (default 1) */
 } conpet_config;
 
 /* After each task t: acc[t * n_tasks + u] for every seen task u <= t (NaN after), pooled[t] over all seen
@@ -81,12 +82,21 @@ typedef struct {
     double *acc, *pooled, *seconds, *loss;
     long *steps;
     long tunable;
+    /* dynamic: the selector's task-id accuracy over all seen test samples after each task, and the accuracy
+     * an oracle selector (the true task) would give: the upper bound of the routing */
+    double *selector_acc, *oracle_acc;
 } conpet_result;
 
-/* One LoRA (q, k; rank, alpha) and one head that grows by each task's classes, on a frozen base:
- * sequential trains on the new task only, joint on every seen task's samples (uniform over them), static on
- * dynamic replay (half new, half old). Evaluation after each task on every seen task's test set, the
- * prediction the argmax over all seen classes: no task id anywhere. */
+/* sequential / joint / static: one LoRA (q, k; rank, alpha) and one head that grows by each task's classes,
+ * on a frozen base: sequential trains on the new task only, joint on every seen task's samples (uniform
+ * over them), static on dynamic replay (half new, half old).
+ * dynamic (Dynamic ConPET): task t gets its own LoRA and a head over its classes, trained on its samples,
+ * then frozen; a selector (its own LoRA and a task-id head that grows one row per task, old rows kept) is
+ * trained at every task from the second on dynamic-replay batches with cross-entropy on the task id;
+ * inference runs the selector, keeps its top-k tasks, fills the other classes with -100 and takes the
+ * argmax of the log_softmax (conpet_select_tasks, conpet_combine_logits).
+ * Evaluation after each task on every seen task's test set, the prediction over all seen classes: no task
+ * id reaches it. */
 int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_result *r, cpet_err *err);
 void conpet_result_free(conpet_result *r);
 /* The mean of per-task accuracies after the last task, forgetting (for each earlier task the best
