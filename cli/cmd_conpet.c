@@ -13,41 +13,6 @@
 #include "gguf.h"
 #include "methods/conpet.h"
 
-static void set_free(conpet_set *s)
-{
-    for (int i = 0; i < s->n; i++) free(s->ids[i]);
-    free(s->ids), free(s->len), free(s->label);
-    memset(s, 0, sizeof *s);
-}
-
-/* a split's samples as prompt ids (BOS first) with global labels */
-static int tokenize_split(const continual_data *cd, const continual_split *sp, const int *offsets, int t, const tokenizer *tok, int bos, int max_len,
-                          conpet_set *out, cpet_err *err)
-{
-    memset(out, 0, sizeof *out);
-    out->ids = calloc((size_t)sp->n + 1, sizeof(int *));
-    out->len = calloc((size_t)sp->n + 1, sizeof(int));
-    out->label = calloc((size_t)sp->n + 1, sizeof(int));
-    if (!out->ids || !out->len || !out->label) return cpet_fail(err, "conpet: out of memory");
-    for (int i = 0; i < sp->n; i++) {
-        char *prompt = continual_prompt(sp->s[i].text);
-        if (!prompt) return cpet_fail(err, "conpet: sample '%s' of task %d has no [MASK]", sp->s[i].key, t);
-        int *ids, n;
-        const int rc = tokenizer_encode(tok, prompt, strlen(prompt), &ids, &n, err);
-        free(prompt);
-        if (rc != 0) return -1;
-        const int keep = n + 1 > max_len ? max_len - 1 : n; /* a long prompt keeps its end: the classified position */
-        int *row = malloc((size_t)(keep + 1) * sizeof(int));
-        row[0] = bos;
-        memcpy(row + 1, ids + (n - keep), (size_t)keep * sizeof(int));
-        free(ids);
-        int local = 0;
-        while (cd->tags[t][local] != sp->s[i].tag) local++;
-        out->ids[out->n] = row, out->len[out->n] = keep + 1, out->label[out->n] = offsets[t] + local, out->n++;
-    }
-    return 0;
-}
-
 int cmd_conpet(int argc, char **argv)
 {
     const char *method = NULL, *tasks = NULL, *dataset = NULL, *model_dir = NULL, *out = NULL;
@@ -106,16 +71,8 @@ int cmd_conpet(int argc, char **argv)
     }
     int rc = tokenizer_load_for(&tok, model_dir, NULL, &err), have_tok = rc == 0;
     const int T = cd.n_tasks;
-    conpet_data d = {.n_tasks = T, .offsets = calloc((size_t)T + 1, sizeof(int)), .train = calloc((size_t)T, sizeof(conpet_set)),
-                     .valid = calloc((size_t)T, sizeof(conpet_set)), .test = calloc((size_t)T, sizeof(conpet_set))};
-    if (rc == 0 && (!d.offsets || !d.train || !d.valid || !d.test)) rc = cpet_fail(&err, "conpet: out of memory");
-    for (int t = 0; rc == 0 && t < T; t++) d.offsets[t + 1] = d.offsets[t] + cd.n_tags[t];
-    const int bos = m.cfg.bos_token_id, max_len = m.cfg.max_position_embeddings;
-    for (int t = 0; rc == 0 && t < T; t++) {
-        rc = tokenize_split(&cd, &cd.train[t], d.offsets, t, &tok, bos, max_len, &d.train[t], &err);
-        if (rc == 0) rc = tokenize_split(&cd, &cd.valid[t], d.offsets, t, &tok, bos, max_len, &d.valid[t], &err);
-        if (rc == 0) rc = tokenize_split(&cd, &cd.test[t], d.offsets, t, &tok, bos, max_len, &d.test[t], &err);
-    }
+    conpet_data d = {0};
+    if (rc == 0) rc = continual_tokenize(&cd, &tok, m.cfg.bos_token_id, m.cfg.max_position_embeddings, &d, &err);
     conpet_result r = {0};
     if (rc == 0) rc = conpet_run(&m, &d, &c, &r, &err);
     if (rc == 0) {
@@ -154,8 +111,7 @@ int cmd_conpet(int argc, char **argv)
                    100 * conpet_forgetting(&r), 100 * conpet_backward_transfer(&r), r.tunable, out);
     }
     conpet_result_free(&r);
-    for (int t = 0; d.train && t < T; t++) set_free(&d.train[t]), set_free(&d.valid[t]), set_free(&d.test[t]);
-    free(d.offsets), free(d.train), free(d.valid), free(d.test);
+    continual_tokens_free(&d);
     if (have_tok) tokenizer_free(&tok);
     model_free(&m);
     continual_free(&cd);

@@ -310,3 +310,70 @@ int continual_write_world(const world *w, const char *dir, uint64_t seed, cpet_e
     for (int s = 0; s < 3; s++) json_decref(f.split[s]);
     return rc;
 }
+
+/* ---- tokenized, for the methods ---- */
+
+static void tokens_set_free(conpet_set *s)
+{
+    for (int i = 0; i < s->n; i++) free(s->ids[i]);
+    free(s->ids), free(s->len), free(s->label);
+    memset(s, 0, sizeof *s);
+}
+
+static int tokenize_split(const continual_data *cd, const continual_split *sp, const int *offsets, int t, const tokenizer *tok, int bos, int max_len,
+                          conpet_set *out, cpet_err *err)
+{
+    memset(out, 0, sizeof *out);
+    out->ids = calloc((size_t)sp->n + 1, sizeof(int *));
+    out->len = calloc((size_t)sp->n + 1, sizeof(int));
+    out->label = calloc((size_t)sp->n + 1, sizeof(int));
+    if (!out->ids || !out->len || !out->label) return cpet_fail(err, "continual: out of memory");
+    for (int i = 0; i < sp->n; i++) {
+        char *prompt = continual_prompt(sp->s[i].text);
+        if (!prompt) return cpet_fail(err, "continual: sample '%s' of task %d has no [MASK]", sp->s[i].key, t);
+        int *ids, n;
+        const int rc = tokenizer_encode(tok, prompt, strlen(prompt), &ids, &n, err);
+        free(prompt);
+        if (rc != 0) return -1;
+        const int keep = n + 1 > max_len ? max_len - 1 : n; /* a long prompt keeps its end: the classified position */
+        int *row = malloc((size_t)(keep + 1) * sizeof(int));
+        if (!row) {
+            free(ids);
+            return cpet_fail(err, "continual: out of memory");
+        }
+        row[0] = bos;
+        memcpy(row + 1, ids + (n - keep), (size_t)keep * sizeof(int));
+        free(ids);
+        int local = 0;
+        while (cd->tags[t][local] != sp->s[i].tag) local++; /* present: continual_read checked it */
+        out->ids[out->n] = row, out->len[out->n] = keep + 1, out->label[out->n] = offsets[t] + local, out->n++;
+    }
+    return 0;
+}
+
+int continual_tokenize(const continual_data *cd, const tokenizer *tok, int bos, int max_len, conpet_data *d, cpet_err *err)
+{
+    const int T = cd->n_tasks;
+    memset(d, 0, sizeof *d);
+    d->n_tasks = T;
+    d->offsets = calloc((size_t)T + 1, sizeof(int));
+    d->train = calloc((size_t)T, sizeof(conpet_set));
+    d->valid = calloc((size_t)T, sizeof(conpet_set));
+    d->test = calloc((size_t)T, sizeof(conpet_set));
+    int rc = d->offsets && d->train && d->valid && d->test ? 0 : cpet_fail(err, "continual: out of memory");
+    for (int t = 0; rc == 0 && t < T; t++) d->offsets[t + 1] = d->offsets[t] + cd->n_tags[t];
+    for (int t = 0; rc == 0 && t < T; t++) {
+        rc = tokenize_split(cd, &cd->train[t], d->offsets, t, tok, bos, max_len, &d->train[t], err);
+        if (rc == 0) rc = tokenize_split(cd, &cd->valid[t], d->offsets, t, tok, bos, max_len, &d->valid[t], err);
+        if (rc == 0) rc = tokenize_split(cd, &cd->test[t], d->offsets, t, tok, bos, max_len, &d->test[t], err);
+    }
+    if (rc != 0) continual_tokens_free(d);
+    return rc;
+}
+
+void continual_tokens_free(conpet_data *d)
+{
+    for (int t = 0; d->train && t < d->n_tasks; t++) tokens_set_free(&d->train[t]), tokens_set_free(&d->valid[t]), tokens_set_free(&d->test[t]);
+    free(d->offsets), free(d->train), free(d->valid), free(d->test);
+    memset(d, 0, sizeof *d);
+}

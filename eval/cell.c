@@ -109,9 +109,10 @@ int cell_run(const spec *s, const cell *c, const char *run_dir, json_t *result, 
     json_t *heldout_docs = json_array();
     const char *split = strcmp(c->task->eval_split, "all") == 0 ? NULL : c->task->eval_split;
     int rc = apply_compression(s, c, &m, &t, err);
-    if (rc == 0) rc = tasks_read(&train, c->task->file, c->task->train_split, err);
-    if (rc == 0) rc = tasks_read(&eval, c->task->file, split, err);
-    if (rc == 0) {
+    const int sequence = c->method->info->takes_sequence; /* the method reads its task sequence itself */
+    if (rc == 0 && !sequence) rc = tasks_read(&train, c->task->file, c->task->train_split, err);
+    if (rc == 0 && !sequence) rc = tasks_read(&eval, c->task->file, split, err);
+    if (rc == 0 && !sequence) {
         truncate_set(&eval, c->task->limit);
         if (eval.n == 0) rc = cpet_fail(err, "%s: no examples in split '%s'", c->task->file, c->task->eval_split);
     }

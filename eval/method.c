@@ -6,7 +6,7 @@
 
 #include "evaluate.h"
 
-extern const method method_zero_shot, method_lora, method_calora, method_prosparse;
+extern const method method_zero_shot, method_lora, method_calora, method_prosparse, method_conpet;
 
 /* Adding a method: one file in eval/methods/ and one line here. */
 const method *const method_registry[] = {
@@ -14,6 +14,7 @@ const method *const method_registry[] = {
     &method_lora,
     &method_calora,
     &method_prosparse,
+    &method_conpet,
 };
 const int method_registry_size = (int)(sizeof method_registry / sizeof method_registry[0]);
 

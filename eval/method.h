@@ -54,6 +54,10 @@ typedef struct method {
     const method_param *params;
     int n_params;
     int (*run)(const method_cell *c, method_result *r, cpet_err *err);
+    /* 1: the method runs a class-incremental task sequence (datasets/continual.h) instead of a multiple-choice
+     * task: the spec's task entry names the sequence's directory ("file") and dataset ("name"); train and
+     * eval are then empty and the method reads the sequence itself */
+    int takes_sequence;
 } method;
 
 /* The registry, in listing order. */

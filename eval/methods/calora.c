@@ -89,4 +89,4 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
 const method method_calora = {"calora",
                               "CA-LoRA: an existing LoRA carried onto the compressed model (inherit or rd), with recovery modules "
                               "and hidden-state distillation from the uncompressed model, trained on the train split",
-                              params, (int)(sizeof params / sizeof params[0]), run};
+                              params, (int)(sizeof params / sizeof params[0]), run, 0};

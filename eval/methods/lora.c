@@ -53,4 +53,4 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
 }
 
 const method method_lora = {"lora", "LoRA trained on the task's train split (loss on the correct choice), then scored", params,
-                            (int)(sizeof params / sizeof params[0]), run};
+                            (int)(sizeof params / sizeof params[0]), run, 0};

@@ -95,4 +95,4 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
 
 const method method_prosparse = {"prosparse",
                                  "a model cpet sparsify made from the cell's model (ReLU, L1 schedule), optional FATReLU; x1 sparsity measured, then scored",
-                                 params, (int)(sizeof params / sizeof params[0]), run};
+                                 params, (int)(sizeof params / sizeof params[0]), run, 0};
