@@ -2,9 +2,12 @@
  * samples uniform: chi-square tests at p = 0.001 with a fixed seed), the fixed budget per task, EMR's
  * replay frequency, and Dynamic ConPET's top-k routing with teacher forcing and -100 fill, by hand. */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
+#include "helpers.h"
 #include "methods/conpet.h"
 #include "model.h"
 
@@ -195,4 +198,36 @@ Test(conpet, replay_forgets_less_and_no_task_id_reaches_inference, .timeout = 12
     cr_assert_geq(dyn.oracle_acc[1] + 1e-12, dyn.pooled[1], "an oracle selector is an upper bound");
     cr_assert_float_eq(dyn_mixed.pooled[1], dyn.pooled[1], 1e-12, "regrouped test sets: the same predictions");
     conpet_result_free(&seq), conpet_result_free(&st), conpet_result_free(&st_mixed), conpet_result_free(&dyn), conpet_result_free(&dyn_mixed);
+}
+
+/* The harness runs a sequence as a cell: the spec's task entry names the directory and the dataset; the
+ * record carries the sequence's metrics and one curve point per task. */
+Test(conpet, the_harness_runs_a_task_sequence, .timeout = 300)
+{
+    char dir[256], cmd[4096], out[8192], path[600];
+    make_temp_dir(dir, sizeof dir);
+    make_tiny_model_dir(dir, 32, 64, 1);
+    snprintf(path, sizeof path, "%s/spec.json", dir);
+    char spec[2048];
+    snprintf(spec, sizeof spec,
+             "{\"name\": \"cp\", \"models\": [\"%s/model\"], \"compressions\": [\"none\"],"
+             " \"methods\": [{\"name\": \"conpet\", \"method\": \"static\", \"batches\": 3, \"batch\": 4}],"
+             " \"tasks\": [{\"file\": \"%s/seq\", \"name\": \"world_relation\"}], \"seeds\": [0], \"threads\": 1}",
+             dir, dir);
+    write_text(path, spec);
+    snprintf(cmd, sizeof cmd, "%s world --seed 2 --continual -o %s/seq && %s run %s -o %s/run", CPET_BINARY, dir, CPET_BINARY, path, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/run/records.jsonl", dir);
+    json_error_t je;
+    json_t *rec = json_load_file(path, JSON_DISABLE_EOF_CHECK, &je);
+    cr_assert_not_null(rec, "%s", je.text);
+    cr_assert_str_eq(json_string_value(json_object_get(rec, "status")), "ok");
+    json_t *m = json_object_get(rec, "metrics"), *curves = json_object_get(rec, "curves");
+    const double avg = json_number_value(json_object_get(m, "average_accuracy"));
+    cr_assert(avg >= 0 && avg <= 1, "%g", avg);
+    cr_assert(json_is_number(json_object_get(m, "forgetting")) && json_is_integer(json_object_get(m, "tunable_params")));
+    cr_assert_eq(json_array_size(json_object_get(curves, "average_accuracy")), 6, "one point per task");
+    json_t *steps = json_object_get(curves, "steps_per_task");
+    for (size_t t = 0; t < 6; t++) cr_assert_eq(json_number_value(json_array_get(json_array_get(steps, t), 1)), 3.0, "the same budget per task");
+    json_decref(rec);
 }
