@@ -43,7 +43,7 @@ const char *format_grouped(char *buf, size_t n, double v, int decimals)
 
 int metric_lower_is_better(const char *metric)
 {
-    static const char *const lower[] = {"perplexity", "ppl", "bytes", "loss", "seconds", "_s", "rss", NULL};
+    static const char *const lower[] = {"perplexity", "ppl", "bytes", "loss", "seconds", "_s", "rss", "forgetting", "tunable", NULL};
     for (int i = 0; lower[i]; i++)
         if (strstr(metric, lower[i]) && !strstr(metric, "per_s")) return 1;
     return 0;

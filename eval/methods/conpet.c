@@ -52,7 +52,9 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
         json_object_set_new(r->metrics, "forgetting", json_real(conpet_forgetting(&res)));
         json_object_set_new(r->metrics, "backward_transfer", json_real(conpet_backward_transfer(&res)));
         json_object_set_new(r->metrics, "tunable_params", json_integer(res.tunable));
-        json_object_set_new(r->metrics, "n", json_integer(0));
+        long n_test = 0; /* what the accuracies are over: every task's test samples */
+        for (int t = 0; t < T; t++) n_test += d.test[t].n;
+        json_object_set_new(r->metrics, "n", json_integer(n_test));
         if (cfg.method == CONPET_DYNAMIC) {
             json_object_set_new(r->metrics, "selector_accuracy", json_real(res.selector_acc[T - 1]));
             json_object_set_new(r->metrics, "oracle_selector_pooled_accuracy", json_real(res.oracle_acc[T - 1]));
