@@ -25,7 +25,7 @@ figure_direction figure_direction_of(const char *name)
 {
     static const char *const unjudged[] = {"stddev", "stderr", "chance", "ci95", NULL};
     static const char *const higher[] = {"per_s", "gflops", "acc", "throughput", "gb_s", NULL};
-    static const char *const lower[] = {"perplexity", "ppl", "loss", "us_per", "bytes", "rss", "forgetting", "seconds", "tunable", NULL};
+    static const char *const lower[] = {"perplexity", "ppl", "loss", "us_per", "bytes", "rss", NULL};
     const char *leaf = figure_leaf(name);
     if (figure_is_ratio(leaf)) return FIGURE_HIGHER_IS_BETTER;
     if (has_any(leaf, unjudged)) return FIGURE_UNJUDGED;
