@@ -7,7 +7,7 @@ set xtics nomirror
 set border 3
 set tmargin 2
 set lmargin 28
-set xlabel 'tunable_params (higher is better)'
+set xlabel 'tunable_params (lower is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,392 noenhanced font ",10"
 set output outbase.".png"

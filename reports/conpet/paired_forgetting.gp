@@ -6,7 +6,7 @@ set xtics nomirror
 set border 3
 set tmargin 2
 set lmargin 28
-set xlabel 'difference in forgetting (higher is better)'
+set xlabel 'difference in forgetting (lower is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,344 noenhanced font ",10"
 set output outbase.".png"
