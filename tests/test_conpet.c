@@ -174,7 +174,7 @@ static conpet_result toy_run(conpet_method method, int regroup)
             test[1].ids[i] = ids, test[1].len[i] = len, test[1].label[i] = label;
         }
     conpet_data d = {2, offsets, train, valid, test};
-    conpet_config cfg = {.method = method, .batches = 40, .batch = 8, .lr = 3e-3f, .lora_rank = 4, .lora_alpha = 8, .seed = 3};
+    conpet_config cfg = {.method = method, .batches = 40, .batch = 8, .lr = 3e-3f, .lora_rank = 4, .lora_alpha = 8, .seed = 3, .emr_k = 5};
     conpet_result r;
     cr_assert_eq(conpet_run(&m, &d, &cfg, &r, &err), 0, "%s", err.msg);
     for (int t = 0; t < 2; t++) toy_free(&train[t]), toy_free(&test[t]);
@@ -185,7 +185,7 @@ static conpet_result toy_run(conpet_method method, int regroup)
 Test(conpet, replay_forgets_less_and_no_task_id_reaches_inference, .timeout = 120)
 {
     conpet_result seq = toy_run(CONPET_SEQUENTIAL, 0), st = toy_run(CONPET_STATIC, 0), st_mixed = toy_run(CONPET_STATIC, 1),
-                  dyn = toy_run(CONPET_DYNAMIC, 0), dyn_mixed = toy_run(CONPET_DYNAMIC, 1);
+                  dyn = toy_run(CONPET_DYNAMIC, 0), dyn_mixed = toy_run(CONPET_DYNAMIC, 1), emr = toy_run(CONPET_EMR, 0);
     cr_assert_gt(st.acc[0], 0.9, "task 0 is learnable: %g", st.acc[0]);
     cr_assert_lt(conpet_forgetting(&st) + 0.2, conpet_forgetting(&seq), "static replay %g vs sequential %g", conpet_forgetting(&st),
                  conpet_forgetting(&seq));
@@ -197,7 +197,10 @@ Test(conpet, replay_forgets_less_and_no_task_id_reaches_inference, .timeout = 12
     cr_assert_gt(dyn.selector_acc[1], 0.9, "the selector tells the tasks apart: %g", dyn.selector_acc[1]);
     cr_assert_geq(dyn.oracle_acc[1] + 1e-12, dyn.pooled[1], "an oracle selector is an upper bound");
     cr_assert_float_eq(dyn_mixed.pooled[1], dyn.pooled[1], 1e-12, "regrouped test sets: the same predictions");
+    /* EMR: a K-means memory of 5 per class replayed */
+    cr_assert_lt(conpet_forgetting(&emr) + 0.2, conpet_forgetting(&seq), "emr %g vs sequential %g", conpet_forgetting(&emr), conpet_forgetting(&seq));
     conpet_result_free(&seq), conpet_result_free(&st), conpet_result_free(&st_mixed), conpet_result_free(&dyn), conpet_result_free(&dyn_mixed);
+    conpet_result_free(&emr);
 }
 
 /* The harness runs a sequence as a cell: the spec's task entry names the directory and the dataset; the
@@ -230,4 +233,29 @@ Test(conpet, the_harness_runs_a_task_sequence, .timeout = 300)
     json_t *steps = json_object_get(curves, "steps_per_task");
     for (size_t t = 0; t < 6; t++) cr_assert_eq(json_number_value(json_array_get(json_array_get(steps, t), 1)), 3.0, "the same budget per task");
     json_decref(rec);
+}
+
+/* K-means picks one representative per well-separated cluster: three blobs in 2-D */
+Test(conpet, kmeans_keeps_one_sample_per_cluster)
+{
+    float x[30 * 2];
+    cpet_rng r;
+    rng_seed(&r, 4);
+    const float centres[3][2] = {{0, 0}, {10, 0}, {0, 10}};
+    for (int i = 0; i < 30; i++)
+        for (int d = 0; d < 2; d++) x[i * 2 + d] = centres[i % 3][d] + 0.3f * rng_normal(&r);
+    int keep[3];
+    cr_assert_eq(conpet_kmeans_select(x, 30, 2, 3, 11, keep), 3);
+    int clusters[3] = {0};
+    for (int q = 0; q < 3; q++) clusters[keep[q] % 3]++;
+    cr_assert(clusters[0] == 1 && clusters[1] == 1 && clusters[2] == 1, "one per blob: %d %d %d", clusters[0], clusters[1], clusters[2]);
+    /* the kept sample is the one nearest its blob's mean */
+    for (int q = 0; q < 3; q++) {
+        const int c = keep[q] % 3;
+        double mx = 0, my = 0;
+        for (int i = c; i < 30; i += 3) mx += x[i * 2] / 10, my += x[i * 2 + 1] / 10;
+        const double dk = pow(x[keep[q] * 2] - mx, 2) + pow(x[keep[q] * 2 + 1] - my, 2);
+        for (int i = c; i < 30; i += 3) cr_assert_leq(dk, pow(x[i * 2] - mx, 2) + pow(x[i * 2 + 1] - my, 2) + 1e-9);
+    }
+    cr_assert_eq(conpet_kmeans_select(x, 2, 2, 5, 1, keep), 2, "k capped at the samples");
 }

@@ -83,16 +83,97 @@ int conpet_argmax(const float *x, int n)
 /* ---- the training loop of the single-module methods ---- */
 
 
-static const char *const method_names[] = {"sequential", "joint", "static", "dynamic"};
+static const char *const method_names[] = {"sequential", "joint", "static", "dynamic", "emr"};
 
 int conpet_method_parse(const char *s, conpet_method *out)
 {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (!strcmp(s, method_names[i])) return *out = (conpet_method)i, 0;
     return -1;
 }
 
-const char *conpet_method_name(conpet_method m) { return (unsigned)m < 4 ? method_names[m] : "?"; }
+const char *conpet_method_name(conpet_method m) { return (unsigned)m < 5 ? method_names[m] : "?"; }
+
+static double sq_dist(const float *a, const float *b, int dim)
+{
+    double s = 0;
+    for (int d = 0; d < dim; d++) s += ((double)a[d] - b[d]) * ((double)a[d] - b[d]);
+    return s;
+}
+
+int conpet_kmeans_select(const float *x, int n, int dim, int k, uint64_t seed, int *keep)
+{
+    if (k > n) k = n;
+    if (k <= 0) return 0;
+    double *c = malloc((size_t)k * dim * sizeof(double)), *best = malloc((size_t)n * sizeof(double));
+    float *cf = malloc((size_t)dim * sizeof(float));
+    int *assign = malloc((size_t)n * sizeof(int)), *count = malloc((size_t)k * sizeof(int));
+    if (!c || !best || !cf || !assign || !count) {
+        free(c), free(best), free(cf), free(assign), free(count);
+        return -1;
+    }
+    cpet_rng r;
+    rng_seed(&r, seed);
+    /* k-means++: the first centre uniform, each next one with probability proportional to its squared distance */
+    int first = (int)(rng_next(&r) % (uint64_t)n);
+    for (int d = 0; d < dim; d++) c[d] = x[(size_t)first * dim + d];
+    for (int i = 0; i < n; i++) best[i] = sq_dist(x + (size_t)i * dim, x + (size_t)first * dim, dim);
+    for (int j = 1; j < k; j++) {
+        double total = 0;
+        for (int i = 0; i < n; i++) total += best[i];
+        double u = (double)(rng_next(&r) >> 11) / 9007199254740992.0 * total;
+        int pick = n - 1;
+        for (int i = 0; i < n; i++)
+            if ((u -= best[i]) < 0) {
+                pick = i;
+                break;
+            }
+        for (int d = 0; d < dim; d++) c[(size_t)j * dim + d] = x[(size_t)pick * dim + d];
+        for (int i = 0; i < n; i++) {
+            const double dd = sq_dist(x + (size_t)i * dim, x + (size_t)pick * dim, dim);
+            best[i] = dd < best[i] ? dd : best[i];
+        }
+    }
+    for (int it = 0; it < 50; it++) { /* Lloyd's iterations until no sample moves */
+        int moved = 0;
+        for (int i = 0; i < n; i++) {
+            int a = 0;
+            double bd = INFINITY;
+            for (int j = 0; j < k; j++) {
+                for (int d = 0; d < dim; d++) cf[d] = (float)c[(size_t)j * dim + d];
+                const double dd = sq_dist(x + (size_t)i * dim, cf, dim);
+                if (dd < bd) bd = dd, a = j;
+            }
+            moved += it == 0 || assign[i] != a;
+            assign[i] = a;
+        }
+        if (!moved) break;
+        memset(c, 0, (size_t)k * dim * sizeof(double));
+        memset(count, 0, (size_t)k * sizeof(int));
+        for (int i = 0; i < n; i++) {
+            count[assign[i]]++;
+            for (int d = 0; d < dim; d++) c[(size_t)assign[i] * dim + d] += x[(size_t)i * dim + d];
+        }
+        for (int j = 0; j < k; j++)
+            for (int d = 0; d < dim; d++) c[(size_t)j * dim + d] = count[j] ? c[(size_t)j * dim + d] / count[j] : c[(size_t)j * dim + d];
+    }
+    /* the sample nearest each centroid, each sample kept once */
+    int kept = 0;
+    for (int j = 0; j < k; j++) {
+        for (int d = 0; d < dim; d++) cf[d] = (float)c[(size_t)j * dim + d];
+        int bi = -1;
+        double bd = INFINITY;
+        for (int i = 0; i < n; i++) {
+            int taken = 0;
+            for (int q = 0; q < kept; q++) taken |= keep[q] == i;
+            const double dd = sq_dist(x + (size_t)i * dim, cf, dim);
+            if (!taken && dd < bd) bd = dd, bi = i;
+        }
+        if (bi >= 0) keep[kept++] = bi;
+    }
+    free(c), free(best), free(cf), free(assign), free(count);
+    return kept;
+}
 
 /* ids [B, T] right-padded with the last token, pos = each sample's last position */
 static int make_batch(const conpet_set *const *sets, const conpet_sample *s, int B, int **ids, int *cap, int *pos, int *labels)
@@ -134,6 +215,43 @@ static double set_accuracy(model *m, class_head *h, const conpet_set *set, int n
 
 static int run_dynamic(model *m, const conpet_data *d, const conpet_config *c, conpet_result *r, cpet_err *err);
 
+/* EMR: task t's classes' memories, from the head's outputs on their training samples, appended to mem */
+static int emr_add_memory(model *m, const class_head *h, const conpet_data *d, int t, int k, uint64_t seed, conpet_sample **mem, int *n_mem,
+                          cpet_err *err)
+{
+    const conpet_set *set = &d->train[t];
+    const int C = h->n_classes, D = m->cfg.hidden_size;
+    float *out = malloc((size_t)set->n * C * sizeof(float)), *f = malloc((size_t)D * sizeof(float)), *x = malloc((size_t)set->n * C * sizeof(float));
+    int *idx = malloc((size_t)set->n * sizeof(int)), *keep = malloc((size_t)(k + 1) * sizeof(int));
+    int rc = out && f && x && idx && keep ? 0 : cpet_fail(err, "conpet: out of memory");
+    for (int i = 0; rc == 0 && i < set->n; i++) {
+        if ((rc = model_forward(m, set->ids[i], NULL, 1, set->len[i], err)) != 0) break;
+        const int pos = set->len[i] - 1;
+        classify_features(m, &pos, f);
+        class_head_forward(h, f, out + (size_t)i * C, 1);
+    }
+    for (int cls = d->offsets[t]; rc == 0 && cls < d->offsets[t + 1]; cls++) {
+        int n = 0;
+        for (int i = 0; i < set->n; i++)
+            if (set->label[i] == cls) memcpy(x + (size_t)n * C, out + (size_t)i * C, (size_t)C * sizeof(float)), idx[n++] = i;
+        const int kept = conpet_kmeans_select(x, n, C, k, seed + (uint64_t)cls, keep);
+        if (kept < 0) {
+            rc = cpet_fail(err, "conpet: out of memory");
+            break;
+        }
+        const int train_part = (int)ceil(0.8 * kept); /* the reference keeps 80% for training, 20% for validation */
+        conpet_sample *grown = realloc(*mem, (size_t)(*n_mem + train_part + 1) * sizeof **mem);
+        if (!grown) {
+            rc = cpet_fail(err, "conpet: out of memory");
+            break;
+        }
+        *mem = grown;
+        for (int q = 0; q < train_part; q++) (*mem)[(*n_mem)++] = (conpet_sample){t, idx[keep[q]]};
+    }
+    free(out), free(f), free(x), free(idx), free(keep);
+    return rc;
+}
+
 static int result_alloc(conpet_result *r, int T, cpet_err *err)
 {
     memset(r, 0, sizeof *r);
@@ -171,6 +289,8 @@ int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_re
     conpet_sample *s = malloc((size_t)c->batch * sizeof *s);
     int *ids = NULL, cap = 0, *pos = malloc((size_t)c->batch * sizeof(int)), *labels = malloc((size_t)c->batch * sizeof(int));
     int *sizes = calloc((size_t)T, sizeof(int));
+    conpet_sample *mem = NULL; /* EMR's memory */
+    int n_mem = 0;
     if (rc == 0 && (!sets || !s || !pos || !labels || !sizes)) rc = cpet_fail(err, "conpet: out of memory");
     for (int t = 0; rc == 0 && t < T; t++) sets[t] = &d->train[t], sizes[t] = d->train[t].n;
     cpet_rng rng;
@@ -189,11 +309,20 @@ int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_re
             break;
         long seen = 0;
         for (int u = 0; u <= t; u++) seen += d->train[u].n;
+        const int freq = c->method == CONPET_EMR && n_mem
+                             ? conpet_emr_replay_frequency((int)ceil(c->batches / 0.8), c->batch, d->train[t].n, c->emr_k > 0 ? c->emr_k : 5, d->offsets[t])
+                             : 0;
         const double t0 = omp_get_wtime();
         double loss_sum = 0;
         for (int b = 0; rc == 0 && b < c->batches; b++) {
             if (c->method == CONPET_STATIC) {
                 conpet_replay_batch(&rng, t, sizes, c->batch, 1.0, s);
+            } else if (c->method == CONPET_EMR) { /* new samples and the memory repeated freq times, one multiset */
+                const long pool = (long)d->train[t].n + (long)freq * n_mem;
+                for (int i = 0; i < c->batch; i++) {
+                    const long u = (long)(rng_next(&rng) % (uint64_t)pool);
+                    s[i] = u < d->train[t].n ? (conpet_sample){t, (int)u} : mem[(u - d->train[t].n) % n_mem];
+                }
             } else {
                 for (int i = 0; i < c->batch; i++) {
                     if (c->method == CONPET_SEQUENTIAL) {
@@ -215,6 +344,8 @@ int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_re
             rc = classify_train_step(m, &h, &opt, ids, pos, labels, c->batch, Tlen, c->lr, 1.0, 1, &sr, err);
             loss_sum += sr.loss;
         }
+        if (rc == 0 && c->method == CONPET_EMR) /* the memory of this task's classes, for the tasks after it */
+            rc = emr_add_memory(m, &h, d, t, c->emr_k > 0 ? c->emr_k : 5, c->seed + 5000, &mem, &n_mem, err);
         r->seconds[t] = omp_get_wtime() - t0;
         r->steps[t] = c->batches;
         r->loss[t] = loss_sum / c->batches;
@@ -231,7 +362,7 @@ int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_re
     adamw_free(&opt);
     class_head_free(&h);
     lora_free(&ad);
-    free(sets), free(s), free(ids), free(pos), free(labels), free(sizes);
+    free(sets), free(s), free(ids), free(pos), free(labels), free(sizes), free(mem);
     if (rc != 0) conpet_result_free(r);
     return rc;
 }

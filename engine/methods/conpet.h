@@ -35,6 +35,11 @@ int conpet_replay_batch(cpet_rng *r, int task, const int *task_sizes, int batch,
  * ceil((ceil(0.8 batch_limit) B - n_new) / (ceil(0.8 K) n_old_classes)), at least 1. */
 int conpet_emr_replay_frequency(int batch_limit, int batch, int n_new, int k_per_class, int n_old_classes);
 
+/* EMR's memory for one class: K-means (Lloyd's, k-means++ seeding from the seed) on the samples' features
+ * x [n, dim], then the sample nearest each centroid: writes min(k, n) distinct indices into keep (in
+ * centroid order) and returns that count. */
+int conpet_kmeans_select(const float *x, int n, int dim, int k, uint64_t seed, int *keep);
+
 /* ---- Dynamic ConPET: selection and combination ---- */
 
 /* The top_k tasks by the selector's logits over n_tasks seen tasks, best first (ties: the lower id).
@@ -61,7 +66,7 @@ typedef struct {
     conpet_set *train, *valid, *test;  /* per task */
 } conpet_data;
 
-typedef enum { CONPET_SEQUENTIAL, CONPET_JOINT, CONPET_STATIC, CONPET_DYNAMIC } conpet_method;
+typedef enum { CONPET_SEQUENTIAL, CONPET_JOINT, CONPET_STATIC, CONPET_DYNAMIC, CONPET_EMR } conpet_method;
 int conpet_method_parse(const char *s, conpet_method *out);
 const char *conpet_method_name(conpet_method m);
 
@@ -73,6 +78,7 @@ typedef struct {
     float lora_alpha;
     uint64_t seed;
     int top_k; /* dynamic: tasks the selector keeps (default 1) */
+    int emr_k; /* emr: samples kept per class by K-means (the reference: 100, 50 or 20 by dataset) */
 } conpet_config;
 
 /* After each task t: acc[t * n_tasks + u] for every seen task u <= t (NaN after), pooled[t] over all seen
@@ -90,6 +96,9 @@ typedef struct {
 /* sequential / joint / static: one LoRA (q, k; rank, alpha) and one head that grows by each task's classes,
  * on a frozen base: sequential trains on the new task only, joint on every seen task's samples (uniform
  * over them), static on dynamic replay (half new, half old).
+ * emr (EMR, the reference's policy 0): after each task a memory per class (conpet_kmeans_select on the
+ * head's outputs, ceil(0.8 K) of them kept for training); later tasks draw from their new samples and the
+ * memory repeated conpet_emr_replay_frequency times, uniformly over that multiset.
  * dynamic (Dynamic ConPET): task t gets its own LoRA and a head over its classes, trained on its samples,
  * then frozen; a selector (its own LoRA and a task-id head that grows one row per task, old rows kept) is
  * trained at every task from the second on dynamic-replay batches with cross-entropy on the task id;

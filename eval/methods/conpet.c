@@ -11,7 +11,7 @@
 #include "method.h"
 
 static const method_param params[] = {
-    {"method", PARAM_STRING, "\"static\"", "sequential, joint (the upper bound), static (dynamic replay) or dynamic", 0},
+    {"method", PARAM_STRING, "\"static\"", "sequential, joint (the upper bound), static (dynamic replay), dynamic or emr", 0},
     {"p", PARAM_INT, "1", "the split's number in the file names ({ds}_..._p{N}_...)", 0},
     {"batches", PARAM_INT, "200", "optimizer steps per task (the same at every task)", 0},
     {"batch", PARAM_INT, "8", "samples per step", 0},
@@ -19,6 +19,7 @@ static const method_param params[] = {
     {"rank", PARAM_INT, "4", "LoRA rank on q and k (the reference's 4)", 0},
     {"alpha", PARAM_NUMBER, "8", "LoRA alpha", 0},
     {"top_k", PARAM_INT, "1", "dynamic: tasks the selector keeps", 0},
+    {"emr_k", PARAM_INT, "5", "emr: samples kept per class by K-means", 1},
     {"max_words", PARAM_INT, "50", "training samples longer than this many words are dropped (the reference's 50)", 0},
 };
 
@@ -33,10 +34,10 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
 {
     conpet_config cfg = {.batches = method_param_int(c, "batches"), .batch = method_param_int(c, "batch"), .lr = (float)method_param_number(c, "lr"),
                          .lora_rank = method_param_int(c, "rank"), .lora_alpha = (float)method_param_number(c, "alpha"), .seed = c->seed,
-                         .top_k = method_param_int(c, "top_k")};
+                         .top_k = method_param_int(c, "top_k"), .emr_k = method_param_int(c, "emr_k")};
     const char *name = json_string_value(json_object_get(c->params, "method"));
     if (!name || conpet_method_parse(name, &cfg.method) != 0)
-        return cpet_fail(err, "params.method '%s': sequential, joint, static or dynamic", name ? name : "");
+        return cpet_fail(err, "params.method '%s': sequential, joint, static, dynamic or emr", name ? name : "");
     continual_data cd;
     if (continual_read(&cd, c->task_file, c->task_name, method_param_int(c, "p"), method_param_int(c, "max_words"), err) != 0) return -1;
     conpet_data d;
