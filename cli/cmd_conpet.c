@@ -16,14 +16,15 @@
 int cmd_conpet(int argc, char **argv)
 {
     const char *method = NULL, *tasks = NULL, *dataset = NULL, *model_dir = NULL, *out = NULL;
-    long p = 1, batches = 200, batch = 8, rank = 4, seed = 0, threads = 0, max_words = 50, top_k = 1, emr_k = 5;
+    long p = 1, batches = 200, batch = 8, rank = 4, seed = 0, threads = 0, max_words = 50, top_k = 1, emr_k = 5, replay_memory = 0;
     double lr = 1e-3, wd = 0.0, alpha = 8;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int bad = 0;
         if (cli_is_help(a)) {
             printf("usage: cpet conpet --method sequential|joint|static|dynamic|emr --tasks DIR --dataset NAME --model MODEL -o OUT.json\n"
-                   "                   [--p 1] [--batches 200] [--batch 8] [--lr 1e-3] [--rank 4] [--alpha 8] [--top-k 1] [--emr-k 5] [--seed 0]\n\n"
+                   "                   [--p 1] [--batches 200] [--batch 8] [--lr 1e-3] [--rank 4] [--alpha 8] [--top-k 1] [--emr-k 5]\n"
+                   "                   [--replay-memory N] [--seed 0]\n\n"
                    "Class-incremental tuning over DIR/NAME_* in ConPET's format (cpet world --continual writes world_typing\n"
                    "and world_relation; FewNERD / FewRel files work as they are). A LoRA on q and k and a linear head over\n"
                    "the last hidden state at the [MASK] position (the prompt's end), the base frozen; every task gets the\n"
@@ -31,7 +32,8 @@ int cmd_conpet(int argc, char **argv)
                    "static: Static ConPET's dynamic replay, half new and half old samples; dynamic: Dynamic ConPET, a\n"
                    "LoRA and head per task, frozen after it, and a selector (LoRA + task-id head growing a row per task)\n"
                    "routing each sample to its --top-k tasks; emr: EMR, a K-means memory of --emr-k samples per class\n"
-                   "replayed at the reference's frequency. After each task every seen\n"
+                   "replayed at the reference's frequency (--replay-memory N: replay keeps N samples per finished task,\n"
+                   "not all of them). After each task every seen\n"
                    "task's test set is scored by the argmax over all seen classes (no task id). OUT.json holds the\n"
                    "accuracy matrix, average and pooled accuracy, forgetting, backward transfer, steps and seconds per\n"
                    "task, tunable parameters, the seed, git revision and threads.\n");
@@ -46,6 +48,7 @@ int cmd_conpet(int argc, char **argv)
         else if (!strcmp(a, "--batches")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 10000000, &batches);
         else if (!strcmp(a, "--batch")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 4096, &batch);
         else if (!strcmp(a, "--rank")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 4096, &rank);
+        else if (!strcmp(a, "--replay-memory")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 100000000, &replay_memory);
         else if (!strcmp(a, "--emr-k")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 100000, &emr_k);
         else if (!strcmp(a, "--top-k")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 64, &top_k);
         else if (!strcmp(a, "--max-words")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 100000, &max_words);
@@ -58,7 +61,7 @@ int cmd_conpet(int argc, char **argv)
         if (bad) return 1;
     }
     conpet_config c = {.batches = (int)batches, .batch = (int)batch, .lr = (float)lr, .weight_decay = (float)wd, .lora_rank = (int)rank,
-                       .lora_alpha = (float)alpha, .seed = (uint64_t)seed, .top_k = (int)top_k, .emr_k = (int)emr_k};
+                       .lora_alpha = (float)alpha, .seed = (uint64_t)seed, .top_k = (int)top_k, .emr_k = (int)emr_k, .replay_memory = (int)replay_memory};
     if (!method || !tasks || !dataset || !model_dir || !out) return cli_error("conpet: --method, --tasks, --dataset, --model and -o are required");
     if (conpet_method_parse(method, &c.method) != 0) return cli_error("conpet: --method '%s': sequential, joint, static, dynamic or emr", method);
     if (threads) engine_set_threads((int)threads);
@@ -101,6 +104,7 @@ int cmd_conpet(int argc, char **argv)
                               "per_task", per_task, "dropped_long_train_samples", cd.dropped_long, "facts", run_facts());
         json_object_set_new(j, "model", json_string(model_dir));
         json_object_set_new(j, "top_k", json_integer(c.top_k));
+        json_object_set_new(j, "replay_memory", json_integer(c.replay_memory));
         if (c.method == CONPET_DYNAMIC) {
             json_object_set_new(j, "selector_accuracy", json_real(r.selector_acc[T - 1]));
             json_object_set_new(j, "oracle_selector_pooled_accuracy", json_real(r.oracle_acc[T - 1]));

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "helpers.h"
 #include "methods/conpet.h"
@@ -258,4 +259,43 @@ Test(conpet, kmeans_keeps_one_sample_per_cluster)
         for (int i = c; i < 30; i += 3) cr_assert_leq(dk, pow(x[i * 2] - mx, 2) + pow(x[i * 2 + 1] - my, 2) + 1e-9);
     }
     cr_assert_eq(conpet_kmeans_select(x, 2, 2, 5, 1, keep), 2, "k capped at the samples");
+}
+
+/* A memory-bounded replay: old samples come from cap fixed samples per earlier task; new ones from all. */
+Test(conpet, a_memory_bound_limits_old_samples_to_the_kept_ones)
+{
+    conpet_set train[3] = {{.n = 50}, {.n = 40}, {.n = 30}};
+    int offsets[4] = {0, 2, 4, 6};
+    conpet_data d = {.n_tasks = 3, .offsets = offsets, .train = train};
+    conpet_pool p;
+    cr_assert_eq(conpet_pool_init(&p, &d, 3, 9), 0);
+    cpet_rng r;
+    rng_seed(&r, 5);
+    conpet_sample s[16];
+    int seen[3][64] = {{0}};
+    for (int b = 0; b < 2000; b++) {
+        const int n_new = conpet_pool_draw(&p, &r, &d, 2, 16, s);
+        cr_assert_eq(n_new, 8);
+        for (int i = 0; i < 16; i++) seen[s[i].task][s[i].index]++;
+    }
+    for (int u = 0; u < 2; u++) {
+        int distinct = 0;
+        for (int i = 0; i < 64; i++) distinct += seen[u][i] > 0;
+        cr_assert_eq(distinct, 3, "task %d: the 3 kept samples only", u);
+        for (int q = 0; q < 3; q++) cr_assert_gt(seen[u][p.perm[u][q]], 0, "they are the permutation's first 3");
+    }
+    int distinct_new = 0;
+    for (int i = 0; i < 64; i++) distinct_new += seen[2][i] > 0;
+    cr_assert_eq(distinct_new, 30, "the new task is not bounded");
+    conpet_pool_free(&p);
+    cr_assert_eq(conpet_pool_init(&p, &d, 0, 9), 0); /* no bound: every old sample */
+    memset(seen, 0, sizeof seen);
+    for (int b = 0; b < 2000; b++) {
+        conpet_pool_draw(&p, &r, &d, 2, 16, s);
+        for (int i = 8; i < 16; i++) seen[s[i].task][s[i].index]++;
+    }
+    int distinct0 = 0;
+    for (int i = 0; i < 64; i++) distinct0 += seen[0][i] > 0;
+    cr_assert_eq(distinct0, 50);
+    conpet_pool_free(&p);
 }

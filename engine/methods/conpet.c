@@ -215,6 +215,43 @@ static double set_accuracy(model *m, class_head *h, const conpet_set *set, int n
 
 static int run_dynamic(model *m, const conpet_data *d, const conpet_config *c, conpet_result *r, cpet_err *err);
 
+int conpet_pool_init(conpet_pool *p, const conpet_data *d, int cap, uint64_t seed)
+{
+    memset(p, 0, sizeof *p);
+    p->n_tasks = d->n_tasks, p->cap = cap;
+    p->sizes = calloc((size_t)d->n_tasks, sizeof(int));
+    p->perm = calloc((size_t)d->n_tasks, sizeof(int *));
+    if (!p->sizes || !p->perm) return -1;
+    for (int t = 0; t < d->n_tasks; t++) {
+        const int n = d->train[t].n;
+        if (!(p->perm[t] = malloc((size_t)(n + 1) * sizeof(int)))) return -1;
+        for (int i = 0; i < n; i++) p->perm[t][i] = i;
+        cpet_rng r;
+        rng_seed(&r, seed * 31 + (uint64_t)t);
+        for (int i = n - 1; i > 0; i--) {
+            const int j = (int)(rng_next(&r) % (uint64_t)(i + 1)), x = p->perm[t][i];
+            p->perm[t][i] = p->perm[t][j], p->perm[t][j] = x;
+        }
+    }
+    return 0;
+}
+
+void conpet_pool_free(conpet_pool *p)
+{
+    for (int t = 0; p->perm && t < p->n_tasks; t++) free(p->perm[t]);
+    free(p->perm), free(p->sizes);
+    memset(p, 0, sizeof *p);
+}
+
+int conpet_pool_draw(conpet_pool *p, cpet_rng *r, const conpet_data *d, int t, int batch, conpet_sample *s)
+{
+    for (int u = 0; u <= t; u++) p->sizes[u] = u < t && p->cap > 0 && p->cap < d->train[u].n ? p->cap : d->train[u].n;
+    const int n_new = conpet_replay_batch(r, t, p->sizes, batch, 1.0, s);
+    if (p->cap > 0)
+        for (int i = n_new; i < batch; i++) s[i].index = p->perm[s[i].task][s[i].index];
+    return n_new;
+}
+
 /* EMR: task t's classes' memories, from the head's outputs on their training samples, appended to mem */
 static int emr_add_memory(model *m, const class_head *h, const conpet_data *d, int t, int k, uint64_t seed, conpet_sample **mem, int *n_mem,
                           cpet_err *err)
@@ -291,6 +328,8 @@ int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_re
     int *sizes = calloc((size_t)T, sizeof(int));
     conpet_sample *mem = NULL; /* EMR's memory */
     int n_mem = 0;
+    conpet_pool pool;
+    if (conpet_pool_init(&pool, d, c->replay_memory, c->seed + 77) != 0 && rc == 0) rc = cpet_fail(err, "conpet: out of memory");
     if (rc == 0 && (!sets || !s || !pos || !labels || !sizes)) rc = cpet_fail(err, "conpet: out of memory");
     for (int t = 0; rc == 0 && t < T; t++) sets[t] = &d->train[t], sizes[t] = d->train[t].n;
     cpet_rng rng;
@@ -316,7 +355,7 @@ int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_re
         double loss_sum = 0;
         for (int b = 0; rc == 0 && b < c->batches; b++) {
             if (c->method == CONPET_STATIC) {
-                conpet_replay_batch(&rng, t, sizes, c->batch, 1.0, s);
+                conpet_pool_draw(&pool, &rng, d, t, c->batch, s);
             } else if (c->method == CONPET_EMR) { /* new samples and the memory repeated freq times, one multiset */
                 const long pool = (long)d->train[t].n + (long)freq * n_mem;
                 for (int i = 0; i < c->batch; i++) {
@@ -363,6 +402,7 @@ int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_re
     class_head_free(&h);
     lora_free(&ad);
     free(sets), free(s), free(ids), free(pos), free(labels), free(sizes), free(mem);
+    conpet_pool_free(&pool);
     if (rc != 0) conpet_result_free(r);
     return rc;
 }
@@ -440,6 +480,8 @@ static int run_dynamic(model *m, const conpet_data *d, const conpet_config *c, c
     }
     cpet_rng rng;
     rng_seed(&rng, c->seed * 7919 + 17);
+    conpet_pool pool;
+    if (conpet_pool_init(&pool, d, c->replay_memory, c->seed + 77) != 0 && rc == 0) rc = cpet_fail(err, "conpet: out of memory");
     adamw_config oc = {c->lr, 0.9f, 0.999f, 1e-8f, c->weight_decay};
     for (int t = 0; rc == 0 && t < T; t++) {
         const double t0 = omp_get_wtime();
@@ -453,7 +495,7 @@ static int run_dynamic(model *m, const conpet_data *d, const conpet_config *c, c
             if (rc == 0) rc = adamw_init(&opt, oc, err) || adamw_add(&opt, sel.tensors, sel.n_tensors, err) || adamw_add(&opt, sel_head.tensors, 2, err);
             lora_attach(&sel);
             for (int b = 0; rc == 0 && b < c->batches; b++, steps++) {
-                conpet_replay_batch(&rng, t, sizes, c->batch, 1.0, s);
+                conpet_pool_draw(&pool, &rng, d, t, c->batch, s);
                 const int Tlen = make_batch(sets, s, c->batch, &ids, &cap, pos, labels);
                 if (Tlen < 0) rc = cpet_fail(err, "conpet: out of memory");
                 for (int i = 0; i < c->batch; i++) labels[i] = s[i].task; /* the task id is the selector's label */
@@ -541,6 +583,7 @@ static int run_dynamic(model *m, const conpet_data *d, const conpet_config *c, c
     class_head_free(&sel_head);
     free(mods), free(heads), free(s), free(ids), free(pos), free(labels), free(sizes), free(sets), free(f), free(sel_logits), free(combined),
         free(mod_logits);
+    conpet_pool_free(&pool);
     if (rc != 0) conpet_result_free(r);
     return rc;
 }

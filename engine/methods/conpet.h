@@ -30,6 +30,19 @@ void conpet_batches_per_task(int batch_limit, int *train, int *valid);
  * earlier task uniformly, then a sample uniformly in it); at task 0 all are new. Returns the new count. */
 int conpet_replay_batch(cpet_rng *r, int task, const int *task_sizes, int batch, double ratio, conpet_sample *out);
 
+/* The replay pool of Static ConPET (and Dynamic ConPET's selector): every sample of the earlier tasks, or
+ * with a memory bound (cap > 0) the first cap of a seeded permutation of each task's samples. */
+struct conpet_data;
+typedef struct {
+    int n_tasks, cap;
+    int *sizes; /* what the sampler draws from: the memory's size for earlier tasks */
+    int **perm; /* per task: a seeded permutation of its samples */
+} conpet_pool;
+int conpet_pool_init(conpet_pool *p, const struct conpet_data *d, int cap, uint64_t seed);
+void conpet_pool_free(conpet_pool *p);
+/* conpet_replay_batch at task t (ratio 1), the old samples drawn from the pool; returns the new count */
+int conpet_pool_draw(conpet_pool *p, cpet_rng *r, const struct conpet_data *d, int t, int batch, conpet_sample *s);
+
 /* EMR (policy 0): how many times the K-means memory (K kept per class, 80% of it for training) is replayed
  * per epoch, so that old and new samples balance within the budget:
  * ceil((ceil(0.8 batch_limit) B - n_new) / (ceil(0.8 K) n_old_classes)), at least 1. */
@@ -60,7 +73,7 @@ typedef struct {
     int **ids, *len, *label;
 } conpet_set;
 
-typedef struct {
+typedef struct conpet_data {
     int n_tasks;
     int *offsets;                      /* [n_tasks + 1]: task t owns global classes offsets[t] .. offsets[t+1]-1 */
     conpet_set *train, *valid, *test;  /* per task */
@@ -79,6 +92,8 @@ typedef struct {
     uint64_t seed;
     int top_k; /* dynamic: tasks the selector keeps (default 1) */
     int emr_k; /* emr: samples kept per class by K-means (the reference: 100, 50 or 20 by dataset) */
+    int replay_memory; /* static, dynamic's selector: 0 replays every sample of the earlier tasks (the
+                        * reference's policy 2); N > 0 keeps N per finished task (a seeded random subset) */
 } conpet_config;
 
 /* After each task t: acc[t * n_tasks + u] for every seen task u <= t (NaN after), pooled[t] over all seen

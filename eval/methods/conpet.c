@@ -20,6 +20,7 @@ static const method_param params[] = {
     {"alpha", PARAM_NUMBER, "8", "LoRA alpha", 0},
     {"top_k", PARAM_INT, "1", "dynamic: tasks the selector keeps", 0},
     {"emr_k", PARAM_INT, "5", "emr: samples kept per class by K-means", 1},
+    {"replay_memory", PARAM_INT, "0", "static / dynamic: samples kept per finished task for replay (0: all of them, the reference's)", 1},
     {"max_words", PARAM_INT, "50", "training samples longer than this many words are dropped (the reference's 50)", 0},
 };
 
@@ -34,7 +35,8 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
 {
     conpet_config cfg = {.batches = method_param_int(c, "batches"), .batch = method_param_int(c, "batch"), .lr = (float)method_param_number(c, "lr"),
                          .lora_rank = method_param_int(c, "rank"), .lora_alpha = (float)method_param_number(c, "alpha"), .seed = c->seed,
-                         .top_k = method_param_int(c, "top_k"), .emr_k = method_param_int(c, "emr_k")};
+                         .top_k = method_param_int(c, "top_k"), .emr_k = method_param_int(c, "emr_k"),
+                         .replay_memory = method_param_int(c, "replay_memory")};
     const char *name = json_string_value(json_object_get(c->params, "method"));
     if (!name || conpet_method_parse(name, &cfg.method) != 0)
         return cpet_fail(err, "params.method '%s': sequential, joint, static, dynamic or emr", name ? name : "");
