@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "helpers.h"
 #include "methods/conpet.h"
@@ -298,4 +299,19 @@ Test(conpet, a_memory_bound_limits_old_samples_to_the_kept_ones)
     for (int i = 0; i < 64; i++) distinct0 += seen[0][i] > 0;
     cr_assert_eq(distinct0, 50);
     conpet_pool_free(&p);
+}
+
+/* Bad command lines: an unknown method, a sequence directory without the dataset's files: one line, nonzero. */
+Test(conpet, bad_input_is_one_clear_line)
+{
+    char dir[256], cmd[2048], out[4096];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(cmd, sizeof cmd, "%s conpet --method replay --tasks %s --dataset x --model %s -o %s/o.json", CPET_BINARY, dir, dir, dir);
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
+    cr_assert(count_lines(out) == 1 && strstr(out, "'replay'") && strstr(out, "sequential, joint, static, dynamic or emr"), "%s", out);
+    snprintf(cmd, sizeof cmd, "%s conpet --method static --tasks %s --dataset fewnerd --model %s -o %s/o.json", CPET_BINARY, dir, dir, dir);
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
+    cr_assert(count_lines(out) == 1 && strstr(out, "fewnerd_class_split_p1_tags.json"), "%s", out);
+    snprintf(cmd, sizeof cmd, "%s/o.json", dir);
+    cr_assert_eq(access(cmd, F_OK), -1, "no output");
 }

@@ -325,13 +325,12 @@ int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_re
     const conpet_set **sets = calloc((size_t)T, sizeof *sets);
     conpet_sample *s = malloc((size_t)c->batch * sizeof *s);
     int *ids = NULL, cap = 0, *pos = malloc((size_t)c->batch * sizeof(int)), *labels = malloc((size_t)c->batch * sizeof(int));
-    int *sizes = calloc((size_t)T, sizeof(int));
     conpet_sample *mem = NULL; /* EMR's memory */
     int n_mem = 0;
     conpet_pool pool;
     if (conpet_pool_init(&pool, d, c->replay_memory, c->seed + 77) != 0 && rc == 0) rc = cpet_fail(err, "conpet: out of memory");
-    if (rc == 0 && (!sets || !s || !pos || !labels || !sizes)) rc = cpet_fail(err, "conpet: out of memory");
-    for (int t = 0; rc == 0 && t < T; t++) sets[t] = &d->train[t], sizes[t] = d->train[t].n;
+    if (rc == 0 && (!sets || !s || !pos || !labels)) rc = cpet_fail(err, "conpet: out of memory");
+    for (int t = 0; rc == 0 && t < T; t++) sets[t] = &d->train[t];
     cpet_rng rng;
     rng_seed(&rng, c->seed * 7919 + 17);
     for (int t = 0; rc == 0 && t < T; t++) {
@@ -401,7 +400,7 @@ int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_re
     adamw_free(&opt);
     class_head_free(&h);
     lora_free(&ad);
-    free(sets), free(s), free(ids), free(pos), free(labels), free(sizes), free(mem);
+    free(sets), free(s), free(ids), free(pos), free(labels), free(mem);
     conpet_pool_free(&pool);
     if (rc != 0) conpet_result_free(r);
     return rc;
@@ -464,13 +463,12 @@ static int run_dynamic(model *m, const conpet_data *d, const conpet_config *c, c
     const char *targets[2] = {"q_proj", "k_proj"};
     conpet_sample *s = malloc((size_t)c->batch * sizeof *s);
     int *ids = NULL, cap = 0, *pos = malloc((size_t)c->batch * sizeof(int)), *labels = malloc((size_t)c->batch * sizeof(int));
-    int *sizes = calloc((size_t)T, sizeof(int));
     const conpet_set **sets = calloc((size_t)T, sizeof *sets);
     float *f = malloc((size_t)m->cfg.hidden_size * sizeof(float)), *sel_logits = malloc((size_t)T * sizeof(float)),
           *combined = malloc((size_t)Cmax * sizeof(float)), **mod_logits = calloc((size_t)T, sizeof(float *));
-    int rc = mods && heads && s && pos && labels && sizes && sets && f && sel_logits && combined && mod_logits ? 0 : cpet_fail(err, "conpet: out of memory");
+    int rc = mods && heads && s && pos && labels && sets && f && sel_logits && combined && mod_logits ? 0 : cpet_fail(err, "conpet: out of memory");
     for (int t = 0; rc == 0 && t < T; t++) {
-        sets[t] = &d->train[t], sizes[t] = d->train[t].n;
+        sets[t] = &d->train[t];
         if (!(mod_logits[t] = malloc((size_t)(d->offsets[t + 1] - d->offsets[t]) * sizeof(float)))) rc = cpet_fail(err, "conpet: out of memory");
     }
     if (rc == 0) rc = lora_create(&sel, m, c->lora_rank, c->lora_alpha, 0, targets, 2, c->seed + 1000, err);
@@ -581,7 +579,7 @@ static int run_dynamic(model *m, const conpet_data *d, const conpet_config *c, c
     lora_detach(&sel);
     lora_free(&sel);
     class_head_free(&sel_head);
-    free(mods), free(heads), free(s), free(ids), free(pos), free(labels), free(sizes), free(sets), free(f), free(sel_logits), free(combined),
+    free(mods), free(heads), free(s), free(ids), free(pos), free(labels), free(sets), free(f), free(sel_logits), free(combined),
         free(mod_logits);
     conpet_pool_free(&pool);
     if (rc != 0) conpet_result_free(r);
