@@ -22,7 +22,7 @@ int cmd_conpet(int argc, char **argv)
         const char *a = argv[i];
         int bad = 0;
         if (cli_is_help(a)) {
-            printf("usage: cpet conpet --method sequential|joint|static|dynamic|emr --tasks DIR --dataset NAME --model MODEL -o OUT.json\n"
+            printf("usage: cpet conpet --method sequential|joint|static|dynamic|emr|ea-emr --tasks DIR --dataset NAME --model MODEL -o OUT.json\n"
                    "                   [--p 1] [--batches 200] [--batch 8] [--lr 1e-3] [--rank 4] [--alpha 8] [--top-k 1] [--emr-k 5]\n"
                    "                   [--replay-memory N] [--seed 0]\n\n"
                    "Class-incremental tuning over DIR/NAME_* in ConPET's format (cpet world --continual writes world_typing\n"
@@ -32,8 +32,9 @@ int cmd_conpet(int argc, char **argv)
                    "static: Static ConPET's dynamic replay, half new and half old samples; dynamic: Dynamic ConPET, a\n"
                    "LoRA and head per task, frozen after it, and a selector (LoRA + task-id head growing a row per task)\n"
                    "routing each sample to its --top-k tasks; emr: EMR, a K-means memory of --emr-k samples per class\n"
-                   "replayed at the reference's frequency (--replay-memory N: replay keeps N samples per finished task,\n"
-                   "not all of them). After each task every seen\n"
+                   "replayed at the reference's frequency; ea-emr: EA-EMR, EMR plus an alignment layer before the head,\n"
+                   "fitted by MSE after each task to map the memory's current features to the stored ones\n"
+                   "(--replay-memory N: replay keeps N samples per finished task, not all of them). After each task every seen\n"
                    "task's test set is scored by the argmax over all seen classes (no task id). OUT.json holds the\n"
                    "accuracy matrix, average and pooled accuracy, forgetting, backward transfer, steps and seconds per\n"
                    "task, tunable parameters, the seed, git revision and threads.\n");
@@ -63,7 +64,7 @@ int cmd_conpet(int argc, char **argv)
     conpet_config c = {.batches = (int)batches, .batch = (int)batch, .lr = (float)lr, .weight_decay = (float)wd, .lora_rank = (int)rank,
                        .lora_alpha = (float)alpha, .seed = (uint64_t)seed, .top_k = (int)top_k, .emr_k = (int)emr_k, .replay_memory = (int)replay_memory};
     if (!method || !tasks || !dataset || !model_dir || !out) return cli_error("conpet: --method, --tasks, --dataset, --model and -o are required");
-    if (conpet_method_parse(method, &c.method) != 0) return cli_error("conpet: --method '%s': sequential, joint, static, dynamic or emr", method);
+    if (conpet_method_parse(method, &c.method) != 0) return cli_error("conpet: --method '%s': sequential, joint, static, dynamic, emr or ea-emr", method);
     if (threads) engine_set_threads((int)threads);
     cpet_err err;
     continual_data cd;

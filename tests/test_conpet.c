@@ -187,7 +187,8 @@ static conpet_result toy_run(conpet_method method, int regroup)
 Test(conpet, replay_forgets_less_and_no_task_id_reaches_inference, .timeout = 120)
 {
     conpet_result seq = toy_run(CONPET_SEQUENTIAL, 0), st = toy_run(CONPET_STATIC, 0), st_mixed = toy_run(CONPET_STATIC, 1),
-                  dyn = toy_run(CONPET_DYNAMIC, 0), dyn_mixed = toy_run(CONPET_DYNAMIC, 1), emr = toy_run(CONPET_EMR, 0);
+                  dyn = toy_run(CONPET_DYNAMIC, 0), dyn_mixed = toy_run(CONPET_DYNAMIC, 1), emr = toy_run(CONPET_EMR, 0),
+                  eaemr = toy_run(CONPET_EA_EMR, 0);
     cr_assert_gt(st.acc[0], 0.9, "task 0 is learnable: %g", st.acc[0]);
     cr_assert_lt(conpet_forgetting(&st) + 0.2, conpet_forgetting(&seq), "static replay %g vs sequential %g", conpet_forgetting(&st),
                  conpet_forgetting(&seq));
@@ -201,8 +202,12 @@ Test(conpet, replay_forgets_less_and_no_task_id_reaches_inference, .timeout = 12
     cr_assert_float_eq(dyn_mixed.pooled[1], dyn.pooled[1], 1e-12, "regrouped test sets: the same predictions");
     /* EMR: a K-means memory of 5 per class replayed */
     cr_assert_lt(conpet_forgetting(&emr) + 0.2, conpet_forgetting(&seq), "emr %g vs sequential %g", conpet_forgetting(&emr), conpet_forgetting(&seq));
+    /* EA-EMR: EMR and an alignment layer (D x D + D more tunable parameters) */
+    cr_assert_lt(conpet_forgetting(&eaemr) + 0.2, conpet_forgetting(&seq), "ea-emr %g vs sequential %g", conpet_forgetting(&eaemr),
+                 conpet_forgetting(&seq));
+    cr_assert_eq(eaemr.tunable, emr.tunable + 32 * 33);
     conpet_result_free(&seq), conpet_result_free(&st), conpet_result_free(&st_mixed), conpet_result_free(&dyn), conpet_result_free(&dyn_mixed);
-    conpet_result_free(&emr);
+    conpet_result_free(&emr), conpet_result_free(&eaemr);
 }
 
 /* The harness runs a sequence as a cell: the spec's task entry names the directory and the dataset; the
@@ -308,7 +313,7 @@ Test(conpet, bad_input_is_one_clear_line)
     make_temp_dir(dir, sizeof dir);
     snprintf(cmd, sizeof cmd, "%s conpet --method replay --tasks %s --dataset x --model %s -o %s/o.json", CPET_BINARY, dir, dir, dir);
     cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
-    cr_assert(count_lines(out) == 1 && strstr(out, "'replay'") && strstr(out, "sequential, joint, static, dynamic or emr"), "%s", out);
+    cr_assert(count_lines(out) == 1 && strstr(out, "'replay'") && strstr(out, "sequential, joint, static, dynamic, emr or ea-emr"), "%s", out);
     snprintf(cmd, sizeof cmd, "%s conpet --method static --tasks %s --dataset fewnerd --model %s -o %s/o.json", CPET_BINARY, dir, dir, dir);
     cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
     cr_assert(count_lines(out) == 1 && strstr(out, "fewnerd_class_split_p1_tags.json"), "%s", out);

@@ -561,6 +561,10 @@ static double cls_loss(void *p)
     cr_assert_eq(model_forward(c->m, c->ids, none, 2, 8, &err), 0, "%s", err.msg);
     memset(c->h->dw, 0, (size_t)c->h->n_classes * c->h->hidden * sizeof(float));
     memset(c->h->db, 0, (size_t)c->h->n_classes * sizeof(float));
+    if (c->h->align) {
+        memset(c->h->align->dw, 0, (size_t)c->h->hidden * c->h->hidden * sizeof(float));
+        memset(c->h->align->db, 0, (size_t)c->h->hidden * sizeof(float));
+    }
     const double loss = classify_loss(c->m, c->h, c->pos, c->labels, 2, NULL, c->grad, &err);
     cr_assert(isfinite(loss), "%s", err.msg);
     return loss;
@@ -604,6 +608,96 @@ Test(gradcheck, classification_head_at_a_position_without_lm_loss)
     free(grad), free(dw);
     class_head_free(&h);
     model_free(&m);
+}
+
+/* EA-EMR's alignment layer between the hidden state and the head: the gradient reaches A, c and the model */
+Test(gradcheck, classification_through_an_alignment_layer)
+{
+    cpet_err err;
+    model m;
+    model_config cfg = small_config(4, 2, ACT_SILU, 0, 10000.0f);
+    cr_assert_eq(model_create(&m, &cfg, &err), 0, "%s", err.msg);
+    model_init_random(&m, 0.3f, 43);
+    cr_assert_eq(model_set_trainable(&m, NULL, 1, &err), 0, "%s", err.msg);
+    const int D = cfg.hidden_size;
+    class_head h;
+    feature_align al;
+    cr_assert_eq(class_head_init(&h, 4, D, 9, &err), 0, "%s", err.msg);
+    cr_assert_eq(feature_align_init(&al, D, &err), 0, "%s", err.msg);
+    for (int i = 0; i < D * D; i++) al.w[i] += 0.2f * sinf(0.7f * i); /* away from the identity */
+    for (int i = 0; i < D; i++) al.b[i] = 0.1f * cosf(1.3f * i);
+    h.align = &al;
+    int ids[16];
+    for (int i = 0; i < 16; i++) ids[i] = (i * 5 + 1) % cfg.vocab_size;
+    const int pos[2] = {6, 3}, labels[2] = {0, 2};
+    float *grad = malloc((size_t)16 * D * sizeof(float));
+    cls_ctx c = {&m, &h, ids, pos, labels, grad};
+    cls_loss(&c);
+    model_zero_grad(&m);
+    cr_assert_eq(model_backward(&m, &err), 0, "%s", err.msg);
+    float *dw = malloc((size_t)4 * D * sizeof(float)), *dA = malloc((size_t)D * D * sizeof(float)), *dc = malloc((size_t)D * sizeof(float));
+    memcpy(dw, h.dw, (size_t)4 * D * sizeof(float)), memcpy(dA, al.dw, (size_t)D * D * sizeof(float)), memcpy(dc, al.db, (size_t)D * sizeof(float));
+    const linear *v = &m.layers[1].lin[LIN_V];
+    const fd_param ps[] = {
+        {"head weight", h.w, dw, (size_t)4 * D},
+        {"alignment weight", al.w, dA, (size_t)D * D},
+        {"alignment bias", al.b, dc, (size_t)D},
+        {"layer 1 v (through the alignment)", v->w, v->dw, (size_t)v->out * v->in},
+    };
+    expect_fd(cls_loss, &c, ps, 4, FD_MODEL_H, 6, 93);
+    m.taps.d_final_hidden = NULL;
+    free(grad), free(dw), free(dA), free(dc);
+    class_head_free(&h);
+    feature_align_free(&al);
+    model_free(&m);
+}
+
+/* The alignment fit (EA-EMR's update_alignment_model). One Adam step from the identity moves every
+ * parameter by lr against the sign of its MSE gradient (Adam's first step is lr g / (|g| + eps)), the
+ * gradient worked by hand; and many steps recover a known linear map. */
+Test(gradcheck, the_alignment_fit_is_adam_on_the_mse)
+{
+    cpet_err err;
+    enum { D = 3, N = 4 };
+    const float x[N * D] = {1, 2, -1, 0.5f, -1, 2, -2, 0.25f, 1, 1.5f, 1, 0.5f};
+    float t[N * D];
+    for (int i = 0; i < N * D; i++) t[i] = x[i] + 0.3f * (float)((i * 7) % 5) - 0.6f;
+    feature_align a;
+    cr_assert_eq(feature_align_init(&a, D, &err), 0, "%s", err.msg);
+    const double loss = feature_align_fit(&a, x, t, N, 1, N, 0.01f, 1, &err);
+    /* at the identity y = x: dL/dA_ij = 2/(N D) sum_b (x_bi - t_bi) x_bj, dL/dc_i = 2/(N D) sum_b (x_bi - t_bi) */
+    double want_loss = 0;
+    for (int i = 0; i < N * D; i++) want_loss += (double)(x[i] - t[i]) * (x[i] - t[i]) / (N * D);
+    cr_assert_float_eq(loss, want_loss, 1e-6);
+    for (int i = 0; i < D; i++) {
+        double gc = 0;
+        for (int b = 0; b < N; b++) gc += 2.0 * (x[b * D + i] - t[b * D + i]) / (N * D);
+        cr_assert_float_eq(a.b[i], -0.01 * (gc > 0 ? 1 : -1), 1e-6, "c[%d]", i);
+        for (int j = 0; j < D; j++) {
+            double g = 0;
+            for (int b = 0; b < N; b++) g += 2.0 * (x[b * D + i] - t[b * D + i]) * x[b * D + j] / (N * D);
+            cr_assert_float_eq(a.w[i * D + j], (i == j) - 0.01 * (g > 0 ? 1 : -1), 1e-6, "A[%d][%d] (gradient %g)", i, j, g);
+        }
+    }
+    feature_align_free(&a);
+    /* a known map: targets = x M^T + v over 64 random rows, fitted in batches of 16 */
+    enum { R = 64 };
+    const float M[D * D] = {0.5f, -0.2f, 0.1f, 0.3f, 1.2f, 0.0f, -0.4f, 0.2f, 0.8f}, v[D] = {0.1f, -0.3f, 0.2f};
+    float xr[R * D], tr[R * D];
+    cpet_rng r;
+    rng_seed(&r, 11);
+    for (int i = 0; i < R * D; i++) xr[i] = 2 * rng_uniform(&r) - 1;
+    for (int b = 0; b < R; b++)
+        for (int i = 0; i < D; i++) {
+            tr[b * D + i] = v[i];
+            for (int j = 0; j < D; j++) tr[b * D + i] += M[i * D + j] * xr[b * D + j];
+        }
+    cr_assert_eq(feature_align_init(&a, D, &err), 0, "%s", err.msg);
+    const double final = feature_align_fit(&a, xr, tr, R, 400, 16, 0.01f, 2, &err);
+    cr_assert_lt(final, 1e-5, "mse %g", final);
+    for (int i = 0; i < D * D; i++) cr_assert_float_eq(a.w[i], M[i], 1e-2, "A[%d]", i);
+    for (int i = 0; i < D; i++) cr_assert_float_eq(a.b[i], v[i], 1e-2, "c[%d]", i);
+    feature_align_free(&a);
 }
 
 Test(gradcheck, a_head_grows_and_keeps_its_old_rows)

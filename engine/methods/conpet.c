@@ -82,17 +82,17 @@ int conpet_argmax(const float *x, int n)
 
 /* ---- the training loop of the single-module methods ---- */
 
-
-static const char *const method_names[] = {"sequential", "joint", "static", "dynamic", "emr"};
+static const char *const method_names[] = {"sequential", "joint", "static", "dynamic", "emr", "ea-emr"};
+#define N_METHODS ((int)(sizeof method_names / sizeof *method_names))
 
 int conpet_method_parse(const char *s, conpet_method *out)
 {
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < N_METHODS; i++)
         if (!strcmp(s, method_names[i])) return *out = (conpet_method)i, 0;
     return -1;
 }
 
-const char *conpet_method_name(conpet_method m) { return (unsigned)m < 5 ? method_names[m] : "?"; }
+const char *conpet_method_name(conpet_method m) { return (int)m >= 0 && (int)m < N_METHODS ? method_names[m] : "?"; }
 
 static double sq_dist(const float *a, const float *b, int dim)
 {
@@ -289,6 +289,45 @@ static int emr_add_memory(model *m, const class_head *h, const conpet_data *d, i
     return rc;
 }
 
+/* the model's final hidden state (before any alignment) of one training sample at its last position */
+static int sample_features(model *m, const conpet_data *d, conpet_sample s, float *f, cpet_err *err)
+{
+    const conpet_set *set = &d->train[s.task];
+    if (model_forward(m, set->ids[s.index], NULL, 1, set->len[s.index], err) != 0) return -1;
+    const int pos = set->len[s.index] - 1;
+    classify_features(m, &pos, f);
+    return 0;
+}
+
+/* EA-EMR after task t, as the reference's train_eaemr.py (policy 0) does it: the memory added at this task
+ * (mem[n_old..n_mem)) stores its features as the current model (with its alignment) gives them; then the
+ * alignment (created at the identity after the first task) is fitted by MSE from the model's unaligned
+ * features of every memory sample to their stored features, so that what the head was trained on is
+ * recovered from a backbone that has moved; then every stored feature is re-taken through the new alignment.
+ * The alignment changes only here: the reference's optimizer is built before the layer exists. */
+static int eaemr_realign(model *m, class_head *h, feature_align *al, const conpet_data *d, const conpet_sample *mem, int n_old, int n_mem,
+                         float **stored, uint64_t seed, cpet_err *err)
+{
+    const int D = m->cfg.hidden_size;
+    float *grown = realloc(*stored, (size_t)(n_mem + 1) * D * sizeof(float)), *raw = malloc((size_t)(n_mem + 1) * D * sizeof(float));
+    if (grown) *stored = grown;
+    int rc = grown && raw ? 0 : cpet_fail(err, "conpet: out of memory");
+    for (int i = 0; rc == 0 && i < n_mem; i++) rc = sample_features(m, d, mem[i], raw + (size_t)i * D, err);
+    for (int i = n_old; rc == 0 && i < n_mem; i++) {
+        float *dst = *stored + (size_t)i * D;
+        if (h->align) feature_align_forward(h->align, raw + (size_t)i * D, dst, 1);
+        else memcpy(dst, raw + (size_t)i * D, (size_t)D * sizeof(float));
+    }
+    if (rc == 0 && !h->align) {
+        if ((rc = feature_align_init(al, D, err)) == 0) h->align = al;
+    }
+    if (rc == 0 && n_mem > 0 && isnan(feature_align_fit(al, raw, *stored, n_mem, CONPET_ALIGN_EPOCHS, CONPET_ALIGN_BATCH, CONPET_ALIGN_LR, seed, err)))
+        rc = -1;
+    if (rc == 0) feature_align_forward(al, raw, *stored, n_mem);
+    free(raw);
+    return rc;
+}
+
 static int result_alloc(conpet_result *r, int T, cpet_err *err)
 {
     memset(r, 0, sizeof *r);
@@ -325,8 +364,11 @@ int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_re
     const conpet_set **sets = calloc((size_t)T, sizeof *sets);
     conpet_sample *s = malloc((size_t)c->batch * sizeof *s);
     int *ids = NULL, cap = 0, *pos = malloc((size_t)c->batch * sizeof(int)), *labels = malloc((size_t)c->batch * sizeof(int));
+    const int emr = c->method == CONPET_EMR || c->method == CONPET_EA_EMR;
     conpet_sample *mem = NULL; /* EMR's memory */
     int n_mem = 0;
+    feature_align al = {0}; /* EA-EMR's alignment and its stored memory features */
+    float *stored = NULL;
     conpet_pool pool;
     if (conpet_pool_init(&pool, d, c->replay_memory, c->seed + 77) != 0 && rc == 0) rc = cpet_fail(err, "conpet: out of memory");
     if (rc == 0 && (!sets || !s || !pos || !labels)) rc = cpet_fail(err, "conpet: out of memory");
@@ -347,7 +389,7 @@ int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_re
             break;
         long seen = 0;
         for (int u = 0; u <= t; u++) seen += d->train[u].n;
-        const int freq = c->method == CONPET_EMR && n_mem
+        const int freq = emr && n_mem
                              ? conpet_emr_replay_frequency((int)ceil(c->batches / 0.8), c->batch, d->train[t].n, c->emr_k > 0 ? c->emr_k : 5, d->offsets[t])
                              : 0;
         const double t0 = omp_get_wtime();
@@ -355,7 +397,7 @@ int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_re
         for (int b = 0; rc == 0 && b < c->batches; b++) {
             if (c->method == CONPET_STATIC) {
                 conpet_pool_draw(&pool, &rng, d, t, c->batch, s);
-            } else if (c->method == CONPET_EMR) { /* new samples and the memory repeated freq times, one multiset */
+            } else if (emr) { /* new samples and the memory repeated freq times, one multiset */
                 const long pool = (long)d->train[t].n + (long)freq * n_mem;
                 for (int i = 0; i < c->batch; i++) {
                     const long u = (long)(rng_next(&rng) % (uint64_t)pool);
@@ -382,8 +424,10 @@ int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_re
             rc = classify_train_step(m, &h, &opt, ids, pos, labels, c->batch, Tlen, c->lr, 1.0, 1, &sr, err);
             loss_sum += sr.loss;
         }
-        if (rc == 0 && c->method == CONPET_EMR) /* the memory of this task's classes, for the tasks after it */
+        const int n_old = n_mem;
+        if (rc == 0 && emr) /* the memory of this task's classes, for the tasks after it */
             rc = emr_add_memory(m, &h, d, t, c->emr_k > 0 ? c->emr_k : 5, c->seed + 5000, &mem, &n_mem, err);
+        if (rc == 0 && c->method == CONPET_EA_EMR) rc = eaemr_realign(m, &h, &al, d, mem, n_old, n_mem, &stored, c->seed + 6000 + (uint64_t)t, err);
         r->seconds[t] = omp_get_wtime() - t0;
         r->steps[t] = c->batches;
         r->loss[t] = loss_sum / c->batches;
@@ -396,9 +440,11 @@ int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_re
         }
         r->pooled[t] = n_all ? (double)correct_all / n_all : NAN;
     }
-    r->tunable = (long)ad.n_params + (long)h.n_classes * (h.hidden + 1);
+    r->tunable = (long)ad.n_params + (long)h.n_classes * (h.hidden + 1) + (h.align ? (long)al.dim * (al.dim + 1) : 0);
     adamw_free(&opt);
     class_head_free(&h);
+    feature_align_free(&al);
+    free(stored);
     lora_free(&ad);
     free(sets), free(s), free(ids), free(pos), free(labels), free(mem);
     conpet_pool_free(&pool);

@@ -79,7 +79,7 @@ typedef struct conpet_data {
     conpet_set *train, *valid, *test;  /* per task */
 } conpet_data;
 
-typedef enum { CONPET_SEQUENTIAL, CONPET_JOINT, CONPET_STATIC, CONPET_DYNAMIC, CONPET_EMR } conpet_method;
+typedef enum { CONPET_SEQUENTIAL, CONPET_JOINT, CONPET_STATIC, CONPET_DYNAMIC, CONPET_EMR, CONPET_EA_EMR } conpet_method;
 int conpet_method_parse(const char *s, conpet_method *out);
 const char *conpet_method_name(conpet_method m);
 
@@ -108,12 +108,20 @@ typedef struct {
     double *selector_acc, *oracle_acc;
 } conpet_result;
 
+/* EA-EMR's alignment fit, the reference's update_alignment_model: Adam lr 1e-4, batch 32, 20 epochs */
+#define CONPET_ALIGN_EPOCHS 20
+#define CONPET_ALIGN_BATCH 32
+#define CONPET_ALIGN_LR 1e-4f
+
 /* sequential / joint / static: one LoRA (q, k; rank, alpha) and one head that grows by each task's classes,
  * on a frozen base: sequential trains on the new task only, joint on every seen task's samples (uniform
  * over them), static on dynamic replay (half new, half old).
  * emr (EMR, the reference's policy 0): after each task a memory per class (conpet_kmeans_select on the
  * head's outputs, ceil(0.8 K) of them kept for training); later tasks draw from their new samples and the
  * memory repeated conpet_emr_replay_frequency times, uniformly over that multiset.
+ * ea-emr (EA-EMR): EMR, and after each task an alignment layer (feature_align, between the hidden state and
+ * the head) is fitted by MSE to map the model's current features of the memory to the ones stored when
+ * they were memorised; the head reads aligned features from then on, in training and at inference.
  * dynamic (Dynamic ConPET): task t gets its own LoRA and a head over its classes, trained on its samples,
  * then frozen; a selector (its own LoRA and a task-id head that grows one row per task, old rows kept) is
  * trained at every task from the second on dynamic-replay batches with cross-entropy on the task id;

@@ -11,7 +11,7 @@
 #include "method.h"
 
 static const method_param params[] = {
-    {"method", PARAM_STRING, "\"static\"", "sequential, joint (the upper bound), static (dynamic replay), dynamic or emr", 0},
+    {"method", PARAM_STRING, "\"static\"", "sequential, joint (the upper bound), static (dynamic replay), dynamic, emr or ea-emr", 0},
     {"p", PARAM_INT, "1", "the split's number in the file names ({ds}_..._p{N}_...)", 0},
     {"batches", PARAM_INT, "200", "optimizer steps per task (the same at every task)", 0},
     {"batch", PARAM_INT, "8", "samples per step", 0},
@@ -19,7 +19,7 @@ static const method_param params[] = {
     {"rank", PARAM_INT, "4", "LoRA rank on q and k (the reference's 4)", 0},
     {"alpha", PARAM_NUMBER, "8", "LoRA alpha", 0},
     {"top_k", PARAM_INT, "1", "dynamic: tasks the selector keeps", 0},
-    {"emr_k", PARAM_INT, "5", "emr: samples kept per class by K-means", 1},
+    {"emr_k", PARAM_INT, "5", "emr, ea-emr: samples kept per class by K-means", 1},
     {"replay_memory", PARAM_INT, "0", "static / dynamic: samples kept per finished task for replay (0: all of them, the reference's)", 1},
     {"max_words", PARAM_INT, "50", "training samples longer than this many words are dropped (the reference's 50)", 0},
 };
@@ -39,7 +39,7 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
                          .replay_memory = method_param_int(c, "replay_memory")};
     const char *name = json_string_value(json_object_get(c->params, "method"));
     if (!name || conpet_method_parse(name, &cfg.method) != 0)
-        return cpet_fail(err, "params.method '%s': sequential, joint, static, dynamic or emr", name ? name : "");
+        return cpet_fail(err, "params.method '%s': sequential, joint, static, dynamic, emr or ea-emr", name ? name : "");
     continual_data cd;
     if (continual_read(&cd, c->task_file, c->task_name, method_param_int(c, "p"), method_param_int(c, "max_words"), err) != 0) return -1;
     conpet_data d;
@@ -83,5 +83,5 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
     return rc;
 }
 
-const method method_conpet = {"conpet", "a class-incremental task sequence (sequential, joint, static or dynamic ConPET); task entry = the sequence",
+const method method_conpet = {"conpet", "a class-incremental task sequence (sequential, joint, EMR, EA-EMR, static or dynamic ConPET); task entry = the sequence",
                               params, (int)(sizeof params / sizeof params[0]), run, 1};
