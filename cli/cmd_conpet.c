@@ -13,9 +13,59 @@
 #include "gguf.h"
 #include "methods/conpet.h"
 
+/* the name of global class c: DIR/{ds}_tag_names_p{N}.json when there is one (the world writes it), else
+ * "tag N" */
+static void class_name(const json_t *names, const continual_data *cd, const conpet_data *d, int c, char *buf, size_t n)
+{
+    int t = 0;
+    while (c >= d->offsets[t + 1]) t++;
+    const int tag = cd->tags[t][c - d->offsets[t]];
+    const char *name = json_string_value(json_array_get(names, (size_t)tag));
+    if (name) snprintf(buf, n, "%s", name);
+    else snprintf(buf, n, "tag %d", tag);
+}
+
+/* --md: the last task's predictions class by class, from the confusion counts */
+static int write_class_table(const char *path, const char *tasks, const char *dataset, int p, const char *method, uint64_t seed,
+                             const continual_data *cd, const conpet_data *d, const conpet_result *r, cpet_err *err)
+{
+    char names_path[4200], a[256], b[256];
+    snprintf(names_path, sizeof names_path, "%s/%s_tag_names_p%d.json", tasks, dataset, p);
+    cpet_err ignored;
+    json_t *names = path_exists(names_path) ? json_read_file(names_path, &ignored) : NULL;
+    atomic_file af;
+    if (atomic_open(&af, path, err) != 0) {
+        json_decref(names);
+        return -1;
+    }
+    const int C = r->n_classes, T = r->n_tasks;
+    fprintf(af.fp, "%s on %s, seed %llu: after the last task, each class's test samples and what they were predicted as "
+                   "(pooled accuracy %.2f%%)\n\n| class | task | test samples | accuracy | predicted instead, most often |\n|---|---|---|---|---|\n",
+            method, dataset, (unsigned long long)seed, 100 * r->pooled[T - 1]);
+    for (int c = 0; c < C; c++) {
+        long n = 0, worst = -1;
+        for (int q = 0; q < C; q++) {
+            n += r->confusion[(size_t)c * C + q];
+            if (q != c && r->confusion[(size_t)c * C + q] > 0 && (worst < 0 || r->confusion[(size_t)c * C + q] > r->confusion[(size_t)c * C + worst]))
+                worst = q;
+        }
+        int t = 0;
+        while (c >= d->offsets[t + 1]) t++;
+        class_name(names, cd, d, c, a, sizeof a);
+        if (worst >= 0) class_name(names, cd, d, (int)worst, b, sizeof b);
+        fprintf(af.fp, "| %s | %d | %ld | ", a, t + 1, n);
+        if (n) fprintf(af.fp, "%.1f%% |", 100.0 * r->confusion[(size_t)c * C + c] / n);
+        else fprintf(af.fp, "- |");
+        if (worst >= 0) fprintf(af.fp, " %s (%.1f%%) |\n", b, 100.0 * r->confusion[(size_t)c * C + worst] / n);
+        else fprintf(af.fp, " - |\n");
+    }
+    json_decref(names);
+    return atomic_commit(&af, err);
+}
+
 int cmd_conpet(int argc, char **argv)
 {
-    const char *method = NULL, *tasks = NULL, *dataset = NULL, *model_dir = NULL, *out = NULL;
+    const char *method = NULL, *tasks = NULL, *dataset = NULL, *model_dir = NULL, *out = NULL, *md = NULL;
     long p = 1, batches = 200, batch = 8, rank = 4, seed = 0, threads = 0, max_words = 50, top_k = 1, emr_k = 5, replay_memory = 0;
     double lr = 1e-3, wd = 0.0, alpha = 8;
     for (int i = 1; i < argc; i++) {
@@ -24,7 +74,7 @@ int cmd_conpet(int argc, char **argv)
         if (cli_is_help(a)) {
             printf("usage: cpet conpet --method sequential|joint|static|dynamic|emr|ea-emr --tasks DIR --dataset NAME --model MODEL -o OUT.json\n"
                    "                   [--p 1] [--batches 200] [--batch 8] [--lr 1e-3] [--rank 4] [--alpha 8] [--top-k 1] [--emr-k 5]\n"
-                   "                   [--replay-memory N] [--seed 0]\n\n"
+                   "                   [--replay-memory N] [--seed 0] [--md FILE.md]\n\n"
                    "Class-incremental tuning over DIR/NAME_* in ConPET's format (cpet world --continual writes world_typing\n"
                    "and world_relation; FewNERD / FewRel files work as they are). A LoRA on q and k and a linear head over\n"
                    "the last hidden state at the [MASK] position (the prompt's end), the base frozen; every task gets the\n"
@@ -37,10 +87,12 @@ int cmd_conpet(int argc, char **argv)
                    "(--replay-memory N: replay keeps N samples per finished task, not all of them). After each task every seen\n"
                    "task's test set is scored by the argmax over all seen classes (no task id). OUT.json holds the\n"
                    "accuracy matrix, average and pooled accuracy, forgetting, backward transfer, steps and seconds per\n"
-                   "task, tunable parameters, the seed, git revision and threads.\n");
+                   "task, tunable parameters, the confusion counts after the last task, the seed, git revision and\n"
+                   "threads; --md FILE.md a table of each class's accuracy and what it is most often mistaken for.\n");
             return 0;
         }
         if (!strcmp(a, "--method")) bad = !(method = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--md")) bad = !(md = cli_value(argc, argv, &i));
         else if (!strcmp(a, "--tasks")) bad = !(tasks = cli_value(argc, argv, &i));
         else if (!strcmp(a, "--dataset")) bad = !(dataset = cli_value(argc, argv, &i));
         else if (!strcmp(a, "--model")) bad = !(model_dir = cli_value(argc, argv, &i));
@@ -106,11 +158,19 @@ int cmd_conpet(int argc, char **argv)
         json_object_set_new(j, "model", json_string(model_dir));
         json_object_set_new(j, "top_k", json_integer(c.top_k));
         json_object_set_new(j, "replay_memory", json_integer(c.replay_memory));
+        json_t *conf = json_array();
+        for (int a = 0; a < r.n_classes; a++) {
+            json_t *row = json_array();
+            for (int b = 0; b < r.n_classes; b++) json_array_append_new(row, json_integer(r.confusion[(size_t)a * r.n_classes + b]));
+            json_array_append_new(conf, row);
+        }
+        json_object_set_new(j, "confusion", conf);
         if (c.method == CONPET_DYNAMIC) {
             json_object_set_new(j, "selector_accuracy", json_real(r.selector_acc[T - 1]));
             json_object_set_new(j, "oracle_selector_pooled_accuracy", json_real(r.oracle_acc[T - 1]));
         }
-        rc = json_write_file(out, j, &err);
+        rc = md ? write_class_table(md, tasks, dataset, (int)p, conpet_method_name(c.method), c.seed, &cd, &d, &r, &err) : 0;
+        if (rc == 0) rc = json_write_file(out, j, &err);
         json_decref(j);
         if (rc == 0)
             printf("conpet %s on %s (%d tasks): average accuracy %.2f%%, pooled %.2f%%, forgetting %.2f, BWT %+.2f points, %ld tunable -> %s\n",

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "helpers.h"
 #include "methods/conpet.h"
 #include "model.h"
@@ -240,6 +241,37 @@ Test(conpet, the_harness_runs_a_task_sequence, .timeout = 300)
     json_t *steps = json_object_get(curves, "steps_per_task");
     for (size_t t = 0; t < 6; t++) cr_assert_eq(json_number_value(json_array_get(json_array_get(steps, t), 1)), 3.0, "the same budget per task");
     json_decref(rec);
+    /* the command: its confusion counts hold every test sample once, their diagonal is the pooled accuracy,
+     * and --md names each of the 12 relations */
+    snprintf(cmd, sizeof cmd, "%s conpet --method dynamic --tasks %s/seq --dataset world_relation --model %s/model --batches 2 --batch 4 "
+             "-o %s/c.json --md %s/c.md", CPET_BINARY, dir, dir, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/c.json", dir);
+    rec = json_load_file(path, 0, &je);
+    cr_assert_not_null(rec, "%s", je.text);
+    json_t *conf = json_object_get(rec, "confusion");
+    cr_assert_eq(json_array_size(conf), 12);
+    long total = 0, diag = 0;
+    for (size_t a = 0; a < 12; a++)
+        for (size_t b = 0; b < 12; b++) {
+            const long v = (long)json_integer_value(json_array_get(json_array_get(conf, a), b));
+            total += v, diag += a == b ? v : 0;
+        }
+    snprintf(path, sizeof path, "%s/seq/world_relation_split_test_dataset_p1_key.json", dir);
+    json_t *test = json_load_file(path, 0, &je);
+    long n_test = 0;
+    for (size_t t = 0; t < json_array_size(test); t++) n_test += (long)json_array_size(json_array_get(test, t));
+    cr_assert_eq(total, n_test);
+    cr_assert_float_eq((double)diag / total, json_number_value(json_object_get(rec, "pooled_accuracy")), 1e-12);
+    snprintf(path, sizeof path, "%s/c.md", dir);
+    char *md = read_whole_file(path, NULL);
+    cr_assert_not_null(md);
+    cr_assert(strstr(md, "| capital city |") && strstr(md, "| founding year |"), "%s", md);
+    int rows = 0;
+    for (const char *q = md; (q = strstr(q, "\n| ")); q++) rows++;
+    cr_assert_eq(rows, 13, "a header and 12 classes: %s", md);
+    free(md);
+    json_decref(test), json_decref(rec);
 }
 
 /* K-means picks one representative per well-separated cluster: three blobs in 2-D */

@@ -195,8 +195,9 @@ static int make_batch(const conpet_set *const *sets, const conpet_sample *s, int
     return T;
 }
 
-/* accuracy of argmax over classes [0, n_classes) on a set, one sequence at a time */
-static double set_accuracy(model *m, class_head *h, const conpet_set *set, int n_classes, long *correct_out, cpet_err *err)
+/* accuracy of argmax over classes [0, n_classes) on a set, one sequence at a time; confusion (if not NULL,
+ * [n_classes, n_classes]) counts true x predicted */
+static double set_accuracy(model *m, class_head *h, const conpet_set *set, int n_classes, long *correct_out, long *confusion, cpet_err *err)
 {
     long correct = 0;
     float *logits = malloc((size_t)h->n_classes * sizeof(float)), *f = malloc((size_t)m->cfg.hidden_size * sizeof(float));
@@ -206,7 +207,9 @@ static double set_accuracy(model *m, class_head *h, const conpet_set *set, int n
         const int pos = set->len[i] - 1;
         classify_features(m, &pos, f);
         class_head_forward(h, f, logits, 1);
-        correct += conpet_argmax(logits, n_classes) == set->label[i];
+        const int pred = conpet_argmax(logits, n_classes);
+        correct += pred == set->label[i];
+        if (confusion) confusion[(size_t)set->label[i] * n_classes + pred]++;
     }
     free(logits), free(f);
     if (correct_out) *correct_out = correct;
@@ -328,10 +331,11 @@ static int eaemr_realign(model *m, class_head *h, feature_align *al, const conpe
     return rc;
 }
 
-static int result_alloc(conpet_result *r, int T, cpet_err *err)
+static int result_alloc(conpet_result *r, int T, int C, cpet_err *err)
 {
     memset(r, 0, sizeof *r);
-    r->n_tasks = T;
+    r->n_tasks = T, r->n_classes = C;
+    r->confusion = calloc((size_t)C * C, sizeof(long));
     r->acc = malloc((size_t)T * T * sizeof(double));
     r->pooled = calloc((size_t)T, sizeof(double));
     r->seconds = calloc((size_t)T, sizeof(double));
@@ -339,7 +343,7 @@ static int result_alloc(conpet_result *r, int T, cpet_err *err)
     r->steps = calloc((size_t)T, sizeof(long));
     r->selector_acc = calloc((size_t)T, sizeof(double));
     r->oracle_acc = calloc((size_t)T, sizeof(double));
-    if (!r->acc || !r->pooled || !r->seconds || !r->loss || !r->steps || !r->selector_acc || !r->oracle_acc)
+    if (!r->confusion || !r->acc || !r->pooled || !r->seconds || !r->loss || !r->steps || !r->selector_acc || !r->oracle_acc)
         return cpet_fail(err, "conpet: out of memory");
     for (int i = 0; i < T * T; i++) r->acc[i] = NAN;
     for (int i = 0; i < T; i++) r->selector_acc[i] = r->oracle_acc[i] = NAN;
@@ -350,7 +354,7 @@ int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_re
 {
     if (c->method == CONPET_DYNAMIC) return run_dynamic(m, d, c, r, err);
     const int T = d->n_tasks;
-    if (result_alloc(r, T, err) != 0) {
+    if (result_alloc(r, T, d->offsets[T], err) != 0) {
         conpet_result_free(r);
         return -1;
     }
@@ -434,7 +438,7 @@ int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_re
         long correct_all = 0, n_all = 0;
         for (int u = 0; rc == 0 && u <= t; u++) {
             long correct;
-            r->acc[t * T + u] = set_accuracy(m, &h, &d->test[u], d->offsets[t + 1], &correct, err);
+            r->acc[t * T + u] = set_accuracy(m, &h, &d->test[u], d->offsets[t + 1], &correct, t == T - 1 ? r->confusion : NULL, err);
             if (isnan(r->acc[t * T + u]) && d->test[u].n) rc = -1;
             correct_all += correct, n_all += d->test[u].n;
         }
@@ -454,7 +458,7 @@ int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_re
 
 void conpet_result_free(conpet_result *r)
 {
-    free(r->acc), free(r->pooled), free(r->seconds), free(r->loss), free(r->steps), free(r->selector_acc), free(r->oracle_acc);
+    free(r->confusion), free(r->acc), free(r->pooled), free(r->seconds), free(r->loss), free(r->steps), free(r->selector_acc), free(r->oracle_acc);
     memset(r, 0, sizeof *r);
 }
 
@@ -499,7 +503,7 @@ static void head_logits(model *m, const class_head *h, int pos, float *f, float 
 static int run_dynamic(model *m, const conpet_data *d, const conpet_config *c, conpet_result *r, cpet_err *err)
 {
     const int T = d->n_tasks, k_top = c->top_k > 0 ? c->top_k : 1, Cmax = d->offsets[T];
-    if (result_alloc(r, T, err) != 0) {
+    if (result_alloc(r, T, d->offsets[T], err) != 0) {
         conpet_result_free(r);
         return -1;
     }
@@ -601,7 +605,9 @@ static int run_dynamic(model *m, const conpet_data *d, const conpet_config *c, c
                 }
                 if (rc != 0) break;
                 conpet_combine_logits(chosen, k, d->offsets, t + 1, (const float *const *)mod_logits, combined);
-                correct += conpet_argmax(combined, d->offsets[t + 1]) == set->label[i];
+                const int pred = conpet_argmax(combined, d->offsets[t + 1]);
+                correct += pred == set->label[i];
+                if (t == T - 1) r->confusion[(size_t)set->label[i] * Cmax + pred]++;
                 const int oracle[1] = {u};
                 conpet_combine_logits(oracle, 1, d->offsets, t + 1, (const float *const *)mod_logits, combined);
                 oracle_right += conpet_argmax(combined, d->offsets[t + 1]) == set->label[i];

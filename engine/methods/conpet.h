@@ -106,6 +106,10 @@ typedef struct {
     /* dynamic: the selector's task-id accuracy over all seen test samples after each task, and the accuracy
      * an oracle selector (the true task) would give: the upper bound of the routing */
     double *selector_acc, *oracle_acc;
+    /* after the last task, over every test sample: [n_classes, n_classes] counts, row the true global
+     * class, column the predicted one */
+    int n_classes;
+    long *confusion;
 } conpet_result;
 
 /* EA-EMR's alignment fit, the reference's update_alignment_model: Adam lr 1e-4, batch 32, 20 epochs */
