@@ -26,7 +26,7 @@ static void class_name(const json_t *names, const continual_data *cd, const conp
 }
 
 /* --md: the last task's predictions class by class, from the confusion counts */
-static int write_class_table(const char *path, const char *tasks, const char *dataset, int p, const char *method, uint64_t seed,
+static int write_class_table(const char *path, const char *tasks, const char *dataset, int p, const char *method, uint64_t seed, const char *split,
                              const continual_data *cd, const conpet_data *d, const conpet_result *r, cpet_err *err)
 {
     char names_path[4200], a[256], b[256];
@@ -39,9 +39,9 @@ static int write_class_table(const char *path, const char *tasks, const char *da
         return -1;
     }
     const int C = r->n_classes, T = r->n_tasks;
-    fprintf(af.fp, "%s on %s, seed %llu: after the last task, each class's test samples and what they were predicted as "
-                   "(pooled accuracy %.2f%%)\n\n| class | task | test samples | accuracy | predicted instead, most often |\n|---|---|---|---|---|\n",
-            method, dataset, (unsigned long long)seed, 100 * r->pooled[T - 1]);
+    fprintf(af.fp, "%s on %s, seed %llu: after the last task, each class's %s samples and what they were predicted as "
+                   "(pooled accuracy %.2f%%)\n\n| class | task | %s samples | accuracy | predicted instead, most often |\n|---|---|---|---|---|\n",
+            method, dataset, (unsigned long long)seed, split, 100 * r->pooled[T - 1], split);
     for (int c = 0; c < C; c++) {
         long n = 0, worst = -1;
         for (int q = 0; q < C; q++) {
@@ -65,7 +65,7 @@ static int write_class_table(const char *path, const char *tasks, const char *da
 
 int cmd_conpet(int argc, char **argv)
 {
-    const char *method = NULL, *tasks = NULL, *dataset = NULL, *model_dir = NULL, *out = NULL, *md = NULL;
+    const char *method = NULL, *tasks = NULL, *dataset = NULL, *model_dir = NULL, *out = NULL, *md = NULL, *eval_split = "test";
     long p = 1, batches = 200, batch = 8, rank = 4, seed = 0, threads = 0, max_words = 50, top_k = 1, emr_k = 5, replay_memory = 0;
     double lr = 1e-3, wd = 0.0, alpha = 8;
     for (int i = 1; i < argc; i++) {
@@ -74,7 +74,7 @@ int cmd_conpet(int argc, char **argv)
         if (cli_is_help(a)) {
             printf("usage: cpet conpet --method sequential|joint|static|dynamic|emr|ea-emr --tasks DIR --dataset NAME --model MODEL -o OUT.json\n"
                    "                   [--p 1] [--batches 200] [--batch 8] [--lr 1e-3] [--rank 4] [--alpha 8] [--top-k 1] [--emr-k 5]\n"
-                   "                   [--replay-memory N] [--seed 0] [--md FILE.md]\n\n"
+                   "                   [--replay-memory N] [--seed 0] [--md FILE.md] [--eval-split test|valid|train]\n\n"
                    "Class-incremental tuning over DIR/NAME_* in ConPET's format (cpet world --continual writes world_typing\n"
                    "and world_relation; FewNERD / FewRel files work as they are). A LoRA on q and k and a linear head over\n"
                    "the last hidden state at the [MASK] position (the prompt's end), the base frozen; every task gets the\n"
@@ -88,11 +88,13 @@ int cmd_conpet(int argc, char **argv)
                    "task's test set is scored by the argmax over all seen classes (no task id). OUT.json holds the\n"
                    "accuracy matrix, average and pooled accuracy, forgetting, backward transfer, steps and seconds per\n"
                    "task, tunable parameters, the confusion counts after the last task, the seed, git revision and\n"
-                   "threads; --md FILE.md a table of each class's accuracy and what it is most often mistaken for.\n");
+                   "threads; --md FILE.md a table of each class's accuracy and what it is most often mistaken for.\n"
+                   "--eval-split valid|train scores that split instead of test (train: does the method fit what it saw?).\n");
             return 0;
         }
         if (!strcmp(a, "--method")) bad = !(method = cli_value(argc, argv, &i));
         else if (!strcmp(a, "--md")) bad = !(md = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--eval-split")) bad = !(eval_split = cli_value(argc, argv, &i));
         else if (!strcmp(a, "--tasks")) bad = !(tasks = cli_value(argc, argv, &i));
         else if (!strcmp(a, "--dataset")) bad = !(dataset = cli_value(argc, argv, &i));
         else if (!strcmp(a, "--model")) bad = !(model_dir = cli_value(argc, argv, &i));
@@ -116,6 +118,8 @@ int cmd_conpet(int argc, char **argv)
     conpet_config c = {.batches = (int)batches, .batch = (int)batch, .lr = (float)lr, .weight_decay = (float)wd, .lora_rank = (int)rank,
                        .lora_alpha = (float)alpha, .seed = (uint64_t)seed, .top_k = (int)top_k, .emr_k = (int)emr_k, .replay_memory = (int)replay_memory};
     if (!method || !tasks || !dataset || !model_dir || !out) return cli_error("conpet: --method, --tasks, --dataset, --model and -o are required");
+    if (strcmp(eval_split, "test") && strcmp(eval_split, "valid") && strcmp(eval_split, "train"))
+        return cli_error("conpet: --eval-split '%s': test, valid or train", eval_split);
     if (conpet_method_parse(method, &c.method) != 0) return cli_error("conpet: --method '%s': sequential, joint, static, dynamic, emr or ea-emr", method);
     if (threads) engine_set_threads((int)threads);
     cpet_err err;
@@ -132,7 +136,11 @@ int cmd_conpet(int argc, char **argv)
     conpet_data d = {0};
     if (rc == 0) rc = continual_tokenize(&cd, &tok, m.cfg.bos_token_id, m.cfg.max_position_embeddings, &d, &err);
     conpet_result r = {0};
+    conpet_set *test_sets = d.test; /* --eval-split scores another split in the test set's place */
+    if (!strcmp(eval_split, "valid")) d.test = d.valid;
+    if (!strcmp(eval_split, "train")) d.test = d.train;
     if (rc == 0) rc = conpet_run(&m, &d, &c, &r, &err);
+    d.test = test_sets;
     if (rc == 0) {
         json_t *matrix = json_array(), *per_task = json_array();
         for (int t = 0; t < T; t++) {
@@ -158,6 +166,7 @@ int cmd_conpet(int argc, char **argv)
         json_object_set_new(j, "model", json_string(model_dir));
         json_object_set_new(j, "top_k", json_integer(c.top_k));
         json_object_set_new(j, "replay_memory", json_integer(c.replay_memory));
+        json_object_set_new(j, "eval_split", json_string(eval_split));
         json_t *conf = json_array();
         for (int a = 0; a < r.n_classes; a++) {
             json_t *row = json_array();
@@ -169,7 +178,7 @@ int cmd_conpet(int argc, char **argv)
             json_object_set_new(j, "selector_accuracy", json_real(r.selector_acc[T - 1]));
             json_object_set_new(j, "oracle_selector_pooled_accuracy", json_real(r.oracle_acc[T - 1]));
         }
-        rc = md ? write_class_table(md, tasks, dataset, (int)p, conpet_method_name(c.method), c.seed, &cd, &d, &r, &err) : 0;
+        rc = md ? write_class_table(md, tasks, dataset, (int)p, conpet_method_name(c.method), c.seed, eval_split, &cd, &d, &r, &err) : 0;
         if (rc == 0) rc = json_write_file(out, j, &err);
         json_decref(j);
         if (rc == 0)

@@ -263,6 +263,22 @@ Test(conpet, the_harness_runs_a_task_sequence, .timeout = 300)
     for (size_t t = 0; t < json_array_size(test); t++) n_test += (long)json_array_size(json_array_get(test, t));
     cr_assert_eq(total, n_test);
     cr_assert_float_eq((double)diag / total, json_number_value(json_object_get(rec, "pooled_accuracy")), 1e-12);
+    /* --eval-split train: the confusion covers the training samples instead */
+    snprintf(cmd, sizeof cmd, "%s conpet --method sequential --tasks %s/seq --dataset world_relation --model %s/model --batches 1 --batch 2 "
+             "--eval-split train -o %s/ct.json", CPET_BINARY, dir, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/ct.json", dir);
+    json_t *rt = json_load_file(path, 0, &je);
+    cr_assert_not_null(rt, "%s", je.text);
+    long total_train = 0, n_train = 0;
+    json_t *conf_t = json_object_get(rt, "confusion");
+    for (size_t a = 0; a < 12; a++)
+        for (size_t b = 0; b < 12; b++) total_train += (long)json_integer_value(json_array_get(json_array_get(conf_t, a), b));
+    snprintf(path, sizeof path, "%s/seq/world_relation_split_train_dataset_p1_key.json", dir);
+    json_t *train = json_load_file(path, 0, &je);
+    for (size_t t = 0; t < json_array_size(train); t++) n_train += (long)json_array_size(json_array_get(train, t));
+    cr_assert_eq(total_train, n_train - json_integer_value(json_object_get(rt, "dropped_long_train_samples")));
+    json_decref(rt), json_decref(train);
     snprintf(path, sizeof path, "%s/c.md", dir);
     char *md = read_whole_file(path, NULL);
     cr_assert_not_null(md);

@@ -9,12 +9,12 @@ set tmargin 2
 set lmargin 28
 set xlabel 'backward_transfer (higher is better)'
 if (!exists("outbase")) outbase = "plot"
-set terminal pngcairo size 960,488 noenhanced font ",10"
+set terminal pngcairo size 960,536 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
 set title 'world_typing: backward_transfer (3 seeds); axis zoomed, not from 0; dashed: sequential'
 set xrange [-1.12145492:0.503191126]
-set yrange [0.4:6.6]
+set yrange [0.4:7.6]
 unset arrow
 unset label
 set arrow from -0.833029444, graph 0 to -0.833029444, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
@@ -24,7 +24,7 @@ plot 'bars_backward_transfer.dat' index 0 using (-1.12145492):1:(-1.12145492):3:
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_relation: backward_transfer (3 seeds); axis zoomed, not from 0; dashed: sequential'
 set xrange [-1.23308175:0.40624428]
-set yrange [0.4:6.6]
+set yrange [0.4:7.6]
 unset arrow
 unset label
 set arrow from -0.814632937, graph 0 to -0.814632937, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
@@ -34,12 +34,12 @@ plot 'bars_backward_transfer.dat' index 1 using (-1.23308175):1:(-1.23308175):3:
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
 unset output
-set terminal svg size 960,488 noenhanced font ",10"
+set terminal svg size 960,536 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
 set title 'world_typing: backward_transfer (3 seeds); axis zoomed, not from 0; dashed: sequential'
 set xrange [-1.12145492:0.503191126]
-set yrange [0.4:6.6]
+set yrange [0.4:7.6]
 unset arrow
 unset label
 set arrow from -0.833029444, graph 0 to -0.833029444, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
@@ -49,7 +49,7 @@ plot 'bars_backward_transfer.dat' index 0 using (-1.12145492):1:(-1.12145492):3:
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_relation: backward_transfer (3 seeds); axis zoomed, not from 0; dashed: sequential'
 set xrange [-1.23308175:0.40624428]
-set yrange [0.4:6.6]
+set yrange [0.4:7.6]
 unset arrow
 unset label
 set arrow from -0.814632937, graph 0 to -0.814632937, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front

@@ -9,12 +9,12 @@ set tmargin 2
 set lmargin 28
 set xlabel 'tunable_params (lower is better)'
 if (!exists("outbase")) outbase = "plot"
-set terminal pngcairo size 960,488 noenhanced font ",10"
+set terminal pngcairo size 960,536 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
 set title 'world_typing: tunable_params (3 seeds); dashed: sequential'
 set xrange [0:233171.6]
-set yrange [0.4:6.6]
+set yrange [0.4:7.6]
 unset arrow
 unset label
 set arrow from 30242, graph 0 to 30242, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
@@ -24,7 +24,7 @@ plot 'bars_tunable_params.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:y
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_relation: tunable_params (3 seeds); dashed: sequential'
 set xrange [0:224973.3]
-set yrange [0.4:6.6]
+set yrange [0.4:7.6]
 unset arrow
 unset label
 set arrow from 24588, graph 0 to 24588, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
@@ -34,12 +34,12 @@ plot 'bars_tunable_params.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:y
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
 unset output
-set terminal svg size 960,488 noenhanced font ",10"
+set terminal svg size 960,536 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
 set title 'world_typing: tunable_params (3 seeds); dashed: sequential'
 set xrange [0:233171.6]
-set yrange [0.4:6.6]
+set yrange [0.4:7.6]
 unset arrow
 unset label
 set arrow from 30242, graph 0 to 30242, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
@@ -49,7 +49,7 @@ plot 'bars_tunable_params.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:y
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_relation: tunable_params (3 seeds); dashed: sequential'
 set xrange [0:224973.3]
-set yrange [0.4:6.6]
+set yrange [0.4:7.6]
 unset arrow
 unset label
 set arrow from 24588, graph 0 to 24588, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
