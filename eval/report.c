@@ -168,7 +168,7 @@ static int examples_behind(const char *run_dir, const json_t *rec, const char *m
 
 static int build_table(table *t, const run_view *v, const metric_view *o, report_summary *sum, cpet_err *err)
 {
-    sum->used = sum->failed = sum->missing = 0;
+    sum->used = sum->failed = sum->missing = sum->not_applicable = 0;
     sum->stale = v->stale;
     for (int k = 0; k < v->n_cells; k++) {
         const json_t *r = v->latest[k];
@@ -182,8 +182,10 @@ static int build_table(table *t, const run_view *v, const metric_view *o, report
             continue;
         }
         json_t *metrics = json_object_get(r, "metrics"), *value = json_object_get(metrics, o->metric);
-        if (!json_is_number(value))
-            return cpet_fail(err, "report: cell %d (%s) has no metric '%s'", v->cells[k].index, v->cells[k].key, o->metric);
+        if (!json_is_number(value)) { /* a metric only some methods report (e.g. a selector's accuracy): blank */
+            sum->not_applicable++;
+            continue;
+        }
         table_cell *c = &t->cell[v->row[k]][v->col[k]];
         if (c->n == MAX_SEEDS) return cpet_fail(err, "report: more than %d seeds", MAX_SEEDS);
         c->recs[c->n] = r;
@@ -192,6 +194,8 @@ static int build_table(table *t, const run_view *v, const metric_view *o, report
         if (!c->n_examples) c->n_examples = examples_behind(v->run_dir, r, o->metric);
         sum->used++;
     }
+    if (!sum->used && sum->not_applicable)
+        return cpet_fail(err, "report: no record has the metric '%s' (%d records without it)", o->metric, sum->not_applicable);
     for (int a = 0; a < t->n_rows; a++) {
         double total = 0;
         int complete = 1;
@@ -594,6 +598,7 @@ static void records_line(FILE *f, const report_summary *sum)
     fprintf(f, "%d records used", sum->used);
     if (sum->failed) fprintf(f, ", %d failed cells", sum->failed);
     if (sum->missing) fprintf(f, ", %d cells not run", sum->missing);
+    if (sum->not_applicable) fprintf(f, ", %d without this metric (blank)", sum->not_applicable);
     fprintf(f, sum->stale ? ", %d stale records ignored (configs not in this spec)" : ", no stale records", sum->stale);
     fprintf(f, ".\n");
 }
@@ -808,21 +813,26 @@ int report_render_view(run_view *view, const table *layout, const char *out_dir,
         t->baseline = baseline;
         rc = build_table(t, view, v, sum, err);
         if (rc == 0 && sum->used == 0) rc = cpet_fail(err, "%s: no successful records of this spec's cells to report", run_dir);
-        if (rc == 0 && baseline >= 0) rc = compare_with_baseline(t, v, run_dir, o->resamples > 0 ? o->resamples : BOOTSTRAP_RESAMPLES, err);
+        if (rc == 0 && t->baseline >= 0) { /* a metric the baseline does not report: no paired section */
+            int has = 0;
+            for (int b = 0; b < t->n_cols; b++) has |= t->cell[t->baseline][b].n > 0;
+            if (!has) t->baseline = -1;
+        }
+        if (rc == 0 && t->baseline >= 0) rc = compare_with_baseline(t, v, run_dir, o->resamples > 0 ? o->resamples : BOOTSTRAP_RESAMPLES, err);
         if (rc == 0) snprintf(path, sizeof path, "%s/table%s.csv", out_dir, v->suffix), rc = write_csv(t, path, err);
         if (rc == 0) snprintf(path, sizeof path, "%s/table%s.json", out_dir, v->suffix), rc = write_json(t, v, sum, view->s.hash, path, err);
         if (rc == 0) snprintf(path, sizeof path, "%s/table%s.md", out_dir, v->suffix), rc = write_markdown(t, v, sum, view->s.heldout, path, err);
-        if (rc == 0 && baseline >= 0)
+        if (rc == 0 && t->baseline >= 0)
             snprintf(path, sizeof path, "%s/paired%s.csv", out_dir, v->suffix), rc = write_paired_csv(t, path, err);
         if (rc == 0 && !sum->plots_skipped) rc = plot_bars(t, v, out_dir, err);
-        if (rc == 0 && !sum->plots_skipped && baseline >= 0) rc = plot_paired(t, v, out_dir, err);
+        if (rc == 0 && !sum->plots_skipped && t->baseline >= 0) rc = plot_paired(t, v, out_dir, err);
         if (rc == 0 && k == 0 && !sum->plots_skipped) rc = plot_curves(t, o->overlay, out_dir, curves, err);
         if (rc == 0 && k == 0 && !sum->plots_skipped && o->overlay) rc = plot_overlay(t, o->overlay, out_dir, curves, err);
         if (rc == 0 && k == 0 && !sum->plots_skipped && o->by_index) rc = plot_by_index(t, o->by_index, out_dir, curves, err);
         if (rc == 0) {
             fprintf(idx, "\n## %s\n\n- [table (Markdown)](table%s.md) · [CSV](table%s.csv) · [JSON](table%s.json)", metrics[k],
                     v->suffix, v->suffix, v->suffix);
-            if (baseline >= 0) fprintf(idx, " · paired differences: [CSV](paired%s.csv)", v->suffix);
+            if (t->baseline >= 0) fprintf(idx, " · paired differences: [CSV](paired%s.csv)", v->suffix);
             fputc('\n', idx);
             if (!sum->plots_skipped)
                 fprintf(idx, "- [bar chart (PNG)](bars%s.png) · [SVG](bars%s.svg) · [script](bars%s.gp)\n", v->suffix, v->suffix, v->suffix);

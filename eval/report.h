@@ -35,6 +35,7 @@ typedef struct {
 
 typedef struct {
     int used, failed, stale, missing;
+    int not_applicable; /* records without the metric (a method that does not report it): left blank */
     int plots_skipped;
 } report_summary;
 

@@ -418,6 +418,50 @@ Test(report, without_gnuplot_tables_are_written_and_plots_skipped)
     cr_assert_eq(access(path, F_OK), -1);
 }
 
+/* A metric only one method reports (Dynamic ConPET's selector accuracy): its rows are filled, the others
+ * left blank and counted, with no paired section when the baseline lacks it; a metric no record has fails. */
+Test(report, a_metric_only_some_methods_report_is_blank_elsewhere, .timeout = 60)
+{
+    char dir[256], cmd[2048], out[4096], path[600];
+    make_temp_dir(dir, sizeof dir);
+    write_records(dir);
+    snprintf(path, sizeof path, "%s/records.jsonl", dir);
+    json_t *lines = json_array();
+    FILE *fp = fopen(path, "r");
+    char line[8192];
+    while (fgets(line, sizeof line, fp)) {
+        json_t *r = json_loads(line, 0, NULL);
+        cr_assert_not_null(r);
+        const char *name = json_string_value(json_object_get(json_object_get(json_object_get(r, "cell"), "method"), "name"));
+        if (name && !strcmp(name, "lora"))
+            json_object_set_new(json_object_get(r, "metrics"), "selector", json_real(0.5 + 0.1 * (double)json_integer_value(json_object_get(r, "seed"))));
+        json_array_append_new(lines, r);
+    }
+    fclose(fp);
+    fp = fopen(path, "w");
+    for (size_t i = 0; i < json_array_size(lines); i++) {
+        char *text = json_dumps(json_array_get(lines, i), JSON_COMPACT);
+        fprintf(fp, "%s\n", text);
+        free(text);
+    }
+    fclose(fp);
+    json_decref(lines);
+    snprintf(cmd, sizeof cmd, "%s report %s -o %s/rep --metric acc,selector --baseline zero-shot", CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/rep/table_selector.md", dir);
+    char *text = read_all(path, NULL);
+    cr_assert(strstr(text, "| zero-shot | – | – | – |"), "%s", text);
+    cr_assert(strstr(text, "**0.6000 ± 0.2484**"), "mean of 0.5, 0.6, 0.7: %s", text);
+    cr_assert(strstr(text, "6 records used, 6 without this metric (blank)"), "%s", text);
+    cr_assert_null(strstr(text, "Difference to"), "the baseline has no selector values: no paired section: %s", text);
+    free(text);
+    snprintf(path, sizeof path, "%s/rep/paired_selector.csv", dir);
+    cr_assert_neq(access(path, F_OK), 0);
+    snprintf(cmd, sizeof cmd, "%s report %s -o %s/rep2 --metric acc,selectr", CPET_BINARY, dir, dir);
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
+    cr_assert(strstr(out, "no record has the metric 'selectr'"), "%s", out);
+}
+
 Test(report, stale_records_of_an_earlier_config_are_ignored_not_pooled)
 {
     /* what pooled 6 records into each LoRA cell of a 3-seed spec: the same labels, an earlier config */
