@@ -105,7 +105,7 @@ int cell_run(const spec *s, const cell *c, const char *run_dir, json_t *result, 
         return -1;
     }
     task_set train = {0}, eval = {0};
-    method_result r = {json_object(), json_object(), json_array(), 0};
+    method_result r = {json_object(), json_object(), json_array(), 0, NULL};
     json_t *heldout_docs = json_array();
     const char *split = strcmp(c->task->eval_split, "all") == 0 ? NULL : c->task->eval_split;
     int rc = apply_compression(s, c, &m, &t, err);
@@ -149,6 +149,7 @@ int cell_run(const spec *s, const cell *c, const char *run_dir, json_t *result, 
     if (rc == 0) {
         json_object_set(result, "metrics", r.metrics);
         json_object_set(result, "curves", r.curves);
+        if (r.curve_x) json_object_set_new(result, "curve_x", json_string(r.curve_x));
         json_object_set_new(result, "tokens", json_integer(r.tokens));
     }
     json_decref(r.metrics);

@@ -41,11 +41,13 @@ typedef struct {
 } method_cell;
 
 /* What it returns: metrics (numbers by name), curves (name -> [[x, y], ...]), per-example outputs (one
- * object per eval example: id, prediction, correct, scores, ...), tokens processed (for tokens/s).
+ * object per eval example: id, prediction, correct, scores, ...), tokens processed (for tokens/s), and
+ * what the curves' x is (NULL: training steps; e.g. "tasks seen"), which plots name their axis by.
  * The caller creates the three JSON containers; the method fills them. */
 typedef struct {
     json_t *metrics, *curves, *examples;
     long tokens;
+    const char *curve_x;
 } method_result;
 
 typedef struct method {

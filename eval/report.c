@@ -43,10 +43,12 @@ const char *format_grouped(char *buf, size_t n, double v, int decimals)
 
 int metric_lower_is_better(const char *metric)
 {
-    static const char *const lower[] = {"perplexity", "ppl", "bytes", "loss", "seconds", "_s", "rss", "forgetting", "tunable", NULL};
+    static const char *const lower[] = {"perplexity", "ppl", "bytes", "loss", "seconds", "rss", "forgetting", "tunable", NULL};
+    if (strstr(metric, "per_s")) return 0; /* a rate */
     for (int i = 0; lower[i]; i++)
-        if (strstr(metric, lower[i]) && !strstr(metric, "per_s")) return 1;
-    return 0;
+        if (strstr(metric, lower[i])) return 1;
+    const size_t n = strlen(metric); /* a time in seconds: "wall_s", not "oracle_selector" */
+    return n >= 2 && !strcmp(metric + n - 2, "_s");
 }
 
 /* ---- which records count ---- */

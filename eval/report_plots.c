@@ -367,11 +367,14 @@ int plot_curves(const table *t, const char *skip, const char *out_dir, json_t *m
             FILE *f = open_atomic(&af, out_dir, base, "dat", err);
             if (!f) return -1;
             int blocks = 0;
-            char titles[8192] = "", colours[2048] = "";
+            char titles[8192] = "", colours[2048] = "", xlabel[128];
+            gnuplot_quote(xlabel, sizeof xlabel, "step");
             for (int a = 0; a < t->n_rows; a++) {
                 static double xs[4096], ys[4096];
                 const int npts = mean_curve(&t->cell[a][b], names[q], xs, ys, 4096);
                 if (!npts) continue;
+                const char *x = json_string_value(json_object_get(t->cell[a][b].recs[0], "curve_x")); /* the method's x */
+                if (x) gnuplot_quote(xlabel, sizeof xlabel, x);
                 fprintf(f, "%s# %s\n", blocks ? "\n\n" : "", t->rows[a].label);
                 for (int p = 0; p < npts; p++) fprintf(f, "%g\t%.6g\n", xs[p], ys[p]);
                 char title[600];
@@ -390,7 +393,7 @@ int plot_curves(const table *t, const char *skip, const char *out_dir, json_t *m
             if (!(f = open_atomic(&af, out_dir, base, "gp", err))) return -1;
             fprintf(f, "# cpet report: %s on %s (mean over seeds), from %s.dat\n", names[q], t->cols[b], base);
             fprintf(f, "array titles[%d] = [%s]\narray colours[%d] = [%s]\n", blocks, titles, blocks, colours);
-            fprintf(f, "set xlabel \"step\"\nset ylabel \"%s\"\nset key outside right top\nset grid\n", names[q]);
+            fprintf(f, "set xlabel %s\nset ylabel \"%s\"\nset key outside right top\nset grid\n", xlabel, names[q]);
             char plot[600];
             snprintf(plot, sizeof plot,
                      "plot for [i=1:%d] '%s.dat' index i-1 using 1:2 with lines lw 2 lc rgb colours[i] title titles[i]", blocks, base);

@@ -238,6 +238,7 @@ Test(conpet, the_harness_runs_a_task_sequence, .timeout = 300)
     cr_assert(avg >= 0 && avg <= 1, "%g", avg);
     cr_assert(json_is_number(json_object_get(m, "forgetting")) && json_is_integer(json_object_get(m, "tunable_params")));
     cr_assert_eq(json_array_size(json_object_get(curves, "average_accuracy")), 6, "one point per task");
+    cr_assert_str_eq(json_string_value(json_object_get(rec, "curve_x")), "tasks seen", "the plots' x axis");
     json_t *steps = json_object_get(curves, "steps_per_task");
     for (size_t t = 0; t < 6; t++) cr_assert_eq(json_number_value(json_array_get(json_array_get(steps, t), 1)), 3.0, "the same budget per task");
     json_decref(rec);

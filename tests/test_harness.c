@@ -16,6 +16,7 @@
 #include "lora.h"
 #include "method.h"
 #include "recovery.h"
+#include "report.h"
 #include "tensor.h"
 #include "fileio.h"
 #include "spec.h"
@@ -416,6 +417,17 @@ Test(report, without_gnuplot_tables_are_written_and_plots_skipped)
     cr_assert_eq(access(path, F_OK), 0);
     snprintf(path, sizeof path, "%s/rep/bars.png", dir);
     cr_assert_eq(access(path, F_OK), -1);
+}
+
+/* Which way a metric is better, by its name: times ("_s" at the end) and losses lower, rates and accuracies
+ * higher, whatever else the name contains */
+Test(report, the_direction_of_a_metric)
+{
+    cr_assert(metric_lower_is_better("perplexity") && metric_lower_is_better("wall_s") && metric_lower_is_better("forgetting"));
+    cr_assert(metric_lower_is_better("train_loss") && metric_lower_is_better("tunable_params"));
+    cr_assert(!metric_lower_is_better("forward_tokens_per_s") && !metric_lower_is_better("acc"));
+    cr_assert(!metric_lower_is_better("oracle_selector_pooled_accuracy"), "'e_s' inside a name is not a time in seconds");
+    cr_assert(!metric_lower_is_better("selector_accuracy"));
 }
 
 /* A metric only one method reports (Dynamic ConPET's selector accuracy): its rows are filled, the others
@@ -911,7 +923,7 @@ Test(errors, report_scatter_pretrain_decode_and_lm_head_bad_input, .timeout = 60
     snprintf(cmd, sizeof cmd, "%s report %s -o %s/rep --scatter acc", CPET_BINARY, dir, dir);
     expect_cli_error(cmd, "--scatter 'acc': expected METRIC,METRIC");
     snprintf(cmd, sizeof cmd, "%s report %s -o %s/rep --scatter acc,bytes", CPET_BINARY, dir, dir);
-    expect_cli_error(cmd, "has no metric 'bytes'");
+    expect_cli_error(cmd, "no record has the metric 'bytes'");
     snprintf(path, sizeof path, "%s/other.json", dir);
     write_text(path, "{\"bench\": \"engine\"}");
     snprintf(cmd, sizeof cmd, "%s report --pretrain %s -o %s/pre", CPET_BINARY, path, dir);

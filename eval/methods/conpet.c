@@ -67,6 +67,8 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
             json_object_set_new(r->curves, "pooled_accuracy", curve_of(res.pooled, T));
             json_object_set_new(r->curves, "seconds_per_task", curve_of(res.seconds, T));
             json_object_set_new(r->curves, "steps_per_task", curve_of(steps, T));
+            if (cfg.method == CONPET_DYNAMIC) json_object_set_new(r->curves, "selector_accuracy", curve_of(res.selector_acc, T));
+            r->curve_x = "tasks seen";
         }
         json_t *matrix = json_array();
         for (int t = 0; t < T; t++) {
