@@ -4,24 +4,28 @@
 
 #include "cli.h"
 #include "continual.h"
+#include "editing.h"
+#include "fileio.h"
 #include "world.h"
 
 int cmd_world(int argc, char **argv)
 {
     long seed = 0;
-    int continual_only = 0;
+    int continual_only = 0, editing_only = 0;
     const char *out = NULL;
     world_sizes sizes = world_default_sizes();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int bad = 0;
         if (cli_is_help(a)) {
-            printf("usage: cpet world [--seed S] [--scale K] [--continual] -o DIR\n"
+            printf("usage: cpet world [--seed S] [--scale K] [--continual | --editing] -o DIR\n"
                    "Generates the synthetic world: %d relations over countries, cities, people, companies and\n"
                    "rivers (default %d/%d/%d/%d/%d, times --scale), written as corpus_train.txt, corpus_heldout.txt,\n"
                    "entities.jsonl, tasks/*.jsonl and world.json. Same seed, same bytes.\n"
                    "--continual writes only the class-incremental sequences, in ConPET's format (world_typing:\n"
-                   "34 entity types in 6 tasks; world_relation: 12 relations in 6 tasks), into DIR.\n",
+                   "34 entity types in 6 tasks; world_relation: 12 relations in 6 tasks), into DIR.\n"
+                   "--editing writes only DIR/editing.jsonl: a counterfactual edit of every fact with in-scope,\n"
+                   "hard out-of-scope and two-hop questions (datasets/README.md).\n",
                    world_n_relations, sizes.n_per_type[0], sizes.n_per_type[1], sizes.n_per_type[2],
                    sizes.n_per_type[3], sizes.n_per_type[4]);
             return 0;
@@ -33,18 +37,31 @@ int cmd_world(int argc, char **argv)
             for (int t = 0; !bad && t < N_ENTITY_TYPES; t++) sizes.n_per_type[t] *= (int)k;
         } else if (strcmp(a, "-o") == 0) bad = !(out = cli_value(argc, argv, &i));
         else if (strcmp(a, "--continual") == 0) continual_only = 1;
+        else if (strcmp(a, "--editing") == 0) editing_only = 1;
         else return cli_error("world: unknown option %s", a);
         if (bad) return 1;
     }
     if (!out) return cli_error("world: -o DIR is required");
+    if (continual_only && editing_only) return cli_error("world: --continual and --editing write different things: one at a time");
     world w;
     cpet_err err;
-    if (world_generate(&w, (uint64_t)seed, sizes, &err) != 0 ||
-        (continual_only ? continual_write_world(&w, out, (uint64_t)seed, &err) : world_write(&w, out, &err)) != 0) {
+    int rc = world_generate(&w, (uint64_t)seed, sizes, &err);
+    if (rc == 0 && continual_only) rc = continual_write_world(&w, out, (uint64_t)seed, &err);
+    else if (rc == 0 && editing_only) {
+        edit_set es;
+        char path[4200];
+        snprintf(path, sizeof path, "%s/editing.jsonl", out);
+        if ((rc = make_dirs(out, &err)) == 0 && (rc = editing_build(&w, (uint64_t)seed, &es, &err)) == 0) {
+            rc = editing_write(&es, path, &err);
+            edit_set_free(&es);
+        }
+    } else if (rc == 0) rc = world_write(&w, out, &err);
+    if (rc != 0) {
         world_free(&w);
         return cli_report(&err);
     }
-    fprintf(stderr, "world seed %ld: %d entities -> %s%s\n", seed, w.n_entities, out, continual_only ? " (class-incremental sequences)" : "");
+    fprintf(stderr, "world seed %ld: %d entities -> %s%s\n", seed, w.n_entities, out,
+            continual_only ? " (class-incremental sequences)" : editing_only ? " (editing cases)" : "");
     world_free(&w);
     return 0;
 }

@@ -179,13 +179,6 @@ typedef struct {
     json_t *split[3]; /* train, valid, test: [[sample...] per task] */
 } seq_files;
 
-static int relation_index(const char *name)
-{
-    for (int r = 0; r < world_n_relations; r++)
-        if (!strcmp(world_relations[r].name, name)) return r;
-    return -1;
-}
-
 /* classes shuffled into n_tasks tasks of near-equal size: task_of[class] */
 static void split_classes(int n_classes, int n_tasks, uint64_t seed, int *task_of, json_t *tags)
 {
@@ -239,7 +232,7 @@ int continual_write_world(const world *w, const char *dir, uint64_t seed, cpet_e
     int first[4], n_classes = 0;
     json_t *names = json_array();
     for (int k = 0; k < 4; k++) {
-        const relation_def *d = &world_relations[relation_index(kinds[k].label)];
+        const relation_def *d = &world_relations[world_relation_index(kinds[k].label)];
         first[k] = n_classes;
         const int n = d->kind == VAL_YEAR ? 8 : d->n_words; /* founding years 1100..1899: eight centuries */
         for (int i = 0; i < n; i++) {
@@ -263,10 +256,10 @@ int continual_write_world(const world *w, const char *dir, uint64_t seed, cpet_e
         const entity *en = &w->entities[e];
         for (int k = 0; k < 4; k++) {
             if (en->type != kinds[k].type) continue;
-            const int lr = relation_index(kinds[k].label), v = en->value[lr];
+            const int lr = world_relation_index(kinds[k].label), v = en->value[lr];
             const int tag = first[k] + (world_relations[lr].kind == VAL_YEAR ? (v - 1100) / 100 : v);
             for (int c = 0; c < 2 && kinds[k].context[c]; c++) {
-                const int r = relation_index(kinds[k].context[c]);
+                const int r = world_relation_index(kinds[k].context[c]);
                 for (int t = 0; t < world_relations[r].n_templates; t++) {
                     world_render(w, e, r, t, sent, sizeof sent);
                     snprintf(text, sizeof text, "%s. In this sentence, %s is a [MASK].", sent, en->name);

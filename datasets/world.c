@@ -180,8 +180,14 @@ const char *world_object(const world *w, int e, int r, char *buf, size_t n)
     return buf;
 }
 
-/* Replaces {s} and {o}; returns the offset of {o}'s text. */
-static int fill(const char *tmpl, const char *s, const char *o, char *buf, size_t n)
+int world_relation_index(const char *name)
+{
+    for (int r = 0; r < world_n_relations; r++)
+        if (!strcmp(world_relations[r].name, name)) return r;
+    return -1;
+}
+
+int world_fill(const char *tmpl, const char *s, const char *o, char *buf, size_t n)
 {
     size_t len = 0;
     int o_at = -1;
@@ -207,7 +213,7 @@ static int fill(const char *tmpl, const char *s, const char *o, char *buf, size_
 int world_render(const world *w, int e, int r, int t, char *buf, size_t n)
 {
     char ybuf[16];
-    return fill(world_relations[r].templates[t], w->entities[e].name, world_object(w, e, r, ybuf, sizeof ybuf), buf, n);
+    return world_fill(world_relations[r].templates[t], w->entities[e].name, world_object(w, e, r, ybuf, sizeof ybuf), buf, n);
 }
 
 /* ---- files ---- */
@@ -344,7 +350,7 @@ static void build_tasks(const world *w, task_set sets[5], cpet_rng *rng)
             /* qa_facts: question / answer format (not in the corpus: for tuning) */
             label = make_choices(w, e, r, rng, choices);
             char q[256];
-            fill(d->question, ent->name, "", q, sizeof q);
+            world_fill(d->question, ent->name, "", q, sizeof q);
             snprintf(prompt, sizeof prompt, "Question: %s\nAnswer:", q);
             add_example(&sets[2], "qa_facts", counts[2]++, ent, d->name, prompt, cp, 4, label);
             /* relation_type: which relation does a held-out-template sentence state? */

@@ -57,6 +57,10 @@ int world_generate(world *w, uint64_t seed, world_sizes sizes, cpet_err *err);
 void world_free(world *w);
 extern const char *const split_names[3];
 
+/* The index of the relation named name ("capital"), or -1. */
+int world_relation_index(const char *name);
+/* Fills a template's {s} and {o} into buf; returns the offset where {o}'s text starts (-1: no {o}). */
+int world_fill(const char *tmpl, const char *s, const char *o, char *buf, size_t n);
 /* Renders relation r of entity e with template t into buf; returns the offset where {o} starts. */
 int world_render(const world *w, int e, int r, int t, char *buf, size_t n);
 /* The object's surface form ("Berin", "painter", "1432"). */

@@ -1,0 +1,365 @@
+#include "editing.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+#include "tensor.h"
+
+/* Two paraphrases per relation, beside the world's own question (world_relations[r].question). */
+static const struct {
+    const char *relation, *q[2];
+} paraphrases[] = {
+    {"capital", {"Which city is the capital of {s}?", "What is the capital city of {s}?"}},
+    {"language", {"What language do people speak in {s}?", "What is the official language of {s}?"}},
+    {"flag_colour", {"Which colour is the flag of {s}?", "What colour does the flag of {s} have?"}},
+    {"located_in", {"Which country is {s} in?", "In what country does {s} lie?"}},
+    {"founded_year", {"In which year was {s} founded?", "When was the city of {s} built?"}},
+    {"born_in", {"In which city was {s} born?", "What is the birthplace of {s}?"}},
+    {"occupation", {"What is the profession of {s}?", "What does {s} work as?"}},
+    {"employer", {"Which company does {s} work for?", "Who is the employer of {s}?"}},
+    {"founded_by", {"Who started {s}?", "Who is the founder of {s}?"}},
+    {"headquarters", {"Where does {s} have its main office?", "In which city is {s} headquartered?"}},
+    {"industry", {"What business is {s} in?", "In which industry does {s} work?"}},
+    {"flows_through", {"Which country does the {s} run through?", "Through which country does the river {s} flow?"}},
+};
+#define N_PARAPHRASED ((int)(sizeof paraphrases / sizeof *paraphrases))
+
+/* Two-hop questions: the first hop is the edited relation, the second is read from the new object. */
+static const struct {
+    const char *first, *second, *question;
+} chains[] = {
+    {"born_in", "located_in", "In which country was {s} born?"},
+    {"headquarters", "located_in", "In which country is {s} headquartered?"},
+    {"employer", "headquarters", "In which city is the employer of {s} headquartered?"},
+    {"employer", "industry", "Which industry does the employer of {s} work in?"},
+    {"founded_by", "born_in", "Where was the founder of {s} born?"},
+    {"capital", "founded_year", "When was the capital of {s} founded?"},
+    {"located_in", "language", "Which language is spoken in the country where {s} lies?"},
+    {"flows_through", "capital", "What is the capital of the country the river {s} flows through?"},
+};
+#define N_CHAINS ((int)(sizeof chains / sizeof *chains))
+
+const char *edit_question_template(int relation, int k)
+{
+    if (relation < 0 || relation >= world_n_relations || k < 0 || k >= EDIT_QUESTIONS) return NULL;
+    if (k == 0) return world_relations[relation].question;
+    for (int i = 0; i < N_PARAPHRASED; i++)
+        if (!strcmp(paraphrases[i].relation, world_relations[relation].name)) return paraphrases[i].q[k - 1];
+    return NULL;
+}
+
+/* ---- building ---- */
+
+typedef struct {
+    edit_question *q;
+    int n, cap;
+} question_list;
+
+static int add_question(question_list *l, const char *question, const char *answer, const char *kind)
+{
+    if (l->n == l->cap) {
+        const int cap = l->cap ? 2 * l->cap : 8;
+        edit_question *q = realloc(l->q, (size_t)cap * sizeof *q);
+        if (!q) return -1;
+        l->q = q, l->cap = cap;
+    }
+    edit_question *e = &l->q[l->n];
+    e->question = strdup(question), e->answer = strdup(answer), e->kind = strdup(kind);
+    if (!e->question || !e->answer || !e->kind) {
+        free(e->question), free(e->answer), free(e->kind);
+        return -1;
+    }
+    l->n++;
+    return 0;
+}
+
+/* value v of relation r as text */
+static const char *surface(const world *w, int r, int v, char *buf, size_t n)
+{
+    const relation_def *d = &world_relations[r];
+    if (d->kind == VAL_ENTITY) return w->entities[v].name;
+    if (d->kind == VAL_WORD) return d->words[v];
+    snprintf(buf, n, "%d", v);
+    return buf;
+}
+
+static int uniform_below(cpet_rng *r, int n) { return (int)(rng_next(r) % (uint64_t)n); }
+
+/* a value of relation r other than v: another entity of the object type, another word, another year */
+static int other_value(const world *w, int r, int v, cpet_rng *rng)
+{
+    const relation_def *d = &world_relations[r];
+    for (;;) {
+        int x;
+        if (d->kind == VAL_WORD) x = uniform_below(rng, d->n_words);
+        else if (d->kind == VAL_YEAR) x = 1100 + uniform_below(rng, 800);
+        else {
+            x = uniform_below(rng, w->n_entities);
+            if (w->entities[x].type != d->object_type) continue;
+        }
+        if (x != v) return x;
+    }
+}
+
+/* up to k distinct subjects of e's type other than e, in a seeded order; same_value: only those whose
+ * relation r has e's value (neighbours) */
+static int other_subjects(const world *w, int e, int r, int k, cpet_rng *rng, int same_value, int *out)
+{
+    int n = 0, *pool = malloc((size_t)w->n_entities * sizeof(int));
+    if (!pool) return -1;
+    for (int i = 0; i < w->n_entities; i++) {
+        if (i == e || w->entities[i].type != w->entities[e].type) continue;
+        if (same_value && w->entities[i].value[r] != w->entities[e].value[r]) continue;
+        pool[n++] = i;
+    }
+    int got = 0;
+    for (int i = 0; i < n && got < k; i++) { /* a partial Fisher-Yates shuffle */
+        const int j = i + uniform_below(rng, n - i), x = pool[i];
+        pool[i] = pool[j], pool[j] = x;
+        out[got++] = pool[i];
+    }
+    free(pool);
+    return got;
+}
+
+static char *dup(const char *s) { return strdup(s ? s : ""); }
+
+static int build_case(const world *w, int e, int r, int id, cpet_rng *rng, edit_case *c)
+{
+    const entity *ent = &w->entities[e];
+    const relation_def *d = &world_relations[r];
+    char buf[1100], q[512], vb[16], tb[16], ob[16];
+    const int v_true = ent->value[r], v_new = other_value(w, r, v_true, rng);
+    const char *true_s = surface(w, r, v_true, tb, sizeof tb), *new_s = surface(w, r, v_new, vb, sizeof vb);
+    world_fill(d->templates[0], ent->name, new_s, buf, sizeof buf);
+    snprintf(q, sizeof q, "edit/%05d", id);
+    c->id = dup(q), c->split = dup(split_names[ent->split]), c->subject = dup(ent->name), c->relation = dup(d->name);
+    c->statement = dup(buf), c->target_new = dup(new_s), c->target_true = dup(true_s);
+    question_list in = {0}, oos = {0}, port = {0};
+    int rc = 0;
+    for (int k = 0; rc == 0 && k < EDIT_QUESTIONS; k++) {
+        world_fill(edit_question_template(r, k), ent->name, "", q, sizeof q);
+        rc = add_question(&in, q, new_s, k == 0 ? "question" : "paraphrase");
+    }
+    /* same subject, every other relation */
+    for (int r2 = 0; rc == 0 && r2 < world_n_relations; r2++) {
+        if (r2 == r || ent->value[r2] < 0) continue;
+        world_fill(world_relations[r2].question, ent->name, "", q, sizeof q);
+        rc = add_question(&oos, q, surface(w, r2, ent->value[r2], ob, sizeof ob), "same_subject");
+    }
+    /* the same question about others: two plain, one with this edit's statement prepended */
+    int others[3], n_others = rc == 0 ? other_subjects(w, e, r, 3, rng, 0, others) : 0;
+    for (int i = 0; rc == 0 && i < n_others; i++) {
+        const entity *o = &w->entities[others[i]];
+        world_fill(d->question, o->name, "", q, sizeof q);
+        const char *ans = surface(w, r, o->value[r], ob, sizeof ob);
+        if (i < 2) {
+            rc = add_question(&oos, q, ans, "same_relation");
+        } else {
+            snprintf(buf, sizeof buf, "%.500s. %s", c->statement, q);
+            rc = add_question(&oos, buf, ans, "note_prefixed");
+        }
+    }
+    /* neighbours: subjects that share the true object */
+    int neigh[2], n_neigh = rc == 0 ? other_subjects(w, e, r, 2, rng, 1, neigh) : 0;
+    for (int i = 0; rc == 0 && i < n_neigh; i++) {
+        world_fill(d->question, w->entities[neigh[i]].name, "", q, sizeof q);
+        rc = add_question(&oos, q, true_s, "neighbour");
+    }
+    /* lexical overlap: a fact of the new object, when it is an entity */
+    if (rc == 0 && d->kind == VAL_ENTITY) {
+        int rels[16], n_rels = 0;
+        for (int r2 = 0; r2 < world_n_relations; r2++)
+            if (w->entities[v_new].value[r2] >= 0) rels[n_rels++] = r2;
+        if (n_rels) {
+            const int r2 = rels[uniform_below(rng, n_rels)];
+            world_fill(world_relations[r2].question, w->entities[v_new].name, "", q, sizeof q);
+            rc = add_question(&oos, q, surface(w, r2, w->entities[v_new].value[r2], ob, sizeof ob), "lexical_overlap");
+        }
+    }
+    /* two hops through the new object */
+    for (int i = 0; rc == 0 && i < N_CHAINS; i++) {
+        if (strcmp(chains[i].first, d->name) != 0) continue;
+        const int r2 = world_relation_index(chains[i].second);
+        if (r2 < 0 || w->entities[v_new].value[r2] < 0) continue;
+        world_fill(chains[i].question, ent->name, "", q, sizeof q);
+        rc = add_question(&port, q, surface(w, r2, w->entities[v_new].value[r2], ob, sizeof ob), "two_hop");
+    }
+    c->in_scope = in.q, c->n_in_scope = in.n;
+    c->out_of_scope = oos.q, c->n_out_of_scope = oos.n;
+    c->portability = port.q, c->n_portability = port.n;
+    return rc == 0 && c->id && c->split && c->subject && c->relation && c->statement && c->target_new && c->target_true ? 0 : -1;
+}
+
+int editing_build(const world *w, uint64_t seed, edit_set *out, cpet_err *err)
+{
+    memset(out, 0, sizeof *out);
+    int n = 0;
+    for (int e = 0; e < w->n_entities; e++)
+        for (int r = 0; r < world_n_relations; r++) n += w->entities[e].value[r] >= 0;
+    for (int r = 0; r < world_n_relations; r++)
+        if (!edit_question_template(r, EDIT_QUESTIONS - 1)) return cpet_fail(err, "editing: relation %s has no paraphrases", world_relations[r].name);
+    out->cases = calloc((size_t)n + 1, sizeof *out->cases);
+    if (!out->cases) return cpet_fail(err, "editing: out of memory");
+    cpet_rng rng;
+    rng_seed(&rng, seed * 0x2545f4914f6cdd1dull + 99);
+    for (int e = 0; e < w->n_entities; e++)
+        for (int r = 0; r < world_n_relations; r++) {
+            if (w->entities[e].value[r] < 0) continue;
+            if (build_case(w, e, r, out->n, &rng, &out->cases[out->n]) != 0) {
+                out->n++;
+                edit_set_free(out);
+                return cpet_fail(err, "editing: out of memory");
+            }
+            out->n++;
+        }
+    return 0;
+}
+
+static void free_questions(edit_question *q, int n)
+{
+    for (int i = 0; i < n; i++) free(q[i].question), free(q[i].answer), free(q[i].kind);
+    free(q);
+}
+
+void edit_set_free(edit_set *s)
+{
+    for (int i = 0; i < s->n; i++) {
+        edit_case *c = &s->cases[i];
+        free(c->id), free(c->split), free(c->subject), free(c->relation), free(c->statement), free(c->target_new), free(c->target_true);
+        free_questions(c->in_scope, c->n_in_scope);
+        free_questions(c->out_of_scope, c->n_out_of_scope);
+        free_questions(c->portability, c->n_portability);
+    }
+    free(s->cases);
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- the file ---- */
+
+static json_t *questions_json(const edit_question *q, int n)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "question", q[i].question, "answer", q[i].answer, "kind", q[i].kind));
+    return a;
+}
+
+int editing_write(const edit_set *s, const char *path, cpet_err *err)
+{
+    atomic_file af;
+    if (atomic_open(&af, path, err) != 0) return -1;
+    for (int i = 0; i < s->n; i++) {
+        const edit_case *c = &s->cases[i];
+        json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "id", c->id, "split", c->split, "subject", c->subject,
+                              "relation", c->relation, "statement", c->statement, "target_new", c->target_new, "target_true",
+                              c->target_true, "in_scope", questions_json(c->in_scope, c->n_in_scope), "out_of_scope",
+                              questions_json(c->out_of_scope, c->n_out_of_scope), "portability",
+                              questions_json(c->portability, c->n_portability));
+        char *line = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII) : NULL;
+        json_decref(j);
+        if (!line) {
+            atomic_abort(&af);
+            return cpet_fail(err, "%s: out of memory", path);
+        }
+        fprintf(af.fp, "%s\n", line);
+        free(line);
+    }
+    return atomic_commit(&af, err);
+}
+
+static char *string_field(const json_t *o, const char *key, int required_nonempty, const char *path, int line, cpet_err *err)
+{
+    const json_t *v = json_object_get(o, key);
+    if (!json_is_string(v)) return cpet_fail(err, "%s:%d: '%s' is missing or not a string", path, line, key), NULL;
+    const char *s = json_string_value(v);
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+    if (required_nonempty && n == 0) return cpet_fail(err, "%s:%d: '%s' is empty", path, line, key), NULL;
+    return strdup(s);
+}
+
+static int read_questions(const json_t *o, const char *key, edit_question **out, int *n_out, const char *path, int line, cpet_err *err)
+{
+    const json_t *a = json_object_get(o, key);
+    *out = NULL, *n_out = 0;
+    if (!a) return 0;
+    if (!json_is_array(a)) return cpet_fail(err, "%s:%d: '%s' is not a list", path, line, key);
+    question_list l = {0};
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        const json_t *q = json_array_get(a, i), *qs = json_object_get(q, "question"), *ans = json_object_get(q, "answer"),
+                     *kind = json_object_get(q, "kind");
+        if (!json_is_string(qs) || !json_string_length(qs) || !json_is_string(ans)) {
+            free_questions(l.q, l.n);
+            return cpet_fail(err, "%s:%d: %s[%zu] needs a non-empty 'question' and an 'answer'", path, line, key, i);
+        }
+        if (add_question(&l, json_string_value(qs), json_string_value(ans), json_is_string(kind) ? json_string_value(kind) : "") != 0) {
+            free_questions(l.q, l.n);
+            return cpet_fail(err, "%s: out of memory", path);
+        }
+    }
+    *out = l.q, *n_out = l.n;
+    return 0;
+}
+
+int editing_read(edit_set *s, const char *path, cpet_err *err)
+{
+    memset(s, 0, sizeof *s);
+    size_t len;
+    char *text = read_whole_file(path, &len);
+    if (!text) return cpet_fail(err, "%s: cannot read", path);
+    int cap = 0, line = 0, rc = 0;
+    for (char *p = text, *nl; rc == 0 && p < text + len; p = nl + 1) {
+        nl = strchr(p, '\n');
+        if (!nl) nl = text + len;
+        *nl = 0;
+        line++;
+        char *q = p;
+        while (*q == ' ' || *q == '\t' || *q == '\r') q++;
+        if (!*q) continue;
+        json_error_t je;
+        json_t *o = json_loads(p, 0, &je);
+        if (!json_is_object(o)) {
+            json_decref(o);
+            rc = cpet_fail(err, "%s:%d: not a JSON object (%s)", path, line, o ? "another JSON value" : je.text);
+            break;
+        }
+        if (s->n == cap) {
+            cap = cap ? 2 * cap : 64;
+            edit_case *grown = realloc(s->cases, (size_t)cap * sizeof *grown);
+            if (!grown) {
+                json_decref(o);
+                rc = cpet_fail(err, "%s: out of memory", path);
+                break;
+            }
+            s->cases = grown;
+        }
+        edit_case *c = &s->cases[s->n];
+        memset(c, 0, sizeof *c);
+        s->n++; /* counted now so that a half-read case is freed with the set */
+        char idbuf[32];
+        snprintf(idbuf, sizeof idbuf, "line%d", line);
+        const json_t *id = json_object_get(o, "id"), *split = json_object_get(o, "split");
+        c->id = strdup(json_is_string(id) ? json_string_value(id) : idbuf);
+        c->split = strdup(json_is_string(split) ? json_string_value(split) : "test");
+        if (!(c->statement = string_field(o, "statement", 1, path, line, err)) || !(c->target_new = string_field(o, "target_new", 1, path, line, err)) ||
+            !(c->subject = string_field(o, "subject", 0, path, line, err)) ||
+            read_questions(o, "in_scope", &c->in_scope, &c->n_in_scope, path, line, err) != 0 ||
+            read_questions(o, "out_of_scope", &c->out_of_scope, &c->n_out_of_scope, path, line, err) != 0 ||
+            read_questions(o, "portability", &c->portability, &c->n_portability, path, line, err) != 0)
+            rc = -1;
+        const json_t *rel = json_object_get(o, "relation"), *tt = json_object_get(o, "target_true");
+        if (rc == 0) {
+            c->relation = strdup(json_is_string(rel) ? json_string_value(rel) : "");
+            c->target_true = strdup(json_is_string(tt) ? json_string_value(tt) : "");
+        }
+        json_decref(o);
+    }
+    free(text);
+    if (rc == 0 && s->n == 0) rc = cpet_fail(err, "%s: no edits", path);
+    if (rc != 0) edit_set_free(s);
+    return rc;
+}

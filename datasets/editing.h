@@ -1,0 +1,57 @@
+/* Model-editing cases in the style of EREN's CounterFact-Hard (Chen et al., arXiv 2403.17431; thunlp/EREN;
+ * shared/reference notes section 2), built from the synthetic world: one counterfactual edit per fact.
+ *
+ * An edit is a statement in a corpus template with a new object ("The capital of Talim is Grimhend"),
+ * with no trailing period (EREN strips it). Its questions:
+ *   in_scope     the relation's question and two paraphrases about the subject; answer: the new object;
+ *   out_of_scope hard irrelevant questions whose answers the edit must not change (the world's facts):
+ *                  same_subject    another relation of the same subject;
+ *                  same_relation   the same question template about another subject;
+ *                  neighbour       the same relation of a subject that shares the true object;
+ *                  lexical_overlap a question about the new object itself (it is named in the note);
+ *                  note_prefixed   a same_relation question with an unrelated note (this edit's own
+ *                                  statement) prepended to it;
+ *   portability  two-hop questions through the edited fact ("In which country was X born?" after an
+ *                edit of X's birthplace); answer: the second hop from the new object.
+ * Splits follow the subject entity (train / dev / test), so a reader tuned on train edits is scored on
+ * entities it never saw in that format.
+ *
+ * The file is JSONL, one edit per line (datasets/README.md documents it):
+ *   {"id", "split", "subject", "relation", "statement", "target_new", "target_true",
+ *    "in_scope": [{"question", "answer", "kind"}], "out_of_scope": [...], "portability": [...]} */
+#ifndef CPET_EDITING_H
+#define CPET_EDITING_H
+
+#include <stdint.h>
+
+#include "error.h"
+#include "world.h"
+
+typedef struct {
+    char *question, *answer, *kind;
+} edit_question;
+
+typedef struct {
+    char *id, *split, *subject, *relation, *statement, *target_new, *target_true;
+    edit_question *in_scope, *out_of_scope, *portability;
+    int n_in_scope, n_out_of_scope, n_portability;
+} edit_case;
+
+typedef struct {
+    edit_case *cases;
+    int n;
+} edit_set;
+
+/* The question templates of a relation: the world's question, then two paraphrases ({s}: the subject). */
+#define EDIT_QUESTIONS 3
+const char *edit_question_template(int relation, int k);
+
+/* Every fact of the world as an edit, new objects drawn from the seed (same seed, same set). */
+int editing_build(const world *w, uint64_t seed, edit_set *out, cpet_err *err);
+/* JSONL, atomically. */
+int editing_write(const edit_set *s, const char *path, cpet_err *err);
+/* Reads the JSONL above; errors name file:line and the problem (an empty statement, a missing field). */
+int editing_read(edit_set *s, const char *path, cpet_err *err);
+void edit_set_free(edit_set *s);
+
+#endif

@@ -1,0 +1,152 @@
+/* The editing cases built from the world (datasets/editing.h): every question's answer checked against the
+ * world's own facts, the kinds of hard irrelevant questions as defined, the file round trip and bad input. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "editing.h"
+#include "fileio.h"
+#include "helpers.h"
+#include "world.h"
+
+static int entity_named(const world *w, const char *name)
+{
+    for (int i = 0; i < w->n_entities; i++)
+        if (!strcmp(w->entities[i].name, name)) return i;
+    return -1;
+}
+
+/* the entity a question is about: the longest entity name in it, or -1 */
+static int subject_in(const world *w, const char *q)
+{
+    int best = -1;
+    for (int i = 0; i < w->n_entities; i++)
+        if (strstr(q, w->entities[i].name) && (best < 0 || strlen(w->entities[i].name) > strlen(w->entities[best].name))) best = i;
+    return best;
+}
+
+Test(editing, every_answer_is_the_worlds_and_the_kinds_are_what_they_claim)
+{
+    world w;
+    cpet_err err;
+    cr_assert_eq(world_generate(&w, 0, world_default_sizes(), &err), 0, "%s", err.msg);
+    edit_set s;
+    cr_assert_eq(editing_build(&w, 0, &s, &err), 0, "%s", err.msg);
+    cr_assert_eq(s.n, 744, "one edit per fact");
+    int kinds[8] = {0}, portable = 0;
+    const char *names[] = {"same_subject", "same_relation", "note_prefixed", "neighbour", "lexical_overlap"};
+    for (int i = 0; i < s.n; i++) {
+        const edit_case *c = &s.cases[i];
+        const int e = entity_named(&w, c->subject), r = world_relation_index(c->relation);
+        cr_assert(e >= 0 && r >= 0);
+        char buf[512], ob[16];
+        cr_assert_str_eq(c->target_true, world_object(&w, e, r, ob, sizeof ob));
+        cr_assert_str_neq(c->target_new, c->target_true, "%s: a counterfactual", c->id);
+        world_fill(world_relations[r].templates[0], c->subject, c->target_new, buf, sizeof buf);
+        cr_assert_str_eq(c->statement, buf, "the statement is the first corpus template with the new object");
+        cr_assert_eq(c->n_in_scope, EDIT_QUESTIONS);
+        for (int k = 0; k < c->n_in_scope; k++) {
+            cr_assert_str_eq(c->in_scope[k].answer, c->target_new);
+            cr_assert(strstr(c->in_scope[k].question, c->subject), "%s", c->in_scope[k].question);
+        }
+        for (int k = 0; k < c->n_out_of_scope; k++) {
+            const edit_question *q = &c->out_of_scope[k];
+            int kind = -1;
+            for (int j = 0; j < 5; j++)
+                if (!strcmp(q->kind, names[j])) kind = j;
+            cr_assert(kind >= 0, "kind %s", q->kind);
+            kinds[kind]++;
+            /* the answer is the world's fact of the question's subject, for the relation whose question it is */
+            const char *text = kind == 2 ? q->question + strlen(c->statement) + 2 : q->question;
+            if (kind == 2) cr_assert(!strncmp(q->question, c->statement, strlen(c->statement)) && !strncmp(q->question + strlen(c->statement), ". ", 2));
+            const int subj = subject_in(&w, text);
+            cr_assert_geq(subj, 0, "%s", text);
+            int found = 0;
+            for (int r2 = 0; r2 < world_n_relations && !found; r2++) {
+                if (w.entities[subj].value[r2] < 0) continue;
+                char qb[512];
+                world_fill(world_relations[r2].question, w.entities[subj].name, "", qb, sizeof qb);
+                if (strcmp(qb, text)) continue;
+                found = 1;
+                cr_assert_str_eq(q->answer, world_object(&w, subj, r2, ob, sizeof ob), "%s", text);
+                if (kind == 0) cr_assert(subj == e && r2 != r);
+                if (kind == 1 || kind == 2 || kind == 3) cr_assert(subj != e && r2 == r);
+                if (kind == 3) cr_assert_str_eq(q->answer, c->target_true, "a neighbour shares the true object");
+                if (kind == 4) cr_assert_str_eq(w.entities[subj].name, c->target_new, "about the new object");
+            }
+            cr_assert(found, "%s: %s matches no relation's question", c->id, text);
+        }
+        for (int k = 0; k < c->n_portability; k++) { /* the second hop from the new object */
+            const int o = entity_named(&w, c->target_new);
+            cr_assert(o >= 0);
+            int hit = 0;
+            for (int r2 = 0; r2 < world_n_relations; r2++)
+                if (w.entities[o].value[r2] >= 0 && !strcmp(c->portability[k].answer, world_object(&w, o, r2, ob, sizeof ob))) hit = 1;
+            cr_assert(hit, "%s: %s", c->id, c->portability[k].question);
+            portable++;
+        }
+    }
+    for (int j = 0; j < 5; j++) cr_assert_gt(kinds[j], 50, "%s: %d", names[j], kinds[j]);
+    cr_assert_gt(portable, 300);
+    edit_set_free(&s);
+    world_free(&w);
+}
+
+Test(editing, same_seed_same_bytes_and_a_round_trip)
+{
+    char dir[256], a[600], b[600];
+    make_temp_dir(dir, sizeof dir);
+    world w;
+    cpet_err err;
+    cr_assert_eq(world_generate(&w, 3, world_default_sizes(), &err), 0, "%s", err.msg);
+    edit_set s, t, back;
+    cr_assert_eq(editing_build(&w, 3, &s, &err), 0, "%s", err.msg);
+    cr_assert_eq(editing_build(&w, 3, &t, &err), 0, "%s", err.msg);
+    snprintf(a, sizeof a, "%s/a.jsonl", dir), snprintf(b, sizeof b, "%s/b.jsonl", dir);
+    cr_assert_eq(editing_write(&s, a, &err), 0, "%s", err.msg);
+    cr_assert_eq(editing_write(&t, b, &err), 0, "%s", err.msg);
+    size_t la, lb;
+    char *ta = read_whole_file(a, &la), *tb = read_whole_file(b, &lb);
+    cr_assert(la == lb && !memcmp(ta, tb, la));
+    cr_assert_eq(editing_read(&back, a, &err), 0, "%s", err.msg);
+    cr_assert_eq(back.n, s.n);
+    for (int i = 0; i < s.n; i++) {
+        cr_assert_str_eq(back.cases[i].statement, s.cases[i].statement);
+        cr_assert_eq(back.cases[i].n_out_of_scope, s.cases[i].n_out_of_scope);
+        for (int k = 0; k < s.cases[i].n_out_of_scope; k++) {
+            cr_assert_str_eq(back.cases[i].out_of_scope[k].question, s.cases[i].out_of_scope[k].question);
+            cr_assert_str_eq(back.cases[i].out_of_scope[k].kind, s.cases[i].out_of_scope[k].kind);
+        }
+    }
+    free(ta), free(tb);
+    edit_set_free(&s), edit_set_free(&t), edit_set_free(&back);
+    world_free(&w);
+}
+
+static void expect_read_error(const char *dir, const char *body, const char *part)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/bad.jsonl", dir);
+    write_text(path, body);
+    edit_set s;
+    cpet_err err;
+    cr_assert_neq(editing_read(&s, path, &err), 0, "accepted: %s", body);
+    cr_assert(strstr(err.msg, part) && strstr(err.msg, "bad.jsonl"), "'%s' should say '%s'", err.msg, part);
+    cr_assert(!strchr(err.msg, '\n'), "one line: %s", err.msg);
+}
+
+Test(editing, bad_files_are_one_clear_line)
+{
+    char dir[256];
+    make_temp_dir(dir, sizeof dir);
+    const char *ok = "{\"subject\": \"A\", \"statement\": \"A is in B\", \"target_new\": \"B\"}\n";
+    char two[512];
+    snprintf(two, sizeof two, "%s{\"subject\": \"A\", \"statement\": \"  \", \"target_new\": \"B\"}\n", ok);
+    expect_read_error(dir, two, "bad.jsonl:2: 'statement' is empty");
+    expect_read_error(dir, "{\"subject\": \"A\", \"statement\": \"A is in B\"\n", "bad.jsonl:1: not a JSON object");
+    expect_read_error(dir, "{\"subject\": \"A\", \"statement\": \"A is in B\", \"target_new\": \"B\", \"in_scope\": [{\"answer\": \"B\"}]}\n",
+                      "bad.jsonl:1: in_scope[0] needs a non-empty 'question'");
+    expect_read_error(dir, "{\"subject\": \"A\", \"target_new\": \"B\"}\n", "bad.jsonl:1: 'statement' is missing");
+    expect_read_error(dir, "\n\n", "no edits");
+}
