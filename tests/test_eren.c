@@ -1,0 +1,228 @@
+/* EREN's pieces (engine/methods/eren.h): the templates byte for byte, the notebook (stripping, newest
+ * wins, deletion, files), BM25 against scores worked out by hand, the two-step flow's fallback exactly when
+ * the reader says "unanswerable", and fitting the reader's window. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+#include "methods/eren.h"
+
+Test(eren, templates_are_the_references_byte_for_byte)
+{
+    /* thunlp/EREN src/model/utils.py, as the reference notes quote them */
+    char *p = eren_fill(EREN_TEMPLATE_MRC, "A is B.\nC is D.", "What is A?", NULL);
+    cr_assert_str_eq(p, "Read this and answer the question. If the question is unanswerable, say \"unanswerable\".\n\nA is B.\nC is D.\n\nWhat is A?");
+    free(p);
+    p = eren_fill(EREN_TEMPLATE_QA, NULL, "What is A?", NULL);
+    cr_assert_str_eq(p, "Please answer this question: What is A?");
+    free(p);
+    p = eren_fill(EREN_TEMPLATE_MRC_ONE_STEP, "A is B.", "What is A?", NULL);
+    cr_assert_str_eq(p, "Read this and answer the question.\n\nA is B.\n\nWhat is A?");
+    free(p);
+    p = eren_fill(EREN_TEMPLATE_FC, "A is B.", "A is B", EREN_OPTIONS_FC);
+    cr_assert_str_eq(p, "A is B.\n\nCan we conclude that \"A is B\"?\n\nOPTIONS:\n- Yes\n- It's impossible to say\n- No");
+    free(p);
+    cr_assert_str_eq(EREN_OPTIONS_FC_ONE_STEP, "OPTIONS:\n- Yes\n- No");
+    /* inserted text is not rescanned for fields */
+    p = eren_fill(EREN_TEMPLATE_QA, NULL, "Is {context} a field?", NULL);
+    cr_assert_str_eq(p, "Please answer this question: Is {context} a field?");
+    free(p);
+    const char *notes[] = {"The capital of Talim is Grimhend", "Talim speaks Orran"};
+    p = eren_join_notes(notes, 2);
+    cr_assert_str_eq(p, "The capital of Talim is Grimhend.\nTalim speaks Orran.");
+    free(p);
+    p = eren_join_notes(notes, 0);
+    cr_assert_str_eq(p, ".", "\".\\n\".join([]) + \".\"");
+    free(p);
+    cr_assert(eren_is_unanswerable(" Unanswerable\n") && eren_is_unanswerable("unanswerable"));
+    cr_assert(!eren_is_unanswerable("unanswerable.") && !eren_is_unanswerable("it is unanswerable") && !eren_is_unanswerable(""));
+}
+
+Test(eren, the_notebook_strips_and_the_newest_note_of_a_key_wins)
+{
+    cpet_err err;
+    eren_notebook nb;
+    notebook_init(&nb);
+    cr_assert_eq(notebook_add(&nb, "  The capital of Talim is Grimhend. ", "Talim/capital", &err), 0);
+    cr_assert_str_eq(nb.notes[0].text, "The capital of Talim is Grimhend", "EREN strips the period");
+    cr_assert_eq(notebook_add(&nb, "Talim speaks Orran", "Talim/language", &err), 1);
+    cr_assert_eq(notebook_add(&nb, "The capital of Talim is Fugrum", "Talim/capital", &err), 2);
+    cr_assert(nb.notes[0].superseded && !nb.notes[1].superseded && !nb.notes[2].superseded);
+    cr_assert_eq(notebook_active(&nb), 2);
+    cr_assert_lt(notebook_add(&nb, " . ", NULL, &err), 0);
+    cr_assert(strstr(err.msg, "empty note"), "%s", err.msg);
+    /* retrieval never returns the superseded note, even where it scores best */
+    eren_index x;
+    cr_assert_eq(eren_index_bm25(&x, &nb, &err), 0, "%s", err.msg);
+    int ids[5];
+    const int got = eren_retrieve(&x, &nb, "Is the capital of Talim Grimhend?", 5, ids, NULL, &err);
+    cr_assert_eq(got, 2);
+    cr_assert_eq(ids[0], 2, "the newer capital note");
+    eren_index_free(&x);
+    /* a file round trip keeps the order, keys, clock and who is superseded */
+    char dir[256], path[600];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/notebook.json", dir);
+    cr_assert_eq(notebook_save(&nb, path, &err), 0, "%s", err.msg);
+    eren_notebook back;
+    cr_assert_eq(notebook_load(&back, path, &err), 0, "%s", err.msg);
+    cr_assert_eq(back.n, 3);
+    cr_assert_eq(back.clock, nb.clock);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_str_eq(back.notes[i].text, nb.notes[i].text);
+        cr_assert_eq(back.notes[i].superseded, nb.notes[i].superseded);
+        cr_assert_eq(back.notes[i].added, nb.notes[i].added);
+    }
+    /* deleting the newest note of a key gives the floor back to the one before it */
+    cr_assert_eq(notebook_delete(&back, 2, &err), 0);
+    cr_assert(!back.notes[0].superseded);
+    cr_assert_neq(notebook_delete(&back, 7, &err), 0);
+    notebook_free(&back);
+    notebook_free(&nb);
+    write_text(path, "{\"notes\": [{\"text\": \"\", \"added\": 1, \"superseded\": false}], \"clock\": 1}");
+    cr_assert_neq(notebook_load(&back, path, &err), 0);
+    cr_assert(strstr(err.msg, "notebook.json") && strstr(err.msg, "note 0"), "%s", err.msg);
+}
+
+Test(eren, bm25_ranks_as_worked_out_by_hand)
+{
+    /* BM25 k1 1.2, b 0.75, idf ln(1 + (N - df + 0.5) / (df + 0.5)), query words counted once; the scores
+     * computed separately (Python over the same four notes): 3.83698, 0.42646, 0.64072, 1.04982 */
+    cpet_err err;
+    eren_notebook nb;
+    notebook_init(&nb);
+    const char *notes[] = {"The capital of Talim is Drisian", "Talim speaks Quessan", "Graelutal has its capital in Grimhend",
+                           "The river Vosk crosses Talim"};
+    for (int i = 0; i < 4; i++) cr_assert_eq(notebook_add(&nb, notes[i], NULL, &err), i);
+    eren_index x;
+    cr_assert_eq(eren_index_bm25(&x, &nb, &err), 0, "%s", err.msg);
+    int ids[4];
+    double s[4];
+    cr_assert_eq(eren_retrieve(&x, &nb, "What is the capital of Talim?", 3, ids, s, &err), 3);
+    cr_assert(ids[0] == 0 && ids[1] == 3 && ids[2] == 2, "%d %d %d", ids[0], ids[1], ids[2]);
+    cr_assert_float_eq(s[0], 3.8369801723374333, 1e-9);
+    cr_assert_float_eq(s[1], 1.0498221244986776, 1e-9);
+    cr_assert_float_eq(s[2], 0.64072428455121, 1e-9);
+    cr_assert_eq(eren_retrieve(&x, &nb, "capital", 9, ids, s, &err), 4, "k above the notebook: every note");
+    cr_assert_eq(s[3], 0.0);
+    cr_assert_eq(ids[2], 3, "equal scores: the newer note first (3 before 1)");
+    eren_index_free(&x);
+    notebook_free(&nb);
+}
+
+/* a fake reader: "unanswerable" to any MRC prompt whose context lacks "Talim", else the context's last word */
+typedef struct {
+    char prompts[4][1024];
+    int calls;
+    const char *reply;
+} fake_reader;
+
+static int fake_read(void *ctx, const char *prompt, char **out, cpet_err *err)
+{
+    (void)err;
+    fake_reader *f = ctx;
+    snprintf(f->prompts[f->calls++ % 4], 1024, "%s", prompt);
+    *out = strdup(f->reply && strncmp(prompt, "Please", 6) ? f->reply : "closed-book answer");
+    return 0;
+}
+
+static int measure_chars(void *ctx, const char *prompt)
+{
+    (void)ctx;
+    return (int)strlen(prompt);
+}
+
+Test(eren, the_fallback_is_taken_exactly_when_the_reader_says_unanswerable)
+{
+    cpet_err err;
+    eren_notebook nb;
+    notebook_init(&nb);
+    notebook_add(&nb, "The capital of Talim is Grimhend", NULL, &err);
+    notebook_add(&nb, "Talim speaks Orran", NULL, &err);
+    eren_index x;
+    cr_assert_eq(eren_index_bm25(&x, &nb, &err), 0);
+    fake_reader f = {.reply = " Unanswerable"};
+    eren_config c = {EREN_TWO_STEP, 5, 0, fake_read, measure_chars, &f};
+    eren_answer a;
+    cr_assert_eq(eren_answer_question(&c, &nb, &x, "What is the capital of Graelutal?", &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(f.calls, 2);
+    cr_assert(a.fell_back);
+    cr_assert_str_eq(f.prompts[1], "Please answer this question: What is the capital of Graelutal?");
+    cr_assert_str_eq(a.answer, "closed-book answer");
+    cr_assert_str_eq(a.first, " Unanswerable");
+    cr_assert_str_eq(f.prompts[0], "Read this and answer the question. If the question is unanswerable, say \"unanswerable\".\n\n"
+                                   "The capital of Talim is Grimhend.\nTalim speaks Orran.\n\nWhat is the capital of Graelutal?");
+    eren_answer_free(&a);
+    /* an answer: no second call */
+    f = (fake_reader){.reply = "Grimhend"};
+    cr_assert_eq(eren_answer_question(&c, &nb, &x, "What is the capital of Talim?", &a, &err), 0);
+    cr_assert(f.calls == 1 && !a.fell_back);
+    cr_assert_str_eq(a.answer, "Grimhend");
+    eren_answer_free(&a);
+    /* "unanswerable." is an answer, not the option */
+    f = (fake_reader){.reply = "unanswerable."};
+    cr_assert_eq(eren_answer_question(&c, &nb, &x, "What is the capital of Talim?", &a, &err), 0);
+    cr_assert(f.calls == 1 && !a.fell_back);
+    eren_answer_free(&a);
+    /* one-step MRC: its own template, never a fallback */
+    f = (fake_reader){.reply = "unanswerable"};
+    c.mode = EREN_ONE_STEP;
+    cr_assert_eq(eren_answer_question(&c, &nb, &x, "What is the capital of Graelutal?", &a, &err), 0);
+    cr_assert(f.calls == 1 && !a.fell_back);
+    cr_assert(!strncmp(f.prompts[0], "Read this and answer the question.\n\n", 36), "%s", f.prompts[0]);
+    cr_assert_str_eq(a.answer, "unanswerable");
+    eren_answer_free(&a);
+    /* closed-book: the QA template alone */
+    f = (fake_reader){.reply = "x"};
+    c.mode = EREN_CLOSED_BOOK;
+    cr_assert_eq(eren_answer_question(&c, &nb, &x, "What is the capital of Talim?", &a, &err), 0);
+    cr_assert(f.calls == 1 && a.n_retrieved == 0);
+    cr_assert_str_eq(f.prompts[0], "Please answer this question: What is the capital of Talim?");
+    eren_answer_free(&a);
+    eren_index_free(&x);
+    notebook_free(&nb);
+}
+
+Test(eren, a_prompt_over_the_window_loses_its_lowest_ranked_notes_first)
+{
+    cpet_err err;
+    eren_notebook nb;
+    notebook_init(&nb);
+    notebook_add(&nb, "The capital of Talim is Grimhend", NULL, &err);
+    notebook_add(&nb, "The capital of Orra is Fugrum", NULL, &err);
+    notebook_add(&nb, "The flag of Talim is red", NULL, &err);
+    eren_index x;
+    cr_assert_eq(eren_index_bm25(&x, &nb, &err), 0);
+    fake_reader f = {.reply = "Grimhend"};
+    const char *q = "What is the capital of Talim?";
+    /* room for the template, the question and the two best notes, not the third */
+    char *two = NULL;
+    {
+        eren_config probe = {EREN_TWO_STEP, 5, 0, fake_read, NULL, &f};
+        eren_answer a;
+        cr_assert_eq(eren_answer_question(&probe, &nb, &x, q, &a, &err), 0);
+        cr_assert_eq(a.notes_used, 3);
+        const char *texts[2] = {nb.notes[a.retrieved[0]].text, nb.notes[a.retrieved[1]].text};
+        char *context = eren_join_notes(texts, 2);
+        two = eren_fill(EREN_TEMPLATE_MRC, context, q, NULL);
+        free(context);
+        eren_answer_free(&a);
+    }
+    f.calls = 0;
+    eren_config c = {EREN_TWO_STEP, 5, (int)strlen(two), fake_read, measure_chars, &f};
+    eren_answer a;
+    cr_assert_eq(eren_answer_question(&c, &nb, &x, q, &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(a.notes_used, 2);
+    cr_assert_str_eq(f.prompts[0], two, "the third-ranked note left");
+    eren_answer_free(&a);
+    free(two);
+    /* a window the template and question alone overflow: an error naming the question */
+    c.max_prompt = 40;
+    cr_assert_neq(eren_answer_question(&c, &nb, &x, q, &a, &err), 0);
+    cr_assert(strstr(err.msg, "What is the capital of Talim?") && strstr(err.msg, "window"), "%s", err.msg);
+    eren_index_free(&x);
+    notebook_free(&nb);
+}
