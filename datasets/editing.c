@@ -363,3 +363,139 @@ int editing_read(edit_set *s, const char *path, cpet_err *err)
     if (rc != 0) edit_set_free(s);
     return rc;
 }
+
+/* ---- the reader's instruction tuning ---- */
+
+#include "methods/eren.h"
+
+typedef struct {
+    int e, r, v; /* a statement of relation r of entity e with value v */
+} fact_note;
+
+static void note_text(const world *w, fact_note f, char *buf, size_t n)
+{
+    char vb[16];
+    world_fill(world_relations[f.r].templates[0], w->entities[f.e].name, surface(w, f.r, f.v, vb, sizeof vb), buf, n);
+}
+
+/* k - 1 (or k) hard distractors for the fact (e, r): never a statement of (e, r) itself */
+static int distractors(const world *w, int e, int r, int k, cpet_rng *rng, fact_note *out)
+{
+    int n = 0, guard = 0;
+    while (n < k && guard++ < 1000) {
+        fact_note f;
+        const int kind = uniform_below(rng, 3);
+        if (kind == 0) { /* the same subject, another relation */
+            int rels[16], nr = 0;
+            for (int r2 = 0; r2 < world_n_relations; r2++)
+                if (r2 != r && w->entities[e].value[r2] >= 0) rels[nr++] = r2;
+            if (!nr) continue;
+            f.e = e, f.r = rels[uniform_below(rng, nr)];
+        } else { /* the same relation (kind 1) or any fact (kind 2) of another subject */
+            f.e = uniform_below(rng, w->n_entities);
+            if (f.e == e) continue;
+            if (kind == 1) {
+                if (w->entities[f.e].type != w->entities[e].type) continue;
+                f.r = r;
+            } else {
+                int rels[16], nr = 0;
+                for (int r2 = 0; r2 < world_n_relations; r2++)
+                    if (w->entities[f.e].value[r2] >= 0) rels[nr++] = r2;
+                if (!nr) continue;
+                f.r = rels[uniform_below(rng, nr)];
+            }
+        }
+        f.v = w->entities[f.e].value[f.r];
+        if (uniform_below(rng, 2)) f.v = other_value(w, f.r, f.v, rng); /* an edit of it */
+        int dup = 0;
+        for (int i = 0; i < n; i++) dup |= out[i].e == f.e && out[i].r == f.r;
+        if (!dup) out[n++] = f;
+    }
+    return n;
+}
+
+/* the MRC-style prompt over notes[0..n), dropping distractors from the end until it fits; the note at
+ * keep_at (-1: none) always stays */
+static char *fitted_prompt(const world *w, const char *tmpl, const fact_note *notes, int n, int keep_at, const char *question,
+                           editing_measure measure, void *ctx, int max_prompt)
+{
+    char texts[EREN_MAX_K][256];
+    const char *ptr[EREN_MAX_K];
+    for (int drop = 0; drop <= n - (keep_at >= 0); drop++) {
+        int m = 0;
+        for (int i = 0; i < n && i < EREN_MAX_K; i++) {
+            int later_distractors = 0; /* distractors after i: the last `drop` of them leave */
+            for (int j = i + 1; j < n; j++) later_distractors += j != keep_at;
+            if (i != keep_at && later_distractors < drop) continue;
+            note_text(w, notes[i], texts[m], sizeof texts[m]);
+            ptr[m] = texts[m];
+            m++;
+        }
+        char *context = eren_join_notes(ptr, m), *p = context ? eren_fill(tmpl, context, question, NULL) : NULL;
+        free(context);
+        if (!p) return NULL;
+        if (!measure || max_prompt <= 0 || measure(ctx, p) <= max_prompt) return p;
+        free(p);
+    }
+    return NULL;
+}
+
+static void add_example(task_set *out, const char *kind, int id, const entity *ent, const relation_def *d, char *prompt, const char *answer)
+{
+    char idb[64], ans[128];
+    snprintf(idb, sizeof idb, "reader/%s/%05d", kind, id);
+    snprintf(ans, sizeof ans, " %s", answer);
+    char *choices[1] = {ans};
+    task_example ex = {idb, (char *)kind, (char *)split_names[ent->split], prompt, (char *)ent->name, (char *)d->name, choices, 1, 0};
+    tasks_add(out, &ex);
+}
+
+int editing_reader_examples(const world *w, int split, uint64_t seed, int k, editing_measure measure, void *ctx, int max_prompt, task_set *out,
+                            cpet_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (k < 1 || k > EREN_MAX_K) return cpet_fail(err, "reader examples: %d notes per context (1..%d)", k, EREN_MAX_K);
+    cpet_rng rng;
+    rng_seed(&rng, seed * 0x9e3779b97f4a7c15ull + 5);
+    int id = 0;
+    char q[512], vb[16];
+    for (int e = 0; e < w->n_entities; e++) {
+        const entity *ent = &w->entities[e];
+        if (ent->split != split) continue;
+        for (int r = 0; r < world_n_relations; r++) {
+            if (ent->value[r] < 0) continue;
+            const relation_def *d = &world_relations[r];
+            world_fill(edit_question_template(r, uniform_below(&rng, EDIT_QUESTIONS)), ent->name, "", q, sizeof q);
+            /* read: the stated object, true or counterfactual, at a random rank among distractors */
+            fact_note notes[EREN_MAX_K];
+            const int n_dis = distractors(w, e, r, k - 1, &rng, notes + 1), at = uniform_below(&rng, n_dis + 1);
+            fact_note rel = {e, r, ent->value[r]};
+            if (uniform_below(&rng, 2)) rel.v = other_value(w, r, rel.v, &rng);
+            notes[0] = notes[at], notes[at] = rel;
+            const char *answer = surface(w, r, rel.v, vb, sizeof vb);
+            char *p = fitted_prompt(w, EREN_TEMPLATE_MRC, notes, n_dis + 1, at, q, measure, ctx, max_prompt);
+            char *p1 = fitted_prompt(w, EREN_TEMPLATE_MRC_ONE_STEP, notes, n_dis + 1, at, q, measure, ctx, max_prompt);
+            if (!p || !p1) {
+                free(p), free(p1);
+                tasks_free(out);
+                return cpet_fail(err, "reader examples: '%s' does not fit %d tokens with its note", q, max_prompt);
+            }
+            add_example(out, "read", id, ent, d, p, answer);
+            add_example(out, "one_step", id, ent, d, p1, answer);
+            free(p), free(p1);
+            /* decline: nothing states (s, r) */
+            const int n_dec = distractors(w, e, r, k, &rng, notes);
+            if ((p = fitted_prompt(w, EREN_TEMPLATE_MRC, notes, n_dec, -1, q, measure, ctx, max_prompt))) {
+                add_example(out, "decline", id, ent, d, p, EREN_UNANSWERABLE);
+                free(p);
+            }
+            /* closed book: the world's fact */
+            if ((p = eren_fill(EREN_TEMPLATE_QA, NULL, q, NULL))) {
+                add_example(out, "closed_book", id, ent, d, p, surface(w, r, ent->value[r], vb, sizeof vb));
+                free(p);
+            }
+            id++;
+        }
+    }
+    return 0;
+}

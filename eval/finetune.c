@@ -11,7 +11,7 @@ typedef struct {
     int n, n_prompt; /* tokens; the first n_prompt are context */
 } encoded_example;
 
-static int encode_all(const tokenizer *t, const task_set *s, int bos, int window, encoded_example *out, cpet_err *err)
+static int encode_all(const tokenizer *t, const task_set *s, int bos, int eos, int window, encoded_example *out, cpet_err *err)
 {
     for (int i = 0; i < s->n; i++) {
         const task_example *e = &s->items[i];
@@ -22,11 +22,12 @@ static int encode_all(const tokenizer *t, const task_set *s, int bos, int window
             free(p);
             return -1;
         }
-        int off = bos >= 0, total = off + np + nc, skip = total > window ? total - window : 0;
+        int off = bos >= 0, total = off + np + nc + (eos >= 0), skip = total > window ? total - window : 0;
         int *ids = malloc((size_t)total * sizeof(int));
         if (off) ids[0] = bos;
         memcpy(ids + off, p, (size_t)np * sizeof(int));
         memcpy(ids + off + np, c, (size_t)nc * sizeof(int));
+        if (eos >= 0) ids[off + np + nc] = eos;
         out[i].n = total - skip; /* long prompts lose their beginning, as in scoring */
         out[i].n_prompt = off + np - skip;
         out[i].ids = ids;
@@ -42,7 +43,7 @@ int finetune_multiple_choice(model *m, adamw *opt, const tokenizer *t, const tas
 {
     if (train->n == 0) return cpet_fail(err, "finetune: the train split has no examples");
     encoded_example *ex = calloc((size_t)train->n, sizeof *ex);
-    int rc = encode_all(t, train, cfg->bos_id, m->rope_len, ex, err);
+    int rc = encode_all(t, train, cfg->bos_id, cfg->append_eos ? cfg->eos_id : -1, m->rope_len, ex, err);
     int *order = malloc((size_t)train->n * sizeof(int)), pos = train->n;
     cpet_rng rng;
     rng_seed(&rng, cfg->seed);
@@ -75,6 +76,7 @@ int finetune_multiple_choice(model *m, adamw *opt, const tokenizer *t, const tas
         step_result r;
         rc = train_step_hooked(m, opt, ids, tgt, B, T, lr_at(&sched, step), cfg->clip, cfg->hook, cfg->hook_ctx, &r, err);
         if (rc == 0 && curve) json_array_append_new(curve, json_pack("[i, f]", step + 1, (double)r.loss));
+        if (rc == 0 && cfg->on_step) cfg->on_step(cfg->on_step_ctx, step + 1, cfg->steps, (double)r.loss);
         free(ids);
         free(tgt);
     }

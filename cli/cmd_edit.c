@@ -1,0 +1,178 @@
+/* cpet edit-reader: instruction-tune a model as EREN's reader on the world's train-split subjects
+ * (datasets/editing.h), then measure it on dev-split subjects, kind by kind. */
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blas.h"
+#include "cli.h"
+#include "editing.h"
+#include "fileio.h"
+#include "finetune.h"
+#include "gguf.h"
+#include "methods/eren.h"
+#include "train.h"
+
+/* the world a directory holds: its world.json's seed and entity count (the scale) */
+static int world_of_dir(const char *dir, world *w, uint64_t *seed, cpet_err *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/world.json", dir);
+    json_t *j = json_read_file(path, err);
+    if (!j) return -1;
+    const json_t *s = json_object_get(j, "seed"), *n = json_object_get(j, "entities");
+    world_sizes sizes = world_default_sizes();
+    int total = 0;
+    for (int t = 0; t < N_ENTITY_TYPES; t++) total += sizes.n_per_type[t];
+    int rc = json_is_integer(s) && json_is_integer(n) && json_integer_value(n) % total == 0 && json_integer_value(n) > 0
+                 ? 0
+                 : cpet_fail(err, "%s: needs an integer 'seed' and 'entities' (a multiple of %d)", path, total);
+    if (rc == 0) {
+        const int scale = (int)(json_integer_value(n) / total);
+        for (int t = 0; t < N_ENTITY_TYPES; t++) sizes.n_per_type[t] *= scale;
+        *seed = (uint64_t)json_integer_value(s);
+        rc = world_generate(w, *seed, sizes, err);
+    }
+    json_decref(j);
+    return rc;
+}
+
+/* answers compared as EREN's exact match would see them: case, surrounding spaces and a final period aside */
+static int same_answer(const char *a, const char *b)
+{
+    while (isspace((unsigned char)*a)) a++;
+    while (isspace((unsigned char)*b)) b++;
+    size_t na = strlen(a), nb = strlen(b);
+    while (na && (isspace((unsigned char)a[na - 1]) || a[na - 1] == '.')) na--;
+    while (nb && (isspace((unsigned char)b[nb - 1]) || b[nb - 1] == '.')) nb--;
+    return na == nb && !strncasecmp(a, b, na);
+}
+
+typedef struct {
+    double t0;
+} progress;
+
+static void on_step(void *ctx, int step, int steps, double loss)
+{
+    progress *p = ctx;
+    if (!stderr_is_tty() && step != steps) return;
+    const double el = now_seconds() - p->t0;
+    fprintf(stderr, "\rreader: step %d/%d  loss %.4f  ETA %.0fs   %s", step, steps, loss, el / step * (steps - step), step == steps ? "\n" : "");
+}
+
+int cmd_edit_reader(int argc, char **argv)
+{
+    const char *model_dir = NULL, *world_dir = NULL, *out = NULL;
+    long steps = 600, batch = 16, seed = 0, k = EREN_TOP_K, max_new = 12, threads = 0;
+    double lr = 3e-4, wd = 0.0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int bad = 0;
+        if (cli_is_help(a)) {
+            printf("usage: cpet edit-reader MODEL --world DIR -o OUT [--steps 600] [--batch 16] [--lr 3e-4] [--k 5] [--max-new 12]\n"
+                   "                        [--seed 0] [--threads N]\n\n"
+                   "Instruction-tunes MODEL (all weights) as EREN's reader on the world in DIR (its world.json): for every\n"
+                   "fact of a train-split subject, a read example (k notes, one stating the fact, true or counterfactual),\n"
+                   "a decline example (k hard distractors, answer \"unanswerable\"), a closed-book question and a one-step\n"
+                   "read example, with EREN's templates; answers end with EOS. Then scores the reader on dev-split\n"
+                   "subjects' examples by greedy exact match, kind by kind. OUT: the model, its tokenizer and\n"
+                   "reader.json (arguments, seed, loss curve, dev accuracies, git revision, threads).\n");
+            return 0;
+        }
+        if (!strcmp(a, "--world")) bad = !(world_dir = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "-o")) bad = !(out = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--steps")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 10000000, &steps);
+        else if (!strcmp(a, "--batch")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &batch);
+        else if (!strcmp(a, "--k")) bad = cli_int(a, cli_value(argc, argv, &i), 1, EREN_MAX_K, &k);
+        else if (!strcmp(a, "--max-new")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 256, &max_new);
+        else if (!strcmp(a, "--seed")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 0x7fffffffL, &seed);
+        else if (!strcmp(a, "--threads")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &threads);
+        else if (!strcmp(a, "--lr")) bad = cli_float(a, cli_value(argc, argv, &i), &lr);
+        else if (!strcmp(a, "--weight-decay")) bad = cli_float(a, cli_value(argc, argv, &i), &wd);
+        else if (a[0] == '-') return cli_error("edit-reader: unknown option %s", a);
+        else if (!model_dir) model_dir = a;
+        else return cli_error("edit-reader: one model only (got %s and %s)", model_dir, a);
+        if (bad) return 1;
+    }
+    if (!model_dir || !world_dir || !out) return cli_error("edit-reader: MODEL, --world and -o are required");
+    if (threads) engine_set_threads((int)threads);
+    cpet_err err;
+    world w;
+    uint64_t world_seed;
+    if (world_of_dir(world_dir, &w, &world_seed, &err) != 0) return cli_report(&err);
+    model m;
+    tokenizer tok;
+    if (model_load(&m, model_dir, &err) != 0) {
+        world_free(&w);
+        return cli_report(&err);
+    }
+    int rc = tokenizer_load_for(&tok, model_dir, NULL, &err), have_tok = rc == 0;
+    eren_model_reader reader = {&m, &tok, (int)max_new};
+    const int max_prompt = m.rope_len - (int)max_new;
+    task_set train = {0}, dev = {0};
+    if (rc == 0) rc = editing_reader_examples(&w, 0, (uint64_t)seed, (int)k, eren_model_measure, &reader, max_prompt, &train, &err);
+    if (rc == 0) rc = editing_reader_examples(&w, 1, (uint64_t)seed + 1, (int)k, eren_model_measure, &reader, max_prompt, &dev, &err);
+    adamw opt = {0};
+    adamw_config oc = adamw_defaults();
+    oc.lr = (float)lr, oc.weight_decay = (float)wd;
+    if (rc == 0) rc = model_set_trainable(&m, NULL, 1, &err);
+    if (rc == 0) rc = adamw_init(&opt, oc, &err);
+    if (rc == 0) rc = adamw_add(&opt, m.tensors, m.n_tensors, &err);
+    json_t *curve = json_array();
+    long tokens = 0;
+    progress pr = {now_seconds()};
+    finetune_config fc = {.steps = (int)steps, .batch = (int)batch, .lr = (float)lr, .weight_decay = (float)wd, .clip = 1.0f, .seed = (uint64_t)seed,
+                          .bos_id = m.cfg.bos_token_id, .eos_id = m.cfg.eos_token_id, .append_eos = 1, .on_step = on_step, .on_step_ctx = &pr};
+    if (rc == 0) rc = finetune_multiple_choice(&m, &opt, &tok, &train, &fc, curve, &tokens, &err);
+    const double train_seconds = now_seconds() - pr.t0;
+    adamw_free(&opt);
+    if (rc == 0) rc = model_set_trainable(&m, NULL, 0, &err);
+    /* the reader on dev subjects: greedy exact match per kind */
+    const char *kinds[] = {"read", "decline", "closed_book", "one_step"};
+    long right[4] = {0}, total[4] = {0};
+    for (int i = 0; rc == 0 && i < dev.n; i++) {
+        int kind = 0;
+        while (kind < 3 && strcmp(dev.items[i].task, kinds[kind])) kind++;
+        char *output = NULL;
+        if ((rc = eren_model_read(&reader, dev.items[i].prompt, &output, &err)) != 0) break;
+        right[kind] += same_answer(output, dev.items[i].choices[0]);
+        total[kind]++;
+        free(output);
+    }
+    json_t *acc = json_object();
+    for (int q = 0; q < 4; q++)
+        json_object_set_new(acc, kinds[q], json_pack("{s:o, s:I}", "accuracy", total[q] ? json_real((double)right[q] / total[q]) : json_null(), "n",
+                                                     (json_int_t)total[q]));
+    char staged[4200], path[4400];
+    snprintf(staged, sizeof staged, "%s.partial", out);
+    if (rc == 0) rc = model_save(&m, staged, &err);
+    if (rc == 0) {
+        snprintf(path, sizeof path, "%s/tokenizer.json", staged);
+        rc = tokenizer_save(&tok, path, &err);
+    }
+    if (rc == 0) {
+        json_t *log = json_pack("{s:s, s:s, s:s, s:I, s:{s:I, s:I, s:f, s:f, s:I, s:I, s:I}, s:I, s:I, s:f, s:I, s:o, s:o, s:o}", "command",
+                                "edit-reader", "model", model_dir, "world", world_dir, "world_seed", (json_int_t)world_seed, "train", "steps",
+                                (json_int_t)steps, "batch", (json_int_t)batch, "lr", lr, "weight_decay", wd, "k", (json_int_t)k, "max_new",
+                                (json_int_t)max_new, "seed", (json_int_t)seed, "train_examples", (json_int_t)train.n, "dev_examples", (json_int_t)dev.n,
+                                "train_seconds", train_seconds, "tokens", (json_int_t)tokens, "dev_accuracy", acc, "loss_curve", curve, "facts", run_facts());
+        snprintf(path, sizeof path, "%s/reader.json", staged);
+        rc = json_write_file(path, log, &err);
+        json_decref(log);
+        curve = acc = NULL;
+    }
+    if (rc == 0) rc = replace_dir(staged, out, &err);
+    if (rc == 0) {
+        printf("edit-reader %s -> %s: %ld steps on %d examples; dev exact match:", model_dir, out, steps, train.n);
+        for (int q = 0; q < 4; q++) printf(" %s %.1f%%", kinds[q], total[q] ? 100.0 * right[q] / total[q] : NAN);
+        printf("\n");
+    }
+    json_decref(curve), json_decref(acc);
+    tasks_free(&train), tasks_free(&dev);
+    if (have_tok) tokenizer_free(&tok);
+    model_free(&m);
+    world_free(&w);
+    return rc != 0 ? cli_report(&err) : 0;
+}
