@@ -226,3 +226,59 @@ Test(eren, a_prompt_over_the_window_loses_its_lowest_ranked_notes_first)
     eren_index_free(&x);
     notebook_free(&nb);
 }
+
+/* The reader's instruction tuning ends each answer with EOS (finetune's append_eos), so that greedy
+ * reading stops right after the answer; without it the same tuning runs on past the answer. */
+#include "finetune.h"
+#include "tasks.h"
+
+static void tune_and_read(int append_eos, char outputs[2][128])
+{
+    char dir[256], path[600];
+    make_temp_dir(dir, sizeof dir);
+    make_tiny_model_dir(dir, 32, 64, 2);
+    snprintf(path, sizeof path, "%s/model", dir);
+    cpet_err err;
+    model m;
+    tokenizer tok;
+    cr_assert_eq(model_load(&m, path, &err), 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/model/tokenizer.json", dir);
+    cr_assert_eq(tokenizer_load(&tok, path, &err), 0, "%s", err.msg);
+    task_set set = {0};
+    const char *prompts[2] = {"Please answer this question: is it the one?", "Please answer this question: is it the other?"};
+    char a0[] = " yes", a1[] = " no";
+    char *c0[1] = {a0}, *c1[1] = {a1};
+    task_example e0 = {"0", "t", "train", (char *)prompts[0], "", "", c0, 1, 0}, e1 = {"1", "t", "train", (char *)prompts[1], "", "", c1, 1, 0};
+    tasks_add(&set, &e0), tasks_add(&set, &e1);
+    adamw opt = {0};
+    adamw_config oc = adamw_defaults();
+    oc.lr = 3e-3f, oc.weight_decay = 0;
+    cr_assert_eq(model_set_trainable(&m, NULL, 1, &err), 0);
+    cr_assert_eq(adamw_init(&opt, oc, &err), 0);
+    cr_assert_eq(adamw_add(&opt, m.tensors, m.n_tensors, &err), 0);
+    finetune_config fc = {.steps = 150, .batch = 2, .lr = 3e-3f, .clip = 1.0f, .seed = 1, .bos_id = m.cfg.bos_token_id,
+                          .eos_id = m.cfg.eos_token_id, .append_eos = append_eos};
+    long tokens;
+    cr_assert_eq(finetune_multiple_choice(&m, &opt, &tok, &set, &fc, NULL, &tokens, &err), 0, "%s", err.msg);
+    eren_model_reader r = {&m, &tok, 8};
+    for (int i = 0; i < 2; i++) {
+        char *out = NULL;
+        cr_assert_eq(eren_model_read(&r, prompts[i], &out, &err), 0, "%s", err.msg);
+        snprintf(outputs[i], 128, "%s", out);
+        free(out);
+    }
+    adamw_free(&opt);
+    tasks_free(&set);
+    tokenizer_free(&tok);
+    model_free(&m);
+}
+
+Test(eren, a_reader_tuned_with_eos_stops_after_its_answer, .timeout = 120)
+{
+    char with[2][128], without[2][128];
+    tune_and_read(1, with);
+    cr_assert_str_eq(with[0], "yes");
+    cr_assert_str_eq(with[1], "no");
+    tune_and_read(0, without);
+    cr_assert(strncmp(without[0], "yes", 3) == 0 && strlen(without[0]) > 3, "no EOS learned: it reads on past the answer: '%s'", without[0]);
+}
