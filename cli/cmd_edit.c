@@ -8,6 +8,7 @@
 
 #include "blas.h"
 #include "cli.h"
+#include "edit_eval.h"
 #include "editing.h"
 #include "fileio.h"
 #include "finetune.h"
@@ -37,17 +38,6 @@ static int world_of_dir(const char *dir, world *w, uint64_t *seed, cpet_err *err
     }
     json_decref(j);
     return rc;
-}
-
-/* answers compared as EREN's exact match would see them: case, surrounding spaces and a final period aside */
-static int same_answer(const char *a, const char *b)
-{
-    while (isspace((unsigned char)*a)) a++;
-    while (isspace((unsigned char)*b)) b++;
-    size_t na = strlen(a), nb = strlen(b);
-    while (na && (isspace((unsigned char)a[na - 1]) || a[na - 1] == '.')) na--;
-    while (nb && (isspace((unsigned char)b[nb - 1]) || b[nb - 1] == '.')) nb--;
-    return na == nb && !strncasecmp(a, b, na);
 }
 
 typedef struct {
@@ -137,7 +127,7 @@ int cmd_edit_reader(int argc, char **argv)
         while (kind < 3 && strcmp(dev.items[i].task, kinds[kind])) kind++;
         char *output = NULL;
         if ((rc = eren_model_read(&reader, dev.items[i].prompt, &output, &err)) != 0) break;
-        right[kind] += same_answer(output, dev.items[i].choices[0]);
+        right[kind] += edit_answer_matches(output, dev.items[i].choices[0]);
         total[kind]++;
         free(output);
     }

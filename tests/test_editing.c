@@ -150,3 +150,62 @@ Test(editing, bad_files_are_one_clear_line)
     expect_read_error(dir, "{\"subject\": \"A\", \"target_new\": \"B\"}\n", "bad.jsonl:1: 'statement' is missing");
     expect_read_error(dir, "\n\n", "no edits");
 }
+
+/* ---- scoring (eval/edit_eval.h) ---- */
+#include <math.h>
+
+#include "edit_eval.h"
+#include "generate.h"
+#include "tokenizer.h"
+
+Test(editing, es_bp_eq_and_answer_matching_on_a_known_example)
+{
+    /* 3 of 4 in-scope right, 1 of 2 out-of-scope unchanged: ES 0.75, BP 0.5, EQ 2 * 0.375 / 1.25 = 0.6 */
+    cr_assert_float_eq(edit_eq(0.75, 0.5), 0.6, 1e-12);
+    cr_assert_float_eq(edit_eq(0.969, 0.968), 2 * 0.969 * 0.968 / (0.969 + 0.968), 1e-12);
+    cr_assert_eq(edit_eq(0, 0), 0.0);
+    cr_assert_eq(edit_eq(1, 0), 0.0, "EREN's unedited row: ES 0, BP 100, EQ 0");
+    cr_assert(edit_answer_matches(" Grimhend.", "grimhend") && edit_answer_matches("1429", " 1429 "));
+    cr_assert(!edit_answer_matches("Grimhend Fugrum", "Grimhend") && !edit_answer_matches("", "x"));
+}
+
+/* Teacher-forced token accuracy and the mean log-probability against score_continuations, which computes
+ * the same quantities on its own path (batched, padded) */
+Test(editing, teacher_forced_scores_agree_with_the_continuation_scorer, .timeout = 60)
+{
+    char dir[256], path[600];
+    make_temp_dir(dir, sizeof dir);
+    make_tiny_model_dir(dir, 32, 64, 2);
+    snprintf(path, sizeof path, "%s/model", dir);
+    cpet_err err;
+    model m;
+    tokenizer tok;
+    cr_assert_eq(model_load(&m, path, &err), 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/model/tokenizer.json", dir);
+    cr_assert_eq(tokenizer_load(&tok, path, &err), 0, "%s", err.msg);
+    const char *prompts[] = {"Question: the river and the city?", "the the the the"};
+    const char *targets[] = {"the city of rivers", "the"};
+    for (int i = 0; i < 2; i++) {
+        double acc, lp;
+        cr_assert_eq(edit_token_accuracy(&m, &tok, prompts[i], targets[i], &acc, &err), 0, "%s", err.msg);
+        cr_assert_eq(edit_mean_logprob(&m, &tok, prompts[i], targets[i], &lp, &err), 0, "%s", err.msg);
+        int *p, np, *t, nt;
+        char spaced[128];
+        snprintf(spaced, sizeof spaced, " %s", targets[i]);
+        cr_assert_eq(tokenizer_encode(&tok, prompts[i], strlen(prompts[i]), &p, &np, &err), 0);
+        cr_assert_eq(tokenizer_encode(&tok, spaced, strlen(spaced), &t, &nt, &err), 0);
+        int *ctx = malloc((size_t)(np + 1) * sizeof(int));
+        ctx[0] = m.cfg.bos_token_id;
+        memcpy(ctx + 1, p, (size_t)np * sizeof(int));
+        score_request req = {ctx, np + 1, t, nt};
+        double logprob;
+        int greedy;
+        cr_assert_eq(score_continuations(&m, &req, 1, 1, &logprob, &greedy, &err), 0, "%s", err.msg);
+        cr_assert_float_eq(lp * nt, logprob, 1e-4 * nt, "mean %g x %d tokens vs sum %g", lp, nt, logprob);
+        cr_assert_eq(acc == 1.0, greedy, "accuracy %g vs is_greedy %d", acc, greedy);
+        cr_assert(acc >= 0 && acc <= 1 && fabs(acc * nt - round(acc * nt)) < 1e-9, "a share of %d tokens: %g", nt, acc);
+        free(p), free(t), free(ctx);
+    }
+    tokenizer_free(&tok);
+    model_free(&m);
+}
