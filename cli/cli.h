@@ -36,6 +36,7 @@ int cmd_sparsify(int argc, char **argv);
 int cmd_predictor(int argc, char **argv);
 int cmd_conpet(int argc, char **argv);
 int cmd_edit_reader(int argc, char **argv);
+int cmd_edit(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_world(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);

@@ -166,3 +166,98 @@ int cmd_edit_reader(int argc, char **argv)
     world_free(&w);
     return rc != 0 ? cli_report(&err) : 0;
 }
+
+/* cpet edit: make edits with a method, ask every question of them, score (eval/edit_eval.h) */
+int cmd_edit(int argc, char **argv)
+{
+    const char *method = NULL, *edits = NULL, *model_dir = NULL, *out = NULL, *retriever = "bm25", *split = "test";
+    long top_k = EREN_TOP_K, n_edits = 0, seed = 0, max_new = 12, threads = 0;
+    int sequential = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int bad = 0;
+        if (cli_is_help(a)) {
+            printf("usage: cpet edit --method eren|one-step|unedited --edits FILE.jsonl --model READER -o OUT.json\n"
+                   "                 [--retriever bm25|dense] [--top-k 5] [--n-edits N] [--split test|dev|train|all] [--seed 0]\n"
+                   "                 [--sequential] [--max-new 12] [--threads N]\n\n"
+                   "Makes the first N edits of the split (in a seeded order; 0: all) and asks every question of them\n"
+                   "(datasets/README.md: in-scope, hard out-of-scope, two-hop). eren: the edits become notes; the reader\n"
+                   "reads the top-k retrieved notes with EREN's template and falls back to closed-book QA when it says\n"
+                   "\"unanswerable\". one-step: the one-step MRC template, no option, no fallback. unedited: closed-book.\n"
+                   "Scored by greedy exact match: ES (in-scope answered with the new object), BP (out-of-scope outputs\n"
+                   "equal to the unedited model's closed-book outputs), EQ (their harmonic mean), reliability,\n"
+                   "generalization, portability, BP by kind of out-of-scope question. A notebook answers the same\n"
+                   "whether its edits come one at a time (--sequential) or at once. OUT.json: config, metrics, every\n"
+                   "question with its output, seed, git revision, threads.\n");
+            return 0;
+        }
+        if (!strcmp(a, "--method")) bad = !(method = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--edits")) bad = !(edits = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--model")) bad = !(model_dir = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "-o")) bad = !(out = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--retriever")) bad = !(retriever = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--split")) bad = !(split = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--top-k")) bad = cli_int(a, cli_value(argc, argv, &i), 1, EREN_MAX_K, &top_k);
+        else if (!strcmp(a, "--n-edits")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 100000000, &n_edits);
+        else if (!strcmp(a, "--seed")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 0x7fffffffL, &seed);
+        else if (!strcmp(a, "--max-new")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 256, &max_new);
+        else if (!strcmp(a, "--threads")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &threads);
+        else if (!strcmp(a, "--sequential")) sequential = 1;
+        else return cli_error("edit: unknown option %s", a);
+        if (bad) return 1;
+    }
+    if (!method || !edits || !model_dir || !out) return cli_error("edit: --method, --edits, --model and -o are required");
+    edit_run_config c = {.top_k = (int)top_k, .max_new = (int)max_new, .n_edits = (int)n_edits, .split = strcmp(split, "all") ? split : NULL,
+                         .seed = (uint64_t)seed, .sequential = sequential};
+    if (edit_method_parse(method, &c.method) != 0) return cli_error("edit: --method '%s': eren, one-step or unedited", method);
+    if (!strcmp(retriever, "bm25")) c.retriever = EREN_BM25;
+    else if (!strcmp(retriever, "dense")) c.retriever = EREN_DENSE;
+    else return cli_error("edit: --retriever '%s': bm25 or dense", retriever);
+    if (threads) engine_set_threads((int)threads);
+    cpet_err err;
+    edit_set cases;
+    if (editing_read(&cases, edits, &err) != 0) return cli_report(&err);
+    model m;
+    tokenizer tok;
+    if (model_load(&m, model_dir, &err) != 0) {
+        edit_set_free(&cases);
+        return cli_report(&err);
+    }
+    int rc = tokenizer_load_for(&tok, model_dir, NULL, &err), have_tok = rc == 0;
+    edit_run_result r = {0};
+    if (rc == 0) rc = edit_run(&m, &tok, &cases, &c, &r, &err);
+    if (rc == 0) {
+        json_t *items = json_array(), *kinds = json_object();
+        for (int i = 0; i < r.n; i++) {
+            const edit_item *it = &r.items[i];
+            json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:i}", "case", it->case_id, "group", it->group,
+                                                   "kind", it->kind, "question", it->question, "expected", it->expected, "output", it->output,
+                                                   "unedited", it->unedited, "correct", it->correct, "unchanged", it->unchanged, "fell_back",
+                                                   it->fell_back, "notes_used", it->notes_used));
+        }
+        for (int k = 0; k < EDIT_OOS_KINDS; k++)
+            json_object_set_new(kinds, edit_oos_kinds[k], json_pack("{s:o, s:i}", "bp", r.n_kind[k] ? json_real(r.bp_kind[k]) : json_null(), "n", r.n_kind[k]));
+#define NUM(x) (isnan(x) ? json_null() : json_real(x))
+        json_t *metrics = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "es", NUM(r.es), "bp", NUM(r.bp), "eq", NUM(r.eq),
+                                    "reliability", NUM(r.reliability), "generalization", NUM(r.generalization), "locality", NUM(r.bp),
+                                    "portability", NUM(r.portability), "oos_accuracy", NUM(r.oos_accuracy), "unedited_oos_accuracy",
+                                    NUM(r.unedited_oos_accuracy), "fallback_rate", json_real(r.fallback_rate));
+#undef NUM
+        json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:i, s:i, s:s?, s:i, s:b, s:i}, s:I, s:i, s:s, s:o, s:o, s:f, s:o, s:o}", "command",
+                              "edit", "method", edit_method_name(c.method), "edits", edits, "model", model_dir, "config", "retriever", retriever,
+                              "top_k", c.top_k, "n_edits", c.n_edits, "split", c.split, "max_new", c.max_new, "sequential", sequential,
+                              "questions", r.n, "seed", (json_int_t)seed, "edits_made", r.n_edits, "protocol",
+                              "generation: greedy, exact match ignoring case, surrounding spaces and a final period", "metrics", metrics,
+                              "bp_by_kind", kinds, "seconds_per_question", r.seconds_per_question, "items", items, "facts", run_facts());
+        rc = json_write_file(out, j, &err);
+        json_decref(j);
+        if (rc == 0)
+            printf("edit %s: %d edits, %d questions: ES %.1f%%, BP %.1f%%, EQ %.1f%%, portability %.1f%% -> %s\n", edit_method_name(c.method),
+                   r.n_edits, r.n, 100 * r.es, 100 * r.bp, 100 * r.eq, 100 * r.portability, out);
+    }
+    edit_run_result_free(&r);
+    if (have_tok) tokenizer_free(&tok);
+    model_free(&m);
+    edit_set_free(&cases);
+    return rc != 0 ? cli_report(&err) : 0;
+}

@@ -21,6 +21,7 @@ static const command commands[] = {
     {"sparsify", cmd_sparsify, "ProSparse: ReLU swap + progressive L1 on activations (schedule file), FATReLU threshold"},
     {"predictor", cmd_predictor, "train a ReLU model's per-layer activation predictor (Deja Vu / PowerInfer style)"},
     {"conpet", cmd_conpet, "ConPET: class-incremental tuning over a task sequence (sequential, joint, static replay)"},
+    {"edit", cmd_edit, "model editing: EREN (notes + reader), one-step MRC, unedited; ES / BP / EQ by exact match"},
     {"edit-reader", cmd_edit_reader, "EREN: instruction-tune a model as the notes reader on the world (train subjects)"},
     {"compress", cmd_compress, "quantize / prune a model (rtn, gptq, nf4, q4_0, wanda, 2:4, ...) into a checkpoint"},
     {"export", cmd_export, "write a model as GGUF (f32, f16, q8_0, q4_0) or llama2.c (fp32, int8) for other runtimes"},

@@ -84,3 +84,143 @@ int edit_mean_logprob(model *m, const tokenizer *tok, const char *prompt, const 
     free(ids);
     return 0;
 }
+
+/* ---- a run ---- */
+
+#include <stdio.h>
+
+#include "facts.h"
+#include "tensor.h"
+
+static const char *const method_names[] = {"eren", "one-step", "unedited"};
+const char *const edit_oos_kinds[EDIT_OOS_KINDS] = {"same_subject", "same_relation", "note_prefixed", "neighbour", "lexical_overlap"};
+
+int edit_method_parse(const char *s, edit_method *out)
+{
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(s, method_names[i])) return *out = (edit_method)i, 0;
+    return -1;
+}
+
+const char *edit_method_name(edit_method m) { return (int)m >= 0 && (int)m < 3 ? method_names[m] : "?"; }
+
+void edit_run_result_free(edit_run_result *r)
+{
+    for (int i = 0; i < r->n; i++) free(r->items[i].output), free(r->items[i].unedited);
+    free(r->items);
+    memset(r, 0, sizeof *r);
+}
+
+/* the chosen cases: those of the split, in a seeded order, the first n */
+static int choose_cases(const edit_set *cases, const edit_run_config *c, int **out, cpet_err *err)
+{
+    int *idx = malloc(((size_t)cases->n + 1) * sizeof(int)), n = 0;
+    if (!idx) return cpet_fail(err, "editing: out of memory");
+    for (int i = 0; i < cases->n; i++)
+        if (!c->split || !strcmp(cases->cases[i].split, c->split)) idx[n++] = i;
+    cpet_rng r;
+    rng_seed(&r, c->seed * 1000003 + 11);
+    for (int i = n - 1; i > 0; i--) {
+        const int j = (int)(rng_next(&r) % (uint64_t)(i + 1)), t = idx[i];
+        idx[i] = idx[j], idx[j] = t;
+    }
+    if (c->n_edits > 0 && c->n_edits < n) n = c->n_edits;
+    if (n == 0) return free(idx), cpet_fail(err, "editing: no edit cases in split '%s'", c->split ? c->split : "(all)");
+    *out = idx;
+    return n;
+}
+
+int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_run_config *c, edit_run_result *r, cpet_err *err)
+{
+    memset(r, 0, sizeof *r);
+    int *idx = NULL;
+    const int n = choose_cases(cases, c, &idx, err);
+    if (n < 0) return -1;
+    r->n_edits = n;
+    int total = 0;
+    for (int i = 0; i < n; i++) {
+        const edit_case *e = &cases->cases[idx[i]];
+        total += e->n_in_scope + e->n_out_of_scope + e->n_portability;
+    }
+    r->items = calloc((size_t)total + 1, sizeof *r->items);
+    if (!r->items) return free(idx), cpet_fail(err, "editing: out of memory");
+    for (int i = 0; i < n; i++) {
+        const edit_case *e = &cases->cases[idx[i]];
+        const edit_question *groups[3] = {e->in_scope, e->out_of_scope, e->portability};
+        const int counts[3] = {e->n_in_scope, e->n_out_of_scope, e->n_portability};
+        static const char *const names[3] = {"in_scope", "out_of_scope", "portability"};
+        for (int g = 0; g < 3; g++)
+            for (int q = 0; q < counts[g]; q++)
+                r->items[r->n++] = (edit_item){e->id, names[g], groups[g][q].kind, groups[g][q].question, groups[g][q].answer, NULL, NULL, 0, 0, 0, 0};
+    }
+    eren_model_reader reader = {m, tok, c->max_new > 0 ? c->max_new : 12};
+    eren_notebook nb;
+    notebook_init(&nb);
+    eren_index x = {0};
+    int rc = 0;
+    /* the unedited model: closed-book, before any edit */
+    eren_config closed = {EREN_CLOSED_BOOK, c->top_k, m->rope_len - reader.max_new, eren_model_read, eren_model_measure, &reader};
+    for (int i = 0; rc == 0 && i < r->n; i++) {
+        eren_answer a;
+        if ((rc = eren_answer_question(&closed, &nb, &x, r->items[i].question, &a, err)) != 0) break;
+        r->items[i].unedited = a.answer, a.answer = NULL;
+        eren_answer_free(&a);
+    }
+    /* the edits: notes (keyed by subject and relation, so a later edit of the same fact wins) */
+    for (int i = 0; rc == 0 && c->method != EDIT_UNEDITED && i < n; i++) {
+        const edit_case *e = &cases->cases[idx[i]];
+        char key[512];
+        snprintf(key, sizeof key, "%s/%s", e->subject, e->relation ? e->relation : "");
+        if (notebook_add(&nb, e->statement, key, err) < 0) rc = -1;
+    }
+    if (rc == 0 && c->method != EDIT_UNEDITED)
+        rc = c->retriever == EREN_DENSE ? eren_index_dense(&x, &nb, m, tok, err) : eren_index_bm25(&x, &nb, err);
+    eren_config ask = {c->method == EDIT_EREN ? EREN_TWO_STEP : c->method == EDIT_ONE_STEP ? EREN_ONE_STEP : EREN_CLOSED_BOOK, c->top_k,
+                       m->rope_len - reader.max_new, eren_model_read, eren_model_measure, &reader};
+    const double t0 = now_seconds();
+    long fell = 0, asked = 0;
+    for (int i = 0; rc == 0 && i < r->n; i++) {
+        edit_item *it = &r->items[i];
+        if (c->method == EDIT_UNEDITED) {
+            it->output = strdup(it->unedited);
+        } else {
+            eren_answer a;
+            if ((rc = eren_answer_question(&ask, &nb, &x, it->question, &a, err)) != 0) break;
+            it->output = a.answer, a.answer = NULL;
+            it->fell_back = a.fell_back, it->notes_used = a.notes_used;
+            eren_answer_free(&a);
+        }
+        if (!it->output) rc = cpet_fail(err, "editing: out of memory");
+        if (strcmp(it->group, "portability")) fell += it->fell_back, asked++;
+    }
+    r->seconds_per_question = r->n ? (now_seconds() - t0) / r->n : 0;
+    double es = 0, rel = 0, gen = 0, bp = 0, port = 0, oos_acc = 0, un_acc = 0;
+    int n_es = 0, n_rel = 0, n_gen = 0, n_bp = 0, n_port = 0;
+    for (int i = 0; rc == 0 && i < r->n; i++) {
+        edit_item *it = &r->items[i];
+        it->correct = edit_answer_matches(it->output, it->expected);
+        it->unchanged = edit_answer_matches(it->output, it->unedited);
+        if (!strcmp(it->group, "in_scope")) {
+            es += it->correct, n_es++;
+            if (!strcmp(it->kind, "question")) rel += it->correct, n_rel++;
+            else gen += it->correct, n_gen++;
+        } else if (!strcmp(it->group, "out_of_scope")) {
+            bp += it->unchanged, n_bp++;
+            oos_acc += it->correct, un_acc += edit_answer_matches(it->unedited, it->expected);
+            for (int k = 0; k < EDIT_OOS_KINDS; k++)
+                if (!strcmp(it->kind, edit_oos_kinds[k])) r->bp_kind[k] += it->unchanged, r->n_kind[k]++;
+        } else {
+            port += it->correct, n_port++;
+        }
+    }
+    r->es = n_es ? es / n_es : NAN, r->bp = n_bp ? bp / n_bp : NAN, r->eq = edit_eq(r->es, r->bp);
+    r->reliability = n_rel ? rel / n_rel : NAN, r->generalization = n_gen ? gen / n_gen : NAN, r->portability = n_port ? port / n_port : NAN;
+    r->oos_accuracy = n_bp ? oos_acc / n_bp : NAN, r->unedited_oos_accuracy = n_bp ? un_acc / n_bp : NAN;
+    for (int k = 0; k < EDIT_OOS_KINDS; k++) r->bp_kind[k] = r->n_kind[k] ? r->bp_kind[k] / r->n_kind[k] : NAN;
+    r->fallback_rate = asked ? (double)fell / asked : 0;
+    eren_index_free(&x);
+    notebook_free(&nb);
+    free(idx);
+    if (rc != 0) edit_run_result_free(r);
+    return rc;
+}

@@ -11,7 +11,9 @@
 #ifndef CPET_EDIT_EVAL_H
 #define CPET_EDIT_EVAL_H
 
+#include "editing.h"
 #include "error.h"
+#include "methods/eren.h"
 #include "model.h"
 #include "tokenizer.h"
 
@@ -25,5 +27,47 @@ double edit_eq(double es, double bp);
 int edit_token_accuracy(model *m, const tokenizer *tok, const char *prompt, const char *target, double *accuracy, cpet_err *err);
 /* The mean token log-probability of " " + target after prompt (ROME compares these for new and true). */
 int edit_mean_logprob(model *m, const tokenizer *tok, const char *prompt, const char *target, double *mean_lp, cpet_err *err);
+
+/* ---- a run: edits made, then every question of those edits asked ---- */
+
+typedef enum { EDIT_EREN, EDIT_ONE_STEP, EDIT_UNEDITED } edit_method;
+int edit_method_parse(const char *s, edit_method *out);
+const char *edit_method_name(edit_method m);
+
+#define EDIT_OOS_KINDS 5 /* same_subject, same_relation, note_prefixed, neighbour, lexical_overlap */
+extern const char *const edit_oos_kinds[EDIT_OOS_KINDS];
+
+typedef struct {
+    edit_method method;
+    eren_retriever retriever;
+    int top_k, max_new;
+    int n_edits;        /* the first n edits of the split in a seeded order (0: all of them) */
+    const char *split;  /* the cases' split ("test"; NULL: all) */
+    uint64_t seed;      /* the order of the edits */
+    int sequential;     /* edits made one at a time (each in the state the earlier ones left), all questions asked
+                         * after the last; batch (0): all at once. A notebook is the same either way. */
+} edit_run_config;
+
+typedef struct {
+    const char *case_id, *group, *kind, *question, *expected; /* point into the edit set */
+    char *output, *unedited;
+    int correct;   /* output matches expected (in-scope, portability: the new fact; out-of-scope: the world's) */
+    int unchanged; /* output matches the unedited model's output */
+    int fell_back, notes_used;
+} edit_item;
+
+typedef struct {
+    edit_item *items;
+    int n, n_edits;
+    double es, bp, eq, reliability, generalization, portability, oos_accuracy, unedited_oos_accuracy;
+    double bp_kind[EDIT_OOS_KINDS];
+    int n_kind[EDIT_OOS_KINDS];
+    double fallback_rate;          /* in-scope and out-of-scope questions that took the closed-book fallback */
+    double seconds_per_question;   /* the edited system's answering, retrieval included */
+} edit_run_result;
+
+/* The unedited answers are the reader's closed-book answers (EREN_TEMPLATE_QA), taken before any edit. */
+int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_run_config *c, edit_run_result *r, cpet_err *err);
+void edit_run_result_free(edit_run_result *r);
 
 #endif
