@@ -201,6 +201,8 @@ Test(conpet, replay_forgets_less_and_no_task_id_reaches_inference, .timeout = 12
     cr_assert_gt(dyn.selector_acc[1], 0.9, "the selector tells the tasks apart: %g", dyn.selector_acc[1]);
     cr_assert_geq(dyn.oracle_acc[1] + 1e-12, dyn.pooled[1], "an oracle selector is an upper bound");
     cr_assert_float_eq(dyn_mixed.pooled[1], dyn.pooled[1], 1e-12, "regrouped test sets: the same predictions");
+    cr_assert_eq(dyn.module_hash[1 * 2 + 0], dyn.module_hash[0 * 2 + 0], "task 0's module is frozen through task 1 (hash)");
+    cr_assert_neq(dyn.module_hash[1 * 2 + 1], dyn.module_hash[1 * 2 + 0], "a different module");
     /* EMR: a K-means memory of 5 per class replayed */
     cr_assert_lt(conpet_forgetting(&emr) + 0.2, conpet_forgetting(&seq), "emr %g vs sequential %g", conpet_forgetting(&emr), conpet_forgetting(&seq));
     /* EA-EMR: EMR and an alignment layer (D x D + D more tunable parameters) */

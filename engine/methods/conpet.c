@@ -336,6 +336,7 @@ static int result_alloc(conpet_result *r, int T, int C, cpet_err *err)
     memset(r, 0, sizeof *r);
     r->n_tasks = T, r->n_classes = C;
     r->confusion = calloc((size_t)C * C, sizeof(long));
+    r->module_hash = calloc((size_t)T * T, sizeof(uint64_t));
     r->acc = malloc((size_t)T * T * sizeof(double));
     r->pooled = calloc((size_t)T, sizeof(double));
     r->seconds = calloc((size_t)T, sizeof(double));
@@ -343,7 +344,7 @@ static int result_alloc(conpet_result *r, int T, int C, cpet_err *err)
     r->steps = calloc((size_t)T, sizeof(long));
     r->selector_acc = calloc((size_t)T, sizeof(double));
     r->oracle_acc = calloc((size_t)T, sizeof(double));
-    if (!r->confusion || !r->acc || !r->pooled || !r->seconds || !r->loss || !r->steps || !r->selector_acc || !r->oracle_acc)
+    if (!r->confusion || !r->module_hash || !r->acc || !r->pooled || !r->seconds || !r->loss || !r->steps || !r->selector_acc || !r->oracle_acc)
         return cpet_fail(err, "conpet: out of memory");
     for (int i = 0; i < T * T; i++) r->acc[i] = NAN;
     for (int i = 0; i < T; i++) r->selector_acc[i] = r->oracle_acc[i] = NAN;
@@ -458,7 +459,7 @@ int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_re
 
 void conpet_result_free(conpet_result *r)
 {
-    free(r->confusion), free(r->acc), free(r->pooled), free(r->seconds), free(r->loss), free(r->steps), free(r->selector_acc), free(r->oracle_acc);
+    free(r->confusion), free(r->module_hash), free(r->acc), free(r->pooled), free(r->seconds), free(r->loss), free(r->steps), free(r->selector_acc), free(r->oracle_acc);
     memset(r, 0, sizeof *r);
 }
 
@@ -492,6 +493,22 @@ double conpet_backward_transfer(const conpet_result *r)
 }
 
 /* ---- Dynamic ConPET ---- */
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* a module's fingerprint: its LoRA tensors and its head */
+static uint64_t module_fingerprint(const lora_adapter *ad, const class_head *h)
+{
+    uint64_t x = 0xcbf29ce484222325ull;
+    for (int i = 0; i < ad->n_tensors; i++) x = fnv(x, ad->tensors[i].p, ad->tensors[i].n * sizeof(float));
+    x = fnv(x, h->w, (size_t)h->n_classes * h->hidden * sizeof(float));
+    return fnv(x, h->b, (size_t)h->n_classes * sizeof(float));
+}
 
 /* head logits of the last forward at one position */
 static void head_logits(model *m, const class_head *h, int pos, float *f, float *logits)
@@ -618,6 +635,7 @@ static int run_dynamic(model *m, const conpet_data *d, const conpet_config *c, c
         r->pooled[t] = n_all ? (double)correct_all / n_all : NAN;
         r->selector_acc[t] = n_all ? (double)sel_right / n_all : NAN;
         r->oracle_acc[t] = n_all ? (double)oracle_right / n_all : NAN;
+        for (int u = 0; rc == 0 && u <= t; u++) r->module_hash[t * T + u] = module_fingerprint(&mods[u], &heads[u]);
     }
     r->tunable = (long)sel.n_params + (long)sel_head.n_classes * (sel_head.hidden + 1);
     for (int t = 0; t < T && mods; t++) r->tunable += (long)mods[t].n_params + (long)heads[t].n_classes * (heads[t].hidden + 1);

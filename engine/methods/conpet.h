@@ -110,6 +110,9 @@ typedef struct {
      * class, column the predicted one */
     int n_classes;
     long *confusion;
+    /* dynamic: after each task t, an FNV-1a fingerprint of every module u <= t (its LoRA and head): a frozen
+     * module's stays what it was when its task ended. [t * n_tasks + u] */
+    uint64_t *module_hash;
 } conpet_result;
 
 /* EA-EMR's alignment fit, the reference's update_alignment_model: Adam lr 1e-4, batch 32, 20 epochs */
