@@ -37,6 +37,8 @@ int cmd_predictor(int argc, char **argv);
 int cmd_conpet(int argc, char **argv);
 int cmd_edit_reader(int argc, char **argv);
 int cmd_edit(int argc, char **argv);
+int cmd_notebook(int argc, char **argv);
+int cmd_ask(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_world(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);

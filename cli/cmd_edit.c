@@ -261,3 +261,126 @@ int cmd_edit(int argc, char **argv)
     edit_set_free(&cases);
     return rc != 0 ? cli_report(&err) : 0;
 }
+
+/* cpet notebook FILE add|delete|list: EREN's notebook kept in a file */
+int cmd_notebook(int argc, char **argv)
+{
+    if (argc >= 2 && cli_is_help(argv[1])) {
+        printf("usage: cpet notebook FILE add TEXT [--key KEY]\n"
+               "       cpet notebook FILE delete INDEX\n"
+               "       cpet notebook FILE list\n\n"
+               "EREN's notebook as a JSON file (written atomically). A note is stored without its final period. A\n"
+               "note added with a key another active note holds supersedes it: the newer note wins; the older stays\n"
+               "listed (marked superseded) and is never retrieved. Deleting the active note of a key gives the floor\n"
+               "back to the newest older one. list prints index, state, key and text.\n");
+        return 0;
+    }
+    if (argc < 3) return cli_error("notebook: FILE and add|delete|list are required (cpet notebook --help)");
+    const char *path = argv[1], *verb = argv[2];
+    cpet_err err;
+    eren_notebook nb;
+    const int exists = path_exists(path);
+    if (exists ? notebook_load(&nb, path, &err) != 0 : (notebook_init(&nb), 0)) return cli_report(&err);
+    int rc = 0;
+    if (!strcmp(verb, "list")) {
+        if (!exists) rc = cpet_fail(&err, "%s: no such notebook", path);
+        for (int i = 0; rc == 0 && i < nb.n; i++)
+            printf("%d\t%s\t%s\t%s\n", i, nb.notes[i].superseded ? "superseded" : "active", nb.notes[i].key ? nb.notes[i].key : "-", nb.notes[i].text);
+    } else if (!strcmp(verb, "add")) {
+        const char *text = NULL, *key = NULL;
+        for (int i = 3; rc == 0 && i < argc; i++) {
+            if (!strcmp(argv[i], "--key")) {
+                if (!(key = cli_value(argc, argv, &i))) rc = -1, err.msg[0] = 0;
+            } else if (!text) text = argv[i];
+            else rc = cpet_fail(&err, "notebook add: one note at a time (got '%s' and '%s')", text, argv[i]);
+        }
+        if (rc == 0 && !text) rc = cpet_fail(&err, "notebook add: no text");
+        int at = rc == 0 ? notebook_add(&nb, text, key, &err) : -1;
+        if (at < 0) rc = -1;
+        if (rc == 0 && (rc = notebook_save(&nb, path, &err)) == 0) printf("note %d added to %s (%d active)\n", at, path, notebook_active(&nb));
+    } else if (!strcmp(verb, "delete")) {
+        long i = -1;
+        if (argc != 4 || cli_int("delete", argv[3], 0, 1L << 30, &i)) rc = argc != 4 ? cpet_fail(&err, "notebook delete: one INDEX") : 1;
+        if (rc == 0 && !exists) rc = cpet_fail(&err, "%s: no such notebook", path);
+        if (rc == 0) rc = notebook_delete(&nb, (int)i, &err);
+        if (rc == 0 && (rc = notebook_save(&nb, path, &err)) == 0) printf("note %ld deleted from %s (%d left)\n", i, path, nb.n);
+        if (rc == 1) {
+            notebook_free(&nb);
+            return 1;
+        }
+    } else {
+        rc = cpet_fail(&err, "notebook: '%s': add, delete or list", verb);
+    }
+    notebook_free(&nb);
+    if (rc != 0 && err.msg[0]) {
+        if (!strstr(err.msg, path)) cpet_prefix(&err, "%s", path);
+        return cli_report(&err);
+    }
+    return rc != 0;
+}
+
+/* cpet ask: one question against a notebook */
+int cmd_ask(int argc, char **argv)
+{
+    const char *nb_path = NULL, *model_dir = NULL, *question = NULL, *method = "eren", *retriever = "bm25";
+    long top_k = EREN_TOP_K, max_new = 12, threads = 0;
+    int verbose = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int bad = 0;
+        if (cli_is_help(a)) {
+            printf("usage: cpet ask --notebook FILE --model READER [--method eren|one-step|unedited] [--retriever bm25|dense]\n"
+                   "                [--top-k 5] [--max-new 12] [--threads N] [--verbose] QUESTION\n\n"
+                   "Answers QUESTION as EREN does: the top-k notes retrieved, the reader's MRC prompt, the closed-book\n"
+                   "fallback when it says \"unanswerable\". --verbose also prints the notes used and the reading step.\n");
+            return 0;
+        }
+        if (!strcmp(a, "--notebook")) bad = !(nb_path = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--model")) bad = !(model_dir = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--method")) bad = !(method = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--retriever")) bad = !(retriever = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--top-k")) bad = cli_int(a, cli_value(argc, argv, &i), 1, EREN_MAX_K, &top_k);
+        else if (!strcmp(a, "--max-new")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 256, &max_new);
+        else if (!strcmp(a, "--verbose")) verbose = 1;
+        else if (!strcmp(a, "--threads")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &threads);
+        else if (a[0] == '-') return cli_error("ask: unknown option %s", a);
+        else if (!question) question = a;
+        else return cli_error("ask: one question at a time");
+        if (bad) return 1;
+    }
+    if (!nb_path || !model_dir || !question) return cli_error("ask: --notebook, --model and a QUESTION are required");
+    edit_method em;
+    if (edit_method_parse(method, &em) != 0) return cli_error("ask: --method '%s': eren, one-step or unedited", method);
+    if (strcmp(retriever, "bm25") && strcmp(retriever, "dense")) return cli_error("ask: --retriever '%s': bm25 or dense", retriever);
+    if (threads) engine_set_threads((int)threads);
+    cpet_err err;
+    eren_notebook nb;
+    if (notebook_load(&nb, nb_path, &err) != 0) return cli_report(&err);
+    model m;
+    tokenizer tok;
+    if (model_load(&m, model_dir, &err) != 0) {
+        notebook_free(&nb);
+        return cli_report(&err);
+    }
+    int rc = tokenizer_load_for(&tok, model_dir, NULL, &err), have_tok = rc == 0;
+    eren_index x = {0};
+    if (rc == 0) rc = !strcmp(retriever, "dense") ? eren_index_dense(&x, &nb, &m, &tok, &err) : eren_index_bm25(&x, &nb, &err);
+    eren_model_reader reader = {&m, &tok, (int)max_new};
+    eren_config c = {em == EDIT_EREN ? EREN_TWO_STEP : em == EDIT_ONE_STEP ? EREN_ONE_STEP : EREN_CLOSED_BOOK, (int)top_k,
+                     m.rope_len - (int)max_new, eren_model_read, eren_model_measure, &reader};
+    eren_answer a = {0};
+    if (rc == 0) rc = eren_answer_question(&c, &nb, &x, question, &a, &err);
+    if (rc == 0) {
+        if (verbose) {
+            for (int i = 0; i < a.notes_used; i++) fprintf(stderr, "note %d: %s\n", a.retrieved[i], nb.notes[a.retrieved[i]].text);
+            if (a.first) fprintf(stderr, "reading: %s%s\n", a.first, a.fell_back ? "  -> closed-book fallback" : "");
+        }
+        printf("%s\n", a.answer);
+    }
+    eren_answer_free(&a);
+    eren_index_free(&x);
+    if (have_tok) tokenizer_free(&tok);
+    model_free(&m);
+    notebook_free(&nb);
+    return rc != 0 ? cli_report(&err) : 0;
+}

@@ -22,6 +22,8 @@ static const command commands[] = {
     {"predictor", cmd_predictor, "train a ReLU model's per-layer activation predictor (Deja Vu / PowerInfer style)"},
     {"conpet", cmd_conpet, "ConPET: class-incremental tuning over a task sequence (sequential, joint, static replay)"},
     {"edit", cmd_edit, "model editing: EREN (notes + reader), one-step MRC, unedited; ES / BP / EQ by exact match"},
+    {"notebook", cmd_notebook, "EREN's notebook file: add (newest note of a key wins), delete, list"},
+    {"ask", cmd_ask, "answer a question from a notebook with EREN's reader (retrieval, reading, fallback)"},
     {"edit-reader", cmd_edit_reader, "EREN: instruction-tune a model as the notes reader on the world (train subjects)"},
     {"compress", cmd_compress, "quantize / prune a model (rtn, gptq, nf4, q4_0, wanda, 2:4, ...) into a checkpoint"},
     {"export", cmd_export, "write a model as GGUF (f32, f16, q8_0, q4_0) or llama2.c (fp32, int8) for other runtimes"},

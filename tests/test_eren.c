@@ -282,3 +282,30 @@ Test(eren, a_reader_tuned_with_eos_stops_after_its_answer, .timeout = 120)
     tune_and_read(0, without);
     cr_assert(strncmp(without[0], "yes", 3) == 0 && strlen(without[0]) > 3, "no EOS learned: it reads on past the answer: '%s'", without[0]);
 }
+
+/* The notebook file from the command line: newest note of a key wins, deletion, bad input as one line */
+Test(eren, the_notebook_command_keeps_the_newest_note_of_a_key)
+{
+    char dir[256], cmd[2048], out[4096];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(cmd, sizeof cmd,
+             "cd %s && %s notebook nb.json add 'The capital of Talim is Grimhend.' --key Talim/capital && "
+             "%s notebook nb.json add 'Talim speaks Orran' --key Talim/language && "
+             "%s notebook nb.json add 'The capital of Talim is Fugrum' --key Talim/capital && %s notebook nb.json list",
+             dir, CPET_BINARY, CPET_BINARY, CPET_BINARY, CPET_BINARY);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "0\tsuperseded\tTalim/capital\tThe capital of Talim is Grimhend\n"), "%s", out);
+    cr_assert(strstr(out, "2\tactive\tTalim/capital\tThe capital of Talim is Fugrum\n"), "%s", out);
+    snprintf(cmd, sizeof cmd, "cd %s && %s notebook nb.json delete 2 && %s notebook nb.json list", dir, CPET_BINARY, CPET_BINARY);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "0\tactive\tTalim/capital\tThe capital of Talim is Grimhend\n"), "the older note speaks again: %s", out);
+    snprintf(cmd, sizeof cmd, "cd %s && %s notebook nb.json add ' . '", dir, CPET_BINARY);
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
+    cr_assert(count_lines(out) == 1 && strstr(out, "nb.json") && strstr(out, "empty note"), "%s", out);
+    snprintf(cmd, sizeof cmd, "cd %s && %s notebook nb.json delete 5", dir, CPET_BINARY);
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
+    cr_assert(count_lines(out) == 1 && strstr(out, "no note 5"), "%s", out);
+    snprintf(cmd, sizeof cmd, "cd %s && %s notebook missing.json list", dir, CPET_BINARY);
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
+    cr_assert(count_lines(out) == 1 && strstr(out, "missing.json"), "%s", out);
+}
