@@ -6,7 +6,7 @@
 
 #include "evaluate.h"
 
-extern const method method_zero_shot, method_lora, method_calora, method_prosparse, method_conpet;
+extern const method method_zero_shot, method_lora, method_calora, method_prosparse, method_conpet, method_eren;
 
 /* Adding a method: one file in eval/methods/ and one line here. */
 const method *const method_registry[] = {
@@ -15,6 +15,7 @@ const method *const method_registry[] = {
     &method_calora,
     &method_prosparse,
     &method_conpet,
+    &method_eren,
 };
 const int method_registry_size = (int)(sizeof method_registry / sizeof method_registry[0]);
 

@@ -242,15 +242,18 @@ static void example_values_free(example_values *e)
 }
 
 /* The per-example pieces of a metric: acc -> correct, acc_norm -> correct_norm (from examples), perplexity
- * -> (nll, tokens) per document (from heldout_examples). Returns 1 if loaded, 0 if the metric has none. */
+ * -> (nll, tokens) per document (from heldout_examples); any other metric -> the examples that carry a
+ * number (or boolean) field of its name (e.g. an editing run's "es" on in-scope questions only). Returns 1
+ * if loaded, 0 if the metric has none. */
 static int load_examples(const char *run_dir, const json_t *rec, const char *metric, example_values *out, cpet_err *err)
 {
     memset(out, 0, sizeof *out);
-    const char *file_key = NULL, *num_key = NULL, *den_key = NULL;
-    if (!strcmp(metric, "acc")) file_key = "examples", num_key = "correct";
-    else if (!strcmp(metric, "acc_norm")) file_key = "examples", num_key = "correct_norm";
+    const char *file_key = "examples", *num_key = metric, *den_key = NULL;
+    int generic = 0;
+    if (!strcmp(metric, "acc")) num_key = "correct";
+    else if (!strcmp(metric, "acc_norm")) num_key = "correct_norm";
     else if (!strcmp(metric, "perplexity")) file_key = "heldout_examples", num_key = "nll", den_key = "tokens";
-    else return 0;
+    else generic = 1;
     const char *rel = json_string_value(json_object_get(rec, file_key));
     if (!rel) return 0;
     char path[4400];
@@ -258,23 +261,30 @@ static int load_examples(const char *run_dir, const json_t *rec, const char *met
     if (!path_exists(path)) return cpet_fail(err, "%s: missing (the record points to it)", path);
     json_t *lines = records_read(path, RECORDS_STRICT, err);
     if (!lines) return -1;
-    out->n = (int)json_array_size(lines);
-    out->ids = calloc((size_t)out->n + 1, sizeof(char *));
-    out->num = calloc((size_t)out->n + 1, sizeof(double));
-    out->den = den_key ? calloc((size_t)out->n + 1, sizeof(double)) : NULL;
-    for (int i = 0; i < out->n; i++) {
+    const int n_lines = (int)json_array_size(lines);
+    out->ids = calloc((size_t)n_lines + 1, sizeof(char *));
+    out->num = calloc((size_t)n_lines + 1, sizeof(double));
+    out->den = den_key ? calloc((size_t)n_lines + 1, sizeof(double)) : NULL;
+    for (int i = 0; i < n_lines; i++) {
         json_t *e = json_array_get(lines, (size_t)i), *id = json_object_get(e, "id"), *x = json_object_get(e, num_key);
-        char buf[32];
-        if (json_is_integer(id)) snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(id));
-        out->ids[i] = strdup(json_is_string(id) ? json_string_value(id) : json_is_integer(id) ? buf : "");
-        out->num[i] = json_is_boolean(x) ? (double)json_is_true(x) : json_number_value(x);
-        if (den_key) out->den[i] = json_number_value(json_object_get(e, den_key));
+        if (generic && !json_is_number(x) && !json_is_boolean(x)) continue; /* not an example of this metric */
         if (!x || (den_key && !json_object_get(e, den_key))) {
             json_decref(lines);
+            example_values_free(out);
             return cpet_fail(err, "%s:%d: no '%s'", path, i + 1, num_key);
         }
+        char buf[32];
+        if (json_is_integer(id)) snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(id));
+        const int k = out->n++;
+        out->ids[k] = strdup(json_is_string(id) ? json_string_value(id) : json_is_integer(id) ? buf : "");
+        out->num[k] = json_is_boolean(x) ? (double)json_is_true(x) : json_number_value(x);
+        if (den_key) out->den[k] = json_number_value(json_object_get(e, den_key));
     }
     json_decref(lines);
+    if (out->n == 0) {
+        example_values_free(out);
+        return 0;
+    }
     return 1;
 }
 

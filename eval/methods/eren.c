@@ -1,0 +1,72 @@
+/* eren: model editing over an editing-case file (the spec's task entry: "file" = the JSONL of
+ * datasets/editing.h, e.g. `cpet world --editing`; the cell's model = the reader). The cell's seed orders
+ * the edits; the first n_edits of the split are made, then every question of them is asked (edit_run).
+ * Metrics: ES, BP, EQ, reliability, generalization, portability, BP per kind of out-of-scope question,
+ * the fallback rate and seconds per question; per question, "es" (in-scope) and "bp" (out-of-scope) values
+ * so that reports pair methods question by question. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "edit_eval.h"
+#include "method.h"
+
+static const method_param params[] = {
+    {"method", PARAM_STRING, "\"eren\"", "eren (notes, reader, closed-book fallback), one-step (one-step MRC) or unedited", 0},
+    {"retriever", PARAM_STRING, "\"bm25\"", "bm25 or dense (the reader's mean-pooled hidden states)", 0},
+    {"top_k", PARAM_INT, "5", "notes retrieved per question (the reference's 5)", 0},
+    {"n_edits", PARAM_INT, "0", "edits made: the first n of the split in the seed's order (0: every one)", 0},
+    {"split", PARAM_STRING, "\"test\"", "the edit cases' split: test, dev, train or all", 0},
+    {"max_new", PARAM_INT, "12", "tokens the reader may generate per answer", 0},
+};
+
+static json_t *number(double x) { return isnan(x) ? json_null() : json_real(x); }
+
+static int run(const method_cell *c, method_result *r, cpet_err *err)
+{
+    const char *name = json_string_value(json_object_get(c->params, "method")), *retr = json_string_value(json_object_get(c->params, "retriever")),
+               *split = json_string_value(json_object_get(c->params, "split"));
+    edit_run_config cfg = {.top_k = method_param_int(c, "top_k"), .max_new = method_param_int(c, "max_new"), .n_edits = method_param_int(c, "n_edits"),
+                           .split = split && strcmp(split, "all") ? split : NULL, .seed = c->seed};
+    if (!name || edit_method_parse(name, &cfg.method) != 0) return cpet_fail(err, "params.method '%s': eren, one-step or unedited", name ? name : "");
+    if (!retr || (strcmp(retr, "bm25") && strcmp(retr, "dense"))) return cpet_fail(err, "params.retriever '%s': bm25 or dense", retr ? retr : "");
+    cfg.retriever = strcmp(retr, "dense") ? EREN_BM25 : EREN_DENSE;
+    edit_set cases;
+    if (editing_read(&cases, c->task_file, err) != 0) return -1;
+    edit_run_result res;
+    int rc = edit_run(c->m, c->tok, &cases, &cfg, &res, err);
+    if (rc == 0) {
+        json_object_set_new(r->metrics, "es", number(res.es));
+        json_object_set_new(r->metrics, "bp", number(res.bp));
+        json_object_set_new(r->metrics, "eq", number(res.eq));
+        json_object_set_new(r->metrics, "reliability", number(res.reliability));
+        json_object_set_new(r->metrics, "generalization", number(res.generalization));
+        json_object_set_new(r->metrics, "portability", number(res.portability));
+        json_object_set_new(r->metrics, "oos_accuracy", number(res.oos_accuracy));
+        json_object_set_new(r->metrics, "fallback_rate", number(res.fallback_rate));
+        json_object_set_new(r->metrics, "seconds_per_question", number(res.seconds_per_question));
+        json_object_set_new(r->metrics, "edits", json_integer(res.n_edits));
+        json_object_set_new(r->metrics, "n", json_integer(res.n));
+        for (int k = 0; k < EDIT_OOS_KINDS; k++) {
+            char key[64];
+            snprintf(key, sizeof key, "bp_%s", edit_oos_kinds[k]);
+            json_object_set_new(r->metrics, key, number(res.bp_kind[k]));
+        }
+        for (int i = 0; i < res.n; i++) {
+            const edit_item *it = &res.items[i];
+            char id[256];
+            snprintf(id, sizeof id, "%s/%s/%d", it->case_id, it->group, i);
+            json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "id", id, "kind", it->kind, "output", it->output, "unedited", it->unedited,
+                                  "expected", it->expected, "correct", it->correct, "fell_back", it->fell_back);
+            if (!strcmp(it->group, "in_scope")) json_object_set_new(e, "es", json_integer(it->correct));
+            if (!strcmp(it->group, "out_of_scope")) json_object_set_new(e, "bp", json_integer(it->unchanged));
+            json_array_append_new(r->examples, e);
+        }
+    }
+    edit_run_result_free(&res);
+    edit_set_free(&cases);
+    return rc;
+}
+
+const method method_eren = {"eren", "model editing over an editing-case file (eren, one-step MRC, unedited); task entry = the file; model = the reader",
+                            params, (int)(sizeof params / sizeof params[0]), run, 1};
