@@ -419,6 +419,41 @@ int tokenizer_encode(const tokenizer *t, const char *text, size_t len, int **ids
     return 0;
 }
 
+/* the length of the well-formed UTF-8 sequence at s (n bytes left), or 0 */
+static int utf8_sequence(const unsigned char *s, size_t n)
+{
+    if (s[0] < 0x80) return 1;
+    int len = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+    if (!len || (size_t)len > n) return 0;
+    for (int i = 1; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80) return 0;
+    if (s[0] == 0xe0 && s[1] < 0xa0) return 0; /* overlong */
+    if (s[0] == 0xed && s[1] >= 0xa0) return 0; /* surrogates */
+    if (s[0] == 0xf0 && s[1] < 0x90) return 0; /* overlong */
+    if (s[0] == 0xf4 && s[1] >= 0x90) return 0; /* above U+10FFFF */
+    return len;
+}
+
+char *utf8_sanitize(const char *s, size_t n, size_t *out_len)
+{
+    char *out = malloc(3 * n + 1);
+    if (!out) return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        const int len = utf8_sequence((const unsigned char *)s + i, n - i);
+        if (len) {
+            memcpy(out + k, s + i, (size_t)len);
+            k += (size_t)len, i += (size_t)len;
+        } else {
+            memcpy(out + k, "\xef\xbf\xbd", 3);
+            k += 3, i++;
+        }
+    }
+    out[k] = 0;
+    if (out_len) *out_len = k;
+    return out;
+}
+
 int tokenizer_decode(const tokenizer *t, const int *ids, int n_ids, char **out, size_t *out_len, cpet_err *err)
 {
     size_t cap = 64, len = 0;

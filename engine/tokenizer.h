@@ -45,6 +45,10 @@ void tokenizer_free(tokenizer *t);
 int tokenizer_encode(const tokenizer *t, const char *text, size_t len, int **ids, int *n_ids, cpet_err *err);
 /* out is malloc'ed and NUL-terminated; fails on an id outside the vocabulary. */
 int tokenizer_decode(const tokenizer *t, const int *ids, int n_ids, char **out, size_t *out_len, cpet_err *err);
+/* Valid UTF-8 from any bytes: each byte that does not start a well-formed sequence (overlong forms and
+ * surrogates included) becomes U+FFFD, as Python's decode(errors="replace") does for generated text.
+ * Returns a malloc'ed NUL-terminated string (its length in *out_len if not NULL). */
+char *utf8_sanitize(const char *s, size_t n, size_t *out_len);
 int tokenizer_id(const tokenizer *t, const char *token); /* -1 if absent (byte-level form or added content) */
 
 /* Trains merges on documents (GPT-2 pre-tokenization) until vocab_size tokens (specials first, then the

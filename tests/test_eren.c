@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
 
 #include "helpers.h"
 #include "methods/eren.h"
@@ -308,4 +311,114 @@ Test(eren, the_notebook_command_keeps_the_newest_note_of_a_key)
     snprintf(cmd, sizeof cmd, "cd %s && %s notebook missing.json list", dir, CPET_BINARY);
     cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
     cr_assert(count_lines(out) == 1 && strstr(out, "missing.json"), "%s", out);
+}
+
+/* A random model with a window that fits EREN's prompts, and a tokenizer trained on the world's words. */
+#include "tokenizer.h"
+
+static void make_reader_dir(const char *dir)
+{
+    char path[600];
+    cpet_err err;
+    const char *docs[] = {"Read this and answer the question. If the question is unanswerable, say \"unanswerable\". Please answer this question:",
+                          "The capital of Talim is Drisian. Where was Brufel Bianam born? What does he do for a living? Who employs him?"};
+    size_t lens[] = {strlen(docs[0]), strlen(docs[1])};
+    const char *specials[] = {"<|endoftext|>"};
+    tokenizer t;
+    cr_assert_eq(tokenizer_train(&t, docs, lens, 2, 400, specials, 1, &err), 0, "%s", err.msg);
+    model_config c = small_config(4, 2, ACT_SILU, 0, 10000.0f);
+    c.vocab_size = t.vocab_size, c.hidden_size = 32, c.head_dim = 8, c.intermediate_size = 64, c.n_layers = 1;
+    c.max_position_embeddings = 512;
+    c.bos_token_id = c.eos_token_id = 0;
+    model m;
+    cr_assert_eq(model_create(&m, &c, &err), 0, "%s", err.msg);
+    model_init_random(&m, 0.1f, 3);
+    snprintf(path, sizeof path, "%s/reader", dir);
+    cr_assert_eq(model_save(&m, path, &err), 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/reader/tokenizer.json", dir);
+    cr_assert_eq(tokenizer_save(&t, path, &err), 0, "%s", err.msg);
+    tokenizer_free(&t);
+    model_free(&m);
+}
+
+/* The harness runs editing cells; unedited's BP is 1 by definition, examples carry per-question es / bp,
+ * and the report pairs EREN with unedited question by question. */
+Test(eren, the_harness_runs_editing_cells_and_pairs_them_per_question, .timeout = 300)
+{
+    char dir[256], cmd[4096], out[8192], path[600];
+    make_temp_dir(dir, sizeof dir);
+    make_reader_dir(dir);
+    snprintf(path, sizeof path, "%s/spec.json", dir);
+    char spec[2048];
+    snprintf(spec, sizeof spec,
+             "{\"name\": \"ed\", \"models\": [\"%s/reader\"], \"compressions\": [\"none\"],"
+             " \"methods\": [{\"name\": \"eren\", \"label\": \"unedited\", \"method\": \"unedited\", \"n_edits\": 3},"
+             "              {\"name\": \"eren\", \"label\": \"EREN\", \"method\": \"eren\", \"n_edits\": 3, \"max_new\": 4}],"
+             " \"tasks\": [{\"file\": \"%s/ed/editing.jsonl\", \"name\": \"world_edits\"}], \"seeds\": [0, 1], \"threads\": 1}",
+             dir, dir);
+    write_text(path, spec);
+    snprintf(cmd, sizeof cmd, "%s world --seed 2 --editing -o %s/ed && %s run %s -o %s/run && %s report %s/run -o %s/rep --metric es,bp,eq "
+             "--baseline unedited", CPET_BINARY, dir, CPET_BINARY, path, dir, CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/run/records.jsonl", dir);
+    json_error_t je;
+    json_t *lines = json_array();
+    FILE *fp = fopen(path, "r");
+    char line[1 << 16];
+    while (fgets(line, sizeof line, fp)) json_array_append_new(lines, json_loads(line, 0, &je));
+    fclose(fp);
+    cr_assert_eq(json_array_size(lines), 4);
+    for (size_t i = 0; i < 4; i++) {
+        json_t *rec = json_array_get(lines, i), *m = json_object_get(rec, "metrics");
+        const char *label = json_string_value(json_object_get(json_object_get(json_object_get(rec, "cell"), "method"), "label"));
+        cr_assert_eq(json_integer_value(json_object_get(m, "edits")), 3);
+        if (!strcmp(label, "unedited")) cr_assert_float_eq(json_number_value(json_object_get(m, "bp")), 1.0, 1e-12, "unchanged by definition");
+        const double es = json_number_value(json_object_get(m, "es")), bp = json_number_value(json_object_get(m, "bp"));
+        cr_assert_float_eq(json_number_value(json_object_get(m, "eq")), es + bp > 0 ? 2 * es * bp / (es + bp) : 0, 1e-9);
+    }
+    json_decref(lines);
+    snprintf(path, sizeof path, "%s/rep/table_bp.md", dir);
+    char *md = read_all(path, NULL);
+    cr_assert(strstr(md, "Difference to **unedited**"), "%s", md);
+    cr_assert_null(strstr(md, "| 1 × 2 |"), "paired per question, not per seed: %s", md);
+    free(md);
+}
+
+/* A question that cannot fit the reader's window, even with no notes: one line, nonzero */
+Test(eren, a_question_over_the_window_is_a_clear_error, .timeout = 60)
+{
+    char dir[256], cmd[2048], out[4096];
+    make_temp_dir(dir, sizeof dir);
+    make_tiny_model_dir(dir, 32, 64, 1);
+    snprintf(cmd, sizeof cmd, "%s world --seed 2 --editing -o %s/ed && %s edit --method eren --edits %s/ed/editing.jsonl --model %s/model "
+             "--n-edits 1 -o %s/o.json", CPET_BINARY, dir, CPET_BINARY, dir, dir, dir);
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
+    cr_assert(strstr(out, "window"), "%s", out);
+    const char *last = strrchr(out, '\n') && strrchr(out, '\n')[1] ? strrchr(out, '\n') + 1 : out;
+    (void)last;
+    snprintf(cmd, sizeof cmd, "%s/o.json", dir);
+    cr_assert_neq(access(cmd, F_OK), 0, "no half-written output");
+}
+
+/* Generated bytes made valid UTF-8 as Python's errors="replace" does (worked by hand) */
+Test(eren, generated_bytes_become_valid_utf8)
+{
+    size_t n;
+    char *s = utf8_sanitize("a\xff" "b", 3, &n);
+    cr_assert_str_eq(s, "a\xef\xbf\xbd" "b");
+    cr_assert_eq(n, 5);
+    free(s);
+    s = utf8_sanitize("\xc0\xaf", 2, NULL); /* overlong "/": two bad bytes */
+    cr_assert_str_eq(s, "\xef\xbf\xbd\xef\xbf\xbd");
+    free(s);
+    s = utf8_sanitize("\xed\xa0\x80", 3, NULL); /* a surrogate */
+    cr_assert_str_eq(s, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    free(s);
+    const char *ok = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9d\x84\x9e";
+    s = utf8_sanitize(ok, strlen(ok), NULL);
+    cr_assert_str_eq(s, ok);
+    free(s);
+    s = utf8_sanitize("\xe2\x82", 2, NULL); /* cut short */
+    cr_assert_str_eq(s, "\xef\xbf\xbd\xef\xbf\xbd");
+    free(s);
 }

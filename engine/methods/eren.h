@@ -134,7 +134,7 @@ int eren_answer_question(const eren_config *c, const eren_notebook *nb, const er
 void eren_answer_free(eren_answer *a);
 
 /* The model reader: greedy decoding of at most max_new tokens after BOS + the prompt, up to EOS; the
- * output decoded and stripped. ctx is an eren_model_reader. */
+ * output decoded (invalid UTF-8 replaced, utf8_sanitize) and stripped. ctx is an eren_model_reader. */
 typedef struct {
     model *m;
     const tokenizer *tok;
