@@ -38,6 +38,11 @@ int model_backward(model *m, cpet_err *err)
                      oR = (size_t)l * N;
         if (m->taps.d_layer_out[l])
             for (size_t i = 0; i < (size_t)N * D; i++) a->dres[i] += m->taps.d_layer_out[l][i];
+        const residual_intervention *iv = m->intervention; /* dres is d(loss)/d(layer l's output) here */
+        if (iv && iv->layer == l && iv->d_delta)
+            for (int b = 0; b < B; b++)
+                if (iv->pos[b] >= 0 && iv->pos[b] < T)
+                    for (int d = 0; d < D; d++) iv->d_delta[d] += a->dres[((size_t)b * T + iv->pos[b]) * D + d];
 
         /* FFN: out = x_mid + down(act(gate(xn2)) * up(xn2)) */
         zero(a->dh, (size_t)N * F);

@@ -405,6 +405,11 @@ int model_forward(model *m, const int *ids, const int *targets, int B, int T, cp
         if (m->moe) moe_mask(&m->moe[l], xn2, h, N); /* only the routed experts' neurons stay on */
         linear_forward(&lw->lin[LIN_DOWN], h, out, N, scratch);
         for (size_t i = 0; i < (size_t)N * D; i++) out[i] += x_mid[i];
+        const residual_intervention *iv = m->intervention;
+        if (iv && iv->layer == l)
+            for (int b = 0; b < B; b++)
+                if (iv->pos[b] >= 0 && iv->pos[b] < T)
+                    for (int d = 0; d < D; d++) out[((size_t)b * T + iv->pos[b]) * D + d] += iv->delta[d];
     }
     rmsnorm_forward(a->xf, a->rstdf, a->x_final, m->final_norm, N, D, c->rms_norm_eps);
     linear_forward(&m->lm_head, a->xf, a->logits, N, scratch);

@@ -46,6 +46,17 @@ typedef struct {
     float *d_final_hidden; /* gradient added to the final normed hidden state [BT, D] (HF's hidden_states[-1]) */
 } grad_taps;
 
+/* An edit of the residual stream (ROME's value optimisation; activation steering): model_forward adds
+ * delta [D] to the output of layer `layer` at position pos[b] of every sequence b, and model_backward
+ * accumulates the loss's gradient with respect to delta into d_delta (when not NULL). Only model_forward
+ * applies it (not the KV-cache decoder). */
+typedef struct {
+    int layer;
+    const int *pos;
+    const float *delta;
+    float *d_delta;
+} residual_intervention;
+
 typedef struct model {
     model_config cfg;
     float *params;
@@ -61,6 +72,7 @@ typedef struct model {
     int rope_len;
     activations acts;
     grad_taps taps;
+    const residual_intervention *intervention; /* NULL, or applied by model_forward / model_backward */
     qtensor *quant; /* [n_layers * LIN_PER_LAYER + 1] packed bases (format QF_COUNT = none); the last is the
                      * LM head's (model_packed_slots) */
     moe_layer *moe; /* [n_layers] MoEfication routers and expert maps, or NULL for a dense FFN */
