@@ -1,0 +1,178 @@
+#include "rome.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blas.h"
+
+rome_config rome_defaults(int layer) { return (rome_config){layer, 20, 0.5f, 1e-3f, 4.0f}; }
+
+void rome_stats_free(rome_stats *s)
+{
+    free(s->C_inv);
+    memset(s, 0, sizeof *s);
+}
+
+/* in place: C = L L^T (lower triangle), then C^-1 into C. Returns -1 if C is not positive definite. */
+static int invert_spd(double *C, int n)
+{
+    double *L = calloc((size_t)n * n, sizeof(double)), *col = malloc((size_t)n * sizeof(double));
+    if (!L || !col) return free(L), free(col), -2;
+    for (int j = 0; j < n; j++) {
+        double d = C[(size_t)j * n + j];
+        for (int k = 0; k < j; k++) d -= L[(size_t)j * n + k] * L[(size_t)j * n + k];
+        if (d <= 0) return free(L), free(col), -1;
+        L[(size_t)j * n + j] = sqrt(d);
+        for (int i = j + 1; i < n; i++) {
+            double s = C[(size_t)i * n + j];
+            for (int k = 0; k < j; k++) s -= L[(size_t)i * n + k] * L[(size_t)j * n + k];
+            L[(size_t)i * n + j] = s / L[(size_t)j * n + j];
+        }
+    }
+    for (int e = 0; e < n; e++) { /* column e of the inverse: L y = e_e, then L^T x = y */
+        for (int i = 0; i < n; i++) {
+            double s = i == e;
+            for (int k = 0; k < i; k++) s -= L[(size_t)i * n + k] * col[k];
+            col[i] = s / L[(size_t)i * n + i];
+        }
+        for (int i = n - 1; i >= 0; i--) {
+            double s = col[i];
+            for (int k = i + 1; k < n; k++) s -= L[(size_t)k * n + i] * col[k];
+            col[i] = s / L[(size_t)i * n + i];
+        }
+        for (int i = 0; i < n; i++) C[(size_t)i * n + e] = col[i];
+    }
+    free(L), free(col);
+    return 0;
+}
+
+int rome_stats_compute(model *m, const int *stream, long n_tokens, int layer, int seq, long max_tokens, double ridge, rome_stats *s,
+                       cpet_err *err)
+{
+    memset(s, 0, sizeof *s);
+    const int F = m->cfg.intermediate_size;
+    if (layer < 0 || layer >= m->cfg.n_layers) return cpet_fail(err, "rome: layer %d of a %d-layer model", layer, m->cfg.n_layers);
+    if (seq < 2 || seq > m->rope_len) return cpet_fail(err, "rome: statistics windows of %d tokens (window %d)", seq, m->rope_len);
+    s->layer = layer, s->F = F;
+    s->C_inv = calloc((size_t)F * F, sizeof(double));
+    float *tmp = malloc((size_t)F * F * sizeof(float));
+    int rc = s->C_inv && tmp ? 0 : cpet_fail(err, "rome: out of memory for a %d x %d covariance", F, F);
+    const long limit = max_tokens > 0 && max_tokens < n_tokens ? max_tokens : n_tokens;
+    for (long start = 0; rc == 0 && start + seq <= limit; start += seq) {
+        if ((rc = model_forward(m, stream + start, NULL, 1, seq, err)) != 0) break;
+        const float *H = m->acts.h + (size_t)layer * seq * F; /* [seq, F]: what the down projection reads */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, F, F, seq, 1.0f, H, F, H, F, 0.0f, tmp, F);
+        for (size_t i = 0; i < (size_t)F * F; i++) s->C_inv[i] += tmp[i];
+        s->tokens += seq;
+    }
+    free(tmp);
+    if (rc == 0 && s->tokens == 0) rc = cpet_fail(err, "rome: %ld tokens are fewer than one window of %d", limit, seq);
+    if (rc == 0) {
+        double mean_diag = 0;
+        for (size_t i = 0; i < (size_t)F * F; i++) s->C_inv[i] /= (double)s->tokens;
+        for (int i = 0; i < F; i++) mean_diag += s->C_inv[(size_t)i * F + i] / F;
+        for (int i = 0; i < F; i++) s->C_inv[(size_t)i * F + i] += ridge * mean_diag;
+        const int inv = invert_spd(s->C_inv, F);
+        if (inv != 0) rc = cpet_fail(err, inv == -2 ? "rome: out of memory" : "rome: the key covariance is not positive definite (raise the ridge)");
+    }
+    if (rc != 0) rome_stats_free(s);
+    return rc;
+}
+
+/* the new object's mean token NLL after the prompt (m->loss with targets on the object only) */
+static int object_nll(model *m, const int *ids, const int *targets, int T, double *nll, cpet_err *err)
+{
+    if (model_forward(m, ids, targets, 1, T, err) != 0) return -1;
+    *nll = m->loss;
+    return 0;
+}
+
+int rome_edit(model *m, const tokenizer *tok, const rome_stats *s, const rome_config *c, const char *prompt, const char *subject,
+              const char *target, rome_result *r, cpet_err *err)
+{
+    memset(r, 0, sizeof *r);
+    const int D = m->cfg.hidden_size, F = m->cfg.intermediate_size, l = c->layer;
+    if (!s->C_inv || s->layer != l || s->F != F) return cpet_fail(err, "rome: statistics of layer %d, edit at layer %d", s->layer, l);
+    linear *down = &m->layers[l].lin[LIN_DOWN];
+    if (down->qw) return cpet_fail(err, "rome: layer %d's down projection is packed; ROME edits f32 weights", l);
+    const char *at = strstr(prompt, subject);
+    if (!*subject || !at) return cpet_fail(err, "rome: the subject '%s' is not in the prompt '%s'", subject, prompt);
+    int *pre = NULL, n_pre = 0, *p = NULL, np = 0, *t = NULL, nt = 0;
+    char *spaced = malloc(strlen(target) + 2);
+    if (!spaced) return cpet_fail(err, "rome: out of memory");
+    spaced[0] = ' ';
+    strcpy(spaced + 1, target);
+    int rc = tokenizer_encode(tok, prompt, (size_t)(at - prompt) + strlen(subject), &pre, &n_pre, err);
+    if (rc == 0) rc = tokenizer_encode(tok, prompt, strlen(prompt), &p, &np, err);
+    if (rc == 0) rc = tokenizer_encode(tok, spaced, strlen(spaced), &t, &nt, err);
+    free(spaced);
+    if (rc == 0 && (n_pre == 0 || n_pre > np || memcmp(pre, p, (size_t)n_pre * sizeof(int))))
+        rc = cpet_fail(err, "rome: the prompt's tokens split the subject '%s' differently from the subject alone", subject);
+    if (rc == 0 && nt == 0) rc = cpet_fail(err, "rome: an empty target");
+    const int T = 1 + np + nt - 1; /* the last target token is only predicted */
+    if (rc == 0 && T > m->rope_len) rc = cpet_fail(err, "rome: the prompt and target take %d tokens, over the window of %d", T + 1, m->rope_len);
+    int *ids = rc == 0 ? malloc((size_t)(T + 1) * sizeof(int)) : NULL, *tg = rc == 0 ? malloc((size_t)(T + 1) * sizeof(int)) : NULL;
+    float *delta = calloc((size_t)D, sizeof(float)), *d_delta = calloc((size_t)D, sizeof(float)), *k = malloc((size_t)F * sizeof(float));
+    double *m1 = calloc((size_t)D, sizeof(double)), *m2 = calloc((size_t)D, sizeof(double)), *u = malloc((size_t)F * sizeof(double));
+    if (rc == 0 && (!ids || !tg || !delta || !d_delta || !k || !m1 || !m2 || !u)) rc = cpet_fail(err, "rome: out of memory");
+    if (rc == 0) {
+        ids[0] = m->cfg.bos_token_id;
+        memcpy(ids + 1, p, (size_t)np * sizeof(int));
+        memcpy(ids + 1 + np, t, (size_t)(nt - 1) * sizeof(int));
+        for (int i = 0; i < T; i++) tg[i] = -1;
+        for (int j = 0; j < nt; j++) tg[np + j] = t[j]; /* position np (the prompt's last token) predicts the first */
+        r->subject_pos = n_pre;                             /* BOS is position 0 */
+        rc = object_nll(m, ids, tg, T, &r->nll_before, err);
+    }
+    double wk_norm = 0;
+    if (rc == 0) { /* k* and ||W k*|| from that forward */
+        memcpy(k, m->acts.h + ((size_t)l * T + r->subject_pos) * F, (size_t)F * sizeof(float));
+        for (int d = 0; d < D; d++) {
+            double s2 = 0;
+            for (int f = 0; f < F; f++) s2 += (double)down->w[(size_t)d * F + f] * k[f];
+            wk_norm += s2 * s2;
+        }
+        wk_norm = sqrt(wk_norm);
+    }
+    const int pos[1] = {r->subject_pos};
+    residual_intervention iv = {l, pos, delta, d_delta};
+    const residual_intervention *saved = m->intervention;
+    m->intervention = &iv;
+    for (int step = 1; rc == 0 && step <= c->steps; step++) { /* Adam on delta */
+        double nll;
+        memset(d_delta, 0, (size_t)D * sizeof(float));
+        if ((rc = object_nll(m, ids, tg, T, &nll, err)) != 0 || (rc = model_backward(m, err)) != 0) break;
+        const double b1 = 0.9, b2 = 0.999, c1 = 1 - pow(b1, step), c2 = 1 - pow(b2, step);
+        double norm = 0;
+        for (int d = 0; d < D; d++) {
+            const double g = d_delta[d] + 2.0 * c->weight_decay * delta[d];
+            m1[d] = b1 * m1[d] + (1 - b1) * g, m2[d] = b2 * m2[d] + (1 - b2) * g * g;
+            delta[d] -= (float)(c->lr * (m1[d] / c1) / (sqrt(m2[d] / c2) + 1e-8));
+            norm += (double)delta[d] * delta[d];
+        }
+        norm = sqrt(norm);
+        const double cap = c->clamp * wk_norm;
+        if (cap > 0 && norm > cap)
+            for (int d = 0; d < D; d++) delta[d] = (float)(delta[d] * cap / norm);
+    }
+    m->intervention = saved;
+    if (rc == 0) { /* W += delta u^T / (u^T k*), u = C^-1 k*: then W k* gains exactly delta */
+        double uk = 0;
+        for (int i = 0; i < F; i++) {
+            double s2 = 0;
+            for (int j = 0; j < F; j++) s2 += s->C_inv[(size_t)i * F + j] * k[j];
+            u[i] = s2;
+            uk += s2 * k[i];
+        }
+        if (!(uk > 0)) rc = cpet_fail(err, "rome: the key has no weight under the covariance (u.k = %g)", uk);
+        for (int d = 0; rc == 0 && d < D; d++)
+            for (int f = 0; f < F; f++) down->w[(size_t)d * F + f] += (float)(delta[d] * u[f] / uk);
+        double n2 = 0;
+        for (int d = 0; d < D; d++) n2 += (double)delta[d] * delta[d];
+        r->delta_norm = sqrt(n2);
+    }
+    if (rc == 0) rc = object_nll(m, ids, tg, T, &r->nll_after, err);
+    free(pre), free(p), free(t), free(ids), free(tg), free(delta), free(d_delta), free(k), free(m1), free(m2), free(u);
+    return rc;
+}

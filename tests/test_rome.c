@@ -1,0 +1,94 @@
+/* ROME (engine/methods/rome.h): only the chosen layer's down projection changes, the layer's output at the
+ * subject gains exactly the fitted delta (W' k* = v*), and the new object becomes the most likely
+ * continuation. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+#include "methods/rome.h"
+#include "tokenizer.h"
+
+static void load(const char *dir, model *m, tokenizer *tok)
+{
+    char path[600];
+    cpet_err err;
+    snprintf(path, sizeof path, "%s/model", dir);
+    cr_assert_eq(model_load(m, path, &err), 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/model/tokenizer.json", dir);
+    cr_assert_eq(tokenizer_load(tok, path, &err), 0, "%s", err.msg);
+}
+
+Test(rome, one_matrix_changes_and_the_new_object_becomes_most_likely, .timeout = 120)
+{
+    char dir[256];
+    make_temp_dir(dir, sizeof dir);
+    make_tiny_model_dir(dir, 32, 64, 3);
+    cpet_err err;
+    model m, orig;
+    tokenizer tok, tok2;
+    load(dir, &m, &tok), load(dir, &orig, &tok2);
+    /* statistics over a token stream from the tokenizer's own text */
+    const char *text = "the river runs through the old city a city by the river has a bridge the bridge is old";
+    int *ids, n;
+    cr_assert_eq(tokenizer_encode(&tok, text, strlen(text), &ids, &n, &err), 0);
+    int stream[1024];
+    for (int i = 0; i < 1024; i++) stream[i] = ids[i % n];
+    free(ids);
+    const int layer = 1;
+    rome_stats st;
+    cr_assert_eq(rome_stats_compute(&m, stream, 1024, layer, 32, 0, 0.05, &st, &err), 0, "%s", err.msg);
+    cr_assert_eq(st.tokens, 1024);
+    rome_config c = rome_defaults(layer);
+    c.steps = 40;
+    rome_result r;
+    const char *prompt = "the old city by the river"; /* the subject ends the prompt: its delta reaches the next-token logits directly */
+    cr_assert_eq(rome_edit(&m, &tok, &st, &c, prompt, "river", "bridge", &r, &err), 0, "%s", err.msg);
+    cr_assert_lt(r.nll_after, r.nll_before, "%g -> %g", r.nll_before, r.nll_after);
+    /* every tensor but layer 1's down projection is bit for bit the original */
+    int changed = 0;
+    for (int i = 0; i < m.n_tensors; i++) {
+        const int same = !memcmp(m.tensors[i].p, orig.tensors[i].p, m.tensors[i].n * sizeof(float));
+        if (!same) {
+            changed++;
+            cr_assert(strstr(m.tensors[i].name, "layers.1.mlp.down_proj"), "%s changed", m.tensors[i].name);
+        }
+    }
+    cr_assert_eq(changed, 1);
+    /* W' k* = W k* + delta: layer 1's output at the subject moves by exactly |delta| */
+    int *p, np;
+    cr_assert_eq(tokenizer_encode(&tok, prompt, strlen(prompt), &p, &np, &err), 0);
+    int seq[64];
+    seq[0] = m.cfg.bos_token_id;
+    memcpy(seq + 1, p, (size_t)np * sizeof(int));
+    const int T = np + 1, D = m.cfg.hidden_size;
+    cr_assert_eq(model_forward(&m, seq, NULL, 1, T, &err), 0);
+    float *after = malloc((size_t)T * D * sizeof(float));
+    memcpy(after, m.acts.x_in + (size_t)(layer + 1) * T * D, (size_t)T * D * sizeof(float));
+    cr_assert_eq(model_forward(&orig, seq, NULL, 1, T, &err), 0);
+    const float *before = orig.acts.x_in + (size_t)(layer + 1) * T * D;
+    double moved = 0;
+    for (int d = 0; d < D; d++) {
+        const double x = after[(size_t)r.subject_pos * D + d] - before[(size_t)r.subject_pos * D + d];
+        moved += x * x;
+    }
+    cr_assert_float_eq(sqrt(moved), r.delta_norm, 1e-3 * (1 + r.delta_norm), "%g vs %g", sqrt(moved), r.delta_norm);
+    for (int t = 0; t < r.subject_pos; t++) /* positions before the subject's keys are untouched... at layer 1's input */
+        for (int d = 0; d < D; d++) cr_assert_eq(m.acts.x_in[(size_t)layer * T * D + (size_t)t * D + d], orig.acts.x_in[(size_t)layer * T * D + (size_t)t * D + d]);
+    /* the new object is the greedy continuation */
+    int *bt, nb;
+    cr_assert_eq(tokenizer_encode(&tok, " bridge", 7, &bt, &nb, &err), 0);
+    const float *z = model_logits(&m) + (size_t)(T - 1) * m.cfg.vocab_size;
+    int best = 0;
+    for (int v = 1; v < m.cfg.vocab_size; v++)
+        if (z[v] > z[best]) best = v;
+    cr_assert_eq(best, bt[0], "the edited model continues with ' bridge' (nll %g -> %g, delta %g)", r.nll_before, r.nll_after, r.delta_norm);
+    /* a subject not in the prompt, a packed matrix: clear errors */
+    cr_assert_neq(rome_edit(&m, &tok, &st, &c, prompt, "castle", "bridge", &r, &err), 0);
+    cr_assert(strstr(err.msg, "castle"), "%s", err.msg);
+    free(p), free(bt), free(after);
+    rome_stats_free(&st);
+    tokenizer_free(&tok), tokenizer_free(&tok2);
+    model_free(&m), model_free(&orig);
+}
