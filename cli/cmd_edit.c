@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "blas.h"
+#include "corpus.h"
 #include "cli.h"
 #include "edit_eval.h"
 #include "editing.h"
@@ -170,20 +171,26 @@ int cmd_edit_reader(int argc, char **argv)
 /* cpet edit: make edits with a method, ask every question of them, score (eval/edit_eval.h) */
 int cmd_edit(int argc, char **argv)
 {
-    const char *method = NULL, *edits = NULL, *model_dir = NULL, *out = NULL, *retriever = "bm25", *split = "test";
-    long top_k = EREN_TOP_K, n_edits = 0, seed = 0, max_new = 12, threads = 0;
+    const char *method = NULL, *edits = NULL, *model_dir = NULL, *out = NULL, *retriever = "bm25", *split = "test", *corpus_path = NULL;
+    long top_k = EREN_TOP_K, n_edits = 0, seed = 0, max_new = 12, threads = 0, ft_epochs = 10, ft_steps = 10, rome_layer = -1;
+    double ft_lr = 1e-4;
     int sequential = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int bad = 0;
         if (cli_is_help(a)) {
-            printf("usage: cpet edit --method eren|one-step|unedited --edits FILE.jsonl --model READER -o OUT.json\n"
+            printf("usage: cpet edit --method eren|one-step|unedited|ft|rome --edits FILE.jsonl --model READER -o OUT.json\n"
                    "                 [--retriever bm25|dense] [--top-k 5] [--n-edits N] [--split test|dev|train|all] [--seed 0]\n"
-                   "                 [--sequential] [--max-new 12] [--threads N]\n\n"
+                   "                 [--sequential] [--max-new 12] [--threads N]\n"
+                   "                 [--ft-epochs 10] [--ft-steps 10] [--ft-lr 1e-4] [--rome-layer L] [--corpus TEXT]\n\n"
                    "Makes the first N edits of the split (in a seeded order; 0: all) and asks every question of them\n"
                    "(datasets/README.md: in-scope, hard out-of-scope, two-hop). eren: the edits become notes; the reader\n"
                    "reads the top-k retrieved notes with EREN's template and falls back to closed-book QA when it says\n"
                    "\"unanswerable\". one-step: the one-step MRC template, no option, no fallback. unedited: closed-book.\n"
+                   "ft: every weight tuned on the statements (the loss on the new object), then closed-book; batch: --ft-epochs\n"
+                   "passes over all edits, --sequential: --ft-steps steps per edit in turn. rome: a rank-one update of layer\n"
+                   "--rome-layer's down projection per edit (key statistics from --corpus), then closed-book; batch computes\n"
+                   "every update on the unedited model, --sequential each on the model the earlier ones left.\n"
                    "Scored by greedy exact match: ES (in-scope answered with the new object), BP (out-of-scope outputs\n"
                    "equal to the unedited model's closed-book outputs), EQ (their harmonic mean), reliability,\n"
                    "generalization, portability, BP by kind of out-of-scope question. A notebook answers the same\n"
@@ -203,13 +210,20 @@ int cmd_edit(int argc, char **argv)
         else if (!strcmp(a, "--max-new")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 256, &max_new);
         else if (!strcmp(a, "--threads")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &threads);
         else if (!strcmp(a, "--sequential")) sequential = 1;
+        else if (!strcmp(a, "--corpus")) bad = !(corpus_path = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--ft-epochs")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 100000, &ft_epochs);
+        else if (!strcmp(a, "--ft-steps")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 100000, &ft_steps);
+        else if (!strcmp(a, "--ft-lr")) bad = cli_float(a, cli_value(argc, argv, &i), &ft_lr);
+        else if (!strcmp(a, "--rome-layer")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 1000, &rome_layer);
         else return cli_error("edit: unknown option %s", a);
         if (bad) return 1;
     }
     if (!method || !edits || !model_dir || !out) return cli_error("edit: --method, --edits, --model and -o are required");
     edit_run_config c = {.top_k = (int)top_k, .max_new = (int)max_new, .n_edits = (int)n_edits, .split = strcmp(split, "all") ? split : NULL,
-                         .seed = (uint64_t)seed, .sequential = sequential};
-    if (edit_method_parse(method, &c.method) != 0) return cli_error("edit: --method '%s': eren, one-step or unedited", method);
+                         .seed = (uint64_t)seed, .sequential = sequential, .ft_epochs = (int)ft_epochs, .ft_steps = (int)ft_steps,
+                         .ft_lr = (float)ft_lr, .rome_layer = (int)rome_layer};
+    if (edit_method_parse(method, &c.method) != 0) return cli_error("edit: --method '%s': eren, one-step, unedited, ft or rome", method);
+    if (c.method == EDIT_ROME && !corpus_path) return cli_error("edit: rome needs --corpus TEXT for its key statistics");
     if (!strcmp(retriever, "bm25")) c.retriever = EREN_BM25;
     else if (!strcmp(retriever, "dense")) c.retriever = EREN_DENSE;
     else return cli_error("edit: --retriever '%s': bm25 or dense", retriever);
@@ -224,8 +238,18 @@ int cmd_edit(int argc, char **argv)
         return cli_report(&err);
     }
     int rc = tokenizer_load_for(&tok, model_dir, NULL, &err), have_tok = rc == 0;
+    int *stream = NULL;
+    if (rc == 0 && corpus_path) {
+        corpus text;
+        if ((rc = corpus_read(&text, corpus_path, &err)) == 0) {
+            rc = corpus_tokenize(&text, &tok, m.cfg.bos_token_id, &stream, &c.stats_tokens, &err);
+            corpus_free(&text);
+        }
+        c.stats_stream = stream;
+    }
     edit_run_result r = {0};
     if (rc == 0) rc = edit_run(&m, &tok, &cases, &c, &r, &err);
+    free(stream);
     if (rc == 0) {
         json_t *items = json_array(), *kinds = json_object();
         for (int i = 0; i < r.n; i++) {
@@ -249,6 +273,10 @@ int cmd_edit(int argc, char **argv)
                               "questions", r.n, "seed", (json_int_t)seed, "edits_made", r.n_edits, "protocol",
                               "generation: greedy, exact match ignoring case, surrounding spaces and a final period", "metrics", metrics,
                               "bp_by_kind", kinds, "seconds_per_question", r.seconds_per_question, "items", items, "facts", run_facts());
+        json_t *cfg = json_object_get(j, "config");
+        if (c.method == EDIT_FT)
+            json_object_set_new(cfg, "ft", json_pack("{s:i, s:i, s:f}", "epochs", c.ft_epochs, "steps_per_edit", c.ft_steps, "lr", ft_lr));
+        if (c.method == EDIT_ROME) json_object_set_new(cfg, "rome", json_pack("{s:i, s:s}", "layer", c.rome_layer, "corpus", corpus_path));
         rc = json_write_file(out, j, &err);
         json_decref(j);
         if (rc == 0)

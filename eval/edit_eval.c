@@ -87,22 +87,124 @@ int edit_mean_logprob(model *m, const tokenizer *tok, const char *prompt, const 
 
 /* ---- a run ---- */
 
+static int edit_by_ft(model *m, const tokenizer *tok, const edit_set *cases, const int *idx, int n, const edit_run_config *c, cpet_err *err);
+static int edit_by_rome(model *m, const tokenizer *tok, const edit_set *cases, const int *idx, int n, const edit_run_config *c, cpet_err *err);
+
+int edit_weights(model *m, const tokenizer *tok, const edit_set *cases, const int *idx, int n, const edit_run_config *c, cpet_err *err)
+{
+    if (c->method == EDIT_FT) return edit_by_ft(m, tok, cases, idx, n, c, err);
+    if (c->method == EDIT_ROME) return edit_by_rome(m, tok, cases, idx, n, c, err);
+    return cpet_fail(err, "editing: %s changes no weights", edit_method_name(c->method));
+}
+
 #include <stdio.h>
 
 #include "facts.h"
+#include "finetune.h"
+#include "methods/rome.h"
 #include "tensor.h"
 
-static const char *const method_names[] = {"eren", "one-step", "unedited"};
+static const char *const method_names[] = {"eren", "one-step", "unedited", "ft", "rome"};
+#define N_EDIT_METHODS 5
 const char *const edit_oos_kinds[EDIT_OOS_KINDS] = {"same_subject", "same_relation", "note_prefixed", "neighbour", "lexical_overlap"};
 
 int edit_method_parse(const char *s, edit_method *out)
 {
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < N_EDIT_METHODS; i++)
         if (!strcmp(s, method_names[i])) return *out = (edit_method)i, 0;
     return -1;
 }
 
-const char *edit_method_name(edit_method m) { return (int)m >= 0 && (int)m < 3 ? method_names[m] : "?"; }
+const char *edit_method_name(edit_method m) { return (int)m >= 0 && (int)m < N_EDIT_METHODS ? method_names[m] : "?"; }
+
+/* the statement's text before its new object ("The capital of Talim is"), or NULL when it does not end
+ * with it */
+static char *statement_prefix(const edit_case *e)
+{
+    const size_t ns = strlen(e->statement), nt = strlen(e->target_new);
+    if (nt >= ns || strcmp(e->statement + ns - nt, e->target_new)) return NULL;
+    size_t n = ns - nt;
+    while (n && e->statement[n - 1] == ' ') n--;
+    char *p = malloc(n + 1);
+    if (p) memcpy(p, e->statement, n), p[n] = 0;
+    return p;
+}
+
+/* ft: all weights tuned on the statements (finetune.h); batch or one edit after another */
+static int edit_by_ft(model *m, const tokenizer *tok, const edit_set *cases, const int *idx, int n, const edit_run_config *c, cpet_err *err)
+{
+    task_set all = {0};
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        const edit_case *e = &cases->cases[idx[i]];
+        char *prefix = statement_prefix(e), answer[512];
+        if (!prefix) {
+            rc = cpet_fail(err, "edit %s: ft needs a statement ending with its new object ('%s' / '%s')", e->id, e->statement, e->target_new);
+            break;
+        }
+        snprintf(answer, sizeof answer, " %s", e->target_new);
+        char *choices[1] = {answer};
+        task_example ex = {e->id, "edit", e->split, prefix, e->subject, e->relation, choices, 1, 0};
+        tasks_add(&all, &ex);
+        free(prefix);
+    }
+    adamw opt = {0};
+    adamw_config oc = adamw_defaults();
+    oc.lr = c->ft_lr > 0 ? c->ft_lr : 1e-4f, oc.weight_decay = 0;
+    if (rc == 0) rc = model_set_trainable(m, NULL, 1, err);
+    if (rc == 0) rc = adamw_init(&opt, oc, err);
+    if (rc == 0) rc = adamw_add(&opt, m->tensors, m->n_tensors, err);
+    long tokens;
+    if (rc == 0 && !c->sequential) {
+        const int batch = n < 8 ? n : 8, epochs = c->ft_epochs > 0 ? c->ft_epochs : 10;
+        finetune_config fc = {.steps = epochs * ((n + batch - 1) / batch), .batch = batch, .lr = oc.lr, .clip = 1.0f, .seed = c->seed,
+                              .bos_id = m->cfg.bos_token_id};
+        rc = finetune_multiple_choice(m, &opt, tok, &all, &fc, NULL, &tokens, err);
+    }
+    for (int i = 0; rc == 0 && c->sequential && i < n; i++) { /* each edit on the weights the earlier ones left */
+        task_set one = {0};
+        tasks_add(&one, &all.items[i]);
+        finetune_config fc = {.steps = c->ft_steps > 0 ? c->ft_steps : 10, .batch = 1, .lr = oc.lr, .clip = 1.0f, .seed = c->seed + (uint64_t)i,
+                              .bos_id = m->cfg.bos_token_id};
+        rc = finetune_multiple_choice(m, &opt, tok, &one, &fc, NULL, &tokens, err);
+        tasks_free(&one);
+    }
+    adamw_free(&opt);
+    model_set_trainable(m, NULL, 0, err);
+    tasks_free(&all);
+    return rc;
+}
+
+/* rome: the rank-one updates, one after another (sequential) or all computed first (batch) */
+static int edit_by_rome(model *m, const tokenizer *tok, const edit_set *cases, const int *idx, int n, const edit_run_config *c, cpet_err *err)
+{
+    if (!c->stats_stream || c->stats_tokens <= 0) return cpet_fail(err, "rome: no corpus for the key statistics");
+    const int layer = c->rome_layer >= 0 ? c->rome_layer : m->cfg.n_layers / 3;
+    rome_stats st;
+    if (rome_stats_compute(m, c->stats_stream, c->stats_tokens, layer, m->rope_len < 64 ? m->rope_len : 64, 100000, 0.01, &st, err) != 0)
+        return -1;
+    rome_config rc_cfg = rome_defaults(layer);
+    rome_update *ups = calloc((size_t)n + 1, sizeof *ups);
+    int rc = ups ? 0 : cpet_fail(err, "rome: out of memory");
+    for (int i = 0; rc == 0 && i < n; i++) {
+        const edit_case *e = &cases->cases[idx[i]];
+        char *prefix = statement_prefix(e);
+        if (!prefix) {
+            rc = cpet_fail(err, "edit %s: rome needs a statement ending with its new object", e->id);
+            break;
+        }
+        rome_result res;
+        rc = rome_compute(m, tok, &st, &rc_cfg, prefix, e->subject, e->target_new, &ups[i], &res, err);
+        if (rc != 0) cpet_prefix(err, "edit %s", e->id);
+        free(prefix);
+        if (rc == 0 && c->sequential) rome_apply(m, &ups[i]); /* the next edit sees this one */
+    }
+    for (int i = 0; rc == 0 && !c->sequential && i < n; i++) rome_apply(m, &ups[i]);
+    for (int i = 0; ups && i < n; i++) rome_update_free(&ups[i]);
+    free(ups);
+    rome_stats_free(&st);
+    return rc;
+}
 
 void edit_run_result_free(edit_run_result *r)
 {
@@ -166,14 +268,23 @@ int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_r
         r->items[i].unedited = a.answer, a.answer = NULL;
         eren_answer_free(&a);
     }
+    /* weight edits: a snapshot first, restored at the end (the caller's model comes back as it was) */
+    const int weights = c->method == EDIT_FT || c->method == EDIT_ROME;
+    float *snapshot = NULL;
+    size_t total_params = 0;
+    for (int i = 0; i < m->n_tensors; i++) total_params += m->tensors[i].n;
+    if (rc == 0 && weights && !(snapshot = malloc(total_params * sizeof(float)))) rc = cpet_fail(err, "editing: out of memory for a weight snapshot");
+    for (size_t i = 0, off = 0; rc == 0 && weights && i < (size_t)m->n_tensors; off += m->tensors[i].n, i++)
+        memcpy(snapshot + off, m->tensors[i].p, m->tensors[i].n * sizeof(float));
+    if (rc == 0 && weights) rc = edit_weights(m, tok, cases, idx, n, c, err);
     /* the edits: notes (keyed by subject and relation, so a later edit of the same fact wins) */
-    for (int i = 0; rc == 0 && c->method != EDIT_UNEDITED && i < n; i++) {
+    for (int i = 0; rc == 0 && (c->method == EDIT_EREN || c->method == EDIT_ONE_STEP) && i < n; i++) {
         const edit_case *e = &cases->cases[idx[i]];
         char key[512];
         snprintf(key, sizeof key, "%s/%s", e->subject, e->relation ? e->relation : "");
         if (notebook_add(&nb, e->statement, key, err) < 0) rc = -1;
     }
-    if (rc == 0 && c->method != EDIT_UNEDITED)
+    if (rc == 0 && (c->method == EDIT_EREN || c->method == EDIT_ONE_STEP))
         rc = c->retriever == EREN_DENSE ? eren_index_dense(&x, &nb, m, tok, err) : eren_index_bm25(&x, &nb, err);
     eren_config ask = {c->method == EDIT_EREN ? EREN_TWO_STEP : c->method == EDIT_ONE_STEP ? EREN_ONE_STEP : EREN_CLOSED_BOOK, c->top_k,
                        m->rope_len - reader.max_new, eren_model_read, eren_model_measure, &reader};
@@ -183,6 +294,11 @@ int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_r
         edit_item *it = &r->items[i];
         if (c->method == EDIT_UNEDITED) {
             it->output = strdup(it->unedited);
+        } else if (weights) { /* the edited weights, asked closed-book */
+            eren_answer a;
+            if ((rc = eren_answer_question(&closed, &nb, &x, it->question, &a, err)) != 0) break;
+            it->output = a.answer, a.answer = NULL;
+            eren_answer_free(&a);
         } else {
             eren_answer a;
             if ((rc = eren_answer_question(&ask, &nb, &x, it->question, &a, err)) != 0) break;
@@ -194,6 +310,9 @@ int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_r
         if (strcmp(it->group, "portability")) fell += it->fell_back, asked++;
     }
     r->seconds_per_question = r->n ? (now_seconds() - t0) / r->n : 0;
+    for (size_t i = 0, off = 0; snapshot && i < (size_t)m->n_tensors; off += m->tensors[i].n, i++)
+        memcpy(m->tensors[i].p, snapshot + off, m->tensors[i].n * sizeof(float));
+    free(snapshot);
     double es = 0, rel = 0, gen = 0, bp = 0, port = 0, oos_acc = 0, un_acc = 0;
     int n_es = 0, n_rel = 0, n_gen = 0, n_bp = 0, n_port = 0;
     for (int i = 0; rc == 0 && i < r->n; i++) {

@@ -30,7 +30,7 @@ int edit_mean_logprob(model *m, const tokenizer *tok, const char *prompt, const 
 
 /* ---- a run: edits made, then every question of those edits asked ---- */
 
-typedef enum { EDIT_EREN, EDIT_ONE_STEP, EDIT_UNEDITED } edit_method;
+typedef enum { EDIT_EREN, EDIT_ONE_STEP, EDIT_UNEDITED, EDIT_FT, EDIT_ROME } edit_method;
 int edit_method_parse(const char *s, edit_method *out);
 const char *edit_method_name(edit_method m);
 
@@ -46,6 +46,17 @@ typedef struct {
     uint64_t seed;      /* the order of the edits */
     int sequential;     /* edits made one at a time (each in the state the earlier ones left), all questions asked
                          * after the last; batch (0): all at once. A notebook is the same either way. */
+    /* ft: every weight tuned on the edits' statements, the loss on the new object after the statement's
+     * prefix (the statement must end with it): batch, ft_epochs passes over all edits in batches of 8;
+     * sequential, ft_steps steps on each edit in turn */
+    int ft_epochs, ft_steps;
+    float ft_lr;
+    /* rome: the layer (-1: a third of the way up) and the key statistics' token stream (the corpus);
+     * sequential: each update computed on the model the earlier ones left; batch: every update computed on
+     * the unedited model, then all applied */
+    int rome_layer;
+    const int *stats_stream;
+    long stats_tokens;
 } edit_run_config;
 
 typedef struct {
@@ -66,8 +77,11 @@ typedef struct {
     double seconds_per_question;   /* the edited system's answering, retrieval included */
 } edit_run_result;
 
-/* The unedited answers are the reader's closed-book answers (EREN_TEMPLATE_QA), taken before any edit. */
+/* The unedited answers are the reader's closed-book answers (EREN_TEMPLATE_QA), taken before any edit; ft and
+ * rome answer closed-book on the edited weights, which are restored before returning. */
 int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_run_config *c, edit_run_result *r, cpet_err *err);
+/* The weight edits alone (ft, rome) of cases idx[0..n), in place, sequential or batch as c says. */
+int edit_weights(model *m, const tokenizer *tok, const edit_set *cases, const int *idx, int n, const edit_run_config *c, cpet_err *err);
 void edit_run_result_free(edit_run_result *r);
 
 #endif

@@ -327,7 +327,7 @@ static void make_reader_dir(const char *dir)
     tokenizer t;
     cr_assert_eq(tokenizer_train(&t, docs, lens, 2, 400, specials, 1, &err), 0, "%s", err.msg);
     model_config c = small_config(4, 2, ACT_SILU, 0, 10000.0f);
-    c.vocab_size = t.vocab_size, c.hidden_size = 32, c.head_dim = 8, c.intermediate_size = 64, c.n_layers = 1;
+    c.vocab_size = t.vocab_size, c.hidden_size = 32, c.head_dim = 8, c.intermediate_size = 64, c.n_layers = 2;
     c.max_position_embeddings = 512;
     c.bos_token_id = c.eos_token_id = 0;
     model m;
@@ -421,4 +421,98 @@ Test(eren, generated_bytes_become_valid_utf8)
     s = utf8_sanitize("\xe2\x82", 2, NULL); /* cut short */
     cr_assert_str_eq(s, "\xef\xbf\xbd\xef\xbf\xbd");
     free(s);
+}
+
+/* Sequential and batch editing, made explicit: a notebook answers the same either way; ROME's batch
+ * computes every update on the unedited model, sequential each on the model the earlier ones left, so
+ * they agree for one edit and differ for two, and only the chosen layer's down projection moves; a run
+ * gives the caller its weights back bit for bit. */
+#include "edit_eval.h"
+#include "editing.h"
+
+static float *weights_copy(const model *m)
+{
+    size_t total = 0;
+    for (int i = 0; i < m->n_tensors; i++) total += m->tensors[i].n;
+    float *w = malloc(total * sizeof(float));
+    for (size_t i = 0, off = 0; i < (size_t)m->n_tensors; off += m->tensors[i].n, i++) memcpy(w + off, m->tensors[i].p, m->tensors[i].n * sizeof(float));
+    return w;
+}
+
+static int weights_equal(const model *m, const float *w, const char *except, int *n_changed)
+{
+    int same = 1;
+    *n_changed = 0;
+    for (size_t i = 0, off = 0; i < (size_t)m->n_tensors; off += m->tensors[i].n, i++)
+        if (memcmp(w + off, m->tensors[i].p, m->tensors[i].n * sizeof(float))) {
+            (*n_changed)++;
+            if (!except || !strstr(m->tensors[i].name, except)) same = 0;
+        }
+    return same;
+}
+
+Test(eren, sequential_and_batch_editing_are_what_they_say, .timeout = 300)
+{
+    char dir[256], cmd[1024], out[4096], path[600];
+    make_temp_dir(dir, sizeof dir);
+    make_reader_dir(dir);
+    snprintf(cmd, sizeof cmd, "%s world --seed 2 --editing -o %s/ed", CPET_BINARY, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cpet_err err;
+    edit_set cases;
+    snprintf(path, sizeof path, "%s/ed/editing.jsonl", dir);
+    cr_assert_eq(editing_read(&cases, path, &err), 0, "%s", err.msg);
+    model m;
+    tokenizer tok;
+    snprintf(path, sizeof path, "%s/reader", dir);
+    cr_assert_eq(model_load(&m, path, &err), 0, "%s", err.msg);
+    snprintf(path, sizeof path, "%s/reader/tokenizer.json", dir);
+    cr_assert_eq(tokenizer_load(&tok, path, &err), 0, "%s", err.msg);
+    /* a notebook: the same outputs either way */
+    edit_run_config c = {.method = EDIT_EREN, .top_k = 5, .max_new = 3, .n_edits = 3, .split = "test", .seed = 1};
+    edit_run_result a, b;
+    cr_assert_eq(edit_run(&m, &tok, &cases, &c, &a, &err), 0, "%s", err.msg);
+    c.sequential = 1;
+    cr_assert_eq(edit_run(&m, &tok, &cases, &c, &b, &err), 0, "%s", err.msg);
+    cr_assert_eq(a.n, b.n);
+    for (int i = 0; i < a.n; i++) cr_assert_str_eq(a.items[i].output, b.items[i].output);
+    edit_run_result_free(&a), edit_run_result_free(&b);
+    /* ROME at layer 0 of 2 (the layer must sit below the last one: the object is predicted at positions after
+     * the subject, which see its edited state only through a later layer's attention); statistics from a
+     * stream of the edits' own statements */
+    int stream[4096], n_stream = 0;
+    for (int i = 0; i < cases.n && n_stream < 4000; i++) {
+        int *ids, n;
+        cr_assert_eq(tokenizer_encode(&tok, cases.cases[i].statement, strlen(cases.cases[i].statement), &ids, &n, &err), 0);
+        for (int k = 0; k < n && n_stream < 4096; k++) stream[n_stream++] = ids[k];
+        free(ids);
+    }
+    float *orig = weights_copy(&m);
+    int idx[2] = {0, 1}, changed;
+    edit_run_config rc = {.method = EDIT_ROME, .rome_layer = 0, .stats_stream = stream, .stats_tokens = n_stream, .seed = 1};
+    rc.sequential = 1;
+    cr_assert_eq(edit_weights(&m, &tok, &cases, idx, 1, &rc, &err), 0, "%s", err.msg);
+    float *seq1 = weights_copy(&m);
+    cr_assert(weights_equal(&m, orig, "layers.0.mlp.down_proj", &changed) && changed == 1, "only layer 0's down projection moved");
+    for (int i = 0, off = 0; i < m.n_tensors; off += (int)m.tensors[i].n, i++) memcpy(m.tensors[i].p, orig + off, m.tensors[i].n * sizeof(float));
+    rc.sequential = 0;
+    cr_assert_eq(edit_weights(&m, &tok, &cases, idx, 1, &rc, &err), 0, "%s", err.msg);
+    cr_assert(weights_equal(&m, seq1, NULL, &changed) && changed == 0, "one edit: batch = sequential");
+    for (int i = 0, off = 0; i < m.n_tensors; off += (int)m.tensors[i].n, i++) memcpy(m.tensors[i].p, orig + off, m.tensors[i].n * sizeof(float));
+    cr_assert_eq(edit_weights(&m, &tok, &cases, idx, 2, &rc, &err), 0, "%s", err.msg);
+    float *batch2 = weights_copy(&m);
+    for (int i = 0, off = 0; i < m.n_tensors; off += (int)m.tensors[i].n, i++) memcpy(m.tensors[i].p, orig + off, m.tensors[i].n * sizeof(float));
+    rc.sequential = 1;
+    cr_assert_eq(edit_weights(&m, &tok, &cases, idx, 2, &rc, &err), 0, "%s", err.msg);
+    cr_assert(!weights_equal(&m, batch2, "nothing", &changed) && changed == 1, "two edits: the second sees the first only in sequence");
+    for (int i = 0, off = 0; i < m.n_tensors; off += (int)m.tensors[i].n, i++) memcpy(m.tensors[i].p, orig + off, m.tensors[i].n * sizeof(float));
+    /* a whole run edits, answers and gives the weights back */
+    edit_run_config fc = {.method = EDIT_FT, .top_k = 5, .max_new = 3, .n_edits = 2, .split = "test", .seed = 1, .ft_epochs = 2, .ft_lr = 1e-3f};
+    cr_assert_eq(edit_run(&m, &tok, &cases, &fc, &a, &err), 0, "%s", err.msg);
+    cr_assert(weights_equal(&m, orig, NULL, &changed) && changed == 0, "ft's weights restored");
+    edit_run_result_free(&a);
+    free(orig), free(seq1), free(batch2);
+    tokenizer_free(&tok);
+    model_free(&m);
+    edit_set_free(&cases);
 }

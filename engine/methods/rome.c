@@ -80,6 +80,42 @@ int rome_stats_compute(model *m, const int *stream, long n_tokens, int layer, in
     return rc;
 }
 
+/* BOS + prompt + " " + target as one sequence (the last target token only predicted) with targets on the
+ * target's tokens alone: ids, tg [T]; the prompt's tokens too if wanted */
+static int object_sequence(model *m, const tokenizer *tok, const char *prompt, const char *target, int **ids_out, int **tg_out, int *T_out,
+                           int **prompt_ids, int *n_prompt, cpet_err *err)
+{
+    int *p = NULL, np = 0, *t = NULL, nt = 0;
+    char *spaced = malloc(strlen(target) + 2);
+    if (!spaced) return cpet_fail(err, "rome: out of memory");
+    spaced[0] = ' ';
+    strcpy(spaced + 1, target);
+    int rc = tokenizer_encode(tok, prompt, strlen(prompt), &p, &np, err);
+    if (rc == 0) rc = tokenizer_encode(tok, spaced, strlen(spaced), &t, &nt, err);
+    free(spaced);
+    if (rc == 0 && nt == 0) rc = cpet_fail(err, "rome: an empty target");
+    const int T = np + nt;
+    if (rc == 0 && T > m->rope_len) rc = cpet_fail(err, "rome: the prompt and target take %d tokens, over the window of %d", T + 1, m->rope_len);
+    int *ids = rc == 0 ? malloc((size_t)T * sizeof(int)) : NULL, *tg = rc == 0 ? malloc((size_t)T * sizeof(int)) : NULL;
+    if (rc == 0 && (!ids || !tg)) rc = cpet_fail(err, "rome: out of memory");
+    if (rc == 0) {
+        ids[0] = m->cfg.bos_token_id;
+        memcpy(ids + 1, p, (size_t)np * sizeof(int));
+        memcpy(ids + 1 + np, t, (size_t)(nt - 1) * sizeof(int));
+        for (int i = 0; i < T; i++) tg[i] = -1;
+        for (int j = 0; j < nt; j++) tg[np + j] = t[j]; /* position np (the prompt's last token) predicts the first */
+    }
+    free(t);
+    if (rc != 0) {
+        free(p), free(ids), free(tg);
+        return -1;
+    }
+    *ids_out = ids, *tg_out = tg, *T_out = T;
+    if (prompt_ids) *prompt_ids = p, *n_prompt = np;
+    else free(p);
+    return 0;
+}
+
 /* the new object's mean token NLL after the prompt (m->loss with targets on the object only) */
 static int object_nll(model *m, const int *ids, const int *targets, int T, double *nll, cpet_err *err)
 {
@@ -88,41 +124,40 @@ static int object_nll(model *m, const int *ids, const int *targets, int T, doubl
     return 0;
 }
 
-int rome_edit(model *m, const tokenizer *tok, const rome_stats *s, const rome_config *c, const char *prompt, const char *subject,
-              const char *target, rome_result *r, cpet_err *err)
+void rome_update_free(rome_update *up)
+{
+    free(up->delta), free(up->u);
+    memset(up, 0, sizeof *up);
+}
+
+void rome_apply(model *m, const rome_update *up)
+{
+    float *w = m->layers[up->layer].lin[LIN_DOWN].w;
+    for (int d = 0; d < up->D; d++)
+        for (int f = 0; f < up->F; f++) w[(size_t)d * up->F + f] += (float)(up->delta[d] * up->u[f] / up->uk);
+}
+
+int rome_compute(model *m, const tokenizer *tok, const rome_stats *s, const rome_config *c, const char *prompt, const char *subject,
+                 const char *target, rome_update *up, rome_result *r, cpet_err *err)
 {
     memset(r, 0, sizeof *r);
+    memset(up, 0, sizeof *up);
     const int D = m->cfg.hidden_size, F = m->cfg.intermediate_size, l = c->layer;
     if (!s->C_inv || s->layer != l || s->F != F) return cpet_fail(err, "rome: statistics of layer %d, edit at layer %d", s->layer, l);
     linear *down = &m->layers[l].lin[LIN_DOWN];
     if (down->qw) return cpet_fail(err, "rome: layer %d's down projection is packed; ROME edits f32 weights", l);
     const char *at = strstr(prompt, subject);
     if (!*subject || !at) return cpet_fail(err, "rome: the subject '%s' is not in the prompt '%s'", subject, prompt);
-    int *pre = NULL, n_pre = 0, *p = NULL, np = 0, *t = NULL, nt = 0;
-    char *spaced = malloc(strlen(target) + 2);
-    if (!spaced) return cpet_fail(err, "rome: out of memory");
-    spaced[0] = ' ';
-    strcpy(spaced + 1, target);
+    int *pre = NULL, n_pre = 0, *p = NULL, np = 0, *ids = NULL, *tg = NULL, T = 0;
     int rc = tokenizer_encode(tok, prompt, (size_t)(at - prompt) + strlen(subject), &pre, &n_pre, err);
-    if (rc == 0) rc = tokenizer_encode(tok, prompt, strlen(prompt), &p, &np, err);
-    if (rc == 0) rc = tokenizer_encode(tok, spaced, strlen(spaced), &t, &nt, err);
-    free(spaced);
+    if (rc == 0) rc = object_sequence(m, tok, prompt, target, &ids, &tg, &T, &p, &np, err);
     if (rc == 0 && (n_pre == 0 || n_pre > np || memcmp(pre, p, (size_t)n_pre * sizeof(int))))
         rc = cpet_fail(err, "rome: the prompt's tokens split the subject '%s' differently from the subject alone", subject);
-    if (rc == 0 && nt == 0) rc = cpet_fail(err, "rome: an empty target");
-    const int T = 1 + np + nt - 1; /* the last target token is only predicted */
-    if (rc == 0 && T > m->rope_len) rc = cpet_fail(err, "rome: the prompt and target take %d tokens, over the window of %d", T + 1, m->rope_len);
-    int *ids = rc == 0 ? malloc((size_t)(T + 1) * sizeof(int)) : NULL, *tg = rc == 0 ? malloc((size_t)(T + 1) * sizeof(int)) : NULL;
     float *delta = calloc((size_t)D, sizeof(float)), *d_delta = calloc((size_t)D, sizeof(float)), *k = malloc((size_t)F * sizeof(float));
     double *m1 = calloc((size_t)D, sizeof(double)), *m2 = calloc((size_t)D, sizeof(double)), *u = malloc((size_t)F * sizeof(double));
-    if (rc == 0 && (!ids || !tg || !delta || !d_delta || !k || !m1 || !m2 || !u)) rc = cpet_fail(err, "rome: out of memory");
+    if (rc == 0 && (!delta || !d_delta || !k || !m1 || !m2 || !u)) rc = cpet_fail(err, "rome: out of memory");
     if (rc == 0) {
-        ids[0] = m->cfg.bos_token_id;
-        memcpy(ids + 1, p, (size_t)np * sizeof(int));
-        memcpy(ids + 1 + np, t, (size_t)(nt - 1) * sizeof(int));
-        for (int i = 0; i < T; i++) tg[i] = -1;
-        for (int j = 0; j < nt; j++) tg[np + j] = t[j]; /* position np (the prompt's last token) predicts the first */
-        r->subject_pos = n_pre;                             /* BOS is position 0 */
+        r->subject_pos = n_pre; /* BOS is position 0 */
         rc = object_nll(m, ids, tg, T, &r->nll_before, err);
     }
     double wk_norm = 0;
@@ -157,7 +192,7 @@ int rome_edit(model *m, const tokenizer *tok, const rome_stats *s, const rome_co
             for (int d = 0; d < D; d++) delta[d] = (float)(delta[d] * cap / norm);
     }
     m->intervention = saved;
-    if (rc == 0) { /* W += delta u^T / (u^T k*), u = C^-1 k*: then W k* gains exactly delta */
+    if (rc == 0) { /* u = C^-1 k*: W += delta u^T / (u^T k*) makes W k* gain exactly delta */
         double uk = 0;
         for (int i = 0; i < F; i++) {
             double s2 = 0;
@@ -166,13 +201,28 @@ int rome_edit(model *m, const tokenizer *tok, const rome_stats *s, const rome_co
             uk += s2 * k[i];
         }
         if (!(uk > 0)) rc = cpet_fail(err, "rome: the key has no weight under the covariance (u.k = %g)", uk);
-        for (int d = 0; rc == 0 && d < D; d++)
-            for (int f = 0; f < F; f++) down->w[(size_t)d * F + f] += (float)(delta[d] * u[f] / uk);
         double n2 = 0;
         for (int d = 0; d < D; d++) n2 += (double)delta[d] * delta[d];
         r->delta_norm = sqrt(n2);
+        if (rc == 0) {
+            *up = (rome_update){l, D, F, delta, u, uk};
+            delta = NULL, u = NULL; /* owned by the update now */
+        }
     }
+    free(pre), free(p), free(ids), free(tg), free(delta), free(d_delta), free(k), free(m1), free(m2), free(u);
+    return rc;
+}
+
+int rome_edit(model *m, const tokenizer *tok, const rome_stats *s, const rome_config *c, const char *prompt, const char *subject,
+              const char *target, rome_result *r, cpet_err *err)
+{
+    rome_update up;
+    if (rome_compute(m, tok, s, c, prompt, subject, target, &up, r, err) != 0) return -1;
+    rome_apply(m, &up);
+    rome_update_free(&up);
+    int *ids = NULL, *tg = NULL, T = 0; /* the new object's NLL on the edited model */
+    int rc = object_sequence(m, tok, prompt, target, &ids, &tg, &T, NULL, NULL, err);
     if (rc == 0) rc = object_nll(m, ids, tg, T, &r->nll_after, err);
-    free(pre), free(p), free(t), free(ids), free(tg), free(delta), free(d_delta), free(k), free(m1), free(m2), free(u);
+    free(ids), free(tg);
     return rc;
 }

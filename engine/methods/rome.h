@@ -42,8 +42,23 @@ typedef struct {
     double delta_norm;
 } rome_result;
 
-/* Edits m in place: prompt ends where the object would start ("The capital of Talim is"), subject occurs
- * in it, target is the new object (scored as " " + target). The layer's down projection must be f32. */
+/* One edit's rank-one update: W += delta u^T / uk. */
+typedef struct {
+    int layer, D, F;
+    float *delta; /* [D] */
+    double *u;    /* [F] = C^-1 k* */
+    double uk;
+} rome_update;
+void rome_update_free(rome_update *up);
+
+/* Computes the update of one edit on m as it is (m is left unchanged): prompt ends where the object would
+ * start ("The capital of Talim is"), subject occurs in it, target is the new object (scored as " " +
+ * target). The layer's down projection must be f32. */
+int rome_compute(model *m, const tokenizer *tok, const rome_stats *s, const rome_config *c, const char *prompt, const char *subject,
+                 const char *target, rome_update *up, rome_result *r, cpet_err *err);
+void rome_apply(model *m, const rome_update *up);
+/* rome_compute then rome_apply, and r->nll_after measured on the edited model. Sequential editing is this,
+ * edit after edit; batch editing computes every update on the unedited model, then applies them all. */
 int rome_edit(model *m, const tokenizer *tok, const rome_stats *s, const rome_config *c, const char *prompt, const char *subject,
               const char *target, rome_result *r, cpet_err *err);
 
