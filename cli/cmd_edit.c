@@ -56,18 +56,19 @@ static void on_step(void *ctx, int step, int steps, double loss)
 int cmd_edit_reader(int argc, char **argv)
 {
     const char *model_dir = NULL, *world_dir = NULL, *out = NULL;
-    long steps = 600, batch = 16, seed = 0, k = EREN_TOP_K, max_new = 12, threads = 0;
+    long steps = 600, batch = 16, seed = 0, k = EREN_TOP_K, max_new = 12, threads = 0, reps = 4;
     double lr = 3e-4, wd = 0.0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int bad = 0;
         if (cli_is_help(a)) {
-            printf("usage: cpet edit-reader MODEL --world DIR -o OUT [--steps 600] [--batch 16] [--lr 3e-4] [--k 5] [--max-new 12]\n"
+            printf("usage: cpet edit-reader MODEL --world DIR -o OUT [--steps 600] [--batch 16] [--lr 3e-4] [--k 5] [--reps 4] [--max-new 12]\n"
                    "                        [--seed 0] [--threads N]\n\n"
                    "Instruction-tunes MODEL (all weights) as EREN's reader on the world in DIR (its world.json): for every\n"
                    "fact of a train-split subject, a read example (k notes, one stating the fact, true or counterfactual),\n"
                    "a decline example (k hard distractors, answer \"unanswerable\"), a closed-book question and a one-step\n"
-                   "read example, with EREN's templates; answers end with EOS. Then scores the reader on dev-split\n"
+                   "read example (--reps times over, each with fresh notes, question template and counterfactual), with\n"
+                   "EREN's templates; answers end with EOS. Then scores the reader on dev-split\n"
                    "subjects' examples by greedy exact match, kind by kind. OUT: the model, its tokenizer and\n"
                    "reader.json (arguments, seed, loss curve, dev accuracies, git revision, threads).\n");
             return 0;
@@ -77,6 +78,7 @@ int cmd_edit_reader(int argc, char **argv)
         else if (!strcmp(a, "--steps")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 10000000, &steps);
         else if (!strcmp(a, "--batch")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &batch);
         else if (!strcmp(a, "--k")) bad = cli_int(a, cli_value(argc, argv, &i), 1, EREN_MAX_K, &k);
+        else if (!strcmp(a, "--reps")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1000, &reps);
         else if (!strcmp(a, "--max-new")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 256, &max_new);
         else if (!strcmp(a, "--seed")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 0x7fffffffL, &seed);
         else if (!strcmp(a, "--threads")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &threads);
@@ -103,8 +105,8 @@ int cmd_edit_reader(int argc, char **argv)
     eren_model_reader reader = {&m, &tok, (int)max_new};
     const int max_prompt = m.rope_len - (int)max_new;
     task_set train = {0}, dev = {0};
-    if (rc == 0) rc = editing_reader_examples(&w, 0, (uint64_t)seed, (int)k, eren_model_measure, &reader, max_prompt, &train, &err);
-    if (rc == 0) rc = editing_reader_examples(&w, 1, (uint64_t)seed + 1, (int)k, eren_model_measure, &reader, max_prompt, &dev, &err);
+    if (rc == 0) rc = editing_reader_examples(&w, 0, (uint64_t)seed, (int)k, (int)reps, eren_model_measure, &reader, max_prompt, &train, &err);
+    if (rc == 0) rc = editing_reader_examples(&w, 1, (uint64_t)seed + 1, (int)k, 1, eren_model_measure, &reader, max_prompt, &dev, &err);
     adamw opt = {0};
     adamw_config oc = adamw_defaults();
     oc.lr = (float)lr, oc.weight_decay = (float)wd;
@@ -144,10 +146,10 @@ int cmd_edit_reader(int argc, char **argv)
         rc = tokenizer_save(&tok, path, &err);
     }
     if (rc == 0) {
-        json_t *log = json_pack("{s:s, s:s, s:s, s:I, s:{s:I, s:I, s:f, s:f, s:I, s:I, s:I}, s:I, s:I, s:f, s:I, s:o, s:o, s:o}", "command",
+        json_t *log = json_pack("{s:s, s:s, s:s, s:I, s:{s:I, s:I, s:f, s:f, s:I, s:I, s:I, s:I}, s:I, s:I, s:f, s:I, s:o, s:o, s:o}", "command",
                                 "edit-reader", "model", model_dir, "world", world_dir, "world_seed", (json_int_t)world_seed, "train", "steps",
-                                (json_int_t)steps, "batch", (json_int_t)batch, "lr", lr, "weight_decay", wd, "k", (json_int_t)k, "max_new",
-                                (json_int_t)max_new, "seed", (json_int_t)seed, "train_examples", (json_int_t)train.n, "dev_examples", (json_int_t)dev.n,
+                                (json_int_t)steps, "batch", (json_int_t)batch, "lr", lr, "weight_decay", wd, "k", (json_int_t)k, "reps", (json_int_t)reps,
+                                "max_new", (json_int_t)max_new, "seed", (json_int_t)seed, "train_examples", (json_int_t)train.n, "dev_examples", (json_int_t)dev.n,
                                 "train_seconds", train_seconds, "tokens", (json_int_t)tokens, "dev_accuracy", acc, "loss_curve", curve, "facts", run_facts());
         snprintf(path, sizeof path, "%s/reader.json", staged);
         rc = json_write_file(path, log, &err);

@@ -450,8 +450,8 @@ static void add_example(task_set *out, const char *kind, int id, const entity *e
     tasks_add(out, &ex);
 }
 
-int editing_reader_examples(const world *w, int split, uint64_t seed, int k, editing_measure measure, void *ctx, int max_prompt, task_set *out,
-                            cpet_err *err)
+int editing_reader_examples(const world *w, int split, uint64_t seed, int k, int reps, editing_measure measure, void *ctx, int max_prompt,
+                            task_set *out, cpet_err *err)
 {
     memset(out, 0, sizeof *out);
     if (k < 1 || k > EREN_MAX_K) return cpet_fail(err, "reader examples: %d notes per context (1..%d)", k, EREN_MAX_K);
@@ -465,12 +465,14 @@ int editing_reader_examples(const world *w, int split, uint64_t seed, int k, edi
         for (int r = 0; r < world_n_relations; r++) {
             if (ent->value[r] < 0) continue;
             const relation_def *d = &world_relations[r];
+            for (int rep = 0; rep < (reps > 0 ? reps : 1); rep++) {
             world_fill(edit_question_template(r, uniform_below(&rng, EDIT_QUESTIONS)), ent->name, "", q, sizeof q);
-            /* read: the stated object, true or counterfactual, at a random rank among distractors */
+            /* read: the stated object, a counterfactual three times in four (the note wins over memory), at a
+             * random rank among distractors */
             fact_note notes[EREN_MAX_K];
             const int n_dis = distractors(w, e, r, k - 1, &rng, notes + 1), at = uniform_below(&rng, n_dis + 1);
             fact_note rel = {e, r, ent->value[r]};
-            if (uniform_below(&rng, 2)) rel.v = other_value(w, r, rel.v, &rng);
+            if (uniform_below(&rng, 4)) rel.v = other_value(w, r, rel.v, &rng);
             notes[0] = notes[at], notes[at] = rel;
             const char *answer = surface(w, r, rel.v, vb, sizeof vb);
             char *p = fitted_prompt(w, EREN_TEMPLATE_MRC, notes, n_dis + 1, at, q, measure, ctx, max_prompt);
@@ -495,6 +497,7 @@ int editing_reader_examples(const world *w, int split, uint64_t seed, int k, edi
                 free(p);
             }
             id++;
+            }
         }
     }
     return 0;

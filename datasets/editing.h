@@ -56,9 +56,11 @@ void edit_set_free(edit_set *s);
 
 /* Instruction-tuning examples for EREN's reader, from the subjects of one split (train for tuning, so that
  * the edits of dev / test subjects are never seen in these formats; dev to measure the reader). For every fact (s, r), one example of
- * each kind, the question one of the relation's three templates:
- *   read        the MRC template; k notes, one stating (s, r) with the true object or a counterfactual
- *               (half and half: the note wins over memory), at a random rank, the others hard distractors;
+ * each kind, reps times over (a fresh question template, notes and counterfactual each time), the question
+ * one of the relation's three templates:
+ *   read        the MRC template; k notes, one stating (s, r) with the true object or, three times in four,
+ *               a counterfactual (so that the note wins over memory), at a random rank, the others hard
+ *               distractors;
  *               answer: that note's object;
  *   decline     the MRC template; k hard distractors, none stating (s, r): the same subject's other facts,
  *               the same relation of other subjects, a counterfactual of either; answer "unanswerable";
@@ -70,7 +72,7 @@ void edit_set_free(edit_set *s);
  * over max_prompt tokens (measure, when not NULL) loses distractors from the end. Each example is a task
  * whose one choice is " " + the answer (label 0), for finetune_multiple_choice with append_eos. */
 typedef int (*editing_measure)(void *ctx, const char *prompt);
-int editing_reader_examples(const world *w, int split, uint64_t seed, int k, editing_measure measure, void *ctx, int max_prompt, task_set *out,
-                            cpet_err *err);
+int editing_reader_examples(const world *w, int split, uint64_t seed, int k, int reps, editing_measure measure, void *ctx, int max_prompt,
+                            task_set *out, cpet_err *err);
 
 #endif
