@@ -173,7 +173,7 @@ int cmd_edit_reader(int argc, char **argv)
 /* cpet edit: make edits with a method, ask every question of them, score (eval/edit_eval.h) */
 int cmd_edit(int argc, char **argv)
 {
-    const char *method = NULL, *edits = NULL, *model_dir = NULL, *out = NULL, *retriever = "bm25", *split = "test", *corpus_path = NULL;
+    const char *method = NULL, *edits = NULL, *model_dir = NULL, *out = NULL, *retriever = "bm25", *split = "test", *corpus_path = NULL, *format = "auto";
     long top_k = EREN_TOP_K, n_edits = 0, seed = 0, max_new = 12, threads = 0, ft_epochs = 10, ft_steps = 10, rome_layer = -1;
     double ft_lr = 1e-4;
     int sequential = 0;
@@ -184,7 +184,8 @@ int cmd_edit(int argc, char **argv)
             printf("usage: cpet edit --method eren|one-step|unedited|ft|rome --edits FILE.jsonl --model READER -o OUT.json\n"
                    "                 [--retriever bm25|dense] [--top-k 5] [--n-edits N] [--split test|dev|train|all] [--seed 0]\n"
                    "                 [--sequential] [--max-new 12] [--threads N]\n"
-                   "                 [--ft-epochs 10] [--ft-steps 10] [--ft-lr 1e-4] [--rome-layer L] [--corpus TEXT]\n\n"
+                   "                 [--ft-epochs 10] [--ft-steps 10] [--ft-lr 1e-4] [--rome-layer L] [--corpus TEXT]\n"
+                   "                 [--format auto|cpet|eren-cfh|eren-hotpot|counterfact|zsre]\n\n"
                    "Makes the first N edits of the split (in a seeded order; 0: all) and asks every question of them\n"
                    "(datasets/README.md: in-scope, hard out-of-scope, two-hop). eren: the edits become notes; the reader\n"
                    "reads the top-k retrieved notes with EREN's template and falls back to closed-book QA when it says\n"
@@ -213,6 +214,7 @@ int cmd_edit(int argc, char **argv)
         else if (!strcmp(a, "--threads")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &threads);
         else if (!strcmp(a, "--sequential")) sequential = 1;
         else if (!strcmp(a, "--corpus")) bad = !(corpus_path = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--format")) bad = !(format = cli_value(argc, argv, &i));
         else if (!strcmp(a, "--ft-epochs")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 100000, &ft_epochs);
         else if (!strcmp(a, "--ft-steps")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 100000, &ft_steps);
         else if (!strcmp(a, "--ft-lr")) bad = cli_float(a, cli_value(argc, argv, &i), &ft_lr);
@@ -232,7 +234,9 @@ int cmd_edit(int argc, char **argv)
     if (threads) engine_set_threads((int)threads);
     cpet_err err;
     edit_set cases;
-    if (editing_read(&cases, edits, &err) != 0) return cli_report(&err);
+    int unaligned = 0;
+    if (editing_read_any(&cases, edits, format, &unaligned, &err) != 0) return cli_report(&err);
+    if (unaligned) fprintf(stderr, "edit: %s: %d records' out-of-scope answers do not pair with their questions; kept without answers\n", edits, unaligned);
     model m;
     tokenizer tok;
     if (model_load(&m, model_dir, &err) != 0) {
@@ -276,6 +280,7 @@ int cmd_edit(int argc, char **argv)
                               "generation: greedy, exact match ignoring case, surrounding spaces and a final period", "metrics", metrics,
                               "bp_by_kind", kinds, "seconds_per_question", r.seconds_per_question, "items", items, "facts", run_facts());
         json_t *cfg = json_object_get(j, "config");
+        json_object_set_new(cfg, "unaligned_records", json_integer(unaligned));
         if (c.method == EDIT_FT)
             json_object_set_new(cfg, "ft", json_pack("{s:i, s:i, s:f}", "epochs", c.ft_epochs, "steps_per_edit", c.ft_steps, "lr", ft_lr));
         if (c.method == EDIT_ROME) json_object_set_new(cfg, "rome", json_pack("{s:i, s:s}", "layer", c.rome_layer, "corpus", corpus_path));

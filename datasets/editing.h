@@ -54,6 +54,13 @@ int editing_write(const edit_set *s, const char *path, cpet_err *err);
 int editing_read(edit_set *s, const char *path, cpet_err *err);
 void edit_set_free(edit_set *s);
 
+/* Any editing file cpet reads (datasets/editing_formats.c): format "cpet" (the JSONL above), "eren-cfh"
+ * and "eren-hotpot" (thunlp/EREN's data files), "counterfact" (ROME's), "zsre" (MEND's), or "auto" / NULL
+ * (JSONL is ours; a JSON list is recognised by its fields). EREN's FEVER file is refused (fact checking is
+ * not built). *unaligned counts CounterFact-Hard records whose answer lists cannot be paired with their
+ * questions. Errors name the file and the entry. */
+int editing_read_any(edit_set *s, const char *path, const char *format, int *unaligned, cpet_err *err);
+
 /* Instruction-tuning examples for EREN's reader, from the subjects of one split (train for tuning, so that
  * the edits of dev / test subjects are never seen in these formats; dev to measure the reader). For every fact (s, r), one example of
  * each kind, reps times over (a fresh question template, notes and counterfactual each time), the question

@@ -121,8 +121,10 @@ const char *edit_method_name(edit_method m) { return (int)m >= 0 && (int)m < N_E
  * with it */
 static char *statement_prefix(const edit_case *e)
 {
-    const size_t ns = strlen(e->statement), nt = strlen(e->target_new);
-    if (nt >= ns || strcmp(e->statement + ns - nt, e->target_new)) return NULL;
+    size_t ns = strlen(e->statement);
+    const size_t nt = strlen(e->target_new);
+    while (ns && (e->statement[ns - 1] == '.' || e->statement[ns - 1] == ' ')) ns--; /* "... is English." */
+    if (nt >= ns || strncmp(e->statement + ns - nt, e->target_new, nt)) return NULL;
     size_t n = ns - nt;
     while (n && e->statement[n - 1] == ' ') n--;
     char *p = malloc(n + 1);

@@ -209,3 +209,79 @@ Test(editing, teacher_forced_scores_agree_with_the_continuation_scorer, .timeout
     tokenizer_free(&tok);
     model_free(&m);
 }
+
+/* ---- the formats users hold (datasets/editing_formats.c), on hand-written files of each structure ---- */
+
+#define EDIT_FIXTURE(name) CPET_FIXTURES "/editing/" name
+
+Test(editing, eren_counterfact_hard_with_its_unpaired_answers)
+{
+    edit_set s;
+    cpet_err err;
+    int unaligned;
+    cr_assert_eq(editing_read_any(&s, EDIT_FIXTURE("cfh.json"), "auto", &unaligned, &err), 0, "%s", err.msg);
+    cr_assert_eq(s.n, 2);
+    cr_assert_eq(unaligned, 1, "record 0's same_subj has 3 answers for 2 questions");
+    const edit_case *c = &s.cases[0];
+    cr_assert_str_eq(c->statement, "Talim's capital is Grimhend.");
+    cr_assert_str_eq(c->target_new, "Grimhend");
+    cr_assert_str_eq(c->target_true, "Drisian");
+    cr_assert_eq(c->n_in_scope, 2);
+    cr_assert_str_eq(c->in_scope[1].kind, "paraphrase");
+    cr_assert_eq(c->n_out_of_scope, 3);
+    cr_assert_str_eq(c->out_of_scope[0].kind, "neighbour");
+    cr_assert_str_eq(c->out_of_scope[0].answer, "Fugrum", "the neighbour answers pair");
+    cr_assert_str_eq(c->out_of_scope[1].kind, "same_subject");
+    cr_assert_str_eq(c->out_of_scope[1].answer, "", "unpaired: kept without an answer");
+    cr_assert_eq(s.cases[1].n_in_scope, 0, "an edit with no in-scope question is kept");
+    cr_assert_str_eq(s.cases[1].out_of_scope[0].answer, "Talim", "1 question, 1 answer: paired");
+    edit_set_free(&s);
+}
+
+Test(editing, rome_counterfact_mend_zsre_and_eren_hotpot)
+{
+    edit_set s;
+    cpet_err err;
+    int unaligned;
+    cr_assert_eq(editing_read_any(&s, EDIT_FIXTURE("counterfact.json"), NULL, &unaligned, &err), 0, "%s", err.msg);
+    cr_assert_eq(s.n, 1);
+    cr_assert_str_eq(s.cases[0].id, "counterfact/7");
+    cr_assert_str_eq(s.cases[0].statement, "The mother tongue of Talim Drisian is Orran");
+    cr_assert_str_eq(s.cases[0].in_scope[0].question, "The mother tongue of Talim Drisian is");
+    cr_assert_eq(s.cases[0].n_in_scope, 3);
+    cr_assert_str_eq(s.cases[0].out_of_scope[0].answer, "Quessan", "a neighbour keeps the true target");
+    cr_assert_str_eq(s.cases[0].relation, "P103");
+    edit_set_free(&s);
+    cr_assert_eq(editing_read_any(&s, EDIT_FIXTURE("zsre.json"), "zsre", &unaligned, &err), 0, "%s", err.msg);
+    cr_assert_eq(s.n, 2, "the record with an empty alt is skipped, as EasyEdit does");
+    cr_assert_str_eq(s.cases[0].statement, "What is the capital of Talim? Grimhend");
+    cr_assert_str_eq(s.cases[0].out_of_scope[0].question, "who wrote the river song", "the 'nq question: ' prefix goes");
+    cr_assert_str_eq(s.cases[0].target_true, "Drisian");
+    cr_assert_eq(s.cases[1].n_portability, 1);
+    cr_assert_str_eq(s.cases[1].portability[0].answer, "Fugrum");
+    edit_set_free(&s);
+    cr_assert_eq(editing_read_any(&s, EDIT_FIXTURE("hotpot.json"), "auto", &unaligned, &err), 0, "%s", err.msg);
+    cr_assert_str_eq(s.cases[0].statement, "Berin is a city founded in 1432. Orra is a city founded in 1610.");
+    cr_assert_str_eq(s.cases[0].in_scope[0].answer, "Berin");
+    edit_set_free(&s);
+}
+
+Test(editing, formats_that_cannot_run_are_one_clear_line)
+{
+    edit_set s;
+    cpet_err err;
+    int unaligned;
+    cr_assert_neq(editing_read_any(&s, EDIT_FIXTURE("fever.json"), "auto", &unaligned, &err), 0);
+    cr_assert(strstr(err.msg, "fever.json") && strstr(err.msg, "fact checking"), "%s", err.msg);
+    cr_assert_neq(editing_read_any(&s, EDIT_FIXTURE("zsre.json"), "mquake", &unaligned, &err), 0);
+    cr_assert(strstr(err.msg, "unknown format 'mquake'"), "%s", err.msg);
+    char dir[256], path[600];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/odd.json", dir);
+    write_text(path, "[{\"requested_rewrite\": {\"prompt\": \"{} is\", \"subject\": \"A\", \"target_new\": {\"str\": \"B\"}}}, 7]");
+    cr_assert_neq(editing_read_any(&s, path, "auto", &unaligned, &err), 0);
+    cr_assert(strstr(err.msg, "odd.json: entry 1 is not an object"), "%s", err.msg);
+    write_text(path, "[{\"edit_statement\": \"\", \"subject_name\": \"A\", \"unrelated\": {}, \"edit_scope\": [[\"q?\", \"a\"]]}]");
+    cr_assert_neq(editing_read_any(&s, path, "auto", &unaligned, &err), 0);
+    cr_assert(strstr(err.msg, "empty edit statement"), "%s", err.msg);
+}

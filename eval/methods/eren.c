@@ -18,6 +18,7 @@ static const method_param params[] = {
     {"n_edits", PARAM_INT, "0", "edits made: the first n of the split in the seed's order (0: every one)", 0},
     {"split", PARAM_STRING, "\"test\"", "the edit cases' split: test, dev, train or all", 0},
     {"max_new", PARAM_INT, "12", "tokens the reader may generate per answer", 0},
+    {"format", PARAM_STRING, "\"auto\"", "the file's format: auto, cpet, eren-cfh, eren-hotpot, counterfact or zsre", 1},
 };
 
 static json_t *number(double x) { return isnan(x) ? json_null() : json_real(x); }
@@ -32,7 +33,8 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
     if (!retr || (strcmp(retr, "bm25") && strcmp(retr, "dense"))) return cpet_fail(err, "params.retriever '%s': bm25 or dense", retr ? retr : "");
     cfg.retriever = strcmp(retr, "dense") ? EREN_BM25 : EREN_DENSE;
     edit_set cases;
-    if (editing_read(&cases, c->task_file, err) != 0) return -1;
+    int unaligned;
+    if (editing_read_any(&cases, c->task_file, json_string_value(json_object_get(c->params, "format")), &unaligned, err) != 0) return -1;
     edit_run_result res;
     int rc = edit_run(c->m, c->tok, &cases, &cfg, &res, err);
     if (rc == 0) {
