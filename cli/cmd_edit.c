@@ -174,7 +174,7 @@ int cmd_edit_reader(int argc, char **argv)
 int cmd_edit(int argc, char **argv)
 {
     const char *method = NULL, *edits = NULL, *model_dir = NULL, *out = NULL, *retriever = "bm25", *split = "test", *corpus_path = NULL, *format = "auto";
-    long top_k = EREN_TOP_K, n_edits = 0, seed = 0, max_new = 12, threads = 0, ft_epochs = 10, ft_steps = 10, rome_layer = -1;
+    long top_k = EREN_TOP_K, n_edits = 0, seed = 0, max_new = 12, threads = 0, ft_epochs = 10, ft_steps = 10, rome_layer = -1, notebook_size = 0;
     double ft_lr = 1e-4;
     int sequential = 0;
     for (int i = 1; i < argc; i++) {
@@ -183,7 +183,7 @@ int cmd_edit(int argc, char **argv)
         if (cli_is_help(a)) {
             printf("usage: cpet edit --method eren|one-step|unedited|ft|rome --edits FILE.jsonl --model READER -o OUT.json\n"
                    "                 [--retriever bm25|dense] [--top-k 5] [--n-edits N] [--split test|dev|train|all] [--seed 0]\n"
-                   "                 [--sequential] [--max-new 12] [--threads N]\n"
+                   "                 [--sequential] [--max-new 12] [--threads N] [--notebook-size N]\n"
                    "                 [--ft-epochs 10] [--ft-steps 10] [--ft-lr 1e-4] [--rome-layer L] [--corpus TEXT]\n"
                    "                 [--format auto|cpet|eren-cfh|eren-hotpot|counterfact|zsre]\n\n"
                    "Makes the first N edits of the split (in a seeded order; 0: all) and asks every question of them\n"
@@ -194,6 +194,7 @@ int cmd_edit(int argc, char **argv)
                    "passes over all edits, --sequential: --ft-steps steps per edit in turn. rome: a rank-one update of layer\n"
                    "--rome-layer's down projection per edit (key statistics from --corpus), then closed-book; batch computes\n"
                    "every update on the unedited model, --sequential each on the model the earlier ones left.\n"
+                   "--notebook-size N: other cases' edits fill the notebook up to N notes (not asked about).\n"
                    "Scored by greedy exact match: ES (in-scope answered with the new object), BP (out-of-scope outputs\n"
                    "equal to the unedited model's closed-book outputs), EQ (their harmonic mean), reliability,\n"
                    "generalization, portability, BP by kind of out-of-scope question. A notebook answers the same\n"
@@ -215,6 +216,7 @@ int cmd_edit(int argc, char **argv)
         else if (!strcmp(a, "--sequential")) sequential = 1;
         else if (!strcmp(a, "--corpus")) bad = !(corpus_path = cli_value(argc, argv, &i));
         else if (!strcmp(a, "--format")) bad = !(format = cli_value(argc, argv, &i));
+        else if (!strcmp(a, "--notebook-size")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 100000000, &notebook_size);
         else if (!strcmp(a, "--ft-epochs")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 100000, &ft_epochs);
         else if (!strcmp(a, "--ft-steps")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 100000, &ft_steps);
         else if (!strcmp(a, "--ft-lr")) bad = cli_float(a, cli_value(argc, argv, &i), &ft_lr);
@@ -225,7 +227,7 @@ int cmd_edit(int argc, char **argv)
     if (!method || !edits || !model_dir || !out) return cli_error("edit: --method, --edits, --model and -o are required");
     edit_run_config c = {.top_k = (int)top_k, .max_new = (int)max_new, .n_edits = (int)n_edits, .split = strcmp(split, "all") ? split : NULL,
                          .seed = (uint64_t)seed, .sequential = sequential, .ft_epochs = (int)ft_epochs, .ft_steps = (int)ft_steps,
-                         .ft_lr = (float)ft_lr, .rome_layer = (int)rome_layer};
+                         .ft_lr = (float)ft_lr, .rome_layer = (int)rome_layer, .notebook_size = (int)notebook_size};
     if (edit_method_parse(method, &c.method) != 0) return cli_error("edit: --method '%s': eren, one-step, unedited, ft or rome", method);
     if (c.method == EDIT_ROME && !corpus_path) return cli_error("edit: rome needs --corpus TEXT for its key statistics");
     if (!strcmp(retriever, "bm25")) c.retriever = EREN_BM25;
@@ -281,6 +283,7 @@ int cmd_edit(int argc, char **argv)
                               "bp_by_kind", kinds, "seconds_per_question", r.seconds_per_question, "items", items, "facts", run_facts());
         json_t *cfg = json_object_get(j, "config");
         json_object_set_new(cfg, "unaligned_records", json_integer(unaligned));
+        json_object_set_new(cfg, "notebook_size", json_integer(r.notebook_size));
         if (c.method == EDIT_FT)
             json_object_set_new(cfg, "ft", json_pack("{s:i, s:i, s:f}", "epochs", c.ft_epochs, "steps_per_edit", c.ft_steps, "lr", ft_lr));
         if (c.method == EDIT_ROME) json_object_set_new(cfg, "rome", json_pack("{s:i, s:s}", "layer", c.rome_layer, "corpus", corpus_path));

@@ -286,6 +286,28 @@ int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_r
         snprintf(key, sizeof key, "%s/%s", e->subject, e->relation ? e->relation : "");
         if (notebook_add(&nb, e->statement, key, err) < 0) rc = -1;
     }
+    /* more notes up to the notebook size: other cases' edits, not asked about (the scaling study) */
+    if (rc == 0 && (c->method == EDIT_EREN || c->method == EDIT_ONE_STEP) && c->notebook_size > n) {
+        int *others = malloc(((size_t)cases->n + 1) * sizeof(int)), n_others = 0;
+        if (!others) rc = cpet_fail(err, "editing: out of memory");
+        for (int i = 0; rc == 0 && i < cases->n; i++) {
+            int chosen = 0;
+            for (int j = 0; j < n && !chosen; j++) chosen = idx[j] == i;
+            if (!chosen) others[n_others++] = i;
+        }
+        cpet_rng g;
+        rng_seed(&g, c->seed * 7 + 3);
+        for (int i = 0; rc == 0 && i < n_others && nb.n < c->notebook_size; i++) { /* a partial shuffle: the first ones */
+            const int j = i + (int)(rng_next(&g) % (uint64_t)(n_others - i)), t = others[i];
+            others[i] = others[j], others[j] = t;
+            const edit_case *e = &cases->cases[others[i]];
+            char key[512];
+            snprintf(key, sizeof key, "%s/%s", e->subject, e->relation ? e->relation : "");
+            if (notebook_add(&nb, e->statement, key, err) < 0) rc = -1;
+        }
+        free(others);
+    }
+    r->notebook_size = nb.n;
     if (rc == 0 && (c->method == EDIT_EREN || c->method == EDIT_ONE_STEP))
         rc = c->retriever == EREN_DENSE ? eren_index_dense(&x, &nb, m, tok, err) : eren_index_bm25(&x, &nb, err);
     eren_config ask = {c->method == EDIT_EREN ? EREN_TWO_STEP : c->method == EDIT_ONE_STEP ? EREN_ONE_STEP : EREN_CLOSED_BOOK, c->top_k,

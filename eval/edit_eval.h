@@ -42,6 +42,8 @@ typedef struct {
     eren_retriever retriever;
     int top_k, max_new;
     int n_edits;        /* the first n edits of the split in a seeded order (0: all of them) */
+    int notebook_size;  /* eren, one-step: the notebook also holds other cases' edits (any split, a seeded choice)
+                         * up to this many notes; only the n_edits are asked about (0: no others) */
     const char *split;  /* the cases' split ("test"; NULL: all) */
     uint64_t seed;      /* the order of the edits */
     int sequential;     /* edits made one at a time (each in the state the earlier ones left), all questions asked
@@ -69,7 +71,7 @@ typedef struct {
 
 typedef struct {
     edit_item *items;
-    int n, n_edits;
+    int n, n_edits, notebook_size;
     double es, bp, eq, reliability, generalization, portability, oos_accuracy, unedited_oos_accuracy;
     double bp_kind[EDIT_OOS_KINDS];
     int n_kind[EDIT_OOS_KINDS];

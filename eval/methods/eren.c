@@ -6,8 +6,10 @@
  * so that reports pair methods question by question. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "corpus.h"
 #include "edit_eval.h"
 #include "method.h"
 
@@ -16,6 +18,13 @@ static const method_param params[] = {
     {"retriever", PARAM_STRING, "\"bm25\"", "bm25 or dense (the reader's mean-pooled hidden states)", 0},
     {"top_k", PARAM_INT, "5", "notes retrieved per question (the reference's 5)", 0},
     {"n_edits", PARAM_INT, "0", "edits made: the first n of the split in the seed's order (0: every one)", 0},
+    {"notebook_size", PARAM_INT, "0", "eren / one-step: other cases' edits fill the notebook up to this many notes (not asked about)", 1},
+    {"ft_epochs", PARAM_INT, "10", "ft, batch: passes over the edits", 1},
+    {"ft_steps", PARAM_INT, "10", "ft, sequential: steps per edit", 1},
+    {"ft_lr", PARAM_NUMBER, "0.0001", "ft: the learning rate", 1},
+    {"rome_layer", PARAM_INT, "-1", "rome: the edited layer (-1: a third of the way up)", 1},
+    {"corpus", PARAM_STRING, "\"\"", "rome: the text its key statistics come from", 1},
+    {"sequential", PARAM_BOOL, "false", "edits one at a time (each on what the earlier ones left), else all at once", 1},
     {"split", PARAM_STRING, "\"test\"", "the edit cases' split: test, dev, train or all", 0},
     {"max_new", PARAM_INT, "12", "tokens the reader may generate per answer", 0},
     {"format", PARAM_STRING, "\"auto\"", "the file's format: auto, cpet, eren-cfh, eren-hotpot, counterfact or zsre", 1},
@@ -28,15 +37,31 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
     const char *name = json_string_value(json_object_get(c->params, "method")), *retr = json_string_value(json_object_get(c->params, "retriever")),
                *split = json_string_value(json_object_get(c->params, "split"));
     edit_run_config cfg = {.top_k = method_param_int(c, "top_k"), .max_new = method_param_int(c, "max_new"), .n_edits = method_param_int(c, "n_edits"),
-                           .split = split && strcmp(split, "all") ? split : NULL, .seed = c->seed};
-    if (!name || edit_method_parse(name, &cfg.method) != 0) return cpet_fail(err, "params.method '%s': eren, one-step or unedited", name ? name : "");
+                           .split = split && strcmp(split, "all") ? split : NULL, .seed = c->seed,
+                           .notebook_size = method_param_int(c, "notebook_size"), .ft_epochs = method_param_int(c, "ft_epochs"),
+                           .ft_steps = method_param_int(c, "ft_steps"), .ft_lr = (float)method_param_number(c, "ft_lr"),
+                           .rome_layer = method_param_int(c, "rome_layer"), .sequential = json_is_true(json_object_get(c->params, "sequential"))};
+    if (!name || edit_method_parse(name, &cfg.method) != 0)
+        return cpet_fail(err, "params.method '%s': eren, one-step, unedited, ft or rome", name ? name : "");
     if (!retr || (strcmp(retr, "bm25") && strcmp(retr, "dense"))) return cpet_fail(err, "params.retriever '%s': bm25 or dense", retr ? retr : "");
     cfg.retriever = strcmp(retr, "dense") ? EREN_BM25 : EREN_DENSE;
     edit_set cases;
     int unaligned;
     if (editing_read_any(&cases, c->task_file, json_string_value(json_object_get(c->params, "format")), &unaligned, err) != 0) return -1;
-    edit_run_result res;
-    int rc = edit_run(c->m, c->tok, &cases, &cfg, &res, err);
+    int *stream = NULL, rc = 0;
+    const char *corpus_path = json_string_value(json_object_get(c->params, "corpus"));
+    if (cfg.method == EDIT_ROME) {
+        corpus text;
+        if (!corpus_path || !*corpus_path) rc = cpet_fail(err, "params.corpus: rome needs a text for its key statistics");
+        else if ((rc = corpus_read(&text, corpus_path, err)) == 0) {
+            rc = corpus_tokenize(&text, c->tok, c->m->cfg.bos_token_id, &stream, &cfg.stats_tokens, err);
+            corpus_free(&text);
+        }
+        cfg.stats_stream = stream;
+    }
+    edit_run_result res = {0};
+    if (rc == 0) rc = edit_run(c->m, c->tok, &cases, &cfg, &res, err);
+    free(stream);
     if (rc == 0) {
         json_object_set_new(r->metrics, "es", number(res.es));
         json_object_set_new(r->metrics, "bp", number(res.bp));
@@ -48,6 +73,7 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
         json_object_set_new(r->metrics, "fallback_rate", number(res.fallback_rate));
         json_object_set_new(r->metrics, "seconds_per_question", number(res.seconds_per_question));
         json_object_set_new(r->metrics, "edits", json_integer(res.n_edits));
+        json_object_set_new(r->metrics, "notebook_size", json_integer(res.notebook_size));
         json_object_set_new(r->metrics, "n", json_integer(res.n));
         for (int k = 0; k < EDIT_OOS_KINDS; k++) {
             char key[64];
@@ -70,5 +96,5 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
     return rc;
 }
 
-const method method_eren = {"eren", "model editing over an editing-case file (eren, one-step MRC, unedited); task entry = the file; model = the reader",
+const method method_eren = {"eren", "model editing over an editing-case file (eren, one-step MRC, unedited, ft, rome); task entry = the file; model = the reader",
                             params, (int)(sizeof params / sizeof params[0]), run, 1};
