@@ -62,3 +62,12 @@ int cli_float(const char *opt, const char *s, double *out)
 int cli_is_help(const char *arg) { return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0; }
 
 int stderr_is_tty(void) { return isatty(2); }
+
+int cli_stage_model(const model *m, const tokenizer *tok, const char *out, char *staged, size_t n, cpet_err *err)
+{
+    char path[4400];
+    snprintf(staged, n, "%s.partial", out);
+    if (model_save(m, staged, err) != 0) return -1;
+    snprintf(path, sizeof path, "%s/tokenizer.json", staged);
+    return tokenizer_save(tok, path, err);
+}

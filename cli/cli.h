@@ -7,6 +7,8 @@
 
 #include "error.h"
 #include "facts.h"
+#include "model.h"
+#include "tokenizer.h"
 
 typedef int (*command_fn)(int argc, char **argv);
 
@@ -26,6 +28,10 @@ int cli_float(const char *opt, const char *s, double *out);
 int cli_is_help(const char *arg);
 
 int stderr_is_tty(void);
+
+/* A model and its tokenizer written into OUT.partial (staged, named there), for the caller to add its log to
+ * and then replace_dir(staged, OUT): readers never see a half-written model directory. */
+int cli_stage_model(const model *m, const tokenizer *tok, const char *out, char *staged, size_t n, cpet_err *err);
 
 /* subcommands */
 int cmd_info(int argc, char **argv);

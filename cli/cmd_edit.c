@@ -139,12 +139,7 @@ int cmd_edit_reader(int argc, char **argv)
         json_object_set_new(acc, kinds[q], json_pack("{s:o, s:I}", "accuracy", total[q] ? json_real((double)right[q] / total[q]) : json_null(), "n",
                                                      (json_int_t)total[q]));
     char staged[4200], path[4400];
-    snprintf(staged, sizeof staged, "%s.partial", out);
-    if (rc == 0) rc = model_save(&m, staged, &err);
-    if (rc == 0) {
-        snprintf(path, sizeof path, "%s/tokenizer.json", staged);
-        rc = tokenizer_save(&tok, path, &err);
-    }
+    if (rc == 0) rc = cli_stage_model(&m, &tok, out, staged, sizeof staged, &err);
     if (rc == 0) {
         json_t *log = json_pack("{s:s, s:s, s:s, s:I, s:{s:I, s:I, s:f, s:f, s:I, s:I, s:I, s:I}, s:I, s:I, s:f, s:I, s:o, s:o, s:o}", "command",
                                 "edit-reader", "model", model_dir, "world", world_dir, "world_seed", (json_int_t)world_seed, "train", "steps",

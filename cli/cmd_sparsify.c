@@ -142,12 +142,7 @@ int cmd_sparsify(int argc, char **argv)
     json_t *held = NULL;
     if (rc == 0 && heldout && !(held = heldout_sparsity(&m, &tok, heldout, (int)seq, &err))) rc = -1;
     char staged[4200], path[4400];
-    snprintf(staged, sizeof staged, "%s.partial", out);
-    if (rc == 0) rc = model_save(&m, staged, &err);
-    if (rc == 0) {
-        snprintf(path, sizeof path, "%s/tokenizer.json", staged);
-        rc = tokenizer_save(&tok, path, &err);
-    }
+    if (rc == 0) rc = cli_stage_model(&m, &tok, out, staged, sizeof staged, &err);
     json_t *stages = json_array();
     for (int i = 0; i < tc.schedule.n; i++)
         json_array_append_new(stages, json_pack("{s:f, s:I}", "lambda", tc.schedule.lambda[i], "until_step", (json_int_t)tc.schedule.until[i]));

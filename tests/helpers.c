@@ -170,3 +170,15 @@ void make_tiny_model_dir(const char *dir, int dim, int ffn, int layers)
     tokenizer_free(&t);
     model_free(&m);
 }
+
+void load_tiny_model(int dim, int ffn, int layers, model *m, tokenizer *tok)
+{
+    char dir[256], path[600];
+    cpet_err err;
+    make_temp_dir(dir, sizeof dir);
+    make_tiny_model_dir(dir, dim, ffn, layers);
+    snprintf(path, sizeof path, "%s/model", dir);
+    if (model_load(m, path, &err) != 0) fprintf(stderr, "%s\n", err.msg);
+    snprintf(path, sizeof path, "%s/model/tokenizer.json", dir);
+    if (tokenizer_load(tok, path, &err) != 0) fprintf(stderr, "%s\n", err.msg);
+}

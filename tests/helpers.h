@@ -7,6 +7,7 @@
 
 #include "model.h"
 #include "safetensors.h"
+#include "tokenizer.h"
 
 #define FIXTURE_DIR CPET_FIXTURES "/hf/llama_gqa_silu"
 
@@ -35,6 +36,8 @@ double fd_check(loss_fn f, void *ctx, float *x, const float *g, size_t n, float 
 /* A saved random model (config.json, model.safetensors) with a trained tokenizer.json, in dir/model:
  * vocab 300 (id 0 = <|endoftext|>, also BOS), hidden `dim`, FFN `ffn`, `layers` layers. */
 void make_tiny_model_dir(const char *dir, int dim, int ffn, int layers);
+/* make_tiny_model_dir in a fresh temp dir, loaded: the model and its tokenizer */
+void load_tiny_model(int dim, int ffn, int layers, model *m, tokenizer *tok);
 
 /* A small random config in the family: everything the engine must not special-case. */
 model_config small_config(int n_heads, int n_kv_heads, activation act, int tied, float rope_theta);

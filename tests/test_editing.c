@@ -173,16 +173,10 @@ Test(editing, es_bp_eq_and_answer_matching_on_a_known_example)
  * the same quantities on its own path (batched, padded) */
 Test(editing, teacher_forced_scores_agree_with_the_continuation_scorer, .timeout = 60)
 {
-    char dir[256], path[600];
-    make_temp_dir(dir, sizeof dir);
-    make_tiny_model_dir(dir, 32, 64, 2);
-    snprintf(path, sizeof path, "%s/model", dir);
     cpet_err err;
     model m;
     tokenizer tok;
-    cr_assert_eq(model_load(&m, path, &err), 0, "%s", err.msg);
-    snprintf(path, sizeof path, "%s/model/tokenizer.json", dir);
-    cr_assert_eq(tokenizer_load(&tok, path, &err), 0, "%s", err.msg);
+    load_tiny_model(32, 64, 2, &m, &tok);
     const char *prompts[] = {"Question: the river and the city?", "the the the the"};
     const char *targets[] = {"the city of rivers", "the"};
     for (int i = 0; i < 2; i++) {

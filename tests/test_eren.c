@@ -237,16 +237,10 @@ Test(eren, a_prompt_over_the_window_loses_its_lowest_ranked_notes_first)
 
 static void tune_and_read(int append_eos, char outputs[2][128])
 {
-    char dir[256], path[600];
-    make_temp_dir(dir, sizeof dir);
-    make_tiny_model_dir(dir, 32, 64, 2);
-    snprintf(path, sizeof path, "%s/model", dir);
     cpet_err err;
     model m;
     tokenizer tok;
-    cr_assert_eq(model_load(&m, path, &err), 0, "%s", err.msg);
-    snprintf(path, sizeof path, "%s/model/tokenizer.json", dir);
-    cr_assert_eq(tokenizer_load(&tok, path, &err), 0, "%s", err.msg);
+    load_tiny_model(32, 64, 2, &m, &tok);
     task_set set = {0};
     const char *prompts[2] = {"Please answer this question: is it the one?", "Please answer this question: is it the other?"};
     char a0[] = " yes", a1[] = " no";
