@@ -265,7 +265,8 @@ int cmd_edit(int argc, char **argv)
         for (int k = 0; k < EDIT_OOS_KINDS; k++)
             json_object_set_new(kinds, edit_oos_kinds[k], json_pack("{s:o, s:i}", "bp", r.n_kind[k] ? json_real(r.bp_kind[k]) : json_null(), "n", r.n_kind[k]));
 #define NUM(x) (isnan(x) ? json_null() : json_real(x))
-        json_t *metrics = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "es", NUM(r.es), "bp", NUM(r.bp), "eq", NUM(r.eq),
+        json_t *metrics = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "es_teacher_forced", NUM(r.es_teacher_forced),
+                                    "es_rome_prob", NUM(r.es_rome_prob), "es", NUM(r.es), "bp", NUM(r.bp), "eq", NUM(r.eq),
                                     "reliability", NUM(r.reliability), "generalization", NUM(r.generalization), "locality", NUM(r.bp),
                                     "portability", NUM(r.portability), "oos_accuracy", NUM(r.oos_accuracy), "unedited_oos_accuracy",
                                     NUM(r.unedited_oos_accuracy), "fallback_rate", json_real(r.fallback_rate));
@@ -274,7 +275,10 @@ int cmd_edit(int argc, char **argv)
                               "edit", "method", edit_method_name(c.method), "edits", edits, "model", model_dir, "config", "retriever", retriever,
                               "top_k", c.top_k, "n_edits", c.n_edits, "split", c.split, "max_new", c.max_new, "sequential", sequential,
                               "questions", r.n, "seed", (json_int_t)seed, "edits_made", r.n_edits, "protocol",
-                              "generation: greedy, exact match ignoring case, surrounding spaces and a final period", "metrics", metrics,
+                              "es, bp, eq, reliability, generalization, portability: generation (greedy, exact match ignoring case, "
+                              "surrounding spaces and a final period); es_teacher_forced: EasyEdit's token accuracy; es_rome_prob: ROME's "
+                              "new-vs-true mean log-probability; both after the prompt each answer came from",
+                              "metrics", metrics,
                               "bp_by_kind", kinds, "seconds_per_question", r.seconds_per_question, "items", items, "facts", run_facts());
         json_t *cfg = json_object_get(j, "config");
         json_object_set_new(cfg, "unaligned_records", json_integer(unaligned));

@@ -215,6 +215,22 @@ void edit_run_result_free(edit_run_result *r)
     memset(r, 0, sizeof *r);
 }
 
+/* an in-scope question under the teacher-forced and ROME protocols, after the prompt its answer came from */
+static int other_protocols(model *m, const tokenizer *tok, const char *prompt, edit_item *it, const edit_set *cases, cpet_err *err)
+{
+    const edit_case *e = NULL;
+    for (int i = 0; i < cases->n && !e; i++)
+        if (cases->cases[i].id == it->case_id) e = &cases->cases[i];
+    if (!prompt || !e) return 0;
+    double lp_new, lp_true;
+    if (edit_token_accuracy(m, tok, prompt, it->expected, &it->tf_accuracy, err) != 0) return -1;
+    if (!*e->target_true) return 0;
+    if (edit_mean_logprob(m, tok, prompt, e->target_new, &lp_new, err) != 0 || edit_mean_logprob(m, tok, prompt, e->target_true, &lp_true, err) != 0)
+        return -1;
+    it->new_beats_true = lp_new > lp_true;
+    return 0;
+}
+
 /* the chosen cases: those of the split, in a seeded order, the first n */
 static int choose_cases(const edit_set *cases, const edit_run_config *c, int **out, cpet_err *err)
 {
@@ -255,7 +271,7 @@ int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_r
         static const char *const names[3] = {"in_scope", "out_of_scope", "portability"};
         for (int g = 0; g < 3; g++)
             for (int q = 0; q < counts[g]; q++)
-                r->items[r->n++] = (edit_item){e->id, names[g], groups[g][q].kind, groups[g][q].question, groups[g][q].answer, NULL, NULL, 0, 0, 0, 0};
+                r->items[r->n++] = (edit_item){e->id, names[g], groups[g][q].kind, groups[g][q].question, groups[g][q].answer, NULL, NULL, 0, 0, 0, 0, 0, 0};
     }
     eren_model_reader reader = {m, tok, c->max_new > 0 ? c->max_new : 12};
     eren_notebook nb;
@@ -318,16 +334,15 @@ int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_r
         edit_item *it = &r->items[i];
         if (c->method == EDIT_UNEDITED) {
             it->output = strdup(it->unedited);
-        } else if (weights) { /* the edited weights, asked closed-book */
-            eren_answer a;
-            if ((rc = eren_answer_question(&closed, &nb, &x, it->question, &a, err)) != 0) break;
-            it->output = a.answer, a.answer = NULL;
-            eren_answer_free(&a);
+            char *qa = eren_fill(EREN_TEMPLATE_QA, NULL, it->question, NULL);
+            if (!strcmp(it->group, "in_scope")) rc = other_protocols(m, tok, qa, it, cases, err);
+            free(qa);
         } else {
-            eren_answer a;
-            if ((rc = eren_answer_question(&ask, &nb, &x, it->question, &a, err)) != 0) break;
+            eren_answer a; /* weight edits: the edited model asked closed-book */
+            if ((rc = eren_answer_question(weights ? &closed : &ask, &nb, &x, it->question, &a, err)) != 0) break;
             it->output = a.answer, a.answer = NULL;
             it->fell_back = a.fell_back, it->notes_used = a.notes_used;
+            if (!strcmp(it->group, "in_scope")) rc = other_protocols(m, tok, a.prompt, it, cases, err);
             eren_answer_free(&a);
         }
         if (!it->output) rc = cpet_fail(err, "editing: out of memory");
@@ -345,6 +360,7 @@ int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_r
         it->unchanged = edit_answer_matches(it->output, it->unedited);
         if (!strcmp(it->group, "in_scope")) {
             es += it->correct, n_es++;
+            r->es_teacher_forced += it->tf_accuracy, r->es_rome_prob += it->new_beats_true;
             if (!strcmp(it->kind, "question")) rel += it->correct, n_rel++;
             else gen += it->correct, n_gen++;
         } else if (!strcmp(it->group, "out_of_scope")) {
@@ -357,6 +373,7 @@ int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_r
         }
     }
     r->es = n_es ? es / n_es : NAN, r->bp = n_bp ? bp / n_bp : NAN, r->eq = edit_eq(r->es, r->bp);
+    r->es_teacher_forced = n_es ? r->es_teacher_forced / n_es : NAN, r->es_rome_prob = n_es ? r->es_rome_prob / n_es : NAN;
     r->reliability = n_rel ? rel / n_rel : NAN, r->generalization = n_gen ? gen / n_gen : NAN, r->portability = n_port ? port / n_port : NAN;
     r->oos_accuracy = n_bp ? oos_acc / n_bp : NAN, r->unedited_oos_accuracy = n_bp ? un_acc / n_bp : NAN;
     for (int k = 0; k < EDIT_OOS_KINDS; k++) r->bp_kind[k] = r->n_kind[k] ? r->bp_kind[k] / r->n_kind[k] : NAN;

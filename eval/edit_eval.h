@@ -67,6 +67,10 @@ typedef struct {
     int correct;   /* output matches expected (in-scope, portability: the new fact; out-of-scope: the world's) */
     int unchanged; /* output matches the unedited model's output */
     int fell_back, notes_used;
+    /* in-scope only: EasyEdit's teacher-forced token accuracy of the new object after the prompt the answer
+     * came from, and ROME's test: is the new object's mean token log-probability above the true one's */
+    double tf_accuracy;
+    int new_beats_true;
 } edit_item;
 
 typedef struct {
@@ -76,6 +80,7 @@ typedef struct {
     double bp_kind[EDIT_OOS_KINDS];
     int n_kind[EDIT_OOS_KINDS];
     double fallback_rate;          /* in-scope and out-of-scope questions that took the closed-book fallback */
+    double es_teacher_forced, es_rome_prob; /* ES under the other two protocols (in-scope questions) */
     double seconds_per_question;   /* the edited system's answering, retrieval included */
 } edit_run_result;
 

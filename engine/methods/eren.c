@@ -395,7 +395,7 @@ int eren_retrieve(const eren_index *x, const eren_notebook *nb, const char *quer
 
 void eren_answer_free(eren_answer *a)
 {
-    free(a->answer), free(a->first);
+    free(a->answer), free(a->first), free(a->prompt);
     memset(a, 0, sizeof *a);
 }
 
@@ -437,12 +437,13 @@ int eren_answer_question(const eren_config *c, const eren_notebook *nb, const er
             }
         }
         int rc = c->read(c->ctx, prompt, &out->first, err);
-        free(prompt);
-        if (rc != 0) return -1;
+        if (rc != 0) return free(prompt), -1;
         if (c->mode == EREN_ONE_STEP || !eren_is_unanswerable(out->first)) {
             out->answer = strdup(out->first);
+            out->prompt = prompt;
             return out->answer ? 0 : cpet_fail(err, "eren: out of memory");
         }
+        free(prompt);
         out->fell_back = 1;
     }
     if (!(prompt = eren_fill(EREN_TEMPLATE_QA, NULL, question, NULL))) return cpet_fail(err, "eren: out of memory");
@@ -453,7 +454,7 @@ int eren_answer_question(const eren_config *c, const eren_notebook *nb, const er
                          c->max_prompt);
     }
     const int rc = c->read(c->ctx, prompt, &out->answer, err);
-    free(prompt);
+    out->prompt = prompt;
     return rc;
 }
 

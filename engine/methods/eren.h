@@ -111,6 +111,7 @@ typedef enum { EREN_TWO_STEP, EREN_ONE_STEP, EREN_CLOSED_BOOK } eren_mode;
 
 typedef struct {
     char *answer;       /* what is scored */
+    char *prompt;       /* the prompt that produced it (the reading step's, or the closed-book one) */
     char *first;        /* the reading step's output (NULL closed-book) */
     int fell_back;      /* the reader said "unanswerable" and the closed-book answer was taken */
     int notes_used;     /* notes in the context after fitting the window */
