@@ -470,7 +470,8 @@ int editing_reader_examples(const world *w, int split, uint64_t seed, int k, int
             /* read: the stated object, a counterfactual three times in four (the note wins over memory), at a
              * random rank among distractors */
             fact_note notes[EREN_MAX_K];
-            const int n_dis = distractors(w, e, r, k - 1, &rng, notes + 1), at = uniform_below(&rng, n_dis + 1);
+            const int n_dis = distractors(w, e, r, k - 1, &rng, notes + 1);
+            const int at = uniform_below(&rng, 2) ? 0 : uniform_below(&rng, n_dis + 1); /* first half the time, as retrieval ranks it */
             fact_note rel = {e, r, ent->value[r]};
             if (uniform_below(&rng, 4)) rel.v = other_value(w, r, rel.v, &rng);
             notes[0] = notes[at], notes[at] = rel;
