@@ -265,7 +265,8 @@ int cmd_edit(int argc, char **argv)
         for (int k = 0; k < EDIT_OOS_KINDS; k++)
             json_object_set_new(kinds, edit_oos_kinds[k], json_pack("{s:o, s:i}", "bp", r.n_kind[k] ? json_real(r.bp_kind[k]) : json_null(), "n", r.n_kind[k]));
 #define NUM(x) (isnan(x) ? json_null() : json_real(x))
-        json_t *metrics = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "es_teacher_forced", NUM(r.es_teacher_forced),
+        json_t *metrics = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "rewrite", NUM(r.rewrite),
+                                    "es_teacher_forced", NUM(r.es_teacher_forced),
                                     "es_rome_prob", NUM(r.es_rome_prob), "es", NUM(r.es), "bp", NUM(r.bp), "eq", NUM(r.eq),
                                     "reliability", NUM(r.reliability), "generalization", NUM(r.generalization), "locality", NUM(r.bp),
                                     "portability", NUM(r.portability), "oos_accuracy", NUM(r.oos_accuracy), "unedited_oos_accuracy",

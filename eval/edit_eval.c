@@ -349,6 +349,17 @@ int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_r
         if (strcmp(it->group, "portability")) fell += it->fell_back, asked++;
     }
     r->seconds_per_question = r->n ? (now_seconds() - t0) / r->n : 0;
+    int n_rewrite = 0; /* the statements' own prefixes, continued by the (edited) weights */
+    for (int i = 0; rc == 0 && i < n; i++) {
+        char *prefix = statement_prefix(&cases->cases[idx[i]]), *cont = NULL;
+        if (!prefix) continue;
+        rc = eren_model_read(&reader, prefix, &cont, err);
+        const char *want = cases->cases[idx[i]].target_new;
+        const size_t nw = strlen(want);
+        if (rc == 0) r->rewrite += !strncmp(cont, want, nw) && (cont[nw] == 0 || !isalnum((unsigned char)cont[nw])), n_rewrite++;
+        free(prefix), free(cont);
+    }
+    r->rewrite = n_rewrite ? r->rewrite / n_rewrite : NAN;
     for (size_t i = 0, off = 0; snapshot && i < (size_t)m->n_tensors; off += m->tensors[i].n, i++)
         memcpy(m->tensors[i].p, snapshot + off, m->tensors[i].n * sizeof(float));
     free(snapshot);

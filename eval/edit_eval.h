@@ -81,6 +81,8 @@ typedef struct {
     int n_kind[EDIT_OOS_KINDS];
     double fallback_rate;          /* in-scope and out-of-scope questions that took the closed-book fallback */
     double es_teacher_forced, es_rome_prob; /* ES under the other two protocols (in-scope questions) */
+    double rewrite;                /* ROME's efficacy: the model's own greedy continuation of each statement's
+                                    * prefix ("The capital of Talim is", no template) starts with the new object */
     double seconds_per_question;   /* the edited system's answering, retrieval included */
 } edit_run_result;
 

@@ -6,7 +6,8 @@
  *   k* = the key at the subject's last token of the prompt;
  *   v* = W k* + delta, delta added to the layer's output at that position and fitted by Adam to minimise
  *        the new object's NLL after the prompt plus weight_decay ||delta||^2, its norm clamped to
- *        clamp * ||W k*|| (the reference's v_lr 0.5, 20 steps, v_weight_decay, clamp_norm_factor 4);
+ *        clamp * ||W k*|| (the reference's v_lr 0.5 and v_weight_decay; its 20 steps and clamp_norm_factor 4
+ *        are raised by rome_defaults);
  *   W' = W + (v* - W k*) u^T / (u^T k*), u = C^-1 k*, so that W' k* = v* exactly.
  * Nothing but that one matrix changes. The reference averages k* and delta's loss over prompts with random
  * generated prefixes; here the prompt alone (n_prefix prefixes are a documented gap). */
@@ -23,7 +24,8 @@ typedef struct {
     float lr, weight_decay, clamp;
 } rome_config;
 
-rome_config rome_defaults(int layer); /* 20 steps, lr 0.5, weight decay 1e-3, clamp 4 */
+rome_config rome_defaults(int layer); /* 100 steps, lr 0.5, weight decay 1e-3, clamp 100 (the reference's 20 and 4 are too weak
+                                       * at this scale: rome.c) */
 
 typedef struct {
     int layer, F;

@@ -68,6 +68,7 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
         json_object_set_new(r->metrics, "eq", number(res.eq));
         json_object_set_new(r->metrics, "es_teacher_forced", number(res.es_teacher_forced));
         json_object_set_new(r->metrics, "es_rome_prob", number(res.es_rome_prob));
+        json_object_set_new(r->metrics, "rewrite", number(res.rewrite));
         json_object_set_new(r->metrics, "reliability", number(res.reliability));
         json_object_set_new(r->metrics, "generalization", number(res.generalization));
         json_object_set_new(r->metrics, "portability", number(res.portability));
