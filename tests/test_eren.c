@@ -470,7 +470,15 @@ Test(eren, sequential_and_batch_editing_are_what_they_say, .timeout = 300)
     cr_assert_eq(edit_run(&m, &tok, &cases, &c, &b, &err), 0, "%s", err.msg);
     cr_assert_eq(a.n, b.n);
     for (int i = 0; i < a.n; i++) cr_assert_str_eq(a.items[i].output, b.items[i].output);
+    edit_run_result_free(&b);
+    /* a bigger notebook: other edits as extra notes, the same questions asked */
+    c.notebook_size = 40;
+    cr_assert_eq(edit_run(&m, &tok, &cases, &c, &b, &err), 0, "%s", err.msg);
+    cr_assert_eq(b.notebook_size, 40);
+    cr_assert_eq(b.n, a.n, "only the chosen edits are asked about");
+    for (int i = 0; i < a.n; i++) cr_assert_str_eq(a.items[i].question, b.items[i].question);
     edit_run_result_free(&a), edit_run_result_free(&b);
+    c.notebook_size = 0;
     /* ROME at layer 0 of 2 (the layer must sit below the last one: the object is predicted at positions after
      * the subject, which see its edited state only through a later layer's attention); statistics from a
      * stream of the edits' own statements */
