@@ -185,7 +185,7 @@ static conpet_result toy_run(conpet_method method, int regroup)
     return r;
 }
 
-Test(conpet, replay_forgets_less_and_no_task_id_reaches_inference, .timeout = 120)
+Test(conpet, replay_forgets_less_and_no_task_id_reaches_inference, .timeout = 600)
 {
     conpet_result seq = toy_run(CONPET_SEQUENTIAL, 0), st = toy_run(CONPET_STATIC, 0), st_mixed = toy_run(CONPET_STATIC, 1),
                   dyn = toy_run(CONPET_DYNAMIC, 0), dyn_mixed = toy_run(CONPET_DYNAMIC, 1), emr = toy_run(CONPET_EMR, 0),

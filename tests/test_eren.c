@@ -270,7 +270,7 @@ static void tune_and_read(int append_eos, char outputs[2][128])
     model_free(&m);
 }
 
-Test(eren, a_reader_tuned_with_eos_stops_after_its_answer, .timeout = 120)
+Test(eren, a_reader_tuned_with_eos_stops_after_its_answer, .timeout = 600)
 {
     char with[2][128], without[2][128];
     tune_and_read(1, with);
@@ -337,7 +337,7 @@ static void make_reader_dir(const char *dir)
 
 /* The harness runs editing cells; unedited's BP is 1 by definition, examples carry per-question es / bp,
  * and the report pairs EREN with unedited question by question. */
-Test(eren, the_harness_runs_editing_cells_and_pairs_them_per_question, .timeout = 300)
+Test(eren, the_harness_runs_editing_cells_and_pairs_them_per_question, .timeout = 900)
 {
     char dir[256], cmd[4096], out[8192], path[600];
     make_temp_dir(dir, sizeof dir);
@@ -379,7 +379,7 @@ Test(eren, the_harness_runs_editing_cells_and_pairs_them_per_question, .timeout 
 }
 
 /* A question that cannot fit the reader's window, even with no notes: one line, nonzero */
-Test(eren, a_question_over_the_window_is_a_clear_error, .timeout = 60)
+Test(eren, a_question_over_the_window_is_a_clear_error, .timeout = 300)
 {
     char dir[256], cmd[2048], out[4096];
     make_temp_dir(dir, sizeof dir);
@@ -445,7 +445,7 @@ static int weights_equal(const model *m, const float *w, const char *except, int
     return same;
 }
 
-Test(eren, sequential_and_batch_editing_are_what_they_say, .timeout = 300)
+Test(eren, sequential_and_batch_editing_are_what_they_say, .timeout = 900)
 {
     char dir[256], cmd[1024], out[4096], path[600];
     make_temp_dir(dir, sizeof dir);

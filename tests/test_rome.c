@@ -20,7 +20,7 @@ static void load(const char *dir, model *m, tokenizer *tok)
     cr_assert_eq(tokenizer_load(tok, path, &err), 0, "%s", err.msg);
 }
 
-Test(rome, one_matrix_changes_and_the_new_object_becomes_most_likely, .timeout = 120)
+Test(rome, one_matrix_changes_and_the_new_object_becomes_most_likely, .timeout = 600)
 {
     char dir[256];
     make_temp_dir(dir, sizeof dir);
