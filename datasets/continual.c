@@ -186,10 +186,7 @@ static void split_classes(int n_classes, int n_tasks, uint64_t seed, int *task_o
     for (int c = 0; c < n_classes; c++) order[c] = c;
     cpet_rng r;
     rng_seed(&r, seed);
-    for (int i = n_classes - 1; i > 0; i--) {
-        const int j = (int)(rng_next(&r) % (uint64_t)(i + 1)), t = order[i];
-        order[i] = order[j], order[j] = t;
-    }
+    rng_shuffle(&r, order, n_classes);
     for (int t = 0; t < n_tasks; t++) json_array_append_new(tags, json_array());
     for (int i = 0; i < n_classes; i++) { /* task t takes positions t, t + n_tasks, ...: sizes differ by at most 1 */
         task_of[order[i]] = i % n_tasks;

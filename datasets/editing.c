@@ -86,7 +86,6 @@ static const char *surface(const world *w, int r, int v, char *buf, size_t n)
     return buf;
 }
 
-static int uniform_below(cpet_rng *r, int n) { return (int)(rng_next(r) % (uint64_t)n); }
 
 /* a value of relation r other than v: another entity of the object type, another word, another year */
 static int other_value(const world *w, int r, int v, cpet_rng *rng)
@@ -94,10 +93,10 @@ static int other_value(const world *w, int r, int v, cpet_rng *rng)
     const relation_def *d = &world_relations[r];
     for (;;) {
         int x;
-        if (d->kind == VAL_WORD) x = uniform_below(rng, d->n_words);
-        else if (d->kind == VAL_YEAR) x = 1100 + uniform_below(rng, 800);
+        if (d->kind == VAL_WORD) x = rng_below(rng, d->n_words);
+        else if (d->kind == VAL_YEAR) x = 1100 + rng_below(rng, 800);
         else {
-            x = uniform_below(rng, w->n_entities);
+            x = rng_below(rng, w->n_entities);
             if (w->entities[x].type != d->object_type) continue;
         }
         if (x != v) return x;
@@ -117,7 +116,7 @@ static int other_subjects(const world *w, int e, int r, int k, cpet_rng *rng, in
     }
     int got = 0;
     for (int i = 0; i < n && got < k; i++) { /* a partial Fisher-Yates shuffle */
-        const int j = i + uniform_below(rng, n - i), x = pool[i];
+        const int j = i + rng_below(rng, n - i), x = pool[i];
         pool[i] = pool[j], pool[j] = x;
         out[got++] = pool[i];
     }
@@ -175,7 +174,7 @@ static int build_case(const world *w, int e, int r, int id, cpet_rng *rng, edit_
         for (int r2 = 0; r2 < world_n_relations; r2++)
             if (w->entities[v_new].value[r2] >= 0) rels[n_rels++] = r2;
         if (n_rels) {
-            const int r2 = rels[uniform_below(rng, n_rels)];
+            const int r2 = rels[rng_below(rng, n_rels)];
             world_fill(world_relations[r2].question, w->entities[v_new].name, "", q, sizeof q);
             rc = add_question(&oos, q, surface(w, r2, w->entities[v_new].value[r2], ob, sizeof ob), "lexical_overlap");
         }
@@ -384,15 +383,15 @@ static int distractors(const world *w, int e, int r, int k, cpet_rng *rng, fact_
     int n = 0, guard = 0;
     while (n < k && guard++ < 1000) {
         fact_note f;
-        const int kind = uniform_below(rng, 3);
+        const int kind = rng_below(rng, 3);
         if (kind == 0) { /* the same subject, another relation */
             int rels[16], nr = 0;
             for (int r2 = 0; r2 < world_n_relations; r2++)
                 if (r2 != r && w->entities[e].value[r2] >= 0) rels[nr++] = r2;
             if (!nr) continue;
-            f.e = e, f.r = rels[uniform_below(rng, nr)];
+            f.e = e, f.r = rels[rng_below(rng, nr)];
         } else { /* the same relation (kind 1) or any fact (kind 2) of another subject */
-            f.e = uniform_below(rng, w->n_entities);
+            f.e = rng_below(rng, w->n_entities);
             if (f.e == e) continue;
             if (kind == 1) {
                 if (w->entities[f.e].type != w->entities[e].type) continue;
@@ -402,11 +401,11 @@ static int distractors(const world *w, int e, int r, int k, cpet_rng *rng, fact_
                 for (int r2 = 0; r2 < world_n_relations; r2++)
                     if (w->entities[f.e].value[r2] >= 0) rels[nr++] = r2;
                 if (!nr) continue;
-                f.r = rels[uniform_below(rng, nr)];
+                f.r = rels[rng_below(rng, nr)];
             }
         }
         f.v = w->entities[f.e].value[f.r];
-        if (uniform_below(rng, 2)) f.v = other_value(w, f.r, f.v, rng); /* an edit of it */
+        if (rng_below(rng, 2)) f.v = other_value(w, f.r, f.v, rng); /* an edit of it */
         int dup = 0;
         for (int i = 0; i < n; i++) dup |= out[i].e == f.e && out[i].r == f.r;
         if (!dup) out[n++] = f;
@@ -466,14 +465,14 @@ int editing_reader_examples(const world *w, int split, uint64_t seed, int k, int
             if (ent->value[r] < 0) continue;
             const relation_def *d = &world_relations[r];
             for (int rep = 0; rep < (reps > 0 ? reps : 1); rep++) {
-            world_fill(edit_question_template(r, uniform_below(&rng, EDIT_QUESTIONS)), ent->name, "", q, sizeof q);
+            world_fill(edit_question_template(r, rng_below(&rng, EDIT_QUESTIONS)), ent->name, "", q, sizeof q);
             /* read: the stated object, a counterfactual three times in four (the note wins over memory), at a
              * random rank among distractors */
             fact_note notes[EREN_MAX_K];
             const int n_dis = distractors(w, e, r, k - 1, &rng, notes + 1);
-            const int at = uniform_below(&rng, 2) ? 0 : uniform_below(&rng, n_dis + 1); /* first half the time, as retrieval ranks it */
+            const int at = rng_below(&rng, 2) ? 0 : rng_below(&rng, n_dis + 1); /* first half the time, as retrieval ranks it */
             fact_note rel = {e, r, ent->value[r]};
-            if (uniform_below(&rng, 4)) rel.v = other_value(w, r, rel.v, &rng);
+            if (rng_below(&rng, 4)) rel.v = other_value(w, r, rel.v, &rng);
             notes[0] = notes[at], notes[at] = rel;
             const char *answer = surface(w, r, rel.v, vb, sizeof vb);
             char *p = fitted_prompt(w, EREN_TEMPLATE_MRC, notes, n_dis + 1, at, q, measure, ctx, max_prompt);

@@ -245,14 +245,6 @@ static int write_text_file(const char *path, const text *t, cpet_err *err)
     return atomic_commit(&af, err);
 }
 
-static void shuffle_ints(int *a, int n, cpet_rng *r)
-{
-    for (int i = n - 1; i > 0; i--) {
-        int j = (int)(rng_next(r) % (uint64_t)(i + 1)), t = a[i];
-        a[i] = a[j];
-        a[j] = t;
-    }
-}
 
 /* One entity's document: its type sentence and every fact, relation r rendered with corpus template
  * (rotation + r) mod their number, in shuffled order; rotations 0..2 thus use every corpus template. held_out_template renders every fact
@@ -263,7 +255,7 @@ static void entity_document(const world *w, int e, int rotation, int held_out_te
     int facts[16], n_facts = 0;
     for (int rel = 0; rel < world_n_relations; rel++)
         if (w->entities[e].value[rel] >= 0) facts[n_facts++] = rel;
-    shuffle_ints(facts, n_facts, r);
+    rng_shuffle(r, facts, n_facts);
     if (!held_out_template) {
         snprintf(sent, sizeof sent, "%s is a %s.", w->entities[e].name, entity_type_names[w->entities[e].type]);
         append(out, sent);
@@ -286,7 +278,7 @@ static void build_corpus(const world *w, text *train, text *heldout, text *parap
 {
     int reps = 3, n_docs = w->n_entities * reps, *order = malloc((size_t)n_docs * sizeof(int));
     for (int i = 0; i < n_docs; i++) order[i] = i;
-    shuffle_ints(order, n_docs, r);
+    rng_shuffle(r, order, n_docs);
     for (int k = 0; k < n_docs; k++) entity_document(w, order[k] % w->n_entities, order[k] / w->n_entities, 0, train, r);
     for (int e = 0; e < w->n_entities; e++) entity_document(w, e, reps, 0, heldout, r);
     for (int e = 0; e < w->n_entities; e++) entity_document(w, e, 0, 1, paraphrase, r);

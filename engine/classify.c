@@ -117,10 +117,7 @@ double feature_align_fit(feature_align *a, const float *x, const float *target, 
         cpet_rng r;
         rng_seed(&r, seed);
         for (int i = 0; i < n; i++) order[i] = i;
-        for (int i = n - 1; i > 0; i--) {
-            const int j = (int)(rng_next(&r) % (uint64_t)(i + 1)), t = order[i];
-            order[i] = order[j], order[j] = t;
-        }
+        rng_shuffle(&r, order, n);
     }
     for (int e = 0; rc == 0 && e < epochs; e++) {
         double loss_sum = 0;

@@ -627,18 +627,15 @@ void model_sparse_disable(model *m)
 
 uint64_t model_ffn_fingerprint(const model *m)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
     const int shape[3] = {m->cfg.n_layers, m->cfg.hidden_size, m->cfg.intermediate_size};
-    const unsigned char *b = (const unsigned char *)shape;
-    for (size_t i = 0; i < sizeof shape; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    uint64_t h = fnv1a64(FNV1A64_INIT, shape, sizeof shape);
     float *row = malloc((size_t)m->cfg.hidden_size * sizeof(float));
     for (int l = 0; row && l < m->cfg.n_layers; l++) {
         const linear *g = &m->layers[l].lin[LIN_GATE];
         for (int r = 0; r < g->out; r += 97) { /* every 97th row: enough to tell two models apart */
             if (g->qw) qtensor_dequant_row(g->qw, r, row);
             else memcpy(row, g->w + (size_t)r * g->in, (size_t)g->in * sizeof(float));
-            b = (const unsigned char *)row;
-            for (size_t i = 0; i < (size_t)g->in * sizeof(float); i++) h = (h ^ b[i]) * 0x100000001b3ull;
+            h = fnv1a64(h, row, (size_t)g->in * sizeof(float));
         }
     }
     free(row);

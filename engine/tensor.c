@@ -182,3 +182,20 @@ int param_block_grads(param_tensor *tensors, int n_tensors, const float *params,
     for (int i = 0; i < n_tensors; i++) tensors[i].g = *grads + (tensors[i].p - params);
     return 0;
 }
+
+int rng_below(cpet_rng *r, int n) { return (int)(rng_next(r) % (uint64_t)n); }
+
+void rng_shuffle(cpet_rng *r, int *a, int n)
+{
+    for (int i = n - 1; i > 0; i--) {
+        const int j = (int)(rng_next(r) % (uint64_t)(i + 1)), t = a[i];
+        a[i] = a[j], a[j] = t;
+    }
+}
+
+uint64_t fnv1a64(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}

@@ -30,6 +30,11 @@ uint64_t splitmix64(uint64_t *state);
 void rng_seed(cpet_rng *r, uint64_t seed);
 uint64_t rng_next(cpet_rng *r);
 float rng_uniform(cpet_rng *r);          /* [0, 1) */
+int rng_below(cpet_rng *r, int n);       /* uniform in [0, n): rng_next % n */
+void rng_shuffle(cpet_rng *r, int *a, int n); /* Fisher-Yates from the end: j = rng_next % (i + 1) */
+/* FNV-1a over n bytes, continuing from h (start from FNV1A64_INIT): cheap fingerprints of weights */
+#define FNV1A64_INIT 0xcbf29ce484222325ull
+uint64_t fnv1a64(uint64_t h, const void *p, size_t n);
 float rng_normal(cpet_rng *r);           /* standard normal (Box-Muller) */
 void fill_uniform(float *x, size_t n, float lo, float hi, cpet_rng *r);
 void fill_normal(float *x, size_t n, float std, cpet_rng *r);

@@ -240,10 +240,7 @@ static int choose_cases(const edit_set *cases, const edit_run_config *c, int **o
         if (!c->split || !strcmp(cases->cases[i].split, c->split)) idx[n++] = i;
     cpet_rng r;
     rng_seed(&r, c->seed * 1000003 + 11);
-    for (int i = n - 1; i > 0; i--) {
-        const int j = (int)(rng_next(&r) % (uint64_t)(i + 1)), t = idx[i];
-        idx[i] = idx[j], idx[j] = t;
-    }
+    rng_shuffle(&r, idx, n);
     if (c->n_edits > 0 && c->n_edits < n) n = c->n_edits;
     if (n == 0) return free(idx), cpet_fail(err, "editing: no edit cases in split '%s'", c->split ? c->split : "(all)");
     *out = idx;

@@ -54,11 +54,7 @@ int finetune_multiple_choice(model *m, adamw *opt, const tokenizer *t, const tas
         for (int b = 0; b < B; b++) { /* walk a fresh shuffle each epoch */
             if (pos == train->n) {
                 for (int i = 0; i < train->n; i++) order[i] = i;
-                for (int i = train->n - 1; i > 0; i--) {
-                    int j = (int)(rng_next(&rng) % (uint64_t)(i + 1)), x = order[i];
-                    order[i] = order[j];
-                    order[j] = x;
-                }
+                rng_shuffle(&rng, order, train->n);
                 pos = 0;
             }
             rows[b] = order[pos++];

@@ -17,14 +17,13 @@ void conpet_batches_per_task(int batch_limit, int *train, int *valid)
 }
 
 /* a uniform integer in [0, n) */
-static int uniform_below(cpet_rng *r, int n) { return (int)(rng_next(r) % (uint64_t)n); }
 
 int conpet_replay_batch(cpet_rng *r, int task, const int *task_sizes, int batch, double ratio, conpet_sample *out)
 {
     const int n_new = task == 0 ? batch : (int)(batch * ratio / (ratio + 1.0));
     for (int i = 0; i < batch; i++) {
-        const int t = i < n_new ? task : uniform_below(r, task);
-        out[i] = (conpet_sample){t, uniform_below(r, task_sizes[t])};
+        const int t = i < n_new ? task : rng_below(r, task);
+        out[i] = (conpet_sample){t, rng_below(r, task_sizes[t])};
     }
     return n_new;
 }
@@ -231,10 +230,7 @@ int conpet_pool_init(conpet_pool *p, const conpet_data *d, int cap, uint64_t see
         for (int i = 0; i < n; i++) p->perm[t][i] = i;
         cpet_rng r;
         rng_seed(&r, seed * 31 + (uint64_t)t);
-        for (int i = n - 1; i > 0; i--) {
-            const int j = (int)(rng_next(&r) % (uint64_t)(i + 1)), x = p->perm[t][i];
-            p->perm[t][i] = p->perm[t][j], p->perm[t][j] = x;
-        }
+        rng_shuffle(&r, p->perm[t], n);
     }
     return 0;
 }
@@ -494,20 +490,13 @@ double conpet_backward_transfer(const conpet_result *r)
 
 /* ---- Dynamic ConPET ---- */
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
-    return h;
-}
-
 /* a module's fingerprint: its LoRA tensors and its head */
 static uint64_t module_fingerprint(const lora_adapter *ad, const class_head *h)
 {
-    uint64_t x = 0xcbf29ce484222325ull;
-    for (int i = 0; i < ad->n_tensors; i++) x = fnv(x, ad->tensors[i].p, ad->tensors[i].n * sizeof(float));
-    x = fnv(x, h->w, (size_t)h->n_classes * h->hidden * sizeof(float));
-    return fnv(x, h->b, (size_t)h->n_classes * sizeof(float));
+    uint64_t x = FNV1A64_INIT;
+    for (int i = 0; i < ad->n_tensors; i++) x = fnv1a64(x, ad->tensors[i].p, ad->tensors[i].n * sizeof(float));
+    x = fnv1a64(x, h->w, (size_t)h->n_classes * h->hidden * sizeof(float));
+    return fnv1a64(x, h->b, (size_t)h->n_classes * sizeof(float));
 }
 
 /* head logits of the last forward at one position */
