@@ -76,16 +76,6 @@ static int add_question(question_list *l, const char *question, const char *answ
     return 0;
 }
 
-/* value v of relation r as text */
-static const char *surface(const world *w, int r, int v, char *buf, size_t n)
-{
-    const relation_def *d = &world_relations[r];
-    if (d->kind == VAL_ENTITY) return w->entities[v].name;
-    if (d->kind == VAL_WORD) return d->words[v];
-    snprintf(buf, n, "%d", v);
-    return buf;
-}
-
 
 /* a value of relation r other than v: another entity of the object type, another word, another year */
 static int other_value(const world *w, int r, int v, cpet_rng *rng)
@@ -132,7 +122,7 @@ static int build_case(const world *w, int e, int r, int id, cpet_rng *rng, edit_
     const relation_def *d = &world_relations[r];
     char buf[1100], q[512], vb[16], tb[16], ob[16];
     const int v_true = ent->value[r], v_new = other_value(w, r, v_true, rng);
-    const char *true_s = surface(w, r, v_true, tb, sizeof tb), *new_s = surface(w, r, v_new, vb, sizeof vb);
+    const char *true_s = world_value_text(w, r, v_true, tb, sizeof tb), *new_s = world_value_text(w, r, v_new, vb, sizeof vb);
     world_fill(d->templates[0], ent->name, new_s, buf, sizeof buf);
     snprintf(q, sizeof q, "edit/%05d", id);
     c->id = dup(q), c->split = dup(split_names[ent->split]), c->subject = dup(ent->name), c->relation = dup(d->name);
@@ -147,14 +137,14 @@ static int build_case(const world *w, int e, int r, int id, cpet_rng *rng, edit_
     for (int r2 = 0; rc == 0 && r2 < world_n_relations; r2++) {
         if (r2 == r || ent->value[r2] < 0) continue;
         world_fill(world_relations[r2].question, ent->name, "", q, sizeof q);
-        rc = add_question(&oos, q, surface(w, r2, ent->value[r2], ob, sizeof ob), "same_subject");
+        rc = add_question(&oos, q, world_value_text(w, r2, ent->value[r2], ob, sizeof ob), "same_subject");
     }
     /* the same question about others: two plain, one with this edit's statement prepended */
     int others[3], n_others = rc == 0 ? other_subjects(w, e, r, 3, rng, 0, others) : 0;
     for (int i = 0; rc == 0 && i < n_others; i++) {
         const entity *o = &w->entities[others[i]];
         world_fill(d->question, o->name, "", q, sizeof q);
-        const char *ans = surface(w, r, o->value[r], ob, sizeof ob);
+        const char *ans = world_value_text(w, r, o->value[r], ob, sizeof ob);
         if (i < 2) {
             rc = add_question(&oos, q, ans, "same_relation");
         } else {
@@ -176,7 +166,7 @@ static int build_case(const world *w, int e, int r, int id, cpet_rng *rng, edit_
         if (n_rels) {
             const int r2 = rels[rng_below(rng, n_rels)];
             world_fill(world_relations[r2].question, w->entities[v_new].name, "", q, sizeof q);
-            rc = add_question(&oos, q, surface(w, r2, w->entities[v_new].value[r2], ob, sizeof ob), "lexical_overlap");
+            rc = add_question(&oos, q, world_value_text(w, r2, w->entities[v_new].value[r2], ob, sizeof ob), "lexical_overlap");
         }
     }
     /* two hops through the new object */
@@ -185,7 +175,7 @@ static int build_case(const world *w, int e, int r, int id, cpet_rng *rng, edit_
         const int r2 = world_relation_index(chains[i].second);
         if (r2 < 0 || w->entities[v_new].value[r2] < 0) continue;
         world_fill(chains[i].question, ent->name, "", q, sizeof q);
-        rc = add_question(&port, q, surface(w, r2, w->entities[v_new].value[r2], ob, sizeof ob), "two_hop");
+        rc = add_question(&port, q, world_value_text(w, r2, w->entities[v_new].value[r2], ob, sizeof ob), "two_hop");
     }
     c->in_scope = in.q, c->n_in_scope = in.n;
     c->out_of_scope = oos.q, c->n_out_of_scope = oos.n;
@@ -374,7 +364,7 @@ typedef struct {
 static void note_text(const world *w, fact_note f, char *buf, size_t n)
 {
     char vb[16];
-    world_fill(world_relations[f.r].templates[0], w->entities[f.e].name, surface(w, f.r, f.v, vb, sizeof vb), buf, n);
+    world_fill(world_relations[f.r].templates[0], w->entities[f.e].name, world_value_text(w, f.r, f.v, vb, sizeof vb), buf, n);
 }
 
 /* k - 1 (or k) hard distractors for the fact (e, r): never a statement of (e, r) itself */
@@ -474,7 +464,7 @@ int editing_reader_examples(const world *w, int split, uint64_t seed, int k, int
             fact_note rel = {e, r, ent->value[r]};
             if (rng_below(&rng, 4)) rel.v = other_value(w, r, rel.v, &rng);
             notes[0] = notes[at], notes[at] = rel;
-            const char *answer = surface(w, r, rel.v, vb, sizeof vb);
+            const char *answer = world_value_text(w, r, rel.v, vb, sizeof vb);
             char *p = fitted_prompt(w, EREN_TEMPLATE_MRC, notes, n_dis + 1, at, q, measure, ctx, max_prompt);
             char *p1 = fitted_prompt(w, EREN_TEMPLATE_MRC_ONE_STEP, notes, n_dis + 1, at, q, measure, ctx, max_prompt);
             if (!p || !p1) {
@@ -493,7 +483,7 @@ int editing_reader_examples(const world *w, int split, uint64_t seed, int k, int
             }
             /* closed book: the world's fact */
             if ((p = eren_fill(EREN_TEMPLATE_QA, NULL, q, NULL))) {
-                add_example(out, "closed_book", id, ent, d, p, surface(w, r, ent->value[r], vb, sizeof vb));
+                add_example(out, "closed_book", id, ent, d, p, world_value_text(w, r, ent->value[r], vb, sizeof vb));
                 free(p);
             }
             id++;

@@ -170,10 +170,11 @@ void world_free(world *w)
     memset(w, 0, sizeof *w);
 }
 
-const char *world_object(const world *w, int e, int r, char *buf, size_t n)
+const char *world_object(const world *w, int e, int r, char *buf, size_t n) { return world_value_text(w, r, w->entities[e].value[r], buf, n); }
+
+const char *world_value_text(const world *w, int r, int v, char *buf, size_t n)
 {
     const relation_def *d = &world_relations[r];
-    int v = w->entities[e].value[r];
     if (d->kind == VAL_ENTITY) return w->entities[v].name;
     if (d->kind == VAL_WORD) return d->words[v];
     snprintf(buf, n, "%d", v);

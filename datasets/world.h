@@ -65,6 +65,8 @@ int world_fill(const char *tmpl, const char *s, const char *o, char *buf, size_t
 int world_render(const world *w, int e, int r, int t, char *buf, size_t n);
 /* The object's surface form ("Berin", "painter", "1432"). */
 const char *world_object(const world *w, int e, int r, char *buf, size_t n);
+/* Any value v of relation r as text (an entity index, a word index or a year): a counterfactual's too. */
+const char *world_value_text(const world *w, int r, int v, char *buf, size_t n);
 
 /* Writes into dir: corpus_train.txt (one document per line), corpus_heldout.txt (new documents from the
  * corpus's distribution), corpus_paraphrase.txt (the held-out templates only),
