@@ -166,7 +166,7 @@ int cmd_report(int argc, char **argv)
     if (!run_dir || !out) return cli_error("report: runs/NAME and -o reports/NAME are required");
     report_summary sum;
     if (report_render(run_dir, out, &o, &sum, &err) != 0) return cli_report(&err);
-    if (sum.plots_skipped) fprintf(stderr, "report: gnuplot not found, plots skipped (tables written)\n");
+    if (sum.plots_skipped && !o.no_plots) fprintf(stderr, "report: gnuplot not found, plots skipped (tables written)\n");
     if (sum.stale) fprintf(stderr, "report: %d stale records ignored (configs not in %s/spec.json)\n", sum.stale, run_dir);
     if (sum.failed || sum.missing) fprintf(stderr, "report: %d cells failed, %d not run\n", sum.failed, sum.missing);
     fprintf(stderr, "report -> %s/index.md\n", out);

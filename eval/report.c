@@ -41,6 +41,12 @@ const char *format_grouped(char *buf, size_t n, double v, int decimals)
     return buf;
 }
 
+int metric_is_setting(const char *metric)
+{
+    const size_t n = strlen(metric);
+    return !strcmp(metric, "edits") || (n >= 5 && !strcmp(metric + n - 5, "_size"));
+}
+
 int metric_lower_is_better(const char *metric)
 {
     static const char *const lower[] = {"perplexity", "ppl", "bytes", "loss", "seconds", "rss", "forgetting", "tunable", NULL};
@@ -836,8 +842,9 @@ int report_render_view(run_view *view, const table *layout, const char *out_dir,
         if (rc == 0) snprintf(path, sizeof path, "%s/table%s.md", out_dir, v->suffix), rc = write_markdown(t, v, sum, view->s.heldout, path, err);
         if (rc == 0 && t->baseline >= 0)
             snprintf(path, sizeof path, "%s/paired%s.csv", out_dir, v->suffix), rc = write_paired_csv(t, path, err);
-        if (rc == 0 && !sum->plots_skipped) rc = plot_bars(t, v, out_dir, err);
-        if (rc == 0 && !sum->plots_skipped && t->baseline >= 0) rc = plot_paired(t, v, out_dir, err);
+        const int setting = metric_is_setting(metrics[k]);
+        if (rc == 0 && !sum->plots_skipped && !setting) rc = plot_bars(t, v, out_dir, err);
+        if (rc == 0 && !sum->plots_skipped && !setting && t->baseline >= 0) rc = plot_paired(t, v, out_dir, err);
         if (rc == 0 && k == 0 && !sum->plots_skipped) rc = plot_curves(t, o->overlay, out_dir, curves, err);
         if (rc == 0 && k == 0 && !sum->plots_skipped && o->overlay) rc = plot_overlay(t, o->overlay, out_dir, curves, err);
         if (rc == 0 && k == 0 && !sum->plots_skipped && o->by_index) rc = plot_by_index(t, o->by_index, out_dir, curves, err);
@@ -846,13 +853,14 @@ int report_render_view(run_view *view, const table *layout, const char *out_dir,
                     v->suffix, v->suffix, v->suffix);
             if (t->baseline >= 0) fprintf(idx, " · paired differences: [CSV](paired%s.csv)", v->suffix);
             fputc('\n', idx);
-            if (!sum->plots_skipped)
+            const int plotted = !sum->plots_skipped && !setting; /* what the plots above wrote */
+            if (plotted)
                 fprintf(idx, "- [bar chart (PNG)](bars%s.png) · [SVG](bars%s.svg) · [script](bars%s.gp)\n", v->suffix, v->suffix, v->suffix);
             char *md = read_whole_file((snprintf(path, sizeof path, "%s/table%s.md", out_dir, v->suffix), path), NULL);
             fprintf(idx, "\n%s", md ? md : "");
             free(md);
-            if (!sum->plots_skipped) fprintf(idx, "\n![%s](bars%s.png)\n", metrics[k], v->suffix);
-            if (!sum->plots_skipped && baseline >= 0) fprintf(idx, "\n![difference to %s](paired%s.png)\n", o->baseline, v->suffix);
+            if (plotted) fprintf(idx, "\n![%s](bars%s.png)\n", metrics[k], v->suffix);
+            if (plotted && t->baseline >= 0) fprintf(idx, "\n![difference to %s](paired%s.png)\n", o->baseline, v->suffix);
         }
     }
     if (rc == 0 && n_metrics > 1) {
@@ -867,7 +875,9 @@ int report_render_view(run_view *view, const table *layout, const char *out_dir,
         while (strcmp(metrics[ia], a)) ia++;
         while (strcmp(metrics[ib], b)) ib++;
         rc = plot_scatter(tables[ia], &views[ia], tables[ib], &views[ib], out_dir, name, sizeof name, err);
-        if (rc == 0) fprintf(idx, "\n## %s vs %s\n\n![%s vs %s, Pareto front](%s.png)\n", b, a, b, a, name);
+        if (rc == 0)
+            fprintf(idx, "\n## %s vs %s\n\n![%s vs %s%s](%s.png)\n", b, a, b, a, metric_is_setting(a) || metric_is_setting(b) ? "" : ", Pareto front",
+                    name);
     }
     fclose(idx);
     if (rc == 0) {

@@ -51,5 +51,8 @@ const char *format_grouped(char *buf, size_t n, double v, int decimals);
 
 /* Whether a metric is better lower, from its name (perplexity, bytes, loss, seconds ...). */
 int metric_lower_is_better(const char *metric);
+/* A setting rather than an outcome (a notebook's size, a count of edits): neither direction is better, so
+ * it gets no bars, no paired plot and no Pareto front, only its table and plain axes in a scatter. */
+int metric_is_setting(const char *metric);
 
 #endif

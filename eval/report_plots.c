@@ -248,18 +248,19 @@ int plot_scatter(const table *x, const metric_view *vx, const table *y, const me
     FILE *f = open_atomic(&af, out_dir, base, "dat", err);
     if (!f) return -1;
     int front[MAX_ROWS], n_front = 0, n_points = 0;
+    const int x_set = metric_is_setting(vx->metric), y_set = metric_is_setting(vy->metric), fronted = !x_set && !y_set;
     char titles[16384] = "", colours[4096] = "";
     fprintf(f, "# row\t%s\t%s\ton_front\n", vx->metric, vy->metric);
     for (int a = 0; a < x->n_rows; a++) {
         if (isnan(x->avg[a]) || isnan(y->avg[a])) continue;
-        int dom = 0;
-        for (int b = 0; b < x->n_rows && !dom; b++)
+        int dom = !fronted; /* against a setting no row "beats" another: no front */
+        for (int b = 0; b < x->n_rows && fronted && !dom; b++)
             if (b != a && !isnan(x->avg[b]) && !isnan(y->avg[b]))
                 dom = dominated(x->avg[a], y->avg[a], x->avg[b], y->avg[b], vx->lower_is_better, vy->lower_is_better);
         if (!dom) front[n_front++] = a;
         char row[256], q[600];
         fprintf(f, "%s\t%.9g\t%.9g\t%d\n", dat_label(x->rows[a].label, row, sizeof row), x->avg[a], y->avg[a], !dom);
-        snprintf(row, sizeof row, "%s%s", x->rows[a].label, dom ? "" : " (front)");
+        snprintf(row, sizeof row, "%s%s", x->rows[a].label, dom || !fronted ? "" : " (front)");
         gnuplot_quote(q, sizeof q, row);
         snprintf(titles + strlen(titles), sizeof titles - strlen(titles), "%s%s", n_points ? ", " : "", q);
         snprintf(colours + strlen(colours), sizeof colours - strlen(colours), "%s%u", n_points ? ", " : "", gnuplot_colour(a));
@@ -275,24 +276,34 @@ int plot_scatter(const table *x, const metric_view *vx, const table *y, const me
     if (atomic_commit(&af, err) != 0) return -1;
     if (!n_points) return 0;
     if (!(f = open_atomic(&af, out_dir, base, "gp", err))) return -1;
-    fprintf(f, "# cpet report: %s against %s per row (average over tasks), Pareto front drawn and labelled, from %s.dat\n",
-            vy->metric, vx->metric, base);
+    fprintf(f, "# cpet report: %s against %s per row (average over tasks)%s, from %s.dat\n", vy->metric, vx->metric,
+            fronted ? ", Pareto front drawn and labelled" : "", base);
     fprintf(f, "array titles[%d] = [%s]\narray colours[%d] = [%s]\n", n_points, titles, n_points, colours);
+    char xl[160], yl[160];
+    snprintf(xl, sizeof xl, x_set ? "%s" : "%s (%s is better)", vx->metric, vx->lower_is_better ? "lower" : "higher");
+    snprintf(yl, sizeof yl, y_set ? "%s" : "%s (%s is better)", vy->metric, vy->lower_is_better ? "lower" : "higher");
     fprintf(f, "set datafile separator \"\\t\"\nset grid lc rgb '#dddddd'\nset border 3\nset xtics nomirror\nset ytics nomirror\n"
-               "set xlabel '%s (%s is better)'\nset ylabel '%s (%s is better)'\nset key outside right top font ',8' spacing 1.1\n"
-               "set offsets graph 0.05, graph 0.05, graph 0.05, graph 0.05\n"
-               "set title 'Pareto front (dashed, labelled): rows no other row beats on both %s and %s'\n",
-            vx->metric, vx->lower_is_better ? "lower" : "higher", vy->metric, vy->lower_is_better ? "lower" : "higher", vx->metric,
-            vy->metric);
+               "set xlabel '%s'\nset ylabel '%s'\nset key outside right top font ',8' spacing 1.1\n"
+               "set offsets graph 0.05, graph 0.05, graph 0.05, graph 0.05\n",
+            xl, yl);
+    if (fronted)
+        fprintf(f, "set title 'Pareto front (dashed, labelled): rows no other row beats on both %s and %s'\n", vx->metric, vy->metric);
+    else
+        fprintf(f, "set title '%s against %s, one point per row (the average over tasks)'\n", vy->metric, vx->metric);
     const metric_view *axes[2] = {vx, vy};
     for (int i = 0; i < 2; i++)
         if (strstr(axes[i]->metric, "bytes")) fprintf(f, "set format %c '%%.1s %%cB'\n", i ? 'y' : 'x');
     char plot[2048];
-    snprintf(plot, sizeof plot,
-             "plot '%s.dat' index 1 using 2:3 with steps lw 2 lc rgb '#555555' dt 2 title 'Pareto front', \\\n"
-             "  for [i=0:%d] '' index 0 every ::i::i using 2:3 with points pt 7 ps 1.8 lc rgb colours[i+1] title titles[i+1], \\\n"
-             "  '' index 1 using 2:3:1 with labels left offset 1,0.6 font ',9' notitle",
-             base, n_points - 1);
+    if (fronted)
+        snprintf(plot, sizeof plot,
+                 "plot '%s.dat' index 1 using 2:3 with steps lw 2 lc rgb '#555555' dt 2 title 'Pareto front', \\\n"
+                 "  for [i=0:%d] '' index 0 every ::i::i using 2:3 with points pt 7 ps 1.8 lc rgb colours[i+1] title titles[i+1], \\\n"
+                 "  '' index 1 using 2:3:1 with labels left offset 1,0.6 font ',9' notitle",
+                 base, n_points - 1);
+    else
+        snprintf(plot, sizeof plot,
+                 "plot for [i=0:%d] '%s.dat' index 0 every ::i::i using 2:3 with points pt 7 ps 1.8 lc rgb colours[i+1] title titles[i+1]",
+                 n_points - 1, base);
     gnuplot_terminals(f, 1100, 640, plot);
     if (atomic_commit(&af, err) != 0) return -1;
     return gnuplot_run(out_dir, base, err);

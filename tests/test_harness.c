@@ -428,6 +428,9 @@ Test(report, the_direction_of_a_metric)
     cr_assert(!metric_lower_is_better("forward_tokens_per_s") && !metric_lower_is_better("acc"));
     cr_assert(!metric_lower_is_better("oracle_selector_pooled_accuracy"), "'e_s' inside a name is not a time in seconds");
     cr_assert(!metric_lower_is_better("selector_accuracy"));
+    /* settings, not outcomes: no direction, so no bars, paired plots or Pareto front */
+    cr_assert(metric_is_setting("notebook_size") && metric_is_setting("edits"));
+    cr_assert(!metric_is_setting("bytes") && !metric_is_setting("eq") && !metric_is_setting("size_penalty"));
 }
 
 /* A metric only one method reports (Dynamic ConPET's selector accuracy): its rows are filled, the others
