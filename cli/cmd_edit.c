@@ -170,7 +170,8 @@ int cmd_edit(int argc, char **argv)
 {
     const char *method = NULL, *edits = NULL, *model_dir = NULL, *out = NULL, *retriever = "bm25", *split = "test", *corpus_path = NULL, *format = "auto";
     long top_k = EREN_TOP_K, n_edits = 0, seed = 0, max_new = 12, threads = 0, ft_epochs = 10, ft_steps = 10, rome_layer = -1, notebook_size = 0;
-    double ft_lr = 1e-4;
+    double ft_lr = 1e-4, rome_clamp = 0;
+    long rome_steps = 0;
     int sequential = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -179,7 +180,8 @@ int cmd_edit(int argc, char **argv)
             printf("usage: cpet edit --method eren|one-step|unedited|ft|rome --edits FILE.jsonl --model READER -o OUT.json\n"
                    "                 [--retriever bm25|dense] [--top-k 5] [--n-edits N] [--split test|dev|train|all] [--seed 0]\n"
                    "                 [--sequential] [--max-new 12] [--threads N] [--notebook-size N]\n"
-                   "                 [--ft-epochs 10] [--ft-steps 10] [--ft-lr 1e-4] [--rome-layer L] [--corpus TEXT]\n"
+                   "                 [--ft-epochs 10] [--ft-steps 10] [--ft-lr 1e-4] [--rome-layer L] [--rome-steps 100]\n"
+                   "                 [--rome-clamp 100] [--corpus TEXT]\n"
                    "                 [--format auto|cpet|eren-cfh|eren-hotpot|counterfact|zsre]\n\n"
                    "Makes the first N edits of the split (in a seeded order; 0: all) and asks every question of them\n"
                    "(datasets/README.md: in-scope, hard out-of-scope, two-hop). eren: the edits become notes; the reader\n"
@@ -216,13 +218,16 @@ int cmd_edit(int argc, char **argv)
         else if (!strcmp(a, "--ft-steps")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 100000, &ft_steps);
         else if (!strcmp(a, "--ft-lr")) bad = cli_float(a, cli_value(argc, argv, &i), &ft_lr);
         else if (!strcmp(a, "--rome-layer")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 1000, &rome_layer);
+        else if (!strcmp(a, "--rome-steps")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 100000, &rome_steps);
+        else if (!strcmp(a, "--rome-clamp")) bad = cli_float(a, cli_value(argc, argv, &i), &rome_clamp);
         else return cli_error("edit: unknown option %s", a);
         if (bad) return 1;
     }
     if (!method || !edits || !model_dir || !out) return cli_error("edit: --method, --edits, --model and -o are required");
     edit_run_config c = {.top_k = (int)top_k, .max_new = (int)max_new, .n_edits = (int)n_edits, .split = strcmp(split, "all") ? split : NULL,
                          .seed = (uint64_t)seed, .sequential = sequential, .ft_epochs = (int)ft_epochs, .ft_steps = (int)ft_steps,
-                         .ft_lr = (float)ft_lr, .rome_layer = (int)rome_layer, .notebook_size = (int)notebook_size};
+                         .ft_lr = (float)ft_lr, .rome_layer = (int)rome_layer, .notebook_size = (int)notebook_size,
+                         .rome_steps = (int)rome_steps, .rome_clamp = (float)rome_clamp};
     if (edit_method_parse(method, &c.method) != 0) return cli_error("edit: --method '%s': eren, one-step, unedited, ft or rome", method);
     if (c.method == EDIT_ROME && !corpus_path) return cli_error("edit: rome needs --corpus TEXT for its key statistics");
     if (!strcmp(retriever, "bm25")) c.retriever = EREN_BM25;
@@ -286,7 +291,7 @@ int cmd_edit(int argc, char **argv)
         json_object_set_new(cfg, "notebook_size", json_integer(r.notebook_size));
         if (c.method == EDIT_FT)
             json_object_set_new(cfg, "ft", json_pack("{s:i, s:i, s:f}", "epochs", c.ft_epochs, "steps_per_edit", c.ft_steps, "lr", ft_lr));
-        if (c.method == EDIT_ROME) json_object_set_new(cfg, "rome", json_pack("{s:i, s:s}", "layer", c.rome_layer, "corpus", corpus_path));
+        if (c.method == EDIT_ROME) json_object_set_new(cfg, "rome", json_pack("{s:i, s:i, s:f, s:s}", "layer", c.rome_layer, "steps", c.rome_steps, "clamp", rome_clamp, "corpus", corpus_path));
         rc = json_write_file(out, j, &err);
         json_decref(j);
         if (rc == 0)

@@ -186,6 +186,8 @@ static int edit_by_rome(model *m, const tokenizer *tok, const edit_set *cases, c
     if (rome_stats_compute(m, c->stats_stream, c->stats_tokens, layer, m->rope_len < 64 ? m->rope_len : 64, 100000, 0.01, &st, err) != 0)
         return -1;
     rome_config rc_cfg = rome_defaults(layer);
+    if (c->rome_steps > 0) rc_cfg.steps = c->rome_steps;
+    if (c->rome_clamp > 0) rc_cfg.clamp = c->rome_clamp;
     rome_update *ups = calloc((size_t)n + 1, sizeof *ups);
     int rc = ups ? 0 : cpet_fail(err, "rome: out of memory");
     for (int i = 0; rc == 0 && i < n; i++) {

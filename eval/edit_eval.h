@@ -57,6 +57,8 @@ typedef struct {
      * sequential: each update computed on the model the earlier ones left; batch: every update computed on
      * the unedited model, then all applied */
     int rome_layer;
+    int rome_steps;     /* 0: rome_defaults' */
+    float rome_clamp;   /* 0: rome_defaults' */
     const int *stats_stream;
     long stats_tokens;
 } edit_run_config;
