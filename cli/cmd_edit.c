@@ -123,11 +123,12 @@ int cmd_edit_reader(int argc, char **argv)
     adamw_free(&opt);
     if (rc == 0) rc = model_set_trainable(&m, NULL, 0, &err);
     /* the reader on dev subjects: greedy exact match per kind */
-    const char *kinds[] = {"read", "decline", "closed_book", "one_step"};
-    long right[4] = {0}, total[4] = {0};
+    enum { N_KINDS = 8 };
+    const char *kinds[N_KINDS] = {"read", "decline", "closed_book", "one_step", "fc_read", "fc_decline", "fc_closed_book", "fc_one_step"};
+    long right[N_KINDS] = {0}, total[N_KINDS] = {0};
     for (int i = 0; rc == 0 && i < dev.n; i++) {
         int kind = 0;
-        while (kind < 3 && strcmp(dev.items[i].task, kinds[kind])) kind++;
+        while (kind < N_KINDS - 1 && strcmp(dev.items[i].task, kinds[kind])) kind++;
         char *output = NULL;
         if ((rc = eren_model_read(&reader, dev.items[i].prompt, &output, &err)) != 0) break;
         right[kind] += edit_answer_matches(output, dev.items[i].choices[0]);
@@ -135,7 +136,7 @@ int cmd_edit_reader(int argc, char **argv)
         free(output);
     }
     json_t *acc = json_object();
-    for (int q = 0; q < 4; q++)
+    for (int q = 0; q < N_KINDS; q++)
         json_object_set_new(acc, kinds[q], json_pack("{s:o, s:I}", "accuracy", total[q] ? json_real((double)right[q] / total[q]) : json_null(), "n",
                                                      (json_int_t)total[q]));
     char staged[4200], path[4400];
@@ -154,7 +155,7 @@ int cmd_edit_reader(int argc, char **argv)
     if (rc == 0) rc = replace_dir(staged, out, &err);
     if (rc == 0) {
         printf("edit-reader %s -> %s: %ld steps on %d examples; dev exact match:", model_dir, out, steps, train.n);
-        for (int q = 0; q < 4; q++) printf(" %s %.1f%%", kinds[q], total[q] ? 100.0 * right[q] / total[q] : NAN);
+        for (int q = 0; q < N_KINDS; q++) printf(" %s %.1f%%", kinds[q], total[q] ? 100.0 * right[q] / total[q] : NAN);
         printf("\n");
     }
     json_decref(curve), json_decref(acc);
@@ -283,11 +284,13 @@ int cmd_edit(int argc, char **argv)
                               "questions", r.n, "seed", (json_int_t)seed, "edits_made", r.n_edits, "protocol",
                               "es, bp, eq, reliability, generalization, portability: generation (greedy, exact match ignoring case, "
                               "surrounding spaces and a final period); es_teacher_forced: EasyEdit's token accuracy; es_rome_prob: ROME's "
-                              "new-vs-true mean log-probability; both after the prompt each answer came from",
+                              "new-vs-true mean log-probability; both after the prompt each answer came from (null when fact checking: a "
+                              "verdict is a label, not an object)",
                               "metrics", metrics,
                               "bp_by_kind", kinds, "seconds_per_question", r.seconds_per_question, "items", items, "facts", run_facts());
         json_t *cfg = json_object_get(j, "config");
         json_object_set_new(cfg, "unaligned_records", json_integer(unaligned));
+        json_object_set_new(cfg, "task", json_string(cases.fact_check ? "fact_check" : "qa"));
         json_object_set_new(cfg, "notebook_size", json_integer(r.notebook_size));
         if (c.method == EDIT_FT)
             json_object_set_new(cfg, "ft", json_pack("{s:i, s:i, s:f}", "epochs", c.ft_epochs, "steps_per_edit", c.ft_steps, "lr", ft_lr));
@@ -367,15 +370,17 @@ int cmd_ask(int argc, char **argv)
 {
     const char *nb_path = NULL, *model_dir = NULL, *question = NULL, *method = "eren", *retriever = "bm25";
     long top_k = EREN_TOP_K, max_new = 12, threads = 0;
-    int verbose = 0;
+    int verbose = 0, fact_check = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int bad = 0;
         if (cli_is_help(a)) {
             printf("usage: cpet ask --notebook FILE --model READER [--method eren|one-step|unedited] [--retriever bm25|dense]\n"
-                   "                [--top-k 5] [--max-new 12] [--threads N] [--verbose] QUESTION\n\n"
+                   "                [--fact-check] [--top-k 5] [--max-new 12] [--threads N] [--verbose] QUESTION\n\n"
                    "Answers QUESTION as EREN does: the top-k notes retrieved, the reader's MRC prompt, the closed-book\n"
-                   "fallback when it says \"unanswerable\". --verbose also prints the notes used and the reading step.\n");
+                   "fallback when it says \"unanswerable\". --fact-check: QUESTION is a claim, checked with the FC\n"
+                   "template (Yes / It's impossible to say / No) and the yes/no question as the fallback.\n"
+                   "--verbose also prints the notes used and the reading step.\n");
             return 0;
         }
         if (!strcmp(a, "--notebook")) bad = !(nb_path = cli_value(argc, argv, &i));
@@ -385,6 +390,7 @@ int cmd_ask(int argc, char **argv)
         else if (!strcmp(a, "--top-k")) bad = cli_int(a, cli_value(argc, argv, &i), 1, EREN_MAX_K, &top_k);
         else if (!strcmp(a, "--max-new")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 256, &max_new);
         else if (!strcmp(a, "--verbose")) verbose = 1;
+        else if (!strcmp(a, "--fact-check")) fact_check = 1;
         else if (!strcmp(a, "--threads")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &threads);
         else if (a[0] == '-') return cli_error("ask: unknown option %s", a);
         else if (!question) question = a;
@@ -409,8 +415,8 @@ int cmd_ask(int argc, char **argv)
     eren_index x = {0};
     if (rc == 0) rc = !strcmp(retriever, "dense") ? eren_index_dense(&x, &nb, &m, &tok, &err) : eren_index_bm25(&x, &nb, &err);
     eren_model_reader reader = {&m, &tok, (int)max_new};
-    eren_config c = {em == EDIT_EREN ? EREN_TWO_STEP : em == EDIT_ONE_STEP ? EREN_ONE_STEP : EREN_CLOSED_BOOK, (int)top_k,
-                     m.rope_len - (int)max_new, eren_model_read, eren_model_measure, &reader};
+    eren_config c = {em == EDIT_EREN ? EREN_TWO_STEP : em == EDIT_ONE_STEP ? EREN_ONE_STEP : EREN_CLOSED_BOOK, fact_check ? EREN_FC : EREN_QA,
+                     (int)top_k, m.rope_len - (int)max_new, eren_model_read, eren_model_measure, &reader};
     eren_answer a = {0};
     if (rc == 0) rc = eren_answer_question(&c, &nb, &x, question, &a, &err);
     if (rc == 0) {

@@ -25,7 +25,8 @@ int cmd_world(int argc, char **argv)
                    "--continual writes only the class-incremental sequences, in ConPET's format (world_typing:\n"
                    "34 entity types in 6 tasks; world_relation: 12 relations in 6 tasks), into DIR.\n"
                    "--editing writes only DIR/editing.jsonl: a counterfactual edit of every fact with in-scope,\n"
-                   "hard out-of-scope and two-hop questions (datasets/README.md).\n",
+                   "hard out-of-scope and two-hop questions, and DIR/claims.jsonl: the same edits as fact checking\n"
+                   "(claims answered yes / no) (datasets/README.md).\n",
                    world_n_relations, sizes.n_per_type[0], sizes.n_per_type[1], sizes.n_per_type[2],
                    sizes.n_per_type[3], sizes.n_per_type[4]);
             return 0;
@@ -50,10 +51,13 @@ int cmd_world(int argc, char **argv)
     else if (rc == 0 && editing_only) {
         edit_set es;
         char path[4200];
-        snprintf(path, sizeof path, "%s/editing.jsonl", out);
-        if ((rc = make_dirs(out, &err)) == 0 && (rc = editing_build(&w, (uint64_t)seed, &es, &err)) == 0) {
-            rc = editing_write(&es, path, &err);
-            edit_set_free(&es);
+        rc = make_dirs(out, &err);
+        for (int fc = 0; rc == 0 && fc < 2; fc++) {
+            snprintf(path, sizeof path, "%s/%s", out, fc ? "claims.jsonl" : "editing.jsonl");
+            if ((rc = (fc ? editing_build_claims : editing_build)(&w, (uint64_t)seed, &es, &err)) == 0) {
+                rc = editing_write(&es, path, &err);
+                edit_set_free(&es);
+            }
         }
     } else if (rc == 0) rc = world_write(&w, out, &err);
     if (rc != 0) {

@@ -115,13 +115,15 @@ static int other_subjects(const world *w, int e, int r, int k, cpet_rng *rng, in
 }
 
 static char *dup(const char *s) { return strdup(s ? s : ""); }
+static void free_questions(edit_question *q, int n);
 
-static int build_case(const world *w, int e, int r, int id, cpet_rng *rng, edit_case *c)
+static int build_case(const world *w, int e, int r, int id, cpet_rng *rng, edit_case *c, int *new_value)
 {
     const entity *ent = &w->entities[e];
     const relation_def *d = &world_relations[r];
     char buf[1100], q[512], vb[16], tb[16], ob[16];
     const int v_true = ent->value[r], v_new = other_value(w, r, v_true, rng);
+    *new_value = v_new;
     const char *true_s = world_value_text(w, r, v_true, tb, sizeof tb), *new_s = world_value_text(w, r, v_new, vb, sizeof vb);
     world_fill(d->templates[0], ent->name, new_s, buf, sizeof buf);
     snprintf(q, sizeof q, "edit/%05d", id);
@@ -183,7 +185,83 @@ static int build_case(const world *w, int e, int r, int id, cpet_rng *rng, edit_
     return rc == 0 && c->id && c->split && c->subject && c->relation && c->statement && c->target_new && c->target_true ? 0 : -1;
 }
 
-int editing_build(const world *w, uint64_t seed, edit_set *out, cpet_err *err)
+/* a claim: relation r of entity e with value v in template t, with a final period */
+static void claim_text(const world *w, int e, int r, int v, int t, char *buf, size_t n)
+{
+    char vb[16];
+    const relation_def *d = &world_relations[r];
+    world_fill(d->templates[t % d->n_templates], w->entities[e].name, world_value_text(w, r, v, vb, sizeof vb), buf, n - 1);
+    strcat(buf, ".");
+}
+
+/* the fact-checking form of the edit of (e, r) to v_new (editing_build_claims); c holds the question
+ * form's fields, whose questions it replaces */
+static int build_claims(const world *w, int e, int r, int v_new, cpet_rng *rng, edit_case *c)
+{
+    const entity *ent = &w->entities[e];
+    const relation_def *d = &world_relations[r];
+    const int v_true = ent->value[r];
+    char buf[600];
+    question_list in = {0}, oos = {0};
+    int rc = 0;
+    claim_text(w, e, r, v_new, 0, buf, sizeof buf);
+    rc = add_question(&in, buf, "yes", "question");
+    for (int t = 1; rc == 0 && t < d->n_templates; t++) {
+        claim_text(w, e, r, v_new, t, buf, sizeof buf);
+        rc = add_question(&in, buf, "yes", "paraphrase");
+    }
+    claim_text(w, e, r, v_true, 0, buf, sizeof buf);
+    if (rc == 0) rc = add_question(&in, buf, "no", "old_fact");
+    int v_other = other_value(w, r, v_true, rng);
+    while (v_other == v_new) v_other = other_value(w, r, v_true, rng);
+    claim_text(w, e, r, v_other, 1, buf, sizeof buf);
+    if (rc == 0) rc = add_question(&in, buf, "no", "other_value");
+    /* same subject: two other relations, the first stated truly, the second falsely */
+    int rels[16], nr = 0;
+    for (int r2 = 0; r2 < world_n_relations; r2++)
+        if (r2 != r && ent->value[r2] >= 0) rels[nr++] = r2;
+    rng_shuffle(rng, rels, nr);
+    for (int i = 0; rc == 0 && i < 2 && i < nr; i++) {
+        const int v = i == 0 ? ent->value[rels[i]] : other_value(w, rels[i], ent->value[rels[i]], rng);
+        claim_text(w, e, rels[i], v, rng_below(rng, world_relations[rels[i]].n_templates), buf, sizeof buf);
+        rc = add_question(&oos, buf, i == 0 ? "yes" : "no", "same_subject");
+    }
+    /* the same relation of other subjects: one true, one false */
+    int others[2], n_others = rc == 0 ? other_subjects(w, e, r, 2, rng, 0, others) : 0;
+    for (int i = 0; rc == 0 && i < n_others; i++) {
+        const int o = others[i], v = i == 0 ? w->entities[o].value[r] : other_value(w, r, w->entities[o].value[r], rng);
+        claim_text(w, o, r, v, rng_below(rng, d->n_templates), buf, sizeof buf);
+        rc = add_question(&oos, buf, i == 0 ? "yes" : "no", "same_relation");
+    }
+    /* a neighbour stated with the true object it shares */
+    int neigh[1], n_neigh = rc == 0 ? other_subjects(w, e, r, 1, rng, 1, neigh) : 0;
+    for (int i = 0; rc == 0 && i < n_neigh; i++) {
+        claim_text(w, neigh[i], r, v_true, rng_below(rng, d->n_templates), buf, sizeof buf);
+        rc = add_question(&oos, buf, "yes", "neighbour");
+    }
+    /* lexical overlap: a true fact of the new object */
+    if (rc == 0 && d->kind == VAL_ENTITY) {
+        int r2s[16], n2 = 0;
+        for (int r2 = 0; r2 < world_n_relations; r2++)
+            if (w->entities[v_new].value[r2] >= 0) r2s[n2++] = r2;
+        if (n2) {
+            const int r2 = r2s[rng_below(rng, n2)];
+            claim_text(w, v_new, r2, w->entities[v_new].value[r2], rng_below(rng, world_relations[r2].n_templates), buf, sizeof buf);
+            rc = add_question(&oos, buf, "yes", "lexical_overlap");
+        }
+    }
+    if (rc != 0) {
+        free_questions(in.q, in.n), free_questions(oos.q, oos.n);
+        return -1;
+    }
+    free_questions(c->in_scope, c->n_in_scope), free_questions(c->out_of_scope, c->n_out_of_scope), free_questions(c->portability, c->n_portability);
+    c->in_scope = in.q, c->n_in_scope = in.n;
+    c->out_of_scope = oos.q, c->n_out_of_scope = oos.n;
+    c->portability = NULL, c->n_portability = 0;
+    return 0;
+}
+
+static int build_set(const world *w, uint64_t seed, int fact_check, edit_set *out, cpet_err *err)
 {
     memset(out, 0, sizeof *out);
     int n = 0;
@@ -193,20 +271,25 @@ int editing_build(const world *w, uint64_t seed, edit_set *out, cpet_err *err)
         if (!edit_question_template(r, EDIT_QUESTIONS - 1)) return cpet_fail(err, "editing: relation %s has no paraphrases", world_relations[r].name);
     out->cases = calloc((size_t)n + 1, sizeof *out->cases);
     if (!out->cases) return cpet_fail(err, "editing: out of memory");
-    cpet_rng rng;
+    out->fact_check = fact_check;
+    cpet_rng rng, claims_rng; /* the claims draw from their own stream: the question form stays as it is */
     rng_seed(&rng, seed * 0x2545f4914f6cdd1dull + 99);
+    rng_seed(&claims_rng, seed * 0x2545f4914f6cdd1dull + 101);
     for (int e = 0; e < w->n_entities; e++)
         for (int r = 0; r < world_n_relations; r++) {
             if (w->entities[e].value[r] < 0) continue;
-            if (build_case(w, e, r, out->n, &rng, &out->cases[out->n]) != 0) {
-                out->n++;
+            int v_new;
+            edit_case *c = &out->cases[out->n++];
+            if (build_case(w, e, r, out->n - 1, &rng, c, &v_new) != 0 || (fact_check && build_claims(w, e, r, v_new, &claims_rng, c) != 0)) {
                 edit_set_free(out);
                 return cpet_fail(err, "editing: out of memory");
             }
-            out->n++;
         }
     return 0;
 }
+
+int editing_build(const world *w, uint64_t seed, edit_set *out, cpet_err *err) { return build_set(w, seed, 0, out, err); }
+int editing_build_claims(const world *w, uint64_t seed, edit_set *out, cpet_err *err) { return build_set(w, seed, 1, out, err); }
 
 static void free_questions(edit_question *q, int n)
 {
@@ -248,6 +331,7 @@ int editing_write(const edit_set *s, const char *path, cpet_err *err)
                               c->target_true, "in_scope", questions_json(c->in_scope, c->n_in_scope), "out_of_scope",
                               questions_json(c->out_of_scope, c->n_out_of_scope), "portability",
                               questions_json(c->portability, c->n_portability));
+        if (j && s->fact_check) json_object_set_new(j, "task", json_string("fact_check"));
         char *line = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII) : NULL;
         json_decref(j);
         if (!line) {
@@ -331,7 +415,19 @@ int editing_read(edit_set *s, const char *path, cpet_err *err)
         s->n++; /* counted now so that a half-read case is freed with the set */
         char idbuf[32];
         snprintf(idbuf, sizeof idbuf, "line%d", line);
-        const json_t *id = json_object_get(o, "id"), *split = json_object_get(o, "split");
+        const json_t *id = json_object_get(o, "id"), *split = json_object_get(o, "split"), *task = json_object_get(o, "task");
+        const int fc = json_is_string(task) && !strcmp(json_string_value(task), "fact_check");
+        if (task && !fc && !(json_is_string(task) && !strcmp(json_string_value(task), "qa"))) {
+            json_decref(o);
+            rc = cpet_fail(err, "%s:%d: 'task' is \"qa\" or \"fact_check\"", path, line);
+            break;
+        }
+        if (s->n > 1 && fc != s->fact_check) {
+            json_decref(o);
+            rc = cpet_fail(err, "%s:%d: a file is all questions or all fact checking (claims); this line differs from line 1", path, line);
+            break;
+        }
+        s->fact_check = fc;
         c->id = strdup(json_is_string(id) ? json_string_value(id) : idbuf);
         c->split = strdup(json_is_string(split) ? json_string_value(split) : "test");
         if (!(c->statement = string_field(o, "statement", 1, path, line, err)) || !(c->target_new = string_field(o, "target_new", 1, path, line, err)) ||
@@ -405,8 +501,8 @@ static int distractors(const world *w, int e, int r, int k, cpet_rng *rng, fact_
 
 /* the MRC-style prompt over notes[0..n), dropping distractors from the end until it fits; the note at
  * keep_at (-1: none) always stays */
-static char *fitted_prompt(const world *w, const char *tmpl, const fact_note *notes, int n, int keep_at, const char *question,
-                           editing_measure measure, void *ctx, int max_prompt)
+static char *fitted_prompt(const world *w, const char *tmpl, const char *options, const fact_note *notes, int n, int keep_at,
+                           const char *question, editing_measure measure, void *ctx, int max_prompt)
 {
     char texts[EREN_MAX_K][256];
     const char *ptr[EREN_MAX_K];
@@ -420,7 +516,7 @@ static char *fitted_prompt(const world *w, const char *tmpl, const fact_note *no
             ptr[m] = texts[m];
             m++;
         }
-        char *context = eren_join_notes(ptr, m), *p = context ? eren_fill(tmpl, context, question, NULL) : NULL;
+        char *context = eren_join_notes(ptr, m), *p = context ? eren_fill(tmpl, context, question, options) : NULL;
         free(context);
         if (!p) return NULL;
         if (!measure || max_prompt <= 0 || measure(ctx, p) <= max_prompt) return p;
@@ -465,8 +561,8 @@ int editing_reader_examples(const world *w, int split, uint64_t seed, int k, int
             if (rng_below(&rng, 4)) rel.v = other_value(w, r, rel.v, &rng);
             notes[0] = notes[at], notes[at] = rel;
             const char *answer = world_value_text(w, r, rel.v, vb, sizeof vb);
-            char *p = fitted_prompt(w, EREN_TEMPLATE_MRC, notes, n_dis + 1, at, q, measure, ctx, max_prompt);
-            char *p1 = fitted_prompt(w, EREN_TEMPLATE_MRC_ONE_STEP, notes, n_dis + 1, at, q, measure, ctx, max_prompt);
+            char *p = fitted_prompt(w, EREN_TEMPLATE_MRC, NULL, notes, n_dis + 1, at, q, measure, ctx, max_prompt);
+            char *p1 = fitted_prompt(w, EREN_TEMPLATE_MRC_ONE_STEP, NULL, notes, n_dis + 1, at, q, measure, ctx, max_prompt);
             if (!p || !p1) {
                 free(p), free(p1);
                 tasks_free(out);
@@ -475,10 +571,30 @@ int editing_reader_examples(const world *w, int split, uint64_t seed, int k, int
             add_example(out, "read", id, ent, d, p, answer);
             add_example(out, "one_step", id, ent, d, p1, answer);
             free(p), free(p1);
+            /* fact checking over the same notes: a claim of the note's object or of another, half the time each */
+            char claim[600];
+            const int supported = rng_below(&rng, 2), t = rng_below(&rng, d->n_templates);
+            claim_text(w, e, r, supported ? rel.v : other_value(w, r, rel.v, &rng), t, claim, sizeof claim);
+            p = fitted_prompt(w, EREN_TEMPLATE_FC, EREN_OPTIONS_FC, notes, n_dis + 1, at, claim, measure, ctx, max_prompt);
+            p1 = fitted_prompt(w, EREN_TEMPLATE_FC, EREN_OPTIONS_FC_ONE_STEP, notes, n_dis + 1, at, claim, measure, ctx, max_prompt);
+            if (p) add_example(out, "fc_read", id, ent, d, p, supported ? "Yes" : "No");
+            if (p1) add_example(out, "fc_one_step", id, ent, d, p1, supported ? "Yes" : "No");
+            free(p), free(p1);
             /* decline: nothing states (s, r) */
             const int n_dec = distractors(w, e, r, k, &rng, notes);
-            if ((p = fitted_prompt(w, EREN_TEMPLATE_MRC, notes, n_dec, -1, q, measure, ctx, max_prompt))) {
+            if ((p = fitted_prompt(w, EREN_TEMPLATE_MRC, NULL, notes, n_dec, -1, q, measure, ctx, max_prompt))) {
                 add_example(out, "decline", id, ent, d, p, EREN_UNANSWERABLE);
+                free(p);
+            }
+            if ((p = fitted_prompt(w, EREN_TEMPLATE_FC, EREN_OPTIONS_FC, notes, n_dec, -1, claim, measure, ctx, max_prompt))) {
+                add_example(out, "fc_decline", id, ent, d, p, EREN_IMPOSSIBLE);
+                free(p);
+            }
+            /* closed-book fact checking: the world's fact or a false one */
+            const int truly = rng_below(&rng, 2);
+            claim_text(w, e, r, truly ? ent->value[r] : other_value(w, r, ent->value[r], &rng), rng_below(&rng, d->n_templates), claim, sizeof claim);
+            if ((p = eren_bool_qa_prompt(claim))) {
+                add_example(out, "fc_closed_book", id, ent, d, p, truly ? "yes" : "no");
                 free(p);
             }
             /* closed book: the world's fact */

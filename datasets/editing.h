@@ -40,6 +40,7 @@ typedef struct {
 typedef struct {
     edit_case *cases;
     int n;
+    int fact_check; /* the questions are claims and their answers "yes" / "no" (EREN's FC task) */
 } edit_set;
 
 /* The question templates of a relation: the world's question, then two paraphrases ({s}: the subject). */
@@ -48,16 +49,31 @@ const char *edit_question_template(int relation, int k);
 
 /* Every fact of the world as an edit, new objects drawn from the seed (same seed, same set). */
 int editing_build(const world *w, uint64_t seed, edit_set *out, cpet_err *err);
+/* The same edits (the same seed, the same new objects) as fact checking, EREN's FC task in the style of
+ * its FEVER set: every question is a claim (a sentence in one of the relation's corpus templates, the
+ * held-out one included, ending with "."), every answer "yes" or "no".
+ *   in_scope     question    the edit's statement                                  yes
+ *                paraphrase  the new object in the relation's other templates       yes
+ *                old_fact    the true object (no longer so once edited)            no
+ *                other_value a third object                                        no
+ *   out_of_scope same_subject, same_relation (one true, one false claim each), neighbour (a subject sharing
+ *                the true object, stated with it) and lexical_overlap (a fact of the new object): the
+ *                world's truth. There are no note_prefixed claims and no portability.
+ * The file carries "task": "fact_check" on every line. */
+int editing_build_claims(const world *w, uint64_t seed, edit_set *out, cpet_err *err);
 /* JSONL, atomically. */
 int editing_write(const edit_set *s, const char *path, cpet_err *err);
-/* Reads the JSONL above; errors name file:line and the problem (an empty statement, a missing field). */
+/* Reads the JSONL above; errors name file:line and the problem (an empty statement, a missing field, a
+ * file mixing fact checking with questions). */
 int editing_read(edit_set *s, const char *path, cpet_err *err);
 void edit_set_free(edit_set *s);
 
 /* Any editing file cpet reads (datasets/editing_formats.c): format "cpet" (the JSONL above), "eren-cfh"
- * and "eren-hotpot" (thunlp/EREN's data files), "counterfact" (ROME's), "zsre" (MEND's), or "auto" / NULL
- * (JSONL is ours; a JSON list is recognised by its fields). EREN's FEVER file is refused (fact checking is
- * not built). *unaligned counts CounterFact-Hard records whose answer lists cannot be paired with their
+ * and "eren-hotpot" (thunlp/EREN's data files), "counterfact" (ROME's), "zsre" (MEND's), "eren-fever" (EREN's FEVER and
+ * FEVER-Clean: fact checking) or "auto" / NULL (JSONL is ours; a JSON list is recognised by its fields).
+ * EREN's FEVER and HotpotQA files are split as its test script splits them: the first half are edits, the
+ * second half's questions are out of scope (the second half's record i + n/2 becomes out-of-scope questions
+ * of edit i, kind "unrelated"). *unaligned counts CounterFact-Hard records whose answer lists cannot be paired with their
  * questions. Errors name the file and the entry. */
 int editing_read_any(edit_set *s, const char *path, const char *format, int *unaligned, cpet_err *err);
 
@@ -75,6 +91,13 @@ int editing_read_any(edit_set *s, const char *path, const char *format, int *una
  *   one_step    the one-step template over the read example's notes; answer: the note's object. The
  *               one-step reader never sees irrelevant notes, as a reader tuned on ordinary reading
  *               comprehension data would not.
+ * and the same four for fact checking, the question a claim about (s, r) in a random template, stating the
+ * note's object or another one half the time each:
+ *   fc_read        the FC template, three options, over the read notes; answer "Yes" or "No";
+ *   fc_decline     the FC template, three options, over the decline notes; answer "It's impossible to say";
+ *   fc_closed_book the yes/no question (EREN_TEMPLATE_BOOL_QA), a claim of the world's fact or a false one;
+ *                  answer "yes" or "no";
+ *   fc_one_step    the FC template, two options, over the read notes; answer "Yes" or "No".
  * Notes are statements in corpus templates, stripped of the period and joined as EREN joins them. A prompt
  * over max_prompt tokens (measure, when not NULL) loses distractors from the end. Each example is a task
  * whose one choice is " " + the answer (label 0), for finetune_multiple_choice with append_eos. */

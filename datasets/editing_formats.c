@@ -1,5 +1,5 @@
-/* Readers for the editing files users hold, into edit_set (datasets/editing.h): EREN's CounterFact-Hard
- * and HotpotQA files (thunlp/EREN data/), ROME's CounterFact and MEND's zsRE. Each mapping is documented
+/* Readers for the editing files users hold, into edit_set (datasets/editing.h): EREN's CounterFact-Hard,
+ * FEVER and HotpotQA files (thunlp/EREN data/), ROME's CounterFact and MEND's zsRE. Each mapping is documented
  * in datasets/README.md; what a format lacks stays empty. */
 #include <jansson.h>
 #include <stdio.h>
@@ -87,6 +87,36 @@ static int read_hotpot(const json_t *r, edit_case *c)
     return rc;
 }
 
+/* EREN's FEVER (and FEVER-Clean): edit_statement, edit_scope [[claim, "yes" | "no"]] (the label once edited),
+ * edit_scope_true_ans (before). A fact-checking set: the claims are the questions. */
+static int read_fever(const json_t *r, edit_case *c)
+{
+    const json_t *scope = json_object_get(r, "edit_scope");
+    c->statement = dup_or_empty(str(r, "edit_statement"));
+    c->subject = strdup(""), c->relation = strdup(""), c->target_new = strdup(""), c->target_true = strdup("");
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < json_array_size(scope); i++)
+        rc = push(&c->in_scope, &c->n_in_scope, json_string_value(json_array_get(json_array_get(scope, i), 0)),
+                  json_string_value(json_array_get(json_array_get(scope, i), 1)), i == 0 ? "question" : "paraphrase");
+    return rc;
+}
+
+/* EREN's test script's split (FEVER, HotpotQA): a second-half record's questions, asked as out-of-scope
+ * questions of edit c with the answers they had before any edit (FEVER: edit_scope_true_ans; HotpotQA has
+ * none apart from its edit_scope) */
+static int add_unrelated(const json_t *r, edit_case *c)
+{
+    const json_t *scope = json_object_get(r, "edit_scope"), *truth = json_object_get(r, "edit_scope_true_ans");
+    const int paired = json_array_size(truth) == json_array_size(scope);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < json_array_size(scope); i++) {
+        const char *q = json_string_value(json_array_get(json_array_get(scope, i), 0));
+        const char *a = paired ? json_string_value(json_array_get(truth, i)) : json_string_value(json_array_get(json_array_get(scope, i), 1));
+        rc = push(&c->out_of_scope, &c->n_out_of_scope, q, a, "unrelated");
+    }
+    return rc;
+}
+
 /* ROME's CounterFact: requested_rewrite{prompt "{}", subject, relation_id, target_new{str}, target_true{str}},
  * paraphrase_prompts, neighborhood_prompts (their answer: the true target). The statement is the filled
  * prompt and the new target; the prompts stay cloze prompts (the reader sees them as questions). */
@@ -161,12 +191,14 @@ int editing_read_any(edit_set *s, const char *path, const char *format, int *una
     if (!root) return -1;
     const char *fmt = format && strcmp(format, "auto") ? format : detect_format(json_array_get(root, 0));
     int rc = 0;
-    if (!fmt) rc = cpet_fail(err, "%s: not a format cpet reads (EREN cfh / hotpot, ROME CounterFact, MEND zsRE)", path);
-    else if (!strcmp(fmt, "eren-fever"))
-        rc = cpet_fail(err, "%s: EREN's FEVER file is fact checking (claims, yes / no); its three-option reading is not built", path);
-    else if (strcmp(fmt, "eren-cfh") && strcmp(fmt, "eren-hotpot") && strcmp(fmt, "counterfact") && strcmp(fmt, "zsre"))
-        rc = cpet_fail(err, "%s: unknown format '%s' (cpet, eren-cfh, eren-hotpot, counterfact, zsre or auto)", path, fmt);
-    const size_t n = rc == 0 ? json_array_size(root) : 0;
+    if (!fmt) rc = cpet_fail(err, "%s: not a format cpet reads (EREN cfh / fever / hotpot, ROME CounterFact, MEND zsRE)", path);
+    else if (strcmp(fmt, "eren-cfh") && strcmp(fmt, "eren-hotpot") && strcmp(fmt, "eren-fever") && strcmp(fmt, "counterfact") && strcmp(fmt, "zsre"))
+        rc = cpet_fail(err, "%s: unknown format '%s' (cpet, eren-cfh, eren-hotpot, eren-fever, counterfact, zsre or auto)", path, fmt);
+    const int halves = rc == 0 && (!strcmp(fmt, "eren-fever") || !strcmp(fmt, "eren-hotpot")); /* edits, then out-of-scope records */
+    size_t n = rc == 0 ? json_array_size(root) : 0;
+    if (halves && n % 2) rc = cpet_fail(err, "%s: %zu records: EREN's split (the first half edits, the second out of scope) needs an even count", path, n);
+    if (halves) n /= 2;
+    s->fact_check = rc == 0 && !strcmp(fmt, "eren-fever");
     s->cases = calloc(n + 1, sizeof *s->cases);
     if (rc == 0 && !s->cases) rc = cpet_fail(err, "%s: out of memory", path);
     for (size_t k = 0; rc == 0 && k < n; k++) {
@@ -184,8 +216,15 @@ int editing_read_any(edit_set *s, const char *path, const char *format, int *una
         else snprintf(id, sizeof id, "%s/%zu", fmt, k);
         c->id = strdup(id), c->split = strdup("test");
         rc = !strcmp(fmt, "eren-cfh") ? read_cfh(r, c, unaligned) : !strcmp(fmt, "eren-hotpot") ? read_hotpot(r, c)
+             : !strcmp(fmt, "eren-fever")                       ? read_fever(r, c)
              : !strcmp(fmt, "counterfact")                      ? read_counterfact(r, c)
                                                                 : read_zsre(r, c);
+        const json_t *later = halves ? json_array_get(root, k + n) : NULL;
+        if (rc == 0 && halves && !json_is_object(later)) {
+            rc = cpet_fail(err, "%s: entry %zu is not an object", path, k + n);
+            break;
+        }
+        if (rc == 0 && halves) rc = add_unrelated(later, c);
         if (rc != 0) rc = cpet_fail(err, "%s: out of memory", path);
         else if (!c->statement || !*c->statement) rc = cpet_fail(err, "%s: entry %zu (%s): an empty edit statement", path, k, c->id);
     }

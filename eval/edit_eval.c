@@ -124,7 +124,7 @@ static char *statement_prefix(const edit_case *e)
     size_t ns = strlen(e->statement);
     const size_t nt = strlen(e->target_new);
     while (ns && (e->statement[ns - 1] == '.' || e->statement[ns - 1] == ' ')) ns--; /* "... is English." */
-    if (nt >= ns || strncmp(e->statement + ns - nt, e->target_new, nt)) return NULL;
+    if (nt == 0 || nt >= ns || strncmp(e->statement + ns - nt, e->target_new, nt)) return NULL; /* FEVER's have no object */
     size_t n = ns - nt;
     while (n && e->statement[n - 1] == ' ') n--;
     char *p = malloc(n + 1);
@@ -278,7 +278,9 @@ int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_r
     eren_index x = {0};
     int rc = 0;
     /* the unedited model: closed-book, before any edit */
-    eren_config closed = {EREN_CLOSED_BOOK, c->top_k, m->rope_len - reader.max_new, eren_model_read, eren_model_measure, &reader};
+    const eren_task task = cases->fact_check ? EREN_FC : EREN_QA;
+    eren_config closed = {.mode = EREN_CLOSED_BOOK, .task = task, .top_k = c->top_k, .max_prompt = m->rope_len - reader.max_new,
+                          .read = eren_model_read, .measure = eren_model_measure, .ctx = &reader};
     for (int i = 0; rc == 0 && i < r->n; i++) {
         eren_answer a;
         if ((rc = eren_answer_question(&closed, &nb, &x, r->items[i].question, &a, err)) != 0) break;
@@ -325,8 +327,8 @@ int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_r
     r->notebook_size = nb.n;
     if (rc == 0 && (c->method == EDIT_EREN || c->method == EDIT_ONE_STEP))
         rc = c->retriever == EREN_DENSE ? eren_index_dense(&x, &nb, m, tok, err) : eren_index_bm25(&x, &nb, err);
-    eren_config ask = {c->method == EDIT_EREN ? EREN_TWO_STEP : c->method == EDIT_ONE_STEP ? EREN_ONE_STEP : EREN_CLOSED_BOOK, c->top_k,
-                       m->rope_len - reader.max_new, eren_model_read, eren_model_measure, &reader};
+    eren_config ask = closed;
+    ask.mode = c->method == EDIT_EREN ? EREN_TWO_STEP : c->method == EDIT_ONE_STEP ? EREN_ONE_STEP : EREN_CLOSED_BOOK;
     const double t0 = now_seconds();
     long fell = 0, asked = 0;
     for (int i = 0; rc == 0 && i < r->n; i++) {
@@ -334,14 +336,14 @@ int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_r
         if (c->method == EDIT_UNEDITED) {
             it->output = strdup(it->unedited);
             char *qa = eren_fill(EREN_TEMPLATE_QA, NULL, it->question, NULL);
-            if (!strcmp(it->group, "in_scope")) rc = other_protocols(m, tok, qa, it, cases, err);
+            if (!strcmp(it->group, "in_scope") && task == EREN_QA) rc = other_protocols(m, tok, qa, it, cases, err);
             free(qa);
         } else {
             eren_answer a; /* weight edits: the edited model asked closed-book */
             if ((rc = eren_answer_question(weights ? &closed : &ask, &nb, &x, it->question, &a, err)) != 0) break;
             it->output = a.answer, a.answer = NULL;
             it->fell_back = a.fell_back, it->notes_used = a.notes_used;
-            if (!strcmp(it->group, "in_scope")) rc = other_protocols(m, tok, a.prompt, it, cases, err);
+            if (!strcmp(it->group, "in_scope") && task == EREN_QA) rc = other_protocols(m, tok, a.prompt, it, cases, err);
             eren_answer_free(&a);
         }
         if (!it->output) rc = cpet_fail(err, "editing: out of memory");
@@ -384,6 +386,7 @@ int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_r
     }
     r->es = n_es ? es / n_es : NAN, r->bp = n_bp ? bp / n_bp : NAN, r->eq = edit_eq(r->es, r->bp);
     r->es_teacher_forced = n_es ? r->es_teacher_forced / n_es : NAN, r->es_rome_prob = n_es ? r->es_rome_prob / n_es : NAN;
+    if (task == EREN_FC) r->es_teacher_forced = r->es_rome_prob = NAN; /* a verdict is a label, not an object: neither protocol applies */
     r->reliability = n_rel ? rel / n_rel : NAN, r->generalization = n_gen ? gen / n_gen : NAN, r->portability = n_port ? port / n_port : NAN;
     r->oos_accuracy = n_bp ? oos_acc / n_bp : NAN, r->unedited_oos_accuracy = n_bp ? un_acc / n_bp : NAN;
     for (int k = 0; k < EDIT_OOS_KINDS; k++) r->bp_kind[k] = r->n_kind[k] ? r->bp_kind[k] / r->n_kind[k] : NAN;

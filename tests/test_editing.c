@@ -255,9 +255,93 @@ Test(editing, rome_counterfact_mend_zsre_and_eren_hotpot)
     cr_assert_str_eq(s.cases[1].portability[0].answer, "Fugrum");
     edit_set_free(&s);
     cr_assert_eq(editing_read_any(&s, EDIT_FIXTURE("hotpot.json"), "auto", &unaligned, &err), 0, "%s", err.msg);
+    cr_assert_eq(s.n, 1, "EREN's split: the first half are edits");
     cr_assert_str_eq(s.cases[0].statement, "Berin is a city founded in 1432. Orra is a city founded in 1610.");
     cr_assert_str_eq(s.cases[0].in_scope[0].answer, "Berin");
+    cr_assert_eq(s.cases[0].n_out_of_scope, 1, "the second half's question is out of scope");
+    cr_assert_str_eq(s.cases[0].out_of_scope[0].question, "Which river runs through the capital of Talim?");
+    cr_assert(!s.fact_check);
     edit_set_free(&s);
+}
+
+Test(editing, eren_fever_is_fact_checking_split_in_halves)
+{
+    edit_set s;
+    cpet_err err;
+    int unaligned;
+    cr_assert_eq(editing_read_any(&s, EDIT_FIXTURE("fever.json"), "auto", &unaligned, &err), 0, "%s", err.msg);
+    cr_assert(s.fact_check);
+    cr_assert_eq(s.n, 2);
+    const edit_case *c = &s.cases[0];
+    cr_assert_str_eq(c->statement, "Talim has no capital.");
+    cr_assert_eq(c->n_in_scope, 3);
+    cr_assert_str_eq(c->in_scope[2].question, "Grimhend is the capital of Talim.");
+    cr_assert_str_eq(c->in_scope[2].answer, "no", "the label once edited");
+    cr_assert_eq(c->n_out_of_scope, 2, "record 2's claims");
+    cr_assert_str_eq(c->out_of_scope[1].question, "The Sael runs through Berin.");
+    cr_assert_str_eq(c->out_of_scope[1].answer, "yes", "its answer before any edit");
+    cr_assert_str_eq(s.cases[1].out_of_scope[0].question, "Quessan is a painter.");
+    edit_set_free(&s);
+    /* an odd count cannot be split */
+    char dir[256], path[600];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/odd_fever.json", dir);
+    write_text(path, "[{\"id\": 0, \"edit_statement\": \"A is B.\", \"edit_scope\": [[\"A is B.\", \"yes\"]]}]");
+    cr_assert_neq(editing_read_any(&s, path, "auto", &unaligned, &err), 0);
+    cr_assert(strstr(err.msg, "odd_fever.json") && strstr(err.msg, "even"), "%s", err.msg);
+}
+
+Test(editing, the_claims_are_the_same_edits_as_fact_checking)
+{
+    world w;
+    cpet_err err;
+    cr_assert_eq(world_generate(&w, 0, world_default_sizes(), &err), 0);
+    edit_set qa, fc;
+    cr_assert_eq(editing_build(&w, 3, &qa, &err), 0);
+    cr_assert_eq(editing_build_claims(&w, 3, &fc, &err), 0);
+    cr_assert_eq(qa.n, fc.n);
+    cr_assert(fc.fact_check && !qa.fact_check);
+    for (int i = 0; i < fc.n; i++) {
+        const edit_case *a = &qa.cases[i], *b = &fc.cases[i];
+        cr_assert_str_eq(a->statement, b->statement, "the same edit");
+        cr_assert_str_eq(a->target_new, b->target_new);
+        char want[600];
+        snprintf(want, sizeof want, "%s.", b->statement);
+        cr_assert_str_eq(b->in_scope[0].question, want, "the statement is the first claim");
+        int yes = 0, no = 0;
+        for (int q = 0; q < b->n_in_scope; q++) {
+            const char *ans = b->in_scope[q].answer;
+            cr_assert(!strcmp(ans, "yes") || !strcmp(ans, "no"));
+            yes += !strcmp(ans, "yes"), no += !strcmp(ans, "no");
+            /* a "yes" claim names the new object, an "old_fact" one the true object */
+            if (!strcmp(ans, "yes")) cr_assert(strstr(b->in_scope[q].question, b->target_new), "%s", b->in_scope[q].question);
+            if (!strcmp(b->in_scope[q].kind, "old_fact")) cr_assert(strstr(b->in_scope[q].question, b->target_true), "%s", b->in_scope[q].question);
+        }
+        cr_assert(yes >= 2 && no == 2, "%d yes, %d no", yes, no);
+        cr_assert_eq(b->n_portability, 0);
+        for (int q = 0; q < b->n_out_of_scope; q++) {
+            const char *kind = b->out_of_scope[q].kind;
+            cr_assert(strcmp(kind, "note_prefixed"), "no note-prefixed claims");
+            if (!strcmp(kind, "neighbour")) cr_assert(strstr(b->out_of_scope[q].question, b->target_true));
+        }
+    }
+    /* the file round-trips with its task, and a file mixing the two is refused */
+    char dir[256], path[600], mixed[600];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/claims.jsonl", dir);
+    cr_assert_eq(editing_write(&fc, path, &err), 0);
+    edit_set back;
+    cr_assert_eq(editing_read(&back, path, &err), 0, "%s", err.msg);
+    cr_assert(back.fact_check);
+    cr_assert_eq(back.cases[5].n_in_scope, fc.cases[5].n_in_scope);
+    edit_set_free(&back);
+    snprintf(mixed, sizeof mixed, "%s/mixed.jsonl", dir);
+    write_text(mixed, "{\"statement\": \"A is B\", \"target_new\": \"B\", \"subject\": \"A\", \"task\": \"fact_check\"}\n"
+                      "{\"statement\": \"C is D\", \"target_new\": \"D\", \"subject\": \"C\"}\n");
+    cr_assert_neq(editing_read(&back, mixed, &err), 0);
+    cr_assert(strstr(err.msg, "mixed.jsonl:2") && strstr(err.msg, "fact checking"), "%s", err.msg);
+    edit_set_free(&qa), edit_set_free(&fc);
+    world_free(&w);
 }
 
 Test(editing, formats_that_cannot_run_are_one_clear_line)
@@ -265,8 +349,6 @@ Test(editing, formats_that_cannot_run_are_one_clear_line)
     edit_set s;
     cpet_err err;
     int unaligned;
-    cr_assert_neq(editing_read_any(&s, EDIT_FIXTURE("fever.json"), "auto", &unaligned, &err), 0);
-    cr_assert(strstr(err.msg, "fever.json") && strstr(err.msg, "fact checking"), "%s", err.msg);
     cr_assert_neq(editing_read_any(&s, EDIT_FIXTURE("zsre.json"), "mquake", &unaligned, &err), 0);
     cr_assert(strstr(err.msg, "unknown format 'mquake'"), "%s", err.msg);
     char dir[256], path[600];
@@ -278,4 +360,58 @@ Test(editing, formats_that_cannot_run_are_one_clear_line)
     write_text(path, "[{\"edit_statement\": \"\", \"subject_name\": \"A\", \"unrelated\": {}, \"edit_scope\": [[\"q?\", \"a\"]]}]");
     cr_assert_neq(editing_read_any(&s, path, "auto", &unaligned, &err), 0);
     cr_assert(strstr(err.msg, "empty edit statement"), "%s", err.msg);
+}
+
+Test(editing, reader_examples_answer_what_their_prompts_ask)
+{
+    world w;
+    cpet_err err;
+    cr_assert_eq(world_generate(&w, 0, world_default_sizes(), &err), 0);
+    task_set t;
+    cr_assert_eq(editing_reader_examples(&w, 1, 4, 5, 1, NULL, NULL, 0, &t, &err), 0, "%s", err.msg);
+    static const char *const kinds[] = {"read", "one_step", "decline", "closed_book", "fc_read", "fc_one_step", "fc_decline", "fc_closed_book"};
+    int count[8] = {0}, yes = 0, no = 0;
+    for (int i = 0; i < t.n; i++) {
+        const task_example *ex = &t.items[i];
+        int k = 0;
+        while (k < 8 && strcmp(ex->task, kinds[k])) k++;
+        cr_assert(k < 8, "kind %s", ex->task);
+        count[k]++;
+        if (getenv("CPET_SHOW_READER") && i < 16) fprintf(stderr, "---- %s\n%s\n=>%s\n", ex->task, ex->prompt, ex->choices[0]);
+        const char *ans = ex->choices[0] + 1; /* " " + the answer */
+        const int r = world_relation_index(ex->relation);
+        int e = 0;
+        while (e < w.n_entities && strcmp(w.entities[e].name, ex->subject)) e++;
+        cr_assert(r >= 0 && e < w.n_entities);
+        char tb[32];
+        const char *truth = world_value_text(&w, r, w.entities[e].value[r], tb, sizeof tb);
+        if (!strcmp(ex->task, "closed_book")) cr_assert_str_eq(ans, truth);
+        if (!strcmp(ex->task, "decline")) cr_assert_str_eq(ans, "unanswerable");
+        if (!strcmp(ex->task, "fc_decline")) {
+            cr_assert_str_eq(ans, "It's impossible to say");
+            cr_assert(strstr(ex->prompt, "\n- It's impossible to say\n- No"));
+        }
+        if (!strcmp(ex->task, "fc_one_step")) cr_assert(strstr(ex->prompt, "OPTIONS:\n- Yes\n- No") && (!strcmp(ans, "Yes") || !strcmp(ans, "No")));
+        if (!strcmp(ex->task, "fc_closed_book")) {
+            /* "Is it true that <claim>?": yes exactly when the claim ends with the world's object */
+            cr_assert(!strncmp(ex->prompt, "Is it true that ", 16));
+            const char *q = strstr(ex->prompt, "?\n\nOPTIONS:\n- yes\n- no");
+            cr_assert(q);
+            const size_t nt = strlen(truth);
+            const int states_truth = (size_t)(q - ex->prompt) > nt && !strncmp(q - nt, truth, nt) && q[-(long)nt - 1] == ' ';
+            cr_assert_str_eq(ans, states_truth ? "yes" : "no", "%s", ex->prompt);
+            yes += states_truth, no += !states_truth;
+        }
+        if (!strcmp(ex->task, "fc_read")) {
+            /* Yes exactly when a note of the context states the claim's object for (s, r): the claim's text
+             * appears among the notes in some template, so check the object only */
+            const char *open = strstr(ex->prompt, "Can we conclude that \""), *close = open ? strstr(open, ".\"?") : NULL;
+            cr_assert(close && (!strcmp(ans, "Yes") || !strcmp(ans, "No")));
+        }
+    }
+    for (int k = 0; k < 8; k++) cr_assert(count[k] > 0, "no %s examples", kinds[k]);
+    cr_assert_eq(count[0], count[4], "one fact-checking read per read");
+    cr_assert(yes > 0 && no > 0, "closed-book claims both true and false");
+    tasks_free(&t);
+    world_free(&w);
 }

@@ -42,6 +42,14 @@ Test(eren, templates_are_the_references_byte_for_byte)
     free(p);
     cr_assert(eren_is_unanswerable(" Unanswerable\n") && eren_is_unanswerable("unanswerable"));
     cr_assert(!eren_is_unanswerable("unanswerable.") && !eren_is_unanswerable("it is unanswerable") && !eren_is_unanswerable(""));
+    /* fact checking: src/test_unedited.py's yes/no question, the claim's period cut */
+    p = eren_bool_qa_prompt("Talim has no capital.");
+    cr_assert_str_eq(p, "Is it true that Talim has no capital?\n\nOPTIONS:\n- yes\n- no");
+    free(p);
+    p = eren_bool_qa_prompt("Talim has no capital");
+    cr_assert_str_eq(p, "Is it true that Talim has no capital?\n\nOPTIONS:\n- yes\n- no", "only a final period goes");
+    free(p);
+    cr_assert(eren_is_impossible(" it's impossible to say") && !eren_is_impossible("It's impossible to say."));
 }
 
 Test(eren, the_notebook_strips_and_the_newest_note_of_a_key_wins)
@@ -128,7 +136,8 @@ static int fake_read(void *ctx, const char *prompt, char **out, cpet_err *err)
     (void)err;
     fake_reader *f = ctx;
     snprintf(f->prompts[f->calls++ % 4], 1024, "%s", prompt);
-    *out = strdup(f->reply && strncmp(prompt, "Please", 6) ? f->reply : "closed-book answer");
+    const int closed_book = !strncmp(prompt, "Please", 6) || !strncmp(prompt, "Is it true", 10);
+    *out = strdup(f->reply && !closed_book ? f->reply : "closed-book answer");
     return 0;
 }
 
@@ -148,7 +157,7 @@ Test(eren, the_fallback_is_taken_exactly_when_the_reader_says_unanswerable)
     eren_index x;
     cr_assert_eq(eren_index_bm25(&x, &nb, &err), 0);
     fake_reader f = {.reply = " Unanswerable"};
-    eren_config c = {EREN_TWO_STEP, 5, 0, fake_read, measure_chars, &f};
+    eren_config c = {EREN_TWO_STEP, EREN_QA, 5, 0, fake_read, measure_chars, &f};
     eren_answer a;
     cr_assert_eq(eren_answer_question(&c, &nb, &x, "What is the capital of Graelutal?", &a, &err), 0, "%s", err.msg);
     cr_assert_eq(f.calls, 2);
@@ -189,6 +198,51 @@ Test(eren, the_fallback_is_taken_exactly_when_the_reader_says_unanswerable)
     notebook_free(&nb);
 }
 
+Test(eren, fact_checking_falls_back_exactly_on_its_impossible_option)
+{
+    cpet_err err;
+    eren_notebook nb;
+    notebook_init(&nb);
+    notebook_add(&nb, "The capital of Talim is Grimhend", NULL, &err);
+    eren_index x;
+    cr_assert_eq(eren_index_bm25(&x, &nb, &err), 0);
+    fake_reader f = {.reply = "It's impossible to say"};
+    eren_config c = {EREN_TWO_STEP, EREN_FC, 5, 0, fake_read, NULL, &f};
+    eren_answer a;
+    cr_assert_eq(eren_answer_question(&c, &nb, &x, "The capital of Orra is Fugrum.", &a, &err), 0, "%s", err.msg);
+    cr_assert(f.calls == 2 && a.fell_back);
+    cr_assert_str_eq(f.prompts[0], "The capital of Talim is Grimhend.\n\nCan we conclude that \"The capital of Orra is Fugrum.\"?\n\n"
+                                   "OPTIONS:\n- Yes\n- It's impossible to say\n- No");
+    cr_assert_str_eq(f.prompts[1], "Is it true that The capital of Orra is Fugrum?\n\nOPTIONS:\n- yes\n- no");
+    cr_assert_str_eq(a.answer, "closed-book answer");
+    eren_answer_free(&a);
+    /* a verdict: no second call; "unanswerable" is no option of this task */
+    const char *verdicts[] = {"No", "unanswerable"};
+    for (int i = 0; i < 2; i++) {
+        f = (fake_reader){.reply = verdicts[i]};
+        cr_assert_eq(eren_answer_question(&c, &nb, &x, "The capital of Talim is Grimhend.", &a, &err), 0);
+        cr_assert(f.calls == 1 && !a.fell_back);
+        cr_assert_str_eq(a.answer, verdicts[i]);
+        eren_answer_free(&a);
+    }
+    /* one step: two options, never a fallback */
+    f = (fake_reader){.reply = "It's impossible to say"};
+    c.mode = EREN_ONE_STEP;
+    cr_assert_eq(eren_answer_question(&c, &nb, &x, "The capital of Talim is Grimhend.", &a, &err), 0);
+    cr_assert(f.calls == 1 && !a.fell_back);
+    cr_assert(strstr(f.prompts[0], "?\n\nOPTIONS:\n- Yes\n- No") && !strstr(f.prompts[0], "impossible"), "%s", f.prompts[0]);
+    eren_answer_free(&a);
+    /* closed book: the yes/no question alone */
+    c.mode = EREN_CLOSED_BOOK;
+    f = (fake_reader){.reply = "x"};
+    cr_assert_eq(eren_answer_question(&c, &nb, &x, "The capital of Talim is Grimhend.", &a, &err), 0);
+    cr_assert(f.calls == 1 && a.n_retrieved == 0);
+    cr_assert(!strncmp(f.prompts[0], "Is it true that The capital of Talim is Grimhend?", 49), "%s", f.prompts[0]);
+    eren_answer_free(&a);
+    eren_index_free(&x);
+    notebook_free(&nb);
+}
+
 Test(eren, a_prompt_over_the_window_loses_its_lowest_ranked_notes_first)
 {
     cpet_err err;
@@ -204,7 +258,7 @@ Test(eren, a_prompt_over_the_window_loses_its_lowest_ranked_notes_first)
     /* room for the template, the question and the two best notes, not the third */
     char *two = NULL;
     {
-        eren_config probe = {EREN_TWO_STEP, 5, 0, fake_read, NULL, &f};
+        eren_config probe = {EREN_TWO_STEP, EREN_QA, 5, 0, fake_read, NULL, &f};
         eren_answer a;
         cr_assert_eq(eren_answer_question(&probe, &nb, &x, q, &a, &err), 0);
         cr_assert_eq(a.notes_used, 3);
@@ -215,7 +269,7 @@ Test(eren, a_prompt_over_the_window_loses_its_lowest_ranked_notes_first)
         eren_answer_free(&a);
     }
     f.calls = 0;
-    eren_config c = {EREN_TWO_STEP, 5, (int)strlen(two), fake_read, measure_chars, &f};
+    eren_config c = {EREN_TWO_STEP, EREN_QA, 5, (int)strlen(two), fake_read, measure_chars, &f};
     eren_answer a;
     cr_assert_eq(eren_answer_question(&c, &nb, &x, q, &a, &err), 0, "%s", err.msg);
     cr_assert_eq(a.notes_used, 2);

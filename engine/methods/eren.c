@@ -34,13 +34,13 @@ static int put(buf_t *b, const char *s, size_t n)
 
 char *eren_fill(const char *tmpl, const char *context, const char *question, const char *options)
 {
-    static const char *const fields[] = {"{context}", "{question}", "{hypothesis}", "{options}"};
-    const char *values[] = {context, question, question, options};
+    static const char *const fields[] = {"{context}", "{question}", "{hypothesis}", "{statement}", "{options}"};
+    const char *values[] = {context, question, question, question, options};
     buf_t b = {0};
     int rc = put(&b, "", 0);
     for (const char *p = tmpl; rc == 0 && *p;) { /* one pass over the template: inserted text is not rescanned */
         int hit = -1;
-        for (int f = 0; f < 4 && hit < 0; f++)
+        for (int f = 0; f < 5 && hit < 0; f++)
             if (!strncmp(p, fields[f], strlen(fields[f]))) hit = f;
         if (hit >= 0) {
             const char *v = values[hit] ? values[hit] : "";
@@ -68,12 +68,26 @@ char *eren_join_notes(const char *const *texts, int n)
     return rc == 0 ? b.s : NULL;
 }
 
-int eren_is_unanswerable(const char *output)
+static int is_option(const char *output, const char *option)
 {
     while (isspace((unsigned char)*output)) output++;
     size_t n = strlen(output);
     while (n && isspace((unsigned char)output[n - 1])) n--;
-    return n == strlen(EREN_UNANSWERABLE) && !strncasecmp(output, EREN_UNANSWERABLE, n);
+    return n == strlen(option) && !strncasecmp(output, option, n);
+}
+
+int eren_is_unanswerable(const char *output) { return is_option(output, EREN_UNANSWERABLE); }
+int eren_is_impossible(const char *output) { return is_option(output, EREN_IMPOSSIBLE); }
+
+char *eren_bool_qa_prompt(const char *claim)
+{
+    size_t n = strlen(claim);
+    while (n && isspace((unsigned char)claim[n - 1])) n--;
+    if (n && claim[n - 1] == '.') n--;
+    char *statement = strndup(claim, n);
+    char *p = statement ? eren_fill(EREN_TEMPLATE_BOOL_QA, NULL, statement, EREN_OPTIONS_BOOL_QA) : NULL;
+    free(statement);
+    return p;
 }
 
 /* ---- the notebook ---- */
@@ -400,12 +414,12 @@ void eren_answer_free(eren_answer *a)
 }
 
 /* the prompt of template with the first n retrieved notes as context */
-static char *mrc_prompt(const char *tmpl, const eren_notebook *nb, const int *ids, int n, const char *question)
+static char *mrc_prompt(const char *tmpl, const char *options, const eren_notebook *nb, const int *ids, int n, const char *question)
 {
     const char *texts[EREN_MAX_K];
     for (int i = 0; i < n; i++) texts[i] = nb->notes[ids[i]].text;
     char *context = eren_join_notes(texts, n);
-    char *p = context ? eren_fill(tmpl, context, question, NULL) : NULL;
+    char *p = context ? eren_fill(tmpl, context, question, options) : NULL;
     free(context);
     return p;
 }
@@ -416,15 +430,17 @@ int eren_answer_question(const eren_config *c, const eren_notebook *nb, const er
     memset(out, 0, sizeof *out);
     const int k = c->top_k > 0 ? (c->top_k < EREN_MAX_K ? c->top_k : EREN_MAX_K) : EREN_TOP_K;
     char *prompt = NULL;
+    const int fc = c->task == EREN_FC;
     if (c->mode != EREN_CLOSED_BOOK) {
-        const char *tmpl = c->mode == EREN_TWO_STEP ? EREN_TEMPLATE_MRC : EREN_TEMPLATE_MRC_ONE_STEP;
+        const char *tmpl = fc ? EREN_TEMPLATE_FC : c->mode == EREN_TWO_STEP ? EREN_TEMPLATE_MRC : EREN_TEMPLATE_MRC_ONE_STEP;
+        const char *options = !fc ? NULL : c->mode == EREN_TWO_STEP ? EREN_OPTIONS_FC : EREN_OPTIONS_FC_ONE_STEP;
         const int got = eren_retrieve(x, nb, question, k, out->retrieved, NULL, err);
         if (got < 0) return -1;
         out->n_retrieved = got;
         /* the lowest-ranked notes leave first until the prompt fits the reader's window */
         for (int n = got; n >= 0; n--) {
             free(prompt);
-            if (!(prompt = mrc_prompt(tmpl, nb, out->retrieved, n, question))) return cpet_fail(err, "eren: out of memory");
+            if (!(prompt = mrc_prompt(tmpl, options, nb, out->retrieved, n, question))) return cpet_fail(err, "eren: out of memory");
             const int len = c->max_prompt > 0 && c->measure ? c->measure(c->ctx, prompt) : 0;
             if (len <= c->max_prompt || c->max_prompt <= 0 || !c->measure) {
                 out->notes_used = n;
@@ -438,7 +454,7 @@ int eren_answer_question(const eren_config *c, const eren_notebook *nb, const er
         }
         int rc = c->read(c->ctx, prompt, &out->first, err);
         if (rc != 0) return free(prompt), -1;
-        if (c->mode == EREN_ONE_STEP || !eren_is_unanswerable(out->first)) {
+        if (c->mode == EREN_ONE_STEP || !(fc ? eren_is_impossible(out->first) : eren_is_unanswerable(out->first))) {
             out->answer = strdup(out->first);
             out->prompt = prompt;
             return out->answer ? 0 : cpet_fail(err, "eren: out of memory");
@@ -446,7 +462,8 @@ int eren_answer_question(const eren_config *c, const eren_notebook *nb, const er
         free(prompt);
         out->fell_back = 1;
     }
-    if (!(prompt = eren_fill(EREN_TEMPLATE_QA, NULL, question, NULL))) return cpet_fail(err, "eren: out of memory");
+    if (!(prompt = fc ? eren_bool_qa_prompt(question) : eren_fill(EREN_TEMPLATE_QA, NULL, question, NULL)))
+        return cpet_fail(err, "eren: out of memory");
     if (c->max_prompt > 0 && c->measure && c->measure(c->ctx, prompt) > c->max_prompt) {
         const int len = c->measure(c->ctx, prompt);
         free(prompt);

@@ -28,17 +28,26 @@
 #define EREN_TEMPLATE_FC "{context}\n\nCan we conclude that \"{hypothesis}\"?\n\n{options}"
 #define EREN_OPTIONS_FC "OPTIONS:\n- Yes\n- It's impossible to say\n- No"
 #define EREN_OPTIONS_FC_ONE_STEP "OPTIONS:\n- Yes\n- No"
+#define EREN_TEMPLATE_BOOL_QA "Is it true that {statement}?\n\n{options}"
+#define EREN_OPTIONS_BOOL_QA "OPTIONS:\n- yes\n- no"
 #define EREN_UNANSWERABLE "unanswerable"
+#define EREN_IMPOSSIBLE "It's impossible to say"
 #define EREN_TOP_K 5
 #define EREN_MAX_K 32
 
-/* A template with {context}, {question} or {hypothesis} and {options} filled (NULL fields: left empty).
- * Returns a malloc'd string. */
+/* A template with {context}, {question} (or {hypothesis} or {statement}: the same text) and {options} filled
+ * (NULL fields: left empty). Returns a malloc'd string. */
 char *eren_fill(const char *tmpl, const char *context, const char *question, const char *options);
 /* ".\n".join(texts) + "." as the reference writes it (so "." for none), malloc'd */
 char *eren_join_notes(const char *const *texts, int n);
 /* Is this reader output the "unanswerable" answer (after stripping whitespace, case-insensitive)? */
 int eren_is_unanswerable(const char *output);
+/* Fact checking: is this output the "It's impossible to say" option (the same rule)? */
+int eren_is_impossible(const char *output);
+/* The closed-book fact-checking prompt for a claim (EREN_TEMPLATE_BOOL_QA, the unedited baseline's): the
+ * claim without its trailing period. The reference cuts the last character whatever it is; here only a
+ * final "." goes. malloc'd. */
+char *eren_bool_qa_prompt(const char *claim);
 
 /* ---- the notebook ---- */
 
@@ -108,6 +117,11 @@ typedef int (*eren_reader)(void *ctx, const char *prompt, char **output, cpet_er
 typedef int (*eren_measure)(void *ctx, const char *prompt);
 
 typedef enum { EREN_TWO_STEP, EREN_ONE_STEP, EREN_CLOSED_BOOK } eren_mode;
+/* Question answering (the MRC templates) or fact checking (a claim: EREN_TEMPLATE_FC, options Yes / It's
+ * impossible to say / No in two steps, Yes / No in one; the fallback is the closed-book yes/no question,
+ * taken exactly when the reader picks "It's impossible to say"). The reference runs fact checking without
+ * any fallback (its NLI path has none); here it is taken, as the issue asks, on every path. */
+typedef enum { EREN_QA, EREN_FC } eren_task;
 
 typedef struct {
     char *answer;       /* what is scored */
@@ -121,6 +135,7 @@ typedef struct {
 
 typedef struct {
     eren_mode mode;
+    eren_task task;
     int top_k;          /* notes in the context (EREN_TOP_K; at most EREN_MAX_K) */
     int max_prompt;     /* tokens a prompt may take (the reader's window less the answer's room); 0: no limit */
     eren_reader read;
@@ -128,8 +143,9 @@ typedef struct {
     void *ctx;
 } eren_config;
 
-/* Answers one question against the notebook (two-step: the MRC template with the option, then the
- * closed-book fallback; one-step: the one-step template; closed-book: the QA template alone). */
+/* Answers one question (a claim when fact checking) against the notebook (two-step: the MRC template with the
+ * option, then the closed-book fallback; one-step: the one-step template; closed-book: the QA template alone;
+ * fact checking: the FC template and the yes/no question in their places). */
 int eren_answer_question(const eren_config *c, const eren_notebook *nb, const eren_index *x, const char *question, eren_answer *out,
                          cpet_err *err);
 void eren_answer_free(eren_answer *a);

@@ -27,7 +27,7 @@ static const method_param params[] = {
     {"sequential", PARAM_BOOL, "false", "edits one at a time (each on what the earlier ones left), else all at once", 1},
     {"split", PARAM_STRING, "\"test\"", "the edit cases' split: test, dev, train or all", 0},
     {"max_new", PARAM_INT, "12", "tokens the reader may generate per answer", 0},
-    {"format", PARAM_STRING, "\"auto\"", "the file's format: auto, cpet, eren-cfh, eren-hotpot, counterfact or zsre", 1},
+    {"format", PARAM_STRING, "\"auto\"", "the file's format: auto, cpet, eren-cfh, eren-fever, eren-hotpot, counterfact or zsre", 1},
 };
 
 static json_t *number(double x) { return isnan(x) ? json_null() : json_real(x); }
