@@ -31,11 +31,13 @@ int bench_engine_run(const bench_engine_options *o, json_t **result, cpet_err *e
 
 typedef struct {
     const char *tokenizer, *corpus;
+    const char *against; /* NULL, or a second tokenizer timed in the same reps (e.g. byte-level vs SentencePiece-style) */
     int reps;
     FILE *log;
 } bench_tokenizer_options;
 bench_tokenizer_options bench_tokenizer_defaults(void);
-/* encode/decode MB/s over a whole corpus, one thread */
+/* encode/decode MB/s over a whole corpus, one thread; with against, its figures and the encode-time ratio
+ * tokenizer / against, each rep timing both back to back */
 int bench_tokenizer_run(const bench_tokenizer_options *o, json_t **result, cpet_err *err);
 
 typedef struct {

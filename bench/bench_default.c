@@ -15,67 +15,86 @@
 
 bench_tokenizer_options bench_tokenizer_defaults(void) { return (bench_tokenizer_options){.reps = 5}; }
 
+/* one pass over the corpus: encode and decode seconds, tokens */
+static int tokenizer_pass(const tokenizer *t, const corpus *c, double *te, double *td, long *tokens, cpet_err *err)
+{
+    *te = *td = 0, *tokens = 0;
+    for (int d = 0; d < c->n; d++) {
+        int *ids, n;
+        char *text;
+        size_t len;
+        const double t0 = now_seconds();
+        if (tokenizer_encode(t, c->docs[d], c->lens[d], &ids, &n, err) != 0) return -1;
+        const double t1 = now_seconds();
+        if (tokenizer_decode(t, ids, n, &text, &len, err) != 0) return free(ids), -1;
+        *td += now_seconds() - t1;
+        *te += t1 - t0;
+        *tokens += n;
+        free(ids), free(text);
+    }
+    return 0;
+}
+
 int bench_tokenizer_run(const bench_tokenizer_options *o, json_t **result, cpet_err *err)
 {
-    const char *tok_path = o->tokenizer, *corpus_path = o->corpus;
+    const char *paths[2] = {o->tokenizer, o->against}, *corpus_path = o->corpus;
     const long reps = o->reps;
+    const int n_tok = o->against ? 2 : 1;
     *result = NULL;
-    if (!tok_path || !corpus_path) return cpet_fail(err, "bench tokenizer: a tokenizer and a corpus are required");
+    if (!paths[0] || !corpus_path) return cpet_fail(err, "bench tokenizer: a tokenizer and a corpus are required");
     if (reps < 1) return cpet_fail(err, "bench tokenizer: reps must be >= 1");
-    tokenizer t;
+    tokenizer t[2];
     corpus c;
-    if (tokenizer_load(&t, tok_path, err) != 0) return -1;
+    for (int k = 0; k < n_tok; k++)
+        if (tokenizer_load(&t[k], paths[k], err) != 0) {
+            if (k) tokenizer_free(&t[0]);
+            return -1;
+        }
     if (corpus_read(&c, corpus_path, err) != 0) {
-        tokenizer_free(&t);
+        for (int k = 0; k < n_tok; k++) tokenizer_free(&t[k]);
         return -1;
     }
     size_t bytes = 0;
     for (int d = 0; d < c.n; d++) bytes += c.lens[d];
-    double *enc = calloc((size_t)reps, sizeof(double)), *dec = calloc((size_t)reps, sizeof(double));
-    long tokens = 0;
-    int rc = -1;
-    for (long r = -1; r < reps; r++) {
-        double te = 0, td = 0;
-        tokens = 0;
-        for (int d = 0; d < c.n; d++) {
-            int *ids, n;
-            char *text;
-            size_t len;
-            double t0 = now_seconds();
-            if (tokenizer_encode(&t, c.docs[d], c.lens[d], &ids, &n, err) != 0) goto done;
-            double t1 = now_seconds();
-            if (tokenizer_decode(&t, ids, n, &text, &len, err) != 0) {
-                free(ids);
-                goto done;
-            }
-            td += now_seconds() - t1;
-            te += t1 - t0;
-            tokens += n;
-            free(ids);
-            free(text);
+    double *enc[2], *dec[2], *ratio = calloc((size_t)reps, sizeof(double));
+    for (int k = 0; k < 2; k++) enc[k] = calloc((size_t)reps, sizeof(double)), dec[k] = calloc((size_t)reps, sizeof(double));
+    long tokens[2] = {0};
+    int rc = 0;
+    for (long r = -1; rc == 0 && r < reps; r++) /* rep -1 warms up */
+        for (int k = 0; rc == 0 && k < n_tok; k++) {
+            double te, td;
+            rc = tokenizer_pass(&t[k], &c, &te, &td, &tokens[k], err);
+            if (r >= 0) enc[k][r] = te, dec[k][r] = td;
         }
-        if (r >= 0) {
-            enc[r] = te;
-            dec[r] = td;
+    if (rc == 0) {
+        const double mb = (double)bytes / 1e6;
+        json_t *figures[2] = {NULL, NULL};
+        for (int k = 0; k < n_tok; k++) {
+            bench_timing te = bench_summarize(enc[k], (int)reps), td = bench_summarize(dec[k], (int)reps);
+            if (o->log)
+                fprintf(o->log, "%s: %.2f MB, %ld tokens: encode %.2f MB/s, decode %.2f MB/s\n", paths[k], mb, tokens[k], mb / te.mean, mb / td.mean);
+            figures[k] = json_pack("{s:s, s:I, s:f, s:f, s:f, s:o, s:o}", "tokenizer", paths[k], "tokens", (json_int_t)tokens[k], "bytes_per_token",
+                                   (double)bytes / tokens[k], "encode_mb_per_s", mb / te.mean, "decode_mb_per_s", mb / td.mean, "encode",
+                                   bench_timing_json(te, enc[k], (int)reps), "decode", bench_timing_json(td, dec[k], (int)reps));
         }
+        *result = json_pack("{s:s, s:s, s:I, s:I}", "bench", "tokenizer", "corpus", corpus_path, "bytes", (json_int_t)bytes, "reps", (json_int_t)reps);
+        json_object_update(*result, figures[0]);
+        json_decref(figures[0]);
+        if (n_tok == 2) {
+            for (long r = 0; r < reps; r++) ratio[r] = enc[0][r] / enc[1][r];
+            bench_timing tr = bench_summarize(ratio, (int)reps);
+            json_object_set_new(*result, "against", figures[1]);
+            json_t *samples = json_array();
+            for (long r = 0; r < reps; r++) json_array_append_new(samples, json_real(ratio[r]));
+            json_object_set_new(*result, "encode_time_ratio", json_pack("{s:f, s:f, s:o}", "mean", tr.mean, "stddev", tr.stddev, "samples", samples));
+            if (o->log) fprintf(o->log, "encode time ratio %s / %s: %.2f\n", paths[0], paths[1], tr.mean);
+        }
+        json_object_set_new(*result, "facts", run_facts());
     }
-    bench_timing te = bench_summarize(enc, (int)reps), td = bench_summarize(dec, (int)reps);
-    double mb = (double)bytes / 1e6;
-    if (o->log)
-        fprintf(o->log, "tokenizer: %.2f MB, %ld tokens: encode %.2f MB/s, decode %.2f MB/s\n", mb, tokens, mb / te.mean,
-                mb / td.mean);
-    *result = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:f, s:f, s:f, s:o, s:o, s:o}", "bench", "tokenizer",
-                        "tokenizer", tok_path, "corpus", corpus_path, "bytes", (json_int_t)bytes, "tokens",
-                        (json_int_t)tokens, "reps", (json_int_t)reps, "bytes_per_token", (double)bytes / tokens,
-                        "encode_mb_per_s", mb / te.mean, "decode_mb_per_s", mb / td.mean, "encode",
-                        bench_timing_json(te, enc, (int)reps), "decode", bench_timing_json(td, dec, (int)reps),
-                        "facts", run_facts());
-    rc = 0;
-done:
-    free(enc);
-    free(dec);
+    for (int k = 0; k < 2; k++) free(enc[k]), free(dec[k]);
+    free(ratio);
     corpus_free(&c);
-    tokenizer_free(&t);
+    for (int k = 0; k < n_tok; k++) tokenizer_free(&t[k]);
     return rc;
 }
 

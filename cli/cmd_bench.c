@@ -103,11 +103,13 @@ static int bench_tokenizer(int argc, char **argv)
     bench_tokenizer_options o = bench_tokenizer_defaults();
     o.log = stderr;
     const char *out = NULL;
-    const bench_opt opts[] = {STR_OPT("--tokenizer", o.tokenizer), STR_OPT("--corpus", o.corpus),
+    const bench_opt opts[] = {STR_OPT("--tokenizer", o.tokenizer), STR_OPT("--corpus", o.corpus), STR_OPT("--against", o.against),
                               INT_OPT("--reps", o.reps, 1, 1000), {.name = NULL}};
     int p = parse_opts("bench tokenizer",
-                       "usage: cpet bench tokenizer --tokenizer FILE --corpus TEXT [--reps 5] [-o FILE.json]\n"
-                       "Encode and decode throughput (MB/s of UTF-8 text, single thread) over the whole corpus.\n",
+                       "usage: cpet bench tokenizer --tokenizer FILE --corpus TEXT [--against FILE] [--reps 5] [-o FILE.json]\n"
+                       "Encode and decode throughput (MB/s of UTF-8 text, single thread) over the whole corpus.\n"
+                       "--against: a second tokenizer timed in the same reps, and the encode-time ratio of the two\n"
+                       "(e.g. a SentencePiece-style file against the byte-level one).\n",
                        opts, argc, argv, &out);
     if (p != PARSED) return p == BAD_ARGS;
     if (!o.tokenizer || !o.corpus) return cli_error("bench tokenizer: --tokenizer and --corpus are required");

@@ -62,7 +62,7 @@ static int load_all(const infer_args *a, loaded *L, cpet_err *err)
         model_free(&L->m);
         return -1;
     }
-    L->bos = a->no_bos ? -1 : L->m.cfg.bos_token_id;
+    L->bos = a->no_bos ? -1 : tokenizer_bos(&L->tok, L->m.cfg.bos_token_id);
     if (a->q8_activations) model_keep_decode_packs_only(&L->m); /* inference only: the pack is the weights */
     model_set_q8_activations(&L->m, a->q8_activations);
     return 0;

@@ -325,18 +325,18 @@ static int tokenize_split(const continual_data *cd, const continual_split *sp, c
         const int rc = tokenizer_encode(tok, prompt, strlen(prompt), &ids, &n, err);
         free(prompt);
         if (rc != 0) return -1;
-        const int keep = n + 1 > max_len ? max_len - 1 : n; /* a long prompt keeps its end: the classified position */
+        const int off = bos >= 0, keep = n + off > max_len ? max_len - off : n; /* a long prompt keeps its end: the classified position */
         int *row = malloc((size_t)(keep + 1) * sizeof(int));
         if (!row) {
             free(ids);
             return cpet_fail(err, "continual: out of memory");
         }
-        row[0] = bos;
-        memcpy(row + 1, ids + (n - keep), (size_t)keep * sizeof(int));
+        if (off) row[0] = bos;
+        memcpy(row + off, ids + (n - keep), (size_t)keep * sizeof(int));
         free(ids);
         int local = 0;
         while (cd->tags[t][local] != sp->s[i].tag) local++; /* present: continual_read checked it */
-        out->ids[out->n] = row, out->len[out->n] = keep + 1, out->label[out->n] = offsets[t] + local, out->n++;
+        out->ids[out->n] = row, out->len[out->n] = keep + off, out->label[out->n] = offsets[t] + local, out->n++;
     }
     return 0;
 }
@@ -344,6 +344,7 @@ static int tokenize_split(const continual_data *cd, const continual_split *sp, c
 int continual_tokenize(const continual_data *cd, const tokenizer *tok, int bos, int max_len, conpet_data *d, cpet_err *err)
 {
     const int T = cd->n_tasks;
+    bos = tokenizer_bos(tok, bos);
     memset(d, 0, sizeof *d);
     d->n_tasks = T;
     d->offsets = calloc((size_t)T + 1, sizeof(int));

@@ -56,6 +56,7 @@ int corpus_tokenize(const corpus *c, const tokenizer *t, int sep_id, int **strea
 {
     long cap = 1 << 16, n = 0;
     int *s = malloc((size_t)cap * sizeof(int));
+    const int bos = tokenizer_bos(t, sep_id); /* none when the tokenizer adds no BOS */
     for (int d = 0; d < c->n; d++) {
         int *ids, k;
         if (tokenizer_encode(t, c->docs[d], c->lens[d], &ids, &k, err) != 0) {
@@ -66,7 +67,7 @@ int corpus_tokenize(const corpus *c, const tokenizer *t, int sep_id, int **strea
             while (n + k + 1 > cap) cap *= 2;
             s = realloc(s, (size_t)cap * sizeof(int));
         }
-        s[n++] = sep_id;
+        if (bos >= 0) s[n++] = bos;
         memcpy(s + n, ids, (size_t)k * sizeof(int));
         n += k;
         free(ids);

@@ -55,10 +55,34 @@ static int get_float(json_t *root, const char *key, float *out, const char *path
     return 0;
 }
 
+/* Families cpet knows but has not verified against Hugging Face transformers (their fixtures need a machine
+ * with torch, issue #16): refused by name, with what each would need. */
+static const struct {
+    const char *model_type, *architecture, *needs;
+} unverified[] = {
+    {"mistral", "MistralForCausalLM", "sliding-window attention"},
+    {"qwen2", "Qwen2ForCausalLM", "q/k/v projection biases"},
+    {"minicpm", "MiniCPMForCausalLM", "the embedding scale, depth-scaled residuals and width-scaled logits"},
+};
+
+static int refuse_unverified(const char *name, const char *path, cpet_err *err)
+{
+    for (size_t i = 0; i < sizeof unverified / sizeof *unverified; i++)
+        if (!strcmp(name, unverified[i].model_type) || !strcmp(name, unverified[i].architecture))
+            return cpet_fail(err, "%s: %s is not enabled yet: its %s are not verified against Hugging Face transformers' outputs (only "
+                                  "LlamaForCausalLM and ProSparse's SparseLlamaForCausalLM are)",
+                             path, unverified[i].architecture, unverified[i].needs);
+    return 0;
+}
+
 static int check_architecture(json_t *root, const char *path, cpet_err *err)
 {
     json_t *mt = json_object_get(root, "model_type");
     if (mt && !json_is_string(mt)) return cpet_fail(err, "%s: key 'model_type' must be a string", path);
+    if (mt && refuse_unverified(json_string_value(mt), path, err) != 0) return -1;
+    json_t *archs = json_object_get(root, "architectures");
+    for (size_t i = 0; json_is_array(archs) && i < json_array_size(archs); i++)
+        if (json_is_string(json_array_get(archs, i)) && refuse_unverified(json_string_value(json_array_get(archs, i)), path, err) != 0) return -1;
     /* ProSparse's checkpoints (SparseLlamaForCausalLM, model_type sparsellama) are LLaMA's modeling code
      * with the activation chosen by hidden_act (relu, fatrelu with hidden_act_param; its shiftrelu is not
      * read, so it is refused below) */

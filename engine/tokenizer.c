@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fileio.h"
+#include "tokenizer_internal.h"
 
 /* ---- the GPT-2 byte <-> unicode map ---- */
 
@@ -35,7 +36,7 @@ static int utf8_put(char *dst, int cp)
 }
 
 /* Decodes one UTF-8 sequence; returns its length, or 0 if invalid. */
-static int utf8_next(const unsigned char *s, size_t n, int *cp)
+int tok_utf8_next(const unsigned char *s, size_t n, int *cp)
 {
     if (n == 0) return 0;
     unsigned c = s[0];
@@ -51,6 +52,8 @@ static int utf8_next(const unsigned char *s, size_t n, int *cp)
     *cp = v;
     return len;
 }
+
+#define utf8_next tok_utf8_next
 
 static long utf8_invalid_at(const char *s, size_t n)
 {
@@ -126,7 +129,9 @@ static int init_empty(tokenizer *t)
 {
     memset(t, 0, sizeof *t);
     if (str_map_init(&t->token_to_id, 1024) || u64_map_init(&t->merge_rank, 1024)) return -1;
-    for (int b = 0; b < 256; b++) t->byte_id[b] = -1;
+    for (int b = 0; b < 256; b++) t->byte_id[b] = t->fallback_id[b] = -1;
+    t->unk_id = -1;
+    t->add_bos = 1; /* cpet's convention for a file that says nothing: BOS first */
     byte_tables(t);
     return 0;
 }
@@ -180,8 +185,6 @@ static int read_model(tokenizer *t, json_t *model, int *max_id, const char *path
     const char *type = json_string_value(json_object_get(model, "type"));
     if (type && strcmp(type, "BPE") != 0)
         return cpet_fail(err, "%s: tokenizer model type '%s' is not supported (only BPE)", path, type);
-    if (json_is_true(json_object_get(model, "byte_fallback")))
-        return cpet_fail(err, "%s: byte_fallback BPE (sentencepiece style) is not supported", path);
     t->ignore_merges = json_is_true(json_object_get(model, "ignore_merges"));
     json_t *vocab = json_object_get(model, "vocab");
     if (!json_is_object(vocab) || json_object_size(vocab) == 0) return cpet_fail(err, "%s: model.vocab is missing or empty", path);
@@ -247,6 +250,50 @@ static int read_added(tokenizer *t, json_t *list, int *max_id, const char *path,
     return 0;
 }
 
+/* add_bos / add_eos from the post_processor: a TemplateProcessing whose single template starts (ends) with a
+ * special token */
+static void template_specials(tokenizer *t, json_t *pp)
+{
+    const char *type = json_string_value(json_object_get(pp, "type"));
+    if (type && !strcmp(type, "Sequence")) {
+        json_t *list = json_object_get(pp, "processors");
+        for (size_t i = 0; i < json_array_size(list); i++) template_specials(t, json_array_get(list, i));
+        return;
+    }
+    if (!type || strcmp(type, "TemplateProcessing")) return;
+    json_t *single = json_object_get(pp, "single");
+    const size_t n = json_array_size(single);
+    t->add_bos = n > 0 && json_object_get(json_array_get(single, 0), "SpecialToken") != NULL;
+    t->add_eos = n > 1 && json_object_get(json_array_get(single, n - 1), "SpecialToken") != NULL;
+}
+
+/* tokenizer_config.json beside the file, when there is one: add_bos_token / add_eos_token override */
+static int read_tokenizer_config(tokenizer *t, const char *path, cpet_err *err)
+{
+    char cfg[4200];
+    const char *slash = strrchr(path, '/');
+    snprintf(cfg, sizeof cfg, "%.*stokenizer_config.json", slash ? (int)(slash - path + 1) : 0, path);
+    FILE *f = fopen(cfg, "rb");
+    if (!f) return 0;
+    fclose(f);
+    json_error_t je; /* integers as reals: HF writes model_max_length as 1000000000000000019884624838656 */
+    json_t *j = json_load_file(cfg, JSON_DECODE_INT_AS_REAL, &je);
+    if (!j) return cpet_fail(err, "%s:%d:%d: malformed JSON: %s", cfg, je.line, je.column, je.text);
+    static const char *const keys[2] = {"add_bos_token", "add_eos_token"};
+    int *flags[2] = {&t->add_bos, &t->add_eos}, rc = 0;
+    for (int i = 0; i < 2; i++) {
+        json_t *v = json_object_get(j, keys[i]);
+        if (!v || json_is_null(v)) continue;
+        if (!json_is_boolean(v)) {
+            rc = cpet_fail(err, "%s: %s must be true or false", cfg, keys[i]);
+            break;
+        }
+        *flags[i] = json_is_true(v);
+    }
+    json_decref(j);
+    return rc;
+}
+
 int tokenizer_load(tokenizer *t, const char *path, cpet_err *err)
 {
     if (init_empty(t) != 0) return cpet_fail(err, "%s: out of memory", path);
@@ -257,20 +304,26 @@ int tokenizer_load(tokenizer *t, const char *path, cpet_err *err)
     }
     int max_id = -1, rc = -1;
     json_t *norm = json_object_get(j, "normalizer");
+    const int spm = json_is_object(j) && spm_detect(j);
     if (!json_is_object(j)) cpet_fail(err, "%s: not a JSON object", path);
-    else if (norm && !json_is_null(norm))
+    else if (!spm && norm && !json_is_null(norm))
         cpet_fail(err, "%s: normalizer '%s' is not supported (byte-level BPE has none)", path,
                   json_string_value(json_object_get(norm, "type")) ? json_string_value(json_object_get(norm, "type")) : "?");
     else if (read_model(t, json_object_get(j, "model"), &max_id, path, err) == 0 &&
              read_added(t, json_object_get(j, "added_tokens"), &max_id, path, err) == 0 &&
-             read_pretokenizer(t, json_object_get(j, "pre_tokenizer"), path, err) == 0 && resolve_bytes(t, path, err) == 0) {
+             (spm ? spm_read(t, j, path, err) == 0
+                  : read_pretokenizer(t, json_object_get(j, "pre_tokenizer"), path, err) == 0 && resolve_bytes(t, path, err) == 0)) {
         finish_vocab(t, max_id);
-        rc = 0;
+        template_specials(t, json_object_get(j, "post_processor"));
+        rc = read_tokenizer_config(t, path, err);
     }
     json_decref(j);
     if (rc != 0) tokenizer_free(t);
     return rc;
 }
+
+int tokenizer_bos(const tokenizer *t, int model_bos_id) { return t->add_bos ? model_bos_id : -1; }
+int tokenizer_eos(const tokenizer *t, int model_eos_id) { return t->add_eos ? model_eos_id : -1; }
 
 void tokenizer_free(tokenizer *t)
 {
@@ -289,6 +342,7 @@ void tokenizer_free(tokenizer *t)
         pcre2_code_free(t->regex[i]);
         free(t->regex_src[i]);
     }
+    spm_free(t);
     memset(t, 0, sizeof *t);
 }
 
@@ -300,12 +354,7 @@ int tokenizer_id(const tokenizer *t, const char *token)
 
 /* ---- encoding ---- */
 
-typedef struct {
-    int *ids;
-    int n, cap;
-} id_list;
-
-static void push(id_list *l, int id)
+void id_push(id_list *l, int id)
 {
     if (l->n == l->cap) {
         l->cap = l->cap ? 2 * l->cap : 64;
@@ -314,7 +363,74 @@ static void push(id_list *l, int id)
     l->ids[l->n++] = id;
 }
 
-/* BPE on one pre-tokenized piece: repeatedly merge the lowest-ranked adjacent pair (leftmost on ties). */
+#define push id_push
+
+/* ---- the merges: a min-heap of adjacent pairs by (rank, position), stale entries skipped ---- */
+
+typedef struct {
+    int rank, pos;
+} pair_entry;
+
+static int pair_less(pair_entry a, pair_entry b) { return a.rank < b.rank || (a.rank == b.rank && a.pos < b.pos); }
+
+static void heap_push(pair_entry *h, int *n, pair_entry e)
+{
+    int i = (*n)++;
+    while (i > 0 && pair_less(e, h[(i - 1) / 2])) h[i] = h[(i - 1) / 2], i = (i - 1) / 2;
+    h[i] = e;
+}
+
+static pair_entry heap_pop(pair_entry *h, int *n)
+{
+    pair_entry top = h[0], last = h[--*n];
+    int i = 0;
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= *n) break;
+        if (c + 1 < *n && pair_less(h[c + 1], h[c])) c++;
+        if (!pair_less(h[c], last)) break;
+        h[i] = h[c], i = c;
+    }
+    h[i] = last;
+    return top;
+}
+
+static int pair_rank(const tokenizer *t, int a, int b)
+{
+    int r;
+    return u64_map_get(&t->merge_rank, (uint64_t)(uint32_t)a << 32 | (uint32_t)b, &r) ? r : -1;
+}
+
+int bpe_merge(const tokenizer *t, int *sym, int len)
+{
+    if (len < 2) return len;
+    int *next = malloc((size_t)len * sizeof(int)), *prev = malloc((size_t)len * sizeof(int)), n_heap = 0;
+    pair_entry *heap = malloc((size_t)(3 * len) * sizeof *heap); /* len - 1 pairs at first, at most 2 more per merge */
+    for (int i = 0; i < len; i++) next[i] = i + 1 < len ? i + 1 : -1, prev[i] = i - 1;
+    for (int i = 0; i + 1 < len; i++) {
+        const int r = pair_rank(t, sym[i], sym[i + 1]);
+        if (r >= 0) heap_push(heap, &n_heap, (pair_entry){r, i});
+    }
+    while (n_heap) {
+        const pair_entry e = heap_pop(heap, &n_heap);
+        const int j = next[e.pos];
+        if (sym[e.pos] < 0 || j < 0 || pair_rank(t, sym[e.pos], sym[j]) != e.rank) continue; /* merged away since */
+        sym[e.pos] = t->merge_result[e.rank];
+        sym[j] = -1;
+        next[e.pos] = next[j];
+        if (next[j] >= 0) prev[next[j]] = e.pos;
+        int r;
+        if (prev[e.pos] >= 0 && (r = pair_rank(t, sym[prev[e.pos]], sym[e.pos])) >= 0) heap_push(heap, &n_heap, (pair_entry){r, prev[e.pos]});
+        if (next[e.pos] >= 0 && (r = pair_rank(t, sym[e.pos], sym[next[e.pos]])) >= 0) heap_push(heap, &n_heap, (pair_entry){r, e.pos});
+    }
+    int o = 0;
+    for (int i = 0; i < len; i++)
+        if (sym[i] >= 0) sym[o++] = sym[i];
+    free(next), free(prev), free(heap);
+    return o;
+}
+
+/* BPE on one pre-tokenized piece of bytes */
 static void bpe_piece(const tokenizer *t, const unsigned char *s, size_t n, id_list *out, int *sym)
 {
     if (t->ignore_merges) {
@@ -327,23 +443,8 @@ static void bpe_piece(const tokenizer *t, const unsigned char *s, size_t n, id_l
             return;
         }
     }
-    int len = (int)n;
-    for (int i = 0; i < len; i++) sym[i] = t->byte_id[s[i]];
-    for (;;) {
-        int best = -1, best_rank = 0;
-        for (int i = 0; i + 1 < len; i++) {
-            int r;
-            uint64_t key = (uint64_t)(uint32_t)sym[i] << 32 | (uint32_t)sym[i + 1];
-            if (u64_map_get(&t->merge_rank, key, &r) && (best < 0 || r < best_rank)) {
-                best = i;
-                best_rank = r;
-            }
-        }
-        if (best < 0) break;
-        sym[best] = t->merge_result[best_rank];
-        memmove(sym + best + 1, sym + best + 2, (size_t)(len - best - 2) * sizeof(int));
-        len--;
-    }
+    for (size_t i = 0; i < n; i++) sym[i] = t->byte_id[s[i]];
+    const int len = bpe_merge(t, sym, (int)n);
     for (int i = 0; i < len; i++) push(out, sym[i]);
 }
 
@@ -406,12 +507,14 @@ int tokenizer_encode(const tokenizer *t, const char *text, size_t len, int **ids
             i++;
             continue;
         }
-        for_each_piece(t, 0, text + start, i - start, md, encode_piece, &ec);
+        if (t->style == TOKENIZER_SENTENCEPIECE) spm_encode_segment(t, text + start, i - start, start == 0, &out);
+        else for_each_piece(t, 0, text + start, i - start, md, encode_piece, &ec);
         push(&out, t->added[hit].id);
         i += t->added[hit].len;
         start = i;
     }
-    for_each_piece(t, 0, text + start, len - start, md, encode_piece, &ec);
+    if (t->style == TOKENIZER_SENTENCEPIECE) spm_encode_segment(t, text + start, len - start, start == 0, &out);
+    else for_each_piece(t, 0, text + start, len - start, md, encode_piece, &ec);
     pcre2_match_data_free(md);
     free(sym);
     *ids = out.ids ? out.ids : malloc(sizeof(int));
@@ -456,6 +559,7 @@ char *utf8_sanitize(const char *s, size_t n, size_t *out_len)
 
 int tokenizer_decode(const tokenizer *t, const int *ids, int n_ids, char **out, size_t *out_len, cpet_err *err)
 {
+    if (t->style == TOKENIZER_SENTENCEPIECE) return spm_decode(t, ids, n_ids, out, out_len, err);
     size_t cap = 64, len = 0;
     char *buf = malloc(cap);
     for (int k = 0; k < n_ids; k++) {
@@ -631,6 +735,20 @@ int tokenizer_save(const tokenizer *t, const char *path, cpet_err *err)
     for (int k = 0; k < t->n_merges; k++)
         json_array_append_new(merges, json_pack("[s%, s%]", t->token[t->merge_left[k]], t->token_len[t->merge_left[k]],
                                                 t->token[t->merge_right[k]], t->token_len[t->merge_right[k]]));
+    if (t->style == TOKENIZER_SENTENCEPIECE) { /* the model's settings and the parts as they were read */
+        json_t *model = json_pack("{s:s, s:n, s:o, s:n, s:n, s:b, s:b, s:b, s:o, s:o}", "type", "BPE", "dropout", "unk_token",
+                                  t->unk_id >= 0 ? json_string(t->token[t->unk_id]) : json_null(), "continuing_subword_prefix",
+                                  "end_of_word_suffix", "fuse_unk", t->fuse_unk, "byte_fallback", t->byte_fallback, "ignore_merges",
+                                  t->ignore_merges, "vocab", vocab, "merges", merges);
+        const char *parts[4] = {t->json_normalizer, t->json_pre_tokenizer, t->json_post_processor, t->json_decoder};
+        json_t *v[4];
+        for (int i = 0; i < 4; i++) v[i] = parts[i] ? json_loads(parts[i], 0, NULL) : json_null();
+        json_t *j = json_pack("{s:s, s:n, s:n, s:o, s:o, s:o, s:o, s:o, s:o}", "version", "1.0", "truncation", "padding", "added_tokens", added,
+                              "normalizer", v[0], "pre_tokenizer", v[1], "post_processor", v[2], "decoder", v[3], "model", model);
+        int rc = j ? json_write_file(path, j, err) : cpet_fail(err, "%s: cannot build tokenizer JSON", path);
+        json_decref(j);
+        return rc;
+    }
     json_t *pre;
     int default_regex = t->n_regex == 1 && strcmp(t->regex_src[0], GPT2_SPLIT_REGEX) == 0;
     if (t->n_regex == 0 || default_regex) {

@@ -9,6 +9,7 @@
 int eval_multiple_choice(model *m, const tokenizer *t, const task_set *s, int bos_id, int batch, mc_result *out,
                          int *predictions, double *choice_logprobs, cpet_err *err)
 {
+    bos_id = tokenizer_bos(t, bos_id); /* the tokenizer's add_bos_token decides */
     int n_req = 0;
     for (int i = 0; i < s->n; i++) n_req += s->items[i].n_choices;
     score_request *req = calloc((size_t)n_req + 1, sizeof *req);
@@ -87,6 +88,7 @@ int eval_perplexity(model *m, const tokenizer *t, char *const *docs, const size_
 int eval_perplexity_docs(model *m, const tokenizer *t, char *const *docs, const size_t *lens, int n_docs, int bos_id,
                          int batch, ppl_result *out, double *doc_nll, long *doc_tokens, cpet_err *err)
 {
+    bos_id = tokenizer_bos(t, bos_id);
     if (doc_nll) memset(doc_nll, 0, (size_t)n_docs * sizeof *doc_nll);
     if (doc_tokens) memset(doc_tokens, 0, (size_t)n_docs * sizeof *doc_tokens);
     const int W = m->rope_len;

@@ -43,7 +43,9 @@ int finetune_multiple_choice(model *m, adamw *opt, const tokenizer *t, const tas
 {
     if (train->n == 0) return cpet_fail(err, "finetune: the train split has no examples");
     encoded_example *ex = calloc((size_t)train->n, sizeof *ex);
-    int rc = encode_all(t, train, cfg->bos_id, cfg->append_eos ? cfg->eos_id : -1, m->rope_len, ex, err);
+    /* BOS and EOS as the tokenizer says (add_bos_token / add_eos_token); append_eos adds EOS regardless */
+    int rc = encode_all(t, train, tokenizer_bos(t, cfg->bos_id), cfg->append_eos ? cfg->eos_id : tokenizer_eos(t, m->cfg.eos_token_id), m->rope_len,
+                        ex, err);
     int *order = malloc((size_t)train->n * sizeof(int)), pos = train->n;
     cpet_rng rng;
     rng_seed(&rng, cfg->seed);

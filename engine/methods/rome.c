@@ -89,6 +89,8 @@ static int object_sequence(model *m, const tokenizer *tok, const char *prompt, c
                            int **prompt_ids, int *n_prompt, cpet_err *err)
 {
     int *p = NULL, np = 0, *t = NULL, nt = 0;
+    if (tokenizer_bos(tok, m->cfg.bos_token_id) < 0) /* the positions below count it */
+        return cpet_fail(err, "rome: the tokenizer adds no BOS (add_bos_token false); ROME's sequences here start with one");
     char *spaced = malloc(strlen(target) + 2);
     if (!spaced) return cpet_fail(err, "rome: out of memory");
     spaced[0] = ' ';
