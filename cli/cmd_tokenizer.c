@@ -32,12 +32,13 @@ static int split_documents(char *text, size_t len, int whole, char ***docs, size
     return n;
 }
 
-static const char *tokenizer_option(int argc, char **argv, int *whole)
+static const char *tokenizer_option(int argc, char **argv, int *whole, int *special)
 {
     const char *path = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--tokenizer") == 0) path = cli_value(argc, argv, &i);
         else if (whole && strcmp(argv[i], "--whole") == 0) *whole = 1;
+        else if (special && strcmp(argv[i], "--special") == 0) *special = 1;
         else {
             cli_error("%s: unknown option %s", argv[0], argv[i]);
             return NULL;
@@ -52,13 +53,13 @@ typedef struct {
     tokenizer t;
     char *text, **docs;
     size_t *lens;
-    int n, whole;
+    int n, whole, special;
 } stdin_job;
 
 static int start_job(stdin_job *j, int argc, char **argv, int split_whole)
 {
     memset(j, 0, sizeof *j);
-    const char *path = tokenizer_option(argc, argv, &j->whole);
+    const char *path = tokenizer_option(argc, argv, &j->whole, split_whole ? &j->special : NULL);
     if (!path) return 1;
     cpet_err err;
     if (tokenizer_load(&j->t, path, &err) != 0) return cli_report(&err);
@@ -79,9 +80,11 @@ static void end_job(stdin_job *j)
 int cmd_tokenize(int argc, char **argv)
 {
     if (argc > 1 && cli_is_help(argv[1])) {
-        printf("usage: cpet tokenize --tokenizer tokenizer.json [--whole] < text\n"
+        printf("usage: cpet tokenize --tokenizer tokenizer.json [--whole] [--special] < text\n"
                "Reads UTF-8 text on stdin, one document per line (--whole: all input is one document), and prints\n"
-               "one JSON array of token ids per document. No BOS/EOS is added.\n");
+               "one JSON array of token ids per document. No BOS/EOS is added unless --special: then BOS and EOS as\n"
+               "the tokenizer adds them (tokenizer_config.json's add_bos_token / add_eos_token beside the file, else\n"
+               "the post-processor's template), as HF's encode with add_special_tokens.\n");
         return 0;
     }
     stdin_job j;
@@ -94,8 +97,17 @@ int cmd_tokenize(int argc, char **argv)
             rc = cli_error("stdin: document %d: %s", d + 1, err.msg);
             break;
         }
+        const int bos = j.special ? tokenizer_bos(&j.t, j.t.bos_id) : -1, eos = j.special ? tokenizer_eos(&j.t, j.t.eos_id) : -1;
+        if (j.special && ((j.t.add_bos && bos < 0) || (j.t.add_eos && eos < 0))) {
+            free(ids);
+            rc = cli_error("tokenize --special: the tokenizer adds a BOS or EOS but names no token for it (post-processor or tokenizer_config.json)");
+            break;
+        }
         putchar('[');
-        for (int i = 0; i < n_ids; i++) printf(i ? ", %d" : "%d", ids[i]);
+        int k = 0;
+        if (bos >= 0) printf("%d", bos), k++;
+        for (int i = 0; i < n_ids; i++, k++) printf(k ? ", %d" : "%d", ids[i]);
+        if (eos >= 0) printf(k ? ", %d" : "%d", eos);
         puts("]");
         free(ids);
     }

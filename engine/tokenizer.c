@@ -130,7 +130,7 @@ static int init_empty(tokenizer *t)
     memset(t, 0, sizeof *t);
     if (str_map_init(&t->token_to_id, 1024) || u64_map_init(&t->merge_rank, 1024)) return -1;
     for (int b = 0; b < 256; b++) t->byte_id[b] = t->fallback_id[b] = -1;
-    t->unk_id = -1;
+    t->unk_id = t->bos_id = t->eos_id = -1;
     t->add_bos = 1; /* cpet's convention for a file that says nothing: BOS first */
     byte_tables(t);
     return 0;
@@ -263,8 +263,13 @@ static void template_specials(tokenizer *t, json_t *pp)
     if (!type || strcmp(type, "TemplateProcessing")) return;
     json_t *single = json_object_get(pp, "single");
     const size_t n = json_array_size(single);
-    t->add_bos = n > 0 && json_object_get(json_array_get(single, 0), "SpecialToken") != NULL;
-    t->add_eos = n > 1 && json_object_get(json_array_get(single, n - 1), "SpecialToken") != NULL;
+    json_t *first = json_object_get(json_array_get(single, 0), "SpecialToken"), *last = n > 1 ? json_object_get(json_array_get(single, n - 1), "SpecialToken") : NULL;
+    t->add_bos = first != NULL;
+    t->add_eos = last != NULL;
+    const char *names[2] = {json_string_value(json_object_get(first, "id")), json_string_value(json_object_get(last, "id"))};
+    int *ids[2] = {&t->bos_id, &t->eos_id};
+    for (int i = 0; i < 2; i++)
+        if (names[i]) *ids[i] = tokenizer_id(t, names[i]);
 }
 
 /* tokenizer_config.json beside the file, when there is one: add_bos_token / add_eos_token override */
@@ -279,8 +284,13 @@ static int read_tokenizer_config(tokenizer *t, const char *path, cpet_err *err)
     json_error_t je; /* integers as reals: HF writes model_max_length as 1000000000000000019884624838656 */
     json_t *j = json_load_file(cfg, JSON_DECODE_INT_AS_REAL, &je);
     if (!j) return cpet_fail(err, "%s:%d:%d: malformed JSON: %s", cfg, je.line, je.column, je.text);
-    static const char *const keys[2] = {"add_bos_token", "add_eos_token"};
-    int *flags[2] = {&t->add_bos, &t->add_eos}, rc = 0;
+    static const char *const keys[2] = {"add_bos_token", "add_eos_token"}, *tokens[2] = {"bos_token", "eos_token"};
+    int *flags[2] = {&t->add_bos, &t->add_eos}, *ids[2] = {&t->bos_id, &t->eos_id}, rc = 0;
+    for (int i = 0; i < 2; i++) { /* "<s>" or {"content": "<s>", ...} */
+        json_t *v = json_object_get(j, tokens[i]);
+        const char *name = json_is_string(v) ? json_string_value(v) : json_string_value(json_object_get(v, "content"));
+        if (name && tokenizer_id(t, name) >= 0) *ids[i] = tokenizer_id(t, name);
+    }
     for (int i = 0; i < 2; i++) {
         json_t *v = json_object_get(j, keys[i]);
         if (!v || json_is_null(v)) continue;

@@ -68,6 +68,7 @@ typedef struct {
     /* what every command puts around a text it tokenizes (tokenizer_config.json's add_bos_token /
      * add_eos_token, else the post_processor's template; byte-level files with neither: BOS, no EOS) */
     int add_bos, add_eos;
+    int bos_id, eos_id;    /* the template's (or tokenizer_config.json's bos_token / eos_token) ids; -1: not named */
 } tokenizer;
 
 int tokenizer_load(tokenizer *t, const char *path, cpet_err *err);

@@ -135,13 +135,23 @@ Test(tokenizer_spm, add_bos_token_and_add_eos_token_from_tokenizer_config)
     tokenizer_free(&t);
     /* the config overrides the post-processor's template */
     snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
-    write_text(path, "{\"add_bos_token\": false, \"add_eos_token\": true}");
+    write_text(path, "{\"add_bos_token\": false, \"add_eos_token\": true, \"eos_token\": {\"content\": \"</s>\", \"special\": true}}");
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
     cpet_err err;
     cr_assert_eq(tokenizer_load(&t, path, &err), 0, "%s", err.msg);
     cr_assert_eq(tokenizer_bos(&t, 1), -1);
     cr_assert_eq(tokenizer_eos(&t, 2), 2);
     tokenizer_free(&t);
+    /* the command line: cpet tokenize --special puts them where the flags say */
+    char cmd[1024], out[256];
+    snprintf(cmd, sizeof cmd, "printf 'Hello' | %s tokenize --tokenizer %s --special", CPET_BINARY, path);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert_str_eq(out, "[582, 2]\n", "no BOS, EOS last");
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    write_text(path, "{\"add_bos_token\": true, \"model_max_length\": 1000000000000000019884624838656}");
+    snprintf(cmd, sizeof cmd, "printf 'Hello' | %s tokenize --tokenizer %s/tokenizer.json --special", CPET_BINARY, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert_str_eq(out, "[1, 582]\n", "BOS first; HF's huge model_max_length reads");
     snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
     write_text(path, "{\"add_bos_token\": \"yes\"}");
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
@@ -166,6 +176,14 @@ Test(tokenizer_spm, a_file_cpet_writes_reads_back_with_the_same_ids)
         cr_assert_eq(tokenizer_encode(&back, text, strlen(text), &b, &nb, &err), 0);
         cr_assert(na == nb && !memcmp(a, b, (size_t)na * sizeof(int)), "%s", names[f]);
         cr_assert_eq(back.add_bos, t.add_bos);
+        /* and in HF's JS port, when a node_modules folder holding it is named (tests/fixtures/spm/README.md) */
+        const char *modules = getenv("CPET_TOKORACLE_MODULES");
+        if (modules && *modules) {
+            char cmd[2048], out[4096];
+            snprintf(cmd, sizeof cmd, "node %s/spm/check_written.mjs --modules '%s' %s %s/spm/%s.ids.json", CPET_FIXTURES, modules, path, CPET_FIXTURES,
+                     names[f]);
+            cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+        }
         free(a), free(b);
         tokenizer_free(&t), tokenizer_free(&back);
     }
@@ -220,4 +238,34 @@ Test(tokenizer_spm, a_real_mistral_tokenizer_matches_the_hf_port_when_given)
     }
     json_decref(cases);
     tokenizer_free(&t);
+}
+
+/* Metaspace split (the JS port ignores it, so a hand-worked case): "a b" is "▁a▁b" after the replacement;
+ * split=true cuts before each "▁", so the merge ▁a + ▁b cannot happen; split=false lets it. */
+Test(tokenizer_spm, metaspace_split_cuts_before_each_replacement)
+{
+    for (int split = 0; split < 2; split++) {
+        char dir[256], path[512], body[2048];
+        make_temp_dir(dir, sizeof dir);
+        snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+        snprintf(body, sizeof body,
+                 "{\"pre_tokenizer\": {\"type\": \"Metaspace\", \"replacement\": \"\\u2581\", \"prepend_scheme\": \"always\", \"split\": %s},"
+                 " \"decoder\": {\"type\": \"Metaspace\", \"replacement\": \"\\u2581\", \"prepend_scheme\": \"always\", \"split\": %s},"
+                 " \"model\": {\"type\": \"BPE\", \"vocab\": {\"\\u2581\": 0, \"a\": 1, \"b\": 2, \"\\u2581a\": 3, \"\\u2581b\": 4, \"\\u2581a\\u2581b\": 5},"
+                 " \"merges\": [[\"\\u2581\", \"a\"], [\"\\u2581\", \"b\"], [\"\\u2581a\", \"\\u2581b\"]]}}",
+                 split ? "true" : "false", split ? "true" : "false");
+        write_text(path, body);
+        tokenizer t;
+        cpet_err err;
+        cr_assert_eq(tokenizer_load(&t, path, &err), 0, "%s", err.msg);
+        int *ids, n;
+        cr_assert_eq(tokenizer_encode(&t, "a b", 3, &ids, &n, &err), 0);
+        if (split) cr_assert(n == 2 && ids[0] == 3 && ids[1] == 4, "split: ▁a ▁b, got %d tokens", n);
+        else cr_assert(n == 1 && ids[0] == 5, "no split: ▁a▁b, got %d tokens", n);
+        char *out;
+        cr_assert_eq(tokenizer_decode(&t, ids, n, &out, NULL, &err), 0);
+        cr_assert_str_eq(out, split ? "a b" : "ab", "the Rust decoder drops every replacement of the first token");
+        free(out), free(ids);
+        tokenizer_free(&t);
+    }
 }
