@@ -581,6 +581,10 @@ static uint32_t file_type_of(uint32_t type)
 
 static int add_tokenizer(gguf_writer *w, const tokenizer *tok, const model_config *c, const char *src, cpet_err *err)
 {
+    if (tok->style == TOKENIZER_SENTENCEPIECE) /* llama.cpp's "llama" tokenizer model takes scores, not merges */
+        return cpet_fail(err, "%s: a SentencePiece-style tokenizer goes into GGUF as llama.cpp's 'llama' model (token scores), which cpet "
+                              "does not write; only byte-level BPE ('gpt2') is exported",
+                         src);
     int V = c->vocab_size;
     if (tok->vocab_size > V)
         return cpet_fail(err, "%s: the tokenizer has %d tokens, more than the model's vocabulary of %d", src, tok->vocab_size, V);
