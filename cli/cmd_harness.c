@@ -89,7 +89,7 @@ int cmd_report(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) {
-            printf("usage: cpet report runs/NAME -o reports/NAME [--metric acc[,perplexity,...]] [--baseline LABEL]\n"
+            printf("usage: cpet report runs/NAME -o reports/NAME [--metric acc[,perplexity,...]] [--baseline LABEL] [--task NAME]\n"
                    "                  [--scatter X,Y]... [--overlay Y1,Y2] [--by-index PREFIX] [--lower-is-better] [--no-plots]\n"
                    "                  [--by compression --upper LABEL --baseline LABEL [--highlight LABEL] [--also LABEL]]\n"
                    "       cpet report --history bench/history.jsonl -o reports/bench-history\n"
@@ -98,6 +98,7 @@ int cmd_report(int argc, char **argv)
                    "over seeds, best per column marked, n = examples x seeds) and gnuplot plots (PNG + SVG, scripts\n"
                    "and data kept beside them) from the records of the run's spec.json cells only: records of other\n"
                    "configurations are ignored and counted as stale.\n"
+                   "--task NAME      only that task's cells (one dataset of a spec with several)\n"
                    "--baseline LABEL  compare every row with that row, paired (same examples, same seeds): the\n"
                    "                  difference with a paired bootstrap 95%% CI over examples and seeds (10k\n"
                    "                  resamples, fixed seed), McNemar's exact p for accuracy; paired*.csv and plots.\n"
@@ -121,6 +122,8 @@ int cmd_report(int argc, char **argv)
             if (!(out = cli_value(argc, argv, &i))) return 1;
         } else if (strcmp(a, "--metric") == 0) {
             if (!(o.metric = cli_value(argc, argv, &i))) return 1;
+        } else if (strcmp(a, "--task") == 0) {
+            if (!(o.task = cli_value(argc, argv, &i))) return 1;
         } else if (strcmp(a, "--baseline") == 0) {
             if (!(o.baseline = cli_value(argc, argv, &i))) return 1;
         } else if (strcmp(a, "--scatter") == 0) {

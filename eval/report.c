@@ -61,7 +61,7 @@ int metric_lower_is_better(const char *metric)
 
 static void run_view_free(run_view *v)
 {
-    cells_free(v->cells, v->n_cells);
+    cells_free(v->cells, v->n_all_cells > v->n_cells ? v->n_all_cells : v->n_cells);
     spec_free(&v->s);
     free(v->latest);
     free(v->row);
@@ -119,7 +119,7 @@ static void label_rows(table *t)
 
 /* The current spec's cells, the latest record of each, the stale count, and the table's rows and
  * columns; refuses cells that would be pooled into one table cell. */
-static int run_view_load(run_view *v, table *layout, const char *run_dir, cpet_err *err)
+static int run_view_load(run_view *v, table *layout, const char *run_dir, const char *task, cpet_err *err)
 {
     memset(v, 0, sizeof *v);
     v->run_dir = run_dir;
@@ -134,6 +134,20 @@ static int run_view_load(run_view *v, table *layout, const char *run_dir, cpet_e
     v->row = calloc((size_t)v->n_cells + 1, sizeof *v->row);
     v->col = calloc((size_t)v->n_cells + 1, sizeof *v->col);
     if (!v->latest || !v->row || !v->col) return cpet_fail(err, "out of memory indexing %d cells", v->n_cells);
+    v->n_all_cells = v->n_cells;
+    if (task) { /* one task's cells first, the others kept only to be freed */
+        int kept = 0;
+        for (int k = 0; k < v->n_cells; k++) {
+            if (strcmp(v->cells[k].task->name, task) != 0) continue;
+            const cell c = v->cells[kept];
+            const json_t *l = v->latest[kept];
+            v->cells[kept] = v->cells[k], v->latest[kept] = v->latest[k];
+            v->cells[k] = c, v->latest[k] = l;
+            kept++;
+        }
+        if (!kept) return cpet_fail(err, "%s: --task '%s': no cell of the spec has that task", run_dir, task);
+        v->n_cells = kept;
+    }
     for (int k = 0; k < v->n_cells; k++) {
         const cell *c = &v->cells[k];
         v->row[k] = find_or_add_row(layout, c->model, c->compression, c->method->label);
@@ -910,7 +924,7 @@ int report_render(const char *run_dir, const char *out_dir, const report_options
 {
     run_view view;
     table *layout = calloc(1, sizeof *layout);
-    int rc = layout ? run_view_load(&view, layout, run_dir, err) : cpet_fail(err, "out of memory");
+    int rc = layout ? run_view_load(&view, layout, run_dir, o->task, err) : cpet_fail(err, "out of memory");
     if (rc == 0) rc = o->by_compression ? report_render_groups(&view, layout, out_dir, o, sum, err)
                                         : report_render_view(&view, layout, out_dir, NULL, o, sum, NULL, err);
     free(layout);

@@ -31,6 +31,7 @@ typedef struct {
     const char *upper;     /* the upper bound's method label (e.g. LLM+LoRA on the uncompressed model) */
     const char *highlight; /* the method the findings are about (e.g. CA-LoRA) */
     const char *carried;   /* --also: a method shown beside them in the per-compression plot (e.g. the adapter untrained) */
+    const char *task;      /* --task NAME: only that task's cells (one dataset of a spec with several) */
 } report_options;
 
 typedef struct {

@@ -61,7 +61,7 @@ typedef struct {
 typedef struct {
     spec s;
     cell *cells;
-    int n_cells;
+    int n_cells, n_all_cells; /* the cells reported (one task's with --task: the first n_cells) and all of the spec's */
     const json_t **latest; /* per cell: its latest record, or NULL */
     int *row, *col;        /* per cell: its place in the table */
     json_t *records;

@@ -402,11 +402,13 @@ Test(eren, the_harness_runs_editing_cells_and_pairs_them_per_question, .timeout 
              "{\"name\": \"ed\", \"models\": [\"%s/reader\"], \"compressions\": [\"none\"],"
              " \"methods\": [{\"name\": \"eren\", \"label\": \"unedited\", \"method\": \"unedited\", \"n_edits\": 3},"
              "              {\"name\": \"eren\", \"label\": \"EREN\", \"method\": \"eren\", \"n_edits\": 3, \"max_new\": 4}],"
-             " \"tasks\": [{\"file\": \"%s/ed/editing.jsonl\", \"name\": \"world_edits\"}], \"seeds\": [0, 1], \"threads\": 1}",
-             dir, dir);
+             " \"tasks\": [{\"file\": \"%s/ed/editing.jsonl\", \"name\": \"world_edits\"}, {\"file\": \"%s/ed/claims.jsonl\", \"name\": \"world_claims\"}],"
+             " \"seeds\": [0, 1], \"threads\": 1}",
+             dir, dir, dir);
     write_text(path, spec);
     snprintf(cmd, sizeof cmd, "%s world --seed 2 --editing -o %s/ed && %s run %s -o %s/run && %s report %s/run -o %s/rep --metric es,bp,eq "
-             "--baseline unedited", CPET_BINARY, dir, CPET_BINARY, path, dir, CPET_BINARY, dir, dir);
+             "--baseline unedited && %s report %s/run -o %s/claims --metric es,bp,eq --baseline unedited --task world_claims --no-plots",
+             CPET_BINARY, dir, CPET_BINARY, path, dir, CPET_BINARY, dir, dir, CPET_BINARY, dir, dir);
     cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
     snprintf(path, sizeof path, "%s/run/records.jsonl", dir);
     json_error_t je;
@@ -415,8 +417,8 @@ Test(eren, the_harness_runs_editing_cells_and_pairs_them_per_question, .timeout 
     char line[1 << 16];
     while (fgets(line, sizeof line, fp)) json_array_append_new(lines, json_loads(line, 0, &je));
     fclose(fp);
-    cr_assert_eq(json_array_size(lines), 4);
-    for (size_t i = 0; i < 4; i++) {
+    cr_assert_eq(json_array_size(lines), 8, "2 methods x 2 tasks (questions, claims) x 2 seeds");
+    for (size_t i = 0; i < 8; i++) {
         json_t *rec = json_array_get(lines, i), *m = json_object_get(rec, "metrics");
         const char *label = json_string_value(json_object_get(json_object_get(json_object_get(rec, "cell"), "method"), "label"));
         cr_assert_eq(json_integer_value(json_object_get(m, "edits")), 3);
@@ -429,6 +431,12 @@ Test(eren, the_harness_runs_editing_cells_and_pairs_them_per_question, .timeout 
     char *md = read_all(path, NULL);
     cr_assert(strstr(md, "Difference to **unedited**"), "%s", md);
     cr_assert_null(strstr(md, "| 1 × 2 |"), "paired per question, not per seed: %s", md);
+    cr_assert(strstr(md, "world_claims") && strstr(md, "world_edits"), "one column per dataset: %s", md);
+    free(md);
+    /* --task: the claims alone */
+    snprintf(path, sizeof path, "%s/claims/table_bp.md", dir);
+    md = read_all(path, NULL);
+    cr_assert(strstr(md, "world_claims") && !strstr(md, "world_edits"), "%s", md);
     free(md);
 }
 

@@ -157,6 +157,12 @@ Test(config, rope_theta_at_top_level_or_in_rope_parameters)
                      "\"rope_parameters\":{\"rope_type\":\"default\",\"rope_theta\":1000000.0}}");
     cr_assert_eq(config_load(&c, path, &err), 0, "%s", err.msg);
     cr_assert_float_eq(c.rope_theta, 1000000.0f, 0);
+    /* rope scaling cpet does not implement (LLaMA-3.1's): one line naming the file and the type */
+    write_text(path, "{\"model_type\":\"llama\",\"vocab_size\":10,\"hidden_size\":8,\"intermediate_size\":16,"
+                     "\"num_hidden_layers\":1,\"num_attention_heads\":2,\"rope_theta\":500000.0,"
+                     "\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8.0,\"original_max_position_embeddings\":8192}}");
+    cr_assert_neq(config_load(&c, path, &err), 0);
+    cr_assert(strstr(err.msg, path) && strstr(err.msg, "rope_type 'llama3' is not supported"), "%s", err.msg);
 }
 
 /* A sharded checkpoint (model.safetensors.index.json + shards), as large HF models ship. */
