@@ -169,7 +169,8 @@ int cmd_edit_reader(int argc, char **argv)
 /* cpet edit: make edits with a method, ask every question of them, score (eval/edit_eval.h) */
 int cmd_edit(int argc, char **argv)
 {
-    const char *method = NULL, *edits = NULL, *model_dir = NULL, *out = NULL, *retriever = "bm25", *split = "test", *corpus_path = NULL, *format = "auto";
+    const char *method = NULL, *edits = NULL, *model_dir = NULL, *out = NULL, *retriever = "bm25", *split = "test", *corpus_path = NULL, *format = "auto",
+               *filler_path = NULL;
     long top_k = EREN_TOP_K, n_edits = 0, seed = 0, max_new = 12, threads = 0, ft_epochs = 10, ft_steps = 10, rome_layer = -1, notebook_size = 0;
     double ft_lr = 1e-4, rome_clamp = 0;
     long rome_steps = 0;
@@ -180,10 +181,10 @@ int cmd_edit(int argc, char **argv)
         if (cli_is_help(a)) {
             printf("usage: cpet edit --method eren|one-step|unedited|ft|rome --edits FILE.jsonl --model READER -o OUT.json\n"
                    "                 [--retriever bm25|dense] [--top-k 5] [--n-edits N] [--split test|dev|train|all] [--seed 0]\n"
-                   "                 [--sequential] [--max-new 12] [--threads N] [--notebook-size N]\n"
+                   "                 [--sequential] [--max-new 12] [--threads N] [--notebook-size N [--filler FILE]]\n"
                    "                 [--ft-epochs 10] [--ft-steps 10] [--ft-lr 1e-4] [--rome-layer L] [--rome-steps 100]\n"
                    "                 [--rome-clamp 100] [--corpus TEXT]\n"
-                   "                 [--format auto|cpet|eren-cfh|eren-hotpot|counterfact|zsre]\n\n"
+                   "                 [--format auto|cpet|eren-cfh|eren-fever|eren-hotpot|counterfact|zsre]\n\n"
                    "Makes the first N edits of the split (in a seeded order; 0: all) and asks every question of them\n"
                    "(datasets/README.md: in-scope, hard out-of-scope, two-hop). eren: the edits become notes; the reader\n"
                    "reads the top-k retrieved notes with EREN's template and falls back to closed-book QA when it says\n"
@@ -192,7 +193,10 @@ int cmd_edit(int argc, char **argv)
                    "passes over all edits, --sequential: --ft-steps steps per edit in turn. rome: a rank-one update of layer\n"
                    "--rome-layer's down projection per edit (key statistics from --corpus), then closed-book; batch computes\n"
                    "every update on the unedited model, --sequential each on the model the earlier ones left.\n"
-                   "--notebook-size N: other cases' edits fill the notebook up to N notes (not asked about).\n"
+                   "--notebook-size N: other cases' edits fill the notebook up to N notes (not asked about); past those,\n"
+                   "--filler FILE's edits (another world's: cpet world --seed S --editing), skipping shared subjects.\n"
+                   "A file of claims (fact checking: claims.jsonl, EREN's FEVER) is answered with the FC template (Yes /\n"
+                   "It's impossible to say / No; one-step: Yes / No) and the yes/no question closed-book.\n"
                    "Scored by greedy exact match: ES (in-scope answered with the new object), BP (out-of-scope outputs\n"
                    "equal to the unedited model's closed-book outputs), EQ (their harmonic mean), reliability,\n"
                    "generalization, portability, BP by kind of out-of-scope question. A notebook answers the same\n"
@@ -215,6 +219,7 @@ int cmd_edit(int argc, char **argv)
         else if (!strcmp(a, "--corpus")) bad = !(corpus_path = cli_value(argc, argv, &i));
         else if (!strcmp(a, "--format")) bad = !(format = cli_value(argc, argv, &i));
         else if (!strcmp(a, "--notebook-size")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 100000000, &notebook_size);
+        else if (!strcmp(a, "--filler")) bad = !(filler_path = cli_value(argc, argv, &i));
         else if (!strcmp(a, "--ft-epochs")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 100000, &ft_epochs);
         else if (!strcmp(a, "--ft-steps")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 100000, &ft_steps);
         else if (!strcmp(a, "--ft-lr")) bad = cli_float(a, cli_value(argc, argv, &i), &ft_lr);
@@ -239,11 +244,17 @@ int cmd_edit(int argc, char **argv)
     edit_set cases;
     int unaligned = 0;
     if (editing_read_any(&cases, edits, format, &unaligned, &err) != 0) return cli_report(&err);
+    edit_set filler = {0};
+    if (filler_path && editing_read(&filler, filler_path, &err) != 0) {
+        edit_set_free(&cases);
+        return cli_report(&err);
+    }
+    if (filler_path) c.filler = &filler;
     if (unaligned) fprintf(stderr, "edit: %s: %d records' out-of-scope answers do not pair with their questions; kept without answers\n", edits, unaligned);
     model m;
     tokenizer tok;
     if (model_load(&m, model_dir, &err) != 0) {
-        edit_set_free(&cases);
+        edit_set_free(&cases), edit_set_free(&filler);
         return cli_report(&err);
     }
     int rc = tokenizer_load_for(&tok, model_dir, NULL, &err), have_tok = rc == 0;
@@ -304,7 +315,7 @@ int cmd_edit(int argc, char **argv)
     edit_run_result_free(&r);
     if (have_tok) tokenizer_free(&tok);
     model_free(&m);
-    edit_set_free(&cases);
+    edit_set_free(&cases), edit_set_free(&filler);
     return rc != 0 ? cli_report(&err) : 0;
 }
 

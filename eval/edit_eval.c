@@ -323,6 +323,15 @@ int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_r
             if (notebook_add(&nb, e->statement, key, err) < 0) rc = -1;
         }
         free(others);
+        for (int i = 0; rc == 0 && c->filler && i < c->filler->n && nb.n < c->notebook_size; i++) { /* another world's edits */
+            const edit_case *e = &c->filler->cases[i];
+            int clash = 0;
+            for (int j = 0; j < cases->n && !clash; j++) clash = !strcmp(cases->cases[j].subject, e->subject);
+            if (clash) continue;
+            char key[512];
+            snprintf(key, sizeof key, "filler:%s/%s", e->subject, e->relation ? e->relation : "");
+            if (notebook_add(&nb, e->statement, key, err) < 0) rc = -1;
+        }
     }
     r->notebook_size = nb.n;
     if (rc == 0 && (c->method == EDIT_EREN || c->method == EDIT_ONE_STEP))

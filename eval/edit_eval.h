@@ -44,6 +44,8 @@ typedef struct {
     int n_edits;        /* the first n edits of the split in a seeded order (0: all of them) */
     int notebook_size;  /* eren, one-step: the notebook also holds other cases' edits (any split, a seeded choice)
                          * up to this many notes; only the n_edits are asked about (0: no others) */
+    const edit_set *filler; /* NULL, or edits of another world whose statements fill the notebook beyond the cases'
+                             * own (in file order; a case whose subject is one of the cases' subjects is skipped) */
     const char *split;  /* the cases' split ("test"; NULL: all) */
     uint64_t seed;      /* the order of the edits */
     int sequential;     /* edits made one at a time (each in the state the earlier ones left), all questions asked

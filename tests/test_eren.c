@@ -539,8 +539,20 @@ Test(eren, sequential_and_batch_editing_are_what_they_say, .timeout = 900)
     cr_assert_eq(b.notebook_size, 40);
     cr_assert_eq(b.n, a.n, "only the chosen edits are asked about");
     for (int i = 0; i < a.n; i++) cr_assert_str_eq(a.items[i].question, b.items[i].question);
+    edit_run_result_free(&b);
+    /* past every case's edit: another world's edits fill it (its subjects are none of these) */
+    edit_set filler;
+    snprintf(cmd, sizeof cmd, "%s world --seed 3 --editing -o %s/other", CPET_BINARY, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/other/editing.jsonl", dir);
+    cr_assert_eq(editing_read(&filler, path, &err), 0, "%s", err.msg);
+    c.notebook_size = cases.n + 25, c.filler = &filler;
+    cr_assert_eq(edit_run(&m, &tok, &cases, &c, &b, &err), 0, "%s", err.msg);
+    cr_assert_eq(b.notebook_size, cases.n + 25, "every case's edit, then 25 of the other world's");
+    cr_assert_eq(b.n, a.n);
     edit_run_result_free(&a), edit_run_result_free(&b);
-    c.notebook_size = 0;
+    edit_set_free(&filler);
+    c.notebook_size = 0, c.filler = NULL;
     /* ROME at layer 0 of 2 (the layer must sit below the last one: the object is predicted at positions after
      * the subject, which see its edited state only through a later layer's attention); statistics from a
      * stream of the edits' own statements */

@@ -19,6 +19,7 @@ static const method_param params[] = {
     {"top_k", PARAM_INT, "5", "notes retrieved per question (the reference's 5)", 0},
     {"n_edits", PARAM_INT, "0", "edits made: the first n of the split in the seed's order (0: every one)", 0},
     {"notebook_size", PARAM_INT, "0", "eren / one-step: other cases' edits fill the notebook up to this many notes (not asked about)", 1},
+    {"filler", PARAM_STRING, "\"\"", "an editing file of another world whose edits fill the notebook past the cases' own", 1},
     {"ft_epochs", PARAM_INT, "10", "ft, batch: passes over the edits", 1},
     {"ft_steps", PARAM_INT, "10", "ft, sequential: steps per edit", 1},
     {"ft_lr", PARAM_NUMBER, "0.0001", "ft: the learning rate", 1},
@@ -48,6 +49,12 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
     edit_set cases;
     int unaligned;
     if (editing_read_any(&cases, c->task_file, json_string_value(json_object_get(c->params, "format")), &unaligned, err) != 0) return -1;
+    edit_set filler = {0};
+    const char *filler_path = json_string_value(json_object_get(c->params, "filler"));
+    if (filler_path && *filler_path) {
+        if (editing_read(&filler, filler_path, err) != 0) return edit_set_free(&cases), -1;
+        cfg.filler = &filler;
+    }
     int *stream = NULL, rc = 0;
     const char *corpus_path = json_string_value(json_object_get(c->params, "corpus"));
     if (cfg.method == EDIT_ROME) {
@@ -95,7 +102,7 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
         }
     }
     edit_run_result_free(&res);
-    edit_set_free(&cases);
+    edit_set_free(&cases), edit_set_free(&filler);
     return rc;
 }
 
