@@ -251,6 +251,7 @@ Test(tokenizer, same_corpus_same_tokenizer)
     cr_assert_eq(a.n_merges, b.n_merges);
     cr_assert_arr_eq(a.merge_left, b.merge_left, (size_t)a.n_merges * sizeof(int));
     cr_assert_arr_eq(a.merge_right, b.merge_right, (size_t)a.n_merges * sizeof(int));
+    tokenizer_free(&a), tokenizer_free(&b);
 }
 
 /* ---- bad input ---- */
