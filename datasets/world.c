@@ -7,6 +7,7 @@
 
 #include "fileio.h"
 #include "hashmap.h"
+#include "strbuf.h"
 #include "tensor.h"
 
 const char *const entity_type_names[N_ENTITY_TYPES] = {"country", "city", "person", "company", "river"};
@@ -219,27 +220,12 @@ int world_render(const world *w, int e, int r, int t, char *buf, size_t n)
 
 /* ---- files ---- */
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-} text;
 
-static void append(text *t, const char *s)
-{
-    size_t n = strlen(s);
-    if (t->len + n + 1 > t->cap) {
-        t->cap = (t->len + n + 1) * 2;
-        t->buf = realloc(t->buf, t->cap);
-    }
-    memcpy(t->buf + t->len, s, n + 1);
-    t->len += n;
-}
-
-static int write_text_file(const char *path, const text *t, cpet_err *err)
+static int write_text_file(const char *path, const strbuf *t, cpet_err *err)
 {
     atomic_file af;
     if (atomic_open(&af, path, err) != 0) return -1;
-    if (t->len && fwrite(t->buf, 1, t->len, af.fp) != t->len) {
+    if (t->len && fwrite(t->s, 1, t->len, af.fp) != t->len) {
         atomic_abort(&af);
         return cpet_fail(err, "%s: write failed", path);
     }
@@ -250,7 +236,7 @@ static int write_text_file(const char *path, const text *t, cpet_err *err)
 /* One entity's document: its type sentence and every fact, relation r rendered with corpus template
  * (rotation + r) mod their number, in shuffled order; rotations 0..2 thus use every corpus template. held_out_template renders every fact
  * with its relation's last template instead (text the corpus never contains). */
-static void entity_document(const world *w, int e, int rotation, int held_out_template, text *out, cpet_rng *r)
+static void entity_document(const world *w, int e, int rotation, int held_out_template, strbuf *out, cpet_rng *r)
 {
     char sent[256];
     int facts[16], n_facts = 0;
@@ -259,23 +245,23 @@ static void entity_document(const world *w, int e, int rotation, int held_out_te
     rng_shuffle(r, facts, n_facts);
     if (!held_out_template) {
         snprintf(sent, sizeof sent, "%s is a %s.", w->entities[e].name, entity_type_names[w->entities[e].type]);
-        append(out, sent);
+        strbuf_puts(out, sent);
     }
     for (int f = 0; f < n_facts; f++) {
         const relation_def *d = &world_relations[facts[f]];
         int t = held_out_template ? d->n_templates - 1 : (rotation + facts[f]) % (d->n_templates - 1);
         world_render(w, e, facts[f], t, sent, sizeof sent);
-        append(out, f || !held_out_template ? " " : "");
-        append(out, sent);
-        append(out, ".");
+        strbuf_puts(out, f || !held_out_template ? " " : "");
+        strbuf_puts(out, sent);
+        strbuf_puts(out, ".");
     }
-    append(out, "\n");
+    strbuf_puts(out, "\n");
 }
 
 /* train: three documents per entity (rotations 0..2), shuffled. heldout: one new document per entity from
  * the same distribution (fresh order, a rotation the corpus does not use for it). paraphrase: the held-out
  * templates. */
-static void build_corpus(const world *w, text *train, text *heldout, text *paraphrase, cpet_rng *r)
+static void build_corpus(const world *w, strbuf *train, strbuf *heldout, strbuf *paraphrase, cpet_rng *r)
 {
     int reps = 3, n_docs = w->n_entities * reps, *order = malloc((size_t)n_docs * sizeof(int));
     for (int i = 0; i < n_docs; i++) order[i] = i;
@@ -376,7 +362,7 @@ int world_write(const world *w, const char *dir, cpet_err *err)
     if (make_dirs(sub, err) != 0) return -1;
     cpet_rng rng;
     rng_seed(&rng, w->seed ^ 0x5eedc0de);
-    text train = {0}, heldout = {0}, paraphrase = {0};
+    strbuf train = {0}, heldout = {0}, paraphrase = {0};
     build_corpus(w, &train, &heldout, &paraphrase, &rng);
     path_join(path, sizeof path, dir, "corpus_train.txt");
     int rc = write_text_file(path, &train, err);
@@ -384,9 +370,9 @@ int world_write(const world *w, const char *dir, cpet_err *err)
     if (rc == 0) rc = write_text_file(path, &heldout, err);
     path_join(path, sizeof path, dir, "corpus_paraphrase.txt");
     if (rc == 0) rc = write_text_file(path, &paraphrase, err);
-    free(train.buf);
-    free(heldout.buf);
-    free(paraphrase.buf);
+    free(train.s);
+    free(heldout.s);
+    free(paraphrase.s);
     if (rc != 0) return -1;
 
     task_set sets[5];

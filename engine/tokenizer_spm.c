@@ -17,40 +17,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strbuf.h"
 #include "tokenizer_internal.h"
 
 #define REPLACEMENT_CHAR "\xef\xbf\xbd"
 
-typedef struct {
-    char *s;
-    size_t len, cap;
-} text_buf;
-
-static void tb_put(text_buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1) cap *= 2;
-        b->s = realloc(b->s, cap);
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = 0;
-}
-
 /* s with every (non-overlapping, left to right) a replaced by b */
-static void replace_all(text_buf *out, const char *s, size_t n, const char *a, const char *b)
+static void replace_all(strbuf *out, const char *s, size_t n, const char *a, const char *b)
 {
     const size_t na = strlen(a), nb = strlen(b);
     out->len = 0;
-    tb_put(out, "", 0);
+    strbuf_put(out, "", 0);
     for (size_t i = 0; i < n;) {
         if (na && i + na <= n && !memcmp(s + i, a, na)) {
-            tb_put(out, b, nb);
+            strbuf_put(out, b, nb);
             i += na;
         } else {
-            tb_put(out, s + i, 1);
+            strbuf_put(out, s + i, 1);
             i++;
         }
     }
@@ -264,19 +247,19 @@ static void encode_piece(const tokenizer *t, const char *s, size_t n, id_list *o
 
 void spm_encode_segment(const tokenizer *t, const char *s, size_t n, int at_start, id_list *out)
 {
-    text_buf cur = {0}, next = {0};
-    tb_put(&cur, s, n);
+    strbuf cur = {0}, next = {0};
+    strbuf_put(&cur, s, n);
     for (int i = 0; i < t->n_norm; i++) {
         const tokenizer_step *st = &t->norm[i];
         if (st->kind == TSTEP_PREPEND) {
             if (cur.len == 0) continue; /* HF prepends nothing to an empty string */
             next.len = 0;
-            tb_put(&next, st->a, strlen(st->a));
-            tb_put(&next, cur.s, cur.len);
+            strbuf_put(&next, st->a, strlen(st->a));
+            strbuf_put(&next, cur.s, cur.len);
         } else {
             replace_all(&next, cur.s, cur.len, st->a, st->b);
         }
-        text_buf x = cur;
+        strbuf x = cur;
         cur = next, next = x;
     }
     id_list sym = {0};
@@ -286,8 +269,8 @@ void spm_encode_segment(const tokenizer *t, const char *s, size_t n, int at_star
         replace_all(&next, cur.s, cur.len, " ", rep);
         cur.len = 0;
         const int starts = next.len >= nr && !memcmp(next.s, rep, nr);
-        if (next.len && !starts && (t->prepend_scheme == PREPEND_ALWAYS || (t->prepend_scheme == PREPEND_FIRST && at_start))) tb_put(&cur, rep, nr);
-        tb_put(&cur, next.s, next.len);
+        if (next.len && !starts && (t->prepend_scheme == PREPEND_ALWAYS || (t->prepend_scheme == PREPEND_FIRST && at_start))) strbuf_put(&cur, rep, nr);
+        strbuf_put(&cur, next.s, next.len);
         size_t from = 0;
         for (size_t i = 1; t->metaspace_split && i + nr <= cur.len; i++) /* cut before each replacement (merged with the next piece) */
             if (!memcmp(cur.s + i, rep, nr)) {
@@ -310,12 +293,12 @@ typedef struct {
     int n;
 } token_strings;
 
-static void set_string(token_strings *ts, int i, text_buf *b)
+static void set_string(token_strings *ts, int i, strbuf *b)
 {
     free(ts->s[i]);
     ts->s[i] = b->s ? b->s : strdup("");
     ts->len[i] = b->len;
-    *b = (text_buf){0};
+    *b = (strbuf){0};
 }
 
 static int byte_token_value(const char *s, size_t n)
@@ -343,7 +326,7 @@ static int is_utf8(const char *s, size_t n)
 
 static void run_step(const tokenizer_step *st, token_strings *ts)
 {
-    text_buf b = {0};
+    strbuf b = {0};
     if (st->kind == TSTEP_REPLACE) {
         for (int i = 0; i < ts->n; i++) {
             replace_all(&b, ts->s[i], ts->len[i], st->a, st->b);
@@ -353,13 +336,13 @@ static void run_step(const tokenizer_step *st, token_strings *ts)
         const size_t nr = strlen(st->a);
         for (int i = 0; i < ts->n; i++) {
             b.len = 0;
-            tb_put(&b, "", 0);
+            strbuf_put(&b, "", 0);
             for (size_t k = 0; k < ts->len[i];) {
                 if (nr && k + nr <= ts->len[i] && !memcmp(ts->s[i] + k, st->a, nr)) {
-                    if (!(i == 0 && st->n1 != PREPEND_NEVER)) tb_put(&b, " ", 1);
+                    if (!(i == 0 && st->n1 != PREPEND_NEVER)) strbuf_put(&b, " ", 1);
                     k += nr;
                 } else {
-                    tb_put(&b, ts->s[i] + k, 1);
+                    strbuf_put(&b, ts->s[i] + k, 1);
                     k++;
                 }
             }
@@ -371,12 +354,12 @@ static void run_step(const tokenizer_step *st, token_strings *ts)
             size_t from = 0, to = ts->len[i];
             for (int k = 0; k < st->n1 && nc && from + nc <= to && !memcmp(ts->s[i] + from, st->a, nc); k++) from += nc;
             for (int k = 0; k < st->n2 && nc && to >= from + nc && !memcmp(ts->s[i] + to - nc, st->a, nc); k++) to -= nc;
-            tb_put(&b, ts->s[i] + from, to - from);
+            strbuf_put(&b, ts->s[i] + from, to - from);
             set_string(ts, i, &b);
         }
     } else if (st->kind == TSTEP_FUSE) {
-        tb_put(&b, "", 0);
-        for (int i = 0; i < ts->n; i++) tb_put(&b, ts->s[i], ts->len[i]), free(ts->s[i]);
+        strbuf_put(&b, "", 0);
+        for (int i = 0; i < ts->n; i++) strbuf_put(&b, ts->s[i], ts->len[i]), free(ts->s[i]);
         ts->n = ts->n ? 1 : 0;
         if (ts->n) ts->s[0] = NULL, set_string(ts, 0, &b);
         else free(b.s);
@@ -389,17 +372,17 @@ static void run_step(const tokenizer_step *st, token_strings *ts)
                 continue;
             }
             int j = i;
-            text_buf bytes = {0};
-            tb_put(&bytes, "", 0);
+            strbuf bytes = {0};
+            strbuf_put(&bytes, "", 0);
             for (; j < ts->n && byte_token_value(ts->s[j], ts->len[j]) >= 0; j++) {
                 const char c = (char)byte_token_value(ts->s[j], ts->len[j]);
-                tb_put(&bytes, &c, 1);
+                strbuf_put(&bytes, &c, 1);
                 free(ts->s[j]);
             }
             if (!is_utf8(bytes.s, bytes.len)) {
                 const size_t nb = bytes.len;
                 bytes.len = 0;
-                for (size_t k = 0; k < nb; k++) tb_put(&bytes, REPLACEMENT_CHAR, 3);
+                for (size_t k = 0; k < nb; k++) strbuf_put(&bytes, REPLACEMENT_CHAR, 3);
             }
             ts->s[o] = NULL;
             set_string(ts, o, &bytes);
@@ -425,10 +408,10 @@ int spm_decode(const tokenizer *t, const int *ids, int n_ids, char **out, size_t
         ts.len[ts.n++] = t->token_len[id];
     }
     for (int i = 0; rc == 0 && i < t->n_dec; i++) run_step(&t->dec[i], &ts);
-    text_buf all = {0};
-    tb_put(&all, "", 0);
+    strbuf all = {0};
+    strbuf_put(&all, "", 0);
     for (int i = 0; i < ts.n; i++) {
-        if (rc == 0) tb_put(&all, ts.s[i], ts.len[i]);
+        if (rc == 0) strbuf_put(&all, ts.s[i], ts.len[i]);
         free(ts.s[i]);
     }
     free(ts.s), free(ts.len);

@@ -9,45 +9,26 @@
 
 #include "fileio.h"
 #include "generate.h"
+#include "strbuf.h"
 
 /* ---- templates ---- */
-
-typedef struct {
-    char *s;
-    size_t len, cap;
-} buf_t;
-
-static int put(buf_t *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *g = realloc(b->s, cap);
-        if (!g) return -1;
-        b->s = g, b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = 0;
-    return 0;
-}
 
 char *eren_fill(const char *tmpl, const char *context, const char *question, const char *options)
 {
     static const char *const fields[] = {"{context}", "{question}", "{hypothesis}", "{statement}", "{options}"};
     const char *values[] = {context, question, question, question, options};
-    buf_t b = {0};
-    int rc = put(&b, "", 0);
+    strbuf b = {0};
+    int rc = strbuf_put(&b, "", 0);
     for (const char *p = tmpl; rc == 0 && *p;) { /* one pass over the template: inserted text is not rescanned */
         int hit = -1;
         for (int f = 0; f < 5 && hit < 0; f++)
             if (!strncmp(p, fields[f], strlen(fields[f]))) hit = f;
         if (hit >= 0) {
             const char *v = values[hit] ? values[hit] : "";
-            rc = put(&b, v, strlen(v));
+            rc = strbuf_put(&b, v, strlen(v));
             p += strlen(fields[hit]);
         } else {
-            rc = put(&b, p, 1);
+            rc = strbuf_put(&b, p, 1);
             p++;
         }
     }
@@ -57,13 +38,13 @@ char *eren_fill(const char *tmpl, const char *context, const char *question, con
 
 char *eren_join_notes(const char *const *texts, int n)
 {
-    buf_t b = {0};
-    int rc = put(&b, "", 0);
+    strbuf b = {0};
+    int rc = strbuf_put(&b, "", 0);
     for (int i = 0; rc == 0 && i < n; i++) {
-        if (i) rc = put(&b, ".\n", 2);
-        if (rc == 0) rc = put(&b, texts[i], strlen(texts[i]));
+        if (i) rc = strbuf_put(&b, ".\n", 2);
+        if (rc == 0) rc = strbuf_put(&b, texts[i], strlen(texts[i]));
     }
-    if (rc == 0) rc = put(&b, ".", 1);
+    if (rc == 0) rc = strbuf_put(&b, ".", 1);
     if (rc != 0) free(b.s);
     return rc == 0 ? b.s : NULL;
 }
