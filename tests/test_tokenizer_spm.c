@@ -269,3 +269,37 @@ Test(tokenizer_spm, metaspace_split_cuts_before_each_replacement)
         tokenizer_free(&t);
     }
 }
+
+/* A LLaMA model directory with a LLaMA-2-style tokenizer: the commands take it unchanged, and the BOS they
+ * put first follows add_bos_token (with it off the context differs, so a random model's scores differ,
+ * and equal `--no-bos`'s). */
+Test(tokenizer_spm, a_model_with_a_sentencepiece_tokenizer_scores_and_honours_add_bos, .timeout = 120)
+{
+    char dir[256], path[512], cmd[2048], with_bos[8192], no_bos[8192], forced[8192];
+    tokenizer t;
+    load_fixture("spm_legacy", &t, dir, sizeof dir);
+    tokenizer_free(&t);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    write_text(path, "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"vocab_size\": 746, \"hidden_size\": 32,"
+                     " \"intermediate_size\": 64, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"num_key_value_heads\": 2,"
+                     " \"max_position_embeddings\": 64, \"rms_norm_eps\": 1e-5, \"bos_token_id\": 1, \"eos_token_id\": 2}");
+    snprintf(cmd, sizeof cmd, "%s init %s/config.json -o %s/model --seed 3 --std 0.5 && cp %s/tokenizer.json %s/tokenizer_config.json %s/model/",
+             CPET_BINARY, dir, dir, dir, dir, dir);
+    cr_assert_eq(run_capture(cmd, with_bos, sizeof with_bos), 0, "%s", with_bos);
+    snprintf(path, sizeof path, "%s/tasks.jsonl", dir);
+    write_text(path, "{\"id\": \"a\", \"task\": \"t\", \"split\": \"test\", \"prompt\": \"Capital of Talim:\", \"choices\": [\" Grimhend\", "
+                     "\" \\u6771\\u4eac\"], \"label\": 0}\n");
+    snprintf(cmd, sizeof cmd, "%s score %s/model --task %s/tasks.jsonl --split test", CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, with_bos, sizeof with_bos), 0, "%s", with_bos);
+    snprintf(cmd, sizeof cmd, "%s score %s/model --task %s/tasks.jsonl --split test --no-bos", CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, forced, sizeof forced), 0, "%s", forced);
+    snprintf(path, sizeof path, "%s/model/tokenizer_config.json", dir);
+    write_text(path, "{\"add_bos_token\": false}");
+    snprintf(cmd, sizeof cmd, "%s score %s/model --task %s/tasks.jsonl --split test", CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, no_bos, sizeof no_bos), 0, "%s", no_bos);
+    cr_assert(strstr(with_bos, "\"logprobs\""), "%s", with_bos);
+    cr_assert_str_neq(with_bos, no_bos, "add_bos_token false changes the context");
+    cr_assert_str_eq(no_bos, forced, "and equals --no-bos");
+    snprintf(cmd, sizeof cmd, "%s generate %s/model --prompt 'Hello' --max-new 4 --temperature 0", CPET_BINARY, dir);
+    cr_assert_eq(run_capture(cmd, forced, sizeof forced), 0, "%s", forced);
+}
