@@ -173,7 +173,7 @@ int cmd_edit(int argc, char **argv)
                *filler_path = NULL;
     long top_k = EREN_TOP_K, n_edits = 0, seed = 0, max_new = 12, threads = 0, ft_epochs = 10, ft_steps = 10, rome_layer = -1, notebook_size = 0;
     double ft_lr = 1e-4, rome_clamp = 0;
-    long rome_steps = 0;
+    long rome_steps = 0, rome_prefixes = -1;
     int sequential = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -183,7 +183,7 @@ int cmd_edit(int argc, char **argv)
                    "                 [--retriever bm25|dense] [--top-k 5] [--n-edits N] [--split test|dev|train|all] [--seed 0]\n"
                    "                 [--sequential] [--max-new 12] [--threads N] [--notebook-size N [--filler FILE]]\n"
                    "                 [--ft-epochs 10] [--ft-steps 10] [--ft-lr 1e-4] [--rome-layer L] [--rome-steps 100]\n"
-                   "                 [--rome-clamp 100] [--corpus TEXT]\n"
+                   "                 [--rome-clamp 100] [--rome-prefixes 10] [--corpus TEXT]\n"
                    "                 [--format auto|cpet|eren-cfh|eren-fever|eren-hotpot|counterfact|zsre]\n\n"
                    "Makes the first N edits of the split (in a seeded order; 0: all) and asks every question of them\n"
                    "(datasets/README.md: in-scope, hard out-of-scope, two-hop). eren: the edits become notes; the reader\n"
@@ -226,6 +226,7 @@ int cmd_edit(int argc, char **argv)
         else if (!strcmp(a, "--rome-layer")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 1000, &rome_layer);
         else if (!strcmp(a, "--rome-steps")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 100000, &rome_steps);
         else if (!strcmp(a, "--rome-clamp")) bad = cli_float(a, cli_value(argc, argv, &i), &rome_clamp);
+        else if (!strcmp(a, "--rome-prefixes")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 100, &rome_prefixes);
         else return cli_error("edit: unknown option %s", a);
         if (bad) return 1;
     }
@@ -233,7 +234,7 @@ int cmd_edit(int argc, char **argv)
     edit_run_config c = {.top_k = (int)top_k, .max_new = (int)max_new, .n_edits = (int)n_edits, .split = strcmp(split, "all") ? split : NULL,
                          .seed = (uint64_t)seed, .sequential = sequential, .ft_epochs = (int)ft_epochs, .ft_steps = (int)ft_steps,
                          .ft_lr = (float)ft_lr, .rome_layer = (int)rome_layer, .notebook_size = (int)notebook_size,
-                         .rome_steps = (int)rome_steps, .rome_clamp = (float)rome_clamp};
+                         .rome_steps = (int)rome_steps, .rome_clamp = (float)rome_clamp, .rome_prefixes = (int)rome_prefixes};
     if (edit_method_parse(method, &c.method) != 0) return cli_error("edit: --method '%s': eren, one-step, unedited, ft or rome", method);
     if (c.method == EDIT_ROME && !corpus_path) return cli_error("edit: rome needs --corpus TEXT for its key statistics");
     if (!strcmp(retriever, "bm25")) c.retriever = EREN_BM25;
@@ -305,7 +306,7 @@ int cmd_edit(int argc, char **argv)
         json_object_set_new(cfg, "notebook_size", json_integer(r.notebook_size));
         if (c.method == EDIT_FT)
             json_object_set_new(cfg, "ft", json_pack("{s:i, s:i, s:f}", "epochs", c.ft_epochs, "steps_per_edit", c.ft_steps, "lr", ft_lr));
-        if (c.method == EDIT_ROME) json_object_set_new(cfg, "rome", json_pack("{s:i, s:i, s:f, s:s}", "layer", c.rome_layer, "steps", c.rome_steps, "clamp", rome_clamp, "corpus", corpus_path));
+        if (c.method == EDIT_ROME) json_object_set_new(cfg, "rome", json_pack("{s:i, s:i, s:f, s:i, s:s}", "layer", c.rome_layer, "steps", c.rome_steps, "clamp", rome_clamp, "prefixes", c.rome_prefixes, "corpus", corpus_path));
         rc = json_write_file(out, j, &err);
         json_decref(j);
         if (rc == 0)

@@ -188,6 +188,8 @@ static int edit_by_rome(model *m, const tokenizer *tok, const edit_set *cases, c
     rome_config rc_cfg = rome_defaults(layer);
     if (c->rome_steps > 0) rc_cfg.steps = c->rome_steps;
     if (c->rome_clamp > 0) rc_cfg.clamp = c->rome_clamp;
+    if (c->rome_prefixes >= 0) rc_cfg.n_prefixes = c->rome_prefixes;
+    rc_cfg.seed = c->seed;
     rome_update *ups = calloc((size_t)n + 1, sizeof *ups);
     int rc = ups ? 0 : cpet_fail(err, "rome: out of memory");
     for (int i = 0; rc == 0 && i < n; i++) {

@@ -60,6 +60,7 @@ typedef struct {
      * the unedited model, then all applied */
     int rome_layer;
     int rome_steps;     /* 0: rome_defaults' */
+    int rome_prefixes;  /* generated context prefixes; -1: rome_defaults' (0: the statement alone) */
     float rome_clamp;   /* 0: rome_defaults' */
     const int *stats_stream;
     long stats_tokens;

@@ -42,6 +42,7 @@ Test(rome, one_matrix_changes_and_the_new_object_becomes_most_likely, .timeout =
     cr_assert_eq(st.tokens, 1024);
     rome_config c = rome_defaults(layer);
     c.steps = 40;
+    c.n_prefixes = 0; /* the prompt alone: its own key is k*, so W' k = W k + delta holds exactly below */
     rome_result r;
     const char *prompt = "the old city by the river"; /* the subject ends the prompt: its delta reaches the next-token logits directly */
     cr_assert_eq(rome_edit(&m, &tok, &st, &c, prompt, "river", "bridge", &r, &err), 0, "%s", err.msg);
@@ -84,6 +85,20 @@ Test(rome, one_matrix_changes_and_the_new_object_becomes_most_likely, .timeout =
     for (int v = 1; v < m.cfg.vocab_size; v++)
         if (z[v] > z[best]) best = v;
     cr_assert_eq(best, bt[0], "the edited model continues with ' bridge' (nll %g -> %g, delta %g)", r.nll_before, r.nll_after, r.delta_norm);
+    /* with generated prefixes (the reference's context templates): the key and the loss average over the
+     * prompt and its prefixed forms, and the object still becomes more likely after the bare prompt */
+    {
+        model m3;
+        tokenizer tok3;
+        load(dir, &m3, &tok3);
+        rome_config cp = c;
+        cp.n_prefixes = 4, cp.seed = 5;
+        rome_result r3;
+        cr_assert_eq(rome_edit(&m3, &tok3, &st, &cp, prompt, "river", "bridge", &r3, &err), 0, "%s", err.msg);
+        cr_assert_eq(r3.contexts, 5);
+        cr_assert_lt(r3.nll_after, r3.nll_before, "%g -> %g", r3.nll_before, r3.nll_after);
+        model_free(&m3), tokenizer_free(&tok3);
+    }
     /* a subject not in the prompt, a packed matrix: clear errors */
     cr_assert_neq(rome_edit(&m, &tok, &st, &c, prompt, "castle", "bridge", &r, &err), 0);
     cr_assert(strstr(err.msg, "castle"), "%s", err.msg);

@@ -24,6 +24,7 @@ static const method_param params[] = {
     {"ft_steps", PARAM_INT, "10", "ft, sequential: steps per edit", 1},
     {"ft_lr", PARAM_NUMBER, "0.0001", "ft: the learning rate", 1},
     {"rome_layer", PARAM_INT, "-1", "rome: the edited layer (-1: a third of the way up)", 1},
+    {"rome_prefixes", PARAM_INT, "-1", "rome: generated context prefixes the key and value average over (-1: rome_defaults' 10)", 1},
     {"corpus", PARAM_STRING, "\"\"", "rome: the text its key statistics come from", 1},
     {"sequential", PARAM_BOOL, "false", "edits one at a time (each on what the earlier ones left), else all at once", 1},
     {"split", PARAM_STRING, "\"test\"", "the edit cases' split: test, dev, train or all", 0},
@@ -41,7 +42,7 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
                            .split = split && strcmp(split, "all") ? split : NULL, .seed = c->seed,
                            .notebook_size = method_param_int(c, "notebook_size"), .ft_epochs = method_param_int(c, "ft_epochs"),
                            .ft_steps = method_param_int(c, "ft_steps"), .ft_lr = (float)method_param_number(c, "ft_lr"),
-                           .rome_layer = method_param_int(c, "rome_layer"), .sequential = json_is_true(json_object_get(c->params, "sequential"))};
+                           .rome_layer = method_param_int(c, "rome_layer"), .rome_prefixes = method_param_int(c, "rome_prefixes"), .sequential = json_is_true(json_object_get(c->params, "sequential"))};
     if (!name || edit_method_parse(name, &cfg.method) != 0)
         return cpet_fail(err, "params.method '%s': eren, one-step, unedited, ft or rome", name ? name : "");
     if (!retr || (strcmp(retr, "bm25") && strcmp(retr, "dense"))) return cpet_fail(err, "params.retriever '%s': bm25 or dense", retr ? retr : "");
