@@ -53,24 +53,94 @@ static void on_step(void *ctx, int step, int steps, double loss)
     fprintf(stderr, "\rreader: step %d/%d  loss %.4f  ETA %.0fs   %s", step, steps, loss, el / step * (steps - step), step == steps ? "\n" : "");
 }
 
+/* The reader on dev subjects' examples: greedy exact match per kind, each answer given the room the longest
+ * fixed answer needs (eren_answer_budget). {kind: {accuracy, n}}; one line on stdout. */
+static int reader_dev_accuracy(model *m, const tokenizer *tok, const task_set *dev, int max_new, json_t **acc_out, cpet_err *err)
+{
+    enum { N_KINDS = 8 };
+    static const char *const kinds[N_KINDS] = {"read", "decline", "closed_book", "one_step", "fc_read", "fc_decline", "fc_closed_book", "fc_one_step"};
+    eren_model_reader reader = {m, tok, eren_answer_budget(tok, EREN_FC, max_new)};
+    long right[N_KINDS] = {0}, total[N_KINDS] = {0};
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < dev->n; i++) {
+        int kind = 0;
+        while (kind < N_KINDS - 1 && strcmp(dev->items[i].task, kinds[kind])) kind++;
+        char *output = NULL;
+        if ((rc = eren_model_read(&reader, dev->items[i].prompt, &output, err)) != 0) break;
+        right[kind] += edit_answer_matches(output, dev->items[i].choices[0]);
+        total[kind]++;
+        free(output);
+    }
+    if (rc != 0) return -1;
+    json_t *acc = json_object();
+    printf("reader dev exact match:");
+    for (int q = 0; q < N_KINDS; q++) {
+        json_object_set_new(acc, kinds[q], json_pack("{s:o, s:I}", "accuracy", total[q] ? json_real((double)right[q] / total[q]) : json_null(), "n",
+                                                     (json_int_t)total[q]));
+        printf(" %s %.1f%%", kinds[q], total[q] ? 100.0 * right[q] / total[q] : NAN);
+    }
+    printf("\n");
+    *acc_out = acc;
+    return 0;
+}
+
+/* edit-reader --evaluate-only: the dev accuracies of a tuned reader, again, with this code; its reader.json
+ * gains them (the dev examples rebuilt from the seed, k and max_new it was tuned with) */
+static int reevaluate_reader(const char *reader_dir, const world *w, cpet_err *err)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/reader.json", reader_dir);
+    json_t *log = json_read_file(path, err), *train = json_object_get(log, "train");
+    if (!log) return -1;
+    if (!json_is_integer(json_object_get(train, "seed")) || !json_is_integer(json_object_get(train, "k")) || !json_is_integer(json_object_get(train, "max_new"))) {
+        json_decref(log);
+        return cpet_fail(err, "%s: no train.seed / k / max_new: not an edit-reader log", path);
+    }
+    const int seed = (int)json_integer_value(json_object_get(train, "seed")), k = (int)json_integer_value(json_object_get(train, "k")),
+              max_new = (int)json_integer_value(json_object_get(train, "max_new"));
+    model m;
+    tokenizer tok;
+    if (model_load(&m, reader_dir, err) != 0) return json_decref(log), -1;
+    int rc = tokenizer_load_for(&tok, reader_dir, NULL, err), have_tok = rc == 0;
+    eren_model_reader sizing = {&m, &tok, max_new};
+    task_set dev = {0};
+    json_t *acc = NULL;
+    if (rc == 0) rc = editing_reader_examples(w, 1, (uint64_t)seed + 1, k, 1, eren_model_measure, &sizing, m.rope_len - max_new, &dev, err);
+    if (rc == 0) rc = reader_dev_accuracy(&m, &tok, &dev, max_new, &acc, err);
+    if (rc == 0) {
+        json_object_set_new(log, "dev_accuracy", acc);
+        json_object_set_new(log, "dev_evaluated_by", run_facts());
+        rc = json_write_file(path, log, err);
+    }
+    tasks_free(&dev);
+    if (have_tok) tokenizer_free(&tok);
+    model_free(&m);
+    json_decref(log);
+    return rc;
+}
+
 int cmd_edit_reader(int argc, char **argv)
 {
     const char *model_dir = NULL, *world_dir = NULL, *out = NULL;
     long steps = 600, batch = 16, seed = 0, k = EREN_TOP_K, max_new = 12, threads = 0, reps = 4;
+    int evaluate_only = 0;
     double lr = 3e-4, wd = 0.0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int bad = 0;
         if (cli_is_help(a)) {
             printf("usage: cpet edit-reader MODEL --world DIR -o OUT [--steps 600] [--batch 16] [--lr 3e-4] [--k 5] [--reps 4] [--max-new 12]\n"
-                   "                        [--seed 0] [--threads N]\n\n"
+                   "                        [--seed 0] [--threads N]\n"
+                   "       cpet edit-reader READER --world DIR --evaluate-only\n\n"
                    "Instruction-tunes MODEL (all weights) as EREN's reader on the world in DIR (its world.json): for every\n"
                    "fact of a train-split subject, a read example (k notes, one stating the fact, true or counterfactual),\n"
                    "a decline example (k hard distractors, answer \"unanswerable\"), a closed-book question and a one-step\n"
                    "read example (--reps times over, each with fresh notes, question template and counterfactual), with\n"
                    "EREN's templates; answers end with EOS. Then scores the reader on dev-split\n"
                    "subjects' examples by greedy exact match, kind by kind. OUT: the model, its tokenizer and\n"
-                   "reader.json (arguments, seed, loss curve, dev accuracies, git revision, threads).\n");
+                   "reader.json (arguments, seed, loss curve, dev accuracies, git revision, threads). The same for fact\n"
+                   "checking: claims read with three options, declined (\"It's impossible to say\"), checked closed-book,\n"
+                   "and read with two options. --evaluate-only scores a tuned READER again and updates its reader.json.\n");
             return 0;
         }
         if (!strcmp(a, "--world")) bad = !(world_dir = cli_value(argc, argv, &i));
@@ -84,17 +154,23 @@ int cmd_edit_reader(int argc, char **argv)
         else if (!strcmp(a, "--threads")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &threads);
         else if (!strcmp(a, "--lr")) bad = cli_float(a, cli_value(argc, argv, &i), &lr);
         else if (!strcmp(a, "--weight-decay")) bad = cli_float(a, cli_value(argc, argv, &i), &wd);
+        else if (!strcmp(a, "--evaluate-only")) evaluate_only = 1;
         else if (a[0] == '-') return cli_error("edit-reader: unknown option %s", a);
         else if (!model_dir) model_dir = a;
         else return cli_error("edit-reader: one model only (got %s and %s)", model_dir, a);
         if (bad) return 1;
     }
-    if (!model_dir || !world_dir || !out) return cli_error("edit-reader: MODEL, --world and -o are required");
+    if (!model_dir || !world_dir || (!out && !evaluate_only)) return cli_error("edit-reader: MODEL, --world and -o are required");
     if (threads) engine_set_threads((int)threads);
     cpet_err err;
     world w;
     uint64_t world_seed;
     if (world_of_dir(world_dir, &w, &world_seed, &err) != 0) return cli_report(&err);
+    if (evaluate_only) {
+        const int rc = reevaluate_reader(model_dir, &w, &err);
+        world_free(&w);
+        return rc != 0 ? cli_report(&err) : 0;
+    }
     model m;
     tokenizer tok;
     if (model_load(&m, model_dir, &err) != 0) {
@@ -122,23 +198,8 @@ int cmd_edit_reader(int argc, char **argv)
     const double train_seconds = now_seconds() - pr.t0;
     adamw_free(&opt);
     if (rc == 0) rc = model_set_trainable(&m, NULL, 0, &err);
-    /* the reader on dev subjects: greedy exact match per kind */
-    enum { N_KINDS = 8 };
-    const char *kinds[N_KINDS] = {"read", "decline", "closed_book", "one_step", "fc_read", "fc_decline", "fc_closed_book", "fc_one_step"};
-    long right[N_KINDS] = {0}, total[N_KINDS] = {0};
-    for (int i = 0; rc == 0 && i < dev.n; i++) {
-        int kind = 0;
-        while (kind < N_KINDS - 1 && strcmp(dev.items[i].task, kinds[kind])) kind++;
-        char *output = NULL;
-        if ((rc = eren_model_read(&reader, dev.items[i].prompt, &output, &err)) != 0) break;
-        right[kind] += edit_answer_matches(output, dev.items[i].choices[0]);
-        total[kind]++;
-        free(output);
-    }
-    json_t *acc = json_object();
-    for (int q = 0; q < N_KINDS; q++)
-        json_object_set_new(acc, kinds[q], json_pack("{s:o, s:I}", "accuracy", total[q] ? json_real((double)right[q] / total[q]) : json_null(), "n",
-                                                     (json_int_t)total[q]));
+    json_t *acc = NULL;
+    if (rc == 0) rc = reader_dev_accuracy(&m, &tok, &dev, (int)max_new, &acc, &err);
     char staged[4200], path[4400];
     if (rc == 0) rc = cli_stage_model(&m, &tok, out, staged, sizeof staged, &err);
     if (rc == 0) {
@@ -153,11 +214,7 @@ int cmd_edit_reader(int argc, char **argv)
         curve = acc = NULL;
     }
     if (rc == 0) rc = replace_dir(staged, out, &err);
-    if (rc == 0) {
-        printf("edit-reader %s -> %s: %ld steps on %d examples; dev exact match:", model_dir, out, steps, train.n);
-        for (int q = 0; q < N_KINDS; q++) printf(" %s %.1f%%", kinds[q], total[q] ? 100.0 * right[q] / total[q] : NAN);
-        printf("\n");
-    }
+    if (rc == 0) printf("edit-reader %s -> %s: %ld steps on %d examples\n", model_dir, out, steps, train.n);
     json_decref(curve), json_decref(acc);
     tasks_free(&train), tasks_free(&dev);
     if (have_tok) tokenizer_free(&tok);
@@ -426,9 +483,9 @@ int cmd_ask(int argc, char **argv)
     int rc = tokenizer_load_for(&tok, model_dir, NULL, &err), have_tok = rc == 0;
     eren_index x = {0};
     if (rc == 0) rc = !strcmp(retriever, "dense") ? eren_index_dense(&x, &nb, &m, &tok, &err) : eren_index_bm25(&x, &nb, &err);
-    eren_model_reader reader = {&m, &tok, (int)max_new};
+    eren_model_reader reader = {&m, &tok, eren_answer_budget(&tok, fact_check ? EREN_FC : EREN_QA, (int)max_new)};
     eren_config c = {em == EDIT_EREN ? EREN_TWO_STEP : em == EDIT_ONE_STEP ? EREN_ONE_STEP : EREN_CLOSED_BOOK, fact_check ? EREN_FC : EREN_QA,
-                     (int)top_k, m.rope_len - (int)max_new, eren_model_read, eren_model_measure, &reader};
+                     (int)top_k, m.rope_len - reader.max_new, eren_model_read, eren_model_measure, &reader};
     eren_answer a = {0};
     if (rc == 0) rc = eren_answer_question(&c, &nb, &x, question, &a, &err);
     if (rc == 0) {

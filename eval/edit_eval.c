@@ -274,13 +274,13 @@ int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_r
             for (int q = 0; q < counts[g]; q++)
                 r->items[r->n++] = (edit_item){e->id, names[g], groups[g][q].kind, groups[g][q].question, groups[g][q].answer, NULL, NULL, 0, 0, 0, 0, 0, 0};
     }
-    eren_model_reader reader = {m, tok, c->max_new > 0 ? c->max_new : 12};
+    const eren_task task = cases->fact_check ? EREN_FC : EREN_QA;
+    eren_model_reader reader = {m, tok, eren_answer_budget(tok, task, c->max_new > 0 ? c->max_new : 12)};
     eren_notebook nb;
     notebook_init(&nb);
     eren_index x = {0};
     int rc = 0;
     /* the unedited model: closed-book, before any edit */
-    const eren_task task = cases->fact_check ? EREN_FC : EREN_QA;
     eren_config closed = {.mode = EREN_CLOSED_BOOK, .task = task, .top_k = c->top_k, .max_prompt = m->rope_len - reader.max_new,
                           .read = eren_model_read, .measure = eren_model_measure, .ctx = &reader};
     for (int i = 0; rc == 0 && i < r->n; i++) {

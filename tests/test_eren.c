@@ -243,6 +243,27 @@ Test(eren, fact_checking_falls_back_exactly_on_its_impossible_option)
     notebook_free(&nb);
 }
 
+/* The reader's generation budget holds the task's fixed answer and EOS: " It's impossible to say" is longer
+ * than the default 12 tokens in a small vocabulary, and a cut answer never triggers the fallback. */
+Test(eren, the_answer_budget_fits_the_fixed_answers)
+{
+    model m;
+    tokenizer tok;
+    load_tiny_model(16, 32, 1, &m, &tok);
+    cpet_err err;
+    const char *fixed[2] = {" unanswerable", " It's impossible to say"};
+    const eren_task tasks[2] = {EREN_QA, EREN_FC};
+    for (int i = 0; i < 2; i++) {
+        int *ids, n;
+        cr_assert_eq(tokenizer_encode(&tok, fixed[i], strlen(fixed[i]), &ids, &n, &err), 0);
+        free(ids);
+        cr_assert_eq(eren_answer_budget(&tok, tasks[i], 1), n + 1, "%s: %d tokens and EOS", fixed[i], n);
+        cr_assert_eq(eren_answer_budget(&tok, tasks[i], n + 5), n + 5, "a larger request stands");
+    }
+    model_free(&m);
+    tokenizer_free(&tok);
+}
+
 Test(eren, a_prompt_over_the_window_loses_its_lowest_ranked_notes_first)
 {
     cpet_err err;

@@ -458,6 +458,17 @@ int eren_answer_question(const eren_config *c, const eren_notebook *nb, const er
     return rc;
 }
 
+int eren_answer_budget(const tokenizer *tok, eren_task task, int requested)
+{
+    char fixed[64];
+    snprintf(fixed, sizeof fixed, " %s", task == EREN_FC ? EREN_IMPOSSIBLE : EREN_UNANSWERABLE);
+    int *ids = NULL, n = 0;
+    cpet_err err;
+    if (tokenizer_encode(tok, fixed, strlen(fixed), &ids, &n, &err) != 0) n = 0;
+    free(ids);
+    return requested > n + 1 ? requested : n + 1;
+}
+
 int eren_model_measure(void *ctx, const char *prompt)
 {
     eren_model_reader *r = ctx;
@@ -474,8 +485,10 @@ int eren_model_read(void *ctx, const char *prompt, char **output, cpet_err *err)
     int *ids = NULL, n = 0;
     *output = NULL;
     if (tokenizer_encode(r->tok, prompt, strlen(prompt), &ids, &n, err) != 0) return -1;
-    const int max_new = r->max_new > 0 ? r->max_new : 20;
     const int bos = tokenizer_bos(r->tok, r->m->cfg.bos_token_id), off = bos >= 0;
+    int max_new = r->max_new > 0 ? r->max_new : 20;
+    if (n + off + max_new > r->m->rope_len) max_new = r->m->rope_len - (n + off); /* what the window leaves */
+    if (max_new < 1) return free(ids), cpet_fail(err, "reader: the prompt takes %d tokens, the whole window of %d", n + off, r->m->rope_len);
     int *in = malloc((size_t)(n + 1) * sizeof(int)), *seq = malloc((size_t)(n + 1 + max_new) * sizeof(int)), total = 0;
     if (!in || !seq) return free(ids), free(in), free(seq), cpet_fail(err, "reader: out of memory");
     if (off) in[0] = bos;

@@ -158,6 +158,10 @@ typedef struct {
     int max_new;
 } eren_model_reader;
 int eren_model_read(void *ctx, const char *prompt, char **output, cpet_err *err);
+/* Tokens the reader must be allowed to generate for a task: at least requested, and room for the task's
+ * fixed answer and EOS (" It's impossible to say" takes 15 tokens of the embedded default's tokenizer: a
+ * budget of 12 cut it short, so the fallback was never taken). */
+int eren_answer_budget(const tokenizer *tok, eren_task task, int requested);
 int eren_model_measure(void *ctx, const char *prompt);
 
 #endif

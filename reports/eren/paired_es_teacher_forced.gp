@@ -10,9 +10,9 @@ set xlabel 'difference in es_teacher_forced (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,250 noenhanced font ",10"
 set output outbase.".png"
-set multiplot layout 1,1
+set multiplot layout 2,1
 set title 'world_edits: es_teacher_forced minus one-step MRC, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.421666667:0.134166667]
+set xrange [-0.486444444:0.154777778]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
@@ -22,9 +22,9 @@ unset multiplot
 unset output
 set terminal svg size 960,250 noenhanced font ",10"
 set output outbase.".svg"
-set multiplot layout 1,1
+set multiplot layout 2,1
 set title 'world_edits: es_teacher_forced minus one-step MRC, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.421666667:0.134166667]
+set xrange [-0.486444444:0.154777778]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back

@@ -1,5 +1,5 @@
 # cpet report: bp against notebook_size per row (average over tasks), from scatter_bp_vs_notebook_size.dat
-array titles[10] = ['EREN, 10 notes', 'EREN, 30 notes', 'EREN, 100 notes', 'EREN, 300 notes', 'EREN, 744 notes', 'one-step MRC, 10 notes', 'one-step MRC, 30 notes', 'one-step MRC, 100 notes', 'one-step MRC, 300 notes', 'one-step MRC, 744 notes']
+array titles[10] = ['EREN, 10 notes', 'EREN, 30 notes', 'EREN, 100 notes', 'EREN, 300 notes', 'EREN, 1000 notes', 'one-step MRC, 10 notes', 'one-step MRC, 30 notes', 'one-step MRC, 100 notes', 'one-step MRC, 300 notes', 'one-step MRC, 1000 notes']
 array colours[10] = [2062260, 16744206, 2924588, 14034728, 9725885, 9197131, 14907330, 8355711, 12369186, 1556175]
 set datafile separator "\t"
 set grid lc rgb '#dddddd'
