@@ -22,14 +22,14 @@ set xtics autofreq
 plot 'bars.dat' index 0 using (-0.194634643):1:(-0.194634643):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'world_claims: eq (3 seeds); dashed: one-step MRC'
-set xrange [0:0.932965712]
+set title 'world_claims: eq (3 seeds); axis zoomed, not from 0; dashed: one-step MRC'
+set xrange [0.130702994:0.874294047]
 set yrange [0.4:6.6]
 unset arrow
 unset label
 set arrow from 0.582120555, graph 0 to 0.582120555, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars.dat' index 1 using (0.130702994):1:(0.130702994):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -47,14 +47,14 @@ set xtics autofreq
 plot 'bars.dat' index 0 using (-0.194634643):1:(-0.194634643):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'world_claims: eq (3 seeds); dashed: one-step MRC'
-set xrange [0:0.932965712]
+set title 'world_claims: eq (3 seeds); axis zoomed, not from 0; dashed: one-step MRC'
+set xrange [0.130702994:0.874294047]
 set yrange [0.4:6.6]
 unset arrow
 unset label
 set arrow from 0.582120555, graph 0 to 0.582120555, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars.dat' index 1 using (0.130702994):1:(0.130702994):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

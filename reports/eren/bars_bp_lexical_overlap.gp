@@ -22,14 +22,14 @@ set xtics autofreq
 plot 'bars_bp_lexical_overlap.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'world_claims: bp_lexical_overlap (3 seeds); axis zoomed, not from 0; dashed: one-step MRC'
-set xrange [-0.476278123:1.60662964]
+set title 'world_claims: bp_lexical_overlap (3 seeds); dashed: one-step MRC'
+set xrange [0:1.56609036]
 set yrange [0.4:6.6]
 unset arrow
 unset label
 set arrow from 0.614976457, graph 0 to 0.614976457, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_bp_lexical_overlap.dat' index 1 using (-0.476278123):1:(-0.476278123):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_bp_lexical_overlap.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -47,14 +47,14 @@ set xtics autofreq
 plot 'bars_bp_lexical_overlap.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'world_claims: bp_lexical_overlap (3 seeds); axis zoomed, not from 0; dashed: one-step MRC'
-set xrange [-0.476278123:1.60662964]
+set title 'world_claims: bp_lexical_overlap (3 seeds); dashed: one-step MRC'
+set xrange [0:1.56609036]
 set yrange [0.4:6.6]
 unset arrow
 unset label
 set arrow from 0.614976457, graph 0 to 0.614976457, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_bp_lexical_overlap.dat' index 1 using (-0.476278123):1:(-0.476278123):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_bp_lexical_overlap.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

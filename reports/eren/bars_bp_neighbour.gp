@@ -23,7 +23,7 @@ plot 'bars_bp_neighbour.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:yti
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_claims: bp_neighbour (3 seeds); dashed: one-step MRC'
-set xrange [0:1.46917634]
+set xrange [0:1.59873566]
 set yrange [0.4:6.6]
 unset arrow
 unset label
@@ -48,7 +48,7 @@ plot 'bars_bp_neighbour.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:yti
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_claims: bp_neighbour (3 seeds); dashed: one-step MRC'
-set xrange [0:1.46917634]
+set xrange [0:1.59873566]
 set yrange [0.4:6.6]
 unset arrow
 unset label

@@ -23,7 +23,7 @@ plot 'bars_generalization.dat' index 0 using (-0.174109707):1:(-0.174109707):3:(
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_claims: generalization (3 seeds); dashed: one-step MRC'
-set xrange [0:0.828080516]
+set xrange [0:0.863371049]
 set yrange [0.4:6.6]
 unset arrow
 unset label
@@ -48,7 +48,7 @@ plot 'bars_generalization.dat' index 0 using (-0.174109707):1:(-0.174109707):3:(
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_claims: generalization (3 seeds); dashed: one-step MRC'
-set xrange [0:0.828080516]
+set xrange [0:0.863371049]
 set yrange [0.4:6.6]
 unset arrow
 unset label

@@ -19,7 +19,7 @@ set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired.dat' index 0 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
   '' index 0 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
 set title 'world_claims: eq minus one-step MRC, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.464190134:0.197350227]
+set xrange [-0.339343133:0.216737782]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
@@ -38,7 +38,7 @@ set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired.dat' index 0 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
   '' index 0 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
 set title 'world_claims: eq minus one-step MRC, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.464190134:0.197350227]
+set xrange [-0.339343133:0.216737782]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
