@@ -302,4 +302,18 @@ Test(tokenizer_spm, a_model_with_a_sentencepiece_tokenizer_scores_and_honours_ad
     cr_assert_str_eq(no_bos, forced, "and equals --no-bos");
     snprintf(cmd, sizeof cmd, "%s generate %s/model --prompt 'Hello' --max-new 4 --temperature 0", CPET_BINARY, dir);
     cr_assert_eq(run_capture(cmd, forced, sizeof forced), 0, "%s", forced);
+    /* a spec names it like any model: zero-shot and LoRA cells run on it */
+    snprintf(path, sizeof path, "%s/tasks.jsonl", dir);
+    write_text(path, "{\"id\": \"a\", \"task\": \"t\", \"split\": \"train\", \"prompt\": \"Capital of Talim:\", \"choices\": [\" Grimhend\", \" Orra\"], \"label\": 0}\n"
+                     "{\"id\": \"b\", \"task\": \"t\", \"split\": \"test\", \"prompt\": \"Capital of Orra:\", \"choices\": [\" Fugrum\", \" Talim\"], \"label\": 0}\n");
+    char spec[1024];
+    snprintf(path, sizeof path, "%s/spec.json", dir);
+    snprintf(spec, sizeof spec,
+             "{\"name\": \"spm\", \"models\": [\"%s/model\"], \"methods\": [\"zero-shot\", {\"name\": \"lora\", \"rank\": 2, \"alpha\": 4,"
+             " \"steps\": 3, \"batch\": 1}], \"tasks\": [{\"file\": \"%s/tasks.jsonl\"}], \"seeds\": [0], \"threads\": 1}",
+             dir, dir);
+    write_text(path, spec);
+    snprintf(cmd, sizeof cmd, "%s run %s -o %s/run", CPET_BINARY, path, dir);
+    cr_assert_eq(run_capture(cmd, forced, sizeof forced), 0, "%s", forced);
+    cr_assert(strstr(forced, "2 cells run (0 failed)"), "%s", forced);
 }
