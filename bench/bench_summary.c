@@ -110,6 +110,23 @@ static int tokenizer_lines(const json_t *r, const char *file, FILE *out, cpet_er
     return 0;
 }
 
+/* A tokenizer timed against another in the same reps (--against): the encode-time ratio */
+static int tokenizer_against_lines(const json_t *r, const char *file, FILE *out, cpet_err *err)
+{
+    double enc, dec;
+    const json_t *ratio = json_object_get(json_object_get(r, "encode_time_ratio"), "mean"), *other = json_object_get(r, "against");
+    if (need(r, file, "encode_mb_per_s", &enc, err) || need(r, file, "decode_mb_per_s", &dec, err)) return -1;
+    if (!json_is_number(ratio) || !json_is_object(other)) return cpet_fail(err, "%s: no encode_time_ratio / against (run with --against)", file);
+    char where[512], a[64], b[64], c[64];
+    provenance(r, 1, where, sizeof where);
+    const char *mine = json_string_value(json_object_get(r, "tokenizer")), *theirs = json_string_value(json_object_get(other, "tokenizer"));
+    fprintf(out, "- Tokenizer %s against %s (`cpet bench tokenizer --against`, the same reps): encode takes %sx its time; %s encodes %s MB/s, "
+                 "decodes %s MB/s%s\n",
+            mine ? path_base(mine) : "?", theirs ? path_base(theirs) : "?", format_grouped(a, sizeof a, json_number_value(ratio), 2),
+            mine ? path_base(mine) : "?", sig3(b, sizeof b, enc), sig3(c, sizeof c, dec), where);
+    return 0;
+}
+
 static int pretrain_lines(const json_t *r, const char *file, FILE *out, cpet_err *err)
 {
     static const char *const shape[] = {"model.dim",   "model.layers", "model.heads", "model.kv_heads",
@@ -194,13 +211,15 @@ static int gemv_lines(const json_t *r, const char *file, FILE *out, cpet_err *er
 typedef struct {
     const char *stem, *bench, *what;
     int (*lines)(const json_t *r, const char *file, FILE *out, cpet_err *err);
+    int optional; /* a comparison beside the core figures: no line when its file is missing */
 } section;
 
 static const section sections[] = {
-    {"engine", "engine_train_step", "Training step", engine_lines},
-    {"tokenizer", "tokenizer", "Tokenizer", tokenizer_lines},
-    {"pretrain", "pretrain_step", "Pretraining step", pretrain_lines},
-    {"gemv", "gemv", "One-token GEMV", gemv_lines},
+    {"engine", "engine_train_step", "Training step", engine_lines, 0},
+    {"tokenizer", "tokenizer", "Tokenizer", tokenizer_lines, 0},
+    {"tokenizer_spm", "tokenizer", "SentencePiece-style tokenizer against the byte-level one", tokenizer_against_lines, 1},
+    {"pretrain", "pretrain_step", "Pretraining step", pretrain_lines, 0},
+    {"gemv", "gemv", "One-token GEMV", gemv_lines, 0},
 };
 #define N_SECTIONS (int)(sizeof sections / sizeof *sections)
 
@@ -283,7 +302,7 @@ int bench_summary_render(const char *results_dir, FILE *out, cpet_err *err)
             break;
         }
         if (!path_exists(path)) {
-            fprintf(m, "- %s: not measured (%s is missing)\n", sections[s].what, path);
+            if (!sections[s].optional) fprintf(m, "- %s: not measured (%s is missing)\n", sections[s].what, path);
             continue;
         }
         json_t *r = bench_read_result(path, err);

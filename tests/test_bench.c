@@ -444,6 +444,22 @@ Test(bench_summary, renders_every_figure_with_where_it_comes_from)
     free(text);
 }
 
+/* a tokenizer timed against another (--against): its encode-time ratio, in the line of its own */
+Test(bench_summary, a_tokenizer_against_another_gives_the_ratio)
+{
+    char dir[256], path[600], out[16384];
+    make_temp_dir(dir, sizeof dir);
+    write_summary_results(dir, 1, 1, 1, 1);
+    snprintf(path, sizeof path, "%s/tokenizer_spm.json", dir);
+    write_text(path, "{\"bench\": \"tokenizer\", \"tokenizer\": \"x/spm.json\", \"encode_mb_per_s\": 10.0, \"decode_mb_per_s\": 20.0,"
+                     " \"against\": {\"tokenizer\": \"y/bytes.json\"}, \"encode_time_ratio\": {\"mean\": 1.5, \"stddev\": 0.01},"
+                     " \"facts\": {\"git_revision\": \"abc123def456\", \"threads\": 1, \"cpu\": \"Test CPU 9000\"}}");
+    cr_assert_eq(summary(dir, NULL, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "- Tokenizer spm.json against bytes.json (`cpet bench tokenizer --against`, the same reps): encode takes 1.50x its "
+                          "time; spm.json encodes 10.0 MB/s, decodes 20.0 MB/s"),
+              "%s", out);
+}
+
 Test(bench_summary, notes_a_missing_result_file)
 {
     char dir[256], md[700], out[16384];
