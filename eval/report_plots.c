@@ -85,6 +85,16 @@ static FILE *open_atomic(atomic_file *af, const char *out_dir, const char *name,
     return atomic_open(af, path, err) == 0 ? af->fp : NULL;
 }
 
+/* The panels' commands inside "set multiplot layout N,1" ... "unset multiplot", N = the panels drawn (a task
+ * without the metric gets none, not an empty slot) */
+static void multiplot_wrap(char *plot, size_t cap, int panels)
+{
+    char *body = strdup(plot);
+    if (!body) return;
+    snprintf(plot, cap, "set multiplot layout %d,1\n%sunset multiplot", panels, body);
+    free(body);
+}
+
 int plot_bars(const table *t, const metric_view *v, const char *out_dir, cpet_err *err)
 {
     char base[96], plot[65536] = "";
@@ -93,8 +103,7 @@ int plot_bars(const table *t, const metric_view *v, const char *out_dir, cpet_er
     FILE *f = open_atomic(&af, out_dir, base, "dat", err);
     if (!f) return -1;
     int height = 60, panels = 0;
-    size_t k = 0;
-    k += (size_t)snprintf(plot + k, sizeof plot - k, "set multiplot layout %d,1\n", t->n_cols);
+    size_t k = 0; /* the panels, then the layout around those that have data (a metric some tasks lack) */
     for (int b = 0; b < t->n_cols; b++) {
         double value[MAX_ROWS], lo = INFINITY, hi = -INFINITY;
         int order[MAX_ROWS];
@@ -151,9 +160,9 @@ int plot_bars(const table *t, const metric_view *v, const char *out_dir, cpet_er
                               base, b, xmin, xmin, b, b);
         panels++;
     }
-    k += (size_t)snprintf(plot + k, sizeof plot - k, "unset multiplot");
     if (atomic_commit(&af, err) != 0) return -1;
     if (!panels) return 0;
+    multiplot_wrap(plot, sizeof plot, panels);
     if (!(f = open_atomic(&af, out_dir, base, "gp", err))) return -1;
     fprintf(f, "# cpet report: %s per task, one bar per row sorted by value (mean +- 95%% CI over seeds), from %s.dat\n",
             v->metric, base);
@@ -176,7 +185,7 @@ int plot_paired(const table *t, const metric_view *v, const char *out_dir, cpet_
     FILE *f = open_atomic(&af, out_dir, base, "dat", err);
     if (!f) return -1;
     int height = 60, panels = 0;
-    size_t k = (size_t)snprintf(plot, sizeof plot, "set multiplot layout %d,1\n", t->n_cols);
+    size_t k = 0;
     for (int b = 0; b < t->n_cols; b++) {
         double value[MAX_ROWS], lo = 0, hi = 0;
         int order[MAX_ROWS];
@@ -216,9 +225,9 @@ int plot_paired(const table *t, const metric_view *v, const char *out_dir, cpet_
                               qt, lo - 0.1 * span, hi + 0.35 * span, m, base, b, b);
         panels++;
     }
-    k += (size_t)snprintf(plot + k, sizeof plot - k, "unset multiplot");
     if (atomic_commit(&af, err) != 0) return -1;
     if (!panels) return 0;
+    multiplot_wrap(plot, sizeof plot, panels);
     if (!(f = open_atomic(&af, out_dir, base, "gp", err))) return -1;
     fprintf(f, "# cpet report: paired difference of %s to the baseline, from %s.dat (green: better, red: worse, grey: CI holds 0)\n",
             v->metric, base);

@@ -427,7 +427,7 @@ Test(eren, the_harness_runs_editing_cells_and_pairs_them_per_question, .timeout 
              " \"seeds\": [0, 1], \"threads\": 1}",
              dir, dir, dir);
     write_text(path, spec);
-    snprintf(cmd, sizeof cmd, "%s world --seed 2 --editing -o %s/ed && %s run %s -o %s/run && %s report %s/run -o %s/rep --metric es,bp,eq "
+    snprintf(cmd, sizeof cmd, "%s world --seed 2 --editing -o %s/ed && %s run %s -o %s/run && %s report %s/run -o %s/rep --metric es,bp,eq,es_teacher_forced "
              "--baseline unedited && %s report %s/run -o %s/claims --metric es,bp,eq --baseline unedited --task world_claims --no-plots",
              CPET_BINARY, dir, CPET_BINARY, path, dir, CPET_BINARY, dir, dir, CPET_BINARY, dir, dir);
     cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
@@ -453,6 +453,11 @@ Test(eren, the_harness_runs_editing_cells_and_pairs_them_per_question, .timeout 
     cr_assert(strstr(md, "Difference to **unedited**"), "%s", md);
     cr_assert_null(strstr(md, "| 1 × 2 |"), "paired per question, not per seed: %s", md);
     cr_assert(strstr(md, "world_claims") && strstr(md, "world_edits"), "one column per dataset: %s", md);
+    free(md);
+    /* the claims have no teacher-forced scores: one panel, not an empty slot beside it */
+    snprintf(path, sizeof path, "%s/rep/bars_es_teacher_forced.gp", dir);
+    md = read_all(path, NULL);
+    cr_assert(md && strstr(md, "set multiplot layout 1,1\n") && !strstr(md, "world_claims"), "%s", md ? md : "(missing)");
     free(md);
     /* --task: the claims alone */
     snprintf(path, sizeof path, "%s/claims/table_bp.md", dir);

@@ -11,7 +11,7 @@ set xlabel 'es_teacher_forced (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,274 noenhanced font ",10"
 set output outbase.".png"
-set multiplot layout 2,1
+set multiplot layout 1,1
 set title 'world_edits: es_teacher_forced (3 seeds); dashed: one-step MRC'
 set xrange [0:0.977676559]
 set yrange [0.4:6.6]
@@ -26,7 +26,7 @@ unset multiplot
 unset output
 set terminal svg size 960,274 noenhanced font ",10"
 set output outbase.".svg"
-set multiplot layout 2,1
+set multiplot layout 1,1
 set title 'world_edits: es_teacher_forced (3 seeds); dashed: one-step MRC'
 set xrange [0:0.977676559]
 set yrange [0.4:6.6]

@@ -11,7 +11,7 @@ set xlabel 'portability (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,274 noenhanced font ",10"
 set output outbase.".png"
-set multiplot layout 2,1
+set multiplot layout 1,1
 set title 'world_edits: portability (3 seeds); axis zoomed, not from 0; dashed: one-step MRC'
 set xrange [-0.0580321451:0.18088594]
 set yrange [0.4:6.6]
@@ -26,7 +26,7 @@ unset multiplot
 unset output
 set terminal svg size 960,274 noenhanced font ",10"
 set output outbase.".svg"
-set multiplot layout 2,1
+set multiplot layout 1,1
 set title 'world_edits: portability (3 seeds); axis zoomed, not from 0; dashed: one-step MRC'
 set xrange [-0.0580321451:0.18088594]
 set yrange [0.4:6.6]

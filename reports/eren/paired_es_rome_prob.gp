@@ -10,7 +10,7 @@ set xlabel 'difference in es_rome_prob (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,250 noenhanced font ",10"
 set output outbase.".png"
-set multiplot layout 2,1
+set multiplot layout 1,1
 set title 'world_edits: es_rome_prob minus one-step MRC, paired bootstrap 95% CI (* = excludes 0)'
 set xrange [-0.77:0.245]
 set yrange [0.4:5.6]
@@ -22,7 +22,7 @@ unset multiplot
 unset output
 set terminal svg size 960,250 noenhanced font ",10"
 set output outbase.".svg"
-set multiplot layout 2,1
+set multiplot layout 1,1
 set title 'world_edits: es_rome_prob minus one-step MRC, paired bootstrap 95% CI (* = excludes 0)'
 set xrange [-0.77:0.245]
 set yrange [0.4:5.6]
