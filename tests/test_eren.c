@@ -371,6 +371,10 @@ Test(eren, the_notebook_command_keeps_the_newest_note_of_a_key)
     snprintf(cmd, sizeof cmd, "cd %s && %s notebook nb.json delete 2 && %s notebook nb.json list", dir, CPET_BINARY, CPET_BINARY);
     cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
     cr_assert(strstr(out, "0\tactive\tTalim/capital\tThe capital of Talim is Grimhend\n"), "the older note speaks again: %s", out);
+    /* a note without a key is saved and read back */
+    snprintf(cmd, sizeof cmd, "cd %s && %s notebook nb.json add 'Orra has no capital' && %s notebook nb.json list", dir, CPET_BINARY, CPET_BINARY);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "Orra has no capital\n"), "%s", out);
     snprintf(cmd, sizeof cmd, "cd %s && %s notebook nb.json add ' . '", dir, CPET_BINARY);
     cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
     cr_assert(count_lines(out) == 1 && strstr(out, "nb.json") && strstr(out, "empty note"), "%s", out);

@@ -168,8 +168,9 @@ int notebook_load(eren_notebook *nb, const char *path, cpet_err *err)
     for (size_t i = 0; rc == 0 && i < json_array_size(notes); i++) {
         const json_t *n = json_array_get(notes, i), *text = json_object_get(n, "text"), *key = json_object_get(n, "key"),
                      *added = json_object_get(n, "added"), *sup = json_object_get(n, "superseded");
+        if (json_is_null(key)) key = NULL; /* a note without a key (written as null) */
         if (!json_is_string(text) || !json_string_length(text) || (key && !json_is_string(key)) || !json_is_integer(added) || !json_is_boolean(sup)) {
-            rc = cpet_fail(err, "%s: note %zu needs a non-empty 'text', an integer 'added' and a boolean 'superseded'", path, i);
+            rc = cpet_fail(err, "%s: note %zu needs a non-empty 'text', a string or null 'key', an integer 'added' and a boolean 'superseded'", path, i);
             break;
         }
         char *t = strdup(json_string_value(text));
