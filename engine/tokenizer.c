@@ -53,13 +53,11 @@ int tok_utf8_next(const unsigned char *s, size_t n, int *cp)
     return len;
 }
 
-#define utf8_next tok_utf8_next
-
-static long utf8_invalid_at(const char *s, size_t n)
+long tok_utf8_invalid_at(const char *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
-        int cp, l = utf8_next((const unsigned char *)s + i, n - i, &cp);
+        int cp, l = tok_utf8_next((const unsigned char *)s + i, n - i, &cp);
         if (!l) return (long)i;
         i += (size_t)l;
     }
@@ -373,8 +371,6 @@ void id_push(id_list *l, int id)
     l->ids[l->n++] = id;
 }
 
-#define push id_push
-
 /* ---- the merges: a min-heap of adjacent pairs by (rank, position), stale entries skipped ---- */
 
 typedef struct {
@@ -449,13 +445,13 @@ static void bpe_piece(const tokenizer *t, const unsigned char *s, size_t n, id_l
         for (size_t i = 0; i < n && bl + 2 < sizeof buf; i++) bl += (size_t)utf8_put(buf + bl, t->byte_cp[s[i]]);
         int id;
         if (bl < sizeof buf - 2 && str_map_get(&t->token_to_id, buf, bl, &id)) {
-            push(out, id);
+            id_push(out, id);
             return;
         }
     }
     for (size_t i = 0; i < n; i++) sym[i] = t->byte_id[s[i]];
     const int len = bpe_merge(t, sym, (int)n);
-    for (int i = 0; i < len; i++) push(out, sym[i]);
+    for (int i = 0; i < len; i++) id_push(out, sym[i]);
 }
 
 typedef void (*piece_fn)(const tokenizer *t, const char *piece, size_t n, void *ctx);
@@ -477,7 +473,7 @@ static void for_each_piece(const tokenizer *t, int k, const char *s, size_t n, p
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
         size_t b = ov[0], e = ov[1];
         if (e == b) { /* empty match: step over one character */
-            int cp, l = utf8_next((const unsigned char *)s + b, n - b, &cp);
+            int cp, l = tok_utf8_next((const unsigned char *)s + b, n - b, &cp);
             e = b + (size_t)(l ? l : 1);
         }
         if (b > pos) for_each_piece(t, k + 1, s + pos, b - pos, md, fn, ctx);
@@ -500,7 +496,7 @@ static void encode_piece(const tokenizer *t, const char *piece, size_t n, void *
 
 int tokenizer_encode(const tokenizer *t, const char *text, size_t len, int **ids, int *n_ids, cpet_err *err)
 {
-    long bad = utf8_invalid_at(text, len);
+    long bad = tok_utf8_invalid_at(text, len);
     if (bad >= 0) return cpet_fail(err, "input is not valid UTF-8 at byte %ld", bad);
     id_list out = {0};
     int *sym = malloc((len + 1) * sizeof(int));
@@ -519,7 +515,7 @@ int tokenizer_encode(const tokenizer *t, const char *text, size_t len, int **ids
         }
         if (t->style == TOKENIZER_SENTENCEPIECE) spm_encode_segment(t, text + start, i - start, start == 0, &out);
         else for_each_piece(t, 0, text + start, i - start, md, encode_piece, &ec);
-        push(&out, t->added[hit].id);
+        id_push(&out, t->added[hit].id);
         i += t->added[hit].len;
         start = i;
     }
@@ -532,28 +528,14 @@ int tokenizer_encode(const tokenizer *t, const char *text, size_t len, int **ids
     return 0;
 }
 
-/* the length of the well-formed UTF-8 sequence at s (n bytes left), or 0 */
-static int utf8_sequence(const unsigned char *s, size_t n)
-{
-    if (s[0] < 0x80) return 1;
-    int len = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
-    if (!len || (size_t)len > n) return 0;
-    for (int i = 1; i < len; i++)
-        if ((s[i] & 0xc0) != 0x80) return 0;
-    if (s[0] == 0xe0 && s[1] < 0xa0) return 0; /* overlong */
-    if (s[0] == 0xed && s[1] >= 0xa0) return 0; /* surrogates */
-    if (s[0] == 0xf0 && s[1] < 0x90) return 0; /* overlong */
-    if (s[0] == 0xf4 && s[1] >= 0x90) return 0; /* above U+10FFFF */
-    return len;
-}
-
 char *utf8_sanitize(const char *s, size_t n, size_t *out_len)
 {
     char *out = malloc(3 * n + 1);
     if (!out) return NULL;
     size_t k = 0;
     for (size_t i = 0; i < n;) {
-        const int len = utf8_sequence((const unsigned char *)s + i, n - i);
+        int cp;
+        const int len = tok_utf8_next((const unsigned char *)s + i, n - i, &cp);
         if (len) {
             memcpy(out + k, s + i, (size_t)len);
             k += (size_t)len, i += (size_t)len;
@@ -590,7 +572,7 @@ int tokenizer_decode(const tokenizer *t, const int *ids, int n_ids, char **out, 
         const unsigned char *s = (const unsigned char *)t->token[id];
         size_t i = 0;
         while (i < t->token_len[id]) {
-            int cp, l = utf8_next(s + i, t->token_len[id] - i, &cp);
+            int cp, l = tok_utf8_next(s + i, t->token_len[id] - i, &cp);
             int byte = l && cp < 512 ? t->cp_byte[cp] : -1;
             if (byte < 0) {
                 free(buf);
@@ -672,7 +654,7 @@ int tokenizer_train(tokenizer *t, const char *const *docs, const size_t *lens, i
     str_map_init(&ws.seen, 4096);
     pcre2_match_data *md = pcre2_match_data_create(4, NULL);
     for (int d = 0; d < n_docs; d++) {
-        long bad = utf8_invalid_at(docs[d], lens[d]);
+        long bad = tok_utf8_invalid_at(docs[d], lens[d]);
         if (bad >= 0) {
             pcre2_match_data_free(md);
             str_map_free(&ws.seen);

@@ -85,7 +85,8 @@ int tokenizer_encode(const tokenizer *t, const char *text, size_t len, int **ids
  * UTF-8 gives one U+FFFD per byte; Strip / Metaspace drop the leading space of the first token). */
 int tokenizer_decode(const tokenizer *t, const int *ids, int n_ids, char **out, size_t *out_len, cpet_err *err);
 /* Valid UTF-8 from any bytes: each byte that does not start a well-formed sequence (overlong forms and
- * surrogates included) becomes U+FFFD, as Python's decode(errors="replace") does for generated text.
+ * surrogates included) becomes U+FFFD. (Python's decode(errors="replace") gives one U+FFFD for a truncated
+ * sequence's bytes together; here each byte gets its own, as HF's ByteFallback decoder does.)
  * Returns a malloc'ed NUL-terminated string (its length in *out_len if not NULL). */
 char *utf8_sanitize(const char *s, size_t n, size_t *out_len);
 int tokenizer_id(const tokenizer *t, const char *token); /* -1 if absent (byte-level form or added content) */

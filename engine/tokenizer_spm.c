@@ -314,16 +314,6 @@ static int byte_token_value(const char *s, size_t n)
     return v;
 }
 
-static int is_utf8(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        int cp, l = tok_utf8_next((const unsigned char *)s + i, n - i, &cp);
-        if (!l) return 0;
-        i += (size_t)l;
-    }
-    return 1;
-}
-
 static void run_step(const tokenizer_step *st, token_strings *ts)
 {
     strbuf b = {0};
@@ -379,7 +369,7 @@ static void run_step(const tokenizer_step *st, token_strings *ts)
                 strbuf_put(&bytes, &c, 1);
                 free(ts->s[j]);
             }
-            if (!is_utf8(bytes.s, bytes.len)) {
+            if (tok_utf8_invalid_at(bytes.s, bytes.len) >= 0) {
                 const size_t nb = bytes.len;
                 bytes.len = 0;
                 for (size_t k = 0; k < nb; k++) strbuf_put(&bytes, REPLACEMENT_CHAR, 3);
