@@ -55,25 +55,27 @@ const char *edit_question_template(int relation, int k)
 
 typedef struct {
     edit_question *q;
-    int n, cap;
+    int n;
 } question_list;
 
-static int add_question(question_list *l, const char *question, const char *answer, const char *kind)
+int edit_question_push(edit_question **q, int *n, const char *question, const char *answer, const char *kind)
 {
-    if (l->n == l->cap) {
-        const int cap = l->cap ? 2 * l->cap : 8;
-        edit_question *q = realloc(l->q, (size_t)cap * sizeof *q);
-        if (!q) return -1;
-        l->q = q, l->cap = cap;
-    }
-    edit_question *e = &l->q[l->n];
-    e->question = strdup(question), e->answer = strdup(answer), e->kind = strdup(kind);
+    edit_question *g = realloc(*q, (size_t)(*n + 1) * sizeof *g);
+    if (!g) return -1;
+    *q = g;
+    edit_question *e = &g[*n];
+    e->question = strdup(question ? question : ""), e->answer = strdup(answer ? answer : ""), e->kind = strdup(kind ? kind : "");
     if (!e->question || !e->answer || !e->kind) {
         free(e->question), free(e->answer), free(e->kind);
         return -1;
     }
-    l->n++;
+    (*n)++;
     return 0;
+}
+
+static int add_question(question_list *l, const char *question, const char *answer, const char *kind)
+{
+    return edit_question_push(&l->q, &l->n, question, answer, kind);
 }
 
 

@@ -43,6 +43,9 @@ typedef struct {
     int fact_check; /* the questions are claims and their answers "yes" / "no" (EREN's FC task) */
 } edit_set;
 
+/* Appends a question to q[0..*n) (a NULL string as ""); -1 when out of memory. */
+int edit_question_push(edit_question **q, int *n, const char *question, const char *answer, const char *kind);
+
 /* The question templates of a relation: the world's question, then two paraphrases ({s}: the subject). */
 #define EDIT_QUESTIONS 3
 const char *edit_question_template(int relation, int k);

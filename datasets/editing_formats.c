@@ -8,18 +8,10 @@
 
 #include "editing.h"
 #include "fileio.h"
+#include "strbuf.h"
 
 static char *dup_or_empty(const char *s) { return strdup(s ? s : ""); }
 
-static int push(edit_question **q, int *n, const char *question, const char *answer, const char *kind)
-{
-    edit_question *g = realloc(*q, (size_t)(*n + 1) * sizeof **q);
-    if (!g) return -1;
-    *q = g;
-    g[*n] = (edit_question){dup_or_empty(question), dup_or_empty(answer), dup_or_empty(kind)};
-    (*n)++;
-    return 0;
-}
 
 /* "{}" in a ROME prompt filled with the subject */
 static char *fill_subject(const char *prompt, const char *subject)
@@ -49,7 +41,7 @@ static int read_cfh(const json_t *r, edit_case *c, int *unaligned)
     c->target_true = dup_or_empty(json_string_value(json_array_get(truth, 0)));
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < json_array_size(scope); i++)
-        rc = push(&c->in_scope, &c->n_in_scope, json_string_value(json_array_get(json_array_get(scope, i), 0)),
+        rc = edit_question_push(&c->in_scope, &c->n_in_scope, json_string_value(json_array_get(json_array_get(scope, i), 0)),
                   json_string_value(json_array_get(json_array_get(scope, i), 1)), i == 0 ? "question" : "paraphrase");
     static const char *const groups[2][2] = {{"neighbor_subj", "neighbour"}, {"same_subj", "same_subject"}};
     for (int g = 0; rc == 0 && g < 2; g++) {
@@ -58,7 +50,7 @@ static int read_cfh(const json_t *r, edit_case *c, int *unaligned)
         const int aligned = json_array_size(qs) == json_array_size(as);
         if (!aligned && json_array_size(qs)) (*unaligned)++;
         for (size_t i = 0; rc == 0 && i < json_array_size(qs); i++)
-            rc = push(&c->out_of_scope, &c->n_out_of_scope, json_string_value(json_array_get(qs, i)),
+            rc = edit_question_push(&c->out_of_scope, &c->n_out_of_scope, json_string_value(json_array_get(qs, i)),
                       aligned ? json_string_value(json_array_get(as, i)) : "", groups[g][1]);
     }
     return rc;
@@ -68,21 +60,17 @@ static int read_cfh(const json_t *r, edit_case *c, int *unaligned)
 static int read_hotpot(const json_t *r, edit_case *c)
 {
     const json_t *paras = json_object_get(r, "edit_statement"), *scope = json_object_get(r, "edit_scope");
-    size_t len = 1;
-    for (size_t i = 0; i < json_array_size(paras); i++) len += strlen(json_string_value(json_array_get(paras, i)) ?: "") + 1;
-    char *s = calloc(len, 1);
-    if (!s) return -1;
-    for (size_t i = 0; i < json_array_size(paras); i++) {
-        if (i) strcat(s, " ");
-        strcat(s, json_string_value(json_array_get(paras, i)) ?: "");
-    }
-    c->statement = s;
+    strbuf s = {0};
+    if (strbuf_put(&s, "", 0) != 0) return -1;
+    for (size_t i = 0; i < json_array_size(paras); i++)
+        if ((i && strbuf_puts(&s, " ") != 0) || strbuf_puts(&s, json_string_value(json_array_get(paras, i)) ?: "") != 0) return free(s.s), -1;
+    c->statement = s.s;
     c->subject = strdup(""), c->relation = dup_or_empty(str(r, "type"));
     c->target_new = dup_or_empty(json_string_value(json_array_get(json_array_get(scope, 0), 1)));
     c->target_true = strdup("");
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < json_array_size(scope); i++)
-        rc = push(&c->in_scope, &c->n_in_scope, json_string_value(json_array_get(json_array_get(scope, i), 0)),
+        rc = edit_question_push(&c->in_scope, &c->n_in_scope, json_string_value(json_array_get(json_array_get(scope, i), 0)),
                   json_string_value(json_array_get(json_array_get(scope, i), 1)), "question");
     return rc;
 }
@@ -96,7 +84,7 @@ static int read_fever(const json_t *r, edit_case *c)
     c->subject = strdup(""), c->relation = strdup(""), c->target_new = strdup(""), c->target_true = strdup("");
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < json_array_size(scope); i++)
-        rc = push(&c->in_scope, &c->n_in_scope, json_string_value(json_array_get(json_array_get(scope, i), 0)),
+        rc = edit_question_push(&c->in_scope, &c->n_in_scope, json_string_value(json_array_get(json_array_get(scope, i), 0)),
                   json_string_value(json_array_get(json_array_get(scope, i), 1)), i == 0 ? "question" : "paraphrase");
     return rc;
 }
@@ -112,7 +100,7 @@ static int add_unrelated(const json_t *r, edit_case *c)
     for (size_t i = 0; rc == 0 && i < json_array_size(scope); i++) {
         const char *q = json_string_value(json_array_get(json_array_get(scope, i), 0));
         const char *a = paired ? json_string_value(json_array_get(truth, i)) : json_string_value(json_array_get(json_array_get(scope, i), 1));
-        rc = push(&c->out_of_scope, &c->n_out_of_scope, q, a, "unrelated");
+        rc = edit_question_push(&c->out_of_scope, &c->n_out_of_scope, q, a, "unrelated");
     }
     return rc;
 }
@@ -131,12 +119,12 @@ static int read_counterfact(const json_t *r, edit_case *c)
     if (c->statement) sprintf(c->statement, "%s %s", prompt, tn);
     c->subject = strdup(subject), c->relation = dup_or_empty(str(rw, "relation_id"));
     c->target_new = strdup(tn), c->target_true = strdup(tt);
-    int rc = c->statement ? push(&c->in_scope, &c->n_in_scope, prompt, tn, "question") : -1;
+    int rc = c->statement ? edit_question_push(&c->in_scope, &c->n_in_scope, prompt, tn, "question") : -1;
     free(prompt);
     const json_t *para = json_object_get(r, "paraphrase_prompts"), *neigh = json_object_get(r, "neighborhood_prompts");
-    for (size_t i = 0; rc == 0 && i < json_array_size(para); i++) rc = push(&c->in_scope, &c->n_in_scope, json_string_value(json_array_get(para, i)), tn, "paraphrase");
+    for (size_t i = 0; rc == 0 && i < json_array_size(para); i++) rc = edit_question_push(&c->in_scope, &c->n_in_scope, json_string_value(json_array_get(para, i)), tn, "paraphrase");
     for (size_t i = 0; rc == 0 && i < json_array_size(neigh); i++)
-        rc = push(&c->out_of_scope, &c->n_out_of_scope, json_string_value(json_array_get(neigh, i)), tt, "neighbour");
+        rc = edit_question_push(&c->out_of_scope, &c->n_out_of_scope, json_string_value(json_array_get(neigh, i)), tt, "neighbour");
     return rc;
 }
 
@@ -151,13 +139,13 @@ static int read_zsre(const json_t *r, edit_case *c)
     sprintf(c->statement, "%s %s", src, alt);
     c->subject = dup_or_empty(str(r, "subject")), c->relation = strdup("");
     c->target_new = strdup(alt), c->target_true = dup_or_empty(json_string_value(json_array_get(json_object_get(r, "answers"), 0)));
-    int rc = push(&c->in_scope, &c->n_in_scope, src, alt, "question");
-    if (rc == 0 && str(r, "rephrase")) rc = push(&c->in_scope, &c->n_in_scope, str(r, "rephrase"), alt, "paraphrase");
+    int rc = edit_question_push(&c->in_scope, &c->n_in_scope, src, alt, "question");
+    if (rc == 0 && str(r, "rephrase")) rc = edit_question_push(&c->in_scope, &c->n_in_scope, str(r, "rephrase"), alt, "paraphrase");
     if (!strncmp(loc, "nq question: ", 13)) loc += 13;
-    if (rc == 0 && *loc) rc = push(&c->out_of_scope, &c->n_out_of_scope, loc, str(r, "loc_ans") ?: "", "unrelated");
+    if (rc == 0 && *loc) rc = edit_question_push(&c->out_of_scope, &c->n_out_of_scope, loc, str(r, "loc_ans") ?: "", "unrelated");
     const json_t *port = json_object_get(r, "portability");
     if (rc == 0 && str(port, "New Question"))
-        rc = push(&c->portability, &c->n_portability, str(port, "New Question"), str(port, "New Answer") ?: "", "two_hop");
+        rc = edit_question_push(&c->portability, &c->n_portability, str(port, "New Question"), str(port, "New Answer") ?: "", "two_hop");
     return rc;
 }
 
