@@ -294,9 +294,7 @@ int cmd_edit(int argc, char **argv)
                          .rome_steps = (int)rome_steps, .rome_clamp = (float)rome_clamp, .rome_prefixes = (int)rome_prefixes};
     if (edit_method_parse(method, &c.method) != 0) return cli_error("edit: --method '%s': eren, one-step, unedited, ft or rome", method);
     if (c.method == EDIT_ROME && !corpus_path) return cli_error("edit: rome needs --corpus TEXT for its key statistics");
-    if (!strcmp(retriever, "bm25")) c.retriever = EREN_BM25;
-    else if (!strcmp(retriever, "dense")) c.retriever = EREN_DENSE;
-    else return cli_error("edit: --retriever '%s': bm25 or dense", retriever);
+    if (eren_retriever_parse(retriever, &c.retriever) != 0) return cli_error("edit: --retriever '%s': bm25 or dense", retriever);
     if (threads) engine_set_threads((int)threads);
     cpet_err err;
     edit_set cases;
@@ -317,14 +315,8 @@ int cmd_edit(int argc, char **argv)
     }
     int rc = tokenizer_load_for(&tok, model_dir, NULL, &err), have_tok = rc == 0;
     int *stream = NULL;
-    if (rc == 0 && corpus_path) {
-        corpus text;
-        if ((rc = corpus_read(&text, corpus_path, &err)) == 0) {
-            rc = corpus_tokenize(&text, &tok, m.cfg.bos_token_id, &stream, &c.stats_tokens, &err);
-            corpus_free(&text);
-        }
+    if (rc == 0 && corpus_path && (rc = edit_stats_stream(corpus_path, &tok, m.cfg.bos_token_id, &stream, &c.stats_tokens, &err)) == 0)
         c.stats_stream = stream;
-    }
     edit_run_result r = {0};
     if (rc == 0) rc = edit_run(&m, &tok, &cases, &c, &r, &err);
     free(stream);
@@ -339,14 +331,7 @@ int cmd_edit(int argc, char **argv)
         }
         for (int k = 0; k < EDIT_OOS_KINDS; k++)
             json_object_set_new(kinds, edit_oos_kinds[k], json_pack("{s:o, s:i}", "bp", r.n_kind[k] ? json_real(r.bp_kind[k]) : json_null(), "n", r.n_kind[k]));
-#define NUM(x) (isnan(x) ? json_null() : json_real(x))
-        json_t *metrics = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "rewrite", NUM(r.rewrite),
-                                    "es_teacher_forced", NUM(r.es_teacher_forced),
-                                    "es_rome_prob", NUM(r.es_rome_prob), "es", NUM(r.es), "bp", NUM(r.bp), "eq", NUM(r.eq),
-                                    "reliability", NUM(r.reliability), "generalization", NUM(r.generalization), "locality", NUM(r.bp),
-                                    "portability", NUM(r.portability), "oos_accuracy", NUM(r.oos_accuracy), "unedited_oos_accuracy",
-                                    NUM(r.unedited_oos_accuracy), "fallback_rate", json_real(r.fallback_rate));
-#undef NUM
+        json_t *metrics = edit_run_metrics_json(&r);
         json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:i, s:i, s:s?, s:i, s:b, s:i}, s:I, s:i, s:s, s:o, s:o, s:f, s:o, s:o}", "command",
                               "edit", "method", edit_method_name(c.method), "edits", edits, "model", model_dir, "config", "retriever", retriever,
                               "top_k", c.top_k, "n_edits", c.n_edits, "split", c.split, "max_new", c.max_new, "sequential", sequential,
@@ -469,7 +454,8 @@ int cmd_ask(int argc, char **argv)
     if (!nb_path || !model_dir || !question) return cli_error("ask: --notebook, --model and a QUESTION are required");
     edit_method em;
     if (edit_method_parse(method, &em) != 0) return cli_error("ask: --method '%s': eren, one-step or unedited", method);
-    if (strcmp(retriever, "bm25") && strcmp(retriever, "dense")) return cli_error("ask: --retriever '%s': bm25 or dense", retriever);
+    eren_retriever rk;
+    if (eren_retriever_parse(retriever, &rk) != 0) return cli_error("ask: --retriever '%s': bm25 or dense", retriever);
     if (threads) engine_set_threads((int)threads);
     cpet_err err;
     eren_notebook nb;
@@ -482,7 +468,7 @@ int cmd_ask(int argc, char **argv)
     }
     int rc = tokenizer_load_for(&tok, model_dir, NULL, &err), have_tok = rc == 0;
     eren_index x = {0};
-    if (rc == 0) rc = !strcmp(retriever, "dense") ? eren_index_dense(&x, &nb, &m, &tok, &err) : eren_index_bm25(&x, &nb, &err);
+    if (rc == 0) rc = rk == EREN_DENSE ? eren_index_dense(&x, &nb, &m, &tok, &err) : eren_index_bm25(&x, &nb, &err);
     eren_model_reader reader = {&m, &tok, eren_answer_budget(&tok, fact_check ? EREN_FC : EREN_QA, (int)max_new)};
     eren_config c = {em == EDIT_EREN ? EREN_TWO_STEP : em == EDIT_ONE_STEP ? EREN_ONE_STEP : EREN_CLOSED_BOOK, fact_check ? EREN_FC : EREN_QA,
                      (int)top_k, m.rope_len - reader.max_new, eren_model_read, eren_model_measure, &reader};

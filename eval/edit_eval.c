@@ -99,6 +99,7 @@ int edit_weights(model *m, const tokenizer *tok, const edit_set *cases, const in
 
 #include <stdio.h>
 
+#include "corpus.h"
 #include "facts.h"
 #include "finetune.h"
 #include "methods/rome.h"
@@ -209,6 +210,51 @@ static int edit_by_rome(model *m, const tokenizer *tok, const edit_set *cases, c
     for (int i = 0; ups && i < n; i++) rome_update_free(&ups[i]);
     free(ups);
     rome_stats_free(&st);
+    return rc;
+}
+
+static json_t *number_or_null(double x) { return isnan(x) ? json_null() : json_real(x); }
+
+json_t *edit_run_metrics_json(const edit_run_result *r)
+{
+    json_t *m = json_object();
+    const struct {
+        const char *name;
+        double value;
+    } scalars[] = {{"es", r->es},
+                   {"bp", r->bp},
+                   {"eq", r->eq},
+                   {"es_teacher_forced", r->es_teacher_forced},
+                   {"es_rome_prob", r->es_rome_prob},
+                   {"rewrite", r->rewrite},
+                   {"reliability", r->reliability},
+                   {"generalization", r->generalization},
+                   {"locality", r->bp},
+                   {"portability", r->portability},
+                   {"oos_accuracy", r->oos_accuracy},
+                   {"unedited_oos_accuracy", r->unedited_oos_accuracy},
+                   {"fallback_rate", r->fallback_rate},
+                   {"seconds_per_question", r->seconds_per_question}};
+    for (size_t i = 0; i < sizeof scalars / sizeof *scalars; i++) json_object_set_new(m, scalars[i].name, number_or_null(scalars[i].value));
+    for (int k = 0; k < EDIT_OOS_KINDS; k++) {
+        char key[64];
+        snprintf(key, sizeof key, "bp_%s", edit_oos_kinds[k]);
+        json_object_set_new(m, key, number_or_null(r->bp_kind[k]));
+    }
+    json_object_set_new(m, "edits", json_integer(r->n_edits));
+    json_object_set_new(m, "notebook_size", json_integer(r->notebook_size));
+    json_object_set_new(m, "n", json_integer(r->n));
+    return m;
+}
+
+int edit_stats_stream(const char *path, const tokenizer *tok, int bos_id, int **stream, long *n_tokens, cpet_err *err)
+{
+    corpus text;
+    *stream = NULL;
+    if (!path || !*path) return cpet_fail(err, "rome: no corpus for its key statistics");
+    if (corpus_read(&text, path, err) != 0) return -1;
+    const int rc = corpus_tokenize(&text, tok, bos_id, stream, n_tokens, err);
+    corpus_free(&text);
     return rc;
 }
 

@@ -11,6 +11,8 @@
 #ifndef CPET_EDIT_EVAL_H
 #define CPET_EDIT_EVAL_H
 
+#include <jansson.h>
+
 #include "editing.h"
 #include "error.h"
 #include "methods/eren.h"
@@ -97,5 +99,10 @@ int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_r
 /* The weight edits alone (ft, rome) of cases idx[0..n), in place, sequential or batch as c says. */
 int edit_weights(model *m, const tokenizer *tok, const edit_set *cases, const int *idx, int n, const edit_run_config *c, cpet_err *err);
 void edit_run_result_free(edit_run_result *r);
+/* The run's scalar metrics as a JSON object (null where no question was asked of it), the same in `cpet edit`'s
+ * file and in a harness record. */
+json_t *edit_run_metrics_json(const edit_run_result *r);
+/* ROME's key statistics stream: the corpus at path tokenized, documents joined as corpus_tokenize joins them. */
+int edit_stats_stream(const char *path, const tokenizer *tok, int bos_id, int **stream, long *n_tokens, cpet_err *err);
 
 #endif

@@ -71,6 +71,13 @@ char *eren_bool_qa_prompt(const char *claim)
     return p;
 }
 
+int eren_retriever_parse(const char *s, eren_retriever *out)
+{
+    if (s && !strcmp(s, "bm25")) return *out = EREN_BM25, 0;
+    if (s && !strcmp(s, "dense")) return *out = EREN_DENSE, 0;
+    return -1;
+}
+
 /* ---- the notebook ---- */
 
 void notebook_init(eren_notebook *nb) { memset(nb, 0, sizeof *nb); }

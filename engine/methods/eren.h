@@ -80,6 +80,7 @@ int notebook_load(eren_notebook *nb, const char *path, cpet_err *err);
 /* ---- retrieval ---- */
 
 typedef enum { EREN_BM25, EREN_DENSE } eren_retriever;
+int eren_retriever_parse(const char *s, eren_retriever *out); /* "bm25" or "dense"; -1 otherwise */
 
 typedef struct {
     eren_retriever kind;

@@ -32,8 +32,6 @@ static const method_param params[] = {
     {"format", PARAM_STRING, "\"auto\"", "the file's format: auto, cpet, eren-cfh, eren-fever, eren-hotpot, counterfact or zsre", 1},
 };
 
-static json_t *number(double x) { return isnan(x) ? json_null() : json_real(x); }
-
 static int run(const method_cell *c, method_result *r, cpet_err *err)
 {
     const char *name = json_string_value(json_object_get(c->params, "method")), *retr = json_string_value(json_object_get(c->params, "retriever")),
@@ -45,8 +43,7 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
                            .rome_layer = method_param_int(c, "rome_layer"), .rome_prefixes = method_param_int(c, "rome_prefixes"), .sequential = json_is_true(json_object_get(c->params, "sequential"))};
     if (!name || edit_method_parse(name, &cfg.method) != 0)
         return cpet_fail(err, "params.method '%s': eren, one-step, unedited, ft or rome", name ? name : "");
-    if (!retr || (strcmp(retr, "bm25") && strcmp(retr, "dense"))) return cpet_fail(err, "params.retriever '%s': bm25 or dense", retr ? retr : "");
-    cfg.retriever = strcmp(retr, "dense") ? EREN_BM25 : EREN_DENSE;
+    if (eren_retriever_parse(retr, &cfg.retriever) != 0) return cpet_fail(err, "params.retriever '%s': bm25 or dense", retr ? retr : "");
     edit_set cases;
     int unaligned;
     if (editing_read_any(&cases, c->task_file, json_string_value(json_object_get(c->params, "format")), &unaligned, err) != 0) return -1;
@@ -57,40 +54,18 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
         cfg.filler = &filler;
     }
     int *stream = NULL, rc = 0;
-    const char *corpus_path = json_string_value(json_object_get(c->params, "corpus"));
     if (cfg.method == EDIT_ROME) {
-        corpus text;
-        if (!corpus_path || !*corpus_path) rc = cpet_fail(err, "params.corpus: rome needs a text for its key statistics");
-        else if ((rc = corpus_read(&text, corpus_path, err)) == 0) {
-            rc = corpus_tokenize(&text, c->tok, c->m->cfg.bos_token_id, &stream, &cfg.stats_tokens, err);
-            corpus_free(&text);
-        }
+        rc = edit_stats_stream(json_string_value(json_object_get(c->params, "corpus")), c->tok, c->m->cfg.bos_token_id, &stream, &cfg.stats_tokens, err);
+        if (rc != 0) cpet_prefix(err, "params.corpus");
         cfg.stats_stream = stream;
     }
     edit_run_result res = {0};
     if (rc == 0) rc = edit_run(c->m, c->tok, &cases, &cfg, &res, err);
     free(stream);
     if (rc == 0) {
-        json_object_set_new(r->metrics, "es", number(res.es));
-        json_object_set_new(r->metrics, "bp", number(res.bp));
-        json_object_set_new(r->metrics, "eq", number(res.eq));
-        json_object_set_new(r->metrics, "es_teacher_forced", number(res.es_teacher_forced));
-        json_object_set_new(r->metrics, "es_rome_prob", number(res.es_rome_prob));
-        json_object_set_new(r->metrics, "rewrite", number(res.rewrite));
-        json_object_set_new(r->metrics, "reliability", number(res.reliability));
-        json_object_set_new(r->metrics, "generalization", number(res.generalization));
-        json_object_set_new(r->metrics, "portability", number(res.portability));
-        json_object_set_new(r->metrics, "oos_accuracy", number(res.oos_accuracy));
-        json_object_set_new(r->metrics, "fallback_rate", number(res.fallback_rate));
-        json_object_set_new(r->metrics, "seconds_per_question", number(res.seconds_per_question));
-        json_object_set_new(r->metrics, "edits", json_integer(res.n_edits));
-        json_object_set_new(r->metrics, "notebook_size", json_integer(res.notebook_size));
-        json_object_set_new(r->metrics, "n", json_integer(res.n));
-        for (int k = 0; k < EDIT_OOS_KINDS; k++) {
-            char key[64];
-            snprintf(key, sizeof key, "bp_%s", edit_oos_kinds[k]);
-            json_object_set_new(r->metrics, key, number(res.bp_kind[k]));
-        }
+        json_t *metrics = edit_run_metrics_json(&res);
+        json_object_update(r->metrics, metrics);
+        json_decref(metrics);
         for (int i = 0; i < res.n; i++) {
             const edit_item *it = &res.items[i];
             char id[256];
