@@ -266,12 +266,10 @@ void edit_run_result_free(edit_run_result *r)
 }
 
 /* an in-scope question under the teacher-forced and ROME protocols, after the prompt its answer came from */
-static int other_protocols(model *m, const tokenizer *tok, const char *prompt, edit_item *it, const edit_set *cases, cpet_err *err)
+static int other_protocols(model *m, const tokenizer *tok, const char *prompt, edit_item *it, cpet_err *err)
 {
-    const edit_case *e = NULL;
-    for (int i = 0; i < cases->n && !e; i++)
-        if (cases->cases[i].id == it->case_id) e = &cases->cases[i];
-    if (!prompt || !e) return 0;
+    const edit_case *e = it->edit;
+    if (!prompt) return 0;
     double lp_new, lp_true;
     if (edit_token_accuracy(m, tok, prompt, it->expected, &it->tf_accuracy, err) != 0) return -1;
     if (!*e->target_true) return 0;
@@ -318,7 +316,8 @@ int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_r
         static const char *const names[3] = {"in_scope", "out_of_scope", "portability"};
         for (int g = 0; g < 3; g++)
             for (int q = 0; q < counts[g]; q++)
-                r->items[r->n++] = (edit_item){e->id, names[g], groups[g][q].kind, groups[g][q].question, groups[g][q].answer, NULL, NULL, 0, 0, 0, 0, 0, 0};
+                r->items[r->n++] = (edit_item){.edit = e, .case_id = e->id, .group = names[g], .kind = groups[g][q].kind,
+                                               .question = groups[g][q].question, .expected = groups[g][q].answer};
     }
     const eren_task task = cases->fact_check ? EREN_FC : EREN_QA;
     eren_model_reader reader = {m, tok, eren_answer_budget(tok, task, c->max_new > 0 ? c->max_new : 12)};
@@ -354,12 +353,12 @@ int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_r
     /* more notes up to the notebook size: other cases' edits, not asked about (the scaling study) */
     if (rc == 0 && (c->method == EDIT_EREN || c->method == EDIT_ONE_STEP) && c->notebook_size > n) {
         int *others = malloc(((size_t)cases->n + 1) * sizeof(int)), n_others = 0;
-        if (!others) rc = cpet_fail(err, "editing: out of memory");
-        for (int i = 0; rc == 0 && i < cases->n; i++) {
-            int chosen = 0;
-            for (int j = 0; j < n && !chosen; j++) chosen = idx[j] == i;
-            if (!chosen) others[n_others++] = i;
-        }
+        char *chosen = calloc((size_t)cases->n + 1, 1);
+        if (!others || !chosen) rc = cpet_fail(err, "editing: out of memory");
+        for (int j = 0; rc == 0 && j < n; j++) chosen[idx[j]] = 1;
+        for (int i = 0; rc == 0 && i < cases->n; i++)
+            if (!chosen[i]) others[n_others++] = i;
+        free(chosen);
         cpet_rng g;
         rng_seed(&g, c->seed * 7 + 3);
         for (int i = 0; rc == 0 && i < n_others && nb.n < c->notebook_size; i++) { /* a partial shuffle: the first ones */
@@ -393,14 +392,14 @@ int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_r
         if (c->method == EDIT_UNEDITED) {
             it->output = strdup(it->unedited);
             char *qa = eren_fill(EREN_TEMPLATE_QA, NULL, it->question, NULL);
-            if (!strcmp(it->group, "in_scope") && task == EREN_QA) rc = other_protocols(m, tok, qa, it, cases, err);
+            if (!strcmp(it->group, "in_scope") && task == EREN_QA) rc = other_protocols(m, tok, qa, it, err);
             free(qa);
         } else {
             eren_answer a; /* weight edits: the edited model asked closed-book */
             if ((rc = eren_answer_question(weights ? &closed : &ask, &nb, &x, it->question, &a, err)) != 0) break;
             it->output = a.answer, a.answer = NULL;
             it->fell_back = a.fell_back, it->notes_used = a.notes_used;
-            if (!strcmp(it->group, "in_scope") && task == EREN_QA) rc = other_protocols(m, tok, a.prompt, it, cases, err);
+            if (!strcmp(it->group, "in_scope") && task == EREN_QA) rc = other_protocols(m, tok, a.prompt, it, err);
             eren_answer_free(&a);
         }
         if (!it->output) rc = cpet_fail(err, "editing: out of memory");

@@ -69,6 +69,7 @@ typedef struct {
 } edit_run_config;
 
 typedef struct {
+    const edit_case *edit;                                    /* the case it was asked of */
     const char *case_id, *group, *kind, *question, *expected; /* point into the edit set */
     char *output, *unedited;
     int correct;   /* output matches expected (in-scope, portability: the new fact; out-of-scope: the world's) */
