@@ -333,6 +333,20 @@ int tokenizer_load(tokenizer *t, const char *path, cpet_err *err)
 int tokenizer_bos(const tokenizer *t, int model_bos_id) { return t->add_bos ? model_bos_id : -1; }
 int tokenizer_eos(const tokenizer *t, int model_eos_id) { return t->add_eos ? model_eos_id : -1; }
 
+int tokenizer_encode_bos(const tokenizer *t, int model_bos_id, const char *text, size_t len, int **ids, int *n_ids, int *bos_len, cpet_err *err)
+{
+    const int bos = tokenizer_bos(t, model_bos_id);
+    *bos_len = bos >= 0;
+    if (tokenizer_encode(t, text, len, ids, n_ids, err) != 0) return -1;
+    if (bos < 0) return 0;
+    int *grown = realloc(*ids, (size_t)(*n_ids + 1) * sizeof(int));
+    if (!grown) return free(*ids), *ids = NULL, cpet_fail(err, "tokenizer: out of memory");
+    memmove(grown + 1, grown, (size_t)*n_ids * sizeof(int));
+    grown[0] = bos;
+    *ids = grown, (*n_ids)++;
+    return 0;
+}
+
 void tokenizer_free(tokenizer *t)
 {
     for (int i = 0; i < t->vocab_size; i++) free(t->token[i]);

@@ -77,6 +77,9 @@ int tokenizer_bos(const tokenizer *t, int model_bos_id);
 /* The EOS a command puts after a training text or document: the model's eos_id when the tokenizer adds one,
  * else -1. Prompts that are scored or continued never end in EOS. */
 int tokenizer_eos(const tokenizer *t, int model_eos_id);
+/* tokenizer_encode with the BOS the tokenizer adds (tokenizer_bos) first: *n_ids counts it, *bos_len is 1 when
+ * it is there, else 0. */
+int tokenizer_encode_bos(const tokenizer *t, int model_bos_id, const char *text, size_t len, int **ids, int *n_ids, int *bos_len, cpet_err *err);
 void tokenizer_free(tokenizer *t);
 /* ids is malloc'ed (caller frees). Fails on invalid UTF-8. */
 int tokenizer_encode(const tokenizer *t, const char *text, size_t len, int **ids, int *n_ids, cpet_err *err);

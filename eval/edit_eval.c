@@ -28,24 +28,24 @@ static int forward_pair(model *m, const tokenizer *tok, const char *prompt, cons
     if (!spaced) return cpet_fail(err, "scoring: out of memory");
     spaced[0] = ' ';
     memcpy(spaced + 1, target, tl + 1);
-    int rc = tokenizer_encode(tok, prompt, strlen(prompt), &p, &np, err);
+    int off; /* p: BOS (when the tokenizer adds one) and the prompt */
+    int rc = tokenizer_encode_bos(tok, m->cfg.bos_token_id, prompt, strlen(prompt), &p, &np, &off, err);
     if (rc == 0) rc = tokenizer_encode(tok, spaced, tl + 1, &t, &nt, err);
     free(spaced);
     if (rc != 0) return free(p), -1;
-    const int bos = tokenizer_bos(tok, m->cfg.bos_token_id), off = bos >= 0, n = off + np + nt;
+    const int n = np + nt;
     if (nt == 0) rc = cpet_fail(err, "scoring: an empty target after '%.60s'", prompt);
     else if (n > m->rope_len) rc = cpet_fail(err, "scoring: '%.60s' + its target take %d tokens, over the window of %d", prompt, n, m->rope_len);
     int *ids = rc == 0 ? malloc((size_t)n * sizeof(int)) : NULL;
     if (rc == 0 && !ids) rc = cpet_fail(err, "scoring: out of memory");
     if (rc == 0) {
-        if (off) ids[0] = bos;
-        memcpy(ids + off, p, (size_t)np * sizeof(int));
-        memcpy(ids + off + np, t, (size_t)nt * sizeof(int));
+        memcpy(ids, p, (size_t)np * sizeof(int));
+        memcpy(ids + np, t, (size_t)nt * sizeof(int));
         rc = model_forward(m, ids, NULL, 1, n, err);
     }
     free(p), free(t);
     if (rc != 0) return free(ids), -1;
-    *ids_out = ids, *n_out = n, *start_out = off + np;
+    *ids_out = ids, *n_out = n, *start_out = np;
     return 0;
 }
 

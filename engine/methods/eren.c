@@ -288,16 +288,10 @@ int eren_index_bm25(eren_index *x, const eren_notebook *nb, cpet_err *err)
 
 int eren_embed(model *m, const tokenizer *tok, const char *text, float *out, cpet_err *err)
 {
-    int *ids = NULL, n = 0;
-    if (tokenizer_encode(tok, text, strlen(text), &ids, &n, err) != 0) return -1;
-    const int bos = tokenizer_bos(tok, m->cfg.bos_token_id), off = bos >= 0;
-    const int window = m->rope_len, T = n + off > window ? window : n + off; /* BOS + the text, cut to the window */
-    if (T == 0) return free(ids), cpet_fail(err, "embedding: an empty text and no BOS");
-    int *seq = malloc((size_t)T * sizeof(int));
-    if (!seq) return free(ids), cpet_fail(err, "embedding: out of memory");
-    if (off) seq[0] = bos;
-    memcpy(seq + off, ids, (size_t)(T - off) * sizeof(int));
-    free(ids);
+    int *seq = NULL, n = 0, off;
+    if (tokenizer_encode_bos(tok, m->cfg.bos_token_id, text, strlen(text), &seq, &n, &off, err) != 0) return -1;
+    const int T = n > m->rope_len ? m->rope_len : n; /* BOS + the text, cut to the window */
+    if (T == 0) return free(seq), cpet_fail(err, "embedding: an empty text and no BOS");
     const int D = m->cfg.hidden_size;
     int rc = model_forward(m, seq, NULL, 1, T, err);
     free(seq);
@@ -480,29 +474,24 @@ int eren_answer_budget(const tokenizer *tok, eren_task task, int requested)
 int eren_model_measure(void *ctx, const char *prompt)
 {
     eren_model_reader *r = ctx;
-    int *ids = NULL, n = 0;
+    int *ids = NULL, n = 0, off;
     cpet_err err;
-    if (tokenizer_encode(r->tok, prompt, strlen(prompt), &ids, &n, &err) != 0) return 1 << 30;
+    if (tokenizer_encode_bos(r->tok, r->m->cfg.bos_token_id, prompt, strlen(prompt), &ids, &n, &off, &err) != 0) return 1 << 30;
     free(ids);
-    return n + (tokenizer_bos(r->tok, r->m->cfg.bos_token_id) >= 0); /* and BOS */
+    return n; /* BOS counted */
 }
 
 int eren_model_read(void *ctx, const char *prompt, char **output, cpet_err *err)
 {
     eren_model_reader *r = ctx;
-    int *ids = NULL, n = 0;
+    int *in = NULL, np = 0, off; /* np: the prompt's length, BOS counted */
     *output = NULL;
-    if (tokenizer_encode(r->tok, prompt, strlen(prompt), &ids, &n, err) != 0) return -1;
-    const int bos = tokenizer_bos(r->tok, r->m->cfg.bos_token_id), off = bos >= 0;
+    if (tokenizer_encode_bos(r->tok, r->m->cfg.bos_token_id, prompt, strlen(prompt), &in, &np, &off, err) != 0) return -1;
     int max_new = r->max_new > 0 ? r->max_new : 20;
-    if (n + off + max_new > r->m->rope_len) max_new = r->m->rope_len - (n + off); /* what the window leaves */
-    if (max_new < 1) return free(ids), cpet_fail(err, "reader: the prompt takes %d tokens, the whole window of %d", n + off, r->m->rope_len);
-    int *in = malloc((size_t)(n + 1) * sizeof(int)), *seq = malloc((size_t)(n + 1 + max_new) * sizeof(int)), total = 0;
-    if (!in || !seq) return free(ids), free(in), free(seq), cpet_fail(err, "reader: out of memory");
-    if (off) in[0] = bos;
-    memcpy(in + off, ids, (size_t)n * sizeof(int));
-    free(ids);
-    const int np = n + off; /* the prompt's length */
+    if (np + max_new > r->m->rope_len) max_new = r->m->rope_len - np; /* what the window leaves */
+    if (max_new < 1) return free(in), cpet_fail(err, "reader: the prompt takes %d tokens, the whole window of %d", np, r->m->rope_len);
+    int *seq = malloc((size_t)(np + max_new) * sizeof(int)), total = 0;
+    if (!seq) return free(in), cpet_fail(err, "reader: out of memory");
     gen_config g = {max_new, 0.0f, 1.0f, r->m->cfg.eos_token_id, 0};
     int rc = generate(r->m, in, np, &g, seq, &total, err);
     free(in);
