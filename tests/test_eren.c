@@ -468,6 +468,17 @@ Test(eren, the_harness_runs_editing_cells_and_pairs_them_per_question, .timeout 
     md = read_all(path, NULL);
     cr_assert(strstr(md, "world_claims") && !strstr(md, "world_edits"), "%s", md);
     free(md);
+    /* bad input: a task the spec lacks; a reader to rescore that is no tuned reader; a filler file that is missing */
+    snprintf(cmd, sizeof cmd, "%s report %s/run -o %s/none --metric es --task world_fever", CPET_BINARY, dir, dir);
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
+    cr_assert(count_lines(out) == 1 && strstr(out, "world_fever") && strstr(out, "no cell"), "%s", out);
+    snprintf(cmd, sizeof cmd, "%s edit-reader %s/ed --world %s/ed --evaluate-only", CPET_BINARY, dir, dir);
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
+    cr_assert(count_lines(out) == 1, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s edit --method eren --edits %s/ed/editing.jsonl --model %s/reader --notebook-size 9 --filler %s/none.jsonl -o %s/x.json",
+             CPET_BINARY, dir, dir, dir, dir);
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
+    cr_assert(count_lines(out) == 1 && strstr(out, "none.jsonl"), "%s", out);
 }
 
 /* A question that cannot fit the reader's window, even with no notes: one line, nonzero */

@@ -152,6 +152,20 @@ Test(tokenizer_spm, add_bos_token_and_add_eos_token_from_tokenizer_config)
     snprintf(cmd, sizeof cmd, "printf 'Hello' | %s tokenize --tokenizer %s/tokenizer.json --special", CPET_BINARY, dir);
     cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
     cr_assert_str_eq(out, "[1, 582]\n", "BOS first; HF's huge model_max_length reads");
+    /* a tokenizer that adds a BOS but names none (no template, no bos_token): --special cannot print it */
+    snprintf(cmd, sizeof cmd, "printf 'Hello' | %s tokenize --tokenizer %s/tokenizer.json --special", CPET_BINARY, dir);
+    {
+        char named[512];
+        snprintf(named, sizeof named, "%s/tokenizer.json", dir);
+        char *body = read_all(named, NULL);
+        char *pp = strstr(body, "\"post_processor\"");
+        cr_assert(pp);
+        memcpy(pp, "\"post_processoX\"", 16); /* the template gone */
+        write_text(named, body);
+        free(body);
+    }
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
+    cr_assert(count_lines(out) == 1 && strstr(out, "names no token"), "%s", out);
     snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
     write_text(path, "{\"add_bos_token\": \"yes\"}");
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
