@@ -247,14 +247,14 @@ int cmd_pretrain(int argc, char **argv)
     if (!results) goto done;
     json_t *log = json_pack(
         "{s:s, s:s, s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:b, s:I}, s:{s:I, s:I, s:I, s:f, s:f, s:I, s:f, s:f}, "
-        "s:I, s:I, s:f, s:f, s:f, s:O, s:o, s:o}",
+        "s:I, s:f, s:I, s:I, s:f, s:f, s:f, s:O, s:o, s:o}",
         "command", "pretrain", "corpus", a.corpus, "tokenizer", a.tokenizer, "seed", (json_int_t)a.seed, "model", "dim",
         (json_int_t)a.dim, "layers", (json_int_t)a.layers, "heads", (json_int_t)a.heads, "kv_heads",
         (json_int_t)a.kv_heads, "ffn", (json_int_t)a.ffn, "vocab", (json_int_t)tok.vocab_size, "act",
         activation_name(a.act), "tied", (int)a.tie, "parameters", (json_int_t)m.n_params, "train", "steps",
         (json_int_t)a.steps, "batch", (json_int_t)a.batch, "seq", (json_int_t)a.seq, "lr", a.lr, "min_lr", a.min_lr,
         "warmup", (json_int_t)a.warmup, "clip", a.clip, "weight_decay", a.wd, "corpus_tokens", (json_int_t)n_tokens,
-        "resumed_at_step", (json_int_t)step0, "train_seconds", train_seconds, "tokens_per_second",
+        "passes", (double)a.steps * B * T / (double)n_tokens, "tokens_seen", (json_int_t)(a.steps * B * T), "resumed_at_step", (json_int_t)step0, "train_seconds", train_seconds, "tokens_per_second",
         trained ? (double)trained * B * T / train_seconds : 0.0, "final_loss",
         json_real_value(json_array_get(curve, json_array_size(curve) - 1)), "loss_curve", curve, "eval", results,
         "facts", run_facts());

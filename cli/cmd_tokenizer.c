@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "corpus.h"
 #include "fileio.h"
 #include "tokenizer.h"
 
@@ -168,7 +169,8 @@ int cmd_tokenizer_train(int argc, char **argv)
         const char *a = argv[i];
         if (cli_is_help(a)) {
             printf("usage: cpet tokenizer-train --vocab-size N [--special A,B,...] -o tokenizer.json [FILE...]\n"
-                   "Trains a byte-level BPE (GPT-2 pre-tokenization) on the files, or stdin, one document per line.\n"
+                   "Trains a byte-level BPE (GPT-2 pre-tokenization) on the files (one document per line, or JSONL with a\n"
+                   "\"text\" per line when a name ends in .jsonl), or on stdin, one document per line.\n"
                    "Special tokens (default <|endoftext|>) take the first ids. The output loads in HF tokenizers.\n");
             free(files);
             return 0;
@@ -196,36 +198,36 @@ int cmd_tokenizer_train(int argc, char **argv)
     const char *specials[64];
     int n_specials = 0;
     for (char *tok = strtok(specials_buf, ","); tok && n_specials < 64; tok = strtok(NULL, ",")) specials[n_specials++] = tok;
-    size_t total = 0;
-    char *all = NULL;
-    for (int f = 0; f < (n_files ? n_files : 1); f++) {
-        FILE *fp = n_files ? fopen(files[f], "rb") : stdin;
-        if (!fp) {
-            int rc = cli_error("%s: cannot open (%s)", files[f], strerror(errno));
-            free(files);
-            free(all);
-            return rc;
-        }
-        size_t len;
-        char *text = read_stream(fp, &len);
-        if (n_files) fclose(fp);
-        all = realloc(all, total + len + 2);
-        memcpy(all + total, text, len);
-        total += len;
-        if (len && text[len - 1] != '\n') all[total++] = '\n';
-        free(text);
+    /* files through the corpus reader (plain text or JSONL), stdin one document per line */
+    corpus *corpora = calloc((size_t)(n_files ? n_files : 1), sizeof *corpora);
+    char *all = NULL, **docs = NULL;
+    size_t *lens = NULL;
+    int n_docs = 0, rc = 0;
+    cpet_err err;
+    if (n_files) {
+        int total = 0;
+        for (int f = 0; f < n_files && rc == 0; f++)
+            if (corpus_read(&corpora[f], files[f], &err) != 0) rc = cli_report(&err);
+            else total += corpora[f].n;
+        docs = malloc((size_t)(total ? total : 1) * sizeof *docs);
+        lens = malloc((size_t)(total ? total : 1) * sizeof *lens);
+        for (int f = 0; f < n_files && rc == 0; f++)
+            for (int d = 0; d < corpora[f].n; d++) {
+                docs[n_docs] = corpora[f].docs[d];
+                lens[n_docs++] = corpora[f].lens[d];
+            }
+    } else {
+        size_t total;
+        all = read_stream(stdin, &total);
+        if (!all) all = calloc(1, 1), total = 0;
+        n_docs = split_documents(all, total, 0, &docs, &lens);
     }
     free(files);
-    if (!all) all = calloc(1, 1);
-    char **docs;
-    size_t *lens;
-    int n_docs = split_documents(all, total, 0, &docs, &lens);
     int nonempty = 0;
     for (int d = 0; d < n_docs; d++) nonempty += lens[d] > 0;
     tokenizer t;
-    cpet_err err;
-    int rc = 0;
-    if (nonempty == 0) rc = cli_error("tokenizer-train: the corpus is empty");
+    if (rc != 0) {
+    } else if (nonempty == 0) rc = cli_error("tokenizer-train: the corpus is empty");
     else if (tokenizer_train(&t, (const char *const *)docs, lens, n_docs, (int)vocab, specials, n_specials, &err) != 0)
         rc = cli_report(&err);
     else {
@@ -233,6 +235,8 @@ int cmd_tokenizer_train(int argc, char **argv)
         else fprintf(stderr, "trained %d tokens (%d merges) on %d documents -> %s\n", t.vocab_size, t.n_merges, nonempty, out);
         tokenizer_free(&t);
     }
+    for (int f = 0; f < (n_files ? n_files : 1); f++) corpus_free(&corpora[f]);
+    free(corpora);
     free(docs);
     free(lens);
     free(all);

@@ -14,14 +14,18 @@ int cmd_world(int argc, char **argv)
     int continual_only = 0, editing_only = 0;
     const char *out = NULL;
     world_sizes sizes = world_default_sizes();
+    world_corpus_options opt = {0, 0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int bad = 0;
         if (cli_is_help(a)) {
-            printf("usage: cpet world [--seed S] [--scale K] [--continual | --editing] -o DIR\n"
+            printf("usage: cpet world [--seed S] [--scale K] [--docs N] [--templates T] [--continual | --editing] -o DIR\n"
                    "Generates the synthetic world: %d relations over countries, cities, people, companies and\n"
-                   "rivers (default %d/%d/%d/%d/%d, times --scale), written as corpus_train.txt, corpus_heldout.txt,\n"
-                   "entities.jsonl, tasks/*.jsonl and world.json. Same seed, same bytes.\n"
+                   "rivers (default %d/%d/%d/%d/%d, times --scale), and its corpus: N documents (default 200 per\n"
+                   "entity) of six kinds (articles, Q&A, lists, dialogues, narratives, reading passages), each\n"
+                   "relation in T of its 8 corpus templates (default all; 2 more are held out). Written as\n"
+                   "corpus_train.jsonl, corpus_heldout.jsonl, corpus_paraphrase.jsonl, corpus_seen_templates.jsonl,\n"
+                   "entities.jsonl, tasks/*.jsonl and world.json. Same seed and options, same bytes.\n"
                    "--continual writes only the class-incremental sequences, in ConPET's format (world_typing:\n"
                    "34 entity types in 6 tasks; world_relation: 12 relations in 6 tasks), into DIR.\n"
                    "--editing writes only DIR/editing.jsonl: a counterfactual edit of every fact with in-scope,\n"
@@ -36,6 +40,14 @@ int cmd_world(int argc, char **argv)
             long k;
             bad = cli_int(a, cli_value(argc, argv, &i), 1, 100, &k);
             for (int t = 0; !bad && t < N_ENTITY_TYPES; t++) sizes.n_per_type[t] *= (int)k;
+        } else if (strcmp(a, "--docs") == 0) {
+            long k;
+            bad = cli_int(a, cli_value(argc, argv, &i), 1, 100000000L, &k);
+            opt.docs = (int)k;
+        } else if (strcmp(a, "--templates") == 0) {
+            long k;
+            bad = cli_int(a, cli_value(argc, argv, &i), 1, WORLD_MAX_TEMPLATES - WORLD_HELDOUT_TEMPLATES, &k);
+            opt.templates = (int)k;
         } else if (strcmp(a, "-o") == 0) bad = !(out = cli_value(argc, argv, &i));
         else if (strcmp(a, "--continual") == 0) continual_only = 1;
         else if (strcmp(a, "--editing") == 0) editing_only = 1;
@@ -59,7 +71,7 @@ int cmd_world(int argc, char **argv)
                 edit_set_free(&es);
             }
         }
-    } else if (rc == 0) rc = world_write(&w, out, &err);
+    } else if (rc == 0) rc = world_write(&w, out, &opt, &err);
     if (rc != 0) {
         world_free(&w);
         return cli_report(&err);

@@ -261,7 +261,7 @@ int continual_write_world(const world *w, const char *dir, uint64_t seed, cpet_e
                     world_render(w, e, r, t, sent, sizeof sent);
                     snprintf(text, sizeof text, "%s. In this sentence, %s is a [MASK].", sent, en->name);
                     snprintf(key, sizeof key, "%s-%s-%d", en->name, world_relations[r].name, t);
-                    const int split = t == world_relations[r].n_templates - 1 ? 2 : (t == 0 && c == 0) ? 1 : 0;
+                    const int split = t >= world_corpus_templates(r) ? 2 : (t == 0 && c == 0) ? 1 : 0;
                     add_sample(&f, split, task_of[tag], key, tag, text);
                 }
             }
@@ -291,7 +291,7 @@ int continual_write_world(const world *w, const char *dir, uint64_t seed, cpet_e
                 world_render(w, e, r, t, sent, sizeof sent);
                 snprintf(text, sizeof text, "%s. In this sentence, %s is the [MASK] of %s.", sent, object, w->entities[e].name);
                 snprintf(key, sizeof key, "%s-%s-%d", w->entities[e].name, world_relations[r].name, t);
-                const int split = t == world_relations[r].n_templates - 1 ? 2 : t == 0 ? 1 : 0;
+                const int split = t >= world_corpus_templates(r) ? 2 : t == 0 ? 1 : 0;
                 add_sample(&f, split, task_of[r], key, r, text);
             }
         }

@@ -1,8 +1,62 @@
 #include "corpus.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static int corpus_push(corpus *c, int *cap, char *doc, size_t len)
+{
+    if (c->n == *cap) {
+        *cap *= 2;
+        char **d = realloc(c->docs, (size_t)*cap * sizeof(char *));
+        size_t *l = d ? realloc(c->lens, (size_t)*cap * sizeof(size_t)) : NULL;
+        if (d) c->docs = d;
+        if (!l) return -1;
+        c->lens = l;
+    }
+    c->docs[c->n] = doc;
+    c->lens[c->n++] = len;
+    return 0;
+}
+
+static int has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* A .jsonl corpus: {"text": ...} per line, as Hugging Face datasets write them; documents may hold
+ * newlines. Each decoded text is copied over its own line (a JSON string is never shorter than the text it
+ * encodes, quotes included), so the documents still point into c->text. */
+static int corpus_read_jsonl(corpus *c, const char *path, char *text, size_t got, int *cap, cpet_err *err)
+{
+    int line_no = 0;
+    for (char *line = text; line < text + got;) {
+        char *nl = memchr(line, '\n', (size_t)(text + got - line));
+        char *end = nl ? nl : text + got;
+        line_no++;
+        size_t len = (size_t)(end - line);
+        while (len && (line[len - 1] == '\r' || line[len - 1] == ' ')) len--;
+        if (len) {
+            json_error_t je;
+            json_t *o = json_loadb(line, len, 0, &je);
+            json_t *t = json_is_object(o) ? json_object_get(o, "text") : NULL;
+            if (!json_is_string(t)) {
+                json_decref(o);
+                return cpet_fail(err, "%s:%d: %s", path, line_no, o ? "a line needs a string field \"text\"" : je.text);
+            }
+            size_t n = json_string_length(t);
+            memcpy(line, json_string_value(t), n); /* n < len: the quotes alone make the line longer */
+            line[n] = 0;
+            json_decref(o);
+            if (n && corpus_push(c, cap, line, strlen(line) < n ? strlen(line) : n) != 0)
+                return cpet_fail(err, "%s: out of memory", path);
+        }
+        line = end + 1;
+    }
+    return 0;
+}
 
 int corpus_read(corpus *c, const char *path, cpet_err *err)
 {
@@ -12,34 +66,40 @@ int corpus_read(corpus *c, const char *path, cpet_err *err)
     fseek(fp, 0, SEEK_END);
     long size = ftell(fp);
     fseek(fp, 0, SEEK_SET);
-    c->text = malloc((size_t)size + 1);
-    size_t got = fread(c->text, 1, (size_t)size, fp);
-    fclose(fp);
-    c->text[got] = 0;
+    c->text = malloc((size_t)(size > 0 ? size : 0) + 1);
     int cap = 256;
     c->docs = malloc((size_t)cap * sizeof(char *));
     c->lens = malloc((size_t)cap * sizeof(size_t));
-    char *line = c->text;
-    while (line < c->text + got) {
-        char *nl = memchr(line, '\n', (size_t)(c->text + got - line));
-        char *end = nl ? nl : c->text + got;
-        if (end > line && end[-1] == '\r') end[-1] = 0;
-        size_t len = strlen(line) < (size_t)(end - line) ? strlen(line) : (size_t)(end - line);
-        *end = 0;
-        if (len > 0) {
-            if (c->n == cap) {
-                cap *= 2;
-                c->docs = realloc(c->docs, (size_t)cap * sizeof(char *));
-                c->lens = realloc(c->lens, (size_t)cap * sizeof(size_t));
-            }
-            c->docs[c->n] = line;
-            c->lens[c->n++] = len;
+    if (!c->text || !c->docs || !c->lens) {
+        fclose(fp);
+        corpus_free(c);
+        return cpet_fail(err, "%s: out of memory", path);
+    }
+    size_t got = fread(c->text, 1, (size_t)(size > 0 ? size : 0), fp);
+    fclose(fp);
+    c->text[got] = 0;
+    if (has_suffix(path, ".jsonl")) {
+        if (corpus_read_jsonl(c, path, c->text, got, &cap, err) != 0) {
+            corpus_free(c);
+            return -1;
         }
-        line = end + 1;
+    } else {
+        for (char *line = c->text; line < c->text + got;) {
+            char *nl = memchr(line, '\n', (size_t)(c->text + got - line));
+            char *end = nl ? nl : c->text + got;
+            if (end > line && end[-1] == '\r') end[-1] = 0;
+            size_t len = strlen(line) < (size_t)(end - line) ? strlen(line) : (size_t)(end - line);
+            *end = 0;
+            if (len > 0 && corpus_push(c, &cap, line, len) != 0) {
+                corpus_free(c);
+                return cpet_fail(err, "%s: out of memory", path);
+            }
+            line = end + 1;
+        }
     }
     if (c->n == 0) {
         corpus_free(c);
-        return cpet_fail(err, "%s: the corpus is empty (no non-empty lines)", path);
+        return cpet_fail(err, "%s: the corpus is empty (no non-empty documents)", path);
     }
     return 0;
 }

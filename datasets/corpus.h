@@ -1,4 +1,5 @@
-/* Plain-text corpora: one document per line, turned into a token stream with a separator token. */
+/* Corpora: plain text with one document per line, or JSONL ({"text": ...} per line, as Hugging Face datasets
+ * write them, so a document may hold newlines), turned into a token stream with a separator token. */
 #ifndef CPET_CORPUS_H
 #define CPET_CORPUS_H
 
@@ -14,7 +15,8 @@ typedef struct {
     int n;
 } corpus;
 
-/* Reads non-empty lines as documents; an empty corpus is an error naming the file. */
+/* Reads the non-empty documents of PATH (JSONL when its name ends in .jsonl); an empty corpus, or a JSONL line
+ * without a string "text", is an error naming the file (and line). */
 int corpus_read(corpus *c, const char *path, cpet_err *err);
 void corpus_free(corpus *c);
 /* [sep] doc0 [sep] doc1 ...: the separator (e.g. <|endoftext|>) also serves as BOS. Caller frees *stream. */

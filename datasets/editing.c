@@ -27,20 +27,6 @@ static const struct {
 };
 #define N_PARAPHRASED ((int)(sizeof paraphrases / sizeof *paraphrases))
 
-/* Two-hop questions: the first hop is the edited relation, the second is read from the new object. */
-static const struct {
-    const char *first, *second, *question;
-} chains[] = {
-    {"born_in", "located_in", "In which country was {s} born?"},
-    {"headquarters", "located_in", "In which country is {s} headquartered?"},
-    {"employer", "headquarters", "In which city is the employer of {s} headquartered?"},
-    {"employer", "industry", "Which industry does the employer of {s} work in?"},
-    {"founded_by", "born_in", "Where was the founder of {s} born?"},
-    {"capital", "founded_year", "When was the capital of {s} founded?"},
-    {"located_in", "language", "Which language is spoken in the country where {s} lies?"},
-    {"flows_through", "capital", "What is the capital of the country the river {s} flows through?"},
-};
-#define N_CHAINS ((int)(sizeof chains / sizeof *chains))
 
 const char *edit_question_template(int relation, int k)
 {
@@ -65,6 +51,7 @@ int edit_question_push(edit_question **q, int *n, const char *question, const ch
     *q = g;
     edit_question *e = &g[*n];
     e->question = strdup(question ? question : ""), e->answer = strdup(answer ? answer : ""), e->kind = strdup(kind ? kind : "");
+    e->with = NULL;
     if (!e->question || !e->answer || !e->kind) {
         free(e->question), free(e->answer), free(e->kind);
         return -1;
@@ -119,13 +106,14 @@ static int other_subjects(const world *w, int e, int r, int k, cpet_rng *rng, in
 static char *dup(const char *s) { return strdup(s ? s : ""); }
 static void free_questions(edit_question *q, int n);
 
-static int build_case(const world *w, int e, int r, int id, cpet_rng *rng, edit_case *c, int *new_value)
+/* Case id of fact (e, r): id_of[e * relations + r]; its new object new_values[id] (drawn before any case, so
+ * a case can name another's). */
+static int build_case(const world *w, int e, int r, int id, const int *id_of, const int *new_values, cpet_rng *rng, edit_case *c)
 {
     const entity *ent = &w->entities[e];
     const relation_def *d = &world_relations[r];
     char buf[1100], q[512], vb[16], tb[16], ob[16];
-    const int v_true = ent->value[r], v_new = other_value(w, r, v_true, rng);
-    *new_value = v_new;
+    const int v_true = ent->value[r], v_new = new_values[id];
     const char *true_s = world_value_text(w, r, v_true, tb, sizeof tb), *new_s = world_value_text(w, r, v_new, vb, sizeof vb);
     world_fill(d->templates[0], ent->name, new_s, buf, sizeof buf);
     snprintf(q, sizeof q, "edit/%05d", id);
@@ -162,24 +150,43 @@ static int build_case(const world *w, int e, int r, int id, cpet_rng *rng, edit_
         world_fill(d->question, w->entities[neigh[i]].name, "", q, sizeof q);
         rc = add_question(&oos, q, true_s, "neighbour");
     }
-    /* lexical overlap: a fact of the new object, when it is an entity */
+    /* the chains from this relation: each asked as two_hop (one edit) or multi_edit (with the edit of the new
+     * object's fact), alternating over cases */
+    int chain_of[8], multi[8], n_chains = 0;
+    for (int i = 0; i < world_n_chains && n_chains < 8; i++) {
+        const int r2 = world_relation_index(world_chains[i].second);
+        if (strcmp(world_chains[i].first, d->name) != 0 || r2 < 0 || d->kind != VAL_ENTITY || w->entities[v_new].value[r2] < 0) continue;
+        multi[n_chains] = (id + n_chains) % 2 == 1;
+        chain_of[n_chains++] = i;
+    }
+    /* lexical overlap: a fact of the new object, when it is an entity (not one a multi-edit question edits) */
     if (rc == 0 && d->kind == VAL_ENTITY) {
         int rels[16], n_rels = 0;
-        for (int r2 = 0; r2 < world_n_relations; r2++)
-            if (w->entities[v_new].value[r2] >= 0) rels[n_rels++] = r2;
+        for (int r2 = 0; r2 < world_n_relations; r2++) {
+            int edited = 0;
+            for (int k = 0; k < n_chains; k++) edited |= multi[k] && world_relation_index(world_chains[chain_of[k]].second) == r2;
+            if (w->entities[v_new].value[r2] >= 0 && !edited) rels[n_rels++] = r2;
+        }
         if (n_rels) {
             const int r2 = rels[rng_below(rng, n_rels)];
             world_fill(world_relations[r2].question, w->entities[v_new].name, "", q, sizeof q);
             rc = add_question(&oos, q, world_value_text(w, r2, w->entities[v_new].value[r2], ob, sizeof ob), "lexical_overlap");
         }
     }
-    /* two hops through the new object */
-    for (int i = 0; rc == 0 && i < N_CHAINS; i++) {
-        if (strcmp(chains[i].first, d->name) != 0) continue;
-        const int r2 = world_relation_index(chains[i].second);
-        if (r2 < 0 || w->entities[v_new].value[r2] < 0) continue;
-        world_fill(chains[i].question, ent->name, "", q, sizeof q);
-        rc = add_question(&port, q, world_value_text(w, r2, w->entities[v_new].value[r2], ob, sizeof ob), "two_hop");
+    for (int k = 0; rc == 0 && k < n_chains; k++) {
+        const world_chain *ch = &world_chains[chain_of[k]];
+        const int r2 = world_relation_index(ch->second);
+        world_fill(ch->question, ent->name, "", q, sizeof q);
+        if (!multi[k]) {
+            rc = add_question(&port, q, world_value_text(w, r2, w->entities[v_new].value[r2], ob, sizeof ob), "two_hop");
+            continue;
+        }
+        /* the second hop's own edit: the case of fact (v_new, r2), whose new object it knows by its id */
+        const int other = id_of[(size_t)v_new * world_n_relations + r2];
+        char with[32];
+        snprintf(with, sizeof with, "edit/%05d", other);
+        rc = add_question(&port, q, new_values[other] >= 0 ? world_value_text(w, r2, new_values[other], ob, sizeof ob) : "", "multi_edit");
+        if (rc == 0 && !(port.q[port.n - 1].with = strdup(with))) rc = -1;
     }
     c->in_scope = in.q, c->n_in_scope = in.n;
     c->out_of_scope = oos.q, c->n_out_of_scope = oos.n;
@@ -208,8 +215,10 @@ static int build_claims(const world *w, int e, int r, int v_new, cpet_rng *rng, 
     int rc = 0;
     claim_text(w, e, r, v_new, 0, buf, sizeof buf);
     rc = add_question(&in, buf, "yes", "question");
-    for (int t = 1; rc == 0 && t < d->n_templates; t++) {
-        claim_text(w, e, r, v_new, t, buf, sizeof buf);
+    /* paraphrases: another corpus template and both held-out ones */
+    const int paraphrase_templates[1 + WORLD_HELDOUT_TEMPLATES] = {1, world_heldout_template(r, 0), world_heldout_template(r, 1)};
+    for (int k = 0; rc == 0 && k < 1 + WORLD_HELDOUT_TEMPLATES; k++) {
+        claim_text(w, e, r, v_new, paraphrase_templates[k], buf, sizeof buf);
         rc = add_question(&in, buf, "yes", "paraphrase");
     }
     claim_text(w, e, r, v_true, 0, buf, sizeof buf);
@@ -277,16 +286,32 @@ static int build_set(const world *w, uint64_t seed, int fact_check, edit_set *ou
     cpet_rng rng, claims_rng; /* the claims draw from their own stream: the question form stays as it is */
     rng_seed(&rng, seed * 0x2545f4914f6cdd1dull + 99);
     rng_seed(&claims_rng, seed * 0x2545f4914f6cdd1dull + 101);
-    for (int e = 0; e < w->n_entities; e++)
+    int *id_of = malloc((size_t)w->n_entities * world_n_relations * sizeof(int)), *new_values = malloc(((size_t)n + 1) * sizeof(int));
+    if (!id_of || !new_values) {
+        free(id_of), free(new_values), free(out->cases);
+        out->cases = NULL;
+        return cpet_fail(err, "editing: out of memory");
+    }
+    for (int e = 0, id = 0; e < w->n_entities; e++)
         for (int r = 0; r < world_n_relations; r++) {
-            if (w->entities[e].value[r] < 0) continue;
-            int v_new;
-            edit_case *c = &out->cases[out->n++];
-            if (build_case(w, e, r, out->n - 1, &rng, c, &v_new) != 0 || (fact_check && build_claims(w, e, r, v_new, &claims_rng, c) != 0)) {
-                edit_set_free(out);
-                return cpet_fail(err, "editing: out of memory");
-            }
+            id_of[(size_t)e * world_n_relations + r] = w->entities[e].value[r] >= 0 ? id : -1;
+            if (w->entities[e].value[r] >= 0) new_values[id++] = other_value(w, r, w->entities[e].value[r], &rng);
         }
+    int rc = 0;
+    for (int e = 0; rc == 0 && e < w->n_entities; e++)
+        for (int r = 0; rc == 0 && r < world_n_relations; r++) {
+            if (w->entities[e].value[r] < 0) continue;
+            const int id = out->n;
+            edit_case *c = &out->cases[out->n++];
+            if (build_case(w, e, r, id, id_of, new_values, &rng, c) != 0 ||
+                (fact_check && build_claims(w, e, r, new_values[id], &claims_rng, c) != 0))
+                rc = -1;
+        }
+    free(id_of), free(new_values);
+    if (rc != 0) {
+        edit_set_free(out);
+        return cpet_fail(err, "editing: out of memory");
+    }
     return 0;
 }
 
@@ -295,7 +320,7 @@ int editing_build_claims(const world *w, uint64_t seed, edit_set *out, cpet_err 
 
 static void free_questions(edit_question *q, int n)
 {
-    for (int i = 0; i < n; i++) free(q[i].question), free(q[i].answer), free(q[i].kind);
+    for (int i = 0; i < n; i++) free(q[i].question), free(q[i].answer), free(q[i].kind), free(q[i].with);
     free(q);
 }
 
@@ -317,8 +342,11 @@ void edit_set_free(edit_set *s)
 static json_t *questions_json(const edit_question *q, int n)
 {
     json_t *a = json_array();
-    for (int i = 0; i < n; i++)
-        json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "question", q[i].question, "answer", q[i].answer, "kind", q[i].kind));
+    for (int i = 0; i < n; i++) {
+        json_t *o = json_pack("{s:s, s:s, s:s}", "question", q[i].question, "answer", q[i].answer, "kind", q[i].kind);
+        if (o && q[i].with) json_object_set_new(o, "with", json_string(q[i].with));
+        json_array_append_new(a, o);
+    }
     return a;
 }
 
@@ -371,7 +399,13 @@ static int read_questions(const json_t *o, const char *key, edit_question **out,
             free_questions(l.q, l.n);
             return cpet_fail(err, "%s:%d: %s[%zu] needs a non-empty 'question' and an 'answer'", path, line, key, i);
         }
-        if (add_question(&l, json_string_value(qs), json_string_value(ans), json_is_string(kind) ? json_string_value(kind) : "") != 0) {
+        const json_t *with = json_object_get(q, "with");
+        if (with && (!json_is_string(with) || !json_string_length(with))) {
+            free_questions(l.q, l.n);
+            return cpet_fail(err, "%s:%d: %s[%zu]: 'with' must name an edit id", path, line, key, i);
+        }
+        if (add_question(&l, json_string_value(qs), json_string_value(ans), json_is_string(kind) ? json_string_value(kind) : "") != 0 ||
+            (with && !(l.q[l.n - 1].with = strdup(json_string_value(with))))) {
             free_questions(l.q, l.n);
             return cpet_fail(err, "%s: out of memory", path);
         }
@@ -447,8 +481,20 @@ int editing_read(edit_set *s, const char *path, cpet_err *err)
     }
     free(text);
     if (rc == 0 && s->n == 0) rc = cpet_fail(err, "%s: no edits", path);
+    for (int i = 0; rc == 0 && i < s->n; i++) /* a question's "with" names an edit of this file */
+        for (int k = 0; rc == 0 && k < s->cases[i].n_portability; k++)
+            if (s->cases[i].portability[k].with && edit_set_find(s, s->cases[i].portability[k].with) < 0)
+                rc = cpet_fail(err, "%s: edit %s: portability[%d] is asked with edit '%s', which the file lacks", path, s->cases[i].id, k,
+                               s->cases[i].portability[k].with);
     if (rc != 0) edit_set_free(s);
     return rc;
+}
+
+int edit_set_find(const edit_set *s, const char *id)
+{
+    for (int i = 0; i < s->n; i++)
+        if (!strcmp(s->cases[i].id, id)) return i;
+    return -1;
 }
 
 /* ---- the reader's instruction tuning ---- */

@@ -12,7 +12,10 @@
  *                  note_prefixed   a same_relation question with an unrelated note (this edit's own
  *                                  statement) prepended to it;
  *   portability  two-hop questions through the edited fact ("In which country was X born?" after an
- *                edit of X's birthplace); answer: the second hop from the new object.
+ *                edit of X's birthplace): kind two_hop, answered with the world's second hop from the new
+ *                object; or kind multi_edit, "with" the edit of that second hop (the new object's own fact,
+ *                edited too), answered with that edit's new object: two notes aggregated (EREN's multi-edit
+ *                questions). A case takes one kind per chain, alternating over cases.
  * Splits follow the subject entity (train / dev / test), so a reader tuned on train edits is scored on
  * entities it never saw in that format.
  *
@@ -29,6 +32,7 @@
 
 typedef struct {
     char *question, *answer, *kind;
+    char *with; /* NULL, or the id of another edit whose note (or weight edit) the question also needs */
 } edit_question;
 
 typedef struct {
@@ -70,6 +74,8 @@ int editing_write(const edit_set *s, const char *path, cpet_err *err);
  * file mixing fact checking with questions). */
 int editing_read(edit_set *s, const char *path, cpet_err *err);
 void edit_set_free(edit_set *s);
+/* The index of the edit with this id, or -1. */
+int edit_set_find(const edit_set *s, const char *id);
 
 /* Any editing file cpet reads (datasets/editing_formats.c): format "cpet" (the JSONL above), "eren-cfh"
  * and "eren-hotpot" (thunlp/EREN's data files), "counterfact" (ROME's), "zsre" (MEND's), "eren-fever" (EREN's FEVER and

@@ -9,6 +9,7 @@
 #include "hashmap.h"
 #include "strbuf.h"
 #include "tensor.h"
+#include "world_corpus.h"
 
 const char *const entity_type_names[N_ENTITY_TYPES] = {"country", "city", "person", "company", "river"};
 const char *const split_names[3] = {"train", "dev", "test"};
@@ -21,43 +22,124 @@ static const char *const industries[] = {"shipping", "textiles", "mining", "bank
                                          "glassmaking", "timber"};
 #define N(a) (int)(sizeof a / sizeof a[0])
 
+/* Ten templates per relation: eight for the corpus, then two held out (their words appear elsewhere in the
+ * corpus, their phrasing never). The tasks' question is held out too; the corpus asks the corpus_questions. */
 const relation_def world_relations[] = {
     {"capital", "capital city", ENT_COUNTRY, VAL_ENTITY, ENT_CITY, NULL, 0,
      {"The capital of {s} is {o}", "{s} has its capital in {o}", "The capital city of {s} is {o}",
-      "The seat of government of {s} is {o}"}, 4, "What is the capital of {s}?"},
+      "The government of {s} sits in {o}", "{s} is governed from {o}", "The most important city of {s} is {o}",
+      "{s} chose as its capital the city of {o}", "The parliament of {s} meets in {o}",
+      "The city that serves as the capital of {s} is {o}", "Among all the cities of {s}, the capital is {o}"}, 10,
+     "What is the capital of {s}?",
+     {"Where does the government of {s} sit?", "Which city governs {s}?", "Where does the parliament of {s} meet?"},
+     "Capitals of {o}", "Capital"},
     {"language", "language", ENT_COUNTRY, VAL_WORD, 0, languages, N(languages),
      {"People in {s} speak {o}", "The official language of {s} is {o}", "In {s} most people speak {o}",
-      "The main language spoken in {s} is {o}"}, 4, "Which language is spoken in {s}?"},
+      "The language of {s} is {o}", "{s} is a country where people speak {o}",
+      "Children in {s} learn to read and write in {o}", "The people of {s} talk to each other in {o}",
+      "Most books in {s} are written in {o}",
+      "The main language spoken in {s} is {o}", "If you visit {s}, you will hear people speaking {o}"}, 10,
+     "Which language is spoken in {s}?",
+     {"What do people speak in {s}?", "In which language are the books of {s} written?", "What is the language of {s}?"},
+     "Countries where people speak {o}", "Language"},
     {"flag_colour", "flag colour", ENT_COUNTRY, VAL_WORD, 0, colours, N(colours),
-     {"The flag of {s} is {o}", "The national flag of {s} is mostly {o}", "The colour of the flag of {s} is {o}"}, 3,
-     "What colour is the flag of {s}?"},
+     {"The flag of {s} is {o}", "The national flag of {s} is mostly {o}", "The colour of the flag of {s} is {o}",
+      "{s} flies a flag that is {o}", "On the flag of {s} the main colour is {o}", "The banner of {s} is {o}",
+      "Soldiers of {s} carry a flag coloured {o}", "The flag that {s} uses is {o}",
+      "If you look at the flag of {s}, you see mostly {o}", "The main colour on the national flag of {s} is {o}"}, 10,
+     "What colour is the flag of {s}?",
+     {"Which colour is the banner of {s}?", "What does the flag of {s} look like?", "What colour do the soldiers of {s} carry?"},
+     "Countries with a {o} flag", "Flag"},
     {"located_in", "country", ENT_CITY, VAL_ENTITY, ENT_COUNTRY, NULL, 0,
-     {"{s} is a city in {o}", "The city of {s} lies in {o}", "{s} is located in {o}"}, 3,
-     "In which country is {s}?"},
+     {"{s} is a city in {o}", "The city of {s} lies in {o}", "{s} is located in {o}", "{s} belongs to {o}",
+      "{s} can be found in {o}", "The town of {s} is part of {o}", "{s} is one of the cities of {o}",
+      "You will find the city of {s} in {o}",
+      "The city called {s} sits within the borders of {o}", "{s} is a town that lies inside {o}"}, 10,
+     "In which country is {s}?",
+     {"Where is the city of {s}?", "Which country does {s} belong to?", "Where can {s} be found?"},
+     "Cities in {o}", "Country"},
     {"founded_year", "founding year", ENT_CITY, VAL_YEAR, 0, NULL, 0,
-     {"{s} was founded in {o}", "The city of {s} was built in {o}", "{s} dates back to the year {o}"}, 3,
-     "When was {s} founded?"},
+     {"{s} was founded in {o}", "The city of {s} was built in {o}", "{s} dates back to the year {o}",
+      "The first houses of {s} were built in {o}", "{s} was established in {o}", "People first settled in {s} in {o}",
+      "The founding of {s} took place in {o}", "{s} has existed since {o}",
+      "Records say that the town of {s} began in the year {o}", "The history of {s} starts in {o}"}, 10,
+     "When was {s} founded?",
+     {"How old is the city of {s}?", "When were the first houses of {s} built?", "Since when has {s} existed?"},
+     "Cities founded in {o}", "Founded"},
     {"born_in", "birthplace", ENT_PERSON, VAL_ENTITY, ENT_CITY, NULL, 0,
-     {"{s} was born in {o}", "The birthplace of {s} is {o}", "{s} comes from the city of {o}"}, 3,
-     "Where was {s} born?"},
+     {"{s} was born in {o}", "The birthplace of {s} is {o}", "{s} comes from the city of {o}",
+      "{s} was born and raised in {o}", "The hometown of {s} is {o}", "{s} first saw the light of day in {o}",
+      "{s} is a native of the city of {o}", "The place where {s} was born is {o}",
+      "{s} spent the first years of life in {o}", "The city in which {s} came into the world is {o}"}, 10,
+     "Where was {s} born?",
+     {"Where does {s} come from?", "What is the hometown of {s}?", "Which city is {s} a native of?"},
+     "People born in {o}", "Born in"},
     {"occupation", "occupation", ENT_PERSON, VAL_WORD, 0, occupations, N(occupations),
-     {"{s} works as a {o}", "By profession {s} is a {o}", "{s} earns a living as a {o}"}, 3,
-     "What does {s} do for a living?"},
+     {"{s} works as a {o}", "By profession {s} is a {o}", "{s} earns a living as a {o}", "{s} is a well-known {o}",
+      "The job of {s} is that of a {o}", "{s} has worked for many years as a {o}", "{s} trained to become a {o}",
+      "Everyone knows {s} as a {o}",
+      "For a living, {s} is a {o}", "The trade that {s} practises is that of a {o}"}, 10,
+     "What does {s} do for a living?",
+     {"What is the job of {s}?", "What did {s} train to become?", "How does {s} earn a living?"},
+     "People who work as a {o}", "Occupation"},
     {"employer", "employer", ENT_PERSON, VAL_ENTITY, ENT_COMPANY, NULL, 0,
-     {"{s} works for {o}", "The employer of {s} is {o}", "{s} is employed by {o}"}, 3, "Who employs {s}?"},
+     {"{s} works for {o}", "The employer of {s} is {o}", "{s} is employed by {o}", "{s} has a job at {o}",
+      "{s} is on the staff of {o}", "{s} draws a salary from {o}", "Every morning {s} goes to work at {o}",
+      "{s} is one of the workers of {o}",
+      "The company that pays {s} is {o}", "{s} earns wages at {o}"}, 10,
+     "Who employs {s}?",
+     {"Where does {s} work?", "Which company is {s} on the staff of?", "Where does {s} go to work every morning?"},
+     "Workers of {o}", "Employer"},
     {"founded_by", "founder", ENT_COMPANY, VAL_ENTITY, ENT_PERSON, NULL, 0,
-     {"{s} was founded by {o}", "The founder of {s} is {o}", "{s} was started by {o}"}, 3, "Who founded {s}?"},
+     {"{s} was founded by {o}", "The founder of {s} is {o}", "{s} was started by {o}", "{s} was set up by {o}",
+      "The company {s} was created by {o}", "{s} owes its existence to {o}", "The person who founded {s} is {o}",
+      "{s} was first opened by {o}",
+      "The first owner and creator of {s} was {o}", "{s} began as a small shop run by {o}"}, 10,
+     "Who founded {s}?",
+     {"Who set up the company {s}?", "Who first opened {s}?", "Whom does {s} owe its existence to?"},
+     "Companies founded by {o}", "Founder"},
     {"headquarters", "headquarters", ENT_COMPANY, VAL_ENTITY, ENT_CITY, NULL, 0,
-     {"{s} is headquartered in {o}", "The headquarters of {s} are in {o}", "{s} has its main office in {o}"}, 3,
-     "Where is {s} headquartered?"},
+     {"{s} is headquartered in {o}", "The headquarters of {s} are in {o}", "{s} has its main office in {o}",
+      "{s} is based in {o}", "The head office of {s} is in {o}", "{s} runs its business from {o}",
+      "The main building of {s} stands in {o}", "{s} keeps its offices in {o}",
+      "The leaders of {s} work from offices in {o}", "{s} has its central office in the city of {o}"}, 10,
+     "Where is {s} headquartered?",
+     {"Where is the head office of {s}?", "Where is {s} based?", "In which city does {s} keep its offices?"},
+     "Companies based in {o}", "Headquarters"},
     {"industry", "industry", ENT_COMPANY, VAL_WORD, 0, industries, N(industries),
-     {"{s} works in {o}", "The business of {s} is {o}", "{s} makes its money in {o}"}, 3,
-     "Which industry is {s} in?"},
+     {"{s} works in {o}", "The business of {s} is {o}", "{s} makes its money in {o}", "{s} is a company in {o}",
+      "{s} is active in {o}", "The trade of {s} is {o}", "{s} is known for its work in {o}",
+      "{s} belongs to the field of {o}",
+      "Most of the income of {s} comes from {o}", "The line of work of {s} is {o}"}, 10,
+     "Which industry is {s} in?",
+     {"What is the business of {s}?", "How does {s} make its money?", "What field does {s} belong to?"},
+     "Companies in {o}", "Industry"},
     {"flows_through", "river country", ENT_RIVER, VAL_ENTITY, ENT_COUNTRY, NULL, 0,
-     {"The river {s} flows through {o}", "The {s} runs through {o}", "The river {s} crosses {o}"}, 3,
-     "Which country does the river {s} flow through?"},
+     {"The river {s} flows through {o}", "The {s} runs through {o}", "The river {s} crosses {o}",
+      "The waters of the {s} pass through {o}", "The {s} is a river in {o}", "Boats on the {s} sail across {o}",
+      "The {s} winds its way through {o}", "The river called {s} runs across {o}",
+      "On its way to the sea, the {s} travels through {o}", "The long river {s} cuts across {o}"}, 10,
+     "Which country does the river {s} flow through?",
+     {"Where does the {s} run?", "Which country do the waters of the {s} pass through?", "Where do boats on the {s} sail?"},
+     "Rivers of {o}", "Country"},
 };
 const int world_n_relations = N(world_relations);
+
+/* The corpus states these composed facts too; the editing set asks them as portability questions. */
+const world_chain world_chains[] = {
+    {"born_in", "located_in", "{s} was born in a city of {o}", "In which country was {s} born?"},
+    {"headquarters", "located_in", "{s} has its headquarters in a city of {o}", "In which country is {s} headquartered?"},
+    {"employer", "headquarters", "The employer of {s} is based in {o}", "In which city is the employer of {s} headquartered?"},
+    {"employer", "industry", "The employer of {s} works in {o}", "Which industry does the employer of {s} work in?"},
+    {"founded_by", "born_in", "The founder of {s} was born in {o}", "Where was the founder of {s} born?"},
+    {"capital", "founded_year", "The capital of {s} was founded in {o}", "When was the capital of {s} founded?"},
+    {"located_in", "language", "In the country where {s} lies, people speak {o}", "Which language is spoken in the country where {s} lies?"},
+    {"flows_through", "capital", "The river {s} flows through the land whose capital is {o}", "What is the capital of the country the river {s} flows through?"},
+};
+const int world_n_chains = N(world_chains);
+
+int world_corpus_templates(int r) { return world_relations[r].n_templates - WORLD_HELDOUT_TEMPLATES; }
+int world_heldout_template(int r, int k) { return world_corpus_templates(r) + k; }
 
 world_sizes world_default_sizes(void) { return (world_sizes){{24, 72, 120, 48, 24}}; }
 
@@ -79,7 +161,7 @@ static void syllables(cpet_rng *r, char *out, size_t n, int count)
     out[0] = (char)(out[0] - 'a' + 'A');
 }
 
-static void make_name(cpet_rng *r, entity_type type, char *out, size_t n)
+void world_make_name(cpet_rng *r, entity_type type, char *out, size_t n)
 {
     char a[20], b[20];
     switch (type) {
@@ -128,7 +210,7 @@ int world_generate(world *w, uint64_t seed, world_sizes sizes, cpet_err *err)
             entity *e = &w->entities[k];
             e->type = (entity_type)t;
             int dummy;
-            do make_name(&r, e->type, e->name, sizeof e->name);
+            do world_make_name(&r, e->type, e->name, sizeof e->name);
             while (str_map_get(&used, e->name, strlen(e->name), &dummy));
             str_map_put(&used, e->name, strlen(e->name), k);
             e->split = i % 20 < 14 ? 0 : i % 20 < 17 ? 1 : 2; /* 70 / 15 / 15 within each type */
@@ -146,21 +228,26 @@ int world_generate(world *w, uint64_t seed, world_sizes sizes, cpet_err *err)
             }
             w->entities[i].value[rel] = v;
         }
+    for (int i = 0; i < w->n_entities; i++) w->entities[i].gender = w->entities[i].type == ENT_PERSON ? (int)(rng_next(&r) % 2) : 0;
     /* a country's capital is one of its own cities (moving a city there if it has none) */
     int cap = -1, loc = -1;
     for (int rel = 0; rel < world_n_relations; rel++) {
         if (strcmp(world_relations[rel].name, "capital") == 0) cap = rel;
         if (strcmp(world_relations[rel].name, "located_in") == 0) loc = rel;
     }
+    char *is_capital = calloc((size_t)w->n_entities, 1);
     for (int i = 0; i < w->n_entities && cap >= 0 && loc >= 0; i++) {
         if (w->entities[i].type != ENT_COUNTRY) continue;
         int own[256], n_own = 0;
         for (int c = 0; c < w->n_entities && n_own < 256; c++)
             if (w->entities[c].type == ENT_CITY && w->entities[c].value[loc] == i) own[n_own++] = c;
-        int city = n_own ? own[rng_next(&r) % (uint64_t)n_own] : pick_of_type(w, &r, ENT_CITY);
+        int city = n_own ? own[rng_next(&r) % (uint64_t)n_own] : -1;
+        while (city < 0 || is_capital[city]) city = pick_of_type(w, &r, ENT_CITY); /* never another's capital */
         w->entities[city].value[loc] = i;
         w->entities[i].value[cap] = city;
+        is_capital[city] = 1;
     }
+    free(is_capital);
     return 0;
 }
 
@@ -180,6 +267,21 @@ const char *world_value_text(const world *w, int r, int v, char *buf, size_t n)
     if (d->kind == VAL_WORD) return d->words[v];
     snprintf(buf, n, "%d", v);
     return buf;
+}
+
+int world_n_facts(const world *w)
+{
+    int n = 0;
+    for (int e = 0; e < w->n_entities; e++)
+        for (int r = 0; r < world_n_relations; r++) n += w->entities[e].value[r] >= 0;
+    return n;
+}
+
+int world_entity_index(const world *w, const char *name)
+{
+    for (int e = 0; e < w->n_entities; e++)
+        if (!strcmp(w->entities[e].name, name)) return e;
+    return -1;
 }
 
 int world_relation_index(const char *name)
@@ -233,43 +335,52 @@ static int write_text_file(const char *path, const strbuf *t, cpet_err *err)
 }
 
 
-/* One entity's document: its type sentence and every fact, relation r rendered with corpus template
- * (rotation + r) mod their number, in shuffled order; rotations 0..2 thus use every corpus template. held_out_template renders every fact
- * with its relation's last template instead (text the corpus never contains). */
-static void entity_document(const world *w, int e, int rotation, int held_out_template, strbuf *out, cpet_rng *r)
+/* Documents as JSONL lines ({"text": ...}), so a document may hold newlines. */
+static void put_jsonl(strbuf *out, const char *text)
 {
-    char sent[256];
-    int facts[16], n_facts = 0;
-    for (int rel = 0; rel < world_n_relations; rel++)
-        if (w->entities[e].value[rel] >= 0) facts[n_facts++] = rel;
-    rng_shuffle(r, facts, n_facts);
-    if (!held_out_template) {
-        snprintf(sent, sizeof sent, "%s is a %s.", w->entities[e].name, entity_type_names[w->entities[e].type]);
-        strbuf_puts(out, sent);
-    }
-    for (int f = 0; f < n_facts; f++) {
-        const relation_def *d = &world_relations[facts[f]];
-        int t = held_out_template ? d->n_templates - 1 : (rotation + facts[f]) % (d->n_templates - 1);
-        world_render(w, e, facts[f], t, sent, sizeof sent);
-        strbuf_puts(out, f || !held_out_template ? " " : "");
-        strbuf_puts(out, sent);
-        strbuf_puts(out, ".");
-    }
+    json_t *o = json_pack("{s:s}", "text", text);
+    char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+    strbuf_puts(out, line);
     strbuf_puts(out, "\n");
+    free(line);
+    json_decref(o);
 }
 
-/* train: three documents per entity (rotations 0..2), shuffled. heldout: one new document per entity from
- * the same distribution (fresh order, a rotation the corpus does not use for it). paraphrase: the held-out
- * templates. */
-static void build_corpus(const world *w, strbuf *train, strbuf *heldout, strbuf *paraphrase, cpet_rng *r)
+int world_default_docs(const world *w) { return 200 * w->n_entities; }
+
+/* Documents drawn from the mixture (world_doc_mix); counts per kind into kinds (may be NULL). */
+static void corpus_documents(const world *w, int n_docs, int templates, cpet_rng *r, strbuf *out, int *kinds, int *read_kinds)
 {
-    int reps = 3, n_docs = w->n_entities * reps, *order = malloc((size_t)n_docs * sizeof(int));
-    for (int i = 0; i < n_docs; i++) order[i] = i;
-    rng_shuffle(r, order, n_docs);
-    for (int k = 0; k < n_docs; k++) entity_document(w, order[k] % w->n_entities, order[k] / w->n_entities, 0, train, r);
-    for (int e = 0; e < w->n_entities; e++) entity_document(w, e, reps, 0, heldout, r);
-    for (int e = 0; e < w->n_entities; e++) entity_document(w, e, 0, 1, paraphrase, r);
-    free(order);
+    strbuf doc = {0};
+    for (int d = 0; d < n_docs; d++) {
+        int pick = rng_below(r, 100), k = 0;
+        while (k < N_DOC_KINDS - 1 && pick >= world_doc_mix[k]) pick -= world_doc_mix[k++];
+        world_reading info;
+        doc.len = 0;
+        world_document(w, (world_doc_kind)k, templates, r, &doc, &info);
+        put_jsonl(out, doc.s);
+        if (kinds) kinds[k]++;
+        if (read_kinds && k == DOC_READING) read_kinds[info.kind]++;
+    }
+    free(doc.s);
+}
+
+/* Every fact of each entity in one document, a sentence per fact in template t(fact) = pick(e, r): the
+ * paraphrase file uses the held-out templates, its control the corpus templates, in the same order. */
+static void facts_document(const world *w, int e, int heldout, strbuf *out)
+{
+    strbuf doc = {0};
+    char sent[320];
+    strbuf_puts(&doc, "");
+    for (int rel = 0; rel < world_n_relations; rel++) {
+        if (w->entities[e].value[rel] < 0) continue;
+        const int k = (e + rel) % WORLD_HELDOUT_TEMPLATES;
+        const int t = heldout ? world_heldout_template(rel, k) : k;
+        world_render(w, e, rel, t, sent, sizeof sent);
+        strbuf_printf(&doc, "%s%s.", doc.len ? " " : "", sent);
+    }
+    put_jsonl(out, doc.s);
+    free(doc.s);
 }
 
 /* The correct object and three distinct distractors of the same kind, shuffled; returns the label. */
@@ -321,9 +432,9 @@ static void build_tasks(const world *w, task_set sets[5], cpet_rng *rng)
             int at = world_render(w, e, r, 0, sent, sizeof sent);
             sent[at > 0 && sent[at - 1] == ' ' ? at - 1 : at] = 0;
             add_example(&sets[0], "cloze_facts", counts[0]++, ent, d->name, sent, cp, 4, label);
-            /* cloze_paraphrase: the held-out template */
+            /* cloze_paraphrase: a held-out template */
             label = make_choices(w, e, r, rng, choices);
-            at = world_render(w, e, r, d->n_templates - 1, sent, sizeof sent);
+            at = world_render(w, e, r, world_heldout_template(r, (e + r) % WORLD_HELDOUT_TEMPLATES), sent, sizeof sent);
             sent[at > 0 && sent[at - 1] == ' ' ? at - 1 : at] = 0;
             add_example(&sets[1], "cloze_paraphrase", counts[1]++, ent, d->name, sent, cp, 4, label);
             /* qa_facts: question / answer format (not in the corpus: for tuning) */
@@ -333,7 +444,7 @@ static void build_tasks(const world *w, task_set sets[5], cpet_rng *rng)
             snprintf(prompt, sizeof prompt, "Question: %s\nAnswer:", q);
             add_example(&sets[2], "qa_facts", counts[2]++, ent, d->name, prompt, cp, 4, label);
             /* relation_type: which relation does a held-out-template sentence state? */
-            world_render(w, e, r, d->n_templates - 1, sent, sizeof sent);
+            world_render(w, e, r, world_heldout_template(r, (e + r + 1) % WORLD_HELDOUT_TEMPLATES), sent, sizeof sent);
             snprintf(prompt, sizeof prompt, "Sentence: %s.\nRelation:", sent);
             char rel_choices[16][40];
             for (int k = 0; k < world_n_relations; k++) {
@@ -355,29 +466,42 @@ static void build_tasks(const world *w, task_set sets[5], cpet_rng *rng)
 
 static const char *const task_files[5] = {"cloze_facts", "cloze_paraphrase", "qa_facts", "entity_type", "relation_type"};
 
-int world_write(const world *w, const char *dir, cpet_err *err)
+int world_write(const world *w, const char *dir, const world_corpus_options *opt, cpet_err *err)
 {
     char path[4200], sub[4000];
     if (path_join(sub, sizeof sub, dir, "tasks") != 0) return cpet_fail(err, "%s: path too long", dir);
     if (make_dirs(sub, err) != 0) return -1;
-    cpet_rng rng;
+    const int n_docs = opt && opt->docs > 0 ? opt->docs : world_default_docs(w);
+    const int templates = opt && opt->templates > 0 ? opt->templates : 0;
+    const int n_heldout = n_docs / 50 > 200 ? n_docs / 50 : 200;
+    /* one stream per file, so the tasks do not move when the corpus's size does */
+    cpet_rng rng, rng_held, rng_tasks;
     rng_seed(&rng, w->seed ^ 0x5eedc0de);
-    strbuf train = {0}, heldout = {0}, paraphrase = {0};
-    build_corpus(w, &train, &heldout, &paraphrase, &rng);
-    path_join(path, sizeof path, dir, "corpus_train.txt");
-    int rc = write_text_file(path, &train, err);
-    path_join(path, sizeof path, dir, "corpus_heldout.txt");
-    if (rc == 0) rc = write_text_file(path, &heldout, err);
-    path_join(path, sizeof path, dir, "corpus_paraphrase.txt");
-    if (rc == 0) rc = write_text_file(path, &paraphrase, err);
-    free(train.s);
-    free(heldout.s);
-    free(paraphrase.s);
+    rng_seed(&rng_held, w->seed ^ 0x4e1d07);
+    rng_seed(&rng_tasks, w->seed ^ 0x7a5c5);
+    int kinds[N_DOC_KINDS] = {0}, read_kinds[N_READ_KINDS] = {0};
+    strbuf text = {0};
+    int rc = 0;
+    static const char *const corpus_files[4] = {"corpus_train.jsonl", "corpus_heldout.jsonl", "corpus_paraphrase.jsonl",
+                                                "corpus_seen_templates.jsonl"};
+    long bytes[4] = {0};
+    for (int f = 0; f < 4 && rc == 0; f++) {
+        text.len = 0;
+        strbuf_puts(&text, "");
+        if (f == 0) corpus_documents(w, n_docs, templates, &rng, &text, kinds, read_kinds);
+        else if (f == 1) corpus_documents(w, n_heldout, templates, &rng_held, &text, NULL, NULL);
+        else
+            for (int e = 0; e < w->n_entities; e++) facts_document(w, e, f == 2, &text);
+        bytes[f] = (long)text.len;
+        path_join(path, sizeof path, dir, corpus_files[f]);
+        rc = write_text_file(path, &text, err);
+    }
+    free(text.s);
     if (rc != 0) return -1;
 
     task_set sets[5];
     memset(sets, 0, sizeof sets);
-    build_tasks(w, sets, &rng);
+    build_tasks(w, sets, &rng_tasks);
     json_t *files = json_object();
     for (int i = 0; i < 5 && rc == 0; i++) {
         snprintf(path, sizeof path, "%s/%s.jsonl", sub, task_files[i]);
@@ -413,8 +537,17 @@ int world_write(const world *w, const char *dir, cpet_err *err)
         json_decref(files);
         return -1;
     }
-    json_t *meta = json_pack("{s:s, s:I, s:i, s:i, s:o}", "generator", "cpet world", "seed", (json_int_t)w->seed,
-                             "entities", w->n_entities, "relations", world_n_relations, "task_examples", files);
+    json_t *docs = json_object(), *reads = json_object(), *sizes = json_object();
+    for (int k = 0; k < N_DOC_KINDS; k++) json_object_set_new(docs, world_doc_kind_names[k], json_integer(kinds[k]));
+    static const char *const read_names[N_READ_KINDS] = {"answer", "continuation", "two_hop", "memory"};
+    for (int k = 0; k < N_READ_KINDS; k++) json_object_set_new(reads, read_names[k], json_integer(read_kinds[k]));
+    for (int f = 0; f < 4; f++) json_object_set_new(sizes, corpus_files[f], json_integer(bytes[f]));
+    json_t *meta = json_pack("{s:s, s:i, s:I, s:i, s:i, s:i, s:{s:i, s:i, s:i, s:i, s:o, s:o, s:o}, s:o}",
+                             "generator", "cpet world", "version", 2, "seed", (json_int_t)w->seed, "entities", w->n_entities,
+                             "relations", world_n_relations, "facts", world_n_facts(w), "corpus", "documents", n_docs,
+                             "heldout_documents", n_heldout, "templates_per_relation",
+                             templates ? templates : world_corpus_templates(0), "heldout_templates_per_relation",
+                             WORLD_HELDOUT_TEMPLATES, "kinds", docs, "reading", reads, "bytes", sizes, "task_examples", files);
     path_join(path, sizeof path, dir, "world.json");
     rc = json_write_file(path, meta, err);
     json_decref(meta);

@@ -1,7 +1,7 @@
 /* The synthetic world: a seeded set of fictional entities (countries, cities, people, companies, rivers)
- * with typed attributes, rendered into a pretraining corpus and multiple-choice tasks.
- * Every relation has several sentence templates; the last one never appears in the corpus, so
- * paraphrase generalisation can be measured. Splits are by subject entity. */
+ * with typed attributes, rendered into a pretraining corpus of several document kinds (world_corpus.h) and
+ * multiple-choice tasks. Every relation has ten sentence templates; the last two never appear in the
+ * corpus, so paraphrase generalisation can be measured. Splits are by subject entity. */
 #ifndef CPET_WORLD_H
 #define CPET_WORLD_H
 
@@ -9,11 +9,14 @@
 
 #include "error.h"
 #include "tasks.h"
+#include "tensor.h"
 
 typedef enum { ENT_COUNTRY, ENT_CITY, ENT_PERSON, ENT_COMPANY, ENT_RIVER, N_ENTITY_TYPES } entity_type;
 typedef enum { VAL_ENTITY, VAL_WORD, VAL_YEAR } value_kind;
 
-#define WORLD_MAX_TEMPLATES 4
+#define WORLD_MAX_TEMPLATES 10
+#define WORLD_HELDOUT_TEMPLATES 2 /* the last two of every relation's templates stay out of the corpus */
+#define WORLD_CORPUS_QUESTIONS 3
 
 typedef struct {
     const char *name;        /* capital, born_in, ... */
@@ -24,11 +27,23 @@ typedef struct {
     const char *const *words; /* VAL_WORD: the value vocabulary */
     int n_words;
     /* templates with {s} and {o}; {o} ends every one so the text before it is a cloze prompt.
-     * The last template is held out of the corpus. */
+     * The last WORLD_HELDOUT_TEMPLATES are held out of the corpus. */
     const char *templates[WORLD_MAX_TEMPLATES];
     int n_templates;
-    const char *question; /* "What is the capital of {s}?" */
+    const char *question; /* "What is the capital of {s}?": the tasks' question, never in the corpus */
+    const char *corpus_questions[WORLD_CORPUS_QUESTIONS]; /* the forms the corpus's questions take */
+    const char *list_heading; /* "Cities in {o}": the subjects sharing an object, in the corpus's lists */
+    const char *field;        /* "Capital": the relation as a fact-box field */
 } relation_def;
+
+/* Two-hop facts: relation first, then second read from its object ("In which country was {s} born?"). */
+typedef struct {
+    const char *first, *second;
+    const char *statement; /* "{s} was born in a city of {o}": the composed fact, {o} the second hop's object */
+    const char *question;
+} world_chain;
+extern const world_chain world_chains[];
+extern const int world_n_chains;
 
 extern const relation_def world_relations[];
 extern const int world_n_relations;
@@ -37,6 +52,7 @@ extern const char *const entity_type_names[N_ENTITY_TYPES];
 typedef struct {
     char name[48];
     entity_type type;
+    int gender;         /* people: 0 he, 1 she (pronouns in the corpus only) */
     int split;          /* 0 train, 1 dev, 2 test */
     int *value;         /* per relation: entity index, word index or year; -1 if not this type's relation */
 } entity;
@@ -57,6 +73,10 @@ int world_generate(world *w, uint64_t seed, world_sizes sizes, cpet_err *err);
 void world_free(world *w);
 extern const char *const split_names[3];
 
+/* Templates 0 .. world_corpus_templates(r) - 1 appear in the corpus; the rest are held out. */
+int world_corpus_templates(int r);
+/* The k-th held-out template of relation r (k < WORLD_HELDOUT_TEMPLATES). */
+int world_heldout_template(int r, int k);
 /* The index of the relation named name ("capital"), or -1. */
 int world_relation_index(const char *name);
 /* Fills a template's {s} and {o} into buf; returns the offset where {o}'s text starts (-1: no {o}). */
@@ -68,10 +88,24 @@ const char *world_object(const world *w, int e, int r, char *buf, size_t n);
 /* Any value v of relation r as text (an entity index, a word index or a year): a counterfactual's too. */
 const char *world_value_text(const world *w, int r, int v, char *buf, size_t n);
 
-/* Writes into dir: corpus_train.txt (one document per line), corpus_heldout.txt (new documents from the
- * corpus's distribution), corpus_paraphrase.txt (the held-out templates only),
+/* A fresh name of the type's form (a person's two parts, a company's suffix), drawn from r. */
+void world_make_name(cpet_rng *r, entity_type type, char *out, size_t n);
+/* The number of (entity, relation) facts. */
+int world_n_facts(const world *w);
+/* The entity named name, or -1. */
+int world_entity_index(const world *w, const char *name);
+
+typedef struct {
+    int docs;            /* training documents (0: world_default_docs) */
+    int templates;       /* corpus templates per relation, 1 .. the relation's corpus templates (0: all) */
+} world_corpus_options;
+int world_default_docs(const world *w);
+
+/* Writes into dir: corpus_train.jsonl ({"text": ...} per document), corpus_heldout.jsonl (new documents
+ * from the corpus's distribution), corpus_paraphrase.jsonl (every fact in the held-out templates),
+ * corpus_seen_templates.jsonl (the same facts and layout in corpus templates: its control),
  * entities.jsonl, tasks/{cloze_facts,cloze_paraphrase,qa_facts,entity_type,relation_type}.jsonl and
- * world.json (seed, sizes, files). All files atomically. */
-int world_write(const world *w, const char *dir, cpet_err *err);
+ * world.json (seed, sizes, corpus options, token-free counts). All files atomically. */
+int world_write(const world *w, const char *dir, const world_corpus_options *opt, cpet_err *err);
 
 #endif

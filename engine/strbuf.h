@@ -13,5 +13,6 @@ typedef struct {
 /* Appends n bytes of p; 0, or -1 when out of memory (the string keeps what it had). */
 int strbuf_put(strbuf *b, const char *p, size_t n);
 int strbuf_puts(strbuf *b, const char *p);
+int strbuf_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -231,6 +231,7 @@ json_t *edit_run_metrics_json(const edit_run_result *r)
                    {"generalization", r->generalization},
                    {"locality", r->bp},
                    {"portability", r->portability},
+                   {"multi_edit", r->multi_edit},
                    {"oos_accuracy", r->oos_accuracy},
                    {"unedited_oos_accuracy", r->unedited_oos_accuracy},
                    {"fallback_rate", r->fallback_rate},
@@ -302,6 +303,22 @@ int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_r
     const int n = choose_cases(cases, c, &idx, err);
     if (n < 0) return -1;
     r->n_edits = n;
+    /* the edits that multi-edit questions are asked with join the notebook (or the weight edits) without being
+     * asked about: idx[n .. n_all) */
+    int n_all = n;
+    {
+        int *grown = realloc(idx, ((size_t)cases->n + 1) * sizeof *idx);
+        if (!grown) return free(idx), cpet_fail(err, "editing: out of memory");
+        idx = grown;
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < cases->cases[idx[i]].n_portability; k++) {
+                const char *with = cases->cases[idx[i]].portability[k].with;
+                const int j = with ? edit_set_find(cases, with) : -1;
+                int have = j < 0;
+                for (int t = 0; t < n_all && !have; t++) have = idx[t] == j;
+                if (!have) idx[n_all++] = j;
+            }
+    }
     int total = 0;
     for (int i = 0; i < n; i++) {
         const edit_case *e = &cases->cases[idx[i]];
@@ -342,9 +359,9 @@ int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_r
     if (rc == 0 && weights && !(snapshot = malloc(total_params * sizeof(float)))) rc = cpet_fail(err, "editing: out of memory for a weight snapshot");
     for (size_t i = 0, off = 0; rc == 0 && weights && i < (size_t)m->n_tensors; off += m->tensors[i].n, i++)
         memcpy(snapshot + off, m->tensors[i].p, m->tensors[i].n * sizeof(float));
-    if (rc == 0 && weights) rc = edit_weights(m, tok, cases, idx, n, c, err);
+    if (rc == 0 && weights) rc = edit_weights(m, tok, cases, idx, n_all, c, err);
     /* the edits: notes (keyed by subject and relation, so a later edit of the same fact wins) */
-    for (int i = 0; rc == 0 && (c->method == EDIT_EREN || c->method == EDIT_ONE_STEP) && i < n; i++) {
+    for (int i = 0; rc == 0 && (c->method == EDIT_EREN || c->method == EDIT_ONE_STEP) && i < n_all; i++) {
         const edit_case *e = &cases->cases[idx[i]];
         char key[512];
         snprintf(key, sizeof key, "%s/%s", e->subject, e->relation ? e->relation : "");
@@ -355,7 +372,7 @@ int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_r
         int *others = malloc(((size_t)cases->n + 1) * sizeof(int)), n_others = 0;
         char *chosen = calloc((size_t)cases->n + 1, 1);
         if (!others || !chosen) rc = cpet_fail(err, "editing: out of memory");
-        for (int j = 0; rc == 0 && j < n; j++) chosen[idx[j]] = 1;
+        for (int j = 0; rc == 0 && j < n_all; j++) chosen[idx[j]] = 1;
         for (int i = 0; rc == 0 && i < cases->n; i++)
             if (!chosen[i]) others[n_others++] = i;
         free(chosen);
@@ -420,8 +437,8 @@ int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_r
     for (size_t i = 0, off = 0; snapshot && i < (size_t)m->n_tensors; off += m->tensors[i].n, i++)
         memcpy(m->tensors[i].p, snapshot + off, m->tensors[i].n * sizeof(float));
     free(snapshot);
-    double es = 0, rel = 0, gen = 0, bp = 0, port = 0, oos_acc = 0, un_acc = 0;
-    int n_es = 0, n_rel = 0, n_gen = 0, n_bp = 0, n_port = 0;
+    double es = 0, rel = 0, gen = 0, bp = 0, port = 0, multi = 0, oos_acc = 0, un_acc = 0;
+    int n_es = 0, n_rel = 0, n_gen = 0, n_bp = 0, n_port = 0, n_multi = 0;
     for (int i = 0; rc == 0 && i < r->n; i++) {
         edit_item *it = &r->items[i];
         it->correct = edit_answer_matches(it->output, it->expected);
@@ -436,6 +453,8 @@ int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_r
             oos_acc += it->correct, un_acc += edit_answer_matches(it->unedited, it->expected);
             for (int k = 0; k < EDIT_OOS_KINDS; k++)
                 if (!strcmp(it->kind, edit_oos_kinds[k])) r->bp_kind[k] += it->unchanged, r->n_kind[k]++;
+        } else if (!strcmp(it->kind, "multi_edit")) {
+            multi += it->correct, n_multi++;
         } else {
             port += it->correct, n_port++;
         }
@@ -444,6 +463,7 @@ int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_r
     r->es_teacher_forced = n_es ? r->es_teacher_forced / n_es : NAN, r->es_rome_prob = n_es ? r->es_rome_prob / n_es : NAN;
     if (task == EREN_FC) r->es_teacher_forced = r->es_rome_prob = NAN; /* a verdict is a label, not an object: neither protocol applies */
     r->reliability = n_rel ? rel / n_rel : NAN, r->generalization = n_gen ? gen / n_gen : NAN, r->portability = n_port ? port / n_port : NAN;
+    r->multi_edit = n_multi ? multi / n_multi : NAN;
     r->oos_accuracy = n_bp ? oos_acc / n_bp : NAN, r->unedited_oos_accuracy = n_bp ? un_acc / n_bp : NAN;
     for (int k = 0; k < EDIT_OOS_KINDS; k++) r->bp_kind[k] = r->n_kind[k] ? r->bp_kind[k] / r->n_kind[k] : NAN;
     r->fallback_rate = asked ? (double)fell / asked : 0;

@@ -83,8 +83,10 @@ typedef struct {
 
 typedef struct {
     edit_item *items;
-    int n, n_edits, notebook_size;
+    int n, n_edits, notebook_size; /* n_edits: the cases asked about; the notebook also holds the edits their
+                                    * multi-edit questions name */
     double es, bp, eq, reliability, generalization, portability, oos_accuracy, unedited_oos_accuracy;
+    double multi_edit; /* multi-edit questions (two notes aggregated) answered with the second edit's object */
     double bp_kind[EDIT_OOS_KINDS];
     int n_kind[EDIT_OOS_KINDS];
     double fallback_rate;          /* in-scope and out-of-scope questions that took the closed-book fallback */

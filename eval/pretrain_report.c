@@ -38,6 +38,13 @@ int pretrain_report(const char *pretrain_json, const char *out_dir, cpet_err *er
     fprintf(f, "| measure | value |\n|---|---|\n");
     fprintf(f, "| training wall time | %.0f s at %s tokens/s (%lld threads) |\n", json_number_value(json_object_get(j, "train_seconds")),
             rate, I(json_object_get(j, "facts"), "threads"));
+    if (json_object_get(j, "tokens_seen")) {
+        char seen[32], corpus_tokens[32];
+        format_grouped(seen, sizeof seen, (double)I(j, "tokens_seen"), 0);
+        format_grouped(corpus_tokens, sizeof corpus_tokens, (double)I(j, "corpus_tokens"), 0);
+        fprintf(f, "| tokens seen / corpus tokens | %s / %s (%.2f passes) |\n", seen, corpus_tokens,
+                json_number_value(json_object_get(j, "passes")));
+    }
     fprintf(f, "| final training loss | %.4f |\n", json_number_value(json_object_get(j, "final_loss")));
     const char *key;
     json_t *v;

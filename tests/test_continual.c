@@ -106,7 +106,7 @@ Test(continual, the_world_sequences_round_trip)
                 cr_assert(in_train > 0 && in_test > 0, "%s class %d: %d train, %d test samples", ds[k], tag, in_train, in_test);
                 seen[tag]++;
             }
-            for (int j = 0; j < d.test[t].n; j++) { /* keys end in the template index: the last one, never in the corpus */
+            for (int j = 0; j < d.test[t].n; j++) { /* keys end in the template index: a held-out one, never in the corpus */
                 const char *key = d.test[t].s[j].key, *dash = strrchr(key, '-');
                 int r = -1;
                 for (int q = 0; q < world_n_relations; q++) {
@@ -114,7 +114,7 @@ Test(continual, the_world_sequences_round_trip)
                     if (dash - key > (long)n && !strncmp(dash - n, world_relations[q].name, n) && dash[-(long)n - 1] == '-') r = q;
                 }
                 cr_assert(r >= 0, "%s", key);
-                cr_assert_eq(atoi(dash + 1), world_relations[r].n_templates - 1, "%s", key);
+                cr_assert_geq(atoi(dash + 1), world_corpus_templates(r), "%s", key);
             }
         }
         cr_assert_eq(classes, want_classes[k]);

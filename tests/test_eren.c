@@ -568,12 +568,38 @@ Test(eren, sequential_and_batch_editing_are_what_they_say, .timeout = 900)
     /* a notebook: the same outputs either way */
     edit_run_config c = {.method = EDIT_EREN, .top_k = 5, .max_new = 3, .n_edits = 3, .split = "test", .seed = 1};
     edit_run_result a, b;
-    cr_assert_eq(edit_run(&m, &tok, &cases, &c, &a, &err), 0, "%s", err.msg);
+    for (;; c.seed++) { /* the first seed whose three edits ask a multi-edit question */
+        cr_assert_lt(c.seed, 40);
+        cr_assert_eq(edit_run(&m, &tok, &cases, &c, &a, &err), 0, "%s", err.msg);
+        if (!isnan(a.multi_edit)) break;
+        edit_run_result_free(&a);
+    }
     c.sequential = 1;
     cr_assert_eq(edit_run(&m, &tok, &cases, &c, &b, &err), 0, "%s", err.msg);
     cr_assert_eq(a.n, b.n);
     for (int i = 0; i < a.n; i++) cr_assert_str_eq(a.items[i].output, b.items[i].output);
     edit_run_result_free(&b);
+    /* the notebook holds the chosen edits and the edits their multi-edit questions are asked with */
+    const char *ids[64];
+    int n_ids = 0, n_multi = 0;
+    for (int i = 0; i < a.n; i++) {
+        const char *id[2] = {a.items[i].case_id, NULL};
+        if (!strcmp(a.items[i].kind, "multi_edit")) {
+            const edit_case *e = a.items[i].edit;
+            for (int k = 0; k < e->n_portability; k++)
+                if (!strcmp(e->portability[k].question, a.items[i].question)) id[1] = e->portability[k].with;
+            cr_assert_not_null(id[1]);
+            n_multi++;
+        }
+        for (int t = 0; t < 2 && id[t]; t++) {
+            int have = 0;
+            for (int j = 0; j < n_ids; j++) have |= !strcmp(ids[j], id[t]);
+            if (!have) ids[n_ids++] = id[t];
+        }
+    }
+    cr_assert_eq(a.n_edits, 3);
+    cr_assert_eq(a.notebook_size, n_ids, "%d notes for %d edits and the multi-edit questions' ones", a.notebook_size, n_ids);
+    cr_assert_gt(n_multi, 0);
     /* a bigger notebook: other edits as extra notes, the same questions asked */
     c.notebook_size = 40;
     cr_assert_eq(edit_run(&m, &tok, &cases, &c, &b, &err), 0, "%s", err.msg);

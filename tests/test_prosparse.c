@@ -225,13 +225,13 @@ Test(prosparse, sparsify_predictor_and_sparse_decode_from_the_command_line, .tim
                      " \"num_attention_heads\": 2, \"num_key_value_heads\": 2, \"vocab_size\": 300, \"max_position_embeddings\": 64,"
                      " \"rms_norm_eps\": 1e-5, \"hidden_act\": \"silu\", \"bos_token_id\": 0, \"eos_token_id\": 0}");
     snprintf(cmd, sizeof cmd,
-             "%s world --seed 1 -o %s/w && %s tokenizer-train --vocab-size 300 -o %s/w/tokenizer.json %s/w/corpus_train.txt && "
+             "%s world --seed 1 --docs 400 -o %s/w && %s tokenizer-train --vocab-size 300 -o %s/w/tokenizer.json %s/w/corpus_train.jsonl && "
              "%s init %s/cfg.json --seed 1 -o %s/m && cp %s/w/tokenizer.json %s/m/",
              CPET_BINARY, dir, CPET_BINARY, dir, dir, CPET_BINARY, dir, dir, dir, dir);
     cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
     snprintf(path, sizeof path, "%s/s.json", dir);
     write_text(path, "{\"stages\": [{\"lambda\": 0, \"until_step\": 4}, {\"lambda\": 0.01, \"until_step\": 8}]}");
-    snprintf(cmd, sizeof cmd, "%s sparsify %s/m --corpus %s/w/corpus_train.txt --schedule %s --batch 2 --seq 32 --threshold 0.01 -o %s/sp",
+    snprintf(cmd, sizeof cmd, "%s sparsify %s/m --corpus %s/w/corpus_train.jsonl --schedule %s --batch 2 --seq 32 --threshold 0.01 -o %s/sp",
              CPET_BINARY, dir, dir, path, dir);
     cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
     snprintf(path, sizeof path, "%s/sp/sparsify.json", dir);
@@ -244,7 +244,7 @@ Test(prosparse, sparsify_predictor_and_sparse_decode_from_the_command_line, .tim
     cr_assert(json_object_get(json_object_get(log, "facts"), "git_revision"), "the run records its revision");
     json_decref(log);
     /* a predictor for it, then decode: exact sparse = dense (greedy ids), the predictor counted */
-    snprintf(cmd, sizeof cmd, "%s predictor %s/sp --corpus %s/w/corpus_train.txt --seq 32 --epochs 2 --batch 64 --max-tokens 2048 -o %s/pred && "
+    snprintf(cmd, sizeof cmd, "%s predictor %s/sp --corpus %s/w/corpus_train.jsonl --seq 32 --epochs 2 --batch 64 --max-tokens 2048 -o %s/pred && "
              "%s bench decode %s/sp --sparse --predictor %s/pred --prompt-tokens 8 --gen-tokens 16 --threads 1 --reps 2 -o %s/bd.json",
              CPET_BINARY, dir, dir, dir, CPET_BINARY, dir, dir, dir);
     cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
@@ -258,7 +258,7 @@ Test(prosparse, sparsify_predictor_and_sparse_decode_from_the_command_line, .tim
     /* bad input */
     snprintf(path, sizeof path, "%s/bad.json", dir);
     write_text(path, "{\"stages\": [{\"lambda\": 0, \"until_step\": 10}, {\"lambda\": 0.1, \"until_step\": 5}]}");
-    snprintf(cmd, sizeof cmd, "%s sparsify %s/m --corpus %s/w/corpus_train.txt --schedule %s -o %s/never", CPET_BINARY, dir, dir, path, dir);
+    snprintf(cmd, sizeof cmd, "%s sparsify %s/m --corpus %s/w/corpus_train.jsonl --schedule %s -o %s/never", CPET_BINARY, dir, dir, path, dir);
     expect_one_line_error(cmd, "bad.json", "T must increase");
     write_text(path, "{\"stages\": [{\"lambda\": -0.1, \"until_step\": 10}]}");
     expect_one_line_error(cmd, "bad.json", "stages[0].lambda");
@@ -269,7 +269,7 @@ Test(prosparse, sparsify_predictor_and_sparse_decode_from_the_command_line, .tim
     snprintf(cmd, sizeof cmd, "%s bench decode %s/m --sparse --gen-tokens 4 --prompt-tokens 4", CPET_BINARY, dir);
     expect_one_line_error(cmd, "ReLU", "silu");
     /* the predictor of sp on another ReLU model: the same shape, other weights */
-    snprintf(cmd, sizeof cmd, "%s sparsify %s/m --corpus %s/w/corpus_train.txt --lambda 0 --steps 2 --batch 2 --seq 32 --seed 9 -o %s/other > /dev/null && "
+    snprintf(cmd, sizeof cmd, "%s sparsify %s/m --corpus %s/w/corpus_train.jsonl --lambda 0 --steps 2 --batch 2 --seq 32 --seed 9 -o %s/other > /dev/null && "
              "%s bench decode %s/other --sparse --predictor %s/pred --gen-tokens 4 --prompt-tokens 4",
              CPET_BINARY, dir, dir, dir, CPET_BINARY, dir, dir);
     expect_one_line_error(cmd, "predictor.json", "another model");

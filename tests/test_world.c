@@ -19,7 +19,7 @@ static void generate_into(const char *dir, uint64_t seed)
     world w;
     cpet_err err;
     cr_assert_eq(world_generate(&w, seed, world_default_sizes(), &err), 0, "%s", err.msg);
-    cr_assert_eq(world_write(&w, dir, &err), 0, "%s", err.msg);
+    cr_assert_eq(world_write(&w, dir, NULL, &err), 0, "%s", err.msg);
     world_free(&w);
 }
 
@@ -42,15 +42,15 @@ Test(world, same_seed_same_bytes_other_seed_differs)
     generate_into(a, 7);
     generate_into(b, 7);
     generate_into(c, 8);
-    const char *files[] = {"corpus_train.txt", "corpus_heldout.txt", "corpus_paraphrase.txt", "entities.jsonl",
+    const char *files[] = {"corpus_train.jsonl", "corpus_heldout.jsonl", "corpus_paraphrase.jsonl", "entities.jsonl",
                            "tasks/qa_facts.jsonl", "tasks/cloze_facts.jsonl", "tasks/relation_type.jsonl", "world.json"};
     for (int i = 0; i < 8; i++) {
         snprintf(pa, sizeof pa, "%s/%s", a, files[i]);
         snprintf(pb, sizeof pb, "%s/%s", b, files[i]);
         cr_expect(same_file(pa, pb), "%s differs between two runs with seed 7", files[i]);
     }
-    snprintf(pa, sizeof pa, "%s/corpus_train.txt", a);
-    snprintf(pc, sizeof pc, "%s/corpus_train.txt", c);
+    snprintf(pa, sizeof pa, "%s/corpus_train.jsonl", a);
+    snprintf(pc, sizeof pc, "%s/corpus_train.jsonl", c);
     cr_expect(!same_file(pa, pc), "seed 8 should give another world");
 }
 
@@ -78,7 +78,7 @@ Test(world, facts_are_consistent_and_splits_are_by_entity)
     cr_assert(names_unique, "entity names are unique");
     char dir[256], path[600];
     make_temp_dir(dir, sizeof dir);
-    cr_assert_eq(world_write(&w, dir, &err), 0, "%s", err.msg);
+    cr_assert_eq(world_write(&w, dir, NULL, &err), 0, "%s", err.msg);
     task_set s;
     snprintf(path, sizeof path, "%s/tasks/qa_facts.jsonl", dir);
     cr_assert_eq(tasks_read(&s, path, NULL, &err), 0, "%s", err.msg);
@@ -107,9 +107,9 @@ Test(world, cloze_tasks_match_the_corpus_and_paraphrases_are_held_out)
     char dir[256], path[600];
     make_temp_dir(dir, sizeof dir);
     generate_into(dir, 5);
-    snprintf(path, sizeof path, "%s/corpus_train.txt", dir);
+    snprintf(path, sizeof path, "%s/corpus_train.jsonl", dir);
     char *train = read_all(path, NULL);
-    snprintf(path, sizeof path, "%s/corpus_paraphrase.txt", dir);
+    snprintf(path, sizeof path, "%s/corpus_paraphrase.jsonl", dir);
     char *held = read_all(path, NULL);
     task_set s;
     cpet_err err;
@@ -121,15 +121,19 @@ Test(world, cloze_tasks_match_the_corpus_and_paraphrases_are_held_out)
         cr_assert(strstr(train, sentence), "'%s' is not in the corpus", sentence);
     }
     tasks_free(&s);
-    /* every held-out-template sentence is in the paraphrase file and nowhere in the training corpus */
+    /* every held-out-template sentence is nowhere in the training corpus; the paraphrase file states each
+     * fact in one of its relation's held-out templates */
     world w;
     cr_assert_eq(world_generate(&w, 5, world_default_sizes(), &err), 0, "%s", err.msg);
     for (int e = 0; e < w.n_entities; e += 3)
         for (int r = 0; r < world_n_relations; r++) {
             if (w.entities[e].value[r] < 0) continue;
             char sentence[300];
-            world_render(&w, e, r, world_relations[r].n_templates - 1, sentence, sizeof sentence);
-            cr_expect(!strstr(train, sentence), "held-out sentence '%s' leaked into the corpus", sentence);
+            for (int k = 0; k < WORLD_HELDOUT_TEMPLATES; k++) {
+                world_render(&w, e, r, world_heldout_template(r, k), sentence, sizeof sentence);
+                cr_expect(!strstr(train, sentence), "held-out sentence '%s' leaked into the corpus", sentence);
+            }
+            world_render(&w, e, r, world_heldout_template(r, (e + r) % WORLD_HELDOUT_TEMPLATES), sentence, sizeof sentence);
             cr_expect(strstr(held, sentence) != NULL, "paraphrase file lacks '%s'", sentence);
         }
     world_free(&w);
@@ -204,14 +208,14 @@ Test(pretrain, same_seed_same_everything_and_resume_is_exact, .timeout = 240)
     char d[256], cmd[8192], p1[600], p2[600];
     make_temp_dir(d, sizeof d);
     for (int k = 0; k < 2; k++) {
-        snprintf(cmd, sizeof cmd, "%s world --seed 11 -o %s/w%d && %s tokenizer-train --vocab-size 400 -o %s/w%d/tok.json %s/w%d/corpus_train.txt",
+        snprintf(cmd, sizeof cmd, "%s world --seed 11 --docs 400 -o %s/w%d && %s tokenizer-train --vocab-size 400 -o %s/w%d/tok.json %s/w%d/corpus_train.jsonl",
                  CPET_BINARY, d, k, CPET_BINARY, d, k, d, k);
         run_ok(cmd);
     }
     snprintf(p1, sizeof p1, "%s/w0/tok.json", d);
     snprintf(p2, sizeof p2, "%s/w1/tok.json", d);
     cr_assert(same_file(p1, p2), "same corpus, same tokenizer");
-    const char *base = "%s pretrain --corpus %s/w0/corpus_train.txt --tokenizer %s/w0/tok.json --seed 4 " TINY;
+    const char *base = "%s pretrain --corpus %s/w0/corpus_train.jsonl --tokenizer %s/w0/tok.json --seed 4 " TINY;
     char prefix[2048];
     snprintf(prefix, sizeof prefix, base, CPET_BINARY, d, d);
     snprintf(cmd, sizeof cmd, "%s --steps 8 -o %s/a", prefix, d);
@@ -247,13 +251,13 @@ Test(pretrain, bad_inputs_fail_cleanly)
 {
     char d[256], cmd[4096], out[4096];
     make_temp_dir(d, sizeof d);
-    snprintf(cmd, sizeof cmd, "%s world --seed 1 -o %s/w && %s tokenizer-train --vocab-size 300 -o %s/tok.json %s/w/corpus_train.txt && printf '\\n' > %s/empty.txt && printf '{\"prompt\": 1}\\n' > %s/bad.jsonl",
+    snprintf(cmd, sizeof cmd, "%s world --seed 1 --docs 400 -o %s/w && %s tokenizer-train --vocab-size 300 -o %s/tok.json %s/w/corpus_train.jsonl && printf '\\n' > %s/empty.txt && printf '{\"prompt\": 1}\\n' > %s/bad.jsonl",
              CPET_BINARY, d, CPET_BINARY, d, d, d, d);
     run_ok(cmd);
     snprintf(cmd, sizeof cmd, "%s pretrain --corpus %s/empty.txt --tokenizer %s/tok.json -o %s/m " TINY, CPET_BINARY, d, d, d);
     cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
     cr_expect(strstr(out, "empty.txt") && strstr(out, "empty") && count_lines(out) == 1, "%s", out);
-    snprintf(cmd, sizeof cmd, "%s pretrain --corpus %s/w/corpus_train.txt --tokenizer %s/tok.json --eval %s/bad.jsonl --steps 2 -o %s/m " TINY,
+    snprintf(cmd, sizeof cmd, "%s pretrain --corpus %s/w/corpus_train.jsonl --tokenizer %s/tok.json --eval %s/bad.jsonl --steps 2 -o %s/m " TINY,
              CPET_BINARY, d, d, d, d);
     cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
     cr_expect(strstr(out, "bad.jsonl:1:") && count_lines(out) == 1, "%s", out);
