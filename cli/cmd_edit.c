@@ -228,7 +228,7 @@ int cmd_edit(int argc, char **argv)
 {
     const char *method = NULL, *edits = NULL, *model_dir = NULL, *out = NULL, *retriever = "bm25", *split = "test", *corpus_path = NULL, *format = "auto",
                *filler_path = NULL;
-    long top_k = EREN_TOP_K, n_edits = 0, seed = 0, max_new = 12, threads = 0, ft_epochs = 10, ft_steps = 10, rome_layer = -1, notebook_size = 0;
+    long top_k = EREN_TOP_K, hops = 1, n_edits = 0, seed = 0, max_new = 12, threads = 0, ft_epochs = 10, ft_steps = 10, rome_layer = -1, notebook_size = 0;
     double ft_lr = 1e-4, rome_clamp = 0;
     long rome_steps = 0, rome_prefixes = -1;
     int sequential = 0;
@@ -237,7 +237,7 @@ int cmd_edit(int argc, char **argv)
         int bad = 0;
         if (cli_is_help(a)) {
             printf("usage: cpet edit --method eren|one-step|unedited|ft|rome --edits FILE.jsonl --model READER -o OUT.json\n"
-                   "                 [--retriever bm25|dense] [--top-k 5] [--n-edits N] [--split test|dev|train|all] [--seed 0]\n"
+                   "                 [--retriever bm25|dense] [--top-k 5] [--hops 1|2] [--n-edits N] [--split test|dev|train|all] [--seed 0]\n"
                    "                 [--sequential] [--max-new 12] [--threads N] [--notebook-size N [--filler FILE]]\n"
                    "                 [--ft-epochs 10] [--ft-steps 10] [--ft-lr 1e-4] [--rome-layer L] [--rome-steps 100]\n"
                    "                 [--rome-clamp 100] [--rome-prefixes 10] [--corpus TEXT]\n"
@@ -245,7 +245,8 @@ int cmd_edit(int argc, char **argv)
                    "Makes the first N edits of the split (in a seeded order; 0: all) and asks every question of them\n"
                    "(datasets/README.md: in-scope, hard out-of-scope, two-hop). eren: the edits become notes; the reader\n"
                    "reads the top-k retrieved notes with EREN's template and falls back to closed-book QA when it says\n"
-                   "\"unanswerable\". one-step: the one-step MRC template, no option, no fallback. unedited: closed-book.\n"
+                   "\"unanswerable\" (--hops 2: a second retrieval round on the question plus the best note's text, for\n"
+                   "multi-edit questions whose bridge note the question never names). one-step: the one-step MRC template, no option, no fallback. unedited: closed-book.\n"
                    "ft: every weight tuned on the statements (the loss on the new object), then closed-book; batch: --ft-epochs\n"
                    "passes over all edits, --sequential: --ft-steps steps per edit in turn. rome: a rank-one update of layer\n"
                    "--rome-layer's down projection per edit (key statistics from --corpus), then closed-book; batch computes\n"
@@ -256,7 +257,8 @@ int cmd_edit(int argc, char **argv)
                    "It's impossible to say / No; one-step: Yes / No) and the yes/no question closed-book.\n"
                    "Scored by greedy exact match: ES (in-scope answered with the new object), BP (out-of-scope outputs\n"
                    "equal to the unedited model's closed-book outputs), EQ (their harmonic mean), reliability,\n"
-                   "generalization, portability, BP by kind of out-of-scope question. A notebook answers the same\n"
+                   "generalization, portability, multi-edit (questions that need a second edit's note too, which joins\n"
+                   "the notebook), BP by kind of out-of-scope question. A notebook answers the same\n"
                    "whether its edits come one at a time (--sequential) or at once. OUT.json: config, metrics, every\n"
                    "question with its output, seed, git revision, threads.\n");
             return 0;
@@ -268,6 +270,7 @@ int cmd_edit(int argc, char **argv)
         else if (!strcmp(a, "--retriever")) bad = !(retriever = cli_value(argc, argv, &i));
         else if (!strcmp(a, "--split")) bad = !(split = cli_value(argc, argv, &i));
         else if (!strcmp(a, "--top-k")) bad = cli_int(a, cli_value(argc, argv, &i), 1, EREN_MAX_K, &top_k);
+        else if (!strcmp(a, "--hops")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 2, &hops);
         else if (!strcmp(a, "--n-edits")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 100000000, &n_edits);
         else if (!strcmp(a, "--seed")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 0x7fffffffL, &seed);
         else if (!strcmp(a, "--max-new")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 256, &max_new);
@@ -288,7 +291,7 @@ int cmd_edit(int argc, char **argv)
         if (bad) return 1;
     }
     if (!method || !edits || !model_dir || !out) return cli_error("edit: --method, --edits, --model and -o are required");
-    edit_run_config c = {.top_k = (int)top_k, .max_new = (int)max_new, .n_edits = (int)n_edits, .split = strcmp(split, "all") ? split : NULL,
+    edit_run_config c = {.top_k = (int)top_k, .hops = (int)hops, .max_new = (int)max_new, .n_edits = (int)n_edits, .split = strcmp(split, "all") ? split : NULL,
                          .seed = (uint64_t)seed, .sequential = sequential, .ft_epochs = (int)ft_epochs, .ft_steps = (int)ft_steps,
                          .ft_lr = (float)ft_lr, .rome_layer = (int)rome_layer, .notebook_size = (int)notebook_size,
                          .rome_steps = (int)rome_steps, .rome_clamp = (float)rome_clamp, .rome_prefixes = (int)rome_prefixes};
@@ -332,9 +335,9 @@ int cmd_edit(int argc, char **argv)
         for (int k = 0; k < EDIT_OOS_KINDS; k++)
             json_object_set_new(kinds, edit_oos_kinds[k], json_pack("{s:o, s:i}", "bp", r.n_kind[k] ? json_real(r.bp_kind[k]) : json_null(), "n", r.n_kind[k]));
         json_t *metrics = edit_run_metrics_json(&r);
-        json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:i, s:i, s:s?, s:i, s:b, s:i}, s:I, s:i, s:s, s:o, s:o, s:f, s:o, s:o}", "command",
+        json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:i, s:i, s:i, s:s?, s:i, s:b, s:i}, s:I, s:i, s:s, s:o, s:o, s:f, s:o, s:o}", "command",
                               "edit", "method", edit_method_name(c.method), "edits", edits, "model", model_dir, "config", "retriever", retriever,
-                              "top_k", c.top_k, "n_edits", c.n_edits, "split", c.split, "max_new", c.max_new, "sequential", sequential,
+                              "top_k", c.top_k, "hops", c.hops, "n_edits", c.n_edits, "split", c.split, "max_new", c.max_new, "sequential", sequential,
                               "questions", r.n, "seed", (json_int_t)seed, "edits_made", r.n_edits, "protocol",
                               "es, bp, eq, reliability, generalization, portability: generation (greedy, exact match ignoring case, "
                               "surrounding spaces and a final period); es_teacher_forced: EasyEdit's token accuracy; es_rome_prob: ROME's "
@@ -423,14 +426,14 @@ int cmd_notebook(int argc, char **argv)
 int cmd_ask(int argc, char **argv)
 {
     const char *nb_path = NULL, *model_dir = NULL, *question = NULL, *method = "eren", *retriever = "bm25";
-    long top_k = EREN_TOP_K, max_new = 12, threads = 0;
+    long top_k = EREN_TOP_K, hops = 1, max_new = 12, threads = 0;
     int verbose = 0, fact_check = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int bad = 0;
         if (cli_is_help(a)) {
             printf("usage: cpet ask --notebook FILE --model READER [--method eren|one-step|unedited] [--retriever bm25|dense]\n"
-                   "                [--fact-check] [--top-k 5] [--max-new 12] [--threads N] [--verbose] QUESTION\n\n"
+                   "                [--fact-check] [--top-k 5] [--hops 1|2] [--max-new 12] [--threads N] [--verbose] QUESTION\n\n"
                    "Answers QUESTION as EREN does: the top-k notes retrieved, the reader's MRC prompt, the closed-book\n"
                    "fallback when it says \"unanswerable\". --fact-check: QUESTION is a claim, checked with the FC\n"
                    "template (Yes / It's impossible to say / No) and the yes/no question as the fallback.\n"
@@ -442,6 +445,7 @@ int cmd_ask(int argc, char **argv)
         else if (!strcmp(a, "--method")) bad = !(method = cli_value(argc, argv, &i));
         else if (!strcmp(a, "--retriever")) bad = !(retriever = cli_value(argc, argv, &i));
         else if (!strcmp(a, "--top-k")) bad = cli_int(a, cli_value(argc, argv, &i), 1, EREN_MAX_K, &top_k);
+        else if (!strcmp(a, "--hops")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 2, &hops);
         else if (!strcmp(a, "--max-new")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 256, &max_new);
         else if (!strcmp(a, "--verbose")) verbose = 1;
         else if (!strcmp(a, "--fact-check")) fact_check = 1;
@@ -470,8 +474,9 @@ int cmd_ask(int argc, char **argv)
     eren_index x = {0};
     if (rc == 0) rc = rk == EREN_DENSE ? eren_index_dense(&x, &nb, &m, &tok, &err) : eren_index_bm25(&x, &nb, &err);
     eren_model_reader reader = {&m, &tok, eren_answer_budget(&tok, fact_check ? EREN_FC : EREN_QA, (int)max_new)};
-    eren_config c = {em == EDIT_EREN ? EREN_TWO_STEP : em == EDIT_ONE_STEP ? EREN_ONE_STEP : EREN_CLOSED_BOOK, fact_check ? EREN_FC : EREN_QA,
-                     (int)top_k, m.rope_len - reader.max_new, eren_model_read, eren_model_measure, &reader};
+    eren_config c = {.mode = em == EDIT_EREN ? EREN_TWO_STEP : em == EDIT_ONE_STEP ? EREN_ONE_STEP : EREN_CLOSED_BOOK,
+                     .task = fact_check ? EREN_FC : EREN_QA, .top_k = (int)top_k, .max_prompt = m.rope_len - reader.max_new,
+                     .read = eren_model_read, .measure = eren_model_measure, .ctx = &reader, .hops = (int)hops};
     eren_answer a = {0};
     if (rc == 0) rc = eren_answer_question(&c, &nb, &x, question, &a, &err);
     if (rc == 0) {

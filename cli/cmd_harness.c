@@ -28,13 +28,13 @@ static void print_methods(void)
 
 int cmd_run(int argc, char **argv)
 {
-    const char *spec_path = NULL, *out = NULL;
+    const char *spec_path = NULL, *out = NULL, *profile = NULL;
     run_options o = {0};
     o.progress = stderr_is_tty();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (cli_is_help(a)) {
-            printf("usage: cpet run SPEC.json -o runs/NAME [--dry-run] [--only 3,5-7] [--filter TEXT]...\n"
+            printf("usage: cpet run SPEC.json -o runs/NAME [--profile NAME] [--dry-run] [--only 3,5-7] [--filter TEXT]...\n"
                    "                [--shard I/N] [--retry-failed] [--repair]\n\n"
                    "Expands models x compressions x methods x tasks x seeds and runs every cell in its own process,\n"
                    "appending one JSON record per cell to runs/NAME/records.jsonl (metrics, timings, peak RSS, config\n"
@@ -45,12 +45,16 @@ int cmd_run(int argc, char **argv)
                    "`cpet merge` joins them. Per-example outputs go to runs/NAME/examples/<hash>.jsonl.\n\n"
                    "Spec: {\"name\", \"models\": [dir...], \"compressions\": [\"none\"], \"methods\": [name | {\"name\",\n"
                    "\"label\", params...}], \"tasks\": [file.jsonl | {\"name\", \"file\", \"train_split\", \"eval_split\",\n"
-                   "\"limit\"}], \"seeds\": [0, 1, 2], \"threads\": 2}\n\nmethods:\n");
+                   "\"limit\"}], \"seeds\": [0, 1, 2], \"threads\": 2, \"profiles\": {NAME: {\"compressions\", \"methods\", \"tasks\":\n"
+                   "[labels kept], \"seeds\": [...], \"method_params\": {key: value}}}}. --profile NAME runs that reduced budget\n"
+                   "(the run's spec.json records it, so reports and merges see the same cells).\n\nmethods:\n");
             print_methods();
             return 0;
         }
         if (strcmp(a, "-o") == 0) {
             if (!(out = cli_value(argc, argv, &i))) return 1;
+        } else if (strcmp(a, "--profile") == 0) {
+            if (!(profile = cli_value(argc, argv, &i))) return 1;
         } else if (strcmp(a, "--dry-run") == 0) o.dry_run = 1;
         else if (strcmp(a, "--retry-failed") == 0) o.retry_failed = 1;
         else if (strcmp(a, "--repair") == 0) o.repair = 1;
@@ -71,7 +75,7 @@ int cmd_run(int argc, char **argv)
     if (!spec_path || (!out && !o.dry_run)) return cli_error("run: SPEC.json and -o runs/NAME are required");
     spec s;
     cpet_err err;
-    if (spec_load(&s, spec_path, &err) != 0) return cli_report(&err);
+    if (spec_load_profile(&s, spec_path, profile, &err) != 0) return cli_report(&err);
     json_t *facts = run_facts();
     int failed = 0;
     int rc = matrix_run(&s, spec_path, out ? out : ".", &o, facts, &failed, &err);

@@ -621,7 +621,7 @@ int editing_reader_examples(const world *w, int split, uint64_t seed, int k, int
             free(p), free(p1);
             /* fact checking over the same notes: a claim of the note's object or of another, half the time each */
             char claim[600];
-            const int supported = rng_below(&rng, 2), t = rng_below(&rng, d->n_templates);
+            const int supported = rng_below(&rng, 2), t = rng_below(&rng, world_corpus_templates(r)); /* held-out phrasings stay for the scoring */
             claim_text(w, e, r, supported ? rel.v : other_value(w, r, rel.v, &rng), t, claim, sizeof claim);
             p = fitted_prompt(w, EREN_TEMPLATE_FC, EREN_OPTIONS_FC, notes, n_dis + 1, at, claim, measure, ctx, max_prompt);
             p1 = fitted_prompt(w, EREN_TEMPLATE_FC, EREN_OPTIONS_FC_ONE_STEP, notes, n_dis + 1, at, claim, measure, ctx, max_prompt);
@@ -640,7 +640,7 @@ int editing_reader_examples(const world *w, int split, uint64_t seed, int k, int
             }
             /* closed-book fact checking: the world's fact or a false one */
             const int truly = rng_below(&rng, 2);
-            claim_text(w, e, r, truly ? ent->value[r] : other_value(w, r, ent->value[r], &rng), rng_below(&rng, d->n_templates), claim, sizeof claim);
+            claim_text(w, e, r, truly ? ent->value[r] : other_value(w, r, ent->value[r], &rng), rng_below(&rng, world_corpus_templates(r)), claim, sizeof claim);
             if ((p = eren_bool_qa_prompt(claim))) {
                 add_example(out, "fc_closed_book", id, ent, d, p, truly ? "yes" : "no");
                 free(p);

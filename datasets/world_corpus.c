@@ -26,8 +26,6 @@ static const char *const goods[] = {"products", "workshops", "ships", "machines"
 static const char *const actors[] = {"farmer", "teacher", "child", "traveller", "stranger", "soldier", "visitor",
                                      "crowd", "bird", "storm", "letter", "train"};
 static const char *const acts[] = {"arrived", "waited", "stopped", "appeared", "moved on", "rested", "returned", "passed by"};
-static const char *const spots[] = {"the river", "the market", "the station", "the harbour", "the old gate",
-                                    "the hills", "the square", "the school"};
 static const char *const weathers[] = {"mild", "cold", "warm", "windy", "wet", "dry", "grey", "sunny"};
 static const char *const times[] = {"In the morning", "Later that day", "Every year", "Long ago", "In the old days",
                                     "Last winter", "On most days", "At night", "In those years", "One day"};
@@ -48,10 +46,76 @@ static void put_sentence(strbuf *out, const char *text)
     strbuf_puts(out, text);
 }
 
+/* General sentences about no entity: common words in varied constructions (conditionals, relative clauses,
+ * "called", "among", "on its way"), so that the held-out templates' words and turns of phrase are language
+ * the model knows, while their phrasings of a relation stay unseen (tested: no held-out template's
+ * longest literal piece occurs in the corpus). */
+static const char *const people[] = {"farmer", "teacher", "child", "traveller", "stranger", "soldier", "visitor",
+                                     "old man", "young woman", "family", "fisherman", "priest"};
+static const char *const places[] = {"market", "station", "harbour", "old gate", "square", "school", "bridge", "garden",
+                                     "village", "mill", "tower", "inn", "farm", "church", "forest"};
+static const char *const areas[] = {"valley", "hills", "plains", "forest", "marsh", "old town", "fields", "mountains"};
+static const char *const things[] = {"hills", "fields", "roofs", "trees", "walls", "boats", "gardens", "streets"};
+static const char *const sights2[] = {"the people speaking quietly", "children singing", "an old bridge", "many small shops",
+                                      "birds in the trees", "music in the streets", "the people speaking loudly",
+                                      "boats on the water", "bells in the morning"};
+static const char *const views[] = {"flowers", "snow", "grass", "stones", "water", "smoke", "green", "grey", "white"};
+static const char *const buildings[] = {"old house", "tall building", "stone hall", "wooden barn", "small church", "red tower"};
+static const char *const roles[] = {"school", "library", "meeting place", "town hall", "inn", "market hall"};
+static const char *const animals[] = {"dog", "cat", "horse", "goat", "bird", "cow"};
+static const char *const pet_names[] = {"Bell", "Rusty", "Pepper", "Star", "Button", "Shadow"};
+static const char *const events[] = {"fair", "harvest", "feast", "storm", "long winter", "great flood", "new road"};
+static const char *const stories[] = {"a storm", "a wedding", "a fire", "a journey", "a quarrel", "a song"};
+static const char *const livings[] = {"sells bread", "mends shoes", "sells fish at the market", "keeps bees",
+                                      "carries letters", "grows apples", "builds fences"};
+static const char *const vehicles[] = {"train", "cart", "old road", "path", "bus", "caravan"};
+static const char *const resources[] = {"water", "money", "bread", "wood", "food", "milk"};
+static const char *const his[] = {"his", "her"};
+
+static void general_sentence(cpet_rng *r, char *s, size_t n)
+{
+    switch (rng_below(r, 26)) {
+    case 0: snprintf(s, n, "If you visit the %s, you will %s %s.", PICK(r, places), rng_below(r, 2) ? "hear" : "see", PICK(r, sights2)); break;
+    case 1: snprintf(s, n, "If you look at the %s in %s, you see mostly %s.", PICK(r, things), PICK(r, seasons), PICK(r, views)); break;
+    case 2: snprintf(s, n, "Among all the %s in the %s, the oldest is the %s.", PICK(r, things), PICK(r, areas), PICK(r, places)); break;
+    case 3: snprintf(s, n, "The %s that serves as the %s of the village is %s.", PICK(r, buildings), PICK(r, roles), PICK(r, adjectives)); break;
+    case 4: snprintf(s, n, "A %s called %s sits %s the %s.", PICK(r, animals), PICK(r, pet_names), rng_below(r, 2) ? "within the walls of" : "just within the borders of", PICK(r, places)); break;
+    case 5: snprintf(s, n, "The %s is a quiet place that lies inside the %s.", PICK(r, places), PICK(r, areas)); break;
+    case 6: snprintf(s, n, "Records say that the %s began in the %s.", PICK(r, events), PICK(r, seasons)); break;
+    case 7: snprintf(s, n, "In the old books, the history of the %s starts with %s.", PICK(r, places), PICK(r, stories)); break;
+    case 8: {
+        const int g = rng_below(r, 2);
+        snprintf(s, n, "The %s spent the first years of %s life near the %s.", g ? "young woman" : "old man", his[g], PICK(r, places));
+        break;
+    }
+    case 9: snprintf(s, n, "When the %s came into the %s, everyone looked up.", PICK(r, people), PICK(r, places)); break;
+    case 10:
+        if (rng_below(r, 2)) snprintf(s, n, "The %s %s for a living.", PICK(r, people), PICK(r, livings));
+        else snprintf(s, n, "To earn a living, the %s %s.", PICK(r, people), PICK(r, livings));
+        break;
+    case 11: snprintf(s, n, "The trade that the %s practises is hard work.", PICK(r, people)); break;
+    case 12: snprintf(s, n, "The %s earns good wages at the %s and pays for %s.", PICK(r, people), PICK(r, places), PICK(r, resources)); break;
+    case 13: snprintf(s, n, "The first owner of the %s was a %s, and its creator is not known.", PICK(r, buildings), PICK(r, people)); break;
+    case 14: snprintf(s, n, "There is a small shop near the %s, run by a %s.", PICK(r, places), PICK(r, people)); break;
+    case 15: snprintf(s, n, "The leaders of the village work from a room near the %s.", PICK(r, places)); break;
+    case 16: snprintf(s, n, "The central office of the %s is next to the %s.", PICK(r, roles), PICK(r, places)); break;
+    case 17: snprintf(s, n, "Most of the %s of the village comes from the %s, and the family has a small income.", PICK(r, resources), PICK(r, areas)); break;
+    case 18: snprintf(s, n, "The line of people waiting at the %s was long.", PICK(r, places)); break;
+    case 19: snprintf(s, n, "On its way to the %s, the %s travels through the %s.", PICK(r, places), PICK(r, vehicles), PICK(r, areas)); break;
+    case 20: snprintf(s, n, "The long %s cuts across the %s, and the sea is calm in %s.", PICK(r, vehicles), PICK(r, areas), PICK(r, seasons)); break;
+    case 21: snprintf(s, n, "The main %s of the %s is %s, and the national holiday is in %s.", PICK(r, buildings), PICK(r, places), PICK(r, adjectives), PICK(r, seasons)); break;
+    case 22: snprintf(s, n, "The words spoken at the %s were %s, and people in the whole world remember them.", PICK(r, events), PICK(r, traits)); break;
+    case 23: snprintf(s, n, "%s, a %s %s %s near the %s.", PICK(r, times), PICK(r, adjectives), PICK(r, actors), PICK(r, acts), PICK(r, places)); break;
+    case 24: snprintf(s, n, "%s, the weather was %s.", PICK(r, times), PICK(r, weathers)); break;
+    default: snprintf(s, n, "The %s has a job at the %s and works there every day.", PICK(r, people), PICK(r, places)); break;
+    }
+}
+
 static void filler(const world *w, int e, cpet_rng *r, strbuf *out)
 {
     char s[256];
     const char *n = e >= 0 ? w->entities[e].name : NULL;
+    if (e >= 0 && rng_below(r, 3) == 0) e = -1; /* a third of the time, general text */
     switch (e < 0 ? -1 : (int)w->entities[e].type) {
     case ENT_COUNTRY: {
         const int k = rng_below(r, 3);
@@ -88,9 +152,7 @@ static void filler(const world *w, int e, cpet_rng *r, strbuf *out)
         else snprintf(s, sizeof s, "The banks of the %s are %s.", n, PICK(r, adjectives));
         break;
     }
-    default:
-        if (rng_below(r, 2)) snprintf(s, sizeof s, "%s, a %s %s %s near %s.", PICK(r, times), PICK(r, adjectives), PICK(r, actors), PICK(r, acts), PICK(r, spots));
-        else snprintf(s, sizeof s, "%s, the weather was %s.", PICK(r, times), PICK(r, weathers));
+    default: general_sentence(r, s, sizeof s);
     }
     put_sentence(out, s);
 }

@@ -343,7 +343,7 @@ int edit_run(model *m, const tokenizer *tok, const edit_set *cases, const edit_r
     eren_index x = {0};
     int rc = 0;
     /* the unedited model: closed-book, before any edit */
-    eren_config closed = {.mode = EREN_CLOSED_BOOK, .task = task, .top_k = c->top_k, .max_prompt = m->rope_len - reader.max_new,
+    eren_config closed = {.mode = EREN_CLOSED_BOOK, .task = task, .top_k = c->top_k, .hops = c->hops, .max_prompt = m->rope_len - reader.max_new,
                           .read = eren_model_read, .measure = eren_model_measure, .ctx = &reader};
     for (int i = 0; rc == 0 && i < r->n; i++) {
         eren_answer a;

@@ -43,6 +43,7 @@ typedef struct {
     edit_method method;
     eren_retriever retriever;
     int top_k, max_new;
+    int hops;           /* retrieval rounds (eren_config.hops) */
     int n_edits;        /* the first n edits of the split in a seeded order (0: all of them) */
     int notebook_size;  /* eren, one-step: the notebook also holds other cases' edits (any split, a seeded choice)
                          * up to this many notes; only the n_edits are asked about (0: no others) */

@@ -195,7 +195,7 @@ int matrix_run(const spec *s, const char *spec_path, const char *out_dir, const 
         char copy[4300];
         snprintf(copy, sizeof copy, "%s/spec.json", out_dir);
         rc = make_dirs(out_dir, err);
-        if (rc == 0) rc = copy_file(spec_path, copy, err);
+        if (rc == 0) rc = s->root ? json_write_file(copy, s->root, err) : copy_file(spec_path, copy, err);
     }
     *failed = 0;
     double t_start = now_seconds();

@@ -187,15 +187,154 @@ static int compression_overrides(json_t *obj, spec_compression *c, const char *p
     return 0;
 }
 
+/* Whether name is in the list of strings, or a key of the object (NULL: keep everything). */
+static int kept(const json_t *list, const char *name)
+{
+    if (!list) return 1;
+    if (json_is_object(list)) return json_object_get(list, name) != NULL;
+    for (size_t i = 0; i < json_array_size(list); i++)
+        if (!strcmp(json_string_value(json_array_get(list, i)), name)) return 1;
+    return 0;
+}
+
+/* Each override {key: value} has the type of the method's parameter key; a method's own overrides (not shared)
+ * must name one of its parameters, shared ones apply only where they do. */
+static int check_overrides(const spec_method *m, const json_t *set, int shared, const char *path, const char *where, cpet_err *err)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)set, key, v) {
+        int q = 0;
+        while (q < m->info->n_params && strcmp(m->info->params[q].key, key)) q++;
+        if (q == m->info->n_params) {
+            if (shared) continue;
+            return cpet_fail(err, "%s: %s%s: method %s has no such parameter", path, where, key, m->info->name);
+        }
+        if (!type_ok(m->info->params[q].type, v))
+            return cpet_fail(err, "%s: %s%s: expected %s (method %s)", path, where, key, type_name(m->info->params[q].type), m->info->name);
+    }
+    return 0;
+}
+
+static void set_overrides(spec_method *m, const json_t *set)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)set, key, v)
+        if (json_object_get(m->params, key)) json_object_set(m->params, key, v);
+}
+
+/* A profile (a reduced budget of the same study): its models, only the named compressions, methods and tasks
+ * (by label / name), its seeds, and method parameters set: "method_params" in every kept method that has them,
+ * and per method when "methods" is an object {label: {key: value}}. Every name must exist. */
+static int apply_profile(spec *s, json_t *root, const char *name, const char *path, cpet_err *err)
+{
+    json_t *p = json_object_get(json_object_get(root, "profiles"), name);
+    if (!json_is_object(p)) return cpet_fail(err, "%s: profile '%s' is not among the spec's \"profiles\"", path, name);
+    static const char *const keys[] = {"models", "compressions", "methods", "tasks", "seeds", "method_params", NULL};
+    char where[96], at[256];
+    snprintf(where, sizeof where, "profiles.%s.", name);
+    if (check_keys(p, keys, path, where, err) != 0) return -1;
+    static const char *const lists[] = {"compressions", "methods", "tasks", "seeds", "models"};
+    for (int k = 0; k < 5; k++) {
+        json_t *l = json_object_get(p, lists[k]);
+        if (!l) continue;
+        if (k == 1 && json_is_object(l)) { /* {label: {overrides}} */
+            const char *label;
+            json_t *set;
+            json_object_foreach(l, label, set) {
+                int j = 0;
+                while (j < s->n_methods && strcmp(label, s->methods[j].label)) j++;
+                if (j == s->n_methods) return cpet_fail(err, "%s: %smethods.%s: the spec has no method labelled so", path, where, label);
+                snprintf(at, sizeof at, "%smethods.%s.", where, label);
+                if (!json_is_object(set)) return cpet_fail(err, "%s: %s: expected an object of parameters", path, at);
+                if (check_overrides(&s->methods[j], set, 0, path, at, err) != 0) return -1;
+            }
+            continue;
+        }
+        if (!json_is_array(l) || json_array_size(l) == 0) return cpet_fail(err, "%s: %s%s: expected a non-empty list", path, where, lists[k]);
+        for (size_t i = 0; i < json_array_size(l); i++) {
+            json_t *x = json_array_get(l, i);
+            if (k != 3 ? !json_is_string(x) : !json_is_integer(x) || json_integer_value(x) < 0)
+                return cpet_fail(err, "%s: %s%s[%zu]: expected %s", path, where, lists[k], i, k != 3 ? "a string" : "a non-negative integer");
+            int found = k >= 3;
+            const char *want = json_string_value(x);
+            for (int j = 0; k == 0 && j < s->n_compressions && !found; j++) found = !strcmp(want, s->compressions[j].label);
+            for (int j = 0; k == 1 && j < s->n_methods && !found; j++) found = !strcmp(want, s->methods[j].label);
+            for (int j = 0; k == 2 && j < s->n_tasks && !found; j++) found = !strcmp(want, s->tasks[j].name);
+            if (!found) return cpet_fail(err, "%s: %s%s[%zu]: the spec has no %s '%s'", path, where, lists[k], i, lists[k], want);
+        }
+    }
+    json_t *comps = json_object_get(p, "compressions"), *meths = json_object_get(p, "methods"), *tasks = json_object_get(p, "tasks");
+    json_t *set = json_object_get(p, "method_params");
+    if (set && !json_is_object(set)) return cpet_fail(err, "%s: %smethod_params: expected an object", path, where);
+    snprintf(at, sizeof at, "%smethod_params.", where);
+    for (int j = 0; set && j < s->n_methods; j++) /* every override checked before anything moves */
+        if (check_overrides(&s->methods[j], set, 1, path, at, err) != 0) return -1;
+    int n = 0;
+    for (int j = 0; j < s->n_compressions; j++)
+        if (kept(comps, s->compressions[j].label)) s->compressions[n++] = s->compressions[j];
+    s->n_compressions = n;
+    n = 0;
+    for (int j = 0; j < s->n_tasks; j++)
+        if (kept(tasks, s->tasks[j].name)) s->tasks[n++] = s->tasks[j];
+    s->n_tasks = n;
+    n = 0;
+    for (int j = 0; j < s->n_methods; j++) {
+        spec_method *m = &s->methods[j];
+        int runs = kept(meths, m->label);
+        if (runs && m->only) { /* its compressions less the dropped ones; none left: the row goes */
+            json_t *only = json_array();
+            for (size_t i = 0; i < json_array_size(m->only); i++)
+                if (kept(comps, json_string_value(json_array_get(m->only, i)))) json_array_append(only, json_array_get(m->only, i));
+            json_decref(m->only);
+            m->only = only;
+            runs = json_array_size(only) > 0;
+        }
+        if (!runs) {
+            json_decref(m->params), json_decref(m->only);
+            continue;
+        }
+        set_overrides(m, set);
+        if (json_is_object(meths)) set_overrides(m, json_object_get(meths, m->label));
+        s->methods[n++] = *m;
+    }
+    s->n_methods = n;
+    if (!n) return cpet_fail(err, "%s: profile '%s' leaves no method to run", path, name);
+    json_t *seeds = json_object_get(p, "seeds"), *models = json_object_get(p, "models");
+    if (seeds) {
+        free(s->seeds);
+        s->n_seeds = (int)json_array_size(seeds);
+        s->seeds = calloc((size_t)s->n_seeds, sizeof *s->seeds);
+        for (int i = 0; i < s->n_seeds; i++) s->seeds[i] = json_integer_value(json_array_get(seeds, (size_t)i));
+    }
+    if (models) {
+        for (int i = 0; i < s->n_models; i++) free(s->models[i]);
+        free(s->models);
+        if (string_list(models, &s->models, &s->n_models, path, "profiles.models", err) != 0) return -1;
+    }
+    return 0;
+}
+
 int spec_parse(spec *s, json_t *root, const char *path, cpet_err *err)
 {
     memset(s, 0, sizeof *s);
     s->threads = 2;
     if (!json_is_object(root)) return cpet_fail(err, "%s: the spec must be a JSON object", path);
-    json_hash(root, s->hash);
     static const char *const allowed[] = {"name", "models", "compressions", "compression_options", "heldout", "methods",
-                                          "tasks", "seeds", "threads", NULL};
+                                          "tasks", "seeds", "threads", "profiles", "profile", NULL};
     if (check_keys(root, allowed, path, "", err) != 0) return -1;
+    /* the hash: of the spec as given, less its profiles unless one is chosen (editing the quick profile leaves the
+     * full runs current) */
+    json_t *profile = json_object_get(root, "profile");
+    if (profile && !json_is_string(profile)) return cpet_fail(err, "%s: profile: expected the name of one of \"profiles\"", path);
+    if (profile) json_hash(root, s->hash);
+    else {
+        json_t *plain = json_deep_copy(root);
+        json_object_del(plain, "profiles");
+        json_hash(plain, s->hash);
+        json_decref(plain);
+    }
     json_t *name = json_object_get(root, "name");
     if (name && !json_is_string(name)) return cpet_fail(err, "%s: name: expected a string", path);
     snprintf(s->name, sizeof s->name, "%s", name ? json_string_value(name) : "matrix");
@@ -308,18 +447,26 @@ int spec_parse(spec *s, json_t *root, const char *path, cpet_err *err)
         if (!json_is_integer(threads) || json_integer_value(threads) < 1) return cpet_fail(err, "%s: threads: expected a positive integer", path);
         s->threads = (int)json_integer_value(threads);
     }
+    if (profile) return apply_profile(s, root, json_string_value(profile), path, err);
     return 0;
 }
 
-int spec_load(spec *s, const char *path, cpet_err *err)
+int spec_load(spec *s, const char *path, cpet_err *err) { return spec_load_profile(s, path, NULL, err); }
+
+int spec_load_profile(spec *s, const char *path, const char *profile, cpet_err *err)
 {
     memset(s, 0, sizeof *s);
     json_t *root = json_read_file(path, err);
     if (!root) return -1;
+    if (profile && json_is_object(root)) json_object_set_new(root, "profile", json_string(profile));
     int rc = spec_parse(s, root, path, err);
-    json_decref(root);
-    if (rc != 0) spec_free(s);
-    return rc;
+    if (rc != 0) {
+        json_decref(root);
+        spec_free(s);
+        return rc;
+    }
+    s->root = root;
+    return 0;
 }
 
 void spec_free(spec *s)
@@ -331,6 +478,7 @@ void spec_free(spec *s)
     free(s->methods);
     free(s->tasks);
     free(s->seeds);
+    json_decref(s->root);
     memset(s, 0, sizeof *s);
 }
 

@@ -56,6 +56,7 @@ typedef struct {
     char calib[1024];   /* calibration text ("" = none) */
     char heldout[1024]; /* text for a perplexity metric ("" = none) */
     char hash[17];      /* of the spec as given (sorted keys): runs of one spec share it */
+    json_t *root;       /* the spec as loaded (spec_load), its chosen "profile" included: a run's spec.json */
 } spec;
 
 typedef struct {
@@ -71,6 +72,10 @@ typedef struct {
 } cell;
 
 int spec_load(spec *s, const char *path, cpet_err *err);
+/* The spec with one of its "profiles" chosen (NULL: as written). A profile is a reduced budget of the same
+ * study, {"compressions", "methods", "tasks": labels to keep, "seeds": [...], "method_params": {key: value}
+ * set in every kept method that has the parameter}; the file's own "profile" key chooses one too. */
+int spec_load_profile(spec *s, const char *path, const char *profile, cpet_err *err);
 int spec_parse(spec *s, json_t *root, const char *path, cpet_err *err);
 void spec_free(spec *s);
 /* The cell's shard (1..n) in a partition into n: a function of its config hash alone, so every process

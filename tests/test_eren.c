@@ -157,7 +157,7 @@ Test(eren, the_fallback_is_taken_exactly_when_the_reader_says_unanswerable)
     eren_index x;
     cr_assert_eq(eren_index_bm25(&x, &nb, &err), 0);
     fake_reader f = {.reply = " Unanswerable"};
-    eren_config c = {EREN_TWO_STEP, EREN_QA, 5, 0, fake_read, measure_chars, &f};
+    eren_config c = {.mode = EREN_TWO_STEP, .task = EREN_QA, .top_k = 5, .max_prompt = 0, .read = fake_read, .measure = measure_chars, .ctx = &f};
     eren_answer a;
     cr_assert_eq(eren_answer_question(&c, &nb, &x, "What is the capital of Graelutal?", &a, &err), 0, "%s", err.msg);
     cr_assert_eq(f.calls, 2);
@@ -198,6 +198,39 @@ Test(eren, the_fallback_is_taken_exactly_when_the_reader_says_unanswerable)
     notebook_free(&nb);
 }
 
+/* Two retrieval rounds: a multi-edit question names its subject but not the bridge note's (Tuthem), which
+ * one BM25 round at k = 2 misses (ties go to the newer note); the second round, on the question and the best
+ * note, ranks it right after that note. */
+Test(eren, a_second_retrieval_round_finds_the_bridge_note)
+{
+    cpet_err err;
+    eren_notebook nb;
+    notebook_init(&nb);
+    notebook_add(&nb, "Daethne Shulrund was born in Tuthem", NULL, &err);
+    notebook_add(&nb, "Tuthem is a city in Nendvar", NULL, &err);
+    notebook_add(&nb, "Grefond is a city in Kiashes", NULL, &err);
+    notebook_add(&nb, "The flag of Talim is red", NULL, &err);
+    eren_index x;
+    cr_assert_eq(eren_index_bm25(&x, &nb, &err), 0);
+    fake_reader f = {.reply = "Nendvar"};
+    eren_config c = {.mode = EREN_TWO_STEP, .task = EREN_QA, .top_k = 2, .max_prompt = 0, .read = fake_read, .measure = NULL, .ctx = &f};
+    eren_answer a;
+    const char *q = "In which country was Daethne Shulrund born?";
+    cr_assert_eq(eren_answer_question(&c, &nb, &x, q, &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(a.n_retrieved, 2);
+    cr_assert_eq(a.retrieved[0], 0);
+    cr_assert_neq(a.retrieved[1], 1, "one round: the bridge note shares no word with the question");
+    eren_answer_free(&a);
+    c.hops = 2;
+    cr_assert_eq(eren_answer_question(&c, &nb, &x, q, &a, &err), 0, "%s", err.msg);
+    cr_assert_eq(a.n_retrieved, 2);
+    cr_assert(a.retrieved[0] == 0 && a.retrieved[1] == 1, "%d %d", a.retrieved[0], a.retrieved[1]);
+    cr_assert(strstr(f.prompts[f.calls - 1], "Daethne Shulrund was born in Tuthem.\nTuthem is a city in Nendvar."), "%s", f.prompts[f.calls - 1]);
+    eren_answer_free(&a);
+    eren_index_free(&x);
+    notebook_free(&nb);
+}
+
 Test(eren, fact_checking_falls_back_exactly_on_its_impossible_option)
 {
     cpet_err err;
@@ -207,7 +240,7 @@ Test(eren, fact_checking_falls_back_exactly_on_its_impossible_option)
     eren_index x;
     cr_assert_eq(eren_index_bm25(&x, &nb, &err), 0);
     fake_reader f = {.reply = "It's impossible to say"};
-    eren_config c = {EREN_TWO_STEP, EREN_FC, 5, 0, fake_read, NULL, &f};
+    eren_config c = {.mode = EREN_TWO_STEP, .task = EREN_FC, .top_k = 5, .max_prompt = 0, .read = fake_read, .measure = NULL, .ctx = &f};
     eren_answer a;
     cr_assert_eq(eren_answer_question(&c, &nb, &x, "The capital of Orra is Fugrum.", &a, &err), 0, "%s", err.msg);
     cr_assert(f.calls == 2 && a.fell_back);
@@ -279,7 +312,7 @@ Test(eren, a_prompt_over_the_window_loses_its_lowest_ranked_notes_first)
     /* room for the template, the question and the two best notes, not the third */
     char *two = NULL;
     {
-        eren_config probe = {EREN_TWO_STEP, EREN_QA, 5, 0, fake_read, NULL, &f};
+        eren_config probe = {.mode = EREN_TWO_STEP, .task = EREN_QA, .top_k = 5, .max_prompt = 0, .read = fake_read, .measure = NULL, .ctx = &f};
         eren_answer a;
         cr_assert_eq(eren_answer_question(&probe, &nb, &x, q, &a, &err), 0);
         cr_assert_eq(a.notes_used, 3);
@@ -290,7 +323,7 @@ Test(eren, a_prompt_over_the_window_loses_its_lowest_ranked_notes_first)
         eren_answer_free(&a);
     }
     f.calls = 0;
-    eren_config c = {EREN_TWO_STEP, EREN_QA, 5, (int)strlen(two), fake_read, measure_chars, &f};
+    eren_config c = {.mode = EREN_TWO_STEP, .task = EREN_QA, .top_k = 5, .max_prompt = (int)strlen(two), .read = fake_read, .measure = measure_chars, .ctx = &f};
     eren_answer a;
     cr_assert_eq(eren_answer_question(&c, &nb, &x, q, &a, &err), 0, "%s", err.msg);
     cr_assert_eq(a.notes_used, 2);

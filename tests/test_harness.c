@@ -61,6 +61,80 @@ Test(spec, expands_to_the_cross_product_with_defaults)
     json_decref(root);
 }
 
+/* A profile is a reduced budget of the same spec: kept labels, its seeds, method parameters set; the kept cells
+ * of an unchanged method keep their hashes, a changed parameter makes new ones; editing a profile leaves the
+ * spec's own hash alone; a name the spec lacks is one clear error. */
+Test(spec, a_profile_keeps_named_rows_and_sets_parameters)
+{
+    const char *text =
+        "{\"name\": \"p\", \"models\": [\"m\"], \"compressions\": [\"none\", \"rtn-int8\", {\"chain\": \"nf4\", \"label\": \"NF4\"}],"
+        " \"methods\": [\"zero-shot\", {\"name\": \"lora\", \"label\": \"lora r8\", \"rank\": 8, \"steps\": 150, \"compressions\": [\"rtn-int8\"]},"
+        "  {\"name\": \"lora\", \"label\": \"lora nf4\", \"compressions\": [\"NF4\"]}],"
+        " \"tasks\": [\"a/qa.jsonl\", \"a/cls.jsonl\"], \"seeds\": [0, 1, 2],"
+        " \"profiles\": {\"quick\": {\"compressions\": [\"none\", \"rtn-int8\"], \"methods\": [\"zero-shot\", \"lora r8\", \"lora nf4\"],"
+        "  \"tasks\": [\"qa\"], \"seeds\": [0], \"method_params\": {\"steps\": 20}}}}";
+    json_error_t jerr;
+    json_t *root = json_loads(text, 0, &jerr);
+    cr_assert_not_null(root, "%s", jerr.text);
+    spec full, quick;
+    cpet_err err;
+    cr_assert_eq(spec_parse(&full, root, "spec.json", &err), 0, "%s", err.msg);
+    int nf, nq;
+    cell *cf = spec_expand(&full, &nf);
+    cr_assert_eq(nf, (3 + 1 + 1) * 2 * 3, "zero-shot on 3 compressions, each lora on its one; 2 tasks; 3 seeds");
+    json_object_set_new(root, "profile", json_string("quick"));
+    cr_assert_eq(spec_parse(&quick, root, "spec.json", &err), 0, "%s", err.msg);
+    cell *cq = spec_expand(&quick, &nq);
+    cr_assert_eq(nq, 2 + 1, "zero-shot on none and rtn-int8, lora r8 on rtn-int8; lora nf4 lost its compression; one task, one seed");
+    cr_assert_eq(quick.n_methods, 2);
+    cr_assert_eq(json_integer_value(json_object_get(quick.methods[1].params, "steps")), 20, "the profile sets steps");
+    cr_assert_eq(json_integer_value(json_object_get(quick.methods[1].params, "rank")), 8, "the rest as the spec says");
+    cr_assert_str_eq(cq[0].config_hash, cf[0].config_hash, "zero-shot, none, qa, seed 0: the same cell as in the full spec");
+    for (int i = 0; i < nf; i++) cr_assert_str_neq(cq[2].config_hash, cf[i].config_hash, "20 steps is another cell");
+    cr_assert_str_neq(full.hash, quick.hash);
+    cells_free(cf, nf), cells_free(cq, nq);
+    spec_free(&quick);
+    /* per-method parameters and other models */
+    json_t *q = json_object_get(json_object_get(root, "profiles"), "quick");
+    json_object_set_new(q, "methods", json_pack("{s:{}, s:{s:i}}", "zero-shot", "lora r8", "rank", 2));
+    json_object_set_new(q, "models", json_pack("[s]", "m-small"));
+    cr_assert_eq(spec_parse(&quick, root, "spec.json", &err), 0, "%s", err.msg);
+    cr_assert_eq(quick.n_methods, 2);
+    cr_assert_eq(json_integer_value(json_object_get(quick.methods[1].params, "rank")), 2);
+    cr_assert_eq(json_integer_value(json_object_get(quick.methods[1].params, "steps")), 20);
+    cr_assert(quick.n_models == 1 && !strcmp(quick.models[0], "m-small"));
+    spec_free(&quick);
+    json_object_set_new(q, "methods", json_pack("{s:{s:i}}", "lora r8", "ranks", 2));
+    cr_assert_neq(spec_parse(&quick, root, "spec.json", &err), 0);
+    cr_assert(strstr(err.msg, "methods.lora r8.ranks") && strstr(err.msg, "no such parameter"), "%s", err.msg);
+    spec_free(&quick);
+    /* editing the profile leaves the full spec's hash as it was */
+    json_object_del(root, "profile");
+    json_object_set_new(json_object_get(json_object_get(root, "profiles"), "quick"), "seeds", json_pack("[i]", 1));
+    spec again;
+    cr_assert_eq(spec_parse(&again, root, "spec.json", &err), 0, "%s", err.msg);
+    cr_assert_str_eq(again.hash, full.hash);
+    spec_free(&again), spec_free(&full);
+    /* bad profiles: one line naming the path */
+    const char *bad[][2] = {{"\"profile\": \"slow\"", "profile 'slow'"},
+                            {"\"profile\": \"quick\", \"profiles\": {\"quick\": {\"methods\": [\"lora r4\"]}}", "profiles.quick.methods[0]"},
+                            {"\"profile\": \"quick\", \"profiles\": {\"quick\": {\"method_params\": {\"steps\": \"many\"}}}", "method_params.steps"},
+                            {"\"profile\": \"quick\", \"profiles\": {\"quick\": {\"epochs\": 3}}", "profiles.quick.epochs"}};
+    for (int k = 0; k < 4; k++) {
+        char buf[1024];
+        snprintf(buf, sizeof buf, "{\"models\": [\"m\"], \"methods\": [\"zero-shot\", {\"name\": \"lora\", \"label\": \"lora r8\"}], "
+                                  "\"tasks\": [\"t.jsonl\"], %s}", bad[k][0]);
+        json_t *b = json_loads(buf, 0, &jerr);
+        cr_assert_not_null(b, "%s: %s", buf, jerr.text);
+        spec x;
+        cr_assert_neq(spec_parse(&x, b, "spec.json", &err), 0, "%s", buf);
+        cr_assert(strstr(err.msg, "spec.json") && strstr(err.msg, bad[k][1]), "%s", err.msg);
+        spec_free(&x);
+        json_decref(b);
+    }
+    json_decref(root);
+}
+
 Test(spec, a_compression_entry_may_carry_its_own_label_and_options)
 {
     const char *text = "{\"models\": [\"m\"], \"methods\": [\"zero-shot\", {\"name\": \"zero-shot\", \"label\": \"only 75\","

@@ -409,6 +409,24 @@ static char *mrc_prompt(const char *tmpl, const char *options, const eren_notebo
     return p;
 }
 
+/* The second retrieval round: the question with the best note's text, whose top notes follow that note
+ * (duplicates dropped); returns how many ids there are. */
+static int second_hop(const eren_index *x, const eren_notebook *nb, const char *question, int k, int *ids, cpet_err *err)
+{
+    const char *best = nb->notes[ids[0]].text;
+    char *query = malloc(strlen(question) + strlen(best) + 2);
+    if (!query) return cpet_fail(err, "eren: out of memory");
+    sprintf(query, "%s %s", question, best);
+    int more[EREN_MAX_K];
+    const int got = eren_retrieve(x, nb, query, k, more, NULL, err);
+    free(query);
+    if (got < 0) return -1;
+    int n = 1;
+    for (int i = 0; i < got && n < k; i++)
+        if (more[i] != ids[0]) ids[n++] = more[i];
+    return n;
+}
+
 int eren_answer_question(const eren_config *c, const eren_notebook *nb, const eren_index *x, const char *question, eren_answer *out,
                          cpet_err *err)
 {
@@ -419,8 +437,9 @@ int eren_answer_question(const eren_config *c, const eren_notebook *nb, const er
     if (c->mode != EREN_CLOSED_BOOK) {
         const char *tmpl = fc ? EREN_TEMPLATE_FC : c->mode == EREN_TWO_STEP ? EREN_TEMPLATE_MRC : EREN_TEMPLATE_MRC_ONE_STEP;
         const char *options = !fc ? NULL : c->mode == EREN_TWO_STEP ? EREN_OPTIONS_FC : EREN_OPTIONS_FC_ONE_STEP;
-        const int got = eren_retrieve(x, nb, question, k, out->retrieved, NULL, err);
+        int got = eren_retrieve(x, nb, question, k, out->retrieved, NULL, err);
         if (got < 0) return -1;
+        if (c->hops >= 2 && got > 1 && (got = second_hop(x, nb, question, k, out->retrieved, err)) < 0) return -1;
         out->n_retrieved = got;
         /* the lowest-ranked notes leave first until the prompt fits the reader's window */
         for (int n = got; n >= 0; n--) {

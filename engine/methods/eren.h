@@ -142,6 +142,8 @@ typedef struct {
     eren_reader read;
     eren_measure measure;
     void *ctx;
+    int hops;           /* retrieval rounds: 0 or 1, the reference's one; 2: the best note's text joins the question
+                         * for a second round, whose notes follow it (a bridge note a question never names) */
 } eren_config;
 
 /* Answers one question (a claim when fact checking) against the notebook (two-step: the MRC template with the

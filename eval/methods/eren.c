@@ -17,6 +17,7 @@ static const method_param params[] = {
     {"method", PARAM_STRING, "\"eren\"", "eren (notes, reader, closed-book fallback), one-step (one-step MRC) or unedited", 0},
     {"retriever", PARAM_STRING, "\"bm25\"", "bm25 or dense (the reader's mean-pooled hidden states)", 0},
     {"top_k", PARAM_INT, "5", "notes retrieved per question (the reference's 5)", 0},
+    {"hops", PARAM_INT, "1", "retrieval rounds: 1 (the reference) or 2 (the best note's text joins the question for a second round)", 1},
     {"n_edits", PARAM_INT, "0", "edits made: the first n of the split in the seed's order (0: every one)", 0},
     {"notebook_size", PARAM_INT, "0", "eren / one-step: other cases' edits fill the notebook up to this many notes (not asked about)", 1},
     {"filler", PARAM_STRING, "\"\"", "an editing file of another world whose edits fill the notebook past the cases' own", 1},
@@ -36,7 +37,7 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
 {
     const char *name = json_string_value(json_object_get(c->params, "method")), *retr = json_string_value(json_object_get(c->params, "retriever")),
                *split = json_string_value(json_object_get(c->params, "split"));
-    edit_run_config cfg = {.top_k = method_param_int(c, "top_k"), .max_new = method_param_int(c, "max_new"), .n_edits = method_param_int(c, "n_edits"),
+    edit_run_config cfg = {.top_k = method_param_int(c, "top_k"), .hops = method_param_int(c, "hops"), .max_new = method_param_int(c, "max_new"), .n_edits = method_param_int(c, "n_edits"),
                            .split = split && strcmp(split, "all") ? split : NULL, .seed = c->seed,
                            .notebook_size = method_param_int(c, "notebook_size"), .ft_epochs = method_param_int(c, "ft_epochs"),
                            .ft_steps = method_param_int(c, "ft_steps"), .ft_lr = (float)method_param_number(c, "ft_lr"),
