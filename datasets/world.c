@@ -383,6 +383,8 @@ static void facts_document(const world *w, int e, int heldout, strbuf *out)
     free(doc.s);
 }
 
+#define N_TASK_FILES 6
+
 /* The correct object and three distinct distractors of the same kind, shuffled; returns the label. */
 static int make_choices(const world *w, int e, int r, cpet_rng *rng, char choices[4][64])
 {
@@ -416,11 +418,11 @@ static void add_example(task_set *s, const char *task, int idx, const entity *e,
     tasks_add(s, &ex);
 }
 
-static void build_tasks(const world *w, task_set sets[5], cpet_rng *rng)
+static void build_tasks(const world *w, task_set sets[N_TASK_FILES], cpet_rng *rng)
 {
     char prompt[512], sent[256], choices[4][64];
     char *cp[12];
-    int counts[5] = {0};
+    int counts[N_TASK_FILES] = {0};
     for (int e = 0; e < w->n_entities; e++) {
         const entity *ent = &w->entities[e];
         for (int r = 0; r < world_n_relations; r++) {
@@ -461,10 +463,22 @@ static void build_tasks(const world *w, task_set sets[5], cpet_rng *rng)
         }
         snprintf(prompt, sizeof prompt, "Question: What kind of thing is %s?\nAnswer: a", ent->name);
         add_example(&sets[3], "entity_type", counts[3]++, ent, "type", prompt, cp, N_ENTITY_TYPES, (int)ent->type);
+        /* qa_two_hop: a chain's question, answered through two facts (composition: the harder QA task) */
+        for (int c = 0; c < world_n_chains; c++) {
+            const int r1 = world_relation_index(world_chains[c].first), r2 = world_relation_index(world_chains[c].second);
+            const int mid = ent->value[r1];
+            if (mid < 0 || world_relations[r1].kind != VAL_ENTITY || w->entities[mid].value[r2] < 0) continue;
+            for (int k = 0; k < 4; k++) cp[k] = choices[k];
+            const int label = make_choices(w, mid, r2, rng, choices);
+            char q[256];
+            world_fill(world_chains[c].question, ent->name, "", q, sizeof q);
+            snprintf(prompt, sizeof prompt, "Question: %s\nAnswer:", q);
+            add_example(&sets[5], "qa_two_hop", counts[5]++, ent, world_chains[c].first, prompt, cp, 4, label);
+        }
     }
 }
 
-static const char *const task_files[5] = {"cloze_facts", "cloze_paraphrase", "qa_facts", "entity_type", "relation_type"};
+static const char *const task_files[N_TASK_FILES] = {"cloze_facts", "cloze_paraphrase", "qa_facts", "entity_type", "relation_type", "qa_two_hop"};
 
 int world_write(const world *w, const char *dir, const world_corpus_options *opt, cpet_err *err)
 {
@@ -499,11 +513,11 @@ int world_write(const world *w, const char *dir, const world_corpus_options *opt
     free(text.s);
     if (rc != 0) return -1;
 
-    task_set sets[5];
+    task_set sets[N_TASK_FILES];
     memset(sets, 0, sizeof sets);
     build_tasks(w, sets, &rng_tasks);
     json_t *files = json_object();
-    for (int i = 0; i < 5 && rc == 0; i++) {
+    for (int i = 0; i < N_TASK_FILES && rc == 0; i++) {
         snprintf(path, sizeof path, "%s/%s.jsonl", sub, task_files[i]);
         rc = tasks_write(&sets[i], path, err);
         json_object_set_new(files, task_files[i], json_integer(sets[i].n));

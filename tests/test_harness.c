@@ -1,5 +1,6 @@
 /* The harness: spec expansion and validation, resumable runs, records, reports, bench-compare. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <csv.h>
 #include <jansson.h>
 #include <math.h>
@@ -133,6 +134,48 @@ Test(spec, a_profile_keeps_named_rows_and_sets_parameters)
         json_decref(b);
     }
     json_decref(root);
+}
+
+/* The main job's specs: every study spec has a quick profile that parses, every study the Makefile's `studies`
+ * target runs has a spec, and every spec belongs to one of them (its name, or the part before its first '-'). */
+Test(spec, the_quick_profile_of_every_study_spec_parses_and_names_its_study)
+{
+    char path[1200], line[4096] = "";
+    snprintf(path, sizeof path, "%s/Makefile.reports", CPET_SOURCE_DIR);
+    FILE *mk = fopen(path, "r");
+    cr_assert_not_null(mk, "%s", path);
+    while (fgets(line, sizeof line, mk) && strncmp(line, "studies:", 8)) {}
+    fclose(mk);
+    cr_assert(!strncmp(line, "studies:", 8), "Makefile.reports has no studies target");
+    char *studies[16];
+    int n_studies = 0, covered[16] = {0};
+    for (char *t = strtok(line + 8, " \t\n"); t && n_studies < 16; t = strtok(NULL, " \t\n")) studies[n_studies++] = t;
+    cr_assert_geq(n_studies, 6);
+    snprintf(path, sizeof path, "%s/reports/specs", CPET_SOURCE_DIR);
+    DIR *d = opendir(path);
+    cr_assert_not_null(d);
+    int n_specs = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        const size_t n = strlen(e->d_name);
+        if (n < 6 || strcmp(e->d_name + n - 5, ".json") || !strcmp(e->d_name, "smoke.json")) continue;
+        char file[1400];
+        snprintf(file, sizeof file, "%s/%s", path, e->d_name);
+        spec s;
+        cpet_err err;
+        cr_assert_eq(spec_load_profile(&s, file, "quick", &err), 0, "%s", err.msg);
+        char study[64];
+        snprintf(study, sizeof study, "%s", s.name);
+        if (strchr(study, '-')) *strchr(study, '-') = 0;
+        int found = 0;
+        for (int k = 0; k < n_studies; k++)
+            if (!strcmp(studies[k], study)) found = 1, covered[k] = 1;
+        cr_assert(found, "%s: spec '%s' belongs to no study of Makefile.reports' studies target", e->d_name, s.name);
+        spec_free(&s);
+        n_specs++;
+    }
+    closedir(d);
+    cr_assert_geq(n_specs, n_studies);
+    for (int k = 0; k < n_studies; k++) cr_assert(covered[k], "study %s has no spec with a quick profile", studies[k]);
 }
 
 Test(spec, a_compression_entry_may_carry_its_own_label_and_options)

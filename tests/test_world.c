@@ -141,6 +141,41 @@ Test(world, cloze_tasks_match_the_corpus_and_paraphrases_are_held_out)
     free(held);
 }
 
+/* qa_two_hop: the labelled choice is the world's object through the chain its question names */
+Test(world, two_hop_questions_are_answered_through_both_facts)
+{
+    char dir[256], path[600];
+    make_temp_dir(dir, sizeof dir);
+    world w;
+    cpet_err err;
+    cr_assert_eq(world_generate(&w, 5, world_default_sizes(), &err), 0, "%s", err.msg);
+    world_corpus_options opt = {50, 0};
+    cr_assert_eq(world_write(&w, dir, &opt, &err), 0, "%s", err.msg);
+    task_set s;
+    snprintf(path, sizeof path, "%s/tasks/qa_two_hop.jsonl", dir);
+    cr_assert_eq(tasks_read(&s, path, NULL, &err), 0, "%s", err.msg);
+    cr_assert_gt(s.n, 300);
+    for (int i = 0; i < s.n; i++) {
+        const task_example *x = &s.items[i];
+        const int e = world_entity_index(&w, x->subject);
+        cr_assert_geq(e, 0);
+        int found = 0;
+        for (int c = 0; c < world_n_chains && !found; c++) {
+            char q[320];
+            world_fill(world_chains[c].question, x->subject, "", q, sizeof q);
+            if (!strstr(x->prompt, q)) continue;
+            found = 1;
+            const int r1 = world_relation_index(world_chains[c].first), r2 = world_relation_index(world_chains[c].second);
+            char obuf[16], want[64];
+            snprintf(want, sizeof want, " %s", world_object(&w, w.entities[e].value[r1], r2, obuf, sizeof obuf));
+            cr_assert_str_eq(x->choices[x->label], want, "%s", x->prompt);
+        }
+        cr_assert(found, "%s", x->prompt);
+    }
+    tasks_free(&s);
+    world_free(&w);
+}
+
 Test(tasks, reader_accepts_user_jsonl_and_names_bad_lines)
 {
     char dir[256], path[600];
