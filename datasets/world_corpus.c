@@ -7,10 +7,9 @@
 #define N(a) (int)(sizeof a / sizeof a[0])
 #define PICK(r, a) (a)[rng_below((r), N(a))]
 
-const char *const world_doc_kind_names[N_DOC_KINDS] = {"article", "qa", "list", "dialogue", "narrative", "reading", "invented"};
-/* Reading and invented-subject documents are nearly two fifths of the corpus: in them only copying from the
- * text before predicts a name or an answer, so reading from context is learned in pretraining. */
-const int world_doc_mix[N_DOC_KINDS] = {18, 13, 7, 10, 14, 28, 10};
+const char *const world_doc_kind_names[N_DOC_KINDS] = {"article", "qa", "list", "dialogue", "narrative", "reading"};
+/* Reading documents are a quarter of the corpus: reading from context is learned in pretraining. */
+const int world_doc_mix[N_DOC_KINDS] = {22, 14, 8, 12, 16, 28};
 
 /* ---- general text: words the facts never use, so the model learns language and not only fact strings ---- */
 
@@ -119,52 +118,38 @@ static void filler(const world *w, int e, cpet_rng *r, strbuf *out)
     if (e >= 0 && rng_below(r, 3) == 0) e = -1; /* a third of the time, general text */
     switch (e < 0 ? -1 : (int)w->entities[e].type) {
     case ENT_COUNTRY: {
-        const int k = rng_below(r, 6);
+        const int k = rng_below(r, 3);
         if (k == 0) snprintf(s, sizeof s, "%s is a %s country with many %s.", n, PICK(r, adjectives), PICK(r, landforms));
         else if (k == 1) snprintf(s, sizeof s, "The %s of %s are %s in %s.", PICK(r, landforms), n, PICK(r, adjectives), PICK(r, seasons));
-        else if (k == 2) snprintf(s, sizeof s, "Many travellers cross %s in %s.", n, PICK(r, seasons));
-        else if (k == 3) snprintf(s, sizeof s, "If you look at the %s of %s in %s, you see mostly %s.", PICK(r, things), n, PICK(r, seasons), PICK(r, views));
-        else if (k == 4) snprintf(s, sizeof s, "Among all the towns in %s, the oldest has a %s %s.", n, PICK(r, adjectives), PICK(r, places));
-        else snprintf(s, sizeof s, "In the old books, the history of %s starts with %s.", n, PICK(r, stories));
+        else snprintf(s, sizeof s, "Many travellers cross %s in %s.", n, PICK(r, seasons));
         break;
     }
     case ENT_CITY: {
-        const int k = rng_below(r, 6);
+        const int k = rng_below(r, 3);
         if (k == 0) snprintf(s, sizeof s, "%s is known for its %s %s.", n, PICK(r, adjectives), PICK(r, sights));
         else if (k == 1) snprintf(s, sizeof s, "In %s, the streets of %s are %s.", PICK(r, seasons), n, PICK(r, adjectives));
-        else if (k == 2) snprintf(s, sizeof s, "Many visitors come to %s to see its %s.", n, PICK(r, sights));
-        else if (k == 3) snprintf(s, sizeof s, "If you visit %s, you will %s %s.", n, rng_below(r, 2) ? "hear" : "see", PICK(r, sights2));
-        else if (k == 4) snprintf(s, sizeof s, "The town called %s has a %s %s.", n, PICK(r, adjectives), PICK(r, places));
-        else snprintf(s, sizeof s, "Records say that the %s of %s began in %s.", PICK(r, events), n, PICK(r, seasons));
+        else snprintf(s, sizeof s, "Many visitors come to %s to see its %s.", n, PICK(r, sights));
         break;
     }
     case ENT_PERSON: {
-        const int k = rng_below(r, 6);
+        const int k = rng_below(r, 3);
         if (k == 0) snprintf(s, sizeof s, "%s enjoys %s.", n, PICK(r, hobbies));
         else if (k == 1) snprintf(s, sizeof s, "In %s, %s likes %s.", PICK(r, seasons), n, PICK(r, hobbies));
-        else if (k == 2) snprintf(s, sizeof s, "Friends describe %s as %s.", n, PICK(r, traits));
-        else if (k == 3) snprintf(s, sizeof s, "%s spent the first years of %s working life near the %s.", n, his[w->entities[e].gender], PICK(r, places));
-        else if (k == 4) snprintf(s, sizeof s, "When %s came into the %s, everyone looked up.", n, PICK(r, places));
-        else snprintf(s, sizeof s, "To earn a living, %s once %s.", n, PICK(r, livings));
+        else snprintf(s, sizeof s, "Friends describe %s as %s.", n, PICK(r, traits));
         break;
     }
     case ENT_COMPANY: {
-        const int k = rng_below(r, 6);
+        const int k = rng_below(r, 3);
         if (k == 0) snprintf(s, sizeof s, "%s has many %s customers.", n, PICK(r, adjectives));
         else if (k == 1) snprintf(s, sizeof s, "The workers of %s are proud of their %s.", n, PICK(r, goods));
-        else if (k == 2) snprintf(s, sizeof s, "%s opened new %s last year.", n, PICK(r, goods));
-        else if (k == 3) snprintf(s, sizeof s, "The leaders of %s meet in a %s room every %s.", n, PICK(r, adjectives), PICK(r, seasons));
-        else if (k == 4) snprintf(s, sizeof s, "Most of the %s of %s comes from its %s.", PICK(r, resources), n, PICK(r, goods));
-        else snprintf(s, sizeof s, "The workers of %s earn good wages and pay for %s.", n, PICK(r, resources));
+        else snprintf(s, sizeof s, "%s opened new %s last year.", n, PICK(r, goods));
         break;
     }
     case ENT_RIVER: {
-        const int k = rng_below(r, 5);
+        const int k = rng_below(r, 3);
         if (k == 0) snprintf(s, sizeof s, "The water of the %s is %s in %s.", n, PICK(r, adjectives), PICK(r, seasons));
         else if (k == 1) snprintf(s, sizeof s, "Fish are common in the %s.", n);
-        else if (k == 2) snprintf(s, sizeof s, "The banks of the %s are %s.", n, PICK(r, adjectives));
-        else if (k == 3) snprintf(s, sizeof s, "On its way to the %s, the %s passes the old mill.", PICK(r, places), n);
-        else snprintf(s, sizeof s, "The long %s cuts across the %s near the %s.", PICK(r, vehicles), PICK(r, areas), n);
+        else snprintf(s, sizeof s, "The banks of the %s are %s.", n, PICK(r, adjectives));
         break;
     }
     default: general_sentence(r, s, sizeof s);
@@ -298,41 +283,6 @@ static void article(const world *w, int templates, cpet_rng *r, strbuf *out)
         if (c >= 0 && rng_below(r, 3) == 0 && chain_sentence(w, e, c, s, sizeof s)) put_sentence(out, s);
     }
     if (rng_below(r, 2)) filler(w, e, r, out);
-}
-
-/* An article about a subject the world lacks: a fresh name of a real type, objects drawn at random, then a
- * restatement or a question on one of its facts. Nothing here can be recalled: predicting the repeated name
- * and the restated object takes copying from the text before. */
-static void invented_article(const world *w, int templates, cpet_rng *r, strbuf *out)
-{
-    const int like = random_entity(w, r); /* its type, relations and pronoun */
-    const entity_type type = w->entities[like].type;
-    char name[48], s[400], objects[16][48], obuf[16];
-    do world_make_name(r, type, name, sizeof name);
-    while (world_entity_index(w, name) >= 0);
-    if (rng_below(r, 3) == 0) strbuf_printf(out, "%s\n", name);
-    snprintf(s, sizeof s, "%s is a %s.", name, entity_type_names[type]);
-    put_sentence(out, s);
-    int rels[16], n = facts_of(w, like, rels);
-    rng_shuffle(r, rels, n);
-    for (int i = 0; i < n; i++) {
-        snprintf(objects[i], sizeof objects[i], "%s", world_value_text(w, rels[i], other_value(w, rels[i], -1, r), obuf, sizeof obuf));
-        if (rng_below(r, 3) == 0) filler(w, -1, r, out);
-        fact_sentence(w, like, name, rels[i], objects[i], templates, 1, r, s, sizeof s);
-        put_sentence(out, s);
-    }
-    const int k = rng_below(r, n);
-    if (rng_below(r, 2)) {
-        char tmp[320];
-        const char *tmpl = world_relations[rels[k]].templates[template_for(rels[k], templates, r)];
-        world_fill(tmpl, name, objects[k], tmp, sizeof tmp);
-        lower_lead(tmpl, tmp);
-        strbuf_printf(out, " %s%s.", PICK(r, so_words), tmp);
-    } else {
-        char q[320];
-        world_fill(PICK(r, world_relations[rels[k]].corpus_questions), name, "", q, sizeof q);
-        strbuf_printf(out, "\nQuestion: %s\nAnswer: %s", q, objects[k]);
-    }
 }
 
 static void question_answer(const world *w, int templates, cpet_rng *r, strbuf *out)
@@ -475,8 +425,8 @@ static passage_fact draw_fact(const world *w, int e, int rel, cpet_rng *r, int *
     passage_fact f = {e, "", rel, ""};
     char obuf[16];
     int v = w->entities[e].value[rel];
-    const int draw = rng_below(r, 5); /* 0-1: invented subject, 2: counterfactual, 3-4: the world's fact */
-    if (draw <= 1) {
+    const int draw = rng_below(r, 4); /* 0: invented subject, 1: counterfactual, 2-3: the world's fact */
+    if (draw == 0) {
         do world_make_name(r, w->entities[e].type, f.subject, sizeof f.subject);
         while (world_entity_index(w, f.subject) >= 0);
         f.e = -1;
@@ -484,7 +434,7 @@ static passage_fact draw_fact(const world *w, int e, int rel, cpet_rng *r, int *
         *invented = 1;
     } else {
         snprintf(f.subject, sizeof f.subject, "%s", w->entities[e].name);
-        if (draw == 2) {
+        if (draw == 1) {
             v = other_value(w, rel, v, r);
             *counterfactual = 1;
         }
@@ -622,7 +572,6 @@ void world_document(const world *w, world_doc_kind kind, int templates, cpet_rng
     case DOC_LIST: list_document(w, r, out); break;
     case DOC_DIALOGUE: dialogue(w, templates, r, out); break;
     case DOC_NARRATIVE: narrative(w, templates, r, out); break;
-    case DOC_READING: reading(w, templates, r, out, info); break;
-    default: invented_article(w, templates, r, out); break;
+    default: reading(w, templates, r, out, info); break;
     }
 }

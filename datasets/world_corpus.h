@@ -15,7 +15,6 @@ typedef enum {
     DOC_DIALOGUE,  /* two speakers asking and telling */
     DOC_NARRATIVE, /* a walk from entity to entity: chains of facts, composed (two-hop) facts */
     DOC_READING,   /* a passage, then text that uses what the passage says */
-    DOC_INVENTED,  /* an article on a subject the world lacks: its name and objects are copied, never recalled */
     N_DOC_KINDS
 } world_doc_kind;
 extern const char *const world_doc_kind_names[N_DOC_KINDS];
