@@ -165,14 +165,20 @@ Test(world_corpus, reading_documents_use_what_their_passage_states)
     world_free(&w);
 }
 
-/* A hand-checked reading document and narrative (seed 5): the passage's two notes chain, and the question
- * asks through both; read against entities.jsonl when this was written. */
+/* Hand-checked documents (world seed 5). The article, read against entities.jsonl when this was written:
+ * Gruvaes Company was founded by Mikound Sasiadia, who was born in Brolfoth (the composed fact), and has its
+ * head office in Taenaen; its industry is the fact this article leaves out; the rest is general text. Then a
+ * two-hop reading document: the passage's two notes chain, and the question asks through both. */
 Test(world_corpus, hand_checked_documents)
 {
     world w = make_world(5);
     cpet_rng r;
     rng_seed(&r, 11);
     strbuf doc = {0};
+    world_document(&w, DOC_ARTICLE, 0, &r, &doc, NULL);
+    cr_assert_str_eq(doc.s, "Gruvaes Company\nGruvaes Company is a company. The founder of Gruvaes Company is Mikound Sasiadia. "
+                            "The founder of Gruvaes Company was born in Brolfoth. Gruvaes Company opened new tools last year. "
+                            "The head office of Gruvaes Company is in Taenaen. The line of people waiting at the farm was long.");
     world_reading x;
     int found = 0;
     for (int d = 0; d < 400 && !found; d++) {
@@ -200,6 +206,18 @@ Test(world_corpus, hand_checked_documents)
     world_free(&w);
 }
 
+/* The longest literal text of a template between its placeholders. */
+static void longest_piece(const char *tmpl, char *piece, size_t n)
+{
+    piece[0] = 0;
+    for (const char *p = tmpl; *p;) {
+        const char *next = strchr(p, '{');
+        const size_t len = next ? (size_t)(next - p) : strlen(p);
+        if (len > strlen(piece) && len < n) snprintf(piece, n, "%.*s", (int)len, p);
+        p = next ? next + 3 : p + len;
+    }
+}
+
 /* No held-out phrasing reaches the corpus: neither a held-out template's longest literal piece nor the
  * tasks' question forms. */
 Test(world_corpus, held_out_templates_and_task_questions_never_appear_in_the_corpus)
@@ -216,14 +234,8 @@ Test(world_corpus, held_out_templates_and_task_questions_never_appear_in_the_cor
     for (int rel = 0; rel < world_n_relations; rel++) {
         for (int k = 0; k < WORLD_HELDOUT_TEMPLATES; k++) {
             const char *t = world_relations[rel].templates[world_heldout_template(rel, k)];
-            char piece[200] = "", cur[200];
-            for (const char *p = t; *p;) { /* the longest text between placeholders */
-                const char *next = strchr(p, '{');
-                size_t n = next ? (size_t)(next - p) : strlen(p);
-                snprintf(cur, sizeof cur, "%.*s", (int)n, p);
-                if (strlen(cur) > strlen(piece)) strcpy(piece, cur);
-                p = next ? next + 3 : p + n;
-            }
+            char piece[200];
+            longest_piece(t, piece, sizeof piece);
             cr_assert_gt(strlen(piece), 8, "%s: a held-out template needs a distinctive piece", t);
             cr_expect(!strstr(train, piece), "held-out piece '%s' (of '%s') is in the corpus", piece, t);
         }
@@ -237,14 +249,8 @@ Test(world_corpus, held_out_templates_and_task_questions_never_appear_in_the_cor
         /* while every corpus template does appear */
         for (int t = 0; t < world_corpus_templates(rel); t++) {
             const char *tm = world_relations[rel].templates[t];
-            char piece[200] = "", cur[200];
-            for (const char *p = tm; *p;) {
-                const char *next = strchr(p, '{');
-                size_t n = next ? (size_t)(next - p) : strlen(p);
-                snprintf(cur, sizeof cur, "%.*s", (int)n, p);
-                if (strlen(cur) > strlen(piece)) strcpy(piece, cur);
-                p = next ? next + 3 : p + n;
-            }
+            char piece[200];
+            longest_piece(tm, piece, sizeof piece);
             cr_expect(strstr(train, piece), "corpus template piece '%s' never used", piece);
         }
     }
