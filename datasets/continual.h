@@ -1,5 +1,5 @@
-/* Class-incremental task sequences in ConPET's reference format (Raincleared-Song/ConPET; shared/reference
- * notes section 1), so FewNERD / FewRel files a user holds run unchanged:
+/* Class-incremental task sequences in ConPET's reference format (its reference code,
+ * Raincleared-Song/ConPET), so FewNERD / FewRel files a user holds run unchanged:
  *   DIR/{ds}_class_split_p{N}_tags.json             [[tag, ...] per task]: disjoint label sets
  *   DIR/{ds}_split_{train,valid,test}_dataset_p{N}_key.json
  *                                                   [[[sample_key, tag, text], ...] per task]

@@ -66,21 +66,6 @@ static int add_question(question_list *l, const char *question, const char *answ
 }
 
 
-/* a value of relation r other than v: another entity of the object type, another word, another year */
-static int other_value(const world *w, int r, int v, cpet_rng *rng)
-{
-    const relation_def *d = &world_relations[r];
-    for (;;) {
-        int x;
-        if (d->kind == VAL_WORD) x = rng_below(rng, d->n_words);
-        else if (d->kind == VAL_YEAR) x = 1100 + rng_below(rng, 800);
-        else {
-            x = rng_below(rng, w->n_entities);
-            if (w->entities[x].type != d->object_type) continue;
-        }
-        if (x != v) return x;
-    }
-}
 
 /* up to k distinct subjects of e's type other than e, in a seeded order; same_value: only those whose
  * relation r has e's value (neighbours) */
@@ -223,8 +208,8 @@ static int build_claims(const world *w, int e, int r, int v_new, cpet_rng *rng, 
     }
     claim_text(w, e, r, v_true, 0, buf, sizeof buf);
     if (rc == 0) rc = add_question(&in, buf, "no", "old_fact");
-    int v_other = other_value(w, r, v_true, rng);
-    while (v_other == v_new) v_other = other_value(w, r, v_true, rng);
+    int v_other = world_other_value(w, r, v_true, rng);
+    while (v_other == v_new) v_other = world_other_value(w, r, v_true, rng);
     claim_text(w, e, r, v_other, 1, buf, sizeof buf);
     if (rc == 0) rc = add_question(&in, buf, "no", "other_value");
     /* same subject: two other relations, the first stated truly, the second falsely */
@@ -233,14 +218,14 @@ static int build_claims(const world *w, int e, int r, int v_new, cpet_rng *rng, 
         if (r2 != r && ent->value[r2] >= 0) rels[nr++] = r2;
     rng_shuffle(rng, rels, nr);
     for (int i = 0; rc == 0 && i < 2 && i < nr; i++) {
-        const int v = i == 0 ? ent->value[rels[i]] : other_value(w, rels[i], ent->value[rels[i]], rng);
+        const int v = i == 0 ? ent->value[rels[i]] : world_other_value(w, rels[i], ent->value[rels[i]], rng);
         claim_text(w, e, rels[i], v, rng_below(rng, world_relations[rels[i]].n_templates), buf, sizeof buf);
         rc = add_question(&oos, buf, i == 0 ? "yes" : "no", "same_subject");
     }
     /* the same relation of other subjects: one true, one false */
     int others[2], n_others = rc == 0 ? other_subjects(w, e, r, 2, rng, 0, others) : 0;
     for (int i = 0; rc == 0 && i < n_others; i++) {
-        const int o = others[i], v = i == 0 ? w->entities[o].value[r] : other_value(w, r, w->entities[o].value[r], rng);
+        const int o = others[i], v = i == 0 ? w->entities[o].value[r] : world_other_value(w, r, w->entities[o].value[r], rng);
         claim_text(w, o, r, v, rng_below(rng, d->n_templates), buf, sizeof buf);
         rc = add_question(&oos, buf, i == 0 ? "yes" : "no", "same_relation");
     }
@@ -295,7 +280,7 @@ static int build_set(const world *w, uint64_t seed, int fact_check, edit_set *ou
     for (int e = 0, id = 0; e < w->n_entities; e++)
         for (int r = 0; r < world_n_relations; r++) {
             id_of[(size_t)e * world_n_relations + r] = w->entities[e].value[r] >= 0 ? id : -1;
-            if (w->entities[e].value[r] >= 0) new_values[id++] = other_value(w, r, w->entities[e].value[r], &rng);
+            if (w->entities[e].value[r] >= 0) new_values[id++] = world_other_value(w, r, w->entities[e].value[r], &rng);
         }
     int rc = 0;
     for (int e = 0; rc == 0 && e < w->n_entities; e++)
@@ -539,7 +524,7 @@ static int distractors(const world *w, int e, int r, int k, cpet_rng *rng, fact_
             }
         }
         f.v = w->entities[f.e].value[f.r];
-        if (rng_below(rng, 2)) f.v = other_value(w, f.r, f.v, rng); /* an edit of it */
+        if (rng_below(rng, 2)) f.v = world_other_value(w, f.r, f.v, rng); /* an edit of it */
         int dup = 0;
         for (int i = 0; i < n; i++) dup |= out[i].e == f.e && out[i].r == f.r;
         if (!dup) out[n++] = f;
@@ -606,7 +591,7 @@ int editing_reader_examples(const world *w, int split, uint64_t seed, int k, int
             const int n_dis = distractors(w, e, r, k - 1, &rng, notes + 1);
             const int at = rng_below(&rng, 2) ? 0 : rng_below(&rng, n_dis + 1); /* first half the time, as retrieval ranks it */
             fact_note rel = {e, r, ent->value[r]};
-            if (rng_below(&rng, 4)) rel.v = other_value(w, r, rel.v, &rng);
+            if (rng_below(&rng, 4)) rel.v = world_other_value(w, r, rel.v, &rng);
             notes[0] = notes[at], notes[at] = rel;
             const char *answer = world_value_text(w, r, rel.v, vb, sizeof vb);
             char *p = fitted_prompt(w, EREN_TEMPLATE_MRC, NULL, notes, n_dis + 1, at, q, measure, ctx, max_prompt);
@@ -622,7 +607,7 @@ int editing_reader_examples(const world *w, int split, uint64_t seed, int k, int
             /* fact checking over the same notes: a claim of the note's object or of another, half the time each */
             char claim[600];
             const int supported = rng_below(&rng, 2), t = rng_below(&rng, world_corpus_templates(r)); /* held-out phrasings stay for the scoring */
-            claim_text(w, e, r, supported ? rel.v : other_value(w, r, rel.v, &rng), t, claim, sizeof claim);
+            claim_text(w, e, r, supported ? rel.v : world_other_value(w, r, rel.v, &rng), t, claim, sizeof claim);
             p = fitted_prompt(w, EREN_TEMPLATE_FC, EREN_OPTIONS_FC, notes, n_dis + 1, at, claim, measure, ctx, max_prompt);
             p1 = fitted_prompt(w, EREN_TEMPLATE_FC, EREN_OPTIONS_FC_ONE_STEP, notes, n_dis + 1, at, claim, measure, ctx, max_prompt);
             if (p) add_example(out, "fc_read", id, ent, d, p, supported ? "Yes" : "No");
@@ -640,7 +625,7 @@ int editing_reader_examples(const world *w, int split, uint64_t seed, int k, int
             }
             /* closed-book fact checking: the world's fact or a false one */
             const int truly = rng_below(&rng, 2);
-            claim_text(w, e, r, truly ? ent->value[r] : other_value(w, r, ent->value[r], &rng), rng_below(&rng, world_corpus_templates(r)), claim, sizeof claim);
+            claim_text(w, e, r, truly ? ent->value[r] : world_other_value(w, r, ent->value[r], &rng), rng_below(&rng, world_corpus_templates(r)), claim, sizeof claim);
             if ((p = eren_bool_qa_prompt(claim))) {
                 add_example(out, "fc_closed_book", id, ent, d, p, truly ? "yes" : "no");
                 free(p);

@@ -1,5 +1,5 @@
-/* Model-editing cases in the style of EREN's CounterFact-Hard (Chen et al., arXiv 2403.17431; thunlp/EREN;
- * shared/reference notes section 2), built from the synthetic world: one counterfactual edit per fact.
+/* Model-editing cases in the style of EREN's CounterFact-Hard (Chen et al., arXiv 2403.17431; its
+ * reference code, thunlp/EREN), built from the synthetic world: one counterfactual edit per fact.
  *
  * An edit is a statement in a corpus template with a new object ("The capital of Talim is Grimhend"),
  * with no trailing period (EREN strips it). Its questions:

@@ -269,6 +269,26 @@ const char *world_value_text(const world *w, int r, int v, char *buf, size_t n)
     return buf;
 }
 
+int world_random_of_type(const world *w, entity_type t, cpet_rng *r)
+{
+    for (;;) {
+        const int e = rng_below(r, w->n_entities);
+        if (w->entities[e].type == t) return e;
+    }
+}
+
+int world_other_value(const world *w, int rel, int v, cpet_rng *r)
+{
+    const relation_def *d = &world_relations[rel];
+    for (;;) {
+        int x;
+        if (d->kind == VAL_ENTITY) x = world_random_of_type(w, d->object_type, r);
+        else if (d->kind == VAL_WORD) x = rng_below(r, d->n_words);
+        else x = 1100 + rng_below(r, 800);
+        if (x != v) return x;
+    }
+}
+
 int world_n_facts(const world *w)
 {
     int n = 0;

@@ -90,6 +90,10 @@ const char *world_value_text(const world *w, int r, int v, char *buf, size_t n);
 
 /* A fresh name of the type's form (a person's two parts, a company's suffix), drawn from r. */
 void world_make_name(cpet_rng *r, entity_type type, char *out, size_t n);
+/* An entity of type t, drawn uniformly (by rejection: the draws the corpus and the editing set rely on). */
+int world_random_of_type(const world *w, entity_type t, cpet_rng *r);
+/* A value of relation rel other than v (an entity of the object type, a word, a year): a counterfactual. */
+int world_other_value(const world *w, int rel, int v, cpet_rng *r);
 /* The number of (entity, relation) facts. */
 int world_n_facts(const world *w);
 /* The entity named name, or -1. */

@@ -207,13 +207,6 @@ static int facts_of(const world *w, int e, int *rels)
 
 static int random_entity(const world *w, cpet_rng *r) { return rng_below(r, w->n_entities); }
 
-static int random_of_type(const world *w, entity_type t, cpet_rng *r)
-{
-    for (;;) {
-        const int e = random_entity(w, r);
-        if (w->entities[e].type == t) return e;
-    }
-}
 
 static int relation_of_type(entity_type t, cpet_rng *r)
 {
@@ -223,18 +216,6 @@ static int relation_of_type(entity_type t, cpet_rng *r)
     }
 }
 
-/* Another value of relation rel than v: a counterfactual object. */
-static int other_value(const world *w, int rel, int v, cpet_rng *r)
-{
-    const relation_def *d = &world_relations[rel];
-    for (;;) {
-        int x;
-        if (d->kind == VAL_ENTITY) x = random_of_type(w, d->object_type, r);
-        else if (d->kind == VAL_WORD) x = rng_below(r, d->n_words);
-        else x = 1100 + rng_below(r, 800);
-        if (x != v) return x;
-    }
-}
 
 static int chain_index(int first)
 {
@@ -340,7 +321,7 @@ static void list_document(const world *w, cpet_rng *r, strbuf *out)
         for (int i = 0; i < n; i++) strbuf_printf(out, " | %s", world_relations[rels[i]].field);
         const int rows = 3 + rng_below(r, 4);
         for (int k = 0; k < rows; k++) {
-            const int e = random_of_type(w, t, r);
+            const int e = world_random_of_type(w, t, r);
             strbuf_printf(out, "\n%s", w->entities[e].name);
             for (int i = 0; i < n; i++) strbuf_printf(out, " | %s", world_object(w, e, rels[i], obuf, sizeof obuf));
         }
@@ -430,12 +411,12 @@ static passage_fact draw_fact(const world *w, int e, int rel, cpet_rng *r, int *
         do world_make_name(r, w->entities[e].type, f.subject, sizeof f.subject);
         while (world_entity_index(w, f.subject) >= 0);
         f.e = -1;
-        v = other_value(w, rel, v, r);
+        v = world_other_value(w, rel, v, r);
         *invented = 1;
     } else {
         snprintf(f.subject, sizeof f.subject, "%s", w->entities[e].name);
         if (draw == 1) {
-            v = other_value(w, rel, v, r);
+            v = world_other_value(w, rel, v, r);
             *counterfactual = 1;
         }
     }
@@ -532,7 +513,7 @@ static void reading(const world *w, int templates, cpet_rng *r, strbuf *out, wor
     }
     case READ_TWO_HOP: {
         int c = rng_below(r, world_n_chains), r1 = world_relation_index(world_chains[c].first);
-        e = random_of_type(w, world_relations[r1].subject, r);
+        e = world_random_of_type(w, world_relations[r1].subject, r);
         passage_fact f[2];
         f[0] = draw_fact(w, e, r1, r, &x.counterfactual, &x.new_subject);
         const int mid = world_entity_index(w, f[0].object), r2 = world_relation_index(world_chains[c].second);

@@ -56,7 +56,7 @@ static int get_float(json_t *root, const char *key, float *out, const char *path
 }
 
 /* Families cpet knows but has not verified against Hugging Face transformers (their fixtures need a machine
- * with torch, issue #16): refused by name, with what each would need. */
+ * with torch): refused by name, with what each would need. */
 static const struct {
     const char *model_type, *architecture, *needs;
 } unverified[] = {

@@ -1,5 +1,5 @@
-/* Hidden-state distillation, as CA-LoRA's reference code does it (thunlp/CA-LoRA; shared/reference notes
- * section 1): loss = task loss + w * MSE(student final hidden, teacher final hidden), mean over all
+/* Hidden-state distillation, as CA-LoRA's reference code does it (thunlp/CA-LoRA):
+ * loss = task loss + w * MSE(student final hidden, teacher final hidden), mean over all
  * elements, the teacher (uncompressed model + the same adapter) frozen and run without gradients. Logit
  * distillation with a temperature is not part of it. */
 #ifndef CPET_DISTILL_H

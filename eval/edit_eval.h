@@ -1,4 +1,4 @@
-/* Scoring model edits (issue #15): a method edits (or takes notes of) a set of edit cases, then answers their
+/* Scoring model edits: a method edits (or takes notes of) a set of edit cases, then answers their
  * questions; each answer is scored under the protocols editing papers use, each named in the record:
  *   generation      greedy decoding, exact match after normalisation (edit_answer_matches): EREN's ES/BP;
  *   teacher_forced  EasyEdit's token accuracy: the prompt + " " + target fed whole, the share of target

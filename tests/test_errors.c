@@ -216,7 +216,7 @@ Test(errors, unknown_architecture)
     expect_failure(&w, 0, "config.json", "unknown architecture");
 }
 
-/* the families of issue #16 that are not verified against HF yet: refused by name, saying what is missing */
+/* the model families that are not verified against HF yet: refused by name, saying what is missing */
 Test(errors, unverified_families_are_refused_by_name)
 {
     static const char *const cases[][3] = {{"\"model_type\": \"mistral\"", "MistralForCausalLM", "sliding-window"},

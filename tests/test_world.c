@@ -345,3 +345,26 @@ Test(evaluate, accuracy_and_perplexity_follow_the_model)
     cr_assert_float_eq(p.ppl, exp(m.loss), 1e-4 * p.ppl);
     tasks_free(&s);
 }
+
+/* The world's and the profile's new options: a bad value is one line naming it, a nonzero exit, no output */
+Test(world, bad_corpus_options_and_profiles_are_one_clear_line, .timeout = 60)
+{
+    char dir[256], cmd[1024], out[4096], path[600];
+    make_temp_dir(dir, sizeof dir);
+    const char *bad[][2] = {{"world --seed 1 --templates 9 -o %s/w", "--templates"},
+                            {"world --seed 1 --docs 0 -o %s/w", "--docs"},
+                            {"run " CPET_SOURCE_DIR "/reports/specs/adaptation.json --profile slow -o %s/r", "profile 'slow'"},
+                            {"edit --method eren --hops 3 --edits x.jsonl --model m -o %s/e.json", "--hops"}};
+    for (int k = 0; k < 4; k++) {
+        char args[512];
+        snprintf(args, sizeof args, bad[k][0], dir);
+        snprintf(cmd, sizeof cmd, "%s %s", CPET_BINARY, args);
+        cr_assert_neq(run_capture(cmd, out, sizeof out), 0, "%s", cmd);
+        cr_assert(count_lines(out) == 1 && strstr(out, bad[k][1]), "%s\n%s", cmd, out);
+    }
+    snprintf(path, sizeof path, "%s/w/world.json", dir);
+    cr_assert_neq(access(path, F_OK), 0, "no world written");
+    snprintf(path, sizeof path, "%s/r/spec.json", dir);
+    cr_assert_neq(access(path, F_OK), 0, "no run started");
+}
+

@@ -1,4 +1,4 @@
-/* ConPET (Song et al., arXiv 2309.14763; Raincleared-Song/ConPET; shared/reference notes section 1):
+/* ConPET (Song et al., arXiv 2309.14763; Raincleared-Song/ConPET):
  * continual parameter-efficient tuning for class-incremental classification. The pieces the methods are
  * built from, each as the reference code does it:
  *   - dynamic replay (Static ConPET): a fixed number of batches per task, each half new-task samples and

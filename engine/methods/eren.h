@@ -1,5 +1,5 @@
 /* EREN (Chen et al., "Robust and Scalable Model Editing for Large Language Models", arXiv 2403.17431;
- * thunlp/EREN; shared/reference notes section 2): editing by reading notes. No weight changes: an edit is
+ * thunlp/EREN): editing by reading notes. No weight changes: an edit is
  * a statement appended to a notebook; a question retrieves the top-k notes, and an instruction-tuned
  * reader answers from them or says "unanswerable", in which case it is asked again closed-book.
  *
