@@ -105,7 +105,7 @@ static int reevaluate_reader(const char *reader_dir, const world *w, cpet_err *e
     eren_model_reader sizing = {&m, &tok, max_new};
     task_set dev = {0};
     json_t *acc = NULL;
-    if (rc == 0) rc = editing_reader_examples(w, 1, (uint64_t)seed + 1, k, 1, eren_model_measure, &sizing, m.rope_len - max_new, &dev, err);
+    if (rc == 0) rc = editing_reader_examples(w, 1, (uint64_t)seed + 1, k, k, 1, eren_model_measure, &sizing, m.rope_len - max_new, &dev, err);
     if (rc == 0) rc = reader_dev_accuracy(&m, &tok, &dev, max_new, &acc, err);
     if (rc == 0) {
         json_object_set_new(log, "dev_accuracy", acc);
@@ -122,15 +122,15 @@ static int reevaluate_reader(const char *reader_dir, const world *w, cpet_err *e
 int cmd_edit_reader(int argc, char **argv)
 {
     const char *model_dir = NULL, *world_dir = NULL, *out = NULL;
-    long steps = 600, batch = 16, seed = 0, k = EREN_TOP_K, max_new = 12, threads = 0, reps = 4;
+    long steps = 600, read_steps = 0, batch = 16, seed = 0, k = EREN_TOP_K, k_min = 0, max_new = 12, threads = 0, reps = 4;
     int evaluate_only = 0;
     double lr = 3e-4, wd = 0.0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int bad = 0;
         if (cli_is_help(a)) {
-            printf("usage: cpet edit-reader MODEL --world DIR -o OUT [--steps 600] [--batch 16] [--lr 3e-4] [--k 5] [--reps 4] [--max-new 12]\n"
-                   "                        [--seed 0] [--threads N]\n"
+            printf("usage: cpet edit-reader MODEL --world DIR -o OUT [--steps 600] [--batch 16] [--lr 3e-4] [--k 5] [--k-min K] [--reps 4]\n"
+                   "                        [--read-steps N] [--max-new 12] [--seed 0] [--threads N]\n"
                    "       cpet edit-reader READER --world DIR --evaluate-only\n\n"
                    "Instruction-tunes MODEL (all weights) as EREN's reader on the world in DIR (its world.json): for every\n"
                    "fact of a train-split subject, a read example (k notes, one stating the fact, true or counterfactual),\n"
@@ -140,7 +140,10 @@ int cmd_edit_reader(int argc, char **argv)
                    "subjects' examples by greedy exact match, kind by kind. OUT: the model, its tokenizer and\n"
                    "reader.json (arguments, seed, loss curve, dev accuracies, git revision, threads). The same for fact\n"
                    "checking: claims read with three options, declined (\"It's impossible to say\"), checked closed-book,\n"
-                   "and read with two options. --evaluate-only scores a tuned READER again and updates its reader.json.\n");
+                   "and read with two options. --k-min K: each training context holds K..k notes (uniform; default k), so\n"
+                   "that copying is first learnt from one or two notes; dev contexts hold k. --read-steps N: the first N of\n"
+                   "the steps tune on the read and one-step examples only, the rest on every kind. --evaluate-only scores a tuned\n"
+                   "READER again and updates its reader.json.\n");
             return 0;
         }
         if (!strcmp(a, "--world")) bad = !(world_dir = cli_value(argc, argv, &i));
@@ -148,6 +151,8 @@ int cmd_edit_reader(int argc, char **argv)
         else if (!strcmp(a, "--steps")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 10000000, &steps);
         else if (!strcmp(a, "--batch")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &batch);
         else if (!strcmp(a, "--k")) bad = cli_int(a, cli_value(argc, argv, &i), 1, EREN_MAX_K, &k);
+        else if (!strcmp(a, "--k-min")) bad = cli_int(a, cli_value(argc, argv, &i), 1, EREN_MAX_K, &k_min);
+        else if (!strcmp(a, "--read-steps")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 10000000, &read_steps);
         else if (!strcmp(a, "--reps")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1000, &reps);
         else if (!strcmp(a, "--max-new")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 256, &max_new);
         else if (!strcmp(a, "--seed")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 0x7fffffffL, &seed);
@@ -161,6 +166,9 @@ int cmd_edit_reader(int argc, char **argv)
         if (bad) return 1;
     }
     if (!model_dir || !world_dir || (!out && !evaluate_only)) return cli_error("edit-reader: MODEL, --world and -o are required");
+    if (!k_min) k_min = k;
+    if (k_min > k) return cli_error("edit-reader: --k-min %ld is over --k %ld", k_min, k);
+    if (read_steps >= steps) return cli_error("edit-reader: --read-steps %ld leaves none of --steps %ld for the other kinds", read_steps, steps);
     if (threads) engine_set_threads((int)threads);
     cpet_err err;
     world w;
@@ -181,8 +189,8 @@ int cmd_edit_reader(int argc, char **argv)
     eren_model_reader reader = {&m, &tok, (int)max_new};
     const int max_prompt = m.rope_len - (int)max_new;
     task_set train = {0}, dev = {0};
-    if (rc == 0) rc = editing_reader_examples(&w, 0, (uint64_t)seed, (int)k, (int)reps, eren_model_measure, &reader, max_prompt, &train, &err);
-    if (rc == 0) rc = editing_reader_examples(&w, 1, (uint64_t)seed + 1, (int)k, 1, eren_model_measure, &reader, max_prompt, &dev, &err);
+    if (rc == 0) rc = editing_reader_examples(&w, 0, (uint64_t)seed, (int)k_min, (int)k, (int)reps, eren_model_measure, &reader, max_prompt, &train, &err);
+    if (rc == 0) rc = editing_reader_examples(&w, 1, (uint64_t)seed + 1, (int)k, (int)k, 1, eren_model_measure, &reader, max_prompt, &dev, &err);
     adamw opt = {0};
     adamw_config oc = adamw_defaults();
     oc.lr = (float)lr, oc.weight_decay = (float)wd;
@@ -194,7 +202,22 @@ int cmd_edit_reader(int argc, char **argv)
     progress pr = {now_seconds()};
     finetune_config fc = {.steps = (int)steps, .batch = (int)batch, .lr = (float)lr, .weight_decay = (float)wd, .clip = 1.0f, .seed = (uint64_t)seed,
                           .bos_id = m.cfg.bos_token_id, .eos_id = m.cfg.eos_token_id, .append_eos = 1, .on_step = on_step, .on_step_ctx = &pr};
+    /* phase 1 (--read-steps): the read and one-step examples alone, so that copying from a note is learnt
+     * before declining competes with it; phase 2: every kind. Each phase has its own cosine schedule. */
+    task_set reading = {0};
+    for (int i = 0; rc == 0 && read_steps > 0 && i < train.n; i++)
+        if (!strcmp(train.items[i].task, "read") || !strcmp(train.items[i].task, "one_step")) tasks_add(&reading, &train.items[i]);
+    long phase_tokens = 0;
+    if (rc == 0 && read_steps > 0) {
+        fc.steps = (int)read_steps;
+        rc = finetune_multiple_choice(&m, &opt, &tok, &reading, &fc, curve, &phase_tokens, &err);
+        fc.steps = (int)(steps - read_steps), fc.seed = (uint64_t)seed + 1;
+    }
+    tasks_free(&reading);
     if (rc == 0) rc = finetune_multiple_choice(&m, &opt, &tok, &train, &fc, curve, &tokens, &err);
+    tokens += phase_tokens;
+    for (size_t i = 0; rc == 0 && i < json_array_size(curve); i++) /* one step count across the phases */
+        json_array_set_new(json_array_get(curve, i), 0, json_integer((json_int_t)i + 1));
     const double train_seconds = now_seconds() - pr.t0;
     adamw_free(&opt);
     if (rc == 0) rc = model_set_trainable(&m, NULL, 0, &err);
@@ -203,9 +226,9 @@ int cmd_edit_reader(int argc, char **argv)
     char staged[4200], path[4400];
     if (rc == 0) rc = cli_stage_model(&m, &tok, out, staged, sizeof staged, &err);
     if (rc == 0) {
-        json_t *log = json_pack("{s:s, s:s, s:s, s:I, s:{s:I, s:I, s:f, s:f, s:I, s:I, s:I, s:I}, s:I, s:I, s:f, s:I, s:o, s:o, s:o}", "command",
+        json_t *log = json_pack("{s:s, s:s, s:s, s:I, s:{s:I, s:I, s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:I}, s:I, s:I, s:f, s:I, s:o, s:o, s:o}", "command",
                                 "edit-reader", "model", model_dir, "world", world_dir, "world_seed", (json_int_t)world_seed, "train", "steps",
-                                (json_int_t)steps, "batch", (json_int_t)batch, "lr", lr, "weight_decay", wd, "k", (json_int_t)k, "reps", (json_int_t)reps,
+                                (json_int_t)steps, "read_steps", (json_int_t)read_steps, "batch", (json_int_t)batch, "lr", lr, "weight_decay", wd, "k", (json_int_t)k, "k_min", (json_int_t)k_min, "reps", (json_int_t)reps,
                                 "max_new", (json_int_t)max_new, "seed", (json_int_t)seed, "train_examples", (json_int_t)train.n, "dev_examples", (json_int_t)dev.n,
                                 "train_seconds", train_seconds, "tokens", (json_int_t)tokens, "dev_accuracy", acc, "loss_curve", curve, "facts", run_facts());
         snprintf(path, sizeof path, "%s/reader.json", staged);

@@ -148,6 +148,24 @@ void continual_free(continual_data *d)
     memset(d, 0, sizeof *d);
 }
 
+void continual_limit_test(continual_data *d, int limit)
+{
+    for (int t = 0; limit > 0 && t < d->n_tasks; t++) {
+        continual_split *sp = &d->test[t];
+        if (sp->n <= limit) continue;
+        const int n = sp->n;
+        int next = 0; /* index of the next kept sample: i * n / limit */
+        for (int i = 0, kept = 0; i < n; i++) {
+            if (kept < limit && i == next) {
+                sp->s[kept++] = sp->s[i];
+                next = (int)((long)kept * n / limit);
+            } else
+                free(sp->s[i].key), free(sp->s[i].text);
+        }
+        sp->n = limit;
+    }
+}
+
 char *continual_prompt(const char *text)
 {
     const char *mask = strstr(text, "[MASK]");

@@ -37,6 +37,9 @@ typedef struct {
  * that disagree on the number of tasks, malformed entries. max_words <= 0: no filter. */
 int continual_read(continual_data *d, const char *dir, const char *dataset, int p, int max_words, cpet_err *err);
 void continual_free(continual_data *d);
+/* Keeps at most `limit` test samples per task, evenly spaced in file order (a reduced budget's evaluation);
+ * limit <= 0 keeps them all. */
+void continual_limit_test(continual_data *d, int limit);
 /* The prompt a causal model classifies at: the text up to "[MASK]" with trailing spaces removed, BERT's
  * entity markers [unused0]..[unused3] (the reference's) taken out; the [MASK] is the next token. Returns a
  * malloc'd string, or NULL when the text has no [MASK]. */

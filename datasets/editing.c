@@ -568,11 +568,12 @@ static void add_example(task_set *out, const char *kind, int id, const entity *e
     tasks_add(out, &ex);
 }
 
-int editing_reader_examples(const world *w, int split, uint64_t seed, int k, int reps, editing_measure measure, void *ctx, int max_prompt,
-                            task_set *out, cpet_err *err)
+int editing_reader_examples(const world *w, int split, uint64_t seed, int k_min, int k, int reps, editing_measure measure, void *ctx,
+                            int max_prompt, task_set *out, cpet_err *err)
 {
     memset(out, 0, sizeof *out);
     if (k < 1 || k > EREN_MAX_K) return cpet_fail(err, "reader examples: %d notes per context (1..%d)", k, EREN_MAX_K);
+    if (k_min < 1 || k_min > k) return cpet_fail(err, "reader examples: at least %d notes of at most %d", k_min, k);
     cpet_rng rng;
     rng_seed(&rng, seed * 0x9e3779b97f4a7c15ull + 5);
     int id = 0;
@@ -585,10 +586,11 @@ int editing_reader_examples(const world *w, int split, uint64_t seed, int k, int
             const relation_def *d = &world_relations[r];
             for (int rep = 0; rep < (reps > 0 ? reps : 1); rep++) {
             world_fill(edit_question_template(r, rng_below(&rng, EDIT_QUESTIONS)), ent->name, "", q, sizeof q);
+            const int kk = k_min < k ? k_min + rng_below(&rng, k - k_min + 1) : k; /* no draw at a fixed k */
             /* read: the stated object, a counterfactual three times in four (the note wins over memory), at a
              * random rank among distractors */
             fact_note notes[EREN_MAX_K];
-            const int n_dis = distractors(w, e, r, k - 1, &rng, notes + 1);
+            const int n_dis = distractors(w, e, r, kk - 1, &rng, notes + 1);
             const int at = rng_below(&rng, 2) ? 0 : rng_below(&rng, n_dis + 1); /* first half the time, as retrieval ranks it */
             fact_note rel = {e, r, ent->value[r]};
             if (rng_below(&rng, 4)) rel.v = world_other_value(w, r, rel.v, &rng);
@@ -614,7 +616,7 @@ int editing_reader_examples(const world *w, int split, uint64_t seed, int k, int
             if (p1) add_example(out, "fc_one_step", id, ent, d, p1, supported ? "Yes" : "No");
             free(p), free(p1);
             /* decline: nothing states (s, r) */
-            const int n_dec = distractors(w, e, r, k, &rng, notes);
+            const int n_dec = distractors(w, e, r, kk, &rng, notes);
             if ((p = fitted_prompt(w, EREN_TEMPLATE_MRC, NULL, notes, n_dec, -1, q, measure, ctx, max_prompt))) {
                 add_example(out, "decline", id, ent, d, p, EREN_UNANSWERABLE);
                 free(p);

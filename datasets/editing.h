@@ -107,11 +107,14 @@ int editing_read_any(edit_set *s, const char *path, const char *format, int *una
  *   fc_closed_book the yes/no question (EREN_TEMPLATE_BOOL_QA), a claim of the world's fact or a false one;
  *                  answer "yes" or "no";
  *   fc_one_step    the FC template, two options, over the read notes; answer "Yes" or "No".
+ * Each example's context holds k notes, or, with k_min < k, a number drawn uniformly from k_min..k: a
+ * context of one or two notes is where a reader first learns to copy from context, which the pretrained
+ * model barely does (measuring the reader uses k_min = k, EREN's setting).
  * Notes are statements in corpus templates, stripped of the period and joined as EREN joins them. A prompt
  * over max_prompt tokens (measure, when not NULL) loses distractors from the end. Each example is a task
  * whose one choice is " " + the answer (label 0), for finetune_multiple_choice with append_eos. */
 typedef int (*editing_measure)(void *ctx, const char *prompt);
-int editing_reader_examples(const world *w, int split, uint64_t seed, int k, int reps, editing_measure measure, void *ctx, int max_prompt,
-                            task_set *out, cpet_err *err);
+int editing_reader_examples(const world *w, int split, uint64_t seed, int k_min, int k, int reps, editing_measure measure, void *ctx,
+                            int max_prompt, task_set *out, cpet_err *err);
 
 #endif

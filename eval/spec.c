@@ -493,7 +493,13 @@ void json_hash(const json_t *v, char out[17])
 
 int cell_shard(const cell *c, int n)
 {
+    /* The config hash is FNV-1a, whose low bits depend only on the low bits of the input bytes (its low bit
+     * is the parity of the text), so cells alike in those fell into one shard; a splitmix64 finalizer mixes
+     * every bit into every bit before the modulo. */
     unsigned long long h = strtoull(c->config_hash, NULL, 16);
+    h ^= h >> 30, h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 27, h *= 0x94d049bb133111ebull;
+    h ^= h >> 31;
     return (int)(h % (unsigned long long)n) + 1;
 }
 

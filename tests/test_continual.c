@@ -126,3 +126,30 @@ Test(continual, the_world_sequences_round_trip)
     }
     world_free(&w);
 }
+
+/* A reduced budget's test split: at most `limit` samples per task, evenly spaced in file order (12 samples,
+ * limit 5: indices 0, 2, 4, 7, 9, i.e. floor(i * 12 / 5)); a task at or under the limit keeps all; 0 keeps all. */
+Test(continual, test_limit_keeps_evenly_spaced_samples)
+{
+    continual_data d = {0};
+    d.n_tasks = 2;
+    d.test = calloc(2, sizeof *d.test);
+    const int sizes[2] = {12, 4};
+    for (int t = 0; t < 2; t++) {
+        d.test[t].n = sizes[t];
+        d.test[t].s = calloc((size_t)sizes[t], sizeof(continual_sample));
+        for (int i = 0; i < sizes[t]; i++) {
+            char key[16];
+            snprintf(key, sizeof key, "%d", i);
+            d.test[t].s[i].key = strdup(key), d.test[t].s[i].text = strdup("x [MASK]"), d.test[t].s[i].tag = i;
+        }
+    }
+    continual_limit_test(&d, 0);
+    cr_assert_eq(d.test[0].n, 12);
+    continual_limit_test(&d, 5);
+    cr_assert_eq(d.test[0].n, 5);
+    const int want[5] = {0, 2, 4, 7, 9};
+    for (int i = 0; i < 5; i++) cr_assert_eq(d.test[0].s[i].tag, want[i], "sample %d is %d", i, d.test[0].s[i].tag);
+    cr_assert_eq(d.test[1].n, 4, "a task under the limit keeps every sample");
+    continual_free(&d);
+}

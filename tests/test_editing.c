@@ -363,13 +363,48 @@ Test(editing, formats_that_cannot_run_are_one_clear_line)
     cr_assert(strstr(err.msg, "empty edit statement"), "%s", err.msg);
 }
 
+/* --k-min: contexts of k_min..k notes, every size drawn, the read example's note among them; k_min over k
+ * is refused. Measuring (k_min = k) keeps k notes. */
+Test(editing, reader_contexts_hold_k_min_to_k_notes)
+{
+    world w;
+    cpet_err err;
+    cr_assert_eq(world_generate(&w, 0, world_default_sizes(), &err), 0);
+    for (int k_min = 1; k_min <= 5; k_min += 4) {
+        task_set t;
+        cr_assert_eq(editing_reader_examples(&w, 1, 4, k_min, 5, 1, NULL, NULL, 0, &t, &err), 0, "%s", err.msg);
+        int seen[6] = {0};
+        for (int i = 0; i < t.n; i++) {
+            const task_example *ex = &t.items[i];
+            if (strcmp(ex->task, "read") && strcmp(ex->task, "decline")) continue;
+            const char *ctx = strstr(ex->prompt, "\n\n"), *end = ctx ? strstr(ctx + 2, "\n\n") : NULL;
+            cr_assert(ctx && end, "%s", ex->prompt);
+            int notes = 1;
+            for (const char *c = ctx + 2; c < end; c++) notes += *c == '\n';
+            cr_assert(notes >= k_min && notes <= 5, "%d notes: %s", notes, ex->prompt);
+            seen[notes]++;
+            if (!strcmp(ex->task, "read")) {
+                char note_end[64];
+                snprintf(note_end, sizeof note_end, "%s\n", ex->choices[0] + 1);
+                cr_assert(strstr(ctx, note_end) || strstr(ctx, ex->choices[0] + 1), "the answer is in a note: %s", ex->prompt);
+            }
+        }
+        for (int n = k_min; n <= 5; n++) cr_assert(seen[n] > 0, "k_min %d: no context of %d notes", k_min, n);
+        tasks_free(&t);
+    }
+    task_set t;
+    cr_assert_neq(editing_reader_examples(&w, 1, 4, 6, 5, 1, NULL, NULL, 0, &t, &err), 0);
+    cr_assert(strstr(err.msg, "at least 6 notes of at most 5"), "%s", err.msg);
+    world_free(&w);
+}
+
 Test(editing, reader_examples_answer_what_their_prompts_ask)
 {
     world w;
     cpet_err err;
     cr_assert_eq(world_generate(&w, 0, world_default_sizes(), &err), 0);
     task_set t;
-    cr_assert_eq(editing_reader_examples(&w, 1, 4, 5, 1, NULL, NULL, 0, &t, &err), 0, "%s", err.msg);
+    cr_assert_eq(editing_reader_examples(&w, 1, 4, 5, 5, 1, NULL, NULL, 0, &t, &err), 0, "%s", err.msg);
     static const char *const kinds[] = {"read", "one_step", "decline", "closed_book", "fc_read", "fc_one_step", "fc_decline", "fc_closed_book"};
     int count[8] = {0}, yes = 0, no = 0;
     for (int i = 0; i < t.n; i++) {

@@ -842,6 +842,21 @@ Test(shard, partition_is_stable_and_complete)
     json_decref(grown);
 }
 
+/* Hashes alike in their low bits (here: all even, as FNV-1a gives for texts of one byte parity) still
+ * spread over the shards: at least a third of them on each of two, and every one of 4 shards used. */
+Test(shard, hashes_alike_in_their_low_bits_spread_over_the_shards)
+{
+    cell c = {0};
+    int count2[3] = {0}, count4[5] = {0};
+    for (int k = 0; k < 64; k++) {
+        snprintf(c.config_hash, sizeof c.config_hash, "%016llx", 0x1c0514aa85294400ull + 16ull * (unsigned long long)k);
+        count2[cell_shard(&c, 2)]++;
+        count4[cell_shard(&c, 4)]++;
+    }
+    cr_assert(count2[1] >= 21 && count2[2] >= 21, "two shards: %d and %d of 64", count2[1], count2[2]);
+    for (int i = 1; i <= 4; i++) cr_assert(count4[i] > 0, "shard %d of 4 is empty", i);
+}
+
 Test(shard, bad_shard_arguments_are_one_line_errors)
 {
     char dir[256], cmd[2048], out[4096];
