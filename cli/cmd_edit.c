@@ -124,13 +124,13 @@ int cmd_edit_reader(int argc, char **argv)
     const char *model_dir = NULL, *world_dir = NULL, *out = NULL;
     long steps = 600, read_steps = 0, batch = 16, seed = 0, k = EREN_TOP_K, k_min = 0, max_new = 12, threads = 0, reps = 4;
     int evaluate_only = 0;
-    double lr = 3e-4, wd = 0.0;
+    double lr = 3e-4, read_lr = 0.0, wd = 0.0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int bad = 0;
         if (cli_is_help(a)) {
             printf("usage: cpet edit-reader MODEL --world DIR -o OUT [--steps 600] [--batch 16] [--lr 3e-4] [--k 5] [--k-min K] [--reps 4]\n"
-                   "                        [--read-steps N] [--max-new 12] [--seed 0] [--threads N]\n"
+                   "                        [--read-steps N] [--read-lr LR] [--max-new 12] [--seed 0] [--threads N]\n"
                    "       cpet edit-reader READER --world DIR --evaluate-only\n\n"
                    "Instruction-tunes MODEL (all weights) as EREN's reader on the world in DIR (its world.json): for every\n"
                    "fact of a train-split subject, a read example (k notes, one stating the fact, true or counterfactual),\n"
@@ -142,8 +142,8 @@ int cmd_edit_reader(int argc, char **argv)
                    "checking: claims read with three options, declined (\"It's impossible to say\"), checked closed-book,\n"
                    "and read with two options. --k-min K: each training context holds K..k notes (uniform; default k), so\n"
                    "that copying is first learnt from one or two notes; dev contexts hold k. --read-steps N: the first N of\n"
-                   "the steps tune on the read and one-step examples only, the rest on every kind. --evaluate-only scores a tuned\n"
-                   "READER again and updates its reader.json.\n");
+                   "the steps tune on the read and one-step examples only (at --read-lr, default --lr), the rest on every\n"
+                   "kind. --evaluate-only scores a tuned READER again and updates its reader.json.\n");
             return 0;
         }
         if (!strcmp(a, "--world")) bad = !(world_dir = cli_value(argc, argv, &i));
@@ -158,6 +158,7 @@ int cmd_edit_reader(int argc, char **argv)
         else if (!strcmp(a, "--seed")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 0x7fffffffL, &seed);
         else if (!strcmp(a, "--threads")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &threads);
         else if (!strcmp(a, "--lr")) bad = cli_float(a, cli_value(argc, argv, &i), &lr);
+        else if (!strcmp(a, "--read-lr")) bad = cli_float(a, cli_value(argc, argv, &i), &read_lr);
         else if (!strcmp(a, "--weight-decay")) bad = cli_float(a, cli_value(argc, argv, &i), &wd);
         else if (!strcmp(a, "--evaluate-only")) evaluate_only = 1;
         else if (a[0] == '-') return cli_error("edit-reader: unknown option %s", a);
@@ -209,9 +210,9 @@ int cmd_edit_reader(int argc, char **argv)
         if (!strcmp(train.items[i].task, "read") || !strcmp(train.items[i].task, "one_step")) tasks_add(&reading, &train.items[i]);
     long phase_tokens = 0;
     if (rc == 0 && read_steps > 0) {
-        fc.steps = (int)read_steps;
+        fc.steps = (int)read_steps, fc.lr = (float)(read_lr > 0 ? read_lr : lr);
         rc = finetune_multiple_choice(&m, &opt, &tok, &reading, &fc, curve, &phase_tokens, &err);
-        fc.steps = (int)(steps - read_steps), fc.seed = (uint64_t)seed + 1;
+        fc.steps = (int)(steps - read_steps), fc.seed = (uint64_t)seed + 1, fc.lr = (float)lr;
     }
     tasks_free(&reading);
     if (rc == 0) rc = finetune_multiple_choice(&m, &opt, &tok, &train, &fc, curve, &tokens, &err);
@@ -226,9 +227,9 @@ int cmd_edit_reader(int argc, char **argv)
     char staged[4200], path[4400];
     if (rc == 0) rc = cli_stage_model(&m, &tok, out, staged, sizeof staged, &err);
     if (rc == 0) {
-        json_t *log = json_pack("{s:s, s:s, s:s, s:I, s:{s:I, s:I, s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:I}, s:I, s:I, s:f, s:I, s:o, s:o, s:o}", "command",
+        json_t *log = json_pack("{s:s, s:s, s:s, s:I, s:{s:I, s:I, s:I, s:f, s:f, s:f, s:I, s:I, s:I, s:I, s:I}, s:I, s:I, s:f, s:I, s:o, s:o, s:o}", "command",
                                 "edit-reader", "model", model_dir, "world", world_dir, "world_seed", (json_int_t)world_seed, "train", "steps",
-                                (json_int_t)steps, "read_steps", (json_int_t)read_steps, "batch", (json_int_t)batch, "lr", lr, "weight_decay", wd, "k", (json_int_t)k, "k_min", (json_int_t)k_min, "reps", (json_int_t)reps,
+                                (json_int_t)steps, "read_steps", (json_int_t)read_steps, "batch", (json_int_t)batch, "lr", lr, "read_lr", read_lr > 0 ? read_lr : lr, "weight_decay", wd, "k", (json_int_t)k, "k_min", (json_int_t)k_min, "reps", (json_int_t)reps,
                                 "max_new", (json_int_t)max_new, "seed", (json_int_t)seed, "train_examples", (json_int_t)train.n, "dev_examples", (json_int_t)dev.n,
                                 "train_seconds", train_seconds, "tokens", (json_int_t)tokens, "dev_accuracy", acc, "loss_curve", curve, "facts", run_facts());
         snprintf(path, sizeof path, "%s/reader.json", staged);

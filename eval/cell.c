@@ -32,11 +32,13 @@ int jsonl_write(const char *path, const json_t *array, cpet_err *err)
     return atomic_commit(&af, err);
 }
 
+/* A task's "limit": that many examples, evenly spaced over the split (task files are ordered by relation or
+ * entity, so the first N would be one corner of the task). */
 static void truncate_set(task_set *s, int limit)
 {
     if (limit <= 0 || s->n <= limit) return;
     task_set keep = {0};
-    for (int i = 0; i < limit; i++) tasks_add(&keep, &s->items[i]);
+    for (int i = 0; i < limit; i++) tasks_add(&keep, &s->items[(long)i * s->n / limit]);
     tasks_free(s);
     *s = keep;
 }

@@ -225,13 +225,14 @@ static void set_overrides(spec_method *m, const json_t *set)
 }
 
 /* A profile (a reduced budget of the same study): its models, only the named compressions, methods and tasks
- * (by label / name), its seeds, and method parameters set: "method_params" in every kept method that has them,
- * and per method when "methods" is an object {label: {key: value}}. Every name must exist. */
+ * (by label / name), its seeds, method parameters set: "method_params" in every kept method that has them,
+ * and per method when "methods" is an object {label: {key: value}}, and "task_limit": every kept task scores
+ * at most that many examples. Every name must exist. */
 static int apply_profile(spec *s, json_t *root, const char *name, const char *path, cpet_err *err)
 {
     json_t *p = json_object_get(json_object_get(root, "profiles"), name);
     if (!json_is_object(p)) return cpet_fail(err, "%s: profile '%s' is not among the spec's \"profiles\"", path, name);
-    static const char *const keys[] = {"models", "compressions", "methods", "tasks", "seeds", "method_params", NULL};
+    static const char *const keys[] = {"models", "compressions", "methods", "tasks", "seeds", "method_params", "task_limit", NULL};
     char where[96], at[256];
     snprintf(where, sizeof where, "profiles.%s.", name);
     if (check_keys(p, keys, path, where, err) != 0) return -1;
@@ -265,6 +266,9 @@ static int apply_profile(spec *s, json_t *root, const char *name, const char *pa
             if (!found) return cpet_fail(err, "%s: %s%s[%zu]: the spec has no %s '%s'", path, where, lists[k], i, lists[k], want);
         }
     }
+    json_t *task_limit = json_object_get(p, "task_limit");
+    if (task_limit && (!json_is_integer(task_limit) || json_integer_value(task_limit) < 1))
+        return cpet_fail(err, "%s: %stask_limit: expected a positive integer", path, where);
     json_t *comps = json_object_get(p, "compressions"), *meths = json_object_get(p, "methods"), *tasks = json_object_get(p, "tasks");
     json_t *set = json_object_get(p, "method_params");
     if (set && !json_is_object(set)) return cpet_fail(err, "%s: %smethod_params: expected an object", path, where);
@@ -277,7 +281,11 @@ static int apply_profile(spec *s, json_t *root, const char *name, const char *pa
     s->n_compressions = n;
     n = 0;
     for (int j = 0; j < s->n_tasks; j++)
-        if (kept(tasks, s->tasks[j].name)) s->tasks[n++] = s->tasks[j];
+        if (kept(tasks, s->tasks[j].name)) {
+            s->tasks[n] = s->tasks[j];
+            if (task_limit) s->tasks[n].limit = (int)json_integer_value(task_limit);
+            n++;
+        }
     s->n_tasks = n;
     n = 0;
     for (int j = 0; j < s->n_methods; j++) {

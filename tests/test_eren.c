@@ -692,3 +692,31 @@ Test(eren, sequential_and_batch_editing_are_what_they_say, .timeout = 900)
     model_free(&m);
     edit_set_free(&cases);
 }
+
+/* edit-reader's two phases: --read-steps 2 of --steps 3 gives one loss curve numbered 1..3, and reader.json
+ * records the phase, its rate and the context sizes; --read-steps that leave no mixed step are refused. */
+Test(eren, the_reader_tunes_in_two_phases_and_says_so, .timeout = 600)
+{
+    char dir[256], cmd[4096], out[8192], path[600];
+    make_temp_dir(dir, sizeof dir);
+    make_reader_dir(dir);
+    snprintf(cmd, sizeof cmd, "%s world --seed 2 --docs 300 -o %s/w && %s edit-reader %s/reader --world %s/w -o %s/tuned --steps 3 --read-steps 2 "
+             "--read-lr 1e-3 --k-min 1 --batch 2 --reps 1 --max-new 2 --threads 1",
+             CPET_BINARY, dir, CPET_BINARY, dir, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/tuned/reader.json", dir);
+    json_error_t je;
+    json_t *log = json_load_file(path, 0, &je);
+    cr_assert_not_null(log, "%s", je.text);
+    json_t *train = json_object_get(log, "train"), *curve = json_object_get(log, "loss_curve");
+    cr_assert_eq(json_integer_value(json_object_get(train, "read_steps")), 2);
+    cr_assert_eq(json_integer_value(json_object_get(train, "k_min")), 1);
+    cr_assert_float_eq(json_number_value(json_object_get(train, "read_lr")), 1e-3, 1e-12);
+    cr_assert_eq(json_array_size(curve), 3, "both phases' steps");
+    for (size_t i = 0; i < 3; i++) cr_assert_eq(json_integer_value(json_array_get(json_array_get(curve, i), 0)), (json_int_t)i + 1);
+    cr_assert(json_is_object(json_object_get(log, "dev_accuracy")));
+    json_decref(log);
+    snprintf(cmd, sizeof cmd, "%s edit-reader %s/reader --world %s/w -o %s/t2 --steps 3 --read-steps 3", CPET_BINARY, dir, dir, dir);
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
+    cr_assert(count_lines(out) == 1 && strstr(out, "--read-steps 3"), "%s", out);
+}

@@ -104,7 +104,14 @@ Test(spec, a_profile_keeps_named_rows_and_sets_parameters)
     cr_assert_eq(json_integer_value(json_object_get(quick.methods[1].params, "rank")), 2);
     cr_assert_eq(json_integer_value(json_object_get(quick.methods[1].params, "steps")), 20);
     cr_assert(quick.n_models == 1 && !strcmp(quick.models[0], "m-small"));
+    cr_assert_eq(quick.tasks[0].limit, 0, "no task_limit: every example");
     spec_free(&quick);
+    /* task_limit: every kept task scores that many examples (a new cell) */
+    json_object_set_new(q, "task_limit", json_integer(40));
+    cr_assert_eq(spec_parse(&quick, root, "spec.json", &err), 0, "%s", err.msg);
+    cr_assert(quick.n_tasks == 1 && quick.tasks[0].limit == 40);
+    spec_free(&quick);
+    json_object_del(q, "task_limit");
     json_object_set_new(q, "methods", json_pack("{s:{s:i}}", "lora r8", "ranks", 2));
     cr_assert_neq(spec_parse(&quick, root, "spec.json", &err), 0);
     cr_assert(strstr(err.msg, "methods.lora r8.ranks") && strstr(err.msg, "no such parameter"), "%s", err.msg);
@@ -120,8 +127,9 @@ Test(spec, a_profile_keeps_named_rows_and_sets_parameters)
     const char *bad[][2] = {{"\"profile\": \"slow\"", "profile 'slow'"},
                             {"\"profile\": \"quick\", \"profiles\": {\"quick\": {\"methods\": [\"lora r4\"]}}", "profiles.quick.methods[0]"},
                             {"\"profile\": \"quick\", \"profiles\": {\"quick\": {\"method_params\": {\"steps\": \"many\"}}}", "method_params.steps"},
-                            {"\"profile\": \"quick\", \"profiles\": {\"quick\": {\"epochs\": 3}}", "profiles.quick.epochs"}};
-    for (int k = 0; k < 4; k++) {
+                            {"\"profile\": \"quick\", \"profiles\": {\"quick\": {\"epochs\": 3}}", "profiles.quick.epochs"},
+                            {"\"profile\": \"quick\", \"profiles\": {\"quick\": {\"task_limit\": 0}}", "profiles.quick.task_limit"}};
+    for (int k = 0; k < 5; k++) {
         char buf[1024];
         snprintf(buf, sizeof buf, "{\"models\": [\"m\"], \"methods\": [\"zero-shot\", {\"name\": \"lora\", \"label\": \"lora r8\"}], "
                                   "\"tasks\": [\"t.jsonl\"], %s}", bad[k][0]);
