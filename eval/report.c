@@ -488,6 +488,7 @@ static int compare_with_baseline(table *t, const metric_view *v, const char *run
             }
         }
         if (rc == 0 && t->n_cols > 1) compare_average(sets, have, t->n_cols, v, resamples, &t->paired_avg[a]);
+        else if (rc == 0) t->paired_avg[a] = t->paired[a][0]; /* one task: its average is that task */
         for (int b = 0; b < t->n_cols; b++) pair_set_free(&sets[b]);
     }
     free(sets);

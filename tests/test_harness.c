@@ -1205,7 +1205,18 @@ Test(run, report_by_compression_and_the_adapter_bench, .timeout = 300)
     snprintf(want, sizeof want, "i vs rd: %+.2f", 100 * avg_diff);
     cr_assert(strstr(index, "- **rtn-int8**") && strstr(index, want), "the finding quotes the table (%s): %s", want, index);
     free(index);
+    /* one task: the findings quote that task's paired difference (a one-column table's average is its column) */
+    const double one_task = json_number_value(json_object_get(json_object_get(json_object_get(cells, "tasks"), "vs_baseline"), "diff"));
     json_decref(t);
+    snprintf(cmd, sizeof cmd, "%s report %s/ca -o %s/one --task tasks --by compression --upper LLM+LoRA --baseline rd --highlight i --no-plots",
+             CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/one/index.md", dir);
+    index = read_whole_file(path, NULL);
+    cr_assert_not_null(index);
+    snprintf(want, sizeof want, "i vs rd: %+.2f", 100 * one_task);
+    cr_assert(strstr(index, want), "one task (%s): %s", want, index);
+    free(index);
     snprintf(cmd, sizeof cmd, "%s report %s/ca -o %s/bad --by compression --upper nobody --baseline rd", CPET_BINARY, dir, dir);
     cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
     cr_assert(strstr(out, "--upper 'nobody' is no method"), "%s", out);
