@@ -1,0 +1,57 @@
+# cpet report: oracle_selector_pooled_accuracy per task, one bar per row sorted by value (mean +- 95% CI over seeds), from bars_oracle_selector_pooled_accuracy.dat
+set datafile separator "\t"
+set style fill solid 0.9 border rgb '#444444'
+set grid xtics lc rgb '#dddddd'
+set ytics scale 0 font ',9'
+set xtics nomirror
+set border 3
+set tmargin 2
+set lmargin 28
+set xlabel 'oracle_selector_pooled_accuracy (higher is better)'
+if (!exists("outbase")) outbase = "plot"
+set terminal pngcairo size 960,248 noenhanced font ",10"
+set output outbase.".png"
+set multiplot layout 2,1
+set title 'world_typing: oracle_selector_pooled_accuracy (1 seed); axis zoomed, not from 0'
+set xrange [0.835816667:0.900441667]
+set yrange [0.4:1.6]
+unset arrow
+unset label
+set xtics autofreq
+plot 'bars_oracle_selector_pooled_accuracy.dat' index 0 using (0.835816667):1:(0.835816667):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+set title 'world_relation: oracle_selector_pooled_accuracy (1 seed); axis zoomed, not from 0'
+set xrange [0.966722973:1.04146959]
+set yrange [0.4:1.6]
+unset arrow
+unset label
+set xtics autofreq
+plot 'bars_oracle_selector_pooled_accuracy.dat' index 1 using (0.966722973):1:(0.966722973):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+unset multiplot
+unset output
+set terminal svg size 960,248 noenhanced font ",10"
+set output outbase.".svg"
+set multiplot layout 2,1
+set title 'world_typing: oracle_selector_pooled_accuracy (1 seed); axis zoomed, not from 0'
+set xrange [0.835816667:0.900441667]
+set yrange [0.4:1.6]
+unset arrow
+unset label
+set xtics autofreq
+plot 'bars_oracle_selector_pooled_accuracy.dat' index 0 using (0.835816667):1:(0.835816667):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+set title 'world_relation: oracle_selector_pooled_accuracy (1 seed); axis zoomed, not from 0'
+set xrange [0.966722973:1.04146959]
+set yrange [0.4:1.6]
+unset arrow
+unset label
+set xtics autofreq
+plot 'bars_oracle_selector_pooled_accuracy.dat' index 1 using (0.966722973):1:(0.966722973):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+unset multiplot
+unset output

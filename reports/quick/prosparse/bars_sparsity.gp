@@ -1,0 +1,41 @@
+# cpet report: sparsity per task, one bar per row sorted by value (mean +- 95% CI over seeds), from bars_sparsity.dat
+set datafile separator "\t"
+set style fill solid 0.9 border rgb '#444444'
+set grid xtics lc rgb '#dddddd'
+set ytics scale 0 font ',9'
+set xtics nomirror
+set border 3
+set tmargin 2
+set lmargin 28
+set xlabel 'sparsity (higher is better)'
+if (!exists("outbase")) outbase = "plot"
+set terminal pngcairo size 960,226 noenhanced font ",10"
+set output outbase.".png"
+set multiplot layout 1,1
+set title 'entity_type: sparsity (1 seed); dashed: ReLU'
+set xrange [0:1.29472067]
+set yrange [0.4:4.6]
+unset arrow
+unset label
+set arrow from 0.674632801, graph 0 to 0.674632801, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics autofreq
+plot 'bars_sparsity.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+unset multiplot
+unset output
+set terminal svg size 960,226 noenhanced font ",10"
+set output outbase.".svg"
+set multiplot layout 1,1
+set title 'entity_type: sparsity (1 seed); dashed: ReLU'
+set xrange [0:1.29472067]
+set yrange [0.4:4.6]
+unset arrow
+unset label
+set arrow from 0.674632801, graph 0 to 0.674632801, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics autofreq
+plot 'bars_sparsity.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+unset multiplot
+unset output
