@@ -12,33 +12,33 @@ if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,414 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 3,1
-set title 'qa_facts: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: zero-shot'
-set xrange [0.324509804:1.23382353]
+set title 'qa_two_hop: acc (n = 81 examples x 3 seeds); axis zoomed, not from 0; dashed: zero-shot'
+set xrange [0.521753092:0.685716557]
 set yrange [0.4:2.6]
 unset arrow
 unset label
-set arrow from 0.480392157, graph 0 to 0.480392157, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.4, 0.2, 1
-plot 'bars.dat' index 0 using (0.324509804):1:(0.324509804):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set arrow from 0.555555556, graph 0 to 0.555555556, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics autofreq
+plot 'bars.dat' index 0 using (0.521753092):1:(0.521753092):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'entity_type: acc (n = 39 examples x 3 seeds); axis zoomed, not from 0; dashed: zero-shot'
-set xrange [0.266666667:1.25384615]
+set xrange [0.633333333:1.12692308]
 set yrange [0.4:2.6]
 unset arrow
 unset label
-set arrow from 0.435897436, graph 0 to 0.435897436, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.4, 0.2, 1
-plot 'bars.dat' index 1 using (0.266666667):1:(0.266666667):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set arrow from 0.717948718, graph 0 to 0.717948718, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0.7, 0.1, 1
+plot 'bars.dat' index 1 using (0.633333333):1:(0.633333333):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'relation_type: acc (n = 102 examples x 3 seeds); dashed: zero-shot'
-set xrange [0:1.02352941]
+set xrange [0:1.45]
 set yrange [0.4:2.6]
 unset arrow
 unset label
-set arrow from 0.147058824, graph 0 to 0.147058824, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0, 0.2, 1
+set arrow from 0.107843137, graph 0 to 0.107843137, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0, 0.5, 1
 plot 'bars.dat' index 2 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 2 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 2 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
@@ -47,33 +47,33 @@ unset output
 set terminal svg size 960,414 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 3,1
-set title 'qa_facts: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: zero-shot'
-set xrange [0.324509804:1.23382353]
+set title 'qa_two_hop: acc (n = 81 examples x 3 seeds); axis zoomed, not from 0; dashed: zero-shot'
+set xrange [0.521753092:0.685716557]
 set yrange [0.4:2.6]
 unset arrow
 unset label
-set arrow from 0.480392157, graph 0 to 0.480392157, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.4, 0.2, 1
-plot 'bars.dat' index 0 using (0.324509804):1:(0.324509804):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set arrow from 0.555555556, graph 0 to 0.555555556, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics autofreq
+plot 'bars.dat' index 0 using (0.521753092):1:(0.521753092):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'entity_type: acc (n = 39 examples x 3 seeds); axis zoomed, not from 0; dashed: zero-shot'
-set xrange [0.266666667:1.25384615]
+set xrange [0.633333333:1.12692308]
 set yrange [0.4:2.6]
 unset arrow
 unset label
-set arrow from 0.435897436, graph 0 to 0.435897436, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.4, 0.2, 1
-plot 'bars.dat' index 1 using (0.266666667):1:(0.266666667):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set arrow from 0.717948718, graph 0 to 0.717948718, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0.7, 0.1, 1
+plot 'bars.dat' index 1 using (0.633333333):1:(0.633333333):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'relation_type: acc (n = 102 examples x 3 seeds); dashed: zero-shot'
-set xrange [0:1.02352941]
+set xrange [0:1.45]
 set yrange [0.4:2.6]
 unset arrow
 unset label
-set arrow from 0.147058824, graph 0 to 0.147058824, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0, 0.2, 1
+set arrow from 0.107843137, graph 0 to 0.107843137, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0, 0.5, 1
 plot 'bars.dat' index 2 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 2 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 2 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle

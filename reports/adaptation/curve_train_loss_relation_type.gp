@@ -1,7 +1,7 @@
 # cpet report: train_loss on relation_type (mean over seeds), from curve_train_loss_relation_type.dat
 array titles[1] = ['lora r8']
 array colours[1] = [16744206]
-set xlabel "step"
+set xlabel 'step'
 set ylabel "train_loss"
 set key outside right top
 set grid
