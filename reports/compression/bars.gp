@@ -13,13 +13,13 @@ set terminal pngcairo size 960,562 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
 set title 'cloze_facts: acc (n = 744 examples x 1 seed); axis zoomed, not from 0; dashed: none'
-set xrange [0.88077957:1.01955645]
+set xrange [0.795295699:1.0328629]
 set yrange [0.4:18.6]
 unset arrow
 unset label
-set arrow from 0.982526882, graph 0 to 0.982526882, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.9, 0.05, 1
-plot 'bars.dat' index 0 using (0.88077957):1:(0.88077957):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set arrow from 0.952956989, graph 0 to 0.952956989, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0.8, 0.05, 1
+plot 'bars.dat' index 0 using (0.795295699):1:(0.795295699):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -28,13 +28,13 @@ set terminal svg size 960,562 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
 set title 'cloze_facts: acc (n = 744 examples x 1 seed); axis zoomed, not from 0; dashed: none'
-set xrange [0.88077957:1.01955645]
+set xrange [0.795295699:1.0328629]
 set yrange [0.4:18.6]
 unset arrow
 unset label
-set arrow from 0.982526882, graph 0 to 0.982526882, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.9, 0.05, 1
-plot 'bars.dat' index 0 using (0.88077957):1:(0.88077957):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set arrow from 0.952956989, graph 0 to 0.952956989, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0.8, 0.05, 1
+plot 'bars.dat' index 0 using (0.795295699):1:(0.795295699):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

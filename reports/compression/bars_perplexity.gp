@@ -12,14 +12,14 @@ if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,562 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
-set title 'cloze_facts: perplexity (n = 288 examples x 1 seed); axis zoomed, not from 0; dashed: none'
-set xrange [1.51615362:2.41927156]
+set title 'cloze_facts: perplexity (n = 1152 examples x 1 seed); axis zoomed, not from 0; dashed: none'
+set xrange [2.12864743:3.28758718]
 set yrange [0.4:18.6]
 unset arrow
 unset label
-set arrow from 1.6744362, graph 0 to 1.6744362, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 2.32732706, graph 0 to 2.32732706, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_perplexity.dat' index 0 using (1.51615362):1:(1.51615362):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_perplexity.dat' index 0 using (2.12864743):1:(2.12864743):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -27,14 +27,14 @@ unset output
 set terminal svg size 960,562 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
-set title 'cloze_facts: perplexity (n = 288 examples x 1 seed); axis zoomed, not from 0; dashed: none'
-set xrange [1.51615362:2.41927156]
+set title 'cloze_facts: perplexity (n = 1152 examples x 1 seed); axis zoomed, not from 0; dashed: none'
+set xrange [2.12864743:3.28758718]
 set yrange [0.4:18.6]
 unset arrow
 unset label
-set arrow from 1.6744362, graph 0 to 1.6744362, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 2.32732706, graph 0 to 2.32732706, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_perplexity.dat' index 0 using (1.51615362):1:(1.51615362):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_perplexity.dat' index 0 using (2.12864743):1:(2.12864743):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

@@ -12,7 +12,7 @@ set terminal pngcairo size 960,538 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
 set title 'cloze_facts: bytes minus none, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-16953763.2:5394379.2]
+set xrange [-24112035.2:7672011.2]
 set yrange [0.4:17.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
@@ -24,7 +24,7 @@ set terminal svg size 960,538 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
 set title 'cloze_facts: bytes minus none, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-16953763.2:5394379.2]
+set xrange [-24112035.2:7672011.2]
 set yrange [0.4:17.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
