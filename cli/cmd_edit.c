@@ -168,6 +168,7 @@ int cmd_edit_reader(int argc, char **argv)
     }
     if (!model_dir || !world_dir || (!out && !evaluate_only)) return cli_error("edit-reader: MODEL, --world and -o are required");
     if (!k_min) k_min = k;
+    if (read_lr <= 0) read_lr = lr;
     if (k_min > k) return cli_error("edit-reader: --k-min %ld is over --k %ld", k_min, k);
     if (read_steps >= steps) return cli_error("edit-reader: --read-steps %ld leaves none of --steps %ld for the other kinds", read_steps, steps);
     if (threads) engine_set_threads((int)threads);
@@ -210,7 +211,7 @@ int cmd_edit_reader(int argc, char **argv)
         if (!strcmp(train.items[i].task, "read") || !strcmp(train.items[i].task, "one_step")) tasks_add(&reading, &train.items[i]);
     long phase_tokens = 0;
     if (rc == 0 && read_steps > 0) {
-        fc.steps = (int)read_steps, fc.lr = (float)(read_lr > 0 ? read_lr : lr);
+        fc.steps = (int)read_steps, fc.lr = (float)read_lr;
         rc = finetune_multiple_choice(&m, &opt, &tok, &reading, &fc, curve, &phase_tokens, &err);
         fc.steps = (int)(steps - read_steps), fc.seed = (uint64_t)seed + 1, fc.lr = (float)lr;
     }
@@ -229,7 +230,7 @@ int cmd_edit_reader(int argc, char **argv)
     if (rc == 0) {
         json_t *log = json_pack("{s:s, s:s, s:s, s:I, s:{s:I, s:I, s:I, s:f, s:f, s:f, s:I, s:I, s:I, s:I, s:I}, s:I, s:I, s:f, s:I, s:o, s:o, s:o}", "command",
                                 "edit-reader", "model", model_dir, "world", world_dir, "world_seed", (json_int_t)world_seed, "train", "steps",
-                                (json_int_t)steps, "read_steps", (json_int_t)read_steps, "batch", (json_int_t)batch, "lr", lr, "read_lr", read_lr > 0 ? read_lr : lr, "weight_decay", wd, "k", (json_int_t)k, "k_min", (json_int_t)k_min, "reps", (json_int_t)reps,
+                                (json_int_t)steps, "read_steps", (json_int_t)read_steps, "batch", (json_int_t)batch, "lr", lr, "read_lr", read_lr, "weight_decay", wd, "k", (json_int_t)k, "k_min", (json_int_t)k_min, "reps", (json_int_t)reps,
                                 "max_new", (json_int_t)max_new, "seed", (json_int_t)seed, "train_examples", (json_int_t)train.n, "dev_examples", (json_int_t)dev.n,
                                 "train_seconds", train_seconds, "tokens", (json_int_t)tokens, "dev_accuracy", acc, "loss_curve", curve, "facts", run_facts());
         snprintf(path, sizeof path, "%s/reader.json", staged);

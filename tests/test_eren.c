@@ -719,4 +719,9 @@ Test(eren, the_reader_tunes_in_two_phases_and_says_so, .timeout = 600)
     snprintf(cmd, sizeof cmd, "%s edit-reader %s/reader --world %s/w -o %s/t2 --steps 3 --read-steps 3", CPET_BINARY, dir, dir, dir);
     cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
     cr_assert(count_lines(out) == 1 && strstr(out, "--read-steps 3"), "%s", out);
+    snprintf(cmd, sizeof cmd, "%s edit-reader %s/reader --world %s/w -o %s/t3 --k 3 --k-min 4", CPET_BINARY, dir, dir, dir);
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
+    cr_assert(count_lines(out) == 1 && strstr(out, "--k-min 4 is over --k 3"), "%s", out);
+    snprintf(path, sizeof path, "%s/t3", dir);
+    cr_assert_neq(access(path, F_OK), 0, "nothing written");
 }
