@@ -119,7 +119,7 @@ int cell_run(const spec *s, const cell *c, const char *run_dir, json_t *result, 
         if (eval.n == 0) rc = cpet_fail(err, "%s: no examples in split '%s'", c->task->file, c->task->eval_split);
     }
     if (rc == 0) {
-        method_cell mc = {.m = &m, .tok = &t, .model_path = c->model, .task_file = c->task->file, .task_name = c->task->name, .train = &train, .eval = &eval,
+        method_cell mc = {.m = &m, .tok = &t, .model_path = c->model, .task_file = c->task->file, .task_name = c->task->name, .train = &train, .eval = &eval, .limit = c->task->limit,
                           .seed = (uint64_t)c->seed, .params = c->method->params, .threads = s->threads};
         rc = c->method->info->run(&mc, &r, err);
         if (rc != 0) cpet_prefix(err, "method %s", c->method->info->name);

@@ -35,6 +35,9 @@ typedef struct {
     const char *task_name; /* the spec's name of the task */
     const task_set *train; /* may be empty */
     const task_set *eval;
+    /* the task's "limit" (0: none): train and eval are already cut to it; a method that reads its task
+     * sequence itself scores that many test samples per task of the sequence */
+    int limit;
     uint64_t seed;
     const json_t *params;
     int threads;

@@ -227,7 +227,7 @@ static void set_overrides(spec_method *m, const json_t *set)
 /* A profile (a reduced budget of the same study): its models, only the named compressions, methods and tasks
  * (by label / name), its seeds, method parameters set: "method_params" in every kept method that has them,
  * and per method when "methods" is an object {label: {key: value}}, and "task_limit": every kept task scores
- * at most that many examples. Every name must exist. */
+ * at most that many examples (a task sequence: that many test samples per task). Every name must exist. */
 static int apply_profile(spec *s, json_t *root, const char *name, const char *path, cpet_err *err)
 {
     json_t *p = json_object_get(json_object_get(root, "profiles"), name);

@@ -245,7 +245,7 @@ Test(conpet, the_harness_runs_a_task_sequence, .timeout = 300)
     snprintf(spec, sizeof spec,
              "{\"name\": \"cp\", \"models\": [\"%s/model\"], \"compressions\": [\"none\"],"
              " \"methods\": [{\"name\": \"conpet\", \"method\": \"static\", \"batches\": 3, \"batch\": 4}],"
-             " \"tasks\": [{\"file\": \"%s/seq\", \"name\": \"world_relation\"}], \"seeds\": [0], \"threads\": 1}",
+             " \"tasks\": [{\"file\": \"%s/seq\", \"name\": \"world_relation\", \"limit\": 10}], \"seeds\": [0], \"threads\": 1}",
              dir, dir);
     write_text(path, spec);
     snprintf(cmd, sizeof cmd, "%s world --seed 2 --continual -o %s/seq", CPET_BINARY, dir);
@@ -262,6 +262,7 @@ Test(conpet, the_harness_runs_a_task_sequence, .timeout = 300)
     const double avg = json_number_value(json_object_get(m, "average_accuracy"));
     cr_assert(avg >= 0 && avg <= 1, "%g", avg);
     cr_assert(json_is_number(json_object_get(m, "forgetting")) && json_is_integer(json_object_get(m, "tunable_params")));
+    cr_assert_eq(json_integer_value(json_object_get(m, "n")), 6 * 10, "the task's limit: 10 of each task's 48 test samples");
     cr_assert_eq(json_array_size(json_object_get(curves, "average_accuracy")), 6, "one point per task");
     cr_assert_str_eq(json_string_value(json_object_get(rec, "curve_x")), "tasks seen", "the plots' x axis");
     json_t *steps = json_object_get(curves, "steps_per_task");

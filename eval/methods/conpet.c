@@ -22,7 +22,6 @@ static const method_param params[] = {
     {"emr_k", PARAM_INT, "5", "emr, ea-emr: samples kept per class by K-means", 1},
     {"replay_memory", PARAM_INT, "0", "static / dynamic: samples kept per finished task for replay (0: all of them, the reference's)", 1},
     {"max_words", PARAM_INT, "50", "training samples longer than this many words are dropped (the reference's 50)", 0},
-    {"test_limit", PARAM_INT, "0", "test samples scored per task, evenly spaced in file order (0: all; a reduced budget)", 1},
 };
 
 static json_t *curve_of(const double *v, int n)
@@ -43,7 +42,7 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
         return cpet_fail(err, "params.method '%s': sequential, joint, static, dynamic, emr or ea-emr", name ? name : "");
     continual_data cd;
     if (continual_read(&cd, c->task_file, c->task_name, method_param_int(c, "p"), method_param_int(c, "max_words"), err) != 0) return -1;
-    continual_limit_test(&cd, method_param_int(c, "test_limit"));
+    continual_limit_test(&cd, c->limit); /* the task's "limit": test samples per task, evenly spaced */
     conpet_data d;
     int rc = continual_tokenize(&cd, c->tok, c->m->cfg.bos_token_id, c->m->cfg.max_position_embeddings, &d, err);
     conpet_result res = {0};
