@@ -112,6 +112,16 @@ void corpus_free(corpus *c)
     memset(c, 0, sizeof *c);
 }
 
+void corpus_keep_evenly(corpus *c, int limit)
+{
+    if (limit <= 0 || c->n <= limit) return;
+    for (int i = 0; i < limit; i++) { /* (long)i * n / limit >= i: in place, front to back */
+        const long from = (long)i * c->n / limit;
+        c->docs[i] = c->docs[from], c->lens[i] = c->lens[from];
+    }
+    c->n = limit;
+}
+
 int corpus_tokenize(const corpus *c, const tokenizer *t, int sep_id, int **stream, long *n_tokens, cpet_err *err)
 {
     long cap = 1 << 16, n = 0;

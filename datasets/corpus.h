@@ -19,6 +19,9 @@ typedef struct {
  * without a string "text", is an error naming the file (and line). */
 int corpus_read(corpus *c, const char *path, cpet_err *err);
 void corpus_free(corpus *c);
+/* Keep `limit` documents evenly spaced over the file (document i * n / limit); limit <= 0 or >= n keeps all.
+ * A reduced budget that still spans the whole text, which is ordered by kind or subject. */
+void corpus_keep_evenly(corpus *c, int limit);
 /* [sep] doc0 [sep] doc1 ...: the separator (e.g. <|endoftext|>) also serves as BOS. Caller frees *stream. */
 int corpus_tokenize(const corpus *c, const tokenizer *t, int sep_id, int **stream, long *n_tokens, cpet_err *err);
 

@@ -80,6 +80,7 @@ static int heldout_perplexity(const spec *s, model *m, const tokenizer *t, json_
 {
     corpus held;
     if (corpus_read(&held, s->heldout, err) != 0) return -1;
+    corpus_keep_evenly(&held, s->heldout_limit);
     double *nll = malloc(((size_t)held.n + 1) * sizeof *nll);
     long *tok = malloc(((size_t)held.n + 1) * sizeof *tok);
     ppl_result p;
@@ -120,6 +121,7 @@ int cell_run(const spec *s, const cell *c, const char *run_dir, json_t *result, 
     }
     if (rc == 0) {
         method_cell mc = {.m = &m, .tok = &t, .model_path = c->model, .task_file = c->task->file, .task_name = c->task->name, .train = &train, .eval = &eval, .limit = c->task->limit,
+                          .text_limit = s->heldout_limit,
                           .seed = (uint64_t)c->seed, .params = c->method->params, .threads = s->threads};
         rc = c->method->info->run(&mc, &r, err);
         if (rc != 0) cpet_prefix(err, "method %s", c->method->info->name);

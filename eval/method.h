@@ -38,6 +38,8 @@ typedef struct {
     /* the task's "limit" (0: none): train and eval are already cut to it; a method that reads its task
      * sequence itself scores that many test samples per task of the sequence */
     int limit;
+    /* the profile's heldout_limit (0: none): a text the method measures keeps that many documents, evenly spaced */
+    int text_limit;
     uint64_t seed;
     const json_t *params;
     int threads;

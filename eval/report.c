@@ -644,15 +644,17 @@ static void fmt_signed(char *buf, size_t n, double x, const char *metric)
     else snprintf(buf, n, "%+.4f", x);
 }
 
-static int write_markdown(const table *t, const metric_view *o, const report_summary *sum, const char *heldout, const char *path,
-                          cpet_err *err)
+static int write_markdown(const table *t, const metric_view *o, const report_summary *sum, const char *heldout, int heldout_limit,
+                          const char *path, cpet_err *err)
 {
     if (strcmp(o->metric, "perplexity") != 0 || !heldout || !heldout[0]) heldout = NULL;
+    char limited[64] = "";
+    if (heldout && heldout_limit > 0) snprintf(limited, sizeof limited, " (%d documents of it, evenly spaced)", heldout_limit);
     atomic_file af;
     if (atomic_open(&af, path, err) != 0) return -1;
     FILE *f = af.fp;
-    fprintf(f, "%s (mean ± 95%% CI over seeds, Student's t; best per column in bold; %s is better)%s%s%s\n\n| method |", o->metric,
-            o->lower_is_better ? "lower" : "higher", heldout ? ", on the held-out text `" : "", heldout ? heldout : "", heldout ? "`" : "");
+    fprintf(f, "%s (mean ± 95%% CI over seeds, Student's t; best per column in bold; %s is better)%s%s%s%s\n\n| method |", o->metric,
+            o->lower_is_better ? "lower" : "higher", heldout ? ", on the held-out text `" : "", heldout ? heldout : "", heldout ? "`" : "", limited);
     for (int b = 0; b < t->n_cols; b++) fprintf(f, " %s |", t->cols[b]);
     fprintf(f, " average |\n|---|");
     for (int b = 0; b <= t->n_cols; b++) fprintf(f, "---|");
@@ -854,7 +856,7 @@ int report_render_view(run_view *view, const table *layout, const char *out_dir,
         if (rc == 0 && t->baseline >= 0) rc = compare_with_baseline(t, v, run_dir, o->resamples > 0 ? o->resamples : BOOTSTRAP_RESAMPLES, err);
         if (rc == 0) snprintf(path, sizeof path, "%s/table%s.csv", out_dir, v->suffix), rc = write_csv(t, path, err);
         if (rc == 0) snprintf(path, sizeof path, "%s/table%s.json", out_dir, v->suffix), rc = write_json(t, v, sum, view->s.hash, path, err);
-        if (rc == 0) snprintf(path, sizeof path, "%s/table%s.md", out_dir, v->suffix), rc = write_markdown(t, v, sum, view->s.heldout, path, err);
+        if (rc == 0) snprintf(path, sizeof path, "%s/table%s.md", out_dir, v->suffix), rc = write_markdown(t, v, sum, view->s.heldout, view->s.heldout_limit, path, err);
         if (rc == 0 && t->baseline >= 0)
             snprintf(path, sizeof path, "%s/paired%s.csv", out_dir, v->suffix), rc = write_paired_csv(t, path, err);
         const int setting = metric_is_setting(metrics[k]);

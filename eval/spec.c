@@ -227,12 +227,13 @@ static void set_overrides(spec_method *m, const json_t *set)
 /* A profile (a reduced budget of the same study): its models, only the named compressions, methods and tasks
  * (by label / name), its seeds, method parameters set: "method_params" in every kept method that has them,
  * and per method when "methods" is an object {label: {key: value}}, and "task_limit": every kept task scores
- * at most that many examples (a task sequence: that many test samples per task). Every name must exist. */
+ * at most that many examples (a task sequence: that many test samples per task), and "heldout_limit": the
+ * held-out text (and a text a method measures) keeps that many documents, evenly spaced. Every name must exist. */
 static int apply_profile(spec *s, json_t *root, const char *name, const char *path, cpet_err *err)
 {
     json_t *p = json_object_get(json_object_get(root, "profiles"), name);
     if (!json_is_object(p)) return cpet_fail(err, "%s: profile '%s' is not among the spec's \"profiles\"", path, name);
-    static const char *const keys[] = {"models", "compressions", "methods", "tasks", "seeds", "method_params", "task_limit", NULL};
+    static const char *const keys[] = {"models", "compressions", "methods", "tasks", "seeds", "method_params", "task_limit", "heldout_limit", NULL};
     char where[96], at[256];
     snprintf(where, sizeof where, "profiles.%s.", name);
     if (check_keys(p, keys, path, where, err) != 0) return -1;
@@ -269,6 +270,10 @@ static int apply_profile(spec *s, json_t *root, const char *name, const char *pa
     json_t *task_limit = json_object_get(p, "task_limit");
     if (task_limit && (!json_is_integer(task_limit) || json_integer_value(task_limit) < 1))
         return cpet_fail(err, "%s: %stask_limit: expected a positive integer", path, where);
+    json_t *heldout_limit = json_object_get(p, "heldout_limit");
+    if (heldout_limit && (!json_is_integer(heldout_limit) || json_integer_value(heldout_limit) < 1))
+        return cpet_fail(err, "%s: %sheldout_limit: expected a positive integer", path, where);
+    if (heldout_limit) s->heldout_limit = (int)json_integer_value(heldout_limit);
     json_t *comps = json_object_get(p, "compressions"), *meths = json_object_get(p, "methods"), *tasks = json_object_get(p, "tasks");
     json_t *set = json_object_get(p, "method_params");
     if (set && !json_is_object(set)) return cpet_fail(err, "%s: %smethod_params: expected an object", path, where);
@@ -568,6 +573,7 @@ cell *spec_expand(const spec *s, int *n_cells)
                             if (co->custom) json_object_set_new(opts, "chain", json_string(co->chain)); /* the label is the row */
                         }
                         if (s->heldout[0]) json_object_set_new(x->config, "heldout", json_string(s->heldout));
+                        if (s->heldout_limit) json_object_set_new(x->config, "heldout_limit", json_integer(s->heldout_limit)); /* only when set */
                         if (opts && co->lm_head) json_object_set_new(opts, "lm_head", json_true()); /* only when set: other hashes stay */
                         if (opts && co->embeddings) json_object_set_new(opts, "embeddings", json_true());
                         json_hash(x->config, x->config_hash);

@@ -55,6 +55,7 @@ typedef struct {
     int embeddings;     /* pack the embedding table too (compress_options.embeddings) */
     char calib[1024];   /* calibration text ("" = none) */
     char heldout[1024]; /* text for a perplexity metric ("" = none) */
+    int heldout_limit;  /* a profile's cap on the documents of the held-out text (and of a method's measured text); 0: all */
     char hash[17];      /* of the spec as given (sorted keys): runs of one spec share it */
     json_t *root;       /* the spec as loaded (spec_load), its chosen "profile" included: a run's spec.json */
 } spec;

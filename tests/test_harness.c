@@ -128,8 +128,9 @@ Test(spec, a_profile_keeps_named_rows_and_sets_parameters)
                             {"\"profile\": \"quick\", \"profiles\": {\"quick\": {\"methods\": [\"lora r4\"]}}", "profiles.quick.methods[0]"},
                             {"\"profile\": \"quick\", \"profiles\": {\"quick\": {\"method_params\": {\"steps\": \"many\"}}}", "method_params.steps"},
                             {"\"profile\": \"quick\", \"profiles\": {\"quick\": {\"epochs\": 3}}", "profiles.quick.epochs"},
-                            {"\"profile\": \"quick\", \"profiles\": {\"quick\": {\"task_limit\": 0}}", "profiles.quick.task_limit"}};
-    for (int k = 0; k < 5; k++) {
+                            {"\"profile\": \"quick\", \"profiles\": {\"quick\": {\"task_limit\": 0}}", "profiles.quick.task_limit"},
+                            {"\"profile\": \"quick\", \"profiles\": {\"quick\": {\"heldout_limit\": \"some\"}}", "profiles.quick.heldout_limit"}};
+    for (int k = 0; k < 6; k++) {
         char buf[1024];
         snprintf(buf, sizeof buf, "{\"models\": [\"m\"], \"methods\": [\"zero-shot\", {\"name\": \"lora\", \"label\": \"lora r8\"}], "
                                   "\"tasks\": [\"t.jsonl\"], %s}", bad[k][0]);
@@ -1034,6 +1035,64 @@ Test(run, per_example_outputs_agree_with_the_metrics, .timeout = 120)
     }
     fclose(fp);
     cr_assert_eq(records, 2);
+}
+
+/* A profile's heldout_limit: the held-out text keeps that many documents, evenly spaced; each is scored as in
+ * the full run (the same NLL at the same document), the cell is a new one, and the table says so. */
+Test(run, a_profiles_heldout_limit_scores_evenly_spaced_documents, .timeout = 120)
+{
+    char dir[256], cmd[4096], out[8192], path[600];
+    make_temp_dir(dir, sizeof dir);
+    make_tiny_setup(dir);
+    snprintf(path, sizeof path, "%s/held.txt", dir);
+    write_text(path, "alpha red\nbeta blue\ngreen alpha\nred red\nblue beta\nalpha\nbeta green red\ngreen\nred blue\nalpha beta\n");
+    snprintf(path, sizeof path, "%s/spec.json", dir);
+    char spec_text[2048];
+    snprintf(spec_text, sizeof spec_text,
+             "{\"name\": \"tiny\", \"models\": [\"%s/model\"], \"methods\": [\"zero-shot\"], \"tasks\": [\"%s/tasks.jsonl\"], "
+             "\"heldout\": \"%s/held.txt\", \"seeds\": [0], \"threads\": 1, \"profiles\": {\"quick\": {\"heldout_limit\": 4}}}", dir, dir, dir);
+    write_text(path, spec_text);
+    snprintf(cmd, sizeof cmd, "%s run %s -o %s/full && %s run %s --profile quick -o %s/quick && %s report %s/quick -o %s/rep --metric perplexity --no-plots",
+             CPET_BINARY, path, dir, CPET_BINARY, path, dir, CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    json_t *rec[2];
+    double nll[2][10], tokens[2][10];
+    int n[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "%s/%s/records.jsonl", dir, k ? "quick" : "full");
+        json_error_t je;
+        rec[k] = json_load_file(path, JSON_DISABLE_EOF_CHECK, &je);
+        cr_assert_not_null(rec[k], "%s", je.text);
+        snprintf(path, sizeof path, "%s/%s/%s", dir, k ? "quick" : "full", json_string_value(json_object_get(rec[k], "heldout_examples")));
+        FILE *fp = fopen(path, "r");
+        cr_assert_not_null(fp, "%s", path);
+        char line[512];
+        while (fgets(line, sizeof line, fp) && n[k] < 10) {
+            json_t *d = json_loads(line, 0, NULL);
+            nll[k][n[k]] = json_number_value(json_object_get(d, "nll")), tokens[k][n[k]] = json_number_value(json_object_get(d, "tokens"));
+            n[k]++;
+            json_decref(d);
+        }
+        fclose(fp);
+    }
+    cr_assert_eq(n[0], 10);
+    cr_assert_eq(n[1], 4, "heldout_limit 4: four documents scored");
+    const int at[4] = {0, 2, 5, 7};
+    double sum_nll = 0, sum_tok = 0;
+    for (int i = 0; i < 4; i++) {
+        cr_assert_float_eq(nll[1][i], nll[0][at[i]], 1e-4 * nll[0][at[i]], "document %d is the full text's document %d (%.9g vs %.9g; batches pad differently)", i, at[i], nll[1][i], nll[0][at[i]]);
+        cr_assert_float_eq(tokens[1][i], tokens[0][at[i]], 1e-9);
+        sum_nll += nll[1][i], sum_tok += tokens[1][i];
+    }
+    const double ppl = json_number_value(json_object_get(json_object_get(rec[1], "metrics"), "perplexity"));
+    cr_assert_float_eq(ppl, exp(sum_nll / sum_tok), 1e-5 * ppl, "the metric is over the kept documents (float loss vs double sums)");
+    cr_assert_str_neq(json_string_value(json_object_get(rec[0], "config_hash")), json_string_value(json_object_get(rec[1], "config_hash")),
+                      "a limited cell is another cell");
+    snprintf(path, sizeof path, "%s/rep/table.md", dir); /* the one metric: table.md */
+    char *table = read_all(path, NULL);
+    cr_assert(table && strstr(table, "(4 documents of it, evenly spaced)"), "%s", table ? table : path);
+    free(table);
+    json_decref(rec[0]), json_decref(rec[1]);
 }
 
 Test(run, help_lists_every_registered_method_with_its_parameters)

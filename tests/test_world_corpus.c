@@ -278,6 +278,30 @@ Test(world_corpus, the_templates_knob_limits_the_phrasings)
     world_free(&w);
 }
 
+/* A reduced budget of a text: 10 documents, 4 kept -> documents 0, 2, 5, 7 (i * 10 / 4), lengths with them. */
+Test(corpus, keep_evenly_takes_documents_spread_over_the_file)
+{
+    char dir[256], path[600];
+    make_temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/c.txt", dir);
+    write_text(path, "d0\nd1\nd2\nd3\nd4\nd5 five\nd6\nd7 seven!\nd8\nd9\n");
+    corpus c;
+    cpet_err err;
+    cr_assert_eq(corpus_read(&c, path, &err), 0, "%s", err.msg);
+    corpus_keep_evenly(&c, 0);
+    cr_assert_eq(c.n, 10, "0: every document");
+    corpus_keep_evenly(&c, 4);
+    cr_assert_eq(c.n, 4);
+    const char *want[4] = {"d0", "d2", "d5 five", "d7 seven!"};
+    for (int i = 0; i < 4; i++) {
+        cr_assert_str_eq(c.docs[i], want[i]);
+        cr_assert_eq(c.lens[i], strlen(want[i]));
+    }
+    corpus_keep_evenly(&c, 9);
+    cr_assert_eq(c.n, 4, "a limit over the count keeps all");
+    corpus_free(&c);
+}
+
 /* The JSONL corpus reader: documents keep their newlines; a line without "text" names file and line. */
 Test(corpus, jsonl_documents_keep_newlines_and_bad_lines_are_named)
 {

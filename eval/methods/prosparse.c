@@ -75,6 +75,7 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
     int *stream = NULL;
     long n = 0;
     if (rc == 0 && (rc = corpus_read(&text, text_path, err)) == 0) {
+        corpus_keep_evenly(&text, c->text_limit);
         rc = corpus_tokenize(&text, c->tok, c->m->cfg.bos_token_id, &stream, &n, err);
         corpus_free(&text);
     }
