@@ -107,3 +107,50 @@ Test(rome, one_matrix_changes_and_the_new_object_becomes_most_likely, .timeout =
     tokenizer_free(&tok), tokenizer_free(&tok2);
     model_free(&m), model_free(&orig);
 }
+
+/* What ROME's value fit rests on: its contexts run as one right-padded batch, and with the same number of
+ * target tokens in each, the batch's loss and its gradient with respect to the residual delta are the mean
+ * of each context's own (run alone, unpadded). Two contexts of different lengths, two targets each. */
+Test(rome, a_padded_batch_of_contexts_gives_the_mean_of_their_gradients)
+{
+    model m;
+    tokenizer tok;
+    load_tiny_model(32, 64, 3, &m, &tok);
+    cpet_err err;
+    const int D = m.cfg.hidden_size, V = m.cfg.vocab_size, T_max = 9;
+    const int len[2] = {6, 9}, subject[2] = {2, 5};
+    int ids[2][9], tg[2][9];
+    for (int j = 0; j < 2; j++) {
+        for (int t = 0; t < T_max; t++) ids[j][t] = t < len[j] ? (7 * t + 3 * j + 1) % V : 0;
+        for (int t = 0; t < T_max; t++) tg[j][t] = -1;
+        for (int t = len[j] - 3; t < len[j] - 1; t++) tg[j][t] = ids[j][t + 1]; /* the last two tokens: the object */
+    }
+    float delta[64], grad_alone[2][64], grad_batch[64];
+    for (int d = 0; d < D; d++) delta[d] = 0.05f * (float)((d * 37) % 11 - 5);
+    double loss_alone[2];
+    for (int j = 0; j < 2; j++) {
+        memset(grad_alone[j], 0, sizeof grad_alone[j]);
+        int pos[1] = {subject[j]};
+        residual_intervention iv = {1, pos, delta, grad_alone[j]};
+        m.intervention = &iv;
+        cr_assert_eq(model_forward(&m, ids[j], tg[j], 1, len[j], &err), 0, "%s", err.msg);
+        loss_alone[j] = m.loss;
+        cr_assert_eq(model_backward(&m, &err), 0, "%s", err.msg);
+    }
+    int batch_ids[2 * 9], batch_tg[2 * 9], pos[2] = {subject[0], subject[1]};
+    for (int j = 0; j < 2; j++) memcpy(batch_ids + j * T_max, ids[j], sizeof ids[j]), memcpy(batch_tg + j * T_max, tg[j], sizeof tg[j]);
+    memset(grad_batch, 0, sizeof grad_batch);
+    residual_intervention iv = {1, pos, delta, grad_batch};
+    m.intervention = &iv;
+    cr_assert_eq(model_forward(&m, batch_ids, batch_tg, 2, T_max, &err), 0, "%s", err.msg);
+    cr_assert_float_eq(m.loss, (loss_alone[0] + loss_alone[1]) / 2, 1e-5, "%g vs %g, %g", m.loss, loss_alone[0], loss_alone[1]);
+    cr_assert_eq(model_backward(&m, &err), 0, "%s", err.msg);
+    double scale = 0;
+    for (int d = 0; d < D; d++) scale = fmax(scale, fabs(grad_alone[0][d]) + fabs(grad_alone[1][d]));
+    cr_assert_gt(scale, 0, "the delta reaches the loss");
+    for (int d = 0; d < D; d++)
+        cr_assert_float_eq(grad_batch[d], (grad_alone[0][d] + grad_alone[1][d]) / 2, 1e-5 * scale, "d %d: %g vs %g, %g", d, grad_batch[d],
+                           grad_alone[0][d], grad_alone[1][d]);
+    m.intervention = NULL;
+    model_free(&m), tokenizer_free(&tok);
+}

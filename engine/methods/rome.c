@@ -247,22 +247,32 @@ int rome_compute(model *m, const tokenizer *tok, const rome_stats *s, const rome
         wk_norm += s2 * s2;
     }
     wk_norm = sqrt(wk_norm);
-    int pos[1] = {0};
+    /* the contexts as one batch, right-padded (causal attention: padding never reaches a real position). Every
+     * context's targets are the same object tokens, so the batch's mean token NLL is the mean over contexts of
+     * each context's mean NLL: the reference's loss, in one forward and backward per step. */
+    int T_max = 0;
+    for (int j = 0; j < n_ctx; j++) T_max = cx[j].T > T_max ? cx[j].T : T_max;
+    int *batch_ids = calloc((size_t)n_ctx * (size_t)(T_max > 0 ? T_max : 1), sizeof(int)),
+        *batch_tg = malloc((size_t)n_ctx * (size_t)(T_max > 0 ? T_max : 1) * sizeof(int)), *pos = malloc((size_t)n_ctx * sizeof(int));
+    if (rc == 0 && (!batch_ids || !batch_tg || !pos)) rc = cpet_fail(err, "rome: out of memory");
+    for (int j = 0; rc == 0 && j < n_ctx; j++) {
+        for (int t = 0; t < T_max; t++) {
+            batch_ids[(size_t)j * T_max + t] = t < cx[j].T ? cx[j].ids[t] : cx[j].ids[0];
+            batch_tg[(size_t)j * T_max + t] = t < cx[j].T ? cx[j].tg[t] : -1;
+        }
+        pos[j] = cx[j].subject_pos;
+    }
     residual_intervention iv = {l, pos, delta, d_delta};
     const residual_intervention *saved = m->intervention;
     m->intervention = &iv;
-    for (int step = 1; rc == 0 && step <= c->steps; step++) { /* Adam on delta, the loss averaged over the contexts */
+    for (int step = 1; rc == 0 && step <= c->steps; step++) { /* Adam on delta */
         memset(d_delta, 0, (size_t)D * sizeof(float));
-        for (int j = 0; rc == 0 && j < n_ctx; j++) {
-            double nll;
-            pos[0] = cx[j].subject_pos;
-            if ((rc = object_nll(m, cx[j].ids, cx[j].tg, cx[j].T, &nll, err)) == 0) rc = model_backward(m, err);
-        }
+        if ((rc = model_forward(m, batch_ids, batch_tg, n_ctx, T_max, err)) == 0) rc = model_backward(m, err);
         if (rc != 0) break;
         const double b1 = 0.9, b2 = 0.999, c1 = 1 - pow(b1, step), c2 = 1 - pow(b2, step);
         double norm = 0;
         for (int d = 0; d < D; d++) {
-            const double g = d_delta[d] / n_ctx + 2.0 * c->weight_decay * delta[d];
+            const double g = d_delta[d] + 2.0 * c->weight_decay * delta[d];
             m1[d] = b1 * m1[d] + (1 - b1) * g, m2[d] = b2 * m2[d] + (1 - b2) * g * g;
             delta[d] -= (float)(c->lr * (m1[d] / c1) / (sqrt(m2[d] / c2) + 1e-8));
             norm += (double)delta[d] * delta[d];
@@ -273,6 +283,7 @@ int rome_compute(model *m, const tokenizer *tok, const rome_stats *s, const rome
             for (int d = 0; d < D; d++) delta[d] = (float)(delta[d] * cap / norm);
     }
     m->intervention = saved;
+    free(batch_ids), free(batch_tg), free(pos);
     if (rc == 0) { /* u = C^-1 k*: W += delta u^T / (u^T k*) makes W k* gain exactly delta */
         double uk = 0;
         for (int i = 0; i < F; i++) {

@@ -8,9 +8,9 @@
  *        10 (the reference's 10 + 10), sampled with the config's seed: "{prefix}. {prompt}";
  *   k* = the key at the subject's last token, averaged over the contexts;
  *   v* = W k* + delta, delta added to the layer's output at that position of every context and fitted by
- *        Adam to minimise the new object's NLL averaged over the contexts plus weight_decay ||delta||^2, its
- *        norm clamped to clamp * ||W k*|| (the reference's v_lr 0.5 and v_weight_decay; its 20 steps and
- *        clamp_norm_factor 4 are raised by rome_defaults);
+ *        Adam to minimise the new object's NLL averaged over the contexts (one padded batch per step) plus
+ *        weight_decay ||delta||^2, its norm clamped to clamp * ||W k*|| (the reference's v_lr 0.5 and
+ *        v_weight_decay; its 20 steps and clamp_norm_factor 4 are raised by rome_defaults);
  *   W' = W + (v* - W k*) u^T / (u^T k*), u = C^-1 k*, so that W' k* = v* exactly.
  * Nothing but that one matrix changes. Not built: the reference's KL term that keeps "{subject} is a"
  * predictions in place (essence drift). */
