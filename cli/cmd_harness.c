@@ -35,14 +35,15 @@ int cmd_run(int argc, char **argv)
         const char *a = argv[i];
         if (cli_is_help(a)) {
             printf("usage: cpet run SPEC.json -o runs/NAME [--profile NAME] [--dry-run] [--only 3,5-7] [--filter TEXT]...\n"
-                   "                [--shard I/N] [--retry-failed] [--repair]\n\n"
+                   "                [--shard I/N] [--jobs N] [--retry-failed] [--repair]\n\n"
                    "Expands models x compressions x methods x tasks x seeds and runs every cell in its own process,\n"
                    "appending one JSON record per cell to runs/NAME/records.jsonl (metrics, timings, peak RSS, config\n"
                    "hash, version, git revision, host). Recorded cells are skipped, so a killed run resumes; failed\n"
                    "cells are recorded and the run goes on (--retry-failed runs them again). --repair sets aside a\n"
                    "torn last record line. --shard I/N runs only the cells of shard I (1..N, a stable partition by cell\n"
                    "hash) into runs/NAME/records.shard-I-of-N.jsonl, so N processes or machines can share the run;\n"
-                   "`cpet merge` joins them. Per-example outputs go to runs/NAME/examples/<hash>.jsonl.\n\n"
+                   "`cpet merge` joins them. --jobs N runs N cells at once (a work queue: the next cell starts when one\n"
+                   "ends; this process alone writes the records). Per-example outputs go to runs/NAME/examples/<hash>.jsonl.\n\n"
                    "Spec: {\"name\", \"models\": [dir...], \"compressions\": [\"none\"], \"methods\": [name | {\"name\",\n"
                    "\"label\", params...}], \"tasks\": [file.jsonl | {\"name\", \"file\", \"train_split\", \"eval_split\",\n"
                    "\"limit\"}], \"seeds\": [0, 1, 2], \"threads\": 2, \"profiles\": {NAME: {\"compressions\", \"methods\", \"tasks\":\n"
@@ -64,7 +65,11 @@ int cmd_run(int argc, char **argv)
             if (!v) return 1;
             if (parse_shard(v, &o.shard, &o.n_shards, &e) != 0) return cli_report(&e);
         }
-        else if (strcmp(a, "--only") == 0) {
+        else if (strcmp(a, "--jobs") == 0) {
+            long jobs = 0;
+            if (cli_int(a, cli_value(argc, argv, &i), 1, 256, &jobs) != 0) return 1;
+            o.jobs = (int)jobs;
+        } else if (strcmp(a, "--only") == 0) {
             if (!(o.only = cli_value(argc, argv, &i))) return 1;
         } else if (strcmp(a, "--filter") == 0) {
             if (o.n_filters == 8) return cli_error("run: at most 8 --filter options");

@@ -358,7 +358,7 @@ static int ensure_forward_buffers(model *m, int B, int T, cpet_err *err)
     return 0;
 }
 
-int model_forward(model *m, const int *ids, const int *targets, int B, int T, cpet_err *err)
+static int forward(model *m, const int *ids, const int *targets, int B, int T, int n_layers, cpet_err *err)
 {
     const model_config *c = &m->cfg;
     if (T > m->rope_len)
@@ -379,7 +379,7 @@ int model_forward(model *m, const int *ids, const int *targets, int B, int T, cp
     model_embed_tokens(m, ids, N, a->x_in);
 
     float *scratch = a->branch_scratch;
-    for (int l = 0; l < c->n_layers; l++) {
+    for (int l = 0; l < n_layers; l++) {
         layer_weights *lw = &m->layers[l];
         const size_t oD = (size_t)l * N * D, oF = (size_t)l * N * F, oQ = (size_t)l * N * QD, oK = (size_t)l * N * KVD,
                      oR = (size_t)l * N;
@@ -411,10 +411,25 @@ int model_forward(model *m, const int *ids, const int *targets, int B, int T, cp
                 if (iv->pos[b] >= 0 && iv->pos[b] < T)
                     for (int d = 0; d < D; d++) out[((size_t)b * T + iv->pos[b]) * D + d] += iv->delta[d];
     }
+    if (n_layers < c->n_layers) {
+        m->loss = NAN, m->n_targets = 0;
+        return 0;
+    }
     rmsnorm_forward(a->xf, a->rstdf, a->x_final, m->final_norm, N, D, c->rms_norm_eps);
     linear_forward(&m->lm_head, a->xf, a->logits, N, scratch);
     m->loss = cross_entropy_forward(a->lse, a->logits, a->targets, N, c->vocab_size, &m->n_targets);
     return 0;
+}
+
+int model_forward(model *m, const int *ids, const int *targets, int B, int T, cpet_err *err)
+{
+    return forward(m, ids, targets, B, T, m->cfg.n_layers, err);
+}
+
+int model_forward_layers(model *m, const int *ids, int B, int T, int n_layers, cpet_err *err)
+{
+    if (n_layers < 1 || n_layers > m->cfg.n_layers) return cpet_fail(err, "forward: %d layers of a %d-layer model", n_layers, m->cfg.n_layers);
+    return forward(m, ids, NULL, B, T, n_layers, err);
 }
 
 float *model_logits(const model *m) { return m->acts.logits; }

@@ -131,6 +131,9 @@ void model_zero_grad(model *m);
 /* ids [B, T]; targets [B, T] gives the target of each position (-1 = none); NULL = next token
  * (ids shifted, HF labels = input_ids). Sets m->loss (NaN without targets) and the logits. */
 int model_forward(model *m, const int *ids, const int *targets, int B, int T, cpet_err *err);
+/* The first n_layers layers only, their activations left as model_forward leaves them (statistics of one
+ * layer's inputs: ROME's keys); no head, no loss (m->loss NaN), and no model_backward after it. */
+int model_forward_layers(model *m, const int *ids, int B, int T, int n_layers, cpet_err *err);
 /* Gradient of m->loss into every trainable tensor and branch (accumulating). */
 int model_backward(model *m, cpet_err *err);
 

@@ -2,10 +2,13 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cell.h"
@@ -72,20 +75,43 @@ static int run_cell_job(void *ctx, json_t *result, cpet_err *err)
     return cell_run(j->s, j->c, j->run_dir, result, err);
 }
 
-/* Runs the cell under the supervisor; fills status/error/metrics/curves/examples/timings of rec. */
-static void run_supervised(const spec *s, const cell *c, const char *out_dir, json_t *rec)
+/* A cell running under the supervisor, and the record it will fill. */
+typedef struct {
+    cell_job job;
+    supervised_child child;
+    json_t *rec;
+} running_cell;
+
+/* The cell's result into rec: status/error/metrics/curves/examples, and timings. */
+static void record_result(json_t *rec, json_t *res, const supervised_usage u)
 {
-    char handoff[4300];
-    snprintf(handoff, sizeof handoff, "%s/.cell-%s.json", out_dir, c->config_hash);
-    cell_job job = {s, c, out_dir};
-    supervised_usage u;
-    json_t *res = supervise(run_cell_job, &job, handoff, &u);
     json_int_t tokens = json_integer_value(json_object_get(res, "tokens"));
     json_object_del(res, "tokens");
     json_object_update(rec, res);
     json_object_set_new(rec, "timings", json_pack("{s:f, s:f, s:f}", "wall_s", u.wall_s, "tokens_per_s",
                                                   u.wall_s > 0 ? tokens / u.wall_s : 0.0, "peak_rss_mb", u.peak_rss_mb));
     json_decref(res);
+}
+
+/* A finished cell's record, completed and appended (by this process only: jobs never write records). */
+static int finish_cell(running_cell *r, json_t *res, const supervised_usage u, const json_t *facts, const char *records_path, int *failed,
+                       cpet_err *err)
+{
+    record_result(r->rec, res, u);
+    json_object_set_new(r->rec, "facts", json_deep_copy(facts));
+    time_t now = time(NULL);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    json_object_set_new(r->rec, "finished_at", json_string(stamp));
+    const char *st = json_string_value(json_object_get(r->rec, "status"));
+    if (!st || strcmp(st, "ok") != 0) {
+        (*failed)++;
+        fprintf(stderr, "cell %d failed: %s\n", r->job.c->index, json_string_value(json_object_get(r->rec, "error")));
+    }
+    int rc = records_append(records_path, r->rec, err);
+    json_decref(r->rec);
+    r->rec = NULL;
+    return rc;
 }
 
 int parse_shard(const char *text, int *shard, int *n_shards, cpet_err *err)
@@ -199,34 +225,69 @@ int matrix_run(const spec *s, const char *spec_path, const char *out_dir, const 
     }
     *failed = 0;
     double t_start = now_seconds();
-    int ran = 0;
-    for (int i = 0; rc == 0 && !o->dry_run && i < n; i++) {
-        if (!keep[i + 1]) continue;
-        const cell *c = &cells[i];
-        if (o->progress) {
-            double el = now_seconds() - t_start;
-            fprintf(stderr, "[%d/%d] %s", ran + 1, todo, c->key);
-            if (ran) fprintf(stderr, "  (ETA %.0fs)", el / ran * (todo - ran));
-            fputc('\n', stderr);
+    int ran = 0, started = 0, busy = 0, next = 0;
+    /* a work queue: up to `jobs` cells at once, the next one started as soon as one ends (shards, by
+     * contrast, split the cells in advance and wait on their slowest) */
+    const int jobs = o->jobs > 1 ? o->jobs : 1;
+    running_cell *slots = calloc((size_t)jobs, sizeof *slots);
+    if (rc == 0 && !slots) rc = cpet_fail(err, "out of memory");
+    while (rc == 0 && !o->dry_run) {
+        while (rc == 0 && busy < jobs && next < n) { /* start cells while a slot is free */
+            const int i = next++;
+            if (!keep[i + 1]) continue;
+            const cell *c = &cells[i];
+            if (o->progress) {
+                double el = now_seconds() - t_start;
+                fprintf(stderr, "[%d/%d] %s", started + 1, todo, c->key);
+                if (ran) fprintf(stderr, "  (ETA %.0fs)", el / ran * (todo - ran));
+                fputc('\n', stderr);
+            }
+            int k = 0;
+            while (slots[k].rec) k++;
+            running_cell *r = &slots[k];
+            r->rec = json_pack("{s:s, s:s, s:s, s:i, s:s, s:O, s:I}", "spec", s->name, "spec_hash", s->hash, "key", c->key, "index", c->index,
+                               "config_hash", c->config_hash, "cell", c->config, "seed", (json_int_t)c->seed);
+            if (o->n_shards) json_object_set_new(r->rec, "shard", json_sprintf("%d/%d", o->shard, o->n_shards));
+            if (jobs > 1) json_object_set_new(r->rec, "jobs", json_integer(jobs)); /* cells shared the cores: their timings say so */
+            r->job = (cell_job){s, c, out_dir};
+            char handoff[4300];
+            snprintf(handoff, sizeof handoff, "%s/.cell-%s.json", out_dir, c->config_hash);
+            supervise_start(run_cell_job, &r->job, handoff, &r->child);
+            started++;
+            if (r->child.pid < 0) { /* not started: recorded as failed at once */
+                const struct rusage none = {0};
+                supervised_usage u;
+                json_t *res = supervise_end(&r->child, 0, &none, &u);
+                rc = finish_cell(r, res, u, facts, records_path, failed, err);
+                ran++;
+            } else
+                busy++;
         }
-        json_t *rec = json_pack("{s:s, s:s, s:s, s:i, s:s, s:O, s:I}", "spec", s->name, "spec_hash", s->hash, "key", c->key,
-                                "index", c->index, "config_hash", c->config_hash, "cell", c->config, "seed", (json_int_t)c->seed);
-        if (o->n_shards) json_object_set_new(rec, "shard", json_sprintf("%d/%d", o->shard, o->n_shards));
-        run_supervised(s, c, out_dir, rec);
-        json_object_set_new(rec, "facts", json_deep_copy(facts));
-        time_t now = time(NULL);
-        char stamp[32];
-        strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-        json_object_set_new(rec, "finished_at", json_string(stamp));
-        const char *st = json_string_value(json_object_get(rec, "status"));
-        if (!st || strcmp(st, "ok") != 0) {
-            (*failed)++;
-            fprintf(stderr, "cell %d failed: %s\n", c->index, json_string_value(json_object_get(rec, "error")));
+        if (rc != 0 || busy == 0) break;
+        int status = 0;
+        struct rusage ru;
+        memset(&ru, 0, sizeof ru);
+        pid_t pid = wait4(-1, &status, 0, &ru);
+        if (pid < 0) {
+            rc = cpet_fail(err, "run: waiting for a cell process failed");
+            break;
         }
-        rc = records_append(records_path, rec, err);
-        json_decref(rec);
-        ran++;
+        for (int k = 0; k < jobs; k++)
+            if (slots[k].rec && slots[k].child.pid == (int)pid) {
+                supervised_usage u;
+                json_t *res = supervise_end(&slots[k].child, status, &ru, &u);
+                rc = finish_cell(&slots[k], res, u, facts, records_path, failed, err);
+                busy--, ran++;
+                break;
+            }
     }
+    for (int k = 0; slots && k < jobs; k++) /* after an error: the cells still running are left unrecorded */
+        if (slots[k].rec) {
+            if (slots[k].child.pid > 0) kill(slots[k].child.pid, SIGKILL), waitpid(slots[k].child.pid, NULL, 0);
+            unlink(slots[k].child.handoff);
+            json_decref(slots[k].rec);
+        }
+    free(slots);
     if (rc == 0 && !o->dry_run)
         fprintf(stderr, "%d cells run (%d failed), %d already recorded, %d outside this selection, in %.0fs -> %s\n", ran,
                 *failed, recorded, n - selected,

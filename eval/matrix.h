@@ -17,6 +17,7 @@ typedef struct {
     const char *filters[8];    /* every one must occur in the cell key */
     int n_filters;
     int shard, n_shards;       /* 1..n_shards of n_shards; 0 = unsharded */
+    int jobs;                  /* cells run at once, each in its own process (0, 1: one at a time) */
 } run_options;
 
 /* "i/n" with 1 <= i <= n: fills shard and n_shards, or fails naming the text. */

@@ -6,6 +6,7 @@
 #define CPET_SUPERVISE_H
 
 #include <jansson.h>
+#include <sys/resource.h>
 
 #include "error.h"
 
@@ -21,5 +22,15 @@ typedef struct {
  * (written atomically, removed afterwards). Returns the result with "status": "ok" | "failed" (and
  * "error"); never NULL. */
 json_t *supervise(supervised_fn fn, void *ctx, const char *handoff_path, supervised_usage *usage);
+
+/* The same in two halves, for several children at once: supervise_start forks (pid < 0: could not),
+ * supervise_end turns the child's wait status and rusage (from wait4) into its result. */
+typedef struct {
+    int pid; /* < 0: the child could not be started */
+    double t0;
+    char handoff[4400];
+} supervised_child;
+void supervise_start(supervised_fn fn, void *ctx, const char *handoff_path, supervised_child *child);
+json_t *supervise_end(const supervised_child *child, int status, const struct rusage *ru, supervised_usage *usage);
 
 #endif

@@ -927,6 +927,38 @@ Test(shard, two_shards_merged_equal_the_unsharded_run, .timeout = 300)
     json_decref(b);
 }
 
+/* --jobs: cells run several at once from a work queue; the records (metrics, every cell once) are the
+ * sequential run's, each says how many cells shared the machine, and a bad count is a one-line error. */
+Test(run, jobs_run_cells_at_once_and_record_what_a_sequential_run_does, .timeout = 300)
+{
+    char dir[256], cmd[4096], out[8192], path[600];
+    make_temp_dir(dir, sizeof dir);
+    make_tiny_setup(dir);
+    snprintf(cmd, sizeof cmd, "%s run %s/spec.json -o %s/straight && %s run %s/spec.json --jobs 3 -o %s/jobs", CPET_BINARY, dir, dir, CPET_BINARY,
+             dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "12 cells run (0 failed)"), "%s", out);
+    snprintf(path, sizeof path, "%s/straight/records.jsonl", dir);
+    json_t *a = metrics_by_hash(path);
+    snprintf(path, sizeof path, "%s/jobs/records.jsonl", dir);
+    json_t *b = metrics_by_hash(path); /* fails on a cell recorded twice */
+    cr_assert_eq(json_object_size(b), 12);
+    cr_assert(json_equal(a, b), "--jobs 3 records differ from the sequential run's");
+    char *text = read_all(path, NULL);
+    int with_jobs = 0;
+    for (const char *p = text; (p = strstr(p, "\"jobs\":3")); p++) with_jobs++;
+    cr_assert_eq(with_jobs, 12, "every record says 3 cells shared the machine");
+    free(text);
+    /* started again: nothing left to run */
+    snprintf(cmd, sizeof cmd, "%s run %s/spec.json --jobs 2 -o %s/jobs", CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "0 cells run (0 failed), 12 already recorded"), "%s", out);
+    snprintf(cmd, sizeof cmd, "%s run %s/spec.json --jobs 0 -o %s/bad", CPET_BINARY, dir, dir);
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0);
+    cr_assert(count_lines(out) == 1 && strstr(out, "--jobs"), "%s", out);
+    json_decref(a), json_decref(b);
+}
+
 Test(shard, a_shard_never_rewrites_another_shards_torn_file, .timeout = 120)
 {
     char dir[256], cmd[4096], out[8192], path[600];

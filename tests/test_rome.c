@@ -154,3 +154,43 @@ Test(rome, a_padded_batch_of_contexts_gives_the_mean_of_their_gradients)
     m.intervention = NULL;
     model_free(&m), tokenizer_free(&tok);
 }
+
+/* The key statistics against a direct sum: windows of 32 tokens run one at a time, k k^T accumulated in
+ * double per token, divided by the count, the ridge added; ROME's inverse times that is the identity.
+ * 1,000 tokens: 31 whole windows (two batches of windows and a short one), the rest unused. */
+Test(rome, key_statistics_are_the_inverse_of_the_mean_outer_product_plus_ridge)
+{
+    model m;
+    tokenizer tok;
+    load_tiny_model(32, 64, 3, &m, &tok);
+    cpet_err err;
+    const int F = m.cfg.intermediate_size, layer = 1, seq = 32, n_tokens = 1000;
+    int *stream = malloc(n_tokens * sizeof(int));
+    for (int i = 0; i < n_tokens; i++) stream[i] = (int)((i * 2654435761u) % (unsigned)m.cfg.vocab_size);
+    rome_stats st;
+    cr_assert_eq(rome_stats_compute(&m, stream, n_tokens, layer, seq, 0, 0.05, &st, &err), 0, "%s", err.msg);
+    cr_assert_eq(st.tokens, 31 * seq);
+    double *C = calloc((size_t)F * F, sizeof(double));
+    for (int w = 0; w < 31; w++) {
+        cr_assert_eq(model_forward(&m, stream + w * seq, NULL, 1, seq, &err), 0, "%s", err.msg);
+        const float *H = m.acts.h + (size_t)layer * seq * F;
+        for (int t = 0; t < seq; t++)
+            for (int i = 0; i < F; i++)
+                for (int j = 0; j < F; j++) C[(size_t)i * F + j] += (double)H[t * F + i] * H[t * F + j];
+    }
+    double mean_diag = 0;
+    for (int i = 0; i < F * F; i++) C[i] /= 31.0 * seq;
+    for (int i = 0; i < F; i++) mean_diag += C[(size_t)i * F + i] / F;
+    for (int i = 0; i < F; i++) C[(size_t)i * F + i] += 0.05 * mean_diag;
+    double worst = 0;
+    for (int i = 0; i < F; i++)
+        for (int j = 0; j < F; j++) {
+            double x = 0;
+            for (int k = 0; k < F; k++) x += st.C_inv[(size_t)i * F + k] * C[(size_t)k * F + j];
+            worst = fmax(worst, fabs(x - (i == j)));
+        }
+    cr_assert_lt(worst, 1e-3, "C^-1 C is the identity to %g", worst);
+    free(C), free(stream);
+    rome_stats_free(&st);
+    model_free(&m), tokenizer_free(&tok);
+}

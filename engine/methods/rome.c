@@ -66,12 +66,14 @@ int rome_stats_compute(model *m, const int *stream, long n_tokens, int layer, in
     float *tmp = malloc((size_t)F * F * sizeof(float));
     int rc = s->C_inv && tmp ? 0 : cpet_fail(err, "rome: out of memory for a %d x %d covariance", F, F);
     const long limit = max_tokens > 0 && max_tokens < n_tokens ? max_tokens : n_tokens;
-    for (long start = 0; rc == 0 && start + seq <= limit; start += seq) {
-        if ((rc = model_forward(m, stream + start, NULL, 1, seq, err)) != 0) break;
-        const float *H = m->acts.h + (size_t)layer * seq * F; /* [seq, F]: what the down projection reads */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, F, F, seq, 1.0f, H, F, H, F, 0.0f, tmp, F);
+    enum { WINDOWS = 16 }; /* per forward: consecutive windows of the stream are the rows of one batch */
+    for (long start = 0; rc == 0 && start + seq <= limit;) {
+        const int nb = (int)((limit - start) / seq < WINDOWS ? (limit - start) / seq : WINDOWS);
+        if ((rc = model_forward_layers(m, stream + start, nb, seq, layer + 1, err)) != 0) break; /* the keys are in layer `layer` */
+        const float *H = m->acts.h + (size_t)layer * nb * seq * F; /* [nb * seq, F]: what the down projection reads */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, F, F, nb * seq, 1.0f, H, F, H, F, 0.0f, tmp, F);
         for (size_t i = 0; i < (size_t)F * F; i++) s->C_inv[i] += tmp[i];
-        s->tokens += seq;
+        s->tokens += (long)nb * seq, start += (long)nb * seq;
     }
     free(tmp);
     if (rc == 0 && s->tokens == 0) rc = cpet_fail(err, "rome: %ld tokens are fewer than one window of %d", limit, seq);
