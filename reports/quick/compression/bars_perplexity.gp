@@ -12,14 +12,14 @@ if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,322 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
-set title 'cloze_facts: perplexity (n = 1152 examples x 1 seed); axis zoomed, not from 0; dashed: none'
-set xrange [2.28640617:2.52511137]
+set title 'cloze_facts: perplexity (n = 300 examples x 1 seed); axis zoomed, not from 0; dashed: none'
+set xrange [2.29490515:2.52010025]
 set yrange [0.4:8.6]
 unset arrow
 unset label
-set arrow from 2.32732706, graph 0 to 2.32732706, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 2.33351002, graph 0 to 2.33351002, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_perplexity.dat' index 0 using (2.28640617):1:(2.28640617):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_perplexity.dat' index 0 using (2.29490515):1:(2.29490515):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -27,14 +27,14 @@ unset output
 set terminal svg size 960,322 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
-set title 'cloze_facts: perplexity (n = 1152 examples x 1 seed); axis zoomed, not from 0; dashed: none'
-set xrange [2.28640617:2.52511137]
+set title 'cloze_facts: perplexity (n = 300 examples x 1 seed); axis zoomed, not from 0; dashed: none'
+set xrange [2.29490515:2.52010025]
 set yrange [0.4:8.6]
 unset arrow
 unset label
-set arrow from 2.32732706, graph 0 to 2.32732706, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 2.33351002, graph 0 to 2.33351002, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_perplexity.dat' index 0 using (2.28640617):1:(2.28640617):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_perplexity.dat' index 0 using (2.29490515):1:(2.29490515):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

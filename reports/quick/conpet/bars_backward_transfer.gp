@@ -13,23 +13,23 @@ set terminal pngcairo size 960,440 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
 set title 'world_typing: backward_transfer (1 seed); axis zoomed, not from 0; dashed: sequential'
-set xrange [-1.0332:0.4438]
+set xrange [-1.05966667:0.532833333]
 set yrange [0.4:5.6]
 unset arrow
 unset label
-set arrow from -0.78, graph 0 to -0.78, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from -0.786666667, graph 0 to -0.786666667, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_backward_transfer.dat' index 0 using (-1.0332):1:(-1.0332):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_backward_transfer.dat' index 0 using (-1.05966667):1:(-1.05966667):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_relation: backward_transfer (1 seed); axis zoomed, not from 0; dashed: sequential'
-set xrange [-1.29125:0.477708333]
+set xrange [-1.16033333:0.513833333]
 set yrange [0.4:5.6]
 unset arrow
 unset label
-set arrow from -0.988, graph 0 to -0.988, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from -0.873333333, graph 0 to -0.873333333, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_backward_transfer.dat' index 1 using (-1.29125):1:(-1.29125):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_backward_transfer.dat' index 1 using (-1.16033333):1:(-1.16033333):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -38,23 +38,23 @@ set terminal svg size 960,440 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
 set title 'world_typing: backward_transfer (1 seed); axis zoomed, not from 0; dashed: sequential'
-set xrange [-1.0332:0.4438]
+set xrange [-1.05966667:0.532833333]
 set yrange [0.4:5.6]
 unset arrow
 unset label
-set arrow from -0.78, graph 0 to -0.78, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from -0.786666667, graph 0 to -0.786666667, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_backward_transfer.dat' index 0 using (-1.0332):1:(-1.0332):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_backward_transfer.dat' index 0 using (-1.05966667):1:(-1.05966667):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_relation: backward_transfer (1 seed); axis zoomed, not from 0; dashed: sequential'
-set xrange [-1.29125:0.477708333]
+set xrange [-1.16033333:0.513833333]
 set yrange [0.4:5.6]
 unset arrow
 unset label
-set arrow from -0.988, graph 0 to -0.988, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from -0.873333333, graph 0 to -0.873333333, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_backward_transfer.dat' index 1 using (-1.29125):1:(-1.29125):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_backward_transfer.dat' index 1 using (-1.16033333):1:(-1.16033333):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

@@ -13,21 +13,21 @@ set terminal pngcairo size 960,248 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
 set title 'world_typing: oracle_selector_pooled_accuracy (1 seed); axis zoomed, not from 0'
-set xrange [0.835816667:0.900441667]
+set xrange [0.738277778:0.795361111]
 set yrange [0.4:1.6]
 unset arrow
 unset label
 set xtics autofreq
-plot 'bars_oracle_selector_pooled_accuracy.dat' index 0 using (0.835816667):1:(0.835816667):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_oracle_selector_pooled_accuracy.dat' index 0 using (0.738277778):1:(0.738277778):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_relation: oracle_selector_pooled_accuracy (1 seed); axis zoomed, not from 0'
-set xrange [0.966722973:1.04146959]
+set xrange [0.961916667:1.03629167]
 set yrange [0.4:1.6]
 unset arrow
 unset label
 set xtics autofreq
-plot 'bars_oracle_selector_pooled_accuracy.dat' index 1 using (0.966722973):1:(0.966722973):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_oracle_selector_pooled_accuracy.dat' index 1 using (0.961916667):1:(0.961916667):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -36,21 +36,21 @@ set terminal svg size 960,248 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
 set title 'world_typing: oracle_selector_pooled_accuracy (1 seed); axis zoomed, not from 0'
-set xrange [0.835816667:0.900441667]
+set xrange [0.738277778:0.795361111]
 set yrange [0.4:1.6]
 unset arrow
 unset label
 set xtics autofreq
-plot 'bars_oracle_selector_pooled_accuracy.dat' index 0 using (0.835816667):1:(0.835816667):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_oracle_selector_pooled_accuracy.dat' index 0 using (0.738277778):1:(0.738277778):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_relation: oracle_selector_pooled_accuracy (1 seed); axis zoomed, not from 0'
-set xrange [0.966722973:1.04146959]
+set xrange [0.961916667:1.03629167]
 set yrange [0.4:1.6]
 unset arrow
 unset label
 set xtics autofreq
-plot 'bars_oracle_selector_pooled_accuracy.dat' index 1 using (0.966722973):1:(0.966722973):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_oracle_selector_pooled_accuracy.dat' index 1 using (0.961916667):1:(0.961916667):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

@@ -12,14 +12,14 @@ set terminal pngcairo size 960,392 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
 set title 'world_typing: forgetting minus sequential, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.803:0.2555]
+set xrange [-0.876333333:0.278833333]
 set yrange [0.4:4.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired_forgetting.dat' index 0 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
   '' index 0 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
 set title 'world_relation: forgetting minus sequential, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-1.11191667:0.353791667]
+set xrange [-0.964333333:0.306833333]
 set yrange [0.4:4.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
@@ -31,14 +31,14 @@ set terminal svg size 960,392 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
 set title 'world_typing: forgetting minus sequential, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.803:0.2555]
+set xrange [-0.876333333:0.278833333]
 set yrange [0.4:4.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired_forgetting.dat' index 0 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
   '' index 0 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
 set title 'world_relation: forgetting minus sequential, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-1.11191667:0.353791667]
+set xrange [-0.964333333:0.306833333]
 set yrange [0.4:4.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back

@@ -12,24 +12,24 @@ if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,488 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
-set title 'world_edits: eq (1 seed); axis zoomed, not from 0; dashed: one-step MRC'
-set xrange [0.107269546:0.365978036]
+set title 'world_edits: eq (1 seed); dashed: one-step MRC'
+set xrange [0:0.253853473]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.243665216, graph 0 to 0.243665216, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.106084243, graph 0 to 0.106084243, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars.dat' index 0 using (0.107269546):1:(0.107269546):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_claims: eq (1 seed); axis zoomed, not from 0; dashed: one-step MRC'
-set xrange [0.193422356:0.929734849]
+set xrange [0.323980531:0.795205209]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.319647355, graph 0 to 0.319647355, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.404761905, graph 0 to 0.404761905, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars.dat' index 1 using (0.193422356):1:(0.193422356):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars.dat' index 1 using (0.323980531):1:(0.323980531):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -37,24 +37,24 @@ unset output
 set terminal svg size 960,488 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
-set title 'world_edits: eq (1 seed); axis zoomed, not from 0; dashed: one-step MRC'
-set xrange [0.107269546:0.365978036]
+set title 'world_edits: eq (1 seed); dashed: one-step MRC'
+set xrange [0:0.253853473]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.243665216, graph 0 to 0.243665216, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.106084243, graph 0 to 0.106084243, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars.dat' index 0 using (0.107269546):1:(0.107269546):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_claims: eq (1 seed); axis zoomed, not from 0; dashed: one-step MRC'
-set xrange [0.193422356:0.929734849]
+set xrange [0.323980531:0.795205209]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.319647355, graph 0 to 0.319647355, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.404761905, graph 0 to 0.404761905, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars.dat' index 1 using (0.193422356):1:(0.193422356):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars.dat' index 1 using (0.323980531):1:(0.323980531):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

@@ -17,7 +17,7 @@ set xrange [0:1.45]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.213740458, graph 0 to 0.213740458, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.259541985, graph 0 to 0.259541985, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_bp.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
@@ -27,7 +27,7 @@ set xrange [0:1.45]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.27, graph 0 to 0.27, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.34, graph 0 to 0.34, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_bp.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
@@ -42,7 +42,7 @@ set xrange [0:1.45]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.213740458, graph 0 to 0.213740458, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.259541985, graph 0 to 0.259541985, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_bp.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
@@ -52,7 +52,7 @@ set xrange [0:1.45]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.27, graph 0 to 0.27, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.34, graph 0 to 0.34, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_bp.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \

@@ -17,19 +17,19 @@ set xrange [0:1.45]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.307692308, graph 0 to 0.307692308, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.346153846, graph 0 to 0.346153846, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_bp_neighbour.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'world_claims: bp_neighbour (1 seed); dashed: one-step MRC'
-set xrange [0:1.45]
+set title 'world_claims: bp_neighbour (1 seed); axis zoomed, not from 0; dashed: one-step MRC'
+set xrange [0.306666667:1.24]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.266666667, graph 0 to 0.266666667, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.466666667, graph 0 to 0.466666667, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_bp_neighbour.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_bp_neighbour.dat' index 1 using (0.306666667):1:(0.306666667):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -42,19 +42,19 @@ set xrange [0:1.45]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.307692308, graph 0 to 0.307692308, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.346153846, graph 0 to 0.346153846, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_bp_neighbour.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'world_claims: bp_neighbour (1 seed); dashed: one-step MRC'
-set xrange [0:1.45]
+set title 'world_claims: bp_neighbour (1 seed); axis zoomed, not from 0; dashed: one-step MRC'
+set xrange [0.306666667:1.24]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.266666667, graph 0 to 0.266666667, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.466666667, graph 0 to 0.466666667, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_bp_neighbour.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_bp_neighbour.dat' index 1 using (0.306666667):1:(0.306666667):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

@@ -17,7 +17,7 @@ set xrange [0:1.45]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.175, graph 0 to 0.175, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.275, graph 0 to 0.275, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_bp_same_relation.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
@@ -27,7 +27,7 @@ set xrange [0:1.45]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.35, graph 0 to 0.35, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.375, graph 0 to 0.375, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_bp_same_relation.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
@@ -42,7 +42,7 @@ set xrange [0:1.45]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.175, graph 0 to 0.175, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.275, graph 0 to 0.275, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_bp_same_relation.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
@@ -52,7 +52,7 @@ set xrange [0:1.45]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.35, graph 0 to 0.35, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.375, graph 0 to 0.375, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_bp_same_relation.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \

@@ -13,23 +13,23 @@ set terminal pngcairo size 960,488 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
 set title 'world_edits: es (1 seed); dashed: one-step MRC'
-set xrange [0:0.410833333]
+set xrange [0:0.145]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.283333333, graph 0 to 0.283333333, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.0666666667, graph 0 to 0.0666666667, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_es.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_claims: es (1 seed); axis zoomed, not from 0; dashed: one-step MRC'
-set xrange [0.314166667:0.76625]
+set xrange [0.255:0.809166667]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.391666667, graph 0 to 0.391666667, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.5, graph 0 to 0.5, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_es.dat' index 1 using (0.314166667):1:(0.314166667):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_es.dat' index 1 using (0.255):1:(0.255):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -38,23 +38,23 @@ set terminal svg size 960,488 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
 set title 'world_edits: es (1 seed); dashed: one-step MRC'
-set xrange [0:0.410833333]
+set xrange [0:0.145]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.283333333, graph 0 to 0.283333333, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.0666666667, graph 0 to 0.0666666667, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_es.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_claims: es (1 seed); axis zoomed, not from 0; dashed: one-step MRC'
-set xrange [0.314166667:0.76625]
+set xrange [0.255:0.809166667]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.391666667, graph 0 to 0.391666667, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.5, graph 0 to 0.5, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_es.dat' index 1 using (0.314166667):1:(0.314166667):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_es.dat' index 1 using (0.255):1:(0.255):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

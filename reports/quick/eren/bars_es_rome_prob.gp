@@ -13,11 +13,11 @@ set terminal pngcairo size 960,274 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
 set title 'world_edits: es_rome_prob (1 seed); dashed: one-step MRC'
-set xrange [0:0.9425]
+set xrange [0:0.628333333]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.65, graph 0 to 0.65, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.433333333, graph 0 to 0.433333333, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_es_rome_prob.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
@@ -28,11 +28,11 @@ set terminal svg size 960,274 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
 set title 'world_edits: es_rome_prob (1 seed); dashed: one-step MRC'
-set xrange [0:0.9425]
+set xrange [0:0.628333333]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.65, graph 0 to 0.65, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.433333333, graph 0 to 0.433333333, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_es_rome_prob.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \

@@ -13,7 +13,7 @@ set terminal pngcairo size 960,488 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
 set title 'world_edits: fallback_rate (1 seed); dashed: one-step MRC'
-set xrange [0:1.02486911]
+set xrange [0:0.986910995]
 set yrange [0.4:6.6]
 unset arrow
 unset label
@@ -38,7 +38,7 @@ set terminal svg size 960,488 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
 set title 'world_edits: fallback_rate (1 seed); dashed: one-step MRC'
-set xrange [0:1.02486911]
+set xrange [0:0.986910995]
 set yrange [0.4:6.6]
 unset arrow
 unset label

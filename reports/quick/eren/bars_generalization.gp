@@ -13,23 +13,23 @@ set terminal pngcairo size 960,488 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
 set title 'world_edits: generalization (1 seed); dashed: one-step MRC'
-set xrange [0:0.435]
+set xrange [0:0.145]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.3, graph 0 to 0.3, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.05, graph 0 to 0.05, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_generalization.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_claims: generalization (1 seed); axis zoomed, not from 0; dashed: one-step MRC'
-set xrange [0.385:0.6475]
+set xrange [0.366:0.681]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.43, graph 0 to 0.43, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.55, graph 0 to 0.55, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_generalization.dat' index 1 using (0.385):1:(0.385):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_generalization.dat' index 1 using (0.366):1:(0.366):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -38,23 +38,23 @@ set terminal svg size 960,488 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
 set title 'world_edits: generalization (1 seed); dashed: one-step MRC'
-set xrange [0:0.435]
+set xrange [0:0.145]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.3, graph 0 to 0.3, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.05, graph 0 to 0.05, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_generalization.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_claims: generalization (1 seed); axis zoomed, not from 0; dashed: one-step MRC'
-set xrange [0.385:0.6475]
+set xrange [0.366:0.681]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.43, graph 0 to 0.43, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.55, graph 0 to 0.55, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_generalization.dat' index 1 using (0.385):1:(0.385):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_generalization.dat' index 1 using (0.366):1:(0.366):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

@@ -12,14 +12,14 @@ if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,488 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
-set title 'world_edits: reliability (1 seed); axis zoomed, not from 0; dashed: one-step MRC'
-set xrange [0.055:0.3175]
+set title 'world_edits: reliability (1 seed); dashed: one-step MRC'
+set xrange [0:0.145]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.25, graph 0 to 0.25, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.1, graph 0 to 0.1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_reliability.dat' index 0 using (0.055):1:(0.055):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_reliability.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_claims: reliability (1 seed); dashed: one-step MRC'
@@ -27,7 +27,7 @@ set xrange [0:1.45]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.2, graph 0 to 0.2, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.25, graph 0 to 0.25, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_reliability.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
@@ -37,14 +37,14 @@ unset output
 set terminal svg size 960,488 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
-set title 'world_edits: reliability (1 seed); axis zoomed, not from 0; dashed: one-step MRC'
-set xrange [0.055:0.3175]
+set title 'world_edits: reliability (1 seed); dashed: one-step MRC'
+set xrange [0:0.145]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.25, graph 0 to 0.25, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.1, graph 0 to 0.1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_reliability.dat' index 0 using (0.055):1:(0.055):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_reliability.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_claims: reliability (1 seed); dashed: one-step MRC'
@@ -52,7 +52,7 @@ set xrange [0:1.45]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.2, graph 0 to 0.2, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.25, graph 0 to 0.25, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_reliability.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \

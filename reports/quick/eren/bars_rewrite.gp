@@ -17,17 +17,17 @@ set xrange [0:1.015]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.1, graph 0 to 0.1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.05, graph 0 to 0.05, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_rewrite.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_claims: rewrite (1 seed); dashed: one-step MRC'
-set xrange [0:1.2325]
+set xrange [0:1.16]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.1, graph 0 to 0.1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.05, graph 0 to 0.05, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_rewrite.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
@@ -42,17 +42,17 @@ set xrange [0:1.015]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.1, graph 0 to 0.1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.05, graph 0 to 0.05, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_rewrite.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_claims: rewrite (1 seed); dashed: one-step MRC'
-set xrange [0:1.2325]
+set xrange [0:1.16]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.1, graph 0 to 0.1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.05, graph 0 to 0.05, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_rewrite.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \

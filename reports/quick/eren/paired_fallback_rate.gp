@@ -12,7 +12,7 @@ set terminal pngcairo size 960,440 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
 set title 'world_edits: fallback_rate minus one-step MRC, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.0706806283:0.954188482]
+set xrange [-0.0680628272:0.918848168]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
@@ -31,7 +31,7 @@ set terminal svg size 960,440 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
 set title 'world_edits: fallback_rate minus one-step MRC, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.0706806283:0.954188482]
+set xrange [-0.0680628272:0.918848168]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back

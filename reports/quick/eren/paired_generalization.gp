@@ -12,14 +12,14 @@ set terminal pngcairo size 960,440 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
 set title 'world_edits: generalization minus one-step MRC, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.2475:0.07875]
+set xrange [-0.06:0.085]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired_generalization.dat' index 0 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
   '' index 0 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
 set title 'world_claims: generalization minus one-step MRC, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.015:0.2025]
+set xrange [-0.148:0.113]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
@@ -31,14 +31,14 @@ set terminal svg size 960,440 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
 set title 'world_edits: generalization minus one-step MRC, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.2475:0.07875]
+set xrange [-0.06:0.085]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired_generalization.dat' index 0 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
   '' index 0 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
 set title 'world_claims: generalization minus one-step MRC, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.015:0.2025]
+set xrange [-0.148:0.113]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back

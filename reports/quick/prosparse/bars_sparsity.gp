@@ -13,11 +13,11 @@ set terminal pngcairo size 960,226 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
 set title 'entity_type: sparsity (1 seed); dashed: ReLU'
-set xrange [0:1.29472067]
+set xrange [0:1.26585564]
 set yrange [0.4:4.6]
 unset arrow
 unset label
-set arrow from 0.674632801, graph 0 to 0.674632801, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.676314872, graph 0 to 0.676314872, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_sparsity.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
@@ -28,11 +28,11 @@ set terminal svg size 960,226 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
 set title 'entity_type: sparsity (1 seed); dashed: ReLU'
-set xrange [0:1.29472067]
+set xrange [0:1.26585564]
 set yrange [0.4:4.6]
 unset arrow
 unset label
-set arrow from 0.674632801, graph 0 to 0.674632801, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.676314872, graph 0 to 0.676314872, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_sparsity.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \

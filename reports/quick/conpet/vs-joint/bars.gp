@@ -13,23 +13,23 @@ set terminal pngcairo size 960,440 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
 set title 'world_typing: average_accuracy (1 seed); dashed: joint (upper bound)'
-set xrange [0:0.92075]
+set xrange [0:0.753194444]
 set yrange [0.4:5.6]
 unset arrow
 unset label
-set arrow from 0.635, graph 0 to 0.635, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.519444444, graph 0 to 0.519444444, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'world_relation: average_accuracy (1 seed); dashed: joint (upper bound)'
-set xrange [0:1.24015278]
+set title 'world_relation: average_accuracy (1 seed); axis zoomed, not from 0; dashed: joint (upper bound)'
+set xrange [0.135277778:0.917916667]
 set yrange [0.4:5.6]
 unset arrow
 unset label
-set arrow from 0.765416667, graph 0 to 0.765416667, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.619444444, graph 0 to 0.619444444, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars.dat' index 1 using (0.135277778):1:(0.135277778):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -38,23 +38,23 @@ set terminal svg size 960,440 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
 set title 'world_typing: average_accuracy (1 seed); dashed: joint (upper bound)'
-set xrange [0:0.92075]
+set xrange [0:0.753194444]
 set yrange [0.4:5.6]
 unset arrow
 unset label
-set arrow from 0.635, graph 0 to 0.635, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.519444444, graph 0 to 0.519444444, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'world_relation: average_accuracy (1 seed); dashed: joint (upper bound)'
-set xrange [0:1.24015278]
+set title 'world_relation: average_accuracy (1 seed); axis zoomed, not from 0; dashed: joint (upper bound)'
+set xrange [0.135277778:0.917916667]
 set yrange [0.4:5.6]
 unset arrow
 unset label
-set arrow from 0.765416667, graph 0 to 0.765416667, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.619444444, graph 0 to 0.619444444, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars.dat' index 1 using (0.135277778):1:(0.135277778):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

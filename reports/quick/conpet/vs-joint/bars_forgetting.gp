@@ -12,24 +12,24 @@ if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,440 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
-set title 'world_typing: forgetting (1 seed); dashed: joint (upper bound)'
-set xrange [0:1.131]
+set title 'world_typing: forgetting (1 seed); axis zoomed, not from 0; dashed: joint (upper bound)'
+set xrange [-0.249:1.14516667]
 set yrange [0.4:5.6]
 unset arrow
 unset label
-set arrow from 0.05, graph 0 to 0.05, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from -0.01, graph 0 to -0.01, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_forgetting.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_forgetting.dat' index 0 using (-0.249):1:(-0.249):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_relation: forgetting (1 seed); axis zoomed, not from 0; dashed: joint (upper bound)'
-set xrange [-0.326083333:1.442875]
+set xrange [-0.266333333:1.26783333]
 set yrange [0.4:5.6]
 unset arrow
 unset label
-set arrow from -0.0228333333, graph 0 to -0.0228333333, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from -0.00333333333, graph 0 to -0.00333333333, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_forgetting.dat' index 1 using (-0.326083333):1:(-0.326083333):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_forgetting.dat' index 1 using (-0.266333333):1:(-0.266333333):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -37,24 +37,24 @@ unset output
 set terminal svg size 960,440 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
-set title 'world_typing: forgetting (1 seed); dashed: joint (upper bound)'
-set xrange [0:1.131]
+set title 'world_typing: forgetting (1 seed); axis zoomed, not from 0; dashed: joint (upper bound)'
+set xrange [-0.249:1.14516667]
 set yrange [0.4:5.6]
 unset arrow
 unset label
-set arrow from 0.05, graph 0 to 0.05, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from -0.01, graph 0 to -0.01, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_forgetting.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_forgetting.dat' index 0 using (-0.249):1:(-0.249):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_relation: forgetting (1 seed); axis zoomed, not from 0; dashed: joint (upper bound)'
-set xrange [-0.326083333:1.442875]
+set xrange [-0.266333333:1.26783333]
 set yrange [0.4:5.6]
 unset arrow
 unset label
-set arrow from -0.0228333333, graph 0 to -0.0228333333, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from -0.00333333333, graph 0 to -0.00333333333, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_forgetting.dat' index 1 using (-0.326083333):1:(-0.326083333):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_forgetting.dat' index 1 using (-0.266333333):1:(-0.266333333):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

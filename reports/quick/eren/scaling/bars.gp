@@ -12,14 +12,14 @@ if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,274 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
-set title 'world_edits: eq (1 seed); axis zoomed, not from 0; dashed: EREN, 10 notes'
-set xrange [0.113476544:0.519803127]
+set title 'world_edits: eq (1 seed); dashed: EREN, 10 notes'
+set xrange [0:0.223859649]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.415319149, graph 0 to 0.415319149, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0, graph 0 to 0, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars.dat' index 0 using (0.113476544):1:(0.113476544):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -27,14 +27,14 @@ unset output
 set terminal svg size 960,274 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
-set title 'world_edits: eq (1 seed); axis zoomed, not from 0; dashed: EREN, 10 notes'
-set xrange [0.113476544:0.519803127]
+set title 'world_edits: eq (1 seed); dashed: EREN, 10 notes'
+set xrange [0:0.223859649]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.415319149, graph 0 to 0.415319149, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0, graph 0 to 0, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars.dat' index 0 using (0.113476544):1:(0.113476544):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

@@ -12,7 +12,7 @@ set terminal pngcairo size 960,250 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
 set title 'world_edits: es minus EREN, 10 notes, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.346666667:0.33]
+set xrange [-0.02:0.27]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
@@ -24,7 +24,7 @@ set terminal svg size 960,250 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
 set title 'world_edits: es minus EREN, 10 notes, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.346666667:0.33]
+set xrange [-0.02:0.27]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
