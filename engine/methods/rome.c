@@ -216,6 +216,7 @@ int rome_compute(model *m, const tokenizer *tok, const rome_stats *s, const rome
     if (!s->C_inv || s->layer != l || s->F != F) return cpet_fail(err, "rome: statistics of layer %d, edit at layer %d", s->layer, l);
     linear *down = &m->layers[l].lin[LIN_DOWN];
     if (down->qw) return cpet_fail(err, "rome: layer %d's down projection is packed; ROME edits f32 weights", l);
+    if (c->n_prefixes > 1000) return cpet_fail(err, "rome: %d context prefixes (at most 1000)", c->n_prefixes);
     const int n_ctx = 1 + (c->n_prefixes > 0 ? c->n_prefixes : 0);
     char **prefixes = NULL;
     rome_context *cx = calloc((size_t)n_ctx, sizeof *cx);
@@ -254,8 +255,8 @@ int rome_compute(model *m, const tokenizer *tok, const rome_stats *s, const rome
      * each context's mean NLL: the reference's loss, in one forward and backward per step. */
     int T_max = 0;
     for (int j = 0; j < n_ctx; j++) T_max = cx[j].T > T_max ? cx[j].T : T_max;
-    int *batch_ids = calloc((size_t)n_ctx * (size_t)(T_max > 0 ? T_max : 1), sizeof(int)),
-        *batch_tg = malloc((size_t)n_ctx * (size_t)(T_max > 0 ? T_max : 1) * sizeof(int)), *pos = malloc((size_t)n_ctx * sizeof(int));
+    const size_t rows = n_ctx > 0 && n_ctx <= 1001 ? (size_t)n_ctx : 1, cells = rows * (size_t)(T_max > 0 && T_max <= 1 << 20 ? T_max : 1);
+    int *batch_ids = calloc(cells, sizeof(int)), *batch_tg = malloc(cells * sizeof(int)), *pos = malloc(rows * sizeof(int));
     if (rc == 0 && (!batch_ids || !batch_tg || !pos)) rc = cpet_fail(err, "rome: out of memory");
     for (int j = 0; rc == 0 && j < n_ctx; j++) {
         for (int t = 0; t < T_max; t++) {
