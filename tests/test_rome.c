@@ -99,7 +99,11 @@ Test(rome, one_matrix_changes_and_the_new_object_becomes_most_likely, .timeout =
         cr_assert_lt(r3.nll_after, r3.nll_before, "%g -> %g", r3.nll_before, r3.nll_after);
         model_free(&m3), tokenizer_free(&tok3);
     }
-    /* a subject not in the prompt, a packed matrix: clear errors */
+    /* a subject not in the prompt, too many prefixes: clear errors */
+    rome_config many = c;
+    many.n_prefixes = 1001;
+    cr_assert_neq(rome_edit(&m, &tok, &st, &many, prompt, "river", "bridge", &r, &err), 0);
+    cr_assert(strstr(err.msg, "1001 context prefixes"), "%s", err.msg);
     cr_assert_neq(rome_edit(&m, &tok, &st, &c, prompt, "castle", "bridge", &r, &err), 0);
     cr_assert(strstr(err.msg, "castle"), "%s", err.msg);
     free(p), free(bt), free(after);
