@@ -95,6 +95,15 @@ static void multiplot_wrap(char *plot, size_t cap, int panels)
     free(body);
 }
 
+/* The left margin, in characters of the default font, that the longest row label (tics at font 9) needs. */
+static int row_label_margin(const table *t)
+{
+    size_t longest = 0;
+    for (int a = 0; a < t->n_rows; a++) longest = strlen(t->rows[a].label) > longest ? strlen(t->rows[a].label) : longest;
+    const int margin = (int)ceil(0.85 * (double)longest) + 2;
+    return margin < 10 ? 10 : margin;
+}
+
 int plot_bars(const table *t, const metric_view *v, const char *out_dir, cpet_err *err)
 {
     char base[96], plot[65536] = "";
@@ -167,8 +176,8 @@ int plot_bars(const table *t, const metric_view *v, const char *out_dir, cpet_er
     fprintf(f, "# cpet report: %s per task, one bar per row sorted by value (mean +- 95%% CI over seeds), from %s.dat\n",
             v->metric, base);
     fprintf(f, "set datafile separator \"\\t\"\nset style fill solid 0.9 border rgb '#444444'\nset grid xtics lc rgb '#dddddd'\n"
-               "set ytics scale 0 font ',9'\nset xtics nomirror\nset border 3\nset tmargin 2\nset lmargin 28\nset xlabel '%s (%s is better)'\n",
-            v->metric, v->lower_is_better ? "lower" : "higher");
+               "set ytics scale 0 font ',9'\nset xtics nomirror\nset border 3\nset tmargin 2\nset lmargin %d\nset xlabel '%s (%s is better)'\n",
+            row_label_margin(t), v->metric, v->lower_is_better ? "lower" : "higher");
     if (strstr(v->metric, "bytes")) fprintf(f, "set format x '%%.1s %%cB'\n");
     gnuplot_terminals(f, 960, height, plot);
     if (atomic_commit(&af, err) != 0) return -1;
@@ -232,8 +241,8 @@ int plot_paired(const table *t, const metric_view *v, const char *out_dir, cpet_
     fprintf(f, "# cpet report: paired difference of %s to the baseline, from %s.dat (green: better, red: worse, grey: CI holds 0)\n",
             v->metric, base);
     fprintf(f, "set datafile separator \"\\t\"\nset grid xtics lc rgb '#dddddd'\nset ytics scale 0 font ',9'\nset xtics nomirror\n"
-               "set border 3\nset tmargin 2\nset lmargin 28\nset xlabel 'difference in %s%s (%s is better)'\n",
-            v->metric, points ? ", points" : "", v->lower_is_better ? "lower" : "higher");
+               "set border 3\nset tmargin 2\nset lmargin %d\nset xlabel 'difference in %s%s (%s is better)'\n",
+            row_label_margin(t), v->metric, points ? ", points" : "", v->lower_is_better ? "lower" : "higher");
     gnuplot_terminals(f, 960, height, plot);
     if (atomic_commit(&af, err) != 0) return -1;
     return gnuplot_run(out_dir, base, err);

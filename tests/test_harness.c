@@ -745,13 +745,13 @@ Test(stats, mcnemar_exact_p_hand_computed)
 }
 
 /* A baseline correct on examples 0-1 of 10, a tuned row on 0-8: 7 pairs only the row gets right, none the
- * other way. Difference +70 points, McNemar p = 2/128. */
+ * other way. Difference +70 points, McNemar p = 2/128. The tuned row's long label gets the plots' left margin. */
 Test(report, paired_difference_and_mcnemar_against_the_baseline)
 {
     char dir[256], cmd[2048], out[4096], path[600];
     make_temp_dir(dir, sizeof dir);
     const char *spec_text = "{\"models\": [\"m\"], \"methods\": [{\"name\": \"zero-shot\", \"label\": \"base\"}, {\"name\": \"lora\", "
-                            "\"label\": \"tuned\"}], \"tasks\": [{\"name\": \"t\", \"file\": \"t.jsonl\"}], \"seeds\": [0]}";
+                            "\"label\": \"tuned (K-means memory, 5 per class)\"}], \"tasks\": [{\"name\": \"t\", \"file\": \"t.jsonl\"}], \"seeds\": [0]}";
     snprintf(path, sizeof path, "%s/spec.json", dir);
     write_text(path, spec_text);
     json_t *root = json_loads(spec_text, 0, NULL);
@@ -789,7 +789,7 @@ Test(report, paired_difference_and_mcnemar_against_the_baseline)
     cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
     snprintf(path, sizeof path, "%s/rep/table.md", dir);
     char *text = read_all(path, NULL);
-    cr_assert(strstr(text, "| tuned | +70.00† [") && strstr(text, "p=0.016 |"), "%s", text);
+    cr_assert(strstr(text, "| tuned (K-means memory, 5 per class) | +70.00† [") && strstr(text, "p=0.016 |"), "%s", text);
     cr_assert(strstr(text, "| n (examples × seeds) | 10 × 1 |"), "%s", text);
     free(text);
     snprintf(path, sizeof path, "%s/rep/table.json", dir);
@@ -807,6 +807,11 @@ Test(report, paired_difference_and_mcnemar_against_the_baseline)
         snprintf(path, sizeof path, "%s/rep/%s", dir, pngs[i]);
         text = read_all(path, &len);
         cr_assert(text && len > 1000 && memcmp(text, "\x89PNG\r\n\x1a\n", 8) == 0, "%s", pngs[i]);
+        free(text);
+        /* 35 characters at font 9: 0.85 x 35 rounded up, plus 2 */
+        snprintf(path, sizeof path, "%s/rep/%.*s.gp", dir, (int)strlen(pngs[i]) - 4, pngs[i]);
+        text = read_all(path, NULL);
+        cr_assert(text && strstr(text, "set lmargin 32\n"), "%s", text ? text : pngs[i]);
         free(text);
     }
 }
