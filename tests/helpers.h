@@ -30,7 +30,8 @@ int *fixture_ids(const st_file *expected, int *B, int *T);
 /* The scalar a gradient check differentiates, evaluated at the current parameter values. */
 typedef double (*loss_fn)(void *ctx);
 /* Compares <g, u> with a 4-point central difference of f along u, for u = g/|g| and k random unit
- * directions. Returns the worst |fd - <g,u>| / |g|. x is restored. */
+ * directions. Returns the worst |fd - <g,u>| / max(|g|, |fd|), and infinity for an all-zero g (which would
+ * check nothing). x is restored. */
 double fd_check(loss_fn f, void *ctx, float *x, const float *g, size_t n, float h, int k_random, uint64_t seed);
 
 /* A saved random model (config.json, model.safetensors) with a trained tokenizer.json, in dir/model:

@@ -398,6 +398,15 @@ Test(editing, reader_contexts_hold_k_min_to_k_notes)
     world_free(&w);
 }
 
+/* text names word as a whole word: bounded by the start or a space, and by the end or punctuation */
+static int names_word(const char *text, const char *word)
+{
+    const size_t n = strlen(word);
+    for (const char *p = strstr(text, word); p; p = strstr(p + 1, word))
+        if ((p == text || p[-1] == ' ') && (!p[n] || strchr(" .,;'", p[n]))) return 1;
+    return 0;
+}
+
 Test(editing, reader_examples_answer_what_their_prompts_ask)
 {
     world w;
@@ -406,7 +415,9 @@ Test(editing, reader_examples_answer_what_their_prompts_ask)
     task_set t;
     cr_assert_eq(editing_reader_examples(&w, 1, 4, 5, 5, 1, NULL, NULL, 0, &t, &err), 0, "%s", err.msg);
     static const char *const kinds[] = {"read", "one_step", "decline", "closed_book", "fc_read", "fc_one_step", "fc_decline", "fc_closed_book"};
-    int count[8] = {0}, yes = 0, no = 0;
+    int count[8] = {0}, yes = 0, no = 0, fc_yes = 0, fc_no = 0;
+    char read_object[64] = "";
+    const char *read_id = NULL;
     for (int i = 0; i < t.n; i++) {
         const task_example *ex = &t.items[i];
         int k = 0;
@@ -438,16 +449,24 @@ Test(editing, reader_examples_answer_what_their_prompts_ask)
             cr_assert_str_eq(ans, states_truth ? "yes" : "no", "%s", ex->prompt);
             yes += states_truth, no += !states_truth;
         }
+        if (!strcmp(ex->task, "read")) snprintf(read_object, sizeof read_object, "%s", ans), read_id = ex->id + strlen("reader/read/");
         if (!strcmp(ex->task, "fc_read")) {
-            /* Yes exactly when a note of the context states the claim's object for (s, r): the claim's text
-             * appears among the notes in some template, so check the object only */
+            /* over the same notes as the read example of its id, whose answer is the object the context's
+             * note for (s, r) states: Yes exactly when the claim states that object */
+            cr_assert(read_id && !strcmp(ex->id + strlen("reader/fc_read/"), read_id), "%s follows its read example", ex->id);
             const char *open = strstr(ex->prompt, "Can we conclude that \""), *close = open ? strstr(open, ".\"?") : NULL;
-            cr_assert(close && (!strcmp(ans, "Yes") || !strcmp(ans, "No")));
+            cr_assert(close);
+            char claim[600];
+            snprintf(claim, sizeof claim, "%.*s", (int)(close - open - 22), open + 22);
+            const int states = names_word(claim, read_object);
+            cr_assert_str_eq(ans, states ? "Yes" : "No", "claim '%s', the note's object '%s'", claim, read_object);
+            fc_yes += states, fc_no += !states;
         }
     }
     for (int k = 0; k < 8; k++) cr_assert(count[k] > 0, "no %s examples", kinds[k]);
     cr_assert_eq(count[0], count[4], "one fact-checking read per read");
     cr_assert(yes > 0 && no > 0, "closed-book claims both true and false");
+    cr_assert(fc_yes > 0 && fc_no > 0, "claims read both supported and not");
     tasks_free(&t);
     world_free(&w);
 }

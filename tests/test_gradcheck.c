@@ -29,6 +29,31 @@ static float *randn(size_t n, float std, cpet_rng *r)
     return x;
 }
 
+/* The checker itself: f(x) = 1e-3 |x|^2 / 2, gradient 1e-3 x, small next to FD_TOL. The right gradient passes;
+ * an all-zero one and one ten times too small fail, though |fd - <g,u>| is then under FD_TOL in absolute terms. */
+typedef struct {
+    float x[8];
+} small_quadratic;
+
+static double small_quadratic_loss(void *ctx)
+{
+    const small_quadratic *q = ctx;
+    double s = 0;
+    for (int i = 0; i < 8; i++) s += (double)q->x[i] * q->x[i];
+    return 5e-4 * s;
+}
+
+Test(gradcheck, the_checker_fails_a_zero_or_far_too_small_gradient)
+{
+    small_quadratic q = {{0.5f, -1.0f, 0.25f, 2.0f, -0.75f, 1.5f, -2.0f, 1.0f}};
+    float g[8], zero[8] = {0}, small[8];
+    for (int i = 0; i < 8; i++) g[i] = 1e-3f * q.x[i], small[i] = 1e-4f * q.x[i];
+    cr_assert_lt(fd_check(small_quadratic_loss, &q, q.x, g, 8, 1e-2f, 4, 1), FD_TOL);
+    cr_assert_gt(fd_check(small_quadratic_loss, &q, q.x, zero, 8, 1e-2f, 4, 1), FD_TOL);
+    cr_assert_gt(fd_check(small_quadratic_loss, &q, q.x, small, 8, 1e-2f, 4, 1), FD_TOL);
+    cr_assert_float_eq(q.x[3], 2.0f, 0, "x restored");
+}
+
 /* Each parameter's gradient against finite differences (k random entries, seeds seed, seed + 1, ...). */
 typedef struct {
     const char *what;

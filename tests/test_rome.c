@@ -57,26 +57,49 @@ Test(rome, one_matrix_changes_and_the_new_object_becomes_most_likely, .timeout =
         }
     }
     cr_assert_eq(changed, 1);
-    /* W' k* = W k* + delta: layer 1's output at the subject moves by exactly |delta| */
+    /* The update on its own terms. rome_compute on the unedited copy gives the same (delta, u, uk) as the
+     * edit (the fit is deterministic); with k_t the keys the unedited model computes at the prompt's positions
+     * (the down projection's input), u = C^-1 k* for k* = k at the subject, uk = u.k*, and layer 1's output at
+     * every position t moves by exactly delta (u.k_t) / uk: at the subject, W' k* = W k* + delta. */
+    rome_update up;
+    rome_result r0;
+    cr_assert_eq(rome_compute(&orig, &tok2, &st, &c, prompt, "river", "bridge", &up, &r0, &err), 0, "%s", err.msg);
+    cr_assert_eq(r0.subject_pos, r.subject_pos);
     int *p, np;
     cr_assert_eq(tokenizer_encode(&tok, prompt, strlen(prompt), &p, &np, &err), 0);
     int seq[64];
     seq[0] = m.cfg.bos_token_id;
     memcpy(seq + 1, p, (size_t)np * sizeof(int));
-    const int T = np + 1, D = m.cfg.hidden_size;
-    cr_assert_eq(model_forward(&m, seq, NULL, 1, T, &err), 0);
-    float *after = malloc((size_t)T * D * sizeof(float));
-    memcpy(after, m.acts.x_in + (size_t)(layer + 1) * T * D, (size_t)T * D * sizeof(float));
+    const int T = np + 1, D = m.cfg.hidden_size, F = m.cfg.intermediate_size, sp = r.subject_pos;
     cr_assert_eq(model_forward(&orig, seq, NULL, 1, T, &err), 0);
-    const float *before = orig.acts.x_in + (size_t)(layer + 1) * T * D;
-    double moved = 0;
-    for (int d = 0; d < D; d++) {
-        const double x = after[(size_t)r.subject_pos * D + d] - before[(size_t)r.subject_pos * D + d];
-        moved += x * x;
+    float *before = malloc((size_t)T * D * sizeof(float));
+    memcpy(before, orig.acts.x_in + (size_t)(layer + 1) * T * D, (size_t)T * D * sizeof(float));
+    const float *K = orig.acts.h + (size_t)layer * T * F; /* [T, F] */
+    double uk = 0, delta_sq = 0;
+    for (int f = 0; f < F; f++) {
+        double cu = 0;
+        for (int g = 0; g < F; g++) cu += st.C_inv[(size_t)f * F + g] * K[(size_t)sp * F + g];
+        cr_assert_float_eq(up.u[f], cu, 1e-4 * (1 + fabs(cu)), "u[%d] = %g, C^-1 k* = %g", f, up.u[f], cu);
+        uk += up.u[f] * K[(size_t)sp * F + f];
     }
-    cr_assert_float_eq(sqrt(moved), r.delta_norm, 1e-3 * (1 + r.delta_norm), "%g vs %g", sqrt(moved), r.delta_norm);
-    for (int t = 0; t < r.subject_pos; t++) /* positions before the subject's keys are untouched... at layer 1's input */
-        for (int d = 0; d < D; d++) cr_assert_eq(m.acts.x_in[(size_t)layer * T * D + (size_t)t * D + d], orig.acts.x_in[(size_t)layer * T * D + (size_t)t * D + d]);
+    cr_assert_float_eq(up.uk, uk, 1e-4 * fabs(uk));
+    for (int d = 0; d < D; d++) delta_sq += (double)up.delta[d] * up.delta[d];
+    cr_assert_float_eq(sqrt(delta_sq), r.delta_norm, 1e-3 * (1 + r.delta_norm), "the edit's delta and the recomputed one");
+    cr_assert_eq(model_forward(&m, seq, NULL, 1, T, &err), 0);
+    const float *after = m.acts.x_in + (size_t)(layer + 1) * T * D;
+    for (int t = 0; t < T; t++) {
+        double ut = 0;
+        for (int f = 0; f < F; f++) ut += up.u[f] * K[(size_t)t * F + f];
+        const double share = ut / up.uk; /* 1 at the subject */
+        if (t == sp) cr_assert_float_eq(share, 1.0, 1e-5, "%.9g", share);
+        for (int d = 0; d < D; d++) {
+            const double moved = (double)after[(size_t)t * D + d] - before[(size_t)t * D + d], want = up.delta[d] * share;
+            cr_assert_float_eq(moved, want, 1e-3 * (1 + sqrt(delta_sq) * fabs(share)), "position %d, dim %d: moved %g, delta (u.k)/uk %g", t, d,
+                               moved, want);
+        }
+    }
+    free(before);
+    rome_update_free(&up);
     /* the new object is the greedy continuation */
     int *bt, nb;
     cr_assert_eq(tokenizer_encode(&tok, " bridge", 7, &bt, &nb, &err), 0);
@@ -106,7 +129,7 @@ Test(rome, one_matrix_changes_and_the_new_object_becomes_most_likely, .timeout =
     cr_assert(strstr(err.msg, "1001 context prefixes"), "%s", err.msg);
     cr_assert_neq(rome_edit(&m, &tok, &st, &c, prompt, "castle", "bridge", &r, &err), 0);
     cr_assert(strstr(err.msg, "castle"), "%s", err.msg);
-    free(p), free(bt), free(after);
+    free(p), free(bt);
     rome_stats_free(&st);
     tokenizer_free(&tok), tokenizer_free(&tok2);
     model_free(&m), model_free(&orig);
