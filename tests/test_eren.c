@@ -297,6 +297,77 @@ Test(eren, the_answer_budget_fits_the_fixed_answers)
     tokenizer_free(&tok);
 }
 
+/* Dense retrieval. A note's embedding is the mean of the model's final hidden states over the note's tokens,
+ * BOS left out (computed here from one forward of BOS + text); the query is embedded the same way and
+ * scored by dot product. With the notes' embeddings then set by hand to multiples of the query's (1, 3, -1,
+ * 2, and 5 for a superseded note), the ranking is worked by hand: 1, 3, 0, 2, scores |q|^2 x (3, 2, 1, -1),
+ * the superseded note never returned, and a tie goes to the newer note. */
+Test(eren, dense_retrieval_ranks_by_the_dot_product_of_mean_pooled_states)
+{
+    model m;
+    tokenizer tok;
+    load_tiny_model(16, 32, 1, &m, &tok);
+    cpet_err err;
+    eren_notebook nb;
+    notebook_init(&nb);
+    const char *texts[5] = {"the river runs", "a city by the river", "the old bridge", "a bridge is old", "the river is wide"};
+    const char *keys[5] = {"a", "b", "c", "d", "e"};
+    for (int i = 0; i < 5; i++) cr_assert_eq(notebook_add(&nb, texts[i], keys[i], &err), i, "%s", err.msg);
+    cr_assert_eq(notebook_add(&nb, "the river is narrow", "e", &err), 5, "%s", err.msg); /* supersedes note 4 */
+    eren_index x;
+    cr_assert_eq(eren_index_dense(&x, &nb, &m, &tok, &err), 0, "%s", err.msg);
+    const int D = m.cfg.hidden_size;
+    cr_assert_eq(x.dim, D);
+    for (int i = 0; i < 2; i++) { /* the oracle mean for two notes */
+        int *ids, n;
+        cr_assert_eq(tokenizer_encode(&tok, texts[i], strlen(texts[i]), &ids, &n, &err), 0);
+        int seq[64];
+        seq[0] = m.cfg.bos_token_id;
+        memcpy(seq + 1, ids, (size_t)n * sizeof(int));
+        free(ids);
+        cr_assert_eq(model_forward(&m, seq, NULL, 1, n + 1, &err), 0, "%s", err.msg);
+        const float *h = model_final_hidden(&m);
+        for (int d = 0; d < D; d++) {
+            double mean = 0;
+            for (int t = 1; t <= n; t++) mean += h[(size_t)t * D + d];
+            mean /= n;
+            cr_assert_float_eq(x.emb[(size_t)i * D + d], mean, 1e-5 * (1 + fabs(mean)), "note %d, dim %d", i, d);
+        }
+    }
+    /* the query's embedding and the hand-set notes */
+    const char *query = "where is the bridge";
+    float *q = malloc((size_t)D * sizeof(float));
+    eren_index qx;
+    eren_notebook one;
+    notebook_init(&one);
+    cr_assert_eq(notebook_add(&one, query, NULL, &err), 0);
+    cr_assert_eq(eren_index_dense(&qx, &one, &m, &tok, &err), 0, "%s", err.msg);
+    memcpy(q, qx.emb, (size_t)D * sizeof(float));
+    eren_index_free(&qx);
+    notebook_free(&one);
+    const double mult[6] = {1, 3, -1, 2, 5, 2}; /* note 5 ties note 3 and is newer */
+    double qq = 0;
+    for (int d = 0; d < D; d++) qq += (double)q[d] * q[d];
+    for (int i = 0; i < 6; i++)
+        for (int d = 0; d < D; d++) x.emb[(size_t)i * D + d] = (float)(mult[i] * q[d]);
+    int ids[6];
+    double sc[6];
+    cr_assert_eq(eren_retrieve(&x, &nb, query, 6, ids, sc, &err), 5, "five active notes");
+    const int want[5] = {1, 5, 3, 0, 2};
+    const double want_mult[5] = {3, 2, 2, 1, -1};
+    for (int j = 0; j < 5; j++) {
+        cr_assert_eq(ids[j], want[j], "rank %d: note %d, want %d", j, ids[j], want[j]);
+        cr_assert_float_eq(sc[j], want_mult[j] * qq, 1e-4 * qq, "rank %d: score %g", j, sc[j]);
+    }
+    cr_assert_eq(eren_retrieve(&x, &nb, query, 2, ids, NULL, &err), 2);
+    cr_assert(ids[0] == 1 && ids[1] == 5, "the top 2: %d %d", ids[0], ids[1]);
+    free(q);
+    eren_index_free(&x);
+    notebook_free(&nb);
+    model_free(&m);
+    tokenizer_free(&tok);
+}
+
 Test(eren, a_prompt_over_the_window_loses_its_lowest_ranked_notes_first)
 {
     cpet_err err;
