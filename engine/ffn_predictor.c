@@ -119,6 +119,28 @@ void predict_count(predict_counts *c, const uint8_t *predicted, const uint8_t *t
 
 /* ---- training: minibatch weighted BCE through the two matrices, sgemm for every product ---- */
 
+double ffn_predictor_batch_loss(const ffn_predictor_layer *L, const float *xb, const uint8_t *yb, int B, float w_neg, float *g1, float *g2,
+                                float *a, float *z, float *da)
+{
+    const int D = L->D, H = L->H, F = L->F;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, H, D, 1.0f, xb, D, L->w1, D, 0.0f, a, H);
+    for (size_t i = 0; i < (size_t)B * H; i++) a[i] = a[i] > 0 ? a[i] : 0;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, F, H, 1.0f, a, H, L->w2, H, 0.0f, z, F);
+    /* loss: w BCE(sigmoid(z), y) = w (max(z, 0) - z y + log(1 + e^-|z|)); d/dz = w (sigmoid(z) - y) / (B F) */
+    const float inv = 1.0f / ((float)B * F);
+    double loss = 0;
+    for (size_t i = 0; i < (size_t)B * F; i++) {
+        const float yy = yb[i] != 0, w = yy ? 1.0f : w_neg, zi = z[i], s = 1.0f / (1.0f + expf(-zi));
+        loss += w * ((zi > 0 ? zi : 0) - zi * yy + log1p(exp(-fabs((double)zi))));
+        z[i] = w * (s - yy) * inv;
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, F, H, B, 1.0f, z, F, a, H, 0.0f, g2, H);   /* dW2 = dz^T a */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, F, 1.0f, z, F, L->w2, H, 0.0f, da, H); /* da = dz W2 */
+    for (size_t i = 0; i < (size_t)B * H; i++) da[i] = a[i] > 0 ? da[i] : 0;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, D, B, 1.0f, da, H, xb, D, 0.0f, g1, D); /* dW1 = da^T x */
+    return loss * inv;
+}
+
 int ffn_predictor_train_layer(ffn_predictor *p, int layer, const float *x, const uint8_t *y, long N, const ffn_predictor_train_config *c,
                               predict_counts *valid, cpet_err *err)
 {
@@ -131,9 +153,9 @@ int ffn_predictor_train_layer(ffn_predictor *p, int layer, const float *x, const
     float *a = malloc((size_t)B * H * sizeof(float)), *z = malloc((size_t)B * F * sizeof(float)), *xb = malloc((size_t)B * D * sizeof(float)),
           *da = malloc((size_t)B * H * sizeof(float)), *best1 = malloc((size_t)H * D * sizeof(float)), *best2 = malloc((size_t)F * H * sizeof(float)),
           *g1 = calloc((size_t)H * D, sizeof(float)), *g2 = calloc((size_t)F * H, sizeof(float));
-    uint8_t *mask = malloc((size_t)F);
+    uint8_t *mask = malloc((size_t)F), *yb = malloc((size_t)B * F);
     adamw opt = {0};
-    int rc = perm && a && z && xb && da && best1 && best2 && g1 && g2 && mask ? 0 : cpet_fail(err, "predictor: out of memory");
+    int rc = perm && a && z && xb && da && best1 && best2 && g1 && g2 && mask && yb ? 0 : cpet_fail(err, "predictor: out of memory");
     cpet_rng r;
     rng_seed(&r, c->seed * 1000003ull + (uint64_t)layer);
     for (long i = 0; i < N; i++) perm[i] = i;
@@ -160,21 +182,11 @@ int ffn_predictor_train_layer(ffn_predictor *p, int layer, const float *x, const
     const float thr = logit_of(p->p);
     for (int epoch = 0; rc == 0 && epoch < c->epochs; epoch++) {
         for (long b0 = 0; b0 + B <= n_train; b0 += B) {
-            for (int i = 0; i < B; i++) memcpy(xb + (size_t)i * D, x + (size_t)perm[b0 + i] * D, (size_t)D * sizeof(float));
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, H, D, 1.0f, xb, D, L->w1, D, 0.0f, a, H);
-            for (size_t i = 0; i < (size_t)B * H; i++) a[i] = a[i] > 0 ? a[i] : 0;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, F, H, 1.0f, a, H, L->w2, H, 0.0f, z, F);
-            /* d(mean weighted BCE)/dz = w (sigmoid(z) - y) / (B F) */
-            const float inv = 1.0f / ((float)B * F);
-            for (int i = 0; i < B; i++)
-                for (int f = 0; f < F; f++) {
-                    const float yy = y[(size_t)perm[b0 + i] * F + f] != 0, s = 1.0f / (1.0f + expf(-z[(size_t)i * F + f]));
-                    z[(size_t)i * F + f] = (yy ? 1.0f : w_neg) * (s - yy) * inv;
-                }
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, F, H, B, 1.0f, z, F, a, H, 0.0f, g2, H);   /* dW2 = dz^T a */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, F, 1.0f, z, F, L->w2, H, 0.0f, da, H); /* da = dz W2 */
-            for (size_t i = 0; i < (size_t)B * H; i++) da[i] = a[i] > 0 ? da[i] : 0;
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, D, B, 1.0f, da, H, xb, D, 0.0f, g1, D); /* dW1 = da^T x */
+            for (int i = 0; i < B; i++) {
+                memcpy(xb + (size_t)i * D, x + (size_t)perm[b0 + i] * D, (size_t)D * sizeof(float));
+                memcpy(yb + (size_t)i * F, y + (size_t)perm[b0 + i] * F, (size_t)F);
+            }
+            ffn_predictor_batch_loss(L, xb, yb, B, w_neg, g1, g2, a, z, da);
             adamw_step(&opt, c->lr);
         }
         predict_counts v = {0};
@@ -194,7 +206,7 @@ int ffn_predictor_train_layer(ffn_predictor *p, int layer, const float *x, const
     }
     if (rc == 0) memcpy(L->w1, best1, (size_t)H * D * sizeof(float)), memcpy(L->w2, best2, (size_t)F * H * sizeof(float));
     adamw_free(&opt);
-    free(perm), free(a), free(z), free(xb), free(da), free(best1), free(best2), free(g1), free(g2), free(mask);
+    free(perm), free(a), free(z), free(xb), free(da), free(best1), free(best2), free(g1), free(g2), free(mask), free(yb);
     return rc;
 }
 

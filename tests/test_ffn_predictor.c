@@ -1,11 +1,13 @@
 /* The activation predictor: its metrics on hand-counted examples, threshold and top-k gating on a hand-set
- * layer, training that learns a rule it can represent, files that round-trip and refuse another model. */
+ * layer, the weighted BCE's value by hand and its gradients by finite differences, training that learns a
+ * rule it can represent, files that round-trip and refuse another model. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ffn_predictor.h"
+#include "helpers.h"
 #include "tensor.h"
 
 Test(ffn_predictor, recall_precision_and_predicted_sparsity_on_a_known_example)
@@ -47,6 +49,52 @@ Test(ffn_predictor, threshold_and_top_k_gating_by_hand)
     cr_assert_eq(ffn_predictor_mask(&p, 0, x, 2, mask, scratch), 2, "the union over rows: 3 from row 0, 0 from row 1");
     cr_assert(mask[0] && mask[3]);
     ffn_predictor_free(&p);
+}
+
+/* The training loss: by hand on one weight per matrix, and its gradients by finite differences. */
+typedef struct {
+    ffn_predictor_layer *L;
+    const float *xb;
+    const uint8_t *yb;
+    int B;
+    float w_neg;
+    float *g1, *g2, *a, *z, *da; /* thrown away: the loss alone is differentiated */
+} bce_ctx;
+
+static double bce_loss(void *ctx)
+{
+    bce_ctx *c = ctx;
+    return ffn_predictor_batch_loss(c->L, c->xb, c->yb, c->B, c->w_neg, c->g1, c->g2, c->a, c->z, c->da);
+}
+
+Test(ffn_predictor, the_weighted_bce_by_hand_and_its_gradients_by_finite_differences)
+{
+    /* D = H = F = 1, w1 = 1, w2 = 2, x = 0.5: z = 1. A positive costs log(1 + e^-1) = 0.313262, a negative
+     * w_neg log(1 + e^1) = 0.25 x 1.313262; the mean over the batch of the two. */
+    float w1 = 1, w2 = 2, x2[2] = {0.5f, 0.5f}, g1, g2, a[2], z[2], da[2];
+    ffn_predictor_layer one = {1, 1, 1, &w1, &w2};
+    const uint8_t y2[2] = {1, 0};
+    const double want = (log1p(exp(-1.0)) + 0.25 * log1p(exp(1.0))) / 2;
+    cr_assert_float_eq(ffn_predictor_batch_loss(&one, x2, y2, 2, 0.25f, &g1, &g2, a, z, da), want, 1e-6);
+    /* dz: (s - 1) / 2 and 0.25 s / 2, s = sigmoid(1); dW2 = sum dz a = 0.5 sum dz; dW1 = sum dz w2 x */
+    const double s = 1 / (1 + exp(-1.0)), dz = (s - 1) / 2 + 0.25 * s / 2;
+    cr_assert_float_eq(g2, 0.5 * dz, 1e-6);
+    cr_assert_float_eq(g1, 2 * 0.5 * dz, 1e-6);
+    /* D 6, H 5, F 7, a batch of 4: every weight against a 4-point central difference */
+    enum { D = 6, H = 5, F = 7, B = 4 };
+    ffn_predictor_layer L = {D, H, F, cpet_alloc_floats(H * D), cpet_alloc_floats(F * H)};
+    cpet_rng r;
+    rng_seed(&r, 9);
+    fill_normal(L.w1, H * D, 0.5f, &r), fill_normal(L.w2, F * H, 0.5f, &r);
+    float xb[B * D], G1[H * D], G2[F * H], A[B * H], Z[B * F], DA[B * H], s1[H * D], s2[F * H];
+    uint8_t yb[B * F];
+    fill_normal(xb, B * D, 1.0f, &r);
+    for (int i = 0; i < B * F; i++) yb[i] = rng_uniform(&r) < 0.4f;
+    bce_ctx c = {&L, xb, yb, B, 0.3f, s1, s2, A, Z, DA};
+    ffn_predictor_batch_loss(&L, xb, yb, B, 0.3f, G1, G2, A, Z, DA);
+    cr_assert_lt(fd_check(bce_loss, &c, L.w1, G1, H * D, 1e-3f, 4, 1), 2e-3, "w1");
+    cr_assert_lt(fd_check(bce_loss, &c, L.w2, G2, F * H, 1e-3f, 4, 2), 2e-3, "w2");
+    free(L.w1), free(L.w2);
 }
 
 Test(ffn_predictor, training_learns_a_rule_it_can_represent)
