@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas.h"
 #include "gemv.h"
 #include "linear.h"
 #include "quant.h"
@@ -117,4 +118,44 @@ Test(gemv, shared_linears_equal_separate_calls)
         qtensor_free(&q[j]);
     }
     free(x);
+}
+
+/* The decode kernels split output rows across threads: 1, 2 and 3 threads give the same outputs bit for bit,
+ * f32 and every packed format (exact and int8-activation decode), for row counts the threads divide
+ * unevenly and n = 1..GEMV_MAX_N. */
+Test(gemv, one_thread_and_several_give_the_same_outputs)
+{
+    const int in = 128, out = 67;
+    unsigned seed = 21;
+    float *W = malloc(sizeof(float) * out * in), *x = malloc(sizeof(float) * GEMV_MAX_N * in);
+    float *ref = malloc(sizeof(float) * GEMV_MAX_N * out), *y = malloc(sizeof(float) * GEMV_MAX_N * out);
+    for (int i = 0; i < out * in; i++) W[i] = frand(&seed);
+    for (int i = 0; i < GEMV_MAX_N * in; i++) x[i] = frand(&seed);
+    const int threads_before = engine_threads();
+    const qformat formats[] = {QF_INT8, QF_INT4, QF_INT3, QF_Q8_0, QF_Q4_0, QF_NF4};
+    for (int f = -1; f < (int)(sizeof formats / sizeof *formats); f++)
+        for (int q8 = 0; q8 <= (f >= 0); q8++) {
+            qtensor q;
+            linear l = {.in = in, .out = out, .w = W};
+            if (f >= 0) {
+                cpet_err err;
+                cr_assert_eq(quantize_rtn(&q, formats[f], W, out, in, 32, &err), 0, "%s", err.msg);
+                q.q8_activations = q8;
+                if (q8) qtensor_pack_decode(&q);
+                l = (linear){.in = in, .out = out, .qw = &q};
+            }
+            for (int n = 1; n <= GEMV_MAX_N; n++) {
+                engine_set_threads(1);
+                linear_forward(&l, x, ref, n, NULL);
+                for (int t = 2; t <= 3; t++) {
+                    engine_set_threads(t);
+                    linear_forward(&l, x, y, n, NULL);
+                    cr_assert_eq(memcmp(ref, y, sizeof(float) * n * out), 0, "format %d, q8 activations %d, n %d: %d threads differ from 1",
+                                 f, q8, n, t);
+                }
+            }
+            if (f >= 0) qtensor_free(&q);
+        }
+    engine_set_threads(threads_before);
+    free(W), free(x), free(ref), free(y);
 }
