@@ -57,6 +57,34 @@ Test(conpet, replay_batches_are_half_new_and_draw_old_tasks_uniformly)
     cr_assert_eq(conpet_replay_batch(&r, 2, sizes, B, 3.0, s), 12);
 }
 
+/* Joint training draws every seen sample alike: an earlier task in proportion to its size, uniformly within
+ * it, and never a task not yet seen. */
+Test(conpet, joint_batches_draw_every_seen_sample_alike)
+{
+    const int sizes[5] = {50, 80, 20, 100, 60}, B = 16, task = 3, n_batches = 20000;
+    cpet_rng r;
+    rng_seed(&r, 7);
+    long per_task[4] = {0}, in_task2[20] = {0}, n = 0;
+    conpet_sample s[16];
+    for (int b = 0; b < n_batches; b++) {
+        conpet_joint_batch(&r, task, sizes, B, s);
+        for (int i = 0; i < B; i++) {
+            cr_assert(s[i].task >= 0 && s[i].task <= task, "task %d is not seen yet", s[i].task);
+            cr_assert(s[i].index >= 0 && s[i].index < sizes[s[i].task]);
+            per_task[s[i].task]++, n++;
+            if (s[i].task == 2) in_task2[s[i].index]++;
+        }
+    }
+    /* against the sizes 50 : 80 : 20 : 100 (3 df: 16.27), uniform inside task 2 (19 df: 43.82) */
+    long expect[4];
+    double chi = 0;
+    for (int u = 0; u < 4; u++) expect[u] = n * sizes[u] / 250, chi += pow(per_task[u] - (double)expect[u], 2) / expect[u];
+    cr_assert_lt(chi, 16.27, "tasks: %ld %ld %ld %ld", per_task[0], per_task[1], per_task[2], per_task[3]);
+    cr_assert_lt(chi_square(in_task2, 20, per_task[2]), 43.82);
+    /* and the test can fail: tasks drawn uniformly would be far from the sizes */
+    cr_assert_gt(chi_square(expect, 4, n), 1000.0);
+}
+
 Test(conpet, the_budget_per_task_does_not_grow_with_the_task_index)
 {
     int train, valid;
@@ -187,7 +215,7 @@ static conpet_result toy_run(conpet_method method, int regroup)
 
 Test(conpet, replay_forgets_less_and_no_task_id_reaches_inference, .timeout = 600)
 {
-    conpet_result seq = toy_run(CONPET_SEQUENTIAL, 0), st = toy_run(CONPET_STATIC, 0), st_mixed = toy_run(CONPET_STATIC, 1),
+    conpet_result seq = toy_run(CONPET_SEQUENTIAL, 0), joint = toy_run(CONPET_JOINT, 0), st = toy_run(CONPET_STATIC, 0), st_mixed = toy_run(CONPET_STATIC, 1),
                   dyn = toy_run(CONPET_DYNAMIC, 0), dyn_mixed = toy_run(CONPET_DYNAMIC, 1), emr = toy_run(CONPET_EMR, 0),
                   eaemr = toy_run(CONPET_EA_EMR, 0);
     cr_assert_gt(st.acc[0], 0.9, "task 0 is learnable: %g", st.acc[0]);
@@ -195,6 +223,10 @@ Test(conpet, replay_forgets_less_and_no_task_id_reaches_inference, .timeout = 60
                  conpet_forgetting(&seq));
     cr_assert_float_eq(st_mixed.pooled[1], st.pooled[1], 1e-12, "regrouped test sets: the same predictions");
     cr_assert_eq(st.steps[0], st.steps[1], "the same budget at every task");
+    /* joint training (every seen sample, the upper bound) keeps task 0 where sequential training loses it */
+    cr_assert_lt(conpet_forgetting(&joint) + 0.2, conpet_forgetting(&seq), "joint %g vs sequential %g", conpet_forgetting(&joint),
+                 conpet_forgetting(&seq));
+    cr_assert_gt(joint.pooled[1], seq.pooled[1], "joint %g vs sequential %g on both tasks", joint.pooled[1], seq.pooled[1]);
     /* Dynamic ConPET: per-task modules and a selector; its routing is the only way a task reaches a module */
     cr_assert_lt(conpet_forgetting(&dyn) + 0.2, conpet_forgetting(&seq), "dynamic %g vs sequential %g", conpet_forgetting(&dyn),
                  conpet_forgetting(&seq));
@@ -209,7 +241,7 @@ Test(conpet, replay_forgets_less_and_no_task_id_reaches_inference, .timeout = 60
     cr_assert_lt(conpet_forgetting(&eaemr) + 0.2, conpet_forgetting(&seq), "ea-emr %g vs sequential %g", conpet_forgetting(&eaemr),
                  conpet_forgetting(&seq));
     cr_assert_eq(eaemr.tunable, emr.tunable + 32 * 33);
-    conpet_result_free(&seq), conpet_result_free(&st), conpet_result_free(&st_mixed), conpet_result_free(&dyn), conpet_result_free(&dyn_mixed);
+    conpet_result_free(&seq), conpet_result_free(&joint), conpet_result_free(&st), conpet_result_free(&st_mixed), conpet_result_free(&dyn), conpet_result_free(&dyn_mixed);
     conpet_result_free(&emr), conpet_result_free(&eaemr);
 }
 

@@ -28,6 +28,18 @@ int conpet_replay_batch(cpet_rng *r, int task, const int *task_sizes, int batch,
     return n_new;
 }
 
+void conpet_joint_batch(cpet_rng *r, int task, const int *task_sizes, int batch, conpet_sample *out)
+{
+    long seen = 0;
+    for (int u = 0; u <= task; u++) seen += task_sizes[u];
+    for (int i = 0; i < batch; i++) {
+        long k = (long)(rng_next(r) % (uint64_t)seen);
+        int u = 0;
+        while (k >= task_sizes[u]) k -= task_sizes[u], u++;
+        out[i] = (conpet_sample){u, (int)k};
+    }
+}
+
 int conpet_emr_replay_frequency(int batch_limit, int batch, int n_new, int k_per_class, int n_old_classes)
 {
     if (n_old_classes <= 0 || k_per_class <= 0) return 1;
@@ -365,6 +377,7 @@ int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_re
     const conpet_set **sets = calloc((size_t)T, sizeof *sets);
     conpet_sample *s = malloc((size_t)c->batch * sizeof *s);
     int *ids = NULL, cap = 0, *pos = malloc((size_t)c->batch * sizeof(int)), *labels = malloc((size_t)c->batch * sizeof(int));
+    int *train_sizes = malloc((size_t)T * sizeof(int));
     const int emr = c->method == CONPET_EMR || c->method == CONPET_EA_EMR;
     conpet_sample *mem = NULL; /* EMR's memory */
     int n_mem = 0;
@@ -372,8 +385,8 @@ int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_re
     float *stored = NULL;
     conpet_pool pool;
     if (conpet_pool_init(&pool, d, c->replay_memory, c->seed + 77) != 0 && rc == 0) rc = cpet_fail(err, "conpet: out of memory");
-    if (rc == 0 && (!sets || !s || !pos || !labels)) rc = cpet_fail(err, "conpet: out of memory");
-    for (int t = 0; rc == 0 && t < T; t++) sets[t] = &d->train[t];
+    if (rc == 0 && (!sets || !s || !pos || !labels || !train_sizes)) rc = cpet_fail(err, "conpet: out of memory");
+    for (int t = 0; rc == 0 && t < T; t++) sets[t] = &d->train[t], train_sizes[t] = d->train[t].n;
     cpet_rng rng;
     rng_seed(&rng, c->seed * 7919 + 17);
     for (int t = 0; rc == 0 && t < T; t++) {
@@ -388,8 +401,6 @@ int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_re
         if ((rc = adamw_init(&opt, oc, err)) != 0 || (rc = adamw_add(&opt, ad.tensors, ad.n_tensors, err)) != 0 ||
             (rc = adamw_add(&opt, h.tensors, 2, err)) != 0)
             break;
-        long seen = 0;
-        for (int u = 0; u <= t; u++) seen += d->train[u].n;
         const int freq = emr && n_mem
                              ? conpet_emr_replay_frequency((int)ceil(c->batches / 0.8), c->batch, d->train[t].n, c->emr_k > 0 ? c->emr_k : 5, d->offsets[t])
                              : 0;
@@ -404,17 +415,10 @@ int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_re
                     const long u = (long)(rng_next(&rng) % (uint64_t)pool);
                     s[i] = u < d->train[t].n ? (conpet_sample){t, (int)u} : mem[(u - d->train[t].n) % n_mem];
                 }
+            } else if (c->method == CONPET_SEQUENTIAL) {
+                for (int i = 0; i < c->batch; i++) s[i] = (conpet_sample){t, (int)(rng_next(&rng) % (uint64_t)d->train[t].n)};
             } else {
-                for (int i = 0; i < c->batch; i++) {
-                    if (c->method == CONPET_SEQUENTIAL) {
-                        s[i] = (conpet_sample){t, (int)(rng_next(&rng) % (uint64_t)d->train[t].n)};
-                    } else { /* joint: uniform over every seen sample */
-                        long k = (long)(rng_next(&rng) % (uint64_t)seen);
-                        int u = 0;
-                        while (k >= d->train[u].n) k -= d->train[u].n, u++;
-                        s[i] = (conpet_sample){u, (int)k};
-                    }
-                }
+                conpet_joint_batch(&rng, t, train_sizes, c->batch, s);
             }
             const int Tlen = make_batch(sets, s, c->batch, &ids, &cap, pos, labels);
             if (Tlen < 0) {
@@ -447,7 +451,7 @@ int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_re
     feature_align_free(&al);
     free(stored);
     lora_free(&ad);
-    free(sets), free(s), free(ids), free(pos), free(labels), free(mem);
+    free(sets), free(s), free(ids), free(pos), free(labels), free(train_sizes), free(mem);
     conpet_pool_free(&pool);
     if (rc != 0) conpet_result_free(r);
     return rc;

@@ -29,6 +29,9 @@ void conpet_batches_per_task(int batch_limit, int *train, int *valid);
  * int(batch ratio / (ratio + 1)) are new (uniform over the current task's samples), the rest old (an
  * earlier task uniformly, then a sample uniformly in it); at task 0 all are new. Returns the new count. */
 int conpet_replay_batch(cpet_rng *r, int task, const int *task_sizes, int batch, double ratio, conpet_sample *out);
+/* Joint training's batch at task `task`: uniform over every sample of tasks 0..task (so an earlier task
+ * in proportion to its size). */
+void conpet_joint_batch(cpet_rng *r, int task, const int *task_sizes, int batch, conpet_sample *out);
 
 /* The replay pool of Static ConPET (and Dynamic ConPET's selector): every sample of the earlier tasks, or
  * with a memory bound (cap > 0) the first cap of a seeded permutation of each task's samples. */
