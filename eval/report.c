@@ -329,6 +329,14 @@ typedef struct {
     paired_group groups[MAX_SEEDS];
     double *bufs[MAX_SEEDS][4];
     double seed_a[MAX_SEEDS], seed_b[MAX_SEEDS];
+    /* McNemar across seeds: an example's outcomes on several seeds are not independent pairs, so each
+     * example counts once, by the sign of its net wins (row right and baseline wrong, minus the reverse)
+     * summed over the seeds it appears on; with one seed this is McNemar's b and c exactly */
+    struct example_net {
+        const char *id;
+        int net;
+    } *nets;
+    int n_nets, cap_nets;
     int mcnemar_b, mcnemar_c;
 } pair_set;
 
@@ -336,7 +344,41 @@ static void pair_set_free(pair_set *p)
 {
     for (int k = 0; k < p->g; k++)
         for (int q = 0; q < 4; q++) free(p->bufs[k][q]);
+    for (int i = 0; i < p->n_nets; i++) free((char *)p->nets[i].id);
+    free(p->nets);
     memset(p, 0, sizeof *p);
+}
+
+static int add_net(pair_set *p, const char *id, int net)
+{
+    if (p->n_nets == p->cap_nets) {
+        const int cap = p->cap_nets ? 2 * p->cap_nets : 256;
+        struct example_net *grown = realloc(p->nets, (size_t)cap * sizeof *grown);
+        if (!grown) return -1;
+        p->nets = grown, p->cap_nets = cap;
+    }
+    char *copy = strdup(id);
+    if (!copy) return -1;
+    p->nets[p->n_nets++] = (struct example_net){copy, net};
+    return 0;
+}
+
+static int cmp_net_id(const void *a, const void *b)
+{
+    return strcmp(((const struct example_net *)a)->id, ((const struct example_net *)b)->id);
+}
+
+/* b and c over examples: the seeds' wins summed per example id, then counted by sign */
+static void count_discordant(pair_set *p)
+{
+    if (p->n_nets) qsort(p->nets, (size_t)p->n_nets, sizeof *p->nets, cmp_net_id);
+    p->mcnemar_b = p->mcnemar_c = 0;
+    for (int i = 0; i < p->n_nets;) {
+        int j = i, net = 0;
+        while (j < p->n_nets && !strcmp(p->nets[j].id, p->nets[i].id)) net += p->nets[j++].net;
+        p->mcnemar_b += net > 0, p->mcnemar_c += net < 0;
+        i = j;
+    }
 }
 
 static int gather_pairs(const char *run_dir, const table_cell *row, const table_cell *base, const metric_view *v, pair_set *p,
@@ -375,9 +417,9 @@ static int gather_pairs(const char *run_dir, const table_cell *row, const table_
                 p->bufs[k][1][e] = ea.den ? ea.den[e] : 1;
                 p->bufs[k][2][e] = eb.num[map[e]];
                 p->bufs[k][3][e] = eb.den ? eb.den[map[e]] : 1;
-                if (accuracy) {
-                    p->mcnemar_b += p->bufs[k][0][e] > 0.5 && p->bufs[k][2][e] < 0.5;
-                    p->mcnemar_c += p->bufs[k][0][e] < 0.5 && p->bufs[k][2][e] > 0.5;
+                if (accuracy && rc == 0) {
+                    const int net = (p->bufs[k][0][e] > 0.5 && p->bufs[k][2][e] < 0.5) - (p->bufs[k][0][e] < 0.5 && p->bufs[k][2][e] > 0.5);
+                    if (net && add_net(p, ea.ids[e], net) != 0) rc = cpet_fail(err, "report: out of memory");
                 }
             }
             p->groups[k] = (paired_group){n, p->bufs[k][0], p->bufs[k][1], p->bufs[k][2], p->bufs[k][3]};
@@ -389,6 +431,7 @@ static int gather_pairs(const char *run_dir, const table_cell *row, const table_
     }
     if (!p->per_example) /* each seed is one paired observation */
         for (int k = 0; k < p->g; k++) p->groups[k] = (paired_group){1, &p->seed_a[k], NULL, &p->seed_b[k], NULL};
+    count_discordant(p);
     return 0;
 }
 
@@ -679,11 +722,14 @@ static int write_markdown(const table *t, const metric_view *o, const report_sum
     fprintf(f, " |\n\n");
     records_line(f, sum);
     if (t->baseline >= 0) {
-        int acc = !strcmp(o->metric, "acc") || !strcmp(o->metric, "acc_norm");
+        int acc = !strcmp(o->metric, "acc") || !strcmp(o->metric, "acc_norm"), seeds = 0;
+        for (int a = 0; a < t->n_rows; a++)
+            for (int b = 0; b < t->n_cols; b++) seeds = t->cell[a][b].n > seeds ? t->cell[a][b].n : seeds;
         fprintf(f, "\nDifference to **%s**%s, paired (same examples, same seeds): [95%% CI] from a paired bootstrap over examples "
                    "and seeds (%d resamples, seed %u)%s. † marks a CI that excludes 0.\n\n| method |",
                 t->rows[t->baseline].label, acc ? " in accuracy points" : "", BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED,
-                acc ? "; p: McNemar's exact test on the pooled pairs" : "");
+                !acc ? "" : seeds > 1 ? "; p: McNemar's exact test with each example counted once, by the sign of its wins summed over the seeds"
+                                      : "; p: McNemar's exact test on the pooled pairs");
         const int avg_col = t->n_cols > 1; /* the average over tasks, paired too */
         for (int b = 0; b < t->n_cols; b++) fprintf(f, " %s |", t->cols[b]);
         if (avg_col) fprintf(f, " average |");

@@ -816,6 +816,68 @@ Test(report, paired_difference_and_mcnemar_against_the_baseline)
     }
 }
 
+/* Two seeds on the same 10 examples. Seed 0: the baseline right on 0-1, the row on 0-8; seed 1: the baseline
+ * on 0-5, the row on 0-3 and 6-8. Summed over the seeds, the row's net wins per example are +1 on 2 and 3,
+ * +2 on 6, 7 and 8, and 0 elsewhere (4 and 5: a win and a loss): b = 5, c = 0, p = 2 / 2^5 = 0.0625. Pooling
+ * the pairs of both seeds as if independent would give b = 10, c = 2, p = 2 (1 + 12 + 66) / 2^12 = 0.0386. */
+Test(report, mcnemar_counts_each_example_once_across_seeds)
+{
+    char dir[256], cmd[2048], out[4096], path[600];
+    make_temp_dir(dir, sizeof dir);
+    const char *spec_text = "{\"models\": [\"m\"], \"methods\": [{\"name\": \"zero-shot\", \"label\": \"base\"}, {\"name\": \"lora\", "
+                            "\"label\": \"tuned\"}], \"tasks\": [{\"name\": \"t\", \"file\": \"t.jsonl\"}], \"seeds\": [0, 1]}";
+    snprintf(path, sizeof path, "%s/spec.json", dir);
+    write_text(path, spec_text);
+    json_t *root = json_loads(spec_text, 0, NULL);
+    spec s;
+    cpet_err err;
+    cr_assert_eq(spec_parse(&s, root, "spec.json", &err), 0, "%s", err.msg);
+    int n;
+    cell *c = spec_expand(&s, &n);
+    cr_assert_eq(n, 4);
+    snprintf(path, sizeof path, "%s/examples", dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/records.jsonl", dir);
+    FILE *rec = fopen(path, "w");
+    static const int right[2][2][10] = {{{1, 1, 0, 0, 0, 0, 0, 0, 0, 0}, {1, 1, 1, 1, 1, 1, 1, 1, 1, 0}},  /* seed 0: base, tuned */
+                                        {{1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, {1, 1, 1, 1, 0, 0, 1, 1, 1, 0}}}; /* seed 1 */
+    for (int k = 0; k < 4; k++) {
+        const int tuned = !strcmp(c[k].method->label, "tuned"), sd = (int)c[k].seed, *r = right[sd][tuned];
+        char ex[600];
+        snprintf(ex, sizeof ex, "%s/examples/%s.jsonl", dir, c[k].config_hash);
+        FILE *fp = fopen(ex, "w");
+        int correct = 0;
+        for (int i = 0; i < 10; i++) {
+            fprintf(fp, "{\"id\": \"ex%d\", \"prediction\": 0, \"correct\": %s, \"scores\": [-1.0, -2.0]}\n", i, r[i] ? "true" : "false");
+            correct += r[i];
+        }
+        fclose(fp);
+        json_t *j = json_pack("{s:s, s:s, s:O, s:I, s:{s:f, s:i}, s:s++}", "config_hash", c[k].config_hash, "status", "ok", "cell",
+                              c[k].config, "seed", (json_int_t)sd, "metrics", "acc", correct / 10.0, "n", 10, "examples", "examples/",
+                              c[k].config_hash, ".jsonl");
+        char *line = json_dumps(j, JSON_COMPACT);
+        fprintf(rec, "%s\n", line);
+        free(line);
+        json_decref(j);
+    }
+    fclose(rec);
+    cells_free(c, n);
+    spec_free(&s);
+    json_decref(root);
+    snprintf(cmd, sizeof cmd, "%s report %s -o %s/rep --baseline base --no-plots", CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/rep/table.json", dir);
+    json_t *j = json_load_file(path, 0, NULL);
+    json_t *vs = json_object_get(json_object_get(json_object_get(json_array_get(json_object_get(j, "rows"), 1), "cells"), "t"), "vs_baseline");
+    cr_assert_float_eq(json_real_value(json_object_get(vs, "diff")), 0.4, 1e-12, "(9 + 7) / 20 - (2 + 6) / 20");
+    cr_assert_float_eq(json_real_value(json_object_get(vs, "mcnemar_p")), 2.0 / 32.0, 1e-12, "b = 5, c = 0");
+    json_decref(j);
+    snprintf(path, sizeof path, "%s/rep/table.md", dir);
+    char *text = read_all(path, NULL);
+    cr_assert(strstr(text, "each example counted once"), "%s", text);
+    free(text);
+}
+
 /* ---- shards and merges ---- */
 
 Test(shard, partition_is_stable_and_complete)
