@@ -377,6 +377,88 @@ Test(run, killed_and_restarted_run_records_what_an_uninterrupted_one_does, .time
     json_decref(b);
 }
 
+/* the status and error of each record line in a records file, in order: "ok" or "failed: <error>" */
+static int record_statuses(const char *records_path, char out[][600], int max)
+{
+    FILE *fp = fopen(records_path, "r");
+    cr_assert_not_null(fp, "%s", records_path);
+    char *line = NULL;
+    size_t cap = 0;
+    int n = 0;
+    while (getline(&line, &cap, fp) > 0 && n < max) {
+        json_t *r = json_loads(line, 0, NULL);
+        cr_assert_not_null(r, "%s", line);
+        const char *st = json_string_value(json_object_get(r, "status")), *e = json_string_value(json_object_get(r, "error"));
+        snprintf(out[n++], 600, "%s%s%s", st ? st : "?", e ? ": " : "", e ? e : "");
+        json_decref(r);
+    }
+    free(line);
+    fclose(fp);
+    return n;
+}
+
+/* A cell that fails on purpose (its model is missing): the run records it as failed, names the file, goes
+ * on and exits nonzero; a plain rerun skips it even once the model exists; --retry-failed runs it again and
+ * the new ok record follows the failed one; a merge keeps the ok record of each cell, though a failed one
+ * comes later, and of two ok records the later. */
+Test(run, a_failed_cell_is_recorded_skipped_retried_and_merged_by_the_survivor_rules, .timeout = 120)
+{
+    char dir[256], cmd[4096], out[8192], path[600], st[8][600];
+    make_temp_dir(dir, sizeof dir);
+    make_tiny_setup(dir);
+    snprintf(path, sizeof path, "%s/fail.json", dir);
+    char spec_text[2048];
+    snprintf(spec_text, sizeof spec_text,
+             "{\"name\": \"fail\", \"models\": [\"%s/model\", \"%s/late\"], \"methods\": [\"zero-shot\"], \"tasks\": [\"%s/tasks.jsonl\"], "
+             "\"seeds\": [0], \"threads\": 1}",
+             dir, dir, dir);
+    write_text(path, spec_text);
+    snprintf(cmd, sizeof cmd, "%s run %s/fail.json -o %s/r 2>&1", CPET_BINARY, dir, dir);
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0, "a failed cell makes the run's exit status nonzero: %s", out);
+    cr_assert(strstr(out, "cell 2 failed: ") && strstr(out, "/late/config.json: missing file") && strstr(out, "(1 failed)"), "%s", out);
+    snprintf(path, sizeof path, "%s/r/records.jsonl", dir);
+    cr_assert_eq(record_statuses(path, st, 8), 2);
+    cr_assert_str_eq(st[0], "ok");
+    cr_assert(!strncmp(st[1], "failed: ", 8) && strstr(st[1], "/late/config.json: missing file"), "%s", st[1]);
+    /* the model appears; a plain rerun still skips the failed cell */
+    snprintf(cmd, sizeof cmd, "cp -r %s/model %s/late && %s run %s/fail.json -o %s/r 2>&1", dir, dir, CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "2 already recorded"), "%s", out);
+    cr_assert_eq(record_statuses(path, st, 8), 2, "nothing run again");
+    /* --retry-failed runs it again: the ok record is appended after the failed one */
+    snprintf(cmd, sizeof cmd, "%s run %s/fail.json -o %s/r --retry-failed 2>&1", CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "1 cells run") && strstr(out, "1 already recorded"), "%s", out);
+    cr_assert_eq(record_statuses(path, st, 8), 3);
+    cr_assert(!strncmp(st[1], "failed", 6) && !strcmp(st[2], "ok"), "%s / %s", st[1], st[2]);
+    /* merge: the lines reordered so that the failed record comes last, and cell 1 recorded twice with
+     * different accuracies; the survivors are cell 2's ok record and cell 1's later one */
+    char *text = read_all(path, NULL), *l1 = text, *l2 = strchr(l1, '\n') + 1, *l3 = strchr(l2, '\n') + 1;
+    l2[-1] = l3[-1] = 0;
+    if (strchr(l3, '\n')) *strchr(l3, '\n') = 0;
+    json_t *second = json_loads(l1, 0, NULL);
+    json_object_set_new(json_object_get(second, "metrics"), "acc", json_real(0.123));
+    char *l1b = json_dumps(second, JSON_COMPACT);
+    json_decref(second);
+    snprintf(path, sizeof path, "%s/s", dir);
+    mkdir(path, 0755);
+    snprintf(cmd, sizeof cmd, "cp %s/r/spec.json %s/s/", dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/s/records.jsonl", dir);
+    FILE *fp = fopen(path, "w");
+    fprintf(fp, "%s\n%s\n%s\n%s\n", l1, l3, l1b, l2);
+    fclose(fp);
+    free(text), free(l1b);
+    snprintf(cmd, sizeof cmd, "%s merge %s/s -o %s/m 2>&1", CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/m/records.jsonl", dir);
+    cr_assert_eq(record_statuses(path, st, 8), 2, "one record per cell");
+    cr_assert(!strcmp(st[0], "ok") && !strcmp(st[1], "ok"), "%s / %s", st[0], st[1]);
+    text = read_all(path, NULL);
+    cr_assert(strstr(text, "\"acc\":0.123") || strstr(text, "\"acc\": 0.123"), "cell 1's later record survives: %s", text);
+    free(text);
+}
+
 Test(run, torn_last_record_is_reported_then_repaired, .timeout = 120)
 {
     char dir[256], cmd[4096], out[8192], path[600];
