@@ -1156,6 +1156,24 @@ Test(shard, merge_refuses_runs_of_different_specs_and_reports_conflicts)
     snprintf(cmd, sizeof cmd, "%s merge %s/a %s/c -o %s/m", CPET_BINARY, dir, dir, dir);
     cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
     cr_assert(strstr(out, "12 duplicates, 12 conflicts") && strstr(out, "conflict: cell 1 "), "%s", out);
+    /* of two ok records of a cell, the later run's survives: every merged value is c's (low_value) */
+    snprintf(path, sizeof path, "%s/m/records.jsonl", dir);
+    {
+        FILE *fp = fopen(path, "r");
+        cr_assert_not_null(fp);
+        char line[8192];
+        int lines = 0;
+        while (fgets(line, sizeof line, fp)) {
+            json_t *r = json_loads(line, 0, NULL);
+            const double acc = json_real_value(json_object_get(json_object_get(r, "metrics"), "acc"));
+            const long long seed = json_integer_value(json_object_get(r, "seed"));
+            cr_assert_float_eq(acc, 0.2 + 0.01 * (double)seed, 1e-12, "the later run's value survives: %s", line);
+            json_decref(r);
+            lines++;
+        }
+        fclose(fp);
+        cr_assert_eq(lines, 12);
+    }
     /* records of another spec in a run survive a merge in place (reports ignore them) */
     snprintf(path, sizeof path, "%s/a", dir);
     write_spec_and_records(path, "{\"models\": [\"m\"], \"methods\": [\"zero-shot\"], \"tasks\": [\"t.jsonl\"]}", low_value, "records.jsonl");
