@@ -6,30 +6,30 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 24
 set xlabel 'eq (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,488 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
-set title 'world_edits: eq (3 seeds); axis zoomed, not from 0; dashed: one-step MRC'
-set xrange [-0.194634643:0.716518439]
+set title 'world_edits: eq (3 seeds); dashed: one-step MRC'
+set xrange [0:0.944761381]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.242951325, graph 0 to 0.242951325, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.322330338, graph 0 to 0.322330338, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars.dat' index 0 using (-0.194634643):1:(-0.194634643):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_claims: eq (3 seeds); axis zoomed, not from 0; dashed: one-step MRC'
-set xrange [0.130702994:0.874294047]
+set xrange [0.41213567:0.960587478]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.582120555, graph 0 to 0.582120555, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.640616896, graph 0 to 0.640616896, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars.dat' index 1 using (0.130702994):1:(0.130702994):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars.dat' index 1 using (0.41213567):1:(0.41213567):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -37,24 +37,24 @@ unset output
 set terminal svg size 960,488 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
-set title 'world_edits: eq (3 seeds); axis zoomed, not from 0; dashed: one-step MRC'
-set xrange [-0.194634643:0.716518439]
+set title 'world_edits: eq (3 seeds); dashed: one-step MRC'
+set xrange [0:0.944761381]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.242951325, graph 0 to 0.242951325, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.322330338, graph 0 to 0.322330338, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars.dat' index 0 using (-0.194634643):1:(-0.194634643):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_claims: eq (3 seeds); axis zoomed, not from 0; dashed: one-step MRC'
-set xrange [0.130702994:0.874294047]
+set xrange [0.41213567:0.960587478]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.582120555, graph 0 to 0.582120555, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.640616896, graph 0 to 0.640616896, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars.dat' index 1 using (0.130702994):1:(0.130702994):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars.dat' index 1 using (0.41213567):1:(0.41213567):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

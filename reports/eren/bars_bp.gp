@@ -6,30 +6,30 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 24
 set xlabel 'bp (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,488 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
 set title 'world_edits: bp (3 seeds); dashed: one-step MRC'
-set xrange [0:1.60680407]
+set xrange [0:1.49324456]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.167165042, graph 0 to 0.167165042, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.204123418, graph 0 to 0.204123418, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_bp.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'world_claims: bp (3 seeds); dashed: one-step MRC'
-set xrange [0:1.48102071]
+set title 'world_claims: bp (3 seeds); axis zoomed, not from 0; dashed: one-step MRC'
+set xrange [0.252263231:1.32061076]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.658165555, graph 0 to 0.658165555, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.700881317, graph 0 to 0.700881317, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_bp.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_bp.dat' index 1 using (0.252263231):1:(0.252263231):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -38,23 +38,23 @@ set terminal svg size 960,488 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
 set title 'world_edits: bp (3 seeds); dashed: one-step MRC'
-set xrange [0:1.60680407]
+set xrange [0:1.49324456]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.167165042, graph 0 to 0.167165042, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.204123418, graph 0 to 0.204123418, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_bp.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'world_claims: bp (3 seeds); dashed: one-step MRC'
-set xrange [0:1.48102071]
+set title 'world_claims: bp (3 seeds); axis zoomed, not from 0; dashed: one-step MRC'
+set xrange [0.252263231:1.32061076]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.658165555, graph 0 to 0.658165555, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.700881317, graph 0 to 0.700881317, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_bp.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_bp.dat' index 1 using (0.252263231):1:(0.252263231):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

@@ -6,28 +6,28 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 24
 set xlabel 'bp_neighbour (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,488 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
 set title 'world_edits: bp_neighbour (3 seeds); dashed: one-step MRC'
-set xrange [0:1.84948781]
+set xrange [0:1.52809026]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.139525395, graph 0 to 0.139525395, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.0896904367, graph 0 to 0.0896904367, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_bp_neighbour.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_claims: bp_neighbour (3 seeds); dashed: one-step MRC'
-set xrange [0:1.59873566]
+set xrange [0:1.56974181]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.63401084, graph 0 to 0.63401084, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.700732601, graph 0 to 0.700732601, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_bp_neighbour.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
@@ -38,21 +38,21 @@ set terminal svg size 960,488 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
 set title 'world_edits: bp_neighbour (3 seeds); dashed: one-step MRC'
-set xrange [0:1.84948781]
+set xrange [0:1.52809026]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.139525395, graph 0 to 0.139525395, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.0896904367, graph 0 to 0.0896904367, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_bp_neighbour.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_claims: bp_neighbour (3 seeds); dashed: one-step MRC'
-set xrange [0:1.59873566]
+set xrange [0:1.56974181]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.63401084, graph 0 to 0.63401084, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.700732601, graph 0 to 0.700732601, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_bp_neighbour.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \

@@ -6,28 +6,28 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 24
 set xlabel 'bp_same_relation (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,488 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
 set title 'world_edits: bp_same_relation (3 seeds); dashed: one-step MRC'
-set xrange [0:1.74699946]
+set xrange [0:1.60467276]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.173333333, graph 0 to 0.173333333, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.0733333333, graph 0 to 0.0733333333, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_bp_same_relation.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_claims: bp_same_relation (3 seeds); dashed: one-step MRC'
-set xrange [0:1.46610109]
+set xrange [0:1.56659869]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.686666667, graph 0 to 0.686666667, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.69, graph 0 to 0.69, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_bp_same_relation.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
@@ -38,21 +38,21 @@ set terminal svg size 960,488 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
 set title 'world_edits: bp_same_relation (3 seeds); dashed: one-step MRC'
-set xrange [0:1.74699946]
+set xrange [0:1.60467276]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.173333333, graph 0 to 0.173333333, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.0733333333, graph 0 to 0.0733333333, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_bp_same_relation.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_claims: bp_same_relation (3 seeds); dashed: one-step MRC'
-set xrange [0:1.46610109]
+set xrange [0:1.56659869]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.686666667, graph 0 to 0.686666667, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.69, graph 0 to 0.69, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_bp_same_relation.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \

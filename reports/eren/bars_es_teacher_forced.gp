@@ -6,18 +6,18 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 24
 set xlabel 'es_teacher_forced (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,274 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
 set title 'world_edits: es_teacher_forced (3 seeds); dashed: one-step MRC'
-set xrange [0:0.977676559]
+set xrange [0:1.16097521]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.544444444, graph 0 to 0.544444444, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.791111111, graph 0 to 0.791111111, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_es_teacher_forced.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
@@ -28,11 +28,11 @@ set terminal svg size 960,274 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
 set title 'world_edits: es_teacher_forced (3 seeds); dashed: one-step MRC'
-set xrange [0:0.977676559]
+set xrange [0:1.16097521]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.544444444, graph 0 to 0.544444444, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.791111111, graph 0 to 0.791111111, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_es_teacher_forced.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \

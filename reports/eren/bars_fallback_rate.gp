@@ -6,14 +6,14 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 24
 set xlabel 'fallback_rate (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,488 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
 set title 'world_edits: fallback_rate (3 seeds); dashed: one-step MRC'
-set xrange [0:1.45812515]
+set xrange [0:1.44633913]
 set yrange [0.4:6.6]
 unset arrow
 unset label
@@ -23,7 +23,7 @@ plot 'bars_fallback_rate.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:yt
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_claims: fallback_rate (3 seeds); dashed: one-step MRC'
-set xrange [0:1.29733219]
+set xrange [0:1.46584786]
 set yrange [0.4:6.6]
 unset arrow
 unset label
@@ -38,7 +38,7 @@ set terminal svg size 960,488 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
 set title 'world_edits: fallback_rate (3 seeds); dashed: one-step MRC'
-set xrange [0:1.45812515]
+set xrange [0:1.44633913]
 set yrange [0.4:6.6]
 unset arrow
 unset label
@@ -48,7 +48,7 @@ plot 'bars_fallback_rate.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:yt
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_claims: fallback_rate (3 seeds); dashed: one-step MRC'
-set xrange [0:1.29733219]
+set xrange [0:1.46584786]
 set yrange [0.4:6.6]
 unset arrow
 unset label

@@ -6,30 +6,30 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 24
 set xlabel 'generalization (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,488 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
 set title 'world_edits: generalization (3 seeds); axis zoomed, not from 0; dashed: one-step MRC'
-set xrange [-0.174109707:0.754955549]
+set xrange [-0.255693901:1.13632612]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.43, graph 0 to 0.43, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.726666667, graph 0 to 0.726666667, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_generalization.dat' index 0 using (-0.174109707):1:(-0.174109707):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_generalization.dat' index 0 using (-0.255693901):1:(-0.255693901):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'world_claims: generalization (3 seeds); dashed: one-step MRC'
-set xrange [0:0.863371049]
+set title 'world_claims: generalization (3 seeds); axis zoomed, not from 0; dashed: one-step MRC'
+set xrange [0.365012083:0.785714819]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.514786773, graph 0 to 0.514786773, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.573333333, graph 0 to 0.573333333, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_generalization.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_generalization.dat' index 1 using (0.365012083):1:(0.365012083):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -38,23 +38,23 @@ set terminal svg size 960,488 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
 set title 'world_edits: generalization (3 seeds); axis zoomed, not from 0; dashed: one-step MRC'
-set xrange [-0.174109707:0.754955549]
+set xrange [-0.255693901:1.13632612]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.43, graph 0 to 0.43, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.726666667, graph 0 to 0.726666667, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_generalization.dat' index 0 using (-0.174109707):1:(-0.174109707):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_generalization.dat' index 0 using (-0.255693901):1:(-0.255693901):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'world_claims: generalization (3 seeds); dashed: one-step MRC'
-set xrange [0:0.863371049]
+set title 'world_claims: generalization (3 seeds); axis zoomed, not from 0; dashed: one-step MRC'
+set xrange [0.365012083:0.785714819]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.514786773, graph 0 to 0.514786773, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.573333333, graph 0 to 0.573333333, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_generalization.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_generalization.dat' index 1 using (0.365012083):1:(0.365012083):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

@@ -6,30 +6,30 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 24
 set xlabel 'rewrite (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,488 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
 set title 'world_edits: rewrite (3 seeds); axis zoomed, not from 0; dashed: one-step MRC'
-set xrange [-0.365721742:1.47546595]
+set xrange [-0.302676963:1.28978925]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.02, graph 0 to 0.02, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0, graph 0 to 0, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_rewrite.dat' index 0 using (-0.365721742):1:(-0.365721742):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_rewrite.dat' index 0 using (-0.302676963):1:(-0.302676963):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_claims: rewrite (3 seeds); axis zoomed, not from 0; dashed: one-step MRC'
-set xrange [-0.365721742:1.47546595]
+set xrange [-0.22364986:1.0692045]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.02, graph 0 to 0.02, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0, graph 0 to 0, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_rewrite.dat' index 1 using (-0.365721742):1:(-0.365721742):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_rewrite.dat' index 1 using (-0.22364986):1:(-0.22364986):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -38,23 +38,23 @@ set terminal svg size 960,488 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
 set title 'world_edits: rewrite (3 seeds); axis zoomed, not from 0; dashed: one-step MRC'
-set xrange [-0.365721742:1.47546595]
+set xrange [-0.302676963:1.28978925]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.02, graph 0 to 0.02, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0, graph 0 to 0, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_rewrite.dat' index 0 using (-0.365721742):1:(-0.365721742):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_rewrite.dat' index 0 using (-0.302676963):1:(-0.302676963):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_claims: rewrite (3 seeds); axis zoomed, not from 0; dashed: one-step MRC'
-set xrange [-0.365721742:1.47546595]
+set xrange [-0.22364986:1.0692045]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.02, graph 0 to 0.02, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0, graph 0 to 0, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_rewrite.dat' index 1 using (-0.365721742):1:(-0.365721742):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_rewrite.dat' index 1 using (-0.22364986):1:(-0.22364986):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

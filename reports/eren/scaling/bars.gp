@@ -6,18 +6,18 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 23
 set xlabel 'eq (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,370 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
 set title 'world_edits: eq (3 seeds); dashed: EREN, 10 notes'
-set xrange [0:1.30950977]
+set xrange [0:1.10763751]
 set yrange [0.4:10.6]
 unset arrow
 unset label
-set arrow from 0.492085039, graph 0 to 0.492085039, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.630047332, graph 0 to 0.630047332, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
@@ -28,11 +28,11 @@ set terminal svg size 960,370 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
 set title 'world_edits: eq (3 seeds); dashed: EREN, 10 notes'
-set xrange [0:1.30950977]
+set xrange [0:1.10763751]
 set yrange [0.4:10.6]
 unset arrow
 unset label
-set arrow from 0.492085039, graph 0 to 0.492085039, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.630047332, graph 0 to 0.630047332, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \

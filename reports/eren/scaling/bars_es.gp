@@ -6,20 +6,20 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 23
 set xlabel 'es (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,370 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
-set title 'world_edits: es (3 seeds); axis zoomed, not from 0; dashed: EREN, 10 notes'
-set xrange [-0.438121585:1.33691324]
+set title 'world_edits: es (3 seeds); dashed: EREN, 10 notes'
+set xrange [0:1.75854787]
 set yrange [0.4:10.6]
 unset arrow
 unset label
-set arrow from 0.366666667, graph 0 to 0.366666667, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.522222222, graph 0 to 0.522222222, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_es.dat' index 0 using (-0.438121585):1:(-0.438121585):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_es.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -27,14 +27,14 @@ unset output
 set terminal svg size 960,370 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
-set title 'world_edits: es (3 seeds); axis zoomed, not from 0; dashed: EREN, 10 notes'
-set xrange [-0.438121585:1.33691324]
+set title 'world_edits: es (3 seeds); dashed: EREN, 10 notes'
+set xrange [0:1.75854787]
 set yrange [0.4:10.6]
 unset arrow
 unset label
-set arrow from 0.366666667, graph 0 to 0.366666667, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.522222222, graph 0 to 0.522222222, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_es.dat' index 0 using (-0.438121585):1:(-0.438121585):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_es.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

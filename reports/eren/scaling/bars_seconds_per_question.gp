@@ -6,20 +6,20 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 23
 set xlabel 'seconds_per_question (lower is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,370 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
 set title 'world_edits: seconds_per_question (3 seeds); axis zoomed, not from 0; dashed: EREN, 10 notes'
-set xrange [0.00969746159:0.0419210106]
+set xrange [0.0234986536:0.0935512375]
 set yrange [0.4:10.6]
 unset arrow
 unset label
-set arrow from 0.0279501163, graph 0 to 0.0279501163, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.0691866871, graph 0 to 0.0691866871, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_seconds_per_question.dat' index 0 using (0.00969746159):1:(0.00969746159):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_seconds_per_question.dat' index 0 using (0.0234986536):1:(0.0234986536):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -28,13 +28,13 @@ set terminal svg size 960,370 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
 set title 'world_edits: seconds_per_question (3 seeds); axis zoomed, not from 0; dashed: EREN, 10 notes'
-set xrange [0.00969746159:0.0419210106]
+set xrange [0.0234986536:0.0935512375]
 set yrange [0.4:10.6]
 unset arrow
 unset label
-set arrow from 0.0279501163, graph 0 to 0.0279501163, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.0691866871, graph 0 to 0.0691866871, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_seconds_per_question.dat' index 0 using (0.00969746159):1:(0.00969746159):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_seconds_per_question.dat' index 0 using (0.0234986536):1:(0.0234986536):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
