@@ -826,14 +826,13 @@ Test(stats, mcnemar_exact_p_hand_computed)
     cr_assert_float_eq(mcnemar_exact_p(0, 0), 1.0, 1e-12);
 }
 
-/* A baseline correct on examples 0-1 of 10, a tuned row on 0-8: 7 pairs only the row gets right, none the
- * other way. Difference +70 points, McNemar p = 2/128. The tuned row's long label gets the plots' left margin. */
-Test(report, paired_difference_and_mcnemar_against_the_baseline)
+/* A run directory with per-example outputs for every cell of spec_text: examples ex0..ex9, right(cell, i)
+ * saying which are correct, written in reverse order for every other cell (pairing is by id, not line). */
+typedef int (*example_right_fn)(const cell *c, int i);
+
+static void write_example_run(const char *dir, const char *spec_text, example_right_fn right)
 {
-    char dir[256], cmd[2048], out[4096], path[600];
-    make_temp_dir(dir, sizeof dir);
-    const char *spec_text = "{\"models\": [\"m\"], \"methods\": [{\"name\": \"zero-shot\", \"label\": \"base\"}, {\"name\": \"lora\", "
-                            "\"label\": \"tuned (K-means memory, 5 per class)\"}], \"tasks\": [{\"name\": \"t\", \"file\": \"t.jsonl\"}], \"seeds\": [0]}";
+    char path[600];
     snprintf(path, sizeof path, "%s/spec.json", dir);
     write_text(path, spec_text);
     json_t *root = json_loads(spec_text, 0, NULL);
@@ -846,17 +845,19 @@ Test(report, paired_difference_and_mcnemar_against_the_baseline)
     mkdir(path, 0755);
     snprintf(path, sizeof path, "%s/records.jsonl", dir);
     FILE *rec = fopen(path, "w");
-    for (int k = 0; k < 2; k++) {
-        int right = k == 0 ? 2 : 9;
+    for (int k = 0; k < n; k++) {
         char ex[600];
         snprintf(ex, sizeof ex, "%s/examples/%s.jsonl", dir, c[k].config_hash);
         FILE *fp = fopen(ex, "w");
-        for (int i = 9; i >= 0; i--) /* written in another order than the other file: pairing is by id */
-            fprintf(fp, "{\"id\": \"ex%d\", \"prediction\": %d, \"correct\": %s, \"scores\": [-1.0, -2.0]}\n", k ? i : 9 - i, 0,
-                    (k ? i : 9 - i) < right ? "true" : "false");
+        int correct = 0;
+        for (int j = 0; j < 10; j++) {
+            const int i = k % 2 ? 9 - j : j, ok = right(&c[k], i);
+            fprintf(fp, "{\"id\": \"ex%d\", \"prediction\": 0, \"correct\": %s, \"scores\": [-1.0, -2.0]}\n", i, ok ? "true" : "false");
+            correct += ok;
+        }
         fclose(fp);
         json_t *r = json_pack("{s:s, s:s, s:O, s:I, s:{s:f, s:i}, s:s++}", "config_hash", c[k].config_hash, "status", "ok", "cell",
-                              c[k].config, "seed", (json_int_t)0, "metrics", "acc", right / 10.0, "n", 10, "examples", "examples/",
+                              c[k].config, "seed", (json_int_t)c[k].seed, "metrics", "acc", correct / 10.0, "n", 10, "examples", "examples/",
                               c[k].config_hash, ".jsonl");
         char *line = json_dumps(r, JSON_COMPACT);
         fprintf(rec, "%s\n", line);
@@ -867,6 +868,29 @@ Test(report, paired_difference_and_mcnemar_against_the_baseline)
     cells_free(c, n);
     spec_free(&s);
     json_decref(root);
+}
+
+static int is_base(const cell *c) { return !strcmp(c->method->label, "base"); }
+
+static int right_first_2_or_9(const cell *c, int i) { return i < (is_base(c) ? 2 : 9); }
+
+static int right_by_seed(const cell *c, int i)
+{
+    static const int right[2][2][10] = {{{1, 1, 0, 0, 0, 0, 0, 0, 0, 0}, {1, 1, 1, 1, 1, 1, 1, 1, 1, 0}},  /* seed 0: base, tuned */
+                                        {{1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, {1, 1, 1, 1, 0, 0, 1, 1, 1, 0}}}; /* seed 1 */
+    return right[c->seed][!is_base(c)][i];
+}
+
+/* A baseline correct on examples 0-1 of 10, a tuned row on 0-8: 7 pairs only the row gets right, none the
+ * other way. Difference +70 points, McNemar p = 2/128. The tuned row's long label gets the plots' left margin. */
+Test(report, paired_difference_and_mcnemar_against_the_baseline)
+{
+    char dir[256], cmd[2048], out[4096], path[600];
+    make_temp_dir(dir, sizeof dir);
+    write_example_run(dir,
+                      "{\"models\": [\"m\"], \"methods\": [{\"name\": \"zero-shot\", \"label\": \"base\"}, {\"name\": \"lora\", "
+                      "\"label\": \"tuned (K-means memory, 5 per class)\"}], \"tasks\": [{\"name\": \"t\", \"file\": \"t.jsonl\"}], \"seeds\": [0]}",
+                      right_first_2_or_9);
     snprintf(cmd, sizeof cmd, "%s report %s -o %s/rep --baseline base", CPET_BINARY, dir, dir);
     cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
     snprintf(path, sizeof path, "%s/rep/table.md", dir);
@@ -906,46 +930,10 @@ Test(report, mcnemar_counts_each_example_once_across_seeds)
 {
     char dir[256], cmd[2048], out[4096], path[600];
     make_temp_dir(dir, sizeof dir);
-    const char *spec_text = "{\"models\": [\"m\"], \"methods\": [{\"name\": \"zero-shot\", \"label\": \"base\"}, {\"name\": \"lora\", "
-                            "\"label\": \"tuned\"}], \"tasks\": [{\"name\": \"t\", \"file\": \"t.jsonl\"}], \"seeds\": [0, 1]}";
-    snprintf(path, sizeof path, "%s/spec.json", dir);
-    write_text(path, spec_text);
-    json_t *root = json_loads(spec_text, 0, NULL);
-    spec s;
-    cpet_err err;
-    cr_assert_eq(spec_parse(&s, root, "spec.json", &err), 0, "%s", err.msg);
-    int n;
-    cell *c = spec_expand(&s, &n);
-    cr_assert_eq(n, 4);
-    snprintf(path, sizeof path, "%s/examples", dir);
-    mkdir(path, 0755);
-    snprintf(path, sizeof path, "%s/records.jsonl", dir);
-    FILE *rec = fopen(path, "w");
-    static const int right[2][2][10] = {{{1, 1, 0, 0, 0, 0, 0, 0, 0, 0}, {1, 1, 1, 1, 1, 1, 1, 1, 1, 0}},  /* seed 0: base, tuned */
-                                        {{1, 1, 1, 1, 1, 1, 0, 0, 0, 0}, {1, 1, 1, 1, 0, 0, 1, 1, 1, 0}}}; /* seed 1 */
-    for (int k = 0; k < 4; k++) {
-        const int tuned = !strcmp(c[k].method->label, "tuned"), sd = (int)c[k].seed, *r = right[sd][tuned];
-        char ex[600];
-        snprintf(ex, sizeof ex, "%s/examples/%s.jsonl", dir, c[k].config_hash);
-        FILE *fp = fopen(ex, "w");
-        int correct = 0;
-        for (int i = 0; i < 10; i++) {
-            fprintf(fp, "{\"id\": \"ex%d\", \"prediction\": 0, \"correct\": %s, \"scores\": [-1.0, -2.0]}\n", i, r[i] ? "true" : "false");
-            correct += r[i];
-        }
-        fclose(fp);
-        json_t *j = json_pack("{s:s, s:s, s:O, s:I, s:{s:f, s:i}, s:s++}", "config_hash", c[k].config_hash, "status", "ok", "cell",
-                              c[k].config, "seed", (json_int_t)sd, "metrics", "acc", correct / 10.0, "n", 10, "examples", "examples/",
-                              c[k].config_hash, ".jsonl");
-        char *line = json_dumps(j, JSON_COMPACT);
-        fprintf(rec, "%s\n", line);
-        free(line);
-        json_decref(j);
-    }
-    fclose(rec);
-    cells_free(c, n);
-    spec_free(&s);
-    json_decref(root);
+    write_example_run(dir,
+                      "{\"models\": [\"m\"], \"methods\": [{\"name\": \"zero-shot\", \"label\": \"base\"}, {\"name\": \"lora\", "
+                      "\"label\": \"tuned\"}], \"tasks\": [{\"name\": \"t\", \"file\": \"t.jsonl\"}], \"seeds\": [0, 1]}",
+                      right_by_seed);
     snprintf(cmd, sizeof cmd, "%s report %s -o %s/rep --baseline base --no-plots", CPET_BINARY, dir, dir);
     cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
     snprintf(path, sizeof path, "%s/rep/table.json", dir);
