@@ -159,6 +159,30 @@ typedef struct {
 int bench_compare(const char *baseline, const char *current, const bench_compare_options *o, bench_compare_summary *s,
                   cpet_err *err);
 
+/* ---- the A/B regression gate's judge (bench_ab.c) ---- */
+
+typedef struct {
+    const char *rounds_dir;   /* round-NN/base/<stem>.json and round-NN/head/<stem>.json */
+    const char *figures;      /* the judged figures: "stem path higher|lower" per line */
+    double effect;            /* the smallest slowdown that counts (0.05) */
+    double alpha;             /* the family-wise error rate (0.05) */
+    const char *verdict_path; /* JSON verdict, or NULL */
+    FILE *out;                /* the table; NULL: silent */
+} bench_ab_options;
+
+typedef struct {
+    int figures, rounds, regressed;
+} bench_ab_summary;
+
+/* Judges head against base over the rounds: per figure, the head/base ratio of each round (the pair ran
+ * back to back), Wilcoxon's one-sided signed-rank test of H0 "head at most `effect` worse" (exact), Holm's
+ * adjustment over the figures; regressed where the adjusted p < alpha. A judged figure missing, null, NaN
+ * or not positive in any run is an error naming the file and the figure (-1). */
+int bench_ab(const bench_ab_options *o, bench_ab_summary *s, cpet_err *err);
+/* The number at a dotted path in a result, an array element picked by its fields: "rows[test=tg64,n_threads=1].median_ts";
+ * NaN when absent, null or not a number. */
+double bench_ab_lookup(const json_t *root, const char *path);
+
 /* ---- history (bench_history.c) ---- */
 
 /* The history line for a set of result files: {revision, date (UTC ISO 8601), host, threads, figures:

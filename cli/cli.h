@@ -58,6 +58,7 @@ int cmd_merge(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_bench_compare(int argc, char **argv);
+int cmd_bench_ab(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 int cmd_tokenizer_train(int argc, char **argv);

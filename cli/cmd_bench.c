@@ -566,3 +566,43 @@ int cmd_bench_compare(int argc, char **argv)
     if (bench_compare(base_path, cur_path, &o, &s, &err) != 0) return cli_report(&err), 2;
     return s.regressed ? 1 : 0;
 }
+
+int cmd_bench_ab(int argc, char **argv)
+{
+    bench_ab_options o = {.effect = 0.05, .alpha = 0.05, .out = stdout};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is_help(a)) {
+            printf("usage: cpet bench-ab ROUNDS_DIR --figures FILE [--effect 5%%] [--alpha 0.05] [-o VERDICT.json]\n"
+                   "The regression gate's judge (scripts/bench-gate runs it). ROUNDS_DIR/round-NN/{base,head}/ hold the\n"
+                   "results of two builds run alternately, round by round, on one machine. FILE names the judged\n"
+                   "figures, one per line: RESULT PATH higher|lower (e.g. decode_q4_0 rows[test=tg64,n_threads=1].median_ts\n"
+                   "higher). Per figure: head/base in each round; Wilcoxon's signed-rank test, one-sided and exact, of\n"
+                   "\"head is at most EFFECT worse\"; Holm's adjustment over the figures. Exits 1 if a figure regressed\n"
+                   "(adjusted p < alpha), 2 on bad input: a judged figure missing, null or NaN in any run fails, named.\n");
+            return 0;
+        }
+        if (!strcmp(a, "--figures")) {
+            if (!(o.figures = cli_value(argc, argv, &i))) return 2;
+        } else if (!strcmp(a, "-o")) {
+            if (!(o.verdict_path = cli_value(argc, argv, &i))) return 2;
+        } else if (!strcmp(a, "--effect") || !strcmp(a, "--alpha")) {
+            const char *v = cli_value(argc, argv, &i);
+            if (!v) return 2;
+            char *end;
+            double x = strtod(v, &end);
+            if (end == v || (*end && strcmp(end, "%") != 0)) return cli_error("%s: '%s' is not like 5%% or 0.05", a, v), 2;
+            if (*end == '%') x /= 100.0;
+            if (!(x > 0 && x < 1)) return cli_error("%s: %s is not between 0 and 1", a, v), 2;
+            if (!strcmp(a, "--effect")) o.effect = x;
+            else o.alpha = x;
+        } else if (a[0] == '-') return cli_error("bench-ab: unknown option %s", a), 2;
+        else if (!o.rounds_dir) o.rounds_dir = a;
+        else return cli_error("bench-ab: more than one ROUNDS_DIR"), 2;
+    }
+    if (!o.rounds_dir || !o.figures) return cli_error("bench-ab: ROUNDS_DIR and --figures are required"), 2;
+    bench_ab_summary s;
+    cpet_err err;
+    if (bench_ab(&o, &s, &err) != 0) return cli_report(&err), 2;
+    return s.regressed ? 1 : 0;
+}

@@ -31,6 +31,7 @@ static const command commands[] = {
     {"merge", cmd_merge, "merge runs (shards) of one spec into one run, deduplicated by cell hash"},
     {"report", cmd_report, "tables (CSV, JSON, Markdown) and gnuplot plots from a run's records"},
     {"bench-compare", cmd_bench_compare, "compare two benchmark/result JSONs; exit 1 on a regression"},
+    {"bench-ab", cmd_bench_ab, "the regression gate's judge: two builds' alternating rounds, a paired test per figure"},
     {"bench", cmd_bench, "speed measurements written as JSON (engine: fwd+bwd vs sgemm)"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])

@@ -95,3 +95,73 @@ double mcnemar_exact_p(int b, int c)
     double p = 2.0 * gsl_cdf_binomial_P((unsigned)k, 0.5, (unsigned)(b + c));
     return p < 1.0 ? p : 1.0;
 }
+
+static int by_p(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+void holm_adjust(const double *p, int n, double *adjusted)
+{
+    /* (p, index) pairs of the tests, sorted by p; ties keep any order (they end up equal) */
+    double (*order)[2] = malloc((size_t)(n > 0 ? n : 1) * sizeof *order);
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        adjusted[i] = NAN;
+        if (!isnan(p[i])) order[m][0] = p[i], order[m][1] = i, m++;
+    }
+    qsort(order, (size_t)m, sizeof *order, by_p);
+    double running = 0;
+    for (int j = 0; j < m; j++) {
+        double a = (double)(m - j) * order[j][0];
+        if (a > 1) a = 1;
+        if (a > running) running = a;
+        adjusted[(int)order[j][1]] = running;
+    }
+    free(order);
+}
+
+static int by_abs(const void *a, const void *b)
+{
+    double x = fabs(*(const double *)a), y = fabs(*(const double *)b);
+    return x < y ? -1 : x > y;
+}
+
+double wilcoxon_signed_rank_p_less(const double *d, int n)
+{
+    double x[64];
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        if (d[i] == 0) continue;
+        if (m == 64 || isnan(d[i])) return NAN;
+        x[m++] = d[i];
+    }
+    if (m == 0) return 1.0;
+    qsort(x, (size_t)m, sizeof *x, by_abs);
+    /* twice the ranks, so that average ranks of ties stay integers */
+    int rank2[64], w2 = 0;
+    for (int i = 0; i < m;) {
+        int j = i;
+        while (j + 1 < m && fabs(x[j + 1]) == fabs(x[i])) j++;
+        for (int k = i; k <= j; k++) rank2[k] = i + j + 2; /* 2 x the mean of ranks i+1 .. j+1 */
+        i = j + 1;
+    }
+    for (int i = 0; i < m; i++) w2 += x[i] > 0 ? rank2[i] : 0;
+    /* the null distribution: every sign pattern equally likely; count[s] = patterns with 2 W+ = s */
+    const int max = m * (m + 1);
+    double *count = calloc((size_t)max + 1, sizeof *count);
+    count[0] = 1;
+    for (int i = 0, top = 0; i < m; i++) {
+        for (int s = top; s >= 0; s--)
+            if (count[s] != 0) count[s + rank2[i]] += count[s];
+        top += rank2[i];
+    }
+    double below = 0, total = 0;
+    for (int s = 0; s <= max; s++) {
+        total += count[s];
+        if (s <= w2) below += count[s];
+    }
+    free(count);
+    return below / total;
+}

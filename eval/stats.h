@@ -49,4 +49,15 @@ int paired_bootstrap_columns(const paired_group *groups, int n_cols, int n_seeds
  * min(1, 2 P(X <= min(b, c))), X ~ Binomial(b + c, 1/2); 1 when b + c = 0. */
 double mcnemar_exact_p(int b, int c);
 
+/* Wilcoxon's signed-rank test, one-sided, exact: p = P(W+ <= w) under H0 (the d symmetric about 0), w the
+ * sum of the ranks of |d| over the positive d. Small when the d tend to be negative. Zeros are dropped;
+ * tied |d| share their average rank and the null distribution is taken over those ranks. 1 when every d
+ * is 0; at most 64 nonzero d (NaN otherwise). */
+double wilcoxon_signed_rank_p_less(const double *d, int n);
+
+/* Holm's step-down adjustment of the n p-values p (a family of tests judged together; NaN entries are not
+ * tests and stay NaN): sorted ascending, p_(j) becomes max over i <= j of min(1, (m - i + 1) p_(i)), m the
+ * number of tests. Rejecting where adjusted < alpha keeps the family-wise error rate at alpha. */
+void holm_adjust(const double *p, int n, double *adjusted);
+
 #endif
