@@ -76,6 +76,15 @@ static int take_str(cursor *c, gguf_str *s)
     return 0;
 }
 
+/* a float key read as an integer: truncated, NaN as 0, out of range saturated (a cast would be undefined) */
+static int64_t truncate_to_i64(double x)
+{
+    if (!(x == x)) return 0;
+    if (x >= 9.2233720368547758e18) return INT64_MAX;
+    if (x <= -9.2233720368547758e18) return INT64_MIN;
+    return (int64_t)x;
+}
+
 static void scalar_value(gguf_kv *kv, const uint8_t *b)
 {
     union {
@@ -92,8 +101,8 @@ static void scalar_value(gguf_kv *kv, const uint8_t *b)
     case GGUF_VT_I32: kv->i = v.i32; break;
     case GGUF_VT_U64: kv->i = (int64_t)v.u64; break;
     case GGUF_VT_I64: kv->i = v.i64; break;
-    case GGUF_VT_F32: kv->f = v.f32; kv->i = (int64_t)v.f32; return;
-    case GGUF_VT_F64: kv->f = v.f64; kv->i = (int64_t)v.f64; return;
+    case GGUF_VT_F32: kv->f = v.f32; kv->i = truncate_to_i64(v.f32); return;
+    case GGUF_VT_F64: kv->f = v.f64; kv->i = truncate_to_i64(v.f64); return;
     default: break;
     }
     kv->f = (double)kv->i;
@@ -784,7 +793,8 @@ static int kv_float(const gguf_file *g, const char *key, double dflt, double *ou
         *out = dflt;
         return 0;
     }
-    if (kv->type != GGUF_VT_F32 && kv->type != GGUF_VT_F64) return cpet_fail(err, "%s: metadata '%s' must be a float", g->path, key);
+    if ((kv->type != GGUF_VT_F32 && kv->type != GGUF_VT_F64) || !isfinite(kv->f))
+        return cpet_fail(err, "%s: metadata '%s' must be a finite float", g->path, key);
     *out = kv->f;
     return 0;
 }

@@ -234,7 +234,7 @@ static int load(model *m, const char *dir, int mapped, cpet_err *err)
     if (!packed_only || model_create_over(m, &cfg, packed_only, mapped ? mapped_f32 : NULL, &shards, err) != 0) {
         free(packed_only);
         shards_close(&shards);
-        return packed_only ? -1 : cpet_fail(err, "out of memory loading %s", dir);
+        return packed_only ? cpet_prefix(err, "%s", dir) : cpet_fail(err, "out of memory loading %s", dir);
     }
     free(packed_only);
     int rc = 0;

@@ -438,7 +438,7 @@ static int gather_pairs(const char *run_dir, const table_cell *row, const table_
 static void paired_init(paired_cell *out)
 {
     memset(out, 0, sizeof *out);
-    out->p = NAN;
+    out->p = out->p_holm = NAN;
     out->ci.lo = out->ci.hi = NAN;
 }
 
@@ -512,6 +512,30 @@ static void compare_average(const pair_set *sets, const int *have, int n_cols, c
                              BOOTSTRAP_SEED, &out->ci);
 }
 
+/* A table's McNemar tests are one family (every row against the baseline on every task): Holm's
+ * adjustment over all of them, so that a report of many rows does not find differences by sheer number. */
+static int table_tests(const table *t)
+{
+    int m = 0;
+    for (int a = 0; a < t->n_rows; a++)
+        for (int b = 0; b < t->n_cols; b++) m += t->paired[a][b].have && !isnan(t->paired[a][b].p);
+    return m;
+}
+
+static void adjust_table_p(table *t)
+{
+    const int n = t->n_rows * t->n_cols;
+    double *p = malloc((size_t)(n ? n : 1) * sizeof *p), *adj = malloc((size_t)(n ? n : 1) * sizeof *adj);
+    for (int a = 0; a < t->n_rows; a++)
+        for (int b = 0; b < t->n_cols; b++) p[a * t->n_cols + b] = t->paired[a][b].have ? t->paired[a][b].p : NAN;
+    holm_adjust(p, n, adj);
+    for (int a = 0; a < t->n_rows; a++)
+        for (int b = 0; b < t->n_cols; b++)
+            if (t->paired[a][b].have) t->paired[a][b].p_holm = adj[a * t->n_cols + b];
+    free(p);
+    free(adj);
+}
+
 /* Each row's per-example pairs with the baseline are read once per column and serve both the column's
  * comparison and the task average's. */
 static int compare_with_baseline(table *t, const metric_view *v, const char *run_dir, int resamples, cpet_err *err)
@@ -535,6 +559,7 @@ static int compare_with_baseline(table *t, const metric_view *v, const char *run
         for (int b = 0; b < t->n_cols; b++) pair_set_free(&sets[b]);
     }
     free(sets);
+    if (rc == 0) adjust_table_p(t);
     return rc;
 }
 
@@ -641,9 +666,10 @@ static int write_json(const table *t, const metric_view *o, const report_summary
             const paired_cell *p = &t->paired[a][b];
             if (c->n && p->have)
                 json_object_set_new(x, "vs_baseline",
-                                    json_pack("{s:f, s:o, s:o, s:i, s:i, s:b, s:o}", "diff", p->ci.diff, "ci_lo", num_or_null(p->ci.lo),
+                                    json_pack("{s:f, s:o, s:o, s:i, s:i, s:b, s:o, s:o}", "diff", p->ci.diff, "ci_lo", num_or_null(p->ci.lo),
                                               "ci_hi", num_or_null(p->ci.hi), "examples", p->ci.n, "seeds", p->seeds,
-                                              "excludes_zero", p->ci.excludes_zero, "mcnemar_p", num_or_null(p->p)));
+                                              "excludes_zero", p->ci.excludes_zero, "mcnemar_p", num_or_null(p->p),
+                                              "mcnemar_p_holm", num_or_null(p->p_holm)));
             json_object_set_new(cells, t->cols[b], x);
         }
         json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:b}", "label", t->rows[a].label, "model", t->rows[a].model,
@@ -725,11 +751,17 @@ static int write_markdown(const table *t, const metric_view *o, const report_sum
         int acc = !strcmp(o->metric, "acc") || !strcmp(o->metric, "acc_norm"), seeds = 0;
         for (int a = 0; a < t->n_rows; a++)
             for (int b = 0; b < t->n_cols; b++) seeds = t->cell[a][b].n > seeds ? t->cell[a][b].n : seeds;
+        const int tests = table_tests(t);
+        char holm[160] = "";
+        if (tests > 1)
+            snprintf(holm, sizeof holm, "; in parentheses, p adjusted by Holm over the table's %d tests (the CIs and † are not adjusted)",
+                     tests);
         fprintf(f, "\nDifference to **%s**%s, paired (same examples, same seeds): [95%% CI] from a paired bootstrap over examples "
-                   "and seeds (%d resamples, seed %u)%s. † marks a CI that excludes 0.\n\n| method |",
+                   "and seeds (%d resamples, seed %u)%s%s. † marks a CI that excludes 0.\n\n| method |",
                 t->rows[t->baseline].label, acc ? " in accuracy points" : "", BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED,
                 !acc ? "" : seeds > 1 ? "; p: McNemar's exact test with each example counted once, by the sign of its wins summed over the seeds"
-                                      : "; p: McNemar's exact test on the pooled pairs");
+                                      : "; p: McNemar's exact test on the pooled pairs",
+                holm);
         const int avg_col = t->n_cols > 1; /* the average over tasks, paired too */
         for (int b = 0; b < t->n_cols; b++) fprintf(f, " %s |", t->cols[b]);
         if (avg_col) fprintf(f, " average |");
@@ -754,6 +786,7 @@ static int write_markdown(const table *t, const metric_view *o, const report_sum
                     fprintf(f, " [%s, %s]", lo, hi);
                 }
                 if (!isnan(p->p)) fprintf(f, p->p < 0.001 ? " p<0.001" : " p=%.3f", p->p);
+                if (tests > 1 && !isnan(p->p_holm)) fprintf(f, p->p_holm < 0.001 ? " (<0.001)" : " (%.3f)", p->p_holm);
                 fprintf(f, " |");
             }
             fputc('\n', f);
@@ -820,23 +853,24 @@ static int write_paired_csv(const table *t, const char *path, cpet_err *err)
 {
     atomic_file af;
     if (atomic_open(&af, path, err) != 0) return -1;
-    const char *head[] = {"row", "baseline", "column", "diff", "ci_lo", "ci_hi", "excludes_zero", "mcnemar_p", "examples", "seeds"};
-    csv_row(af.fp, head, 10);
+    const char *head[] = {"row", "baseline", "column", "diff", "ci_lo", "ci_hi", "excludes_zero", "mcnemar_p", "mcnemar_p_holm", "examples", "seeds"};
+    csv_row(af.fp, head, 11);
     for (int a = 0; a < t->n_rows; a++)
         for (int b = 0; b < t->n_cols + (t->n_cols > 1); b++) {
             const paired_cell *p = b < t->n_cols ? &t->paired[a][b] : &t->paired_avg[a];
             if (a == t->baseline || !p->have) continue;
-            char v[7][32];
+            char v[8][32];
             snprintf(v[0], 32, "%.6g", p->ci.diff);
             csv_num(v[1], 32, "%.6g", 1, p->ci.lo);
             csv_num(v[2], 32, "%.6g", 1, p->ci.hi);
             snprintf(v[3], 32, "%d", p->ci.excludes_zero);
             csv_num(v[4], 32, "%.6g", 1, p->p);
-            snprintf(v[5], 32, "%d", p->ci.n);
-            snprintf(v[6], 32, "%d", p->seeds);
+            csv_num(v[5], 32, "%.6g", 1, p->p_holm);
+            snprintf(v[6], 32, "%d", p->ci.n);
+            snprintf(v[7], 32, "%d", p->seeds);
             const char *f[] = {t->rows[a].label, t->rows[t->baseline].label, b < t->n_cols ? t->cols[b] : "average", v[0], v[1], v[2], v[3],
-                               v[4], v[5], v[6]};
-            csv_row(af.fp, f, 10);
+                               v[4], v[5], v[6], v[7]};
+            csv_row(af.fp, f, 11);
         }
     return atomic_commit(&af, err);
 }

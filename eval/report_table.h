@@ -34,6 +34,7 @@ typedef struct {
     int seeds;        /* seeds paired */
     int mcnemar_b, mcnemar_c;
     double p;         /* McNemar exact p (NaN when not accuracy) */
+    double p_holm;    /* p adjusted by Holm over every test of its table (NaN with p) */
     const char *why;  /* when !have or no CI: the reason */
 } paired_cell;
 

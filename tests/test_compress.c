@@ -75,7 +75,13 @@ Test(gptq, lower_layer_reconstruction_error_than_rtn, .timeout = 60)
                     100 * (1 - e_gptq / e_rtn));
         qtensor_free(&qr);
         qtensor_free(&qg);
+        free(wr);
+        free(wg);
+        free(packed);
     }
+    free(H);
+    free(w);
+    free(x);
 }
 
 Test(prune, exact_sparsity_and_2_4_masks)
@@ -114,6 +120,9 @@ Test(prune, exact_sparsity_and_2_4_masks)
             for (int j = 0; j < 4; j++) nz += w[row * cols + c + j] != 0.0f;
             cr_assert_eq(nz, 2, "row %d group %d has %d nonzeros", row, c / 4, nz);
         }
+    free(orig);
+    free(norms);
+    free(w);
 }
 
 static calib_data random_calib(int vocab, int rows, int seq, uint64_t seed)
@@ -137,6 +146,7 @@ static void twin_models(model *full, model *small, const model_config *c, uint64
     calib_data cal = random_calib(c->vocab_size, 4, 16, seed + 1);
     compress_options o = {.group = 128, .sparsity = sparsity, .damp = 0.01};
     cr_assert_eq(compress_model(small, method, &o, &cal, &err), 0, "%s", err.msg);
+    free((void *)cal.ids);
 }
 
 /* the two models give the same logits on a fixed sequence */
@@ -174,6 +184,8 @@ Test(prune, structured_ffn_model_equals_masked_full_model)
             for (int d = 0; d < D; d++) full.layers[l].lin[LIN_DOWN].w[d * F + j] = 0.0f;
         }
     expect_same_logits(&full, &small);
+    model_free(&small);
+    model_free(&full);
 }
 
 /* a random 2-layer model (d 64, FFN 128, 4 heads over 2 KV heads) compressed with chain: group 32, 50% */
@@ -310,6 +322,8 @@ Test(prune, structured_heads_model_equals_masked_full_model)
                 memset(full.layers[l].lin[LIN_O].w + (size_t)d * QD + g * 2 * hd, 0, 2 * hd * sizeof(float));
         }
     expect_same_logits(&full, &small);
+    model_free(&small);
+    model_free(&full);
 }
 
 /* ---- MoEfication ---- */
@@ -391,6 +405,12 @@ Test(moe, experts_routing_cache_checkpoint_and_gradients, .timeout = 60)
         double e = fd_check(loss_of, &ctx, t->p, t->g, t->n, 1e-3f, 2, 70 + k);
         cr_expect_lt(e, 5e-3, "%s: %.3g", names[k], e);
     }
+    free(step);
+    free(masked);
+    free((void *)cal.ids);
+    model_free(&back);
+    model_free(&dense);
+    model_free(&m);
 }
 
 Test(moe, router_beats_chance)
@@ -412,6 +432,9 @@ Test(moe, router_beats_chance)
     double recall = moe_train_router(&e, x, h, n, 1, 500, 2);
     cr_assert_gt(recall, 0.5, "router recall %.2f (chance 1/8)", recall);
     moe_free(&e);
+    free(h);
+    free(x);
+    free(w);
 }
 
 /* --embeddings: the table packed round-to-nearest in the chain's format. The oracle is the f32 model with

@@ -27,6 +27,13 @@ static void setup(fixture *fx)
     cr_assert_not_null(fx->ids);
 }
 
+static void teardown(fixture *fx)
+{
+    free(fx->ids);
+    model_free(&fx->m);
+    st_close(&fx->expected);
+}
+
 static void expect_tensor(const st_file *exp, const char *name, const float *got, size_t n, double tol)
 {
     size_t ne;
@@ -46,6 +53,7 @@ Test(fixture, logits_and_loss_match_hf)
     cr_assert_eq(model_forward(&fx.m, fx.ids, NULL, fx.B, fx.T, &err), 0, "%s", err.msg);
     expect_tensor(&fx.expected, "logits", model_logits(&fx.m), (size_t)fx.B * fx.T * fx.m.cfg.vocab_size, TOL_OUT);
     expect_tensor(&fx.expected, "loss", &fx.m.loss, 1, TOL_OUT);
+    teardown(&fx);
 }
 
 Test(fixture, every_base_gradient_matches_hf)
@@ -66,6 +74,7 @@ Test(fixture, every_base_gradient_matches_hf)
         checked++;
     }
     cr_assert_geq(checked, 7, "expected the fixture's 7 gradient tensors, found %d", checked);
+    teardown(&fx);
 }
 
 Test(fixture, adapter_logits_loss_and_lora_gradients_match_peft)
@@ -93,6 +102,8 @@ Test(fixture, adapter_logits_loss_and_lora_gradients_match_peft)
         checked++;
     }
     cr_assert_eq(checked, 14, "expected 14 layer-0 LoRA gradients in the fixture, matched %d", checked);
+    lora_free(&ad);
+    teardown(&fx);
 }
 
 Test(fixture, merged_adapter_gives_the_adapter_logits)
@@ -113,6 +124,8 @@ Test(fixture, merged_adapter_gives_the_adapter_logits)
     cr_expect_lt(rel, 1e-5, "merged vs adapter logits differ by %.3g", rel);
     expect_tensor(&fx.expected, "lora.logits", model_logits(&fx.m), n, TOL_OUT);
     free(with_adapter);
+    lora_free(&ad);
+    teardown(&fx);
 }
 
 /* The CLI end to end: cpet forward writes what the fixture holds, under the documented names. */
@@ -151,4 +164,5 @@ Test(fixture, cli_forward_writes_matching_tensors)
     cr_assert_eq(matched, 14);
     free(logits);
     st_close(&res);
+    teardown(&fx);
 }

@@ -103,6 +103,7 @@ Test(generate, scores_equal_log_softmax_sums_and_ignore_batching)
         cr_expect(fabs(batched[i] - want) < 1e-4 * fabs(want), "request %d: %f vs %f", i, batched[i], want);
         cr_expect(fabs(single[i] - batched[i]) < 1e-5 * fabs(want), "request %d: batch 1 %f vs 3 %f", i, single[i], batched[i]);
     }
+    model_free(&m);
 }
 
 Test(generate, sampling_greedy_seeded_and_calibrated)
@@ -151,6 +152,7 @@ Test(generate, greedy_generation_follows_the_cache)
             if (row[j] > row[best]) best = j;
         cr_assert_eq(out[t], best, "token %d", t);
     }
+    model_free(&m);
 }
 
 /* Packed models decode with the packed GEMVs (and, with int8 activations, integer dot products over

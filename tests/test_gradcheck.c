@@ -108,6 +108,13 @@ Test(gradcheck, rmsnorm)
     double ew = fd_check(norm_loss, &c, c.w, dw, (size_t)c.D, 1e-2f, 4, 12);
     cr_expect_lt(ex, FD_TOL, "dx error %.3g", ex);
     cr_expect_lt(ew, FD_TOL, "dw error %.3g", ew);
+    cpet_free(dw);
+    cpet_free(dx);
+    cpet_free(c.rstd);
+    cpet_free(c.out);
+    cpet_free(c.R);
+    cpet_free(c.w);
+    cpet_free(c.x);
 }
 
 /* ---- RoPE + causal attention (GQA and MHA) ---- */
@@ -157,6 +164,20 @@ static void check_attention(int H, int KV, float theta)
     cr_expect_lt(eq, FD_TOL, "H=%d KV=%d dq error %.3g", H, KV, eq);
     cr_expect_lt(ek, FD_TOL, "H=%d KV=%d dk error %.3g", H, KV, ek);
     cr_expect_lt(ev, FD_TOL, "H=%d KV=%d dv error %.3g", H, KV, ev);
+    cpet_free(scratch);
+    cpet_free(dv);
+    cpet_free(dk);
+    cpet_free(dq);
+    cpet_free(c.sin_t);
+    cpet_free(c.cos_t);
+    cpet_free(c.att);
+    cpet_free(c.out);
+    cpet_free(c.kr);
+    cpet_free(c.qr);
+    cpet_free(c.R);
+    cpet_free(c.v);
+    cpet_free(c.k);
+    cpet_free(c.q);
 }
 
 Test(gradcheck, rope_attention_gqa) { check_attention(4, 2, 10000.0f); }
@@ -180,6 +201,12 @@ Test(gradcheck, attention_is_causal)
     attention_forward(o2, att, q, k, v, B, T, H, H, hd);
     cr_assert_eq(memcmp(o1, o2, (size_t)(T - 1) * H * hd * sizeof(float)), 0);
     cr_assert_neq(memcmp(o1, o2, n * sizeof(float)), 0);
+    cpet_free(att);
+    cpet_free(o2);
+    cpet_free(o1);
+    cpet_free(v);
+    cpet_free(k);
+    cpet_free(q);
 }
 
 /* ---- gated FFN activation, each kind ---- */
@@ -220,6 +247,12 @@ ParameterizedTest(activation *act, gradcheck, gated_activation)
     double eu = fd_check(ffn_loss, &c, c.u, du, c.n, 1e-3f, 4, 32);
     cr_expect_lt(eg, FD_TOL, "%s: dgate error %.3g", activation_name(c.act), eg);
     cr_expect_lt(eu, FD_TOL, "%s: dup error %.3g", activation_name(c.act), eu);
+    cpet_free(du);
+    cpet_free(dg);
+    cpet_free(c.h);
+    cpet_free(c.R);
+    cpet_free(c.u);
+    cpet_free(c.g);
 }
 
 /* ---- linear + LoRA branch ---- */
@@ -252,6 +285,16 @@ static float *lin_ctx_ready(lin_ctx *c, const linear *l, int n, cpet_rng *r)
     return dx;
 }
 
+/* frees what lin_ctx_ready allocated, dx included */
+static void lin_ctx_free(lin_ctx *c, float *dx)
+{
+    cpet_free(dx);
+    cpet_free(c->scratch);
+    cpet_free(c->y);
+    cpet_free(c->R);
+    cpet_free(c->x);
+}
+
 Test(gradcheck, linear_with_lora_branch)
 {
     /* build a one-linear "model" through the public LoRA API: the fixture model's layer-0 q_proj */
@@ -279,6 +322,9 @@ Test(gradcheck, linear_with_lora_branch)
         {"dB", lm->B->p, lm->B->g, lm->B->n},
     };
     expect_fd(lin_loss, &c, ps, 4, 1e-2f, 4, 41);
+    lin_ctx_free(&c, dx);
+    lora_free(&ad);
+    model_free(&m);
 }
 
 /* MoSLoRA: y += s B M A x; dx, dA, dB and the mixer's dM against finite differences */
@@ -307,6 +353,7 @@ Test(gradcheck, linear_with_moslora_mixer)
         {"dM", lm->M->p, lm->M->g, lm->M->n},
     };
     expect_fd(lin_loss, &c, ps, 4, 1e-2f, 4, 61);
+    lin_ctx_free(&c, dx);
     lora_free(&ad);
     model_free(&m);
 }
@@ -351,6 +398,11 @@ Test(gradcheck, linear_with_lora_and_recovery_branches)
         {"dB", lm->B->p, lm->B->g, lm->B->n},
     };
     expect_fd(lin_loss, &c, ps, 5, 1e-2f, 4, 51);
+    lin_ctx_free(&c, dx);
+    cpet_free(scratch);
+    cpet_free(after);
+    cpet_free(before);
+    cpet_free(x);
     recovery_free(&rs);
     lora_free(&ad);
     model_free(&m);
@@ -409,6 +461,8 @@ Test(gradcheck, calora_loss_with_hidden_state_distillation)
     expect_fd(distill_loss, &c, ps, 3, 1e-2f, 4, 71);
     cr_assert_eq(distill_hidden_mse(&m, teacher, 0.0f, grad), 0.0);
     cr_assert_null(m.taps.d_final_hidden, "w = 0 clears the tap");
+    cpet_free(grad);
+    cpet_free(teacher);
     recovery_free(&rs);
     lora_free(&ad);
     model_free(&m);
@@ -492,6 +546,9 @@ Test(gradcheck, cross_entropy_with_ignored_positions)
     for (int j = 0; j < c.V; j++) cr_assert_eq(d[c.V + j], 0.0f, "ignored rows get no gradient");
     double e = fd_check(ce_loss, &c, c.logits, d, (size_t)c.N * c.V, 1e-2f, 4, 51);
     cr_expect_lt(e, FD_TOL, "dlogits error %.3g", e);
+    cpet_free(d);
+    cpet_free(c.lse);
+    cpet_free(c.logits);
 }
 
 /* ---- whole models: every tensor, several configurations ---- */

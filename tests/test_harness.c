@@ -59,6 +59,8 @@ Test(spec, expands_to_the_cross_product_with_defaults)
     cr_assert_str_eq(c[7].config_hash, c2[7].config_hash, "the hash is a function of the configuration");
     cells_free(c, n);
     cells_free(c2, n2);
+    spec_free(&s2);
+    spec_free(&s);
     json_decref(root);
 }
 
@@ -815,6 +817,21 @@ Test(stats, paired_bootstrap_of_an_average_over_columns)
     cr_assert_float_eq(ci.hi - ci.lo, 2 * 1.96 * 0.03 / sqrt(2.0), 0.006, "width %f", ci.hi - ci.lo);
 }
 
+/* p = {0.01, 0.04, 0.03, 0.005, NaN}: sorted 0.005, 0.01, 0.03, 0.04 over m = 4 tests; times 4, 3, 2, 1:
+ * 0.02, 0.03, 0.06, 0.04; the running maximum 0.02, 0.03, 0.06, 0.06; back in input order. */
+Test(stats, holm_adjustment_hand_computed)
+{
+    const double p[5] = {0.01, 0.04, 0.03, 0.005, NAN}, want[4] = {0.03, 0.06, 0.06, 0.02};
+    double adj[5];
+    holm_adjust(p, 5, adj);
+    for (int i = 0; i < 4; i++) cr_assert_float_eq(adj[i], want[i], 1e-12, "p[%d]", i);
+    cr_assert(isnan(adj[4]), "a NaN is not a test");
+    const double big[2] = {0.6, 0.7};
+    holm_adjust(big, 2, adj);
+    cr_assert_float_eq(adj[0], 1.0, 1e-12, "capped at 1");
+    cr_assert_float_eq(adj[1], 1.0, 1e-12, "never below the one before");
+}
+
 Test(stats, mcnemar_exact_p_hand_computed)
 {
     /* b = 1, c = 7: 2 P(X <= 1), X ~ Bin(8, 1/2) = 2 (1 + 8) / 256 */
@@ -948,6 +965,46 @@ Test(report, mcnemar_counts_each_example_once_across_seeds)
     free(text);
 }
 
+static int right_first_2_9_or_4(const cell *c, int i)
+{
+    return i < (is_base(c) ? 2 : !strcmp(c->method->label, "tuned A") ? 9 : 4);
+}
+
+/* Two rows against one baseline on one task, seed 0: row A wins 7 pairs (b = 7, c = 0: p = 2/128 = 0.015625),
+ * row B wins 2 (p = 2/4 = 0.5). Holm over the m = 2 tests: the smaller p doubled (0.03125), the larger
+ * times one, kept at least as large as the one before it (0.5). */
+Test(report, mcnemar_p_adjusted_by_holm_over_the_table)
+{
+    char dir[256], cmd[2048], out[4096], path[600];
+    make_temp_dir(dir, sizeof dir);
+    write_example_run(dir,
+                      "{\"models\": [\"m\"], \"methods\": [{\"name\": \"zero-shot\", \"label\": \"base\"}, {\"name\": \"lora\", "
+                      "\"label\": \"tuned A\"}, {\"name\": \"lora\", \"label\": \"tuned B\", \"rank\": 4}], \"tasks\": [{\"name\": \"t\", "
+                      "\"file\": \"t.jsonl\"}], \"seeds\": [0]}",
+                      right_first_2_9_or_4);
+    snprintf(cmd, sizeof cmd, "%s report %s -o %s/rep --baseline base --no-plots", CPET_BINARY, dir, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/rep/table.json", dir);
+    json_t *j = json_load_file(path, 0, NULL);
+    const double want_p[3] = {0, 2.0 / 128.0, 0.5}, want_holm[3] = {0, 2.0 / 64.0, 0.5};
+    for (int row = 1; row <= 2; row++) {
+        json_t *vs = json_object_get(json_object_get(json_object_get(json_array_get(json_object_get(j, "rows"), row), "cells"), "t"),
+                                     "vs_baseline");
+        cr_assert_float_eq(json_real_value(json_object_get(vs, "mcnemar_p")), want_p[row], 1e-12, "row %d", row);
+        cr_assert_float_eq(json_real_value(json_object_get(vs, "mcnemar_p_holm")), want_holm[row], 1e-12, "row %d", row);
+    }
+    json_decref(j);
+    snprintf(path, sizeof path, "%s/rep/table.md", dir);
+    char *text = read_all(path, NULL);
+    cr_assert(strstr(text, "| tuned A | +70.00† [") && strstr(text, "p=0.016 (0.031) |"), "%s", text);
+    cr_assert(strstr(text, "p=0.500 (0.500) |") && strstr(text, "Holm over the table's 2 tests"), "%s", text);
+    free(text);
+    snprintf(path, sizeof path, "%s/rep/paired.csv", dir);
+    text = read_all(path, NULL);
+    cr_assert(text && strstr(text, "\"mcnemar_p\",\"mcnemar_p_holm\"") && strstr(text, "\"0.015625\",\"0.03125\""), "%s", text ? text : path);
+    free(text);
+}
+
 /* ---- shards and merges ---- */
 
 Test(shard, partition_is_stable_and_complete)
@@ -984,6 +1041,8 @@ Test(shard, partition_is_stable_and_complete)
     cr_assert_str_neq(s.hash, s2.hash, "the spec hash changes with the spec");
     cells_free(c, n);
     cells_free(c2, n2);
+    spec_free(&s2);
+    spec_free(&s);
     json_decref(root);
     json_decref(grown);
 }
@@ -1579,6 +1638,9 @@ Test(spec, parameters_added_later_leave_old_hashes_alone)
         cr_assert_eq(json_object_get(hashed_params, "mixer") != NULL, k == 2, "spec %d: mixer in the hashed config only when set", k);
         cr_assert_str_eq(json_string_value(json_object_get(c[0].method->params, "mixer")), k == 2 ? "trained" : "none",
                          "the method itself still gets the value");
+        cells_free(c, n);
+        spec_free(&s);
+        json_decref(root);
     }
     cr_assert_str_eq(hash[0], hash[1], "the default, given or not: one hash");
     cr_assert_str_neq(hash[0], hash[2], "MoSLoRA is another cell");

@@ -41,6 +41,10 @@ Test(lora, save_then_load_gives_identical_outputs)
     lora_detach(&back);
     cr_assert_eq(model_forward(&m2, ids, NULL, 2, 8, &err), 0, "%s", err.msg);
     cr_assert_neq(memcmp(model_logits(&m), model_logits(&m2), 16 * 320 * sizeof(float)), 0);
+    lora_free(&back);
+    lora_free(&ad);
+    model_free(&m2);
+    model_free(&m);
 }
 
 Test(lora, saved_files_follow_peft_layout)
@@ -86,6 +90,8 @@ Test(lora, saved_files_follow_peft_layout)
     free(av);
     free(bv);
     st_close(&f);
+    lora_free(&ad);
+    model_free(&m);
 }
 
 /* 50 AdamW steps of LoRA (r=4 on all 7 projections and lm_head) on one fixed batch must cut the loss by
@@ -126,6 +132,9 @@ Test(lora, training_smoke_50_steps_cut_the_loss_4x)
     adamw_free(&opt);
     lora_free(&ad);
     free(base_before);
+    free(ids);
+    st_close(&exp);
+    model_free(&m);
 }
 
 /* A hand-written adapter_config.json: modules_to_save (PEFT replaces those modules with trained copies)
@@ -162,6 +171,7 @@ Test(lora, modules_to_save_is_refused_not_ignored)
             lora_free(&a);
         }
     }
+    model_free(&m);
 }
 
 /* MoSLoRA: the mixer survives save/load (MoSLoRA#3 lost it as an "unexpected key"), merging B M A equals

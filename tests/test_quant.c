@@ -34,6 +34,8 @@ Test(quant, int8_per_channel_error_within_half_a_step)
         }
     cr_assert_eq(qtensor_bytes(&q), 16 * 96 + 16 * 4);
     qtensor_free(&q);
+    free(d);
+    free(w);
 }
 
 typedef struct {
@@ -68,6 +70,8 @@ ParameterizedTest(grouped_case *gc, quant, grouped_int_error_within_half_a_step)
     size_t groups = (size_t)rows * per_row;
     cr_assert_eq(qtensor_bytes(&q), (size_t)rows * cols / 2 + groups * 2 + (groups + 1) / 2);
     qtensor_free(&q);
+    free(d);
+    free(w);
 }
 
 Test(quant, nf4_double_quant_error_bound)
@@ -91,6 +95,8 @@ Test(quant, nf4_double_quant_error_bound)
             cr_assert_leq(fabsf(w[b * 64 + c] - d[b * 64 + c]), max_gap / 2 * amax_dq + fabsf(amax - amax_dq) + 1e-6f);
     }
     qtensor_free(&q);
+    free(d);
+    free(w);
 }
 
 /* ggml's reference rules, worked by hand */
@@ -145,6 +151,8 @@ Test(quant, round_trip_rmse_matches_the_step_size)
                   rmse, expected);
         qtensor_free(&q);
     }
+    free(y);
+    free(x);
 }
 
 typedef struct {
@@ -200,6 +208,10 @@ ParameterizedTest(kernel_case *kc, quant, packed_kernel_matches_scalar_reference
         free(exact);
     }
     qtensor_free(&q);
+    free(ref);
+    free(fast);
+    free(x);
+    free(w);
 }
 
 Test(quant, backward_dx_through_packed_weights)
@@ -218,6 +230,11 @@ Test(quant, backward_dx_through_packed_weights)
             for (int r = 0; r < rows; r++) s += (double)dy[i * rows + r] * d[r * cols + c];
             cr_assert_float_eq(dx[i * cols + c], s, 1e-5 * (fabs(s) + 1e-3));
         }
+    qtensor_free(&q);
+    free(dx);
+    free(d);
+    free(dy);
+    free(w);
 }
 
 Test(quant, unsupported_group_sizes_are_errors)
@@ -520,6 +537,8 @@ Test(quant, q8_activation_decode_matches_its_reference)
             cr_expect_gt(drift, 0.0, "%s: the activations really were quantized", qformat_name(fs[k]));
             qtensor_free(&q);
         }
+    free(x);
+    free(w);
 }
 
 /* A pack-only tensor (the stored layout freed for inference) reads its codes, rows and every kernel's

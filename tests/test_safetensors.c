@@ -109,6 +109,10 @@ Test(safetensors, bf16_checkpoint_loads)
             cr_assert_eq(m16.tensors[i].p[j], cpet_bf16_to_f32(bufs[i][j]));
     double rel = vec_max_rel_diff(m16.params, m.params, m.n_params);
     cr_assert_lt(rel, 1e-2, "bf16 keeps 8 bits of mantissa");
+    for (int i = 0; i < m.n_tensors; i++) free(bufs[i]);
+    free(bufs);
+    model_free(&m16);
+    model_free(&m);
 }
 
 Test(safetensors, model_save_load_round_trip)
@@ -128,6 +132,8 @@ Test(safetensors, model_save_load_round_trip)
     cr_assert_eq(back.n_params, m.n_params);
     cr_assert_eq(memcmp(back.params, m.params, m.n_params * sizeof(float)), 0);
     cr_assert_null(model_find_tensor(&back, "lm_head.weight"), "tied models have no lm_head tensor");
+    model_free(&back);
+    model_free(&m);
 }
 
 Test(config, rope_theta_at_top_level_or_in_rope_parameters)
@@ -196,6 +202,8 @@ Test(safetensors, sharded_checkpoint_loads)
     cr_assert_eq(model_load(&sharded, dir, &err), 0, "%s", err.msg);
     cr_assert_eq(memcmp(sharded.params, m.params, m.n_params * sizeof(float)), 0);
     free(e);
+    model_free(&sharded);
+    model_free(&m);
 }
 
 /* Inference reads F32 tensors in place from the mapped checkpoint (transformers' own file): the same

@@ -241,6 +241,8 @@ Test(tokenizer, trained_file_reads_back_and_encodes_the_same, .timeout = 120)
         free(a);
         free(b);
     }
+    tokenizer_free(&back);
+    tokenizer_free(&t);
 }
 
 Test(tokenizer, same_corpus_same_tokenizer)

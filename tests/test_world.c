@@ -343,7 +343,10 @@ Test(evaluate, accuracy_and_perplexity_follow_the_model)
     cr_assert_eq(model_forward(&m, seq, NULL, 1, n + 1, &err), 0, "%s", err.msg);
     cr_assert_eq(p.tokens, n);
     cr_assert_float_eq(p.ppl, exp(m.loss), 1e-4 * p.ppl);
+    free(ids);
     tasks_free(&s);
+    tokenizer_free(&t);
+    model_free(&m);
 }
 
 /* The world's and the profile's new options: a bad value is one line naming it, a nonzero exit, no output */
