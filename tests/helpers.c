@@ -1,5 +1,7 @@
 #include "helpers.h"
 
+#include <criterion/criterion.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,4 +188,33 @@ void load_tiny_model(int dim, int ffn, int layers, model *m, tokenizer *tok)
     if (model_load(m, path, &err) != 0) fprintf(stderr, "%s\n", err.msg);
     snprintf(path, sizeof path, "%s/model/tokenizer.json", dir);
     if (tokenizer_load(tok, path, &err) != 0) fprintf(stderr, "%s\n", err.msg);
+}
+
+int same_file(const char *a, const char *b)
+{
+    size_t la, lb;
+    char *x = read_all(a, &la), *y = read_all(b, &lb);
+    int same = x && y && la == lb && memcmp(x, y, la) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+int record_statuses(const char *records_path, char out[][600], int max)
+{
+    FILE *fp = fopen(records_path, "r");
+    cr_assert_not_null(fp, "%s", records_path);
+    char *line = NULL;
+    size_t cap = 0;
+    int n = 0;
+    while (getline(&line, &cap, fp) > 0 && n < max) {
+        json_t *r = json_loads(line, 0, NULL);
+        cr_assert_not_null(r, "%s", line);
+        const char *st = json_string_value(json_object_get(r, "status")), *e = json_string_value(json_object_get(r, "error"));
+        snprintf(out[n++], 600, "%s%s%s", st ? st : "?", e ? ": " : "", e ? e : "");
+        json_decref(r);
+    }
+    free(line);
+    fclose(fp);
+    return n;
 }

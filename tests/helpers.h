@@ -20,6 +20,10 @@ void copy_fixture_model(const char *dst_dir); /* config.json + model.safetensors
 void write_text(const char *path, const char *text);
 /* Reads a whole file; caller frees. */
 char *read_all(const char *path, size_t *len);
+/* 1 when both files are readable and hold the same bytes */
+int same_file(const char *a, const char *b);
+/* the status of each record line of a run's records file, in order: "ok" or "failed: <error>" (at most max) */
+int record_statuses(const char *records_path, char out[][600], int max);
 void write_bytes(const char *path, const void *data, size_t len);
 
 /* Loads a float tensor from an open file into a new buffer (caller frees). */

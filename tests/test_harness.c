@@ -379,26 +379,6 @@ Test(run, killed_and_restarted_run_records_what_an_uninterrupted_one_does, .time
     json_decref(b);
 }
 
-/* the status and error of each record line in a records file, in order: "ok" or "failed: <error>" */
-static int record_statuses(const char *records_path, char out[][600], int max)
-{
-    FILE *fp = fopen(records_path, "r");
-    cr_assert_not_null(fp, "%s", records_path);
-    char *line = NULL;
-    size_t cap = 0;
-    int n = 0;
-    while (getline(&line, &cap, fp) > 0 && n < max) {
-        json_t *r = json_loads(line, 0, NULL);
-        cr_assert_not_null(r, "%s", line);
-        const char *st = json_string_value(json_object_get(r, "status")), *e = json_string_value(json_object_get(r, "error"));
-        snprintf(out[n++], 600, "%s%s%s", st ? st : "?", e ? ": " : "", e ? e : "");
-        json_decref(r);
-    }
-    free(line);
-    fclose(fp);
-    return n;
-}
-
 /* A cell that fails on purpose (its model is missing): the run records it as failed, names the file, goes
  * on and exits nonzero; a plain rerun skips it even once the model exists; --retry-failed runs it again and
  * the new ok record follows the failed one; a merge keeps the ok record of each cell, though a failed one

@@ -73,16 +73,6 @@ static int valid_of_kind(const char *path, char *why, size_t n)
     return 1;
 }
 
-static int same_bytes(const char *a, const char *b)
-{
-    size_t la, lb;
-    char *x = read_all(a, &la), *y = read_all(b, &lb);
-    int same = x && y && la == lb && memcmp(x, y, la) == 0;
-    free(x);
-    free(y);
-    return same;
-}
-
 /* every regular file under a directory, as paths relative to it (nftw has no context argument) */
 static char walk_root[600];
 static char walk_files[256][300];
@@ -154,7 +144,7 @@ static void check_case(const kill_case *c, const char *in)
             if (strstr(walk_files[i], ".tmp.") || strstr(walk_files[i], ".partial")) continue;
             snprintf(a, sizeof a, "%.699s/%.299s", dir, walk_files[i]);
             snprintf(b, sizeof b, "%.699s/%.299s", ref, walk_files[i]);
-            if (same_bytes(a, b)) continue;
+            if (same_file(a, b)) continue;
             cr_assert(timed(walk_files[i]) || c->intermediate, "%s killed before event %d: %s differs from the uninterrupted run's",
                       c->name, k, walk_files[i]);
             cr_assert(valid_of_kind(a, why, sizeof why), "%s killed before event %d: %s", c->name, k, why);
@@ -165,7 +155,7 @@ static void check_case(const kill_case *c, const char *in)
             snprintf(a, sizeof a, "%.699s/%.299s", dir, ref_files[i]);
             snprintf(b, sizeof b, "%.699s/%.299s", ref, ref_files[i]);
             if (timed(ref_files[i])) cr_assert(valid_of_kind(a, why, sizeof why), "%s", why);
-            else cr_assert(same_bytes(a, b), "%s, rerun after a kill before event %d: %s differs", c->name, k, ref_files[i]);
+            else cr_assert(same_file(a, b), "%s, rerun after a kill before event %d: %s differs", c->name, k, ref_files[i]);
         }
     }
 }
@@ -239,30 +229,6 @@ static void write_cell_inputs(const char *dir, const char *models_json)
     write_text(path, spec);
 }
 
-/* the record statuses of a run, in order ("ok" or the error), into st */
-static int statuses(const char *run, char st[][600], int max)
-{
-    char path[700];
-    snprintf(path, sizeof path, "%s/records.jsonl", run);
-    json_t *all = json_array();
-    FILE *fp = fopen(path, "r");
-    cr_assert_not_null(fp, "%s", path);
-    char *line = NULL;
-    size_t cap = 0;
-    int n = 0;
-    while (getline(&line, &cap, fp) > 0 && n < max) {
-        json_t *r = json_loads(line, 0, NULL);
-        cr_assert_not_null(r);
-        const char *s = json_string_value(json_object_get(r, "status")), *e = json_string_value(json_object_get(r, "error"));
-        snprintf(st[n++], 600, "%s%s%s", s, e ? ": " : "", e ? e : "");
-        json_decref(r);
-    }
-    free(line);
-    fclose(fp);
-    json_decref(all);
-    return n;
-}
-
 /* The first cell's process is killed (SIGKILL at its first file event, CPET_KILL_IN=child, CPET_KILL_ONCE): the run records
  * it as crashed by signal 9, runs the second cell, exits nonzero; --retry-failed completes the run. */
 Test(killed, a_cell_killed_by_a_signal_is_recorded_and_retried, .timeout = 300)
@@ -293,14 +259,14 @@ Test(killed, a_cell_killed_by_a_signal_is_recorded_and_retried, .timeout = 300)
              first_child_event, dir, CPET_KILL_SHIM);
     snprintf(cmd, sizeof cmd, "%s %s run %s/spec.json -o %s/r", env, CPET_BINARY, dir, dir);
     cr_assert_neq(run_capture(cmd, out, sizeof out), 0, "a crashed cell makes the run fail: %s", out);
-    snprintf(cmd, sizeof cmd, "%s/r", dir);
-    cr_assert_eq(statuses(cmd, st, 8), 2, "both cells recorded");
+    snprintf(cmd, sizeof cmd, "%s/r/records.jsonl", dir);
+    cr_assert_eq(record_statuses(cmd, st, 8), 2, "both cells recorded");
     cr_assert(strstr(st[0], "failed: the cell crashed (signal 9"), "%s", st[0]);
     cr_assert_str_eq(st[1], "ok", "the run went on: %s / %s", st[0], st[1]);
     snprintf(cmd, sizeof cmd, "%s run %s/spec.json -o %s/r --retry-failed", CPET_BINARY, dir, dir);
     cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
-    snprintf(cmd, sizeof cmd, "%s/r", dir);
-    cr_assert_eq(statuses(cmd, st, 8), 3);
+    snprintf(cmd, sizeof cmd, "%s/r/records.jsonl", dir);
+    cr_assert_eq(record_statuses(cmd, st, 8), 3);
     cr_assert_str_eq(st[2], "ok");
 }
 
@@ -324,8 +290,8 @@ Test(killed, a_cell_out_of_memory_under_a_limit_is_recorded_and_the_run_goes_on,
                      " \"rms_norm_eps\": 1e-5, \"hidden_act\": \"silu\", \"bos_token_id\": 0, \"eos_token_id\": 0}");
     snprintf(cmd, sizeof cmd, "ulimit -v 3000000 && %s run %s/spec.json -o %s/r", CPET_BINARY, dir, dir);
     cr_assert_neq(run_capture(cmd, out, sizeof out), 0, "%s", out);
-    snprintf(path, sizeof path, "%s/r", dir);
-    cr_assert_eq(statuses(path, st, 8), 4, "every cell recorded: %s", out);
+    snprintf(path, sizeof path, "%s/r/records.jsonl", dir);
+    cr_assert_eq(record_statuses(path, st, 8), 4, "every cell recorded: %s", out);
     int ok = 0, oom = 0;
     for (int i = 0; i < 4; i++) {
         ok += !strcmp(st[i], "ok");

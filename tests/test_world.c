@@ -23,16 +23,6 @@ static void generate_into(const char *dir, uint64_t seed)
     world_free(&w);
 }
 
-static int same_file(const char *a, const char *b)
-{
-    size_t la, lb;
-    char *x = read_all(a, &la), *y = read_all(b, &lb);
-    int same = x && y && la == lb && memcmp(x, y, la) == 0;
-    free(x);
-    free(y);
-    return same;
-}
-
 Test(world, same_seed_same_bytes_other_seed_differs)
 {
     char a[256], b[256], c[256], pa[600], pb[600], pc[600];
