@@ -250,3 +250,10 @@ int config_save(const model_config *c, const char *path, cpet_err *err)
     json_decref(j);
     return rc;
 }
+
+double config_weight_count(const model_config *c)
+{
+    const double d = c->hidden_size, f = c->intermediate_size, q = (double)c->n_heads * c->head_dim, kv = (double)c->n_kv_heads * c->head_dim;
+    const double embed = (double)c->vocab_size * d * (c->tie_word_embeddings ? 1 : 2);
+    return embed + (double)c->n_layers * (2 * d * q + 2 * d * kv + 3 * d * f);
+}

@@ -30,5 +30,8 @@ int activation_parse(const char *s, activation *out); /* HF names: silu, relu, g
 int config_load(model_config *c, const char *path, cpet_err *err);
 int config_save(const model_config *c, const char *path, cpet_err *err); /* atomic */
 int config_validate(const model_config *c, const char *path, cpet_err *err);
+/* The weights of the linears and embeddings the config describes (norms left out): what a checkpoint must
+ * hold, at some number of bits each. */
+double config_weight_count(const model_config *c);
 
 #endif

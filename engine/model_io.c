@@ -216,6 +216,16 @@ static int load(model *m, const char *dir, int mapped, cpet_err *err)
         shards_close(&shards);
         return -1;
     }
+    /* a config far larger than its checkpoint is refused before its storage is allocated: no format here
+     * stores a weight in under 2 bits */
+    double held = 0;
+    for (int i = 0; i < shards.n; i++)
+        for (int t = 0; t < shards.files[i].n_tensors; t++) held += (double)shards.files[i].tensors[t].nbytes;
+    if (held < config_weight_count(&cfg) / 4) {
+        shards_close(&shards);
+        return cpet_fail(err, "%s: config.json describes %.0f weights, but the checkpoint's tensors hold only %.0f bytes", dir,
+                         config_weight_count(&cfg), held);
+    }
     /* a linear stored only packed gets no f32 storage: the model takes the bytes of its checkpoint */
     unsigned char *packed_only = calloc(model_packed_mask_len(&cfg), 1);
     char name[256];

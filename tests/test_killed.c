@@ -15,6 +15,8 @@
 #include "gguf.h"
 #include "helpers.h"
 #include "safetensors.h"
+#include <stdint.h>
+#include <unistd.h>
 
 typedef struct {
     const char *name;
@@ -270,9 +272,54 @@ Test(killed, a_cell_killed_by_a_signal_is_recorded_and_retried, .timeout = 300)
     cr_assert_str_eq(st[2], "ok");
 }
 
-/* Under `ulimit -v` (3 GB), a model whose config claims 7B parameters cannot be allocated: its cells are
- * recorded as failed with the allocation named, the small model's cells still run. (ASan reserves its
- * shadow memory in the same address space, so the limit cannot be set under it.) */
+/* A checkpoint whose tensors are those of dir/model with the vocabulary dimension (300) set to `vocab`, every
+ * value zero, written as a sparse file: a model of any size that takes no disk. */
+static void write_sparse_checkpoint(const char *dir, const char *name, long vocab)
+{
+    char src[700], dst_dir[700], path[800];
+    snprintf(src, sizeof src, "%s/model/model.safetensors", dir);
+    snprintf(dst_dir, sizeof dst_dir, "%s/%s", dir, name);
+    mkdir(dst_dir, 0755);
+    st_file f;
+    cpet_err err;
+    cr_assert_eq(st_open(&f, src, &err), 0, "%s", err.msg);
+    json_t *header = json_object();
+    size_t offset = 0;
+    for (int i = 0; i < f.n_tensors; i++) {
+        const st_tensor *t = &f.tensors[i];
+        json_t *shape = json_array();
+        size_t numel = 1;
+        for (int d = 0; d < t->ndim; d++) {
+            const long n = t->shape[d] == 300 ? vocab : (long)t->shape[d];
+            json_array_append_new(shape, json_integer(n));
+            numel *= (size_t)n;
+        }
+        json_object_set_new(header, t->name, json_pack("{s:s, s:o, s:[I, I]}", "dtype", "F32", "shape", shape, "data_offsets",
+                                                       (json_int_t)offset, (json_int_t)(offset + 4 * numel)));
+        offset += 4 * numel;
+    }
+    st_close(&f);
+    char *text = json_dumps(header, JSON_COMPACT);
+    json_decref(header);
+    uint64_t len = strlen(text);
+    snprintf(path, sizeof path, "%s/model.safetensors", dst_dir);
+    FILE *fp = fopen(path, "wb");
+    fwrite(&len, 8, 1, fp);
+    fwrite(text, 1, len, fp);
+    fclose(fp);
+    free(text);
+    cr_assert_eq(truncate(path, (off_t)(8 + len + offset)), 0);
+    char cmd[3000], out[4096];
+    snprintf(cmd, sizeof cmd, "cp %s/model/config.json %s/model/tokenizer.json %s/ && sed -i 's/\"vocab_size\": *300/\"vocab_size\": %ld/' %s/config.json",
+             dir, dir, dst_dir, vocab, dst_dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+}
+
+/* A config that claims far more weights than its checkpoint holds is refused before anything is allocated.
+ * Under `ulimit -v` (3 GB), a real checkpoint too big for it (50 M tokens x 16: 6.4 GB of zeros in a sparse
+ * file) cannot be mapped or allocated: its cells are recorded as failed, naming the model, and the small
+ * model's cells still run. (ASan reserves its shadow memory in the same address space, so the limit cannot
+ * be set under it.) */
 Test(killed, a_cell_out_of_memory_under_a_limit_is_recorded_and_the_run_goes_on, .timeout = 300)
 {
 #ifdef UNDER_ASAN
@@ -282,12 +329,18 @@ Test(killed, a_cell_out_of_memory_under_a_limit_is_recorded_and_the_run_goes_on,
     make_temp_dir(dir, sizeof dir);
     snprintf(models, sizeof models, "[\"%s/model\", \"%s/huge\"]", dir, dir);
     write_cell_inputs(dir, models);
-    snprintf(cmd, sizeof cmd, "mkdir -p %s/huge && cp %s/model/model.safetensors %s/model/tokenizer.json %s/huge/", dir, dir, dir, dir);
+    /* the claim alone: 7 B weights in config.json over the small model's 40 kB of tensors */
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/claim && cp %s/model/model.safetensors %s/model/tokenizer.json %s/claim/", dir, dir, dir, dir);
     cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
-    snprintf(path, sizeof path, "%s/huge/config.json", dir);
+    snprintf(path, sizeof path, "%s/claim/config.json", dir);
     write_text(path, "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 4096, \"intermediate_size\": 11008, \"num_hidden_layers\": 32,"
                      " \"num_attention_heads\": 32, \"num_key_value_heads\": 32, \"vocab_size\": 32000, \"max_position_embeddings\": 256,"
                      " \"rms_norm_eps\": 1e-5, \"hidden_act\": \"silu\", \"bos_token_id\": 0, \"eos_token_id\": 0}");
+    snprintf(cmd, sizeof cmd, "%s info %s/claim", CPET_BINARY, dir);
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "/claim: config.json describes 6738149376 weights") && strstr(out, "hold only"), "%s", out);
+
+    write_sparse_checkpoint(dir, "huge", 50000000);
     snprintf(cmd, sizeof cmd, "ulimit -v 3000000 && %s run %s/spec.json -o %s/r", CPET_BINARY, dir, dir);
     cr_assert_neq(run_capture(cmd, out, sizeof out), 0, "%s", out);
     snprintf(path, sizeof path, "%s/r/records.jsonl", dir);
@@ -295,7 +348,7 @@ Test(killed, a_cell_out_of_memory_under_a_limit_is_recorded_and_the_run_goes_on,
     int ok = 0, oom = 0;
     for (int i = 0; i < 4; i++) {
         ok += !strcmp(st[i], "ok");
-        oom += !strncmp(st[i], "failed: ", 8) && strstr(st[i], "huge") && strstr(st[i], "out of memory");
+        oom += !strncmp(st[i], "failed: ", 8) && strstr(st[i], "/huge") && strstr(st[i], "memory");
     }
     cr_assert(ok == 2 && oom == 2, "%s | %s | %s | %s", st[0], st[1], st[2], st[3]);
 #endif
