@@ -869,6 +869,13 @@ static void write_example_run(const char *dir, const char *spec_text, example_ri
 
 static int is_base(const cell *c) { return !strcmp(c->method->label, "base"); }
 
+/* a report's table.json: row's comparison with the baseline in column col */
+static json_t *vs_baseline(json_t *table, int row, const char *col)
+{
+    return json_object_get(json_object_get(json_object_get(json_array_get(json_object_get(table, "rows"), (size_t)row), "cells"), col),
+                           "vs_baseline");
+}
+
 static int right_first_2_or_9(const cell *c, int i) { return i < (is_base(c) ? 2 : 9); }
 
 static int right_by_seed(const cell *c, int i)
@@ -897,7 +904,7 @@ Test(report, paired_difference_and_mcnemar_against_the_baseline)
     free(text);
     snprintf(path, sizeof path, "%s/rep/table.json", dir);
     json_t *j = json_load_file(path, 0, NULL);
-    json_t *vs = json_object_get(json_object_get(json_object_get(json_array_get(json_object_get(j, "rows"), 1), "cells"), "t"), "vs_baseline");
+    json_t *vs = vs_baseline(j, 1, "t");
     cr_assert_float_eq(json_real_value(json_object_get(vs, "diff")), 0.7, 1e-12);
     cr_assert_float_eq(json_real_value(json_object_get(vs, "mcnemar_p")), 2.0 / 128.0, 1e-12);
     cr_assert_gt(json_real_value(json_object_get(vs, "ci_lo")), 0.3);
@@ -935,7 +942,7 @@ Test(report, mcnemar_counts_each_example_once_across_seeds)
     cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
     snprintf(path, sizeof path, "%s/rep/table.json", dir);
     json_t *j = json_load_file(path, 0, NULL);
-    json_t *vs = json_object_get(json_object_get(json_object_get(json_array_get(json_object_get(j, "rows"), 1), "cells"), "t"), "vs_baseline");
+    json_t *vs = vs_baseline(j, 1, "t");
     cr_assert_float_eq(json_real_value(json_object_get(vs, "diff")), 0.4, 1e-12, "(9 + 7) / 20 - (2 + 6) / 20");
     cr_assert_float_eq(json_real_value(json_object_get(vs, "mcnemar_p")), 2.0 / 32.0, 1e-12, "b = 5, c = 0");
     json_decref(j);
@@ -968,8 +975,7 @@ Test(report, mcnemar_p_adjusted_by_holm_over_the_table)
     json_t *j = json_load_file(path, 0, NULL);
     const double want_p[3] = {0, 2.0 / 128.0, 0.5}, want_holm[3] = {0, 2.0 / 64.0, 0.5};
     for (int row = 1; row <= 2; row++) {
-        json_t *vs = json_object_get(json_object_get(json_object_get(json_array_get(json_object_get(j, "rows"), row), "cells"), "t"),
-                                     "vs_baseline");
+        json_t *vs = vs_baseline(j, row, "t");
         cr_assert_float_eq(json_real_value(json_object_get(vs, "mcnemar_p")), want_p[row], 1e-12, "row %d", row);
         cr_assert_float_eq(json_real_value(json_object_get(vs, "mcnemar_p_holm")), want_holm[row], 1e-12, "row %d", row);
     }
