@@ -6,28 +6,28 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 31
 set xlabel 'average_accuracy (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,536 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
 set title 'world_typing: average_accuracy (3 seeds); dashed: sequential'
-set xrange [0:1.30054196]
+set xrange [0:1.30780103]
 set yrange [0.4:7.6]
 unset arrow
 unset label
-set arrow from 0.224753219, graph 0 to 0.224753219, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.219666281, graph 0 to 0.219666281, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_relation: average_accuracy (3 seeds); dashed: sequential'
-set xrange [0:0.937544803]
+set xrange [0:1.44102161]
 set yrange [0.4:7.6]
 unset arrow
 unset label
-set arrow from 0.15625, graph 0 to 0.15625, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.246238426, graph 0 to 0.246238426, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
@@ -38,21 +38,21 @@ set terminal svg size 960,536 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
 set title 'world_typing: average_accuracy (3 seeds); dashed: sequential'
-set xrange [0:1.30054196]
+set xrange [0:1.30780103]
 set yrange [0.4:7.6]
 unset arrow
 unset label
-set arrow from 0.224753219, graph 0 to 0.224753219, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.219666281, graph 0 to 0.219666281, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_relation: average_accuracy (3 seeds); dashed: sequential'
-set xrange [0:0.937544803]
+set xrange [0:1.44102161]
 set yrange [0.4:7.6]
 unset arrow
 unset label
-set arrow from 0.15625, graph 0 to 0.15625, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.246238426, graph 0 to 0.246238426, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \

@@ -6,30 +6,30 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 31
 set xlabel 'backward_transfer (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,536 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
 set title 'world_typing: backward_transfer (3 seeds); axis zoomed, not from 0; dashed: sequential'
-set xrange [-1.12145492:0.503191126]
+set xrange [-1.35528746:0.740931698]
 set yrange [0.4:7.6]
 unset arrow
 unset label
-set arrow from -0.833029444, graph 0 to -0.833029444, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from -0.888378739, graph 0 to -0.888378739, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_backward_transfer.dat' index 0 using (-1.12145492):1:(-1.12145492):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_backward_transfer.dat' index 0 using (-1.35528746):1:(-1.35528746):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_relation: backward_transfer (3 seeds); axis zoomed, not from 0; dashed: sequential'
-set xrange [-1.23308175:0.40624428]
+set xrange [-1.3240029:0.580044683]
 set yrange [0.4:7.6]
 unset arrow
 unset label
-set arrow from -0.814632937, graph 0 to -0.814632937, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from -0.898958333, graph 0 to -0.898958333, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_backward_transfer.dat' index 1 using (-1.23308175):1:(-1.23308175):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_backward_transfer.dat' index 1 using (-1.3240029):1:(-1.3240029):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -38,23 +38,23 @@ set terminal svg size 960,536 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
 set title 'world_typing: backward_transfer (3 seeds); axis zoomed, not from 0; dashed: sequential'
-set xrange [-1.12145492:0.503191126]
+set xrange [-1.35528746:0.740931698]
 set yrange [0.4:7.6]
 unset arrow
 unset label
-set arrow from -0.833029444, graph 0 to -0.833029444, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from -0.888378739, graph 0 to -0.888378739, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_backward_transfer.dat' index 0 using (-1.12145492):1:(-1.12145492):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_backward_transfer.dat' index 0 using (-1.35528746):1:(-1.35528746):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_relation: backward_transfer (3 seeds); axis zoomed, not from 0; dashed: sequential'
-set xrange [-1.23308175:0.40624428]
+set xrange [-1.3240029:0.580044683]
 set yrange [0.4:7.6]
 unset arrow
 unset label
-set arrow from -0.814632937, graph 0 to -0.814632937, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from -0.898958333, graph 0 to -0.898958333, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_backward_transfer.dat' index 1 using (-1.23308175):1:(-1.23308175):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_backward_transfer.dat' index 1 using (-1.3240029):1:(-1.3240029):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

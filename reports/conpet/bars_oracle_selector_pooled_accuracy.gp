@@ -6,28 +6,28 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 31
 set xlabel 'oracle_selector_pooled_accuracy (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,296 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
 set title 'world_typing: oracle_selector_pooled_accuracy (3 seeds); axis zoomed, not from 0'
-set xrange [0.876805545:0.992784644]
+set xrange [0.913469889:1.00441295]
 set yrange [0.4:2.6]
 unset arrow
 unset label
 set xtics autofreq
-plot 'bars_oracle_selector_pooled_accuracy.dat' index 0 using (0.876805545):1:(0.876805545):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_oracle_selector_pooled_accuracy.dat' index 0 using (0.913469889):1:(0.913469889):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_relation: oracle_selector_pooled_accuracy (3 seeds); axis zoomed, not from 0'
-set xrange [0.908654012:0.915401004]
+set xrange [0.96603091:1.02367723]
 set yrange [0.4:2.6]
 unset arrow
 unset label
 set xtics autofreq
-plot 'bars_oracle_selector_pooled_accuracy.dat' index 1 using (0.908654012):1:(0.908654012):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_oracle_selector_pooled_accuracy.dat' index 1 using (0.96603091):1:(0.96603091):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -36,21 +36,21 @@ set terminal svg size 960,296 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
 set title 'world_typing: oracle_selector_pooled_accuracy (3 seeds); axis zoomed, not from 0'
-set xrange [0.876805545:0.992784644]
+set xrange [0.913469889:1.00441295]
 set yrange [0.4:2.6]
 unset arrow
 unset label
 set xtics autofreq
-plot 'bars_oracle_selector_pooled_accuracy.dat' index 0 using (0.876805545):1:(0.876805545):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_oracle_selector_pooled_accuracy.dat' index 0 using (0.913469889):1:(0.913469889):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_relation: oracle_selector_pooled_accuracy (3 seeds); axis zoomed, not from 0'
-set xrange [0.908654012:0.915401004]
+set xrange [0.96603091:1.02367723]
 set yrange [0.4:2.6]
 unset arrow
 unset label
 set xtics autofreq
-plot 'bars_oracle_selector_pooled_accuracy.dat' index 1 using (0.908654012):1:(0.908654012):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_oracle_selector_pooled_accuracy.dat' index 1 using (0.96603091):1:(0.96603091):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

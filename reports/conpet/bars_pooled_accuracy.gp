@@ -6,30 +6,30 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 31
 set xlabel 'pooled_accuracy (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,536 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
 set title 'world_typing: pooled_accuracy (3 seeds); dashed: sequential'
-set xrange [0:1.29598667]
+set xrange [0:1.31422626]
 set yrange [0.4:7.6]
 unset arrow
 unset label
-set arrow from 0.205409357, graph 0 to 0.205409357, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.20248538, graph 0 to 0.20248538, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_pooled_accuracy.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'world_relation: pooled_accuracy (3 seeds); axis zoomed, not from 0; dashed: sequential'
-set xrange [-0.398108005:1.23182694]
+set title 'world_relation: pooled_accuracy (3 seeds); dashed: sequential'
+set xrange [0:1.48560409]
 set yrange [0.4:7.6]
 unset arrow
 unset label
-set arrow from 0.060483871, graph 0 to 0.060483871, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.193100358, graph 0 to 0.193100358, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_pooled_accuracy.dat' index 1 using (-0.398108005):1:(-0.398108005):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_pooled_accuracy.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -38,23 +38,23 @@ set terminal svg size 960,536 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
 set title 'world_typing: pooled_accuracy (3 seeds); dashed: sequential'
-set xrange [0:1.29598667]
+set xrange [0:1.31422626]
 set yrange [0.4:7.6]
 unset arrow
 unset label
-set arrow from 0.205409357, graph 0 to 0.205409357, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.20248538, graph 0 to 0.20248538, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_pooled_accuracy.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'world_relation: pooled_accuracy (3 seeds); axis zoomed, not from 0; dashed: sequential'
-set xrange [-0.398108005:1.23182694]
+set title 'world_relation: pooled_accuracy (3 seeds); dashed: sequential'
+set xrange [0:1.48560409]
 set yrange [0.4:7.6]
 unset arrow
 unset label
-set arrow from 0.060483871, graph 0 to 0.060483871, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.193100358, graph 0 to 0.193100358, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_pooled_accuracy.dat' index 1 using (-0.398108005):1:(-0.398108005):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_pooled_accuracy.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

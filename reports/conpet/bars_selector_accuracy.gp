@@ -6,28 +6,28 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 31
 set xlabel 'selector_accuracy (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,296 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
 set title 'world_typing: selector_accuracy (3 seeds); axis zoomed, not from 0'
-set xrange [0.671263166:0.904263879]
+set xrange [0.655403011:0.834350554]
 set yrange [0.4:2.6]
 unset arrow
 unset label
 set xtics autofreq
-plot 'bars_selector_accuracy.dat' index 0 using (0.671263166):1:(0.671263166):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_selector_accuracy.dat' index 0 using (0.655403011):1:(0.655403011):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_relation: selector_accuracy (3 seeds); axis zoomed, not from 0'
-set xrange [-0.347997411:0.998344372]
+set xrange [0.606561038:0.782144924]
 set yrange [0.4:2.6]
 unset arrow
 unset label
 set xtics autofreq
-plot 'bars_selector_accuracy.dat' index 1 using (-0.347997411):1:(-0.347997411):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_selector_accuracy.dat' index 1 using (0.606561038):1:(0.606561038):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -36,21 +36,21 @@ set terminal svg size 960,296 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
 set title 'world_typing: selector_accuracy (3 seeds); axis zoomed, not from 0'
-set xrange [0.671263166:0.904263879]
+set xrange [0.655403011:0.834350554]
 set yrange [0.4:2.6]
 unset arrow
 unset label
 set xtics autofreq
-plot 'bars_selector_accuracy.dat' index 0 using (0.671263166):1:(0.671263166):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_selector_accuracy.dat' index 0 using (0.655403011):1:(0.655403011):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_relation: selector_accuracy (3 seeds); axis zoomed, not from 0'
-set xrange [-0.347997411:0.998344372]
+set xrange [0.606561038:0.782144924]
 set yrange [0.4:2.6]
 unset arrow
 unset label
 set xtics autofreq
-plot 'bars_selector_accuracy.dat' index 1 using (-0.347997411):1:(-0.347997411):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_selector_accuracy.dat' index 1 using (0.606561038):1:(0.606561038):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

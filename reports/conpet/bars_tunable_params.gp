@@ -6,28 +6,28 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 31
 set xlabel 'tunable_params (lower is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,536 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
 set title 'world_typing: tunable_params (3 seeds); dashed: sequential'
-set xrange [0:233171.6]
+set xrange [0:305926.8]
 set yrange [0.4:7.6]
 unset arrow
 unset label
-set arrow from 30242, graph 0 to 30242, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 37410, graph 0 to 37410, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_tunable_params.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_relation: tunable_params (3 seeds); dashed: sequential'
-set xrange [0:224973.3]
+set xrange [0:297728.5]
 set yrange [0.4:7.6]
 unset arrow
 unset label
-set arrow from 24588, graph 0 to 24588, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 31756, graph 0 to 31756, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_tunable_params.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
@@ -38,21 +38,21 @@ set terminal svg size 960,536 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
 set title 'world_typing: tunable_params (3 seeds); dashed: sequential'
-set xrange [0:233171.6]
+set xrange [0:305926.8]
 set yrange [0.4:7.6]
 unset arrow
 unset label
-set arrow from 30242, graph 0 to 30242, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 37410, graph 0 to 37410, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_tunable_params.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'world_relation: tunable_params (3 seeds); dashed: sequential'
-set xrange [0:224973.3]
+set xrange [0:297728.5]
 set yrange [0.4:7.6]
 unset arrow
 unset label
-set arrow from 24588, graph 0 to 24588, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 31756, graph 0 to 31756, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_tunable_params.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \

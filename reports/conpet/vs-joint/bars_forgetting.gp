@@ -6,30 +6,30 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 31
 set xlabel 'forgetting (lower is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,536 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
 set title 'world_typing: forgetting (3 seeds); axis zoomed, not from 0; dashed: joint (upper bound)'
-set xrange [-0.263521946:1.22595167]
+set xrange [-0.379762732:1.47213888]
 set yrange [0.4:7.6]
 unset arrow
 unset label
-set arrow from 0.0223940925, graph 0 to 0.0223940925, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from -0.014881483, graph 0 to -0.014881483, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_forgetting.dat' index 0 using (-0.263521946):1:(-0.263521946):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_forgetting.dat' index 0 using (-0.379762732):1:(-0.379762732):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'world_relation: forgetting (3 seeds); dashed: joint (upper bound)'
-set xrange [0:1.38047892]
+set title 'world_relation: forgetting (3 seeds); axis zoomed, not from 0; dashed: joint (upper bound)'
+set xrange [-0.373592115:1.47223634]
 set yrange [0.4:7.6]
 unset arrow
 unset label
-set arrow from 0.420287698, graph 0 to 0.420287698, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.0631944444, graph 0 to 0.0631944444, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_forgetting.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_forgetting.dat' index 1 using (-0.373592115):1:(-0.373592115):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -38,23 +38,23 @@ set terminal svg size 960,536 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
 set title 'world_typing: forgetting (3 seeds); axis zoomed, not from 0; dashed: joint (upper bound)'
-set xrange [-0.263521946:1.22595167]
+set xrange [-0.379762732:1.47213888]
 set yrange [0.4:7.6]
 unset arrow
 unset label
-set arrow from 0.0223940925, graph 0 to 0.0223940925, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from -0.014881483, graph 0 to -0.014881483, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_forgetting.dat' index 0 using (-0.263521946):1:(-0.263521946):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_forgetting.dat' index 0 using (-0.379762732):1:(-0.379762732):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'world_relation: forgetting (3 seeds); dashed: joint (upper bound)'
-set xrange [0:1.38047892]
+set title 'world_relation: forgetting (3 seeds); axis zoomed, not from 0; dashed: joint (upper bound)'
+set xrange [-0.373592115:1.47223634]
 set yrange [0.4:7.6]
 unset arrow
 unset label
-set arrow from 0.420287698, graph 0 to 0.420287698, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.0631944444, graph 0 to 0.0631944444, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_forgetting.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_forgetting.dat' index 1 using (-0.373592115):1:(-0.373592115):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

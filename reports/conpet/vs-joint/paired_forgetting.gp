@@ -5,21 +5,21 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 31
 set xlabel 'difference in forgetting (lower is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,488 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 2,1
 set title 'world_typing: forgetting minus joint (upper bound), paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.0824096986:1.11253093]
+set xrange [-0.0942795464:1.27277388]
 set yrange [0.4:6.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired_forgetting.dat' index 0 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
   '' index 0 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
 set title 'world_relation: forgetting minus joint (upper bound), paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.207276786:0.666391369]
+set xrange [-0.123154762:1.18680804]
 set yrange [0.4:6.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
@@ -31,14 +31,14 @@ set terminal svg size 960,488 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 2,1
 set title 'world_typing: forgetting minus joint (upper bound), paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.0824096986:1.11253093]
+set xrange [-0.0942795464:1.27277388]
 set yrange [0.4:6.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired_forgetting.dat' index 0 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
   '' index 0 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
 set title 'world_relation: forgetting minus joint (upper bound), paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.207276786:0.666391369]
+set xrange [-0.123154762:1.18680804]
 set yrange [0.4:6.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
