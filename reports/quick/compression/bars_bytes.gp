@@ -6,7 +6,7 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 11
 set xlabel 'bytes (lower is better)'
 set format x '%.1s %cB'
 if (!exists("outbase")) outbase = "plot"

@@ -6,20 +6,20 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 11
 set xlabel 'forward_tokens_per_s (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,322 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
 set title 'cloze_facts: forward_tokens_per_s (1 seed); axis zoomed, not from 0; dashed: none'
-set xrange [5380.41802:11356.8227]
+set xrange [6273.67867:9711.65223]
 set yrange [0.4:8.6]
 unset arrow
 unset label
-set arrow from 7112.57176, graph 0 to 7112.57176, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 7921.65361, graph 0 to 7921.65361, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_forward_tokens_per_s.dat' index 0 using (5380.41802):1:(5380.41802):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_forward_tokens_per_s.dat' index 0 using (6273.67867):1:(6273.67867):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -28,13 +28,13 @@ set terminal svg size 960,322 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
 set title 'cloze_facts: forward_tokens_per_s (1 seed); axis zoomed, not from 0; dashed: none'
-set xrange [5380.41802:11356.8227]
+set xrange [6273.67867:9711.65223]
 set yrange [0.4:8.6]
 unset arrow
 unset label
-set arrow from 7112.57176, graph 0 to 7112.57176, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 7921.65361, graph 0 to 7921.65361, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_forward_tokens_per_s.dat' index 0 using (5380.41802):1:(5380.41802):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_forward_tokens_per_s.dat' index 0 using (6273.67867):1:(6273.67867):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

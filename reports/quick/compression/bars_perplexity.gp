@@ -6,7 +6,7 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 11
 set xlabel 'perplexity (lower is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,322 noenhanced font ",10"

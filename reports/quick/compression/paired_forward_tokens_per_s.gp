@@ -5,14 +5,14 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 11
 set xlabel 'difference in forward_tokens_per_s (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,298 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
 set title 'cloze_facts: forward_tokens_per_s minus none, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-1049.13606:3902.74212]
+set xrange [-1255.06367:1593.54299]
 set yrange [0.4:7.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
@@ -24,7 +24,7 @@ set terminal svg size 960,298 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
 set title 'cloze_facts: forward_tokens_per_s minus none, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-1049.13606:3902.74212]
+set xrange [-1255.06367:1593.54299]
 set yrange [0.4:7.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back

@@ -1,5 +1,5 @@
 # cpet report: perplexity against forward_tokens_per_s per row (average over tasks), Pareto front drawn and labelled, from scatter_perplexity_vs_forward_tokens_per_s.dat
-array titles[8] = ['none (front)', 'rtn-int8', 'rtn-int4', 'gptq-int4 (front)', 'nf4', 'q4_0 (front)', 'wanda (front)', 'struct-ffn (front)']
+array titles[8] = ['none (front)', 'rtn-int8', 'rtn-int4 (front)', 'gptq-int4', 'nf4', 'q4_0', 'wanda (front)', 'struct-ffn (front)']
 array colours[8] = [2062260, 16744206, 2924588, 14034728, 9725885, 9197131, 14907330, 8355711]
 set datafile separator "\t"
 set grid lc rgb '#dddddd'

@@ -6,7 +6,7 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 24
 set xlabel 'es (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,488 noenhanced font ",10"

@@ -6,20 +6,20 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 23
 set xlabel 'seconds_per_question (lower is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,274 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
 set title 'world_edits: seconds_per_question (1 seed); axis zoomed, not from 0; dashed: EREN, 10 notes'
-set xrange [0.0321710146:0.0475962649]
+set xrange [0.0329956923:0.0553118525]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.0430337248, graph 0 to 0.0430337248, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.0495521379, graph 0 to 0.0495521379, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_seconds_per_question.dat' index 0 using (0.0321710146):1:(0.0321710146):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_seconds_per_question.dat' index 0 using (0.0329956923):1:(0.0329956923):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -28,13 +28,13 @@ set terminal svg size 960,274 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
 set title 'world_edits: seconds_per_question (1 seed); axis zoomed, not from 0; dashed: EREN, 10 notes'
-set xrange [0.0321710146:0.0475962649]
+set xrange [0.0329956923:0.0553118525]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.0430337248, graph 0 to 0.0430337248, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.0495521379, graph 0 to 0.0495521379, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_seconds_per_question.dat' index 0 using (0.0321710146):1:(0.0321710146):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_seconds_per_question.dat' index 0 using (0.0329956923):1:(0.0329956923):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

@@ -5,14 +5,14 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 23
 set xlabel 'difference in seconds_per_question (lower is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,250 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
 set title 'world_edits: seconds_per_question minus EREN, 10 notes, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.00909982441:0.00368109722]
+set xrange [-0.0140060274:0.00448450536]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
@@ -24,7 +24,7 @@ set terminal svg size 960,250 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
 set title 'world_edits: seconds_per_question minus EREN, 10 notes, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.00909982441:0.00368109722]
+set xrange [-0.0140060274:0.00448450536]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
