@@ -12,7 +12,7 @@ set terminal pngcairo size 960,538 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
 set title 'cloze_facts: forward_tokens_per_s minus none, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-4702.17975:5179.29775]
+set xrange [-4794.56205:5430.67341]
 set yrange [0.4:17.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
@@ -24,7 +24,7 @@ set terminal svg size 960,538 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
 set title 'cloze_facts: forward_tokens_per_s minus none, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-4702.17975:5179.29775]
+set xrange [-4794.56205:5430.67341]
 set yrange [0.4:17.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back

@@ -1,5 +1,5 @@
 # cpet report: perplexity against forward_tokens_per_s per row (average over tasks), Pareto front drawn and labelled, from scatter_perplexity_vs_forward_tokens_per_s.dat
-array titles[18] = ['none', 'rtn-int8', 'w8a8 (front)', 'q8_0 (front)', 'rtn-int4', 'gptq-int4 (front)', 'nf4', 'q4_0', 'rtn-int3', 'gptq-int3', 'magnitude (front)', 'wanda', 'nm-2:4', 'wanda+gptq-int4', 'struct-ffn (front)', 'struct-heads', 'moefication', 'moefication+rtn-int4']
+array titles[18] = ['none (front)', 'rtn-int8 (front)', 'w8a8 (front)', 'q8_0 (front)', 'rtn-int4', 'gptq-int4', 'nf4', 'q4_0', 'rtn-int3', 'gptq-int3', 'magnitude', 'wanda (front)', 'nm-2:4', 'wanda+gptq-int4', 'struct-ffn (front)', 'struct-heads', 'moefication', 'moefication+rtn-int4']
 array colours[18] = [2062260, 16744206, 2924588, 14034728, 9725885, 9197131, 14907330, 8355711, 12369186, 1556175, 11454440, 16759672, 10018698, 16750742, 12955861, 12885140, 16234194, 13092807]
 set datafile separator "\t"
 set grid lc rgb '#dddddd'
