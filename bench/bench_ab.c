@@ -157,6 +157,14 @@ int bench_ab(const bench_ab_options *o, bench_ab_summary *sum, cpet_err *err)
     for (int r = 0; r < n_rounds; r++) free(rounds[r]);
     if (rc != 0) return -1;
 
+    /* the smallest p Wilcoxon can give over n rounds is 2^-n: with Holm over the figures, too few rounds can
+     * never find a regression, however large */
+    if (ldexp((double)n_fig, -n_rounds) >= o->alpha) {
+        int need = n_rounds;
+        while (ldexp((double)n_fig, -need) >= o->alpha) need++;
+        return cpet_fail(err, "%s: %d rounds cannot show a regression in %d figures at alpha %g (the smallest p is 2^-%d, times %d); run at least %d",
+                         o->rounds_dir, n_rounds, n_fig, o->alpha, n_rounds, n_fig, need);
+    }
     /* H0: head is at most `effect` worse (median log ratio >= log(1 - effect)); one-sided against worse */
     const double tau = log(1.0 - o->effect);
     double p[AB_MAX_FIGURES], p_holm[AB_MAX_FIGURES];

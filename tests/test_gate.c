@@ -85,6 +85,14 @@ Test(gate, judge_catches_a_slowed_figure_and_passes_an_unchanged_one)
     snprintf(cmd, sizeof cmd, "%s bench-ab %s/aa --figures %s", CPET_BINARY, dir, figs);
     cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
 
+    /* 4 rounds: the smallest p is 1/16, times 2 figures: no regression could ever be shown; refused */
+    snprintf(path, sizeof path, "%s/few", dir);
+    mkdir(path, 0755);
+    write_rounds(path, 4, slow, same, -1);
+    snprintf(cmd, sizeof cmd, "%s bench-ab %s/few --figures %s", CPET_BINARY, dir, figs);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 2, "%s", out);
+    cr_assert(strstr(out, "4 rounds cannot show a regression in 2 figures") && strstr(out, "run at least 6"), "%s", out);
+
     /* a slowdown of 3%, below the 5% minimum effect: not a regression, however consistent */
     const double s3[6] = {0.97, 0.97, 0.97, 0.97, 0.97, 0.97};
     snprintf(path, sizeof path, "%s/small", dir);
