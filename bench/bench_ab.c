@@ -103,20 +103,6 @@ double bench_ab_lookup(const json_t *root, const char *path)
 
 static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(const double *v, int n)
-{
-    double s[AB_MAX_ROUNDS];
-    memcpy(s, v, (size_t)n * sizeof *s);
-    qsort(s, (size_t)n, sizeof *s, cmp_double);
-    return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-}
-
 int bench_ab(const bench_ab_options *o, bench_ab_summary *sum, cpet_err *err)
 {
     memset(sum, 0, sizeof *sum);
@@ -181,7 +167,7 @@ int bench_ab(const bench_ab_options *o, bench_ab_summary *sum, cpet_err *err)
     for (int f = 0; f < n_fig; f++) {
         double ratio[AB_MAX_ROUNDS];
         for (int r = 0; r < n_rounds; r++) ratio[r] = exp(lr[f][r]);
-        const double med = median(ratio, n_rounds);
+        const double med = bench_median(ratio, n_rounds);
         double lo = ratio[0], hi = ratio[0];
         for (int r = 1; r < n_rounds; r++) lo = fmin(lo, ratio[r]), hi = fmax(hi, ratio[r]);
         const int regressed = p_holm[f] < o->alpha;

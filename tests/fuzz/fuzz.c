@@ -1,30 +1,16 @@
 #include "fuzz.h"
+#include "fileio.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 static char dir[256];
 
 /* the scratch directory goes when the fuzzer exits (its files are the last inputs, nothing to keep) */
-static void remove_scratch(void)
-{
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        char p[512];
-        while ((e = readdir(d)))
-            if (e->d_name[0] != '.') {
-                snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-                unlink(p);
-            }
-        closedir(d);
-    }
-    rmdir(dir);
-}
+static void remove_scratch(void) { remove_flat_dir(dir); }
 
 const char *fuzz_path(const char *name, int slot)
 {
