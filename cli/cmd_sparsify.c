@@ -1,6 +1,7 @@
 /* cpet sparsify: ProSparse (engine/methods/prosparse.h) as a command. SiLU -> ReLU, continued training
  * with the L1 regulariser on lambda(t) from a schedule file, optionally the FATReLU threshold; writes the
  * sparse model with a log of loss, lambda and sparsity per step (sparsify.json). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +57,7 @@ int cmd_sparsify(int argc, char **argv)
     const char *model_dir = NULL, *corpus_path = NULL, *schedule_path = NULL, *out = NULL, *heldout = NULL, *act = "relu",
                *sched_name = "cosine";
     long batch = 16, seq = 128, steps = 0, warmup = 20, seed = 0, threads = 0;
-    double lr = 3e-4, min_lr = 3e-5, clip = 1.0, wd = 0.0, lambda = -1, threshold = 0;
+    double lr = 3e-4, min_lr = 3e-5, clip = 1.0, wd = 0.0, lambda = -1, threshold = 0, lambda_scale = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int bad = 0;
@@ -68,6 +69,7 @@ int cmd_sparsify(int argc, char **argv)
                    "paper's are in reports/specs/schedules/). A schedule of zeros is the ReLU-only baseline.\n\n"
                    "  --schedule FILE      stages as JSON {\"stages\": [{\"lambda\": 0, \"until_step\": 200}, ...]}\n"
                    "  --lambda L --steps N a constant lambda instead (the paper's ablation)\n"
+                   "  --lambda-scale K     multiply every lambda by K (the schedule's shape kept, its strength chosen)\n"
                    "  --activation relu    relu (the swap) or keep (the model's own activation: a dense control)\n"
                    "  --threshold T        after training, FATReLU: keep x >= T (the paper's shift uses 0.01); 0: ReLU\n"
                    "  --steps N            train N steps (default: the schedule's last until_step)\n"
@@ -86,6 +88,7 @@ int cmd_sparsify(int argc, char **argv)
         else if (!strcmp(a, "--activation")) bad = !(act = cli_value(argc, argv, &i));
         else if (!strcmp(a, "--schedule-lr")) bad = !(sched_name = cli_value(argc, argv, &i));
         else if (!strcmp(a, "--lambda")) bad = cli_float(a, cli_value(argc, argv, &i), &lambda);
+        else if (!strcmp(a, "--lambda-scale")) bad = cli_float(a, cli_value(argc, argv, &i), &lambda_scale);
         else if (!strcmp(a, "--threshold")) bad = cli_float(a, cli_value(argc, argv, &i), &threshold);
         else if (!strcmp(a, "--steps")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 100000000L, &steps);
         else if (!strcmp(a, "--batch")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 65536, &batch);
@@ -105,10 +108,12 @@ int cmd_sparsify(int argc, char **argv)
     if (lambda >= 0 && !steps) return cli_error("sparsify: --lambda needs --steps");
     if (strcmp(act, "relu") != 0 && strcmp(act, "keep") != 0) return cli_error("sparsify: --activation '%s': relu or keep", act);
     if (threshold < 0) return cli_error("sparsify: --threshold %g: must be >= 0", threshold);
+    if (!(lambda_scale >= 0) || !isfinite(lambda_scale)) return cli_error("sparsify: --lambda-scale %g: must be a finite number >= 0", lambda_scale);
     prosparse_train_config tc = {.steps = steps, .batch = (int)batch, .seq = (int)seq, .clip = clip, .weight_decay = wd, .seed = (uint64_t)seed};
     cpet_err err;
     if (schedule_path ? prosparse_schedule_load(&tc.schedule, schedule_path, &err) != 0 : 0) return cli_report(&err);
     if (!schedule_path) tc.schedule = prosparse_constant(lambda, steps);
+    prosparse_schedule_scale(&tc.schedule, lambda_scale);
     if (schedule_parse(sched_name, &tc.lr.kind) != 0) return cli_error("sparsify: --schedule-lr '%s': constant, linear or cosine", sched_name);
     const long total = steps ? steps : tc.schedule.until[tc.schedule.n - 1];
     tc.lr = (lr_schedule){tc.lr.kind, (float)lr, (float)min_lr, warmup, total};
@@ -146,10 +151,10 @@ int cmd_sparsify(int argc, char **argv)
     json_t *stages = json_array();
     for (int i = 0; i < tc.schedule.n; i++)
         json_array_append_new(stages, json_pack("{s:f, s:I}", "lambda", tc.schedule.lambda[i], "until_step", (json_int_t)tc.schedule.until[i]));
-    json_t *log = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s, s:f, s:o, s:{s:I, s:I, s:I, s:f, s:f, s:I, s:s, s:f, s:f}, s:I, s:f, "
+    json_t *log = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s, s:f, s:f, s:o, s:{s:I, s:I, s:I, s:f, s:f, s:I, s:s, s:f, s:f}, s:I, s:f, "
                             "s:I, s:o, s:o?, s:o}",
                             "command", "sparsify", "model", model_dir, "corpus", corpus_path, "schedule", schedule_path, "activation_before",
-                            act_before, "activation", activation_name(m.cfg.hidden_act), "threshold", threshold, "stages", stages, "train",
+                            act_before, "activation", activation_name(m.cfg.hidden_act), "threshold", threshold, "lambda_scale", lambda_scale, "stages", stages, "train",
                             "steps", (json_int_t)total, "batch", (json_int_t)batch, "seq", (json_int_t)seq, "lr", lr, "min_lr", min_lr,
                             "warmup", (json_int_t)warmup, "lr_schedule", sched_name, "clip", clip, "weight_decay", wd, "seed",
                             (json_int_t)seed, "train_seconds", train_seconds, "corpus_tokens", (json_int_t)n_tokens, "log", p.rows,

@@ -500,6 +500,8 @@ static void build_tasks(const world *w, task_set sets[N_TASK_FILES], cpet_rng *r
 
 static const char *const task_files[N_TASK_FILES] = {"cloze_facts", "cloze_paraphrase", "qa_facts", "entity_type", "relation_type", "qa_two_hop"};
 
+#define N_CORPUS_FILES 5
+
 int world_write(const world *w, const char *dir, const world_corpus_options *opt, cpet_err *err)
 {
     char path[4200], sub[4000];
@@ -516,14 +518,15 @@ int world_write(const world *w, const char *dir, const world_corpus_options *opt
     int kinds[N_DOC_KINDS] = {0}, read_kinds[N_READ_KINDS] = {0};
     strbuf text = {0};
     int rc = 0;
-    static const char *const corpus_files[4] = {"corpus_train.jsonl", "corpus_heldout.jsonl", "corpus_paraphrase.jsonl",
-                                                "corpus_seen_templates.jsonl"};
-    long bytes[4] = {0};
-    for (int f = 0; f < 4 && rc == 0; f++) {
+    static const char *const corpus_files[N_CORPUS_FILES] = {"corpus_train.jsonl", "corpus_heldout.jsonl", "corpus_paraphrase.jsonl",
+                                                             "corpus_seen_templates.jsonl", "corpus_dev.jsonl"};
+    long bytes[N_CORPUS_FILES] = {0};
+    for (int f = 0; f < N_CORPUS_FILES && rc == 0; f++) {
         text.len = 0;
         strbuf_puts(&text, "");
         if (f == 0) corpus_documents(w, n_docs, templates, &rng, &text, kinds, read_kinds);
-        else if (f == 1) corpus_documents(w, n_heldout, templates, &rng_held, &text, NULL, NULL);
+        /* dev continues the held-out stream: the held-out file keeps its bytes, and dev is the same distribution */
+        else if (f == 1 || f == 4) corpus_documents(w, n_heldout, templates, &rng_held, &text, NULL, NULL);
         else
             for (int e = 0; e < w->n_entities; e++) facts_document(w, e, f == 2, &text);
         bytes[f] = (long)text.len;
@@ -575,11 +578,11 @@ int world_write(const world *w, const char *dir, const world_corpus_options *opt
     for (int k = 0; k < N_DOC_KINDS; k++) json_object_set_new(docs, world_doc_kind_names[k], json_integer(kinds[k]));
     static const char *const read_names[N_READ_KINDS] = {"answer", "continuation", "two_hop", "memory"};
     for (int k = 0; k < N_READ_KINDS; k++) json_object_set_new(reads, read_names[k], json_integer(read_kinds[k]));
-    for (int f = 0; f < 4; f++) json_object_set_new(sizes, corpus_files[f], json_integer(bytes[f]));
-    json_t *meta = json_pack("{s:s, s:i, s:I, s:i, s:i, s:i, s:{s:i, s:i, s:i, s:i, s:o, s:o, s:o}, s:o}",
+    for (int f = 0; f < N_CORPUS_FILES; f++) json_object_set_new(sizes, corpus_files[f], json_integer(bytes[f]));
+    json_t *meta = json_pack("{s:s, s:i, s:I, s:i, s:i, s:i, s:{s:i, s:i, s:i, s:i, s:i, s:o, s:o, s:o}, s:o}",
                              "generator", "cpet world", "version", 2, "seed", (json_int_t)w->seed, "entities", w->n_entities,
                              "relations", world_n_relations, "facts", world_n_facts(w), "corpus", "documents", n_docs,
-                             "heldout_documents", n_heldout, "templates_per_relation",
+                             "heldout_documents", n_heldout, "dev_documents", n_heldout, "templates_per_relation",
                              templates ? templates : world_corpus_templates(0), "heldout_templates_per_relation",
                              WORLD_HELDOUT_TEMPLATES, "kinds", docs, "reading", reads, "bytes", sizes, "task_examples", files);
     path_join(path, sizeof path, dir, "world.json");

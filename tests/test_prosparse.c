@@ -231,14 +231,23 @@ Test(prosparse, sparsify_predictor_and_sparse_decode_from_the_command_line, .tim
     cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
     snprintf(path, sizeof path, "%s/s.json", dir);
     write_text(path, "{\"stages\": [{\"lambda\": 0, \"until_step\": 4}, {\"lambda\": 0.01, \"until_step\": 8}]}");
-    snprintf(cmd, sizeof cmd, "%s sparsify %s/m --corpus %s/w/corpus_train.jsonl --schedule %s --batch 2 --seq 32 --threshold 0.01 -o %s/sp",
+    snprintf(cmd, sizeof cmd,
+             "%s sparsify %s/m --corpus %s/w/corpus_train.jsonl --schedule %s --lambda-scale 0.5 --batch 2 --seq 32 --threshold 0.01 -o %s/sp",
              CPET_BINARY, dir, dir, path, dir);
     cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    prosparse_schedule unscaled;
+    cpet_err err;
+    cr_assert_eq(prosparse_schedule_load(&unscaled, path, &err), 0, "%s", err.msg);
     snprintf(path, sizeof path, "%s/sp/sparsify.json", dir);
     json_error_t je;
     json_t *log = json_load_file(path, 0, &je);
     cr_assert_not_null(log, "%s", je.text);
     cr_assert_eq(json_array_size(json_object_get(log, "log")), 8, "one row per step");
+    for (long t = 1; t <= 8; t++) { /* --lambda-scale: every step's lambda is half the file's */
+        const double got = json_number_value(json_object_get(json_array_get(json_object_get(log, "log"), (size_t)t - 1), "lambda"));
+        cr_expect_float_eq(got, 0.5 * prosparse_lambda(&unscaled, t), 1e-12, "step %ld: lambda %g, want %g", t, got, 0.5 * prosparse_lambda(&unscaled, t));
+    }
+    cr_expect_float_eq(json_number_value(json_object_get(log, "lambda_scale")), 0.5, 0, "the scale is recorded");
     cr_assert_str_eq(json_string_value(json_object_get(log, "activation")), "fatrelu");
     cr_assert_str_eq(json_string_value(json_object_get(log, "activation_before")), "silu");
     cr_assert(json_object_get(json_object_get(log, "facts"), "git_revision"), "the run records its revision");

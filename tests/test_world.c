@@ -32,9 +32,10 @@ Test(world, same_seed_same_bytes_other_seed_differs)
     generate_into(a, 7);
     generate_into(b, 7);
     generate_into(c, 8);
-    const char *files[] = {"corpus_train.jsonl", "corpus_heldout.jsonl", "corpus_paraphrase.jsonl", "entities.jsonl",
-                           "tasks/qa_facts.jsonl", "tasks/cloze_facts.jsonl", "tasks/relation_type.jsonl", "world.json"};
-    for (int i = 0; i < 8; i++) {
+    const char *files[] = {"corpus_train.jsonl", "corpus_heldout.jsonl", "corpus_paraphrase.jsonl", "corpus_dev.jsonl",
+                           "entities.jsonl",     "tasks/qa_facts.jsonl", "tasks/cloze_facts.jsonl", "tasks/relation_type.jsonl",
+                           "world.json"};
+    for (int i = 0; i < 9; i++) {
         snprintf(pa, sizeof pa, "%s/%s", a, files[i]);
         snprintf(pb, sizeof pb, "%s/%s", b, files[i]);
         cr_expect(same_file(pa, pb), "%s differs between two runs with seed 7", files[i]);
@@ -42,6 +43,38 @@ Test(world, same_seed_same_bytes_other_seed_differs)
     snprintf(pa, sizeof pa, "%s/corpus_train.jsonl", a);
     snprintf(pc, sizeof pc, "%s/corpus_train.jsonl", c);
     cr_expect(!same_file(pa, pc), "seed 8 should give another world");
+}
+
+/* The dev text is new documents from the held-out stream: as many as the held-out file, listed in world.json, and
+ * (nearly) none a copy of a held-out document, so settings chosen on it have not seen the reported text. */
+Test(world, dev_corpus_is_new_documents_beside_the_heldout_file)
+{
+    char dir[256], path[600];
+    make_temp_dir(dir, sizeof dir);
+    generate_into(dir, 5);
+    size_t n_held = 0, n_dev = 0;
+    snprintf(path, sizeof path, "%s/corpus_heldout.jsonl", dir);
+    char *held = read_all(path, &n_held);
+    snprintf(path, sizeof path, "%s/corpus_dev.jsonl", dir);
+    char *dev = read_all(path, &n_dev);
+    cr_assert(held && dev && n_dev > 0);
+    snprintf(path, sizeof path, "%s/world.json", dir);
+    json_t *meta = json_load_file(path, 0, NULL);
+    const long want = json_integer_value(json_object_get(json_object_get(meta, "corpus"), "dev_documents"));
+    cr_assert_eq(want, json_integer_value(json_object_get(json_object_get(meta, "corpus"), "heldout_documents")));
+    long lines = 0, copies = 0;
+    for (char *line = dev, *end; *line; line = end + 1) {
+        cr_assert((end = strchr(line, '\n')) != NULL);
+        *end = 0;
+        lines++;
+        char *hit = strstr(held, line); /* a whole held-out line: bounded by newlines */
+        copies += hit && (hit == held || hit[-1] == '\n') && hit[strlen(line)] == '\n';
+    }
+    cr_expect_eq(lines, want, "corpus_dev.jsonl has %ld documents, world.json says %ld", lines, want);
+    cr_expect(copies * 20 < lines, "%ld of %ld dev documents copy a held-out one", copies, lines);
+    json_decref(meta);
+    free(held);
+    free(dev);
 }
 
 Test(world, facts_are_consistent_and_splits_are_by_entity)

@@ -57,6 +57,11 @@ double prosparse_lambda(const prosparse_schedule *s, long t)
     return s->lambda[s->n - 1];
 }
 
+void prosparse_schedule_scale(prosparse_schedule *s, double k)
+{
+    for (int i = 0; i < s->n; i++) s->lambda[i] *= k;
+}
+
 prosparse_schedule prosparse_constant(double lambda, long steps)
 {
     prosparse_schedule s = {.n = 1};

@@ -27,6 +27,8 @@ int prosparse_schedule_parse(prosparse_schedule *s, const json_t *root, const ch
 int prosparse_schedule_load(prosparse_schedule *s, const char *path, cpet_err *err);
 /* lambda at step t (1-based, as Algorithm 1 counts) */
 double prosparse_lambda(const prosparse_schedule *s, long t);
+/* Every stage's lambda times k >= 0: the schedule's shape kept, its strength chosen (e.g. on dev text). */
+void prosparse_schedule_scale(prosparse_schedule *s, double k);
 /* A constant lambda over `steps` steps: the paper's ablation baseline, as a one-stage schedule. */
 prosparse_schedule prosparse_constant(double lambda, long steps);
 
