@@ -32,7 +32,7 @@ static int on_step(const prosparse_step_log *s, void *ctx)
     return 0;
 }
 
-/* Sparsity of the trained model over a held-out text, per layer. */
+/* Sparsity of the trained model over a held-out text, per layer, and its perplexity from the same forwards. */
 static json_t *heldout_sparsity(model *m, const tokenizer *tok, const char *path, int seq, cpet_err *err)
 {
     corpus text;
@@ -43,13 +43,15 @@ static json_t *heldout_sparsity(model *m, const tokenizer *tok, const char *path
     corpus_free(&text);
     prosparse_counts c;
     prosparse_counts_init(&c, m);
-    if (rc == 0) rc = prosparse_measure(m, stream, n, seq, 8, &c, err);
+    double nll = 0;
+    if (rc == 0) rc = prosparse_measure(m, stream, n, seq, 8, &c, &nll, err);
     free(stream);
     if (rc != 0) return cpet_prefix(err, "%s", path), NULL;
     json_t *layers = json_array();
     for (int l = 0; l < c.n_layers; l++) json_array_append_new(layers, json_real(prosparse_sparsity_of(&c, l)));
-    return json_pack("{s:s, s:f, s:o, s:I}", "file", path, "sparsity", prosparse_sparsity_of(&c, -1), "per_layer", layers, "tokens",
-                     (json_int_t)(c.entries / m->cfg.intermediate_size));
+    return json_pack("{s:s, s:f, s:o, s:I, s:f, s:s}", "file", path, "sparsity", prosparse_sparsity_of(&c, -1), "per_layer", layers,
+                     "tokens", (json_int_t)(c.entries / m->cfg.intermediate_size), "perplexity", exp(nll), "perplexity_over",
+                     "windows of --seq tokens tiling the text");
 }
 
 int cmd_sparsify(int argc, char **argv)
@@ -75,7 +77,7 @@ int cmd_sparsify(int argc, char **argv)
                    "  --steps N            train N steps (default: the schedule's last until_step)\n"
                    "  --batch 16 --seq 128 --lr 3e-4 --min-lr 3e-5 --warmup 20 --schedule-lr cosine --clip 1\n"
                    "  --weight-decay 0 --seed 0 --threads N\n"
-                   "  --heldout TEXT       also measure the final model's sparsity (per layer) on this text\n\n"
+                   "  --heldout TEXT       also measure the final model's sparsity (per layer) and perplexity on this text\n\n"
                    "Writes OUT/ (config.json, model.safetensors, tokenizer.json) and OUT/sparsify.json: the arguments, seed,\n"
                    "git revision and threads, and per step loss, L1 term, lambda, lr and the batch's sparsity.\n");
             return 0;

@@ -183,11 +183,39 @@ Test(prosparse, the_l1_term_raises_sparsity_and_lambda_follows_the_schedule)
         }
         prosparse_counts counts;
         prosparse_counts_init(&counts, &m);
-        cr_assert_eq(prosparse_measure(&m, stream, 2000, 16, 8, &counts, &err), 0, "%s", err.msg);
+        cr_assert_eq(prosparse_measure(&m, stream, 2000, 16, 8, &counts, NULL, &err), 0, "%s", err.msg);
         final[k] = prosparse_sparsity_of(&counts, -1);
         model_free(&m);
     }
     cr_assert_gt(final[1], final[0] + 0.1, "the regulariser must raise sparsity: %g with lambda vs %g without", final[1], final[0]);
+}
+
+/* The perplexity the measurement reports is the token mean of each window's own loss (windows forwarded one
+ * at a time here; there 8 a batch, the last batch partial), and asking for it leaves the sparsity as it was. */
+Test(prosparse, measured_perplexity_is_the_mean_of_each_windows_loss)
+{
+    cpet_err err;
+    int stream[333];
+    for (int i = 0; i < 333; i++) stream[i] = (i * 11 + i / 7) % 48;
+    model m;
+    small_model(&m, ACT_SILU);
+    prosparse_relu_swap(&m);
+    const int seq = 16;
+    const long windows = (333 - 1) / seq; /* 20: two full batches of 8 and one of 4 */
+    double want = 0;
+    for (long w = 0; w < windows; w++) {
+        cr_assert_eq(model_forward(&m, stream + w * seq, stream + w * seq + 1, 1, seq, &err), 0, "%s", err.msg);
+        want += m.loss / (double)windows;
+    }
+    prosparse_counts with, without;
+    prosparse_counts_init(&with, &m);
+    prosparse_counts_init(&without, &m);
+    double nll = -1;
+    cr_assert_eq(prosparse_measure(&m, stream, 333, seq, 8, &with, &nll, &err), 0, "%s", err.msg);
+    cr_expect_float_eq(nll, want, 1e-5 * want, "nll %.8f, per window %.8f", nll, want);
+    cr_assert_eq(prosparse_measure(&m, stream, 333, seq, 8, &without, NULL, &err), 0, "%s", err.msg);
+    cr_expect_float_eq(prosparse_sparsity_of(&with, -1), prosparse_sparsity_of(&without, -1), 1e-12, "the same windows either way");
+    model_free(&m);
 }
 
 Test(prosparse, the_threshold_shift_needs_a_relu_model)

@@ -147,15 +147,19 @@ int prosparse_train(model *m, const int *stream, long n_tokens, const prosparse_
     return rc;
 }
 
-int prosparse_measure(model *m, const int *stream, long n_tokens, int seq, int batch, prosparse_counts *c, cpet_err *err)
+int prosparse_measure(model *m, const int *stream, long n_tokens, int seq, int batch, prosparse_counts *c, double *nll,
+                      cpet_err *err)
 {
-    const long windows = n_tokens / seq;
+    const long windows = (nll ? n_tokens - 1 : n_tokens) / seq;
     if (windows <= 0) return cpet_fail(err, "prosparse: %ld tokens, fewer than one window of %d", n_tokens, seq);
+    double sum = 0;
     for (long w = 0; w < windows; w += batch) {
         const int B = (int)(windows - w < batch ? windows - w : batch);
-        if (model_forward(m, stream + w * seq, NULL, B, seq, err) != 0) return -1;
+        if (model_forward(m, stream + w * seq, nll ? stream + w * seq + 1 : NULL, B, seq, err) != 0) return -1;
+        if (nll) sum += (double)m->loss * B; /* m->loss: the mean over the batch's B * seq targets */
         prosparse_count(c, m);
     }
+    if (nll) *nll = sum / (double)windows;
     return 0;
 }
 

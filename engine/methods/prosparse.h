@@ -72,8 +72,11 @@ int prosparse_train(model *m, const int *stream, long n_tokens, const prosparse_
                     void *ctx, cpet_err *err);
 
 /* Sparsity of x1 over windows of `seq` tokens that tile the stream (a last partial window is dropped),
- * `batch` windows per forward; counts into c (prosparse_counts_init first). */
-int prosparse_measure(model *m, const int *stream, long n_tokens, int seq, int batch, prosparse_counts *c, cpet_err *err);
+ * `batch` windows per forward; counts into c (prosparse_counts_init first). With nll, the same forwards also
+ * predict each window's next tokens (so a window needs one token after it) and *nll is the mean negative
+ * log-likelihood per predicted token: perplexity = exp(*nll), from the forwards the sparsity needs anyway. */
+int prosparse_measure(model *m, const int *stream, long n_tokens, int seq, int batch, prosparse_counts *c, double *nll,
+                      cpet_err *err);
 
 /* Predictor training data and training (ffn_predictor.h): every layer's (FFN input = the residual stream
  * before the FFN norm, x1 != 0) pairs from forwards over windows of `seq` tokens tiling the stream (up to

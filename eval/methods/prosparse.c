@@ -82,7 +82,7 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
     prosparse_counts counts;
     prosparse_counts_init(&counts, c->m);
     const int seq = c->m->cfg.max_position_embeddings < 128 ? c->m->cfg.max_position_embeddings : 128;
-    if (rc == 0 && prosparse_measure(c->m, stream, n, seq, 8, &counts, err) != 0) rc = cpet_prefix(err, "%s", text_path);
+    if (rc == 0 && prosparse_measure(c->m, stream, n, seq, 8, &counts, NULL, err) != 0) rc = cpet_prefix(err, "%s", text_path);
     free(stream);
     if (rc != 0) return -1;
     json_object_set_new(r->metrics, "sparsity", json_real(prosparse_sparsity_of(&counts, -1)));
