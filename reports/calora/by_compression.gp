@@ -12,7 +12,7 @@ set title 'Per compression: the adapter carried over untrained, retrained from s
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 1200,560 noenhanced font ",10"
 set output outbase.".png"
-plot 0.880174 with lines lw 2 dt 2 lc rgb '#1f77b4' title 'LLM+LoRA (none)', \
+plot 0.866941 with lines lw 2 dt 2 lc rgb '#1f77b4' title 'LLM+LoRA (none)', \
   'by_compression.dat' using 1:4:(0):($5-$4) with vectors nohead lw 3 lc rgb '#cccccc' notitle, \
   '' using 1:3:xtic(2) with points pt 6 ps 1.6 lw 2 lc rgb '#7f7f7f' title 'LoRA carried (no training)', \
   '' using 1:4 with points pt 7 ps 1.6 lc rgb '#ff7f0e' title 'CLM+LoRA (rd)', \
@@ -20,7 +20,7 @@ plot 0.880174 with lines lw 2 dt 2 lc rgb '#1f77b4' title 'LLM+LoRA (none)', \
 unset output
 set terminal svg size 1200,560 noenhanced font ",10"
 set output outbase.".svg"
-plot 0.880174 with lines lw 2 dt 2 lc rgb '#1f77b4' title 'LLM+LoRA (none)', \
+plot 0.866941 with lines lw 2 dt 2 lc rgb '#1f77b4' title 'LLM+LoRA (none)', \
   'by_compression.dat' using 1:4:(0):($5-$4) with vectors nohead lw 3 lc rgb '#cccccc' notitle, \
   '' using 1:3:xtic(2) with points pt 6 ps 1.6 lw 2 lc rgb '#7f7f7f' title 'LoRA carried (no training)', \
   '' using 1:4 with points pt 7 ps 1.6 lc rgb '#ff7f0e' title 'CLM+LoRA (rd)', \

@@ -6,40 +6,40 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 25
 set xlabel 'acc (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,918 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 3,1
-set title 'qa_facts: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.867491598:1.09301549]
+set title 'qa_two_hop: acc (n = 81 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
+set xrange [0.448577841:0.74332568]
 set yrange [0.4:9.6]
 unset arrow
 unset label
-set arrow from 0.973856209, graph 0 to 0.973856209, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.9, 0.05, 1
-plot 'bars.dat' index 0 using (0.867491598):1:(0.867491598):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set arrow from 0.596707819, graph 0 to 0.596707819, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics autofreq
+plot 'bars.dat' index 0 using (0.448577841):1:(0.448577841):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'relation_type: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.55091104:0.796977781]
-set yrange [0.4:9.6]
-unset arrow
-unset label
-set arrow from 0.663398693, graph 0 to 0.663398693, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics autofreq
-plot 'bars.dat' index 1 using (0.55091104):1:(0.55091104):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
-  '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
-  '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'entity_type: acc (n = 39 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.932613296:1.06132513]
+set xrange [0.97:1.045]
 set yrange [0.4:9.6]
 unset arrow
 unset label
 set arrow from 1, graph 0 to 1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.95, 0.05, 1
-plot 'bars.dat' index 2 using (0.932613296):1:(0.932613296):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set xtics 0.98, 0.02, 1
+plot 'bars.dat' index 1 using (0.97):1:(0.97):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+set title 'entity_type: acc (n = 39 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
+set xrange [0.97:1.045]
+set yrange [0.4:9.6]
+unset arrow
+unset label
+set arrow from 1, graph 0 to 1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0.98, 0.02, 1
+plot 'bars.dat' index 2 using (0.97):1:(0.97):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 2 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 2 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -47,34 +47,34 @@ unset output
 set terminal svg size 960,918 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 3,1
-set title 'qa_facts: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.867491598:1.09301549]
+set title 'qa_two_hop: acc (n = 81 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
+set xrange [0.448577841:0.74332568]
 set yrange [0.4:9.6]
 unset arrow
 unset label
-set arrow from 0.973856209, graph 0 to 0.973856209, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.9, 0.05, 1
-plot 'bars.dat' index 0 using (0.867491598):1:(0.867491598):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set arrow from 0.596707819, graph 0 to 0.596707819, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics autofreq
+plot 'bars.dat' index 0 using (0.448577841):1:(0.448577841):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'relation_type: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.55091104:0.796977781]
-set yrange [0.4:9.6]
-unset arrow
-unset label
-set arrow from 0.663398693, graph 0 to 0.663398693, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics autofreq
-plot 'bars.dat' index 1 using (0.55091104):1:(0.55091104):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
-  '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
-  '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'entity_type: acc (n = 39 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.932613296:1.06132513]
+set xrange [0.97:1.045]
 set yrange [0.4:9.6]
 unset arrow
 unset label
 set arrow from 1, graph 0 to 1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.95, 0.05, 1
-plot 'bars.dat' index 2 using (0.932613296):1:(0.932613296):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set xtics 0.98, 0.02, 1
+plot 'bars.dat' index 1 using (0.97):1:(0.97):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+set title 'entity_type: acc (n = 39 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
+set xrange [0.97:1.045]
+set yrange [0.4:9.6]
+unset arrow
+unset label
+set arrow from 1, graph 0 to 1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0.98, 0.02, 1
+plot 'bars.dat' index 2 using (0.97):1:(0.97):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 2 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 2 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

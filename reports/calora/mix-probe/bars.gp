@@ -13,13 +13,13 @@ set terminal pngcairo size 960,274 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
 set title 'relation_type: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: none'
-set xrange [0.482540776:1.1607139]
+set xrange [0.97:1.045]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.663398693, graph 0 to 0.663398693, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.6, 0.2, 1
-plot 'bars.dat' index 0 using (0.482540776):1:(0.482540776):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set arrow from 1, graph 0 to 1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0.98, 0.02, 1
+plot 'bars.dat' index 0 using (0.97):1:(0.97):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -28,13 +28,13 @@ set terminal svg size 960,274 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
 set title 'relation_type: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: none'
-set xrange [0.482540776:1.1607139]
+set xrange [0.97:1.045]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.663398693, graph 0 to 0.663398693, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.6, 0.2, 1
-plot 'bars.dat' index 0 using (0.482540776):1:(0.482540776):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set arrow from 1, graph 0 to 1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0.98, 0.02, 1
+plot 'bars.dat' index 0 using (0.97):1:(0.97):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

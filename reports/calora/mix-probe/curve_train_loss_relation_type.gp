@@ -1,7 +1,7 @@
 # cpet report: train_loss on relation_type (mean over seeds), from curve_train_loss_relation_type.dat
 array titles[6] = ['none', 'struct-ffn 50%', 'int3 (g32) linears', 'q8_0 + embeddings + head', 'int3 (g32) + embeddings + head', 'mix (struct-ffn 50% + int3)']
 array colours[6] = [2062260, 16744206, 2924588, 14034728, 9725885, 9197131]
-set xlabel "step"
+set xlabel 'step'
 set ylabel "train_loss"
 set key outside right top
 set grid

@@ -12,7 +12,7 @@ set terminal pngcairo size 960,250 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
 set title 'relation_type: acc minus none (points), paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-7.7124183:42.5163399]
+set xrange [-0.1:0.35]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
@@ -24,7 +24,7 @@ set terminal svg size 960,250 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
 set title 'relation_type: acc minus none (points), paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-7.7124183:42.5163399]
+set xrange [-0.1:0.35]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back

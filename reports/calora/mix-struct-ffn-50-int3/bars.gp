@@ -6,40 +6,40 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 25
 set xlabel 'acc (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,1494 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 3,1
-set title 'qa_facts: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.837539486:1.10338353]
+set title 'qa_two_hop: acc (n = 81 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
+set xrange [0.413990771:0.730614305]
 set yrange [0.4:17.6]
 unset arrow
 unset label
-set arrow from 0.964052288, graph 0 to 0.964052288, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.85, 0.05, 1
-plot 'bars.dat' index 0 using (0.837539486):1:(0.837539486):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set arrow from 0.547325103, graph 0 to 0.547325103, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics autofreq
+plot 'bars.dat' index 0 using (0.413990771):1:(0.413990771):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'relation_type: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.263980834:1.44510119]
-set yrange [0.4:17.6]
-unset arrow
-unset label
-set arrow from 0.875816993, graph 0 to 0.875816993, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.4, 0.2, 1
-plot 'bars.dat' index 1 using (0.263980834):1:(0.263980834):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
-  '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
-  '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'entity_type: acc (n = 39 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.932613296:1.06132513]
+set xrange [0.974234496:1.02344784]
 set yrange [0.4:17.6]
 unset arrow
 unset label
 set arrow from 1, graph 0 to 1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.95, 0.05, 1
-plot 'bars.dat' index 2 using (0.932613296):1:(0.932613296):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set xtics 0.98, 0.01, 1
+plot 'bars.dat' index 1 using (0.974234496):1:(0.974234496):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+set title 'entity_type: acc (n = 39 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
+set xrange [0.97:1.045]
+set yrange [0.4:17.6]
+unset arrow
+unset label
+set arrow from 1, graph 0 to 1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0.98, 0.02, 1
+plot 'bars.dat' index 2 using (0.97):1:(0.97):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 2 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 2 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -47,34 +47,34 @@ unset output
 set terminal svg size 960,1494 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 3,1
-set title 'qa_facts: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.837539486:1.10338353]
+set title 'qa_two_hop: acc (n = 81 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
+set xrange [0.413990771:0.730614305]
 set yrange [0.4:17.6]
 unset arrow
 unset label
-set arrow from 0.964052288, graph 0 to 0.964052288, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.85, 0.05, 1
-plot 'bars.dat' index 0 using (0.837539486):1:(0.837539486):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set arrow from 0.547325103, graph 0 to 0.547325103, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics autofreq
+plot 'bars.dat' index 0 using (0.413990771):1:(0.413990771):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'relation_type: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.263980834:1.44510119]
-set yrange [0.4:17.6]
-unset arrow
-unset label
-set arrow from 0.875816993, graph 0 to 0.875816993, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.4, 0.2, 1
-plot 'bars.dat' index 1 using (0.263980834):1:(0.263980834):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
-  '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
-  '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'entity_type: acc (n = 39 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.932613296:1.06132513]
+set xrange [0.974234496:1.02344784]
 set yrange [0.4:17.6]
 unset arrow
 unset label
 set arrow from 1, graph 0 to 1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.95, 0.05, 1
-plot 'bars.dat' index 2 using (0.932613296):1:(0.932613296):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set xtics 0.98, 0.01, 1
+plot 'bars.dat' index 1 using (0.974234496):1:(0.974234496):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+set title 'entity_type: acc (n = 39 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
+set xrange [0.97:1.045]
+set yrange [0.4:17.6]
+unset arrow
+unset label
+set arrow from 1, graph 0 to 1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0.98, 0.02, 1
+plot 'bars.dat' index 2 using (0.97):1:(0.97):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 2 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 2 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

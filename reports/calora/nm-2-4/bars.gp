@@ -6,40 +6,40 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 25
 set xlabel 'acc (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,918 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 3,1
-set title 'qa_facts: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.837593312:1.1033649]
+set title 'qa_two_hop: acc (n = 81 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
+set xrange [0.481516877:0.699644477]
 set yrange [0.4:9.6]
 unset arrow
 unset label
-set arrow from 0.941176471, graph 0 to 0.941176471, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.85, 0.05, 1
-plot 'bars.dat' index 0 using (0.837593312):1:(0.837593312):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set arrow from 0.588477366, graph 0 to 0.588477366, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics autofreq
+plot 'bars.dat' index 0 using (0.481516877):1:(0.481516877):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'relation_type: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.575138152:0.789654164]
+set xrange [0.97:1.045]
 set yrange [0.4:9.6]
 unset arrow
 unset label
-set arrow from 0.673202614, graph 0 to 0.673202614, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics autofreq
-plot 'bars.dat' index 1 using (0.575138152):1:(0.575138152):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set arrow from 1, graph 0 to 1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0.98, 0.02, 1
+plot 'bars.dat' index 1 using (0.97):1:(0.97):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'entity_type: acc (n = 39 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.872445632:1.09538107]
+set xrange [0.932613296:1.06132513]
 set yrange [0.4:9.6]
 unset arrow
 unset label
-set arrow from 0.991452991, graph 0 to 0.991452991, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.9, 0.05, 1
-plot 'bars.dat' index 2 using (0.872445632):1:(0.872445632):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set arrow from 1, graph 0 to 1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0.95, 0.05, 1
+plot 'bars.dat' index 2 using (0.932613296):1:(0.932613296):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 2 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 2 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -47,34 +47,34 @@ unset output
 set terminal svg size 960,918 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 3,1
-set title 'qa_facts: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.837593312:1.1033649]
+set title 'qa_two_hop: acc (n = 81 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
+set xrange [0.481516877:0.699644477]
 set yrange [0.4:9.6]
 unset arrow
 unset label
-set arrow from 0.941176471, graph 0 to 0.941176471, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.85, 0.05, 1
-plot 'bars.dat' index 0 using (0.837593312):1:(0.837593312):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set arrow from 0.588477366, graph 0 to 0.588477366, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics autofreq
+plot 'bars.dat' index 0 using (0.481516877):1:(0.481516877):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'relation_type: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.575138152:0.789654164]
+set xrange [0.97:1.045]
 set yrange [0.4:9.6]
 unset arrow
 unset label
-set arrow from 0.673202614, graph 0 to 0.673202614, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics autofreq
-plot 'bars.dat' index 1 using (0.575138152):1:(0.575138152):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set arrow from 1, graph 0 to 1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0.98, 0.02, 1
+plot 'bars.dat' index 1 using (0.97):1:(0.97):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'entity_type: acc (n = 39 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.872445632:1.09538107]
+set xrange [0.932613296:1.06132513]
 set yrange [0.4:9.6]
 unset arrow
 unset label
-set arrow from 0.991452991, graph 0 to 0.991452991, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.9, 0.05, 1
-plot 'bars.dat' index 2 using (0.872445632):1:(0.872445632):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set arrow from 1, graph 0 to 1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0.95, 0.05, 1
+plot 'bars.dat' index 2 using (0.932613296):1:(0.932613296):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 2 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 2 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

@@ -6,40 +6,40 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 25
 set xlabel 'acc (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,1494 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 3,1
-set title 'qa_facts: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.666427229:1.1626147]
+set title 'qa_two_hop: acc (n = 81 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
+set xrange [0.284695433:0.814187547]
 set yrange [0.4:17.6]
 unset arrow
 unset label
-set arrow from 0.918300654, graph 0 to 0.918300654, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.7, 0.1, 1
-plot 'bars.dat' index 0 using (0.666427229):1:(0.666427229):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set arrow from 0.485596708, graph 0 to 0.485596708, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics autofreq
+plot 'bars.dat' index 0 using (0.284695433):1:(0.284695433):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'relation_type: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.30126772:0.933115356]
-set yrange [0.4:17.6]
-unset arrow
-unset label
-set arrow from 0.647058824, graph 0 to 0.647058824, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics autofreq
-plot 'bars.dat' index 1 using (0.30126772):1:(0.30126772):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
-  '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
-  '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'entity_type: acc (n = 39 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.69626515:1.21111249]
+set xrange [0.932129122:1.03055582]
 set yrange [0.4:17.6]
 unset arrow
 unset label
 set arrow from 1, graph 0 to 1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.7, 0.1, 1
-plot 'bars.dat' index 2 using (0.69626515):1:(0.69626515):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set xtics 0.94, 0.02, 1
+plot 'bars.dat' index 1 using (0.932129122):1:(0.932129122):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+set title 'entity_type: acc (n = 39 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
+set xrange [0.865226592:1.12265026]
+set yrange [0.4:17.6]
+unset arrow
+unset label
+set arrow from 1, graph 0 to 1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0.9, 0.05, 1
+plot 'bars.dat' index 2 using (0.865226592):1:(0.865226592):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 2 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 2 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -47,34 +47,34 @@ unset output
 set terminal svg size 960,1494 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 3,1
-set title 'qa_facts: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.666427229:1.1626147]
+set title 'qa_two_hop: acc (n = 81 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
+set xrange [0.284695433:0.814187547]
 set yrange [0.4:17.6]
 unset arrow
 unset label
-set arrow from 0.918300654, graph 0 to 0.918300654, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.7, 0.1, 1
-plot 'bars.dat' index 0 using (0.666427229):1:(0.666427229):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set arrow from 0.485596708, graph 0 to 0.485596708, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics autofreq
+plot 'bars.dat' index 0 using (0.284695433):1:(0.284695433):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'relation_type: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.30126772:0.933115356]
-set yrange [0.4:17.6]
-unset arrow
-unset label
-set arrow from 0.647058824, graph 0 to 0.647058824, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics autofreq
-plot 'bars.dat' index 1 using (0.30126772):1:(0.30126772):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
-  '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
-  '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'entity_type: acc (n = 39 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.69626515:1.21111249]
+set xrange [0.932129122:1.03055582]
 set yrange [0.4:17.6]
 unset arrow
 unset label
 set arrow from 1, graph 0 to 1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.7, 0.1, 1
-plot 'bars.dat' index 2 using (0.69626515):1:(0.69626515):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set xtics 0.94, 0.02, 1
+plot 'bars.dat' index 1 using (0.932129122):1:(0.932129122):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+set title 'entity_type: acc (n = 39 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
+set xrange [0.865226592:1.12265026]
+set yrange [0.4:17.6]
+unset arrow
+unset label
+set arrow from 1, graph 0 to 1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0.9, 0.05, 1
+plot 'bars.dat' index 2 using (0.865226592):1:(0.865226592):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 2 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 2 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

@@ -1,7 +1,7 @@
 # cpet report: train_loss on entity_type (mean over seeds), from curve_train_loss_entity_type.dat
 array titles[13] = ['LLM+LoRA continued', 'CLM+LoRA (rd)', 'CLM+MoSLoRA', 'CA-LoRA (i-rc-d)', 'CA-LoRA with MoSLoRA', 'i', 'rc', 'rd-rc', 'i-rc', 'rd-d', 'i-d', 'rc-d', 'rd-rc-d']
 array colours[13] = [16744206, 9197131, 14907330, 8355711, 12369186, 1556175, 11454440, 16759672, 10018698, 16750742, 12955861, 12885140, 16234194]
-set xlabel "step"
+set xlabel 'step'
 set ylabel "train_loss"
 set key outside right top
 set grid

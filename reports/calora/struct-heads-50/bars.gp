@@ -6,40 +6,40 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 25
 set xlabel 'acc (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,990 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 3,1
-set title 'qa_facts: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.7483238:1.13426588]
+set title 'qa_two_hop: acc (n = 81 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
+set xrange [0.443087035:0.788134557]
 set yrange [0.4:10.6]
 unset arrow
 unset label
-set arrow from 0.931372549, graph 0 to 0.931372549, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.8, 0.1, 1
-plot 'bars.dat' index 0 using (0.7483238):1:(0.7483238):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set arrow from 0.600823045, graph 0 to 0.600823045, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics autofreq
+plot 'bars.dat' index 0 using (0.443087035):1:(0.443087035):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'relation_type: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.544306642:0.772869499]
+set xrange [0.591882391:1.17032951]
 set yrange [0.4:10.6]
 unset arrow
 unset label
-set arrow from 0.647058824, graph 0 to 0.647058824, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics autofreq
-plot 'bars.dat' index 1 using (0.544306642):1:(0.544306642):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set arrow from 0.993464052, graph 0 to 0.993464052, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0.6, 0.1, 1
+plot 'bars.dat' index 1 using (0.591882391):1:(0.591882391):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'entity_type: acc (n = 39 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.561283329:1.27792049]
+set xrange [0.924066287:1.05277812]
 set yrange [0.4:10.6]
 unset arrow
 unset label
 set arrow from 1, graph 0 to 1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.6, 0.2, 1
-plot 'bars.dat' index 2 using (0.561283329):1:(0.561283329):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set xtics 0.95, 0.05, 1
+plot 'bars.dat' index 2 using (0.924066287):1:(0.924066287):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 2 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 2 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -47,34 +47,34 @@ unset output
 set terminal svg size 960,990 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 3,1
-set title 'qa_facts: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.7483238:1.13426588]
+set title 'qa_two_hop: acc (n = 81 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
+set xrange [0.443087035:0.788134557]
 set yrange [0.4:10.6]
 unset arrow
 unset label
-set arrow from 0.931372549, graph 0 to 0.931372549, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.8, 0.1, 1
-plot 'bars.dat' index 0 using (0.7483238):1:(0.7483238):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set arrow from 0.600823045, graph 0 to 0.600823045, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics autofreq
+plot 'bars.dat' index 0 using (0.443087035):1:(0.443087035):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'relation_type: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.544306642:0.772869499]
+set xrange [0.591882391:1.17032951]
 set yrange [0.4:10.6]
 unset arrow
 unset label
-set arrow from 0.647058824, graph 0 to 0.647058824, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics autofreq
-plot 'bars.dat' index 1 using (0.544306642):1:(0.544306642):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set arrow from 0.993464052, graph 0 to 0.993464052, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0.6, 0.1, 1
+plot 'bars.dat' index 1 using (0.591882391):1:(0.591882391):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'entity_type: acc (n = 39 examples x 3 seeds); axis zoomed, not from 0; dashed: CLM+LoRA (rd)'
-set xrange [0.561283329:1.27792049]
+set xrange [0.924066287:1.05277812]
 set yrange [0.4:10.6]
 unset arrow
 unset label
 set arrow from 1, graph 0 to 1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics 0.6, 0.2, 1
-plot 'bars.dat' index 2 using (0.561283329):1:(0.561283329):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+set xtics 0.95, 0.05, 1
+plot 'bars.dat' index 2 using (0.924066287):1:(0.924066287):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 2 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 2 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

@@ -5,28 +5,28 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 25
 set xlabel 'difference in acc, points (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,918 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 3,1
-set title 'qa_facts: acc minus CLM+LoRA (rd) (points), paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-11.7973856:17.1078431]
+set title 'qa_two_hop: acc minus CLM+LoRA (rd) (points), paired bootstrap 95% CI (* = excludes 0)'
+set xrange [-8.84773663:18.0041152]
 set yrange [0.4:9.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired.dat' index 0 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
   '' index 0 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
 set title 'relation_type: acc minus CLM+LoRA (rd) (points), paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-8.03921569:13.7581699]
+set xrange [-24.3137255:10.751634]
 set yrange [0.4:9.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired.dat' index 1 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
   '' index 1 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
 set title 'entity_type: acc minus CLM+LoRA (rd) (points), paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-23.5042735:7.47863248]
+set xrange [-5.64102564:1.79487179]
 set yrange [0.4:9.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
@@ -37,22 +37,22 @@ unset output
 set terminal svg size 960,918 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 3,1
-set title 'qa_facts: acc minus CLM+LoRA (rd) (points), paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-11.7973856:17.1078431]
+set title 'qa_two_hop: acc minus CLM+LoRA (rd) (points), paired bootstrap 95% CI (* = excludes 0)'
+set xrange [-8.84773663:18.0041152]
 set yrange [0.4:9.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired.dat' index 0 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
   '' index 0 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
 set title 'relation_type: acc minus CLM+LoRA (rd) (points), paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-8.03921569:13.7581699]
+set xrange [-24.3137255:10.751634]
 set yrange [0.4:9.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired.dat' index 1 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
   '' index 1 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
 set title 'entity_type: acc minus CLM+LoRA (rd) (points), paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-23.5042735:7.47863248]
+set xrange [-5.64102564:1.79487179]
 set yrange [0.4:9.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back

@@ -1,7 +1,7 @@
 # cpet report: train_loss on relation_type (mean over seeds), from curve_train_loss_relation_type.dat
 array titles[5] = ['LLM+LoRA continued', 'CLM+LoRA (rd)', 'CLM+MoSLoRA', 'CA-LoRA (i-rc-d)', 'i']
 array colours[5] = [16744206, 9197131, 14907330, 8355711, 12369186]
-set xlabel "step"
+set xlabel 'step'
 set ylabel "train_loss"
 set key outside right top
 set grid

@@ -5,21 +5,21 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 28
+set lmargin 25
 set xlabel 'difference in acc, points (higher is better)'
 if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,846 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 3,1
-set title 'qa_facts: acc minus CLM+LoRA (rd) (points), paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-7.48366013:6.25816993]
+set title 'qa_two_hop: acc minus CLM+LoRA (rd) (points), paired bootstrap 95% CI (* = excludes 0)'
+set xrange [-8.27160494:10.2263374]
 set yrange [0.4:8.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired.dat' index 0 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
   '' index 0 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
 set title 'relation_type: acc minus CLM+LoRA (rd) (points), paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-4.37908497:11.7320261]
+set xrange [-0.1:0.35]
 set yrange [0.4:8.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
@@ -37,15 +37,15 @@ unset output
 set terminal svg size 960,846 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 3,1
-set title 'qa_facts: acc minus CLM+LoRA (rd) (points), paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-7.48366013:6.25816993]
+set title 'qa_two_hop: acc minus CLM+LoRA (rd) (points), paired bootstrap 95% CI (* = excludes 0)'
+set xrange [-8.27160494:10.2263374]
 set yrange [0.4:8.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired.dat' index 0 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
   '' index 0 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
 set title 'relation_type: acc minus CLM+LoRA (rd) (points), paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-4.37908497:11.7320261]
+set xrange [-0.1:0.35]
 set yrange [0.4:8.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
