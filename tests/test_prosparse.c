@@ -299,6 +299,9 @@ Test(prosparse, sparsify_predictor_and_sparse_decode_from_the_command_line, .tim
     expect_one_line_error(cmd, "bad.json", "T must increase");
     write_text(path, "{\"stages\": [{\"lambda\": -0.1, \"until_step\": 10}]}");
     expect_one_line_error(cmd, "bad.json", "stages[0].lambda");
+    snprintf(cmd, sizeof cmd, "%s sparsify %s/m --corpus %s/w/corpus_train.jsonl --lambda 0 --steps 2 --lambda-scale -1 -o %s/never",
+             CPET_BINARY, dir, dir, dir);
+    expect_one_line_error(cmd, "--lambda-scale", ">= 0");
     snprintf(path, sizeof path, "%s/never", dir);
     cr_assert_eq(access(path, F_OK), -1, "no output on failure");
     snprintf(cmd, sizeof cmd, "%s bench decode %s/m --sparse --threshold 0.01 --gen-tokens 4 --prompt-tokens 4", CPET_BINARY, dir);
