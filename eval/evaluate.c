@@ -85,6 +85,34 @@ int eval_perplexity(model *m, const tokenizer *t, char *const *docs, const size_
     return eval_perplexity_docs(m, t, docs, lens, n_docs, bos_id, batch, out, NULL, NULL, err);
 }
 
+typedef struct {
+    int length, index;
+} length_index;
+
+static int by_length(const void *a, const void *b)
+{
+    const length_index *x = a, *y = b;
+    if (x->length != y->length) return x->length < y->length ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* The windows' indices ordered by length (ties by index: deterministic); NULL when out of memory. */
+static int *order_by_length(const int (*win)[3], int n)
+{
+    length_index *s = malloc(((size_t)n + 1) * sizeof *s);
+    int *order = malloc(((size_t)n + 1) * sizeof *order);
+    if (!s || !order) {
+        free(s);
+        free(order);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) s[i] = (length_index){win[i][2], i};
+    qsort(s, (size_t)n, sizeof *s, by_length);
+    for (int i = 0; i < n; i++) order[i] = s[i].index;
+    free(s);
+    return order;
+}
+
 int eval_perplexity_docs(model *m, const tokenizer *t, char *const *docs, const size_t *lens, int n_docs, int bos_id,
                          int batch, ppl_result *out, double *doc_nll, long *doc_tokens, cpet_err *err)
 {
@@ -116,40 +144,51 @@ int eval_perplexity_docs(model *m, const tokenizer *t, char *const *docs, const 
             n_win++;
         }
     }
-    double nll = 0;
-    long count = 0;
+    /* windows in order of length, so a batch pads little (documents run from a line to the whole window);
+     * each window's NLL is summed in double, then the total in document order: the figures do not depend
+     * on how windows were batched */
+    int *order = NULL;
+    double *win_nll = calloc((size_t)n_win + 1, sizeof *win_nll);
+    if (rc == 0 && (!win_nll || !(order = order_by_length((const int(*)[3])win, n_win))))
+        rc = cpet_fail(err, "perplexity: out of memory");
     for (int w0 = 0; w0 < n_win && rc == 0; w0 += batch) {
         int nb = n_win - w0 < batch ? n_win - w0 : batch, T = 2;
-        for (int b = 0; b < nb; b++) T = win[w0 + b][2] > T ? win[w0 + b][2] : T;
+        for (int b = 0; b < nb; b++) T = win[order[w0 + b]][2] > T ? win[order[w0 + b]][2] : T;
         size_t cells = (size_t)(unsigned)nb * (unsigned)T;
         int *ids = calloc(cells, sizeof(int)), *tgt = malloc(cells * sizeof(int));
-        for (size_t i = 0; i < cells; i++) tgt[i] = -1;
-        for (int b = 0; b < nb; b++) {
-            const int *src = toks[win[w0 + b][0]] + win[w0 + b][1];
-            int len = win[w0 + b][2];
-            memcpy(ids + (size_t)b * T, src, (size_t)len * sizeof(int));
-            for (int i = 0; i + 1 < len; i++) tgt[(size_t)b * T + i] = src[i + 1];
+        if (!ids || !tgt) rc = cpet_fail(err, "perplexity: out of memory");
+        for (size_t i = 0; rc == 0 && i < cells; i++) tgt[i] = -1;
+        for (int b = 0; b < nb && rc == 0; b++) {
+            const int *w = win[order[w0 + b]], *src = toks[w[0]] + w[1];
+            memcpy(ids + (size_t)b * T, src, (size_t)w[2] * sizeof(int));
+            for (int i = 0; i + 1 < w[2]; i++) tgt[(size_t)b * T + i] = src[i + 1];
         }
-        rc = model_forward(m, ids, tgt, nb, T, err);
-        if (rc == 0) {
-            nll += (double)m->loss * m->n_targets;
-            count += m->n_targets;
-        }
-        if (rc == 0 && (doc_nll || doc_tokens)) { /* per token: log-sum-exp minus the target's logit */
+        if (rc == 0) rc = model_forward(m, ids, tgt, nb, T, err);
+        if (rc == 0) { /* per token: log-sum-exp minus the target's logit */
             const float *logits = model_logits(m), *lse = m->acts.lse;
             const int V = m->cfg.vocab_size;
             for (int b = 0; b < nb; b++) {
-                int d = win[w0 + b][0];
-                for (int i = 0; i + 1 < win[w0 + b][2]; i++) {
+                const int w = order[w0 + b];
+                for (int i = 0; i + 1 < win[w][2]; i++) {
                     size_t at = (size_t)b * T + i;
-                    if (doc_nll) doc_nll[d] += (double)lse[at] - logits[at * V + tgt[at]];
-                    if (doc_tokens) doc_tokens[d]++;
+                    win_nll[w] += (double)lse[at] - logits[at * V + tgt[at]];
                 }
             }
         }
         free(ids);
         free(tgt);
     }
+    double nll = 0;
+    long count = 0;
+    for (int w = 0; w < n_win && rc == 0; w++) {
+        const int d = win[w][0];
+        nll += win_nll[w];
+        count += win[w][2] - 1;
+        if (doc_nll) doc_nll[d] += win_nll[w];
+        if (doc_tokens) doc_tokens[d] += win[w][2] - 1;
+    }
+    free(order);
+    free(win_nll);
     for (int d = 0; d < n_docs; d++) free(toks[d]);
     free(toks);
     free(ntok);

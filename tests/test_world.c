@@ -372,6 +372,66 @@ Test(evaluate, accuracy_and_perplexity_follow_the_model)
     model_free(&m);
 }
 
+/* Held-out perplexity batches its windows by length: each document's NLL is still the sum of its own
+ * windows' (each run alone here), documents longer than the window included, whatever the batch size */
+Test(evaluate, perplexity_per_document_is_its_windows_run_alone)
+{
+    cpet_err err;
+    model m;
+    cr_assert_eq(model_load(&m, FIXTURE_DIR, &err), 0, "%s", err.msg);
+    const char *train[] = {"abc abd abe"};
+    size_t train_len[] = {11};
+    tokenizer t;
+    cr_assert_eq(tokenizer_train(&t, train, train_len, 1, 300, NULL, 0, &err), 0, "%s", err.msg);
+    enum { N = 5 };
+    char long_doc[2048] = "";
+    for (int i = 0; i < 120; i++) strcat(long_doc, i % 3 ? " abd" : " abe abc");
+    char *docs[N] = {"abe abc abd abe abc", long_doc, "ab", "abd abd abe abc abe abd abc abc", "abc abe"};
+    size_t lens[N];
+    for (int d = 0; d < N; d++) lens[d] = strlen(docs[d]);
+    const int W = m.rope_len;
+    double want[N] = {0}, want_total = 0;
+    long want_tokens[N] = {0}, windows_of_long = 0;
+    for (int d = 0; d < N; d++) { /* the reference: [BOS] + tokens, every window forwarded on its own */
+        int *ids, n;
+        cr_assert_eq(tokenizer_encode(&t, docs[d], lens[d], &ids, &n, &err), 0, "%s", err.msg);
+        int *seq = malloc((size_t)(n + 1) * sizeof(int)), *tgt = malloc((size_t)(n + 1) * sizeof(int));
+        seq[0] = 1;
+        memcpy(seq + 1, ids, (size_t)n * sizeof(int));
+        for (int s = 0; s + 1 < n + 1; s += W) {
+            int len = n + 1 - s < W ? n + 1 - s : W;
+            for (int i = 0; i < len; i++) tgt[i] = i + 1 < len ? seq[s + i + 1] : -1;
+            cr_assert_eq(model_forward(&m, seq + s, tgt, 1, len, &err), 0, "%s", err.msg);
+            want[d] += (double)m.loss * m.n_targets;
+            want_tokens[d] += m.n_targets;
+            windows_of_long += d == 1;
+        }
+        want_total += want[d];
+        free(seq);
+        free(tgt);
+        free(ids);
+    }
+    cr_assert_geq(windows_of_long, 2, "the long document spans %ld window(s) of %d", windows_of_long, W);
+    for (int batch = 1; batch <= 4; batch += 3) {
+        double got[N];
+        long got_tokens[N], total_tokens = 0;
+        ppl_result p;
+        cr_assert_eq(eval_perplexity_docs(&m, &t, docs, lens, N, 1, batch, &p, got, got_tokens, &err), 0, "%s", err.msg);
+        for (int d = 0; d < N; d++) {
+            cr_expect_eq(got_tokens[d], want_tokens[d], "batch %d, document %d: %ld tokens, want %ld", batch, d, got_tokens[d],
+                         want_tokens[d]);
+            cr_expect(fabs(got[d] - want[d]) <= 1e-4 * fabs(want[d]), "batch %d, document %d: NLL %.6f, want %.6f", batch, d,
+                      got[d], want[d]);
+            total_tokens += want_tokens[d];
+        }
+        cr_expect_eq(p.tokens, total_tokens);
+        cr_expect(fabs(p.nll - want_total) <= 1e-4 * want_total, "batch %d: total NLL %.6f, want %.6f", batch, p.nll, want_total);
+        cr_expect_float_eq(p.ppl, exp(want_total / (double)total_tokens), 1e-4 * p.ppl);
+    }
+    tokenizer_free(&t);
+    model_free(&m);
+}
+
 /* The world's and the profile's new options: a bad value is one line naming it, a nonzero exit, no output */
 Test(world, bad_corpus_options_and_profiles_are_one_clear_line, .timeout = 60)
 {
