@@ -12,34 +12,34 @@ if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,702 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 3,1
-set title 'qa_facts: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: ReLU'
-set xrange [0.188862356:0.667148982]
+set title 'cloze_paraphrase: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: ReLU'
+set xrange [0.759648461:0.985172354]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.473856209, graph 0 to 0.473856209, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.862745098, graph 0 to 0.862745098, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars.dat' index 0 using (0.188862356):1:(0.188862356):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars.dat' index 0 using (0.759648461):1:(0.759648461):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'relation_type: acc (n = 102 examples x 3 seeds); dashed: ReLU'
-set xrange [0:0.471532688]
+set title 'entity_type: acc (n = 39 examples x 3 seeds); dashed: ReLU'
+set xrange [0:1.35410252]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.202614379, graph 0 to 0.202614379, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics autofreq
+set arrow from 0.717948718, graph 0 to 0.717948718, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0, 0.5, 1
 plot 'bars.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'entity_type: acc (n = 39 examples x 3 seeds); dashed: ReLU'
-set xrange [0:0.668051266]
+set title 'qa_two_hop: acc (n = 81 examples x 3 seeds); axis zoomed, not from 0; dashed: ReLU'
+set xrange [0.446349887:0.694239345]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.256410256, graph 0 to 0.256410256, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.567901235, graph 0 to 0.567901235, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars.dat' index 2 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars.dat' index 2 using (0.446349887):1:(0.446349887):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 2 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 2 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -47,34 +47,34 @@ unset output
 set terminal svg size 960,702 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 3,1
-set title 'qa_facts: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: ReLU'
-set xrange [0.188862356:0.667148982]
+set title 'cloze_paraphrase: acc (n = 102 examples x 3 seeds); axis zoomed, not from 0; dashed: ReLU'
+set xrange [0.759648461:0.985172354]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.473856209, graph 0 to 0.473856209, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.862745098, graph 0 to 0.862745098, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars.dat' index 0 using (0.188862356):1:(0.188862356):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars.dat' index 0 using (0.759648461):1:(0.759648461):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'relation_type: acc (n = 102 examples x 3 seeds); dashed: ReLU'
-set xrange [0:0.471532688]
+set title 'entity_type: acc (n = 39 examples x 3 seeds); dashed: ReLU'
+set xrange [0:1.35410252]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.202614379, graph 0 to 0.202614379, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
-set xtics autofreq
+set arrow from 0.717948718, graph 0 to 0.717948718, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0, 0.5, 1
 plot 'bars.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'entity_type: acc (n = 39 examples x 3 seeds); dashed: ReLU'
-set xrange [0:0.668051266]
+set title 'qa_two_hop: acc (n = 81 examples x 3 seeds); axis zoomed, not from 0; dashed: ReLU'
+set xrange [0.446349887:0.694239345]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.256410256, graph 0 to 0.256410256, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.567901235, graph 0 to 0.567901235, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars.dat' index 2 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars.dat' index 2 using (0.446349887):1:(0.446349887):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 2 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 2 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

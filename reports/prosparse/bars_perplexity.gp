@@ -12,34 +12,34 @@ if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,702 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 3,1
-set title 'qa_facts: perplexity (n = 288 examples x 3 seeds); axis zoomed, not from 0; dashed: ReLU'
-set xrange [1.60902438:1.74221443]
+set title 'cloze_paraphrase: perplexity (n = 1152 examples x 3 seeds); axis zoomed, not from 0; dashed: ReLU'
+set xrange [2.26772155:2.35762019]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 1.66938033, graph 0 to 1.66938033, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 2.29620761, graph 0 to 2.29620761, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_perplexity.dat' index 0 using (1.60902438):1:(1.60902438):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_perplexity.dat' index 0 using (2.26772155):1:(2.26772155):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'relation_type: perplexity (n = 288 examples x 3 seeds); axis zoomed, not from 0; dashed: ReLU'
-set xrange [1.60902438:1.74221443]
+set title 'entity_type: perplexity (n = 1152 examples x 3 seeds); axis zoomed, not from 0; dashed: ReLU'
+set xrange [2.26772155:2.35762019]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 1.66938033, graph 0 to 1.66938033, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 2.29620761, graph 0 to 2.29620761, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_perplexity.dat' index 1 using (1.60902438):1:(1.60902438):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_perplexity.dat' index 1 using (2.26772155):1:(2.26772155):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'entity_type: perplexity (n = 288 examples x 3 seeds); axis zoomed, not from 0; dashed: ReLU'
-set xrange [1.60902438:1.74221443]
+set title 'qa_two_hop: perplexity (n = 1152 examples x 3 seeds); axis zoomed, not from 0; dashed: ReLU'
+set xrange [2.26772155:2.35762019]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 1.66938033, graph 0 to 1.66938033, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 2.29620761, graph 0 to 2.29620761, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_perplexity.dat' index 2 using (1.60902438):1:(1.60902438):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_perplexity.dat' index 2 using (2.26772155):1:(2.26772155):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 2 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 2 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -47,34 +47,34 @@ unset output
 set terminal svg size 960,702 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 3,1
-set title 'qa_facts: perplexity (n = 288 examples x 3 seeds); axis zoomed, not from 0; dashed: ReLU'
-set xrange [1.60902438:1.74221443]
+set title 'cloze_paraphrase: perplexity (n = 1152 examples x 3 seeds); axis zoomed, not from 0; dashed: ReLU'
+set xrange [2.26772155:2.35762019]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 1.66938033, graph 0 to 1.66938033, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 2.29620761, graph 0 to 2.29620761, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_perplexity.dat' index 0 using (1.60902438):1:(1.60902438):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_perplexity.dat' index 0 using (2.26772155):1:(2.26772155):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'relation_type: perplexity (n = 288 examples x 3 seeds); axis zoomed, not from 0; dashed: ReLU'
-set xrange [1.60902438:1.74221443]
+set title 'entity_type: perplexity (n = 1152 examples x 3 seeds); axis zoomed, not from 0; dashed: ReLU'
+set xrange [2.26772155:2.35762019]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 1.66938033, graph 0 to 1.66938033, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 2.29620761, graph 0 to 2.29620761, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_perplexity.dat' index 1 using (1.60902438):1:(1.60902438):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_perplexity.dat' index 1 using (2.26772155):1:(2.26772155):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'entity_type: perplexity (n = 288 examples x 3 seeds); axis zoomed, not from 0; dashed: ReLU'
-set xrange [1.60902438:1.74221443]
+set title 'qa_two_hop: perplexity (n = 1152 examples x 3 seeds); axis zoomed, not from 0; dashed: ReLU'
+set xrange [2.26772155:2.35762019]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 1.66938033, graph 0 to 1.66938033, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 2.29620761, graph 0 to 2.29620761, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_perplexity.dat' index 2 using (1.60902438):1:(1.60902438):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_perplexity.dat' index 2 using (2.26772155):1:(2.26772155):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 2 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 2 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

@@ -12,32 +12,32 @@ if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,702 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 3,1
-set title 'qa_facts: sparsity (3 seeds); dashed: ReLU'
-set xrange [0:1.42632704]
+set title 'cloze_paraphrase: sparsity (3 seeds); dashed: ReLU'
+set xrange [0:1.25250261]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.619639048, graph 0 to 0.619639048, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.676722008, graph 0 to 0.676722008, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_sparsity.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'relation_type: sparsity (3 seeds); dashed: ReLU'
-set xrange [0:1.42632704]
+set title 'entity_type: sparsity (3 seeds); dashed: ReLU'
+set xrange [0:1.25250261]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.619639048, graph 0 to 0.619639048, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.676722008, graph 0 to 0.676722008, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_sparsity.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'entity_type: sparsity (3 seeds); dashed: ReLU'
-set xrange [0:1.42632704]
+set title 'qa_two_hop: sparsity (3 seeds); dashed: ReLU'
+set xrange [0:1.25250261]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.619639048, graph 0 to 0.619639048, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.676722008, graph 0 to 0.676722008, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_sparsity.dat' index 2 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 2 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
@@ -47,32 +47,32 @@ unset output
 set terminal svg size 960,702 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 3,1
-set title 'qa_facts: sparsity (3 seeds); dashed: ReLU'
-set xrange [0:1.42632704]
+set title 'cloze_paraphrase: sparsity (3 seeds); dashed: ReLU'
+set xrange [0:1.25250261]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.619639048, graph 0 to 0.619639048, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.676722008, graph 0 to 0.676722008, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_sparsity.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'relation_type: sparsity (3 seeds); dashed: ReLU'
-set xrange [0:1.42632704]
+set title 'entity_type: sparsity (3 seeds); dashed: ReLU'
+set xrange [0:1.25250261]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.619639048, graph 0 to 0.619639048, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.676722008, graph 0 to 0.676722008, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_sparsity.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
-set title 'entity_type: sparsity (3 seeds); dashed: ReLU'
-set xrange [0:1.42632704]
+set title 'qa_two_hop: sparsity (3 seeds); dashed: ReLU'
+set xrange [0:1.25250261]
 set yrange [0.4:6.6]
 unset arrow
 unset label
-set arrow from 0.619639048, graph 0 to 0.619639048, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 0.676722008, graph 0 to 0.676722008, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_sparsity.dat' index 2 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 2 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \

@@ -3,7 +3,7 @@ set datafile separator "\t"
 set xlabel "index (sparsity_layer_<i>)"
 set ylabel "sparsity_layer_<i>"
 set xtics 1
-set xrange [-0.3:5.3]
+set xrange [-0.3:7.3]
 set key outside right top
 set grid
 if (!exists("outbase")) outbase = "plot"

@@ -1,7 +1,7 @@
 # cpet report: train_loss on qa_facts (mean over seeds), from curve_train_loss_qa_facts.dat
 array titles[6] = ['SiLU (dense)', 'ReLU', 'ReLU + constant lambda (final)', 'ReLU + constant lambda (mean)', 'ProSparse', 'ProSparse + FATReLU 0.01']
 array colours[6] = [2062260, 16744206, 2924588, 14034728, 9725885, 9197131]
-set xlabel "step"
+set xlabel 'step'
 set ylabel "train_loss"
 set key outside right top
 set grid

@@ -1,11 +1,11 @@
-# cpet report: train_sparsity (solid, left axis) and lambda (dashed, right axis) per row, mean over seeds, from overlay_train_sparsity_lambda.dat (task qa_facts)
+# cpet report: train_sparsity (solid, left axis) and lambda (dashed, right axis) per row, mean over seeds, from overlay_train_sparsity_lambda.dat (task cloze_paraphrase)
 set datafile separator "\t"
 set xlabel "step"
 set ylabel "train_sparsity (solid)"
 set y2label "lambda (dashed)"
 set ytics nomirror
 set y2tics
-set y2range [0:0.00105]
+set y2range [0:0.000105]
 set key outside right top
 set grid
 set title "train_sparsity and lambda against the step"

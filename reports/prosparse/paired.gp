@@ -11,22 +11,22 @@ if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,630 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 3,1
-set title 'qa_facts: acc minus ReLU (points), paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-17.9411765:10.0163399]
+set title 'cloze_paraphrase: acc minus ReLU (points), paired bootstrap 95% CI (* = excludes 0)'
+set xrange [-4.28104575:5.66993464]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired.dat' index 0 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
   '' index 0 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
-set title 'relation_type: acc minus ReLU (points), paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-18.6928105:5.94771242]
+set title 'entity_type: acc minus ReLU (points), paired bootstrap 95% CI (* = excludes 0)'
+set xrange [-23.8461538:12.0940171]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired.dat' index 1 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
   '' index 1 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
-set title 'entity_type: acc minus ReLU (points), paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-12.2222222:28.6752137]
+set title 'qa_two_hop: acc minus ReLU (points), paired bootstrap 95% CI (* = excludes 0)'
+set xrange [-5.67901235:5.0617284]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
@@ -37,22 +37,22 @@ unset output
 set terminal svg size 960,630 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 3,1
-set title 'qa_facts: acc minus ReLU (points), paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-17.9411765:10.0163399]
+set title 'cloze_paraphrase: acc minus ReLU (points), paired bootstrap 95% CI (* = excludes 0)'
+set xrange [-4.28104575:5.66993464]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired.dat' index 0 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
   '' index 0 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
-set title 'relation_type: acc minus ReLU (points), paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-18.6928105:5.94771242]
+set title 'entity_type: acc minus ReLU (points), paired bootstrap 95% CI (* = excludes 0)'
+set xrange [-23.8461538:12.0940171]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired.dat' index 1 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
   '' index 1 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
-set title 'entity_type: acc minus ReLU (points), paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-12.2222222:28.6752137]
+set title 'qa_two_hop: acc minus ReLU (points), paired bootstrap 95% CI (* = excludes 0)'
+set xrange [-5.67901235:5.0617284]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back

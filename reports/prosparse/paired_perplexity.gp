@@ -11,22 +11,22 @@ if (!exists("outbase")) outbase = "plot"
 set terminal pngcairo size 960,630 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 3,1
-set title 'qa_facts: perplexity minus ReLU, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.0123794557:0.0233958636]
+set title 'cloze_paraphrase: perplexity minus ReLU, paired bootstrap 95% CI (* = excludes 0)'
+set xrange [-0.00663996144:0.0393029058]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired_perplexity.dat' index 0 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
   '' index 0 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
-set title 'relation_type: perplexity minus ReLU, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.0123794557:0.0233958636]
+set title 'entity_type: perplexity minus ReLU, paired bootstrap 95% CI (* = excludes 0)'
+set xrange [-0.00663996144:0.0393029058]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired_perplexity.dat' index 1 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
   '' index 1 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
-set title 'entity_type: perplexity minus ReLU, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.0123794557:0.0233958636]
+set title 'qa_two_hop: perplexity minus ReLU, paired bootstrap 95% CI (* = excludes 0)'
+set xrange [-0.00663996144:0.0393029058]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
@@ -37,22 +37,22 @@ unset output
 set terminal svg size 960,630 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 3,1
-set title 'qa_facts: perplexity minus ReLU, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.0123794557:0.0233958636]
+set title 'cloze_paraphrase: perplexity minus ReLU, paired bootstrap 95% CI (* = excludes 0)'
+set xrange [-0.00663996144:0.0393029058]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired_perplexity.dat' index 0 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
   '' index 0 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
-set title 'relation_type: perplexity minus ReLU, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.0123794557:0.0233958636]
+set title 'entity_type: perplexity minus ReLU, paired bootstrap 95% CI (* = excludes 0)'
+set xrange [-0.00663996144:0.0393029058]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired_perplexity.dat' index 1 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
   '' index 1 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
-set title 'entity_type: perplexity minus ReLU, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.0123794557:0.0233958636]
+set title 'qa_two_hop: perplexity minus ReLU, paired bootstrap 95% CI (* = excludes 0)'
+set xrange [-0.00663996144:0.0393029058]
 set yrange [0.4:5.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
