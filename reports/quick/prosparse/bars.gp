@@ -13,13 +13,13 @@ set terminal pngcairo size 960,226 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
 set title 'entity_type: acc (n = 39 examples x 1 seed); axis zoomed, not from 0; dashed: ReLU'
-set xrange [0.348717949:0.707692308]
+set xrange [0.548717949:0.638461538]
 set yrange [0.4:4.6]
 unset arrow
 unset label
 set arrow from 0.58974359, graph 0 to 0.58974359, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars.dat' index 0 using (0.348717949):1:(0.348717949):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars.dat' index 0 using (0.548717949):1:(0.548717949):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -28,13 +28,13 @@ set terminal svg size 960,226 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
 set title 'entity_type: acc (n = 39 examples x 1 seed); axis zoomed, not from 0; dashed: ReLU'
-set xrange [0.348717949:0.707692308]
+set xrange [0.548717949:0.638461538]
 set yrange [0.4:4.6]
 unset arrow
 unset label
 set arrow from 0.58974359, graph 0 to 0.58974359, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars.dat' index 0 using (0.348717949):1:(0.348717949):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars.dat' index 0 using (0.548717949):1:(0.548717949):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

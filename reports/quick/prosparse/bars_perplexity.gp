@@ -13,13 +13,13 @@ set terminal pngcairo size 960,226 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
 set title 'entity_type: perplexity (n = 300 examples x 1 seed); axis zoomed, not from 0; dashed: ReLU'
-set xrange [2.32820365:2.39414216]
+set xrange [2.33513513:2.36064005]
 set yrange [0.4:4.6]
 unset arrow
 unset label
-set arrow from 2.34510653, graph 0 to 2.34510653, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 2.34510652, graph 0 to 2.34510652, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_perplexity.dat' index 0 using (2.32820365):1:(2.32820365):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_perplexity.dat' index 0 using (2.33513513):1:(2.33513513):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
@@ -28,13 +28,13 @@ set terminal svg size 960,226 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
 set title 'entity_type: perplexity (n = 300 examples x 1 seed); axis zoomed, not from 0; dashed: ReLU'
-set xrange [2.32820365:2.39414216]
+set xrange [2.33513513:2.36064005]
 set yrange [0.4:4.6]
 unset arrow
 unset label
-set arrow from 2.34510653, graph 0 to 2.34510653, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 2.34510652, graph 0 to 2.34510652, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars_perplexity.dat' index 0 using (2.32820365):1:(2.32820365):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars_perplexity.dat' index 0 using (2.33513513):1:(2.33513513):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot

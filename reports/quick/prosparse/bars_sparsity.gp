@@ -13,7 +13,7 @@ set terminal pngcairo size 960,226 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
 set title 'entity_type: sparsity (1 seed); dashed: ReLU'
-set xrange [0:1.08855634]
+set xrange [0:1.03843775]
 set yrange [0.4:4.6]
 unset arrow
 unset label
@@ -28,7 +28,7 @@ set terminal svg size 960,226 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
 set title 'entity_type: sparsity (1 seed); dashed: ReLU'
-set xrange [0:1.08855634]
+set xrange [0:1.03843775]
 set yrange [0.4:4.6]
 unset arrow
 unset label

@@ -5,7 +5,7 @@ set ylabel "train_sparsity (solid)"
 set y2label "lambda (dashed)"
 set ytics nomirror
 set y2tics
-set y2range [0:0.00021]
+set y2range [0:0.000105]
 set key outside right top
 set grid
 set title "train_sparsity and lambda against the step"

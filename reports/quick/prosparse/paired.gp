@@ -12,7 +12,7 @@ set terminal pngcairo size 960,202 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
 set title 'entity_type: acc minus ReLU (points), paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-37.4358974:22.0512821]
+set xrange [-14.8717949:14.8717949]
 set yrange [0.4:3.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
@@ -24,7 +24,7 @@ set terminal svg size 960,202 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
 set title 'entity_type: acc minus ReLU (points), paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-37.4358974:22.0512821]
+set xrange [-14.8717949:14.8717949]
 set yrange [0.4:3.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back

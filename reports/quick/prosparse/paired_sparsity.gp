@@ -12,7 +12,7 @@ set terminal pngcairo size 960,202 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
 set title 'entity_type: sparsity minus ReLU, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.751387713:0.337168613]
+set xrange [-0.747931259:0.290506477]
 set yrange [0.4:3.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
@@ -24,7 +24,7 @@ set terminal svg size 960,202 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
 set title 'entity_type: sparsity minus ReLU, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-0.751387713:0.337168613]
+set xrange [-0.747931259:0.290506477]
 set yrange [0.4:3.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
