@@ -85,32 +85,13 @@ int eval_perplexity(model *m, const tokenizer *t, char *const *docs, const size_
     return eval_perplexity_docs(m, t, docs, lens, n_docs, bos_id, batch, out, NULL, NULL, err);
 }
 
-typedef struct {
-    int length, index;
-} length_index;
-
+/* windows (document, offset, length) by length, then by place: a deterministic order */
 static int by_length(const void *a, const void *b)
 {
-    const length_index *x = a, *y = b;
-    if (x->length != y->length) return x->length < y->length ? -1 : 1;
-    return x->index < y->index ? -1 : x->index > y->index;
-}
-
-/* The windows' indices ordered by length (ties by index: deterministic); NULL when out of memory. */
-static int *order_by_length(const int (*win)[3], int n)
-{
-    length_index *s = malloc(((size_t)n + 1) * sizeof *s);
-    int *order = malloc(((size_t)n + 1) * sizeof *order);
-    if (!s || !order) {
-        free(s);
-        free(order);
-        return NULL;
-    }
-    for (int i = 0; i < n; i++) s[i] = (length_index){win[i][2], i};
-    qsort(s, (size_t)n, sizeof *s, by_length);
-    for (int i = 0; i < n; i++) order[i] = s[i].index;
-    free(s);
-    return order;
+    const int *x = a, *y = b;
+    if (x[2] != y[2]) return x[2] < y[2] ? -1 : 1;
+    if (x[0] != y[0]) return x[0] < y[0] ? -1 : 1;
+    return (x[1] > y[1]) - (x[1] < y[1]);
 }
 
 int eval_perplexity_docs(model *m, const tokenizer *t, char *const *docs, const size_t *lens, int n_docs, int bos_id,
@@ -145,21 +126,19 @@ int eval_perplexity_docs(model *m, const tokenizer *t, char *const *docs, const 
         }
     }
     /* windows in order of length, so a batch pads little (documents run from a line to the whole window);
-     * each window's NLL is summed in double, then the total in document order: the figures do not depend
-     * on how windows were batched */
-    int *order = NULL;
+     * each window's NLL is summed in double: the figures do not depend on the batch size */
+    qsort(win, (size_t)n_win, sizeof *win, by_length);
     double *win_nll = calloc((size_t)n_win + 1, sizeof *win_nll);
-    if (rc == 0 && (!win_nll || !(order = order_by_length((const int(*)[3])win, n_win))))
-        rc = cpet_fail(err, "perplexity: out of memory");
+    if (rc == 0 && !win_nll) rc = cpet_fail(err, "perplexity: out of memory");
     for (int w0 = 0; w0 < n_win && rc == 0; w0 += batch) {
         int nb = n_win - w0 < batch ? n_win - w0 : batch, T = 2;
-        for (int b = 0; b < nb; b++) T = win[order[w0 + b]][2] > T ? win[order[w0 + b]][2] : T;
+        for (int b = 0; b < nb; b++) T = win[w0 + b][2] > T ? win[w0 + b][2] : T;
         size_t cells = (size_t)(unsigned)nb * (unsigned)T;
         int *ids = calloc(cells, sizeof(int)), *tgt = malloc(cells * sizeof(int));
         if (!ids || !tgt) rc = cpet_fail(err, "perplexity: out of memory");
         for (size_t i = 0; rc == 0 && i < cells; i++) tgt[i] = -1;
         for (int b = 0; b < nb && rc == 0; b++) {
-            const int *w = win[order[w0 + b]], *src = toks[w[0]] + w[1];
+            const int *w = win[w0 + b], *src = toks[w[0]] + w[1];
             memcpy(ids + (size_t)b * T, src, (size_t)w[2] * sizeof(int));
             for (int i = 0; i + 1 < w[2]; i++) tgt[(size_t)b * T + i] = src[i + 1];
         }
@@ -168,7 +147,7 @@ int eval_perplexity_docs(model *m, const tokenizer *t, char *const *docs, const 
             const float *logits = model_logits(m), *lse = m->acts.lse;
             const int V = m->cfg.vocab_size;
             for (int b = 0; b < nb; b++) {
-                const int w = order[w0 + b];
+                const int w = w0 + b;
                 for (int i = 0; i + 1 < win[w][2]; i++) {
                     size_t at = (size_t)b * T + i;
                     win_nll[w] += (double)lse[at] - logits[at * V + tgt[at]];
@@ -187,7 +166,6 @@ int eval_perplexity_docs(model *m, const tokenizer *t, char *const *docs, const 
         if (doc_nll) doc_nll[d] += win_nll[w];
         if (doc_tokens) doc_tokens[d] += win[w][2] - 1;
     }
-    free(order);
     free(win_nll);
     for (int d = 0; d < n_docs; d++) free(toks[d]);
     free(toks);

@@ -28,7 +28,7 @@ typedef struct {
 
 /* Each document is [bos] + tokens, cut into windows of the model's length; every token after the first of
  * its window is predicted. Windows run `batch` at a time in order of length (documents run from a line to a
- * whole window: batched as they come, half of the work was padding); totals are summed in document order. */
+ * whole window: batched as they come, half of the work was padding), each window's NLL summed in double. */
 int eval_perplexity(model *m, const tokenizer *t, char *const *docs, const size_t *lens, int n_docs, int bos_id,
                     int batch, ppl_result *out, cpet_err *err);
 /* The same, also per document (n_docs entries each; either may be NULL): the pieces paired statistics
