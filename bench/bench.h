@@ -134,7 +134,7 @@ double bench_stream_read_gbs(const float *src, size_t n, float *sink);
 
 /* Every numeric figure of a result as {"a.b.c": number}, each name prefixed with `prefix.` when prefix
  * is non-empty; facts, samples*, seed and reps are left out. With judged_only, only the figures whose
- * name says which way is better (eval/figures.h: figure_direction_of; whether one is a within-run ratio:
+ * name says which way is better (bench/figures.h: figure_direction_of; whether one is a within-run ratio:
  * figure_is_ratio). */
 void bench_flatten(const json_t *result, const char *prefix, int judged_only, json_t *out);
 /* A result file: a JSON object, or NULL with err naming the file (unreadable, not JSON, not an object). */
@@ -192,7 +192,7 @@ json_t *bench_history_line(const char *const *result_paths, int n, cpet_err *err
 /* Appends bench_history_line() to history_path as one line, in a single write. */
 int bench_history_append(const char *history_path, const char *const *result_paths, int n, cpet_err *err);
 
-/* ---- the README's Performance section (bench_summary.c) ---- */
+/* ---- docs/performance.md's summary (bench_summary.c) ---- */
 
 /* Markdown from RESULTS_DIR/{engine,tokenizer,pretrain,gemv}.json: the engine's model shape, fwd+bwd
  * tokens/s and µs/token, step vs sgemm GFLOP/s and the fraction of the sgemm rate; tokenizer encode/decode

@@ -10,10 +10,12 @@
 #include <sys/resource.h>
 
 #include "bench.h"
+#include "table_format.h"
 #include "blas.h"
 #include "compress.h"
 #include "ffn_predictor.h"
 #include "methods/prosparse.h"
+#include "sparse_decode.h"
 #include "sparse_ffn.h"
 #include "facts.h"
 #include "fileio.h"
@@ -22,7 +24,6 @@
 #include "recovery.h"
 #include "gguf.h"
 #include "model.h"
-#include "report.h"
 #include "tensor.h"
 
 #define STREAM_FLOATS ((size_t)32 << 20) /* 128 MiB a buffer: well past the L3 */

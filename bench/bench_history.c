@@ -1,5 +1,5 @@
 /* bench/history.jsonl: one line per benchmark run with every judged figure of its result files, so that
- * figures can be followed across revisions (eval/history.c renders it). */
+ * figures can be followed across revisions (bench/history.c renders it). */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>

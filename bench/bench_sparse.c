@@ -1,4 +1,4 @@
-/* cpet bench sparse-ffn: the exact sparse FFN (engine/sparse_ffn.h) against cpet's dense FFN on one
+/* cpet bench sparse-ffn: the exact sparse FFN (engine/model/sparse_ffn.h) against cpet's dense FFN on one
  * synthetic layer (random weights of a chosen shape and format), at sparsities 0..99%. The pattern at
  * each level comes from a FATReLU threshold set to that quantile of the gate's outputs, so the work is
  * real and the neurons are a random subset. Dense is timed as decode runs it (gate and up in one parallel

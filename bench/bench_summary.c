@@ -1,4 +1,4 @@
-/* cpet bench summary: README's Performance section as Markdown, rendered from the committed result files
+/* cpet bench summary: the Performance page (docs/performance.md) as Markdown, rendered from the committed result files
  * alone (RESULTS/{engine,tokenizer,pretrain,gemv}.json), every line naming the revision, threads and CPU
  * the figures come from. */
 #include <dirent.h>
@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 
 #include "bench.h"
+#include "table_format.h"
 #include "fileio.h"
-#include "report.h"
 
 /* the formats of bench gemv in table order; each is followed by its variants ("int4+q8act", ...) */
 static const char *const gemv_bases[] = {"f32", "int8", "q8_0", "int4", "q4_0", "nf4", NULL};

@@ -1,6 +1,5 @@
 #include "cli.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,44 +21,17 @@ int cli_error(const char *fmt, ...)
 
 int cli_report(const cpet_err *err) { return cli_error("%s", err->msg); }
 
-const char *cli_value(int argc, char **argv, int *i)
-{
-    if (*i + 1 >= argc) {
-        cli_error("option %s needs a value", argv[*i]);
-        return NULL;
-    }
-    return argv[++*i];
-}
-
-int cli_int(const char *opt, const char *s, long lo, long hi, long *out)
-{
-    if (!s) return -1;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < lo || v > hi) {
-        cli_error("option %s: '%s' is not an integer in [%ld, %ld]", opt, s, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-int cli_float(const char *opt, const char *s, double *out)
-{
-    if (!s) return -1;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || *end || end == s) {
-        cli_error("option %s: '%s' is not a number", opt, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 int cli_is_help(const char *arg) { return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0; }
+
+int cli_options(const opt_command *cmd, const opt *opts, int argc, char **argv)
+{
+    cpet_err err;
+    const int p = opt_parse(cmd, opts, argc, argv, &err);
+    if (p == OPT_ERROR) cli_report(&err);
+    return p;
+}
+
+int cli_exit_status(int parse_result) { return parse_result == OPT_HELP ? 0 : 1; }
 
 int stderr_is_tty(void) { return isatty(2); }
 

@@ -8,6 +8,7 @@
 #include "error.h"
 #include "facts.h"
 #include "model.h"
+#include "options.h"
 #include "tokenizer.h"
 
 typedef int (*command_fn)(int argc, char **argv);
@@ -21,11 +22,11 @@ typedef struct {
 /* Prints "cpet: <msg>" on stderr and returns 1 (the exit status for errors). */
 int cli_error(const char *fmt, ...);
 int cli_report(const cpet_err *err);
-/* Option value after argv[*i] (advances *i); NULL with an error if missing. */
-const char *cli_value(int argc, char **argv, int *i);
-int cli_int(const char *opt, const char *s, long lo, long hi, long *out);
-int cli_float(const char *opt, const char *s, double *out);
 int cli_is_help(const char *arg);
+/* opt_parse (common/options.h) with its error printed; returns OPT_OK, OPT_HELP or OPT_ERROR. The usual
+ * ending: `if (p != OPT_OK) return cli_exit_status(p);` (0 after help, 1 after an error). */
+int cli_options(const opt_command *cmd, const opt *opts, int argc, char **argv);
+int cli_exit_status(int parse_result);
 
 int stderr_is_tty(void);
 
@@ -52,6 +53,7 @@ int cmd_generate(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_method(int argc, char **argv);
 int cmd_compress(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_merge(int argc, char **argv);

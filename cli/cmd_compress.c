@@ -22,49 +22,48 @@ static void list_methods(void)
 int cmd_compress(int argc, char **argv)
 {
     const char *dir = NULL, *method = NULL, *calib_path = NULL, *out = NULL;
-    long group = 128, rows = 32, seq = 128, threads = 0, dequantize = 0, lm_head = 0, embeddings = 0;
+    long group = 128, rows = 32, seq = 128, threads = 0;
+    int dequantize = 0, lm_head = 0, embeddings = 0, list = 0;
     double sparsity = 0.5;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int bad = 0;
-        if (cli_is_help(a)) {
-            printf("usage: cpet compress MODEL_DIR --method CHAIN [--group 128|-1] [--sparsity 0.5] [--calib TEXT]\n"
-                   "                     [--calib-rows 32] [--calib-seq 128] [--lm-head] [--embeddings] [--dequantize] [--threads N] -o OUT_DIR\n"
-                   "       cpet compress --list\n\n"
-                   "Writes OUT_DIR/config.json, model.safetensors and compress.json (method, sizes, time, revision).\n"
-                   "Packed linears are stored as <name>.qweight with .scales/.zeros/.absmax_q/.absmax_scale as the\n"
-                   "format needs, described in the metadata key cpet.quant.<name>.weight; cpet loads them packed.\n"
-                   "--lm-head quantizes the LM head too (round-to-nearest in the chain's format), as llama.cpp and\n"
-                   "runq.c do; by default it stays f32, as GPTQ tools keep it (untied heads only).\n"
-                   "--embeddings quantizes the embedding table the same way (lookups dequantize one row per token;\n"
-                   "a tied LM head is that table and runs packed too); by default it stays f32.\n"
-                   "--dequantize writes plain f32 weights instead, for transformers. Calibration text is one document\n"
-                   "per line, tokenized with MODEL_DIR/tokenizer.json.\n\n");
-            list_methods();
-            return 0;
-        }
-        if (!strcmp(a, "--list")) {
-            list_methods();
-            return 0;
-        }
-        if (!strcmp(a, "--method")) bad = !(method = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "--calib")) bad = !(calib_path = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "-o")) bad = !(out = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "--group")) bad = cli_int(a, cli_value(argc, argv, &i), -1, 1 << 20, &group); /* -1: per output channel */
-        else if (!strcmp(a, "--calib-rows")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1 << 20, &rows);
-        else if (!strcmp(a, "--calib-seq")) bad = cli_int(a, cli_value(argc, argv, &i), 2, 1 << 20, &seq);
-        else if (!strcmp(a, "--threads")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &threads);
-        else if (!strcmp(a, "--sparsity")) bad = cli_float(a, cli_value(argc, argv, &i), &sparsity);
-        else if (!strcmp(a, "--dequantize")) dequantize = 1;
-        else if (!strcmp(a, "--lm-head")) lm_head = 1;
-        else if (!strcmp(a, "--embeddings")) embeddings = 1;
-        else if (a[0] == '-') return cli_error("compress: unknown option %s", a);
-        else dir = a;
-        if (bad) return 1;
+    opt model_arg = OPT_POSITIONAL(&dir, "MODEL_DIR", "the f32 model (required)");
+    model_arg.required = 0; /* --list alone is a command line too */
+    const opt opts[] = {
+        model_arg,
+        OPT_STRING("--method", &method, "CHAIN", "methods joined by '+', pruning first (e.g. wanda+gptq-int4; --list) (required)"),
+        OPT_INT("--group", &group, -1, 1 << 20, "INT4 / INT3 group size (-1: one per output channel)"),
+        OPT_RANGE("--sparsity", &sparsity, 0, 1, "the share pruned (magnitude, wanda, struct-ffn, struct-heads)"),
+        OPT_STRING("--calib", &calib_path, "TEXT", "calibration text, one document per line (GPTQ, Wanda, structured pruning)"),
+        OPT_INT("--calib-rows", &rows, 1, 1 << 20, "calibration windows"),
+        OPT_INT("--calib-seq", &seq, 2, 1 << 20, "tokens per calibration window"),
+        OPT_SWITCH("--lm-head", &lm_head, "quantize the LM head too, round-to-nearest in the chain's format"),
+        OPT_SWITCH("--embeddings", &embeddings, "quantize the embedding table the same way"),
+        OPT_SWITCH("--dequantize", &dequantize, "write plain f32 weights (for transformers)"),
+        OPT_SWITCH("--list", &list, "list the methods"),
+        OPT_THREADS(&threads),
+        OPT_STRING("-o", &out, "OUT_DIR", "the compressed checkpoint (required)"),
+        OPT_END};
+    const opt_command cmd = {
+        .name = "compress",
+        .usage = "MODEL_DIR --method CHAIN -o OUT_DIR [options]   |   cpet compress --list",
+        .about = "Writes OUT_DIR/config.json, model.safetensors and compress.json (method, sizes, time, revision).\n"
+                 "Packed linears are stored as <name>.qweight with .scales/.zeros/.absmax_q/.absmax_scale as the\n"
+                 "format needs, described in the metadata key cpet.quant.<name>.weight; cpet loads them packed.\n"
+                 "--lm-head follows llama.cpp and runq.c; by default the head stays f32, as GPTQ tools keep it (untied\n"
+                 "heads only). With --embeddings, lookups dequantize one row per token, and a tied LM head is that\n"
+                 "table and runs packed too. Calibration text is tokenized with MODEL_DIR/tokenizer.json.\n"};
+    const int p = cli_options(&cmd, opts, argc, argv);
+    if (p == OPT_HELP) {
+        putchar('\n');
+        list_methods();
+    }
+    if (p != OPT_OK) return cli_exit_status(p);
+    if (list) {
+        list_methods();
+        return 0;
     }
     if (!dir || !method || !out) return cli_error("compress: MODEL_DIR, --method and -o are required");
     if (threads) engine_set_threads((int)threads);
-    compress_options o = {.group = (int)group, .sparsity = sparsity, .damp = 0.01, .lm_head = (int)lm_head, .embeddings = (int)embeddings};
+    compress_options o = {.group = (int)group, .sparsity = sparsity, .damp = 0.01, .lm_head = lm_head, .embeddings = embeddings};
     cpet_err err;
     if (compress_check_chain(method, &o, calib_path != NULL, &err) != 0) return cli_report(&err);
     model m;
@@ -94,12 +93,12 @@ int cmd_compress(int argc, char **argv)
     double seconds = now_seconds() - t0;
     snprintf(staged, sizeof staged, "%s.partial", out);
     remove_flat_dir(staged);
-    if (model_save_as(&m, staged, (int)dequantize, &err) != 0) goto done;
+    if (model_save_as(&m, staged, dequantize, &err) != 0) goto done;
     snprintf(path, sizeof path, "%s/tokenizer.json", staged);
     if (path_exists(tok_path) && copy_file(tok_path, path, &err) != 0) goto done;
     json_t *rec = json_pack("{s:s, s:s, s:i, s:f, s:s?, s:i, s:i, s:b, s:b, s:b, s:I, s:I, s:f, s:o}", "model", dir, "method", method,
                             "group", (int)group, "sparsity", sparsity, "calibration", calib_path, "calib_rows", n_rows,
-                            "calib_seq", calib_path ? (int)seq : 0, "lm_head_quantized", (int)lm_head, "embeddings_quantized", (int)embeddings, "dequantized", (int)dequantize, "bytes_before",
+                            "calib_seq", calib_path ? (int)seq : 0, "lm_head_quantized", lm_head, "embeddings_quantized", embeddings, "dequantized", dequantize, "bytes_before",
                             (json_int_t)before, "bytes_after", (json_int_t)model_storage_bytes(&m), "seconds", seconds,
                             "facts", run_facts());
     snprintf(path, sizeof path, "%s/compress.json", staged);

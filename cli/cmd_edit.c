@@ -10,6 +10,7 @@
 #include "corpus.h"
 #include "cli.h"
 #include "edit_eval.h"
+#include "edit_reader.h"
 #include "editing.h"
 #include "fileio.h"
 #include "finetune.h"
@@ -125,48 +126,37 @@ int cmd_edit_reader(int argc, char **argv)
     long steps = 600, read_steps = 0, batch = 16, seed = 0, k = EREN_TOP_K, k_min = 0, max_new = 12, threads = 0, reps = 4;
     int evaluate_only = 0;
     double lr = 3e-4, read_lr = 0.0, wd = 0.0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int bad = 0;
-        if (cli_is_help(a)) {
-            printf("usage: cpet edit-reader MODEL --world DIR -o OUT [--steps 600] [--batch 16] [--lr 3e-4] [--k 5] [--k-min K] [--reps 4]\n"
-                   "                        [--read-steps N] [--read-lr LR] [--max-new 12] [--seed 0] [--threads N]\n"
-                   "       cpet edit-reader READER --world DIR --evaluate-only\n\n"
-                   "Instruction-tunes MODEL (all weights) as EREN's reader on the world in DIR (its world.json): for every\n"
-                   "fact of a train-split subject, a read example (k notes, one stating the fact, true or counterfactual),\n"
-                   "a decline example (k hard distractors, answer \"unanswerable\"), a closed-book question and a one-step\n"
-                   "read example (--reps times over, each with fresh notes, question template and counterfactual), with\n"
-                   "EREN's templates; answers end with EOS. Then scores the reader on dev-split\n"
-                   "subjects' examples by greedy exact match, kind by kind. OUT: the model, its tokenizer and\n"
-                   "reader.json (arguments, seed, loss curve, dev accuracies, git revision, threads). The same for fact\n"
-                   "checking: claims read with three options, declined (\"It's impossible to say\"), checked closed-book,\n"
-                   "and read with two options. --k-min K: each training context holds K..k notes (uniform; default k), so\n"
-                   "that copying is first learnt from one or two notes; dev contexts hold k. --read-steps N: the first N of\n"
-                   "the steps tune on the read and one-step examples only (at --read-lr, default --lr), the rest on every\n"
-                   "kind. --evaluate-only scores a tuned READER again and updates its reader.json.\n");
-            return 0;
-        }
-        if (!strcmp(a, "--world")) bad = !(world_dir = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "-o")) bad = !(out = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "--steps")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 10000000, &steps);
-        else if (!strcmp(a, "--batch")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &batch);
-        else if (!strcmp(a, "--k")) bad = cli_int(a, cli_value(argc, argv, &i), 1, EREN_MAX_K, &k);
-        else if (!strcmp(a, "--k-min")) bad = cli_int(a, cli_value(argc, argv, &i), 1, EREN_MAX_K, &k_min);
-        else if (!strcmp(a, "--read-steps")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 10000000, &read_steps);
-        else if (!strcmp(a, "--reps")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1000, &reps);
-        else if (!strcmp(a, "--max-new")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 256, &max_new);
-        else if (!strcmp(a, "--seed")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 0x7fffffffL, &seed);
-        else if (!strcmp(a, "--threads")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &threads);
-        else if (!strcmp(a, "--lr")) bad = cli_float(a, cli_value(argc, argv, &i), &lr);
-        else if (!strcmp(a, "--read-lr")) bad = cli_float(a, cli_value(argc, argv, &i), &read_lr);
-        else if (!strcmp(a, "--weight-decay")) bad = cli_float(a, cli_value(argc, argv, &i), &wd);
-        else if (!strcmp(a, "--evaluate-only")) evaluate_only = 1;
-        else if (a[0] == '-') return cli_error("edit-reader: unknown option %s", a);
-        else if (!model_dir) model_dir = a;
-        else return cli_error("edit-reader: one model only (got %s and %s)", model_dir, a);
-        if (bad) return 1;
-    }
-    if (!model_dir || !world_dir || (!out && !evaluate_only)) return cli_error("edit-reader: MODEL, --world and -o are required");
+    const opt opts[] = {
+        OPT_POSITIONAL(&model_dir, "MODEL", "the model tuned (with --evaluate-only: a tuned READER)"),
+        OPT_REQUIRED("--world", &world_dir, "DIR", "the world (its world.json) whose train-split subjects it is tuned on"),
+        OPT_INT("--steps", &steps, 1, 10000000, "optimizer steps"),
+        OPT_INT("--read-steps", &read_steps, 0, 10000000, "the first N steps tune on read and one-step examples only"),
+        OPT_INT("--batch", &batch, 1, 1024, "examples per step"),
+        OPT_NUMBER("--lr", &lr, "learning rate"),
+        OPT_NUMBER("--read-lr", &read_lr, "the read phase's learning rate (0: --lr)"),
+        OPT_NUMBER("--weight-decay", &wd, "AdamW weight decay"),
+        OPT_INT("--k", &k, 1, EREN_MAX_K, "notes per context"),
+        OPT_INT("--k-min", &k_min, 0, EREN_MAX_K, "training contexts hold K..k notes, uniformly (0: k)"),
+        OPT_INT("--reps", &reps, 1, 1000, "draws per fact, each with fresh notes, question template and counterfactual"),
+        OPT_INT("--max-new", &max_new, 1, 256, "tokens generated per dev answer"),
+        OPT_SEED(&seed),
+        OPT_THREADS(&threads),
+        OPT_SWITCH("--evaluate-only", &evaluate_only, "score a tuned READER again and update its reader.json"),
+        OPT_STRING("-o", &out, "OUT", "the reader: model, tokenizer and reader.json (required unless --evaluate-only)"),
+        OPT_END};
+    const opt_command cmd = {
+        .name = "edit-reader",
+        .usage = "MODEL --world DIR -o OUT [options]   |   cpet edit-reader READER --world DIR --evaluate-only",
+        .about = "Instruction-tunes MODEL (all weights) as EREN's reader on the world in DIR: for every fact of a train-split\n"
+                 "subject, a read example (k notes, one stating the fact, true or counterfactual), a decline example (k hard\n"
+                 "distractors, answer \"unanswerable\"), a closed-book question and a one-step read example, with EREN's\n"
+                 "templates; answers end with EOS. The same for fact checking: claims read with three options, declined\n"
+                 "(\"It's impossible to say\"), checked closed-book, and read with two options. Then scores the reader on\n"
+                 "dev-split subjects' examples by greedy exact match, kind by kind. reader.json: arguments, seed, loss curve,\n"
+                 "dev accuracies, git revision, threads.\n"};
+    const int p = cli_options(&cmd, opts, argc, argv);
+    if (p != OPT_OK) return cli_exit_status(p);
+    if (!out && !evaluate_only) return cli_error("edit-reader: MODEL, --world and -o are required");
     if (!k_min) k_min = k;
     if (read_lr <= 0) read_lr = lr;
     if (k_min > k) return cli_error("edit-reader: --k-min %ld is over --k %ld", k_min, k);
@@ -257,65 +247,45 @@ int cmd_edit(int argc, char **argv)
     double ft_lr = 1e-4, rome_clamp = 0;
     long rome_steps = 0, rome_prefixes = -1;
     int sequential = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int bad = 0;
-        if (cli_is_help(a)) {
-            printf("usage: cpet edit --method eren|one-step|unedited|ft|rome --edits FILE.jsonl --model READER -o OUT.json\n"
-                   "                 [--retriever bm25|dense] [--top-k 5] [--hops 1|2] [--n-edits N] [--split test|dev|train|all] [--seed 0]\n"
-                   "                 [--sequential] [--max-new 12] [--threads N] [--notebook-size N [--filler FILE]]\n"
-                   "                 [--ft-epochs 10] [--ft-steps 10] [--ft-lr 1e-4] [--rome-layer L] [--rome-steps 100]\n"
-                   "                 [--rome-clamp 100] [--rome-prefixes 10] [--corpus TEXT]\n"
-                   "                 [--format auto|cpet|eren-cfh|eren-fever|eren-hotpot|counterfact|zsre]\n\n"
-                   "Makes the first N edits of the split (in a seeded order; 0: all) and asks every question of them\n"
-                   "(datasets/README.md: in-scope, hard out-of-scope, two-hop). eren: the edits become notes; the reader\n"
-                   "reads the top-k retrieved notes with EREN's template and falls back to closed-book QA when it says\n"
-                   "\"unanswerable\" (--hops 2: a second retrieval round on the question plus the best note's text, for\n"
-                   "multi-edit questions whose bridge note the question never names). one-step: the one-step MRC template, no option, no fallback. unedited: closed-book.\n"
-                   "ft: every weight tuned on the statements (the loss on the new object), then closed-book; batch: --ft-epochs\n"
-                   "passes over all edits, --sequential: --ft-steps steps per edit in turn. rome: a rank-one update of layer\n"
-                   "--rome-layer's down projection per edit (key statistics from --corpus), then closed-book; batch computes\n"
-                   "every update on the unedited model, --sequential each on the model the earlier ones left.\n"
-                   "--notebook-size N: other cases' edits fill the notebook up to N notes (not asked about); past those,\n"
-                   "--filler FILE's edits (another world's: cpet world --seed S --editing), skipping shared subjects.\n"
-                   "A file of claims (fact checking: claims.jsonl, EREN's FEVER) is answered with the FC template (Yes /\n"
-                   "It's impossible to say / No; one-step: Yes / No) and the yes/no question closed-book.\n"
-                   "Scored by greedy exact match: ES (in-scope answered with the new object), BP (out-of-scope outputs\n"
-                   "equal to the unedited model's closed-book outputs), EQ (their harmonic mean), reliability,\n"
-                   "generalization, portability, multi-edit (questions that need a second edit's note too, which joins\n"
-                   "the notebook), BP by kind of out-of-scope question. A notebook answers the same\n"
-                   "whether its edits come one at a time (--sequential) or at once. OUT.json: config, metrics, every\n"
-                   "question with its output, seed, git revision, threads.\n");
-            return 0;
-        }
-        if (!strcmp(a, "--method")) bad = !(method = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "--edits")) bad = !(edits = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "--model")) bad = !(model_dir = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "-o")) bad = !(out = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "--retriever")) bad = !(retriever = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "--split")) bad = !(split = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "--top-k")) bad = cli_int(a, cli_value(argc, argv, &i), 1, EREN_MAX_K, &top_k);
-        else if (!strcmp(a, "--hops")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 2, &hops);
-        else if (!strcmp(a, "--n-edits")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 100000000, &n_edits);
-        else if (!strcmp(a, "--seed")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 0x7fffffffL, &seed);
-        else if (!strcmp(a, "--max-new")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 256, &max_new);
-        else if (!strcmp(a, "--threads")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &threads);
-        else if (!strcmp(a, "--sequential")) sequential = 1;
-        else if (!strcmp(a, "--corpus")) bad = !(corpus_path = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "--format")) bad = !(format = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "--notebook-size")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 100000000, &notebook_size);
-        else if (!strcmp(a, "--filler")) bad = !(filler_path = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "--ft-epochs")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 100000, &ft_epochs);
-        else if (!strcmp(a, "--ft-steps")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 100000, &ft_steps);
-        else if (!strcmp(a, "--ft-lr")) bad = cli_float(a, cli_value(argc, argv, &i), &ft_lr);
-        else if (!strcmp(a, "--rome-layer")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 1000, &rome_layer);
-        else if (!strcmp(a, "--rome-steps")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 100000, &rome_steps);
-        else if (!strcmp(a, "--rome-clamp")) bad = cli_float(a, cli_value(argc, argv, &i), &rome_clamp);
-        else if (!strcmp(a, "--rome-prefixes")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 100, &rome_prefixes);
-        else return cli_error("edit: unknown option %s", a);
-        if (bad) return 1;
-    }
-    if (!method || !edits || !model_dir || !out) return cli_error("edit: --method, --edits, --model and -o are required");
+    const opt opts[] = {
+        OPT_REQUIRED("--method", &method, "eren|one-step|unedited|ft|rome", "how the edits are made"),
+        OPT_REQUIRED("--edits", &edits, "FILE.jsonl", "edit cases (cpet world --editing, or a public format: --format)"),
+        OPT_REQUIRED("--model", &model_dir, "READER", "the model (for eren and one-step: the reader cpet edit-reader tuned)"),
+        OPT_STRING("--retriever", &retriever, "bm25|dense", "eren: how notes are retrieved"),
+        OPT_INT("--top-k", &top_k, 1, EREN_MAX_K, "notes retrieved per question"),
+        OPT_INT("--hops", &hops, 1, 2, "2: a second retrieval round on the question plus the best note's text"),
+        OPT_INT("--n-edits", &n_edits, 0, 100000000, "the first N edits of the split in a seeded order (0: all)"),
+        OPT_STRING("--split", &split, "test|dev|train|all", "the cases' split"),
+        OPT_SEED(&seed),
+        OPT_SWITCH("--sequential", &sequential, "edits one at a time, each on what the earlier ones left"),
+        OPT_INT("--max-new", &max_new, 1, 256, "tokens generated per answer"),
+        OPT_THREADS(&threads),
+        OPT_INT("--notebook-size", &notebook_size, 0, 100000000, "other cases' edits fill the notebook up to N notes (not asked about)"),
+        OPT_STRING("--filler", &filler_path, "FILE", "past those, this file's edits (another world's), skipping shared subjects"),
+        OPT_INT("--ft-epochs", &ft_epochs, 1, 100000, "ft, batch: passes over the edits"),
+        OPT_INT("--ft-steps", &ft_steps, 1, 100000, "ft, sequential: steps per edit"),
+        OPT_NUMBER("--ft-lr", &ft_lr, "ft: the learning rate"),
+        OPT_INT("--rome-layer", &rome_layer, -1, 1000, "rome: the edited layer (-1: a third of the way up)"),
+        OPT_INT("--rome-steps", &rome_steps, 0, 100000, "rome: value optimization steps (0: rome's default)"),
+        OPT_NUMBER("--rome-clamp", &rome_clamp, "rome: the value's norm clamp (0: rome's default)"),
+        OPT_INT("--rome-prefixes", &rome_prefixes, -1, 100, "rome: generated context prefixes (-1: rome's default)"),
+        OPT_STRING("--corpus", &corpus_path, "TEXT", "rome: the text its key statistics come from"),
+        OPT_STRING("--format", &format, "auto|cpet|eren-cfh|eren-fever|eren-hotpot|counterfact|zsre", "the file's format"),
+        OPT_REQUIRED("-o", &out, "OUT.json", "config, metrics, every question with its output, seed, git revision, threads"),
+        OPT_END};
+    const opt_command cmd = {
+        .name = "edit",
+        .about = "Makes the first N edits of the split and asks every question of them (datasets/README.md: in-scope, hard\n"
+                 "out-of-scope, two-hop). eren: the edits become notes; the reader reads the top-k retrieved notes with\n"
+                 "EREN's template and falls back to closed-book QA when it says \"unanswerable\". one-step: the one-step MRC\n"
+                 "template, no option, no fallback. unedited: closed-book. ft: every weight tuned on the statements (the\n"
+                 "loss on the new object), then closed-book. rome: a rank-one update of a layer's down projection per edit,\n"
+                 "then closed-book; batch computes every update on the unedited model, --sequential each on the model the\n"
+                 "earlier ones left. A file of claims (fact checking) is answered with the FC template and the yes/no\n"
+                 "question closed-book. Scored by greedy exact match: ES, BP, EQ, reliability, generalization, portability,\n"
+                 "multi-edit, BP by kind of out-of-scope question.\n"};
+    const int p = cli_options(&cmd, opts, argc, argv);
+    if (p != OPT_OK) return cli_exit_status(p);
     edit_run_config c = {.top_k = (int)top_k, .hops = (int)hops, .max_new = (int)max_new, .n_edits = (int)n_edits, .split = strcmp(split, "all") ? split : NULL,
                          .seed = (uint64_t)seed, .sequential = sequential, .ft_epochs = (int)ft_epochs, .ft_steps = (int)ft_steps,
                          .ft_lr = (float)ft_lr, .rome_layer = (int)rome_layer, .notebook_size = (int)notebook_size,
@@ -416,26 +386,22 @@ int cmd_notebook(int argc, char **argv)
             printf("%d\t%s\t%s\t%s\n", i, nb.notes[i].superseded ? "superseded" : "active", nb.notes[i].key ? nb.notes[i].key : "-", nb.notes[i].text);
     } else if (!strcmp(verb, "add")) {
         const char *text = NULL, *key = NULL;
-        for (int i = 3; rc == 0 && i < argc; i++) {
-            if (!strcmp(argv[i], "--key")) {
-                if (!(key = cli_value(argc, argv, &i))) rc = -1, err.msg[0] = 0;
-            } else if (!text) text = argv[i];
-            else rc = cpet_fail(&err, "notebook add: one note at a time (got '%s' and '%s')", text, argv[i]);
-        }
+        opt text_arg = OPT_POSITIONAL(&text, "TEXT", "the note");
+        text_arg.required = 0; /* "no text" below says it in the notebook's words */
+        const opt opts[] = {text_arg, OPT_STRING("--key", &key, "KEY", "a note with the key of an active note supersedes it"), OPT_END};
+        const opt_command cmd = {.name = "notebook add"};
+        if (opt_parse(&cmd, opts, argc - 2, argv + 2, &err) != OPT_OK) rc = -1;
         if (rc == 0 && !text) rc = cpet_fail(&err, "notebook add: no text");
         int at = rc == 0 ? notebook_add(&nb, text, key, &err) : -1;
         if (at < 0) rc = -1;
         if (rc == 0 && (rc = notebook_save(&nb, path, &err)) == 0) printf("note %d added to %s (%d active)\n", at, path, notebook_active(&nb));
     } else if (!strcmp(verb, "delete")) {
         long i = -1;
-        if (argc != 4 || cli_int("delete", argv[3], 0, 1L << 30, &i)) rc = argc != 4 ? cpet_fail(&err, "notebook delete: one INDEX") : 1;
+        if (argc != 4) rc = cpet_fail(&err, "notebook delete: one INDEX");
+        else if (opt_read_int("notebook delete: INDEX", argv[3], 0, 1L << 30, &i, &err) != 0) rc = -1;
         if (rc == 0 && !exists) rc = cpet_fail(&err, "%s: no such notebook", path);
         if (rc == 0) rc = notebook_delete(&nb, (int)i, &err);
         if (rc == 0 && (rc = notebook_save(&nb, path, &err)) == 0) printf("note %ld deleted from %s (%d left)\n", i, path, nb.n);
-        if (rc == 1) {
-            notebook_free(&nb);
-            return 1;
-        }
     } else {
         rc = cpet_fail(&err, "notebook: '%s': add, delete or list", verb);
     }
@@ -453,34 +419,24 @@ int cmd_ask(int argc, char **argv)
     const char *nb_path = NULL, *model_dir = NULL, *question = NULL, *method = "eren", *retriever = "bm25";
     long top_k = EREN_TOP_K, hops = 1, max_new = 12, threads = 0;
     int verbose = 0, fact_check = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int bad = 0;
-        if (cli_is_help(a)) {
-            printf("usage: cpet ask --notebook FILE --model READER [--method eren|one-step|unedited] [--retriever bm25|dense]\n"
-                   "                [--fact-check] [--top-k 5] [--hops 1|2] [--max-new 12] [--threads N] [--verbose] QUESTION\n\n"
-                   "Answers QUESTION as EREN does: the top-k notes retrieved, the reader's MRC prompt, the closed-book\n"
-                   "fallback when it says \"unanswerable\". --fact-check: QUESTION is a claim, checked with the FC\n"
-                   "template (Yes / It's impossible to say / No) and the yes/no question as the fallback.\n"
-                   "--verbose also prints the notes used and the reading step.\n");
-            return 0;
-        }
-        if (!strcmp(a, "--notebook")) bad = !(nb_path = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "--model")) bad = !(model_dir = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "--method")) bad = !(method = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "--retriever")) bad = !(retriever = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "--top-k")) bad = cli_int(a, cli_value(argc, argv, &i), 1, EREN_MAX_K, &top_k);
-        else if (!strcmp(a, "--hops")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 2, &hops);
-        else if (!strcmp(a, "--max-new")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 256, &max_new);
-        else if (!strcmp(a, "--verbose")) verbose = 1;
-        else if (!strcmp(a, "--fact-check")) fact_check = 1;
-        else if (!strcmp(a, "--threads")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &threads);
-        else if (a[0] == '-') return cli_error("ask: unknown option %s", a);
-        else if (!question) question = a;
-        else return cli_error("ask: one question at a time");
-        if (bad) return 1;
-    }
-    if (!nb_path || !model_dir || !question) return cli_error("ask: --notebook, --model and a QUESTION are required");
+    const opt opts[] = {
+        OPT_POSITIONAL(&question, "QUESTION", "the question (with --fact-check: a claim)"),
+        OPT_REQUIRED("--notebook", &nb_path, "FILE", "the notebook (cpet notebook)"),
+        OPT_REQUIRED("--model", &model_dir, "READER", "the reader"),
+        OPT_STRING("--method", &method, "eren|one-step|unedited", "how it is answered"),
+        OPT_STRING("--retriever", &retriever, "bm25|dense", "how notes are retrieved"),
+        OPT_SWITCH("--fact-check", &fact_check, "QUESTION is a claim: the FC template, the yes/no question as the fallback"),
+        OPT_INT("--top-k", &top_k, 1, EREN_MAX_K, "notes retrieved"),
+        OPT_INT("--hops", &hops, 1, 2, "retrieval rounds"),
+        OPT_INT("--max-new", &max_new, 1, 256, "tokens generated"),
+        OPT_THREADS(&threads),
+        OPT_SWITCH("--verbose", &verbose, "also the notes used and the reading step"),
+        OPT_END};
+    const opt_command cmd = {.name = "ask",
+                             .about = "Answers QUESTION as EREN does: the top-k notes retrieved, the reader's MRC prompt, the closed-book\n"
+                                      "fallback when it says \"unanswerable\".\n"};
+    const int p = cli_options(&cmd, opts, argc, argv);
+    if (p != OPT_OK) return cli_exit_status(p);
     edit_method em;
     if (edit_method_parse(method, &em) != 0) return cli_error("ask: --method '%s': eren, one-step or unedited", method);
     eren_retriever rk;

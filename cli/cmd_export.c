@@ -11,25 +11,6 @@
 #include "model.h"
 #include "tokenizer.h"
 
-static void usage(void)
-{
-    printf("usage: cpet export MODEL --format gguf|llama2c [--type TYPE] [--requantize] [--group 64]\n"
-           "                   [--tokenizer tokenizer.json | --no-tokenizer] [--quantize-embeddings] -o FILE\n\n"
-           "MODEL is a model directory (config.json + model.safetensors, packed or not) or a .gguf file.\n"
-           "  gguf     llama.cpp's llama architecture, GGUF v3, alignment 32. --type f32 (default), f16, q8_0 or\n"
-           "           q4_0 for the layer linears (ggml blocks, bit-exact); norms stay f32, token_embd/output stay\n"
-           "           f32 unless --quantize-embeddings. q/k rows are permuted to llama.cpp's interleaved RoPE order.\n"
-           "           MODEL/tokenizer.json (or --tokenizer, or a .gguf source's own) becomes tokenizer.ggml.* (gpt2\n"
-           "           byte-level BPE). llama.cpp refuses a GGUF without one, so a model without a tokenizer is\n"
-           "           refused unless --no-tokenizer (for a runtime that is given the vocabulary elsewhere).\n"
-           "  llama2c  karpathy/llama2.c: --type f32 (run.c's legacy file, default) or int8 (runq.c's version 2,\n"
-           "           groups of --group, default 64, halved until they divide dim and hidden_dim). llama2.c holds\n"
-           "           only head_dim = dim / n_heads, silu, rope_theta 10000 and rms_norm_eps 1e-5; other models\n"
-           "           are refused, naming what does not fit.\n"
-           "A model already packed in another format (cpet compress) is refused unless --requantize, which\n"
-           "dequantizes and requantizes it. The file is written atomically: on failure nothing is left at FILE.\n");
-}
-
 static int is_dir(const char *p)
 {
     struct stat st;
@@ -41,26 +22,31 @@ int cmd_export(int argc, char **argv)
     const char *src = NULL, *format = NULL, *type_s = NULL, *out = NULL, *tok_path = NULL;
     long group = 64;
     int requantize = 0, quant_emb = 0, no_tok = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int bad = 0;
-        if (cli_is_help(a)) {
-            usage();
-            return 0;
-        }
-        if (!strcmp(a, "--format")) bad = !(format = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "--type")) bad = !(type_s = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "-o")) bad = !(out = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "--tokenizer")) bad = !(tok_path = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "--group")) bad = cli_int(a, cli_value(argc, argv, &i), 2, 1 << 20, &group);
-        else if (!strcmp(a, "--requantize")) requantize = 1;
-        else if (!strcmp(a, "--no-tokenizer")) no_tok = 1;
-        else if (!strcmp(a, "--quantize-embeddings")) quant_emb = 1;
-        else if (a[0] == '-') return cli_error("export: unknown option %s", a);
-        else if (src) return cli_error("export: one MODEL only (got %s and %s)", src, a);
-        else src = a;
-        if (bad) return 1;
-    }
+    const opt opts[] = {
+        OPT_POSITIONAL(&src, "MODEL", "a model directory (packed or not) or a .gguf file"),
+        OPT_STRING("--format", &format, "gguf|llama2c", "the runtime's format (required)"),
+        OPT_STRING("--type", &type_s, "TYPE", "gguf: f32, f16, q8_0 or q4_0 for the layer linears; llama2c: f32 or int8 (default f32)"),
+        OPT_INT("--group", &group, 2, 1 << 20, "llama2c int8: group size, halved until it divides dim and hidden_dim"),
+        OPT_SWITCH("--requantize", &requantize, "a model packed in another format is dequantized and requantized"),
+        OPT_STRING("--tokenizer", &tok_path, "tokenizer.json", "gguf: the tokenizer written as tokenizer.ggml.* (default MODEL's own)"),
+        OPT_SWITCH("--no-tokenizer", &no_tok, "gguf: none (for a runtime given the vocabulary elsewhere)"),
+        OPT_SWITCH("--quantize-embeddings", &quant_emb, "gguf: token_embd and output in --type too"),
+        OPT_STRING("-o", &out, "FILE", "the file, written atomically (required)"),
+        OPT_END};
+    const opt_command cmd = {
+        .name = "export",
+        .usage = "MODEL --format gguf|llama2c [--type TYPE] -o FILE [options]",
+        .about = "  gguf     llama.cpp's llama architecture, GGUF v3, alignment 32: ggml blocks, bit-exact; norms stay f32,\n"
+                 "           token_embd/output stay f32 unless --quantize-embeddings. q/k rows are permuted to llama.cpp's\n"
+                 "           interleaved RoPE order. The tokenizer becomes tokenizer.ggml.* (gpt2 byte-level BPE); llama.cpp\n"
+                 "           refuses a GGUF without one, so a model without a tokenizer is refused unless --no-tokenizer.\n"
+                 "  llama2c  karpathy/llama2.c: f32 (run.c's legacy file) or int8 (runq.c's version 2). llama2.c holds only\n"
+                 "           head_dim = dim / n_heads, silu, rope_theta 10000 and rms_norm_eps 1e-5; other models are\n"
+                 "           refused, naming what does not fit.\n",
+        .after = "A model already packed in another format (cpet compress) is refused unless --requantize. On failure\n"
+                 "nothing is left at FILE.\n"};
+    const int p = cli_options(&cmd, opts, argc, argv);
+    if (p != OPT_OK) return cli_exit_status(p);
     if (!src || !format || !out) return cli_error("export: MODEL, --format and -o are required (cpet export --help)");
     int is_gguf = !strcmp(format, "gguf"), is_l2c = !strcmp(format, "llama2c");
     if (!is_gguf && !is_l2c) return cli_error("export: unknown --format '%s' (gguf or llama2c)", format);

@@ -5,6 +5,7 @@
 
 #include "blas.h"
 #include "cli.h"
+#include "sparse_decode.h"
 #include "sparse_ffn.h"
 #include "compress.h"
 #include "corpus.h"
@@ -36,16 +37,14 @@ typedef struct {
     int bos;
 } loaded;
 
-static int parse_common(infer_args *a, int argc, char **argv, int *i)
-{
-    const char *s = argv[*i];
-    if (strcmp(s, "--adapter") == 0) return !(a->adapter = cli_value(argc, argv, i));
-    if (strcmp(s, "--tokenizer") == 0) return !(a->tokenizer_path = cli_value(argc, argv, i));
-    if (strcmp(s, "--threads") == 0) return cli_int(s, cli_value(argc, argv, i), 1, 1024, &a->threads) != 0;
-    if (strcmp(s, "--no-bos") == 0) return a->no_bos = 1, 0;
-    if (strcmp(s, "--q8-activations") == 0) return a->q8_activations = 1, 0;
-    return -1;
-}
+/* the options every inference command shares */
+#define INFER_COMMON(a)                                                                                                            \
+    OPT_POSITIONAL(&(a).model_dir, "MODEL_DIR", "an HF model directory or a .gguf file"),                                          \
+        OPT_STRING("--adapter", &(a).adapter, "DIR", "a PEFT adapter (with a CA-LoRA adapter's recovery modules)"),               \
+        OPT_STRING("--tokenizer", &(a).tokenizer_path, "FILE", "a tokenizer.json (default: the model's own)"),                    \
+        OPT_SWITCH("--no-bos", &(a).no_bos, "no BOS before the text"),                                                           \
+        OPT_SWITCH("--q8-activations", &(a).q8_activations, "packed models: llama.cpp's int8-activation decode"),                 \
+        OPT_THREADS(&(a).threads)
 
 static int load_all(const infer_args *a, loaded *L, cpet_err *err)
 {
@@ -80,30 +79,18 @@ int cmd_generate(int argc, char **argv)
 {
     infer_args a = {.max_new = 32, .temperature = 0.0, .top_p = 1.0};
     int sparse = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
-        int bad;
-        if (cli_is_help(s)) {
-            printf("usage: cpet generate MODEL_DIR --prompt TEXT [--max-new 32] [--temperature 0] [--top-p 1]\n"
-                   "                     [--seed 0] [--adapter DIR] [--tokenizer FILE] [--no-bos] [--threads N]\n"
-                   "                     [--q8-activations]  (packed models: llama.cpp's int8-activation decode)\n"
-                   "                     [--sparse]  (a ReLU model: the exact sparse FFN at decode, the same tokens)\n"
-                   "Greedy by default; with --temperature > 0, nucleus sampling from the seed. KV-cache decoding;\n"
-                   "stops at the model's eos token. Prints the continuation.\n");
-            return 0;
-        }
-        if ((bad = parse_common(&a, argc, argv, &i)) >= 0) {
-        } else if (strcmp(s, "--prompt") == 0) bad = !(a.prompt = cli_value(argc, argv, &i));
-        else if (strcmp(s, "--max-new") == 0) bad = cli_int(s, cli_value(argc, argv, &i), 1, 1 << 20, &a.max_new);
-        else if (strcmp(s, "--seed") == 0) bad = cli_int(s, cli_value(argc, argv, &i), 0, 0x7fffffffL, &a.seed);
-        else if (strcmp(s, "--temperature") == 0) bad = cli_float(s, cli_value(argc, argv, &i), &a.temperature);
-        else if (strcmp(s, "--top-p") == 0) bad = cli_float(s, cli_value(argc, argv, &i), &a.top_p);
-        else if (strcmp(s, "--sparse") == 0) sparse = 1, bad = 0;
-        else if (s[0] == '-') return cli_error("generate: unknown option %s", s);
-        else a.model_dir = s, bad = 0;
-        if (bad) return 1;
-    }
-    if (!a.model_dir || !a.prompt) return cli_error("generate: MODEL_DIR and --prompt are required");
+    const opt opts[] = {INFER_COMMON(a),
+                        OPT_REQUIRED("--prompt", &a.prompt, "TEXT", "the text continued"),
+                        OPT_INT("--max-new", &a.max_new, 1, 1 << 20, "tokens generated at most"),
+                        OPT_NUMBER("--temperature", &a.temperature, "0: greedy; above: nucleus sampling from the seed"),
+                        OPT_NUMBER("--top-p", &a.top_p, "nucleus sampling's mass"),
+                        OPT_SEED(&a.seed),
+                        OPT_SWITCH("--sparse", &sparse, "a ReLU model: the exact sparse FFN at decode (the same tokens)"),
+                        OPT_END};
+    const opt_command cmd = {.name = "generate",
+                             .about = "KV-cache decoding; stops at the model's eos token. Prints the continuation.\n"};
+    const int p = cli_options(&cmd, opts, argc, argv);
+    if (p != OPT_OK) return cli_exit_status(p);
     loaded L;
     cpet_err err;
     if (load_all(&a, &L, &err) != 0) return cli_report(&err);
@@ -142,39 +129,30 @@ int cmd_generate(int argc, char **argv)
 }
 
 /* score (per-example JSONL on stdout) and eval (aggregate JSON) share their options */
-static int parse_eval(infer_args *a, int argc, char **argv, const char *cmd)
+static int parse_eval(infer_args *a, int argc, char **argv, const char *name, const char *about)
 {
     a->batch = 32;
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
-        int bad;
-        if ((bad = parse_common(a, argc, argv, &i)) >= 0) {
-        } else if (strcmp(s, "--task") == 0) {
-            if (a->n_tasks == MAX_TASKS) return cli_error("%s: at most %d --task files", cmd, MAX_TASKS);
-            bad = !(a->tasks[a->n_tasks++] = cli_value(argc, argv, &i));
-        } else if (strcmp(s, "--split") == 0) bad = !(a->split = cli_value(argc, argv, &i));
-        else if (strcmp(s, "--heldout") == 0) bad = !(a->heldout = cli_value(argc, argv, &i));
-        else if (strcmp(s, "-o") == 0) bad = !(a->out = cli_value(argc, argv, &i));
-        else if (strcmp(s, "--batch") == 0) bad = cli_int(s, cli_value(argc, argv, &i), 1, 4096, &a->batch);
-        else if (s[0] == '-') return cli_error("%s: unknown option %s", cmd, s);
-        else a->model_dir = s, bad = 0;
-        if (bad) return 1;
-    }
-    if (!a->model_dir) return cli_error("%s: MODEL_DIR is required", cmd);
-    if (!a->n_tasks && !a->heldout) return cli_error("%s: give --task FILE and/or --heldout FILE", cmd);
-    return 0;
+    const opt opts[] = {INFER_COMMON(*a),
+                        OPT_REPEAT("--task", a->tasks, &a->n_tasks, MAX_TASKS, "TASKS.jsonl", "multiple-choice examples"),
+                        OPT_STRING("--split", &a->split, "S", "only examples of that split"),
+                        OPT_STRING("--heldout", &a->heldout, "TEXT", "perplexity on held-out text, one document per line"),
+                        OPT_INT("--batch", &a->batch, 1, 4096, "examples per forward"),
+                        OPT_STRING("-o", &a->out, "RESULTS.json", "written atomically (default: stdout)"),
+                        OPT_END};
+    const opt_command cmd = {.name = name, .about = about};
+    const int p = cli_options(&cmd, opts, argc, argv);
+    if (p != OPT_OK) return p;
+    if (!a->n_tasks && !a->heldout) return cli_error("%s: give --task FILE and/or --heldout FILE", name), OPT_ERROR;
+    return OPT_OK;
 }
 
 int cmd_score(int argc, char **argv)
 {
-    if (argc > 1 && cli_is_help(argv[1])) {
-        printf("usage: cpet score MODEL_DIR --task TASKS.jsonl [--split S] [--adapter DIR] [--batch 32] [--no-bos]\n"
-               "Scores every choice of every example by summed log-likelihood (lm-eval multiple choice) and prints\n"
-               "one JSON line per example: id, label, prediction, correct, logprobs.\n");
-        return 0;
-    }
     infer_args a = {0};
-    if (parse_eval(&a, argc, argv, "score") != 0) return 1;
+    const int p = parse_eval(&a, argc, argv, "score",
+                             "Scores every choice of every example by summed log-likelihood (lm-eval multiple choice) and prints\n"
+                             "one JSON line per example: id, label, prediction, correct, logprobs.\n");
+    if (p != OPT_OK) return cli_exit_status(p);
     loaded L;
     cpet_err err;
     if (load_all(&a, &L, &err) != 0) return cli_report(&err);
@@ -210,15 +188,11 @@ int cmd_score(int argc, char **argv)
 
 int cmd_eval(int argc, char **argv)
 {
-    if (argc > 1 && cli_is_help(argv[1])) {
-        printf("usage: cpet eval MODEL_DIR [--task TASKS.jsonl ...] [--split S] [--heldout TEXT] [--adapter DIR]\n"
-               "                 [--batch 32] [--no-bos] [-o RESULTS.json]\n"
-               "Accuracy (acc, acc_norm, stderr, chance) per task file by candidate scoring, and perplexity on\n"
-               "held-out text (one document per line). JSON to -o (atomically) or stdout.\n");
-        return 0;
-    }
     infer_args a = {0};
-    if (parse_eval(&a, argc, argv, "eval") != 0) return 1;
+    const int p = parse_eval(&a, argc, argv, "eval",
+                             "Accuracy (acc, acc_norm, stderr, chance) per task file by candidate scoring, and perplexity on\n"
+                             "held-out text (one document per line).\n");
+    if (p != OPT_OK) return cli_exit_status(p);
     loaded L;
     cpet_err err;
     if (load_all(&a, &L, &err) != 0) return cli_report(&err);

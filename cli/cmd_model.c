@@ -15,19 +15,11 @@ int cmd_info(int argc, char **argv)
 {
     const char *dir = NULL;
     int as_json = 0;
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) {
-            printf("usage: cpet info MODEL_DIR [--json]\n  prints the config, parameter count and every tensor\n");
-            return 0;
-        } else if (strcmp(argv[i], "--json") == 0) {
-            as_json = 1;
-        } else if (argv[i][0] == '-') {
-            return cli_error("info: unknown option %s", argv[i]);
-        } else {
-            dir = argv[i];
-        }
-    }
-    if (!dir) return cli_error("info: MODEL_DIR is required");
+    const opt opts[] = {OPT_POSITIONAL(&dir, "MODEL_DIR", "an HF model directory or a .gguf file"),
+                        OPT_SWITCH("--json", &as_json, "as one JSON object"), OPT_END};
+    const opt_command cmd = {.name = "info", .about = "Prints the config, parameter count and every tensor.\n"};
+    const int p = cli_options(&cmd, opts, argc, argv);
+    if (p != OPT_OK) return cli_exit_status(p);
     model m;
     cpet_err err;
     if (model_load(&m, dir, &err) != 0) return cli_report(&err);
@@ -122,35 +114,24 @@ int cmd_forward(int argc, char **argv)
     const char *dir = NULL, *adapter_dir = NULL, *ids_path = NULL, *out_path = NULL;
     int grads = 0;
     long threads = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (cli_is_help(a)) {
-            printf("usage: cpet forward MODEL_DIR [--adapter DIR] --input-ids FILE.safetensors [--grads]\n"
-                   "                    [--threads N] -o OUT.safetensors\n\n"
-                   "Reads the int tensor input_ids [batch, seq] (and optional labels, -100 = ignore; default\n"
-                   "labels = input_ids) and writes logits [batch, seq, vocab] and loss [1], the mean next-token\n"
-                   "cross-entropy. With --grads also the gradient of the loss for every trainable tensor:\n"
-                   "  grad.<HF name>                 all base weights (no adapter)\n"
-                   "  lora.grad.<PEFT param name>    adapter A/B only, base frozen (PEFT's in-memory names,\n"
-                   "                                 e.g. ...q_proj.lora_A.default.weight)\n");
-            return 0;
-        } else if (strcmp(a, "--adapter") == 0) {
-            if (!(adapter_dir = cli_value(argc, argv, &i))) return 1;
-        } else if (strcmp(a, "--input-ids") == 0) {
-            if (!(ids_path = cli_value(argc, argv, &i))) return 1;
-        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
-            if (!(out_path = cli_value(argc, argv, &i))) return 1;
-        } else if (strcmp(a, "--grads") == 0) {
-            grads = 1;
-        } else if (strcmp(a, "--threads") == 0) {
-            if (cli_int(a, cli_value(argc, argv, &i), 1, 1024, &threads) != 0) return 1;
-        } else if (a[0] == '-') {
-            return cli_error("forward: unknown option %s", a);
-        } else {
-            dir = a;
-        }
-    }
-    if (!dir || !ids_path || !out_path) return cli_error("forward: MODEL_DIR, --input-ids and -o are required");
+    opt output = OPT_REQUIRED("-o", &out_path, "OUT.safetensors", "logits, loss and (with --grads) gradients");
+    output.alias = "--output";
+    const opt opts[] = {OPT_POSITIONAL(&dir, "MODEL_DIR", "an HF model directory"),
+                        OPT_REQUIRED("--input-ids", &ids_path, "FILE.safetensors", "int tensor input_ids [batch, seq] (and optional labels)"),
+                        OPT_STRING("--adapter", &adapter_dir, "DIR", "a PEFT adapter: the base frozen, gradients of A/B only"),
+                        OPT_SWITCH("--grads", &grads, "also the gradient of the loss for every trainable tensor"),
+                        OPT_THREADS(&threads),
+                        output,
+                        OPT_END};
+    const opt_command cmd = {
+        .name = "forward",
+        .about = "Reads input_ids [batch, seq] (and optional labels, -100 = ignore; default labels = input_ids) and writes\n"
+                 "logits [batch, seq, vocab] and loss [1], the mean next-token cross-entropy. With --grads also:\n"
+                 "  grad.<HF name>                 all base weights (no adapter)\n"
+                 "  lora.grad.<PEFT param name>    adapter A/B only, base frozen (PEFT's in-memory names,\n"
+                 "                                 e.g. ...q_proj.lora_A.default.weight)\n"};
+    const int p = cli_options(&cmd, opts, argc, argv);
+    if (p != OPT_OK) return cli_exit_status(p);
     if (threads) engine_set_threads((int)threads);
     cpet_err err;
     int *ids = NULL, *targets = NULL, B, T, rc = 1;
@@ -213,37 +194,23 @@ done:
 int cmd_init(int argc, char **argv)
 {
     const char *config = NULL, *out = NULL, *method = NULL;
-    long seed = 0, group = 128, head = 0, embeddings = 0;
+    long seed = 0, group = 128;
+    int head = 0, embeddings = 0;
     double std = 0.02;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (cli_is_help(a)) {
-            printf("usage: cpet init CONFIG.json -o MODEL_DIR [--seed 0] [--std 0.02] [--method FORMAT [--group 128] [--lm-head] [--embeddings]]\n"
-                   "Writes MODEL_DIR/config.json and model.safetensors: the architecture of an HF config.json with\n"
-                   "random weights (matrices N(0, std), norm weights 1), e.g. to benchmark a LLaMA-2-shaped model.\n"
-                   "--method q4_0|q8_0|int4|int8|int3|nf4|w8a8 makes the layer linears (and with --lm-head the head,\n"
-                   "with --embeddings the embedding table) packed directly, one matrix at a time, so a 7B shape never\n"
-                   "needs its 28 GB of f32.\n");
-            return 0;
-        }
-        if (!strcmp(a, "-o")) {
-            if (!(out = cli_value(argc, argv, &i))) return 1;
-        } else if (!strcmp(a, "--seed")) {
-            if (cli_int(a, cli_value(argc, argv, &i), 0, 0x7fffffffL, &seed) != 0) return 1;
-        } else if (!strcmp(a, "--method")) {
-            if (!(method = cli_value(argc, argv, &i))) return 1;
-        } else if (!strcmp(a, "--group")) {
-            if (cli_int(a, cli_value(argc, argv, &i), -1, 1 << 20, &group) != 0) return 1;
-        } else if (!strcmp(a, "--lm-head")) {
-            head = 1;
-        } else if (!strcmp(a, "--embeddings")) {
-            embeddings = 1;
-        } else if (!strcmp(a, "--std")) {
-            if (cli_float(a, cli_value(argc, argv, &i), &std) != 0) return 1;
-        } else if (a[0] == '-') return cli_error("init: unknown option %s", a);
-        else config = a;
-    }
-    if (!config || !out) return cli_error("init: CONFIG.json and -o MODEL_DIR are required");
+    const opt opts[] = {OPT_POSITIONAL(&config, "CONFIG.json", "an HF config.json: the architecture"),
+                        OPT_SEED(&seed),
+                        OPT_NUMBER("--std", &std, "matrices ~ N(0, std); norm weights 1"),
+                        OPT_STRING("--method", &method, "FORMAT", "layer linears packed directly: q4_0, q8_0, int4, int8, int3, nf4 or w8a8"),
+                        OPT_INT("--group", &group, -1, 1 << 20, "with --method int4 / int3: group size"),
+                        OPT_SWITCH("--lm-head", &head, "with --method: the LM head packed too"),
+                        OPT_SWITCH("--embeddings", &embeddings, "with --method: the embedding table packed too"),
+                        OPT_REQUIRED("-o", &out, "MODEL_DIR", "config.json and model.safetensors"),
+                        OPT_END};
+    const opt_command cmd = {.name = "init",
+                             .about = "Random weights of any LLaMA shape, e.g. to benchmark a LLaMA-2-shaped model. With --method the\n"
+                                      "matrices are packed one at a time, so a 7B shape never needs its 28 GB of f32.\n"};
+    const int p = cli_options(&cmd, opts, argc, argv);
+    if (p != OPT_OK) return cli_exit_status(p);
     model_config c;
     model m;
     cpet_err err;
@@ -251,7 +218,7 @@ int cmd_init(int argc, char **argv)
     if (method && qformat_parse(method, &f) != 0) return cli_error("init: --method '%s' is not a packed format (q4_0, q8_0, int4, int8, int3, nf4, w8a8)", method);
     if (config_load(&c, config, &err) != 0) return cli_report(&err);
     if (method) {
-        if (model_create_random_packed(&m, &c, f, (int)group, (float)std, (unsigned long long)seed, (int)head, (int)embeddings, &err) != 0)
+        if (model_create_random_packed(&m, &c, f, (int)group, (float)std, (unsigned long long)seed, head, embeddings, &err) != 0)
             return cli_report(&err);
     } else {
         if (model_create(&m, &c, &err) != 0) return cli_report(&err);

@@ -19,7 +19,8 @@
 typedef struct {
     const char *corpus, *tokenizer, *out, *heldout[MAX_EVAL], *eval[MAX_EVAL];
     int n_heldout, n_eval;
-    long dim, layers, heads, kv_heads, ffn, seq, steps, batch, warmup, seed, threads, ckpt_every, tie, resume, stop_after;
+    long dim, layers, heads, kv_heads, ffn, seq, steps, batch, warmup, seed, threads, ckpt_every, stop_after;
+    int tie, resume;
     double lr, min_lr, clip, wd;
     activation act;
     schedule_kind sched;
@@ -43,68 +44,51 @@ static int write_checkpoint(const pretrain_args *a, model *m, adamw *o, json_t *
     return rc == 0 ? replace_dir(staged, a->out, err) : -1;
 }
 
+/* 0: parsed; 2: help shown; 1: bad arguments (reported) */
 static int parse(pretrain_args *a, int argc, char **argv)
 {
     *a = (pretrain_args){.dim = 256, .layers = 6, .heads = 8, .kv_heads = 4, .seq = 128, .steps = 2000, .batch = 16,
                          .warmup = 100, .threads = 0, .ckpt_every = 500, .lr = 2e-3, .min_lr = 2e-4, .clip = 1.0,
                          .wd = 0.1, .act = ACT_SILU, .sched = SCHED_COSINE};
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
-        int bad = 0;
-        if (cli_is_help(s)) {
-            printf("usage: cpet pretrain --corpus TEXT --tokenizer tokenizer.json -o MODEL_DIR [options]\n\n"
-                   "Trains a LLaMA from scratch on TEXT (one document per line, joined with <|endoftext|>), writing\n"
-                   "an HF checkpoint (config.json, model.safetensors, tokenizer.json) plus optimizer and trainer state\n"
-                   "every --ckpt-every steps, atomically. --resume continues from MODEL_DIR exactly.\n"
-                   "At the end: perplexity on each --heldout TEXT and accuracy on each --eval TASKS.jsonl, recorded with the\n"
-                   "loss curve, seed and git revision in MODEL_DIR/pretrain.json.\n\n"
-                   "  model: --dim 256 --layers 6 --heads 8 --kv-heads 4 --ffn (8/3 dim) --act silu|relu --tie --seq 128\n"
-                   "  train: --steps 2000 --batch 16 --lr 2e-3 --min-lr 2e-4 --warmup 100 --schedule cosine\n"
-                   "         --clip 1.0 --weight-decay 0.1 --seed 0 --threads N --ckpt-every 500\n"
-                   "  --stop-after N: train at most N steps now, checkpoint and exit (continue later with --resume)\n");
-            return 2;
-        }
-        if (strcmp(s, "--corpus") == 0) bad = !(a->corpus = cli_value(argc, argv, &i));
-        else if (strcmp(s, "--tokenizer") == 0) bad = !(a->tokenizer = cli_value(argc, argv, &i));
-        else if (strcmp(s, "-o") == 0) bad = !(a->out = cli_value(argc, argv, &i));
-        else if (strcmp(s, "--heldout") == 0) {
-            if (a->n_heldout == MAX_EVAL) return cli_error("pretrain: at most %d --heldout files", MAX_EVAL), 1;
-            bad = !(a->heldout[a->n_heldout++] = cli_value(argc, argv, &i));
-        }
-        else if (strcmp(s, "--eval") == 0) {
-            if (a->n_eval == MAX_EVAL) return cli_error("pretrain: at most %d --eval files", MAX_EVAL), 1;
-            bad = !(a->eval[a->n_eval++] = cli_value(argc, argv, &i));
-        } else if (strcmp(s, "--dim") == 0) bad = cli_int(s, cli_value(argc, argv, &i), 8, 65536, &a->dim);
-        else if (strcmp(s, "--layers") == 0) bad = cli_int(s, cli_value(argc, argv, &i), 1, 1024, &a->layers);
-        else if (strcmp(s, "--heads") == 0) bad = cli_int(s, cli_value(argc, argv, &i), 1, 1024, &a->heads);
-        else if (strcmp(s, "--kv-heads") == 0) bad = cli_int(s, cli_value(argc, argv, &i), 1, 1024, &a->kv_heads);
-        else if (strcmp(s, "--ffn") == 0) bad = cli_int(s, cli_value(argc, argv, &i), 1, 1 << 20, &a->ffn);
-        else if (strcmp(s, "--seq") == 0) bad = cli_int(s, cli_value(argc, argv, &i), 2, 1 << 16, &a->seq);
-        else if (strcmp(s, "--steps") == 0) bad = cli_int(s, cli_value(argc, argv, &i), 1, 100000000, &a->steps);
-        else if (strcmp(s, "--batch") == 0) bad = cli_int(s, cli_value(argc, argv, &i), 1, 65536, &a->batch);
-        else if (strcmp(s, "--warmup") == 0) bad = cli_int(s, cli_value(argc, argv, &i), 0, 100000000, &a->warmup);
-        else if (strcmp(s, "--seed") == 0) bad = cli_int(s, cli_value(argc, argv, &i), 0, 0x7fffffffL, &a->seed);
-        else if (strcmp(s, "--threads") == 0) bad = cli_int(s, cli_value(argc, argv, &i), 1, 1024, &a->threads);
-        else if (strcmp(s, "--stop-after") == 0) bad = cli_int(s, cli_value(argc, argv, &i), 1, 100000000, &a->stop_after);
-        else if (strcmp(s, "--ckpt-every") == 0) bad = cli_int(s, cli_value(argc, argv, &i), 1, 100000000, &a->ckpt_every);
-        else if (strcmp(s, "--lr") == 0) bad = cli_float(s, cli_value(argc, argv, &i), &a->lr);
-        else if (strcmp(s, "--min-lr") == 0) bad = cli_float(s, cli_value(argc, argv, &i), &a->min_lr);
-        else if (strcmp(s, "--clip") == 0) bad = cli_float(s, cli_value(argc, argv, &i), &a->clip);
-        else if (strcmp(s, "--weight-decay") == 0) bad = cli_float(s, cli_value(argc, argv, &i), &a->wd);
-        else if (strcmp(s, "--tie") == 0) a->tie = 1;
-        else if (strcmp(s, "--resume") == 0) a->resume = 1;
-        else if (strcmp(s, "--act") == 0) {
-            const char *v = cli_value(argc, argv, &i);
-            bad = !v || activation_parse(v, &a->act) != 0;
-            if (v && bad) cli_error("--act: '%s' is not silu, relu, gelu or gelu_pytorch_tanh", v);
-        } else if (strcmp(s, "--schedule") == 0) {
-            const char *v = cli_value(argc, argv, &i);
-            bad = !v || schedule_parse(v, &a->sched) != 0;
-            if (v && bad) cli_error("--schedule: '%s' is not constant, linear or cosine", v);
-        } else return cli_error("pretrain: unknown option %s", s);
-        if (bad) return 1;
-    }
-    if (!a->corpus || !a->tokenizer || !a->out) return cli_error("pretrain: --corpus, --tokenizer and -o are required");
+    const char *act = "silu", *sched = "cosine";
+    const opt opts[] = {
+        OPT_REQUIRED("--corpus", &a->corpus, "TEXT", "one document per line (or JSONL), joined with <|endoftext|>"),
+        OPT_REQUIRED("--tokenizer", &a->tokenizer, "tokenizer.json", "the tokenizer, copied into the model directory"),
+        OPT_REPEAT("--heldout", a->heldout, &a->n_heldout, MAX_EVAL, "TEXT", "perplexity on it at the end"),
+        OPT_REPEAT("--eval", a->eval, &a->n_eval, MAX_EVAL, "TASKS.jsonl", "accuracy on it at the end"),
+        OPT_INT("--dim", &a->dim, 8, 65536, "model width"),
+        OPT_INT("--layers", &a->layers, 1, 1024, "layers"),
+        OPT_INT("--heads", &a->heads, 1, 1024, "attention heads"),
+        OPT_INT("--kv-heads", &a->kv_heads, 1, 1024, "key/value heads"),
+        OPT_INT("--ffn", &a->ffn, 0, 1 << 20, "FFN width (0: 8/3 dim, rounded up to 64)"),
+        OPT_STRING("--act", &act, "silu|relu|gelu|gelu_pytorch_tanh", "the FFN's activation"),
+        OPT_SWITCH("--tie", &a->tie, "tie the LM head to the embeddings"),
+        OPT_INT("--seq", &a->seq, 2, 1 << 16, "sequence length"),
+        OPT_INT("--steps", &a->steps, 1, 100000000, "optimizer steps"),
+        OPT_INT("--batch", &a->batch, 1, 65536, "sequences per step"),
+        OPT_NUMBER("--lr", &a->lr, "peak learning rate"),
+        OPT_NUMBER("--min-lr", &a->min_lr, "the schedule's floor"),
+        OPT_INT("--warmup", &a->warmup, 0, 100000000, "linear warmup steps"),
+        OPT_STRING("--schedule", &sched, "constant|linear|cosine", "the learning-rate schedule"),
+        OPT_NUMBER("--clip", &a->clip, "gradient norm clip (0: off)"),
+        OPT_NUMBER("--weight-decay", &a->wd, "AdamW weight decay"),
+        OPT_SEED(&a->seed),
+        OPT_THREADS(&a->threads),
+        OPT_INT("--ckpt-every", &a->ckpt_every, 1, 100000000, "checkpoint every N steps"),
+        OPT_SWITCH("--resume", &a->resume, "continue from MODEL_DIR's checkpoint exactly"),
+        OPT_INT("--stop-after", &a->stop_after, 0, 100000000, "train at most N steps now, checkpoint and exit (0: no limit)"),
+        OPT_REQUIRED("-o", &a->out, "MODEL_DIR", "the HF checkpoint, with optimizer and trainer state"),
+        OPT_END};
+    const opt_command cmd = {
+        .name = "pretrain",
+        .about = "Trains a LLaMA from scratch on TEXT, writing an HF checkpoint (config.json, model.safetensors,\n"
+                 "tokenizer.json) plus optimizer and trainer state every --ckpt-every steps, atomically. At the end:\n"
+                 "perplexity on each --heldout TEXT and accuracy on each --eval TASKS.jsonl, recorded with the loss\n"
+                 "curve, seed and git revision in MODEL_DIR/pretrain.json.\n"};
+    const int p = cli_options(&cmd, opts, argc, argv);
+    if (p != OPT_OK) return p == OPT_HELP ? 2 : 1;
+    if (activation_parse(act, &a->act) != 0) return cli_error("--act: '%s' is not silu, relu, gelu or gelu_pytorch_tanh", act);
+    if (schedule_parse(sched, &a->sched) != 0) return cli_error("--schedule: '%s' is not constant, linear or cosine", sched);
     if (a->dim % a->heads) return cli_error("pretrain: --dim %ld is not a multiple of --heads %ld", a->dim, a->heads);
     if (!a->ffn) a->ffn = (a->dim * 8 / 3 + 63) / 64 * 64;
     return 0;

@@ -60,52 +60,39 @@ int cmd_sparsify(int argc, char **argv)
                *sched_name = "cosine";
     long batch = 16, seq = 128, steps = 0, warmup = 20, seed = 0, threads = 0;
     double lr = 3e-4, min_lr = 3e-5, clip = 1.0, wd = 0.0, lambda = -1, threshold = 0, lambda_scale = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int bad = 0;
-        if (cli_is_help(a)) {
-            printf("usage: cpet sparsify MODEL --corpus TEXT (--schedule FILE | --lambda L --steps N) -o OUT [options]\n\n"
-                   "ProSparse (arXiv 2402.13516): the FFN activation becomes ReLU, then all weights train on the corpus with\n"
-                   "loss = LM loss + lambda(t) * sum over layers of mean over tokens of ||x1||_1 (x1 = act(gate) * up), lambda(t)\n"
-                   "from the schedule's stages (Algorithm 1: half-sine ramps between {\"lambda\", \"until_step\"} stages; the\n"
-                   "paper's are in reports/specs/schedules/). A schedule of zeros is the ReLU-only baseline.\n\n"
-                   "  --schedule FILE      stages as JSON {\"stages\": [{\"lambda\": 0, \"until_step\": 200}, ...]}\n"
-                   "  --lambda L --steps N a constant lambda instead (the paper's ablation)\n"
-                   "  --lambda-scale K     multiply every lambda by K (the schedule's shape kept, its strength chosen)\n"
-                   "  --activation relu    relu (the swap) or keep (the model's own activation: a dense control)\n"
-                   "  --threshold T        after training, FATReLU: keep x >= T (the paper's shift uses 0.01); 0: ReLU\n"
-                   "  --steps N            train N steps (default: the schedule's last until_step)\n"
-                   "  --batch 16 --seq 128 --lr 3e-4 --min-lr 3e-5 --warmup 20 --schedule-lr cosine --clip 1\n"
-                   "  --weight-decay 0 --seed 0 --threads N\n"
-                   "  --heldout TEXT       also measure the final model's sparsity (per layer) and perplexity on this text\n\n"
-                   "Writes OUT/ (config.json, model.safetensors, tokenizer.json) and OUT/sparsify.json: the arguments, seed,\n"
-                   "git revision and threads, and per step loss, L1 term, lambda, lr and the batch's sparsity.\n");
-            return 0;
-        }
-        if (a[0] != '-' && !model_dir) model_dir = a;
-        else if (!strcmp(a, "--corpus")) bad = !(corpus_path = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "--schedule")) bad = !(schedule_path = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "-o")) bad = !(out = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "--heldout")) bad = !(heldout = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "--activation")) bad = !(act = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "--schedule-lr")) bad = !(sched_name = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "--lambda")) bad = cli_float(a, cli_value(argc, argv, &i), &lambda);
-        else if (!strcmp(a, "--lambda-scale")) bad = cli_float(a, cli_value(argc, argv, &i), &lambda_scale);
-        else if (!strcmp(a, "--threshold")) bad = cli_float(a, cli_value(argc, argv, &i), &threshold);
-        else if (!strcmp(a, "--steps")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 100000000L, &steps);
-        else if (!strcmp(a, "--batch")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 65536, &batch);
-        else if (!strcmp(a, "--seq")) bad = cli_int(a, cli_value(argc, argv, &i), 2, 1 << 20, &seq);
-        else if (!strcmp(a, "--warmup")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 100000000L, &warmup);
-        else if (!strcmp(a, "--lr")) bad = cli_float(a, cli_value(argc, argv, &i), &lr);
-        else if (!strcmp(a, "--min-lr")) bad = cli_float(a, cli_value(argc, argv, &i), &min_lr);
-        else if (!strcmp(a, "--clip")) bad = cli_float(a, cli_value(argc, argv, &i), &clip);
-        else if (!strcmp(a, "--weight-decay")) bad = cli_float(a, cli_value(argc, argv, &i), &wd);
-        else if (!strcmp(a, "--seed")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 0x7fffffffL, &seed);
-        else if (!strcmp(a, "--threads")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &threads);
-        else return cli_error("sparsify: unknown option %s", a);
-        if (bad) return 1;
-    }
-    if (!model_dir || !corpus_path || !out) return cli_error("sparsify: MODEL, --corpus and -o are required (cpet sparsify --help)");
+    const opt opts[] = {
+        OPT_POSITIONAL(&model_dir, "MODEL", "the model made sparse"),
+        OPT_REQUIRED("--corpus", &corpus_path, "TEXT", "the training text"),
+        OPT_STRING("--schedule", &schedule_path, "FILE", "lambda's stages as JSON {\"stages\": [{\"lambda\": 0, \"until_step\": 200}, ...]}"),
+        OPT_NUMBER("--lambda", &lambda, "a constant lambda instead, with --steps (the paper's ablation; -1: none)"),
+        OPT_NUMBER("--lambda-scale", &lambda_scale, "multiply every lambda by K (the schedule's shape kept, its strength chosen)"),
+        OPT_STRING("--activation", &act, "relu|keep", "relu (the swap) or keep (the model's own activation: a dense control)"),
+        OPT_NUMBER("--threshold", &threshold, "after training, FATReLU: keep x >= T (the paper's shift uses 0.01); 0: ReLU"),
+        OPT_INT("--steps", &steps, 0, 100000000L, "train N steps (0: the schedule's last until_step)"),
+        OPT_INT("--batch", &batch, 1, 65536, "sequences per step"),
+        OPT_INT("--seq", &seq, 2, 1 << 20, "sequence length"),
+        OPT_NUMBER("--lr", &lr, "peak learning rate"),
+        OPT_NUMBER("--min-lr", &min_lr, "the schedule's floor"),
+        OPT_INT("--warmup", &warmup, 0, 100000000L, "warmup steps"),
+        OPT_STRING("--schedule-lr", &sched_name, "constant|linear|cosine", "the learning-rate schedule"),
+        OPT_NUMBER("--clip", &clip, "gradient norm clip (0: off)"),
+        OPT_NUMBER("--weight-decay", &wd, "AdamW weight decay"),
+        OPT_SEED(&seed),
+        OPT_THREADS(&threads),
+        OPT_STRING("--heldout", &heldout, "TEXT", "also the final model's sparsity (per layer) and perplexity on this text"),
+        OPT_REQUIRED("-o", &out, "OUT", "the sparse model and OUT/sparsify.json"),
+        OPT_END};
+    const opt_command cmd = {
+        .name = "sparsify",
+        .usage = "MODEL --corpus TEXT (--schedule FILE | --lambda L --steps N) -o OUT [options]",
+        .about = "ProSparse (arXiv 2402.13516): the FFN activation becomes ReLU, then all weights train on the corpus with\n"
+                 "loss = LM loss + lambda(t) * sum over layers of mean over tokens of ||x1||_1 (x1 = act(gate) * up), lambda(t)\n"
+                 "from the schedule's stages (Algorithm 1: half-sine ramps between stages; the paper's are in\n"
+                 "reports/specs/schedules/). A schedule of zeros is the ReLU-only baseline.\n",
+        .after = "Writes OUT/ (config.json, model.safetensors, tokenizer.json) and OUT/sparsify.json: the arguments, seed,\n"
+                 "git revision and threads, and per step loss, L1 term, lambda, lr and the batch's sparsity.\n"};
+    const int parsed = cli_options(&cmd, opts, argc, argv);
+    if (parsed != OPT_OK) return cli_exit_status(parsed);
     if (!schedule_path == !(lambda >= 0)) return cli_error("sparsify: give either --schedule FILE or --lambda L (with --steps N)");
     if (lambda >= 0 && !steps) return cli_error("sparsify: --lambda needs --steps");
     if (strcmp(act, "relu") != 0 && strcmp(act, "keep") != 0) return cli_error("sparsify: --activation '%s': relu or keep", act);
@@ -186,50 +173,39 @@ static json_t *counts_json(const predict_counts *c)
                      predict_sparsity(c), "true_sparsity", (c->tn + c->fp) / (c->tp + c->fp + c->fn + c->tn));
 }
 
-/* cpet predictor: the activation predictor of a ReLU model (engine/ffn_predictor.h), trained on a corpus. */
+/* cpet predictor: the activation predictor of a ReLU model (engine/model/ffn_predictor.h), trained on a corpus. */
 int cmd_predictor(int argc, char **argv)
 {
     const char *model_dir = NULL, *corpus_path = NULL, *out = NULL, *heldout = NULL, *gating = "threshold";
     long hidden = 64, epochs = 10, batch = 256, max_tokens = 20000, seq = 128, top_k = 0, seed = 0, threads = 0;
     double lr = 1e-3, wd = 0.01, prob = 0.5;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int bad = 0;
-        if (cli_is_help(a)) {
-            printf("usage: cpet predictor MODEL --corpus TEXT -o DIR [options]\n\n"
-                   "Trains a per-layer activation predictor (Linear(d, H) -> ReLU -> Linear(H, d_ff), as ProSparse's\n"
-                   "DejaVu_predictor) on (residual stream before the FFN norm, x1 != 0) pairs recorded from MODEL on TEXT:\n"
-                   "weighted BCE (negatives weighted mean(y) + 0.005), AdamW, 5%% held out, the best-recall epoch kept.\n\n"
-                   "  --gating threshold   a neuron is predicted active when sigmoid(logit) >= --p (default 0.5, the reference's)\n"
-                   "  --gating top_k       the --top-k largest logits per token\n"
-                   "  --hidden 64 --epochs 10 --batch 256 --lr 1e-3 --weight-decay 0.01 --max-tokens 20000 --seq 128\n"
-                   "  --heldout TEXT       also count recall, precision and predicted sparsity on this text, token by token\n"
-                   "  --seed 0 --threads N\n\n"
-                   "Writes DIR/predictor.safetensors, DIR/predictor.json (gating, the model's shape and weight fingerprint:\n"
-                   "loading it for another model is an error) and DIR/predictor_eval.json. Use it with\n"
-                   "cpet bench decode --sparse --predictor DIR.\n");
-            return 0;
-        }
-        if (a[0] != '-' && !model_dir) model_dir = a;
-        else if (!strcmp(a, "--corpus")) bad = !(corpus_path = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "-o")) bad = !(out = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "--heldout")) bad = !(heldout = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "--gating")) bad = !(gating = cli_value(argc, argv, &i));
-        else if (!strcmp(a, "--hidden")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1 << 16, &hidden);
-        else if (!strcmp(a, "--epochs")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1000, &epochs);
-        else if (!strcmp(a, "--batch")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1 << 16, &batch);
-        else if (!strcmp(a, "--max-tokens")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1L << 30, &max_tokens);
-        else if (!strcmp(a, "--seq")) bad = cli_int(a, cli_value(argc, argv, &i), 2, 1 << 20, &seq);
-        else if (!strcmp(a, "--top-k")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1 << 24, &top_k);
-        else if (!strcmp(a, "--p")) bad = cli_float(a, cli_value(argc, argv, &i), &prob);
-        else if (!strcmp(a, "--lr")) bad = cli_float(a, cli_value(argc, argv, &i), &lr);
-        else if (!strcmp(a, "--weight-decay")) bad = cli_float(a, cli_value(argc, argv, &i), &wd);
-        else if (!strcmp(a, "--seed")) bad = cli_int(a, cli_value(argc, argv, &i), 0, 0x7fffffffL, &seed);
-        else if (!strcmp(a, "--threads")) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &threads);
-        else return cli_error("predictor: unknown option %s", a);
-        if (bad) return 1;
-    }
-    if (!model_dir || !corpus_path || !out) return cli_error("predictor: MODEL, --corpus and -o are required (cpet predictor --help)");
+    const opt opts[] = {
+        OPT_POSITIONAL(&model_dir, "MODEL", "a ReLU model"),
+        OPT_REQUIRED("--corpus", &corpus_path, "TEXT", "the text the (input, active neurons) pairs are recorded on"),
+        OPT_STRING("--gating", &gating, "threshold|top_k", "threshold: active when sigmoid(logit) >= --p; top_k: the --top-k largest logits"),
+        OPT_NUMBER("--p", &prob, "the threshold gating's probability (the reference's 0.5)"),
+        OPT_INT("--top-k", &top_k, 0, 1 << 24, "the top_k gating's K"),
+        OPT_INT("--hidden", &hidden, 1, 1 << 16, "the predictor's hidden size"),
+        OPT_INT("--epochs", &epochs, 1, 1000, "passes, the best-recall epoch kept"),
+        OPT_INT("--batch", &batch, 1, 1 << 16, "pairs per step"),
+        OPT_NUMBER("--lr", &lr, "AdamW learning rate"),
+        OPT_NUMBER("--weight-decay", &wd, "AdamW weight decay"),
+        OPT_INT("--max-tokens", &max_tokens, 1, 1L << 30, "tokens recorded"),
+        OPT_INT("--seq", &seq, 2, 1 << 20, "sequence length"),
+        OPT_STRING("--heldout", &heldout, "TEXT", "also recall, precision and predicted sparsity on this text, token by token"),
+        OPT_SEED(&seed),
+        OPT_THREADS(&threads),
+        OPT_REQUIRED("-o", &out, "DIR", "predictor.safetensors, predictor.json and predictor_eval.json"),
+        OPT_END};
+    const opt_command cmd = {
+        .name = "predictor",
+        .about = "Trains a per-layer activation predictor (Linear(d, H) -> ReLU -> Linear(H, d_ff), as ProSparse's\n"
+                 "DejaVu_predictor) on (residual stream before the FFN norm, x1 != 0) pairs recorded from MODEL on TEXT:\n"
+                 "weighted BCE (negatives weighted mean(y) + 0.005), AdamW, 5% held out, the best-recall epoch kept.\n",
+        .after = "predictor.json holds the gating, the model's shape and weight fingerprint: loading it for another model is\n"
+                 "an error. Use it with cpet bench decode --sparse --predictor DIR.\n"};
+    const int parsed = cli_options(&cmd, opts, argc, argv);
+    if (parsed != OPT_OK) return cli_exit_status(parsed);
     const int topk_gating = !strcmp(gating, "top_k");
     if (!topk_gating && strcmp(gating, "threshold") != 0) return cli_error("predictor: --gating '%s': threshold or top_k", gating);
     if (topk_gating && !top_k) return cli_error("predictor: --gating top_k needs --top-k K");

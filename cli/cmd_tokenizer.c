@@ -33,22 +33,6 @@ static int split_documents(char *text, size_t len, int whole, char ***docs, size
     return n;
 }
 
-static const char *tokenizer_option(int argc, char **argv, int *whole, int *special)
-{
-    const char *path = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--tokenizer") == 0) path = cli_value(argc, argv, &i);
-        else if (whole && strcmp(argv[i], "--whole") == 0) *whole = 1;
-        else if (special && strcmp(argv[i], "--special") == 0) *special = 1;
-        else {
-            cli_error("%s: unknown option %s", argv[0], argv[i]);
-            return NULL;
-        }
-    }
-    if (!path) cli_error("%s: --tokenizer FILE is required", argv[0]);
-    return path;
-}
-
 /* The common start of tokenize and detokenize: options, the tokenizer, stdin split into lines or one document. */
 typedef struct {
     tokenizer t;
@@ -57,16 +41,24 @@ typedef struct {
     int n, whole, special;
 } stdin_job;
 
-static int start_job(stdin_job *j, int argc, char **argv, int split_whole)
+/* options (tokenize has --special; about is the help's paragraph), the tokenizer, stdin; -1 after help */
+static int start_job(stdin_job *j, int argc, char **argv, int is_tokenize, const char *about)
 {
     memset(j, 0, sizeof *j);
-    const char *path = tokenizer_option(argc, argv, &j->whole, split_whole ? &j->special : NULL);
-    if (!path) return 1;
+    const char *path = NULL;
+    opt opts[] = {OPT_REQUIRED("--tokenizer", &path, "tokenizer.json", "an HF tokenizer.json"),
+                  OPT_SWITCH("--whole", &j->whole, "all input is one document (else one per line)"),
+                  OPT_SWITCH("--special", &j->special, "BOS and EOS as the tokenizer adds them (HF's add_special_tokens)"),
+                  OPT_END};
+    if (!is_tokenize) opts[2] = (opt)OPT_END;
+    const opt_command cmd = {.name = argv[0], .about = about};
+    const int p = cli_options(&cmd, opts, argc, argv);
+    if (p != OPT_OK) return p == OPT_HELP ? -1 : 1;
     cpet_err err;
     if (tokenizer_load(&j->t, path, &err) != 0) return cli_report(&err);
     size_t len;
     j->text = read_stream(stdin, &len);
-    j->n = split_documents(j->text, len, split_whole && j->whole, &j->docs, &j->lens);
+    j->n = split_documents(j->text, len, is_tokenize && j->whole, &j->docs, &j->lens);
     return 0;
 }
 
@@ -80,17 +72,13 @@ static void end_job(stdin_job *j)
 
 int cmd_tokenize(int argc, char **argv)
 {
-    if (argc > 1 && cli_is_help(argv[1])) {
-        printf("usage: cpet tokenize --tokenizer tokenizer.json [--whole] [--special] < text\n"
-               "Reads UTF-8 text on stdin, one document per line (--whole: all input is one document), and prints\n"
-               "one JSON array of token ids per document. No BOS/EOS is added unless --special: then BOS and EOS as\n"
-               "the tokenizer adds them (tokenizer_config.json's add_bos_token / add_eos_token beside the file, else\n"
-               "the post-processor's template), as HF's encode with add_special_tokens.\n");
-        return 0;
-    }
     stdin_job j;
-    int rc = start_job(&j, argc, argv, 1);
-    if (rc) return rc;
+    int rc = start_job(&j, argc, argv, 1,
+                       "Reads UTF-8 text on stdin, one document per line (--whole: all input is one document), and prints\n"
+                       "one JSON array of token ids per document. No BOS/EOS is added unless --special: then BOS and EOS as\n"
+                       "the tokenizer adds them (tokenizer_config.json's add_bos_token / add_eos_token beside the file, else\n"
+                       "the post-processor's template), as HF's encode with add_special_tokens.\n");
+    if (rc) return rc < 0 ? 0 : rc;
     cpet_err err;
     for (int d = 0; d < j.n && rc == 0; d++) {
         int *ids, n_ids;
@@ -118,15 +106,11 @@ int cmd_tokenize(int argc, char **argv)
 
 int cmd_detokenize(int argc, char **argv)
 {
-    if (argc > 1 && cli_is_help(argv[1])) {
-        printf("usage: cpet detokenize --tokenizer tokenizer.json [--whole] < ids\n"
-               "Reads one JSON array of ids per line and writes each decoded document followed by a newline\n"
-               "(--whole: no newline, so `tokenize --whole | detokenize --whole` gives the input back byte for byte).\n");
-        return 0;
-    }
     stdin_job j;
-    int rc = start_job(&j, argc, argv, 0);
-    if (rc) return rc;
+    int rc = start_job(&j, argc, argv, 0,
+                       "Reads one JSON array of ids per line and writes each decoded document followed by a newline\n"
+                       "(--whole: no newline, so `tokenize --whole | detokenize --whole` gives the input back byte for byte).\n");
+    if (rc) return rc < 0 ? 0 : rc;
     cpet_err err;
     for (int l = 0; l < j.n && rc == 0; l++) {
         if (j.lens[l] == 0) continue;
@@ -161,40 +145,25 @@ int cmd_detokenize(int argc, char **argv)
 int cmd_tokenizer_train(int argc, char **argv)
 {
     long vocab = 2048;
-    const char *out = NULL;
-    char specials_buf[1024] = "<|endoftext|>";
-    const char **files = calloc((size_t)argc, sizeof(char *));
+    const char *out = NULL, *special_list = "<|endoftext|>";
+    char specials_buf[1024];
+    const char **files = calloc((size_t)argc + 1, sizeof(char *));
     int n_files = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (cli_is_help(a)) {
-            printf("usage: cpet tokenizer-train --vocab-size N [--special A,B,...] -o tokenizer.json [FILE...]\n"
-                   "Trains a byte-level BPE (GPT-2 pre-tokenization) on the files (one document per line, or JSONL with a\n"
-                   "\"text\" per line when a name ends in .jsonl), or on stdin, one document per line.\n"
-                   "Special tokens (default <|endoftext|>) take the first ids. The output loads in HF tokenizers.\n");
-            free(files);
-            return 0;
-        }
-        int bad = 0;
-        if (strcmp(a, "--vocab-size") == 0) bad = cli_int(a, cli_value(argc, argv, &i), 256, 1 << 20, &vocab);
-        else if (strcmp(a, "-o") == 0) bad = !(out = cli_value(argc, argv, &i));
-        else if (strcmp(a, "--special") == 0) {
-            const char *v = cli_value(argc, argv, &i);
-            bad = !v;
-            if (v) snprintf(specials_buf, sizeof specials_buf, "%s", v);
-        } else if (a[0] == '-') {
-            free(files);
-            return cli_error("tokenizer-train: unknown option %s", a);
-        } else files[n_files++] = a;
-        if (bad) {
-            free(files);
-            return 1;
-        }
-    }
-    if (!out) {
+    if (!files) return cli_error("tokenizer-train: out of memory");
+    const opt opts[] = {{.name = "", .type = OPT_T_REPEAT, .dst = files, .count = &n_files, .hi = argc, .metavar = "FILE...",
+                         .help = "text (one document per line) or JSONL with a \"text\" per line; none: stdin"},
+                        OPT_INT("--vocab-size", &vocab, 256, 1 << 20, "tokens in the vocabulary"),
+                        OPT_STRING("--special", &special_list, "A,B,...", "special tokens, taking the first ids"),
+                        OPT_REQUIRED("-o", &out, "tokenizer.json", "the HF tokenizer.json written"),
+                        OPT_END};
+    const opt_command cmd = {.name = "tokenizer-train",
+                             .about = "Trains a byte-level BPE (GPT-2 pre-tokenization). The output loads in HF tokenizers.\n"};
+    const int p = cli_options(&cmd, opts, argc, argv);
+    if (p != OPT_OK) {
         free(files);
-        return cli_error("tokenizer-train: -o tokenizer.json is required");
+        return cli_exit_status(p);
     }
+    snprintf(specials_buf, sizeof specials_buf, "%s", special_list);
     const char *specials[64];
     int n_specials = 0;
     for (char *tok = strtok(specials_buf, ","); tok && n_specials < 64; tok = strtok(NULL, ",")) specials[n_specials++] = tok;

@@ -41,57 +41,45 @@ static int read_rows(const char *path, int **rows, int *n_rows, int *seq, cpet_e
 
 int cmd_train_lora(int argc, char **argv)
 {
-    const char *dir = NULL, *data = NULL, *out_dir = NULL, *log_path = NULL, *task = NULL, *split = "train", *mixer = "none";
-    char targets_buf[512] = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj";
-    long rank = 8, steps = 100, batch = 4, warmup = 0, seed = 0, threads = 0, rslora = 0;
+    const char *dir = NULL, *data = NULL, *out_dir = NULL, *log_path = NULL, *task = NULL, *split = "train", *mixer = "none",
+               *targets_arg = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj", *sched_arg = "cosine";
+    char targets_buf[512];
+    long rank = 8, steps = 100, batch = 4, warmup = 0, seed = 0, threads = 0;
+    int rslora = 0;
     double alpha = 16, lr = 1e-3, clip = 1.0, wd = 0.0, min_lr = 0.0;
     schedule_kind sched = SCHED_COSINE;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int bad = 0;
-        if (cli_is_help(a)) {
-            printf("usage: cpet train-lora MODEL_DIR --data IDS.safetensors | --task TASKS.jsonl -o ADAPTER_DIR [options]\n\n"
-                   "  --data FILE        safetensors with input_ids [rows, seq]; batches cycle over the rows\n"
-                   "  --task FILE        multiple-choice examples (cpet world's tasks): the loss is on the correct choice's\n"
-                   "                     tokens of --split (train), shuffled batches, cosine schedule with 10%% warmup\n"
-                   "  --mixer none|trained|frozen   MoSLoRA's r x r mixer between A and B (none)\n"
-                   "  --rank R (8)  --alpha A (16)  --rslora  --targets q_proj,v_proj,... (all 7 projections)\n"
-                   "  --steps N (100)  --batch B (4)  --lr LR (1e-3)  --min-lr (0)  --weight-decay (0)\n"
-                   "  --schedule constant|linear|cosine (cosine)  --warmup STEPS (0)  --clip NORM (1.0; 0 = off)\n"
-                   "  --seed S (0)  --threads N  --log FILE.json (loss curve, seed, git revision)\n"
-                   "The adapter is saved in PEFT format (PeftModel.from_pretrained loads it).\n");
-            return 0;
-        }
-        if (strcmp(a, "--data") == 0) bad = !(data = cli_value(argc, argv, &i));
-        else if (strcmp(a, "--task") == 0) bad = !(task = cli_value(argc, argv, &i));
-        else if (strcmp(a, "--split") == 0) bad = !(split = cli_value(argc, argv, &i));
-        else if (strcmp(a, "--mixer") == 0) bad = !(mixer = cli_value(argc, argv, &i));
-        else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) bad = !(out_dir = cli_value(argc, argv, &i));
-        else if (strcmp(a, "--log") == 0) bad = !(log_path = cli_value(argc, argv, &i));
-        else if (strcmp(a, "--rank") == 0) bad = cli_int(a, cli_value(argc, argv, &i), 1, 4096, &rank);
-        else if (strcmp(a, "--alpha") == 0) bad = cli_float(a, cli_value(argc, argv, &i), &alpha);
-        else if (strcmp(a, "--rslora") == 0) rslora = 1;
-        else if (strcmp(a, "--targets") == 0) {
-            const char *v = cli_value(argc, argv, &i);
-            bad = !v;
-            if (v) snprintf(targets_buf, sizeof targets_buf, "%s", v);
-        } else if (strcmp(a, "--steps") == 0) bad = cli_int(a, cli_value(argc, argv, &i), 1, 100000000, &steps);
-        else if (strcmp(a, "--batch") == 0) bad = cli_int(a, cli_value(argc, argv, &i), 1, 65536, &batch);
-        else if (strcmp(a, "--lr") == 0) bad = cli_float(a, cli_value(argc, argv, &i), &lr);
-        else if (strcmp(a, "--min-lr") == 0) bad = cli_float(a, cli_value(argc, argv, &i), &min_lr);
-        else if (strcmp(a, "--weight-decay") == 0) bad = cli_float(a, cli_value(argc, argv, &i), &wd);
-        else if (strcmp(a, "--clip") == 0) bad = cli_float(a, cli_value(argc, argv, &i), &clip);
-        else if (strcmp(a, "--warmup") == 0) bad = cli_int(a, cli_value(argc, argv, &i), 0, 100000000, &warmup);
-        else if (strcmp(a, "--seed") == 0) bad = cli_int(a, cli_value(argc, argv, &i), 0, 0x7fffffffL, &seed);
-        else if (strcmp(a, "--threads") == 0) bad = cli_int(a, cli_value(argc, argv, &i), 1, 1024, &threads);
-        else if (strcmp(a, "--schedule") == 0) {
-            const char *v = cli_value(argc, argv, &i);
-            bad = !v || schedule_parse(v, &sched) != 0;
-            if (v && bad) cli_error("--schedule: '%s' is not constant, linear or cosine", v);
-        } else if (a[0] == '-') return cli_error("train-lora: unknown option %s", a);
-        else dir = a;
-        if (bad) return 1;
-    }
+    opt output = OPT_REQUIRED("-o", &out_dir, "ADAPTER_DIR", "the adapter, in PEFT format (PeftModel.from_pretrained loads it)");
+    output.alias = "--output";
+    const opt opts[] = {
+        OPT_POSITIONAL(&dir, "MODEL_DIR", "the frozen base"),
+        OPT_STRING("--data", &data, "IDS.safetensors", "input_ids [rows, seq]; batches cycle over the rows"),
+        OPT_STRING("--task", &task, "TASKS.jsonl", "multiple-choice examples: the loss on the correct choice's tokens, cosine with 10% warmup"),
+        OPT_STRING("--split", &split, "S", "with --task: the split trained on"),
+        OPT_STRING("--mixer", &mixer, "none|trained|frozen", "MoSLoRA's r x r mixer between A and B"),
+        OPT_INT("--rank", &rank, 1, 4096, "LoRA rank r"),
+        OPT_NUMBER("--alpha", &alpha, "LoRA alpha (scaling alpha/r)"),
+        OPT_SWITCH("--rslora", &rslora, "scaling alpha/sqrt(r)"),
+        OPT_STRING("--targets", &targets_arg, "A,B,...", "modules adapted"),
+        OPT_INT("--steps", &steps, 1, 100000000, "optimizer steps"),
+        OPT_INT("--batch", &batch, 1, 65536, "rows or examples per step"),
+        OPT_NUMBER("--lr", &lr, "peak learning rate"),
+        OPT_NUMBER("--min-lr", &min_lr, "with --data: the schedule's floor"),
+        OPT_NUMBER("--weight-decay", &wd, "AdamW weight decay"),
+        OPT_STRING("--schedule", &sched_arg, "constant|linear|cosine", "with --data: the learning-rate schedule"),
+        OPT_INT("--warmup", &warmup, 0, 100000000, "with --data: warmup steps"),
+        OPT_NUMBER("--clip", &clip, "gradient norm clip (0: off)"),
+        OPT_SEED(&seed),
+        OPT_THREADS(&threads),
+        OPT_STRING("--log", &log_path, "FILE.json", "loss curve, seed and git revision"),
+        output,
+        OPT_END};
+    const opt_command cmd = {.name = "train-lora",
+                             .usage = "MODEL_DIR --data IDS.safetensors | --task TASKS.jsonl -o ADAPTER_DIR [options]",
+                             .about = "LoRA on a frozen base with AdamW.\n"};
+    const int p = cli_options(&cmd, opts, argc, argv);
+    if (p != OPT_OK) return cli_exit_status(p);
+    snprintf(targets_buf, sizeof targets_buf, "%s", targets_arg);
+    if (schedule_parse(sched_arg, &sched) != 0) return cli_error("--schedule: '%s' is not constant, linear or cosine", sched_arg);
     if (!dir || !out_dir || !data == !task) return cli_error("train-lora: MODEL_DIR, -o and one of --data or --task are required");
     const int mix = !strcmp(mixer, "trained") ? LORA_MIXER_TRAINED : !strcmp(mixer, "frozen") ? LORA_MIXER_FROZEN : LORA_MIXER_NONE;
     if (mix == LORA_MIXER_NONE && strcmp(mixer, "none") != 0) return cli_error("train-lora: --mixer '%s': none, trained or frozen", mixer);
@@ -119,7 +107,7 @@ int cmd_train_lora(int argc, char **argv)
     int rc = 1;
     int *batch_ids = data ? malloc((size_t)batch * seq * sizeof(int)) : NULL;
     json_t *curve = json_array();
-    if (lora_create_mixed(&ad, &m, (int)rank, (float)alpha, (int)rslora, mix, targets, n_targets, (unsigned long long)seed,
+    if (lora_create_mixed(&ad, &m, (int)rank, (float)alpha, rslora, mix, targets, n_targets, (unsigned long long)seed,
                           &err) != 0) {
         memset(&ad, 0, sizeof ad);
         goto done;

@@ -7,53 +7,37 @@
 #include "editing.h"
 #include "fileio.h"
 #include "world.h"
+#include "world_files.h"
 
 int cmd_world(int argc, char **argv)
 {
-    long seed = 0;
+    long seed = 0, scale = 1, docs = 0, templates = 0;
     int continual_only = 0, editing_only = 0;
     const char *out = NULL;
     world_sizes sizes = world_default_sizes();
-    world_corpus_options opt = {0, 0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int bad = 0;
-        if (cli_is_help(a)) {
-            printf("usage: cpet world [--seed S] [--scale K] [--docs N] [--templates T] [--continual | --editing] -o DIR\n"
-                   "Generates the synthetic world: %d relations over countries, cities, people, companies and\n"
-                   "rivers (default %d/%d/%d/%d/%d, times --scale), and its corpus: N documents (default 200 per\n"
-                   "entity) of six kinds (articles, Q&A, lists, dialogues, narratives, reading passages), each\n"
-                   "relation in T of its 8 corpus templates (default all; 2 more are held out). Written as\n"
-                   "corpus_train.jsonl, corpus_heldout.jsonl, corpus_paraphrase.jsonl, corpus_seen_templates.jsonl,\n"
-                   "entities.jsonl, tasks/*.jsonl and world.json. Same seed and options, same bytes.\n"
-                   "--continual writes only the class-incremental sequences, in ConPET's format (world_typing:\n"
-                   "34 entity types in 6 tasks; world_relation: 12 relations in 6 tasks), into DIR.\n"
-                   "--editing writes only DIR/editing.jsonl: a counterfactual edit of every fact with in-scope,\n"
-                   "hard out-of-scope and two-hop questions, and DIR/claims.jsonl: the same edits as fact checking\n"
-                   "(claims answered yes / no) (datasets/README.md).\n",
-                   world_n_relations, sizes.n_per_type[0], sizes.n_per_type[1], sizes.n_per_type[2],
-                   sizes.n_per_type[3], sizes.n_per_type[4]);
-            return 0;
-        }
-        if (strcmp(a, "--seed") == 0) bad = cli_int(a, cli_value(argc, argv, &i), 0, 0x7fffffffL, &seed);
-        else if (strcmp(a, "--scale") == 0) {
-            long k;
-            bad = cli_int(a, cli_value(argc, argv, &i), 1, 100, &k);
-            for (int t = 0; !bad && t < N_ENTITY_TYPES; t++) sizes.n_per_type[t] *= (int)k;
-        } else if (strcmp(a, "--docs") == 0) {
-            long k;
-            bad = cli_int(a, cli_value(argc, argv, &i), 1, 100000000L, &k);
-            opt.docs = (int)k;
-        } else if (strcmp(a, "--templates") == 0) {
-            long k;
-            bad = cli_int(a, cli_value(argc, argv, &i), 1, WORLD_MAX_TEMPLATES - WORLD_HELDOUT_TEMPLATES, &k);
-            opt.templates = (int)k;
-        } else if (strcmp(a, "-o") == 0) bad = !(out = cli_value(argc, argv, &i));
-        else if (strcmp(a, "--continual") == 0) continual_only = 1;
-        else if (strcmp(a, "--editing") == 0) editing_only = 1;
-        else return cli_error("world: unknown option %s", a);
-        if (bad) return 1;
-    }
+    char about[1400];
+    snprintf(about, sizeof about,
+             "Generates the synthetic world: %d relations over countries, cities, people, companies and rivers\n"
+             "(%d/%d/%d/%d/%d, times --scale), and its corpus: N documents (default 200 per entity) of six kinds\n"
+             "(articles, Q&A, lists, dialogues, narratives, reading passages), each relation in T of its 8 corpus\n"
+             "templates (default all; 2 more are held out). Written as corpus_train.jsonl, corpus_heldout.jsonl,\n"
+             "corpus_paraphrase.jsonl, corpus_seen_templates.jsonl, corpus_dev.jsonl, entities.jsonl, tasks/*.jsonl\n"
+             "and world.json. Same seed and options, same bytes (datasets/README.md).\n",
+             world_n_relations, sizes.n_per_type[0], sizes.n_per_type[1], sizes.n_per_type[2], sizes.n_per_type[3], sizes.n_per_type[4]);
+    const opt opts[] = {
+        OPT_SEED(&seed),
+        OPT_INT("--scale", &scale, 1, 100, "entities per type times K"),
+        OPT_INT_DEFAULT("--docs", &docs, 1, 100000000L, "training documents", "200 per entity"),
+        OPT_INT_DEFAULT("--templates", &templates, 1, WORLD_MAX_TEMPLATES - WORLD_HELDOUT_TEMPLATES, "corpus templates per relation", "all"),
+        OPT_SWITCH("--continual", &continual_only, "only the class-incremental sequences in ConPET's format (world_typing, world_relation)"),
+        OPT_SWITCH("--editing", &editing_only, "only DIR/editing.jsonl (counterfactual edits with their questions) and DIR/claims.jsonl"),
+        OPT_REQUIRED("-o", &out, "DIR", "the world's directory"),
+        OPT_END};
+    const opt_command cmd = {.name = "world", .about = about};
+    const int p = cli_options(&cmd, opts, argc, argv);
+    if (p != OPT_OK) return cli_exit_status(p);
+    for (int t = 0; t < N_ENTITY_TYPES; t++) sizes.n_per_type[t] *= (int)scale;
+    world_corpus_options opt = {.docs = (int)docs, .templates = (int)templates};
     if (!out) return cli_error("world: -o DIR is required");
     if (continual_only && editing_only) return cli_error("world: --continual and --editing write different things: one at a time");
     world w;

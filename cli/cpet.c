@@ -27,6 +27,7 @@ static const command commands[] = {
     {"edit-reader", cmd_edit_reader, "EREN: instruction-tune a model as the notes reader on the world (train subjects)"},
     {"compress", cmd_compress, "quantize / prune a model (rtn, gptq, nf4, q4_0, wanda, 2:4, ...) into a checkpoint"},
     {"export", cmd_export, "write a model as GGUF (f32, f16, q8_0, q4_0) or llama2.c (fp32, int8) for other runtimes"},
+    {"method", cmd_method, "any harness method on one model and task (cpet method --list; options from its schema)"},
     {"run", cmd_run, "run a matrix spec (models x compressions x methods x tasks x seeds) into records"},
     {"merge", cmd_merge, "merge runs (shards) of one spec into one run, deduplicated by cell hash"},
     {"report", cmd_report, "tables (CSV, JSON, Markdown) and gnuplot plots from a run's records"},

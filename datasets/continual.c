@@ -321,7 +321,7 @@ int continual_write_world(const world *w, const char *dir, uint64_t seed, cpet_e
 
 /* ---- tokenized, for the methods ---- */
 
-static void tokens_set_free(conpet_set *s)
+static void tokens_set_free(class_examples *s)
 {
     for (int i = 0; i < s->n; i++) free(s->ids[i]);
     free(s->ids), free(s->len), free(s->label);
@@ -329,7 +329,7 @@ static void tokens_set_free(conpet_set *s)
 }
 
 static int tokenize_split(const continual_data *cd, const continual_split *sp, const int *offsets, int t, const tokenizer *tok, int bos, int max_len,
-                          conpet_set *out, cpet_err *err)
+                          class_examples *out, cpet_err *err)
 {
     memset(out, 0, sizeof *out);
     out->ids = calloc((size_t)sp->n + 1, sizeof(int *));
@@ -359,16 +359,16 @@ static int tokenize_split(const continual_data *cd, const continual_split *sp, c
     return 0;
 }
 
-int continual_tokenize(const continual_data *cd, const tokenizer *tok, int bos, int max_len, conpet_data *d, cpet_err *err)
+int continual_tokenize(const continual_data *cd, const tokenizer *tok, int bos, int max_len, class_sequence *d, cpet_err *err)
 {
     const int T = cd->n_tasks;
     bos = tokenizer_bos(tok, bos);
     memset(d, 0, sizeof *d);
     d->n_tasks = T;
     d->offsets = calloc((size_t)T + 1, sizeof(int));
-    d->train = calloc((size_t)T, sizeof(conpet_set));
-    d->valid = calloc((size_t)T, sizeof(conpet_set));
-    d->test = calloc((size_t)T, sizeof(conpet_set));
+    d->train = calloc((size_t)T, sizeof(class_examples));
+    d->valid = calloc((size_t)T, sizeof(class_examples));
+    d->test = calloc((size_t)T, sizeof(class_examples));
     int rc = d->offsets && d->train && d->valid && d->test ? 0 : cpet_fail(err, "continual: out of memory");
     for (int t = 0; rc == 0 && t < T; t++) d->offsets[t + 1] = d->offsets[t] + cd->n_tags[t];
     for (int t = 0; rc == 0 && t < T; t++) {
@@ -380,7 +380,7 @@ int continual_tokenize(const continual_data *cd, const tokenizer *tok, int bos, 
     return rc;
 }
 
-void continual_tokens_free(conpet_data *d)
+void continual_tokens_free(class_sequence *d)
 {
     for (int t = 0; d->train && t < d->n_tasks; t++) tokens_set_free(&d->train[t]), tokens_set_free(&d->valid[t]), tokens_set_free(&d->test[t]);
     free(d->offsets), free(d->train), free(d->valid), free(d->test);

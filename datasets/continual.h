@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "error.h"
-#include "methods/conpet.h"
+#include "classify.h"
 #include "tokenizer.h"
 #include "world.h"
 
@@ -47,8 +47,8 @@ char *continual_prompt(const char *text);
 
 /* Every split's prompts (continual_prompt) as ids, BOS first, a prompt longer than max_len keeping its end
  * (the classified position); labels made global: task t's tags in class-split order become offsets[t] + i. */
-int continual_tokenize(const continual_data *cd, const tokenizer *tok, int bos, int max_len, conpet_data *out, cpet_err *err);
-void continual_tokens_free(conpet_data *d);
+int continual_tokenize(const continual_data *cd, const tokenizer *tok, int bos, int max_len, class_sequence *out, cpet_err *err);
+void continual_tokens_free(class_sequence *d);
 
 /* The synthetic world's two sequences in this format, p1, into dir (atomically, file by file):
  *   world_typing: fine-grained entity typing, 34 classes in 6 tasks (people by occupation, companies by

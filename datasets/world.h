@@ -90,6 +90,8 @@ const char *world_value_text(const world *w, int r, int v, char *buf, size_t n);
 
 /* A fresh name of the type's form (a person's two parts, a company's suffix), drawn from r. */
 void world_make_name(cpet_rng *r, entity_type type, char *out, size_t n);
+/* An entity of type t with one draw from r (what generation and the tasks' choices use). */
+int world_pick_of_type(const world *w, cpet_rng *r, entity_type t);
 /* An entity of type t, drawn uniformly (by rejection: the draws the corpus and the editing set rely on). */
 int world_random_of_type(const world *w, entity_type t, cpet_rng *r);
 /* A value of relation rel other than v (an entity of the object type, a word, a year): a counterfactual. */
@@ -98,19 +100,5 @@ int world_other_value(const world *w, int rel, int v, cpet_rng *r);
 int world_n_facts(const world *w);
 /* The entity named name, or -1. */
 int world_entity_index(const world *w, const char *name);
-
-typedef struct {
-    int docs;            /* training documents (0: world_default_docs) */
-    int templates;       /* corpus templates per relation, 1 .. the relation's corpus templates (0: all) */
-} world_corpus_options;
-int world_default_docs(const world *w);
-
-/* Writes into dir: corpus_train.jsonl ({"text": ...} per document), corpus_heldout.jsonl (new documents
- * from the corpus's distribution), corpus_paraphrase.jsonl (every fact in the held-out templates),
- * corpus_seen_templates.jsonl (the same facts and layout in corpus templates: its control),
- * corpus_dev.jsonl (as many new documents again, for choosing settings without touching the held-out file),
- * entities.jsonl, tasks/{cloze_facts,cloze_paraphrase,qa_facts,entity_type,relation_type}.jsonl and
- * world.json (seed, sizes, corpus options, token-free counts). All files atomically. */
-int world_write(const world *w, const char *dir, const world_corpus_options *opt, cpet_err *err);
 
 #endif

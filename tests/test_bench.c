@@ -1,6 +1,6 @@
 /* Benchmark regression tracking: bench-compare (ratios by default, --absolute, directories, bad input),
- * the history (append, render), scripts/bench-gate, the figure names they judge by, and the README's
- * Performance summary rendered from result files. */
+ * the history (append, render), scripts/bench-gate, the figure names they judge by, and the performance
+ * page's summary rendered from result files. */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -310,7 +310,7 @@ Test(bench_gate, bad_arguments_are_refused_before_any_build)
     cr_assert(strstr(out, "unknown argument --frobnicate"), "%s", out);
 }
 
-/* ---- figure names (eval/figures.h): one definition for bench-compare and the history ---- */
+/* ---- figure names (bench/figures.h): one definition for bench-compare and the history ---- */
 
 Test(figures, direction_and_ratio_from_the_name)
 {
@@ -337,7 +337,7 @@ Test(figures, direction_and_ratio_from_the_name)
     cr_assert_str_eq(figure_leaf("gb_s"), "gb_s");
 }
 
-/* ---- cpet bench summary: README's Performance section from result files ---- */
+/* ---- cpet bench summary: docs/performance.md's summary from result files ---- */
 
 #define SUMMARY_FACTS "\"facts\": {\"git_revision\": \"abc123def456\", \"threads\": 2, \"cpu\": \"Test CPU 9000\", \"host\": \"h\"}"
 #define WHERE " (revision abc123def456, 2 threads, Test CPU 9000)"

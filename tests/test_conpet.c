@@ -165,7 +165,7 @@ Test(conpet, forgetting_and_backward_transfer_by_hand)
 /* A learnable toy sequence on a small random model: 2 tasks of 2 classes, the class given by the first
  * token at the classified position. Static replay forgets less than sequential tuning; and no task id reaches inference:
  * the same test samples regrouped across the tasks' test sets give the same pooled accuracy. */
-static void toy_set(conpet_set *s, int n, int task, int seed)
+static void toy_set(class_examples *s, int n, int task, int seed)
 {
     s->n = n;
     s->ids = calloc((size_t)n, sizeof(int *)), s->len = calloc((size_t)n, sizeof(int)), s->label = calloc((size_t)n, sizeof(int));
@@ -181,7 +181,7 @@ static void toy_set(conpet_set *s, int n, int task, int seed)
     }
 }
 
-static void toy_free(conpet_set *s)
+static void toy_free(class_examples *s)
 {
     for (int i = 0; i < s->n; i++) free(s->ids[i]);
     free(s->ids), free(s->len), free(s->label);
@@ -196,7 +196,7 @@ static conpet_result toy_run(conpet_method method, int regroup)
     cr_assert_eq(model_create(&m, &c, &err), 0, "%s", err.msg);
     model_init_random(&m, 0.2f, 5);
     int offsets[3] = {0, 2, 4};
-    conpet_set train[2], valid[2] = {{0}}, test[2];
+    class_examples train[2], valid[2] = {{0}}, test[2];
     for (int t = 0; t < 2; t++) toy_set(&train[t], 40, t, 100 + t), toy_set(&test[t], 20, t, 200 + t);
     if (regroup) /* swap half of the test samples between the two tasks' sets: labels travel with them */
         for (int i = 0; i < 20; i += 2) {
@@ -204,7 +204,7 @@ static conpet_result toy_run(conpet_method method, int regroup)
             test[0].ids[i] = test[1].ids[i], test[0].len[i] = test[1].len[i], test[0].label[i] = test[1].label[i];
             test[1].ids[i] = ids, test[1].len[i] = len, test[1].label[i] = label;
         }
-    conpet_data d = {2, offsets, train, valid, test};
+    class_sequence d = {2, offsets, train, valid, test};
     conpet_config cfg = {.method = method, .batches = 40, .batch = 8, .lr = 3e-3f, .lora_rank = 4, .lora_alpha = 8, .seed = 3, .emr_k = 5};
     conpet_result r;
     cr_assert_eq(conpet_run(&m, &d, &cfg, &r, &err), 0, "%s", err.msg);
@@ -377,9 +377,9 @@ Test(conpet, kmeans_keeps_one_sample_per_cluster)
 /* A memory-bounded replay: old samples come from cap fixed samples per earlier task; new ones from all. */
 Test(conpet, a_memory_bound_limits_old_samples_to_the_kept_ones)
 {
-    conpet_set train[3] = {{.n = 50}, {.n = 40}, {.n = 30}};
+    class_examples train[3] = {{.n = 50}, {.n = 40}, {.n = 30}};
     int offsets[4] = {0, 2, 4, 6};
-    conpet_data d = {.n_tasks = 3, .offsets = offsets, .train = train};
+    class_sequence d = {.n_tasks = 3, .offsets = offsets, .train = train};
     conpet_pool p;
     cr_assert_eq(conpet_pool_init(&p, &d, 3, 9), 0);
     cpet_rng r;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "edit_reader.h"
 #include "editing.h"
 #include "fileio.h"
 #include "helpers.h"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ffn_predictor.h"
+#include "ffn_predictor_train.h"
 #include "helpers.h"
 #include "tensor.h"
 

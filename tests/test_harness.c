@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "helpers.h"
+#include "table_format.h"
 #include "model.h"
 #include "lora.h"
 #include "method.h"
@@ -1679,7 +1680,7 @@ Test(run, calora_command_trains_saves_and_explains_bad_input, .timeout = 300)
     model_free(&m);
     const char *bad[][2] = {
         {"--distill -1", "must be >= 0"},
-        {"--init warm", "inherit or random"},
+        {"--init warm", "inherit, random or none"}, /* the method's choices; none then has its own refusal (below) */
     };
     for (int i = 0; i < 2; i++) {
         snprintf(cmd, sizeof cmd, "%s calora --base %s/model --compressed %s/int8 --adapter %s/adapter --task %s/tasks.jsonl %s -o %s/bad",

@@ -11,6 +11,7 @@
 #include "helpers.h"
 #include "model.h"
 #include "ops.h"
+#include "sparse_decode.h"
 #include "sparse_ffn.h"
 #include "tensor.h"
 

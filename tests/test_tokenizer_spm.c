@@ -1,4 +1,4 @@
-/* SentencePiece-style BPE (engine/tokenizer_spm.c) against Hugging Face's own JS port of tokenizers
+/* SentencePiece-style BPE (engine/tokenizer/tokenizer_spm.c) against Hugging Face's own JS port of tokenizers
  * (@huggingface/tokenizers 0.2.0): tests/fixtures/spm/ holds two small tokenizer.json files of this
  * style (LLaMA-2's legacy normalizer; the Metaspace pre-tokenizer) and the ids the port gives for tricky
  * texts (tests/fixtures/spm/README.md says how they were made). Also: a round trip on random text, byte

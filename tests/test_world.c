@@ -13,6 +13,7 @@
 #include "helpers.h"
 #include "tasks.h"
 #include "world.h"
+#include "world_files.h"
 
 static void generate_into(const char *dir, uint64_t seed)
 {

@@ -8,6 +8,7 @@
 #include "corpus.h"
 #include "helpers.h"
 #include "world.h"
+#include "world_files.h"
 #include "world_corpus.h"
 
 static world make_world(uint64_t seed)

@@ -69,7 +69,7 @@ try {
   fail(`llama.cpp refused ${a.model}: ${e.message}\n${tail}`);
 }
 const V = model.fileInfo.metadata.llama?.vocab_size ?? model.tokens.vocabSize;
-if (a.promptTokens) { // cpet's splitmix64 (engine/tensor.c), as bench/bench_decode.c draws its prompt
+if (a.promptTokens) { // cpet's splitmix64 (engine/base/tensor.c), as bench/bench_decode.c draws its prompt
   const M = (1n << 64n) - 1n;
   let x = a.seed ?? 1n;
   a.prompt = [];

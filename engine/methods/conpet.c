@@ -187,7 +187,7 @@ int conpet_kmeans_select(const float *x, int n, int dim, int k, uint64_t seed, i
 }
 
 /* ids [B, T] right-padded with the last token, pos = each sample's last position */
-static int make_batch(const conpet_set *const *sets, const conpet_sample *s, int B, int **ids, int *cap, int *pos, int *labels)
+static int make_batch(const class_examples *const *sets, const conpet_sample *s, int B, int **ids, int *cap, int *pos, int *labels)
 {
     int T = 1;
     for (int b = 0; b < B; b++) T = sets[s[b].task]->len[s[b].index] > T ? sets[s[b].task]->len[s[b].index] : T;
@@ -197,7 +197,7 @@ static int make_batch(const conpet_set *const *sets, const conpet_sample *s, int
         if (!(*ids = malloc((size_t)*cap * sizeof(int)))) return -1;
     }
     for (int b = 0; b < B; b++) {
-        const conpet_set *set = sets[s[b].task];
+        const class_examples *set = sets[s[b].task];
         const int n = set->len[s[b].index];
         for (int t = 0; t < T; t++) (*ids)[b * T + t] = set->ids[s[b].index][t < n ? t : n - 1];
         pos[b] = n - 1;
@@ -208,7 +208,7 @@ static int make_batch(const conpet_set *const *sets, const conpet_sample *s, int
 
 /* accuracy of argmax over classes [0, n_classes) on a set, one sequence at a time; confusion (if not NULL,
  * [n_classes, n_classes]) counts true x predicted */
-static double set_accuracy(model *m, class_head *h, const conpet_set *set, int n_classes, long *correct_out, long *confusion, cpet_err *err)
+static double set_accuracy(model *m, class_head *h, const class_examples *set, int n_classes, long *correct_out, long *confusion, cpet_err *err)
 {
     long correct = 0;
     float *logits = malloc((size_t)h->n_classes * sizeof(float)), *f = malloc((size_t)m->cfg.hidden_size * sizeof(float));
@@ -227,9 +227,9 @@ static double set_accuracy(model *m, class_head *h, const conpet_set *set, int n
     return rc != 0 ? NAN : set->n ? (double)correct / set->n : NAN;
 }
 
-static int run_dynamic(model *m, const conpet_data *d, const conpet_config *c, conpet_result *r, cpet_err *err);
+static int run_dynamic(model *m, const class_sequence *d, const conpet_config *c, conpet_result *r, cpet_err *err);
 
-int conpet_pool_init(conpet_pool *p, const conpet_data *d, int cap, uint64_t seed)
+int conpet_pool_init(conpet_pool *p, const class_sequence *d, int cap, uint64_t seed)
 {
     memset(p, 0, sizeof *p);
     p->n_tasks = d->n_tasks, p->cap = cap;
@@ -254,7 +254,7 @@ void conpet_pool_free(conpet_pool *p)
     memset(p, 0, sizeof *p);
 }
 
-int conpet_pool_draw(conpet_pool *p, cpet_rng *r, const conpet_data *d, int t, int batch, conpet_sample *s)
+int conpet_pool_draw(conpet_pool *p, cpet_rng *r, const class_sequence *d, int t, int batch, conpet_sample *s)
 {
     for (int u = 0; u <= t; u++) p->sizes[u] = u < t && p->cap > 0 && p->cap < d->train[u].n ? p->cap : d->train[u].n;
     const int n_new = conpet_replay_batch(r, t, p->sizes, batch, 1.0, s);
@@ -264,10 +264,10 @@ int conpet_pool_draw(conpet_pool *p, cpet_rng *r, const conpet_data *d, int t, i
 }
 
 /* EMR: task t's classes' memories, from the head's outputs on their training samples, appended to mem */
-static int emr_add_memory(model *m, const class_head *h, const conpet_data *d, int t, int k, uint64_t seed, conpet_sample **mem, int *n_mem,
+static int emr_add_memory(model *m, const class_head *h, const class_sequence *d, int t, int k, uint64_t seed, conpet_sample **mem, int *n_mem,
                           cpet_err *err)
 {
-    const conpet_set *set = &d->train[t];
+    const class_examples *set = &d->train[t];
     const int C = h->n_classes, D = m->cfg.hidden_size;
     float *out = malloc((size_t)set->n * C * sizeof(float)), *f = malloc((size_t)D * sizeof(float)), *x = malloc((size_t)set->n * C * sizeof(float));
     int *idx = malloc((size_t)set->n * sizeof(int)), *keep = malloc((size_t)(k + 1) * sizeof(int));
@@ -301,9 +301,9 @@ static int emr_add_memory(model *m, const class_head *h, const conpet_data *d, i
 }
 
 /* the model's final hidden state (before any alignment) of one training sample at its last position */
-static int sample_features(model *m, const conpet_data *d, conpet_sample s, float *f, cpet_err *err)
+static int sample_features(model *m, const class_sequence *d, conpet_sample s, float *f, cpet_err *err)
 {
-    const conpet_set *set = &d->train[s.task];
+    const class_examples *set = &d->train[s.task];
     if (model_forward(m, set->ids[s.index], NULL, 1, set->len[s.index], err) != 0) return -1;
     const int pos = set->len[s.index] - 1;
     classify_features(m, &pos, f);
@@ -316,7 +316,7 @@ static int sample_features(model *m, const conpet_data *d, conpet_sample s, floa
  * features of every memory sample to their stored features, so that what the head was trained on is
  * recovered from a backbone that has moved; then every stored feature is re-taken through the new alignment.
  * The alignment changes only here: the reference's optimizer is built before the layer exists. */
-static int eaemr_realign(model *m, class_head *h, feature_align *al, const conpet_data *d, const conpet_sample *mem, int n_old, int n_mem,
+static int eaemr_realign(model *m, class_head *h, feature_align *al, const class_sequence *d, const conpet_sample *mem, int n_old, int n_mem,
                          float **stored, uint64_t seed, cpet_err *err)
 {
     const int D = m->cfg.hidden_size;
@@ -359,7 +359,7 @@ static int result_alloc(conpet_result *r, int T, int C, cpet_err *err)
     return 0;
 }
 
-int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_result *r, cpet_err *err)
+int conpet_run(model *m, const class_sequence *d, const conpet_config *c, conpet_result *r, cpet_err *err)
 {
     if (c->method == CONPET_DYNAMIC) return run_dynamic(m, d, c, r, err);
     const int T = d->n_tasks;
@@ -374,7 +374,7 @@ int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_re
     int rc = lora_create(&ad, m, c->lora_rank, c->lora_alpha, 0, targets, 2, c->seed, err);
     if (rc == 0) rc = lora_set_trainable(&ad, 1, err);
     if (rc == 0) rc = class_head_init(&h, d->offsets[1], m->cfg.hidden_size, c->seed + 1, err);
-    const conpet_set **sets = calloc((size_t)T, sizeof *sets);
+    const class_examples **sets = calloc((size_t)T, sizeof *sets);
     conpet_sample *s = malloc((size_t)c->batch * sizeof *s);
     int *ids = NULL, cap = 0, *pos = malloc((size_t)c->batch * sizeof(int)), *labels = malloc((size_t)c->batch * sizeof(int));
     int *train_sizes = malloc((size_t)T * sizeof(int));
@@ -510,7 +510,7 @@ static void head_logits(model *m, const class_head *h, int pos, float *f, float 
     class_head_forward(h, f, logits, 1);
 }
 
-static int run_dynamic(model *m, const conpet_data *d, const conpet_config *c, conpet_result *r, cpet_err *err)
+static int run_dynamic(model *m, const class_sequence *d, const conpet_config *c, conpet_result *r, cpet_err *err)
 {
     const int T = d->n_tasks, k_top = c->top_k > 0 ? c->top_k : 1, Cmax = d->offsets[T];
     if (result_alloc(r, T, d->offsets[T], err) != 0) {
@@ -523,7 +523,7 @@ static int run_dynamic(model *m, const conpet_data *d, const conpet_config *c, c
     const char *targets[2] = {"q_proj", "k_proj"};
     conpet_sample *s = malloc((size_t)c->batch * sizeof *s);
     int *ids = NULL, cap = 0, *pos = malloc((size_t)c->batch * sizeof(int)), *labels = malloc((size_t)c->batch * sizeof(int));
-    const conpet_set **sets = calloc((size_t)T, sizeof *sets);
+    const class_examples **sets = calloc((size_t)T, sizeof *sets);
     float *f = malloc((size_t)m->cfg.hidden_size * sizeof(float)), *sel_logits = malloc((size_t)T * sizeof(float)),
           *combined = malloc((size_t)Cmax * sizeof(float)), **mod_logits = calloc((size_t)T, sizeof(float *));
     int rc = mods && heads && s && pos && labels && sets && f && sel_logits && combined && mod_logits ? 0 : cpet_fail(err, "conpet: out of memory");
@@ -588,7 +588,7 @@ static int run_dynamic(model *m, const conpet_data *d, const conpet_config *c, c
         for (int u = 0; rc == 0 && u <= t; u++) {
             long correct = 0;
             for (int i = 0; rc == 0 && i < d->test[u].n; i++) {
-                const conpet_set *set = &d->test[u];
+                const class_examples *set = &d->test[u];
                 const int p = set->len[i] - 1;
                 int chosen[64], k = 1;
                 chosen[0] = 0;

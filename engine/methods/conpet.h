@@ -12,6 +12,7 @@
 #ifndef CPET_CONPET_H
 #define CPET_CONPET_H
 
+#include "classify.h"
 #include "error.h"
 #include "model.h"
 #include "tensor.h"
@@ -35,16 +36,15 @@ void conpet_joint_batch(cpet_rng *r, int task, const int *task_sizes, int batch,
 
 /* The replay pool of Static ConPET (and Dynamic ConPET's selector): every sample of the earlier tasks, or
  * with a memory bound (cap > 0) the first cap of a seeded permutation of each task's samples. */
-struct conpet_data;
 typedef struct {
     int n_tasks, cap;
     int *sizes; /* what the sampler draws from: the memory's size for earlier tasks */
     int **perm; /* per task: a seeded permutation of its samples */
 } conpet_pool;
-int conpet_pool_init(conpet_pool *p, const struct conpet_data *d, int cap, uint64_t seed);
+int conpet_pool_init(conpet_pool *p, const class_sequence *d, int cap, uint64_t seed);
 void conpet_pool_free(conpet_pool *p);
 /* conpet_replay_batch at task t (ratio 1), the old samples drawn from the pool; returns the new count */
-int conpet_pool_draw(conpet_pool *p, cpet_rng *r, const struct conpet_data *d, int t, int batch, conpet_sample *s);
+int conpet_pool_draw(conpet_pool *p, cpet_rng *r, const class_sequence *d, int t, int batch, conpet_sample *s);
 
 /* EMR (policy 0): how many times the K-means memory (K kept per class, 80% of it for training) is replayed
  * per epoch, so that old and new samples balance within the budget:
@@ -70,17 +70,6 @@ int conpet_argmax(const float *x, int n);
 
 /* ---- the training loop of the single-module methods ---- */
 
-/* Tokenized samples: prompt ids (BOS first) classified at their last position, global labels. */
-typedef struct {
-    int n;
-    int **ids, *len, *label;
-} conpet_set;
-
-typedef struct conpet_data {
-    int n_tasks;
-    int *offsets;                      /* [n_tasks + 1]: task t owns global classes offsets[t] .. offsets[t+1]-1 */
-    conpet_set *train, *valid, *test;  /* per task */
-} conpet_data;
 
 typedef enum { CONPET_SEQUENTIAL, CONPET_JOINT, CONPET_STATIC, CONPET_DYNAMIC, CONPET_EMR, CONPET_EA_EMR } conpet_method;
 int conpet_method_parse(const char *s, conpet_method *out);
@@ -139,7 +128,7 @@ typedef struct {
  * argmax of the log_softmax (conpet_select_tasks, conpet_combine_logits).
  * Evaluation after each task on every seen task's test set, the prediction over all seen classes: no task
  * id reaches it. */
-int conpet_run(model *m, const conpet_data *d, const conpet_config *c, conpet_result *r, cpet_err *err);
+int conpet_run(model *m, const class_sequence *d, const conpet_config *c, conpet_result *r, cpet_err *err);
 void conpet_result_free(conpet_result *r);
 /* The mean of per-task accuracies after the last task, forgetting (for each earlier task the best
  * accuracy it had minus its last, averaged) and backward transfer (last minus just-learned, averaged). */

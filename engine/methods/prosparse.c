@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sparse_decode.h"
 #include "sparse_ffn.h"
 #include "train.h"
 

@@ -4,7 +4,7 @@
 #ifndef CPET_PROSPARSE_H
 #define CPET_PROSPARSE_H
 
-#include "ffn_predictor.h"
+#include "ffn_predictor_train.h"
 #include "model.h"
 #include "optim.h"
 #include "prosparse_schedule.h"

@@ -10,7 +10,7 @@
 
 /* The reference's v_lr 0.5 and weight decay; its 20 steps and clamp 4 were set for GPT-2 XL's scale. On the
  * embedded default's reader, ten single edits take on their statement 3 times with them, 4 with 100 steps and
- * clamp 100 (README, "ROME's settings"). The reference's context prefixes: 10 of its 20 (each costs a forward
+ * clamp 100 (docs/eren.md, "ROME's settings"). The reference's context prefixes: 10 of its 20 (each costs a forward
  * and backward per step); on that reader they lower the count to 1, and are kept because the reference has
  * them. */
 rome_config rome_defaults(int layer) { return (rome_config){layer, 100, 0.5f, 1e-3f, 100.0f, 10, 0}; }
