@@ -378,3 +378,71 @@ Test(lora, merge_into_a_packed_base_requantizes_within_half_a_step)
     model_free(&m);
     model_free(&ref);
 }
+
+/* LoRA-FA: A frozen. Its B gradient is plain LoRA's to the last bit (same init, same batch: dB does not
+ * involve dA), A gets no gradient at all, and training moves B while A keeps every bit of its init. */
+Test(lora, lora_fa_trains_b_alone_with_plain_loras_gradient)
+{
+    cpet_err err;
+    model m;
+    cr_assert_eq(model_load(&m, FIXTURE_DIR, &err), 0, "%s", err.msg);
+    const char *targets[] = {"q_proj", "v_proj", "down_proj"};
+    lora_adapter plain, fa;
+    cr_assert_eq(lora_create(&plain, &m, 4, 8.0f, 0, targets, 3, 7, &err), 0, "%s", err.msg);
+    cpet_rng r;
+    rng_seed(&r, 5);
+    for (int i = 0; i < plain.n_mods; i++) fill_normal(plain.mods[i].B->p, plain.mods[i].B->n, 0.1f, &r); /* B != 0: dA != 0 */
+    int ids[16];
+    for (int i = 0; i < 16; i++) ids[i] = (int)(rng_next(&r) % 320);
+    cr_assert_eq(lora_set_trainable(&plain, 1, &err), 0, "%s", err.msg);
+    lora_zero_grad(&plain);
+    cr_assert_eq(model_forward(&m, ids, NULL, 2, 8, &err), 0, "%s", err.msg);
+    cr_assert_eq(model_backward(&m, &err), 0, "%s", err.msg);
+    float *grads = malloc(plain.n_params * sizeof(float));
+    memcpy(grads, plain.grads, plain.n_params * sizeof(float));
+    lora_detach(&plain);
+
+    cr_assert_eq(lora_create(&fa, &m, 4, 8.0f, 0, targets, 3, 7, &err), 0, "%s", err.msg);
+    for (int i = 0; i < fa.n_mods; i++) memcpy(fa.mods[i].B->p, plain.mods[i].B->p, plain.mods[i].B->n * sizeof(float));
+    cr_assert_eq(lora_set_trainable(&fa, 1, &err), 0, "%s", err.msg);
+    lora_freeze_a(&fa);
+    lora_zero_grad(&fa);
+    cr_assert_eq(model_forward(&m, ids, NULL, 2, 8, &err), 0, "%s", err.msg);
+    cr_assert_eq(model_backward(&m, &err), 0, "%s", err.msg);
+    int a_nonzero_plain = 0;
+    for (int i = 0; i < fa.n_mods; i++) {
+        const size_t oa = (size_t)(fa.mods[i].A->g - fa.grads), ob = (size_t)(fa.mods[i].B->g - fa.grads);
+        cr_assert_eq(memcmp(fa.mods[i].B->g, grads + ob, fa.mods[i].B->n * sizeof(float)), 0, "%s: dB is plain LoRA's", fa.mods[i].module);
+        for (size_t k = 0; k < fa.mods[i].A->n; k++) {
+            cr_assert_eq(fa.mods[i].A->g[k], 0.0f, "%s: no dA", fa.mods[i].module);
+            a_nonzero_plain += grads[oa + k] != 0.0f;
+        }
+    }
+    cr_assert_gt(a_nonzero_plain, 0, "plain LoRA's dA is not zero here, so the check above could fail");
+
+    /* training: the optimizer holds B alone; A keeps its init bit for bit, B moves, the loss falls */
+    float *a0 = malloc(fa.n_params * sizeof(float)), b_before = fa.mods[0].B->p[3];
+    memcpy(a0, fa.params, fa.n_params * sizeof(float));
+    adamw opt;
+    cr_assert_eq(adamw_init(&opt, adamw_defaults(), &err) || adamw_add(&opt, fa.tensors, fa.n_tensors, &err), 0, "%s", err.msg);
+    cr_assert_eq(opt.n_tensors, fa.n_mods, "B of every module, no A");
+    double first = 0, last = 0;
+    for (int s = 0; s < 20; s++) {
+        step_result res;
+        cr_assert_eq(train_step(&m, &opt, ids, NULL, 2, 8, 1e-2f, 1.0, &res, &err), 0, "%s", err.msg);
+        if (s == 0) first = res.loss;
+        last = res.loss;
+    }
+    for (int i = 0; i < fa.n_mods; i++) {
+        const size_t oa = (size_t)(fa.mods[i].A->p - fa.params);
+        cr_assert_eq(memcmp(fa.mods[i].A->p, a0 + oa, fa.mods[i].A->n * sizeof(float)), 0, "%s: A stays at its init", fa.mods[i].module);
+    }
+    cr_assert_neq(fa.mods[0].B->p[3], b_before, "B trains");
+    cr_assert_lt(last, first, "the loss falls: %g -> %g", first, last);
+    adamw_free(&opt);
+    lora_free(&fa);
+    lora_free(&plain);
+    free(a0);
+    free(grads);
+    model_free(&m);
+}

@@ -55,7 +55,7 @@ static void lora_backward(branch *b, const float *x, const float *dy, float *dx,
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, lm->r, lm->r, 1.0f, du, lm->r, lm->M->p, lm->r, 0.0f, dt,
                     lm->r);
     }
-    if (train)
+    if (train && lm->A->trainable) /* LoRA-FA freezes A: no dA */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, lm->r, lm->in, n, 1.0f, dt, lm->r, x, lm->in, 1.0f, lm->A->g,
                     lm->in);
     if (dx)
@@ -632,6 +632,11 @@ int lora_set_trainable(lora_adapter *a, int trainable, cpet_err *err)
     if (trainable && param_block_grads(a->tensors, a->n_tensors, a->params, a->n_params, &a->grads) != 0)
         return cpet_fail(err, "out of memory for LoRA gradients");
     return 0;
+}
+
+void lora_freeze_a(lora_adapter *a)
+{
+    for (int i = 0; i < a->n_mods; i++) a->mods[i].A->trainable = 0;
 }
 
 void lora_zero_grad(lora_adapter *a)

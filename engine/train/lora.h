@@ -72,6 +72,8 @@ int lora_module_add_delta(const lora_module *lm, float *w, cpet_err *err);
 int lora_merge_requantize(lora_adapter *a, model *m, cpet_err *err);
 /* Gradients of A and B are computed only when trainable (allocates them). */
 int lora_set_trainable(lora_adapter *a, int trainable, cpet_err *err);
+/* LoRA-FA (arXiv 2308.03303): every A keeps its random init; the optimizer and the backward skip it, B trains. */
+void lora_freeze_a(lora_adapter *a);
 void lora_zero_grad(lora_adapter *a);
 void lora_free(lora_adapter *a);
 /* PEFT's target rule: module path equal to target, or ending with "." + target; "all-linear" is every
