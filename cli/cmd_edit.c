@@ -15,6 +15,7 @@
 #include "fileio.h"
 #include "finetune.h"
 #include "gguf.h"
+#include "method_door.h"
 #include "methods/eren.h"
 #include "train.h"
 
@@ -239,42 +240,24 @@ int cmd_edit_reader(int argc, char **argv)
 }
 
 /* cpet edit: make edits with a method, ask every question of them, score (eval/edit_eval.h) */
+/* cpet edit: the harness method eren (harness/methods/eren.c) on the command line; its options are the
+ * method's parameters, and OUT.json is the run's record with the fields this command's file has always had */
+extern const method method_eren;
+
 int cmd_edit(int argc, char **argv)
 {
-    const char *method = NULL, *edits = NULL, *model_dir = NULL, *out = NULL, *retriever = "bm25", *split = "test", *corpus_path = NULL, *format = "auto",
-               *filler_path = NULL;
-    long top_k = EREN_TOP_K, hops = 1, n_edits = 0, seed = 0, max_new = 12, threads = 0, ft_epochs = 10, ft_steps = 10, rome_layer = -1, notebook_size = 0;
-    double ft_lr = 1e-4, rome_clamp = 0;
-    long rome_steps = 0, rome_prefixes = -1;
-    int sequential = 0;
-    const opt opts[] = {
-        OPT_REQUIRED("--method", &method, "eren|one-step|unedited|ft|rome", "how the edits are made"),
-        OPT_REQUIRED("--edits", &edits, "FILE.jsonl", "edit cases (cpet world --editing, or a public format: --format)"),
-        OPT_REQUIRED("--model", &model_dir, "READER", "the model (for eren and one-step: the reader cpet edit-reader tuned)"),
-        OPT_STRING("--retriever", &retriever, "bm25|dense", "eren: how notes are retrieved"),
-        OPT_INT("--top-k", &top_k, 1, EREN_MAX_K, "notes retrieved per question"),
-        OPT_INT("--hops", &hops, 1, 2, "2: a second retrieval round on the question plus the best note's text"),
-        OPT_INT("--n-edits", &n_edits, 0, 100000000, "the first N edits of the split in a seeded order (0: all)"),
-        OPT_STRING("--split", &split, "test|dev|train|all", "the cases' split"),
-        OPT_SEED(&seed),
-        OPT_SWITCH("--sequential", &sequential, "edits one at a time, each on what the earlier ones left"),
-        OPT_INT("--max-new", &max_new, 1, 256, "tokens generated per answer"),
-        OPT_THREADS(&threads),
-        OPT_INT("--notebook-size", &notebook_size, 0, 100000000, "other cases' edits fill the notebook up to N notes (not asked about)"),
-        OPT_STRING("--filler", &filler_path, "FILE", "past those, this file's edits (another world's), skipping shared subjects"),
-        OPT_INT("--ft-epochs", &ft_epochs, 1, 100000, "ft, batch: passes over the edits"),
-        OPT_INT("--ft-steps", &ft_steps, 1, 100000, "ft, sequential: steps per edit"),
-        OPT_NUMBER("--ft-lr", &ft_lr, "ft: the learning rate"),
-        OPT_INT("--rome-layer", &rome_layer, -1, 1000, "rome: the edited layer (-1: a third of the way up)"),
-        OPT_INT("--rome-steps", &rome_steps, 0, 100000, "rome: value optimization steps (0: rome's default)"),
-        OPT_NUMBER("--rome-clamp", &rome_clamp, "rome: the value's norm clamp (0: rome's default)"),
-        OPT_INT("--rome-prefixes", &rome_prefixes, -1, 100, "rome: generated context prefixes (-1: rome's default)"),
-        OPT_STRING("--corpus", &corpus_path, "TEXT", "rome: the text its key statistics come from"),
-        OPT_STRING("--format", &format, "auto|cpet|eren-cfh|eren-fever|eren-hotpot|counterfact|zsre", "the file's format"),
+    door_inputs in = {0};
+    const char *out = NULL;
+    const opt own[] = {
+        OPT_REQUIRED("--edits", &in.task, "FILE.jsonl", "edit cases (cpet world --editing, or a public format: --format)"),
+        OPT_REQUIRED("--model", &in.model, "READER", "the model (for eren and one-step: the reader cpet edit-reader tuned)"),
+        OPT_SEED(&in.seed),
+        OPT_THREADS(&in.threads),
         OPT_REQUIRED("-o", &out, "OUT.json", "config, metrics, every question with its output, seed, git revision, threads"),
         OPT_END};
     const opt_command cmd = {
         .name = "edit",
+        .usage = "--method eren|one-step|unedited|ft|rome --edits FILE.jsonl --model READER -o OUT.json [options]",
         .about = "Makes the first N edits of the split and asks every question of them (datasets/README.md: in-scope, hard\n"
                  "out-of-scope, two-hop). eren: the edits become notes; the reader reads the top-k retrieved notes with\n"
                  "EREN's template and falls back to closed-book QA when it says \"unanswerable\". one-step: the one-step MRC\n"
@@ -283,80 +266,50 @@ int cmd_edit(int argc, char **argv)
                  "then closed-book; batch computes every update on the unedited model, --sequential each on the model the\n"
                  "earlier ones left. A file of claims (fact checking) is answered with the FC template and the yes/no\n"
                  "question closed-book. Scored by greedy exact match: ES, BP, EQ, reliability, generalization, portability,\n"
-                 "multi-edit, BP by kind of out-of-scope question.\n"};
-    const int p = cli_options(&cmd, opts, argc, argv);
-    if (p != OPT_OK) return cli_exit_status(p);
-    edit_run_config c = {.top_k = (int)top_k, .hops = (int)hops, .max_new = (int)max_new, .n_edits = (int)n_edits, .split = strcmp(split, "all") ? split : NULL,
-                         .seed = (uint64_t)seed, .sequential = sequential, .ft_epochs = (int)ft_epochs, .ft_steps = (int)ft_steps,
-                         .ft_lr = (float)ft_lr, .rome_layer = (int)rome_layer, .notebook_size = (int)notebook_size,
-                         .rome_steps = (int)rome_steps, .rome_clamp = (float)rome_clamp, .rome_prefixes = (int)rome_prefixes};
-    if (edit_method_parse(method, &c.method) != 0) return cli_error("edit: --method '%s': eren, one-step, unedited, ft or rome", method);
-    if (c.method == EDIT_ROME && !corpus_path) return cli_error("edit: rome needs --corpus TEXT for its key statistics");
-    if (eren_retriever_parse(retriever, &c.retriever) != 0) return cli_error("edit: --retriever '%s': bm25 or dense", retriever);
-    if (threads) engine_set_threads((int)threads);
+                 "multi-edit, BP by kind of out-of-scope question.\n",
+        .after = "The matrix runs the same method (`cpet run --help`, method eren).\n"};
+    json_t *params;
     cpet_err err;
-    edit_set cases;
-    int unaligned = 0;
-    if (editing_read_any(&cases, edits, format, &unaligned, &err) != 0) return cli_report(&err);
-    edit_set filler = {0};
-    if (filler_path && editing_read(&filler, filler_path, &err) != 0) {
-        edit_set_free(&cases);
-        return cli_report(&err);
-    }
-    if (filler_path) c.filler = &filler;
-    if (unaligned) fprintf(stderr, "edit: %s: %d records' out-of-scope answers do not pair with their questions; kept without answers\n", edits, unaligned);
-    model m;
-    tokenizer tok;
-    if (model_load(&m, model_dir, &err) != 0) {
-        edit_set_free(&cases), edit_set_free(&filler);
-        return cli_report(&err);
-    }
-    int rc = tokenizer_load_for(&tok, model_dir, NULL, &err), have_tok = rc == 0;
-    int *stream = NULL;
-    if (rc == 0 && corpus_path && (rc = edit_stats_stream(corpus_path, &tok, m.cfg.bos_token_id, &stream, &c.stats_tokens, &err)) == 0)
-        c.stats_stream = stream;
-    edit_run_result r = {0};
-    if (rc == 0) rc = edit_run(&m, &tok, &cases, &c, &r, &err);
-    free(stream);
+    const int p = method_parse_args(&method_eren, &cmd, own, argc, argv, &params, &err);
+    if (p != OPT_OK) return p == OPT_HELP ? 0 : cli_report(&err);
+    json_t *record = NULL;
+    int rc = method_door_run(&method_eren, &in, params, &record, &err);
     if (rc == 0) {
-        json_t *items = json_array(), *kinds = json_object();
-        for (int i = 0; i < r.n; i++) {
-            const edit_item *it = &r.items[i];
-            json_array_append_new(items, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:i}", "case", it->case_id, "group", it->group,
-                                                   "kind", it->kind, "question", it->question, "expected", it->expected, "output", it->output,
-                                                   "unedited", it->unedited, "correct", it->correct, "unchanged", it->unchanged, "fell_back",
-                                                   it->fell_back, "notes_used", it->notes_used));
+        json_t *m = json_object_get(record, "metrics"), *kinds = json_object();
+        if (json_integer_value(json_object_get(m, "unaligned_records")))
+            fprintf(stderr, "edit: %s: %lld records' out-of-scope answers do not pair with their questions; kept without answers\n", in.task,
+                    (long long)json_integer_value(json_object_get(m, "unaligned_records")));
+        for (int k = 0; k < EDIT_OOS_KINDS; k++) {
+            char bp[64], n[64];
+            snprintf(bp, sizeof bp, "bp_%s", edit_oos_kinds[k]), snprintf(n, sizeof n, "n_%s", edit_oos_kinds[k]);
+            json_object_set_new(kinds, edit_oos_kinds[k], json_pack("{s:O, s:O}", "bp", json_object_get(m, bp), "n", json_object_get(m, n)));
         }
-        for (int k = 0; k < EDIT_OOS_KINDS; k++)
-            json_object_set_new(kinds, edit_oos_kinds[k], json_pack("{s:o, s:i}", "bp", r.n_kind[k] ? json_real(r.bp_kind[k]) : json_null(), "n", r.n_kind[k]));
-        json_t *metrics = edit_run_metrics_json(&r);
-        json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:i, s:i, s:i, s:s?, s:i, s:b, s:i}, s:I, s:i, s:s, s:o, s:o, s:f, s:o, s:o}", "command",
-                              "edit", "method", edit_method_name(c.method), "edits", edits, "model", model_dir, "config", "retriever", retriever,
-                              "top_k", c.top_k, "hops", c.hops, "n_edits", c.n_edits, "split", c.split, "max_new", c.max_new, "sequential", sequential,
-                              "questions", r.n, "seed", (json_int_t)seed, "edits_made", r.n_edits, "protocol",
-                              "es, bp, eq, reliability, generalization, portability: generation (greedy, exact match ignoring case, "
-                              "surrounding spaces and a final period); es_teacher_forced: EasyEdit's token accuracy; es_rome_prob: ROME's "
-                              "new-vs-true mean log-probability; both after the prompt each answer came from (null when fact checking: a "
-                              "verdict is a label, not an object)",
-                              "metrics", metrics,
-                              "bp_by_kind", kinds, "seconds_per_question", r.seconds_per_question, "items", items, "facts", run_facts());
-        json_t *cfg = json_object_get(j, "config");
-        json_object_set_new(cfg, "unaligned_records", json_integer(unaligned));
-        json_object_set_new(cfg, "task", json_string(cases.fact_check ? "fact_check" : "qa"));
-        json_object_set_new(cfg, "notebook_size", json_integer(r.notebook_size));
-        if (c.method == EDIT_FT)
-            json_object_set_new(cfg, "ft", json_pack("{s:i, s:i, s:f}", "epochs", c.ft_epochs, "steps_per_edit", c.ft_steps, "lr", ft_lr));
-        if (c.method == EDIT_ROME) json_object_set_new(cfg, "rome", json_pack("{s:i, s:i, s:f, s:i, s:s}", "layer", c.rome_layer, "steps", c.rome_steps, "clamp", rome_clamp, "prefixes", c.rome_prefixes, "corpus", corpus_path));
-        rc = json_write_file(out, j, &err);
-        json_decref(j);
+        /* the fields cpet edit's file has always had, beside the record's own */
+        json_object_set_new(record, "command", json_string("edit"));
+        json_object_set(record, "method", json_object_get(params, "method"));
+        json_object_set_new(record, "edits", json_string(in.task));
+        json_object_set(record, "config", params);
+        json_object_set(record, "questions", json_object_get(m, "n"));
+        json_object_set(record, "edits_made", json_object_get(m, "edits"));
+        json_object_set(record, "seconds_per_question", json_object_get(m, "seconds_per_question"));
+        json_object_set_new(record, "bp_by_kind", kinds);
+        json_object_set(record, "items", json_object_get(record, "examples"));
+        json_object_del(record, "examples");
+        json_object_set_new(record, "protocol",
+                            json_string("es, bp, eq, reliability, generalization, portability: generation (greedy, exact match ignoring case, "
+                                        "surrounding spaces and a final period); es_teacher_forced: EasyEdit's token accuracy; es_rome_prob: "
+                                        "ROME's new-vs-true mean log-probability; both after the prompt each answer came from (null when fact "
+                                        "checking: a verdict is a label, not an object)"));
+        rc = json_write_file(out, record, &err);
         if (rc == 0)
-            printf("edit %s: %d edits, %d questions: ES %.1f%%, BP %.1f%%, EQ %.1f%%, portability %.1f%% -> %s\n", edit_method_name(c.method),
-                   r.n_edits, r.n, 100 * r.es, 100 * r.bp, 100 * r.eq, 100 * r.portability, out);
+            printf("edit %s: %lld edits, %lld questions: ES %.1f%%, BP %.1f%%, EQ %.1f%%, portability %.1f%% -> %s\n",
+                   json_string_value(json_object_get(params, "method")), (long long)json_integer_value(json_object_get(m, "edits")),
+                   (long long)json_integer_value(json_object_get(m, "n")), 100 * json_number_value(json_object_get(m, "es")),
+                   100 * json_number_value(json_object_get(m, "bp")), 100 * json_number_value(json_object_get(m, "eq")),
+                   100 * json_number_value(json_object_get(m, "portability")), out);
     }
-    edit_run_result_free(&r);
-    if (have_tok) tokenizer_free(&tok);
-    model_free(&m);
-    edit_set_free(&cases), edit_set_free(&filler);
+    json_decref(record);
+    json_decref(params);
     return rc != 0 ? cli_report(&err) : 0;
 }
 

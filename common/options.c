@@ -160,6 +160,14 @@ int opt_parse(const opt_command *cmd, const opt *opts, int argc, char **argv, cp
             *(int *)o->dst = 1;
             continue;
         }
+        if (o->type == OPT_T_BOOL) { /* "--flag on|off", or "--flag" alone for on */
+            int v = 1;
+            cpet_err ignored;
+            if (i + 1 < argc && opt_read_bool("", argv[i + 1], &v, &ignored) == 0) i++;
+            else v = 1;
+            *(int *)o->dst = v;
+            continue;
+        }
         const char *value = a;
         if (o->name[0]) {
             if (i + 1 >= argc) {
@@ -189,7 +197,7 @@ static const char *metavar(const opt *o)
     case OPT_T_INT32: return "N";
     case OPT_T_FLOAT:
     case OPT_T_NUMBER: return "X";
-    case OPT_T_BOOL: return "on|off";
+    case OPT_T_BOOL: return "[on|off]";
     case OPT_T_CHOICE: return o->choices;
     case OPT_T_SWITCH: return "";
     default: return "S";

@@ -25,7 +25,7 @@ typedef enum {
     OPT_T_SHARE,  /* double *: "10%" or 0.1, in [lo, hi] */
     OPT_T_NUMBER, /* double *, finite, in [lo, hi] when lo <= hi (hi may be INFINITY: at least lo) */
     OPT_T_STRING, /* const char ** (argv's own text) */
-    OPT_T_BOOL,   /* int *: on|off|true|false|1|0 */
+    OPT_T_BOOL,   /* int *: on|off|true|false|1|0 after it, or the flag alone for on */
     OPT_T_SWITCH, /* int *: set to 1 by the flag alone, no value */
     OPT_T_CHOICE, /* int *: the index of the value in choices ("silu|relu") */
     OPT_T_REPEAT, /* const char **: each use appends (at most hi values; *count holds how many) */

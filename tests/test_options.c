@@ -59,6 +59,10 @@ Test(options, every_type_reads_its_value)
     cr_assert_str_eq(v.out, "M");
     cr_assert_eq(parse_line(&v, "M", &err), OPT_OK, "%s", err.msg);
     cr_assert_eq(v.steps, 10, "an option not given keeps its default");
+    cr_assert_eq(parse_line(&v, "--recovery M", &err), OPT_OK, "%s", err.msg);
+    cr_assert(v.on == 1 && v.out && !strcmp(v.out, "M"), "a bool alone is on, and the next word stays an argument");
+    cr_assert_eq(parse_line(&v, "--recovery false M", &err), OPT_OK, "%s", err.msg);
+    cr_assert(v.on == 0 && !strcmp(v.out, "M"));
 }
 
 /* each kind of bad value: the command, the option and the value in one line */
@@ -73,7 +77,7 @@ Test(options, each_bad_value_is_one_line_naming_the_option)
         {"M --lr abc", "demo: --lr 'abc' is not a number"},
         {"M --lr 2", "demo: --lr 2 is outside [0, 1]"},
         {"M --lr nan", "is not a number"},
-        {"M --recovery maybe", "demo: --recovery 'maybe' is not on or off"},
+        {"M --recovery maybe", "demo: unexpected argument 'maybe'"}, /* a bool takes on|off or nothing */
         {"M --act tanh", "demo: --act 'tanh': silu, relu or gelu"},
         {"M --heldout a --heldout b --heldout c --heldout d", "demo: --heldout: at most 3"},
         {"M --steps", "demo: option --steps needs a value"},
@@ -103,7 +107,7 @@ Test(options, help_comes_from_the_table_with_its_defaults)
     cr_assert(strstr(text, "A demonstration.") != NULL);
     cr_assert(strstr(text, "--steps N") && strstr(text, "optimizer steps (default 10)"), "%s", text);
     cr_assert(strstr(text, "learning rate (default 0.5)") != NULL, "%s", text);
-    cr_assert(strstr(text, "--recovery on|off") && strstr(text, "(default on)"), "%s", text);
+    cr_assert(strstr(text, "--recovery [on|off]") && strstr(text, "(default on)"), "%s", text);
     cr_assert(strstr(text, "--act silu|relu|gelu") && strstr(text, "activation (default gelu)"), "%s", text);
     cr_assert(strstr(text, "(repeatable)") && strstr(text, "(also --label)"), "%s", text);
     cr_assert(strstr(text, "the model (required)") != NULL, "%s", text);
@@ -165,7 +169,7 @@ Test(options, a_method_schema_refuses_what_a_spec_would)
     } cases[] = {
         {"--model M --steps 2000", "demo: --steps '2000' is not an integer in [0, 1000]"},
         {"--model M --init copy", "demo: --init 'copy': inherit or random"},
-        {"--model M --recovery sometimes", "demo: --recovery 'sometimes' is not on or off"},
+        {"--model M --recovery sometimes", "unexpected argument 'sometimes'"},
         {"--model M --recovery_alpha 2", "unknown option --recovery_alpha"},
         {"--steps 5", "demo: --model is required"},
     };

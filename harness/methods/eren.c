@@ -14,7 +14,8 @@
 #include "method.h"
 
 static const method_param params[] = {
-    {.key = "method", .type = PARAM_STRING, .default_json = "\"eren\"", .doc = "eren (notes, reader, closed-book fallback), one-step (one-step MRC) or unedited"},
+    {.key = "method", .type = PARAM_STRING, .default_json = "\"eren\"", .doc = "eren (notes, reader, closed-book fallback), one-step (one-step MRC), unedited (closed-book), ft (fine-tuning on the statements) or rome",
+     .choices = "eren|one-step|unedited|ft|rome"},
     {.key = "retriever", .type = PARAM_STRING, .default_json = "\"bm25\"", .doc = "bm25 or dense (the reader's mean-pooled hidden states)", .choices = "bm25|dense"},
     {.key = "top_k", .type = PARAM_INT, .default_json = "5", .doc = "notes retrieved per question (the reference's 5)", .min = 1, .max = 64},
     {.key = "hops", .type = PARAM_INT, .default_json = "1", .doc = "retrieval rounds: 1 (the reference) or 2 (the best note's text joins the question for a second round)", .hashed_only_when_set = 1, .min = 1, .max = 2},
@@ -26,6 +27,8 @@ static const method_param params[] = {
     {.key = "ft_lr", .type = PARAM_NUMBER, .default_json = "0.0001", .doc = "ft: the learning rate", .hashed_only_when_set = 1},
     {.key = "rome_layer", .type = PARAM_INT, .default_json = "-1", .doc = "rome: the edited layer (-1: a third of the way up)", .hashed_only_when_set = 1},
     {.key = "rome_prefixes", .type = PARAM_INT, .default_json = "-1", .doc = "rome: generated context prefixes the key and value average over (-1: rome_defaults' 10)", .hashed_only_when_set = 1},
+    {.key = "rome_steps", .type = PARAM_INT, .default_json = "0", .doc = "rome: value optimization steps (0: rome_defaults')", .hashed_only_when_set = 1, .min = 0, .max = 100000},
+    {.key = "rome_clamp", .type = PARAM_NUMBER, .default_json = "0", .doc = "rome: the value's norm clamp (0: rome_defaults')", .hashed_only_when_set = 1, .min = 0, .max = INFINITY},
     {.key = "corpus", .type = PARAM_STRING, .default_json = "\"\"", .doc = "rome: the text its key statistics come from", .hashed_only_when_set = 1},
     {.key = "sequential", .type = PARAM_BOOL, .default_json = "false", .doc = "edits one at a time (each on what the earlier ones left), else all at once", .hashed_only_when_set = 1},
     {.key = "split", .type = PARAM_STRING, .default_json = "\"test\"", .doc = "the edit cases' split: test, dev, train or all", .choices = "test|dev|train|all"},
@@ -41,7 +44,8 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
                            .split = split && strcmp(split, "all") ? split : NULL, .seed = c->seed,
                            .notebook_size = method_param_int(c, "notebook_size"), .ft_epochs = method_param_int(c, "ft_epochs"),
                            .ft_steps = method_param_int(c, "ft_steps"), .ft_lr = (float)method_param_number(c, "ft_lr"),
-                           .rome_layer = method_param_int(c, "rome_layer"), .rome_prefixes = method_param_int(c, "rome_prefixes"), .sequential = json_is_true(json_object_get(c->params, "sequential"))};
+                           .rome_layer = method_param_int(c, "rome_layer"), .rome_prefixes = method_param_int(c, "rome_prefixes"), .sequential = json_is_true(json_object_get(c->params, "sequential")),
+                           .rome_steps = method_param_int(c, "rome_steps"), .rome_clamp = (float)method_param_number(c, "rome_clamp")};
     if (!name || edit_method_parse(name, &cfg.method) != 0)
         return cpet_fail(err, "params.method '%s': eren, one-step, unedited, ft or rome", name ? name : "");
     if (eren_retriever_parse(retr, &cfg.retriever) != 0) return cpet_fail(err, "params.retriever '%s': bm25 or dense", retr ? retr : "");
@@ -55,7 +59,9 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
         cfg.filler = &filler;
     }
     int *stream = NULL, rc = 0;
-    if (cfg.method == EDIT_ROME) {
+    const char *corpus = json_string_value(json_object_get(c->params, "corpus"));
+    if (cfg.method == EDIT_ROME && (!corpus || !corpus[0])) rc = cpet_fail(err, "rome needs params.corpus: a text for its key statistics");
+    else if (cfg.method == EDIT_ROME) {
         rc = edit_stats_stream(json_string_value(json_object_get(c->params, "corpus")), c->tok, c->m->cfg.bos_token_id, &stream, &cfg.stats_tokens, err);
         if (rc != 0) cpet_prefix(err, "params.corpus");
         cfg.stats_stream = stream;
@@ -65,14 +71,23 @@ static int run(const method_cell *c, method_result *r, cpet_err *err)
     free(stream);
     if (rc == 0) {
         json_t *metrics = edit_run_metrics_json(&res);
+        json_object_set_new(metrics, "unaligned_records", json_integer(unaligned));
+        for (int k = 0; k < EDIT_OOS_KINDS; k++) { /* how many questions each bp_<kind> is over */
+            char key[64];
+            snprintf(key, sizeof key, "n_%s", edit_oos_kinds[k]);
+            json_object_set_new(metrics, key, json_integer(res.n_kind[k]));
+        }
+        json_object_set_new(metrics, "fact_check", json_integer(cases.fact_check)); /* 1: claims, 0: questions */
         json_object_update(r->metrics, metrics);
         json_decref(metrics);
         for (int i = 0; i < res.n; i++) {
             const edit_item *it = &res.items[i];
             char id[256];
             snprintf(id, sizeof id, "%s/%s/%d", it->case_id, it->group, i);
-            json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "id", id, "kind", it->kind, "output", it->output, "unedited", it->unedited,
-                                  "expected", it->expected, "correct", it->correct, "fell_back", it->fell_back);
+            json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:i}", "id", id, "case", it->case_id, "group", it->group,
+                                  "kind", it->kind, "question", it->question, "output", it->output, "unedited", it->unedited, "expected",
+                                  it->expected, "correct", it->correct, "unchanged", it->unchanged, "fell_back", it->fell_back, "notes_used",
+                                  it->notes_used);
             if (!strcmp(it->group, "in_scope")) json_object_set_new(e, "es", json_integer(it->correct));
             if (!strcmp(it->group, "out_of_scope")) json_object_set_new(e, "bp", json_integer(it->unchanged));
             json_array_append_new(r->examples, e);

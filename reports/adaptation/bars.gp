@@ -6,25 +6,25 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 10
+set lmargin 11
 set xlabel 'acc (higher is better)'
 if (!exists("outbase")) outbase = "plot"
-set terminal pngcairo size 960,414 noenhanced font ",10"
+set terminal pngcairo size 960,486 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 3,1
 set title 'qa_two_hop: acc (n = 81 examples x 3 seeds); axis zoomed, not from 0; dashed: zero-shot'
-set xrange [0.521753092:0.685716557]
-set yrange [0.4:2.6]
+set xrange [0.520567811:0.686126846]
+set yrange [0.4:3.6]
 unset arrow
 unset label
 set arrow from 0.555555556, graph 0 to 0.555555556, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars.dat' index 0 using (0.521753092):1:(0.521753092):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars.dat' index 0 using (0.520567811):1:(0.520567811):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'entity_type: acc (n = 39 examples x 3 seeds); axis zoomed, not from 0; dashed: zero-shot'
 set xrange [0.633333333:1.12692308]
-set yrange [0.4:2.6]
+set yrange [0.4:3.6]
 unset arrow
 unset label
 set arrow from 0.717948718, graph 0 to 0.717948718, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
@@ -34,7 +34,7 @@ plot 'bars.dat' index 1 using (0.633333333):1:(0.633333333):3:($1-0.38):($1+0.38
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'relation_type: acc (n = 102 examples x 3 seeds); dashed: zero-shot'
 set xrange [0:1.45]
-set yrange [0.4:2.6]
+set yrange [0.4:3.6]
 unset arrow
 unset label
 set arrow from 0.107843137, graph 0 to 0.107843137, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
@@ -44,22 +44,22 @@ plot 'bars.dat' index 2 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with box
   '' index 2 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 unset multiplot
 unset output
-set terminal svg size 960,414 noenhanced font ",10"
+set terminal svg size 960,486 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 3,1
 set title 'qa_two_hop: acc (n = 81 examples x 3 seeds); axis zoomed, not from 0; dashed: zero-shot'
-set xrange [0.521753092:0.685716557]
-set yrange [0.4:2.6]
+set xrange [0.520567811:0.686126846]
+set yrange [0.4:3.6]
 unset arrow
 unset label
 set arrow from 0.555555556, graph 0 to 0.555555556, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
-plot 'bars.dat' index 0 using (0.521753092):1:(0.521753092):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+plot 'bars.dat' index 0 using (0.520567811):1:(0.520567811):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
   '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'entity_type: acc (n = 39 examples x 3 seeds); axis zoomed, not from 0; dashed: zero-shot'
 set xrange [0.633333333:1.12692308]
-set yrange [0.4:2.6]
+set yrange [0.4:3.6]
 unset arrow
 unset label
 set arrow from 0.717948718, graph 0 to 0.717948718, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
@@ -69,7 +69,7 @@ plot 'bars.dat' index 1 using (0.633333333):1:(0.633333333):3:($1-0.38):($1+0.38
   '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
 set title 'relation_type: acc (n = 102 examples x 3 seeds); dashed: zero-shot'
 set xrange [0:1.45]
-set yrange [0.4:2.6]
+set yrange [0.4:3.6]
 unset arrow
 unset label
 set arrow from 0.107843137, graph 0 to 0.107843137, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front

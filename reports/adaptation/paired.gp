@@ -5,55 +5,55 @@ set ytics scale 0 font ',9'
 set xtics nomirror
 set border 3
 set tmargin 2
-set lmargin 10
+set lmargin 11
 set xlabel 'difference in acc, points (higher is better)'
 if (!exists("outbase")) outbase = "plot"
-set terminal pngcairo size 960,342 noenhanced font ",10"
+set terminal pngcairo size 960,414 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 3,1
 set title 'qa_two_hop: acc minus zero-shot (points), paired bootstrap 95% CI (* = excludes 0)'
 set xrange [-4.27983539:16.0082305]
-set yrange [0.4:1.6]
+set yrange [0.4:2.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired.dat' index 0 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
   '' index 0 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
 set title 'entity_type: acc minus zero-shot (points), paired bootstrap 95% CI (* = excludes 0)'
 set xrange [-3.58974359:48.4615385]
-set yrange [0.4:1.6]
+set yrange [0.4:2.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired.dat' index 1 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
   '' index 1 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
 set title 'relation_type: acc minus zero-shot (points), paired bootstrap 95% CI (* = excludes 0)'
 set xrange [-9.24836601:124.852941]
-set yrange [0.4:1.6]
+set yrange [0.4:2.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired.dat' index 2 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
   '' index 2 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
 unset multiplot
 unset output
-set terminal svg size 960,342 noenhanced font ",10"
+set terminal svg size 960,414 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 3,1
 set title 'qa_two_hop: acc minus zero-shot (points), paired bootstrap 95% CI (* = excludes 0)'
 set xrange [-4.27983539:16.0082305]
-set yrange [0.4:1.6]
+set yrange [0.4:2.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired.dat' index 0 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
   '' index 0 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
 set title 'entity_type: acc minus zero-shot (points), paired bootstrap 95% CI (* = excludes 0)'
 set xrange [-3.58974359:48.4615385]
-set yrange [0.4:1.6]
+set yrange [0.4:2.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired.dat' index 1 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
   '' index 1 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
 set title 'relation_type: acc minus zero-shot (points), paired bootstrap 95% CI (* = excludes 0)'
 set xrange [-9.24836601:124.852941]
-set yrange [0.4:1.6]
+set yrange [0.4:2.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
 plot 'paired.dat' index 2 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
