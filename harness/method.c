@@ -230,14 +230,15 @@ int method_run_lora(const method_cell *c, method_result *r, void (*prepare)(lora
     const char *mixer = json_string_value(json_object_get(c->params, "mixer")); /* absent: plain LoRA */
     const int mix = !mixer ? LORA_MIXER_NONE : !strcmp(mixer, "trained") ? LORA_MIXER_TRAINED : !strcmp(mixer, "frozen") ? LORA_MIXER_FROZEN : LORA_MIXER_NONE;
     lora_adapter ad;
-    if (lora_create_mixed(&ad, c->m, method_param_int(c, "rank"), (float)method_param_number(c, "alpha"), 0, mix, names, n,
-                          (unsigned long long)c->seed, err) != 0)
+    if (lora_create_mixed(&ad, c->m, method_param_int(c, "rank"), (float)method_param_number(c, "alpha"),
+                          json_is_true(json_object_get(c->params, "rslora")), mix, names, n, (unsigned long long)c->seed, err) != 0)
         return -1;
     adamw opt;
     memset(&opt, 0, sizeof opt);
     json_t *curve = json_array();
     finetune_config fc = {.steps = method_param_int(c, "steps"), .batch = method_param_int(c, "batch"), .lr = oc.lr,
-                          .weight_decay = oc.weight_decay, .clip = 1.0f, .seed = c->seed, .bos_id = c->m->cfg.bos_token_id};
+                          .weight_decay = oc.weight_decay, .clip = (float)method_param_number(c, "clip"), .seed = c->seed,
+                          .bos_id = c->m->cfg.bos_token_id};
     int rc = lora_set_trainable(&ad, 1, err);
     if (rc == 0 && prepare) prepare(&ad); /* the variant's say in what trains */
     if (rc == 0) rc = adamw_init(&opt, oc, err) || adamw_add(&opt, ad.tensors, ad.n_tensors, err) ||

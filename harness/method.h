@@ -6,6 +6,7 @@
 #define CPET_METHOD_H
 
 #include <jansson.h>
+#include <math.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -114,7 +115,15 @@ int method_score_multiple_choice(const method_cell *c, method_result *r, cpet_er
         {.key = "steps", .type = PARAM_INT, .default_json = "100", .doc = "optimizer steps", .min = 0, .max = 1 << 24},           \
         {.key = "batch", .type = PARAM_INT, .default_json = "8", .doc = "examples per step", .min = 1, .max = 1024},              \
         {.key = "lr", .type = PARAM_NUMBER, .default_json = "0.001", .doc = "peak learning rate (cosine, 10% warmup)"},          \
-        {.key = "weight_decay", .type = PARAM_NUMBER, .default_json = "0.0", .doc = "AdamW weight decay"}
+        {.key = "weight_decay", .type = PARAM_NUMBER, .default_json = "0.0", .doc = "AdamW weight decay"},                        \
+        {.key = "clip",                                                                                                           \
+         .type = PARAM_NUMBER,                                                                                                    \
+         .default_json = "1.0",                                                                                                   \
+         .doc = "gradient norm clip (0: off)",                                                                                    \
+         .hashed_only_when_set = 1,                                                                                               \
+         .min = 0,                                                                                                                \
+         .max = INFINITY},                                                                                                        \
+        {.key = "rslora", .type = PARAM_BOOL, .default_json = "false", .doc = "scaling alpha/sqrt(r) (rsLoRA)", .hashed_only_when_set = 1}
 
 /* The LoRA recipe adapter methods share: an adapter from the cell's params (rank, alpha, targets, and mixer
  * when the schema has one) on the frozen base, all of A and B trainable, then `prepare` (NULL: none) may
