@@ -246,6 +246,7 @@ int method_run_lora(const method_cell *c, method_result *r, void (*prepare)(lora
     json_object_set_new(r->curves, "train_loss", curve);
     adamw_free(&opt);
     if (rc == 0 && c->out_dir) rc = lora_save(&ad, c->out_dir, err);
-    /* the adapter stays attached for scoring; the cell's process ends with it */
-    return rc ? -1 : method_score_multiple_choice(c, r, err);
+    if (rc == 0) rc = method_score_multiple_choice(c, r, err); /* with the adapter attached */
+    lora_free(&ad);                                             /* detached: the model is the base again */
+    return rc ? -1 : 0;
 }
