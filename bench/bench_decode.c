@@ -2,7 +2,7 @@
  * one chunk through the KV cache; generation runs greedy single-token steps. Decode is memory-bound, so
  * each rep is followed by a STREAM copy and a read-only stream, and the figure that travels across machines
  * is the ratio (bytes read per generated token x tokens/s) / bandwidth. Decode only reads, so the read
- * stream is its bound; the copy figure (which decode can exceed) is kept as the issue states it. */
+ * stream is its bound; the copy figure (which decode can exceed) is kept beside it for comparison. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>

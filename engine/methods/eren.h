@@ -121,7 +121,7 @@ typedef enum { EREN_TWO_STEP, EREN_ONE_STEP, EREN_CLOSED_BOOK } eren_mode;
 /* Question answering (the MRC templates) or fact checking (a claim: EREN_TEMPLATE_FC, options Yes / It's
  * impossible to say / No in two steps, Yes / No in one; the fallback is the closed-book yes/no question,
  * taken exactly when the reader picks "It's impossible to say"). The reference runs fact checking without
- * any fallback (its NLI path has none); here it is taken, as the issue asks, on every path. */
+ * any fallback (its NLI path has none); here it is taken on every path, so that every path answers a question it declines. */
 typedef enum { EREN_QA, EREN_FC } eren_task;
 
 typedef struct {
