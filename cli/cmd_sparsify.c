@@ -11,159 +11,58 @@
 #include "corpus.h"
 #include "fileio.h"
 #include "gguf.h"
+#include "method_door.h"
 #include "methods/prosparse.h"
 
-typedef struct {
-    json_t *rows;
-    long steps;
-    double t0;
-} progress;
+extern const method method_prosparse;
 
-static int on_step(const prosparse_step_log *s, void *ctx)
-{
-    progress *p = ctx;
-    json_array_append_new(p->rows, json_pack("{s:I, s:f, s:f, s:f, s:f, s:f}", "step", (json_int_t)s->step, "loss", s->loss, "l1",
-                                             s->l1, "lambda", s->lambda, "sparsity", s->sparsity, "lr", (double)s->lr));
-    if (stderr_is_tty()) {
-        double el = now_seconds() - p->t0;
-        fprintf(stderr, "\rstep %ld/%ld  loss %.4f  lambda %.3g  sparsity %.1f%%  ETA %.0fs   ", s->step, p->steps, s->loss, s->lambda,
-                100 * s->sparsity, el / s->step * (p->steps - s->step));
-    }
-    return 0;
-}
-
-/* Sparsity of the trained model over a held-out text, per layer, and its perplexity from the same forwards. */
-static json_t *heldout_sparsity(model *m, const tokenizer *tok, const char *path, int seq, cpet_err *err)
-{
-    corpus text;
-    int *stream = NULL;
-    long n = 0;
-    if (corpus_read(&text, path, err) != 0) return NULL;
-    int rc = corpus_tokenize(&text, tok, m->cfg.bos_token_id, &stream, &n, err);
-    corpus_free(&text);
-    prosparse_counts c;
-    prosparse_counts_init(&c, m);
-    double nll = 0;
-    if (rc == 0) rc = prosparse_measure(m, stream, n, seq, 8, &c, &nll, err);
-    free(stream);
-    if (rc != 0) return cpet_prefix(err, "%s", path), NULL;
-    json_t *layers = json_array();
-    for (int l = 0; l < c.n_layers; l++) json_array_append_new(layers, json_real(prosparse_sparsity_of(&c, l)));
-    return json_pack("{s:s, s:f, s:o, s:I, s:f, s:s}", "file", path, "sparsity", prosparse_sparsity_of(&c, -1), "per_layer", layers,
-                     "tokens", (json_int_t)(c.entries / m->cfg.intermediate_size), "perplexity", exp(nll), "perplexity_over",
-                     "windows of --seq tokens tiling the text");
-}
-
+/* cpet sparsify: the harness method prosparse with no model given, i.e. trained here from MODEL; its options
+ * are the method's parameters */
 int cmd_sparsify(int argc, char **argv)
 {
-    const char *model_dir = NULL, *corpus_path = NULL, *schedule_path = NULL, *out = NULL, *heldout = NULL, *act = "relu",
-               *sched_name = "cosine";
-    long batch = 16, seq = 128, steps = 0, warmup = 20, seed = 0, threads = 0;
-    double lr = 3e-4, min_lr = 3e-5, clip = 1.0, wd = 0.0, lambda = -1, threshold = 0, lambda_scale = 1;
-    const opt opts[] = {
-        OPT_POSITIONAL(&model_dir, "MODEL", "the model made sparse"),
-        OPT_REQUIRED("--corpus", &corpus_path, "TEXT", "the training text"),
-        OPT_STRING("--schedule", &schedule_path, "FILE", "lambda's stages as JSON {\"stages\": [{\"lambda\": 0, \"until_step\": 200}, ...]}"),
-        OPT_NUMBER("--lambda", &lambda, "a constant lambda instead, with --steps (the paper's ablation; -1: none)"),
-        OPT_NUMBER("--lambda-scale", &lambda_scale, "multiply every lambda by K (the schedule's shape kept, its strength chosen)"),
-        OPT_STRING("--activation", &act, "relu|keep", "relu (the swap) or keep (the model's own activation: a dense control)"),
-        OPT_NUMBER("--threshold", &threshold, "after training, FATReLU: keep x >= T (the paper's shift uses 0.01); 0: ReLU"),
-        OPT_INT("--steps", &steps, 0, 100000000L, "train N steps (0: the schedule's last until_step)"),
-        OPT_INT("--batch", &batch, 1, 65536, "sequences per step"),
-        OPT_INT("--seq", &seq, 2, 1 << 20, "sequence length"),
-        OPT_NUMBER("--lr", &lr, "peak learning rate"),
-        OPT_NUMBER("--min-lr", &min_lr, "the schedule's floor"),
-        OPT_INT("--warmup", &warmup, 0, 100000000L, "warmup steps"),
-        OPT_STRING("--schedule-lr", &sched_name, "constant|linear|cosine", "the learning-rate schedule"),
-        OPT_NUMBER("--clip", &clip, "gradient norm clip (0: off)"),
-        OPT_NUMBER("--weight-decay", &wd, "AdamW weight decay"),
-        OPT_SEED(&seed),
-        OPT_THREADS(&threads),
-        OPT_STRING("--heldout", &heldout, "TEXT", "also the final model's sparsity (per layer) and perplexity on this text"),
-        OPT_REQUIRED("-o", &out, "OUT", "the sparse model and OUT/sparsify.json"),
-        OPT_END};
+    door_inputs in = {0};
+    const opt own[] = {OPT_POSITIONAL(&in.model, "MODEL", "the model made sparse"),
+                       OPT_SEED(&in.seed),
+                       OPT_THREADS(&in.threads),
+                       OPT_REQUIRED("-o", &in.out_dir, "OUT", "the sparse model and OUT/sparsify.json"),
+                       OPT_END};
     const opt_command cmd = {
         .name = "sparsify",
         .usage = "MODEL --corpus TEXT (--schedule FILE | --lambda L --steps N) -o OUT [options]",
         .about = "ProSparse (arXiv 2402.13516): the FFN activation becomes ReLU, then all weights train on the corpus with\n"
                  "loss = LM loss + lambda(t) * sum over layers of mean over tokens of ||x1||_1 (x1 = act(gate) * up), lambda(t)\n"
                  "from the schedule's stages (Algorithm 1: half-sine ramps between stages; the paper's are in\n"
-                 "reports/specs/schedules/). A schedule of zeros is the ReLU-only baseline.\n",
+                 "reports/specs/schedules/). A schedule of zeros is the ReLU-only baseline. The options are the harness\n"
+                 "method prosparse's parameters; --model and --sparsity-text belong to its evaluation in a matrix.\n",
         .after = "Writes OUT/ (config.json, model.safetensors, tokenizer.json) and OUT/sparsify.json: the arguments, seed,\n"
                  "git revision and threads, and per step loss, L1 term, lambda, lr and the batch's sparsity.\n"};
-    const int parsed = cli_options(&cmd, opts, argc, argv);
-    if (parsed != OPT_OK) return cli_exit_status(parsed);
-    if (!schedule_path == !(lambda >= 0)) return cli_error("sparsify: give either --schedule FILE or --lambda L (with --steps N)");
-    if (lambda >= 0 && !steps) return cli_error("sparsify: --lambda needs --steps");
-    if (strcmp(act, "relu") != 0 && strcmp(act, "keep") != 0) return cli_error("sparsify: --activation '%s': relu or keep", act);
-    if (threshold < 0) return cli_error("sparsify: --threshold %g: must be >= 0", threshold);
-    if (!(lambda_scale >= 0) || !isfinite(lambda_scale)) return cli_error("sparsify: --lambda-scale %g: must be a finite number >= 0", lambda_scale);
-    prosparse_train_config tc = {.steps = steps, .batch = (int)batch, .seq = (int)seq, .clip = clip, .weight_decay = wd, .seed = (uint64_t)seed};
+    json_t *params;
     cpet_err err;
-    if (schedule_path ? prosparse_schedule_load(&tc.schedule, schedule_path, &err) != 0 : 0) return cli_report(&err);
-    if (!schedule_path) tc.schedule = prosparse_constant(lambda, steps);
-    prosparse_schedule_scale(&tc.schedule, lambda_scale);
-    if (schedule_parse(sched_name, &tc.lr.kind) != 0) return cli_error("sparsify: --schedule-lr '%s': constant, linear or cosine", sched_name);
-    const long total = steps ? steps : tc.schedule.until[tc.schedule.n - 1];
-    tc.lr = (lr_schedule){tc.lr.kind, (float)lr, (float)min_lr, warmup, total};
-    if (threads) engine_set_threads((int)threads);
-
-    model m;
-    tokenizer tok;
-    corpus text;
-    int *stream = NULL;
-    long n_tokens = 0;
-    if (model_load(&m, model_dir, &err) != 0) return cli_report(&err);
-    if (tokenizer_load_for(&tok, model_dir, NULL, &err) != 0) {
-        model_free(&m);
-        return cli_report(&err);
+    const int p = method_parse_args(&method_prosparse, &cmd, own, argc, argv, &params, &err);
+    if (p != OPT_OK) return p == OPT_HELP ? 0 : cli_report(&err);
+    const char *given = json_string_value(json_object_get(params, "model"));
+    if (given && given[0]) {
+        json_decref(params);
+        return cli_error("sparsify: --model names a model trained before; sparsify trains one from MODEL");
     }
-    int rc = corpus_read(&text, corpus_path, &err);
+    json_t *record = NULL;
+    int rc = method_door_run(&method_prosparse, &in, params, &record, &err);
     if (rc == 0) {
-        rc = corpus_tokenize(&text, &tok, m.cfg.bos_token_id, &stream, &n_tokens, &err);
-        if (rc != 0) cpet_prefix(&err, "%s", corpus_path);
-        corpus_free(&text);
-    }
-    const char *act_before = activation_name(m.cfg.hidden_act);
-    if (rc == 0 && !strcmp(act, "relu")) prosparse_relu_swap(&m);
-    if (rc == 0 && threshold > 0 && m.cfg.hidden_act != ACT_RELU && m.cfg.hidden_act != ACT_FATRELU)
-        rc = cpet_fail(&err, "sparsify: --threshold needs a ReLU model, and --activation keep leaves %s's %s", model_dir, act_before);
-    progress p = {json_array(), total, now_seconds()};
-    if (rc == 0) rc = prosparse_train(&m, stream, n_tokens, &tc, on_step, &p, &err);
-    const double train_seconds = now_seconds() - p.t0;
-    if (stderr_is_tty()) fputc('\n', stderr);
-    if (rc == 0 && threshold > 0) rc = prosparse_set_threshold(&m, (float)threshold, &err);
-    json_t *held = NULL;
-    if (rc == 0 && heldout && !(held = heldout_sparsity(&m, &tok, heldout, (int)seq, &err))) rc = -1;
-    char staged[4200], path[4400];
-    if (rc == 0) rc = cli_stage_model(&m, &tok, out, staged, sizeof staged, &err);
-    json_t *stages = json_array();
-    for (int i = 0; i < tc.schedule.n; i++)
-        json_array_append_new(stages, json_pack("{s:f, s:I}", "lambda", tc.schedule.lambda[i], "until_step", (json_int_t)tc.schedule.until[i]));
-    json_t *log = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s, s:f, s:f, s:o, s:{s:I, s:I, s:I, s:f, s:f, s:I, s:s, s:f, s:f}, s:I, s:f, "
-                            "s:I, s:o, s:o?, s:o}",
-                            "command", "sparsify", "model", model_dir, "corpus", corpus_path, "schedule", schedule_path, "activation_before",
-                            act_before, "activation", activation_name(m.cfg.hidden_act), "threshold", threshold, "lambda_scale", lambda_scale, "stages", stages, "train",
-                            "steps", (json_int_t)total, "batch", (json_int_t)batch, "seq", (json_int_t)seq, "lr", lr, "min_lr", min_lr,
-                            "warmup", (json_int_t)warmup, "lr_schedule", sched_name, "clip", clip, "weight_decay", wd, "seed",
-                            (json_int_t)seed, "train_seconds", train_seconds, "corpus_tokens", (json_int_t)n_tokens, "log", p.rows,
-                            "heldout", held, "facts", run_facts());
-    if (rc == 0) {
-        snprintf(path, sizeof path, "%s/sparsify.json", staged);
-        rc = json_write_file(path, log, &err);
-    }
-    if (rc == 0) rc = replace_dir(staged, out, &err);
-    if (rc == 0) {
-        const json_t *last = json_array_get(p.rows, json_array_size(p.rows) - 1);
-        printf("sparsify %s -> %s: %s, %ld steps, final loss %.4f, train-batch sparsity %.2f%%", model_dir, out, activation_name(m.cfg.hidden_act),
-               total, json_number_value(json_object_get(last, "loss")), 100 * json_number_value(json_object_get(last, "sparsity")));
-        if (held) printf(", %s sparsity %.2f%%", heldout, 100 * json_number_value(json_object_get(held, "sparsity")));
+        const json_t *m = json_object_get(record, "metrics");
+        char path[4200];
+        snprintf(path, sizeof path, "%s/config.json", in.out_dir);
+        json_t *cfg = json_load_file(path, 0, NULL);
+        printf("sparsify %s -> %s: %s, final loss %.4f, train-batch sparsity %.2f%%", in.model, in.out_dir,
+               json_string_value(json_object_get(cfg, "hidden_act")) ?: "?", json_number_value(json_object_get(m, "train_loss")),
+               100 * json_number_value(json_object_get(m, "train_sparsity")));
+        if (json_object_get(m, "heldout_sparsity"))
+            printf(", %s sparsity %.2f%%", json_string_value(json_object_get(params, "heldout")),
+                   100 * json_number_value(json_object_get(m, "heldout_sparsity")));
         printf("\n");
+        json_decref(cfg);
     }
-    json_decref(log);
-    free(stream);
-    tokenizer_free(&tok);
-    model_free(&m);
+    json_decref(record);
+    json_decref(params);
     return rc != 0 ? cli_report(&err) : 0;
 }
 

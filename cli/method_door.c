@@ -19,7 +19,7 @@ int method_door_run(const method *m, const door_inputs *in, const json_t *params
     task_set train = {0}, eval = {0};
     if (model_load(&mdl, in->model, err) != 0) return -1;
     int rc = tokenizer_load_for(&tok, in->model, NULL, err), have_tok = rc == 0;
-    if (rc == 0 && !m->takes_sequence) {
+    if (rc == 0 && !m->takes_sequence && in->task) { /* no task: a method that only makes something (cpet sparsify) */
         rc = tasks_read(&train, in->task, train_split, err);
         if (rc == 0) rc = tasks_read(&eval, in->task, eval_split, err);
         if (rc == 0 && (train.n == 0 || eval.n == 0))
@@ -43,7 +43,7 @@ int method_door_run(const method *m, const door_inputs *in, const json_t *params
         rc = m->run(&cell, &res, err);
     }
     if (rc == 0)
-        *record = json_pack("{s:s, s:O, s:s, s:s, s:I, s:O, s:O, s:O, s:I, s:o}", "method", m->name, "params", params, "model", in->model,
+        *record = json_pack("{s:s, s:O, s:s, s:s?, s:I, s:O, s:O, s:O, s:I, s:o}", "method", m->name, "params", params, "model", in->model,
                             "task", in->task, "seed", (json_int_t)in->seed, "metrics", res.metrics, "curves", res.curves, "examples",
                             res.examples, "tokens", (json_int_t)res.tokens, "facts", run_facts());
     json_decref(res.metrics), json_decref(res.curves), json_decref(res.examples);

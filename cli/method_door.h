@@ -12,7 +12,7 @@
 typedef struct {
     const char *model;       /* the model the method runs on (loaded whole: trainable) */
     const char *model_path;  /* what the cell calls the model before compression (CA-LoRA's teacher); NULL: model */
-    const char *task;        /* TASKS.jsonl, or a task sequence's directory for methods that take one */
+    const char *task;        /* TASKS.jsonl, or a task sequence's directory for methods that take one; NULL: none */
     const char *task_name;   /* the sequence's dataset; NULL: the task file's name */
     const char *train_split; /* NULL: "train" */
     const char *eval_split;  /* NULL: "test" */
