@@ -40,20 +40,13 @@ static int train_on_rows(const char *dir, const char *data, const json_t *params
     if (read_rows(data, &rows, &n_rows, &seq, err) != 0) return -1;
     model m;
     if (model_load(&m, dir, err) != 0) return free(rows), -1;
-    json_t *tj = json_object_get(params, "targets");
-    const char *targets[LORA_MAX_TARGETS];
-    int n_targets = 0;
-    for (size_t i = 0; i < json_array_size(tj) && n_targets < LORA_MAX_TARGETS; i++) targets[n_targets++] = json_string_value(json_array_get(tj, i));
-    const char *mixer = json_string_value(json_object_get(params, "mixer"));
-    const int mix = !strcmp(mixer, "trained") ? LORA_MIXER_TRAINED : !strcmp(mixer, "frozen") ? LORA_MIXER_FROZEN : LORA_MIXER_NONE;
     const long steps = (long)json_integer_value(json_object_get(params, "steps")), batch = (long)json_integer_value(json_object_get(params, "batch"));
     const double lr = json_number_value(json_object_get(params, "lr")), clip = json_number_value(json_object_get(params, "clip"));
     lora_adapter ad;
     adamw opt;
     memset(&opt, 0, sizeof opt);
     int *batch_ids = malloc((size_t)batch * seq * sizeof(int)), rc = -1;
-    if (lora_create_mixed(&ad, &m, (int)json_integer_value(json_object_get(params, "rank")), (float)json_number_value(json_object_get(params, "alpha")),
-                          json_is_true(json_object_get(params, "rslora")), mix, targets, n_targets, (unsigned long long)seed, err) != 0) {
+    if (method_lora_create(params, &m, (uint64_t)seed, &ad, err) != 0) {
         memset(&ad, 0, sizeof ad);
         goto done;
     }

@@ -50,7 +50,7 @@ void opt_choices_text(const char *choices, char *buf, size_t n)
 }
 
 /* the index of s in "a|b|c", or -1 */
-static int choice_index(const char *choices, const char *s)
+int opt_choice_index(const char *choices, const char *s)
 {
     const size_t n = strlen(s);
     int k = 0;
@@ -110,7 +110,7 @@ static int store(const opt_command *cmd, const opt *o, const char *value, cpet_e
     case OPT_T_BOOL: return opt_read_bool(what, value, (int *)o->dst, err);
     case OPT_T_STRING: *(const char **)o->dst = value; return 0;
     case OPT_T_CHOICE: {
-        const int k = choice_index(o->choices, value);
+        const int k = opt_choice_index(o->choices, value);
         if (k < 0) {
             char list[256];
             opt_choices_text(o->choices, list, sizeof list);

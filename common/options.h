@@ -88,6 +88,8 @@ void opt_print_help(FILE *f, const opt_command *cmd, const opt *opts);
 int opt_read_int(const char *what, const char *s, long lo, long hi, long *out, cpet_err *err);
 int opt_read_number(const char *what, const char *s, double lo, double hi, double *out, cpet_err *err);
 int opt_read_bool(const char *what, const char *s, int *out, cpet_err *err);
+/* the index of s in "a|b|c", or -1 */
+int opt_choice_index(const char *choices, const char *s);
 /* "a|b|c" as "a, b or c", for messages */
 void opt_choices_text(const char *choices, char *buf, size_t n);
 

@@ -31,18 +31,6 @@ static int type_ok(param_type t, const json_t *v)
     return 0;
 }
 
-/* whether s is one of "a|b|c" */
-static int one_of(const char *choices, const char *s)
-{
-    const size_t n = strlen(s);
-    for (const char *p = choices; *p;) {
-        const size_t len = strcspn(p, "|");
-        if (len == n && !strncmp(p, s, n)) return 1;
-        p += len + (p[len] == '|');
-    }
-    return 0;
-}
-
 int method_param_check(const method_param *p, const json_t *v, const char *where, cpet_err *err)
 {
     if (!type_ok(p->type, v)) return cpet_fail(err, "%s: expected %s", where, type_name(p->type));
@@ -51,7 +39,7 @@ int method_param_check(const method_param *p, const json_t *v, const char *where
         if (isinf(p->max) && x < p->min) return cpet_fail(err, "%s: %g must be >= %g", where, x, p->min);
         if (x < p->min || x > p->max) return cpet_fail(err, "%s: %g is outside [%g, %g]", where, x, p->min, p->max);
     }
-    if (p->type == PARAM_STRING && p->choices && !one_of(p->choices, json_string_value(v))) {
+    if (p->type == PARAM_STRING && p->choices && opt_choice_index(p->choices, json_string_value(v)) < 0) {
         char list[256];
         opt_choices_text(p->choices, list, sizeof list);
         return cpet_fail(err, "%s '%s': %s", where, json_string_value(v), list);
@@ -217,22 +205,26 @@ int method_score_multiple_choice(const method_cell *c, method_result *r, cpet_er
     return rc;
 }
 
-int method_run_lora(const method_cell *c, method_result *r, void (*prepare)(lora_adapter *ad), cpet_err *err)
+int method_lora_create(const json_t *params, model *m, uint64_t seed, lora_adapter *ad, cpet_err *err)
 {
-    if (c->train->n == 0) return cpet_fail(err, "%s: no training examples", c->task_file);
-    json_t *targets = json_object_get(c->params, "targets");
+    json_t *targets = json_object_get(params, "targets");
     const char *names[LORA_MAX_TARGETS];
     int n = 0;
     for (size_t i = 0; i < json_array_size(targets) && n < LORA_MAX_TARGETS; i++) names[n++] = json_string_value(json_array_get(targets, i));
+    const char *mixer = json_string_value(json_object_get(params, "mixer")); /* absent (a variant without one): plain LoRA */
+    const int mix = !mixer ? LORA_MIXER_NONE : !strcmp(mixer, "trained") ? LORA_MIXER_TRAINED : !strcmp(mixer, "frozen") ? LORA_MIXER_FROZEN : LORA_MIXER_NONE;
+    return lora_create_mixed(ad, m, (int)json_integer_value(json_object_get(params, "rank")), (float)json_number_value(json_object_get(params, "alpha")),
+                             json_is_true(json_object_get(params, "rslora")), mix, names, n, (unsigned long long)seed, err);
+}
+
+int method_run_lora(const method_cell *c, method_result *r, void (*prepare)(lora_adapter *ad), cpet_err *err)
+{
+    if (c->train->n == 0) return cpet_fail(err, "%s: no training examples", c->task_file);
     adamw_config oc = adamw_defaults();
     oc.lr = (float)method_param_number(c, "lr");
     oc.weight_decay = (float)method_param_number(c, "weight_decay");
-    const char *mixer = json_string_value(json_object_get(c->params, "mixer")); /* absent: plain LoRA */
-    const int mix = !mixer ? LORA_MIXER_NONE : !strcmp(mixer, "trained") ? LORA_MIXER_TRAINED : !strcmp(mixer, "frozen") ? LORA_MIXER_FROZEN : LORA_MIXER_NONE;
     lora_adapter ad;
-    if (lora_create_mixed(&ad, c->m, method_param_int(c, "rank"), (float)method_param_number(c, "alpha"),
-                          json_is_true(json_object_get(c->params, "rslora")), mix, names, n, (unsigned long long)c->seed, err) != 0)
-        return -1;
+    if (method_lora_create(c->params, c->m, c->seed, &ad, err) != 0) return -1;
     adamw opt;
     memset(&opt, 0, sizeof opt);
     json_t *curve = json_array();

@@ -125,6 +125,8 @@ int method_score_multiple_choice(const method_cell *c, method_result *r, cpet_er
          .max = INFINITY},                                                                                                        \
         {.key = "rslora", .type = PARAM_BOOL, .default_json = "false", .doc = "scaling alpha/sqrt(r) (rsLoRA)", .hashed_only_when_set = 1}
 
+/* A LoRA (or MoSLoRA, with a mixer param) on m from LoRA params (rank, alpha, targets, rslora, mixer), attached */
+int method_lora_create(const json_t *params, model *m, uint64_t seed, lora_adapter *ad, cpet_err *err);
 /* The LoRA recipe adapter methods share: an adapter from the cell's params (rank, alpha, targets, and mixer
  * when the schema has one) on the frozen base, all of A and B trainable, then `prepare` (NULL: none) may
  * say otherwise; AdamW (lr, weight_decay), steps x batch on the train split (finetune.h), the adapter saved

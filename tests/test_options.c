@@ -5,7 +5,9 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "helpers.h"
 #include "method.h"
 #include "options.h"
 
@@ -201,4 +203,29 @@ Test(options, every_registered_method_schema_checks_its_own_defaults)
             json_decref(d);
         }
     }
+}
+
+/* the commands built on schemas refuse bad input in one line and write nothing */
+Test(options, method_commands_refuse_bad_input_in_one_line)
+{
+    char dir[256], cmd[1024], out[4096];
+    make_temp_dir(dir, sizeof dir);
+    static const struct {
+        const char *args, *expect;
+    } cases[] = {
+        {"method nosuch --model m --task t -o %s/o", "no method 'nosuch'"},
+        {"method lora --model m -o %s/o", "--task is required"},
+        {"method lora --model m --task t --rank 0 -o %s/o", "--rank '0' is not an integer in [1, 4096]"},
+        {"sparsify m --corpus c --model prior -o %s/o", "--model names a model trained before"},
+        {"train-lora m --task t --mixer warm -o %s/o", "--mixer 'warm': none, trained or frozen"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char args[512];
+        snprintf(args, sizeof args, cases[i].args, dir);
+        snprintf(cmd, sizeof cmd, "%s %s", CPET_BINARY, args);
+        cr_assert_neq(run_capture(cmd, out, sizeof out), 0, "%s", cmd);
+        cr_assert(count_lines(out) == 1 && strstr(out, cases[i].expect), "%s: %s", cmd, out);
+    }
+    snprintf(cmd, sizeof cmd, "%s/o", dir);
+    cr_assert_neq(access(cmd, F_OK), 0, "nothing written");
 }
