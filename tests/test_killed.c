@@ -137,9 +137,14 @@ static void check_case(const kill_case *c, const char *in)
     for (int k = 1; k <= n_events; k++) {
         snprintf(dir, sizeof dir, "%s/%s-killed-%d", in, c->name, k);
         mkdir(dir, 0755);
-        snprintf(env, sizeof env, "CPET_KILL_AT=%d LD_PRELOAD=%s ASAN_OPTIONS=$ASAN_OPTIONS:verify_asan_link_order=0", k, CPET_KILL_SHIM);
+        snprintf(log, sizeof log, "%s/%s-killed-%d-events.log", in, c->name, k);
+        snprintf(env, sizeof env, "CPET_KILL_AT=%d CPET_EVENT_LOG=%s LD_PRELOAD=%s ASAN_OPTIONS=$ASAN_OPTIONS:verify_asan_link_order=0", k, log,
+                 CPET_KILL_SHIM);
         int rc = run_in(dir, env, cmd, out, sizeof out);
-        cr_assert(rc == 137 || rc == 128, "%s: not killed before event %d (exit %d): %s", c->name, k, rc, out);
+        if (rc != 137 && rc != 128) {
+            char *seen = read_all(log, NULL);
+            cr_assert_fail("%s: not killed before event %d (exit %d): %s\nits events:\n%s", c->name, k, rc, out, seen ? seen : "(none)");
+        }
         const int n = list_files(dir);
         for (int i = 0; i < n; i++) {
             /* a temp file, or a directory staged as OUT.partial: never published, never read */

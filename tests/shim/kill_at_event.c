@@ -19,12 +19,15 @@
 #include <string.h>
 #include <unistd.h>
 
-static int events, kill_at, only_children;
+static int events, kill_at, only_children, settings_read;
 static pid_t first_pid;
 static char log_path[4096], once_path[4096];
 
+/* Read at load, or at the first event if another library's constructor closes a file before ours runs
+ * (constructor order is the loader's choice), so every process counts from its first event. */
 __attribute__((constructor)) static void read_settings(void)
 {
+    if (__atomic_exchange_n(&settings_read, 1, __ATOMIC_SEQ_CST)) return;
     const char *at = getenv("CPET_KILL_AT"), *log = getenv("CPET_EVENT_LOG"), *in = getenv("CPET_KILL_IN");
     kill_at = at ? atoi(at) : 0;
     only_children = in && !strcmp(in, "child");
@@ -43,15 +46,17 @@ static void event(const char *what, const char *path)
 {
     static int (*real_fclose)(FILE *);
     if (!real_fclose) real_fclose = (int (*)(FILE *))dlsym(RTLD_NEXT, "fclose");
-    events++;
-    if (kill_at == events && (!only_children || getpid() != first_pid)) {
+    read_settings();
+    /* one atomic step: two threads closing at once must not both see the later count */
+    const int event_number = __atomic_add_fetch(&events, 1, __ATOMIC_SEQ_CST);
+    if (kill_at == event_number && (!only_children || getpid() != first_pid)) {
         int fd = once_path[0] ? open(once_path, O_CREAT | O_EXCL | O_WRONLY, 0600) : 0;
         if (fd >= 0) raise(SIGKILL);
     }
     if (log_path[0]) {
         FILE *f = fopen(log_path, "a");
         if (f) {
-            fprintf(f, "%d %d %s %s\n", (int)getpid(), events, what, path ? path : "");
+            fprintf(f, "%d %d %s %s\n", (int)getpid(), event_number, what, path ? path : "");
             real_fclose(f);
         }
     }
