@@ -11,6 +11,7 @@
 #include "helpers.h"
 #include "linear.h"
 #include "lora.h"
+#include "loretta.h"
 #include "model.h"
 #include "ops.h"
 #include "prosparse.h"
@@ -326,6 +327,74 @@ Test(gradcheck, linear_with_lora_branch)
     lora_free(&ad);
     model_free(&m);
 }
+
+/* LoRETTA on one linear: rep (parallel, q_proj), adp on the input (gate_proj) and on the output (down_proj).
+ * dx, the base's dW (which sees x' for an input adapter) and every core and bias against finite differences. */
+static void check_loretta(int variant, const char *target, int output, int lin, uint64_t seed)
+{
+    cpet_err err;
+    model m;
+    model_config cfg = small_config(4, 2, ACT_SILU, 0, 10000.0f);
+    cr_assert_eq(model_create(&m, &cfg, &err), 0, "%s", err.msg);
+    model_init_random(&m, 0.3f, 5);
+    char mod[64];
+    snprintf(mod, sizeof mod, "layers.0.%s.%s", lin == LIN_DOWN || lin == LIN_GATE ? "mlp" : "self_attn", target);
+    cr_assert_eq(model_set_trainable(&m, mod, 1, &err), 0, "%s", err.msg);
+    loretta_config lc = loretta_defaults(variant);
+    lc.rank = 4, lc.bottleneck = 8, lc.tt_rank = 3;
+    lc.n_targets = lc.n_output_targets = 0;
+    snprintf(output ? lc.output_targets[lc.n_output_targets++] : lc.targets[lc.n_targets++], 64, "%s", mod);
+    loretta_adapter ad;
+    cr_assert_eq(loretta_create(&ad, &m, &lc, seed, &err), 0, "%s", err.msg);
+    cr_assert_eq(ad.n_mods, 1);
+    cpet_rng r;
+    rng_seed(&r, seed + 1);
+    if (variant == LORETTA_ADP) /* nonzero biases: their gradients must show */
+        for (int i = 2; i < 4; i++) fill_normal(ad.tensors[i].p, ad.tensors[i].n, 0.3f, &r);
+    cr_assert_eq(loretta_set_trainable(&ad, 1, &err), 0, "%s", err.msg);
+    lin_ctx c;
+    float *dx = lin_ctx_ready(&c, &m.layers[0].lin[lin], 5, &r);
+    if (variant == LORETTA_ADP) {
+        /* ReLU's kink would make finite differences wrong by chance: the down biases put every unit's
+         * pre-activation at least 0.5 from 0 for these inputs, half the units on, half off; then again */
+        loretta_module *lm = &ad.mods[0];
+        const size_t nu = (size_t)c.n * lm->in;
+        float *u = cpet_alloc_floats(nu), *wd = cpet_alloc_floats((size_t)lm->in * lm->inner), *work = cpet_alloc_floats(tt_scratch(&lm->down) + 1);
+        if (output) {
+            loretta_detach(&ad);
+            linear_forward(&c.lin, c.x, u, c.n, c.scratch);
+            loretta_attach(&ad);
+        } else
+            memcpy(u, c.x, nu * sizeof *u);
+        tt_materialize(&lm->down, wd, work);
+        for (int k = 0; k < lm->inner; k++) {
+            double lo = INFINITY, hi = -INFINITY;
+            for (int i = 0; i < c.n; i++) {
+                double p = 0;
+                for (int j = 0; j < lm->in; j++) p += (double)u[(size_t)i * lm->in + j] * wd[(size_t)j * lm->inner + k];
+                lo = fmin(lo, p), hi = fmax(hi, p);
+            }
+            lm->t_bias_down->p[k] = (float)(k % 2 ? -0.5 - hi : 0.5 - lo);
+        }
+        cpet_free(u), cpet_free(wd), cpet_free(work);
+        loretta_zero_grad(&ad);
+        memset(c.lin.dw, 0, (size_t)c.lin.in * c.lin.out * sizeof(float));
+        memset(dx, 0, (size_t)c.n * c.lin.in * sizeof(float));
+        lin_loss(&c);
+        linear_backward(&c.lin, c.x, c.R, dx, c.n, c.scratch);
+    }
+    fd_param ps[8] = {{"dx", c.x, dx, (size_t)c.n * c.lin.in}, {"dW", c.lin.w, c.lin.dw, (size_t)c.lin.in * c.lin.out}};
+    int n = 2;
+    for (int i = 0; i < ad.n_tensors; i++) ps[n++] = (fd_param){ad.tensors[i].name, ad.tensors[i].p, ad.tensors[i].g, ad.tensors[i].n};
+    expect_fd(lin_loss, &c, ps, n, 1e-2f, 4, seed + 2);
+    lin_ctx_free(&c, dx);
+    loretta_free(&ad);
+    model_free(&m);
+}
+
+Test(gradcheck, linear_with_loretta_rep) { check_loretta(LORETTA_REP, "q_proj", 0, LIN_Q, 51); }
+Test(gradcheck, linear_with_loretta_adapter_on_its_input) { check_loretta(LORETTA_ADP, "gate_proj", 0, LIN_GATE, 61); }
+Test(gradcheck, linear_with_loretta_adapter_on_its_output) { check_loretta(LORETTA_ADP, "down_proj", 1, LIN_DOWN, 71); }
 
 /* MoSLoRA: y += s B M A x; dx, dA, dB and the mixer's dM against finite differences */
 Test(gradcheck, linear_with_moslora_mixer)

@@ -1,6 +1,10 @@
 /* A linear layer is y = x W^T + sum of branches(x). W is the row-major [out, in] HF weight.
  * Branches (LoRA, MoSLoRA, recovery modules, ...) plug in through branch_ops, so adding a branch kind
- * never touches attention or FFN code. */
+ * never touches attention or FFN code. A branch sits in one of three places:
+ *   parallel (LoRA):          y  = x' W^T + sum_p p(x')
+ *   on the input (an adapter before the projection, in = out = the layer's in):  x' = x + sum_i f_i(x)
+ *   on the output (an adapter after it, in = out = the layer's out):              y' = y + sum_o g_o(y)
+ * Serial branches of one place all read the same value (x, or y) and add to it. */
 #ifndef CPET_LINEAR_H
 #define CPET_LINEAR_H
 
@@ -10,8 +14,11 @@
 
 struct branch;
 
+enum { BRANCH_PARALLEL, BRANCH_ON_INPUT, BRANCH_ON_OUTPUT };
+
 typedef struct branch_ops {
     const char *kind;
+    int place; /* BRANCH_*; 0, the default, is parallel */
     /* y[n, out] += branch(x[n, in]) */
     void (*forward)(struct branch *b, const float *x, float *y, int n, float *scratch);
     /* dx[n, in] += d/dx, parameter gradients += d/dparams (when the branch is trainable) */

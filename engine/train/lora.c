@@ -69,7 +69,7 @@ static size_t lora_scratch_per_row(const branch *b)
     return (lm->M ? 4 : 3) * (size_t)lm->r;
 }
 
-static const branch_ops lora_branch_ops = {"lora", lora_forward, lora_backward, lora_scratch_per_row};
+static const branch_ops lora_branch_ops = {.kind = "lora", .forward = lora_forward, .backward = lora_backward, .scratch_per_row = lora_scratch_per_row};
 
 /* ---- structure ---- */
 

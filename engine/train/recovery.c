@@ -56,7 +56,8 @@ static size_t recovery_scratch_per_row(const branch *b)
     return 3 * (size_t)rm->r;
 }
 
-static const branch_ops recovery_branch_ops = {"recovery", recovery_forward, recovery_backward, recovery_scratch_per_row};
+static const branch_ops recovery_branch_ops = {
+    .kind = "recovery", .forward = recovery_forward, .backward = recovery_backward, .scratch_per_row = recovery_scratch_per_row};
 
 /* ---- structure ---- */
 
