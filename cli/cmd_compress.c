@@ -25,6 +25,11 @@ int cmd_compress(int argc, char **argv)
     long group = 128, rows = 32, seq = 128, threads = 0;
     int dequantize = 0, lm_head = 0, embeddings = 0, list = 0;
     double sparsity = 0.5;
+    const compress_training td = compress_training_defaults();
+    long train_steps = td.steps, train_batch = td.batch;
+    long seed = 0;
+    double train_lr = td.lr, contrastive = td.contrastive, tau = td.tau;
+    int fixed_scaling = 0;
     opt model_arg = OPT_POSITIONAL(&dir, "MODEL_DIR", "the f32 model (required)");
     model_arg.required = 0; /* --list alone is a command line too */
     const opt opts[] = {
@@ -35,6 +40,13 @@ int cmd_compress(int argc, char **argv)
         OPT_STRING("--calib", &calib_path, "TEXT", "calibration text, one document per line (GPTQ, Wanda, structured pruning)"),
         OPT_INT("--calib-rows", &rows, 1, 1 << 20, "calibration windows"),
         OPT_INT("--calib-seq", &seq, 2, 1 << 20, "tokens per calibration window"),
+        OPT_INT("--train-steps", &train_steps, 0, 1 << 24, "qat-*: optimizer steps on the calibration rows"),
+        OPT_INT("--train-batch", &train_batch, 1, 4096, "qat-*: calibration rows per step"),
+        OPT_RANGE("--train-lr", &train_lr, 0, 1, "qat-*: peak learning rate (cosine, 10% warmup)"),
+        OPT_RANGE("--contrastive", &contrastive, 0, 1e6, "qat-*: weight of the token-level contrastive distillation (0: off)"),
+        OPT_RANGE("--tau", &tau, 1e-6, 1e6, "qat-*: the contrastive temperature"),
+        OPT_SWITCH("--fixed-scaling", &fixed_scaling, "qat-*: no learned clipping (every module's factor stays 1)"),
+        OPT_SEED(&seed),
         OPT_SWITCH("--lm-head", &lm_head, "quantize the LM head too, round-to-nearest in the chain's format"),
         OPT_SWITCH("--embeddings", &embeddings, "quantize the embedding table the same way"),
         OPT_SWITCH("--dequantize", &dequantize, "write plain f32 weights (for transformers)"),
@@ -63,7 +75,11 @@ int cmd_compress(int argc, char **argv)
     }
     if (!dir || !method || !out) return cli_error("compress: MODEL_DIR, --method and -o are required");
     if (threads) engine_set_threads((int)threads);
-    compress_options o = {.group = (int)group, .sparsity = sparsity, .damp = 0.01, .lm_head = lm_head, .embeddings = embeddings};
+    json_t *train_log = json_object();
+    compress_options o = {.group = (int)group, .sparsity = sparsity, .damp = 0.01, .lm_head = lm_head, .embeddings = embeddings,
+                          .train = {.steps = (int)train_steps, .batch = (int)train_batch, .lr = (float)train_lr, .contrastive = (float)contrastive,
+                                    .tau = (float)tau, .dynamic_scaling = !fixed_scaling, .seed = (uint64_t)seed},
+                          .log = train_log};
     cpet_err err;
     if (compress_check_chain(method, &o, calib_path != NULL, &err) != 0) return cli_report(&err);
     model m;
@@ -101,6 +117,12 @@ int cmd_compress(int argc, char **argv)
                             "calib_seq", calib_path ? (int)seq : 0, "lm_head_quantized", lm_head, "embeddings_quantized", embeddings, "dequantized", dequantize, "bytes_before",
                             (json_int_t)before, "bytes_after", (json_int_t)model_storage_bytes(&m), "seconds", seconds,
                             "facts", run_facts());
+    if (compress_chain_trains(method)) {
+        json_object_set_new(rec, "training", json_pack("{s:i, s:i, s:f, s:f, s:f, s:b, s:I}", "steps", (int)train_steps, "batch", (int)train_batch,
+                                                       "lr", train_lr, "contrastive", contrastive, "tau", tau, "dynamic_scaling", !fixed_scaling,
+                                                       "seed", (json_int_t)seed));
+        json_object_update(rec, train_log);
+    }
     snprintf(path, sizeof path, "%s/compress.json", staged);
     int wrc = json_write_file(path, rec, &err);
     json_decref(rec);
@@ -112,6 +134,7 @@ done:
     if (rc) cli_report(&err);
     if (have_tok) tokenizer_free(&t);
     free(ids);
+    json_decref(train_log);
     model_free(&m);
     return rc;
 }

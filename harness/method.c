@@ -217,28 +217,38 @@ int method_lora_create(const json_t *params, model *m, uint64_t seed, lora_adapt
                              json_is_true(json_object_get(params, "rslora")), mix, names, n, (unsigned long long)seed, err);
 }
 
-int method_run_lora(const method_cell *c, method_result *r, void (*prepare)(lora_adapter *ad), cpet_err *err)
+int method_train_adapter(const method_cell *c, method_result *r, param_tensor *tensors, int n_tensors, cpet_err *err)
 {
     if (c->train->n == 0) return cpet_fail(err, "%s: no training examples", c->task_file);
     adamw_config oc = adamw_defaults();
     oc.lr = (float)method_param_number(c, "lr");
     oc.weight_decay = (float)method_param_number(c, "weight_decay");
-    lora_adapter ad;
-    if (method_lora_create(c->params, c->m, c->seed, &ad, err) != 0) return -1;
+    long trainable = 0;
+    for (int i = 0; i < n_tensors; i++) trainable += tensors[i].trainable ? (long)tensors[i].n : 0;
+    json_object_set_new(r->metrics, "trainable_params", json_integer(trainable));
     adamw opt;
     memset(&opt, 0, sizeof opt);
     json_t *curve = json_array();
     finetune_config fc = {.steps = method_param_int(c, "steps"), .batch = method_param_int(c, "batch"), .lr = oc.lr,
                           .weight_decay = oc.weight_decay, .clip = (float)method_param_number(c, "clip"), .seed = c->seed,
                           .bos_id = c->m->cfg.bos_token_id};
-    int rc = lora_set_trainable(&ad, 1, err);
-    if (rc == 0 && prepare) prepare(&ad); /* the variant's say in what trains */
-    if (rc == 0) rc = adamw_init(&opt, oc, err) || adamw_add(&opt, ad.tensors, ad.n_tensors, err) ||
-                      finetune_multiple_choice(c->m, &opt, c->tok, c->train, &fc, curve, &r->tokens, err);
+    int rc = adamw_init(&opt, oc, err) || adamw_add(&opt, tensors, n_tensors, err) ||
+             finetune_multiple_choice(c->m, &opt, c->tok, c->train, &fc, curve, &r->tokens, err);
     json_object_set_new(r->curves, "train_loss", curve);
     adamw_free(&opt);
-    if (rc == 0 && c->out_dir) rc = lora_save(&ad, c->out_dir, err);
     if (rc == 0) rc = method_score_multiple_choice(c, r, err); /* with the adapter attached */
-    lora_free(&ad);                                             /* detached: the model is the base again */
+    return rc ? -1 : 0;
+}
+
+int method_run_lora(const method_cell *c, method_result *r, void (*prepare)(lora_adapter *ad), cpet_err *err)
+{
+    if (c->train->n == 0) return cpet_fail(err, "%s: no training examples", c->task_file);
+    lora_adapter ad;
+    if (method_lora_create(c->params, c->m, c->seed, &ad, err) != 0) return -1;
+    int rc = lora_set_trainable(&ad, 1, err);
+    if (rc == 0 && prepare) prepare(&ad); /* the variant's say in what trains */
+    if (rc == 0) rc = method_train_adapter(c, r, ad.tensors, ad.n_tensors, err);
+    if (rc == 0 && c->out_dir) rc = lora_save(&ad, c->out_dir, err);
+    lora_free(&ad); /* detached: the model is the base again */
     return rc ? -1 : 0;
 }

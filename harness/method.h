@@ -132,5 +132,9 @@ int method_lora_create(const json_t *params, model *m, uint64_t seed, lora_adapt
  * say otherwise; AdamW (lr, weight_decay), steps x batch on the train split (finetune.h), the adapter saved
  * to out_dir when set, then scored with it attached. */
 int method_run_lora(const method_cell *c, method_result *r, void (*prepare)(lora_adapter *ad), cpet_err *err);
+/* The recipe's training and scoring for any adapter whose tensors are given (attached, gradients allocated):
+ * AdamW (lr, weight_decay) on the trainable ones, steps x batch on the train split (finetune.h), then scored
+ * with it attached; records trainable_params. */
+int method_train_adapter(const method_cell *c, method_result *r, param_tensor *tensors, int n_tensors, cpet_err *err);
 
 #endif

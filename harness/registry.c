@@ -4,12 +4,14 @@
 
 #include "method.h"
 
-extern const method method_zero_shot, method_lora, method_lora_fa, method_calora, method_prosparse, method_conpet, method_eren;
+extern const method method_zero_shot, method_lora, method_lora_fa, method_calora, method_prosparse, method_conpet, method_eren,
+    method_loretta;
 
 const method *const method_registry[] = {
     &method_zero_shot,
     &method_lora,
     &method_lora_fa,
+    &method_loretta,
     &method_calora,
     &method_prosparse,
     &method_conpet,

@@ -218,6 +218,8 @@ Test(options, method_commands_refuse_bad_input_in_one_line)
         {"method lora --model m --task t --rank 0 -o %s/o", "--rank '0' is not an integer in [1, 4096]"},
         {"sparsify m --corpus c --model prior -o %s/o", "--model names a model trained before"},
         {"train-lora m --task t --mixer warm -o %s/o", "--mixer 'warm': none, trained or frozen"},
+        {"method loretta --model m --task t --tt-rank 0 -o %s/o", "--tt-rank '0' is not an integer in [1, 256]"},
+        {"method loretta --model m --task t --variant svd -o %s/o", "--variant 'svd': rep or adp"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char args[512];

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "gptq.h"
+#include "qat.h"
 #include "prune.h"
 
 static int split_chain(const char *chain, char parts[8][32], int *n, cpet_err *err)
@@ -44,6 +45,17 @@ int compress_check_chain(const char *chain, const compress_options *o, int have_
     }
     if ((o->lm_head || o->embeddings) && !quantized)
         return cpet_fail(err, "'%s': quantizing the %s needs a quantizer in the chain", chain, o->lm_head ? "LM head" : "embeddings");
+    return 0;
+}
+
+int compress_chain_trains(const char *chain)
+{
+    char parts[8][32];
+    int n;
+    cpet_err ignored;
+    if (split_chain(chain, parts, &n, &ignored) != 0) return 0;
+    for (int i = 0; i < n; i++)
+        if (compress_find(parts[i]) && compress_find(parts[i])->trains) return 1;
     return 0;
 }
 
@@ -312,6 +324,13 @@ static int apply_rtn(model *m, const compress_method *self, const compress_optio
     return quantize_rtn_all(m, self->format, o->group, err);
 }
 
+/* quantization-aware training in the format, then its RTN packing of the trained, clipped weights */
+static int apply_qat(model *m, const compress_method *self, const compress_options *o, const calib_data *c, cpet_err *err)
+{
+    if (qat_train(m, self->format, o->group, &o->train, c, o->log, err) != 0) return -1;
+    return quantize_rtn_all(m, self->format, o->group, err);
+}
+
 static int apply_sequential(model *m, const compress_method *self, const compress_options *o, const calib_data *c, cpet_err *err)
 {
     return sequential(m, self, o, c, err);
@@ -370,6 +389,11 @@ const compress_method compress_methods[] = {
     QUANTIZER("nf4", QF_NF4, "QLoRA NormalFloat4, blocks of 64, double-quantized block scales"),
     QUANTIZER("q8_0", QF_Q8_0, "llama.cpp Q8_0: blocks of 32, f16 scale"),
     QUANTIZER("q4_0", QF_Q4_0, "llama.cpp Q4_0: blocks of 32, f16 scale, 4-bit codes"),
+#define QAT(n, f, doc, g) {.name = n, .summary = doc, .format = f, .grouped = g, .needs_calibration = 1, .trains = 1, .apply = apply_qat}
+    QAT("qat-int8", QF_INT8, "quantization-aware training (QuantGPT) for rtn-int8: --train-steps on --calib, learned clipping, contrastive distillation", 0),
+    QAT("qat-int4", QF_INT4, "quantization-aware training for rtn-int4 (--group)", 1),
+    QAT("qat-q8_0", QF_Q8_0, "quantization-aware training for q8_0", 0),
+    QAT("qat-q4_0", QF_Q4_0, "quantization-aware training for q4_0", 0),
     {PRUNER("magnitude", "unstructured: the smallest |w| of each matrix (--sparsity)"), .needs_sparsity = 1, .apply = apply_magnitude},
     {PRUNER("wanda", "unstructured: lowest |w| * ||x|| per output row, from calibration inputs (--sparsity)"), .needs_calibration = 1,
      .needs_sparsity = 1, .apply = apply_sequential},

@@ -1,0 +1,28 @@
+/* What compression methods read besides the model: calibration token rows, and for the methods that train
+ * while they compress (quantization-aware training, learnable masks) their training settings. */
+#ifndef CPET_CALIB_H
+#define CPET_CALIB_H
+
+#include <stdint.h>
+
+typedef struct {
+    const int *ids; /* [rows, seq] */
+    int rows, seq;
+} calib_data;
+
+typedef struct {
+    int steps, batch;    /* optimizer steps; calibration rows per step */
+    float lr;            /* peak (cosine to 10%, 10% warmup) */
+    float contrastive;   /* QAT: weight of the token-level contrastive distillation term (0: off) */
+    float tau;           /* its temperature */
+    int dynamic_scaling; /* QAT: learn one clipping factor per module (else fixed at 1) */
+    uint64_t seed;       /* batch order */
+} compress_training;
+
+/* QuantGPT's recipe at this scale: 200 steps of 8 rows, lr 1e-4, contrastive 0.1 at tau 0.1, dynamic scaling on */
+static inline compress_training compress_training_defaults(void)
+{
+    return (compress_training){.steps = 200, .batch = 8, .lr = 1e-4f, .contrastive = 0.1f, .tau = 0.1f, .dynamic_scaling = 1, .seed = 0};
+}
+
+#endif
