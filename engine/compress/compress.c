@@ -7,6 +7,7 @@
 #include "gptq.h"
 #include "qat.h"
 #include "prune.h"
+#include "shrink.h"
 
 static int split_chain(const char *chain, char parts[8][32], int *n, cpet_err *err)
 {
@@ -141,41 +142,6 @@ static int sequential(model *m, const compress_method *method, const compress_op
     return 0;
 }
 
-/* The indices of the `keep` largest scores (ties: lower index), in increasing order. */
-static void top_indices(const float *score, int n, int keep, int *out)
-{
-    int *idx = malloc((size_t)n * sizeof(int));
-    for (int j = 0; j < n; j++) idx[j] = j;
-    for (int a = 0; a < keep; a++) { /* partial selection sort: n is small */
-        int best = a;
-        for (int b = a + 1; b < n; b++)
-            if (score[idx[b]] > score[idx[best]] || (score[idx[b]] == score[idx[best]] && idx[b] < idx[best])) best = b;
-        int t = idx[a];
-        idx[a] = idx[best];
-        idx[best] = t;
-    }
-    for (int a = 0; a < keep; a++)
-        for (int b = a + 1; b < keep; b++)
-            if (idx[b] < idx[a]) {
-                int t = idx[a];
-                idx[a] = idx[b];
-                idx[b] = t;
-            }
-    memcpy(out, idx, (size_t)keep * sizeof(int));
-    free(idx);
-}
-
-/* A model with config `small` holding every tensor of m that keeps its size (the caller fills the rest). */
-static int shrunk_copy(const model *m, const model_config *small, model *out, cpet_err *err)
-{
-    if (model_create(out, small, err) != 0) return -1;
-    for (int i = 0; i < m->n_tensors; i++) {
-        param_tensor *dst = model_find_tensor(out, m->tensors[i].name);
-        if (dst && dst->n == m->tensors[i].n) memcpy(dst->p, m->tensors[i].p, dst->n * sizeof(float));
-    }
-    return 0;
-}
-
 /* Structured FFN pruning: neuron j of a layer is worth ||W_down[:, j]|| * ||h_j|| over the calibration
  * tokens; every layer keeps the same number of neurons (one intermediate_size in the config). */
 static int prune_ffn_neurons(model *m, const compress_options *o, const calib_data *c, cpet_err *err)
@@ -200,32 +166,9 @@ static int prune_ffn_neurons(model *m, const compress_options *o, const calib_da
         free(score);
         free(hn);
     }
-    model_config small = *cfg;
-    small.intermediate_size = keep;
-    model out;
-    if (shrunk_copy(m, &small, &out, err) != 0) {
-        free(kept);
-        return -1;
-    }
-    for (int l = 0; l < cfg->n_layers; l++) {
-        const int *ks = kept + (size_t)l * keep;
-        for (int a = 0; a < keep; a++) {
-            memcpy(out.layers[l].lin[LIN_GATE].w + (size_t)a * D, m->layers[l].lin[LIN_GATE].w + (size_t)ks[a] * D, (size_t)D * sizeof(float));
-            memcpy(out.layers[l].lin[LIN_UP].w + (size_t)a * D, m->layers[l].lin[LIN_UP].w + (size_t)ks[a] * D, (size_t)D * sizeof(float));
-            for (int d = 0; d < D; d++)
-                out.layers[l].lin[LIN_DOWN].w[(size_t)d * keep + a] = m->layers[l].lin[LIN_DOWN].w[(size_t)d * F + ks[a]];
-        }
-    }
-    if (m->ffn_kept) /* pruned before: record indices of the original FFN */
-        for (size_t i = 0; i < (size_t)cfg->n_layers * keep; i++)
-            kept[i] = m->ffn_kept[i / keep * (size_t)F + (size_t)kept[i]];
-    out.ffn_kept = kept; /* adapters of the unpruned model are projected through it (lora_load) */
-    out.ffn_kept_from = m->ffn_kept ? m->ffn_kept_from : F;
-    out.kv_kept = m->kv_kept, out.kv_kept_from = m->kv_kept_from; /* the heads are untouched */
-    m->kv_kept = NULL;
-    model_free(m);
-    *m = out;
-    return 0;
+    int rc = model_shrink_ffn(m, kept, keep, err);
+    free(kept);
+    return rc;
 }
 
 /* Structured head pruning: a KV group (KV head g and its query heads) is worth the sum over those query
@@ -259,41 +202,9 @@ static int prune_kv_groups(model *m, const compress_options *o, const calib_data
     }
     free(norms);
     free(score);
-    model_config small = *cfg;
-    small.n_kv_heads = keep;
-    small.n_heads = keep * group;
-    model out;
-    if (shrunk_copy(m, &small, &out, err) != 0) {
-        free(kept);
-        return -1;
-    }
-    const int QD2 = small.n_heads * hd;
-    for (int l = 0; l < cfg->n_layers; l++) {
-        layer_weights *src = &m->layers[l], *dst = &out.layers[l];
-        for (int a = 0; a < keep; a++) {
-            int g = kept[(size_t)l * keep + a];
-            /* k and v: the group's hd rows */
-            memcpy(dst->lin[LIN_K].w + (size_t)a * hd * D, src->lin[LIN_K].w + (size_t)g * hd * D, (size_t)hd * D * sizeof(float));
-            memcpy(dst->lin[LIN_V].w + (size_t)a * hd * D, src->lin[LIN_V].w + (size_t)g * hd * D, (size_t)hd * D * sizeof(float));
-            /* q rows and o columns of its query heads */
-            size_t qrows = (size_t)group * hd;
-            memcpy(dst->lin[LIN_Q].w + a * qrows * D, src->lin[LIN_Q].w + g * qrows * D, qrows * D * sizeof(float));
-            for (int d = 0; d < D; d++)
-                memcpy(dst->lin[LIN_O].w + (size_t)d * QD2 + a * qrows, src->lin[LIN_O].w + (size_t)d * QD + g * qrows,
-                       qrows * sizeof(float));
-        }
-    }
-    if (m->kv_kept) /* pruned before: record indices of the original groups */
-        for (size_t i = 0; i < (size_t)cfg->n_layers * keep; i++) kept[i] = m->kv_kept[i / keep * (size_t)KV + (size_t)kept[i]];
-    out.kv_kept = kept; /* adapters of the unpruned model are projected through it (lora_load) */
-    out.kv_kept_from = m->kv_kept ? m->kv_kept_from : KV;
-    out.moe = m->moe; /* the FFN is untouched: its experts, routers and neuron map carry over */
-    out.ffn_kept = m->ffn_kept, out.ffn_kept_from = m->ffn_kept_from;
-    m->moe = NULL;
-    m->ffn_kept = NULL;
-    model_free(m);
-    *m = out;
-    return 0;
+    int rc = model_shrink_kv_groups(m, kept, keep, err);
+    free(kept);
+    return rc;
 }
 
 /* MoEfication: experts of 32 neurons where the FFN width allows (else of 16), top 20% per token. Routers

@@ -189,6 +189,7 @@ void model_free(model *m)
     sparse_decode_free(m->sparse);
     free(m->ffn_kept);
     free(m->kv_kept);
+    free(m->hidden_kept);
     if (m->embed_q) qtensor_free(m->embed_q);
     free(m->embed_q);
     for (int l = 0; m->moe && l < m->cfg.n_layers; l++) moe_free(&m->moe[l]);

@@ -81,6 +81,8 @@ typedef struct model {
     int ffn_kept_from; /* the intermediate_size before pruning */
     int *kv_kept;      /* after struct-heads: [n_layers, n_kv_heads] the original index of each KV group kept */
     int kv_kept_from;  /* n_kv_heads before pruning */
+    int *hidden_kept;     /* after hidden pruning: [hidden_size] the original index of each dimension kept */
+    int hidden_kept_from; /* the hidden_size before pruning */
     qtensor *embed_q; /* the embedding table packed (cpet compress --embeddings), or NULL; lookups dequantize
                        * their rows, and a tied LM head multiplies by it */
     float loss;
