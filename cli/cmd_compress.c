@@ -28,7 +28,7 @@ int cmd_compress(int argc, char **argv)
     const compress_training td = compress_training_defaults();
     long train_steps = td.steps, train_batch = td.batch;
     long seed = 0;
-    double train_lr = td.lr, contrastive = td.contrastive, tau = td.tau;
+    double train_lr = td.lr, contrastive = td.contrastive, tau = td.tau, distill = td.distill, l1 = td.l1;
     int fixed_scaling = 0;
     opt model_arg = OPT_POSITIONAL(&dir, "MODEL_DIR", "the f32 model (required)");
     model_arg.required = 0; /* --list alone is a command line too */
@@ -37,15 +37,17 @@ int cmd_compress(int argc, char **argv)
         OPT_STRING("--method", &method, "CHAIN", "methods joined by '+', pruning first (e.g. wanda+gptq-int4; --list) (required)"),
         OPT_INT("--group", &group, -1, 1 << 20, "INT4 / INT3 group size (-1: one per output channel)"),
         OPT_RANGE("--sparsity", &sparsity, 0, 1, "the share pruned (magnitude, wanda, struct-ffn, struct-heads)"),
-        OPT_STRING("--calib", &calib_path, "TEXT", "calibration text, one document per line (GPTQ, Wanda, structured pruning)"),
+        OPT_STRING("--calib", &calib_path, "TEXT", "calibration text, one document per line (GPTQ, Wanda, structured pruning, the trained methods)"),
         OPT_INT("--calib-rows", &rows, 1, 1 << 20, "calibration windows"),
         OPT_INT("--calib-seq", &seq, 2, 1 << 20, "tokens per calibration window"),
-        OPT_INT("--train-steps", &train_steps, 0, 1 << 24, "qat-*: optimizer steps on the calibration rows"),
-        OPT_INT("--train-batch", &train_batch, 1, 4096, "qat-*: calibration rows per step"),
-        OPT_RANGE("--train-lr", &train_lr, 0, 1, "qat-*: peak learning rate (cosine, 10% warmup)"),
+        OPT_INT("--train-steps", &train_steps, 0, 1 << 24, "qat-*, simple: optimizer steps on the calibration rows"),
+        OPT_INT("--train-batch", &train_batch, 1, 4096, "qat-*, simple: calibration rows per step"),
+        OPT_RANGE("--train-lr", &train_lr, 0, 1, "qat-*, simple: peak learning rate (cosine, 10% warmup)"),
         OPT_RANGE("--contrastive", &contrastive, 0, 1e6, "qat-*: weight of the token-level contrastive distillation (0: off)"),
         OPT_RANGE("--tau", &tau, 1e-6, 1e6, "qat-*: the contrastive temperature"),
         OPT_SWITCH("--fixed-scaling", &fixed_scaling, "qat-*: no learned clipping (every module's factor stays 1)"),
+        OPT_RANGE("--distill", &distill, 0, 1e6, "simple: weight of the hidden-state distillation from the unpruned model (0: off)"),
+        OPT_RANGE("--l1", &l1, 0, 1e6, "simple: weight of the masks' L1 penalty"),
         OPT_SEED(&seed),
         OPT_SWITCH("--lm-head", &lm_head, "quantize the LM head too, round-to-nearest in the chain's format"),
         OPT_SWITCH("--embeddings", &embeddings, "quantize the embedding table the same way"),
@@ -78,7 +80,8 @@ int cmd_compress(int argc, char **argv)
     json_t *train_log = json_object();
     compress_options o = {.group = (int)group, .sparsity = sparsity, .damp = 0.01, .lm_head = lm_head, .embeddings = embeddings,
                           .train = {.steps = (int)train_steps, .batch = (int)train_batch, .lr = (float)train_lr, .contrastive = (float)contrastive,
-                                    .tau = (float)tau, .dynamic_scaling = !fixed_scaling, .seed = (uint64_t)seed},
+                                    .tau = (float)tau, .dynamic_scaling = !fixed_scaling, .distill = (float)distill, .l1 = (float)l1,
+                                    .seed = (uint64_t)seed},
                           .log = train_log};
     cpet_err err;
     if (compress_check_chain(method, &o, calib_path != NULL, &err) != 0) return cli_report(&err);
@@ -118,9 +121,9 @@ int cmd_compress(int argc, char **argv)
                             (json_int_t)before, "bytes_after", (json_int_t)model_storage_bytes(&m), "seconds", seconds,
                             "facts", run_facts());
     if (compress_chain_trains(method)) {
-        json_object_set_new(rec, "training", json_pack("{s:i, s:i, s:f, s:f, s:f, s:b, s:I}", "steps", (int)train_steps, "batch", (int)train_batch,
-                                                       "lr", train_lr, "contrastive", contrastive, "tau", tau, "dynamic_scaling", !fixed_scaling,
-                                                       "seed", (json_int_t)seed));
+        json_object_set_new(rec, "training", json_pack("{s:i, s:i, s:f, s:f, s:f, s:b, s:f, s:f, s:I}", "steps", (int)train_steps, "batch",
+                                                       (int)train_batch, "lr", train_lr, "contrastive", contrastive, "tau", tau, "dynamic_scaling",
+                                                       !fixed_scaling, "distill", distill, "l1", l1, "seed", (json_int_t)seed));
         json_object_update(rec, train_log);
     }
     snprintf(path, sizeof path, "%s/compress.json", staged);

@@ -16,13 +16,17 @@ typedef struct {
     float contrastive;   /* QAT: weight of the token-level contrastive distillation term (0: off) */
     float tau;           /* its temperature */
     int dynamic_scaling; /* QAT: learn one clipping factor per module (else fixed at 1) */
+    float distill;       /* SIMPLE: weight of the final-hidden-state distillation from the unpruned model */
+    float l1;            /* SIMPLE: weight of the masks' L1 penalty (a mean per kind of mask) */
     uint64_t seed;       /* batch order */
 } compress_training;
 
-/* QuantGPT's recipe at this scale: 200 steps of 8 rows, lr 1e-4, contrastive 0.1 at tau 0.1, dynamic scaling on */
+/* 200 steps of 8 rows at lr 1e-4; QAT: contrastive 0.1 at tau 0.1, dynamic scaling on; SIMPLE: distillation
+ * 1, L1 0.01 */
 static inline compress_training compress_training_defaults(void)
 {
-    return (compress_training){.steps = 200, .batch = 8, .lr = 1e-4f, .contrastive = 0.1f, .tau = 0.1f, .dynamic_scaling = 1, .seed = 0};
+    return (compress_training){.steps = 200, .batch = 8, .lr = 1e-4f, .contrastive = 0.1f, .tau = 0.1f, .dynamic_scaling = 1,
+                               .distill = 1.0f, .l1 = 0.01f, .seed = 0};
 }
 
 #endif

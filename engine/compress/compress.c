@@ -8,6 +8,7 @@
 #include "qat.h"
 #include "prune.h"
 #include "shrink.h"
+#include "simple.h"
 
 static int split_chain(const char *chain, char parts[8][32], int *n, cpet_err *err)
 {
@@ -242,6 +243,12 @@ static int apply_qat(model *m, const compress_method *self, const compress_optio
     return quantize_rtn_all(m, self->format, o->group, err);
 }
 
+static int apply_simple(model *m, const compress_method *self, const compress_options *o, const calib_data *c, cpet_err *err)
+{
+    (void)self;
+    return simple_prune(m, o->sparsity, &o->train, c, o->log, err);
+}
+
 static int apply_sequential(model *m, const compress_method *self, const compress_options *o, const calib_data *c, cpet_err *err)
 {
     return sequential(m, self, o, c, err);
@@ -311,6 +318,9 @@ const compress_method compress_methods[] = {
     {PRUNER("nm-2:4", "semi-structured 2:4: the 2 largest |w| of every 4 consecutive weights"), .apply = apply_nm},
     {PRUNER("struct-ffn", "structured: removes the least important FFN neurons; the model gets smaller (--sparsity)"), .needs_calibration = 1,
      .needs_sparsity = 1, .shrinks_ffn = 1, .apply = apply_struct_ffn},
+    {PRUNER("simple", "structured, learned (SIMPLE): masks on KV groups, FFN neurons and the hidden dimension trained with distillation "
+                      "and L1 (--train-*), then the same share of each removed; the model gets smaller (--sparsity)"),
+     .needs_calibration = 1, .needs_sparsity = 1, .shrinks_ffn = 1, .trains = 1, .apply = apply_simple},
     {PRUNER("moefication", "FFN split into experts of 32 neurons (balanced k-means); a trained router keeps the top 20% per token"),
      .needs_calibration = 1, .moefies = 1, .apply = apply_moefication},
     {PRUNER("struct-heads", "structured: removes the least important KV groups (a KV head and its query heads) (--sparsity)"),

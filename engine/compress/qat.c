@@ -4,10 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "calib_train.h"
 #include "distill.h"
-#include "optim.h"
 #include "tensor.h"
-#include "train.h"
 
 #define GAMMA_MIN 0.05f
 
@@ -75,6 +74,16 @@ typedef struct {
     float *fq, *dfq; /* fake-quantized, and the gradient with respect to it */
 } qat_slot;
 
+typedef struct {
+    qat_slot *slots;
+    int n;
+    qformat f;
+    int group;
+    float *gamma, *dgamma;
+    const compress_training *o;
+    float *hidden_grad;
+} qat_state;
+
 static int check_model(const model *m, cpet_err *err)
 {
     if (m->moe) return cpet_fail(err, "qat: the model's FFNs are MoEfied; quantization-aware training needs dense layers");
@@ -85,121 +94,89 @@ static int check_model(const model *m, cpet_err *err)
     return 0;
 }
 
-/* a frozen copy of m's weights: the full-precision teacher */
-static int copy_model(model *dst, const model *src, cpet_err *err)
+/* the forward and backward see W^ */
+static int qat_before_forward(void *ctx, model *m, cpet_err *err)
 {
-    if (model_create(dst, &src->cfg, err) != 0) return -1;
-    if (dst->n_params != src->n_params) {
-        model_free(dst);
-        return cpet_fail(err, "qat: cannot copy the model for its teacher (layout differs)");
+    (void)m;
+    qat_state *q = ctx;
+    for (int s = 0; s < q->n; s++) /* all computed before any is swapped in: a failure leaves the model as it was */
+        if (qat_fake_quant(q->slots[s].l->w, q->slots[s].l->out, q->slots[s].l->in, q->f, q->group, q->gamma[s], q->slots[s].fq, err) != 0)
+            return -1;
+    for (int s = 0; s < q->n; s++) {
+        qat_slot *sl = &q->slots[s];
+        sl->w = sl->l->w, sl->dw = sl->l->dw;
+        memset(sl->dfq, 0, (size_t)sl->l->out * sl->l->in * sizeof(float));
+        sl->l->w = sl->fq, sl->l->dw = sl->dfq;
     }
-    memcpy(dst->params, src->params, src->n_params * sizeof(float));
     return 0;
+}
+
+static double qat_contrastive(void *ctx, model *m, const float *teacher_hidden, cpet_err *err)
+{
+    (void)err;
+    qat_state *q = ctx;
+    return teacher_hidden ? distill_token_contrastive(m, teacher_hidden, q->o->contrastive, q->o->tau, q->hidden_grad) : 0.0;
+}
+
+/* back to the latent weights; W^'s gradient into W and gamma */
+static int qat_after_backward(void *ctx, model *m, int failed, cpet_err *err)
+{
+    (void)m, (void)err;
+    qat_state *q = ctx;
+    for (int s = 0; s < q->n; s++) {
+        qat_slot *sl = &q->slots[s];
+        sl->l->w = sl->w, sl->l->dw = sl->dw;
+        if (!failed) q->dgamma[s] = (float)qat_backward(sl->w, sl->fq, sl->dfq, sl->l->out, sl->l->in, q->f, q->group, q->gamma[s], sl->dw);
+    }
+    return 0;
+}
+
+static void qat_clamp_gamma(void *ctx)
+{
+    qat_state *q = ctx;
+    for (int s = 0; s < q->n; s++) q->gamma[s] = fminf(fmaxf(q->gamma[s], GAMMA_MIN), 1.0f);
 }
 
 int qat_train(model *m, qformat f, int group, const compress_training *o, const calib_data *c, json_t *log, cpet_err *err)
 {
     if (check_model(m, err) != 0) return -1;
-    if (o->steps > 0 && (!c || c->rows < 1 || c->seq < 2)) return cpet_fail(err, "qat: needs calibration text (--calib) to train on");
-    const int L = m->cfg.n_layers, n_slots = L * LIN_PER_LAYER;
-    float *gamma = malloc((size_t)n_slots * sizeof *gamma), *dgamma = calloc((size_t)n_slots, sizeof *dgamma);
-    qat_slot *slots = calloc((size_t)n_slots, sizeof *slots);
-    if (!gamma || !dgamma || !slots) {
-        free(gamma), free(dgamma), free(slots);
-        return cpet_fail(err, "out of memory");
+    const int n = m->cfg.n_layers * LIN_PER_LAYER;
+    qat_state q = {.n = n, .f = f, .group = group, .o = o};
+    q.gamma = malloc((size_t)n * sizeof *q.gamma), q.dgamma = calloc((size_t)n, sizeof *q.dgamma);
+    q.slots = calloc((size_t)n, sizeof *q.slots);
+    int rc = q.gamma && q.dgamma && q.slots ? 0 : cpet_fail(err, "out of memory");
+    for (int s = 0; s < n && rc == 0; s++) q.gamma[s] = 1.0f;
+    const int contrastive = o->contrastive > 0.0f && o->steps > 0;
+    if (rc == 0 && contrastive && c && c->seq > 1 &&
+        !(q.hidden_grad = cpet_alloc_floats((size_t)o->batch * (c->seq - 1) * m->cfg.hidden_size)))
+        rc = cpet_fail(err, "out of memory");
+    for (int s = 0; s < n && rc == 0 && o->steps > 0; s++) {
+        qat_slot *sl = &q.slots[s];
+        sl->l = &m->layers[s / LIN_PER_LAYER].lin[s % LIN_PER_LAYER];
+        const size_t k = (size_t)sl->l->out * sl->l->in;
+        if (!(sl->fq = cpet_alloc_floats(k)) || !(sl->dfq = cpet_alloc_floats(k))) rc = cpet_fail(err, "out of memory for QAT buffers");
     }
-    for (int i = 0; i < n_slots; i++) gamma[i] = 1.0f;
-    int rc = 0;
-    model teacher = {0};
-    int have_teacher = 0;
-    float *teacher_hidden = NULL, *hidden_grad = NULL;
-    int *ids = NULL, *targets = NULL;
-    adamw opt = {0};
+    param_tensor gt = {.name = "qat.gamma", .p = q.gamma, .g = q.dgamma, .n = (size_t)n, .ndim = 1, .shape = {n},
+                       .trainable = o->dynamic_scaling, .decay = 0};
+    const calib_hooks hooks = {.ctx = &q, .needs_teacher = contrastive, .before_forward = qat_before_forward,
+                               .extra_loss = contrastive ? qat_contrastive : NULL, .after_backward = qat_after_backward,
+                               .after_update = qat_clamp_gamma, .tensors = &gt, .n_tensors = 1};
     json_t *curve = json_array();
-    const int B = o->batch, T = c ? c->seq - 1 : 1;
-    if (o->steps > 0) {
-        for (int s = 0; s < n_slots && rc == 0; s++) {
-            qat_slot *q = &slots[s];
-            q->l = &m->layers[s / LIN_PER_LAYER].lin[s % LIN_PER_LAYER];
-            const size_t n = (size_t)q->l->out * q->l->in;
-            q->fq = cpet_alloc_floats(n), q->dfq = cpet_alloc_floats(n);
-            if (!q->fq || !q->dfq) rc = cpet_fail(err, "out of memory for QAT buffers");
-        }
-        if (rc == 0 && o->contrastive > 0.0f && copy_model(&teacher, m, err) == 0) have_teacher = 1;
-        else if (o->contrastive > 0.0f) rc = -1;
-        if (rc == 0) rc = model_set_trainable(m, NULL, 1, err);
-        for (int s = 0; s < n_slots && rc == 0; s++) slots[s].w = slots[s].l->w, slots[s].dw = slots[s].l->dw;
-        param_tensor gt = {.name = "qat.gamma", .p = gamma, .g = dgamma, .n = (size_t)n_slots, .ndim = 1, .shape = {n_slots},
-                           .trainable = o->dynamic_scaling, .decay = 0};
-        adamw_config oc = adamw_defaults();
-        oc.lr = o->lr, oc.weight_decay = 0.0f;
-        if (rc == 0) rc = adamw_init(&opt, oc, err) || adamw_add(&opt, m->tensors, m->n_tensors, err) || adamw_add(&opt, &gt, 1, err);
-        ids = malloc((size_t)B * T * sizeof *ids), targets = malloc((size_t)B * T * sizeof *targets);
-        const size_t nh = (size_t)B * T * m->cfg.hidden_size;
-        teacher_hidden = have_teacher ? cpet_alloc_floats(nh) : NULL, hidden_grad = have_teacher ? cpet_alloc_floats(nh) : NULL;
-        if (rc == 0 && (!ids || !targets || (have_teacher && (!teacher_hidden || !hidden_grad)))) rc = cpet_fail(err, "out of memory");
-        lr_schedule sched = {.kind = SCHED_COSINE, .lr = o->lr, .min_lr = o->lr * 0.1f, .warmup_steps = o->steps / 10, .total_steps = o->steps};
-        cpet_rng rng;
-        rng_seed(&rng, o->seed);
-        for (int step = 0; step < o->steps && rc == 0; step++) {
-            for (int b = 0; b < B; b++) { /* rows drawn from the calibration set */
-                const int *row = c->ids + (size_t)rng_below(&rng, c->rows) * c->seq;
-                memcpy(ids + (size_t)b * T, row, (size_t)T * sizeof *ids);
-                memcpy(targets + (size_t)b * T, row + 1, (size_t)T * sizeof *targets);
-            }
-            if (have_teacher) {
-                rc = model_forward(&teacher, ids, NULL, B, T, err);
-                if (rc) break;
-                memcpy(teacher_hidden, model_final_hidden(&teacher), nh * sizeof(float));
-            }
-            optimizer_zero_grad(&opt);
-            memset(dgamma, 0, (size_t)n_slots * sizeof *dgamma);
-            for (int s = 0; s < n_slots && rc == 0; s++) { /* the forward and backward see W^ */
-                qat_slot *q = &slots[s];
-                rc = qat_fake_quant(q->w, q->l->out, q->l->in, f, group, gamma[s], q->fq, err);
-                memset(q->dfq, 0, (size_t)q->l->out * q->l->in * sizeof(float));
-                q->l->w = q->fq, q->l->dw = q->dfq;
-            }
-            double ce = NAN, cont = 0;
-            if (rc == 0) rc = model_forward(m, ids, targets, B, T, err);
-            if (rc == 0) ce = m->loss;
-            if (rc == 0 && !isfinite(ce)) rc = cpet_fail(err, "qat: loss is %f at step %d (diverged)", ce, step + 1);
-            if (rc == 0 && have_teacher) cont = distill_token_contrastive(m, teacher_hidden, o->contrastive, o->tau, hidden_grad);
-            if (rc == 0) rc = model_backward(m, err);
-            m->taps.d_final_hidden = NULL;
-            for (int s = 0; s < n_slots; s++) { /* back to the latent weights; W^'s gradient into W and gamma */
-                qat_slot *q = &slots[s];
-                q->l->w = q->w, q->l->dw = q->dw;
-                if (rc == 0) dgamma[s] = (float)qat_backward(q->w, q->fq, q->dfq, q->l->out, q->l->in, f, group, gamma[s], q->dw);
-            }
-            if (rc) break;
-            const double norm = clip_grad_norm(&opt, 1.0);
-            if (!isfinite(norm)) {
-                rc = cpet_fail(err, "qat: gradient norm is %f at step %d", norm, step + 1);
-                break;
-            }
-            adamw_step(&opt, lr_at(&sched, step));
-            for (int s = 0; s < n_slots; s++) gamma[s] = fminf(fmaxf(gamma[s], GAMMA_MIN), 1.0f);
-            json_array_append_new(curve, json_pack("[i, f, f]", step + 1, ce, cont));
-        }
-    }
+    if (rc == 0 && calib_train(m, o, c, &hooks, curve, err) != 0) rc = cpet_prefix(err, "qat");
     if (rc == 0) /* the trained grid, for the RTN packing that follows */
-        for (int s = 0; s < n_slots; s++) {
+        for (int s = 0; s < n; s++) {
             linear *l = &m->layers[s / LIN_PER_LAYER].lin[s % LIN_PER_LAYER];
-            qat_clip(l->w, l->out, l->in, f, group, gamma[s]);
+            qat_clip(l->w, l->out, l->in, f, group, q.gamma[s]);
         }
     if (rc == 0 && log) {
         json_t *g = json_array();
-        for (int s = 0; s < n_slots; s++) json_array_append_new(g, json_real(gamma[s]));
+        for (int s = 0; s < n; s++) json_array_append_new(g, json_real(q.gamma[s]));
         json_object_set(log, "qat_loss", curve);
         json_object_set_new(log, "qat_gamma", g);
     }
     json_decref(curve);
-    if (o->steps > 0 && rc == 0) rc = model_set_trainable(m, NULL, 0, err);
-    adamw_free(&opt);
-    if (have_teacher) model_free(&teacher);
-    for (int s = 0; s < n_slots; s++) cpet_free(slots[s].fq), cpet_free(slots[s].dfq);
-    cpet_free(teacher_hidden), cpet_free(hidden_grad);
-    free(ids), free(targets), free(slots), free(gamma), free(dgamma);
+    for (int s = 0; q.slots && s < n; s++) cpet_free(q.slots[s].fq), cpet_free(q.slots[s].dfq);
+    cpet_free(q.hidden_grad);
+    free(q.slots), free(q.gamma), free(q.dgamma);
     return rc ? -1 : 0;
 }

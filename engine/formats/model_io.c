@@ -12,6 +12,7 @@
 #define EMBED_NAME "model.embed_tokens.weight"
 #define FFN_KEPT_NAME "cpet.pruned.ffn_kept"
 #define KV_KEPT_NAME "cpet.pruned.kv_kept"
+#define HIDDEN_KEPT_NAME "cpet.pruned.hidden_kept"
 
 /* ---- loading ---- */
 
@@ -270,6 +271,7 @@ static int load(model *m, const char *dir, int mapped, cpet_err *err)
     }
     if (rc == 0) rc = read_index_map(&shards, FFN_KEPT_NAME, cfg.n_layers, cfg.intermediate_size, &m->ffn_kept, &m->ffn_kept_from, err);
     if (rc == 0) rc = read_index_map(&shards, KV_KEPT_NAME, cfg.n_layers, cfg.n_kv_heads, &m->kv_kept, &m->kv_kept_from, err);
+    if (rc == 0) rc = read_index_map(&shards, HIDDEN_KEPT_NAME, 1, cfg.hidden_size, &m->hidden_kept, &m->hidden_kept_from, err);
     if (rc == 0 && cfg.moe_experts > 0) {
         m->moe = calloc((size_t)cfg.n_layers, sizeof *m->moe);
         for (int l = 0; l < cfg.n_layers && rc == 0; l++) {
@@ -330,10 +332,10 @@ int model_save_as(const model *m, const char *dir, int dequantize, cpet_err *err
     if (make_dirs(dir, err) != 0) return -1;
     if (path_join(path, sizeof path, dir, "config.json") != 0) return cpet_fail(err, "%s: path too long", dir);
     if (config_save(&m->cfg, path, err) != 0) return -1;
-    size_t cap = (size_t)m->n_tensors * 5 + 2 * (size_t)m->cfg.n_layers + 3; /* + the pruners' index maps */
+    size_t cap = (size_t)m->n_tensors * 5 + 2 * (size_t)m->cfg.n_layers + 4; /* + the pruners' index maps */
     st_entry *entries = calloc(cap, sizeof *entries);
     char (*names)[256] = calloc(cap, sizeof *names);
-    const char **meta = calloc((size_t)m->n_tensors * 2 + 6, sizeof(char *));
+    const char **meta = calloc((size_t)m->n_tensors * 2 + 8, sizeof(char *));
     char **meta_owned = calloc(2 * (size_t)m->n_tensors + 1, sizeof(char *));
     int n = 0, n_meta = 1, n_owned = 0;
     meta[0] = "format";
@@ -395,16 +397,17 @@ int model_save_as(const model *m, const char *dir, int dequantize, cpet_err *err
         entries[n] = (st_entry){.name = names[n], .dtype = ST_I32, .ndim = 1, .shape = {e->ffn}, .data = e->expert_of};
         n++;
     }
-    char from_text[2][24]; /* which original neurons / KV groups the structured pruners kept */
+    char from_text[3][24]; /* which original neurons / KV groups / hidden dimensions the structured pruners kept */
     const struct {
         const char *name, *key;
         const int *map;
-        int cols, from;
-    } maps[2] = {{FFN_KEPT_NAME, FFN_KEPT_NAME ".from", m->ffn_kept, m->cfg.intermediate_size, m->ffn_kept_from},
-                 {KV_KEPT_NAME, KV_KEPT_NAME ".from", m->kv_kept, m->cfg.n_kv_heads, m->kv_kept_from}};
-    for (int k = 0; k < 2; k++) {
+        int rows, cols, from;
+    } maps[3] = {{FFN_KEPT_NAME, FFN_KEPT_NAME ".from", m->ffn_kept, m->cfg.n_layers, m->cfg.intermediate_size, m->ffn_kept_from},
+                 {KV_KEPT_NAME, KV_KEPT_NAME ".from", m->kv_kept, m->cfg.n_layers, m->cfg.n_kv_heads, m->kv_kept_from},
+                 {HIDDEN_KEPT_NAME, HIDDEN_KEPT_NAME ".from", m->hidden_kept, 1, m->cfg.hidden_size, m->hidden_kept_from}};
+    for (int k = 0; k < 3; k++) {
         if (!maps[k].map) continue;
-        entries[n++] = (st_entry){.name = maps[k].name, .dtype = ST_I32, .ndim = 2, .shape = {m->cfg.n_layers, maps[k].cols},
+        entries[n++] = (st_entry){.name = maps[k].name, .dtype = ST_I32, .ndim = 2, .shape = {maps[k].rows, maps[k].cols},
                                   .data = maps[k].map};
         snprintf(from_text[k], sizeof from_text[k], "%d", maps[k].from);
         meta[2 * n_meta] = maps[k].key;

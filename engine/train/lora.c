@@ -366,44 +366,56 @@ static int parse_peft_name(const char *name, char *module, size_t n)
     return -1;
 }
 
-/* An adapter of the unpruned model on a model that struct-ffn or struct-heads pruned (m->ffn_kept,
- * m->kv_kept): each module keeps the rows of B (its outputs) or the columns of A (its inputs) of what the
- * pruner kept -- gate/up: neurons (rows), down: neurons (columns); q: the query heads of kept KV groups
- * (rows), k/v: the kept groups (rows), o: the kept query heads (columns). The projection the pruning
- * implies: a pruned unit's LoRA terms have nothing left to act on. Returns the side (0: none, 1: rows of
- * B, 2: columns of A), with *map (caller frees: new index -> original) and *from (the unpruned width). */
-static int pruned_projection(const model *m, const char *module, int **map, int *n_map, int *from)
+/* An adapter of the unpruned model on a model that struct-ffn, struct-heads or hidden pruning shrank
+ * (m->ffn_kept, m->kv_kept, m->hidden_kept): each module keeps the rows of B (its outputs) and the columns
+ * of A (its inputs) that the pruners kept -- gate/up: neurons (rows), down: neurons (columns); q: the query
+ * heads of kept KV groups (rows), k/v: the kept groups (rows), o: the kept query heads (columns); hidden
+ * dimensions: the columns of A of every module that reads the residual stream (q, k, v, gate, up, the LM
+ * head) and the rows of B of those that write it (o, down). The projection the pruning implies: a pruned
+ * unit's LoRA terms have nothing left to act on. */
+typedef struct {
+    int *map; /* new index -> original, or NULL: not projected */
+    int n, from;
+} projection;
+
+static void unit_map(projection *p, const int *kept, int n_kept, int unit, int from_units)
 {
-    int l, consumed = 0;
-    if (sscanf(module, "model.layers.%d.%n", &l, &consumed) != 1 || consumed == 0 || l < 0 || l >= m->cfg.n_layers) return 0;
-    const char *rest = module + consumed;
-    const int F = m->cfg.intermediate_size, KV = m->cfg.n_kv_heads, group = m->cfg.n_heads / KV, hd = m->cfg.head_dim;
-    int side = 0, unit = 0; /* unit: indices per kept entry (1 for neurons, hd or group * hd for heads) */
-    const int *kept = NULL;
-    if (m->ffn_kept && (!strcmp(rest, "mlp.gate_proj") || !strcmp(rest, "mlp.up_proj") || !strcmp(rest, "mlp.down_proj"))) {
-        side = strcmp(rest, "mlp.down_proj") ? 1 : 2, unit = 1, kept = m->ffn_kept + (size_t)l * F;
-        *n_map = F, *from = m->ffn_kept_from;
-    } else if (m->kv_kept && (!strcmp(rest, "self_attn.q_proj") || !strcmp(rest, "self_attn.o_proj") ||
-                              !strcmp(rest, "self_attn.k_proj") || !strcmp(rest, "self_attn.v_proj"))) {
-        const int per_group = rest[10] == 'q' || rest[10] == 'o' ? group * hd : hd;
-        side = rest[10] == 'o' ? 2 : 1, unit = per_group, kept = m->kv_kept + (size_t)l * KV;
-        *n_map = KV * per_group, *from = m->kv_kept_from * per_group;
-    }
-    if (!side || !(*map = malloc((size_t)*n_map * sizeof(int)))) return 0;
-    for (int i = 0; i < *n_map; i++) (*map)[i] = kept[i / unit] * unit + i % unit;
-    return side;
+    p->n = n_kept * unit, p->from = from_units * unit;
+    if (!(p->map = malloc((size_t)p->n * sizeof(int)))) return;
+    for (int i = 0; i < p->n; i++) p->map[i] = kept[i / unit] * unit + i % unit;
 }
 
-/* tensor st (the unpruned shape) into dst, keeping the rows (side 1) or columns (side 2) in map */
-static int read_projected(const st_file *f, const st_tensor *st, const int *map, int n_map, int side, float *dst, cpet_err *err)
+static void pruned_projection(const model *m, const char *module, projection *rows_of_b, projection *cols_of_a)
 {
+    memset(rows_of_b, 0, sizeof *rows_of_b), memset(cols_of_a, 0, sizeof *cols_of_a);
+    int l = -1, consumed = 0;
+    const char *rest = module;
+    if (sscanf(module, "model.layers.%d.%n", &l, &consumed) == 1 && consumed > 0 && l >= 0 && l < m->cfg.n_layers) rest = module + consumed;
+    else if (strcmp(module, "lm_head")) return;
+    const int F = m->cfg.intermediate_size, KV = m->cfg.n_kv_heads, group = m->cfg.n_heads / KV, hd = m->cfg.head_dim;
+    const int is_ffn = !strncmp(rest, "mlp.", 4), is_attn = !strncmp(rest, "self_attn.", 10);
+    const int writes = !strcmp(rest, "self_attn.o_proj") || !strcmp(rest, "mlp.down_proj");
+    if (m->ffn_kept && is_ffn) unit_map(writes ? cols_of_a : rows_of_b, m->ffn_kept + (size_t)l * F, F, 1, m->ffn_kept_from);
+    if (m->kv_kept && is_attn) {
+        const int per_group = rest[10] == 'q' || rest[10] == 'o' ? group * hd : hd;
+        unit_map(writes ? cols_of_a : rows_of_b, m->kv_kept + (size_t)l * KV, KV, per_group, m->kv_kept_from);
+    }
+    if (m->hidden_kept && (is_ffn || is_attn || l < 0))
+        unit_map(writes ? rows_of_b : cols_of_a, m->hidden_kept, m->cfg.hidden_size, 1, m->hidden_kept_from);
+}
+
+/* tensor st (the unpruned shape) into dst, keeping the rows in rows.map and the columns in cols.map (each
+ * when set) */
+static int read_projected(const st_file *f, const st_tensor *st, const projection *rows, const projection *cols, float *dst, cpet_err *err)
+{
+    if (!rows->map && !cols->map) return st_to_f32(f, st, dst, err);
     float *full = malloc(st->numel * sizeof(float));
     if (!full) return cpet_fail(err, "out of memory projecting '%s'", st->name);
     int rc = st_to_f32(f, st, full, err);
-    const int64_t rows = st->shape[0], cols = st->shape[1];
-    for (int64_t i = 0; rc == 0 && i < (side == 1 ? n_map : rows); i++)
-        for (int64_t j = 0; j < (side == 1 ? cols : n_map); j++)
-            dst[i * (side == 1 ? cols : n_map) + j] = side == 1 ? full[(int64_t)map[i] * cols + j] : full[i * cols + map[j]];
+    const int64_t n_rows = rows->map ? rows->n : st->shape[0], n_cols = cols->map ? cols->n : st->shape[1];
+    for (int64_t i = 0; rc == 0 && i < n_rows; i++)
+        for (int64_t j = 0; j < n_cols; j++)
+            dst[i * n_cols + j] = full[(rows->map ? rows->map[i] : i) * st->shape[1] + (cols->map ? cols->map[j] : j)];
     free(full);
     return rc;
 }
@@ -432,8 +444,7 @@ int lora_load(lora_adapter *a, model *m, const char *dir, cpet_err *err)
     int *ranks = calloc((size_t)all.n, sizeof *ranks);
     float *alphas = calloc((size_t)all.n, sizeof *alphas);
     const st_tensor **src = calloc(3 * (size_t)all.n, sizeof *src);
-    int *proj = calloc((size_t)all.n + 1, sizeof *proj), *proj_n = calloc((size_t)all.n + 1, sizeof *proj_n);
-    int **proj_map = calloc((size_t)all.n + 1, sizeof *proj_map);
+    projection *proj_b = calloc((size_t)all.n + 1, sizeof *proj_b), *proj_a = calloc((size_t)all.n + 1, sizeof *proj_a);
     int rc = check_targets_exist(a, &all, cfg_path, err);
     for (int i = 0; i < f.n_tensors && rc == 0; i++) {
         char module[128];
@@ -474,11 +485,12 @@ int lora_load(lora_adapter *a, model *m, const char *dir, cpet_err *err)
         }
         ranks[c] = ta->ndim == 2 ? (int)ta->shape[0] : 0;
         int64_t want_a[2] = {ranks[c], chosen.linears[c]->in}, want_b[2] = {chosen.linears[c]->out, ranks[c]};
-        int from = 0;
-        proj[c] = pruned_projection(m, chosen.names[c], &proj_map[c], &proj_n[c], &from);
-        if (proj[c] == 1 && tb->ndim == 2 && tb->shape[0] == from) want_b[0] = from;
-        else if (proj[c] == 2 && ta->ndim == 2 && ta->shape[1] == from) want_a[1] = from;
-        else proj[c] = 0; /* already the pruned shape (or a mismatch the checks below report) */
+        pruned_projection(m, chosen.names[c], &proj_b[c], &proj_a[c]);
+        /* a side already at the pruned shape (or a mismatch the checks below report) is not projected */
+        if (proj_b[c].map && tb->ndim == 2 && tb->shape[0] == proj_b[c].from) want_b[0] = proj_b[c].from;
+        else free(proj_b[c].map), proj_b[c].map = NULL;
+        if (proj_a[c].map && ta->ndim == 2 && ta->shape[1] == proj_a[c].from) want_a[1] = proj_a[c].from;
+        else free(proj_a[c].map), proj_a[c].map = NULL;
         if (ranks[c] <= 0) rc = cpet_fail(err, "%s: tensor '%s' must be 2-D [r, in]", st_path, ta->name);
         if (rc == 0) rc = st_check_shape(&f, ta, 2, want_a, err);
         if (rc == 0) rc = st_check_shape(&f, tb, 2, want_b, err);
@@ -492,18 +504,15 @@ int lora_load(lora_adapter *a, model *m, const char *dir, cpet_err *err)
     if (rc == 0 && chosen.n == 0) rc = cpet_fail(err, "%s: no LoRA tensors", st_path);
     if (rc == 0) rc = lora_alloc(a, &chosen, ranks, alphas, err);
     for (int c = 0; c < a->n_mods && rc == 0; c++) {
-        rc = proj[c] == 2 ? read_projected(&f, src[3 * c], proj_map[c], proj_n[c], 2, a->mods[c].A->p, err)
-                          : st_to_f32(&f, src[3 * c], a->mods[c].A->p, err);
-        if (rc == 0)
-            rc = proj[c] == 1 ? read_projected(&f, src[3 * c + 1], proj_map[c], proj_n[c], 1, a->mods[c].B->p, err)
-                              : st_to_f32(&f, src[3 * c + 1], a->mods[c].B->p, err);
+        const projection none = {0};
+        rc = read_projected(&f, src[3 * c], &none, &proj_a[c], a->mods[c].A->p, err);
+        if (rc == 0) rc = read_projected(&f, src[3 * c + 1], &proj_b[c], &none, a->mods[c].B->p, err);
         if (rc == 0 && a->mixer) rc = st_to_f32(&f, src[3 * c + 2], a->mods[c].M->p, err);
     }
     if (rc == 0) lora_attach(a);
-    for (int c = 0; c < all.n; c++) free(proj_map[c]);
-    free(proj_map);
-    free(proj);
-    free(proj_n);
+    for (int c = 0; c < all.n; c++) free(proj_a[c].map), free(proj_b[c].map);
+    free(proj_a);
+    free(proj_b);
     free(src);
     free(ranks);
     free(alphas);
