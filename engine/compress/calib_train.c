@@ -40,8 +40,9 @@ int calib_train(model *m, const compress_training *o, const calib_data *c, const
     int *ids = malloc((size_t)B * T * sizeof *ids), *targets = malloc((size_t)B * T * sizeof *targets);
     float *teacher_hidden = have_teacher ? cpet_alloc_floats(nh) : NULL;
     if (!ids || !targets || (have_teacher && !teacher_hidden)) rc = cpet_fail(err, "out of memory");
-    if (rc == 0) rc = model_set_trainable(m, NULL, 1, err);
-    if (rc == 0) rc = adamw_init(&opt, oc, err) || adamw_add(&opt, m->tensors, m->n_tensors, err) || adamw_add(&opt, h->tensors, h->n_tensors, err);
+    if (rc == 0 && !h->model_frozen) rc = model_set_trainable(m, NULL, 1, err);
+    if (rc == 0) rc = adamw_init(&opt, oc, err) || (!h->model_frozen && adamw_add(&opt, m->tensors, m->n_tensors, err)) ||
+                      adamw_add(&opt, h->tensors, h->n_tensors, err);
     const lr_schedule sched = {.kind = SCHED_COSINE, .lr = o->lr, .min_lr = o->lr * 0.1f, .warmup_steps = o->steps / 10, .total_steps = o->steps};
     cpet_rng rng;
     rng_seed(&rng, o->seed);
@@ -75,7 +76,7 @@ int calib_train(model *m, const compress_training *o, const calib_data *c, const
         if (h->after_update) h->after_update(h->ctx);
         if (curve) json_array_append_new(curve, json_pack("[i, f, f]", step + 1, ce, extra));
     }
-    if (rc == 0) rc = model_set_trainable(m, NULL, 0, err);
+    if (rc == 0 && !h->model_frozen) rc = model_set_trainable(m, NULL, 0, err);
     adamw_free(&opt);
     if (have_teacher) model_free(&teacher);
     cpet_free(teacher_hidden);

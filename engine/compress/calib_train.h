@@ -1,6 +1,6 @@
 /* The training loop the compression methods that train share (qat.h, simple.h): batches of calibration
  * rows (next-token cross-entropy), the unpruned, unquantized model as a frozen teacher when asked, AdamW on
- * every weight of the model and the method's own tensors, cosine schedule with 10% warmup, clip 1.0. The
+ * every weight of the model (unless frozen) and the method's own tensors, cosine schedule with 10% warmup, clip 1.0. The
  * method reparameterizes weights through hooks around each forward and backward. */
 #ifndef CPET_CALIB_TRAIN_H
 #define CPET_CALIB_TRAIN_H
@@ -15,6 +15,7 @@
 typedef struct {
     void *ctx;
     int needs_teacher;
+    int model_frozen; /* only the method's tensors train (else every weight of the model too) */
     /* before each forward: put the weights the step computes with in place */
     int (*before_forward)(void *ctx, model *m, cpet_err *err);
     /* after the forward: a loss term of the method's (setting the model's taps; teacher_hidden is the
@@ -29,8 +30,8 @@ typedef struct {
     int n_tensors;
 } calib_hooks;
 
-/* o->steps steps; curve (may be NULL) receives [step, cross-entropy, extra term] per step. Every weight of
- * m is trained (gradients allocated) and frozen again at the end. */
+/* o->steps steps; curve (may be NULL) receives [step, cross-entropy, extra term] per step. Unless the hooks
+ * say model_frozen, every weight of m is trained (gradients allocated) and frozen again at the end. */
 int calib_train(model *m, const compress_training *o, const calib_data *c, const calib_hooks *h, json_t *curve, cpet_err *err);
 
 #endif

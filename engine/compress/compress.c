@@ -9,6 +9,7 @@
 #include "prune.h"
 #include "shrink.h"
 #include "simple.h"
+#include "wid.h"
 
 static int split_chain(const char *chain, char parts[8][32], int *n, cpet_err *err)
 {
@@ -249,6 +250,12 @@ static int apply_simple(model *m, const compress_method *self, const compress_op
     return simple_prune(m, o->sparsity, &o->train, c, o->log, err);
 }
 
+static int apply_wid(model *m, const compress_method *self, const compress_options *o, const calib_data *c, cpet_err *err)
+{
+    (void)self;
+    return wid_prune(m, o->sparsity, &o->train, c, o->log, err);
+}
+
 static int apply_sequential(model *m, const compress_method *self, const compress_options *o, const calib_data *c, cpet_err *err)
 {
     return sequential(m, self, o, c, err);
@@ -321,6 +328,9 @@ const compress_method compress_methods[] = {
     {PRUNER("simple", "structured, learned (SIMPLE): masks on KV groups, FFN neurons and the hidden dimension trained with distillation "
                       "and L1 (--train-*), then the same share of each removed; the model gets smaller (--sparsity)"),
      .needs_calibration = 1, .needs_sparsity = 1, .shrinks_ffn = 1, .trains = 1, .apply = apply_simple},
+    {PRUNER("wid", "structured, inherited (WID): identity compactors on the hidden dimension and FFN neurons trained with the LM loss, "
+                   "channels cut ResRep-style, merged into a smaller model (--sparsity of each)"),
+     .needs_calibration = 1, .needs_sparsity = 1, .shrinks_ffn = 1, .trains = 1, .apply = apply_wid},
     {PRUNER("moefication", "FFN split into experts of 32 neurons (balanced k-means); a trained router keeps the top 20% per token"),
      .needs_calibration = 1, .moefies = 1, .apply = apply_moefication},
     {PRUNER("struct-heads", "structured: removes the least important KV groups (a KV head and its query heads) (--sparsity)"),
