@@ -28,7 +28,7 @@ int cmd_compress(int argc, char **argv)
     const compress_training td = compress_training_defaults();
     long train_steps = td.steps, train_batch = td.batch;
     long seed = 0;
-    double train_lr = td.lr, contrastive = td.contrastive, tau = td.tau, distill = td.distill, l1 = td.l1;
+    double train_lr = td.lr, method_lr = td.method_lr, contrastive = td.contrastive, tau = td.tau, distill = td.distill, l1 = td.l1;
     int fixed_scaling = 0;
     opt model_arg = OPT_POSITIONAL(&dir, "MODEL_DIR", "the f32 model (required)");
     model_arg.required = 0; /* --list alone is a command line too */
@@ -40,9 +40,10 @@ int cmd_compress(int argc, char **argv)
         OPT_STRING("--calib", &calib_path, "TEXT", "calibration text, one document per line (GPTQ, Wanda, structured pruning, the trained methods)"),
         OPT_INT("--calib-rows", &rows, 1, 1 << 20, "calibration windows"),
         OPT_INT("--calib-seq", &seq, 2, 1 << 20, "tokens per calibration window"),
-        OPT_INT("--train-steps", &train_steps, 0, 1 << 24, "qat-*, simple: optimizer steps on the calibration rows"),
-        OPT_INT("--train-batch", &train_batch, 1, 4096, "qat-*, simple: calibration rows per step"),
-        OPT_RANGE("--train-lr", &train_lr, 0, 1, "qat-*, simple: peak learning rate (cosine, 10% warmup)"),
+        OPT_INT("--train-steps", &train_steps, 0, 1 << 24, "qat-*, simple, wid: optimizer steps on the calibration rows"),
+        OPT_INT("--train-batch", &train_batch, 1, 4096, "qat-*, simple, wid: calibration rows per step"),
+        OPT_RANGE("--train-lr", &train_lr, 0, 1, "qat-*, simple: the weights' peak learning rate (cosine, 10% warmup)"),
+        OPT_RANGE("--method-lr", &method_lr, 0, 10, "qat-*, simple, wid: the masks', compactors' or clipping factors' peak learning rate"),
         OPT_RANGE("--contrastive", &contrastive, 0, 1e6, "qat-*: weight of the token-level contrastive distillation (0: off)"),
         OPT_RANGE("--tau", &tau, 1e-6, 1e6, "qat-*: the contrastive temperature"),
         OPT_SWITCH("--fixed-scaling", &fixed_scaling, "qat-*: no learned clipping (every module's factor stays 1)"),
@@ -79,7 +80,7 @@ int cmd_compress(int argc, char **argv)
     if (threads) engine_set_threads((int)threads);
     json_t *train_log = json_object();
     compress_options o = {.group = (int)group, .sparsity = sparsity, .damp = 0.01, .lm_head = lm_head, .embeddings = embeddings,
-                          .train = {.steps = (int)train_steps, .batch = (int)train_batch, .lr = (float)train_lr, .contrastive = (float)contrastive,
+                          .train = {.steps = (int)train_steps, .batch = (int)train_batch, .lr = (float)train_lr, .method_lr = (float)method_lr, .contrastive = (float)contrastive,
                                     .tau = (float)tau, .dynamic_scaling = !fixed_scaling, .distill = (float)distill, .l1 = (float)l1,
                                     .seed = (uint64_t)seed},
                           .log = train_log};
@@ -121,9 +122,7 @@ int cmd_compress(int argc, char **argv)
                             (json_int_t)before, "bytes_after", (json_int_t)model_storage_bytes(&m), "seconds", seconds,
                             "facts", run_facts());
     if (compress_chain_trains(method)) {
-        json_object_set_new(rec, "training", json_pack("{s:i, s:i, s:f, s:f, s:f, s:b, s:f, s:f, s:I}", "steps", (int)train_steps, "batch",
-                                                       (int)train_batch, "lr", train_lr, "contrastive", contrastive, "tau", tau, "dynamic_scaling",
-                                                       !fixed_scaling, "distill", distill, "l1", l1, "seed", (json_int_t)seed));
+        json_object_set_new(rec, "training", compress_training_json(&o.train));
         json_object_update(rec, train_log);
     }
     snprintf(path, sizeof path, "%s/compress.json", staged);

@@ -1,7 +1,10 @@
 #include "cell.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "blas.h"
 #include "compress.h"
@@ -43,11 +46,11 @@ static void truncate_set(task_set *s, int limit)
     *s = keep;
 }
 
-static int apply_compression(const spec *s, const cell *c, model *m, const tokenizer *t, cpet_err *err)
+static int compress_in_place(const spec *s, const cell *c, model *m, const tokenizer *t, json_t *log, cpet_err *err)
 {
     const spec_compression *co = c->comp;
-    if (!strcmp(co->chain, "none")) return 0;
-    compress_options o = {.group = co->group, .sparsity = co->sparsity, .damp = 0.01, .lm_head = co->lm_head, .embeddings = co->embeddings};
+    compress_options o = {.group = co->group, .sparsity = co->sparsity, .damp = 0.01, .lm_head = co->lm_head, .embeddings = co->embeddings,
+                          .train = co->train, .log = log};
     int *ids = NULL, rows = 0, seq = s->calib_seq < m->rope_len ? s->calib_seq : m->rope_len;
     calib_data cal = {0};
     if (s->calib[0]) {
@@ -57,6 +60,56 @@ static int apply_compression(const spec *s, const cell *c, model *m, const token
     }
     int rc = compress_model(m, co->chain, &o, s->calib[0] ? &cal : NULL, err);
     free(ids);
+    return rc;
+}
+
+/* A chain that trains (QAT, SIMPLE, WID) runs once per model and options: the first cell that needs it
+ * saves the result under RUN/compressed/<hash> (with its training log in compress.json), holding a lock so
+ * that a parallel cell waits instead of training the same model again; every cell then loads it, so all of
+ * them compute on the same saved weights. Other chains are cheap and run in each cell. */
+static int apply_compression(const spec *s, const cell *c, model *m, const tokenizer *t, const char *run_dir, cpet_err *err)
+{
+    const spec_compression *co = c->comp;
+    if (!strcmp(co->chain, "none")) return 0;
+    if (!compress_chain_trains(co->chain) || !run_dir) return compress_in_place(s, c, m, t, NULL, err);
+    json_t *key = json_pack("{s:s, s:s, s:O}", "model", c->model, "chain", co->chain, "options", json_object_get(c->config, "compression_options"));
+    char hash[17], dir[4300], staged[4400], path[4500];
+    json_hash(key, hash);
+    json_decref(key);
+    snprintf(dir, sizeof dir, "%s/compressed", run_dir);
+    if (make_dirs(dir, err) != 0) return -1;
+    snprintf(dir, sizeof dir, "%s/compressed/%s", run_dir, hash);
+    snprintf(path, sizeof path, "%s.lock", dir);
+    const int lock = open(path, O_CREAT | O_RDWR, 0644);
+    if (lock < 0 || flock(lock, LOCK_EX) != 0) {
+        if (lock >= 0) close(lock);
+        return cpet_fail(err, "%s: cannot lock", path);
+    }
+    int rc = 0;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (!path_exists(path)) {
+        json_t *log = json_object();
+        rc = compress_in_place(s, c, m, t, log, err);
+        snprintf(staged, sizeof staged, "%s.partial", dir);
+        remove_flat_dir(staged);
+        if (rc == 0) rc = model_save(m, staged, err);
+        if (rc == 0) {
+            json_object_set_new(log, "model", json_string(c->model));
+            json_object_set_new(log, "method", json_string(co->chain));
+            json_object_set_new(log, "training", compress_training_json(&co->train));
+            json_object_set_new(log, "facts", run_facts());
+            snprintf(path, sizeof path, "%s/compress.json", staged);
+            rc = json_write_file(path, log, err);
+        }
+        if (rc == 0) rc = replace_dir(staged, dir, err);
+        json_decref(log);
+    }
+    if (rc == 0) { /* every cell on the saved weights, the first one too */
+        model_free(m);
+        rc = model_load(m, dir, err);
+    }
+    flock(lock, LOCK_UN);
+    close(lock);
     return rc;
 }
 
@@ -111,7 +164,7 @@ int cell_run(const spec *s, const cell *c, const char *run_dir, json_t *result, 
     method_result r = {json_object(), json_object(), json_array(), 0, NULL};
     json_t *heldout_docs = json_array();
     const char *split = strcmp(c->task->eval_split, "all") == 0 ? NULL : c->task->eval_split;
-    int rc = apply_compression(s, c, &m, &t, err);
+    int rc = apply_compression(s, c, &m, &t, run_dir, err);
     const int sequence = c->method->info->takes_sequence; /* the method reads its task sequence itself */
     if (rc == 0 && !sequence) rc = tasks_read(&train, c->task->file, c->task->train_split, err);
     if (rc == 0 && !sequence) rc = tasks_read(&eval, c->task->file, split, err);

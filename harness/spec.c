@@ -147,9 +147,41 @@ static int parse_task(spec_task *t, json_t *v, int idx, const char *path, cpet_e
     return 0;
 }
 
-/* The per-compression keys (group, sparsity, lm_head, embeddings) of obj, over what c already holds. */
+/* "train": {...}: the training settings of the chains that train, over what t already holds */
+static int training_overrides(json_t *obj, compress_training *t, const char *path, const char *where, cpet_err *err)
+{
+    static const char *const keys[] = {"steps", "batch", "lr", "method_lr", "contrastive", "tau", "dynamic_scaling", "distill", "l1", "seed", NULL};
+    char at[128];
+    snprintf(at, sizeof at, "%strain.", where);
+    if (!json_is_object(obj)) return cpet_fail(err, "%s: %strain: expected an object", path, where);
+    if (check_keys(obj, keys, path, at, err) != 0) return -1;
+    const char *ints[] = {"steps", "batch", "seed"};
+    int *idst[] = {&t->steps, &t->batch, NULL};
+    for (int i = 0; i < 3; i++) {
+        json_t *v = json_object_get(obj, ints[i]);
+        if (v && (!json_is_integer(v) || json_integer_value(v) < (i == 1) || json_integer_value(v) > 1 << 24))
+            return cpet_fail(err, "%s: %s%s: expected an integer in [%d, %d]", path, at, ints[i], i == 1, 1 << 24);
+        if (v && idst[i]) *idst[i] = (int)json_integer_value(v);
+        else if (v) t->seed = (uint64_t)json_integer_value(v);
+    }
+    const char *reals[] = {"lr", "method_lr", "contrastive", "tau", "distill", "l1"};
+    float *rdst[] = {&t->lr, &t->method_lr, &t->contrastive, &t->tau, &t->distill, &t->l1};
+    for (int i = 0; i < 6; i++) {
+        json_t *v = json_object_get(obj, reals[i]);
+        if (v && (!json_is_number(v) || json_number_value(v) < 0)) return cpet_fail(err, "%s: %s%s: expected a number >= 0", path, at, reals[i]);
+        if (v) *rdst[i] = (float)json_number_value(v);
+    }
+    json_t *ds = json_object_get(obj, "dynamic_scaling");
+    if (ds && !json_is_boolean(ds)) return cpet_fail(err, "%s: %sdynamic_scaling: expected true or false", path, at);
+    if (ds) t->dynamic_scaling = json_is_true(ds);
+    return 0;
+}
+
+/* The per-compression keys (group, sparsity, lm_head, embeddings, train) of obj, over what c already holds. */
 static int compression_overrides(json_t *obj, spec_compression *c, const char *path, const char *where, cpet_err *err)
 {
+    json_t *tr = json_object_get(obj, "train");
+    if (tr && training_overrides(tr, &c->train, path, where, err) != 0) return -1;
     json_t *g = json_object_get(obj, "group"), *sp = json_object_get(obj, "sparsity"), *head = json_object_get(obj, "lm_head"),
            *emb = json_object_get(obj, "embeddings");
     if (g && json_is_integer(g) && json_integer_value(g) == -1) c->group = -1; /* per output channel */
@@ -207,12 +239,14 @@ static void set_overrides(spec_method *m, const json_t *set)
  * (by label / name), its seeds, method parameters set: "method_params" in every kept method that has them,
  * and per method when "methods" is an object {label: {key: value}}, and "task_limit": every kept task scores
  * at most that many examples (a task sequence: that many test samples per task), and "heldout_limit": the
- * held-out text (and a text a method measures) keeps that many documents, evenly spaced. Every name must exist. */
+ * held-out text (and a text a method measures) keeps that many documents, evenly spaced, and "train": training
+ * settings over every kept compression's (the chains that train: fewer steps). Every name must exist. */
 static int apply_profile(spec *s, json_t *root, const char *name, const char *path, cpet_err *err)
 {
     json_t *p = json_object_get(json_object_get(root, "profiles"), name);
     if (!json_is_object(p)) return cpet_fail(err, "%s: profile '%s' is not among the spec's \"profiles\"", path, name);
-    static const char *const keys[] = {"models", "compressions", "methods", "tasks", "seeds", "method_params", "task_limit", "heldout_limit", NULL};
+    static const char *const keys[] = {"models", "compressions", "methods", "tasks", "seeds", "method_params", "task_limit", "heldout_limit",
+                                       "train", NULL};
     char where[96], at[256];
     snprintf(where, sizeof where, "profiles.%s.", name);
     if (check_keys(p, keys, path, where, err) != 0) return -1;
@@ -263,6 +297,9 @@ static int apply_profile(spec *s, json_t *root, const char *name, const char *pa
     for (int j = 0; j < s->n_compressions; j++)
         if (kept(comps, s->compressions[j].label)) s->compressions[n++] = s->compressions[j];
     s->n_compressions = n;
+    json_t *train = json_object_get(p, "train");
+    for (int j = 0; train && j < s->n_compressions; j++)
+        if (training_overrides(train, &s->compressions[j].train, path, where, err) != 0) return -1;
     n = 0;
     for (int j = 0; j < s->n_tasks; j++)
         if (kept(tasks, s->tasks[j].name)) {
@@ -335,9 +372,10 @@ int spec_parse(spec *s, json_t *root, const char *path, cpet_err *err)
     s->sparsity = 0.5;
     s->calib_rows = 32;
     s->calib_seq = 128;
+    s->train = compress_training_defaults();
     json_t *co = json_object_get(root, "compression_options");
     if (co) {
-        static const char *const co_keys[] = {"group", "sparsity", "calib", "calib_rows", "calib_seq", "lm_head", "embeddings", NULL};
+        static const char *const co_keys[] = {"group", "sparsity", "calib", "calib_rows", "calib_seq", "lm_head", "embeddings", "train", NULL};
         if (!json_is_object(co)) return cpet_fail(err, "%s: compression_options: expected an object", path);
         if (check_keys(co, co_keys, path, "compression_options.", err) != 0) return -1;
         const char *ints[] = {"calib_rows", "calib_seq"};
@@ -348,8 +386,9 @@ int spec_parse(spec *s, json_t *root, const char *path, cpet_err *err)
                 return cpet_fail(err, "%s: compression_options.%s: expected a positive integer", path, ints[i]);
             if (v) *dst[i] = (int)json_integer_value(v);
         }
-        spec_compression shared = {.group = s->group, .sparsity = s->sparsity};
+        spec_compression shared = {.group = s->group, .sparsity = s->sparsity, .train = s->train};
         if (compression_overrides(co, &shared, path, "compression_options.", err) != 0) return -1;
+        s->train = shared.train;
         s->group = shared.group;
         s->sparsity = shared.sparsity;
         s->lm_head = shared.lm_head;
@@ -366,14 +405,14 @@ int spec_parse(spec *s, json_t *root, const char *path, cpet_err *err)
     if (!s->compressions) return cpet_fail(err, "out of memory");
     for (int i = 0; i < s->n_compressions; i++) {
         spec_compression *c = &s->compressions[i];
-        *c = (spec_compression){.group = s->group, .sparsity = s->sparsity, .lm_head = s->lm_head, .embeddings = s->embeddings};
+        *c = (spec_compression){.group = s->group, .sparsity = s->sparsity, .lm_head = s->lm_head, .embeddings = s->embeddings, .train = s->train};
         json_t *e = comp ? json_array_get(comp, (size_t)i) : NULL;
         char where[64];
         snprintf(where, sizeof where, "compressions[%d].", i);
         if (!e) snprintf(c->chain, sizeof c->chain, "none");
         else if (json_is_string(e)) snprintf(c->chain, sizeof c->chain, "%s", json_string_value(e));
         else if (json_is_object(e)) {
-            static const char *const keys[] = {"chain", "label", "group", "sparsity", "lm_head", "embeddings", NULL};
+            static const char *const keys[] = {"chain", "label", "group", "sparsity", "lm_head", "embeddings", "train", NULL};
             if (check_keys(e, keys, path, where, err) != 0) return -1;
             json_t *chain = json_object_get(e, "chain"), *label = json_object_get(e, "label");
             if (!json_is_string(chain)) return cpet_fail(err, "%s: %schain: expected a string (a cpet compress chain)", path, where);
@@ -555,6 +594,8 @@ cell *spec_expand(const spec *s, int *n_cells)
                         if (s->heldout_limit) json_object_set_new(x->config, "heldout_limit", json_integer(s->heldout_limit)); /* only when set */
                         if (opts && co->lm_head) json_object_set_new(opts, "lm_head", json_true()); /* only when set: other hashes stay */
                         if (opts && co->embeddings) json_object_set_new(opts, "embeddings", json_true());
+                        if (opts && compress_chain_trains(co->chain)) /* only for chains that train: other hashes stay */
+                            json_object_set_new(opts, "train", compress_training_json(&co->train));
                         json_hash(x->config, x->config_hash);
                     }
     *n_cells = k;

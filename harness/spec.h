@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "calib.h"
 #include "error.h"
 #include "hashmap.h"
 #include "method.h"
@@ -33,6 +34,7 @@ typedef struct {
     double sparsity;
     int lm_head, embeddings;
     int custom;      /* given as an object: its label and options go into the cell's hash */
+    compress_training train; /* for chains that train (qat-*, simple, wid): "train": {steps, batch, lr, ...} */
 } spec_compression;
 
 typedef struct {
@@ -53,6 +55,7 @@ typedef struct {
     double sparsity;
     int lm_head;        /* pack the LM head too (compress_options.lm_head) */
     int embeddings;     /* pack the embedding table too (compress_options.embeddings) */
+    compress_training train; /* the shared training settings of the chains that train */
     char calib[1024];   /* calibration text ("" = none) */
     char heldout[1024]; /* text for a perplexity metric ("" = none) */
     int heldout_limit;  /* a profile's cap on the documents of the held-out text (and of a method's measured text); 0: all */

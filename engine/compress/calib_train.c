@@ -33,8 +33,8 @@ int calib_train(model *m, const compress_training *o, const calib_data *c, const
         if (copy_model(&teacher, m, err) != 0) return -1;
         have_teacher = 1;
     }
-    adamw opt;
-    memset(&opt, 0, sizeof opt);
+    adamw opt, own; /* the model's weights; the method's tensors at their own learning rate */
+    memset(&opt, 0, sizeof opt), memset(&own, 0, sizeof own);
     adamw_config oc = adamw_defaults();
     oc.lr = o->lr, oc.weight_decay = 0.0f;
     int *ids = malloc((size_t)B * T * sizeof *ids), *targets = malloc((size_t)B * T * sizeof *targets);
@@ -42,7 +42,7 @@ int calib_train(model *m, const compress_training *o, const calib_data *c, const
     if (!ids || !targets || (have_teacher && !teacher_hidden)) rc = cpet_fail(err, "out of memory");
     if (rc == 0 && !h->model_frozen) rc = model_set_trainable(m, NULL, 1, err);
     if (rc == 0) rc = adamw_init(&opt, oc, err) || (!h->model_frozen && adamw_add(&opt, m->tensors, m->n_tensors, err)) ||
-                      adamw_add(&opt, h->tensors, h->n_tensors, err);
+                      adamw_init(&own, oc, err) || adamw_add(&own, h->tensors, h->n_tensors, err);
     const lr_schedule sched = {.kind = SCHED_COSINE, .lr = o->lr, .min_lr = o->lr * 0.1f, .warmup_steps = o->steps / 10, .total_steps = o->steps};
     cpet_rng rng;
     rng_seed(&rng, o->seed);
@@ -56,7 +56,7 @@ int calib_train(model *m, const compress_training *o, const calib_data *c, const
             if ((rc = model_forward(&teacher, ids, NULL, B, T, err)) != 0) break;
             memcpy(teacher_hidden, model_final_hidden(&teacher), nh * sizeof(float));
         }
-        optimizer_zero_grad(&opt);
+        optimizer_zero_grad(&opt), optimizer_zero_grad(&own);
         if ((rc = h->before_forward(h->ctx, m, err)) != 0) break;
         double ce = NAN, extra = 0;
         rc = model_forward(m, ids, targets, B, T, err);
@@ -67,17 +67,19 @@ int calib_train(model *m, const compress_training *o, const calib_data *c, const
         m->taps.d_final_hidden = NULL;
         if (h->after_backward(h->ctx, m, rc != 0, err) != 0 && rc == 0) rc = -1;
         if (rc) break;
-        const double norm = clip_grad_norm(&opt, 1.0);
-        if (!isfinite(norm)) {
-            rc = cpet_fail(err, "gradient norm is %f at step %d", norm, step + 1);
+        const double norm = clip_grad_norm(&opt, 1.0), own_norm = clip_grad_norm(&own, 1.0); /* each clipped on its own */
+        if (!isfinite(norm) || !isfinite(own_norm)) {
+            rc = cpet_fail(err, "gradient norm is %f at step %d", isfinite(norm) ? own_norm : norm, step + 1);
             break;
         }
-        adamw_step(&opt, lr_at(&sched, step));
+        const float lr = lr_at(&sched, step);
+        adamw_step(&opt, lr);
+        adamw_step(&own, o->lr > 0 ? lr * o->method_lr / o->lr : 0.0f);
         if (h->after_update) h->after_update(h->ctx);
         if (curve) json_array_append_new(curve, json_pack("[i, f, f]", step + 1, ce, extra));
     }
     if (rc == 0 && !h->model_frozen) rc = model_set_trainable(m, NULL, 0, err);
-    adamw_free(&opt);
+    adamw_free(&opt), adamw_free(&own);
     if (have_teacher) model_free(&teacher);
     cpet_free(teacher_hidden);
     free(ids), free(targets);

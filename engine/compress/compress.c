@@ -51,6 +51,14 @@ int compress_check_chain(const char *chain, const compress_options *o, int have_
     return 0;
 }
 
+json_t *compress_training_json(const compress_training *t)
+{
+    return json_pack("{s:i, s:i, s:f, s:f, s:f, s:f, s:b, s:f, s:f, s:I}", "steps", t->steps, "batch", t->batch, "lr", (double)t->lr,
+                     "method_lr", (double)t->method_lr, "contrastive",
+                     (double)t->contrastive, "tau", (double)t->tau, "dynamic_scaling", t->dynamic_scaling, "distill", (double)t->distill, "l1",
+                     (double)t->l1, "seed", (json_int_t)t->seed);
+}
+
 int compress_chain_trains(const char *chain)
 {
     char parts[8][32];

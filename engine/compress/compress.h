@@ -48,6 +48,8 @@ const compress_method *compress_find(const char *name);
 
 /* Checks a chain ("wanda+gptq-int4") without running it. */
 int compress_check_chain(const char *chain, const compress_options *o, int have_calibration, cpet_err *err);
+/* The training settings as JSON (records and hashes). */
+json_t *compress_training_json(const compress_training *t);
 /* Whether a step of the chain trains (reads compress_options.train). */
 int compress_chain_trains(const char *chain);
 /* Applies the chain to m in place (struct-ffn replaces m with a smaller model). */
