@@ -350,7 +350,7 @@ int spec_parse(spec *s, json_t *root, const char *path, cpet_err *err)
     memset(s, 0, sizeof *s);
     s->threads = 2;
     if (!json_is_object(root)) return cpet_fail(err, "%s: the spec must be a JSON object", path);
-    static const char *const allowed[] = {"name", "models", "compressions", "compression_options", "heldout", "methods",
+    static const char *const allowed[] = {"name", "models", "compressions", "compression_options", "heldout", "heldout_limit", "methods",
                                           "tasks", "seeds", "threads", "profiles", "profile", NULL};
     if (check_keys(root, allowed, path, "", err) != 0) return -1;
     /* the hash: of the spec as given, less its profiles unless one is chosen (editing the quick profile leaves the
@@ -438,6 +438,10 @@ int spec_parse(spec *s, json_t *root, const char *path, cpet_err *err)
     json_t *held = json_object_get(root, "heldout");
     if (held && !json_is_string(held)) return cpet_fail(err, "%s: heldout: expected a string", path);
     if (held) snprintf(s->heldout, sizeof s->heldout, "%s", json_string_value(held));
+    json_t *held_limit = json_object_get(root, "heldout_limit"); /* a profile may set its own */
+    if (held_limit && (!json_is_integer(held_limit) || json_integer_value(held_limit) < 1))
+        return cpet_fail(err, "%s: heldout_limit: expected a positive integer", path);
+    if (held_limit) s->heldout_limit = (int)json_integer_value(held_limit);
     json_t *methods = json_object_get(root, "methods"), *tasks = json_object_get(root, "tasks"),
            *seeds = json_object_get(root, "seeds"), *threads = json_object_get(root, "threads");
     if (!json_is_array(methods) || json_array_size(methods) == 0) return cpet_fail(err, "%s: methods: expected a non-empty list", path);
