@@ -193,3 +193,34 @@ Test(simple, a_sparsity_that_empties_a_layer_is_refused)
     simple_masks_free(&z);
     model_free(&m);
 }
+
+/* The pruned checkpoints SIMPLE and WID write are plain LLaMA checkpoints: an independent PyTorch LLaMA
+ * forward (tests/fixtures/pruned/llama_reference.py, written from transformers' modeling_llama and checked
+ * against transformers' own logits) gives the logits cpet gives. */
+Test(simple, pruned_checkpoints_mean_to_a_torch_llama_what_they_mean_to_cpet)
+{
+    static const char *const names[] = {"simple", "wid"};
+    for (int k = 0; k < 2; k++) {
+        char dir[600], path[700];
+        snprintf(dir, sizeof dir, "%s/pruned/%s", CPET_FIXTURES, names[k]);
+        snprintf(path, sizeof path, "%s/expected.safetensors", dir);
+        cpet_err err;
+        model m;
+        cr_assert_eq(model_load(&m, dir, &err), 0, "%s", err.msg);
+        cr_assert_lt(m.cfg.hidden_size, 64, "%s: smaller than the model it came from", names[k]);
+        st_file f;
+        cr_assert_eq(st_open(&f, path, &err), 0, "%s", err.msg);
+        int B, T;
+        int *ids = fixture_ids(&f, &B, &T);
+        size_t n;
+        float *want = tensor_f32(&f, "logits", &n);
+        cr_assert_eq(model_forward(&m, ids, NULL, B, T, &err), 0, "%s", err.msg);
+        cr_assert_eq(n, (size_t)B * T * m.cfg.vocab_size);
+        double worst = 0;
+        for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)want[i] - model_logits(&m)[i]) / (1 + fabs((double)want[i])));
+        cr_assert_lt(worst, 1e-4, "%s: logits differ from the torch reference by %g", names[k], worst);
+        free(ids), free(want);
+        st_close(&f);
+        model_free(&m);
+    }
+}
