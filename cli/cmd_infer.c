@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapter.h"
 #include "blas.h"
 #include "cli.h"
 #include "sparse_decode.h"
@@ -31,8 +32,7 @@ typedef struct {
 
 typedef struct {
     model m;
-    lora_adapter ad;
-    recovery_set rec; /* a CA-LoRA adapter's recovery modules (recovery.h), when the directory has them */
+    any_adapter ad; /* LoRA / MoSLoRA (with a CA-LoRA adapter's recovery modules) or LoRETTA */
     tokenizer tok;
     int bos;
 } loaded;
@@ -40,7 +40,7 @@ typedef struct {
 /* the options every inference command shares */
 #define INFER_COMMON(a)                                                                                                            \
     OPT_POSITIONAL(&(a).model_dir, "MODEL_DIR", "an HF model directory or a .gguf file"),                                          \
-        OPT_STRING("--adapter", &(a).adapter, "DIR", "a PEFT adapter (with a CA-LoRA adapter's recovery modules)"),               \
+        OPT_STRING("--adapter", &(a).adapter, "DIR", "an adapter: PEFT LoRA / MoSLoRA (with CA-LoRA's recovery modules) or LoRETTA"),               \
         OPT_STRING("--tokenizer", &(a).tokenizer_path, "FILE", "a tokenizer.json (default: the model's own)"),                    \
         OPT_SWITCH("--no-bos", &(a).no_bos, "no BOS before the text"),                                                           \
         OPT_SWITCH("--q8-activations", &(a).q8_activations, "packed models: llama.cpp's int8-activation decode"),                 \
@@ -55,8 +55,7 @@ static int load_all(const infer_args *a, loaded *L, cpet_err *err)
         model_free(&L->m);
         return -1;
     }
-    if (a->adapter && (lora_load(&L->ad, &L->m, a->adapter, err) != 0 || recovery_load_if_present(&L->rec, &L->m, a->adapter, err) != 0)) {
-        lora_free(&L->ad);
+    if (a->adapter && adapter_load(&L->ad, &L->m, a->adapter, err) != 0) {
         tokenizer_free(&L->tok);
         model_free(&L->m);
         return -1;
@@ -69,8 +68,7 @@ static int load_all(const infer_args *a, loaded *L, cpet_err *err)
 
 static void free_all(loaded *L)
 {
-    recovery_free(&L->rec);
-    lora_free(&L->ad);
+    adapter_free(&L->ad);
     tokenizer_free(&L->tok);
     model_free(&L->m);
 }

@@ -170,3 +170,34 @@ Test(loretta, bad_ranks_and_files_are_one_line_errors)
     model_free(&w);
     model_free(&m);
 }
+
+/* the front door: cpet method loretta writes the adapter, and the inference commands load it like a LoRA */
+Test(loretta, the_method_writes_an_adapter_the_inference_commands_load)
+{
+    char dir[256], cmd[2048], out[8192], path[600];
+    make_temp_dir(dir, sizeof dir);
+    make_tiny_model_dir(dir, 16, 32, 1);
+    snprintf(path, sizeof path, "%s/tasks.jsonl", dir);
+    FILE *fp = fopen(path, "w");
+    for (int i = 0; i < 24; i++)
+        fprintf(fp, "{\"prompt\": \"%s\", \"choices\": [\" red\", \" blue\"], \"label\": %d, \"split\": \"%s\"}\n", i % 2 ? "alpha" : "beta", i % 2,
+                i < 16 ? "train" : "test");
+    fclose(fp);
+    snprintf(cmd, sizeof cmd, "%s method loretta --model %s/model --task %s --variant adp --bottleneck 8 --steps 3 --batch 4 -o %s/ad", CPET_BINARY,
+             dir, path, dir);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s eval %s/model --adapter %s/ad --task %s", CPET_BINARY, dir, dir, path);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "\"acc\""), "%s", out);
+    /* a core missing from the file: one line naming it */
+    snprintf(path, sizeof path, "%s/ad/adapter_config.json", dir);
+    char *cfg = read_all(path, NULL);
+    char *at = strstr(cfg, "LORETTA_ADP");
+    cr_assert(at, "%s", cfg);
+    memcpy(at, "LORETTA_REP", 11); /* the rep layout's tensors are then missing */
+    write_text(path, cfg);
+    free(cfg);
+    snprintf(cmd, sizeof cmd, "%s eval %s/model --adapter %s/ad --task %s/tasks.jsonl", CPET_BINARY, dir, dir, dir);
+    cr_assert_neq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(count_lines(out) == 1 && strstr(out, "adapter_model.safetensors") && strstr(out, "loretta_A"), "%s", out);
+}
