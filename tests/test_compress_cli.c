@@ -108,6 +108,12 @@ Test(compress_cli, bad_input, .timeout = 60)
     expect_fail(cmd, "nope.txt", "calibration file is missing");
     snprintf(cmd, sizeof cmd, "%s compress %s/model --method gptq-int4 -o %s/y", CPET_BINARY, dir, dir);
     expect_fail(cmd, "gptq-int4", "needs calibration");
+    /* the trained methods: a share that leaves a layer no KV head, and quantization trained twice */
+    snprintf(cmd, sizeof cmd, "%s compress %s/model --method simple --sparsity 0.9 --calib %s/calib.txt --calib-seq 32 --train-steps 1 -o %s/y",
+             CPET_BINARY, dir, dir, dir);
+    expect_fail(cmd, "simple", "removes every KV head of a layer");
+    snprintf(cmd, sizeof cmd, "%s compress %s/model --method qat-int8+qat-q8_0 --calib %s/calib.txt -o %s/y", CPET_BINARY, dir, dir, dir);
+    expect_fail(cmd, "qat-int8+qat-q8_0", "quantized only once");
     snprintf(path, sizeof path, "%s/y", dir);
     cr_assert_eq(access(path, F_OK), -1, "no output after a failure");
     /* a packed checkpoint whose scales went missing */
