@@ -13,11 +13,11 @@ set terminal pngcairo size 960,370 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
 set title 'qa_two_hop: forward_tokens_per_s (1 seed); dashed: none / LoRA'
-set xrange [0:39942.6964]
+set xrange [0:8714.75797]
 set yrange [0.4:10.6]
 unset arrow
 unset label
-set arrow from 11373.1623, graph 0 to 11373.1623, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 2229.48415, graph 0 to 2229.48415, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_forward_tokens_per_s.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
@@ -28,11 +28,11 @@ set terminal svg size 960,370 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
 set title 'qa_two_hop: forward_tokens_per_s (1 seed); dashed: none / LoRA'
-set xrange [0:39942.6964]
+set xrange [0:8714.75797]
 set yrange [0.4:10.6]
 unset arrow
 unset label
-set arrow from 11373.1623, graph 0 to 11373.1623, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set arrow from 2229.48415, graph 0 to 2229.48415, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
 set xtics autofreq
 plot 'bars_forward_tokens_per_s.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
   '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \

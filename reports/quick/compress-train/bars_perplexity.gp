@@ -13,7 +13,7 @@ set terminal pngcairo size 960,370 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
 set title 'qa_two_hop: perplexity (n = 100 examples x 1 seed); dashed: none / LoRA'
-set xrange [0:169.870742]
+set xrange [0:169.870741]
 set yrange [0.4:10.6]
 unset arrow
 unset label
@@ -28,7 +28,7 @@ set terminal svg size 960,370 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
 set title 'qa_two_hop: perplexity (n = 100 examples x 1 seed); dashed: none / LoRA'
-set xrange [0:169.870742]
+set xrange [0:169.870741]
 set yrange [0.4:10.6]
 unset arrow
 unset label

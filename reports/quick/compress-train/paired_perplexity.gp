@@ -12,7 +12,7 @@ set terminal pngcairo size 960,346 noenhanced font ",10"
 set output outbase.".png"
 set multiplot layout 1,1
 set title 'qa_two_hop: perplexity minus none / LoRA, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-12.7765375:172.483256]
+set xrange [-12.7765377:172.483259]
 set yrange [0.4:9.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
@@ -24,7 +24,7 @@ set terminal svg size 960,346 noenhanced font ",10"
 set output outbase.".svg"
 set multiplot layout 1,1
 set title 'qa_two_hop: perplexity minus none / LoRA, paired bootstrap 95% CI (* = excludes 0)'
-set xrange [-12.7765375:172.483256]
+set xrange [-12.7765377:172.483259]
 set yrange [0.4:9.6]
 unset arrow
 set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back

@@ -1,0 +1,41 @@
+# cpet report: decode_tokens_per_s per task, one bar per row sorted by value (mean +- 95% CI over seeds), from bars_decode_tokens_per_s.dat
+set datafile separator "\t"
+set style fill solid 0.9 border rgb '#444444'
+set grid xtics lc rgb '#dddddd'
+set ytics scale 0 font ',9'
+set xtics nomirror
+set border 3
+set tmargin 2
+set lmargin 28
+set xlabel 'decode_tokens_per_s (higher is better)'
+if (!exists("outbase")) outbase = "plot"
+set terminal pngcairo size 960,370 noenhanced font ",10"
+set output outbase.".png"
+set multiplot layout 1,1
+set title 'qa_two_hop: decode_tokens_per_s (1 seed); dashed: none / LoRA'
+set xrange [0:3951.9277]
+set yrange [0.4:10.6]
+unset arrow
+unset label
+set arrow from 817.618399, graph 0 to 817.618399, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics autofreq
+plot 'bars_decode_tokens_per_s.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+unset multiplot
+unset output
+set terminal svg size 960,370 noenhanced font ",10"
+set output outbase.".svg"
+set multiplot layout 1,1
+set title 'qa_two_hop: decode_tokens_per_s (1 seed); dashed: none / LoRA'
+set xrange [0:3951.9277]
+set yrange [0.4:10.6]
+unset arrow
+unset label
+set arrow from 817.618399, graph 0 to 817.618399, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics autofreq
+plot 'bars_decode_tokens_per_s.dat' index 0 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+unset multiplot
+unset output
