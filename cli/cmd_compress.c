@@ -85,9 +85,11 @@ int cmd_compress(int argc, char **argv)
                                     .seed = (uint64_t)seed},
                           .log = train_log};
     cpet_err err;
-    if (compress_check_chain(method, &o, calib_path != NULL, &err) != 0) return cli_report(&err);
     model m;
-    if (model_load(&m, dir, &err) != 0) return cli_report(&err);
+    if (compress_check_chain(method, &o, calib_path != NULL, &err) != 0 || model_load(&m, dir, &err) != 0) {
+        json_decref(train_log);
+        return cli_report(&err);
+    }
     char tok_path[4200], staged[4200], path[4400];
     snprintf(tok_path, sizeof tok_path, "%s/tokenizer.json", dir);
     int *ids = NULL, n_rows = 0, rc = 1;
