@@ -1,8 +1,10 @@
-/* A PEFT LoRA adapter (adapter_config.json, then adapter_model.safetensors, cut at FUZZ_CUT) loaded onto the
- * test fixture's model, and CA-LoRA recovery modules when the config says so. */
+/* An adapter (adapter_config.json, then adapter_model.safetensors, cut at FUZZ_CUT) loaded onto the test
+ * fixture's model by the one adapter loader: PEFT LoRA with CA-LoRA recovery modules when the config says
+ * so, or LoRETTA when its peft_type does. */
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "adapter.h"
 #include "fuzz.h"
 #include "lora.h"
 #include "model.h"
@@ -35,11 +37,11 @@ FUZZ_TARGET(fuzz_peft)
     const char *dir = fuzz_path("", 0);
     cpet_err err;
     model *base = fixture_model();
-    lora_adapter a;
-    if (lora_load(&a, base, dir, &err) == 0) {
+    any_adapter a;
+    if (adapter_load(&a, base, dir, &err) == 0) {
         recovery_set r;
-        if (recovery_load(&r, base, dir, &err) == 0) recovery_free(&r);
-        lora_free(&a);
+        if (a.kind == ADAPTER_LORA && recovery_load(&r, base, dir, &err) == 0) recovery_free(&r);
+        adapter_free(&a);
     }
     return 0;
 }
