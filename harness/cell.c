@@ -64,15 +64,16 @@ static int compress_in_place(const spec *s, const cell *c, model *m, const token
     return rc;
 }
 
-/* A chain that trains (QAT, SIMPLE, WID) runs once per model and options: the first cell that needs it
- * saves the result under RUN/compressed/<hash> (with its training log in compress.json), holding a lock so
- * that a parallel cell waits instead of training the same model again; every cell then loads it, so all of
- * them compute on the same saved weights. Other chains are cheap and run in each cell. */
+/* A chain that reads calibration data (GPTQ, Wanda, the structured pruners, and those that train: QAT,
+ * SIMPLE, WID) runs once per model and options: the first cell that needs it saves the result under
+ * RUN/compressed/<hash> (with a training log in compress.json), holding a lock so that a parallel cell waits
+ * instead of computing the same model again; every cell then loads it, so all of them compute on the same
+ * saved weights. Round-to-nearest chains are cheap and run in each cell. */
 static int apply_compression(const spec *s, const cell *c, model *m, const tokenizer *t, const char *run_dir, cpet_err *err)
 {
     const spec_compression *co = c->comp;
     if (!strcmp(co->chain, "none")) return 0;
-    if (!compress_chain_trains(co->chain) || !run_dir) return compress_in_place(s, c, m, t, NULL, err);
+    if (!compress_chain_calibrates(co->chain) || !run_dir) return compress_in_place(s, c, m, t, NULL, err);
     json_t *key = json_pack("{s:s, s:s, s:O}", "model", c->model, "chain", co->chain, "options", json_object_get(c->config, "compression_options"));
     char hash[17], dir[4300], staged[4400], path[4500];
     json_hash(key, hash);
@@ -97,7 +98,7 @@ static int apply_compression(const spec *s, const cell *c, model *m, const token
         if (rc == 0) {
             json_object_set_new(log, "model", json_string(c->model));
             json_object_set_new(log, "method", json_string(co->chain));
-            json_object_set_new(log, "training", compress_training_json(&co->train));
+            if (compress_chain_trains(co->chain)) json_object_set_new(log, "training", compress_training_json(&co->train));
             json_object_set_new(log, "facts", run_facts());
             snprintf(path, sizeof path, "%s/compress.json", staged);
             rc = json_write_file(path, log, err);

@@ -59,16 +59,22 @@ json_t *compress_training_json(const compress_training *t)
                      (double)t->l1, "seed", (json_int_t)t->seed);
 }
 
-int compress_chain_trains(const char *chain)
+static int any_step(const char *chain, int trains, int calibrates)
 {
     char parts[8][32];
     int n;
     cpet_err ignored;
     if (split_chain(chain, parts, &n, &ignored) != 0) return 0;
-    for (int i = 0; i < n; i++)
-        if (compress_find(parts[i]) && compress_find(parts[i])->trains) return 1;
+    for (int i = 0; i < n; i++) {
+        const compress_method *m = compress_find(parts[i]);
+        if (m && ((trains && m->trains) || (calibrates && m->needs_calibration))) return 1;
+    }
     return 0;
 }
+
+int compress_chain_trains(const char *chain) { return any_step(chain, 1, 0); }
+
+int compress_chain_calibrates(const char *chain) { return any_step(chain, 0, 1); }
 
 /* ---- calibration inputs ---- */
 

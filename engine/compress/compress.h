@@ -52,6 +52,8 @@ int compress_check_chain(const char *chain, const compress_options *o, int have_
 json_t *compress_training_json(const compress_training *t);
 /* Whether a step of the chain trains (reads compress_options.train). */
 int compress_chain_trains(const char *chain);
+/* Whether a step of the chain reads calibration data (GPTQ, Wanda, the structured pruners, the trained ones). */
+int compress_chain_calibrates(const char *chain);
 /* Applies the chain to m in place (struct-ffn replaces m with a smaller model). */
 int compress_model(model *m, const char *chain, const compress_options *o, const calib_data *calib, cpet_err *err);
 /* What compress_options.lm_head does, on its own: packs the LM head round-to-nearest in the chain's
