@@ -1,0 +1,81 @@
+# cpet report: acc per task, one bar per row sorted by value (mean +- 95% CI over seeds), from bars.dat
+set datafile separator "\t"
+set style fill solid 0.9 border rgb '#444444'
+set grid xtics lc rgb '#dddddd'
+set ytics scale 0 font ',9'
+set xtics nomirror
+set border 3
+set tmargin 2
+set lmargin 29
+set xlabel 'acc (higher is better)'
+if (!exists("outbase")) outbase = "plot"
+set terminal pngcairo size 960,2358 noenhanced font ",10"
+set output outbase.".png"
+set multiplot layout 3,1
+set title 'qa_two_hop: acc (n = 81 examples x 3 seeds); axis zoomed, not from 0; dashed: none / LoRA'
+set xrange [0.152329194:0.878897843]
+set yrange [0.4:29.6]
+unset arrow
+unset label
+set arrow from 0.600823045, graph 0 to 0.600823045, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics autofreq
+plot 'bars.dat' index 0 using (0.152329194):1:(0.152329194):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+set title 'relation_type: acc (n = 102 examples x 3 seeds); dashed: none / LoRA'
+set xrange [0:1.45]
+set yrange [0.4:29.6]
+unset arrow
+unset label
+set arrow from 1, graph 0 to 1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0, 0.5, 1
+plot 'bars.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+set title 'entity_type: acc (n = 39 examples x 3 seeds); axis zoomed, not from 0; dashed: none / LoRA'
+set xrange [0.632613296:1.16517128]
+set yrange [0.4:29.6]
+unset arrow
+unset label
+set arrow from 1, graph 0 to 1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0.7, 0.1, 1
+plot 'bars.dat' index 2 using (0.632613296):1:(0.632613296):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 2 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 2 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+unset multiplot
+unset output
+set terminal svg size 960,2358 noenhanced font ",10"
+set output outbase.".svg"
+set multiplot layout 3,1
+set title 'qa_two_hop: acc (n = 81 examples x 3 seeds); axis zoomed, not from 0; dashed: none / LoRA'
+set xrange [0.152329194:0.878897843]
+set yrange [0.4:29.6]
+unset arrow
+unset label
+set arrow from 0.600823045, graph 0 to 0.600823045, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics autofreq
+plot 'bars.dat' index 0 using (0.152329194):1:(0.152329194):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 0 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 0 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+set title 'relation_type: acc (n = 102 examples x 3 seeds); dashed: none / LoRA'
+set xrange [0:1.45]
+set yrange [0.4:29.6]
+unset arrow
+unset label
+set arrow from 1, graph 0 to 1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0, 0.5, 1
+plot 'bars.dat' index 1 using (0):1:(0):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 1 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 1 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+set title 'entity_type: acc (n = 39 examples x 3 seeds); axis zoomed, not from 0; dashed: none / LoRA'
+set xrange [0.632613296:1.16517128]
+set yrange [0.4:29.6]
+unset arrow
+unset label
+set arrow from 1, graph 0 to 1, graph 1 nohead dt (6,4) lw 2 lc rgb 'black' front
+set xtics 0.7, 0.1, 1
+plot 'bars.dat' index 2 using (0.632613296):1:(0.632613296):3:($1-0.38):($1+0.38):5:ytic(2) with boxxyerror lc rgb variable notitle, \
+  '' index 2 using 3:1:($3-$4):($3+$4) with xerrorbars pt 0 lc rgb 'black' notitle, \
+  '' index 2 using ($3+$4):1:6 with labels left offset 0.6,0 font ',9' notitle
+unset multiplot
+unset output

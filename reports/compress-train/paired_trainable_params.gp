@@ -1,0 +1,62 @@
+# cpet report: paired difference of trainable_params to the baseline, from paired_trainable_params.dat (green: better, red: worse, grey: CI holds 0)
+set datafile separator "\t"
+set grid xtics lc rgb '#dddddd'
+set ytics scale 0 font ',9'
+set xtics nomirror
+set border 3
+set tmargin 2
+set lmargin 29
+set xlabel 'difference in trainable_params (higher is better)'
+if (!exists("outbase")) outbase = "plot"
+set terminal pngcairo size 960,2286 noenhanced font ",10"
+set output outbase.".png"
+set multiplot layout 3,1
+set title 'qa_two_hop: trainable_params minus none / LoRA, paired bootstrap 95% CI (* = excludes 0)'
+set xrange [-329489.6:104837.6]
+set yrange [0.4:28.6]
+unset arrow
+set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
+plot 'paired_trainable_params.dat' index 0 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
+  '' index 0 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
+set title 'relation_type: trainable_params minus none / LoRA, paired bootstrap 95% CI (* = excludes 0)'
+set xrange [-329489.6:104837.6]
+set yrange [0.4:28.6]
+unset arrow
+set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
+plot 'paired_trainable_params.dat' index 1 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
+  '' index 1 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
+set title 'entity_type: trainable_params minus none / LoRA, paired bootstrap 95% CI (* = excludes 0)'
+set xrange [-329489.6:104837.6]
+set yrange [0.4:28.6]
+unset arrow
+set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
+plot 'paired_trainable_params.dat' index 2 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
+  '' index 2 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
+unset multiplot
+unset output
+set terminal svg size 960,2286 noenhanced font ",10"
+set output outbase.".svg"
+set multiplot layout 3,1
+set title 'qa_two_hop: trainable_params minus none / LoRA, paired bootstrap 95% CI (* = excludes 0)'
+set xrange [-329489.6:104837.6]
+set yrange [0.4:28.6]
+unset arrow
+set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
+plot 'paired_trainable_params.dat' index 0 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
+  '' index 0 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
+set title 'relation_type: trainable_params minus none / LoRA, paired bootstrap 95% CI (* = excludes 0)'
+set xrange [-329489.6:104837.6]
+set yrange [0.4:28.6]
+unset arrow
+set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
+plot 'paired_trainable_params.dat' index 1 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
+  '' index 1 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
+set title 'entity_type: trainable_params minus none / LoRA, paired bootstrap 95% CI (* = excludes 0)'
+set xrange [-329489.6:104837.6]
+set yrange [0.4:28.6]
+unset arrow
+set arrow from 0, graph 0 to 0, graph 1 nohead lw 1.5 lc rgb 'black' back
+plot 'paired_trainable_params.dat' index 2 using 3:1:4:5:6:ytic(2) with xerrorbars pt 7 ps 1.2 lc rgb variable notitle, \
+  '' index 2 using 5:1:7 with labels left offset 0.8,0 font ',9' notitle
+unset multiplot
+unset output
