@@ -242,7 +242,6 @@ int method_train_adapter(const method_cell *c, method_result *r, param_tensor *t
 
 int method_run_lora(const method_cell *c, method_result *r, void (*prepare)(lora_adapter *ad), cpet_err *err)
 {
-    if (c->train->n == 0) return cpet_fail(err, "%s: no training examples", c->task_file);
     lora_adapter ad;
     if (method_lora_create(c->params, c->m, c->seed, &ad, err) != 0) return -1;
     int rc = lora_set_trainable(&ad, 1, err);

@@ -36,7 +36,6 @@ static void copy_names(const json_t *list, char (*dst)[64], int *n)
 
 static int run(const method_cell *c, method_result *r, cpet_err *err)
 {
-    if (c->train->n == 0) return cpet_fail(err, "%s: no training examples", c->task_file);
     const char *variant = json_string_value(json_object_get(c->params, "variant"));
     loretta_config lc = loretta_defaults(variant && !strcmp(variant, "adp") ? LORETTA_ADP : LORETTA_REP);
     lc.rank = method_param_int(c, "rank");
