@@ -5,7 +5,6 @@
  * round therefore measures the bandwidth and the kernel back to back, and the fraction reported is the
  * median over rounds of their ratio. Each round reads a different copy of the weights, so that no part of
  * a 4-bit matrix is still in the 32 MiB L3 from the round before. */
-#include <immintrin.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,11 +1,11 @@
 /* STREAM-style memory bandwidth, measured beside a kernel so that the kernel's fraction of the bound is a
  * within-run ratio (this host's bandwidth swings run to run). */
-#include <immintrin.h>
 #include <omp.h>
 #include <stddef.h>
 
 #include "bench.h"
 #include "facts.h"
+#include "kernels.h"
 
 double bench_stream_copy_gbs(float *dst, const float *src, size_t n)
 {
@@ -25,18 +25,11 @@ double bench_stream_read_gbs(const float *src, size_t n, float *sink)
 {
     double t0 = now_seconds(), bytes = 0;
     float total = 0;
+    const kernel_table *kt = kernels(); /* the widest loads this CPU has */
 #pragma omp parallel reduction(+ : total, bytes)
     {
-        const size_t nt = (size_t)omp_get_num_threads(), seg = n / (nt * READ_STREAMS) / 8 * 8;
-        const float *base = src + (size_t)omp_get_thread_num() * READ_STREAMS * seg;
-        __m256 acc[READ_STREAMS];
-        for (int s = 0; s < READ_STREAMS; s++) acc[s] = _mm256_setzero_ps();
-        for (size_t i = 0; i < seg; i += 8)
-            for (int s = 0; s < READ_STREAMS; s++) acc[s] = _mm256_add_ps(acc[s], _mm256_loadu_ps(base + (size_t)s * seg + i));
-        float lanes[8];
-        for (int s = 1; s < READ_STREAMS; s++) acc[0] = _mm256_add_ps(acc[0], acc[s]);
-        _mm256_storeu_ps(lanes, acc[0]);
-        for (int j = 0; j < 8; j++) total += lanes[j];
+        const size_t nt = (size_t)omp_get_num_threads(), seg = n / (nt * READ_STREAMS) / 16 * 16;
+        total += kt->read_sum8(src + (size_t)omp_get_thread_num() * READ_STREAMS * seg, seg);
         bytes += (double)(READ_STREAMS * seg) * sizeof(float);
     }
     double seconds = now_seconds() - t0;

@@ -7,13 +7,13 @@
 
 #define GEMV_MAX_N 4
 
-/* AVX2/FMA; any in, out >= 1, 1 <= n <= GEMV_MAX_N. */
+/* on the kernels of the level in use (kernels.h); any in, out >= 1, 1 <= n <= GEMV_MAX_N. */
 void gemv_f32(const float *W, const float *x, float *y, int n, int out, int in);
 /* k <= GEMV_MAX_SHARED matrices W[j] [out[j], in] that read the same x (q/k/v, gate/up): y[j] = x W[j]^T
  * in one parallel region over all their rows, instead of a fork and join per matrix. */
 #define GEMV_MAX_SHARED 4
 void gemv_f32_shared(const float *const *W, const int *out, int k, const float *x, float *const *y, int n, int in);
-/* sum a[i] b[i], AVX2 with a scalar tail (attention's q.k at decode). */
+/* sum a[i] b[i] (attention's q.k at decode) */
 float dot_f32(const float *a, const float *b, int n);
 
 /* The scalar reference the tests hold gemv_f32 to (double accumulation). */

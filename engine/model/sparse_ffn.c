@@ -1,12 +1,18 @@
 #include "sparse_ffn.h"
 
-#include <immintrin.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gemv.h"
+
+/* The row kernels below are AVX2 where the build's baseline has it and plain C otherwise (an ARM64 or a
+ * portable x86 build); the tests hold both to sparse_ffn_reference. */
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define SPARSE_AVX2 1
+#endif
 #include "ops.h"
 #include "tensor.h"
 
@@ -65,6 +71,7 @@ static int rows_from(sparse_rows *r, const linear *l, cpet_err *err)
     return 0;
 }
 
+#if defined(SPARSE_AVX2)
 /* 32 INT4 codes (16 bytes, element 2i low nibble) as 4 x 8 floats in element order */
 static inline void unpack32(const uint8_t *p, __m256 v[4])
 {
@@ -115,6 +122,20 @@ static void dot4_f32(const float *const *w, const float *x, int n, float *out)
         for (int i = 0; i < 4; i++) out[i] += w[i][d] * x[d];
 }
 
+#else
+static float dot_i8(const int8_t *codes, const float *x, int n)
+{
+    float s = 0;
+    for (int d = 0; d < n; d++) s += (float)codes[d] * x[d];
+    return s;
+}
+
+static void dot4_f32(const float *const *w, const float *x, int n, float *out)
+{
+    for (int i = 0; i < 4; i++) out[i] = dot_f32(w[i], x, n);
+}
+#endif
+
 /* x . row j; xs: x summed per group (INT4). INT4 keeps one vector accumulator across groups, each group's
  * products scaled in the vector (no horizontal sum per group), and the zero points as one scalar sum. */
 static float row_dot(const sparse_rows *r, int j, const float *x, const float *xs, int D)
@@ -124,8 +145,9 @@ static float row_dot(const sparse_rows *r, int j, const float *x, const float *x
     const int g = r->group, per_row = D / g;
     const uint8_t *codes = r->i4 + (size_t)j * D / 2;
     const float *sc = r->scale + (size_t)j * per_row, *z = r->zero + (size_t)j * per_row;
-    __m256 acc = _mm256_setzero_ps();
     float zero_term = 0;
+#if defined(SPARSE_AVX2)
+    __m256 acc = _mm256_setzero_ps();
     for (int k = 0; k < per_row; k++) {
         __m256 t0 = _mm256_setzero_ps(), t1 = _mm256_setzero_ps();
         const uint8_t *c = codes + (size_t)k * g / 2;
@@ -142,6 +164,16 @@ static float row_dot(const sparse_rows *r, int j, const float *x, const float *x
         zero_term += sc[k] * z[k] * xs[k];
     }
     return hsum(acc) - zero_term;
+#else
+    float acc = 0;
+    for (int k = 0; k < per_row; k++) {
+        float t = 0;
+        for (int d = 0; d < g; d++) t += (float)nibble(codes, (size_t)k * g + d) * x[(size_t)k * g + d];
+        acc += sc[k] * t;
+        zero_term += sc[k] * z[k] * xs[k];
+    }
+    return acc - zero_term;
+#endif
 }
 
 static double row_value(const sparse_rows *r, int j, int d, int D)
@@ -273,6 +305,7 @@ size_t sparse_ffn_scratch(const sparse_ffn *s, int n)
     return 2 * (size_t)n * s->F + s->F + updown_scratch(s, n) + (size_t)n * lin_rows(s) + 16;
 }
 
+#if defined(SPARSE_AVX2)
 static inline void axpy_f32(float *o, float a, const float *w, int n)
 {
     const __m256 va = _mm256_set1_ps(a);
@@ -356,6 +389,40 @@ static inline void axpy4_i4(float *o, const float *a, const uint8_t *codes, cons
     for (; d < n; d++)
         for (int i = 0; i < 4; i++) o[d] += a[i] * (float)nibble(codes, e[i] + (size_t)d);
 }
+
+#else
+static inline void axpy_f32(float *o, float a, const float *w, int n)
+{
+    for (int d = 0; d < n; d++) o[d] += a * w[d];
+}
+
+static inline void axpy_i8(float *o, float a, const int8_t *c, int n)
+{
+    for (int d = 0; d < n; d++) o[d] += a * (float)c[d];
+}
+
+/* o[0..n) += a * codes of elements e0..e0+n (e0 even) */
+static inline void axpy_i4(float *o, float a, const uint8_t *codes, size_t e0, int n)
+{
+    for (int d = 0; d < n; d++) o[d] += a * (float)nibble(codes, e0 + (size_t)d);
+}
+
+static inline void axpy4_f32(float *o, const float *a, const float *const *w, int n)
+{
+    for (int d = 0; d < n; d++) o[d] += a[0] * w[0][d] + a[1] * w[1][d] + a[2] * w[2][d] + a[3] * w[3][d];
+}
+
+static inline void axpy4_i8(float *o, const float *a, const int8_t *const *c, int n)
+{
+    for (int d = 0; d < n; d++) o[d] += a[0] * c[0][d] + a[1] * c[1][d] + a[2] * c[2][d] + a[3] * c[3][d];
+}
+
+static inline void axpy4_i4(float *o, const float *a, const uint8_t *codes, const size_t *e, int n)
+{
+    for (int d = 0; d < n; d++)
+        for (int i = 0; i < 4; i++) o[d] += a[i] * (float)nibble(codes, e[i] + (size_t)d);
+}
+#endif
 
 /* columns [d0, d1) of out [n, D] from the k active neurons' x1 [n, k] */
 static void down_columns(const sparse_ffn *s, const float *x1, const int *active, int k, float *out, float *acc, const float *gsum,

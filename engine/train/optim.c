@@ -1,6 +1,8 @@
 #include "optim.h"
 
+#if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
+#endif
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,14 +68,15 @@ void adamw_free(adamw *o)
     memset(o, 0, sizeof *o);
 }
 
-/* Sum of squares in fixed chunks, each in AVX2 doubles, the partial sums added in chunk order: the same
+/* Sum of squares in fixed chunks, each in eight double lanes, the partial sums added in chunk order: the same
  * bits whatever the thread count, and the gradient norm no longer a serial pass (it was a tenth of a
  * training step at 2 threads beside llm.c). */
 #define NORM_CHUNK 65536
 static double chunk_sum_of_squares(const float *g, size_t n)
 {
-    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
     size_t i = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
     for (; i + 8 <= n; i += 8) {
         __m256 v = _mm256_loadu_ps(g + i);
         __m256d d0 = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), d1 = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
@@ -82,6 +85,12 @@ static double chunk_sum_of_squares(const float *g, size_t n)
     }
     double lanes[4];
     _mm256_storeu_pd(lanes, _mm256_add_pd(a0, a1));
+#else /* the same lanes and the same fused steps: the same bits on every build */
+    double a[8] = {0}, lanes[4];
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) a[l] = fma((double)g[i + l], (double)g[i + l], a[l]);
+    for (int l = 0; l < 4; l++) lanes[l] = a[l] + a[l + 4];
+#endif
     double s = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
     for (; i < n; i++) s += (double)g[i] * g[i];
     return s;
