@@ -158,11 +158,13 @@ static inline void store16(float *o, __m128i c, __m256 d)
     _mm256_storeu_ps(o + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(c, 8))), d));
 }
 
+static void pack_dequant_row(const qtensor *q, int r, float *out);
+
 /* AVX2 dequantization of one row; formats without a fast path use the scalar one. */
 static void dequant_row(const qtensor *q, int r, float *out)
 {
     if (qtensor_is_pack_only(q)) {
-        qtensor_pack_dequant_row(q, r, out);
+        pack_dequant_row(q, r, out);
         return;
     }
     const int cols = q->cols, per_row = cols / q->group;

@@ -1,13 +1,169 @@
-/* The AVX-512 level (F, BW, VL, DQ), and with KERNELS_VNNI the AVX512-VNNI one. */
+/* The AVX-512 level (F, BW, VL, DQ), and with KERNELS_VNNI the AVX512-VNNI one: the int8-activation decode
+ * kernels on 512-bit registers, two 32-blocks (Q8_0) or two 8-column chunks (the decode pack) a step. The
+ * integer sums are the AVX2 kernels' to the bit, and the float steps keep their lanes: the two blocks of
+ * a Q8_0 step are the AVX2 kernel's two accumulators, the two chunks of a pack step are added as integers.
+ * So this level gives the scalar level's bits too (kernels.h). The rest (f32 GEMV, whose eight-lane order
+ * a 16-lane register would change, and memory-bound anyway) comes from the AVX2 level. */
 #include <immintrin.h>
+#include <string.h>
 
 #include "kernels.h"
+#include "qpack_layout.h"
 
 #ifndef KERNELS_TABLE
 #define KERNELS_TABLE kernels_avx512
 #define KERNELS_ISA ISA_AVX512
 #endif
 
+static inline float hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_hadd_ps(s, s);
+    s = _mm_hadd_ps(s, s);
+    return _mm_cvtss_f32(s);
+}
+
+/* 16 int32 sums of 4 adjacent products of unsigned u and signed s (exact: see kernels_avx2.c) */
+static inline __m512i dot4_u8s8_512(__m512i acc, __m512i u, __m512i s)
+{
+#if defined(KERNELS_VNNI)
+    return _mm512_dpbusd_epi32(acc, u, s);
+#else
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1)));
+#endif
+}
+
+static inline __m256i dot4_u8s8_256(__m256i u, __m256i s)
+{
+#if defined(KERNELS_VNNI)
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+#else
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+#endif
+}
+
+/* signed w times signed x, 4 products a lane: |w| as u8 times x negated where w < 0 (AVX-512 has no
+ * vpsignb; where w = 0 the product is 0 either way) */
+static inline __m512i dot4_s8s8_512(__m512i w, __m512i x)
+{
+    const __m512i sx = _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(w), _mm512_setzero_si512(), x);
+    return dot4_u8s8_512(_mm512_setzero_si512(), _mm512_abs_epi8(w), sx);
+}
+
+static inline float half_scale(uint16_t d) { return _cvtsh_ss(d); }
+
+/* Q8_0 decode, n = 1, four rows: blocks b and b + 1 in one register (lanes 0-7 and 8-15 are the AVX2
+ * kernel's even- and odd-block accumulators), an odd last block into the low lanes. */
+static void q8_0_rows4(const qtensor *q, int r0, const q8_rows *a, float *y)
+{
+    const int blocks = q->cols / 32;
+    const block_q8_0 *w[4];
+    __m512 acc[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (const block_q8_0 *)q->data + (size_t)(r0 + i) * blocks;
+        acc[i] = _mm512_setzero_ps();
+    }
+    int b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+        const __m512i xv = _mm512_loadu_si512((const void *)(a->q[0] + b * 32));
+        const float d0 = a->d[0][b], d1 = a->d[0][b + 1];
+        for (int i = 0; i < 4; i++) _mm_prefetch((const char *)(w[i] + b + 32), _MM_HINT_T0);
+        for (int i = 0; i < 4; i++) {
+            const __m512i wv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)w[i][b].qs)),
+                                                  _mm256_loadu_si256((const __m256i *)w[i][b + 1].qs), 1);
+            const __m512 sc = _mm512_insertf32x8(_mm512_set1_ps(half_scale(w[i][b].d) * d0), _mm256_set1_ps(half_scale(w[i][b + 1].d) * d1), 1);
+            acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot4_s8s8_512(wv, xv)), sc, acc[i]);
+        }
+    }
+    __m256 even[4], odd[4];
+    for (int i = 0; i < 4; i++) even[i] = _mm512_castps512_ps256(acc[i]), odd[i] = _mm512_extractf32x8_ps(acc[i], 1);
+    for (; b < blocks; b++) {
+        const __m256i xv = _mm256_loadu_si256((const __m256i *)(a->q[0] + b * 32));
+        for (int i = 0; i < 4; i++) {
+            const __m256i wv = _mm256_loadu_si256((const __m256i *)w[i][b].qs);
+            const __m256i p = dot4_u8s8_256(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
+            even[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(half_scale(w[i][b].d) * a->d[0][b]), even[i]);
+        }
+    }
+    for (int i = 0; i < 4; i++) y[r0 + i] = hsum256(_mm256_add_ps(even[i], odd[i]));
+}
+
+/* The decode pack (layout in qpack.c), two 8-column chunks a register: lanes 0-7 are the 8 rows for one
+ * chunk, lanes 8-15 for the next; each chunk's low nibbles meet x's dword 2c and its high nibbles dword
+ * 2c + 1 (permutes of the block's 8 dwords). The halves are added as integers per block. */
+static inline __attribute__((always_inline)) void pack_row_group_n(const qtensor *q, int rg, const q8_rows *a,
+                                                                 const float (*zsum)[Q8_MAX_BLOCKS], float *y, const int n)
+{
+    const int g = q->group, per_row = q->cols / g, blocks_per_group = g / 32, hb = pack_header_bytes(q);
+    const __m512i nib = _mm512_set1_epi8(0x0F);
+    const __m512i sel_lo01 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2);
+    const __m512i sel_hi01 = _mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m512i sel_lo23 = _mm512_setr_epi32(4, 4, 4, 4, 4, 4, 4, 4, 6, 6, 6, 6, 6, 6, 6, 6);
+    const __m512i sel_hi23 = _mm512_setr_epi32(5, 5, 5, 5, 5, 5, 5, 5, 7, 7, 7, 7, 7, 7, 7, 7);
+    __m256 acc[Q8_MAX_INPUTS], gacc[Q8_MAX_INPUTS];
+    for (int i = 0; i < n; i++) acc[i] = _mm256_setzero_ps();
+    const size_t stride = pack_group_stride(q);
+    const uint8_t *p = q->pack + (size_t)rg * per_row * stride;
+    for (int k = 0; k < per_row; k++, p += stride) {
+        _mm_prefetch((const char *)p + 8 * stride, _MM_HINT_T0); /* as the AVX2 kernel: the group 8 ahead */
+        _mm_prefetch((const char *)p + 8 * stride + 64, _MM_HINT_T0);
+        const __m256 scale = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+        const __m256 zero = hb == 24 ? _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 16))))
+                                     : _mm256_set1_ps(8.0f);
+        const uint8_t *codes = p + hb;
+        for (int i = 0; i < n; i++) gacc[i] = _mm256_setzero_ps();
+        for (int jb = 0; jb < blocks_per_group; jb++, codes += 128) {
+            const int b = k * blocks_per_group + jb;
+            const __m512i v01 = _mm512_loadu_si512((const void *)codes), v23 = _mm512_loadu_si512((const void *)(codes + 64));
+            const __m512i lo01 = _mm512_and_si512(v01, nib), hi01 = _mm512_and_si512(_mm512_srli_epi16(v01, 4), nib);
+            const __m512i lo23 = _mm512_and_si512(v23, nib), hi23 = _mm512_and_si512(_mm512_srli_epi16(v23, 4), nib);
+            for (int i = 0; i < n; i++) {
+                const __m512i xb = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(a->q[i] + b * 32)));
+#if defined(KERNELS_VNNI)
+                __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo01, _mm512_permutexvar_epi32(sel_lo01, xb));
+                s = _mm512_dpbusd_epi32(s, hi01, _mm512_permutexvar_epi32(sel_hi01, xb));
+                s = _mm512_dpbusd_epi32(s, lo23, _mm512_permutexvar_epi32(sel_lo23, xb));
+                s = _mm512_dpbusd_epi32(s, hi23, _mm512_permutexvar_epi32(sel_hi23, xb));
+#else /* int16 pairs: 4 maddubs lanes of at most 2 x 15 x 127 each stay inside int16 */
+                __m512i s16 = _mm512_add_epi16(_mm512_maddubs_epi16(lo01, _mm512_permutexvar_epi32(sel_lo01, xb)),
+                                               _mm512_maddubs_epi16(hi01, _mm512_permutexvar_epi32(sel_hi01, xb)));
+                s16 = _mm512_add_epi16(s16, _mm512_maddubs_epi16(lo23, _mm512_permutexvar_epi32(sel_lo23, xb)));
+                s16 = _mm512_add_epi16(s16, _mm512_maddubs_epi16(hi23, _mm512_permutexvar_epi32(sel_hi23, xb)));
+                const __m512i s = _mm512_madd_epi16(s16, _mm512_set1_epi16(1));
+#endif
+                const __m256i rows8 = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+                gacc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(rows8), _mm256_set1_ps(a->d[i][b]), gacc[i]);
+            }
+        }
+        for (int i = 0; i < n; i++)
+            acc[i] = _mm256_fmadd_ps(scale, _mm256_fnmadd_ps(zero, _mm256_set1_ps(zsum[i][k]), gacc[i]), acc[i]);
+    }
+    for (int i = 0; i < n; i++) _mm256_storeu_ps(y + (size_t)i * q->rows + (size_t)rg * PACK_ROWS, acc[i]);
+}
+
+static void pack_row_group(const qtensor *q, int rg, const q8_rows *a, const float (*zsum)[Q8_MAX_BLOCKS], float *y, int n)
+{
+    switch (n) {
+    case 1: pack_row_group_n(q, rg, a, zsum, y, 1); break;
+    case 2: pack_row_group_n(q, rg, a, zsum, y, 2); break;
+    case 3: pack_row_group_n(q, rg, a, zsum, y, 3); break;
+    default: pack_row_group_n(q, rg, a, zsum, y, 4); break;
+    }
+}
+
+static float read_sum8(const float *base, size_t seg)
+{
+    __m512 acc[8];
+    for (int s = 0; s < 8; s++) acc[s] = _mm512_setzero_ps();
+    for (size_t i = 0; i < seg; i += 16)
+        for (int s = 0; s < 8; s++) acc[s] = _mm512_add_ps(acc[s], _mm512_loadu_ps(base + (size_t)s * seg + i));
+    for (int s = 1; s < 8; s++) acc[0] = _mm512_add_ps(acc[0], acc[s]);
+    return _mm512_reduce_add_ps(acc[0]);
+}
+
 const kernel_table KERNELS_TABLE = {
     .isa = KERNELS_ISA,
+    .q8_0_rows4 = q8_0_rows4,
+    .pack_row_group = pack_row_group,
+    .read_sum8 = read_sum8,
 };
