@@ -47,6 +47,7 @@ int cmd_edit(int argc, char **argv);
 int cmd_notebook(int argc, char **argv);
 int cmd_ask(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_isa(int argc, char **argv);
 int cmd_world(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
 int cmd_generate(int argc, char **argv);

@@ -6,6 +6,7 @@
 
 #include "bench.h"
 #include "cli.h"
+#include "isa.h"
 #include "fileio.h"
 
 /* Writes j to path atomically (or stdout when path is NULL); consumes j; returns an exit status. */
@@ -402,9 +403,22 @@ int cmd_bench(int argc, char **argv)
                "       cpet bench sparse-ffn [--dim 4096 --ffn 11008 --format f32|int8|int4 --rows 1,4]\n"
                "       cpet bench decode MODEL_DIR --sparse [--predictor DIR] [--threshold T]\n"
                "       cpet bench history append RESULT.json... --history FILE.jsonl\n"
-               "       cpet bench summary RESULTS_DIR [-o FILE.md]\n");
+               "       cpet bench summary RESULTS_DIR [-o FILE.md]\n"
+               "  --isa LEVEL with any benchmark: run the kernels of that instruction-set level (cpet isa)\n");
         return argc < 2 ? 2 : 0;
     }
+    /* --isa LEVEL anywhere: the kernels' instruction set for this benchmark (as CPET_ISA), taken out of argv
+     * before the benchmark parses its own options */
+    for (int i = 2; i < argc; i++)
+        if (strcmp(argv[i], "--isa") == 0) {
+            cpu_isa isa;
+            cpet_err err;
+            if (i + 1 >= argc) return cli_error("bench: --isa needs a level (cpet isa lists them)");
+            if (isa_parse(argv[i + 1], &isa) != 0) return cli_error("bench: --isa %s: not an instruction set (cpet isa lists them)", argv[i + 1]);
+            if (isa_use(isa, &err) != 0) return cli_report(&err), 2;
+            memmove(argv + i, argv + i + 2, (size_t)(argc - i - 2 + 1) * sizeof *argv); /* with argv[argc] = NULL */
+            argc -= 2, i--;
+        }
     if (strcmp(argv[1], "engine") == 0) return bench_engine(argc, argv);
     if (strcmp(argv[1], "tokenizer") == 0) return bench_tokenizer(argc, argv);
     if (strcmp(argv[1], "pretrain") == 0) return bench_pretrain(argc, argv);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "isa.h"
 
 static const command commands[] = {
     {"info", cmd_info, "show a model's config, parameter count and tensors"},
@@ -34,6 +35,7 @@ static const command commands[] = {
     {"bench-compare", cmd_bench_compare, "compare two benchmark/result JSONs; exit 1 on a regression"},
     {"bench-ab", cmd_bench_ab, "the regression gate's judge: two builds' alternating rounds, a paired test per figure"},
     {"bench", cmd_bench, "speed measurements written as JSON (engine: fwd+bwd vs sgemm)"},
+    {"isa", cmd_isa, "the kernels' instruction-set levels: in this binary, on this CPU, in use (CPET_ISA)"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 
@@ -58,6 +60,8 @@ int main(int argc, char **argv)
         printf("cpet %s (%s)\n", CPET_VERSION, CPET_GIT_REV);
         return 0;
     }
+    cpet_err err;
+    if (isa_init_from_env(&err) != 0) return cli_report(&err), 2; /* a bad CPET_ISA is an error, not a fallback */
     for (int i = 0; i < N_COMMANDS; i++)
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
     cli_error("unknown command '%s' (see cpet --help)", argv[1]);

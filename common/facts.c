@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "blas.h"
+#include "isa.h"
 
 #ifndef CPET_VERSION
 #define CPET_VERSION "0.0.0"
@@ -41,9 +42,11 @@ json_t *run_facts(void)
     cpu_model(cpu, sizeof cpu);
     gethostname(host, sizeof host - 1);
     char *blas = openblas_get_config();
-    return json_pack("{s:s, s:s, s:i, s:s, s:s, s:i, s:s}", "cpet_version", CPET_VERSION, "git_revision", CPET_GIT_REV,
+    char levels[128];
+    return json_pack("{s:s, s:s, s:i, s:s, s:s, s:i, s:s, s:s, s:s}", "cpet_version", CPET_VERSION, "git_revision", CPET_GIT_REV,
                      "threads", engine_threads(), "blas", blas ? blas : "?", "cpu", cpu, "cores",
-                     (int)sysconf(_SC_NPROCESSORS_ONLN), "host", host);
+                     (int)sysconf(_SC_NPROCESSORS_ONLN), "host", host, "isa", isa_name(isa_active()), "cpu_isa",
+                     isa_list_cpu(levels, sizeof levels));
 }
 
 double now_seconds(void)

@@ -547,7 +547,7 @@ Test(quant, q8_activation_decode_matches_its_reference)
 }
 
 /* A pack-only tensor (the stored layout freed for inference) reads its codes, rows and every kernel's
- * products from the pack: bitwise what the stored layout gave, for every 4-bit format and group */
+ * products from the pack: bitwise what the stored layout gave, for every packed format and group */
 Test(quant, pack_only_tensor_computes_bitwise_as_the_stored_layout)
 {
     const int rows = 24, cols = 192;
@@ -555,7 +555,7 @@ Test(quant, pack_only_tensor_computes_bitwise_as_the_stored_layout)
     const struct {
         qformat f;
         int group;
-    } cases[] = {{QF_Q4_0, 32}, {QF_INT4, 32}, {QF_INT4, 64}, {QF_INT3, 96}, {QF_INT4, QGROUP_PER_CHANNEL}};
+    } cases[] = {{QF_Q4_0, 32}, {QF_INT4, 32}, {QF_INT4, 64}, {QF_INT3, 96}, {QF_INT4, QGROUP_PER_CHANNEL}, {QF_Q8_0, 32}};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         qtensor q;
         cpet_err err;
@@ -607,8 +607,8 @@ Test(quant, pack_only_tensor_computes_bitwise_as_the_stored_layout)
     }
     qtensor q;
     cpet_err err;
-    cr_assert_eq(quantize_rtn(&q, QF_Q8_0, w, rows, cols, 0, &err), 0, "%s", err.msg);
-    cr_expect_eq(qtensor_pack_only(&q), -1, "8-bit codes have no pack");
+    cr_assert_eq(quantize_rtn(&q, QF_INT8, w, rows, cols, 0, &err), 0, "%s", err.msg);
+    cr_expect_eq(qtensor_pack_only(&q), -1, "per-row INT8 has no pack");
     cr_expect_not_null(q.data, "a tensor without a pack keeps its stored layout");
     qtensor_free(&q);
     free(w);

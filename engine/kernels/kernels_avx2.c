@@ -527,6 +527,17 @@ static void pack_dequant_row(const qtensor *q, int r, float *out)
 {
     const int g = q->group, hb = pack_header_bytes(q);
     const __m128i nib = _mm_set1_epi8(0x0F);
+    if (q->format == QF_Q8_0) { /* row i's 32 codes: 4 bytes at 4i of each of the 8 chunks, a gather of dwords */
+        const __m256i chunks = _mm256_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56);
+        for (int k = 0; k < q->cols / 32; k++) {
+            int i;
+            const uint8_t *p = pack_group(q, r, k, &i);
+            const __m256i c = _mm256_i32gather_epi32((const int *)(p + hb + 4 * i), chunks, 4);
+            store16(out + k * 32, _mm256_castsi256_si128(c), _mm256_set1_ps(pack_scale(p, i)));
+            store16(out + k * 32 + 16, _mm256_extracti128_si256(c, 1), _mm256_set1_ps(pack_scale(p, i)));
+        }
+        return;
+    }
     for (int k = 0; k < q->cols / g; k++) {
         int i;
         const uint8_t *p = pack_group(q, r, k, &i), *codes = p + hb + 4 * i;
@@ -607,8 +618,54 @@ static inline __attribute__((always_inline)) void pack_row_group_n(const qtensor
     for (int i = 0; i < n; i++) _mm256_storeu_ps(y + (size_t)i * q->rows + (size_t)rg * PACK_ROWS, acc[i]);
 }
 
+/* Q8_0 in the pack: per block 8 chunks of 4 columns x 8 rows. VNNI takes the codes as unsigned (code +
+ * 128, an xor) and subtracts 128 x the block's code sum of x once; without it, the sign trick. The float
+ * steps are the 4-bit kernel's with one block a group and a zero point of 0. */
+static inline __attribute__((always_inline)) void pack8_row_group_n(const qtensor *q, int rg, const q8_rows *a,
+                                                                  const float (*zsum)[Q8_MAX_BLOCKS], float *y, const int n)
+{
+    const int blocks = q->cols / 32;
+    const size_t stride = pack_group_stride(q);
+    __m256 acc[Q8_MAX_INPUTS];
+    for (int i = 0; i < n; i++) acc[i] = _mm256_setzero_ps();
+    const uint8_t *p = q->pack + (size_t)rg * blocks * stride;
+    for (int b = 0; b < blocks; b++, p += stride) {
+        for (int l = 0; l < 5; l++) _mm_prefetch((const char *)p + 4 * stride + 64 * l, _MM_HINT_T0); /* ~1 KB ahead */
+        const __m256 scale = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+        const uint8_t *codes = p + 16;
+        __m256i isum[Q8_MAX_INPUTS];
+        for (int i = 0; i < n; i++) isum[i] = _mm256_setzero_si256();
+        for (int chunk = 0; chunk < 8; chunk++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(codes + chunk * 32));
+#if defined(KERNELS_VNNI)
+            const __m256i u = _mm256_xor_si256(v, _mm256_set1_epi8((char)0x80));
+            for (int i = 0; i < n; i++) isum[i] = _mm256_dpbusd_avx_epi32(isum[i], u, broadcast4(a->q[i] + b * 32 + chunk * 4));
+#else
+            const __m256i u = _mm256_sign_epi8(v, v);
+            for (int i = 0; i < n; i++)
+                isum[i] = _mm256_add_epi32(isum[i], _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_sign_epi8(broadcast4(a->q[i] + b * 32 + chunk * 4), v)),
+                                                                      _mm256_set1_epi16(1)));
+#endif
+        }
+        for (int i = 0; i < n; i++) {
+#if defined(KERNELS_VNNI)
+            isum[i] = _mm256_sub_epi32(isum[i], _mm256_set1_epi32(128 * a->sum[i][b]));
+#endif
+            const __m256 gacc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[i]), _mm256_set1_ps(a->d[i][b]), _mm256_setzero_ps());
+            acc[i] = _mm256_fmadd_ps(scale, _mm256_fnmadd_ps(_mm256_setzero_ps(), _mm256_set1_ps(zsum[i][b]), gacc), acc[i]);
+        }
+    }
+    for (int i = 0; i < n; i++) _mm256_storeu_ps(y + (size_t)i * q->rows + (size_t)rg * PACK_ROWS, acc[i]);
+}
+
 static void pack_row_group(const qtensor *q, int rg, const q8_rows *a, const float (*zsum)[Q8_MAX_BLOCKS], float *y, int n)
 {
+    if (q->format == QF_Q8_0) switch (n) {
+        case 1: pack8_row_group_n(q, rg, a, zsum, y, 1); return;
+        case 2: pack8_row_group_n(q, rg, a, zsum, y, 2); return;
+        case 3: pack8_row_group_n(q, rg, a, zsum, y, 3); return;
+        default: pack8_row_group_n(q, rg, a, zsum, y, 4); return;
+        }
     switch (n) {
     case 1: pack_row_group_n(q, rg, a, zsum, y, 1); break;
     case 2: pack_row_group_n(q, rg, a, zsum, y, 2); break;

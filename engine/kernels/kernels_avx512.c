@@ -141,8 +141,58 @@ static inline __attribute__((always_inline)) void pack_row_group_n(const qtensor
     for (int i = 0; i < n; i++) _mm256_storeu_ps(y + (size_t)i * q->rows + (size_t)rg * PACK_ROWS, acc[i]);
 }
 
+/* Q8_0 in the pack, chunks 2c and 2c + 1 (4 columns each) a register: their x dwords are 2c and 2c + 1.
+ * VNNI: codes + 128 as unsigned, 128 x the block's code sum of x subtracted once (kernels_avx2.c). */
+static inline __attribute__((always_inline)) void pack8_row_group_n(const qtensor *q, int rg, const q8_rows *a,
+                                                                  const float (*zsum)[Q8_MAX_BLOCKS], float *y, const int n)
+{
+    const int blocks = q->cols / 32;
+    const size_t stride = pack_group_stride(q);
+    const __m512i sel[4] = {_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+                            _mm512_setr_epi32(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3),
+                            _mm512_setr_epi32(4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5),
+                            _mm512_setr_epi32(6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7)};
+    __m256 acc[Q8_MAX_INPUTS];
+    for (int i = 0; i < n; i++) acc[i] = _mm256_setzero_ps();
+    const uint8_t *p = q->pack + (size_t)rg * blocks * stride;
+    for (int b = 0; b < blocks; b++, p += stride) {
+        for (int l = 0; l < 5; l++) _mm_prefetch((const char *)p + 4 * stride + 64 * l, _MM_HINT_T0);
+        const __m256 scale = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+        const uint8_t *codes = p + 16;
+        __m512i isum[Q8_MAX_INPUTS], xb[Q8_MAX_INPUTS];
+        for (int i = 0; i < n; i++) {
+            isum[i] = _mm512_setzero_si512();
+            xb[i] = _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(a->q[i] + b * 32)));
+        }
+        for (int pc = 0; pc < 4; pc++) {
+            const __m512i v = _mm512_loadu_si512((const void *)(codes + pc * 64));
+#if defined(KERNELS_VNNI)
+            const __m512i u = _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80));
+            for (int i = 0; i < n; i++) isum[i] = _mm512_dpbusd_epi32(isum[i], u, _mm512_permutexvar_epi32(sel[pc], xb[i]));
+#else
+            for (int i = 0; i < n; i++) isum[i] = _mm512_add_epi32(isum[i], dot4_s8s8_512(v, _mm512_permutexvar_epi32(sel[pc], xb[i])));
+#endif
+        }
+        for (int i = 0; i < n; i++) {
+            __m256i rows8 = _mm256_add_epi32(_mm512_castsi512_si256(isum[i]), _mm512_extracti64x4_epi64(isum[i], 1));
+#if defined(KERNELS_VNNI)
+            rows8 = _mm256_sub_epi32(rows8, _mm256_set1_epi32(128 * a->sum[i][b]));
+#endif
+            const __m256 gacc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(rows8), _mm256_set1_ps(a->d[i][b]), _mm256_setzero_ps());
+            acc[i] = _mm256_fmadd_ps(scale, _mm256_fnmadd_ps(_mm256_setzero_ps(), _mm256_set1_ps(zsum[i][b]), gacc), acc[i]);
+        }
+    }
+    for (int i = 0; i < n; i++) _mm256_storeu_ps(y + (size_t)i * q->rows + (size_t)rg * PACK_ROWS, acc[i]);
+}
+
 static void pack_row_group(const qtensor *q, int rg, const q8_rows *a, const float (*zsum)[Q8_MAX_BLOCKS], float *y, int n)
 {
+    if (q->format == QF_Q8_0) switch (n) {
+        case 1: pack8_row_group_n(q, rg, a, zsum, y, 1); return;
+        case 2: pack8_row_group_n(q, rg, a, zsum, y, 2); return;
+        case 3: pack8_row_group_n(q, rg, a, zsum, y, 3); return;
+        default: pack8_row_group_n(q, rg, a, zsum, y, 4); return;
+        }
     switch (n) {
     case 1: pack_row_group_n(q, rg, a, zsum, y, 1); break;
     case 2: pack_row_group_n(q, rg, a, zsum, y, 2); break;

@@ -1,24 +1,27 @@
-/* The decode pack: a row-interleaved copy of 4-bit codes (INT4, INT3, Q4_0) for llama.cpp-style decode
- * (int8 activation blocks). On the stored layout a row's codes sit together, so each output needs a
- * horizontal reduction and 32 codes cost ~19 instructions. Here one 32-byte load holds 8 columns of 8
- * rows, every lane of a maddubs belongs to one output row, and the activation bytes are broadcast:
- * 256 weights cost ~45 instructions, which leaves two cores waiting on memory instead of the reverse.
+/* The decode pack: a row-interleaved copy of 4-bit codes (INT4, INT3, Q4_0) or of Q8_0's int8 codes, for
+ * llama.cpp-style decode (int8 activation blocks). On the stored layout a row's codes sit together, so each
+ * output needs a horizontal reduction and 32 codes cost ~19 instructions. Here one 32-byte load holds 8
+ * (4-bit) or 4 (8-bit) columns of 8 rows, every lane of an integer dot belongs to one output row, and the
+ * activation bytes are broadcast: 256 weights cost ~45 instructions, which leaves two cores waiting on
+ * memory instead of the reverse. Q8_0's stored 34-byte blocks also split half their 32-byte loads across
+ * cache lines; in the pack every code load is one line's half.
  *
- * Groups: Q4_0's 32, INT4 / INT3 groups that are multiples of 32 (per-channel too, when the row is). Other
- * groups have no pack: their weight groups cut across the 32-blocks of x, and qmatmul_select runs them with
- * float activations (the fused kernel) instead.
+ * Groups: Q4_0's and Q8_0's 32, INT4 / INT3 groups that are multiples of 32 (per-channel too, when the row
+ * is). Other groups have no pack: their weight groups cut across the 32-blocks of x, and qmatmul_select
+ * runs them with float activations (the fused kernel) instead.
  *
- * Layout, per group of 8 rows, per weight group of g columns (Q4_0: g = 32), in memory order:
+ * Layout, per group of 8 rows, per weight group of g columns (Q4_0, Q8_0: g = 32), in memory order:
  *   the 8 rows' f16 scales, then for INT4 / INT3 their 8 u8 zero points (the header),
- *   then g / 8 chunks of 32 bytes: byte 4i + j of the chunk for columns c..c+7 holds row i's code for
- *   column c + j in its low nibble and for column c + 4 + j in its high nibble.
+ *   then 4-bit: g / 8 chunks of 32 bytes: byte 4i + j of the chunk for columns c..c+7 holds row i's code
+ *   for column c + j in its low nibble and for column c + 4 + j in its high nibble;
+ *   Q8_0: g / 4 chunks of 32 bytes: byte 4i + j of the chunk for columns c..c+3 is row i's code for c + j.
  * Headers sit in the stream beside the codes they scale: kept apart (aligning the codes), every header
  * line was a demand miss that stalled the core, and 4-bit decode ran at half the memory bandwidth.
- * The pack reads as many bytes as the stored layout (Q4_0: 144 per 256 weights, both ways).
+ * The pack reads as many bytes as the stored layout (Q4_0: 144 per 256 weights, Q8_0: 272, both ways).
  *
  * It also holds every scale, zero and code of the stored layout, so for inference it replaces it
  * (qtensor_pack_only): the other kernels (prompt tiles, float activations, adapter backward) dequantize
- * rows from the pack, and a 4-bit model decodes in the bytes of its file instead of twice them. */
+ * rows from the pack, and a model decodes in the bytes of its file instead of twice them. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,7 +33,7 @@
 
 int qtensor_pack_supported(const qtensor *q)
 {
-    return (q->format == QF_INT4 || q->format == QF_INT3 || q->format == QF_Q4_0) && q->rows % PACK_ROWS == 0 &&
+    return (q->format == QF_INT4 || q->format == QF_INT3 || q->format == QF_Q4_0 || q->format == QF_Q8_0) && q->rows % PACK_ROWS == 0 &&
            q->group % 32 == 0 && q->cols % 32 == 0 && q->cols / 32 <= Q8_MAX_BLOCKS;
 }
 
@@ -39,6 +42,7 @@ static uint16_t stored_scale_f16(const qtensor *q, int r, int k)
 {
     uint16_t h;
     if (q->format == QF_Q4_0) h = ((const block_q4_0 *)q->data)[(size_t)r * (q->cols / QK4_0) + k].d;
+    else if (q->format == QF_Q8_0) h = ((const block_q8_0 *)q->data)[(size_t)r * (q->cols / QK8_0) + k].d;
     else h = cpet_f32_to_f16(q->scales[(size_t)r * (q->cols / q->group) + k]); /* exact: scales are f16 values */
     return h;
 }
@@ -60,6 +64,14 @@ int qtensor_pack_decode(qtensor *q)
                 uint16_t h = stored_scale_f16(q, r, k);
                 memcpy(p + 2 * i, &h, 2);
                 if (hb == 24) p[16 + i] = q->zeros[(size_t)r * per_row + k];
+            }
+            if (q->format == QF_Q8_0) { /* chunks of 4 columns: byte 4i + j is row i's code for column 4 chunk + j */
+                for (int chunk = 0; chunk < g / 4; chunk++)
+                    for (int i = 0; i < PACK_ROWS; i++)
+                        for (int j = 0; j < 4; j++)
+                            codes[chunk * 32 + 4 * i + j] =
+                                (uint8_t)((const block_q8_0 *)q->data)[(size_t)(rg * PACK_ROWS + i) * per_row + k].qs[chunk * 4 + j];
+                continue;
             }
             for (int chunk = 0; chunk < g / 8; chunk++)
                 for (int i = 0; i < PACK_ROWS; i++)

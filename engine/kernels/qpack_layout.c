@@ -6,6 +6,7 @@ int qtensor_pack_code(const qtensor *q, int r, int c)
 {
     int i, within = c % q->group;
     const uint8_t *p = pack_group(q, r, c / q->group, &i);
+    if (q->format == QF_Q8_0) return (int8_t)p[pack_header_bytes(q) + (within / 4) * 32 + 4 * i + within % 4];
     uint8_t b = p[pack_header_bytes(q) + (within / 8) * 32 + 4 * i + within % 4];
     return within % 8 < 4 ? b & 0x0F : b >> 4;
 }

@@ -154,6 +154,7 @@ void qtensor_set_code(qtensor *q, int r, int c, int code) { set_nibble(q->data, 
 int qtensor_code(const qtensor *q, int r, int c)
 {
     if (qtensor_is_pack_only(q)) return qtensor_pack_code(q, r, c);
+    if (q->format == QF_Q8_0) return ((const block_q8_0 *)q->data)[(size_t)r * (q->cols / QK8_0) + c / QK8_0].qs[c % QK8_0];
     if (q->format == QF_Q4_0) { /* ggml block: element j low and j + 16 high in byte j */
         const block_q4_0 *b = (const block_q4_0 *)q->data + (size_t)r * (q->cols / QK4_0) + c / QK4_0;
         int j = c % QK4_0;

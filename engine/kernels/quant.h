@@ -47,7 +47,7 @@ float int_grid_value(const int_grid *g, int code);
 /* Sets the group's scale and zero (the grid) on q; codes are written separately */
 void qtensor_set_group(qtensor *q, int r, int group_index, const int_grid *g);
 void qtensor_set_code(qtensor *q, int r, int c, int code);
-/* The stored 4-bit code of (r, c): INT4 / INT3 / NF4 nibbles, Q4_0 (unsigned, 0..15) */
+/* The stored code of (r, c): INT4 / INT3 / NF4 nibbles, Q4_0 (unsigned, 0..15), Q8_0 (signed) */
 int qtensor_code(const qtensor *q, int r, int c);
 /* INT4 / INT3: the scale and zero point of row r's group k, from the stored layout or the decode pack */
 void qtensor_grid_of(const qtensor *q, int r, int k, float *scale, int *zero);
