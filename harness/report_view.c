@@ -772,7 +772,7 @@ int report_render_view(run_view *view, const table *layout, const char *out_dir,
     for (int k = 0; k < n_metrics && rc == 0; k++) {
         metric_view *v = &views[k];
         *v = (metric_view){metrics[k], o->lower_is_better || metric_lower_is_better(metrics[k]), ""};
-        if (k) snprintf(v->suffix, sizeof v->suffix, "_%s", metrics[k]);
+        if (k) snprintf(v->suffix, sizeof v->suffix, "_%.*s", (int)sizeof v->suffix - 2, metrics[k]);
         table *t = tables[k] = malloc(sizeof *t);
         memcpy(t, layout, sizeof *t);
         t->baseline = baseline;
