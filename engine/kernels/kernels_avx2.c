@@ -6,6 +6,7 @@
 
 #include "gemv.h"
 #include "kernels.h"
+#include "kernels_x86.h"
 #include "qpack_layout.h"
 #include "quant.h"
 
@@ -13,15 +14,6 @@
 #define KERNELS_TABLE kernels_avx2
 #define KERNELS_ISA ISA_AVX2
 #endif
-
-/* The sum of the eight lanes in the order kernels.h names: (l0+l4 + l1+l5) + (l2+l6 + l3+l7). */
-static inline float hsum256(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_hadd_ps(s, s);
-    s = _mm_hadd_ps(s, s);
-    return _mm_cvtss_f32(s);
-}
 
 /* ---- f32 ---- */
 
@@ -98,9 +90,6 @@ static inline __m256 i8x8_to_ps(const void *p, __m256 d)
     __m128i v = _mm_loadl_epi64((const __m128i *)p);
     return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v)), d);
 }
-
-/* a ggml block's f16 scale d as a float */
-static inline float half_scale(uint16_t d) { return _cvtsh_ss(d); }
 
 /* Q4_0: 16 bytes -> elements 0..15 (low nibbles) and 16..31 (high nibbles), centred on 0 */
 static inline void q4_0_codes(const uint8_t *qs, __m128i *lo, __m128i *hi)
@@ -344,12 +333,7 @@ static inline __attribute__((always_inline)) void fused_row_n(const qtensor *q, 
 
 static void fused_row(const qtensor *q, int r, const float *x, float *y, int n)
 {
-    switch (n) {
-    case 1: fused_row_n(q, r, x, y, 1); break;
-    case 2: fused_row_n(q, r, x, y, 2); break;
-    case 3: fused_row_n(q, r, x, y, 3); break;
-    default: fused_row_n(q, r, x, y, 4); break;
-    }
+    CALL_WITH_N(n, fused_row_n, q, r, x, y);
 }
 
 /* ---- int8 activation blocks (llama.cpp's vec_dot_*_q8_0) ---- */
@@ -467,12 +451,7 @@ static inline __attribute__((always_inline)) void q8act_row_n(const qtensor *q, 
 
 static void q8act_row(const qtensor *q, int r, const q8_rows *a, float *y, int n)
 {
-    switch (n) {
-    case 1: q8act_row_n(q, r, a, y, 1); break;
-    case 2: q8act_row_n(q, r, a, y, 2); break;
-    case 3: q8act_row_n(q, r, a, y, 3); break;
-    default: q8act_row_n(q, r, a, y, 4); break;
-    }
+    CALL_WITH_N(n, q8act_row_n, q, r, a, y);
 }
 
 /* Q8_0 decode (n = 1), four rows a step (each x block loaded once), even and odd blocks into two
@@ -558,13 +537,6 @@ static void pack_dequant_row(const qtensor *q, int r, float *out)
     }
 }
 
-static inline __m256i broadcast4(const int8_t *p)
-{
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
-
 /* the int32 per row of a block's sums: VNNI accumulates in int32 already, maddubs in int16 pairs */
 #if defined(KERNELS_VNNI)
 #define ISUM32(v) (v)
@@ -617,7 +589,7 @@ static inline __attribute__((always_inline)) void pack_row_group_n(const qtensor
                                           _mm256_set1_ps(a->d[i][b]), gacc[i]);
         }
         for (int i = 0; i < n; i++) /* (code - zero) x = code x - zero sum(x): the zero term once per group */
-            acc[i] = _mm256_fmadd_ps(scale, _mm256_fnmadd_ps(zero, _mm256_set1_ps(zsum[i][k]), gacc[i]), acc[i]);
+            acc[i] = pack_group_step(acc[i], scale, zero, zsum[i][k], gacc[i]);
     }
     for (int i = 0; i < n; i++) _mm256_storeu_ps(y + (size_t)i * q->rows + (size_t)rg * PACK_ROWS, acc[i]);
 }
@@ -656,7 +628,7 @@ static inline __attribute__((always_inline)) void pack8_row_group_n(const qtenso
             isum[i] = _mm256_sub_epi32(isum[i], _mm256_set1_epi32(128 * a->sum[i][b]));
 #endif
             const __m256 gacc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[i]), _mm256_set1_ps(a->d[i][b]), _mm256_setzero_ps());
-            acc[i] = _mm256_fmadd_ps(scale, _mm256_fnmadd_ps(_mm256_setzero_ps(), _mm256_set1_ps(zsum[i][b]), gacc), acc[i]);
+            acc[i] = pack_group_step(acc[i], scale, _mm256_setzero_ps(), zsum[i][b], gacc);
         }
     }
     for (int i = 0; i < n; i++) _mm256_storeu_ps(y + (size_t)i * q->rows + (size_t)rg * PACK_ROWS, acc[i]);
@@ -664,18 +636,11 @@ static inline __attribute__((always_inline)) void pack8_row_group_n(const qtenso
 
 static void pack_row_group(const qtensor *q, int rg, const q8_rows *a, const float (*zsum)[Q8_MAX_BLOCKS], float *y, int n)
 {
-    if (q->format == QF_Q8_0) switch (n) {
-        case 1: pack8_row_group_n(q, rg, a, zsum, y, 1); return;
-        case 2: pack8_row_group_n(q, rg, a, zsum, y, 2); return;
-        case 3: pack8_row_group_n(q, rg, a, zsum, y, 3); return;
-        default: pack8_row_group_n(q, rg, a, zsum, y, 4); return;
-        }
-    switch (n) {
-    case 1: pack_row_group_n(q, rg, a, zsum, y, 1); break;
-    case 2: pack_row_group_n(q, rg, a, zsum, y, 2); break;
-    case 3: pack_row_group_n(q, rg, a, zsum, y, 3); break;
-    default: pack_row_group_n(q, rg, a, zsum, y, 4); break;
+    if (q->format == QF_Q8_0) {
+        CALL_WITH_N(n, pack8_row_group_n, q, rg, a, zsum, y);
+        return;
     }
+    CALL_WITH_N(n, pack_row_group_n, q, rg, a, zsum, y);
 }
 
 /* ---- the read probe ---- */

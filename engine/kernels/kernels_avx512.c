@@ -8,20 +8,13 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "kernels_x86.h"
 #include "qpack_layout.h"
 
 #ifndef KERNELS_TABLE
 #define KERNELS_TABLE kernels_avx512
 #define KERNELS_ISA ISA_AVX512
 #endif
-
-static inline float hsum256(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_hadd_ps(s, s);
-    s = _mm_hadd_ps(s, s);
-    return _mm_cvtss_f32(s);
-}
 
 /* 16 int32 sums of 4 adjacent products of unsigned u and signed s (exact: see kernels_avx2.c) */
 static inline __m512i dot4_u8s8_512(__m512i acc, __m512i u, __m512i s)
@@ -49,8 +42,6 @@ static inline __m512i dot4_s8s8_512(__m512i w, __m512i x)
     const __m512i sx = _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(w), _mm512_setzero_si512(), x);
     return dot4_u8s8_512(_mm512_setzero_si512(), _mm512_abs_epi8(w), sx);
 }
-
-static inline float half_scale(uint16_t d) { return _cvtsh_ss(d); }
 
 /* Q8_0 decode, n = 1, four rows: blocks b and b + 1 in one register (lanes 0-7 and 8-15 are the AVX2
  * kernel's even- and odd-block accumulators), an odd last block into the low lanes. */
@@ -136,7 +127,7 @@ static inline __attribute__((always_inline)) void pack_row_group_n(const qtensor
             }
         }
         for (int i = 0; i < n; i++)
-            acc[i] = _mm256_fmadd_ps(scale, _mm256_fnmadd_ps(zero, _mm256_set1_ps(zsum[i][k]), gacc[i]), acc[i]);
+            acc[i] = pack_group_step(acc[i], scale, zero, zsum[i][k], gacc[i]);
     }
     for (int i = 0; i < n; i++) _mm256_storeu_ps(y + (size_t)i * q->rows + (size_t)rg * PACK_ROWS, acc[i]);
 }
@@ -179,7 +170,7 @@ static inline __attribute__((always_inline)) void pack8_row_group_n(const qtenso
             rows8 = _mm256_sub_epi32(rows8, _mm256_set1_epi32(128 * a->sum[i][b]));
 #endif
             const __m256 gacc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(rows8), _mm256_set1_ps(a->d[i][b]), _mm256_setzero_ps());
-            acc[i] = _mm256_fmadd_ps(scale, _mm256_fnmadd_ps(_mm256_setzero_ps(), _mm256_set1_ps(zsum[i][b]), gacc), acc[i]);
+            acc[i] = pack_group_step(acc[i], scale, _mm256_setzero_ps(), zsum[i][b], gacc);
         }
     }
     for (int i = 0; i < n; i++) _mm256_storeu_ps(y + (size_t)i * q->rows + (size_t)rg * PACK_ROWS, acc[i]);
@@ -187,18 +178,11 @@ static inline __attribute__((always_inline)) void pack8_row_group_n(const qtenso
 
 static void pack_row_group(const qtensor *q, int rg, const q8_rows *a, const float (*zsum)[Q8_MAX_BLOCKS], float *y, int n)
 {
-    if (q->format == QF_Q8_0) switch (n) {
-        case 1: pack8_row_group_n(q, rg, a, zsum, y, 1); return;
-        case 2: pack8_row_group_n(q, rg, a, zsum, y, 2); return;
-        case 3: pack8_row_group_n(q, rg, a, zsum, y, 3); return;
-        default: pack8_row_group_n(q, rg, a, zsum, y, 4); return;
-        }
-    switch (n) {
-    case 1: pack_row_group_n(q, rg, a, zsum, y, 1); break;
-    case 2: pack_row_group_n(q, rg, a, zsum, y, 2); break;
-    case 3: pack_row_group_n(q, rg, a, zsum, y, 3); break;
-    default: pack_row_group_n(q, rg, a, zsum, y, 4); break;
+    if (q->format == QF_Q8_0) {
+        CALL_WITH_N(n, pack8_row_group_n, q, rg, a, zsum, y);
+        return;
     }
+    CALL_WITH_N(n, pack_row_group_n, q, rg, a, zsum, y);
 }
 
 static float read_sum8(const float *base, size_t seg)
