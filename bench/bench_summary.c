@@ -155,11 +155,13 @@ static int gemv_row(const json_t *formats, const char *key, const char *file, FI
     for (int i = 0; i < 3; i++)
         if (need(row, file, figure[i], &v[i], NULL) != 0)
             return cpet_fail(err, "%s: \"formats.%s.%s\" is missing or not a number", file, key, figure[i]);
-    char copy[32], read[32], times[32];
+    char copy[32], read[32], times[32], over_exact[32] = "—";
     if (need(row, file, "speedup_vs_f32", &speedup, NULL) == 0) snprintf(times, sizeof times, "%.2fx", speedup);
     else snprintf(times, sizeof times, "%s", strcmp(key, "f32") ? "—" : "1.00x"); /* f32 is the reference */
-    fprintf(out, "| %s | %.2f | %s | %s | %s |\n", key, v[0], percent(copy, sizeof copy, v[1]),
-            percent(read, sizeof read, v[2]), times);
+    double q8;
+    if (need(row, file, "speedup_vs_exact", &q8, NULL) == 0) snprintf(over_exact, sizeof over_exact, "%.2fx", q8);
+    fprintf(out, "| %s | %.2f | %s | %s | %s | %s |\n", key, v[0], percent(copy, sizeof copy, v[1]),
+            percent(read, sizeof read, v[2]), times, over_exact);
     return 0;
 }
 
@@ -194,8 +196,8 @@ static int gemv_lines(const json_t *r, const char *file, FILE *out, cpet_err *er
             "- One-token GEMV y = W x (`cpet bench gemv`): W %.0f x %.0f%s; copy bandwidth %.2f GB/s, read bandwidth "
             "%.2f GB/s (medians, measured in the same rounds)%s\n\n",
             rows, cols, rounds, copy, read, where);
-    fprintf(out, "| format | median GB/s | of copy bandwidth | of read bandwidth | speedup vs f32 |\n"
-                 "|---|---:|---:|---:|---:|\n");
+    fprintf(out, "| format | median GB/s | of copy bandwidth | of read bandwidth | speedup vs f32 | int8 activations vs exact |\n"
+                 "|---|---:|---:|---:|---:|---:|\n");
     const char *key;
     const json_t *x;
     /* each known format, then its variants in the result's order; formats this summary does not know, last */
