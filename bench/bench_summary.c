@@ -61,7 +61,10 @@ static void provenance(const json_t *r, long threads, char *buf, size_t n)
     if (threads > 0) snprintf(th, sizeof th, "%ld thread%s", threads, threads == 1 ? "" : "s");
     else if (threads == 0) snprintf(th, sizeof th, "threads per row"); /* a table with a threads column */
     else snprintf(th, sizeof th, "threads unknown");
-    snprintf(buf, n, " (revision %s, %s, %s)", rev ? rev : "unknown", th, cpu ? cpu : "CPU unknown");
+    const char *isa = json_string_value(json_object_get(facts, "isa")); /* the kernels' level (results since it was recorded) */
+    char kernels[64] = "";
+    if (isa) snprintf(kernels, sizeof kernels, ", %s kernels", isa);
+    snprintf(buf, n, " (revision %s, %s, %s%s)", rev ? rev : "unknown", th, cpu ? cpu : "CPU unknown", kernels);
 }
 
 static int engine_lines(const json_t *r, const char *file, FILE *out, cpet_err *err)

@@ -644,3 +644,21 @@ Test(bench_cli, lora_on_a_packed_base, .timeout = 120)
     model_free(&m);
     json_decref(j);
 }
+
+/* a result that records its kernels' instruction set says so beside the revision, threads and CPU */
+Test(bench_summary, names_the_kernels_a_result_ran_on)
+{
+    char dir[256], path[600], out[16384];
+    make_temp_dir(dir, sizeof dir);
+    write_summary_results(dir, 1, 0, 0, 0);
+    snprintf(path, sizeof path, "%s/engine.json", dir);
+    char *text = read_all(path, NULL);
+    char *facts = strstr(text, "\"facts\": {");
+    cr_assert_not_null(facts, "%s", text);
+    char patched[4096];
+    snprintf(patched, sizeof patched, "%.*s\"facts\": {\"isa\": \"avx512-vnni\", %s", (int)(facts - text), text, facts + strlen("\"facts\": {"));
+    write_text(path, patched);
+    free(text);
+    cr_assert_eq(summary(dir, NULL, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, " (revision abc123def456, 2 threads, Test CPU 9000, avx512-vnni kernels)"), "%s", out);
+}
