@@ -240,3 +240,23 @@ Test(kernels, levels_are_named_and_refused_when_missing)
     cr_assert_eq(isa_active(), ISA_SCALAR);
     unsetenv("CPET_ISA");
 }
+
+/* activation codes round halves away from zero, as roundf (llama.cpp's quantize_row_q8_0): a block whose
+ * absmax is 127 has scale 1, so its codes are its values rounded */
+Test(kernels, activation_codes_round_halves_away_from_zero)
+{
+    const float v[] = {127.0f, 2.5f, -2.5f, 0.5f, -0.5f, 0.49999997f, -0.49999997f, 1.5f, -126.5f, 126.49999f, 3.4999998f, -0.0f, 0.0f, 7.5f, -7.5f, 64.50001f};
+    float x[32];
+    for (int j = 0; j < 32; j++) x[j] = v[j % 16];
+    q8_rows *a = malloc(sizeof *a);
+    int8_t codes[32];
+    quantize_q8_rows(x, 1, 32, codes, a);
+    cr_assert_eq(a->d[0][0], 1.0f);
+    int32_t sum = 0;
+    for (int j = 0; j < 32; j++) {
+        cr_assert_eq(codes[j], (int8_t)roundf(x[j]), "x = %.9g: code %d, roundf %g", (double)x[j], codes[j], (double)roundf(x[j]));
+        sum += codes[j];
+    }
+    cr_assert_eq(a->sum[0][0], sum);
+    free(a);
+}

@@ -27,6 +27,14 @@ static inline int int_runs_of_8(const qtensor *q) { return q->group % 8 == 0; }
 
 /* ---- int8 activation blocks (llama.cpp's vec_dot_*_q8_0) ---- */
 
+/* roundf (halves away from zero) without its library call, which took one per activation: truncation is
+ * an instruction, and v - trunc(v) is exact for |v| < 2^23 (codes here are within 127) */
+static inline float round_half_away(float v)
+{
+    const float t = truncf(v);
+    return fabsf(v - t) >= 0.5f ? t + copysignf(1.0f, v) : t;
+}
+
 void quantize_q8_rows(const float *x, int n, int cols, int8_t *codes, q8_rows *a)
 {
     for (int i = 0; i < n; i++) {
@@ -38,7 +46,7 @@ void quantize_q8_rows(const float *x, int n, int cols, int8_t *codes, q8_rows *a
             float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
             int32_t s = 0;
             for (int j = 0; j < 32; j++) {
-                int8_t c = (int8_t)roundf(xb[j] * id);
+                int8_t c = (int8_t)round_half_away(xb[j] * id);
                 a->q[i][b * 32 + j] = c;
                 s += c;
             }
