@@ -96,8 +96,8 @@ static inline __attribute__((always_inline)) void pack_row_group_n(const qtensor
     const size_t stride = pack_group_stride(q);
     const uint8_t *p = q->pack + (size_t)rg * per_row * stride;
     for (int k = 0; k < per_row; k++, p += stride) {
-        _mm_prefetch((const char *)p + 8 * stride, _MM_HINT_T0); /* as the AVX2 kernel: the group 8 ahead */
-        _mm_prefetch((const char *)p + 8 * stride + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)p + PACK_PREFETCH_BYTES, _MM_HINT_T0);
+        _mm_prefetch((const char *)p + PACK_PREFETCH_BYTES + 64, _MM_HINT_T0);
         const __m256 scale = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
         const __m256 zero = hb == 24 ? _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 16))))
                                      : _mm256_set1_ps(8.0f);
@@ -147,7 +147,7 @@ static inline __attribute__((always_inline)) void pack8_row_group_n(const qtenso
     for (int i = 0; i < n; i++) acc[i] = _mm256_setzero_ps();
     const uint8_t *p = q->pack + (size_t)rg * blocks * stride;
     for (int b = 0; b < blocks; b++, p += stride) {
-        for (int l = 0; l < 5; l++) _mm_prefetch((const char *)p + 4 * stride + 64 * l, _MM_HINT_T0);
+        for (int l = 0; l < 5; l++) _mm_prefetch((const char *)p + PACK_PREFETCH_BYTES + 64 * l, _MM_HINT_T0);
         const __m256 scale = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
         const uint8_t *codes = p + 16;
         __m512i isum[Q8_MAX_INPUTS], xb[Q8_MAX_INPUTS];
