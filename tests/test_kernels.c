@@ -58,6 +58,8 @@ Test(kernels, f32_gemv_and_dot_equal_scalar_bitwise)
         float ys[32], yl[32];
         for (int li = 0; li < nl; li++) {
             const kernel_table k = table_of(levels[li]);
+            s.dot_f32_rows(x, w, (size_t)in, 7, in, ys);
+            for (int j = 0; j < 7; j++) cr_assert(memcmp(&ys[j], &(float){s.dot_f32(x, w + (size_t)j * in, in)}, 4) == 0, "scalar dot_f32_rows row %d", j);
             s.gemv_rows8(w, x, ys, in);
             k.gemv_rows8(w, x, yl, in);
             assert_same_bits(yl, ys, 8, "gemv_rows8", levels[li]);
@@ -68,6 +70,10 @@ Test(kernels, f32_gemv_and_dot_equal_scalar_bitwise)
             }
             ys[0] = s.dot_f32(w, x, in), yl[0] = k.dot_f32(w, x, in);
             assert_same_bits(yl, ys, 1, "dot_f32", levels[li]);
+            /* x against 7 rows of w read with a stride (attention's scores): each is dot_f32's */
+            k.dot_f32_rows(x, w, (size_t)in, 7, in, yl);
+            for (int j = 0; j < 7; j++) ys[j] = s.dot_f32(x, w + (size_t)j * in, in);
+            assert_same_bits(yl, ys, 7, "dot_f32_rows", levels[li]);
         }
         /* and the scalar level against double sums */
         s.gemv_rows8(w, x, ys, in);

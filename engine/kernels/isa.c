@@ -151,7 +151,7 @@ static void fill(kernel_table *t, cpu_isa isa)
     for (cpu_isa l = below[isa];; l = below[l]) {
         const kernel_table *from = own_table(l);
 #define FILL(f) if (!t->f) t->f = from->f
-        FILL(gemv_rows8); FILL(gemv_row); FILL(dot_f32); FILL(dequant_row); FILL(fused_row); FILL(q8act_row);
+        FILL(gemv_rows8); FILL(gemv_row); FILL(dot_f32); FILL(dot_f32_rows); FILL(dequant_row); FILL(fused_row); FILL(q8act_row);
         FILL(q8_0_rows4); FILL(dot_i8); FILL(pack_dequant_row); FILL(pack_row_group); FILL(read_sum8);
 #undef FILL
         if (l == ISA_SCALAR) break;

@@ -26,6 +26,8 @@ typedef struct {
     void (*gemv_rows8)(const float *w, const float *x, float *y, int in);
     void (*gemv_row)(const float *w, const float *x, float *y, int n, int in, int out);
     float (*dot_f32)(const float *a, const float *b, int n);
+    /* out[j] = dot_f32(a, b + j stride, len) for j < rows, the same bits (attention's scores at decode) */
+    void (*dot_f32_rows)(const float *a, const float *b, size_t stride, int rows, int len, float *out);
     /* row r of a stored-layout tensor dequantized (exact: code times scale, the same bits on every level) */
     void (*dequant_row)(const qtensor *q, int r, float *out);
     /* y[i, r] = x_i . row r for n <= 4 float inputs, codes expanded in registers; NULL on a level that has

@@ -50,6 +50,11 @@ static void gemv_row(const float *w, const float *x, float *y, int n, int in, in
 
 static float dot_f32_lanes(const float *a, const float *b, int n) { return row16_dot(a, b, n); }
 
+static void dot_f32_rows(const float *a, const float *b, size_t stride, int rows, int len, float *out)
+{
+    for (int j = 0; j < rows; j++) out[j] = row16_dot(b + (size_t)j * stride, a, len);
+}
+
 static void gemv_rows8(const float *w, const float *x, float *y, int in)
 {
     float32x4_t lo[8], hi[8];
@@ -247,6 +252,7 @@ const kernel_table KERNELS_TABLE = {
     .gemv_rows8 = gemv_rows8,
     .gemv_row = gemv_row,
     .dot_f32 = dot_f32_lanes,
+    .dot_f32_rows = dot_f32_rows,
     .q8act_row = q8act_row,
     .q8_0_rows4 = q8_0_rows4,
     .dot_i8 = dot_i8,

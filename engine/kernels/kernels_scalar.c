@@ -44,6 +44,11 @@ static void gemv_row(const float *w, const float *x, float *y, int n, int in, in
 
 static float dot_f32(const float *a, const float *b, int n) { return row16_dot(a, b, n); }
 
+static void dot_f32_rows(const float *a, const float *b, size_t stride, int rows, int len, float *out)
+{
+    for (int j = 0; j < rows; j++) out[j] = row16_dot(b + (size_t)j * stride, a, len);
+}
+
 /* eight rows, 8 columns a step into one lane set each */
 static void gemv_rows8(const float *w, const float *x, float *y, int in)
 {
@@ -199,6 +204,7 @@ const kernel_table kernels_scalar = {
     .gemv_rows8 = gemv_rows8,
     .gemv_row = gemv_row,
     .dot_f32 = dot_f32,
+    .dot_f32_rows = dot_f32_rows,
     .dequant_row = qtensor_dequant_row,
     .fused_row = NULL, /* the dispatcher dequantizes and dots */
     .q8act_row = q8act_row,

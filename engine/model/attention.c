@@ -4,6 +4,7 @@
 
 #include "blas.h"
 #include "gemv.h"
+#include "kernels.h"
 #include "ops.h"
 
 /* P = softmax(q k^T scale) for one (batch, head) pair into p [T, T], causal */
@@ -94,13 +95,15 @@ void attention_forward_cached(float *out, float *scores, const float *q, const f
 {
     const int group = H / KV, qs = H * hd, ks = KV * hd, span = pos0 + n;
     const float scale = 1.0f / sqrtf((float)hd);
+    const kernel_table *kt = kernels();
 #pragma omp parallel for schedule(static)
     for (int ih = 0; ih < n * H; ih++) {
         int i = ih / H, h = ih % H, g = h / group, last = pos0 + i;
         const float *qi = q + (size_t)i * qs + (size_t)h * hd;
         float *s = scores + (size_t)omp_get_thread_num() * span, mx = -INFINITY, sum = 0.0f;
+        kt->dot_f32_rows(qi, k_cache + (size_t)g * hd, (size_t)ks, last + 1, hd, s); /* q . k_j, dot_f32's bits */
         for (int j = 0; j <= last; j++) {
-            s[j] = dot_f32(qi, k_cache + (size_t)j * ks + (size_t)g * hd, hd) * scale;
+            s[j] = s[j] * scale;
             mx = s[j] > mx ? s[j] : mx;
         }
         for (int j = 0; j <= last; j++) {
