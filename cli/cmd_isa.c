@@ -17,11 +17,10 @@ int cmd_isa(int argc, char **argv)
                  "result JSON records the level in use as facts.isa.\n"};
     const int p = cli_options(&cmd, opts, argc, argv);
     if (p != OPT_OK) return p == OPT_HELP ? 0 : 2;
-    static const cpu_isa order[] = {ISA_AVX512_VNNI, ISA_AVX512, ISA_AVX2_VNNI, ISA_AVX2, ISA_NEON_DOTPROD, ISA_NEON, ISA_SCALAR};
     const cpu_isa active = isa_active();
     if (!list) printf("| level | in this binary | this CPU runs it | in use |\n|---|---|---|---|\n");
-    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
-        const cpu_isa l = order[i];
+    for (int i = 0; i < ISA_COUNT; i++) {
+        const cpu_isa l = isa_best_first[i];
         if (list) {
             if (isa_compiled(l) && isa_cpu_has(l)) printf("%s\n", isa_name(l));
         } else

@@ -29,6 +29,9 @@ static const cpu_isa below[ISA_COUNT] = {
     [ISA_AVX512_VNNI] = ISA_AVX512, [ISA_NEON] = ISA_SCALAR, [ISA_NEON_DOTPROD] = ISA_NEON,
 };
 
+const cpu_isa isa_best_first[ISA_COUNT] = {ISA_AVX512_VNNI, ISA_AVX512, ISA_AVX2_VNNI, ISA_AVX2,
+                                           ISA_NEON_DOTPROD, ISA_NEON, ISA_SCALAR};
+
 const char *isa_name(cpu_isa isa) { return (unsigned)isa < ISA_COUNT ? names[isa] : "?"; }
 
 int isa_parse(const char *name, cpu_isa *isa)
@@ -122,19 +125,17 @@ static int usable(cpu_isa isa) { return isa_compiled(isa) && isa_cpu_has(isa); }
 
 cpu_isa isa_best(void)
 {
-    static const cpu_isa order[] = {ISA_AVX512_VNNI, ISA_AVX512, ISA_AVX2_VNNI, ISA_AVX2, ISA_NEON_DOTPROD, ISA_NEON};
-    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
-        if (usable(order[i])) return order[i];
+    for (int i = 0; i < ISA_COUNT; i++)
+        if (usable(isa_best_first[i])) return isa_best_first[i];
     return ISA_SCALAR;
 }
 
 const char *isa_list_cpu(char *buf, int size)
 {
-    static const cpu_isa order[] = {ISA_AVX512_VNNI, ISA_AVX512, ISA_AVX2_VNNI, ISA_AVX2, ISA_NEON_DOTPROD, ISA_NEON, ISA_SCALAR};
     int at = 0;
     buf[0] = 0;
-    for (size_t i = 0; i < sizeof order / sizeof order[0] && at < size; i++)
-        if (isa_cpu_has(order[i])) at += snprintf(buf + at, (size_t)(size - at), "%s%s", at ? "," : "", names[order[i]]);
+    for (int i = 0; i < ISA_COUNT && at < size; i++)
+        if (isa_cpu_has(isa_best_first[i])) at += snprintf(buf + at, (size_t)(size - at), "%s%s", at ? "," : "", names[isa_best_first[i]]);
     return buf;
 }
 

@@ -19,6 +19,9 @@ typedef enum {
     ISA_COUNT
 } cpu_isa;
 
+/* every level, best first (x86's, then ARM64's, scalar last) */
+extern const cpu_isa isa_best_first[ISA_COUNT];
+
 const char *isa_name(cpu_isa isa);
 /* name -> level; -1 if no level has that name */
 int isa_parse(const char *name, cpu_isa *isa);

@@ -1,9 +1,10 @@
 /* The AVX-512 level (F, BW, VL, DQ), and with KERNELS_VNNI the AVX512-VNNI one: the int8-activation decode
- * kernels on 512-bit registers, two 32-blocks (Q8_0) or two 8-column chunks (the decode pack) a step. The
- * integer sums are the AVX2 kernels' to the bit, and the float steps keep their lanes: the two blocks of
- * a Q8_0 step are the AVX2 kernel's two accumulators, the two chunks of a pack step are added as integers.
- * So this level gives the scalar level's bits too (kernels.h). The rest (f32 GEMV, whose eight-lane order
- * a 16-lane register would change, and memory-bound anyway) comes from the AVX2 level. */
+ * kernels on the decode pack (Q8_0 and the 4-bit formats) on 512-bit registers, two chunks a step. The
+ * integer sums are the AVX2 kernels' to the bit (the two chunks of a step are added as integers) and the
+ * float steps keep their lanes, so this level gives the scalar level's bits too (kernels.h). The rest
+ * comes from the AVX2 level: the f32 GEMV, whose eight-lane order a 16-lane register would change (and
+ * memory-bound anyway), and the stored-layout int8 kernels, which decode uses only where a matrix has
+ * no pack. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -26,57 +27,12 @@ static inline __m512i dot4_u8s8_512(__m512i acc, __m512i u, __m512i s)
 #endif
 }
 
-static inline __m256i dot4_u8s8_256(__m256i u, __m256i s)
-{
-#if defined(KERNELS_VNNI)
-    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
-#else
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
-#endif
-}
-
 /* signed w times signed x, 4 products a lane: |w| as u8 times x negated where w < 0 (AVX-512 has no
  * vpsignb; where w = 0 the product is 0 either way) */
 static inline __m512i dot4_s8s8_512(__m512i w, __m512i x)
 {
     const __m512i sx = _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(w), _mm512_setzero_si512(), x);
     return dot4_u8s8_512(_mm512_setzero_si512(), _mm512_abs_epi8(w), sx);
-}
-
-/* Q8_0 decode, n = 1, four rows: blocks b and b + 1 in one register (lanes 0-7 and 8-15 are the AVX2
- * kernel's even- and odd-block accumulators), an odd last block into the low lanes. */
-static void q8_0_rows4(const qtensor *q, int r0, const q8_rows *a, float *y)
-{
-    const int blocks = q->cols / 32;
-    const block_q8_0 *w[4];
-    __m512 acc[4];
-    for (int i = 0; i < 4; i++) {
-        w[i] = (const block_q8_0 *)q->data + (size_t)(r0 + i) * blocks;
-        acc[i] = _mm512_setzero_ps();
-    }
-    int b = 0;
-    for (; b + 2 <= blocks; b += 2) {
-        const __m512i xv = _mm512_loadu_si512((const void *)(a->q[0] + b * 32));
-        const float d0 = a->d[0][b], d1 = a->d[0][b + 1];
-        for (int i = 0; i < 4; i++) _mm_prefetch((const char *)(w[i] + b + 32), _MM_HINT_T0);
-        for (int i = 0; i < 4; i++) {
-            const __m512i wv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)w[i][b].qs)),
-                                                  _mm256_loadu_si256((const __m256i *)w[i][b + 1].qs), 1);
-            const __m512 sc = _mm512_insertf32x8(_mm512_set1_ps(half_scale(w[i][b].d) * d0), _mm256_set1_ps(half_scale(w[i][b + 1].d) * d1), 1);
-            acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot4_s8s8_512(wv, xv)), sc, acc[i]);
-        }
-    }
-    __m256 even[4], odd[4];
-    for (int i = 0; i < 4; i++) even[i] = _mm512_castps512_ps256(acc[i]), odd[i] = _mm512_extractf32x8_ps(acc[i], 1);
-    for (; b < blocks; b++) {
-        const __m256i xv = _mm256_loadu_si256((const __m256i *)(a->q[0] + b * 32));
-        for (int i = 0; i < 4; i++) {
-            const __m256i wv = _mm256_loadu_si256((const __m256i *)w[i][b].qs);
-            const __m256i p = dot4_u8s8_256(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv));
-            even[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(half_scale(w[i][b].d) * a->d[0][b]), even[i]);
-        }
-    }
-    for (int i = 0; i < 4; i++) y[r0 + i] = hsum256(_mm256_add_ps(even[i], odd[i]));
 }
 
 /* The decode pack (layout in qpack.c), two 8-column chunks a register: lanes 0-7 are the 8 rows for one
@@ -197,7 +153,6 @@ static float read_sum8(const float *base, size_t seg)
 
 const kernel_table KERNELS_TABLE = {
     .isa = KERNELS_ISA,
-    .q8_0_rows4 = q8_0_rows4,
     .pack_row_group = pack_row_group,
     .read_sum8 = read_sum8,
 };

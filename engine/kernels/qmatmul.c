@@ -65,7 +65,7 @@ static void quantize_activations(const float *x, int n, int cols, int8_t *qx, fl
         float amax = 0.0f;
         for (int c = 0; c < cols; c++) amax = fabsf(row[c]) > amax ? fabsf(row[c]) : amax;
         sx[i] = amax > 0 ? amax / 127.0f : 1.0f;
-        for (int c = 0; c < cols; c++) qx[(size_t)i * cols + c] = (int8_t)roundf(row[c] / sx[i]);
+        for (int c = 0; c < cols; c++) qx[(size_t)i * cols + c] = (int8_t)round_half_away(row[c] / sx[i]);
     }
 }
 
