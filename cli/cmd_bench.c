@@ -413,8 +413,8 @@ int cmd_bench(int argc, char **argv)
         if (strcmp(argv[i], "--isa") == 0) {
             cpu_isa isa;
             cpet_err err;
-            if (i + 1 >= argc) return cli_error("bench: --isa needs a level (cpet isa lists them)");
-            if (isa_parse(argv[i + 1], &isa) != 0) return cli_error("bench: --isa %s: not an instruction set (cpet isa lists them)", argv[i + 1]);
+            if (i + 1 >= argc) return cli_error("bench: --isa needs a level (cpet isa lists them)"), 2;
+            if (isa_parse(argv[i + 1], &isa) != 0) return cli_error("bench: --isa %s: not an instruction set (cpet isa lists them)", argv[i + 1]), 2;
             if (isa_use(isa, &err) != 0) return cli_report(&err), 2;
             memmove(argv + i, argv + i + 2, (size_t)(argc - i - 2 + 1) * sizeof *argv); /* with argv[argc] = NULL */
             argc -= 2, i--;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "helpers.h"
 #include "isa.h"
 #include "kernels.h"
 #include "q8act.h"
@@ -265,4 +266,31 @@ Test(kernels, activation_codes_round_halves_away_from_zero)
     }
     cr_assert_eq(a->sum[0][0], sum);
     free(a);
+}
+
+/* the front door: a level that is not one, or one this build or CPU lacks, from CPET_ISA or bench --isa, is a
+ * one-line error naming it and exit 2, before any work; a level the CPU has runs */
+Test(kernels, the_cli_refuses_a_bad_level_in_one_line)
+{
+    char cmd[1024], out[4096];
+    const char *missing = isa_compiled(ISA_NEON) ? "avx2" : "neon"; /* a build has one architecture's levels */
+    const struct {
+        const char *env, *args, *want;
+    } cases[] = {
+        {"CPET_ISA=avx3", "isa", "CPET_ISA=avx3: not an instruction set"},
+        {"", "bench gemv --isa avx3 --rows 8 --cols 128 --reps 1", "--isa avx3: not an instruction set"},
+        {"", "bench gemv --rows 8 --cols 128 --reps 1 --isa", "--isa needs a level"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        snprintf(cmd, sizeof cmd, "%s %s %s", cases[k].env, CPET_BINARY, cases[k].args);
+        cr_assert_eq(run_capture(cmd, out, sizeof out), 2, "%s: %s", cmd, out);
+        cr_assert(strstr(out, cases[k].want) != NULL, "%s: %s", cmd, out);
+        cr_assert_eq(strchr(out, '\n'), out + strlen(out) - 1, "one line: %s", out);
+    }
+    snprintf(cmd, sizeof cmd, "CPET_ISA=%s %s isa", missing, CPET_BINARY);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 2, "%s", out);
+    cr_assert(strstr(out, "this build has no kernels for it"), "%s", out);
+    snprintf(cmd, sizeof cmd, "CPET_ISA=scalar %s isa", CPET_BINARY);
+    cr_assert_eq(run_capture(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "| scalar | yes | yes | **yes** |"), "%s", out);
 }
