@@ -37,7 +37,7 @@ typedef struct {
     /* decode mode: quantize the activations to int8 blocks of 32 (absmax / 127) and use integer dot
      * products, llama.cpp's scheme (faster, slightly different numbers); 0 = exact float activations */
     int q8_activations;
-    /* optional row-interleaved copy of 4-bit codes that the q8_activations decode reads (qpack.c) */
+    /* optional row-interleaved copy of the codes (Q8_0, Q4_0, INT4, INT3) that the q8_activations decode reads (qpack.c) */
     uint8_t *pack;
     size_t pack_bytes;
 } qtensor;
