@@ -142,8 +142,15 @@ static void check_case(const kill_case *c, const char *in)
                  CPET_KILL_SHIM);
         int rc = run_in(dir, env, cmd, out, sizeof out);
         if (rc != 137 && rc != 128) {
+            /* A run may close a file fewer times than the reference did (a library's fclose that comes and goes
+             * between runs: seen in CI under clang's sanitizers). Such a run never reached event k: it must have
+             * finished cleanly, and the checks below hold it to the reference's files. Reaching k and not being
+             * killed is a failure of the harness. */
             char *seen = read_all(log, NULL);
-            cr_assert_fail("%s: not killed before event %d (exit %d): %s\nits events:\n%s", c->name, k, rc, out, seen ? seen : "(none)");
+            const int n_seen = seen ? count_lines(seen) : 0;
+            if (rc != 0 || n_seen >= k)
+                cr_assert_fail("%s: not killed before event %d (exit %d): %s\nits events:\n%s", c->name, k, rc, out, seen ? seen : "(none)");
+            free(seen);
         }
         const int n = list_files(dir);
         for (int i = 0; i < n; i++) {
